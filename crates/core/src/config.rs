@@ -1,0 +1,392 @@
+//! Line parameters: the broker address and the protocol parameters, with their defaults.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::params::{normalize_key, suggestion, Param, Secret};
+use crate::session::QoS;
+
+/// How message payloads are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadType {
+    /// The payload is only handed to IN_DATA.
+    Text,
+    /// The payload is parsed as JSON for JA= tags (and still handed to IN_DATA).
+    Json,
+}
+
+/// Everything a line is configured with. Defaults are those of the protocol description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineConfig {
+    /// Broker addresses, tried in order.
+    pub hosts: Vec<String>,
+    pub port: u16,
+    pub full_debug: bool,
+    pub user_name: String,
+    pub password: Secret,
+    pub topic_filter: String,
+    pub subscribe_qos: QoS,
+    pub client_id: String,
+    pub clean_session: bool,
+    pub publish_qos: QoS,
+    pub publish_retain: bool,
+    pub keep_alive: u16,
+    pub ping_interval: Duration,
+    pub payload_type: PayloadType,
+    pub time_field_name: String,
+    pub time_mask: String,
+    pub ignore_missing_time: bool,
+    pub will_flag: bool,
+    pub will_qos: QoS,
+    pub will_retain: bool,
+    pub will_topic: String,
+    pub will_message: String,
+    pub reply_timeout: Duration,
+    pub wait_timeout: Duration,
+    pub max_wait_retry: u32,
+}
+
+impl Default for LineConfig {
+    fn default() -> Self {
+        LineConfig {
+            hosts: Vec::new(),
+            port: 1883,
+            full_debug: false,
+            user_name: String::new(),
+            password: Secret::default(),
+            topic_filter: "#".into(),
+            subscribe_qos: QoS::AtLeastOnce,
+            client_id: "D2000kom".into(),
+            clean_session: false,
+            publish_qos: QoS::AtMostOnce,
+            publish_retain: false,
+            keep_alive: 0,
+            ping_interval: Duration::from_secs(60),
+            payload_type: PayloadType::Text,
+            time_field_name: String::new(),
+            time_mask: "yyyy-mm-dd hh:mi:ss.mss".into(),
+            ignore_missing_time: false,
+            will_flag: false,
+            will_qos: QoS::AtMostOnce,
+            will_retain: false,
+            will_topic: String::new(),
+            will_message: String::new(),
+            reply_timeout: Duration::from_secs(20),
+            wait_timeout: Duration::from_millis(100),
+            max_wait_retry: 3,
+        }
+    }
+}
+
+/// Canonical names of the line parameters (after [`normalize_key`]).
+pub const LINE_PARAMETERS: &[&str] = &[
+    "host",
+    "port",
+    "full_debug",
+    "user_name",
+    "password",
+    "topic_filter",
+    "subscribe_qos",
+    "client_id",
+    "clean_session",
+    "publish_qos",
+    "publish_retain",
+    "keep_alive",
+    "ping_interval",
+    "payload_type",
+    "time_field_name",
+    "time_mask",
+    "ignore_missing_time",
+    "will_flag",
+    "will_qos",
+    "will_retain",
+    "will_topic",
+    "will_message",
+    "reply_timeout",
+    "wait_timeout",
+    "max_wait_retry",
+];
+
+/// Other spellings an engineering tool may store.
+fn alias(key: &str) -> &str {
+    match key {
+        "clean_session_flag" => "clean_session",
+        "username" | "user" => "user_name",
+        "max_wait_retries" => "max_wait_retry",
+        "hosts" | "address" => "host",
+        k => k,
+    }
+}
+
+/// Which warnings configuration produced (the caller logs them).
+pub type Warnings = Vec<String>;
+
+impl LineConfig {
+    /// Builds a configuration from key/value text. `object` names the line in messages.
+    pub fn from_params<'a>(
+        object: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(LineConfig, Warnings), ConfigError> {
+        let mut cfg = LineConfig::default();
+        cfg.apply(object, params)?;
+        let warnings = cfg.validate(object)?;
+        Ok((cfg, warnings))
+    }
+
+    /// A copy with `params` applied over this configuration (a change at run time).
+    pub fn with_changes<'a>(
+        &self,
+        object: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(LineConfig, Warnings), ConfigError> {
+        let mut cfg = self.clone();
+        cfg.apply(object, params)?;
+        let warnings = cfg.validate(object)?;
+        Ok((cfg, warnings))
+    }
+
+    fn apply<'a>(
+        &mut self,
+        object: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in params {
+            let key = normalize_key(name);
+            let p = Param {
+                object,
+                name,
+                value,
+            };
+            match alias(&key) {
+                "host" => {
+                    self.hosts = value
+                        .split([',', ';'])
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(String::from)
+                        .collect();
+                    if self.hosts.is_empty() {
+                        return Err(p.invalid("expected at least one host name or address"));
+                    }
+                    if let Some(bad) = self.hosts.iter().find(|h| h.contains(char::is_whitespace)) {
+                        return Err(p.invalid(format!("host '{bad}' contains white space")));
+                    }
+                }
+                "port" => self.port = p.integer(1, 65535)? as u16,
+                "full_debug" => self.full_debug = p.yes_no()?,
+                "user_name" => self.user_name = value.to_string(),
+                "password" => self.password = Secret::new(value),
+                "topic_filter" => {
+                    check_topic_filter(value).map_err(|r| p.invalid(r))?;
+                    self.topic_filter = value.to_string();
+                }
+                "subscribe_qos" => self.subscribe_qos = p.qos()?,
+                "client_id" => {
+                    if value.len() > 65535 {
+                        return Err(p.invalid("longer than 65535 bytes"));
+                    }
+                    self.client_id = value.to_string();
+                }
+                "clean_session" => self.clean_session = p.yes_no()?,
+                "publish_qos" => self.publish_qos = p.qos()?,
+                "publish_retain" => self.publish_retain = p.yes_no()?,
+                "keep_alive" => self.keep_alive = p.integer(0, 65535)? as u16,
+                "ping_interval" => {
+                    self.ping_interval = Duration::from_secs(p.integer(0, 3600)?);
+                }
+                "payload_type" => self.payload_type = payload_type(&p)?,
+                "time_field_name" => self.time_field_name = value.trim().to_string(),
+                "time_mask" => self.time_mask = value.to_string(),
+                "ignore_missing_time" => self.ignore_missing_time = p.yes_no()?,
+                "will_flag" => self.will_flag = p.yes_no()?,
+                "will_qos" => self.will_qos = p.qos()?,
+                "will_retain" => self.will_retain = p.yes_no()?,
+                "will_topic" => {
+                    if value.contains(['+', '#']) {
+                        return Err(p.invalid("a will topic may not contain '+' or '#'"));
+                    }
+                    self.will_topic = value.to_string();
+                }
+                "will_message" => self.will_message = value.to_string(),
+                "reply_timeout" => self.reply_timeout = p.seconds(86400.0)?,
+                "wait_timeout" => self.wait_timeout = p.seconds(3600.0)?,
+                "max_wait_retry" => self.max_wait_retry = p.integer(0, 1_000_000)? as u32,
+                _ => {
+                    return Err(ConfigError::UnknownParameter {
+                        object: object.to_string(),
+                        param: name.to_string(),
+                        suggestion: suggestion(&key, LINE_PARAMETERS),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self, object: &str) -> Result<Warnings, ConfigError> {
+        let mut warnings = Vec::new();
+        if self.hosts.is_empty() {
+            return Err(ConfigError::InvalidValue {
+                object: object.to_string(),
+                param: "host".into(),
+                value: String::new(),
+                reason: "no broker host is configured".into(),
+            });
+        }
+        if self.will_flag && self.will_topic.is_empty() {
+            return Err(ConfigError::InvalidValue {
+                object: object.to_string(),
+                param: "will_topic".into(),
+                value: String::new(),
+                reason: "Will Flag is YES, so a will topic is required".into(),
+            });
+        }
+        if self.client_id.is_empty() && !self.clean_session {
+            warnings.push(format!(
+                "{object}: client_id is empty, so the broker assigns one and clean_session is \
+                 forced to YES"
+            ));
+            self.clean_session = true;
+        }
+        Ok(warnings)
+    }
+}
+
+fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
+    match normalize_key(p.value).as_str() {
+        "text_only" | "text" => Ok(PayloadType::Text),
+        "json" => Ok(PayloadType::Json),
+        _ => Err(p.invalid("expected 'Text only' or 'JSON'")),
+    }
+}
+
+/// Checks an MQTT 3.1.1 topic filter: not empty, `#` only as the whole last level, `+` only as a
+/// whole level.
+pub fn check_topic_filter(filter: &str) -> Result<(), String> {
+    if filter.is_empty() {
+        return Err("a topic filter may not be empty".into());
+    }
+    if filter.contains('\0') {
+        return Err("a topic filter may not contain NUL".into());
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
+            return Err("'#' must stand alone as the last level".into());
+        }
+        if level.contains('+') && *level != "+" {
+            return Err("'+' must stand alone as a whole level".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(params: &[(&str, &str)]) -> Result<(LineConfig, Warnings), ConfigError> {
+        let mut all = vec![("host", "127.0.0.1")];
+        all.extend_from_slice(params);
+        LineConfig::from_params("line 'L1'", all)
+    }
+
+    #[test]
+    fn defaults_are_the_protocol_defaults() {
+        let (c, w) = parse(&[]).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(c.port, 1883);
+        assert_eq!(c.topic_filter, "#");
+        assert_eq!(c.subscribe_qos, QoS::AtLeastOnce);
+        assert_eq!(c.client_id, "D2000kom");
+        assert!(!c.clean_session);
+        assert_eq!(c.publish_qos, QoS::AtMostOnce);
+        assert_eq!(c.keep_alive, 0);
+        assert_eq!(c.ping_interval, Duration::from_secs(60));
+        assert_eq!(c.reply_timeout, Duration::from_secs(20));
+        assert_eq!(c.wait_timeout, Duration::from_millis(100));
+        assert_eq!(c.max_wait_retry, 3);
+        assert_eq!(c.time_mask, "yyyy-mm-dd hh:mi:ss.mss");
+        assert_eq!(c.payload_type, PayloadType::Text);
+    }
+
+    #[test]
+    fn engineering_tool_spellings_are_accepted() {
+        let (c, _) = parse(&[
+            ("Topic Filter", "a/+/c"),
+            ("Subscribe QoS", "QoS_2"),
+            ("Clean Session Flag", "YES"),
+            ("Max. Wait Retry", "5"),
+            ("Payload Type", "JSON"),
+            ("Wait Timeout", "0.005"),
+        ])
+        .unwrap();
+        assert_eq!(c.topic_filter, "a/+/c");
+        assert_eq!(c.subscribe_qos, QoS::ExactlyOnce);
+        assert!(c.clean_session);
+        assert_eq!(c.max_wait_retry, 5);
+        assert_eq!(c.payload_type, PayloadType::Json);
+        assert_eq!(c.wait_timeout, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn hosts_split_on_comma_and_semicolon() {
+        let (c, _) = LineConfig::from_params("l", [("host", "a, b;c")]).unwrap();
+        assert_eq!(c.hosts, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn bad_values_name_object_parameter_and_value() {
+        for (param, value, needle) in [
+            ("subscribe_qos", "QoS_7", "QoS_0, QoS_1 or QoS_2"),
+            ("keep_alive", "99999", "0 to 65535"),
+            ("ping_interval", "3601", "0 to 3600"),
+            ("topic_filter", "a/#/b", "'#' must stand alone"),
+            ("topic_filter", "a/b+", "'+' must stand alone"),
+            ("clean_session", "perhaps", "YES or NO"),
+            ("payload_type", "XML", "Text only"),
+            ("port", "0", "1 to 65535"),
+            ("will_topic", "a/#", "may not contain"),
+        ] {
+            let err = parse(&[(param, value)]).unwrap_err().to_string();
+            assert!(err.contains("line 'L1'"), "{err}");
+            assert!(err.contains(param), "{err}");
+            assert!(err.contains(value), "{err}");
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_parameter_suggests_nearest() {
+        let err = parse(&[("topic_filtr", "#")]).unwrap_err().to_string();
+        assert!(err.contains("unknown parameter 'topic_filtr'"), "{err}");
+        assert!(err.contains("did you mean 'topic_filter'"), "{err}");
+    }
+
+    #[test]
+    fn will_flag_needs_topic() {
+        let err = parse(&[("will_flag", "YES")]).unwrap_err().to_string();
+        assert!(err.contains("will_topic"), "{err}");
+        assert!(parse(&[("will_flag", "YES"), ("will_topic", "d2000/lwt")]).is_ok());
+    }
+
+    #[test]
+    fn empty_client_id_forces_clean_session() {
+        let (c, w) = parse(&[("client_id", "")]).unwrap();
+        assert!(c.clean_session);
+        assert!(w[0].contains("clean_session is forced"), "{w:?}");
+    }
+
+    #[test]
+    fn missing_host_is_an_error() {
+        let err = LineConfig::from_params("line 'L1'", []).unwrap_err();
+        assert!(err.to_string().contains("no broker host"));
+    }
+
+    #[test]
+    fn password_is_not_in_debug_output() {
+        let (c, _) = parse(&[("password", "s3cr3t")]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert_eq!(c.password.expose(), "s3cr3t");
+    }
+}

@@ -1,0 +1,574 @@
+//! One communication line: its stations and tags, the routing table and the MQTT session, driven
+//! by the shell with packets, time and host requests, and answering with packets and events.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::config::{LineConfig, Warnings};
+use crate::error::ConfigError;
+use crate::event::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
+use crate::routing::{RouteEntry, Router};
+use crate::session::{Packet, ProtocolError, Publish, QoS, Session, SessionEvent};
+use crate::station::{StationCommand, StationParams, StationState};
+use crate::tag::TagAddress;
+use crate::value::{Value, ValueType};
+
+struct Station {
+    id: u64,
+    name: String,
+    address: String,
+    #[allow(dead_code)] // read by the will-message rules
+    params: StationParams,
+    command: StationCommand,
+    state: Option<StationState>,
+    tags: Vec<usize>,
+    out_topic: Option<String>,
+}
+
+struct Tag {
+    id: u64,
+    station: usize,
+    name: String,
+    address: TagAddress,
+    ty: ValueType,
+    /// The tag's last value was valid: it must be invalidated when communication fails.
+    valid: bool,
+}
+
+/// A write waiting for the broker, by session token.
+struct PendingWrite {
+    request: u64,
+    station: u64,
+    tag: u64,
+}
+
+/// The line core. All methods are cheap and never block.
+pub struct Line {
+    name: String,
+    config: LineConfig,
+    stations: Vec<Station>,
+    tags: Vec<Tag>,
+    station_ids: HashMap<u64, usize>,
+    tag_ids: HashMap<u64, usize>,
+    router: Router,
+    session: Session,
+    events: VecDeque<Event>,
+    started: bool,
+    host: Option<String>,
+    writes: HashMap<u64, PendingWrite>,
+    next_token: u64,
+    unrouted: u64,
+}
+
+impl Line {
+    pub fn new(name: &str, config: LineConfig, now: Instant) -> Line {
+        Line {
+            name: name.to_string(),
+            config,
+            stations: Vec::new(),
+            tags: Vec::new(),
+            station_ids: HashMap::new(),
+            tag_ids: HashMap::new(),
+            router: Router::default(),
+            session: Session::new(now),
+            events: VecDeque::new(),
+            started: false,
+            host: None,
+            writes: HashMap::new(),
+            next_token: 1,
+            unrouted: 0,
+        }
+    }
+
+    pub fn config(&self) -> &LineConfig {
+        &self.config
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Messages that matched no station so far.
+    pub fn unrouted(&self) -> u64 {
+        self.unrouted
+    }
+
+    fn refuse_after_start(&self) -> Result<(), ConfigError> {
+        if self.started {
+            return Err(ConfigError::State(format!(
+                "line '{}': stations and tags can only be added before start",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn add_station<'a>(
+        &mut self,
+        id: u64,
+        name: &str,
+        address: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), ConfigError> {
+        self.refuse_after_start()?;
+        let object = format!("station '{name}'");
+        if self.station_ids.contains_key(&id) {
+            return Err(ConfigError::DuplicateId {
+                object,
+                what: "station",
+                id,
+            });
+        }
+        let params = StationParams::from_params(&object, params)?;
+        self.station_ids.insert(id, self.stations.len());
+        self.stations.push(Station {
+            id,
+            name: name.to_string(),
+            address: address.to_string(),
+            params,
+            command: StationCommand::On,
+            state: None,
+            tags: Vec::new(),
+            out_topic: None,
+        });
+        Ok(())
+    }
+
+    pub fn add_tag(
+        &mut self,
+        station_id: u64,
+        id: u64,
+        name: &str,
+        address: &str,
+        ty: ValueType,
+        default: Option<Value>,
+    ) -> Result<(), ConfigError> {
+        self.refuse_after_start()?;
+        let &station = self
+            .station_ids
+            .get(&station_id)
+            .ok_or(ConfigError::UnknownStation(station_id))?;
+        let object = format!("tag '{}.{}'", self.stations[station].name, name);
+        if self.tag_ids.contains_key(&id) {
+            return Err(ConfigError::DuplicateId {
+                object,
+                what: "tag",
+                id,
+            });
+        }
+        let parsed = TagAddress::parse(&object, address)?;
+        parsed
+            .check_type(ty)
+            .map_err(|reason| ConfigError::TypeMismatch {
+                object: object.clone(),
+                address: address.to_string(),
+                value_type: ty.name().to_string(),
+                reason,
+            })?;
+        if let Some(v) = default {
+            let text = v.to_text();
+            let v = v
+                .convert(ty)
+                .map_err(|reason| ConfigError::InvalidDefault {
+                    object: object.clone(),
+                    value: text,
+                    reason,
+                })?;
+            if parsed == TagAddress::OutTopic {
+                self.stations[station].out_topic = Some(v.to_text());
+            }
+        }
+        self.tag_ids.insert(id, self.tags.len());
+        self.stations[station].tags.push(self.tags.len());
+        self.tags.push(Tag {
+            id,
+            station,
+            name: name.to_string(),
+            address: parsed,
+            ty,
+            valid: false,
+        });
+        Ok(())
+    }
+
+    /// Ends configuration: builds the routing table and reports every station's first state.
+    pub fn start(&mut self) -> Result<Warnings, ConfigError> {
+        self.refuse_after_start()?;
+        let entries: Vec<RouteEntry> = self
+            .stations
+            .iter()
+            .enumerate()
+            .map(|(i, s)| RouteEntry {
+                station: i,
+                name: &s.name,
+                address: &s.address,
+            })
+            .collect();
+        let (router, warnings) = Router::build(&entries)?;
+        self.router = router;
+        self.started = true;
+        for i in 0..self.stations.len() {
+            self.refresh_station(i, "line started");
+        }
+        Ok(warnings)
+    }
+
+    /// Whether the line should hold a connection: some station is on.
+    pub fn wants_connection(&self) -> bool {
+        self.stations
+            .iter()
+            .any(|s| s.command == StationCommand::On)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.session.is_ready()
+    }
+
+    /// A transport to `host` is open: the session starts with CONNECT.
+    pub fn transport_open(&mut self, host: &str, now: Instant) {
+        self.host = Some(host.to_string());
+        self.session.connect(&self.config, now);
+    }
+
+    /// The transport closed, or an attempt to open one failed.
+    pub fn transport_closed(&mut self, reason: &str) {
+        let was_ready = self.session.is_ready();
+        for token in self.session.disconnected() {
+            self.fail_write(
+                token,
+                "the connection to the broker was lost before the broker acknowledged the message",
+            );
+        }
+        self.host = None;
+        self.events.push_back(Event::Line(LineEvent::Disconnected {
+            reason: reason.to_string(),
+        }));
+        if was_ready {
+            for i in 0..self.stations.len() {
+                self.refresh_station(i, reason);
+            }
+        }
+    }
+
+    /// Changes line parameters. The caller reconnects when this succeeds.
+    pub fn reconfigure<'a>(
+        &mut self,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Warnings, ConfigError> {
+        let object = format!("line '{}'", self.name);
+        let (config, warnings) = self.config.with_changes(&object, params)?;
+        self.config = config;
+        Ok(warnings)
+    }
+
+    pub fn station_command(
+        &mut self,
+        station_id: u64,
+        cmd: StationCommand,
+    ) -> Result<(), ConfigError> {
+        let &i = self
+            .station_ids
+            .get(&station_id)
+            .ok_or(ConfigError::UnknownStation(station_id))?;
+        self.stations[i].command = cmd;
+        let reason = match cmd {
+            StationCommand::On => "switched on",
+            StationCommand::Off => "switched off",
+            StationCommand::Simulate => "switched to simulation",
+        };
+        if self.started {
+            self.refresh_station(i, reason);
+        }
+        Ok(())
+    }
+
+    /// The state a station should show now, reported when it changed.
+    fn refresh_station(&mut self, i: usize, reason: &str) {
+        let connected = self.session.is_ready();
+        let s = &self.stations[i];
+        let state = match s.command {
+            StationCommand::Off => StationState::Off,
+            StationCommand::Simulate => StationState::Simulation,
+            StationCommand::On if !connected => StationState::CommError,
+            StationCommand::On if s.state == Some(StationState::HardError) => {
+                StationState::HardError
+            }
+            StationCommand::On => StationState::Ok,
+        };
+        self.set_station_state(i, state, reason);
+    }
+
+    fn set_station_state(&mut self, i: usize, state: StationState, reason: &str) {
+        if self.stations[i].state == Some(state) {
+            return;
+        }
+        self.stations[i].state = Some(state);
+        self.events.push_back(Event::StationState {
+            station: self.stations[i].id,
+            state,
+            reason: reason.to_string(),
+        });
+        if matches!(state, StationState::CommError | StationState::HardError) {
+            self.invalidate_inputs(i);
+        }
+    }
+
+    fn invalidate_inputs(&mut self, station: usize) {
+        let station_id = self.stations[station].id;
+        for &t in &self.stations[station].tags {
+            let tag = &mut self.tags[t];
+            if tag.valid && tag.address.is_input() {
+                tag.valid = false;
+                self.events.push_back(Event::TagValue {
+                    station: station_id,
+                    tag: tag.id,
+                    value: None,
+                    time_ns: crate::event::now_ns(),
+                    flags: 0,
+                });
+            }
+        }
+    }
+
+    pub fn handle_packet(
+        &mut self,
+        packet: Packet,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        match self.session.handle(packet, now)? {
+            None => {}
+            Some(SessionEvent::Ready { .. }) => {
+                let host = self.host.clone().unwrap_or_default();
+                self.events
+                    .push_back(Event::Line(LineEvent::Connected { host }));
+                for i in 0..self.stations.len() {
+                    self.refresh_station(i, "connected to the broker");
+                }
+            }
+            Some(SessionEvent::Message(p)) => self.deliver(p, wall_ns),
+            Some(SessionEvent::Published(token)) => self.complete_write(token),
+        }
+        Ok(())
+    }
+
+    /// Routes a received message and fills IN_TOPIC, IN_DATA, IN_ID, in that order.
+    fn deliver(&mut self, p: Publish, wall_ns: i64) {
+        let pkid = p.pkid;
+        if let Some(i) = self.router.route(&p.topic) {
+            let s = &self.stations[i];
+            if s.command == StationCommand::On {
+                self.fill_inputs(i, &p, wall_ns);
+            } else {
+                tracing::debug!(station = %s.name, topic = %p.topic, "message for a station that is off or simulated is dropped");
+            }
+        } else {
+            self.unrouted += 1;
+            tracing::debug!(topic = %p.topic, unrouted = self.unrouted, "message matches no station");
+        }
+        if p.qos != QoS::AtMostOnce {
+            self.session.confirm(pkid);
+        }
+    }
+
+    fn fill_inputs(&mut self, i: usize, p: &Publish, wall_ns: i64) {
+        let payload = match std::str::from_utf8(&p.payload) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(e) => {
+                tracing::warn!(topic = %p.topic, "payload is not valid UTF-8 ({e}); invalid bytes are replaced");
+                String::from_utf8_lossy(&p.payload)
+            }
+        };
+        let mut flags = FLAG_VALID;
+        if p.dup && p.qos == QoS::AtLeastOnce {
+            flags |= FLAG_DUPLICATE;
+        }
+        if p.retain {
+            flags |= FLAG_RETAINED;
+        }
+        let station_id = self.stations[i].id;
+        for order in [TagAddress::InTopic, TagAddress::InData, TagAddress::InId] {
+            let text: std::borrow::Cow<str> = match order {
+                TagAddress::InTopic => p.topic.as_str().into(),
+                TagAddress::InData => payload.clone(),
+                _ => p.pkid.to_string().into(),
+            };
+            for &t in &self.stations[i].tags {
+                let tag = &mut self.tags[t];
+                if tag.address != order {
+                    continue;
+                }
+                let value = match Value::parse(&text, tag.ty) {
+                    Ok(v) => Some(v),
+                    Err(reason) => {
+                        tracing::warn!(
+                            "tag '{}.{}' ({}): {reason}; the tag is invalid",
+                            self.stations[i].name,
+                            tag.name,
+                            order
+                        );
+                        None
+                    }
+                };
+                tag.valid = value.is_some();
+                self.events.push_back(Event::TagValue {
+                    station: station_id,
+                    tag: tag.id,
+                    flags: if value.is_some() {
+                        flags
+                    } else {
+                        flags & !FLAG_VALID
+                    },
+                    value,
+                    time_ns: wall_ns,
+                });
+            }
+        }
+        if self.stations[i].state == Some(StationState::HardError) {
+            self.set_station_state(i, StationState::Ok, "data received");
+        }
+    }
+
+    /// A write from the host. Unknown tag ids are refused here; everything else ends in exactly
+    /// one [`Event::WriteDone`].
+    pub fn write(&mut self, tag_id: u64, request: u64, value: Value) -> Result<(), ConfigError> {
+        let &t = self
+            .tag_ids
+            .get(&tag_id)
+            .ok_or_else(|| ConfigError::State(format!("no tag with id {tag_id}")))?;
+        let token = self.next_token;
+        self.next_token += 1;
+        let station = self.tags[t].station;
+        self.writes.insert(
+            token,
+            PendingWrite {
+                request,
+                station: self.stations[station].id,
+                tag: tag_id,
+            },
+        );
+        match self.perform_write(t, token, value) {
+            Ok(true) => self.complete_write(token),
+            Ok(false) => {}
+            Err(e) => self.fail_write(token, &e),
+        }
+        Ok(())
+    }
+
+    /// Ok(true): done now; Ok(false): completes when the broker acknowledges.
+    fn perform_write(&mut self, t: usize, token: u64, value: Value) -> Result<bool, String> {
+        let tag = &self.tags[t];
+        let s = &self.stations[tag.station];
+        let object = format!("tag '{}.{}'", s.name, tag.name);
+        let shown = value.to_text();
+        if !tag.ty.is_output() {
+            return Err(format!(
+                "{object} is an input tag ({}) and cannot be written",
+                tag.ty
+            ));
+        }
+        let value = value.convert(tag.ty).map_err(|reason| {
+            format!(
+                "{object}: value '{shown}' does not fit {}: {reason}",
+                tag.ty
+            )
+        })?;
+        match &tag.address {
+            TagAddress::OutTopic => {
+                let topic = value.to_text();
+                if topic.is_empty() || topic.contains(['+', '#']) {
+                    return Err(format!(
+                        "{object}: '{topic}' is not a topic to publish to (empty, or contains '+' or '#')"
+                    ));
+                }
+                self.stations[tag.station].out_topic = Some(topic);
+                Ok(true)
+            }
+            TagAddress::OutValue => {
+                match s.command {
+                    StationCommand::Off => {
+                        return Err(format!("{object}: station '{}' is off", s.name))
+                    }
+                    StationCommand::Simulate => return Ok(true),
+                    StationCommand::On => {}
+                }
+                let topic = s.out_topic.clone().ok_or_else(|| {
+                    format!(
+                        "{object}: station '{}' has no OUT_TOPIC value to publish to",
+                        s.name
+                    )
+                })?;
+                let payload = Bytes::from(value.to_text());
+                let (qos, retain) = (self.config.publish_qos, self.config.publish_retain);
+                self.session
+                    .publish(token, &topic, payload, qos, retain)
+                    .map_err(|e| format!("{object}: {e}"))?;
+                Ok(false)
+            }
+            TagAddress::AckId => Err(format!("{object}: ACK_ID is not supported yet")),
+            TagAddress::Json(_) => Err(format!(
+                "{object}: JA= tags are filled from received payloads and cannot be written"
+            )),
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => Err(format!(
+                "{object} is filled from received messages and cannot be written"
+            )),
+        }
+    }
+
+    fn complete_write(&mut self, token: u64) {
+        if let Some(w) = self.writes.remove(&token) {
+            self.events.push_back(Event::WriteDone {
+                request: w.request,
+                station: w.station,
+                tag: w.tag,
+                error: None,
+            });
+        }
+    }
+
+    fn fail_write(&mut self, token: u64, error: &str) {
+        if let Some(w) = self.writes.remove(&token) {
+            self.events.push_back(Event::WriteDone {
+                request: w.request,
+                station: w.station,
+                tag: w.tag,
+                error: Some(error.to_string()),
+            });
+        }
+    }
+
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
+        self.session.poll_transmit(now)
+    }
+
+    /// Everything taken from `poll_transmit` is on the socket.
+    pub fn flushed(&mut self) {
+        for token in self.session.flushed() {
+            self.complete_write(token);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        self.session.handle_timeout(now)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Names for messages: (station name, tag name) of a tag id.
+    pub fn tag_names(&self, tag_id: u64) -> Option<(&str, &str)> {
+        let t = &self.tags[*self.tag_ids.get(&tag_id)?];
+        Some((&self.stations[t.station].name, &t.name))
+    }
+
+    pub fn station_name(&self, station_id: u64) -> Option<&str> {
+        Some(&self.stations[*self.station_ids.get(&station_id)?].name)
+    }
+}

@@ -1,0 +1,872 @@
+//! The MQTT 3.1.1 client session, without IO: packets and the current time go in, packets to
+//! send, deliveries and deadlines come out.
+//!
+//! It covers CONNECT/CONNACK, UNSUBSCRIBE of a changed filter, SUBSCRIBE/SUBACK, the QoS flows of
+//! received and sent PUBLISH packets, keep-alive and ping-interval pings, and reply timeouts.
+//! Acknowledgements of received messages leave in arrival order, and only once the caller has
+//! confirmed them (MQTT 3.1.1 4.6.0-2, 4.6.0-3).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+pub use rumqttc::mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp, PubRec, PubRel,
+    Publish, SubAck, Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
+};
+pub use rumqttc::mqttbytes::QoS;
+
+use crate::config::LineConfig;
+
+/// A reason to close the connection.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("broker refused the connection: {0}")]
+    ConnectRefused(String),
+    #[error("broker refused the subscription to '{0}' (SUBACK return code 0x80)")]
+    SubscribeRefused(String),
+    #[error("no {0} from the broker within the reply timeout of {1:?}")]
+    ReplyTimeout(&'static str, Duration),
+    #[error("protocol violation: {0}")]
+    Violation(String),
+}
+
+/// What the session hands to the line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// Connected and subscribed: messages flow.
+    Ready { session_present: bool },
+    /// A new message. QoS 1 and 2 messages must be confirmed with [`Session::confirm`].
+    Message(Publish),
+    /// A sent message reached its end (PUBACK for QoS 1, PUBCOMP for QoS 2). Carries its token.
+    Published(u64),
+}
+
+/// What the session waits for, with a deadline when Reply Timeout is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    ConnAck,
+    SubAck(u16),
+    UnsubAck(u16),
+    PingResp,
+}
+
+impl Expect {
+    fn name(self) -> &'static str {
+        match self {
+            Expect::ConnAck => "CONNACK",
+            Expect::SubAck(_) => "SUBACK",
+            Expect::UnsubAck(_) => "UNSUBACK",
+            Expect::PingResp => "PINGRESP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Closed,
+    AwaitConnAck,
+    AwaitUnsubAck,
+    AwaitSubAck,
+    Ready,
+}
+
+/// An acknowledgement owed to the broker, in arrival order.
+#[derive(Debug)]
+struct OwedAck {
+    pkid: u16,
+    qos: QoS,
+    confirmed: bool,
+}
+
+/// A message this client published and the broker has not finished acknowledging.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    token: u64,
+    publish: Publish,
+    /// QoS 2: PUBREC arrived and PUBREL was sent; only PUBCOMP is missing.
+    released: bool,
+}
+
+/// What happened to a QoS 2 message we received, by packet id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Qos2 {
+    /// Handed to the line; PUBREC is owed once confirmed.
+    Delivered,
+    /// PUBREC sent; waiting for PUBREL.
+    Received,
+}
+
+/// One client session. It outlives connections: with clean session off, messages in flight are
+/// sent again after a reconnect, and QoS 2 messages already delivered are not delivered twice.
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    outbox: VecDeque<Packet>,
+    expects: Vec<(Expect, Option<Instant>)>,
+    owed: VecDeque<OwedAck>,
+    qos2_in: HashMap<u16, Qos2>,
+    outgoing: BTreeMap<u16, Outgoing>,
+    /// QoS 0 publications handed out by `poll_transmit`, complete once flushed.
+    sent_qos0: Vec<u64>,
+    qos0_waiting: HashMap<usize, u64>,
+    transmit_seq: usize,
+    next_pkid: u16,
+    last_sent: Instant,
+    last_received: Instant,
+    last_ping: Instant,
+    subscribed_filter: Option<String>,
+    filter: String,
+    subscribe_qos: QoS,
+    keep_alive: Duration,
+    ping_interval: Duration,
+    reply_timeout: Duration,
+    clean_session: bool,
+}
+
+impl Session {
+    pub fn new(now: Instant) -> Session {
+        Session {
+            phase: Phase::Closed,
+            outbox: VecDeque::new(),
+            expects: Vec::new(),
+            owed: VecDeque::new(),
+            qos2_in: HashMap::new(),
+            outgoing: BTreeMap::new(),
+            sent_qos0: Vec::new(),
+            qos0_waiting: HashMap::new(),
+            transmit_seq: 0,
+            next_pkid: 1,
+            last_sent: now,
+            last_received: now,
+            last_ping: now,
+            subscribed_filter: None,
+            filter: String::new(),
+            subscribe_qos: QoS::AtLeastOnce,
+            keep_alive: Duration::ZERO,
+            ping_interval: Duration::ZERO,
+            reply_timeout: Duration::ZERO,
+            clean_session: false,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// A transport is open: queue CONNECT.
+    pub fn connect(&mut self, cfg: &LineConfig, now: Instant) {
+        self.outbox.clear();
+        self.expects.clear();
+        self.owed.clear();
+        self.sent_qos0.clear();
+        self.qos0_waiting.clear();
+        self.filter = cfg.topic_filter.clone();
+        self.subscribe_qos = cfg.subscribe_qos;
+        self.keep_alive = Duration::from_secs(cfg.keep_alive.into());
+        self.ping_interval = cfg.ping_interval;
+        self.reply_timeout = cfg.reply_timeout;
+        self.clean_session = cfg.clean_session;
+        if self.clean_session {
+            self.qos2_in.clear();
+        }
+
+        let mut connect = Connect::new(cfg.client_id.clone());
+        connect.keep_alive = cfg.keep_alive;
+        connect.clean_session = cfg.clean_session;
+        if !cfg.user_name.is_empty() || !cfg.password.is_empty() {
+            connect.login = Some(Login::new(
+                cfg.user_name.clone(),
+                cfg.password.expose().to_string(),
+            ));
+        }
+        if cfg.will_flag {
+            connect.last_will = Some(LastWill::new(
+                cfg.will_topic.clone(),
+                cfg.will_message.clone().into_bytes(),
+                cfg.will_qos,
+                cfg.will_retain,
+            ));
+        }
+        self.phase = Phase::AwaitConnAck;
+        self.last_received = now;
+        self.last_ping = now;
+        self.expect(Expect::ConnAck, now);
+        self.outbox.push_back(Packet::Connect(connect));
+    }
+
+    /// The transport is gone. Returns the tokens of publications that will not be completed:
+    /// unflushed QoS 0 ones, and with clean session on every one in flight.
+    pub fn disconnected(&mut self) -> Vec<u64> {
+        self.phase = Phase::Closed;
+        self.outbox.clear();
+        self.expects.clear();
+        self.owed.clear();
+        // QoS 0 publications count as written only once flushed; unflushed ones fail.
+        let mut failed: Vec<u64> = self.qos0_waiting.drain().map(|(_, t)| t).collect();
+        failed.append(&mut self.sent_qos0);
+        if self.clean_session {
+            failed.extend(self.outgoing.values().map(|o| o.token));
+            self.outgoing.clear();
+            self.qos2_in.clear();
+        }
+        failed
+    }
+
+    /// Queues a publication. QoS 1 and 2 need a connection that is ready.
+    pub fn publish(
+        &mut self,
+        token: u64,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), String> {
+        if self.phase != Phase::Ready {
+            return Err("the line is not connected to a broker".into());
+        }
+        let mut publish = Publish::from_bytes(topic, qos, payload);
+        publish.retain = retain;
+        if qos == QoS::AtMostOnce {
+            self.qos0_waiting
+                .insert(self.transmit_seq + self.outbox.len(), token);
+        } else {
+            let pkid = self
+                .allocate_pkid()
+                .ok_or("all 65535 packet ids are in flight")?;
+            publish.pkid = pkid;
+            self.outgoing.insert(
+                pkid,
+                Outgoing {
+                    token,
+                    publish: publish.clone(),
+                    released: false,
+                },
+            );
+        }
+        self.outbox.push_back(Packet::Publish(publish));
+        Ok(())
+    }
+
+    fn allocate_pkid(&mut self) -> Option<u16> {
+        for _ in 0..u16::MAX {
+            let id = self.next_pkid;
+            self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
+            if !self.outgoing.contains_key(&id) && !self.expects_pkid(id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    fn expects_pkid(&self, id: u16) -> bool {
+        self.expects
+            .iter()
+            .any(|(e, _)| matches!(e, Expect::SubAck(p) | Expect::UnsubAck(p) if *p == id))
+    }
+
+    /// The next packet to write.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
+        let packet = self.outbox.pop_front()?;
+        if let Some(token) = self.qos0_waiting.remove(&self.transmit_seq) {
+            self.sent_qos0.push(token);
+        }
+        self.transmit_seq += 1;
+        self.last_sent = now;
+        Some(packet)
+    }
+
+    /// Everything taken from `poll_transmit` reached the socket: QoS 0 publications are done.
+    pub fn flushed(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.sent_qos0)
+    }
+
+    /// Confirms a received message: its PUBACK or PUBREC may go once all earlier ones have.
+    pub fn confirm(&mut self, pkid: u16) {
+        for owed in self.owed.iter_mut().filter(|o| o.pkid == pkid) {
+            owed.confirmed = true;
+        }
+        if let Some(state) = self.qos2_in.get_mut(&pkid) {
+            *state = Qos2::Received;
+        }
+        while self.owed.front().is_some_and(|o| o.confirmed) {
+            if let Some(o) = self.owed.pop_front() {
+                self.outbox.push_back(match o.qos {
+                    QoS::ExactlyOnce => Packet::PubRec(PubRec::new(o.pkid)),
+                    _ => Packet::PubAck(PubAck::new(o.pkid)),
+                });
+            }
+        }
+    }
+
+    /// How many received messages wait for confirmation.
+    pub fn unconfirmed(&self) -> usize {
+        self.owed.iter().filter(|o| !o.confirmed).count()
+    }
+
+    /// Handles a packet from the broker.
+    pub fn handle(
+        &mut self,
+        packet: Packet,
+        now: Instant,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        self.last_received = now;
+        match packet {
+            Packet::ConnAck(ack) => self.on_connack(ack, now),
+            Packet::SubAck(ack) => self.on_suback(ack),
+            Packet::UnsubAck(ack) => {
+                self.fulfil(Expect::UnsubAck(ack.pkid), "UNSUBACK")?;
+                self.subscribed_filter = None;
+                self.subscribe(now);
+                Ok(None)
+            }
+            Packet::PingResp => {
+                self.expects.retain(|(e, _)| *e != Expect::PingResp);
+                Ok(None)
+            }
+            Packet::Publish(p) => Ok(self.on_publish(p)),
+            Packet::PubRel(rel) => {
+                self.qos2_in.remove(&rel.pkid);
+                self.outbox
+                    .push_back(Packet::PubComp(PubComp::new(rel.pkid)));
+                Ok(None)
+            }
+            Packet::PubAck(ack) => Ok(self.finish_outgoing(ack.pkid, QoS::AtLeastOnce)),
+            Packet::PubRec(rec) => {
+                match self.outgoing.get_mut(&rec.pkid) {
+                    Some(o) if o.publish.qos == QoS::ExactlyOnce => o.released = true,
+                    _ => tracing::debug!(pkid = rec.pkid, "PUBREC for no QoS 2 message in flight"),
+                }
+                self.outbox.push_back(Packet::PubRel(PubRel::new(rec.pkid)));
+                Ok(None)
+            }
+            Packet::PubComp(comp) => Ok(self.finish_outgoing(comp.pkid, QoS::ExactlyOnce)),
+            other => Err(ProtocolError::Violation(format!(
+                "a broker may not send {}",
+                packet_name(&other)
+            ))),
+        }
+    }
+
+    fn on_connack(
+        &mut self,
+        ack: ConnAck,
+        now: Instant,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        if self.phase != Phase::AwaitConnAck {
+            return Err(ProtocolError::Violation("a second CONNACK".into()));
+        }
+        self.fulfil(Expect::ConnAck, "CONNACK")?;
+        if ack.code != ConnectReturnCode::Success {
+            return Err(ProtocolError::ConnectRefused(
+                connack_reason(ack.code).into(),
+            ));
+        }
+        if !ack.session_present {
+            // The broker forgot the session: nothing in flight will be acknowledged.
+            self.qos2_in.clear();
+        }
+        // Publications in flight go again, in packet id order.
+        for o in self.outgoing.values() {
+            let packet = if o.released {
+                Packet::PubRel(PubRel::new(o.publish.pkid))
+            } else {
+                let mut p = o.publish.clone();
+                p.dup = true;
+                Packet::Publish(p)
+            };
+            self.outbox.push_back(packet);
+        }
+        match self.subscribed_filter.clone() {
+            Some(old) if old != self.filter => {
+                let pkid = self.allocate_pkid().unwrap_or(1);
+                self.phase = Phase::AwaitUnsubAck;
+                self.expect(Expect::UnsubAck(pkid), now);
+                let mut unsub = Unsubscribe::new(old);
+                unsub.pkid = pkid;
+                self.outbox.push_back(Packet::Unsubscribe(unsub));
+            }
+            _ => self.subscribe(now),
+        }
+        Ok(None)
+    }
+
+    fn subscribe(&mut self, now: Instant) {
+        let pkid = self.allocate_pkid().unwrap_or(1);
+        self.phase = Phase::AwaitSubAck;
+        self.expect(Expect::SubAck(pkid), now);
+        let mut sub = Subscribe::new(self.filter.clone(), self.subscribe_qos);
+        sub.pkid = pkid;
+        self.outbox.push_back(Packet::Subscribe(sub));
+    }
+
+    fn on_suback(&mut self, ack: SubAck) -> Result<Option<SessionEvent>, ProtocolError> {
+        self.fulfil(Expect::SubAck(ack.pkid), "SUBACK")?;
+        match ack.return_codes.first() {
+            Some(SubscribeReasonCode::Success(_)) => {
+                self.subscribed_filter = Some(self.filter.clone());
+                self.phase = Phase::Ready;
+                Ok(Some(SessionEvent::Ready {
+                    session_present: true,
+                }))
+            }
+            Some(SubscribeReasonCode::Failure) => {
+                Err(ProtocolError::SubscribeRefused(self.filter.clone()))
+            }
+            None => Err(ProtocolError::Violation(
+                "SUBACK without a return code".into(),
+            )),
+        }
+    }
+
+    fn on_publish(&mut self, p: Publish) -> Option<SessionEvent> {
+        match p.qos {
+            QoS::AtMostOnce => Some(SessionEvent::Message(p)),
+            QoS::AtLeastOnce => {
+                self.owed.push_back(OwedAck {
+                    pkid: p.pkid,
+                    qos: p.qos,
+                    confirmed: false,
+                });
+                Some(SessionEvent::Message(p))
+            }
+            QoS::ExactlyOnce => {
+                let seen = self.qos2_in.get(&p.pkid).copied();
+                self.owed.push_back(OwedAck {
+                    pkid: p.pkid,
+                    qos: p.qos,
+                    confirmed: seen == Some(Qos2::Received),
+                });
+                match seen {
+                    // Sent again before PUBREL: acknowledge, but deliver only once.
+                    Some(_) => {
+                        self.confirm_ready_front();
+                        None
+                    }
+                    None => {
+                        self.qos2_in.insert(p.pkid, Qos2::Delivered);
+                        Some(SessionEvent::Message(p))
+                    }
+                }
+            }
+        }
+    }
+
+    fn confirm_ready_front(&mut self) {
+        if let Some(front) = self.owed.front() {
+            if front.confirmed {
+                let pkid = front.pkid;
+                self.confirm(pkid);
+            }
+        }
+    }
+
+    fn finish_outgoing(&mut self, pkid: u16, qos: QoS) -> Option<SessionEvent> {
+        match self.outgoing.get(&pkid) {
+            Some(o) if o.publish.qos == qos => {
+                let token = o.token;
+                self.outgoing.remove(&pkid);
+                Some(SessionEvent::Published(token))
+            }
+            _ => {
+                tracing::debug!(pkid, "acknowledgement for no message in flight");
+                None
+            }
+        }
+    }
+
+    fn expect(&mut self, what: Expect, now: Instant) {
+        let deadline = (!self.reply_timeout.is_zero()).then(|| now + self.reply_timeout);
+        self.expects.push((what, deadline));
+    }
+
+    fn fulfil(&mut self, what: Expect, name: &str) -> Result<(), ProtocolError> {
+        let before = self.expects.len();
+        self.expects.retain(|(e, _)| *e != what);
+        if self.expects.len() == before {
+            return Err(ProtocolError::Violation(format!("unexpected {name}")));
+        }
+        Ok(())
+    }
+
+    /// The next moment `handle_timeout` has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.expects.iter().filter_map(|(_, d)| *d).min();
+        if matches!(self.phase, Phase::Closed | Phase::AwaitConnAck) {
+            return next;
+        }
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if !self.keep_alive.is_zero() {
+            consider(self.last_sent + self.keep_alive);
+        }
+        if !self.ping_interval.is_zero() {
+            consider(self.last_received.max(self.last_ping) + self.ping_interval);
+        }
+        next
+    }
+
+    /// Sends pings that are due and reports an expired reply timeout.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        if let Some((what, _)) = self
+            .expects
+            .iter()
+            .find(|(_, d)| d.is_some_and(|d| d <= now))
+        {
+            return Err(ProtocolError::ReplyTimeout(what.name(), self.reply_timeout));
+        }
+        if matches!(self.phase, Phase::Closed | Phase::AwaitConnAck) {
+            return Ok(());
+        }
+        let keep_alive_due = !self.keep_alive.is_zero() && now >= self.last_sent + self.keep_alive;
+        let silence_due = !self.ping_interval.is_zero()
+            && now >= self.last_received.max(self.last_ping) + self.ping_interval;
+        if keep_alive_due || silence_due {
+            self.last_ping = now;
+            self.last_sent = now;
+            if !self.expects.iter().any(|(e, _)| *e == Expect::PingResp) {
+                self.expect(Expect::PingResp, now);
+            }
+            self.outbox.push_back(Packet::PingReq);
+        }
+        Ok(())
+    }
+}
+
+/// Readable name of a CONNACK refusal.
+pub fn connack_reason(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::Success => "accepted",
+        ConnectReturnCode::RefusedProtocolVersion => "unacceptable protocol version (1)",
+        ConnectReturnCode::BadClientId => "identifier rejected (2): check client_id",
+        ConnectReturnCode::ServiceUnavailable => "server unavailable (3)",
+        ConnectReturnCode::BadUserNamePassword => "bad user name or password (4)",
+        ConnectReturnCode::NotAuthorized => "not authorized (5)",
+    }
+}
+
+/// The packet type's name, for traces and messages.
+pub fn packet_name(p: &Packet) -> &'static str {
+    match p {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::PubAck(_) => "PUBACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingReq => "PINGREQ",
+        Packet::PingResp => "PINGRESP",
+        Packet::Disconnect => "DISCONNECT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &[(&str, &str)]) -> LineConfig {
+        let mut p = vec![("host", "h")];
+        p.extend_from_slice(extra);
+        LineConfig::from_params("l", p).unwrap().0
+    }
+
+    fn drain(s: &mut Session, now: Instant) -> Vec<Packet> {
+        std::iter::from_fn(|| s.poll_transmit(now)).collect()
+    }
+
+    fn ready(s: &mut Session, c: &LineConfig, now: Instant) {
+        s.connect(c, now);
+        let out = drain(s, now);
+        assert!(matches!(out[0], Packet::Connect(_)));
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+            now,
+        )
+        .unwrap();
+        let out = drain(s, now);
+        let Packet::Subscribe(sub) = &out[out.len() - 1] else {
+            panic!("{out:?}")
+        };
+        let ev = s
+            .handle(
+                Packet::SubAck(SubAck::new(
+                    sub.pkid,
+                    vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+                )),
+                now,
+            )
+            .unwrap();
+        assert!(matches!(ev, Some(SessionEvent::Ready { .. })));
+    }
+
+    fn publish(pkid: u16, qos: QoS) -> Packet {
+        let mut p = Publish::new("t", qos, "x");
+        p.pkid = pkid;
+        Packet::Publish(p)
+    }
+
+    #[test]
+    fn connect_then_subscribe_then_ready() {
+        let now = Instant::now();
+        let c = cfg(&[("topic_filter", "a/#"), ("subscribe_qos", "2")]);
+        let mut s = Session::new(now);
+        s.connect(&c, now);
+        let Some(Packet::Connect(connect)) = s.poll_transmit(now) else {
+            panic!()
+        };
+        assert_eq!(connect.client_id, "D2000kom");
+        assert!(!connect.clean_session);
+        assert!(!s.is_ready());
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+            now,
+        )
+        .unwrap();
+        let Some(Packet::Subscribe(sub)) = s.poll_transmit(now) else {
+            panic!()
+        };
+        assert_eq!(sub.filters[0].path, "a/#");
+        assert_eq!(sub.filters[0].qos, QoS::ExactlyOnce);
+        s.handle(
+            Packet::SubAck(SubAck::new(
+                sub.pkid,
+                vec![SubscribeReasonCode::Success(QoS::ExactlyOnce)],
+            )),
+            now,
+        )
+        .unwrap();
+        assert!(s.is_ready());
+    }
+
+    #[test]
+    fn refusals_are_errors() {
+        let now = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(now);
+        s.connect(&c, now);
+        drain(&mut s, now);
+        let err = s
+            .handle(
+                Packet::ConnAck(ConnAck::new(ConnectReturnCode::BadClientId, false)),
+                now,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("identifier rejected"), "{err}");
+
+        s.connect(&c, now);
+        drain(&mut s, now);
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+            now,
+        )
+        .unwrap();
+        let Some(Packet::Subscribe(sub)) = s.poll_transmit(now) else {
+            panic!()
+        };
+        let err = s
+            .handle(
+                Packet::SubAck(SubAck::new(sub.pkid, vec![SubscribeReasonCode::Failure])),
+                now,
+            )
+            .unwrap_err();
+        assert_eq!(err, ProtocolError::SubscribeRefused("#".into()));
+    }
+
+    #[test]
+    fn acks_leave_in_arrival_order() {
+        let now = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(now);
+        ready(&mut s, &c, now);
+        for id in [5, 6, 7] {
+            s.handle(publish(id, QoS::AtLeastOnce), now).unwrap();
+        }
+        s.confirm(7);
+        s.confirm(6);
+        assert!(drain(&mut s, now).is_empty(), "5 is not confirmed yet");
+        s.confirm(5);
+        let ids: Vec<u16> = drain(&mut s, now)
+            .into_iter()
+            .map(|p| match p {
+                Packet::PubAck(a) => a.pkid,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, [5, 6, 7]);
+    }
+
+    #[test]
+    fn qos2_is_delivered_once_even_when_resent() {
+        let now = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(now);
+        ready(&mut s, &c, now);
+        assert!(s
+            .handle(publish(9, QoS::ExactlyOnce), now)
+            .unwrap()
+            .is_some());
+        s.confirm(9);
+        assert!(matches!(drain(&mut s, now)[..], [Packet::PubRec(_)]));
+        // The broker sends it again (DUP) before PUBREL: PUBREC again, no second delivery.
+        assert_eq!(s.handle(publish(9, QoS::ExactlyOnce), now).unwrap(), None);
+        assert!(matches!(drain(&mut s, now)[..], [Packet::PubRec(_)]));
+        s.handle(Packet::PubRel(PubRel::new(9)), now).unwrap();
+        assert!(matches!(drain(&mut s, now)[..], [Packet::PubComp(_)]));
+        // After PUBREL the id is free: a new message with it is delivered.
+        assert!(s
+            .handle(publish(9, QoS::ExactlyOnce), now)
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn pings_follow_keep_alive_and_ping_interval() {
+        let t0 = Instant::now();
+        let c = cfg(&[
+            ("keep_alive", "10"),
+            ("ping_interval", "4"),
+            ("reply_timeout", "2"),
+        ]);
+        let mut s = Session::new(t0);
+        ready(&mut s, &c, t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+        let t4 = t0 + Duration::from_secs(4);
+        s.handle_timeout(t4).unwrap();
+        assert_eq!(drain(&mut s, t4), [Packet::PingReq]);
+        // No PINGRESP within the reply timeout: the line is in error.
+        let err = s.handle_timeout(t4 + Duration::from_secs(2)).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::ReplyTimeout("PINGRESP", _)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keep_alive_ping_when_nothing_was_sent() {
+        let t0 = Instant::now();
+        let c = cfg(&[("keep_alive", "5"), ("ping_interval", "0")]);
+        let mut s = Session::new(t0);
+        ready(&mut s, &c, t0);
+        // Receiving does not postpone a keep-alive ping: only sending does.
+        let t3 = t0 + Duration::from_secs(3);
+        s.handle(publish(0, QoS::AtMostOnce), t3).unwrap();
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+        s.handle_timeout(t0 + Duration::from_secs(5)).unwrap();
+        assert_eq!(drain(&mut s, t0), [Packet::PingReq]);
+    }
+
+    #[test]
+    fn missing_connack_times_out() {
+        let t0 = Instant::now();
+        let c = cfg(&[("reply_timeout", "3")]);
+        let mut s = Session::new(t0);
+        s.connect(&c, t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+        assert!(s.handle_timeout(t0 + Duration::from_secs(3)).is_err());
+    }
+
+    #[test]
+    fn changed_filter_is_unsubscribed_first() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0);
+        ready(&mut s, &cfg(&[("topic_filter", "old/#")]), t0);
+        s.disconnected();
+        s.connect(&cfg(&[("topic_filter", "new/#")]), t0);
+        drain(&mut s, t0);
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
+            t0,
+        )
+        .unwrap();
+        let Some(Packet::Unsubscribe(u)) = s.poll_transmit(t0) else {
+            panic!()
+        };
+        assert_eq!(u.topics, ["old/#"]);
+        s.handle(Packet::UnsubAck(UnsubAck::new(u.pkid)), t0)
+            .unwrap();
+        let Some(Packet::Subscribe(sub)) = s.poll_transmit(t0) else {
+            panic!()
+        };
+        assert_eq!(sub.filters[0].path, "new/#");
+    }
+
+    #[test]
+    fn publications_complete_by_qos() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0);
+        let c = cfg(&[]);
+        assert!(s
+            .publish(1, "o", Bytes::from_static(b"v"), QoS::AtMostOnce, false)
+            .is_err());
+        ready(&mut s, &c, t0);
+        s.publish(1, "o", Bytes::from_static(b"v"), QoS::AtMostOnce, false)
+            .unwrap();
+        s.publish(2, "o", Bytes::from_static(b"v"), QoS::AtLeastOnce, false)
+            .unwrap();
+        s.publish(3, "o", Bytes::from_static(b"v"), QoS::ExactlyOnce, true)
+            .unwrap();
+        let out = drain(&mut s, t0);
+        assert_eq!(s.flushed(), [1]);
+        let pkid = |p: &Packet| match p {
+            Packet::Publish(p) => p.pkid,
+            _ => panic!(),
+        };
+        let (p2, p3) = (pkid(&out[1]), pkid(&out[2]));
+        assert_eq!(
+            s.handle(Packet::PubAck(PubAck::new(p2)), t0).unwrap(),
+            Some(SessionEvent::Published(2))
+        );
+        assert_eq!(s.handle(Packet::PubRec(PubRec::new(p3)), t0).unwrap(), None);
+        assert!(matches!(drain(&mut s, t0)[..], [Packet::PubRel(_)]));
+        assert_eq!(
+            s.handle(Packet::PubComp(PubComp::new(p3)), t0).unwrap(),
+            Some(SessionEvent::Published(3))
+        );
+    }
+
+    #[test]
+    fn in_flight_publications_resend_or_fail_on_reconnect() {
+        let t0 = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(t0);
+        ready(&mut s, &c, t0);
+        s.publish(7, "o", Bytes::from_static(b"v"), QoS::AtLeastOnce, false)
+            .unwrap();
+        drain(&mut s, t0);
+        assert!(
+            s.disconnected().is_empty(),
+            "kept for the persistent session"
+        );
+        s.connect(&c, t0);
+        drain(&mut s, t0);
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
+            t0,
+        )
+        .unwrap();
+        let out = drain(&mut s, t0);
+        assert!(matches!(&out[0], Packet::Publish(p) if p.dup), "{out:?}");
+
+        let clean = cfg(&[("clean_session", "YES")]);
+        let mut s = Session::new(t0);
+        ready(&mut s, &clean, t0);
+        s.publish(8, "o", Bytes::from_static(b"v"), QoS::AtLeastOnce, false)
+            .unwrap();
+        assert_eq!(s.disconnected(), [8]);
+    }
+
+    #[test]
+    fn broker_may_not_send_client_packets() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0);
+        ready(&mut s, &cfg(&[]), t0);
+        assert!(matches!(
+            s.handle(Packet::PingReq, t0),
+            Err(ProtocolError::Violation(_))
+        ));
+    }
+}

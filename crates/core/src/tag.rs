@@ -1,0 +1,144 @@
+//! I/O tag addresses and which value types each one accepts.
+
+use crate::error::ConfigError;
+use crate::value::ValueType;
+
+/// What an I/O tag is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagAddress {
+    /// Topic of the received message.
+    InTopic,
+    /// Payload of the received message.
+    InData,
+    /// Packet identifier of the received message (0 for QoS 0).
+    InId,
+    /// The host confirms a message by writing its IN_ID here.
+    AckId,
+    /// Topic used for OUT_VALUE writes.
+    OutTopic,
+    /// Writing it publishes the value to OUT_TOPIC.
+    OutValue,
+    /// A value inside a JSON payload (`JA=path`); the text after `JA=` is kept as written.
+    Json(String),
+}
+
+impl TagAddress {
+    /// Parses an address; `object` names the tag in the error.
+    pub fn parse(object: &str, address: &str) -> Result<TagAddress, ConfigError> {
+        let a = address.trim();
+        let upper = a.to_ascii_uppercase();
+        let parsed = match upper.as_str() {
+            "IN_TOPIC" => TagAddress::InTopic,
+            "IN_DATA" => TagAddress::InData,
+            "IN_ID" => TagAddress::InId,
+            "ACK_ID" => TagAddress::AckId,
+            "OUT_TOPIC" => TagAddress::OutTopic,
+            "OUT_VALUE" => TagAddress::OutValue,
+            _ if upper.starts_with("JA=") => {
+                let path = a[3..].trim();
+                if path.is_empty() {
+                    return Err(ConfigError::InvalidAddress {
+                        object: object.to_string(),
+                        address: address.to_string(),
+                        reason: "JA= needs a JSON address after '='".into(),
+                    });
+                }
+                TagAddress::Json(path.to_string())
+            }
+            _ => {
+                return Err(ConfigError::InvalidAddress {
+                    object: object.to_string(),
+                    address: address.to_string(),
+                    reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE \
+                             or JA=json_address"
+                        .into(),
+                })
+            }
+        };
+        Ok(parsed)
+    }
+
+    /// Checks that `ty` makes sense for this address.
+    pub fn check_type(&self, ty: ValueType) -> Result<(), String> {
+        match self {
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId if ty.is_output() => Err(
+                "a message field is read by an input tag (TxtI, Ci, Ai, Di, Qi, TiR, TiA)".into(),
+            ),
+            TagAddress::AckId if ty != ValueType::Co => {
+                Err("ACK_ID is written by the host as an integer output tag (Co)".into())
+            }
+            TagAddress::OutTopic if ty != ValueType::TxtO => {
+                Err("OUT_TOPIC is a text output tag (TxtO)".into())
+            }
+            TagAddress::OutValue if !ty.is_output() => {
+                Err("OUT_VALUE is written by the host, so it must be an output type".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the line fills this tag from received messages.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId | TagAddress::Json(_)
+        )
+    }
+}
+
+impl std::fmt::Display for TagAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TagAddress::InTopic => f.write_str("IN_TOPIC"),
+            TagAddress::InData => f.write_str("IN_DATA"),
+            TagAddress::InId => f.write_str("IN_ID"),
+            TagAddress::AckId => f.write_str("ACK_ID"),
+            TagAddress::OutTopic => f.write_str("OUT_TOPIC"),
+            TagAddress::OutValue => f.write_str("OUT_VALUE"),
+            TagAddress::Json(p) => write!(f, "JA={p}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ValueType::*;
+
+    #[test]
+    fn addresses_and_types() {
+        let cases: &[(&str, ValueType, bool)] = &[
+            ("IN_TOPIC", TxtI, true),
+            ("in_topic", TxtI, true),
+            ("IN_DATA", TxtI, true),
+            ("IN_DATA", Ai, true),
+            ("IN_DATA", TxtO, false),
+            ("IN_ID", Ci, true),
+            ("ACK_ID", Co, true),
+            ("ACK_ID", Ci, false),
+            ("OUT_TOPIC", TxtO, true),
+            ("OUT_TOPIC", TxtI, false),
+            ("OUT_VALUE", TxtO, true),
+            ("OUT_VALUE", Ao, true),
+            ("OUT_VALUE", Ai, false),
+            ("JA=a.b", Ai, true),
+            ("JA=a.b", Co, true),
+        ];
+        for (addr, ty, ok) in cases {
+            let a = TagAddress::parse("tag 't'", addr).unwrap();
+            assert_eq!(a.check_type(*ty).is_ok(), *ok, "{addr} {ty}");
+        }
+    }
+
+    #[test]
+    fn unknown_address_is_named() {
+        let err = TagAddress::parse("tag 'st.x'", "IN_TOPICS")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tag 'st.x'") && err.contains("IN_TOPICS"),
+            "{err}"
+        );
+        assert!(TagAddress::parse("t", "JA=").is_err());
+    }
+}

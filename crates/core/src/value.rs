@@ -1,0 +1,306 @@
+//! Tag value types and values, and how text becomes a value of a given type.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// The value types of D2000 I/O tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    Ci,
+    Co,
+    TxtI,
+    TxtO,
+    Qi,
+    Ai,
+    Ao,
+    Di,
+    Do,
+    TiR,
+    ToR,
+    TiA,
+    ToA,
+}
+
+/// The shape of a value, shared by an input type and its output twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Int,
+    Float,
+    Bool,
+    Text,
+    Quad,
+    AbsTime,
+    RelTime,
+}
+
+impl ValueType {
+    pub const ALL: [ValueType; 13] = [
+        ValueType::Ci,
+        ValueType::Co,
+        ValueType::TxtI,
+        ValueType::TxtO,
+        ValueType::Qi,
+        ValueType::Ai,
+        ValueType::Ao,
+        ValueType::Di,
+        ValueType::Do,
+        ValueType::TiR,
+        ValueType::ToR,
+        ValueType::TiA,
+        ValueType::ToA,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Ci => "Ci",
+            ValueType::Co => "Co",
+            ValueType::TxtI => "TxtI",
+            ValueType::TxtO => "TxtO",
+            ValueType::Qi => "Qi",
+            ValueType::Ai => "Ai",
+            ValueType::Ao => "Ao",
+            ValueType::Di => "Di",
+            ValueType::Do => "Do",
+            ValueType::TiR => "TiR",
+            ValueType::ToR => "ToR",
+            ValueType::TiA => "TiA",
+            ValueType::ToA => "ToA",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ValueType> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Output types are the ones the host may write.
+    pub fn is_output(self) -> bool {
+        matches!(
+            self,
+            ValueType::Co
+                | ValueType::TxtO
+                | ValueType::Ao
+                | ValueType::Do
+                | ValueType::ToR
+                | ValueType::ToA
+        )
+    }
+
+    pub fn kind(self) -> ValueKind {
+        match self {
+            ValueType::Ci | ValueType::Co => ValueKind::Int,
+            ValueType::TxtI | ValueType::TxtO => ValueKind::Text,
+            ValueType::Qi => ValueKind::Quad,
+            ValueType::Ai | ValueType::Ao => ValueKind::Float,
+            ValueType::Di | ValueType::Do => ValueKind::Bool,
+            ValueType::TiR | ValueType::ToR => ValueKind::RelTime,
+            ValueType::TiA | ValueType::ToA => ValueKind::AbsTime,
+        }
+    }
+}
+
+impl std::fmt::Display for ValueType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A tag value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+    /// D2000 quad state 0..=3 (Off, False, True, Error).
+    Quad(u8),
+    /// Nanoseconds since the Unix epoch, UTC.
+    AbsTime(i64),
+    /// Seconds.
+    RelTime(f64),
+}
+
+impl Value {
+    pub fn kind(&self) -> ValueKind {
+        match self {
+            Value::Int(_) => ValueKind::Int,
+            Value::Float(_) => ValueKind::Float,
+            Value::Bool(_) => ValueKind::Bool,
+            Value::Text(_) => ValueKind::Text,
+            Value::Quad(_) => ValueKind::Quad,
+            Value::AbsTime(_) => ValueKind::AbsTime,
+            Value::RelTime(_) => ValueKind::RelTime,
+        }
+    }
+
+    /// Converts a value to another type's kind, through its text form where the kinds differ.
+    pub fn convert(self, to: ValueType) -> Result<Value, String> {
+        if self.kind() == to.kind() {
+            return Ok(self);
+        }
+        match (&self, to.kind()) {
+            (Value::Int(i), ValueKind::Float) => Ok(Value::Float(*i as f64)),
+            (Value::Int(i), ValueKind::RelTime) => Ok(Value::RelTime(*i as f64)),
+            (Value::Float(f), ValueKind::RelTime) => Ok(Value::RelTime(*f)),
+            (Value::Bool(b), ValueKind::Int) => Ok(Value::Int(*b as i64)),
+            (Value::Int(i), ValueKind::Bool) if *i == 0 || *i == 1 => Ok(Value::Bool(*i == 1)),
+            _ => Value::parse(&self.to_text(), to),
+        }
+    }
+
+    /// Reads text as a value of `to`, the way an operator would type it.
+    pub fn parse(text: &str, to: ValueType) -> Result<Value, String> {
+        let t = text.trim();
+        match to.kind() {
+            ValueKind::Text => Ok(Value::Text(text.to_string())),
+            ValueKind::Int => parse_int(t).map(Value::Int),
+            ValueKind::Float => t
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Value::Float)
+                .ok_or_else(|| format!("'{text}' is not a number")),
+            ValueKind::Bool => match t.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
+                "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
+                _ => Err(format!("'{text}' is not a boolean (true/false, 1/0)")),
+            },
+            ValueKind::Quad => match t.to_ascii_lowercase().as_str() {
+                "0" | "off" => Ok(Value::Quad(0)),
+                "1" | "false" => Ok(Value::Quad(1)),
+                "2" | "true" => Ok(Value::Quad(2)),
+                "3" | "error" => Ok(Value::Quad(3)),
+                _ => Err(format!(
+                    "'{text}' is not a quad state (0..3 or Off, False, True, Error)"
+                )),
+            },
+            ValueKind::AbsTime => DateTime::parse_from_rfc3339(t)
+                .ok()
+                .and_then(|d| d.timestamp_nanos_opt())
+                .map(Value::AbsTime)
+                .ok_or_else(|| format!("'{text}' is not an RFC 3339 date-time")),
+            ValueKind::RelTime => t
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Value::RelTime)
+                .ok_or_else(|| format!("'{text}' is not a number of seconds")),
+        }
+    }
+
+    /// The text form: what is published for OUT_VALUE and shown to people.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Bool(b) => (if *b { "1" } else { "0" }).to_string(),
+            Value::Text(s) => s.clone(),
+            Value::Quad(q) => q.to_string(),
+            Value::AbsTime(ns) => format_time_ns(*ns),
+            Value::RelTime(s) => s.to_string(),
+        }
+    }
+}
+
+/// An integer from decimal text; a number with a zero fraction (`12.0`) is accepted, anything that
+/// would lose precision is not.
+fn parse_int(t: &str) -> Result<i64, String> {
+    if let Ok(i) = t.parse::<i64>() {
+        return Ok(i);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Ok(f as i64),
+        Ok(_) => Err(format!("'{t}' is not a whole number within range")),
+        Err(_) => Err(format!("'{t}' is not a whole number")),
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, or more digits when the time has them.
+pub fn format_time_ns(ns: i64) -> String {
+    let t = DateTime::<Utc>::from_timestamp_nanos(ns);
+    let format = if ns.rem_euclid(1_000_000) == 0 {
+        SecondsFormat::Millis
+    } else {
+        SecondsFormat::AutoSi
+    };
+    t.to_rfc3339_opts(format, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_into_every_type() {
+        use ValueType::*;
+        let cases: &[(&str, ValueType, Result<Value, ()>)] = &[
+            ("42", Ci, Ok(Value::Int(42))),
+            (" -7 ", Co, Ok(Value::Int(-7))),
+            ("12.0", Ci, Ok(Value::Int(12))),
+            ("12.5", Ci, Err(())),
+            (
+                "9007199254740993",
+                Ci,
+                Ok(Value::Int(9_007_199_254_740_993)),
+            ),
+            ("1e300", Ci, Err(())),
+            ("abc", Ci, Err(())),
+            ("23.5", Ai, Ok(Value::Float(23.5))),
+            ("inf", Ai, Err(())),
+            ("true", Di, Ok(Value::Bool(true))),
+            ("0", Do, Ok(Value::Bool(false))),
+            ("2", Di, Err(())),
+            ("Error", Qi, Ok(Value::Quad(3))),
+            ("4", Qi, Err(())),
+            (
+                " keep spaces ",
+                TxtO,
+                Ok(Value::Text(" keep spaces ".into())),
+            ),
+            ("1.5", ToR, Ok(Value::RelTime(1.5))),
+            (
+                "2026-11-23T10:00:00.123Z",
+                ToA,
+                Ok(Value::AbsTime(1_795_428_000_123_000_000)),
+            ),
+            ("2026-11-23 10:00", ToA, Err(())),
+        ];
+        for (text, ty, want) in cases {
+            let got = Value::parse(text, *ty).map_err(|_| ());
+            assert_eq!(&got, want, "{text:?} as {ty}");
+        }
+    }
+
+    #[test]
+    fn time_formats_with_millis_at_least() {
+        assert_eq!(
+            format_time_ns(1_795_428_000_123_000_000),
+            "2026-11-23T10:00:00.123Z"
+        );
+        assert_eq!(format_time_ns(1_000_000_000), "1970-01-01T00:00:01.000Z");
+        assert_eq!(
+            format_time_ns(1_000_000_001),
+            "1970-01-01T00:00:01.000000001Z"
+        );
+    }
+
+    #[test]
+    fn conversion_between_kinds() {
+        assert_eq!(
+            Value::Int(3).convert(ValueType::Ao).unwrap(),
+            Value::Float(3.0)
+        );
+        assert_eq!(
+            Value::Text("17".into()).convert(ValueType::Co).unwrap(),
+            Value::Int(17)
+        );
+        assert!(Value::Text("x".into()).convert(ValueType::Co).is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for t in ValueType::ALL {
+            assert_eq!(ValueType::from_name(t.name()), Some(t));
+        }
+    }
+}

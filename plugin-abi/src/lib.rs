@@ -1,0 +1,433 @@
+//! The C ABI between a SCADA host (the "kernel") and the mqtt-line plugin.
+//!
+//! Everything here is plain C: fixed-width integers, `double`, pointers and structs. Enumerations
+//! cross the boundary as `uint32_t` constants and are checked on arrival, because an unknown
+//! discriminant in a Rust `enum` would be undefined behaviour.
+//!
+//! The C header `include/mqtt_line.h` is generated from this file by cbindgen and committed; a test
+//! fails when it is stale. `docs/abi.md` is the integrator's guide.
+//!
+//! # Versioning
+//! The plugin exports exactly one symbol, [`MQL_ENTRY_SYMBOL`] (`mql_plugin_entry`). The host calls
+//! it with the ABI major and minor version it was built against and receives a function table, or
+//! NULL when the plugin cannot serve that major version. The table starts with its own size and only
+//! ever grows at its end within a major version: a host must not call a function whose field lies
+//! beyond `size`. Structs passed by the host that may grow ([`MqlLineConfig`]) and the event stride
+//! ([`MqlPluginApi::line_poll_events`]) carry their size the same way.
+//!
+//! # Strings
+//! [`MqlStr`] is a borrowed (pointer, length) UTF-8 string, not NUL-terminated. Strings the host
+//! passes in are borrowed for the duration of the call only. Strings in events returned by
+//! `line_poll_events` stay valid until the next `line_poll_events` or `line_destroy` on that line.
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::c_void;
+
+/// ABI major version: a change here is incompatible.
+pub const MQL_ABI_MAJOR: u32 = 1;
+/// ABI minor version: grows when functions or fields are appended.
+pub const MQL_ABI_MINOR: u32 = 0;
+
+/// Name of the one exported function, NUL-terminated, for `dlsym`.
+pub const MQL_ENTRY_SYMBOL: &[u8] = b"mql_plugin_entry\0";
+
+/// Result of every call that can fail.
+pub type MqlStatus = i32;
+/// Success.
+pub const MQL_OK: MqlStatus = 0;
+/// A null pointer, invalid UTF-8, or an unknown enumeration value.
+pub const MQL_ERR_INVALID_ARGUMENT: MqlStatus = 1;
+/// The configuration was refused; the message names the object, the parameter and the value.
+pub const MQL_ERR_CONFIG: MqlStatus = 2;
+/// No station or tag with that id on this line.
+pub const MQL_ERR_UNKNOWN_ID: MqlStatus = 3;
+/// A station or tag with that id already exists on this line.
+pub const MQL_ERR_DUPLICATE_ID: MqlStatus = 4;
+/// The call is not allowed in the line's present state (for example adding a tag after start).
+pub const MQL_ERR_STATE: MqlStatus = 5;
+/// The host's ABI major version is not supported.
+pub const MQL_ERR_VERSION: MqlStatus = 6;
+/// The plugin failed internally (a caught panic); the line should be destroyed.
+pub const MQL_ERR_INTERNAL: MqlStatus = 7;
+
+/// D2000 I/O tag value types (`uint32_t`).
+pub type MqlValueType = u32;
+pub const MQL_TYPE_CI: MqlValueType = 1;
+pub const MQL_TYPE_CO: MqlValueType = 2;
+pub const MQL_TYPE_TXTI: MqlValueType = 3;
+pub const MQL_TYPE_TXTO: MqlValueType = 4;
+pub const MQL_TYPE_QI: MqlValueType = 5;
+pub const MQL_TYPE_AI: MqlValueType = 6;
+pub const MQL_TYPE_AO: MqlValueType = 7;
+pub const MQL_TYPE_DI: MqlValueType = 8;
+pub const MQL_TYPE_DO: MqlValueType = 9;
+pub const MQL_TYPE_TIR: MqlValueType = 10;
+pub const MQL_TYPE_TOR: MqlValueType = 11;
+pub const MQL_TYPE_TIA: MqlValueType = 12;
+pub const MQL_TYPE_TOA: MqlValueType = 13;
+
+/// Which field of an [`MqlValue`] carries the value (`uint32_t`).
+pub type MqlValueKind = u32;
+/// No value (an invalid tag value carries this kind).
+pub const MQL_VALUE_NONE: MqlValueKind = 0;
+/// `int_value`: a signed 64-bit integer (Ci, Co).
+pub const MQL_VALUE_INT: MqlValueKind = 1;
+/// `float_value` (Ai, Ao).
+pub const MQL_VALUE_FLOAT: MqlValueKind = 2;
+/// `int_value`: 0 or 1 (Di, Do).
+pub const MQL_VALUE_BOOL: MqlValueKind = 3;
+/// `text` (TxtI, TxtO).
+pub const MQL_VALUE_TEXT: MqlValueKind = 4;
+/// `int_value`: 0..3, the D2000 quad states Off, False, True, Error (Qi).
+pub const MQL_VALUE_QUAD: MqlValueKind = 5;
+/// `int_value`: nanoseconds since 1970-01-01T00:00:00Z (TiA, ToA).
+pub const MQL_VALUE_ABS_TIME: MqlValueKind = 6;
+/// `float_value`: seconds (TiR, ToR).
+pub const MQL_VALUE_REL_TIME: MqlValueKind = 7;
+
+/// Borrowed UTF-8 text: `len` bytes at `ptr`, not NUL-terminated. `ptr` may be NULL when `len` is 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MqlStr {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+/// One configuration entry as an engineering tool stores it: a parameter name and its text.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MqlParam {
+    pub key: MqlStr,
+    pub value: MqlStr,
+}
+
+/// A tag value. `kind` says which one field is meaningful.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MqlValue {
+    pub kind: MqlValueKind,
+    pub reserved: u32,
+    pub int_value: i64,
+    pub float_value: f64,
+    pub text: MqlStr,
+}
+
+/// Event kinds (`uint32_t`).
+pub type MqlEventKind = u32;
+/// A tag received a value: `station_id`, `tag_id`, `value`, `flags`, `time_ns`.
+pub const MQL_EVENT_TAG_VALUE: MqlEventKind = 1;
+/// A station changed state: `station_id`, `code` is an `MQL_STATION_*` state, `text` says why.
+pub const MQL_EVENT_STATION_STATE: MqlEventKind = 2;
+/// The line changed state: `code` is an `MQL_LINE_*` state, `text` is host:port or the reason.
+pub const MQL_EVENT_LINE_STATE: MqlEventKind = 3;
+/// A write finished: `request_id`, `station_id`, `tag_id`; `code` 0 = done, else `text` says why not.
+pub const MQL_EVENT_WRITE_DONE: MqlEventKind = 4;
+/// A log line: `code` is an `MQL_LOG_*` level, `text` the message.
+pub const MQL_EVENT_LOG: MqlEventKind = 5;
+
+/// Station states (`code` of [`MQL_EVENT_STATION_STATE`]).
+pub const MQL_STATION_OK: u32 = 1;
+pub const MQL_STATION_HARD_ERROR: u32 = 2;
+pub const MQL_STATION_COMM_ERROR: u32 = 3;
+pub const MQL_STATION_OFF: u32 = 4;
+pub const MQL_STATION_SIMULATION: u32 = 5;
+
+/// Line states (`code` of [`MQL_EVENT_LINE_STATE`]).
+/// Connected and subscribed: ready to receive. `text` is the broker's host:port.
+pub const MQL_LINE_CONNECTED: u32 = 1;
+/// Not connected (a lost connection or a failed attempt). `text` is the reason.
+pub const MQL_LINE_DISCONNECTED: u32 = 2;
+
+/// Write results (`code` of [`MQL_EVENT_WRITE_DONE`]).
+pub const MQL_WRITE_OK: u32 = 0;
+pub const MQL_WRITE_FAILED: u32 = 1;
+
+/// Log levels (`code` of [`MQL_EVENT_LOG`], and [`MqlLineConfig::log_level`]).
+pub const MQL_LOG_ERROR: u32 = 1;
+pub const MQL_LOG_WARN: u32 = 2;
+pub const MQL_LOG_INFO: u32 = 3;
+pub const MQL_LOG_DEBUG: u32 = 4;
+pub const MQL_LOG_TRACE: u32 = 5;
+
+/// Bits of [`MqlEvent::flags`] for tag values.
+/// The value is valid; when clear, the tag is invalid and `value.kind` is `MQL_VALUE_NONE`.
+pub const MQL_FLAG_VALID: u32 = 1;
+/// `time_ns` was read from the payload, not the time of reception.
+pub const MQL_FLAG_TIME_FROM_PAYLOAD: u32 = 2;
+/// The message carried the DUP flag: the broker may have delivered it before (QoS 1).
+pub const MQL_FLAG_DUPLICATE: u32 = 4;
+/// The message carried the RETAIN flag: the broker kept it from an earlier publication.
+pub const MQL_FLAG_RETAINED: u32 = 8;
+
+/// Station commands for `line_station_command`.
+pub const MQL_STATION_CMD_ON: u32 = 1;
+pub const MQL_STATION_CMD_OFF: u32 = 2;
+pub const MQL_STATION_CMD_SIMULATE: u32 = 3;
+
+/// One event from the plugin. A flat struct (no unions) so any C host can read it directly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MqlEvent {
+    pub kind: MqlEventKind,
+    /// State, level or result, depending on `kind`.
+    pub code: u32,
+    /// `MQL_FLAG_*` bits.
+    pub flags: u32,
+    pub reserved: u32,
+    pub station_id: u64,
+    pub tag_id: u64,
+    /// The host's id of the write this event completes.
+    pub request_id: u64,
+    /// When it happened (or the payload's time stamp): nanoseconds since 1970-01-01T00:00:00Z.
+    pub time_ns: i64,
+    pub value: MqlValue,
+    pub text: MqlStr,
+}
+
+/// Opaque handle of one communication line.
+pub struct MqlLine {
+    _private: [u8; 0],
+}
+
+/// Called by a plugin thread when the event queue turns non-empty. It must return quickly and must
+/// not call into the plugin; the host drains the queue later from its own thread.
+pub type MqlNotifyFn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+/// What a line is created from.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MqlLineConfig {
+    /// `sizeof(MqlLineConfig)` as the host was compiled with; fields past it read as zero.
+    pub size: usize,
+    /// A name for logs and messages (the line object's name in the host).
+    pub name: MqlStr,
+    /// Line parameters: `host`, `port` and the protocol parameters (see docs/parameters.md).
+    pub params: *const MqlParam,
+    pub param_count: usize,
+    /// Optional wake-up callback and its argument.
+    pub notify: MqlNotifyFn,
+    pub notify_user_data: *mut c_void,
+    /// How many tag values may wait in the queue before the line stops reading from the broker;
+    /// 0 selects the default (65536). Status events and write completions are never dropped.
+    pub event_queue_capacity: usize,
+    /// The most detailed `MQL_LOG_*` level delivered as log events; 0 selects `MQL_LOG_INFO`.
+    pub log_level: u32,
+}
+
+/// Where an error message is written: up to `cap` bytes of UTF-8 into `buf`, truncated on a
+/// character boundary, with `len` set to the bytes written. The whole struct pointer may be NULL.
+#[repr(C)]
+#[derive(Debug)]
+pub struct MqlError {
+    pub buf: *mut u8,
+    pub cap: usize,
+    pub len: usize,
+}
+
+/// The function table returned by `mql_plugin_entry`. Fields are only ever appended.
+#[repr(C)]
+pub struct MqlPluginApi {
+    /// `sizeof(MqlPluginApi)` of the plugin: a function is present when its field ends within it.
+    pub size: usize,
+    pub abi_major: u32,
+    pub abi_minor: u32,
+    /// Static text such as "mqtt-line 0.1.0".
+    pub plugin_version: MqlStr,
+
+    /// Creates a stopped line. On success `*out_line` receives the handle.
+    pub line_create: unsafe extern "C" fn(
+        config: *const MqlLineConfig,
+        out_line: *mut *mut MqlLine,
+        err: *mut MqlError,
+    ) -> MqlStatus,
+    /// Adds a station before start. `address` is the topic rule; `params` the station parameters.
+    pub line_add_station: unsafe extern "C" fn(
+        line: *mut MqlLine,
+        station_id: u64,
+        name: MqlStr,
+        address: MqlStr,
+        params: *const MqlParam,
+        param_count: usize,
+        err: *mut MqlError,
+    ) -> MqlStatus,
+    /// Adds an I/O tag to a station before start. `default_value` may be NULL.
+    pub line_add_tag: unsafe extern "C" fn(
+        line: *mut MqlLine,
+        station_id: u64,
+        tag_id: u64,
+        name: MqlStr,
+        address: MqlStr,
+        value_type: MqlValueType,
+        default_value: *const MqlValue,
+        err: *mut MqlError,
+    ) -> MqlStatus,
+    /// Ends configuration and starts communication on a plugin thread.
+    pub line_start: unsafe extern "C" fn(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus,
+    /// Switches a station on, off, or to simulation (`MQL_STATION_CMD_*`).
+    pub line_station_command: unsafe extern "C" fn(
+        line: *mut MqlLine,
+        station_id: u64,
+        command: u32,
+        err: *mut MqlError,
+    ) -> MqlStatus,
+    /// Writes a value to an output tag. Accepted writes always end in exactly one
+    /// `MQL_EVENT_WRITE_DONE` carrying `request_id`; a refused call returns an error instead.
+    pub line_write: unsafe extern "C" fn(
+        line: *mut MqlLine,
+        tag_id: u64,
+        request_id: u64,
+        value: *const MqlValue,
+        err: *mut MqlError,
+    ) -> MqlStatus,
+    /// Changes line parameters at run time: the connection is closed and opened with them.
+    pub line_set_parameters: unsafe extern "C" fn(
+        line: *mut MqlLine,
+        params: *const MqlParam,
+        param_count: usize,
+        err: *mut MqlError,
+    ) -> MqlStatus,
+    /// Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
+    /// (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
+    /// returned events stay valid until the next call on this line.
+    pub line_poll_events: unsafe extern "C" fn(
+        line: *mut MqlLine,
+        events: *mut MqlEvent,
+        event_size: usize,
+        capacity: usize,
+        out_count: *mut usize,
+        err: *mut MqlError,
+    ) -> MqlStatus,
+    /// Disconnects cleanly (MQTT DISCONNECT), joins the line's thread and frees the line.
+    pub line_destroy: unsafe extern "C" fn(line: *mut MqlLine),
+}
+
+/// Signature of `mql_plugin_entry`: returns the table, or NULL when `host_abi_major` is unsupported.
+pub type MqlEntryFn =
+    unsafe extern "C" fn(host_abi_major: u32, host_abi_minor: u32) -> *const MqlPluginApi;
+
+impl MqlStr {
+    pub const fn empty() -> MqlStr {
+        MqlStr {
+            ptr: std::ptr::null(),
+            len: 0,
+        }
+    }
+
+    /// Borrows a Rust string; the result is valid while `s` is.
+    pub fn from_str(s: &str) -> MqlStr {
+        MqlStr {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// The bytes, or `None` for a NULL pointer with a non-zero length.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes that outlive `'a`.
+    pub unsafe fn as_bytes<'a>(&self) -> Option<&'a [u8]> {
+        if self.len == 0 {
+            Some(&[])
+        } else if self.ptr.is_null() {
+            None
+        } else {
+            Some(std::slice::from_raw_parts(self.ptr, self.len))
+        }
+    }
+}
+
+impl MqlValue {
+    pub const fn none() -> MqlValue {
+        MqlValue {
+            kind: MQL_VALUE_NONE,
+            reserved: 0,
+            int_value: 0,
+            float_value: 0.0,
+            text: MqlStr::empty(),
+        }
+    }
+
+    /// A text value borrowing `s`.
+    pub fn text(s: &str) -> MqlValue {
+        MqlValue {
+            kind: MQL_VALUE_TEXT,
+            text: MqlStr::from_str(s),
+            ..MqlValue::none()
+        }
+    }
+}
+
+impl MqlEvent {
+    pub const fn empty() -> MqlEvent {
+        MqlEvent {
+            kind: 0,
+            code: 0,
+            flags: 0,
+            reserved: 0,
+            station_id: 0,
+            tag_id: 0,
+            request_id: 0,
+            time_ns: 0,
+            value: MqlValue::none(),
+            text: MqlStr::empty(),
+        }
+    }
+}
+
+/// The D2000 name of a value type (`"Ci"`, `"TxtI"`...), or `None` for an unknown number.
+pub fn value_type_name(t: MqlValueType) -> Option<&'static str> {
+    VALUE_TYPE_NAMES
+        .iter()
+        .find(|(n, _)| *n == t)
+        .map(|(_, name)| *name)
+}
+
+/// The number of a D2000 value type name, matched without regard to case.
+pub fn value_type_from_name(name: &str) -> Option<MqlValueType> {
+    VALUE_TYPE_NAMES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|(t, _)| *t)
+}
+
+const VALUE_TYPE_NAMES: [(MqlValueType, &str); 13] = [
+    (MQL_TYPE_CI, "Ci"),
+    (MQL_TYPE_CO, "Co"),
+    (MQL_TYPE_TXTI, "TxtI"),
+    (MQL_TYPE_TXTO, "TxtO"),
+    (MQL_TYPE_QI, "Qi"),
+    (MQL_TYPE_AI, "Ai"),
+    (MQL_TYPE_AO, "Ao"),
+    (MQL_TYPE_DI, "Di"),
+    (MQL_TYPE_DO, "Do"),
+    (MQL_TYPE_TIR, "TiR"),
+    (MQL_TYPE_TOR, "ToR"),
+    (MQL_TYPE_TIA, "TiA"),
+    (MQL_TYPE_TOA, "ToA"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_type_names_round_trip() {
+        for t in MQL_TYPE_CI..=MQL_TYPE_TOA {
+            let name = value_type_name(t).expect("every type has a name");
+            assert_eq!(value_type_from_name(name), Some(t));
+            assert_eq!(value_type_from_name(&name.to_uppercase()), Some(t));
+        }
+        assert_eq!(value_type_name(0), None);
+        assert_eq!(value_type_from_name("Float"), None);
+    }
+
+    #[test]
+    fn null_string_with_length_is_refused() {
+        let s = MqlStr {
+            ptr: std::ptr::null(),
+            len: 3,
+        };
+        assert!(unsafe { s.as_bytes() }.is_none());
+        assert_eq!(unsafe { MqlStr::empty().as_bytes() }, Some(&[][..]));
+    }
+}
