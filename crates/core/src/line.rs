@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::config::{LineConfig, Warnings};
 use crate::error::ConfigError;
 use crate::event::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
-use crate::routing::{RouteEntry, Router};
+use crate::routing::{check_address, RouteEntry, Router};
 use crate::session::{Packet, ProtocolError, Publish, QoS, Session, SessionEvent};
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
@@ -52,6 +52,7 @@ pub struct Line {
     tags: Vec<Tag>,
     station_ids: HashMap<u64, usize>,
     tag_ids: HashMap<u64, usize>,
+    addresses: HashMap<String, usize>,
     router: Router,
     session: Session,
     events: VecDeque<Event>,
@@ -71,6 +72,7 @@ impl Line {
             tags: Vec::new(),
             station_ids: HashMap::new(),
             tag_ids: HashMap::new(),
+            addresses: HashMap::new(),
             router: Router::default(),
             session: Session::new(now),
             events: VecDeque::new(),
@@ -122,6 +124,18 @@ impl Line {
             });
         }
         let params = StationParams::from_params(&object, params)?;
+        for warning in check_address(name, address)? {
+            tracing::warn!("{warning}");
+        }
+        if let Some(&other) = self.addresses.get(address) {
+            return Err(ConfigError::DuplicateAddress {
+                object,
+                address: address.to_string(),
+                other: self.stations[other].name.clone(),
+            });
+        }
+        self.addresses
+            .insert(address.to_string(), self.stations.len());
         self.station_ids.insert(id, self.stations.len());
         self.stations.push(Station {
             id,
@@ -194,7 +208,7 @@ impl Line {
     }
 
     /// Ends configuration: builds the routing table and reports every station's first state.
-    pub fn start(&mut self) -> Result<Warnings, ConfigError> {
+    pub fn start(&mut self) -> Result<(), ConfigError> {
         self.refuse_after_start()?;
         let entries: Vec<RouteEntry> = self
             .stations
@@ -206,13 +220,12 @@ impl Line {
                 address: &s.address,
             })
             .collect();
-        let (router, warnings) = Router::build(&entries)?;
-        self.router = router;
+        self.router = Router::build(&entries)?;
         self.started = true;
         for i in 0..self.stations.len() {
             self.refresh_station(i, "line started");
         }
-        Ok(warnings)
+        Ok(())
     }
 
     /// Whether the line should hold a connection: some station is on.

@@ -14,7 +14,11 @@
 
 use std::collections::HashMap;
 
-use regex::RegexSet;
+use regex::{RegexSet, RegexSetBuilder};
+
+/// Compiled size allowed for all station expressions together (the default of 10 MiB is too
+/// small for thousands of stations).
+const REGEX_SIZE_LIMIT: usize = 256 << 20;
 
 use crate::error::ConfigError;
 
@@ -38,11 +42,41 @@ pub struct Router {
     fallback: Option<usize>,
 }
 
+/// Checks one station address on its own, before the table is built: an empty address is
+/// refused; an address that is not a valid regular expression or looks like an MQTT filter gets a
+/// warning that explains how it will be matched.
+pub fn check_address(name: &str, address: &str) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    if address.is_empty() {
+        return Err(ConfigError::InvalidAddress {
+            object: format!("station '{name}'"),
+            address: String::new(),
+            reason: "a station address may not be empty".into(),
+        });
+    }
+    if address == "#" || address == ".*" {
+        return Ok(warnings);
+    }
+    if looks_like_mqtt_filter(address) {
+        warnings.push(format!(
+            "station '{name}': address '{address}' looks like an MQTT topic filter, but station \
+             addresses are regular expressions (use '[^/]+' for one level and '.*' for several)"
+        ));
+    }
+    if let Err(err) = regex::Regex::new(&anchored(address)) {
+        warnings.push(format!(
+            "station '{name}': address '{address}' is not a valid regular expression, so it \
+             matches only that exact topic ({})",
+            first_line(&err.to_string())
+        ));
+    }
+    Ok(warnings)
+}
+
 impl Router {
-    /// Builds the table. Returns warnings for addresses that are not what they may seem.
-    pub fn build(entries: &[RouteEntry]) -> Result<(Router, Vec<String>), ConfigError> {
+    /// Builds the table. Addresses must be unique and not empty (see [`check_address`]).
+    pub fn build(entries: &[RouteEntry]) -> Result<Router, ConfigError> {
         let mut router = Router::default();
-        let mut warnings = Vec::new();
         let mut seen: HashMap<&str, &str> = HashMap::with_capacity(entries.len());
         let mut patterns: Vec<(&str, usize)> = Vec::new();
 
@@ -55,55 +89,33 @@ impl Router {
                 });
             }
             match e.address {
-                "" => {
-                    return Err(ConfigError::InvalidAddress {
-                        object: format!("station '{}'", e.name),
-                        address: String::new(),
-                        reason: "a station address may not be empty".into(),
-                    })
-                }
                 "#" => router.catch_all = Some(e.station),
                 ".*" => router.fallback = Some(e.station),
                 address => {
                     router.exact.insert(address.to_string(), e.station);
-                    if looks_like_mqtt_filter(address) {
-                        warnings.push(format!(
-                            "station '{}': address '{}' looks like an MQTT topic filter, but \
-                             station addresses are regular expressions (use '[^/]+' for one \
-                             level and '.*' for several)",
-                            e.name, address
-                        ));
-                    }
-                    match regex::Regex::new(&anchored(address)) {
-                        Ok(_) => patterns.push((address, e.station)),
-                        Err(err) => warnings.push(format!(
-                            "station '{}': address '{}' is not a valid regular expression, so \
-                             it matches only that exact topic ({})",
-                            e.name,
-                            address,
-                            first_line(&err.to_string())
-                        )),
+                    // Addresses without regex syntax match only themselves: the hash lookup
+                    // covers them, which keeps the set small.
+                    if has_regex_syntax(address) && regex::Regex::new(&anchored(address)).is_ok() {
+                        patterns.push((address, e.station));
                     }
                 }
             }
         }
 
-        // Addresses that contain no regex syntax match only themselves: the hash lookup already
-        // covers them, so the set stays small.
-        patterns.retain(|(address, _)| has_regex_syntax(address));
         patterns.sort_by(|a, b| b.0.cmp(a.0));
         if !patterns.is_empty() {
-            let set = RegexSet::new(patterns.iter().map(|(a, _)| anchored(a))).map_err(|e| {
-                ConfigError::InvalidAddress {
+            let set = RegexSetBuilder::new(patterns.iter().map(|(a, _)| anchored(a)))
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| ConfigError::InvalidAddress {
                     object: "line".into(),
                     address: String::new(),
                     reason: format!("station addresses do not compile together: {e}"),
-                }
-            })?;
+                })?;
             router.regexes = Some(set);
             router.regex_stations = patterns.iter().map(|(_, s)| *s).collect();
         }
-        Ok((router, warnings))
+        Ok(router)
     }
 
     /// The station a topic is routed to, if any.
@@ -156,7 +168,7 @@ fn looks_like_mqtt_filter(address: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn router(addresses: &[&str]) -> (Router, Vec<String>) {
+    fn router(addresses: &[&str]) -> Router {
         let entries: Vec<RouteEntry> = addresses
             .iter()
             .enumerate()
@@ -218,7 +230,7 @@ mod tests {
             (&["a|b"], "b", Some("a|b")),
         ];
         for (addresses, topic, want) in rows {
-            let (r, _) = router(addresses);
+            let r = router(addresses);
             let got = r.route(topic).map(|i| addresses[i]);
             assert_eq!(got, *want, "stations {addresses:?}, topic {topic:?}");
         }
@@ -248,11 +260,13 @@ mod tests {
 
     #[test]
     fn warnings_explain_odd_addresses() {
-        let (_, w) = router(&["a/+/b"]);
+        let w = check_address("s", "a/+/b").unwrap();
         assert!(w[0].contains("looks like an MQTT topic filter"), "{w:?}");
-        let (_, w) = router(&["bad(["]);
+        let w = check_address("s", "bad([").unwrap();
         assert!(w[0].contains("not a valid regular expression"), "{w:?}");
-        let (_, w) = router(&["plain/topic", "re/.*"]);
-        assert!(w.is_empty(), "{w:?}");
+        for ok in ["plain/topic", "re/.*", "#", ".*"] {
+            assert!(check_address("s", ok).unwrap().is_empty(), "{ok}");
+        }
+        assert!(check_address("s", "").is_err());
     }
 }

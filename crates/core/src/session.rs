@@ -544,6 +544,52 @@ pub fn connack_reason(code: ConnectReturnCode) -> &'static str {
     }
 }
 
+/// One line about a packet for the Full Debug trace: type, packet id, topic, payload size and
+/// flags. CONNECT shows whether a password is set, never the password.
+pub fn describe(p: &Packet) -> String {
+    let name = packet_name(p);
+    match p {
+        Packet::Connect(c) => {
+            format!(
+            "{name} client_id='{}' clean_session={} keep_alive={} user_name={} password={} will={}",
+            c.client_id,
+            c.clean_session,
+            c.keep_alive,
+            c.login.as_ref().map_or("-", |l| l.username.as_str()),
+            if c.login.as_ref().is_some_and(|l| !l.password.is_empty()) { "set" } else { "-" },
+            c.last_will.as_ref().map_or("-", |w| w.topic.as_str()),
+        )
+        }
+        Packet::ConnAck(a) => format!(
+            "{name} code={:?} session_present={}",
+            a.code, a.session_present
+        ),
+        Packet::Publish(p) => format!(
+            "{name} pkid={} topic='{}' payload={} bytes qos={} dup={} retain={}",
+            p.pkid,
+            p.topic,
+            p.payload.len(),
+            p.qos as u8,
+            p.dup,
+            p.retain
+        ),
+        Packet::PubAck(a) => format!("{name} pkid={}", a.pkid),
+        Packet::PubRec(a) => format!("{name} pkid={}", a.pkid),
+        Packet::PubRel(a) => format!("{name} pkid={}", a.pkid),
+        Packet::PubComp(a) => format!("{name} pkid={}", a.pkid),
+        Packet::Subscribe(s) => format!(
+            "{name} pkid={} filter='{}' qos={}",
+            s.pkid,
+            s.filters.first().map_or("", |f| f.path.as_str()),
+            s.filters.first().map_or(0, |f| f.qos as u8)
+        ),
+        Packet::SubAck(a) => format!("{name} pkid={} codes={:?}", a.pkid, a.return_codes),
+        Packet::Unsubscribe(u) => format!("{name} pkid={} filters={:?}", u.pkid, u.topics),
+        Packet::UnsubAck(a) => format!("{name} pkid={}", a.pkid),
+        Packet::PingReq | Packet::PingResp | Packet::Disconnect => name.to_string(),
+    }
+}
+
 /// The packet type's name, for traces and messages.
 pub fn packet_name(p: &Packet) -> &'static str {
     match p {
@@ -857,6 +903,20 @@ mod tests {
         s.publish(8, "o", Bytes::from_static(b"v"), QoS::AtLeastOnce, false)
             .unwrap();
         assert_eq!(s.disconnected(), [8]);
+    }
+
+    #[test]
+    fn connect_trace_hides_password() {
+        let c = cfg(&[("user_name", "op"), ("password", "hunter2")]);
+        let mut s = Session::new(Instant::now());
+        s.connect(&c, Instant::now());
+        let p = s.poll_transmit(Instant::now()).unwrap();
+        let line = describe(&p);
+        assert!(
+            line.contains("user_name=op") && line.contains("password=set"),
+            "{line}"
+        );
+        assert!(!line.contains("hunter2"), "{line}");
     }
 
     #[test]

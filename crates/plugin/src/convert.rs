@@ -1,0 +1,184 @@
+//! Conversions between the core's types and the C ABI's.
+
+use mqtt_line_abi::*;
+use mqtt_line_core::event::{Event, LineEvent};
+use mqtt_line_core::{StationState, Value, ValueType};
+
+use crate::queue::HostEvent;
+
+pub fn value_type_from_abi(t: MqlValueType) -> Option<ValueType> {
+    ValueType::from_name(value_type_name(t)?)
+}
+
+/// A host value; `None` for `MQL_VALUE_NONE`.
+///
+/// # Safety
+/// A text value's pointer must be valid for its length.
+pub unsafe fn value_from_abi(v: &MqlValue) -> Result<Option<Value>, String> {
+    Ok(Some(match v.kind {
+        MQL_VALUE_NONE => return Ok(None),
+        MQL_VALUE_INT => Value::Int(v.int_value),
+        MQL_VALUE_FLOAT => Value::Float(v.float_value),
+        MQL_VALUE_BOOL => Value::Bool(v.int_value != 0),
+        MQL_VALUE_QUAD => match u8::try_from(v.int_value) {
+            Ok(q) if q <= 3 => Value::Quad(q),
+            _ => return Err(format!("quad value {} is not 0..3", v.int_value)),
+        },
+        MQL_VALUE_ABS_TIME => Value::AbsTime(v.int_value),
+        MQL_VALUE_REL_TIME => Value::RelTime(v.float_value),
+        MQL_VALUE_TEXT => {
+            let bytes = v
+                .text
+                .as_bytes()
+                .ok_or("text value has a NULL pointer and a non-zero length")?;
+            Value::Text(
+                std::str::from_utf8(bytes)
+                    .map_err(|e| format!("text value is not UTF-8: {e}"))?
+                    .to_string(),
+            )
+        }
+        other => return Err(format!("unknown value kind {other}")),
+    }))
+}
+
+fn value_to_abi(v: &Value) -> MqlValue {
+    let mut out = MqlValue::none();
+    match v {
+        Value::Int(i) => (out.kind, out.int_value) = (MQL_VALUE_INT, *i),
+        Value::Float(f) => (out.kind, out.float_value) = (MQL_VALUE_FLOAT, *f),
+        Value::Bool(b) => (out.kind, out.int_value) = (MQL_VALUE_BOOL, *b as i64),
+        Value::Text(s) => (out.kind, out.text) = (MQL_VALUE_TEXT, MqlStr::from_str(s)),
+        Value::Quad(q) => (out.kind, out.int_value) = (MQL_VALUE_QUAD, i64::from(*q)),
+        Value::AbsTime(ns) => (out.kind, out.int_value) = (MQL_VALUE_ABS_TIME, *ns),
+        Value::RelTime(s) => (out.kind, out.float_value) = (MQL_VALUE_REL_TIME, *s),
+    }
+    out
+}
+
+fn station_state(s: StationState) -> u32 {
+    match s {
+        StationState::Ok => MQL_STATION_OK,
+        StationState::HardError => MQL_STATION_HARD_ERROR,
+        StationState::CommError => MQL_STATION_COMM_ERROR,
+        StationState::Off => MQL_STATION_OFF,
+        StationState::Simulation => MQL_STATION_SIMULATION,
+    }
+}
+
+/// The C view of an event; its strings borrow from `e`.
+pub fn fill_event(e: &HostEvent) -> MqlEvent {
+    let mut out = MqlEvent::empty();
+    match e {
+        HostEvent::Log {
+            level,
+            text,
+            time_ns,
+        } => {
+            out.kind = MQL_EVENT_LOG;
+            out.code = *level;
+            out.text = MqlStr::from_str(text);
+            out.time_ns = *time_ns;
+        }
+        HostEvent::Core(Event::TagValue {
+            station,
+            tag,
+            value,
+            time_ns,
+            flags,
+        }) => {
+            out.kind = MQL_EVENT_TAG_VALUE;
+            out.station_id = *station;
+            out.tag_id = *tag;
+            out.flags = *flags;
+            out.time_ns = *time_ns;
+            if let Some(v) = value {
+                out.value = value_to_abi(v);
+            }
+        }
+        HostEvent::Core(Event::StationState {
+            station,
+            state,
+            reason,
+        }) => {
+            out.kind = MQL_EVENT_STATION_STATE;
+            out.station_id = *station;
+            out.code = station_state(*state);
+            out.text = MqlStr::from_str(reason);
+            out.time_ns = mqtt_line_core::event::now_ns();
+        }
+        HostEvent::Core(Event::Line(l)) => {
+            out.kind = MQL_EVENT_LINE_STATE;
+            out.time_ns = mqtt_line_core::event::now_ns();
+            match l {
+                LineEvent::Connected { host } => {
+                    out.code = MQL_LINE_CONNECTED;
+                    out.text = MqlStr::from_str(host);
+                }
+                LineEvent::Disconnected { reason } => {
+                    out.code = MQL_LINE_DISCONNECTED;
+                    out.text = MqlStr::from_str(reason);
+                }
+            }
+        }
+        HostEvent::Core(Event::WriteDone {
+            request,
+            station,
+            tag,
+            error,
+        }) => {
+            out.kind = MQL_EVENT_WRITE_DONE;
+            out.request_id = *request;
+            out.station_id = *station;
+            out.tag_id = *tag;
+            out.time_ns = mqtt_line_core::event::now_ns();
+            match error {
+                None => out.code = MQL_WRITE_OK,
+                Some(e) => {
+                    out.code = MQL_WRITE_FAILED;
+                    out.text = MqlStr::from_str(e);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtt_line_core::event;
+
+    #[test]
+    fn flags_and_types_match_the_abi() {
+        assert_eq!(event::FLAG_VALID, MQL_FLAG_VALID);
+        assert_eq!(event::FLAG_TIME_FROM_PAYLOAD, MQL_FLAG_TIME_FROM_PAYLOAD);
+        assert_eq!(event::FLAG_DUPLICATE, MQL_FLAG_DUPLICATE);
+        assert_eq!(event::FLAG_RETAINED, MQL_FLAG_RETAINED);
+        for t in MQL_TYPE_CI..=MQL_TYPE_TOA {
+            let ty = value_type_from_abi(t).expect("every ABI type maps");
+            assert_eq!(Some(ty.name()), value_type_name(t));
+        }
+        assert!(value_type_from_abi(0).is_none());
+    }
+
+    #[test]
+    fn values_round_trip() {
+        for v in [
+            Value::Int(-5),
+            Value::Float(2.5),
+            Value::Bool(true),
+            Value::Text("héllo".into()),
+            Value::Quad(3),
+            Value::AbsTime(1_795_428_000_123_000_000),
+            Value::RelTime(0.25),
+        ] {
+            let abi = value_to_abi(&v);
+            assert_eq!(unsafe { value_from_abi(&abi) }.unwrap(), Some(v));
+        }
+        let bad = MqlValue {
+            kind: 99,
+            ..MqlValue::none()
+        };
+        assert!(unsafe { value_from_abi(&bad) }.is_err());
+    }
+}

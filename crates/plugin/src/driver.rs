@@ -1,0 +1,362 @@
+//! The line's IO thread: a single-threaded tokio runtime that connects to the broker, moves bytes
+//! between the socket and the core, and fires the core's timers.
+//!
+//! The core is shared with host calls behind a mutex that is never held across an await, so a
+//! write from the host waits at most for the packets of one read to be processed.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mqtt_line_core::event::{now_ns, Event, LineEvent};
+use mqtt_line_core::session::{describe, Packet};
+use mqtt_line_core::Line;
+use rumqttc::mqttbytes::Error as CodecError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::queue::EventQueue;
+
+/// Largest packet accepted from the broker; a larger one closes the connection with an error
+/// instead of growing the buffer without bound.
+pub const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
+const MAX_OUTGOING_PACKET: usize = 256 * 1024 * 1024;
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Used for connecting and for the final DISCONNECT when Reply Timeout is 0 (off).
+const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the host side and the line's thread share.
+pub struct Shared {
+    line: Mutex<Line>,
+    pub queue: Arc<EventQueue>,
+    wake: tokio::sync::Notify,
+    shutdown: AtomicBool,
+    reconnect: AtomicBool,
+}
+
+/// The core could not be used: a panic happened while it was locked.
+#[derive(Debug)]
+pub struct Poisoned;
+
+impl Shared {
+    pub fn new(line: Line, queue: Arc<EventQueue>) -> Shared {
+        Shared {
+            line: Mutex::new(line),
+            queue,
+            wake: tokio::sync::Notify::new(),
+            shutdown: AtomicBool::new(false),
+            reconnect: AtomicBool::new(false),
+        }
+    }
+
+    pub fn lock(&self) -> Result<MutexGuard<'_, Line>, Poisoned> {
+        self.line.lock().map_err(|_| Poisoned)
+    }
+
+    /// Runs `f` on the core and moves the events it produced to the host's queue.
+    pub fn with_line<T>(&self, f: impl FnOnce(&mut Line) -> T) -> Result<T, Poisoned> {
+        let mut line = self.lock()?;
+        let out = f(&mut line);
+        self.queue
+            .push_all(std::iter::from_fn(|| line.poll_event()));
+        Ok(out)
+    }
+
+    /// Asks the line's thread to look at the core again (a host request changed something).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn request_reconnect(&self) {
+        self.reconnect.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
+
+/// Runs the line on the current thread until shutdown.
+pub fn run(shared: Arc<Shared>) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build();
+        match rt {
+            Ok(rt) => rt.block_on(supervise(&shared)),
+            Err(e) => tracing::error!("cannot start the line's runtime: {e}"),
+        }
+    }));
+    if outcome.is_err() {
+        tracing::error!("internal error: the line's thread stopped after a panic");
+        shared.queue.push_all([Event::Line(LineEvent::Disconnected {
+            reason: "internal error in the plugin; the line has stopped".into(),
+        })]);
+    }
+    shared.queue.notify_if_pending();
+}
+
+/// Why a connection ended.
+struct Ended {
+    reason: String,
+    was_ready: bool,
+    /// Reconnect at once to the first host (parameters changed) instead of backing off.
+    restart: bool,
+}
+
+async fn supervise(shared: &Shared) {
+    let mut host_index = 0usize;
+    let mut failures_in_round = 0usize;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        shared.queue.notify_if_pending();
+        if shared.shutting_down() {
+            return;
+        }
+        let Ok((wants, hosts, port, timeout)) = shared.with_line(|l| {
+            let c = l.config();
+            (
+                l.wants_connection(),
+                c.hosts.clone(),
+                c.port,
+                c.reply_timeout,
+            )
+        }) else {
+            return;
+        };
+        if !wants {
+            shared.reconnect.store(false, Ordering::Release);
+            shared.wake.notified().await;
+            continue;
+        }
+        shared.reconnect.store(false, Ordering::Release);
+        let host = &hosts[host_index % hosts.len()];
+        let addr = format!("{host}:{port}");
+        let timeout = if timeout.is_zero() {
+            FALLBACK_TIMEOUT
+        } else {
+            timeout
+        };
+        let ended =
+            match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await {
+                Ok(Ok(stream)) => serve(shared, stream, &addr).await,
+                Ok(Err(e)) => Ended {
+                    reason: format!("cannot connect to {addr}: {e}"),
+                    was_ready: false,
+                    restart: false,
+                },
+                Err(_) => Ended {
+                    reason: format!("cannot connect to {addr}: no answer within {timeout:?}"),
+                    was_ready: false,
+                    restart: false,
+                },
+            };
+        if shared
+            .with_line(|l| l.transport_closed(&ended.reason))
+            .is_err()
+        {
+            return;
+        }
+        if ended.was_ready {
+            tracing::warn!("connection to {addr} ended: {}", ended.reason);
+        }
+        if ended.restart {
+            host_index = 0;
+            failures_in_round = 0;
+            backoff = FIRST_BACKOFF;
+            continue;
+        }
+        if ended.was_ready {
+            backoff = FIRST_BACKOFF;
+            failures_in_round = 0;
+        }
+        // The next host of the list; after a whole round of failures, wait before the next.
+        host_index = (host_index + 1) % hosts.len();
+        failures_in_round += 1;
+        if failures_in_round >= hosts.len() {
+            failures_in_round = 0;
+            shared.queue.notify_if_pending();
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shared.wake.notified() => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// Serves one open connection until it ends.
+async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut inbuf = BytesMut::with_capacity(64 * 1024);
+    let mut outbuf = BytesMut::with_capacity(16 * 1024);
+    let mut partial_since: Option<Instant> = None;
+    let mut was_ready = false;
+    let end = |reason: String, was_ready: bool| Ended {
+        reason,
+        was_ready,
+        restart: false,
+    };
+    if shared
+        .with_line(|l| l.transport_open(addr, Instant::now()))
+        .is_err()
+    {
+        return end("internal error".into(), false);
+    }
+
+    loop {
+        let now = Instant::now();
+        let Ok((deadline, reply_timeout, wants)) = shared.with_line(|l| {
+            let full_debug = l.config().full_debug;
+            while let Some(p) = l.poll_transmit(now) {
+                if full_debug {
+                    tracing::debug!("send {}", describe(&p));
+                }
+                if let Err(e) = p.write(&mut outbuf, MAX_OUTGOING_PACKET) {
+                    tracing::error!("cannot encode {}: {e}", describe(&p));
+                }
+            }
+            was_ready |= l.is_ready();
+            (
+                l.poll_timeout(),
+                l.config().reply_timeout,
+                l.wants_connection(),
+            )
+        }) else {
+            return end("internal error".into(), was_ready);
+        };
+
+        if !outbuf.is_empty() {
+            let write = wr.write_all(&outbuf);
+            let written = if reply_timeout.is_zero() {
+                write.await
+            } else {
+                match tokio::time::timeout(reply_timeout, write).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return end(
+                            format!(
+                                "the broker took no data for {reply_timeout:?} (reply timeout)"
+                            ),
+                            was_ready,
+                        )
+                    }
+                }
+            };
+            if let Err(e) = written {
+                return end(format!("sending to the broker failed: {e}"), was_ready);
+            }
+            outbuf.clear();
+            if shared.with_line(|l| l.flushed()).is_err() {
+                return end("internal error".into(), was_ready);
+            }
+        }
+        shared.queue.notify_if_pending();
+
+        let closing = if shared.shutting_down() {
+            Some(("the line was stopped", false))
+        } else if shared.reconnect.swap(false, Ordering::AcqRel) {
+            Some(("line parameters changed", true))
+        } else if !wants {
+            Some(("every station is off or simulated", true))
+        } else {
+            None
+        };
+        if let Some((reason, restart)) = closing {
+            send_disconnect(&mut wr, &mut outbuf).await;
+            return Ended {
+                reason: reason.into(),
+                was_ready,
+                restart,
+            };
+        }
+
+        let half_read_deadline = partial_since
+            .filter(|_| !reply_timeout.is_zero())
+            .map(|t| t + reply_timeout);
+        let deadline = match (deadline, half_read_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let can_read = shared.queue.has_room();
+
+        tokio::select! {
+            read = rd.read_buf(&mut inbuf), if can_read => {
+                match read {
+                    Ok(0) => return end("the broker closed the connection".into(), was_ready),
+                    Err(e) => return end(format!("reading from the broker failed: {e}"), was_ready),
+                    Ok(_) => {}
+                }
+                let now = Instant::now();
+                let wall = now_ns();
+                let handled = shared.with_line(|l| -> Result<(), String> {
+                    loop {
+                        match Packet::read(&mut inbuf, MAX_INCOMING_PACKET) {
+                            Ok(p) => {
+                                if l.config().full_debug {
+                                    tracing::debug!("recv {}", describe(&p));
+                                }
+                                l.handle_packet(p, now, wall).map_err(|e| e.to_string())?;
+                            }
+                            Err(CodecError::InsufficientBytes(_)) => return Ok(()),
+                            Err(e) => return Err(format!("malformed packet from the broker: {e}")),
+                        }
+                    }
+                });
+                match handled {
+                    Ok(Ok(())) => {}
+                    Ok(Err(reason)) => return end(reason, was_ready),
+                    Err(_) => return end("internal error".into(), was_ready),
+                }
+                partial_since = if inbuf.is_empty() { None } else { partial_since.or(Some(now)) };
+            }
+            _ = sleep_until(deadline) => {
+                let now = Instant::now();
+                if half_read_deadline.is_some_and(|d| d <= now) {
+                    return end(
+                        format!("a packet from the broker stayed half-read for {reply_timeout:?} (reply timeout)"),
+                        was_ready,
+                    );
+                }
+                match shared.with_line(|l| l.handle_timeout(now)) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return end(e.to_string(), was_ready),
+                    Err(_) => return end("internal error".into(), was_ready),
+                }
+            }
+            _ = shared.wake.notified() => {}
+            _ = shared.queue.room(), if !can_read => {}
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A clean goodbye: MQTT DISCONNECT, bounded so a stuck broker cannot hold the host.
+async fn send_disconnect(wr: &mut tokio::net::tcp::OwnedWriteHalf, buf: &mut BytesMut) {
+    buf.clear();
+    if Packet::Disconnect.write(buf, MAX_OUTGOING_PACKET).is_ok() {
+        let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, async {
+            let _ = wr.write_all(buf).await;
+            let _ = wr.shutdown().await;
+        })
+        .await;
+    }
+}

@@ -1,0 +1,387 @@
+//! The exported C functions. Each one checks its arguments, catches panics, and turns the
+//! core's errors into status codes and messages.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use mqtt_line_abi::*;
+use mqtt_line_core::{ConfigError, Line, LineConfig, StationCommand};
+use tracing::Dispatch;
+
+use crate::convert::{fill_event, value_from_abi, value_type_from_abi};
+use crate::driver::{self, Shared};
+use crate::logging::{self, LogLevel};
+use crate::queue::{EventQueue, HostEvent};
+
+const DEFAULT_QUEUE_CAPACITY: usize = 65536;
+
+/// What an `MqlLine*` points to.
+pub struct LineHandle {
+    shared: Arc<Shared>,
+    dispatch: Dispatch,
+    level: Arc<LogLevel>,
+    host_level: u32,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Events handed to the host by the last poll; their strings live here until the next one.
+    borrowed: Mutex<Vec<HostEvent>>,
+}
+
+/// An error on its way to the host.
+struct Failure(MqlStatus, String);
+
+impl Failure {
+    fn config(e: ConfigError) -> Failure {
+        let code = match e {
+            ConfigError::DuplicateId { .. } => MQL_ERR_DUPLICATE_ID,
+            ConfigError::UnknownStation(_) => MQL_ERR_UNKNOWN_ID,
+            ConfigError::State(_) => MQL_ERR_STATE,
+            _ => MQL_ERR_CONFIG,
+        };
+        Failure(code, e.to_string())
+    }
+    fn arg(msg: impl Into<String>) -> Failure {
+        Failure(MQL_ERR_INVALID_ARGUMENT, msg.into())
+    }
+    fn internal() -> Failure {
+        Failure(
+            MQL_ERR_INTERNAL,
+            "internal error: the line is unusable after a failure inside the plugin; destroy it"
+                .into(),
+        )
+    }
+}
+
+impl From<driver::Poisoned> for Failure {
+    fn from(_: driver::Poisoned) -> Self {
+        Failure::internal()
+    }
+}
+
+/// Runs an exported function body: panics become `MQL_ERR_INTERNAL`, failures are written to
+/// `err`.
+fn guard(err: *mut MqlError, f: impl FnOnce() -> Result<(), Failure>) -> MqlStatus {
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Failure::internal()));
+    match result {
+        Ok(()) => {
+            // SAFETY: `err` is NULL or points to the host's MqlError, per the ABI.
+            unsafe { write_error(err, "") };
+            MQL_OK
+        }
+        Err(Failure(code, msg)) => {
+            // SAFETY: as above.
+            unsafe { write_error(err, &msg) };
+            code
+        }
+    }
+}
+
+unsafe fn write_error(err: *mut MqlError, msg: &str) {
+    let Some(err) = err.as_mut() else { return };
+    err.len = 0;
+    if err.buf.is_null() || err.cap == 0 {
+        return;
+    }
+    let mut n = msg.len().min(err.cap);
+    while !msg.is_char_boundary(n) {
+        n -= 1;
+    }
+    std::ptr::copy_nonoverlapping(msg.as_ptr(), err.buf, n);
+    err.len = n;
+}
+
+unsafe fn text<'a>(s: MqlStr, what: &str) -> Result<&'a str, Failure> {
+    let bytes = s
+        .as_bytes()
+        .ok_or_else(|| Failure::arg(format!("{what}: NULL pointer with length {}", s.len)))?;
+    std::str::from_utf8(bytes).map_err(|e| Failure::arg(format!("{what} is not UTF-8: {e}")))
+}
+
+unsafe fn params<'a>(ptr: *const MqlParam, n: usize) -> Result<Vec<(&'a str, &'a str)>, Failure> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(Failure::arg(format!(
+            "params is NULL but param_count is {n}"
+        )));
+    }
+    std::slice::from_raw_parts(ptr, n)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let key = text(p.key, &format!("parameter #{i} name"))?;
+            let value = text(p.value, &format!("parameter '{key}' value"))?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+unsafe fn handle<'a>(line: *mut MqlLine) -> Result<&'a LineHandle, Failure> {
+    (line as *const LineHandle)
+        .as_ref()
+        .ok_or_else(|| Failure::arg("line is NULL"))
+}
+
+impl LineHandle {
+    /// Runs `f` on the core under this line's log dispatcher and queues the events it made.
+    fn with_line<T>(&self, f: impl FnOnce(&mut Line) -> T) -> Result<T, Failure> {
+        let out = tracing::dispatcher::with_default(&self.dispatch, || self.shared.with_line(f))?;
+        // The host is woken by the line's thread, never inside its own call.
+        self.shared.wake();
+        Ok(out)
+    }
+
+    fn effective_level(&self, full_debug: bool) -> u32 {
+        if full_debug {
+            self.host_level.max(MQL_LOG_DEBUG)
+        } else {
+            self.host_level
+        }
+    }
+}
+
+pub unsafe extern "C" fn line_create(
+    config: *const MqlLineConfig,
+    out_line: *mut *mut MqlLine,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let given = config
+            .as_ref()
+            .ok_or_else(|| Failure::arg("config is NULL"))?;
+        if out_line.is_null() {
+            return Err(Failure::arg("out_line is NULL"));
+        }
+        // Copy what the host's version of the struct has; later fields stay zero.
+        let mut cfg: MqlLineConfig = std::mem::zeroed();
+        let n = given.size.min(std::mem::size_of::<MqlLineConfig>());
+        std::ptr::copy_nonoverlapping(config as *const u8, &mut cfg as *mut _ as *mut u8, n);
+
+        let name = text(cfg.name, "line name")?;
+        let name = if name.is_empty() { "line" } else { name };
+        let params = params(cfg.params, cfg.param_count)?;
+        let capacity = match cfg.event_queue_capacity {
+            0 => DEFAULT_QUEUE_CAPACITY,
+            n => n,
+        };
+        let host_level = match cfg.log_level {
+            0 => MQL_LOG_INFO,
+            l => l.min(MQL_LOG_TRACE),
+        };
+        let queue = Arc::new(EventQueue::new(capacity, cfg.notify, cfg.notify_user_data));
+        let level = LogLevel::new(host_level);
+        let dispatch = logging::dispatch(name, queue.clone(), level.clone());
+
+        let (config, warnings) =
+            LineConfig::from_params(&format!("line '{name}'"), params).map_err(Failure::config)?;
+        let full_debug = config.full_debug;
+        let line = Line::new(name, config, std::time::Instant::now());
+        let handle = LineHandle {
+            shared: Arc::new(Shared::new(line, queue)),
+            dispatch,
+            level,
+            host_level,
+            thread: Mutex::new(None),
+            borrowed: Mutex::new(Vec::new()),
+        };
+        handle.level.set(handle.effective_level(full_debug));
+        tracing::dispatcher::with_default(&handle.dispatch, || {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        });
+        *out_line = Box::into_raw(Box::new(handle)) as *mut MqlLine;
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn line_add_station(
+    line: *mut MqlLine,
+    station_id: u64,
+    name: MqlStr,
+    address: MqlStr,
+    params_ptr: *const MqlParam,
+    param_count: usize,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        let name = text(name, "station name")?;
+        let address = text(address, &format!("station '{name}' address"))?;
+        let params = params(params_ptr, param_count)?;
+        h.with_line(|l| l.add_station(station_id, name, address, params))?
+            .map_err(Failure::config)
+    })
+}
+
+pub unsafe extern "C" fn line_add_tag(
+    line: *mut MqlLine,
+    station_id: u64,
+    tag_id: u64,
+    name: MqlStr,
+    address: MqlStr,
+    value_type: MqlValueType,
+    default_value: *const MqlValue,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        let name = text(name, "tag name")?;
+        let address = text(address, &format!("tag '{name}' address"))?;
+        let ty = value_type_from_abi(value_type).ok_or_else(|| {
+            Failure::arg(format!("tag '{name}': unknown value type {value_type}"))
+        })?;
+        let default = match default_value.as_ref() {
+            None => None,
+            Some(v) => value_from_abi(v)
+                .map_err(|e| Failure::arg(format!("tag '{name}': default value: {e}")))?,
+        };
+        h.with_line(|l| l.add_tag(station_id, tag_id, name, address, ty, default))?
+            .map_err(Failure::config)
+    })
+}
+
+pub unsafe extern "C" fn line_start(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        h.with_line(|l| l.start())?.map_err(Failure::config)?;
+        let shared = h.shared.clone();
+        let dispatch = h.dispatch.clone();
+        let name = h.shared.lock()?.name().to_string();
+        let thread = std::thread::Builder::new()
+            .name(format!("mqtt-line {name}"))
+            .spawn(move || {
+                let _guard = tracing::dispatcher::set_default(&dispatch);
+                driver::run(shared);
+            })
+            .map_err(|e| {
+                Failure(
+                    MQL_ERR_INTERNAL,
+                    format!("cannot start the line's thread: {e}"),
+                )
+            })?;
+        *h.thread.lock().map_err(|_| Failure::internal())? = Some(thread);
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn line_station_command(
+    line: *mut MqlLine,
+    station_id: u64,
+    command: u32,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        let cmd = match command {
+            MQL_STATION_CMD_ON => StationCommand::On,
+            MQL_STATION_CMD_OFF => StationCommand::Off,
+            MQL_STATION_CMD_SIMULATE => StationCommand::Simulate,
+            other => return Err(Failure::arg(format!("unknown station command {other}"))),
+        };
+        h.with_line(|l| l.station_command(station_id, cmd))?
+            .map_err(Failure::config)
+    })
+}
+
+pub unsafe extern "C" fn line_write(
+    line: *mut MqlLine,
+    tag_id: u64,
+    request_id: u64,
+    value: *const MqlValue,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        let value = value
+            .as_ref()
+            .ok_or_else(|| Failure::arg("value is NULL"))?;
+        let value = value_from_abi(value)
+            .map_err(Failure::arg)?
+            .ok_or_else(|| Failure::arg("a write needs a value (kind MQL_VALUE_NONE given)"))?;
+        if h.thread.lock().map_err(|_| Failure::internal())?.is_none() {
+            return Err(Failure(MQL_ERR_STATE, "the line is not started".into()));
+        }
+        h.with_line(|l| l.write(tag_id, request_id, value))?
+            .map_err(|e| Failure(MQL_ERR_UNKNOWN_ID, e.to_string()))
+    })
+}
+
+pub unsafe extern "C" fn line_set_parameters(
+    line: *mut MqlLine,
+    params_ptr: *const MqlParam,
+    param_count: usize,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        let params = params(params_ptr, param_count)?;
+        let full_debug = h
+            .with_line(|l| {
+                l.reconfigure(params).map(|warnings| {
+                    for w in warnings {
+                        tracing::warn!("{w}");
+                    }
+                    l.config().full_debug
+                })
+            })?
+            .map_err(Failure::config)?;
+        h.level.set(h.effective_level(full_debug));
+        h.shared.request_reconnect();
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn line_poll_events(
+    line: *mut MqlLine,
+    events: *mut MqlEvent,
+    event_size: usize,
+    capacity: usize,
+    out_count: *mut usize,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        if out_count.is_null() {
+            return Err(Failure::arg("out_count is NULL"));
+        }
+        *out_count = 0;
+        if capacity > 0 && events.is_null() {
+            return Err(Failure::arg("events is NULL"));
+        }
+        if event_size < std::mem::offset_of!(MqlEvent, text) + std::mem::size_of::<MqlStr>()
+            && capacity > 0
+        {
+            return Err(Failure::arg(format!(
+                "event_size {event_size} is smaller than this ABI's MqlEvent"
+            )));
+        }
+        let mut borrowed = h.borrowed.lock().map_err(|_| Failure::internal())?;
+        borrowed.clear();
+        h.shared.queue.drain(capacity, &mut borrowed);
+        let copy = event_size.min(std::mem::size_of::<MqlEvent>());
+        for (i, e) in borrowed.iter().enumerate() {
+            let ev = fill_event(e);
+            let dst = (events as *mut u8).add(i * event_size);
+            std::ptr::copy_nonoverlapping(&ev as *const MqlEvent as *const u8, dst, copy);
+        }
+        *out_count = borrowed.len();
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn line_destroy(line: *mut MqlLine) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if line.is_null() {
+            return;
+        }
+        let h = Box::from_raw(line as *mut LineHandle);
+        h.shared.request_shutdown();
+        let thread = h.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+        drop(h);
+    }));
+}

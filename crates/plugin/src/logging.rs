@@ -1,0 +1,106 @@
+//! Turns `tracing` events of one line into log events for its host.
+//!
+//! Every line has its own dispatcher: the line's thread installs it as its default, and host
+//! calls run under it, so log lines reach the queue of the line they are about.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use mqtt_line_abi::{MQL_LOG_DEBUG, MQL_LOG_ERROR, MQL_LOG_INFO, MQL_LOG_TRACE, MQL_LOG_WARN};
+use tracing::field::{Field, Visit};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Level, Metadata};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use crate::queue::EventQueue;
+
+/// The most detailed level a line forwards; it can change at run time (Full Debug).
+pub struct LogLevel(AtomicU32);
+
+impl LogLevel {
+    pub fn new(level: u32) -> Arc<LogLevel> {
+        Arc::new(LogLevel(AtomicU32::new(level)))
+    }
+    pub fn set(&self, level: u32) {
+        self.0.store(level, Ordering::Relaxed)
+    }
+    fn allows(&self, level: &Level) -> bool {
+        abi_level(level) <= self.0.load(Ordering::Relaxed)
+    }
+}
+
+fn abi_level(level: &Level) -> u32 {
+    match *level {
+        Level::ERROR => MQL_LOG_ERROR,
+        Level::WARN => MQL_LOG_WARN,
+        Level::INFO => MQL_LOG_INFO,
+        Level::DEBUG => MQL_LOG_DEBUG,
+        Level::TRACE => MQL_LOG_TRACE,
+    }
+}
+
+struct QueueLayer {
+    queue: Arc<EventQueue>,
+    level: Arc<LogLevel>,
+    prefix: String,
+}
+
+impl<S: tracing::Subscriber> Layer<S> for QueueLayer {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        // Decided per event, because the level can change while the line runs.
+        Interest::sometimes()
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        self.level.allows(metadata.level())
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let mut text = Text {
+            message: String::new(),
+            fields: String::new(),
+        };
+        event.record(&mut text);
+        let mut line = format!("{}{}", self.prefix, text.message);
+        line.push_str(&text.fields);
+        self.queue.push_log(
+            abi_level(event.metadata().level()),
+            line,
+            mqtt_line_core::event::now_ns(),
+        );
+    }
+}
+
+struct Text {
+    message: String,
+    fields: String,
+}
+
+impl Visit for Text {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={}", field.name(), value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={:?}", field.name(), value);
+        }
+    }
+}
+
+/// A dispatcher that sends this line's log events to its queue.
+pub fn dispatch(line_name: &str, queue: Arc<EventQueue>, level: Arc<LogLevel>) -> Dispatch {
+    let prefix = format!("line '{line_name}': ");
+    Dispatch::new(tracing_subscriber::registry().with(QueueLayer {
+        queue,
+        level,
+        prefix,
+    }))
+}
