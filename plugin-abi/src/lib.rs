@@ -313,7 +313,8 @@ impl MqlStr {
         }
     }
 
-    /// Borrows a Rust string; the result is valid while `s` is.
+    /// Borrows a Rust string; the result is valid while `s` is. (Not `FromStr`: it borrows.)
+    #[allow(clippy::should_implement_trait)]
     pub fn from_str(s: &str) -> MqlStr {
         MqlStr {
             ptr: s.as_ptr(),

@@ -67,7 +67,7 @@ pub fn check_address(name: &str, address: &str) -> Result<Vec<String>, ConfigErr
         warnings.push(format!(
             "station '{name}': address '{address}' is not a valid regular expression, so it \
              matches only that exact topic ({})",
-            first_line(&err.to_string())
+            last_line(&err.to_string())
         ));
     }
     Ok(warnings)
@@ -140,10 +140,10 @@ fn anchored(address: &str) -> String {
     format!("^(?:{address})$")
 }
 
-fn first_line(s: &str) -> String {
+/// The regex crate's message ends with the line that says what is wrong.
+fn last_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim()
         .to_string()

@@ -1,0 +1,423 @@
+//! The line core driven as the shell drives it, with packets in and events out, no network.
+
+use std::time::Instant;
+
+use mqtt_line_core::event::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
+use mqtt_line_core::session::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, Publish, QoS, SubAck, SubscribeReasonCode,
+};
+use mqtt_line_core::{Line, LineConfig, StationCommand, StationState, Value, ValueType};
+
+struct Harness {
+    line: Line,
+    now: Instant,
+}
+
+impl Harness {
+    fn new(params: &[(&str, &str)]) -> Harness {
+        let mut all = vec![("host", "127.0.0.1")];
+        all.extend_from_slice(params);
+        let (config, _) = LineConfig::from_params("line 'L'", all).unwrap();
+        let now = Instant::now();
+        Harness {
+            line: Line::new("L", config, now),
+            now,
+        }
+    }
+
+    fn station(&mut self, id: u64, address: &str) {
+        self.line
+            .add_station(id, &format!("s{id}"), address, [])
+            .unwrap();
+        let base = id * 10;
+        for (i, (addr, ty)) in [
+            ("IN_TOPIC", ValueType::TxtI),
+            ("IN_DATA", ValueType::TxtI),
+            ("IN_ID", ValueType::Ci),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.line
+                .add_tag(id, base + i as u64, addr, addr, ty, None)
+                .unwrap();
+        }
+    }
+
+    fn transmit(&mut self) -> Vec<Packet> {
+        std::iter::from_fn(|| self.line.poll_transmit(self.now)).collect()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.line.poll_event()).collect()
+    }
+
+    fn connect(&mut self) {
+        self.line.transport_open("127.0.0.1:1883", self.now);
+        self.transmit();
+        self.line
+            .handle_packet(
+                Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+                self.now,
+                0,
+            )
+            .unwrap();
+        let out = self.transmit();
+        let Some(Packet::Subscribe(sub)) = out.last() else {
+            panic!("{out:?}")
+        };
+        let pkid = sub.pkid;
+        self.line
+            .handle_packet(
+                Packet::SubAck(SubAck::new(
+                    pkid,
+                    vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+                )),
+                self.now,
+                0,
+            )
+            .unwrap();
+    }
+
+    fn receive(&mut self, topic: &str, payload: &[u8], qos: QoS, pkid: u16) -> Vec<Event> {
+        let mut p = Publish::new(topic, qos, payload.to_vec());
+        p.pkid = pkid;
+        self.receive_publish(p)
+    }
+
+    fn receive_publish(&mut self, p: Publish) -> Vec<Event> {
+        self.line
+            .handle_packet(Packet::Publish(p), self.now, 42)
+            .unwrap();
+        self.events()
+    }
+}
+
+fn values(events: &[Event]) -> Vec<(u64, Option<Value>, u32)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TagValue {
+                tag, value, flags, ..
+            } => Some((*tag, value.clone(), *flags)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn states(events: &[Event]) -> Vec<(u64, StationState)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StationState { station, state, .. } => Some((*station, *state)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn stations_report_comm_error_until_connected_then_ok() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "a");
+    h.station(2, "b");
+    h.line.station_command(2, StationCommand::Off).unwrap();
+    h.line.start().unwrap();
+    assert_eq!(
+        states(&h.events()),
+        [(1, StationState::CommError), (2, StationState::Off)]
+    );
+    h.connect();
+    let ev = h.events();
+    assert!(ev.contains(&Event::Line(LineEvent::Connected {
+        host: "127.0.0.1:1883".into()
+    })));
+    assert_eq!(states(&ev), [(1, StationState::Ok)]);
+}
+
+#[test]
+fn inputs_are_filled_in_order_topic_data_id() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "status/battery");
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    let ev = h.receive("status/battery", b"42", QoS::AtLeastOnce, 7);
+    assert_eq!(
+        values(&ev),
+        [
+            (10, Some(Value::Text("status/battery".into())), FLAG_VALID),
+            (11, Some(Value::Text("42".into())), FLAG_VALID),
+            (12, Some(Value::Int(7)), FLAG_VALID),
+        ]
+    );
+    // QoS 1 is acknowledged at once when the station has no ACK_ID tag.
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(7))]);
+    let ev = h.receive("status/battery", b"x", QoS::AtMostOnce, 0);
+    assert_eq!(values(&ev)[2], (12, Some(Value::Int(0)), FLAG_VALID));
+}
+
+#[test]
+fn flags_mark_duplicates_and_retained_messages() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "t");
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    let mut p = Publish::new("t", QoS::AtLeastOnce, "v");
+    p.pkid = 3;
+    p.dup = true;
+    p.retain = true;
+    let ev = h.receive_publish(p);
+    assert_eq!(
+        values(&ev)[0].2,
+        FLAG_VALID | FLAG_DUPLICATE | FLAG_RETAINED
+    );
+}
+
+#[test]
+fn invalid_utf8_payload_reaches_in_data_with_replacement() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "t");
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    let ev = h.receive("t", b"ok\xff\xfe!", QoS::AtMostOnce, 0);
+    assert_eq!(
+        values(&ev)[1].1,
+        Some(Value::Text("ok\u{fffd}\u{fffd}!".into()))
+    );
+}
+
+#[test]
+fn payload_that_does_not_fit_the_tag_type_makes_it_invalid() {
+    let mut h = Harness::new(&[]);
+    h.line.add_station(1, "st", "t", []).unwrap();
+    h.line
+        .add_tag(1, 1, "level", "IN_DATA", ValueType::Ai, None)
+        .unwrap();
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    assert_eq!(
+        values(&h.receive("t", b"12.5", QoS::AtMostOnce, 0)),
+        [(1, Some(Value::Float(12.5)), FLAG_VALID)]
+    );
+    assert_eq!(
+        values(&h.receive("t", b"n/a", QoS::AtMostOnce, 0)),
+        [(1, None, 0)]
+    );
+}
+
+#[test]
+fn routing_through_the_line_and_off_stations() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "status/battery");
+    h.station(2, "status/batt.*");
+    h.station(3, ".*");
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    let station_of = |ev: &[Event]| {
+        ev.iter().find_map(|e| match e {
+            Event::TagValue { station, .. } => Some(*station),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        station_of(&h.receive("status/battery", b"1", QoS::AtMostOnce, 0)),
+        Some(1)
+    );
+    assert_eq!(
+        station_of(&h.receive("status/battery2", b"1", QoS::AtMostOnce, 0)),
+        Some(2)
+    );
+    assert_eq!(
+        station_of(&h.receive("other", b"1", QoS::AtMostOnce, 0)),
+        Some(3)
+    );
+    h.line.station_command(2, StationCommand::Off).unwrap();
+    h.events();
+    // A message for a station that is off is dropped, not passed on to `.*`.
+    assert_eq!(
+        station_of(&h.receive("status/battery2", b"1", QoS::AtMostOnce, 0)),
+        None
+    );
+}
+
+#[test]
+fn lost_connection_invalidates_inputs_and_sets_comm_error() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "t");
+    h.station(2, "u");
+    h.line.start().unwrap();
+    h.connect();
+    h.receive("t", b"v", QoS::AtMostOnce, 0);
+    h.line.transport_closed("broker gone");
+    let ev = h.events();
+    assert!(ev.contains(&Event::Line(LineEvent::Disconnected {
+        reason: "broker gone".into()
+    })));
+    assert_eq!(
+        states(&ev),
+        [(1, StationState::CommError), (2, StationState::CommError)]
+    );
+    // Only station 1's tags had values, so only they are invalidated.
+    let invalid: Vec<u64> = values(&ev).iter().map(|v| v.0).collect();
+    assert_eq!(invalid, [10, 11, 12]);
+    assert!(values(&ev).iter().all(|v| v.1.is_none() && v.2 == 0));
+}
+
+#[test]
+fn the_line_wants_no_connection_when_every_station_is_off_or_simulated() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "t");
+    h.station(2, "u");
+    h.line.start().unwrap();
+    assert!(h.line.wants_connection());
+    h.line.station_command(1, StationCommand::Off).unwrap();
+    h.line.station_command(2, StationCommand::Simulate).unwrap();
+    assert!(!h.line.wants_connection());
+    h.line.station_command(2, StationCommand::On).unwrap();
+    assert!(h.line.wants_connection());
+}
+
+fn write_results(events: &[Event]) -> Vec<(u64, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WriteDone { request, error, .. } => Some((*request, error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn writer(params: &[(&str, &str)]) -> Harness {
+    let mut h = Harness::new(params);
+    h.station(1, "t");
+    h.line
+        .add_tag(1, 100, "topic", "OUT_TOPIC", ValueType::TxtO, None)
+        .unwrap();
+    h.line
+        .add_tag(1, 101, "value", "OUT_VALUE", ValueType::TxtO, None)
+        .unwrap();
+    h.line
+        .add_tag(1, 102, "ja", "JA=a.b", ValueType::Co, None)
+        .unwrap();
+    h.line.start().unwrap();
+    h
+}
+
+#[test]
+fn writes_fail_with_a_reason_for_every_wrong_target() {
+    let mut h = writer(&[]);
+    h.connect();
+    h.events();
+    let text = |s: &str| Value::Text(s.into());
+    h.line.write(10, 1, text("x")).unwrap();
+    h.line.write(101, 2, text("no topic yet")).unwrap();
+    h.line.write(102, 3, Value::Int(1)).unwrap();
+    h.line.write(100, 4, text("a/#")).unwrap();
+    assert!(h.line.write(999, 5, text("x")).is_err(), "unknown tag id");
+    let results = write_results(&h.events());
+    let errors: Vec<&str> = results
+        .iter()
+        .map(|(_, e)| e.as_deref().expect("each fails"))
+        .collect();
+    assert!(
+        errors[0].contains("tag 's1.IN_TOPIC' is an input tag"),
+        "{errors:?}"
+    );
+    assert!(errors[1].contains("has no OUT_TOPIC value"), "{errors:?}");
+    assert!(errors[2].contains("JA= tags"), "{errors:?}");
+    assert!(errors[3].contains("'a/#' is not a topic"), "{errors:?}");
+    assert_eq!(
+        results.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+}
+
+#[test]
+fn out_value_publishes_to_out_topic_and_completes_by_qos() {
+    let mut h = writer(&[("publish_qos", "1"), ("publish_retain", "YES")]);
+    h.connect();
+    h.events();
+    h.line.write(100, 1, Value::Text("cmd/x".into())).unwrap();
+    h.line.write(101, 2, Value::Text("on".into())).unwrap();
+    assert_eq!(write_results(&h.events()), [(1, None)]);
+    let out = h.transmit();
+    let Some(Packet::Publish(p)) = out.first() else {
+        panic!("{out:?}")
+    };
+    assert_eq!((p.topic.as_str(), &p.payload[..]), ("cmd/x", &b"on"[..]));
+    assert!(p.retain && p.qos == QoS::AtLeastOnce);
+    let pkid = p.pkid;
+    h.line
+        .handle_packet(Packet::PubAck(PubAck::new(pkid)), h.now, 0)
+        .unwrap();
+    assert_eq!(write_results(&h.events()), [(2, None)]);
+}
+
+#[test]
+fn qos0_write_completes_when_flushed_and_fails_when_not_connected() {
+    let mut h = writer(&[]);
+    h.line.write(100, 1, Value::Text("cmd/x".into())).unwrap();
+    h.line.write(101, 2, Value::Text("v".into())).unwrap();
+    let results = write_results(&h.events());
+    assert_eq!(results[0], (1, None));
+    assert!(
+        results[1].1.as_deref().unwrap().contains("not connected"),
+        "{results:?}"
+    );
+    h.connect();
+    h.events();
+    h.line.write(101, 3, Value::Text("v".into())).unwrap();
+    assert!(write_results(&h.events()).is_empty());
+    h.transmit();
+    h.line.flushed();
+    assert_eq!(write_results(&h.events()), [(3, None)]);
+}
+
+#[test]
+fn configuration_errors_name_the_object_and_value() {
+    let mut h = Harness::new(&[]);
+    h.line.add_station(1, "one", "a/b", []).unwrap();
+    let err = h
+        .line
+        .add_station(2, "two", "a/b", [])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("station 'two'") && err.contains("station 'one'"),
+        "{err}"
+    );
+    let err = h
+        .line
+        .add_tag(1, 1, "t", "OUT_TOPIC", ValueType::TxtI, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tag 'one.t'") && err.contains("TxtI"), "{err}");
+    let err = h
+        .line
+        .add_tag(
+            1,
+            2,
+            "n",
+            "OUT_VALUE",
+            ValueType::Co,
+            Some(Value::Text("abc".into())),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tag 'one.n'") && err.contains("'abc'"),
+        "{err}"
+    );
+    let err = h
+        .line
+        .add_station(3, "three", "x", [("SWZ", "1")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'SWZ'"), "{err}");
+    h.line.start().unwrap();
+    assert!(h.line.add_station(4, "late", "y", []).is_err());
+}
