@@ -204,7 +204,9 @@ typedef struct {
                                    MqlError *err);
   // Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
   // (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
-  // returned events stay valid until the next call on this line.
+  // returned events stay valid until the next `line_poll_events` or `line_destroy` on this
+  // line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
+  // turns non-empty.
   MqlStatus (*line_poll_events)(MqlLine *line,
                                 MqlEvent *events,
                                 size_t event_size,

@@ -288,7 +288,9 @@ pub struct MqlPluginApi {
     ) -> MqlStatus,
     /// Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
     /// (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
-    /// returned events stay valid until the next call on this line.
+    /// returned events stay valid until the next `line_poll_events` or `line_destroy` on this
+    /// line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
+    /// turns non-empty.
     pub line_poll_events: unsafe extern "C" fn(
         line: *mut MqlLine,
         events: *mut MqlEvent,

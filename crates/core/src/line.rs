@@ -25,6 +25,34 @@ struct Station {
     state: Option<StationState>,
     tags: Vec<usize>,
     out_topic: Option<String>,
+    /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
+    gated: bool,
+    gate: AckGate,
+}
+
+/// Messages of a station with ACK_ID: one shown and waiting for the host's confirmation, the
+/// rest held in arrival order.
+#[derive(Default)]
+struct AckGate {
+    shown: Option<Shown>,
+    held: VecDeque<Held>,
+    /// The held count at which the last warning was given (10, 100, 1000...).
+    warned_at: usize,
+}
+
+/// A message shown on a gated station: what its confirmation must acknowledge.
+#[derive(Clone, Copy)]
+struct Shown {
+    pkid: u16,
+    epoch: u64,
+}
+
+/// A message held for a gated station. Held messages survive reconnects: the session knows them
+/// and does not hand the broker's redelivery over again.
+struct Held {
+    publish: Publish,
+    wall_ns: i64,
+    epoch: u64,
 }
 
 struct Tag {
@@ -146,6 +174,8 @@ impl Line {
             state: None,
             tags: Vec::new(),
             out_topic: None,
+            gated: false,
+            gate: AckGate::default(),
         });
         Ok(())
     }
@@ -191,8 +221,17 @@ impl Line {
                     reason,
                 })?;
             if parsed == TagAddress::OutTopic {
-                self.stations[station].out_topic = Some(v.to_text());
+                let topic = v.to_text();
+                check_publish_topic(&topic).map_err(|reason| ConfigError::InvalidDefault {
+                    object: object.clone(),
+                    value: topic.clone(),
+                    reason,
+                })?;
+                self.stations[station].out_topic = Some(topic);
             }
+        }
+        if parsed == TagAddress::AckId {
+            self.stations[station].gated = true;
         }
         self.tag_ids.insert(id, self.tags.len());
         self.stations[station].tags.push(self.tags.len());
@@ -367,22 +406,96 @@ impl Line {
         Ok(())
     }
 
-    /// Routes a received message and fills IN_TOPIC, IN_DATA, IN_ID, in that order.
+    /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
+    /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
     fn deliver(&mut self, p: Publish, wall_ns: i64) {
-        let pkid = p.pkid;
-        if let Some(i) = self.router.route(&p.topic) {
-            let s = &self.stations[i];
-            if s.command == StationCommand::On {
-                self.fill_inputs(i, &p, wall_ns);
-            } else {
-                tracing::debug!(station = %s.name, topic = %p.topic, "message for a station that is off or simulated is dropped");
-            }
-        } else {
+        let Some(i) = self.router.route(&p.topic) else {
             self.unrouted += 1;
             tracing::debug!(topic = %p.topic, unrouted = self.unrouted, "message matches no station");
+            self.session.confirm(p.pkid, self.session.epoch());
+            return;
+        };
+        let s = &mut self.stations[i];
+        if s.command != StationCommand::On {
+            tracing::debug!(station = %s.name, topic = %p.topic, "message for a station that is off or simulated is dropped");
+            self.session.confirm(p.pkid, self.session.epoch());
+            return;
         }
-        if p.qos != QoS::AtMostOnce {
-            self.session.confirm(pkid);
+        let epoch = self.session.epoch();
+        if !s.gated {
+            self.fill_inputs(i, &p, wall_ns);
+            self.session.confirm(p.pkid, epoch);
+            return;
+        }
+        let held = Held {
+            publish: p,
+            wall_ns,
+            epoch,
+        };
+        if s.gate.shown.is_none() {
+            self.show(i, held);
+            return;
+        }
+        s.gate.held.push_back(held);
+        let held = s.gate.held.len();
+        if held >= 10 && held >= s.gate.warned_at * 10 {
+            s.gate.warned_at = held;
+            let waiting = s.gate.shown.map_or(0, |w| w.pkid);
+            tracing::warn!(
+                "station '{}' holds {held} messages until the host confirms IN_ID {waiting} through \
+                 ACK_ID; unconfirmed QoS 1/2 messages fill the broker's in-flight window, which \
+                 stops delivery to the whole line",
+                s.name
+            );
+        }
+    }
+
+    /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
+    fn show(&mut self, i: usize, m: Held) {
+        self.fill_inputs(i, &m.publish, m.wall_ns);
+        self.stations[i].gate.shown = Some(Shown {
+            pkid: m.publish.pkid,
+            epoch: m.epoch,
+        });
+    }
+
+    /// The host wrote ACK_ID: confirm the shown message and show the next held one.
+    fn acknowledge(&mut self, i: usize, object: &str, value: &Value) -> Result<(), String> {
+        let s = &self.stations[i];
+        let Value::Int(written) = *value else {
+            return Err(format!(
+                "{object}: ACK_ID takes the IN_ID value, not '{}'",
+                value.to_text()
+            ));
+        };
+        let Some(shown) = s.gate.shown else {
+            return Err(format!(
+                "{object}: ACK_ID {written} written, but station '{}' has no message waiting for confirmation",
+                s.name
+            ));
+        };
+        if written != i64::from(shown.pkid) {
+            return Err(format!(
+                "{object}: ACK_ID {written} does not confirm the message shown on station '{}': expected IN_ID {}",
+                s.name, shown.pkid
+            ));
+        }
+        self.session.confirm(shown.pkid, shown.epoch);
+        let gate = &mut self.stations[i].gate;
+        gate.shown = None;
+        if gate.held.len() < gate.warned_at {
+            gate.warned_at = 0;
+        }
+        Ok(())
+    }
+
+    /// After a confirmation has been reported, the next held message is shown.
+    fn show_next(&mut self, i: usize) {
+        let gate = &mut self.stations[i].gate;
+        if gate.shown.is_none() {
+            if let Some(next) = gate.held.pop_front() {
+                self.show(i, next);
+            }
         }
     }
 
@@ -463,7 +576,10 @@ impl Line {
             },
         );
         match self.perform_write(t, token, value) {
-            Ok(true) => self.complete_write(token),
+            Ok(true) => {
+                self.complete_write(token);
+                self.show_next(station);
+            }
             Ok(false) => {}
             Err(e) => self.fail_write(token, &e),
         }
@@ -491,11 +607,9 @@ impl Line {
         match &tag.address {
             TagAddress::OutTopic => {
                 let topic = value.to_text();
-                if topic.is_empty() || topic.contains(['+', '#']) {
-                    return Err(format!(
-                        "{object}: '{topic}' is not a topic to publish to (empty, or contains '+' or '#')"
-                    ));
-                }
+                check_publish_topic(&topic).map_err(|reason| {
+                    format!("{object}: '{topic}' is not a topic to publish to: {reason}")
+                })?;
                 self.stations[tag.station].out_topic = Some(topic);
                 Ok(true)
             }
@@ -520,7 +634,10 @@ impl Line {
                     .map_err(|e| format!("{object}: {e}"))?;
                 Ok(false)
             }
-            TagAddress::AckId => Err(format!("{object}: ACK_ID is not supported yet")),
+            TagAddress::AckId => {
+                let station = tag.station;
+                self.acknowledge(station, &object, &value).map(|()| true)
+            }
             TagAddress::Json(_) => Err(format!(
                 "{object}: JA= tags are filled from received payloads and cannot be written"
             )),
@@ -567,6 +684,11 @@ impl Line {
         self.session.poll_timeout()
     }
 
+    /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
+    pub fn postpone(&mut self, d: std::time::Duration) {
+        self.session.postpone(d)
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
         self.session.handle_timeout(now)
     }
@@ -583,5 +705,16 @@ impl Line {
 
     pub fn station_name(&self, station_id: u64) -> Option<&str> {
         Some(&self.stations[*self.station_ids.get(&station_id)?].name)
+    }
+}
+
+/// A topic a PUBLISH may carry: not empty, no wildcards.
+fn check_publish_topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() {
+        Err("it is empty".into())
+    } else if topic.contains(['+', '#', '\0']) {
+        Err("it contains '+', '#' or NUL".into())
+    } else {
+        Ok(())
     }
 }

@@ -88,24 +88,26 @@ struct Outgoing {
     released: bool,
 }
 
-/// What happened to a QoS 2 message we received, by packet id.
+/// A QoS 1 or 2 message handed to the line whose flow with the broker is not finished. Kept
+/// across reconnects of a persistent session, so that the broker's redelivery of it is
+/// acknowledged (once the line confirmed it) instead of being handed over a second time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Qos2 {
-    /// Handed to the line; PUBREC is owed once confirmed.
-    Delivered,
-    /// PUBREC sent; waiting for PUBREL.
-    Received,
+struct Incoming {
+    qos: QoS,
+    confirmed: bool,
 }
 
 /// One client session. It outlives connections: with clean session off, messages in flight are
-/// sent again after a reconnect, and QoS 2 messages already delivered are not delivered twice.
+/// sent again after a reconnect, and received messages still waiting for confirmation are not
+/// handed to the line twice when the broker delivers them again.
 #[derive(Debug)]
 pub struct Session {
     phase: Phase,
     outbox: VecDeque<Packet>,
     expects: Vec<(Expect, Option<Instant>)>,
     owed: VecDeque<OwedAck>,
-    qos2_in: HashMap<u16, Qos2>,
+    incoming: HashMap<u16, Incoming>,
+    epoch: u64,
     outgoing: BTreeMap<u16, Outgoing>,
     /// QoS 0 publications handed out by `poll_transmit`, complete once flushed.
     sent_qos0: Vec<u64>,
@@ -131,7 +133,8 @@ impl Session {
             outbox: VecDeque::new(),
             expects: Vec::new(),
             owed: VecDeque::new(),
-            qos2_in: HashMap::new(),
+            incoming: HashMap::new(),
+            epoch: 0,
             outgoing: BTreeMap::new(),
             sent_qos0: Vec::new(),
             qos0_waiting: HashMap::new(),
@@ -168,7 +171,7 @@ impl Session {
         self.reply_timeout = cfg.reply_timeout;
         self.clean_session = cfg.clean_session;
         if self.clean_session {
-            self.qos2_in.clear();
+            self.new_epoch();
         }
 
         let mut connect = Connect::new(cfg.client_id.clone());
@@ -208,7 +211,7 @@ impl Session {
         if self.clean_session {
             failed.extend(self.outgoing.values().map(|o| o.token));
             self.outgoing.clear();
-            self.qos2_in.clear();
+            self.new_epoch();
         }
         failed
     }
@@ -281,22 +284,48 @@ impl Session {
         std::mem::take(&mut self.sent_qos0)
     }
 
-    /// Confirms a received message: its PUBACK or PUBREC may go once all earlier ones have.
-    pub fn confirm(&mut self, pkid: u16) {
+    /// Which broker session messages belong to: it changes whenever the broker starts a new
+    /// session, after which old packet ids mean nothing.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Confirms a received message of session `epoch`: its PUBACK or PUBREC may go once all
+    /// earlier ones have. A confirmation while disconnected is remembered for the broker's
+    /// redelivery; one from an earlier session is ignored (its packet id may be reused).
+    pub fn confirm(&mut self, pkid: u16, epoch: u64) {
+        if epoch != self.epoch || pkid == 0 {
+            return;
+        }
+        if let Some(inc) = self.incoming.get_mut(&pkid) {
+            inc.confirmed = true;
+        }
         for owed in self.owed.iter_mut().filter(|o| o.pkid == pkid) {
             owed.confirmed = true;
         }
-        if let Some(state) = self.qos2_in.get_mut(&pkid) {
-            *state = Qos2::Received;
-        }
+        self.send_confirmed_acks();
+    }
+
+    /// Acknowledgements leave in arrival order: stop at the first unconfirmed one.
+    fn send_confirmed_acks(&mut self) {
         while self.owed.front().is_some_and(|o| o.confirmed) {
-            if let Some(o) = self.owed.pop_front() {
-                self.outbox.push_back(match o.qos {
-                    QoS::ExactlyOnce => Packet::PubRec(PubRec::new(o.pkid)),
-                    _ => Packet::PubAck(PubAck::new(o.pkid)),
-                });
-            }
+            let Some(o) = self.owed.pop_front() else {
+                break;
+            };
+            self.outbox.push_back(match o.qos {
+                QoS::ExactlyOnce => Packet::PubRec(PubRec::new(o.pkid)),
+                _ => {
+                    // A QoS 1 flow ends with PUBACK; QoS 2 waits for PUBREL.
+                    self.incoming.remove(&o.pkid);
+                    Packet::PubAck(PubAck::new(o.pkid))
+                }
+            });
         }
+    }
+
+    fn new_epoch(&mut self) {
+        self.incoming.clear();
+        self.epoch += 1;
     }
 
     /// How many received messages wait for confirmation.
@@ -326,7 +355,7 @@ impl Session {
             }
             Packet::Publish(p) => Ok(self.on_publish(p)),
             Packet::PubRel(rel) => {
-                self.qos2_in.remove(&rel.pkid);
+                self.incoming.remove(&rel.pkid);
                 self.outbox
                     .push_back(Packet::PubComp(PubComp::new(rel.pkid)));
                 Ok(None)
@@ -362,9 +391,9 @@ impl Session {
                 connack_reason(ack.code).into(),
             ));
         }
-        if !ack.session_present {
-            // The broker forgot the session: nothing in flight will be acknowledged.
-            self.qos2_in.clear();
+        if !ack.session_present && !self.incoming.is_empty() {
+            // The broker has no session: it will not deliver anything again.
+            self.new_epoch();
         }
         // Publications in flight go again, in packet id order.
         for o in self.outgoing.values() {
@@ -420,43 +449,35 @@ impl Session {
     }
 
     fn on_publish(&mut self, p: Publish) -> Option<SessionEvent> {
-        match p.qos {
-            QoS::AtMostOnce => Some(SessionEvent::Message(p)),
-            QoS::AtLeastOnce => {
+        if p.qos == QoS::AtMostOnce {
+            return Some(SessionEvent::Message(p));
+        }
+        match self.incoming.get(&p.pkid).copied() {
+            // Sent again (DUP, or redelivered after a reconnect) before its flow ended: it is
+            // acknowledged in its turn once confirmed, but handed to the line only once.
+            Some(inc) => {
+                self.owed.push_back(OwedAck {
+                    pkid: p.pkid,
+                    qos: inc.qos,
+                    confirmed: inc.confirmed,
+                });
+                self.send_confirmed_acks();
+                None
+            }
+            None => {
+                self.incoming.insert(
+                    p.pkid,
+                    Incoming {
+                        qos: p.qos,
+                        confirmed: false,
+                    },
+                );
                 self.owed.push_back(OwedAck {
                     pkid: p.pkid,
                     qos: p.qos,
                     confirmed: false,
                 });
                 Some(SessionEvent::Message(p))
-            }
-            QoS::ExactlyOnce => {
-                let seen = self.qos2_in.get(&p.pkid).copied();
-                self.owed.push_back(OwedAck {
-                    pkid: p.pkid,
-                    qos: p.qos,
-                    confirmed: seen == Some(Qos2::Received),
-                });
-                match seen {
-                    // Sent again before PUBREL: acknowledge, but deliver only once.
-                    Some(_) => {
-                        self.confirm_ready_front();
-                        None
-                    }
-                    None => {
-                        self.qos2_in.insert(p.pkid, Qos2::Delivered);
-                        Some(SessionEvent::Message(p))
-                    }
-                }
-            }
-        }
-    }
-
-    fn confirm_ready_front(&mut self) {
-        if let Some(front) = self.owed.front() {
-            if front.confirmed {
-                let pkid = front.pkid;
-                self.confirm(pkid);
             }
         }
     }
@@ -487,6 +508,17 @@ impl Session {
             return Err(ProtocolError::Violation(format!("unexpected {name}")));
         }
         Ok(())
+    }
+
+    /// Reading was paused for `d` because the host did not drain its events: answers may be
+    /// waiting unread in the socket, so the deadlines move by the same amount.
+    pub fn postpone(&mut self, d: Duration) {
+        for (_, deadline) in &mut self.expects {
+            if let Some(t) = deadline {
+                *t += d;
+            }
+        }
+        self.last_received += d;
     }
 
     /// The next moment `handle_timeout` has work to do.
@@ -649,6 +681,12 @@ mod tests {
         assert!(matches!(ev, Some(SessionEvent::Ready { .. })));
     }
 
+    impl Session {
+        fn confirm_now(&mut self, pkid: u16) {
+            self.confirm(pkid, self.epoch())
+        }
+    }
+
     fn publish(pkid: u16, qos: QoS) -> Packet {
         let mut p = Publish::new("t", qos, "x");
         p.pkid = pkid;
@@ -731,10 +769,10 @@ mod tests {
         for id in [5, 6, 7] {
             s.handle(publish(id, QoS::AtLeastOnce), now).unwrap();
         }
-        s.confirm(7);
-        s.confirm(6);
+        s.confirm_now(7);
+        s.confirm_now(6);
         assert!(drain(&mut s, now).is_empty(), "5 is not confirmed yet");
-        s.confirm(5);
+        s.confirm_now(5);
         let ids: Vec<u16> = drain(&mut s, now)
             .into_iter()
             .map(|p| match p {
@@ -755,7 +793,7 @@ mod tests {
             .handle(publish(9, QoS::ExactlyOnce), now)
             .unwrap()
             .is_some());
-        s.confirm(9);
+        s.confirm_now(9);
         assert!(matches!(drain(&mut s, now)[..], [Packet::PubRec(_)]));
         // The broker sends it again (DUP) before PUBREL: PUBREC again, no second delivery.
         assert_eq!(s.handle(publish(9, QoS::ExactlyOnce), now).unwrap(), None);
@@ -765,6 +803,80 @@ mod tests {
         // After PUBREL the id is free: a new message with it is delivered.
         assert!(s
             .handle(publish(9, QoS::ExactlyOnce), now)
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn unconfirmed_message_redelivered_after_reconnect_is_not_handed_over_twice() {
+        let now = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(now);
+        ready(&mut s, &c, now);
+        assert!(s
+            .handle(publish(4, QoS::AtLeastOnce), now)
+            .unwrap()
+            .is_some());
+        s.disconnected();
+        s.connect(&c, now);
+        drain(&mut s, now);
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
+            now,
+        )
+        .unwrap();
+        drain(&mut s, now);
+        // The broker sends it again: not a new message, and no PUBACK until confirmed.
+        assert_eq!(s.handle(publish(4, QoS::AtLeastOnce), now).unwrap(), None);
+        assert!(drain(&mut s, now).is_empty());
+        s.confirm_now(4);
+        assert_eq!(drain(&mut s, now), [Packet::PubAck(PubAck::new(4))]);
+        // The flow is over: the id may carry a new message.
+        assert!(s
+            .handle(publish(4, QoS::AtLeastOnce), now)
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn confirmation_while_disconnected_acknowledges_the_redelivery() {
+        let now = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(now);
+        ready(&mut s, &c, now);
+        s.handle(publish(8, QoS::ExactlyOnce), now).unwrap();
+        s.disconnected();
+        s.confirm_now(8);
+        assert!(drain(&mut s, now).is_empty());
+        s.connect(&c, now);
+        drain(&mut s, now);
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
+            now,
+        )
+        .unwrap();
+        drain(&mut s, now);
+        assert_eq!(s.handle(publish(8, QoS::ExactlyOnce), now).unwrap(), None);
+        assert_eq!(drain(&mut s, now), [Packet::PubRec(PubRec::new(8))]);
+    }
+
+    #[test]
+    fn a_broker_without_our_session_forgets_what_was_in_flight() {
+        let now = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(now);
+        ready(&mut s, &c, now);
+        s.handle(publish(5, QoS::AtLeastOnce), now).unwrap();
+        s.disconnected();
+        s.connect(&c, now);
+        drain(&mut s, now);
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+            now,
+        )
+        .unwrap();
+        assert!(s
+            .handle(publish(5, QoS::AtLeastOnce), now)
             .unwrap()
             .is_some());
     }
@@ -789,6 +901,19 @@ mod tests {
             matches!(err, ProtocolError::ReplyTimeout("PINGRESP", _)),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_pause_in_reading_postpones_reply_deadlines() {
+        let t0 = Instant::now();
+        let c = cfg(&[("ping_interval", "4"), ("reply_timeout", "2")]);
+        let mut s = Session::new(t0);
+        ready(&mut s, &c, t0);
+        let t4 = t0 + Duration::from_secs(4);
+        s.handle_timeout(t4).unwrap();
+        s.postpone(Duration::from_secs(10));
+        assert!(s.handle_timeout(t4 + Duration::from_secs(5)).is_ok());
+        assert!(s.handle_timeout(t4 + Duration::from_secs(12)).is_err());
     }
 
     #[test]

@@ -53,11 +53,15 @@ impl Harness {
     }
 
     fn connect(&mut self) {
+        self.connect_with_session(false)
+    }
+
+    fn connect_with_session(&mut self, session_present: bool) {
         self.line.transport_open("127.0.0.1:1883", self.now);
         self.transmit();
         self.line
             .handle_packet(
-                Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+                Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
                 self.now,
                 0,
             )
@@ -420,4 +424,131 @@ fn configuration_errors_name_the_object_and_value() {
     assert!(err.contains("'SWZ'"), "{err}");
     h.line.start().unwrap();
     assert!(h.line.add_station(4, "late", "y", []).is_err());
+}
+
+fn gated(params: &[(&str, &str)]) -> Harness {
+    let mut h = Harness::new(params);
+    h.station(1, "t");
+    h.line
+        .add_tag(1, 50, "ack", "ACK_ID", ValueType::Co, None)
+        .unwrap();
+    h.station(2, "free");
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    h
+}
+
+fn shown_ids(events: &[Event]) -> Vec<Value> {
+    values(events)
+        .into_iter()
+        .filter(|v| v.0 == 12)
+        .filter_map(|v| v.1)
+        .collect()
+}
+
+#[test]
+fn ack_id_shows_one_message_at_a_time_in_arrival_order() {
+    let mut h = gated(&[]);
+    let ev = h.receive("t", b"a", QoS::AtLeastOnce, 1);
+    assert_eq!(shown_ids(&ev), [Value::Int(1)]);
+    assert!(
+        h.transmit().is_empty(),
+        "no PUBACK before the host confirms"
+    );
+    assert!(shown_ids(&h.receive("t", b"b", QoS::ExactlyOnce, 2)).is_empty());
+    assert!(shown_ids(&h.receive("t", b"c", QoS::AtMostOnce, 0)).is_empty());
+
+    // A wrong id changes nothing and says what was expected.
+    h.line.write(50, 1, Value::Int(2)).unwrap();
+    let ev = h.events();
+    let err = write_results(&ev)[0].1.clone().unwrap();
+    assert!(
+        err.contains("ACK_ID 2") && err.contains("expected IN_ID 1"),
+        "{err}"
+    );
+    assert!(shown_ids(&ev).is_empty());
+
+    h.line.write(50, 2, Value::Int(1)).unwrap();
+    let ev = h.events();
+    assert_eq!(write_results(&ev), [(2, None)]);
+    assert_eq!(shown_ids(&ev), [Value::Int(2)]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
+
+    h.line.write(50, 3, Value::Int(2)).unwrap();
+    assert_eq!(shown_ids(&h.events()), [Value::Int(0)]);
+    let out = h.transmit();
+    assert!(
+        matches!(out[..], [Packet::PubRec(ref r)] if r.pkid == 2),
+        "{out:?}"
+    );
+    h.line.write(50, 4, Value::Int(0)).unwrap();
+    let ev = h.events();
+    assert_eq!(write_results(&ev), [(4, None)]);
+    h.line.write(50, 5, Value::Int(0)).unwrap();
+    let err = write_results(&h.events())[0].1.clone().unwrap();
+    assert!(err.contains("no message waiting"), "{err}");
+}
+
+#[test]
+fn acks_reach_the_broker_in_arrival_order_across_stations() {
+    let mut h = gated(&[]);
+    h.receive("t", b"a", QoS::AtLeastOnce, 1);
+    h.receive("free", b"b", QoS::AtLeastOnce, 2);
+    // Station 2 needs no confirmation, but its PUBACK must wait for the earlier message's.
+    assert!(h.transmit().is_empty());
+    h.line.write(50, 1, Value::Int(1)).unwrap();
+    assert_eq!(
+        h.transmit(),
+        [
+            Packet::PubAck(PubAck::new(1)),
+            Packet::PubAck(PubAck::new(2))
+        ]
+    );
+}
+
+#[test]
+fn held_messages_survive_a_reconnect_without_twins() {
+    let mut h = gated(&[]);
+    h.receive("t", b"a", QoS::AtLeastOnce, 1);
+    h.receive("t", b"b", QoS::AtLeastOnce, 2);
+    h.line.transport_closed("lost");
+    h.connect_with_session(true);
+    h.events();
+    // The broker redelivers both; the shown one stays shown, the held one becomes new again.
+    let mut dup = Publish::new("t", QoS::AtLeastOnce, "a");
+    (dup.pkid, dup.dup) = (1, true);
+    assert!(shown_ids(&h.receive_publish(dup)).is_empty());
+    let mut dup = Publish::new("t", QoS::AtLeastOnce, "b");
+    (dup.pkid, dup.dup) = (2, true);
+    assert!(
+        shown_ids(&h.receive_publish(dup)).is_empty(),
+        "held, not shown yet"
+    );
+    h.line.write(50, 1, Value::Int(1)).unwrap();
+    assert_eq!(shown_ids(&h.events()), [Value::Int(2)]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
+}
+
+#[test]
+fn held_messages_are_kept_when_the_broker_lost_the_session() {
+    let mut h = gated(&[]);
+    h.receive("t", b"a", QoS::AtLeastOnce, 1);
+    h.receive("t", b"b", QoS::AtLeastOnce, 2);
+    h.line.transport_closed("lost");
+    h.connect_with_session(false);
+    h.events();
+    // A new message reuses id 1; confirming the old message 1 must not acknowledge it.
+    h.receive("t", b"new", QoS::AtLeastOnce, 1);
+    h.line.write(50, 1, Value::Int(1)).unwrap();
+    assert_eq!(
+        shown_ids(&h.events()),
+        [Value::Int(2)],
+        "the held message is not lost"
+    );
+    assert!(h.transmit().is_empty(), "no PUBACK for the new message yet");
+    h.line.write(50, 2, Value::Int(2)).unwrap();
+    assert_eq!(shown_ids(&h.events()), [Value::Int(1)]);
+    h.line.write(50, 3, Value::Int(1)).unwrap();
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
 }

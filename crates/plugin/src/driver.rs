@@ -322,7 +322,7 @@ async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
                 }
                 partial_since = if inbuf.is_empty() { None } else { partial_since.or(Some(now)) };
             }
-            _ = sleep_until(deadline) => {
+            _ = sleep_until(deadline), if can_read => {
                 let now = Instant::now();
                 if half_read_deadline.is_some_and(|d| d <= now) {
                     return end(
@@ -337,9 +337,21 @@ async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
                 }
             }
             _ = shared.wake.notified() => {}
-            _ = shared.queue.room(), if !can_read => {}
+            _ = shared.queue.room(), if !can_read => {
+                if let Err(reason) = resume_after_pause(shared, now) {
+                    return end(reason, was_ready);
+                }
+            }
         }
     }
+}
+
+/// The host drained its queue after reading was paused since `since`: move the deadlines.
+fn resume_after_pause(shared: &Shared, since: Instant) -> Result<(), String> {
+    let paused = since.elapsed();
+    shared
+        .with_line(|l| l.postpone(paused))
+        .map_err(|_| "internal error".to_string())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
