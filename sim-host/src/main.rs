@@ -1,1 +1,230 @@
-fn main() {}
+//! sim-host: loads the mqtt-line plugin through its C ABI, as a SCADA kernel would, runs one line
+//! configured from a TOML file and prints what the plugin reports.
+
+mod commands;
+mod config;
+mod demo;
+mod event;
+mod output;
+mod plugin;
+mod runner;
+mod wake;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mqtt_line_abi::{MQL_LOG_DEBUG, MQL_LOG_ERROR, MQL_LOG_INFO, MQL_LOG_TRACE, MQL_LOG_WARN};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use config::LineSpec;
+use output::stderr_line;
+use plugin::Plugin;
+use runner::{AppError, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "sim-host",
+    version,
+    about = "Runs the mqtt-line plugin as a SCADA host would"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs the line of CONFIG and prints its events until quit, --duration or a signal.
+    Run {
+        /// The line's TOML configuration.
+        config: PathBuf,
+        #[command(flatten)]
+        plugin: PluginArg,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+    /// Configures the line of CONFIG without connecting and reports problems.
+    Check {
+        /// The line's TOML configuration.
+        config: PathBuf,
+        #[command(flatten)]
+        plugin: PluginArg,
+    },
+    /// Runs an embedded broker, simulated devices and a line listening to them.
+    Demo {
+        #[command(flatten)]
+        plugin: PluginArg,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+}
+
+#[derive(Args)]
+struct PluginArg {
+    /// The plugin library [default: libmqtt_line.so next to sim-host]
+    #[arg(long, value_name = "PATH")]
+    plugin: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// Print one JSON object per line instead of readable lines.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Option<Duration>,
+    /// The most detailed plugin log level printed on stderr.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    fn abi(self) -> u32 {
+        match self {
+            LogLevel::Error => MQL_LOG_ERROR,
+            LogLevel::Warn => MQL_LOG_WARN,
+            LogLevel::Info => MQL_LOG_INFO,
+            LogLevel::Debug => MQL_LOG_DEBUG,
+            LogLevel::Trace => MQL_LOG_TRACE,
+        }
+    }
+
+    fn filter(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a usable duration"))
+}
+
+/// sim-host's own diagnostics go to stderr; RUST_LOG overrides the filter. The embedded demo
+/// broker is silenced: it logs ordinary disconnections as errors, and a broker that does not
+/// start is reported by the demo itself.
+fn init_tracing(level: LogLevel) {
+    let default = format!("warn,rumqttd=off,sim_host={}", level.filter());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// SIGINT and SIGTERM set one flag the main loop polls; a second one exits at once in case the
+/// clean shutdown hangs.
+fn register_signals() -> Result<Arc<AtomicBool>, AppError> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, flag.clone())
+            .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
+            .map_err(|e| AppError::Fatal(format!("cannot handle signal {sig}: {e}")))?;
+    }
+    Ok(flag)
+}
+
+fn load_plugin(arg: &PluginArg) -> Result<Plugin, AppError> {
+    let path = match &arg.plugin {
+        Some(p) => p.clone(),
+        None => Plugin::default_path().map_err(|e| AppError::Fatal(e.0))?,
+    };
+    let plugin = Plugin::load(&path).map_err(|e| AppError::Fatal(e.0))?;
+    tracing::info!(
+        "loaded {} (ABI {}.{}) from {}",
+        plugin.version,
+        mqtt_line_abi::MQL_ABI_MAJOR,
+        plugin.abi_minor,
+        plugin.path.display()
+    );
+    Ok(plugin)
+}
+
+fn load_config(path: &Path) -> Result<LineSpec, AppError> {
+    LineSpec::load(path).map_err(AppError::Config)
+}
+
+fn live_options(live: &LiveArgs) -> RunOptions {
+    RunOptions {
+        json: live.json,
+        duration: live.duration,
+        log_level: live.log_level.abi(),
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), AppError> {
+    match cli.command {
+        Cmd::Run {
+            config,
+            plugin,
+            live,
+        } => {
+            init_tracing(live.log_level);
+            let stop = register_signals()?;
+            // The configuration is checked first: its errors do not depend on the plugin.
+            let spec = load_config(&config)?;
+            let plugin = load_plugin(&plugin)?;
+            runner::run(&plugin, &spec, &live_options(&live), &stop)
+        }
+        Cmd::Check { config, plugin } => {
+            init_tracing(LogLevel::Warn);
+            let spec = load_config(&config)?;
+            let plugin = load_plugin(&plugin)?;
+            let summary = runner::check(&plugin, &spec)?;
+            let mut out = std::io::stdout().lock();
+            // A reader that went away misses only the summary; the exit code still tells.
+            let _ = writeln!(out, "{summary}").and_then(|_| out.flush());
+            Ok(())
+        }
+        Cmd::Demo { plugin, live } => {
+            init_tracing(live.log_level);
+            let stop = register_signals()?;
+            let plugin = load_plugin(&plugin)?;
+            let port = demo::start_broker().map_err(AppError::Fatal)?;
+            stderr_line(&format!(
+                "INFO demo: embedded MQTT broker on 127.0.0.1:{port}; simulated devices publish \
+                 every second; type 'quit' or press Ctrl-C to stop"
+            ));
+            let spec = demo::demo_spec(port).map_err(AppError::Config)?;
+            demo::start_devices(port).map_err(AppError::Fatal)?;
+            runner::run(&plugin, &spec, &live_options(&live), &stop)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            stderr_line(&format!("error: {e}"));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -195,8 +195,14 @@ impl LineConfig {
                     self.ping_interval = Duration::from_secs(p.integer(0, 3600)?);
                 }
                 "payload_type" => self.payload_type = payload_type(&p)?,
-                "time_field_name" => self.time_field_name = value.trim().to_string(),
-                "time_mask" => self.time_mask = value.to_string(),
+                "time_field_name" => {
+                    crate::station::check_time_field(&p)?;
+                    self.time_field_name = value.trim().to_string();
+                }
+                "time_mask" => {
+                    crate::time_mask::TimeMask::parse(value).map_err(|r| p.invalid(r))?;
+                    self.time_mask = value.to_string();
+                }
                 "ignore_missing_time" => self.ignore_missing_time = p.yes_no()?,
                 "will_flag" => self.will_flag = p.yes_no()?,
                 "will_qos" => self.will_qos = p.qos()?,
@@ -252,7 +258,7 @@ impl LineConfig {
     }
 }
 
-fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
+pub(crate) fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
     match normalize_key(p.value).as_str() {
         "text_only" | "text" => Ok(PayloadType::Text),
         "json" => Ok(PayloadType::Json),
@@ -347,6 +353,8 @@ mod tests {
             ("payload_type", "XML", "Text only"),
             ("port", "0", "1 to 65535"),
             ("will_topic", "a/#", "may not contain"),
+            ("time_mask", "mm/dd", "needs a year"),
+            ("time_field_name", "a[0]", "count from 1"),
         ] {
             let err = parse(&[(param, value)]).unwrap_err().to_string();
             assert!(err.contains("line 'L1'"), "{err}");

@@ -7,12 +7,16 @@
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod json_path;
+pub mod json_value;
 pub mod line;
 pub mod params;
+pub mod payload;
 pub mod routing;
 pub mod session;
 pub mod station;
 pub mod tag;
+pub mod time_mask;
 pub mod value;
 
 pub use config::{LineConfig, PayloadType};

@@ -8,7 +8,11 @@ use bytes::Bytes;
 
 use crate::config::{LineConfig, Warnings};
 use crate::error::ConfigError;
-use crate::event::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
+use crate::event::{
+    Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
+};
+use crate::json_value;
+use crate::payload::{self, PayloadSettings, Stamp};
 use crate::routing::{check_address, RouteEntry, Router};
 use crate::session::{Packet, ProtocolError, Publish, QoS, Session, SessionEvent};
 use crate::station::{StationCommand, StationParams, StationState};
@@ -19,8 +23,12 @@ struct Station {
     id: u64,
     name: String,
     address: String,
-    #[allow(dead_code)] // read by the will-message rules
     params: StationParams,
+    payload: PayloadSettings,
+    /// The station has JA= tags, so JSON payloads are parsed for it.
+    json_tags: bool,
+    /// Its will message arrived: hard error until data comes again.
+    device_lost: bool,
     command: StationCommand,
     state: Option<StationState>,
     tags: Vec<usize>,
@@ -82,6 +90,8 @@ pub struct Line {
     tag_ids: HashMap<u64, usize>,
     addresses: HashMap<String, usize>,
     router: Router,
+    /// Station Will Topics, checked before routing: a device's will often has another topic.
+    wills: HashMap<String, Vec<usize>>,
     session: Session,
     events: VecDeque<Event>,
     started: bool,
@@ -101,6 +111,7 @@ impl Line {
             station_ids: HashMap::new(),
             tag_ids: HashMap::new(),
             addresses: HashMap::new(),
+            wills: HashMap::new(),
             router: Router::default(),
             session: Session::new(now),
             events: VecDeque::new(),
@@ -152,6 +163,7 @@ impl Line {
             });
         }
         let params = StationParams::from_params(&object, params)?;
+        let payload = PayloadSettings::resolve(&self.config, &params);
         for warning in check_address(name, address)? {
             tracing::warn!("{warning}");
         }
@@ -170,6 +182,9 @@ impl Line {
             name: name.to_string(),
             address: address.to_string(),
             params,
+            payload,
+            json_tags: false,
+            device_lost: false,
             command: StationCommand::On,
             state: None,
             tags: Vec::new(),
@@ -230,8 +245,10 @@ impl Line {
                 self.stations[station].out_topic = Some(topic);
             }
         }
-        if parsed == TagAddress::AckId {
-            self.stations[station].gated = true;
+        match parsed {
+            TagAddress::AckId => self.stations[station].gated = true,
+            TagAddress::Json(_) => self.stations[station].json_tags = true,
+            _ => {}
         }
         self.tag_ids.insert(id, self.tags.len());
         self.stations[station].tags.push(self.tags.len());
@@ -260,6 +277,15 @@ impl Line {
             })
             .collect();
         self.router = Router::build(&entries)?;
+        self.wills.clear();
+        for (i, st) in self.stations.iter().enumerate() {
+            if !st.params.will_topic.is_empty() {
+                self.wills
+                    .entry(st.params.will_topic.clone())
+                    .or_default()
+                    .push(i);
+            }
+        }
         self.started = true;
         for i in 0..self.stations.len() {
             self.refresh_station(i, "line started");
@@ -312,6 +338,9 @@ impl Line {
         let object = format!("line '{}'", self.name);
         let (config, warnings) = self.config.with_changes(&object, params)?;
         self.config = config;
+        for st in &mut self.stations {
+            st.payload = PayloadSettings::resolve(&self.config, &st.params);
+        }
         Ok(warnings)
     }
 
@@ -344,9 +373,7 @@ impl Line {
             StationCommand::Off => StationState::Off,
             StationCommand::Simulate => StationState::Simulation,
             StationCommand::On if !connected => StationState::CommError,
-            StationCommand::On if s.state == Some(StationState::HardError) => {
-                StationState::HardError
-            }
+            StationCommand::On if s.device_lost => StationState::HardError,
             StationCommand::On => StationState::Ok,
         };
         self.set_station_state(i, state, reason);
@@ -409,6 +436,10 @@ impl Line {
     /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
     /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
     fn deliver(&mut self, p: Publish, wall_ns: i64) {
+        if self.will_message(&p) {
+            self.session.confirm(p.pkid, self.session.epoch());
+            return;
+        }
         let Some(i) = self.router.route(&p.topic) else {
             self.unrouted += 1;
             tracing::debug!(topic = %p.topic, unrouted = self.unrouted, "message matches no station");
@@ -448,6 +479,30 @@ impl Line {
                 s.name
             );
         }
+    }
+
+    /// A message on a station's will topic (with its will payload, when one is set) says the
+    /// device is gone: the station goes to hard error and the message is not data.
+    fn will_message(&mut self, p: &Publish) -> bool {
+        let Some(stations) = self.wills.get(&p.topic) else {
+            return false;
+        };
+        let hit: Vec<usize> = stations
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let swp = &self.stations[i].params.will_payload;
+                swp.is_empty() || swp.as_bytes() == &p.payload[..]
+            })
+            .collect();
+        for &i in &hit {
+            let st = &mut self.stations[i];
+            st.device_lost = true;
+            tracing::info!("station '{}': will message on '{}'", st.name, p.topic);
+            let reason = format!("will message received on '{}'", p.topic);
+            self.refresh_station(i, &reason);
+        }
+        !hit.is_empty()
     }
 
     /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
@@ -499,14 +554,11 @@ impl Line {
         }
     }
 
+    /// Sets a station's input tags from a message: with a JSON payload the JA= tags first, then
+    /// IN_TOPIC, IN_DATA, IN_ID, so that a script triggered by IN_ID sees the whole message.
+    /// Every value carries the payload's time stamp when there is one.
     fn fill_inputs(&mut self, i: usize, p: &Publish, wall_ns: i64) {
-        let payload = match std::str::from_utf8(&p.payload) {
-            Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(e) => {
-                tracing::warn!(topic = %p.topic, "payload is not valid UTF-8 ({e}); invalid bytes are replaced");
-                String::from_utf8_lossy(&p.payload)
-            }
-        };
+        let st = &self.stations[i];
         let mut flags = FLAG_VALID;
         if p.dup && p.qos == QoS::AtLeastOnce {
             flags |= FLAG_DUPLICATE;
@@ -514,47 +566,128 @@ impl Line {
         if p.retain {
             flags |= FLAG_RETAINED;
         }
-        let station_id = self.stations[i].id;
-        for order in [TagAddress::InTopic, TagAddress::InData, TagAddress::InId] {
-            let text: std::borrow::Cow<str> = match order {
-                TagAddress::InTopic => p.topic.as_str().into(),
-                TagAddress::InData => payload.clone(),
-                _ => p.pkid.to_string().into(),
-            };
-            for &t in &self.stations[i].tags {
-                let tag = &mut self.tags[t];
-                if tag.address != order {
+        let mut time_ns = wall_ns;
+        let doc = if st.payload.json && (st.json_tags || st.payload.time_field.is_some()) {
+            let doc = payload::parse_json(&p.payload);
+            match &doc {
+                Ok(doc) => match payload::stamp(&st.payload, doc) {
+                    Stamp::Payload(ns) => {
+                        time_ns = ns;
+                        flags |= FLAG_TIME_FROM_PAYLOAD;
+                    }
+                    Stamp::None => {}
+                    Stamp::Missing if st.payload.ignore_missing_time => {}
+                    Stamp::Missing => tracing::warn!(
+                        "station '{}': no time field '{}' in the payload of '{}'; the receive time is used",
+                        st.name,
+                        st.payload.time_field.as_ref().map_or(String::new(), |f| f.to_string()),
+                        p.topic
+                    ),
+                    Stamp::Unreadable(why) => tracing::warn!(
+                        "station '{}': {why} (topic '{}'); the receive time is used",
+                        st.name,
+                        p.topic
+                    ),
+                },
+                Err(e) => tracing::warn!(
+                    "station '{}': the payload of '{}' is not JSON ({e}); its JA= tags are invalid",
+                    st.name,
+                    p.topic
+                ),
+            }
+            Some(doc)
+        } else {
+            None
+        };
+
+        if let Some(doc) = &doc {
+            for k in 0..self.stations[i].tags.len() {
+                let t = self.stations[i].tags[k];
+                let TagAddress::Json(path) = &self.tags[t].address else {
+                    continue;
+                };
+                let value = match doc {
+                    Err(_) => None,
+                    Ok(doc) => match path.find(doc) {
+                        None => {
+                            self.warn_invalid(
+                                t,
+                                &format!("JA={path} is not in the payload of '{}'", p.topic),
+                            );
+                            None
+                        }
+                        Some(v) => match json_value::from_json(v, self.tags[t].ty) {
+                            Ok(v) => Some(v),
+                            Err(reason) => {
+                                let shown = payload::shorten(&v.to_string());
+                                self.warn_invalid(t, &format!("JA={path} = {shown}: {reason}"));
+                                None
+                            }
+                        },
+                    },
+                };
+                self.set_value(t, value, time_ns, flags);
+            }
+        }
+
+        let text = match std::str::from_utf8(&p.payload) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(e) => {
+                tracing::warn!(topic = %p.topic, "payload is not valid UTF-8 ({e}); invalid bytes are replaced");
+                String::from_utf8_lossy(&p.payload)
+            }
+        };
+        let id = p.pkid.to_string();
+        for (address, text) in [
+            (TagAddress::InTopic, p.topic.as_str()),
+            (TagAddress::InData, &text),
+            (TagAddress::InId, id.as_str()),
+        ] {
+            for k in 0..self.stations[i].tags.len() {
+                let t = self.stations[i].tags[k];
+                if self.tags[t].address != address {
                     continue;
                 }
-                let value = match Value::parse(&text, tag.ty) {
+                let value = match Value::parse(text, self.tags[t].ty) {
                     Ok(v) => Some(v),
                     Err(reason) => {
-                        tracing::warn!(
-                            "tag '{}.{}' ({}): {reason}; the tag is invalid",
-                            self.stations[i].name,
-                            tag.name,
-                            order
-                        );
+                        self.warn_invalid(t, &format!("{address}: {reason}"));
                         None
                     }
                 };
-                tag.valid = value.is_some();
-                self.events.push_back(Event::TagValue {
-                    station: station_id,
-                    tag: tag.id,
-                    flags: if value.is_some() {
-                        flags
-                    } else {
-                        flags & !FLAG_VALID
-                    },
-                    value,
-                    time_ns: wall_ns,
-                });
+                self.set_value(t, value, time_ns, flags);
             }
         }
-        if self.stations[i].state == Some(StationState::HardError) {
-            self.set_station_state(i, StationState::Ok, "data received");
+
+        if self.stations[i].device_lost {
+            self.stations[i].device_lost = false;
+            self.refresh_station(i, "data received");
         }
+    }
+
+    fn warn_invalid(&self, t: usize, why: &str) {
+        let tag = &self.tags[t];
+        tracing::warn!(
+            "tag '{}.{}': {why}; the tag is invalid",
+            self.stations[tag.station].name,
+            tag.name
+        );
+    }
+
+    fn set_value(&mut self, t: usize, value: Option<Value>, time_ns: i64, flags: u32) {
+        let tag = &mut self.tags[t];
+        tag.valid = value.is_some();
+        self.events.push_back(Event::TagValue {
+            station: self.stations[tag.station].id,
+            tag: tag.id,
+            flags: if value.is_some() {
+                flags
+            } else {
+                flags & !FLAG_VALID
+            },
+            value,
+            time_ns,
+        });
     }
 
     /// A write from the host. Unknown tag ids are refused here; everything else ends in exactly

@@ -1,7 +1,10 @@
 //! Station parameters, commands and states.
 
+use crate::config::PayloadType;
 use crate::error::ConfigError;
-use crate::params::{normalize_key, suggestion};
+use crate::json_path::JsonPath;
+use crate::params::{normalize_key, suggestion, Param};
+use crate::time_mask::{TimeMask, TimeZone};
 
 /// What the host asked a station to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,17 +38,46 @@ impl StationState {
     }
 }
 
-/// Station protocol parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Station protocol parameters. The payload settings override the line's when set, so one line
+/// can carry device families that publish differently.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StationParams {
     /// Station Will Topic: a message on it means the device is gone.
     pub will_topic: String,
     /// Station Will Payload: when set, the will message must also carry exactly this payload.
     pub will_payload: String,
+    pub payload_type: Option<PayloadType>,
+    pub time_field_name: Option<String>,
+    pub time_mask: Option<String>,
+    pub ignore_missing_time: Option<bool>,
+    /// The zone of payload time stamps that carry none.
+    pub time_zone: TimeZone,
+}
+
+impl Default for StationParams {
+    fn default() -> Self {
+        StationParams {
+            will_topic: String::new(),
+            will_payload: String::new(),
+            payload_type: None,
+            time_field_name: None,
+            time_mask: None,
+            ignore_missing_time: None,
+            time_zone: TimeZone::Local,
+        }
+    }
 }
 
 /// Canonical station parameter names (after [`normalize_key`]).
-pub const STATION_PARAMETERS: &[&str] = &["swt", "swp"];
+pub const STATION_PARAMETERS: &[&str] = &[
+    "swt",
+    "swp",
+    "payload_type",
+    "time_field_name",
+    "time_mask",
+    "ignore_missing_time",
+    "time_zone",
+];
 
 impl StationParams {
     pub fn from_params<'a>(
@@ -55,9 +87,27 @@ impl StationParams {
         let mut p = StationParams::default();
         for (name, value) in params {
             let key = normalize_key(name);
+            let param = Param {
+                object,
+                name,
+                value,
+            };
             match key.as_str() {
                 "swt" | "station_will_topic" => p.will_topic = value.to_string(),
                 "swp" | "station_will_payload" => p.will_payload = value.to_string(),
+                "payload_type" => p.payload_type = Some(crate::config::payload_type(&param)?),
+                "time_field_name" => {
+                    check_time_field(&param)?;
+                    p.time_field_name = Some(value.trim().to_string());
+                }
+                "time_mask" => {
+                    TimeMask::parse(value).map_err(|r| param.invalid(r))?;
+                    p.time_mask = Some(value.to_string());
+                }
+                "ignore_missing_time" => p.ignore_missing_time = Some(param.yes_no()?),
+                "time_zone" => {
+                    p.time_zone = TimeZone::parse(value).map_err(|r| param.invalid(r))?
+                }
                 _ => {
                     return Err(ConfigError::UnknownParameter {
                         object: object.to_string(),
@@ -69,6 +119,15 @@ impl StationParams {
         }
         Ok(p)
     }
+}
+
+/// A time field name is a JSON address (empty means none).
+pub fn check_time_field(p: &Param) -> Result<(), ConfigError> {
+    let v = p.value.trim();
+    if !v.is_empty() {
+        JsonPath::parse(v).map_err(|e| p.invalid(format!("not a JSON address: {e}")))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -84,6 +143,31 @@ mod tests {
         .unwrap();
         assert_eq!(p.will_topic, "dev/will");
         assert_eq!(p.will_payload, "gone");
+        let p = StationParams::from_params(
+            "station 's'",
+            [
+                ("payload_type", "JSON"),
+                ("Time Field Name", "rx.time"),
+                ("time_mask", "ISO8601"),
+                ("time_zone", "UTC"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.payload_type, Some(PayloadType::Json));
+        assert_eq!(p.time_zone, TimeZone::Utc);
+        for (k, v, needle) in [
+            ("time_mask", "hh:mi", "needs a year"),
+            ("time_field_name", "a..b", "position 3"),
+            ("time_zone", "Mars", "expected local"),
+        ] {
+            let err = StationParams::from_params("station 's'", [(k, v)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("station 's'") && err.contains(v) && err.contains(needle),
+                "{err}"
+            );
+        }
         let err = StationParams::from_params("station 's'", [("SWX", "1")])
             .unwrap_err()
             .to_string();

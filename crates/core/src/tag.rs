@@ -1,6 +1,7 @@
 //! I/O tag addresses and which value types each one accepts.
 
 use crate::error::ConfigError;
+use crate::json_path::JsonPath;
 use crate::value::ValueType;
 
 /// What an I/O tag is bound to.
@@ -18,8 +19,8 @@ pub enum TagAddress {
     OutTopic,
     /// Writing it publishes the value to OUT_TOPIC.
     OutValue,
-    /// A value inside a JSON payload (`JA=path`); the text after `JA=` is kept as written.
-    Json(String),
+    /// A value inside a JSON payload (`JA=path`).
+    Json(JsonPath),
 }
 
 impl TagAddress {
@@ -43,7 +44,12 @@ impl TagAddress {
                         reason: "JA= needs a JSON address after '='".into(),
                     });
                 }
-                TagAddress::Json(path.to_string())
+                let path = JsonPath::parse(path).map_err(|e| ConfigError::InvalidAddress {
+                    object: object.to_string(),
+                    address: address.to_string(),
+                    reason: format!("JSON address '{path}' {e}"),
+                })?;
+                TagAddress::Json(path)
             }
             _ => {
                 return Err(ConfigError::InvalidAddress {
@@ -140,5 +146,9 @@ mod tests {
             "{err}"
         );
         assert!(TagAddress::parse("t", "JA=").is_err());
+        let err = TagAddress::parse("tag 'st.x'", "JA=rx..time")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'rx..time' at position 4"), "{err}");
     }
 }

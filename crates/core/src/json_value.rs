@@ -1,0 +1,156 @@
+//! How a JSON value becomes a tag value of each type. The rules are in docs/parameters.md.
+//! A conversion that would lose information fails instead: the tag turns invalid with a warning.
+
+use serde_json::Value as Json;
+
+use crate::value::{Value, ValueKind, ValueType};
+
+/// Largest integer a float holds exactly (2^53).
+const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
+pub fn from_json(v: &Json, ty: ValueType) -> Result<Value, String> {
+    match (v, ty.kind()) {
+        (Json::Null, _) => Err("the value is null".into()),
+        (Json::Object(_) | Json::Array(_), ValueKind::Text) => Ok(Value::Text(v.to_string())),
+        (Json::Object(_), _) => Err("an object only fits a text tag".into()),
+        (Json::Array(_), _) => Err("an array only fits a text tag".into()),
+        (Json::String(s), _) => Value::parse(s, ty),
+        (Json::Bool(b), ValueKind::Bool) => Ok(Value::Bool(*b)),
+        (Json::Bool(b), ValueKind::Int) => Ok(Value::Int(i64::from(*b))),
+        (Json::Bool(b), ValueKind::Float) => Ok(Value::Float(f64::from(u8::from(*b)))),
+        (Json::Bool(b), ValueKind::Quad) => Ok(Value::Quad(if *b { 2 } else { 1 })),
+        (Json::Bool(b), ValueKind::Text) => Ok(Value::Text(b.to_string())),
+        (Json::Bool(_), _) => Err("a boolean does not fit a time tag".into()),
+        (Json::Number(n), kind) => {
+            if let Some(i) = n.as_i64() {
+                return from_integer(i, n, ty, kind);
+            }
+            if n.as_u64().is_some() {
+                return match kind {
+                    ValueKind::Text => Ok(Value::Text(n.to_string())),
+                    _ => Err(format!("{n} is beyond the range of a 64-bit integer")),
+                };
+            }
+            let f = n.as_f64().ok_or("not a number")?;
+            match kind {
+                ValueKind::Float => Ok(Value::Float(f)),
+                ValueKind::RelTime => Ok(Value::RelTime(f)),
+                ValueKind::Text => Ok(Value::Text(n.to_string())),
+                ValueKind::Int if f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INT => {
+                    Ok(Value::Int(f as i64))
+                }
+                ValueKind::Int => Err(format!("{n} is not a whole number")),
+                ValueKind::AbsTime => seconds_to_time(f),
+                ValueKind::Bool | ValueKind::Quad => Value::parse(&n.to_string(), ty),
+            }
+        }
+    }
+}
+
+fn from_integer(
+    i: i64,
+    n: &serde_json::Number,
+    ty: ValueType,
+    kind: ValueKind,
+) -> Result<Value, String> {
+    match kind {
+        ValueKind::Int => Ok(Value::Int(i)),
+        ValueKind::Float | ValueKind::RelTime if i.unsigned_abs() > 1u64 << 53 => Err(format!(
+            "{i} is beyond 2^53 and cannot be held exactly by {ty}"
+        )),
+        ValueKind::Float => Ok(Value::Float(i as f64)),
+        ValueKind::RelTime => Ok(Value::RelTime(i as f64)),
+        ValueKind::Text => Ok(Value::Text(n.to_string())),
+        ValueKind::AbsTime => seconds_to_time(i as f64),
+        ValueKind::Bool | ValueKind::Quad => Value::parse(&i.to_string(), ty),
+    }
+}
+
+/// A number into an absolute time tag is read as seconds since the Unix epoch.
+fn seconds_to_time(s: f64) -> Result<Value, String> {
+    let ns = (s * 1e9).round();
+    if ns.is_finite() && ns.abs() < 9.2e18 {
+        Ok(Value::AbsTime(ns as i64))
+    } else {
+        Err(format!("{s} seconds since 1970 is out of range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use ValueType::*;
+
+    /// Each row: JSON, tag type, the value (or None when the tag must turn invalid).
+    #[test]
+    fn conversion_table() {
+        let rows: Vec<(Json, ValueType, Option<Value>)> = vec![
+            (json!(42), Ci, Some(Value::Int(42))),
+            (json!(-7), Co, Some(Value::Int(-7))),
+            (json!(12.0), Ci, Some(Value::Int(12))),
+            (json!(12.5), Ci, None),
+            (json!(1e20), Ci, None),
+            (json!(18446744073709551615u64), Ci, None),
+            (
+                json!(18446744073709551615u64),
+                TxtI,
+                Some(Value::Text("18446744073709551615".into())),
+            ),
+            (json!("868300000"), Ci, Some(Value::Int(868_300_000))),
+            (json!("868300000"), Ai, Some(Value::Float(868_300_000.0))),
+            (json!(" 23.5 "), Ai, Some(Value::Float(23.5))),
+            (json!("n/a"), Ai, None),
+            (json!(0.64), Ai, Some(Value::Float(0.64))),
+            (json!(9007199254740993i64), Ai, None),
+            (
+                json!(9007199254740993i64),
+                Ci,
+                Some(Value::Int(9_007_199_254_740_993)),
+            ),
+            (json!(true), Di, Some(Value::Bool(true))),
+            (json!(false), Ci, Some(Value::Int(0))),
+            (json!(true), Ai, Some(Value::Float(1.0))),
+            (json!(true), Qi, Some(Value::Quad(2))),
+            (json!(false), TxtI, Some(Value::Text("false".into()))),
+            (json!(true), TiA, None),
+            (json!(1), Di, Some(Value::Bool(true))),
+            (json!(2), Di, None),
+            (json!("true"), Do, Some(Value::Bool(true))),
+            (json!(3), Qi, Some(Value::Quad(3))),
+            (json!(4), Qi, None),
+            (json!(null), TxtI, None),
+            (json!(null), Ci, None),
+            (json!("text"), TxtI, Some(Value::Text("text".into()))),
+            (json!(1.5), TxtI, Some(Value::Text("1.5".into()))),
+            (json!({"a": 1}), TxtI, Some(Value::Text("{\"a\":1}".into()))),
+            (json!([1, 2]), TxtO, Some(Value::Text("[1,2]".into()))),
+            (json!({"a": 1}), Ai, None),
+            (json!([1]), Ci, None),
+            (json!(2.5), TiR, Some(Value::RelTime(2.5))),
+            (json!("2.5"), ToR, Some(Value::RelTime(2.5))),
+            (
+                json!(1_795_428_000),
+                TiA,
+                Some(Value::AbsTime(1_795_428_000_000_000_000)),
+            ),
+            (
+                json!("2026-11-23T10:00:00.123Z"),
+                TiA,
+                Some(Value::AbsTime(1_795_428_000_123_000_000)),
+            ),
+            (json!("yesterday"), TiA, None),
+        ];
+        for (json, ty, want) in rows {
+            let got = from_json(&json, ty).ok();
+            assert_eq!(got, want, "{json} into {ty}");
+        }
+    }
+
+    #[test]
+    fn failures_say_why() {
+        let e = from_json(&json!(9007199254740993i64), Ai).unwrap_err();
+        assert!(e.contains("2^53"), "{e}");
+        assert!(from_json(&json!(null), Ci).unwrap_err().contains("null"));
+    }
+}

@@ -1,0 +1,415 @@
+//! Time stamps in payloads: D2000-style masks (`yyyy-mm-dd hh:mi:ss.mss`), `UNIX`, `UNIXMS` and
+//! `ISO8601`, and the time zone a mask without a zone is read in.
+
+use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+use serde_json::Value as Json;
+
+/// The zone of time stamps that do not carry their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeZone {
+    Local,
+    Utc,
+    Fixed(FixedOffset),
+}
+
+impl TimeZone {
+    /// `local`, `UTC`, or an offset such as `+01:00`, `-0530`, `+2`.
+    pub fn parse(text: &str) -> Result<TimeZone, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("local") || t.is_empty() {
+            return Ok(TimeZone::Local);
+        }
+        if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") {
+            return Ok(TimeZone::Utc);
+        }
+        let (sign, rest) = match t.as_bytes()[0] {
+            b'+' => (1, &t[1..]),
+            b'-' => (-1, &t[1..]),
+            _ => return Err("expected local, UTC, or an offset such as +01:00".into()),
+        };
+        let (h, m) = match rest.split_once(':') {
+            Some((h, m)) => (h, m),
+            None if rest.len() == 4 => rest.split_at(2),
+            None => (rest, "0"),
+        };
+        let h: i32 = h
+            .parse()
+            .map_err(|_| format!("bad hours in offset '{t}'"))?;
+        let m: i32 = m
+            .parse()
+            .map_err(|_| format!("bad minutes in offset '{t}'"))?;
+        if h > 23 || m > 59 {
+            return Err(format!("offset '{t}' is out of range"));
+        }
+        FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+            .map(TimeZone::Fixed)
+            .ok_or_else(|| format!("offset '{t}' is out of range"))
+    }
+
+    fn resolve(self, naive: NaiveDateTime) -> Option<i64> {
+        let utc = match self {
+            TimeZone::Utc => naive.and_utc(),
+            TimeZone::Fixed(off) => off.from_local_datetime(&naive).single()?.to_utc(),
+            // In the hour a clock goes back the earlier instant is taken; a time that does not
+            // exist (the hour skipped in spring) does not parse.
+            TimeZone::Local => Local.from_local_datetime(&naive).earliest()?.to_utc(),
+        };
+        utc.timestamp_nanos_opt()
+    }
+}
+
+/// A field of a D2000 mask, with its fixed number of digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Year4,
+    Year2,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Millis,
+}
+
+impl Field {
+    fn width(self) -> usize {
+        match self {
+            Field::Year4 => 4,
+            Field::Millis => 3,
+            _ => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Field(Field),
+    Literal(char),
+}
+
+/// How a time field is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeMask {
+    /// Seconds since the Unix epoch (fractions allowed), as a number or numeric text.
+    Unix,
+    /// Milliseconds since the Unix epoch.
+    UnixMs,
+    /// ISO 8601 / RFC 3339 date-time; without a zone it is read in the station's zone.
+    Iso8601,
+    Pattern(Vec<Part>),
+}
+
+const TOKENS: [(&str, Field); 8] = [
+    ("yyyy", Field::Year4),
+    ("mss", Field::Millis),
+    ("yy", Field::Year2),
+    ("mm", Field::Month),
+    ("dd", Field::Day),
+    ("hh", Field::Hour),
+    ("mi", Field::Minute),
+    ("ss", Field::Second),
+];
+
+impl TimeMask {
+    pub fn parse(text: &str) -> Result<TimeMask, String> {
+        match text.trim().to_ascii_uppercase().as_str() {
+            "UNIX" => return Ok(TimeMask::Unix),
+            "UNIXMS" => return Ok(TimeMask::UnixMs),
+            "ISO8601" | "ISO 8601" | "RFC3339" => return Ok(TimeMask::Iso8601),
+            _ => {}
+        }
+        let mut parts = Vec::new();
+        let mut rest = text;
+        'outer: while let Some(c) = rest.chars().next() {
+            for (token, field) in TOKENS {
+                if rest.len() >= token.len()
+                    && rest.is_char_boundary(token.len())
+                    && rest[..token.len()].eq_ignore_ascii_case(token)
+                {
+                    if parts.contains(&Part::Field(field)) {
+                        return Err(format!("'{token}' appears twice"));
+                    }
+                    parts.push(Part::Field(field));
+                    rest = &rest[token.len()..];
+                    continue 'outer;
+                }
+            }
+            // 'T' and 'Z' stand in ISO-style time stamps; any other letter or digit is most likely
+            // a mistyped field, which would otherwise silently never match.
+            if c.is_ascii_alphanumeric() && !matches!(c, 'T' | 't' | 'Z' | 'z') {
+                return Err(format!(
+                    "'{c}' at position {} is neither a field (yyyy yy mm dd hh mi ss mss) nor a \
+                     separator",
+                    text.len() - rest.len() + 1
+                ));
+            }
+            parts.push(Part::Literal(c));
+            rest = &rest[c.len_utf8()..];
+        }
+        let has = |f| parts.contains(&Part::Field(f));
+        if !(has(Field::Year4) || has(Field::Year2)) || !has(Field::Month) || !has(Field::Day) {
+            return Err(
+                "a mask needs a year (yyyy or yy), a month (mm) and a day (dd), or is \
+                        UNIX, UNIXMS or ISO8601"
+                    .into(),
+            );
+        }
+        if has(Field::Year4) && has(Field::Year2) {
+            return Err("a mask has either yyyy or yy, not both".into());
+        }
+        Ok(TimeMask::Pattern(parts))
+    }
+
+    /// Reads a time field into nanoseconds since the epoch.
+    pub fn read(&self, value: &Json, zone: TimeZone) -> Result<i64, String> {
+        match self {
+            TimeMask::Unix => epoch_ns(value, 1_000_000_000),
+            TimeMask::UnixMs => epoch_ns(value, 1_000_000),
+            TimeMask::Iso8601 => {
+                let text = value.as_str().ok_or("expected a date-time string")?;
+                read_iso8601(text, zone)
+            }
+            TimeMask::Pattern(parts) => {
+                let text = value.as_str().ok_or("expected a date-time string")?;
+                read_pattern(parts, text, zone)
+            }
+        }
+    }
+}
+
+/// A count of `unit_ns` since the epoch, as a number or numeric text. Whole numbers stay in
+/// integer arithmetic so that milliseconds are exact; fractions are rounded to nanoseconds.
+fn epoch_ns(value: &Json, unit_ns: i64) -> Result<i64, String> {
+    let out_of_range = || "out of range".to_string();
+    let text = match value {
+        Json::Number(n) => n.to_string(),
+        Json::String(s) => s.trim().to_string(),
+        _ => return Err("expected a number".into()),
+    };
+    if let Ok(whole) = text.parse::<i64>() {
+        return whole.checked_mul(unit_ns).ok_or_else(out_of_range);
+    }
+    let v: f64 = text.parse().map_err(|_| "expected a number".to_string())?;
+    if !v.is_finite() || v.abs() * unit_ns as f64 >= 9.2e18 {
+        return Err(out_of_range());
+    }
+    let whole = v.trunc() as i64;
+    let fraction = ((v - v.trunc()) * unit_ns as f64).round() as i64;
+    whole
+        .checked_mul(unit_ns)
+        .and_then(|ns| ns.checked_add(fraction))
+        .ok_or_else(out_of_range)
+}
+
+fn read_iso8601(text: &str, zone: TimeZone) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return d.timestamp_nanos_opt().ok_or_else(|| "out of range".into());
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t, format) {
+            return zone
+                .resolve(naive)
+                .ok_or_else(|| "does not exist in the station's time zone".into());
+        }
+    }
+    Err("not an ISO 8601 date-time".into())
+}
+
+fn read_pattern(parts: &[Part], text: &str, zone: TimeZone) -> Result<i64, String> {
+    let (mut year, mut month, mut day) = (0i32, 1u32, 1u32);
+    let (mut hour, mut minute, mut second, mut millis) = (0u32, 0u32, 0u32, 0u32);
+    let mut rest = text.trim();
+    for part in parts {
+        match part {
+            Part::Literal(c) => {
+                rest = rest
+                    .strip_prefix(*c)
+                    .ok_or_else(|| format!("expected '{c}' where '{rest}' stands"))?;
+            }
+            Part::Field(f) => {
+                let w = f.width();
+                let digits = rest
+                    .get(..w)
+                    .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+                let digits =
+                    digits.ok_or_else(|| format!("expected {w} digits where '{rest}' stands"))?;
+                let n: u32 = digits.parse().map_err(|_| "bad digits".to_string())?;
+                rest = &rest[w..];
+                match f {
+                    Field::Year4 => year = n as i32,
+                    Field::Year2 => year = 2000 + n as i32,
+                    Field::Month => month = n,
+                    Field::Day => day = n,
+                    Field::Hour => hour = n,
+                    Field::Minute => minute = n,
+                    Field::Second => second = n,
+                    Field::Millis => millis = n,
+                }
+            }
+        }
+    }
+    if !rest.is_empty() {
+        return Err(format!("'{rest}' is left over after the mask"));
+    }
+    let naive = NaiveDate::from_ymd_opt(year, month, day)
+        .and_then(|d| d.and_hms_milli_opt(hour, minute, second, millis))
+        .ok_or("not a valid date and time")?;
+    zone.resolve(naive)
+        .ok_or_else(|| "does not exist in the station's time zone".into())
+}
+
+/// Nanoseconds of a UTC date-time, for tests and messages.
+pub fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> i64 {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+        .single()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .map_or(0, |ns| ns + i64::from(nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn masks_that_parse_and_read() {
+        let utc = TimeZone::Utc;
+        let plus1 = TimeZone::parse("+01:00").unwrap();
+        let rows: &[(&str, Json, TimeZone, i64)] = &[
+            (
+                "yyyy-mm-dd hh:mi:ss.mss",
+                json!("2026-11-23 10:00:00.123"),
+                utc,
+                utc_ns(2026, 11, 23, 10, 0, 0, 123_000_000),
+            ),
+            (
+                "dd.mm.yyyy hh:mi:ss",
+                json!("23.11.2026 10:00:05"),
+                plus1,
+                utc_ns(2026, 11, 23, 9, 0, 5, 0),
+            ),
+            (
+                "yy/mm/dd",
+                json!("26/11/23"),
+                utc,
+                utc_ns(2026, 11, 23, 0, 0, 0, 0),
+            ),
+            (
+                "YYYY-MM-DDTHH:MI:SS",
+                json!("2026-11-23T10:00:00"),
+                utc,
+                utc_ns(2026, 11, 23, 10, 0, 0, 0),
+            ),
+            (
+                "UNIX",
+                json!(1_795_428_000),
+                utc,
+                utc_ns(2026, 11, 23, 10, 0, 0, 0),
+            ),
+            (
+                "unix",
+                json!("1795428000.5"),
+                utc,
+                utc_ns(2026, 11, 23, 10, 0, 0, 500_000_000),
+            ),
+            (
+                "UNIXMS",
+                json!(1_795_428_000_123i64),
+                utc,
+                utc_ns(2026, 11, 23, 10, 0, 0, 123_000_000),
+            ),
+            (
+                "ISO8601",
+                json!("2020-02-12T15:15:25.123456789Z"),
+                plus1,
+                utc_ns(2020, 2, 12, 15, 15, 25, 123_456_789),
+            ),
+            (
+                "ISO8601",
+                json!("2023-05-02T11:18:48.123456+00:00"),
+                utc,
+                utc_ns(2023, 5, 2, 11, 18, 48, 123_456_000),
+            ),
+            (
+                "ISO8601",
+                json!("2026-11-23T10:00:00+02:00"),
+                utc,
+                utc_ns(2026, 11, 23, 8, 0, 0, 0),
+            ),
+            (
+                "ISO8601",
+                json!("2026-11-23T10:00:00"),
+                plus1,
+                utc_ns(2026, 11, 23, 9, 0, 0, 0),
+            ),
+        ];
+        for (mask, value, zone, want) in rows {
+            let m = TimeMask::parse(mask).unwrap_or_else(|e| panic!("{mask}: {e}"));
+            let got = m
+                .read(value, *zone)
+                .unwrap_or_else(|e| panic!("{mask} {value}: {e}"));
+            assert_eq!(got, *want, "{mask} {value}");
+        }
+    }
+
+    #[test]
+    fn malformed_masks() {
+        for (mask, reason) in [
+            ("hh:mi:ss", "needs a year"),
+            ("yyyy-mm", "needs a year"),
+            ("yyyy-mm-dd yyyy", "twice"),
+            ("yyyy-mm-dd x", "'x' at position 12"),
+            ("yyyy-mm-dd hh:mi:ss.ms", "'m' at position 21"),
+            ("yyyy-yy-mm-dd", "not both"),
+            ("", "needs a year"),
+        ] {
+            let e = TimeMask::parse(mask).expect_err(mask);
+            assert!(e.contains(reason), "{mask}: {e}");
+        }
+    }
+
+    #[test]
+    fn values_that_do_not_fit_the_mask() {
+        let utc = TimeZone::Utc;
+        let rows: &[(&str, Json)] = &[
+            ("yyyy-mm-dd hh:mi:ss.mss", json!("2026-11-23 10:00:00")),
+            (
+                "yyyy-mm-dd hh:mi:ss.mss",
+                json!("2026-11-23 10:00:00.123 extra"),
+            ),
+            ("yyyy-mm-dd", json!("2026-13-01")),
+            ("yyyy-mm-dd", json!("2026-02-30")),
+            ("yyyy-mm-dd", json!(20261123)),
+            ("UNIX", json!("soon")),
+            ("UNIX", json!(true)),
+            ("UNIXMS", json!(1e300)),
+            ("ISO8601", json!("2020-02-12T15:15...")),
+            ("ISO8601", json!(12)),
+        ];
+        for (mask, value) in rows {
+            let m = TimeMask::parse(mask).unwrap();
+            assert!(m.read(value, utc).is_err(), "{mask} {value}");
+        }
+    }
+
+    #[test]
+    fn time_zones() {
+        assert_eq!(TimeZone::parse("local").unwrap(), TimeZone::Local);
+        assert_eq!(TimeZone::parse("UTC").unwrap(), TimeZone::Utc);
+        for (text, secs) in [("+01:00", 3600), ("-0530", -19800), ("+2", 7200)] {
+            assert_eq!(
+                TimeZone::parse(text).unwrap(),
+                TimeZone::Fixed(FixedOffset::east_opt(secs).unwrap()),
+                "{text}"
+            );
+        }
+        for bad in ["CET", "+25:00", "+01:99", "1"] {
+            assert!(TimeZone::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

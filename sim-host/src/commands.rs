@@ -1,0 +1,210 @@
+//! Commands read from stdin, one per line, on their own thread.
+
+use std::io::{BufRead, Read};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::thread;
+
+use mqtt_line_abi::{MQL_STATION_CMD_OFF, MQL_STATION_CMD_ON, MQL_STATION_CMD_SIMULATE};
+
+use crate::output::stderr_line;
+use crate::wake::Waker;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `write STATION TAG VALUE`: VALUE is the rest of the line, passed as text.
+    Write {
+        station: String,
+        tag: String,
+        value: String,
+    },
+    /// `station STATION on|off|simulate`: `action` is an `MQL_STATION_CMD_*`.
+    Station {
+        station: String,
+        action: u32,
+    },
+    Quit,
+}
+
+const USAGE: &str = "commands: write STATION TAG VALUE | station STATION on|off|simulate | quit";
+
+/// Splits off the first word (separated by spaces or tabs) and the rest after one separator.
+fn split_word(s: &str) -> (&str, Option<&str>) {
+    let s = s.trim_start_matches([' ', '\t']);
+    match s.find([' ', '\t']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
+/// Parses one line (without its line ending). Blank lines and `#` comments give `None`.
+pub fn parse(line: &str) -> Result<Option<Command>, String> {
+    let (word, rest) = split_word(line);
+    if word.is_empty() || word.starts_with('#') {
+        return Ok(None);
+    }
+    let command = match word.to_ascii_lowercase().as_str() {
+        "write" => {
+            let (station, rest) = split_word(rest.unwrap_or(""));
+            let (tag, value) = split_word(rest.unwrap_or(""));
+            match (station.is_empty() || tag.is_empty(), value) {
+                (false, Some(value)) => Command::Write {
+                    station: station.to_string(),
+                    tag: tag.to_string(),
+                    value: value.to_string(),
+                },
+                _ => return Err("usage: write STATION TAG VALUE".into()),
+            }
+        }
+        "station" => {
+            let (station, rest) = split_word(rest.unwrap_or(""));
+            let action = rest.unwrap_or("").trim();
+            let action = match action.to_ascii_lowercase().as_str() {
+                "on" => MQL_STATION_CMD_ON,
+                "off" => MQL_STATION_CMD_OFF,
+                "simulate" => MQL_STATION_CMD_SIMULATE,
+                _ => return Err("usage: station STATION on|off|simulate".into()),
+            };
+            if station.is_empty() {
+                return Err("usage: station STATION on|off|simulate".into());
+            }
+            Command::Station {
+                station: station.to_string(),
+                action,
+            }
+        }
+        "quit" if rest.is_none_or(|r| r.trim().is_empty()) => Command::Quit,
+        _ => return Err(format!("unknown command '{}' ({USAGE})", line.trim())),
+    };
+    Ok(Some(command))
+}
+
+/// Strips one line ending (`\n` or `\r\n`); other trailing whitespace belongs to a written value.
+fn strip_line_end(line: &str) -> &str {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
+/// Reads commands from `input` until it ends, sending each and waking the main loop. Bad lines
+/// are reported on stderr and skipped; the end of input does not end the run.
+pub fn read_commands(input: impl Read, tx: Sender<Command>, waker: Arc<Waker>) {
+    let mut reader = std::io::BufReader::new(input);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                stderr_line(&format!("ERROR reading stdin: {e}"));
+                return;
+            }
+        }
+        let text = String::from_utf8_lossy(&buf);
+        match parse(strip_line_end(&text)) {
+            Ok(Some(cmd)) => {
+                if tx.send(cmd).is_err() {
+                    return; // the main loop has finished
+                }
+                waker.wake();
+            }
+            Ok(None) => {}
+            Err(e) => stderr_line(&format!("ERROR {e}")),
+        }
+    }
+}
+
+/// Starts the stdin reader thread. It is never joined: it may stay blocked in `read`.
+pub fn spawn_stdin_reader(tx: Sender<Command>, waker: Arc<Waker>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || read_commands(std::io::stdin(), tx, waker))
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(station: &str, tag: &str, value: &str) -> Command {
+        Command::Write {
+            station: station.into(),
+            tag: tag.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn commands_parse() {
+        let cases = [
+            (
+                "write st tag some value with spaces",
+                Some(write("st", "tag", "some value with spaces")),
+            ),
+            (
+                "write st tag  two leading spaces ",
+                Some(write("st", "tag", " two leading spaces ")),
+            ),
+            ("write st tag ", Some(write("st", "tag", ""))),
+            (
+                "WRITE battery cmd_value 42",
+                Some(write("battery", "cmd_value", "42")),
+            ),
+            ("  write  st\ttag x", Some(write("st", "tag", "x"))),
+            (
+                "station battery off",
+                Some(Command::Station {
+                    station: "battery".into(),
+                    action: MQL_STATION_CMD_OFF,
+                }),
+            ),
+            (
+                "station battery Simulate",
+                Some(Command::Station {
+                    station: "battery".into(),
+                    action: MQL_STATION_CMD_SIMULATE,
+                }),
+            ),
+            (
+                "station battery on",
+                Some(Command::Station {
+                    station: "battery".into(),
+                    action: MQL_STATION_CMD_ON,
+                }),
+            ),
+            ("quit", Some(Command::Quit)),
+            ("  quit  ", Some(Command::Quit)),
+            ("", None),
+            ("   ", None),
+            ("# a comment", None),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(parse(line), Ok(expected), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn bad_commands_are_errors() {
+        for line in [
+            "write",
+            "write st",
+            "write st tag",
+            "station battery",
+            "station battery maybe",
+            "station",
+            "quit now",
+            "frobnicate",
+        ] {
+            assert!(parse(line).is_err(), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn reader_sends_commands_and_skips_bad_lines() {
+        let input = b"write st tag a b \r\nbogus\nquit\n" as &[u8];
+        let (tx, rx) = std::sync::mpsc::channel();
+        read_commands(input, tx, Arc::new(Waker::default()));
+        let got: Vec<Command> = rx.try_iter().collect();
+        assert_eq!(got, vec![write("st", "tag", "a b "), Command::Quit]);
+    }
+}

@@ -1,0 +1,162 @@
+//! Owned copies of the plugin's events: strings in an `MqlEvent` die at the next poll.
+
+use mqtt_line_abi::*;
+
+/// A tag value as the plugin reported it, chosen by `MqlValue::kind`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    None,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+    /// D2000 quad state 0..3.
+    Quad(i64),
+    /// Nanoseconds since the epoch.
+    AbsTime(i64),
+    /// Seconds.
+    RelTime(f64),
+}
+
+/// One event with its strings copied out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent {
+    pub kind: MqlEventKind,
+    pub code: u32,
+    pub flags: u32,
+    pub station_id: u64,
+    pub tag_id: u64,
+    pub request_id: u64,
+    pub time_ns: i64,
+    pub value: Value,
+    pub text: String,
+}
+
+impl RawEvent {
+    /// Copies `ev`.
+    ///
+    /// # Safety
+    /// The strings of `ev` must be valid (as they are until the next `line_poll_events`).
+    pub unsafe fn copy_from(ev: &MqlEvent) -> RawEvent {
+        let value = match ev.value.kind {
+            MQL_VALUE_INT => Value::Int(ev.value.int_value),
+            MQL_VALUE_FLOAT => Value::Float(ev.value.float_value),
+            MQL_VALUE_BOOL => Value::Bool(ev.value.int_value != 0),
+            // SAFETY: the caller guarantees the event's strings are alive.
+            MQL_VALUE_TEXT => Value::Text(unsafe { copy_str(&ev.value.text) }),
+            MQL_VALUE_QUAD => Value::Quad(ev.value.int_value),
+            MQL_VALUE_ABS_TIME => Value::AbsTime(ev.value.int_value),
+            MQL_VALUE_REL_TIME => Value::RelTime(ev.value.float_value),
+            _ => Value::None,
+        };
+        RawEvent {
+            kind: ev.kind,
+            code: ev.code,
+            flags: ev.flags,
+            station_id: ev.station_id,
+            tag_id: ev.tag_id,
+            request_id: ev.request_id,
+            time_ns: ev.time_ns,
+            value,
+            // SAFETY: as above.
+            text: unsafe { copy_str(&ev.text) },
+        }
+    }
+}
+
+/// Copies borrowed plugin text; invalid UTF-8 is replaced rather than trusted.
+///
+/// # Safety
+/// `s` must point to `len` readable bytes.
+pub unsafe fn copy_str(s: &MqlStr) -> String {
+    // SAFETY: forwarded to the caller.
+    match unsafe { s.as_bytes() } {
+        Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        None => String::new(),
+    }
+}
+
+/// The name printed for an `MQL_LOG_*` level.
+pub fn log_level_name(level: u32) -> &'static str {
+    match level {
+        MQL_LOG_ERROR => "ERROR",
+        MQL_LOG_WARN => "WARN",
+        MQL_LOG_INFO => "INFO",
+        MQL_LOG_DEBUG => "DEBUG",
+        MQL_LOG_TRACE => "TRACE",
+        _ => "LOG",
+    }
+}
+
+/// The contract's name of an `MQL_STATION_*` state.
+pub fn station_state_name(code: u32) -> String {
+    match code {
+        MQL_STATION_OK => "ok".into(),
+        MQL_STATION_HARD_ERROR => "hard_error".into(),
+        MQL_STATION_COMM_ERROR => "comm_error".into(),
+        MQL_STATION_OFF => "off".into(),
+        MQL_STATION_SIMULATION => "simulation".into(),
+        other => format!("unknown_{other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_copied_by_kind() {
+        let text = "21.5";
+        let base = MqlEvent::empty();
+        let cases = [
+            (MqlValue::text(text), Value::Text("21.5".into())),
+            (
+                MqlValue {
+                    kind: MQL_VALUE_INT,
+                    int_value: -3,
+                    ..MqlValue::none()
+                },
+                Value::Int(-3),
+            ),
+            (
+                MqlValue {
+                    kind: MQL_VALUE_BOOL,
+                    int_value: 1,
+                    ..MqlValue::none()
+                },
+                Value::Bool(true),
+            ),
+            (
+                MqlValue {
+                    kind: MQL_VALUE_REL_TIME,
+                    float_value: 1.5,
+                    ..MqlValue::none()
+                },
+                Value::RelTime(1.5),
+            ),
+            (
+                MqlValue {
+                    kind: 99,
+                    ..MqlValue::none()
+                },
+                Value::None,
+            ),
+        ];
+        for (value, expected) in cases {
+            let ev = MqlEvent { value, ..base };
+            // SAFETY: `text` outlives the call.
+            assert_eq!(unsafe { RawEvent::copy_from(&ev) }.value, expected);
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let bytes = b"a\xffb";
+        let s = MqlStr {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        };
+        // SAFETY: `bytes` outlives the call.
+        assert_eq!(unsafe { copy_str(&s) }, "a\u{fffd}b");
+    }
+}

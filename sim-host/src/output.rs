@@ -1,0 +1,541 @@
+//! Printing events: one JSON object per line (`--json`) or readable lines, on stdout.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, SecondsFormat};
+use mqtt_line_abi::{MQL_FLAG_DUPLICATE, MQL_FLAG_RETAINED, MQL_FLAG_TIME_FROM_PAYLOAD};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::event::Value;
+
+/// An event with ids resolved to names, ready to print.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Line {
+        time_ns: i64,
+        connected: bool,
+        /// host:port when connected, the reason otherwise.
+        text: String,
+    },
+    Station {
+        time_ns: i64,
+        station: String,
+        state: String,
+        reason: String,
+    },
+    Value {
+        time_ns: i64,
+        station: String,
+        tag: String,
+        type_name: String,
+        valid: bool,
+        value: Value,
+        flags: u32,
+    },
+    Write {
+        time_ns: i64,
+        station: String,
+        tag: String,
+        /// `None` when the write succeeded.
+        error: Option<String>,
+    },
+}
+
+/// RFC 3339 UTC with milliseconds, or micro/nanoseconds when the time has finer digits.
+pub fn format_time(time_ns: i64) -> String {
+    let t = DateTime::from_timestamp_nanos(time_ns);
+    let sub_ms = time_ns.rem_euclid(1_000_000);
+    let format = if sub_ms == 0 {
+        SecondsFormat::Millis
+    } else if sub_ms % 1_000 == 0 {
+        SecondsFormat::Micros
+    } else {
+        SecondsFormat::Nanos
+    };
+    t.to_rfc3339_opts(format, true)
+}
+
+/// The JSON form of a value; `null` for an invalid one.
+pub fn value_json(valid: bool, value: &Value) -> serde_json::Value {
+    if !valid {
+        return serde_json::Value::Null;
+    }
+    match value {
+        Value::None => serde_json::Value::Null,
+        Value::Int(i) | Value::Quad(i) => json!(i),
+        Value::Float(f) | Value::RelTime(f) => json!(f),
+        Value::Bool(b) => json!(b),
+        Value::Text(s) => json!(s),
+        Value::AbsTime(ns) => json!(format_time(*ns)),
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Serialize)]
+struct LineJson<'a> {
+    event: &'static str,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    time: String,
+}
+
+#[derive(Serialize)]
+struct StationJson<'a> {
+    event: &'static str,
+    station: &'a str,
+    state: &'a str,
+    reason: &'a str,
+    time: String,
+}
+
+#[derive(Serialize)]
+struct ValueJson<'a> {
+    event: &'static str,
+    station: &'a str,
+    tag: &'a str,
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    value: serde_json::Value,
+    valid: bool,
+    time: String,
+    #[serde(skip_serializing_if = "is_false")]
+    duplicate: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    retained: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    time_from_payload: bool,
+}
+
+#[derive(Serialize)]
+struct WriteJson<'a> {
+    event: &'static str,
+    station: &'a str,
+    tag: &'a str,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    time: String,
+}
+
+/// One JSON object, without the newline.
+pub fn json_line(ev: &Event) -> String {
+    let result = match ev {
+        Event::Line {
+            time_ns,
+            connected,
+            text,
+        } => serde_json::to_string(&LineJson {
+            event: "line",
+            state: if *connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            host: connected.then_some(text.as_str()),
+            reason: (!connected).then_some(text.as_str()),
+            time: format_time(*time_ns),
+        }),
+        Event::Station {
+            time_ns,
+            station,
+            state,
+            reason,
+        } => serde_json::to_string(&StationJson {
+            event: "station",
+            station,
+            state,
+            reason,
+            time: format_time(*time_ns),
+        }),
+        Event::Value {
+            time_ns,
+            station,
+            tag,
+            type_name,
+            valid,
+            value,
+            flags,
+        } => serde_json::to_string(&ValueJson {
+            event: "value",
+            station,
+            tag,
+            type_name,
+            value: value_json(*valid, value),
+            valid: *valid,
+            time: format_time(*time_ns),
+            duplicate: flags & MQL_FLAG_DUPLICATE != 0,
+            retained: flags & MQL_FLAG_RETAINED != 0,
+            time_from_payload: flags & MQL_FLAG_TIME_FROM_PAYLOAD != 0,
+        }),
+        Event::Write {
+            time_ns,
+            station,
+            tag,
+            error,
+        } => serde_json::to_string(&WriteJson {
+            event: "write",
+            station,
+            tag,
+            ok: error.is_none(),
+            error: error.as_deref(),
+            time: format_time(*time_ns),
+        }),
+    };
+    // Serializing these plain structs cannot fail; keep the stream line-oriented regardless.
+    result.unwrap_or_else(|e| json!({ "event": "error", "error": e.to_string() }).to_string())
+}
+
+/// One readable line, without the newline.
+pub fn readable_line(ev: &Event) -> String {
+    match ev {
+        Event::Line {
+            time_ns,
+            connected: true,
+            text,
+        } => format!("{} line connected {text}", format_time(*time_ns)),
+        Event::Line {
+            time_ns,
+            connected: false,
+            text,
+        } => format!("{} line disconnected: {text}", format_time(*time_ns)),
+        Event::Station {
+            time_ns,
+            station,
+            state,
+            reason,
+        } => {
+            let mut s = format!("{} station {station} {state}", format_time(*time_ns));
+            if !reason.is_empty() {
+                s.push_str(&format!(" ({reason})"));
+            }
+            s
+        }
+        Event::Value {
+            time_ns,
+            station,
+            tag,
+            type_name,
+            valid,
+            value,
+            flags,
+        } => {
+            let shown = if *valid {
+                value_json(true, value).to_string()
+            } else {
+                "invalid".to_string()
+            };
+            let mut s = format!(
+                "{} value {station}.{tag} = {shown} ({type_name})",
+                format_time(*time_ns)
+            );
+            let marks: Vec<&str> = [
+                (MQL_FLAG_DUPLICATE, "duplicate"),
+                (MQL_FLAG_RETAINED, "retained"),
+                (MQL_FLAG_TIME_FROM_PAYLOAD, "time from payload"),
+            ]
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, name)| *name)
+            .collect();
+            if !marks.is_empty() {
+                s.push_str(&format!(" [{}]", marks.join(", ")));
+            }
+            s
+        }
+        Event::Write {
+            time_ns,
+            station,
+            tag,
+            error: None,
+        } => format!("{} write {station}.{tag} ok", format_time(*time_ns)),
+        Event::Write {
+            time_ns,
+            station,
+            tag,
+            error: Some(e),
+        } => format!(
+            "{} write {station}.{tag} failed: {e}",
+            format_time(*time_ns)
+        ),
+    }
+}
+
+/// Writes events to stdout, flushing each line so a reader sees it at once.
+pub struct Printer<W: Write> {
+    out: W,
+    json: bool,
+}
+
+impl<W: Write> Printer<W> {
+    pub fn new(out: W, json: bool) -> Self {
+        Printer { out, json }
+    }
+
+    /// Fails when stdout is gone (a closed pipe shows up as `BrokenPipe`: Rust ignores SIGPIPE).
+    pub fn print(&mut self, ev: &Event) -> io::Result<()> {
+        let line = if self.json {
+            json_line(ev)
+        } else {
+            readable_line(ev)
+        };
+        writeln!(self.out, "{line}")?;
+        self.out.flush()
+    }
+}
+
+/// A diagnostic line on stderr; failures to write it are ignored (there is nowhere left to say so).
+pub fn stderr_line(line: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtt_line_abi::MQL_FLAG_VALID;
+
+    const T: i64 = 1_795_428_000_123_000_000; // 2026-11-23T10:00:00.123Z
+
+    #[test]
+    fn times_have_at_least_milliseconds() {
+        let cases = [
+            (T, "2026-11-23T10:00:00.123Z"),
+            (1_795_428_000_000_000_000, "2026-11-23T10:00:00.000Z"),
+            (T + 456_000, "2026-11-23T10:00:00.123456Z"),
+            (T + 456_789, "2026-11-23T10:00:00.123456789Z"),
+            (0, "1970-01-01T00:00:00.000Z"),
+            (-1_000_000, "1969-12-31T23:59:59.999Z"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(format_time(ns), text, "{ns}");
+        }
+    }
+
+    fn value_event(type_name: &str, value: Value, flags: u32) -> Event {
+        Event::Value {
+            time_ns: T,
+            station: "battery".into(),
+            tag: "t".into(),
+            type_name: type_name.into(),
+            valid: flags & MQL_FLAG_VALID != 0,
+            value,
+            flags,
+        }
+    }
+
+    fn parsed(ev: &Event) -> serde_json::Value {
+        serde_json::from_str(&json_line(ev)).expect("valid JSON")
+    }
+
+    #[test]
+    fn values_of_every_type_in_json() {
+        let v = MQL_FLAG_VALID;
+        let cases = [
+            (
+                "TxtI",
+                Value::Text("status/battery".into()),
+                json!("status/battery"),
+            ),
+            ("TxtO", Value::Text("a \"q\"".into()), json!("a \"q\"")),
+            ("Ci", Value::Int(42), json!(42)),
+            ("Co", Value::Int(-7), json!(-7)),
+            ("Qi", Value::Quad(2), json!(2)),
+            ("Ai", Value::Float(21.5), json!(21.5)),
+            ("Ao", Value::Float(-0.25), json!(-0.25)),
+            ("Di", Value::Bool(true), json!(true)),
+            ("Do", Value::Bool(false), json!(false)),
+            ("TiA", Value::AbsTime(T), json!("2026-11-23T10:00:00.123Z")),
+            ("ToA", Value::AbsTime(0), json!("1970-01-01T00:00:00.000Z")),
+            ("TiR", Value::RelTime(1.5), json!(1.5)),
+            ("ToR", Value::RelTime(60.0), json!(60.0)),
+        ];
+        for (type_name, value, expected) in cases {
+            let j = parsed(&value_event(type_name, value, v));
+            assert_eq!(j["event"], "value");
+            assert_eq!(j["station"], "battery");
+            assert_eq!(j["tag"], "t");
+            assert_eq!(j["type"], type_name);
+            assert_eq!(j["value"], expected, "{type_name}");
+            assert_eq!(j["valid"], true);
+            assert_eq!(j["time"], "2026-11-23T10:00:00.123Z");
+            for flag in ["duplicate", "retained", "time_from_payload"] {
+                assert!(j.get(flag).is_none(), "{type_name}: {flag} without its bit");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_null() {
+        let j = parsed(&value_event("Ai", Value::None, 0));
+        assert_eq!(j["value"], serde_json::Value::Null);
+        assert_eq!(j["valid"], false);
+        // A stale payload with the valid bit clear is still shown as null.
+        let j = parsed(&value_event("Ci", Value::Int(5), 0));
+        assert_eq!(j["value"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn flags_appear_only_when_set() {
+        let cases = [
+            (MQL_FLAG_DUPLICATE, "duplicate"),
+            (MQL_FLAG_RETAINED, "retained"),
+            (MQL_FLAG_TIME_FROM_PAYLOAD, "time_from_payload"),
+        ];
+        for (bit, name) in cases {
+            let j = parsed(&value_event(
+                "TxtI",
+                Value::Text("x".into()),
+                MQL_FLAG_VALID | bit,
+            ));
+            assert_eq!(j[name], true);
+            let others = cases.iter().filter(|(b, _)| *b != bit);
+            for (_, other) in others {
+                assert!(j.get(*other).is_none(), "{other} set with {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn status_events_in_json() {
+        let cases = [
+            (
+                Event::Line {
+                    time_ns: T,
+                    connected: true,
+                    text: "127.0.0.1:1883".into(),
+                },
+                json!({"event":"line","state":"connected","host":"127.0.0.1:1883"}),
+            ),
+            (
+                Event::Line {
+                    time_ns: T,
+                    connected: false,
+                    text: "connection refused".into(),
+                },
+                json!({"event":"line","state":"disconnected","reason":"connection refused"}),
+            ),
+            (
+                Event::Station {
+                    time_ns: T,
+                    station: "battery".into(),
+                    state: "ok".into(),
+                    reason: "line started".into(),
+                },
+                json!({"event":"station","station":"battery","state":"ok","reason":"line started"}),
+            ),
+            (
+                Event::Write {
+                    time_ns: T,
+                    station: "battery".into(),
+                    tag: "cmd_value".into(),
+                    error: None,
+                },
+                json!({"event":"write","station":"battery","tag":"cmd_value","ok":true}),
+            ),
+            (
+                Event::Write {
+                    time_ns: T,
+                    station: "battery".into(),
+                    tag: "cmd_value".into(),
+                    error: Some("no connection".into()),
+                },
+                json!({"event":"write","station":"battery","tag":"cmd_value","ok":false,"error":"no connection"}),
+            ),
+        ];
+        for (ev, expected) in cases {
+            let mut j = parsed(&ev);
+            assert_eq!(j["time"], "2026-11-23T10:00:00.123Z");
+            if let Some(map) = j.as_object_mut() {
+                map.remove("time");
+            }
+            assert_eq!(j, expected);
+            assert!(json_line(&ev).starts_with("{\"event\":"));
+        }
+    }
+
+    #[test]
+    fn readable_lines() {
+        let cases = [
+            (
+                value_event("TxtI", Value::Text("status/battery".into()), MQL_FLAG_VALID),
+                "2026-11-23T10:00:00.123Z value battery.t = \"status/battery\" (TxtI)",
+            ),
+            (
+                value_event("Ai", Value::None, 0),
+                "2026-11-23T10:00:00.123Z value battery.t = invalid (Ai)",
+            ),
+            (
+                value_event(
+                    "Ci",
+                    Value::Int(3),
+                    MQL_FLAG_VALID | MQL_FLAG_DUPLICATE | MQL_FLAG_RETAINED,
+                ),
+                "2026-11-23T10:00:00.123Z value battery.t = 3 (Ci) [duplicate, retained]",
+            ),
+            (
+                Event::Station {
+                    time_ns: T,
+                    station: "battery".into(),
+                    state: "ok".into(),
+                    reason: String::new(),
+                },
+                "2026-11-23T10:00:00.123Z station battery ok",
+            ),
+            (
+                Event::Line {
+                    time_ns: T,
+                    connected: true,
+                    text: "127.0.0.1:1883".into(),
+                },
+                "2026-11-23T10:00:00.123Z line connected 127.0.0.1:1883",
+            ),
+            (
+                Event::Write {
+                    time_ns: T,
+                    station: "b".into(),
+                    tag: "v".into(),
+                    error: Some("refused".into()),
+                },
+                "2026-11-23T10:00:00.123Z write b.v failed: refused",
+            ),
+        ];
+        for (ev, text) in cases {
+            assert_eq!(readable_line(&ev), text);
+        }
+    }
+
+    /// A writer whose reader has gone away.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_is_reported_as_broken_pipe() {
+        let ev = value_event("Ci", Value::Int(1), MQL_FLAG_VALID);
+        let err = Printer::new(ClosedPipe, true)
+            .print(&ev)
+            .expect_err("writing to a closed pipe fails");
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+
+        let mut buf = Vec::new();
+        Printer::new(&mut buf, true)
+            .print(&ev)
+            .expect("a Vec accepts writes");
+        assert!(buf.ends_with(b"}\n"));
+    }
+}

@@ -1,0 +1,403 @@
+//! Setting a line up from its configuration, and the main loop that runs it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqtt_line_abi::*;
+
+use crate::commands::{spawn_stdin_reader, Command};
+use crate::config::{LineSpec, StationMode};
+use crate::event::{log_level_name, station_state_name, RawEvent};
+use crate::output::{stderr_line, Event, Printer};
+use crate::plugin::{CallError, Line, Plugin};
+use crate::wake::Waker;
+
+/// Why sim-host stops with an error, and so its exit code.
+#[derive(Debug)]
+pub enum AppError {
+    /// The configuration is invalid (exit code 2).
+    Config(String),
+    /// Anything else (exit code 1).
+    Fatal(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Config(_) => 2,
+            AppError::Fatal(_) => 1,
+        }
+    }
+
+    /// Classifies a refused set-up call by its status.
+    fn from_call(e: CallError) -> AppError {
+        if e.is_config() {
+            AppError::Config(e.message)
+        } else {
+            AppError::Fatal(e.message)
+        }
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            AppError::Config(m) | AppError::Fatal(m) => f.write_str(m),
+        }
+    }
+}
+
+/// How often the main loop wakes without a notification, to see signals and the deadline.
+const TICK: Duration = Duration::from_millis(100);
+/// Batches polled before the loop looks at commands and signals again.
+const MAX_BATCHES_PER_TURN: usize = 16;
+
+pub struct RunOptions {
+    pub json: bool,
+    pub duration: Option<Duration>,
+    pub log_level: u32,
+}
+
+/// Creates the line and adds every station and tag, then switches stations that start off or
+/// simulated. The line is not started. When a step fails, the plugin's log events (which may
+/// explain it) are printed before the error is returned.
+fn build_line<'p>(
+    plugin: &'p Plugin,
+    spec: &LineSpec,
+    log_level: u32,
+    waker: Option<Arc<Waker>>,
+) -> Result<Line<'p>, AppError> {
+    let mut line = Line::create(plugin, &spec.name, &spec.params, log_level, waker)
+        .map_err(AppError::from_call)?;
+    if let Err(e) = configure(&mut line, spec) {
+        print_waiting_logs(&mut line);
+        return Err(e);
+    }
+    Ok(line)
+}
+
+fn configure(line: &mut Line<'_>, spec: &LineSpec) -> Result<(), AppError> {
+    for st in &spec.stations {
+        line.add_station(st.id, &st.name, &st.address, &st.params)
+            .map_err(AppError::from_call)?;
+        for tag in &st.tags {
+            line.add_tag(
+                st.id,
+                tag.id,
+                &tag.name,
+                &tag.address,
+                tag.value_type,
+                tag.default.as_deref(),
+            )
+            .map_err(AppError::from_call)?;
+        }
+    }
+    for st in &spec.stations {
+        let command = match st.mode {
+            StationMode::On => continue,
+            StationMode::Off => MQL_STATION_CMD_OFF,
+            StationMode::Simulate => MQL_STATION_CMD_SIMULATE,
+        };
+        line.station_command(st.id, command)
+            .map_err(AppError::from_call)?;
+    }
+    Ok(())
+}
+
+/// Prints the log events waiting in the queue (other events are dropped: the line is not
+/// running yet or is about to be destroyed).
+fn print_waiting_logs(line: &mut Line<'_>) {
+    let mut events = Vec::new();
+    // A failing poll leaves nothing more to print; the caller reports its own error.
+    while let Ok(true) = line.poll(&mut events) {}
+    for ev in events.iter().filter(|e| e.kind == MQL_EVENT_LOG) {
+        print_log(ev);
+    }
+}
+
+fn print_log(ev: &RawEvent) {
+    stderr_line(&format!("{} {}", log_level_name(ev.code), ev.text));
+}
+
+/// `sim-host check`: configures a line without starting it and prints the plugin's warnings.
+pub fn check(plugin: &Plugin, spec: &LineSpec) -> Result<String, AppError> {
+    let mut line = build_line(plugin, spec, MQL_LOG_WARN, None)?;
+    print_waiting_logs(&mut line);
+    drop(line);
+    let stations = spec.stations.len();
+    let tags = spec.tag_count();
+    Ok(format!(
+        "configuration OK: {stations} station{}, {tags} tag{}",
+        if stations == 1 { "" } else { "s" },
+        if tags == 1 { "" } else { "s" },
+    ))
+}
+
+/// Why the main loop ended without an error.
+#[derive(Debug)]
+enum Stop {
+    Quit,
+    Signal,
+    Deadline,
+    StdoutClosed,
+}
+
+/// The running line with what is needed to print its events by name.
+struct Session<'a, 'p, W: Write> {
+    spec: &'a LineSpec,
+    line: Line<'p>,
+    printer: Printer<W>,
+    next_request: u64,
+    /// Writes the plugin accepted, by request id, until their WRITE_DONE arrives.
+    pending: HashMap<u64, (String, String)>,
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+impl<W: Write> Session<'_, '_, W> {
+    fn station_name(&self, id: u64) -> String {
+        self.spec
+            .station_by_id(id)
+            .map_or_else(|| format!("#{id}"), |s| s.name.clone())
+    }
+
+    /// Station and tag names of a tag id, with the tag's type name.
+    fn tag_names(&self, station_id: u64, tag_id: u64) -> (String, String, String) {
+        match self.spec.tag_by_id(tag_id) {
+            Some((s, t)) => (s.name.clone(), t.name.clone(), t.type_name().to_string()),
+            None => (
+                self.station_name(station_id),
+                format!("#{tag_id}"),
+                "?".into(),
+            ),
+        }
+    }
+
+    /// Turns a plugin event into a printable one; logs go to stderr at once.
+    fn resolve(&mut self, ev: RawEvent) -> Option<Event> {
+        // Status events without a time get the time of arrival rather than 1970.
+        let status_time = if ev.time_ns == 0 {
+            now_ns()
+        } else {
+            ev.time_ns
+        };
+        match ev.kind {
+            MQL_EVENT_TAG_VALUE => {
+                let (station, tag, type_name) = self.tag_names(ev.station_id, ev.tag_id);
+                Some(Event::Value {
+                    time_ns: ev.time_ns,
+                    station,
+                    tag,
+                    type_name,
+                    valid: ev.flags & MQL_FLAG_VALID != 0,
+                    value: ev.value,
+                    flags: ev.flags,
+                })
+            }
+            MQL_EVENT_STATION_STATE => Some(Event::Station {
+                time_ns: status_time,
+                station: self.station_name(ev.station_id),
+                state: station_state_name(ev.code),
+                reason: ev.text,
+            }),
+            MQL_EVENT_LINE_STATE => Some(Event::Line {
+                time_ns: status_time,
+                connected: ev.code == MQL_LINE_CONNECTED,
+                text: ev.text,
+            }),
+            MQL_EVENT_WRITE_DONE => {
+                let (station, tag) = match self.pending.remove(&ev.request_id) {
+                    Some(names) => names,
+                    None => {
+                        let (s, t, _) = self.tag_names(ev.station_id, ev.tag_id);
+                        (s, t)
+                    }
+                };
+                let error = (ev.code != MQL_WRITE_OK).then(|| {
+                    if ev.text.is_empty() {
+                        "write failed".to_string()
+                    } else {
+                        ev.text
+                    }
+                });
+                Some(Event::Write {
+                    time_ns: status_time,
+                    station,
+                    tag,
+                    error,
+                })
+            }
+            MQL_EVENT_LOG => {
+                print_log(&ev);
+                None
+            }
+            // Kinds added by later minor versions are skipped.
+            _ => None,
+        }
+    }
+
+    /// Drains up to a bounded number of batches. Returns whether more may be waiting.
+    fn pump(&mut self) -> Result<bool, Failure> {
+        let mut raw = Vec::new();
+        let mut more = false;
+        for _ in 0..MAX_BATCHES_PER_TURN {
+            more = self
+                .line
+                .poll(&mut raw)
+                .map_err(|e| Failure::App(AppError::Fatal(e.message)))?;
+            for ev in raw.drain(..) {
+                if let Some(ev) = self.resolve(ev) {
+                    self.printer.print(&ev).map_err(Failure::Stdout)?;
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok(more)
+    }
+
+    fn write_failed(&mut self, station: &str, tag: &str, error: String) -> Result<(), Failure> {
+        let ev = Event::Write {
+            time_ns: now_ns(),
+            station: station.to_string(),
+            tag: tag.to_string(),
+            error: Some(error),
+        };
+        self.printer.print(&ev).map_err(Failure::Stdout)
+    }
+
+    fn command(&mut self, cmd: Command) -> Result<Option<Stop>, Failure> {
+        match cmd {
+            Command::Quit => return Ok(Some(Stop::Quit)),
+            Command::Write {
+                station,
+                tag,
+                value,
+            } => {
+                let Some(st) = self.spec.station_by_name(&station) else {
+                    let error = format!("unknown station '{station}'");
+                    self.write_failed(&station, &tag, error)?;
+                    return Ok(None);
+                };
+                let Some(t) = st.tag_by_name(&tag) else {
+                    let error = format!("station '{station}' has no tag '{tag}'");
+                    self.write_failed(&station, &tag, error)?;
+                    return Ok(None);
+                };
+                let request = self.next_request;
+                self.next_request += 1;
+                match self.line.write(t.id, request, &value) {
+                    Ok(()) => {
+                        self.pending.insert(request, (station, tag));
+                    }
+                    Err(e) => self.write_failed(&station, &tag, e.message)?,
+                }
+            }
+            Command::Station { station, action } => match self.spec.station_by_name(&station) {
+                Some(st) => {
+                    if let Err(e) = self.line.station_command(st.id, action) {
+                        stderr_line(&format!("ERROR station {station}: {e}"));
+                    }
+                }
+                None => stderr_line(&format!("ERROR unknown station '{station}'")),
+            },
+        }
+        Ok(None)
+    }
+}
+
+/// What ended a turn of the loop abnormally.
+enum Failure {
+    Stdout(io::Error),
+    App(AppError),
+}
+
+/// Runs a configured line until `quit`, a signal, the deadline, or a closed stdout.
+pub fn run(
+    plugin: &Plugin,
+    spec: &LineSpec,
+    opts: &RunOptions,
+    stop_signal: &AtomicBool,
+) -> Result<(), AppError> {
+    let waker = Arc::new(Waker::default());
+    let mut line = build_line(plugin, spec, opts.log_level, Some(waker.clone()))?;
+    if let Err(e) = line.start() {
+        print_waiting_logs(&mut line);
+        return Err(AppError::from_call(e));
+    }
+    let started = Instant::now();
+
+    let (tx, commands) = mpsc::channel();
+    spawn_stdin_reader(tx, waker.clone())
+        .map_err(|e| AppError::Fatal(format!("cannot start the stdin reader: {e}")))?;
+
+    let mut session = Session {
+        spec,
+        line,
+        printer: Printer::new(io::stdout(), opts.json),
+        next_request: 1,
+        pending: HashMap::new(),
+    };
+    let outcome = main_loop(&mut session, &commands, &waker, opts, started, stop_signal);
+    // Dropping the session destroys the line: a clean MQTT DISCONNECT.
+    drop(session);
+    let stop = outcome?;
+    tracing::debug!("line stopped: {stop:?}");
+    Ok(())
+}
+
+fn main_loop<W: Write>(
+    session: &mut Session<'_, '_, W>,
+    commands: &Receiver<Command>,
+    waker: &Waker,
+    opts: &RunOptions,
+    started: Instant,
+    stop_signal: &AtomicBool,
+) -> Result<Stop, AppError> {
+    let mut more = false;
+    loop {
+        if stop_signal.load(Ordering::Relaxed) {
+            return Ok(Stop::Signal);
+        }
+        let mut timeout = TICK;
+        if let Some(limit) = opts.duration {
+            let elapsed = started.elapsed();
+            if elapsed >= limit {
+                return Ok(Stop::Deadline);
+            }
+            timeout = timeout.min(limit - elapsed);
+        }
+        if !more {
+            waker.wait(timeout);
+        }
+        // A closed stdin (a disconnected channel) leaves the line running.
+        while let Ok(cmd) = commands.try_recv() {
+            match session.command(cmd) {
+                Ok(Some(stop)) => return Ok(stop),
+                Ok(None) => {}
+                Err(f) => return failure(f),
+            }
+        }
+        more = match session.pump() {
+            Ok(more) => more,
+            Err(f) => return failure(f),
+        };
+    }
+}
+
+/// A broken stdout ends the run cleanly; anything else is fatal.
+fn failure(f: Failure) -> Result<Stop, AppError> {
+    match f {
+        Failure::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Stop::StdoutClosed),
+        Failure::Stdout(e) => Err(AppError::Fatal(format!("cannot write to stdout: {e}"))),
+        Failure::App(e) => Err(e),
+    }
+}
