@@ -1,123 +1,11 @@
 //! The line core driven as the shell drives it, with packets in and events out, no network.
 
-use std::time::Instant;
+mod common;
 
+use common::*;
 use mqtt_line_core::event::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
-use mqtt_line_core::session::{
-    ConnAck, ConnectReturnCode, Packet, PubAck, Publish, QoS, SubAck, SubscribeReasonCode,
-};
-use mqtt_line_core::{Line, LineConfig, StationCommand, StationState, Value, ValueType};
-
-struct Harness {
-    line: Line,
-    now: Instant,
-}
-
-impl Harness {
-    fn new(params: &[(&str, &str)]) -> Harness {
-        let mut all = vec![("host", "127.0.0.1")];
-        all.extend_from_slice(params);
-        let (config, _) = LineConfig::from_params("line 'L'", all).unwrap();
-        let now = Instant::now();
-        Harness {
-            line: Line::new("L", config, now),
-            now,
-        }
-    }
-
-    fn station(&mut self, id: u64, address: &str) {
-        self.line
-            .add_station(id, &format!("s{id}"), address, [])
-            .unwrap();
-        let base = id * 10;
-        for (i, (addr, ty)) in [
-            ("IN_TOPIC", ValueType::TxtI),
-            ("IN_DATA", ValueType::TxtI),
-            ("IN_ID", ValueType::Ci),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            self.line
-                .add_tag(id, base + i as u64, addr, addr, ty, None)
-                .unwrap();
-        }
-    }
-
-    fn transmit(&mut self) -> Vec<Packet> {
-        std::iter::from_fn(|| self.line.poll_transmit(self.now)).collect()
-    }
-
-    fn events(&mut self) -> Vec<Event> {
-        std::iter::from_fn(|| self.line.poll_event()).collect()
-    }
-
-    fn connect(&mut self) {
-        self.connect_with_session(false)
-    }
-
-    fn connect_with_session(&mut self, session_present: bool) {
-        self.line.transport_open("127.0.0.1:1883", self.now);
-        self.transmit();
-        self.line
-            .handle_packet(
-                Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
-                self.now,
-                0,
-            )
-            .unwrap();
-        let out = self.transmit();
-        let Some(Packet::Subscribe(sub)) = out.last() else {
-            panic!("{out:?}")
-        };
-        let pkid = sub.pkid;
-        self.line
-            .handle_packet(
-                Packet::SubAck(SubAck::new(
-                    pkid,
-                    vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
-                )),
-                self.now,
-                0,
-            )
-            .unwrap();
-    }
-
-    fn receive(&mut self, topic: &str, payload: &[u8], qos: QoS, pkid: u16) -> Vec<Event> {
-        let mut p = Publish::new(topic, qos, payload.to_vec());
-        p.pkid = pkid;
-        self.receive_publish(p)
-    }
-
-    fn receive_publish(&mut self, p: Publish) -> Vec<Event> {
-        self.line
-            .handle_packet(Packet::Publish(p), self.now, 42)
-            .unwrap();
-        self.events()
-    }
-}
-
-fn values(events: &[Event]) -> Vec<(u64, Option<Value>, u32)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::TagValue {
-                tag, value, flags, ..
-            } => Some((*tag, value.clone(), *flags)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn states(events: &[Event]) -> Vec<(u64, StationState)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::StationState { station, state, .. } => Some((*station, *state)),
-            _ => None,
-        })
-        .collect()
-}
+use mqtt_line_core::session::{Packet, PubAck, Publish, QoS};
+use mqtt_line_core::{StationCommand, StationState, Value, ValueType};
 
 #[test]
 fn stations_report_comm_error_until_connected_then_ok() {
@@ -551,4 +439,100 @@ fn held_messages_are_kept_when_the_broker_lost_the_session() {
     assert_eq!(shown_ids(&h.events()), [Value::Int(1)]);
     h.line.write(50, 3, Value::Int(1)).unwrap();
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
+}
+
+#[test]
+fn station_will_puts_the_station_in_hard_error_until_data_comes() {
+    let mut h = Harness::new(&[]);
+    h.line
+        .add_station(
+            1,
+            "dev",
+            "devices/1/up",
+            [("SWT", "devices/1/status"), ("SWP", "offline")],
+        )
+        .unwrap();
+    h.line
+        .add_tag(1, 10, "data", "IN_DATA", ValueType::TxtI, None)
+        .unwrap();
+    h.line.add_station(2, "all", ".*", []).unwrap();
+    h.line
+        .add_tag(2, 20, "topic", "IN_TOPIC", ValueType::TxtI, None)
+        .unwrap();
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    h.receive("devices/1/up", b"1", QoS::AtMostOnce, 0);
+
+    // The will topic with another payload is ordinary data (it goes to `.*`).
+    let ev = h.receive("devices/1/status", b"online", QoS::AtMostOnce, 0);
+    assert!(states(&ev).is_empty());
+    assert_eq!(values(&ev)[0].0, 20);
+
+    // The will itself: hard error, inputs invalid, and not routed as data.
+    let ev = h.receive("devices/1/status", b"offline", QoS::AtLeastOnce, 3);
+    assert_eq!(states(&ev), [(1, StationState::HardError)]);
+    assert_eq!(values(&ev), [(10, None, 0)]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(3))]);
+
+    // A lost connection and its return do not clear a device's hard error.
+    h.line.transport_closed("x");
+    h.connect();
+    let station1: Vec<_> = states(&h.events())
+        .into_iter()
+        .filter(|s| s.0 == 1)
+        .collect();
+    assert_eq!(
+        station1,
+        [(1, StationState::CommError), (1, StationState::HardError)]
+    );
+
+    // The next data message brings the station back.
+    let ev = h.receive("devices/1/up", b"2", QoS::AtMostOnce, 0);
+    assert_eq!(states(&ev), [(1, StationState::Ok)]);
+    assert_eq!(
+        values(&ev),
+        [(10, Some(Value::Text("2".into())), FLAG_VALID)]
+    );
+}
+
+#[test]
+fn station_will_without_payload_matches_any_payload() {
+    let mut h = Harness::new(&[]);
+    h.line
+        .add_station(1, "dev", "d/up", [("SWT", "d/lwt")])
+        .unwrap();
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    let ev = h.receive("d/lwt", b"whatever", QoS::AtMostOnce, 0);
+    assert_eq!(states(&ev), [(1, StationState::HardError)]);
+}
+
+#[test]
+fn json_tags_come_before_in_fields_and_share_the_payload_time() {
+    let mut h = Harness::new(&[
+        ("payload_type", "JSON"),
+        ("time_field_name", "t"),
+        ("time_mask", "UNIX"),
+    ]);
+    h.line.add_station(1, "s", "x", []).unwrap();
+    h.line
+        .add_tag(1, 1, "id", "IN_ID", ValueType::Ci, None)
+        .unwrap();
+    h.line
+        .add_tag(1, 2, "v", "JA=v", ValueType::Ai, None)
+        .unwrap();
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    let ev = h.receive("x", br#"{"t": 1795428000, "v": 2.5}"#, QoS::AtLeastOnce, 9);
+    let got = values(&ev);
+    assert_eq!(got.iter().map(|v| v.0).collect::<Vec<_>>(), [2, 1]);
+    assert!(ev.iter().all(
+        |e| matches!(e, Event::TagValue { time_ns, .. } if *time_ns == 1_795_428_000_000_000_000)
+    ));
+    // Not JSON: the JA tag is invalid, IN_ID is still set.
+    let got = values(&h.receive("x", b"{oops", QoS::AtLeastOnce, 10));
+    assert_eq!(got, [(2, None, 0), (1, Some(Value::Int(10)), FLAG_VALID)]);
 }

@@ -1,0 +1,121 @@
+//! A line driven as the shell drives it: packets in, events out, no network.
+#![allow(dead_code)]
+
+use std::time::Instant;
+
+use mqtt_line_core::event::Event;
+use mqtt_line_core::session::{
+    ConnAck, ConnectReturnCode, Packet, Publish, QoS, SubAck, SubscribeReasonCode,
+};
+use mqtt_line_core::{Line, LineConfig, StationState, Value, ValueType};
+
+pub struct Harness {
+    pub line: Line,
+    pub now: Instant,
+}
+
+impl Harness {
+    pub fn new(params: &[(&str, &str)]) -> Harness {
+        let mut all = vec![("host", "127.0.0.1")];
+        all.extend_from_slice(params);
+        let (config, _) = LineConfig::from_params("line 'L'", all).unwrap();
+        let now = Instant::now();
+        Harness {
+            line: Line::new("L", config, now),
+            now,
+        }
+    }
+
+    pub fn station(&mut self, id: u64, address: &str) {
+        self.line
+            .add_station(id, &format!("s{id}"), address, [])
+            .unwrap();
+        let base = id * 10;
+        for (i, (addr, ty)) in [
+            ("IN_TOPIC", ValueType::TxtI),
+            ("IN_DATA", ValueType::TxtI),
+            ("IN_ID", ValueType::Ci),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.line
+                .add_tag(id, base + i as u64, addr, addr, ty, None)
+                .unwrap();
+        }
+    }
+
+    pub fn transmit(&mut self) -> Vec<Packet> {
+        std::iter::from_fn(|| self.line.poll_transmit(self.now)).collect()
+    }
+
+    pub fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.line.poll_event()).collect()
+    }
+
+    pub fn connect(&mut self) {
+        self.connect_with_session(false)
+    }
+
+    pub fn connect_with_session(&mut self, session_present: bool) {
+        self.line.transport_open("127.0.0.1:1883", self.now);
+        self.transmit();
+        self.line
+            .handle_packet(
+                Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
+                self.now,
+                0,
+            )
+            .unwrap();
+        let out = self.transmit();
+        let Some(Packet::Subscribe(sub)) = out.last() else {
+            panic!("{out:?}")
+        };
+        let pkid = sub.pkid;
+        self.line
+            .handle_packet(
+                Packet::SubAck(SubAck::new(
+                    pkid,
+                    vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+                )),
+                self.now,
+                0,
+            )
+            .unwrap();
+    }
+
+    pub fn receive(&mut self, topic: &str, payload: &[u8], qos: QoS, pkid: u16) -> Vec<Event> {
+        let mut p = Publish::new(topic, qos, payload.to_vec());
+        p.pkid = pkid;
+        self.receive_publish(p)
+    }
+
+    pub fn receive_publish(&mut self, p: Publish) -> Vec<Event> {
+        self.line
+            .handle_packet(Packet::Publish(p), self.now, 42)
+            .unwrap();
+        self.events()
+    }
+}
+
+pub fn values(events: &[Event]) -> Vec<(u64, Option<Value>, u32)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TagValue {
+                tag, value, flags, ..
+            } => Some((*tag, value.clone(), *flags)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn states(events: &[Event]) -> Vec<(u64, StationState)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StationState { station, state, .. } => Some((*station, *state)),
+            _ => None,
+        })
+        .collect()
+}
