@@ -126,6 +126,20 @@ typedef struct {
   size_t len;
 } MqlError;
 
+// Creates a stopped line. On success `*out_line` receives the handle.
+typedef MqlStatus (*MqlLineCreateFn)(const MqlLineConfig *config,
+                                     MqlLine **out_line,
+                                     MqlError *err);
+
+// Adds a station before start. `address` is the topic rule; `params` the station parameters.
+typedef MqlStatus (*MqlLineAddStationFn)(MqlLine *line,
+                                         uint64_t station_id,
+                                         MqlStr name,
+                                         MqlStr address,
+                                         const MqlParam *params,
+                                         size_t param_count,
+                                         MqlError *err);
+
 // A tag value. `kind` says which one field is meaningful.
 typedef struct {
   MqlValueKind kind;
@@ -134,6 +148,40 @@ typedef struct {
   double float_value;
   MqlStr text;
 } MqlValue;
+
+// Adds an I/O tag to a station before start. `default_value` may be NULL.
+typedef MqlStatus (*MqlLineAddTagFn)(MqlLine *line,
+                                     uint64_t station_id,
+                                     uint64_t tag_id,
+                                     MqlStr name,
+                                     MqlStr address,
+                                     MqlValueType value_type,
+                                     const MqlValue *default_value,
+                                     MqlError *err);
+
+// Ends configuration and starts communication on a plugin thread.
+typedef MqlStatus (*MqlLineStartFn)(MqlLine *line,
+                                    MqlError *err);
+
+// Switches a station on, off, or to simulation (`MQL_STATION_CMD_*`).
+typedef MqlStatus (*MqlLineStationCommandFn)(MqlLine *line,
+                                             uint64_t station_id,
+                                             uint32_t command,
+                                             MqlError *err);
+
+// Writes a value to an output tag. Accepted writes always end in exactly one
+// `MQL_EVENT_WRITE_DONE` carrying `request_id`; a refused call returns an error instead.
+typedef MqlStatus (*MqlLineWriteFn)(MqlLine *line,
+                                    uint64_t tag_id,
+                                    uint64_t request_id,
+                                    const MqlValue *value,
+                                    MqlError *err);
+
+// Changes line parameters at run time: the connection is closed and opened with them.
+typedef MqlStatus (*MqlLineSetParametersFn)(MqlLine *line,
+                                            const MqlParam *params,
+                                            size_t param_count,
+                                            MqlError *err);
 
 // One event from the plugin. A flat struct (no unions) so any C host can read it directly.
 typedef struct {
@@ -153,7 +201,24 @@ typedef struct {
   MqlStr text;
 } MqlEvent;
 
-// The function table returned by `mql_plugin_entry`. Fields are only ever appended.
+// Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
+// (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
+// returned events stay valid until the next `line_poll_events` or `line_destroy` on this
+// line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
+// turns non-empty.
+typedef MqlStatus (*MqlLinePollEventsFn)(MqlLine *line,
+                                         MqlEvent *events,
+                                         size_t event_size,
+                                         size_t capacity,
+                                         size_t *out_count,
+                                         MqlError *err);
+
+// Disconnects cleanly (MQTT DISCONNECT), joins the line's thread and frees the line.
+typedef void (*MqlLineDestroyFn)(MqlLine *line);
+
+// The function table returned by `mql_plugin_entry`. Fields are only ever appended. The plugin
+// fills every field of its version; a host reads a field only when it lies within `size` (a Rust
+// host reads it as `Option<fn>`, so that a NULL from a faulty plugin is not undefined behaviour).
 typedef struct {
   // `sizeof(MqlPluginApi)` of the plugin: a function is present when its field ends within it.
   size_t size;
@@ -161,60 +226,15 @@ typedef struct {
   uint32_t abi_minor;
   // Static text such as "mqtt-line 0.1.0".
   MqlStr plugin_version;
-  // Creates a stopped line. On success `*out_line` receives the handle.
-  MqlStatus (*line_create)(const MqlLineConfig *config,
-                           MqlLine **out_line,
-                           MqlError *err);
-  // Adds a station before start. `address` is the topic rule; `params` the station parameters.
-  MqlStatus (*line_add_station)(MqlLine *line,
-                                uint64_t station_id,
-                                MqlStr name,
-                                MqlStr address,
-                                const MqlParam *params,
-                                size_t param_count,
-                                MqlError *err);
-  // Adds an I/O tag to a station before start. `default_value` may be NULL.
-  MqlStatus (*line_add_tag)(MqlLine *line,
-                            uint64_t station_id,
-                            uint64_t tag_id,
-                            MqlStr name,
-                            MqlStr address,
-                            MqlValueType value_type,
-                            const MqlValue *default_value,
-                            MqlError *err);
-  // Ends configuration and starts communication on a plugin thread.
-  MqlStatus (*line_start)(MqlLine *line,
-                          MqlError *err);
-  // Switches a station on, off, or to simulation (`MQL_STATION_CMD_*`).
-  MqlStatus (*line_station_command)(MqlLine *line,
-                                    uint64_t station_id,
-                                    uint32_t command,
-                                    MqlError *err);
-  // Writes a value to an output tag. Accepted writes always end in exactly one
-  // `MQL_EVENT_WRITE_DONE` carrying `request_id`; a refused call returns an error instead.
-  MqlStatus (*line_write)(MqlLine *line,
-                          uint64_t tag_id,
-                          uint64_t request_id,
-                          const MqlValue *value,
-                          MqlError *err);
-  // Changes line parameters at run time: the connection is closed and opened with them.
-  MqlStatus (*line_set_parameters)(MqlLine *line,
-                                   const MqlParam *params,
-                                   size_t param_count,
-                                   MqlError *err);
-  // Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
-  // (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
-  // returned events stay valid until the next `line_poll_events` or `line_destroy` on this
-  // line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
-  // turns non-empty.
-  MqlStatus (*line_poll_events)(MqlLine *line,
-                                MqlEvent *events,
-                                size_t event_size,
-                                size_t capacity,
-                                size_t *out_count,
-                                MqlError *err);
-  // Disconnects cleanly (MQTT DISCONNECT), joins the line's thread and frees the line.
-  void (*line_destroy)(MqlLine *line);
+  MqlLineCreateFn line_create;
+  MqlLineAddStationFn line_add_station;
+  MqlLineAddTagFn line_add_tag;
+  MqlLineStartFn line_start;
+  MqlLineStationCommandFn line_station_command;
+  MqlLineWriteFn line_write;
+  MqlLineSetParametersFn line_set_parameters;
+  MqlLinePollEventsFn line_poll_events;
+  MqlLineDestroyFn line_destroy;
 } MqlPluginApi;
 
 // Signature of `mql_plugin_entry`: returns the table, or NULL when `host_abi_major` is unsupported.

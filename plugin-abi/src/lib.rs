@@ -224,7 +224,85 @@ pub struct MqlError {
     pub len: usize,
 }
 
-/// The function table returned by `mql_plugin_entry`. Fields are only ever appended.
+/// Creates a stopped line. On success `*out_line` receives the handle.
+pub type MqlLineCreateFn = unsafe extern "C" fn(
+    config: *const MqlLineConfig,
+    out_line: *mut *mut MqlLine,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Adds a station before start. `address` is the topic rule; `params` the station parameters.
+pub type MqlLineAddStationFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    station_id: u64,
+    name: MqlStr,
+    address: MqlStr,
+    params: *const MqlParam,
+    param_count: usize,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Adds an I/O tag to a station before start. `default_value` may be NULL.
+pub type MqlLineAddTagFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    station_id: u64,
+    tag_id: u64,
+    name: MqlStr,
+    address: MqlStr,
+    value_type: MqlValueType,
+    default_value: *const MqlValue,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Ends configuration and starts communication on a plugin thread.
+pub type MqlLineStartFn = unsafe extern "C" fn(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus;
+
+/// Switches a station on, off, or to simulation (`MQL_STATION_CMD_*`).
+pub type MqlLineStationCommandFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    station_id: u64,
+    command: u32,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Writes a value to an output tag. Accepted writes always end in exactly one
+/// `MQL_EVENT_WRITE_DONE` carrying `request_id`; a refused call returns an error instead.
+pub type MqlLineWriteFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    tag_id: u64,
+    request_id: u64,
+    value: *const MqlValue,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Changes line parameters at run time: the connection is closed and opened with them.
+pub type MqlLineSetParametersFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    params: *const MqlParam,
+    param_count: usize,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
+/// (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
+/// returned events stay valid until the next `line_poll_events` or `line_destroy` on this
+/// line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
+/// turns non-empty.
+pub type MqlLinePollEventsFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    events: *mut MqlEvent,
+    event_size: usize,
+    capacity: usize,
+    out_count: *mut usize,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Disconnects cleanly (MQTT DISCONNECT), joins the line's thread and frees the line.
+pub type MqlLineDestroyFn = unsafe extern "C" fn(line: *mut MqlLine);
+
+/// The function table returned by `mql_plugin_entry`. Fields are only ever appended. The plugin
+/// fills every field of its version; a host reads a field only when it lies within `size` (a Rust
+/// host reads it as `Option<fn>`, so that a NULL from a faulty plugin is not undefined behaviour).
 #[repr(C)]
 pub struct MqlPluginApi {
     /// `sizeof(MqlPluginApi)` of the plugin: a function is present when its field ends within it.
@@ -233,74 +311,15 @@ pub struct MqlPluginApi {
     pub abi_minor: u32,
     /// Static text such as "mqtt-line 0.1.0".
     pub plugin_version: MqlStr,
-
-    /// Creates a stopped line. On success `*out_line` receives the handle.
-    pub line_create: unsafe extern "C" fn(
-        config: *const MqlLineConfig,
-        out_line: *mut *mut MqlLine,
-        err: *mut MqlError,
-    ) -> MqlStatus,
-    /// Adds a station before start. `address` is the topic rule; `params` the station parameters.
-    pub line_add_station: unsafe extern "C" fn(
-        line: *mut MqlLine,
-        station_id: u64,
-        name: MqlStr,
-        address: MqlStr,
-        params: *const MqlParam,
-        param_count: usize,
-        err: *mut MqlError,
-    ) -> MqlStatus,
-    /// Adds an I/O tag to a station before start. `default_value` may be NULL.
-    pub line_add_tag: unsafe extern "C" fn(
-        line: *mut MqlLine,
-        station_id: u64,
-        tag_id: u64,
-        name: MqlStr,
-        address: MqlStr,
-        value_type: MqlValueType,
-        default_value: *const MqlValue,
-        err: *mut MqlError,
-    ) -> MqlStatus,
-    /// Ends configuration and starts communication on a plugin thread.
-    pub line_start: unsafe extern "C" fn(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus,
-    /// Switches a station on, off, or to simulation (`MQL_STATION_CMD_*`).
-    pub line_station_command: unsafe extern "C" fn(
-        line: *mut MqlLine,
-        station_id: u64,
-        command: u32,
-        err: *mut MqlError,
-    ) -> MqlStatus,
-    /// Writes a value to an output tag. Accepted writes always end in exactly one
-    /// `MQL_EVENT_WRITE_DONE` carrying `request_id`; a refused call returns an error instead.
-    pub line_write: unsafe extern "C" fn(
-        line: *mut MqlLine,
-        tag_id: u64,
-        request_id: u64,
-        value: *const MqlValue,
-        err: *mut MqlError,
-    ) -> MqlStatus,
-    /// Changes line parameters at run time: the connection is closed and opened with them.
-    pub line_set_parameters: unsafe extern "C" fn(
-        line: *mut MqlLine,
-        params: *const MqlParam,
-        param_count: usize,
-        err: *mut MqlError,
-    ) -> MqlStatus,
-    /// Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
-    /// (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
-    /// returned events stay valid until the next `line_poll_events` or `line_destroy` on this
-    /// line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
-    /// turns non-empty.
-    pub line_poll_events: unsafe extern "C" fn(
-        line: *mut MqlLine,
-        events: *mut MqlEvent,
-        event_size: usize,
-        capacity: usize,
-        out_count: *mut usize,
-        err: *mut MqlError,
-    ) -> MqlStatus,
-    /// Disconnects cleanly (MQTT DISCONNECT), joins the line's thread and frees the line.
-    pub line_destroy: unsafe extern "C" fn(line: *mut MqlLine),
+    pub line_create: MqlLineCreateFn,
+    pub line_add_station: MqlLineAddStationFn,
+    pub line_add_tag: MqlLineAddTagFn,
+    pub line_start: MqlLineStartFn,
+    pub line_station_command: MqlLineStationCommandFn,
+    pub line_write: MqlLineWriteFn,
+    pub line_set_parameters: MqlLineSetParametersFn,
+    pub line_poll_events: MqlLinePollEventsFn,
+    pub line_destroy: MqlLineDestroyFn,
 }
 
 /// Signature of `mql_plugin_entry`: returns the table, or NULL when `host_abi_major` is unsupported.

@@ -16,42 +16,6 @@ use mqtt_line_abi::*;
 use crate::event::{copy_str, RawEvent};
 use crate::wake::Waker;
 
-type LineCreateFn =
-    unsafe extern "C" fn(*const MqlLineConfig, *mut *mut MqlLine, *mut MqlError) -> MqlStatus;
-type LineAddStationFn = unsafe extern "C" fn(
-    *mut MqlLine,
-    u64,
-    MqlStr,
-    MqlStr,
-    *const MqlParam,
-    usize,
-    *mut MqlError,
-) -> MqlStatus;
-type LineAddTagFn = unsafe extern "C" fn(
-    *mut MqlLine,
-    u64,
-    u64,
-    MqlStr,
-    MqlStr,
-    MqlValueType,
-    *const MqlValue,
-    *mut MqlError,
-) -> MqlStatus;
-type LineStartFn = unsafe extern "C" fn(*mut MqlLine, *mut MqlError) -> MqlStatus;
-type LineStationCommandFn =
-    unsafe extern "C" fn(*mut MqlLine, u64, u32, *mut MqlError) -> MqlStatus;
-type LineWriteFn =
-    unsafe extern "C" fn(*mut MqlLine, u64, u64, *const MqlValue, *mut MqlError) -> MqlStatus;
-type LinePollEventsFn = unsafe extern "C" fn(
-    *mut MqlLine,
-    *mut MqlEvent,
-    usize,
-    usize,
-    *mut usize,
-    *mut MqlError,
-) -> MqlStatus;
-type LineDestroyFn = unsafe extern "C" fn(*mut MqlLine);
-
 /// Reads one function pointer from the table when the plugin's `size` covers it; `None` when it
 /// does not, or when the plugin left the field NULL. Only the field is read (through a raw
 /// pointer), never the table as a whole, because a smaller table from an older plugin is not a
@@ -129,14 +93,14 @@ pub fn status_name(status: MqlStatus) -> &'static str {
 /// The functions sim-host uses, copied out of the table. Those every command needs are required
 /// at load time; the others are checked when called.
 struct Functions {
-    line_create: LineCreateFn,
-    line_add_station: LineAddStationFn,
-    line_add_tag: LineAddTagFn,
-    line_poll_events: LinePollEventsFn,
-    line_destroy: LineDestroyFn,
-    line_start: Option<LineStartFn>,
-    line_station_command: Option<LineStationCommandFn>,
-    line_write: Option<LineWriteFn>,
+    line_create: MqlLineCreateFn,
+    line_add_station: MqlLineAddStationFn,
+    line_add_tag: MqlLineAddTagFn,
+    line_poll_events: MqlLinePollEventsFn,
+    line_destroy: MqlLineDestroyFn,
+    line_start: Option<MqlLineStartFn>,
+    line_station_command: Option<MqlLineStationCommandFn>,
+    line_write: Option<MqlLineWriteFn>,
 }
 
 /// A loaded plugin. The library stays loaded as long as this value lives.
@@ -219,33 +183,33 @@ impl Plugin {
         }
         let fns = Functions {
             line_create: required(
-                table_fn!(api, size, line_create: LineCreateFn),
+                table_fn!(api, size, line_create: MqlLineCreateFn),
                 "line_create",
                 size,
             )?,
             line_add_station: required(
-                table_fn!(api, size, line_add_station: LineAddStationFn),
+                table_fn!(api, size, line_add_station: MqlLineAddStationFn),
                 "line_add_station",
                 size,
             )?,
             line_add_tag: required(
-                table_fn!(api, size, line_add_tag: LineAddTagFn),
+                table_fn!(api, size, line_add_tag: MqlLineAddTagFn),
                 "line_add_tag",
                 size,
             )?,
             line_poll_events: required(
-                table_fn!(api, size, line_poll_events: LinePollEventsFn),
+                table_fn!(api, size, line_poll_events: MqlLinePollEventsFn),
                 "line_poll_events",
                 size,
             )?,
             line_destroy: required(
-                table_fn!(api, size, line_destroy: LineDestroyFn),
+                table_fn!(api, size, line_destroy: MqlLineDestroyFn),
                 "line_destroy",
                 size,
             )?,
-            line_start: table_fn!(api, size, line_start: LineStartFn),
-            line_station_command: table_fn!(api, size, line_station_command: LineStationCommandFn),
-            line_write: table_fn!(api, size, line_write: LineWriteFn),
+            line_start: table_fn!(api, size, line_start: MqlLineStartFn),
+            line_station_command: table_fn!(api, size, line_station_command: MqlLineStationCommandFn),
+            line_write: table_fn!(api, size, line_write: MqlLineWriteFn),
         };
         // SAFETY: `plugin_version` is static text by the ABI contract.
         let version = unsafe { copy_str(&version) };
