@@ -15,15 +15,42 @@ pub enum PayloadType {
     Json,
 }
 
+/// How bytes reach the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    /// MQTT over WebSocket (binary frames, subprotocol "mqtt").
+    WebSocket,
+}
+
+/// Where the password comes from. Env and file are read at each connection attempt, so a rotated
+/// secret is picked up without touching the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    Inline(Secret),
+    /// The name of an environment variable of the host process.
+    Env(String),
+    /// A file whose content (without a trailing newline) is the password.
+    File(String),
+}
+
 /// Everything a line is configured with. Defaults are those of the protocol description.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineConfig {
     /// Broker addresses, tried in order.
     pub hosts: Vec<String>,
-    pub port: u16,
+    /// The port as configured; see [`LineConfig::port`] for the one in use.
+    pub port_param: Option<u16>,
+    pub tls: bool,
+    /// PEM file of the CA certificates to trust; empty: the system's roots.
+    pub tls_ca_file: String,
+    pub tls_client_cert_file: String,
+    pub tls_client_key_file: String,
+    pub transport: Transport,
+    pub ws_path: String,
     pub full_debug: bool,
     pub user_name: String,
-    pub password: Secret,
+    pub password: PasswordSource,
     pub topic_filter: String,
     pub subscribe_qos: QoS,
     pub client_id: String,
@@ -50,10 +77,16 @@ impl Default for LineConfig {
     fn default() -> Self {
         LineConfig {
             hosts: Vec::new(),
-            port: 1883,
+            port_param: None,
+            tls: false,
+            tls_ca_file: String::new(),
+            tls_client_cert_file: String::new(),
+            tls_client_key_file: String::new(),
+            transport: Transport::Tcp,
+            ws_path: "/mqtt".into(),
             full_debug: false,
             user_name: String::new(),
-            password: Secret::default(),
+            password: PasswordSource::Inline(Secret::default()),
             topic_filter: "#".into(),
             subscribe_qos: QoS::AtLeastOnce,
             client_id: "D2000kom".into(),
@@ -82,6 +115,14 @@ impl Default for LineConfig {
 pub const LINE_PARAMETERS: &[&str] = &[
     "host",
     "port",
+    "tls",
+    "tls_ca_file",
+    "tls_client_cert_file",
+    "tls_client_key_file",
+    "transport",
+    "ws_path",
+    "password_env",
+    "password_file",
     "full_debug",
     "user_name",
     "password",
@@ -172,10 +213,39 @@ impl LineConfig {
                         return Err(p.invalid(format!("host '{bad}' contains white space")));
                     }
                 }
-                "port" => self.port = p.integer(1, 65535)? as u16,
+                "port" => self.port_param = Some(p.integer(1, 65535)? as u16),
+                "tls" => self.tls = p.yes_no()?,
+                "tls_ca_file" => self.tls_ca_file = value.trim().to_string(),
+                "tls_client_cert_file" => self.tls_client_cert_file = value.trim().to_string(),
+                "tls_client_key_file" => self.tls_client_key_file = value.trim().to_string(),
+                "transport" => {
+                    self.transport = match normalize_key(value).as_str() {
+                        "tcp" => Transport::Tcp,
+                        "websocket" | "websockets" | "ws" => Transport::WebSocket,
+                        _ => return Err(p.invalid("expected tcp or websocket")),
+                    }
+                }
+                "ws_path" => {
+                    if !value.starts_with('/') {
+                        return Err(p.invalid("a WebSocket path starts with '/'"));
+                    }
+                    self.ws_path = value.to_string();
+                }
+                "password_env" => {
+                    if value.trim().is_empty() {
+                        return Err(p.invalid("expected the name of an environment variable"));
+                    }
+                    self.password = PasswordSource::Env(value.trim().to_string());
+                }
+                "password_file" => {
+                    if value.trim().is_empty() {
+                        return Err(p.invalid("expected a file path"));
+                    }
+                    self.password = PasswordSource::File(value.trim().to_string());
+                }
                 "full_debug" => self.full_debug = p.yes_no()?,
                 "user_name" => self.user_name = value.to_string(),
-                "password" => self.password = Secret::new(value),
+                "password" => self.password = PasswordSource::Inline(Secret::new(value)),
                 "topic_filter" => {
                     check_topic_filter(value).map_err(|r| p.invalid(r))?;
                     self.topic_filter = value.to_string();
@@ -229,8 +299,36 @@ impl LineConfig {
         Ok(())
     }
 
+    /// The port in use: as configured, else 8883 with TLS and 1883 without.
+    pub fn port(&self) -> u16 {
+        self.port_param
+            .unwrap_or(if self.tls { 8883 } else { 1883 })
+    }
+
     fn validate(&mut self, object: &str) -> Result<Warnings, ConfigError> {
         let mut warnings = Vec::new();
+        let no_cert = self.tls_client_cert_file.is_empty();
+        if no_cert != self.tls_client_key_file.is_empty() {
+            return Err(ConfigError::InvalidValue {
+                object: object.to_string(),
+                param: if no_cert {
+                    "tls_client_cert_file"
+                } else {
+                    "tls_client_key_file"
+                }
+                .into(),
+                value: String::new(),
+                reason: "a client certificate needs both tls_client_cert_file and \
+                         tls_client_key_file"
+                    .into(),
+            });
+        }
+        let tls_files = !self.tls_ca_file.is_empty() || !no_cert;
+        if !self.tls && tls_files {
+            warnings.push(format!(
+                "{object}: TLS files are configured but tls is NO, so they are not used"
+            ));
+        }
         if self.hosts.is_empty() {
             return Err(ConfigError::InvalidValue {
                 object: object.to_string(),
@@ -301,7 +399,10 @@ mod tests {
     fn defaults_are_the_protocol_defaults() {
         let (c, w) = parse(&[]).unwrap();
         assert!(w.is_empty());
-        assert_eq!(c.port, 1883);
+        assert_eq!(c.port(), 1883);
+        assert!(!c.tls);
+        assert_eq!(c.transport, Transport::Tcp);
+        assert_eq!(c.ws_path, "/mqtt");
         assert_eq!(c.topic_filter, "#");
         assert_eq!(c.subscribe_qos, QoS::AtLeastOnce);
         assert_eq!(c.client_id, "D2000kom");
@@ -395,6 +496,27 @@ mod tests {
     fn password_is_not_in_debug_output() {
         let (c, _) = parse(&[("password", "s3cr3t")]).unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t"));
-        assert_eq!(c.password.expose(), "s3cr3t");
+        assert_eq!(c.password, PasswordSource::Inline(Secret::new("s3cr3t")));
+        let (c, _) = parse(&[("password_env", "MQTT_PASS")]).unwrap();
+        assert_eq!(c.password, PasswordSource::Env("MQTT_PASS".into()));
+        let (c, _) = parse(&[("password_file", "/run/secrets/mqtt")]).unwrap();
+        assert_eq!(c.password, PasswordSource::File("/run/secrets/mqtt".into()));
+    }
+
+    #[test]
+    fn tls_and_websocket() {
+        let (c, _) = parse(&[("tls", "YES"), ("transport", "websocket")]).unwrap();
+        assert_eq!(c.port(), 8883, "TLS changes the default port");
+        assert_eq!(c.transport, Transport::WebSocket);
+        let (c, _) = parse(&[("tls", "YES"), ("port", "443")]).unwrap();
+        assert_eq!(c.port(), 443);
+        let err = parse(&[("tls", "YES"), ("tls_client_cert_file", "c.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls_client_key_file"), "{err}");
+        let (_, w) = parse(&[("tls_ca_file", "ca.pem")]).unwrap();
+        assert!(w[0].contains("tls is NO"), "{w:?}");
+        assert!(parse(&[("transport", "quic")]).is_err());
+        assert!(parse(&[("ws_path", "mqtt")]).is_err());
     }
 }

@@ -12,6 +12,7 @@ use crate::event::{
     Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
 use crate::json_value;
+use crate::params::Secret;
 use crate::payload::{self, PayloadSettings, Stamp};
 use crate::routing::{check_address, RouteEntry, Router};
 use crate::session::{Packet, ProtocolError, Publish, QoS, Session, SessionEvent};
@@ -305,9 +306,9 @@ impl Line {
     }
 
     /// A transport to `host` is open: the session starts with CONNECT.
-    pub fn transport_open(&mut self, host: &str, now: Instant) {
+    pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
         self.host = Some(host.to_string());
-        self.session.connect(&self.config, now);
+        self.session.connect(&self.config, password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.

@@ -17,6 +17,7 @@ pub use rumqttc::mqttbytes::v4::{
 pub use rumqttc::mqttbytes::QoS;
 
 use crate::config::LineConfig;
+use crate::params::Secret;
 
 /// A reason to close the connection.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -157,8 +158,9 @@ impl Session {
         self.phase == Phase::Ready
     }
 
-    /// A transport is open: queue CONNECT.
-    pub fn connect(&mut self, cfg: &LineConfig, now: Instant) {
+    /// A transport is open: queue CONNECT. `password` is the resolved secret (the configuration
+    /// may name an environment variable or a file instead).
+    pub fn connect(&mut self, cfg: &LineConfig, password: &Secret, now: Instant) {
         self.outbox.clear();
         self.expects.clear();
         self.owed.clear();
@@ -177,10 +179,10 @@ impl Session {
         let mut connect = Connect::new(cfg.client_id.clone());
         connect.keep_alive = cfg.keep_alive;
         connect.clean_session = cfg.clean_session;
-        if !cfg.user_name.is_empty() || !cfg.password.is_empty() {
+        if !cfg.user_name.is_empty() || !password.is_empty() {
             connect.login = Some(Login::new(
                 cfg.user_name.clone(),
-                cfg.password.expose().to_string(),
+                password.expose().to_string(),
             ));
         }
         if cfg.will_flag {
@@ -657,7 +659,7 @@ mod tests {
     }
 
     fn ready(s: &mut Session, c: &LineConfig, now: Instant) {
-        s.connect(c, now);
+        s.connect(c, &Secret::default(), now);
         let out = drain(s, now);
         assert!(matches!(out[0], Packet::Connect(_)));
         s.handle(
@@ -698,7 +700,7 @@ mod tests {
         let now = Instant::now();
         let c = cfg(&[("topic_filter", "a/#"), ("subscribe_qos", "2")]);
         let mut s = Session::new(now);
-        s.connect(&c, now);
+        s.connect(&c, &Secret::default(), now);
         let Some(Packet::Connect(connect)) = s.poll_transmit(now) else {
             panic!()
         };
@@ -731,7 +733,7 @@ mod tests {
         let now = Instant::now();
         let c = cfg(&[]);
         let mut s = Session::new(now);
-        s.connect(&c, now);
+        s.connect(&c, &Secret::default(), now);
         drain(&mut s, now);
         let err = s
             .handle(
@@ -741,7 +743,7 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("identifier rejected"), "{err}");
 
-        s.connect(&c, now);
+        s.connect(&c, &Secret::default(), now);
         drain(&mut s, now);
         s.handle(
             Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
@@ -818,7 +820,7 @@ mod tests {
             .unwrap()
             .is_some());
         s.disconnected();
-        s.connect(&c, now);
+        s.connect(&c, &Secret::default(), now);
         drain(&mut s, now);
         s.handle(
             Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
@@ -848,7 +850,7 @@ mod tests {
         s.disconnected();
         s.confirm_now(8);
         assert!(drain(&mut s, now).is_empty());
-        s.connect(&c, now);
+        s.connect(&c, &Secret::default(), now);
         drain(&mut s, now);
         s.handle(
             Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
@@ -868,7 +870,7 @@ mod tests {
         ready(&mut s, &c, now);
         s.handle(publish(5, QoS::AtLeastOnce), now).unwrap();
         s.disconnected();
-        s.connect(&c, now);
+        s.connect(&c, &Secret::default(), now);
         drain(&mut s, now);
         s.handle(
             Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
@@ -935,7 +937,7 @@ mod tests {
         let t0 = Instant::now();
         let c = cfg(&[("reply_timeout", "3")]);
         let mut s = Session::new(t0);
-        s.connect(&c, t0);
+        s.connect(&c, &Secret::default(), t0);
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(3)));
         assert!(s.handle_timeout(t0 + Duration::from_secs(3)).is_err());
     }
@@ -946,7 +948,7 @@ mod tests {
         let mut s = Session::new(t0);
         ready(&mut s, &cfg(&[("topic_filter", "old/#")]), t0);
         s.disconnected();
-        s.connect(&cfg(&[("topic_filter", "new/#")]), t0);
+        s.connect(&cfg(&[("topic_filter", "new/#")]), &Secret::default(), t0);
         drain(&mut s, t0);
         s.handle(
             Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
@@ -1012,7 +1014,7 @@ mod tests {
             s.disconnected().is_empty(),
             "kept for the persistent session"
         );
-        s.connect(&c, t0);
+        s.connect(&c, &Secret::default(), t0);
         drain(&mut s, t0);
         s.handle(
             Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
@@ -1032,9 +1034,9 @@ mod tests {
 
     #[test]
     fn connect_trace_hides_password() {
-        let c = cfg(&[("user_name", "op"), ("password", "hunter2")]);
+        let c = cfg(&[("user_name", "op")]);
         let mut s = Session::new(Instant::now());
-        s.connect(&c, Instant::now());
+        s.connect(&c, &Secret::new("hunter2"), Instant::now());
         let p = s.poll_transmit(Instant::now()).unwrap();
         let line = describe(&p);
         assert!(

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use mqtt_line_core::event::{now_ns, Event, LineEvent};
+use mqtt_line_core::params::Secret;
 use mqtt_line_core::session::{describe, Packet};
 use mqtt_line_core::Line;
 use rumqttc::mqttbytes::Error as CodecError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::queue::EventQueue;
+use crate::transport::{resolve_password, Transport};
 
 /// Largest packet accepted from the broker; a larger one closes the connection with an error
 /// instead of growing the buffer without bound.
@@ -124,15 +124,8 @@ async fn supervise(shared: &Shared) {
         if shared.shutting_down() {
             return;
         }
-        let Ok((wants, hosts, port, timeout)) = shared.with_line(|l| {
-            let c = l.config();
-            (
-                l.wants_connection(),
-                c.hosts.clone(),
-                c.port,
-                c.reply_timeout,
-            )
-        }) else {
+        let Ok((wants, config)) = shared.with_line(|l| (l.wants_connection(), l.config().clone()))
+        else {
             return;
         };
         if !wants {
@@ -141,27 +134,31 @@ async fn supervise(shared: &Shared) {
             continue;
         }
         shared.reconnect.store(false, Ordering::Release);
+        let hosts = &config.hosts;
         let host = &hosts[host_index % hosts.len()];
+        let port = config.port();
         let addr = format!("{host}:{port}");
-        let timeout = if timeout.is_zero() {
-            FALLBACK_TIMEOUT
-        } else {
-            timeout
+        let timeout = match config.reply_timeout {
+            t if t.is_zero() => FALLBACK_TIMEOUT,
+            t => t,
         };
-        let ended =
-            match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await {
-                Ok(Ok(stream)) => serve(shared, stream, &addr).await,
-                Ok(Err(e)) => Ended {
-                    reason: format!("cannot connect to {addr}: {e}"),
-                    was_ready: false,
-                    restart: false,
-                },
-                Err(_) => Ended {
-                    reason: format!("cannot connect to {addr}: no answer within {timeout:?}"),
-                    was_ready: false,
-                    restart: false,
-                },
-            };
+        let failed = |reason: String| Ended {
+            reason,
+            was_ready: false,
+            restart: false,
+        };
+        let ended = match resolve_password(&config.password) {
+            Err(e) => failed(e),
+            Ok(password) => {
+                match tokio::time::timeout(timeout, Transport::connect(&config, host, port)).await {
+                    Ok(Ok(transport)) => serve(shared, transport, &addr, &password).await,
+                    Ok(Err(e)) => failed(e),
+                    Err(_) => failed(format!(
+                        "cannot connect to {addr}: no answer within {timeout:?}"
+                    )),
+                }
+            }
+        };
         if shared
             .with_line(|l| l.transport_closed(&ended.reason))
             .is_err()
@@ -197,9 +194,7 @@ async fn supervise(shared: &Shared) {
 }
 
 /// Serves one open connection until it ends.
-async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Ended {
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
     let mut partial_since: Option<Instant> = None;
@@ -210,7 +205,7 @@ async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
         restart: false,
     };
     if shared
-        .with_line(|l| l.transport_open(addr, Instant::now()))
+        .with_line(|l| l.transport_open(addr, password, Instant::now()))
         .is_err()
     {
         return end("internal error".into(), false);
@@ -239,7 +234,7 @@ async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
         };
 
         if !outbuf.is_empty() {
-            let write = wr.write_all(&outbuf);
+            let write = io.write_all(&outbuf);
             let written = if reply_timeout.is_zero() {
                 write.await
             } else {
@@ -275,7 +270,7 @@ async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
             None
         };
         if let Some((reason, restart)) = closing {
-            send_disconnect(&mut wr, &mut outbuf).await;
+            send_disconnect(&mut io, &mut outbuf).await;
             return Ended {
                 reason: reason.into(),
                 was_ready,
@@ -293,7 +288,7 @@ async fn serve(shared: &Shared, stream: TcpStream, addr: &str) -> Ended {
         let can_read = shared.queue.has_room();
 
         tokio::select! {
-            read = rd.read_buf(&mut inbuf), if can_read => {
+            read = io.read(&mut inbuf), if can_read => {
                 match read {
                     Ok(0) => return end("the broker closed the connection".into(), was_ready),
                     Err(e) => return end(format!("reading from the broker failed: {e}"), was_ready),
@@ -362,12 +357,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// A clean goodbye: MQTT DISCONNECT, bounded so a stuck broker cannot hold the host.
-async fn send_disconnect(wr: &mut tokio::net::tcp::OwnedWriteHalf, buf: &mut BytesMut) {
+async fn send_disconnect(io: &mut Transport, buf: &mut BytesMut) {
     buf.clear();
     if Packet::Disconnect.write(buf, MAX_OUTGOING_PACKET).is_ok() {
         let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, async {
-            let _ = wr.write_all(buf).await;
-            let _ = wr.shutdown().await;
+            let _ = io.write_all(buf).await;
+            io.close().await;
         })
         .await;
     }

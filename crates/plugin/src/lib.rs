@@ -9,6 +9,7 @@ mod driver;
 mod ffi;
 mod logging;
 mod queue;
+mod transport;
 
 use mqtt_line_abi::{MqlPluginApi, MqlStr, MQL_ABI_MAJOR, MQL_ABI_MINOR};
 

@@ -58,7 +58,8 @@ impl Harness {
     }
 
     pub fn connect_with_session(&mut self, session_present: bool) {
-        self.line.transport_open("127.0.0.1:1883", self.now);
+        self.line
+            .transport_open("127.0.0.1:1883", &Default::default(), self.now);
         self.transmit();
         self.line
             .handle_packet(

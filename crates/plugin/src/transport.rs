@@ -1,0 +1,179 @@
+//! The byte stream to the broker: plain TCP, TLS (rustls), or a WebSocket over either.
+//!
+//! The driver never reads and writes at the same moment, so one object serves both directions;
+//! `read` is cancel-safe, as the driver's `select!` requires.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use mqtt_line_core::config::{LineConfig, PasswordSource, Transport as Kind};
+use mqtt_line_core::params::Secret;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub enum Transport {
+    Stream(Box<dyn Io>),
+    WebSocket(Box<WebSocketStream<Box<dyn Io>>>),
+}
+
+impl Transport {
+    /// Opens the transport the configuration asks for. Errors name the step that failed.
+    pub async fn connect(cfg: &LineConfig, host: &str, port: u16) -> Result<Transport, String> {
+        let addr = format!("{host}:{port}");
+        let tcp = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn Io> = if cfg.tls {
+            let connector = TlsConnector::from(Arc::new(tls_config(cfg)?));
+            let name = ServerName::try_from(host.to_string())
+                .map_err(|e| format!("'{host}' cannot be checked against a certificate: {e}"))?;
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
+        match cfg.transport {
+            Kind::Tcp => Ok(Transport::Stream(stream)),
+            Kind::WebSocket => {
+                let scheme = if cfg.tls { "wss" } else { "ws" };
+                let url = format!("{scheme}://{addr}{}", cfg.ws_path);
+                let mut request = url
+                    .as_str()
+                    .into_client_request()
+                    .map_err(|e| format!("bad WebSocket address {url}: {e}"))?;
+                request
+                    .headers_mut()
+                    .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+                let (ws, _) = tokio_tungstenite::client_async(request, stream)
+                    .await
+                    .map_err(|e| format!("WebSocket handshake with {url} failed: {e}"))?;
+                Ok(Transport::WebSocket(Box::new(ws)))
+            }
+        }
+    }
+
+    /// Appends received bytes to `buf`; 0 means the broker closed the connection.
+    pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Transport::Stream(s) => s.read_buf(buf).await,
+            Transport::WebSocket(ws) => loop {
+                match ws.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(0),
+                    Some(Ok(Message::Binary(data))) => {
+                        buf.extend_from_slice(&data);
+                        if !data.is_empty() {
+                            return Ok(data.len());
+                        }
+                    }
+                    // Pings are answered by the WebSocket layer; MQTT never sends text.
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(io::Error::other(e)),
+                }
+            },
+        }
+    }
+
+    pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Transport::Stream(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Transport::WebSocket(ws) => ws
+                .send(Message::Binary(data.to_vec().into()))
+                .await
+                .map_err(io::Error::other),
+        }
+    }
+
+    /// Closes the connection politely (TLS close_notify, WebSocket close frame).
+    pub async fn close(&mut self) {
+        match self {
+            Transport::Stream(s) => {
+                let _ = s.shutdown().await;
+            }
+            Transport::WebSocket(ws) => {
+                let _ = SinkExt::close(ws.as_mut()).await;
+            }
+        }
+    }
+}
+
+fn tls_config(cfg: &LineConfig) -> Result<ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    if cfg.tls_ca_file.is_empty() {
+        let found = rustls_native_certs::load_native_certs();
+        for cert in found.certs {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Err("no system CA certificates found; set tls_ca_file".into());
+        }
+    } else {
+        let certs = read_certs(&cfg.tls_ca_file, "tls_ca_file")?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("tls_ca_file '{}': {e}", cfg.tls_ca_file))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up failed: {e}"))?
+        .with_root_certificates(roots);
+    if cfg.tls_client_cert_file.is_empty() {
+        return Ok(builder.with_no_client_auth());
+    }
+    let chain = read_certs(&cfg.tls_client_cert_file, "tls_client_cert_file")?;
+    let key = PrivateKeyDer::from_pem_file(&cfg.tls_client_key_file).map_err(|e| {
+        format!(
+            "tls_client_key_file '{}' has no usable private key: {e}",
+            cfg.tls_client_key_file
+        )
+    })?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("client certificate and key do not fit together: {e}"))
+}
+
+fn read_certs(path: &str, param: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{param} '{path}' cannot be read: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{param} '{path}' is not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{param} '{path}' holds no certificate"));
+    }
+    Ok(certs)
+}
+
+/// The password for the next CONNECT, read now from where the configuration says.
+pub fn resolve_password(source: &PasswordSource) -> Result<Secret, String> {
+    match source {
+        PasswordSource::Inline(s) => Ok(s.clone()),
+        PasswordSource::Env(name) => std::env::var(name)
+            .map(Secret::new)
+            .map_err(|_| format!("password_env: environment variable '{name}' is not set")),
+        PasswordSource::File(path) => std::fs::read_to_string(path)
+            .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
+            .map_err(|e| format!("password_file '{path}' cannot be read: {e}")),
+    }
+}
