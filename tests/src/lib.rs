@@ -1,1 +1,38 @@
-//! placeholder
+//! End-to-end test harness of mqtt-line.
+//!
+//! The tests in `tests/tests/` drive the real binaries (`target/release/sim-host` and
+//! `target/release/libmqtt_line.so`) against real mosquitto brokers. Every test starts its own broker
+//! on its own loopback port with its own configuration in a temporary directory, so tests run in
+//! parallel and never touch a broker the machine may run on port 1883.
+//!
+//! * [`Mosquitto`]: a broker process (start, kill, stop, restart, freeze, thaw; its log).
+//! * [`SimHost`]: a `sim-host run --json` process, its event stream and its stdin commands.
+//! * [`LineConfig`]: builds the sim-host TOML configuration.
+//! * [`publish`] and [`subscribe_one`]: mosquitto_pub / mosquitto_sub as the other MQTT clients.
+//! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
+//!   configurations, `--duration`).
+//!
+//! Every wait is bounded by a deadline ([`TIMEOUT`] unless a test says otherwise) and fails with a
+//! message that shows what was seen so far: sim-host events, its stderr, and the broker log.
+//! Helper functions panic with such a message instead of returning errors: they are assertions.
+
+mod broker;
+mod clients;
+mod config;
+mod net;
+mod paths;
+mod process;
+mod simhost;
+
+use std::time::Duration;
+
+pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder};
+pub use clients::{publish, subscribe_one, Received, Subscription};
+pub use config::{toml_string, LineConfig, StationConfig};
+pub use net::{free_port, wait_for_port};
+pub use paths::{bin_dir, plugin_path, sim_host_path, workspace_dir};
+pub use process::{send_signal, wait_with_deadline, Spawned};
+pub use simhost::{ev, run_to_exit, Finished, SimHost};
+
+/// How long any single wait of a test may last before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(20);

@@ -1,0 +1,315 @@
+//! The plugin through its C ABI from a C program, and the header in C and C++ compilers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mqtt_line_abi as abi;
+use mqtt_line_e2e::{plugin_path, publish, workspace_dir, Mosquitto, Spawned, TIMEOUT};
+
+/// Runs a compiler in the workspace directory; panics with its diagnostics when it fails.
+fn compile(compiler: &str, args: &[&str]) {
+    let out = Command::new(compiler)
+        .args(args)
+        .current_dir(workspace_dir())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {compiler}: {e} (install `build-essential`; .ci/run does)")
+        });
+    assert!(
+        out.status.success(),
+        "`{compiler} {}` failed ({})\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// Compiles tests/c-host/host.c into `dir` exactly as documented.
+fn build_c_host(dir: &Path) -> PathBuf {
+    let exe = dir.join("c-host");
+    compile(
+        "gcc",
+        &[
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            "plugin-abi/include",
+            "tests/c-host/host.c",
+            "-o",
+            path_str(&exe),
+            "-ldl",
+        ],
+    );
+    exe
+}
+
+#[test]
+fn c_host_receives_a_published_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c_host(dir.path());
+    let plugin = plugin_path();
+    let broker = Mosquitto::start();
+    let topic = "c-host/data";
+
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&plugin)
+        .arg(broker.port().to_string())
+        .arg(topic)
+        .stdin(std::process::Stdio::null());
+    let mut host = Spawned::start("c-host", cmd);
+    host.expect_line("`connected`", TIMEOUT, |l| l == "connected");
+
+    publish(
+        broker.port(),
+        topic,
+        "hello from C, ünïcödé".as_bytes(),
+        1,
+        false,
+    );
+    let line = host.expect_line("a `value` line", TIMEOUT, |l| l.starts_with("value "));
+    assert_eq!(
+        line,
+        "value hello from C, ünïcödé",
+        "{}\n-- mosquitto log --\n{}",
+        host.report(),
+        broker.log_tail()
+    );
+    let status = host.wait_exit(TIMEOUT);
+    assert!(
+        status.success(),
+        "c-host exited with {status}\n{}",
+        host.report()
+    );
+}
+
+/// A translation unit that includes the header twice and uses its types and constants.
+const HEADER_USER: &str = r#"
+#include "mqtt_line.h"
+#include "mqtt_line.h"
+
+int header_user(const MqlPluginApi *api, MqlEvent *events, MqlLine *line);
+
+int header_user(const MqlPluginApi *api, MqlEvent *events, MqlLine *line)
+{
+    size_t count = 0;
+    MqlError err = {0, 0, 0};
+    MqlEntryFn entry = mql_plugin_entry;
+    (void)entry;
+    if (api->abi_major != MQL_ABI_MAJOR) {
+        return MQL_ERR_VERSION;
+    }
+    return (int)api->line_poll_events(line, events, sizeof(MqlEvent), 1, &count, &err)
+        + MQL_TYPE_TXTI + MQL_EVENT_TAG_VALUE + MQL_FLAG_VALID + MQL_LINE_CONNECTED;
+}
+"#;
+
+fn compile_header_user(compiler: &str, file_name: &str, std: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join(file_name);
+    std::fs::write(&src, HEADER_USER).unwrap();
+    let obj = dir.path().join("header_user.o");
+    compile(
+        compiler,
+        &[
+            std,
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-I",
+            "plugin-abi/include",
+            "-c",
+            path_str(&src),
+            "-o",
+            path_str(&obj),
+        ],
+    );
+}
+
+#[test]
+fn header_compiles_twice_included_as_c99() {
+    compile_header_user("gcc", "header_user.c", "-std=c99");
+}
+
+#[test]
+fn header_compiles_twice_included_as_cxx() {
+    compile_header_user("g++", "header_user.cpp", "-std=c++11");
+}
+
+/// Sizes and offsets as a C compiler lays out the header's structs, compared with the Rust
+/// definitions the plugin is built from.
+#[test]
+fn header_layout_matches_rust() {
+    let program = r#"
+#include <stddef.h>
+#include <stdio.h>
+#include "mqtt_line.h"
+#define SIZE(T) printf("%s %zu\n", #T, sizeof(T))
+#define OFFSET(T, f) printf("%s.%s %zu\n", #T, #f, offsetof(T, f))
+int main(void)
+{
+    SIZE(MqlStr); SIZE(MqlParam); SIZE(MqlValue); SIZE(MqlEvent); SIZE(MqlLineConfig);
+    SIZE(MqlError); SIZE(MqlPluginApi);
+    OFFSET(MqlValue, int_value); OFFSET(MqlValue, float_value); OFFSET(MqlValue, text);
+    OFFSET(MqlEvent, code); OFFSET(MqlEvent, flags); OFFSET(MqlEvent, station_id);
+    OFFSET(MqlEvent, tag_id); OFFSET(MqlEvent, request_id); OFFSET(MqlEvent, time_ns);
+    OFFSET(MqlEvent, value); OFFSET(MqlEvent, text);
+    OFFSET(MqlLineConfig, name); OFFSET(MqlLineConfig, params);
+    OFFSET(MqlLineConfig, param_count); OFFSET(MqlLineConfig, notify);
+    OFFSET(MqlLineConfig, notify_user_data); OFFSET(MqlLineConfig, event_queue_capacity);
+    OFFSET(MqlLineConfig, log_level);
+    OFFSET(MqlError, cap); OFFSET(MqlError, len);
+    OFFSET(MqlPluginApi, abi_major); OFFSET(MqlPluginApi, abi_minor);
+    OFFSET(MqlPluginApi, plugin_version); OFFSET(MqlPluginApi, line_create);
+    OFFSET(MqlPluginApi, line_add_station); OFFSET(MqlPluginApi, line_add_tag);
+    OFFSET(MqlPluginApi, line_start); OFFSET(MqlPluginApi, line_station_command);
+    OFFSET(MqlPluginApi, line_write); OFFSET(MqlPluginApi, line_set_parameters);
+    OFFSET(MqlPluginApi, line_poll_events); OFFSET(MqlPluginApi, line_destroy);
+    printf("MQL_ABI_MAJOR %u\nMQL_ABI_MINOR %u\n", (unsigned)MQL_ABI_MAJOR,
+           (unsigned)MQL_ABI_MINOR);
+    return 0;
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("layout.c");
+    std::fs::write(&src, program).unwrap();
+    let exe = dir.path().join("layout");
+    compile(
+        "gcc",
+        &[
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            "plugin-abi/include",
+            path_str(&src),
+            "-o",
+            path_str(&exe),
+        ],
+    );
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let c: BTreeMap<String, usize> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect();
+
+    use std::mem::{offset_of, size_of};
+    let rust: BTreeMap<String, usize> = [
+        ("MqlStr", size_of::<abi::MqlStr>()),
+        ("MqlParam", size_of::<abi::MqlParam>()),
+        ("MqlValue", size_of::<abi::MqlValue>()),
+        ("MqlEvent", size_of::<abi::MqlEvent>()),
+        ("MqlLineConfig", size_of::<abi::MqlLineConfig>()),
+        ("MqlError", size_of::<abi::MqlError>()),
+        ("MqlPluginApi", size_of::<abi::MqlPluginApi>()),
+        ("MqlValue.int_value", offset_of!(abi::MqlValue, int_value)),
+        (
+            "MqlValue.float_value",
+            offset_of!(abi::MqlValue, float_value),
+        ),
+        ("MqlValue.text", offset_of!(abi::MqlValue, text)),
+        ("MqlEvent.code", offset_of!(abi::MqlEvent, code)),
+        ("MqlEvent.flags", offset_of!(abi::MqlEvent, flags)),
+        ("MqlEvent.station_id", offset_of!(abi::MqlEvent, station_id)),
+        ("MqlEvent.tag_id", offset_of!(abi::MqlEvent, tag_id)),
+        ("MqlEvent.request_id", offset_of!(abi::MqlEvent, request_id)),
+        ("MqlEvent.time_ns", offset_of!(abi::MqlEvent, time_ns)),
+        ("MqlEvent.value", offset_of!(abi::MqlEvent, value)),
+        ("MqlEvent.text", offset_of!(abi::MqlEvent, text)),
+        ("MqlLineConfig.name", offset_of!(abi::MqlLineConfig, name)),
+        (
+            "MqlLineConfig.params",
+            offset_of!(abi::MqlLineConfig, params),
+        ),
+        (
+            "MqlLineConfig.param_count",
+            offset_of!(abi::MqlLineConfig, param_count),
+        ),
+        (
+            "MqlLineConfig.notify",
+            offset_of!(abi::MqlLineConfig, notify),
+        ),
+        (
+            "MqlLineConfig.notify_user_data",
+            offset_of!(abi::MqlLineConfig, notify_user_data),
+        ),
+        (
+            "MqlLineConfig.event_queue_capacity",
+            offset_of!(abi::MqlLineConfig, event_queue_capacity),
+        ),
+        (
+            "MqlLineConfig.log_level",
+            offset_of!(abi::MqlLineConfig, log_level),
+        ),
+        ("MqlError.cap", offset_of!(abi::MqlError, cap)),
+        ("MqlError.len", offset_of!(abi::MqlError, len)),
+        (
+            "MqlPluginApi.abi_major",
+            offset_of!(abi::MqlPluginApi, abi_major),
+        ),
+        (
+            "MqlPluginApi.abi_minor",
+            offset_of!(abi::MqlPluginApi, abi_minor),
+        ),
+        (
+            "MqlPluginApi.plugin_version",
+            offset_of!(abi::MqlPluginApi, plugin_version),
+        ),
+        (
+            "MqlPluginApi.line_create",
+            offset_of!(abi::MqlPluginApi, line_create),
+        ),
+        (
+            "MqlPluginApi.line_add_station",
+            offset_of!(abi::MqlPluginApi, line_add_station),
+        ),
+        (
+            "MqlPluginApi.line_add_tag",
+            offset_of!(abi::MqlPluginApi, line_add_tag),
+        ),
+        (
+            "MqlPluginApi.line_start",
+            offset_of!(abi::MqlPluginApi, line_start),
+        ),
+        (
+            "MqlPluginApi.line_station_command",
+            offset_of!(abi::MqlPluginApi, line_station_command),
+        ),
+        (
+            "MqlPluginApi.line_write",
+            offset_of!(abi::MqlPluginApi, line_write),
+        ),
+        (
+            "MqlPluginApi.line_set_parameters",
+            offset_of!(abi::MqlPluginApi, line_set_parameters),
+        ),
+        (
+            "MqlPluginApi.line_poll_events",
+            offset_of!(abi::MqlPluginApi, line_poll_events),
+        ),
+        (
+            "MqlPluginApi.line_destroy",
+            offset_of!(abi::MqlPluginApi, line_destroy),
+        ),
+        ("MQL_ABI_MAJOR", abi::MQL_ABI_MAJOR as usize),
+        ("MQL_ABI_MINOR", abi::MQL_ABI_MINOR as usize),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(c, rust, "C layout (left) differs from Rust (right)");
+}
