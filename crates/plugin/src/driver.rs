@@ -305,7 +305,11 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                                 }
                                 l.handle_packet(p, now, wall).map_err(|e| e.to_string())?;
                             }
-                            Err(CodecError::InsufficientBytes(_)) => return Ok(()),
+                            Err(CodecError::InsufficientBytes(needed)) => {
+                                // Room for the rest of a large packet in one step.
+                                inbuf.reserve(needed);
+                                return Ok(());
+                            }
                             Err(e) => return Err(format!("malformed packet from the broker: {e}")),
                         }
                     }
