@@ -689,6 +689,24 @@ mod tests {
         }
     }
 
+    /// Connects again after `disconnected()` and answers with a CONNACK; returns what the
+    /// session sent after it (resent publications, UNSUBSCRIBE or SUBSCRIBE).
+    fn reconnect(
+        s: &mut Session,
+        c: &LineConfig,
+        session_present: bool,
+        now: Instant,
+    ) -> Vec<Packet> {
+        s.connect(c, &Secret::default(), now);
+        drain(s, now);
+        s.handle(
+            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
+            now,
+        )
+        .unwrap();
+        drain(s, now)
+    }
+
     fn publish(pkid: u16, qos: QoS) -> Packet {
         let mut p = Publish::new("t", qos, "x");
         p.pkid = pkid;
@@ -743,15 +761,9 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("identifier rejected"), "{err}");
 
-        s.connect(&c, &Secret::default(), now);
-        drain(&mut s, now);
-        s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
-            now,
-        )
-        .unwrap();
-        let Some(Packet::Subscribe(sub)) = s.poll_transmit(now) else {
-            panic!()
+        let out = reconnect(&mut s, &c, false, now);
+        let [Packet::Subscribe(sub)] = &out[..] else {
+            panic!("{out:?}")
         };
         let err = s
             .handle(
@@ -820,14 +832,7 @@ mod tests {
             .unwrap()
             .is_some());
         s.disconnected();
-        s.connect(&c, &Secret::default(), now);
-        drain(&mut s, now);
-        s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
-            now,
-        )
-        .unwrap();
-        drain(&mut s, now);
+        reconnect(&mut s, &c, true, now);
         // The broker sends it again: not a new message, and no PUBACK until confirmed.
         assert_eq!(s.handle(publish(4, QoS::AtLeastOnce), now).unwrap(), None);
         assert!(drain(&mut s, now).is_empty());
@@ -850,14 +855,7 @@ mod tests {
         s.disconnected();
         s.confirm_now(8);
         assert!(drain(&mut s, now).is_empty());
-        s.connect(&c, &Secret::default(), now);
-        drain(&mut s, now);
-        s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
-            now,
-        )
-        .unwrap();
-        drain(&mut s, now);
+        reconnect(&mut s, &c, true, now);
         assert_eq!(s.handle(publish(8, QoS::ExactlyOnce), now).unwrap(), None);
         assert_eq!(drain(&mut s, now), [Packet::PubRec(PubRec::new(8))]);
     }
@@ -870,13 +868,7 @@ mod tests {
         ready(&mut s, &c, now);
         s.handle(publish(5, QoS::AtLeastOnce), now).unwrap();
         s.disconnected();
-        s.connect(&c, &Secret::default(), now);
-        drain(&mut s, now);
-        s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
-            now,
-        )
-        .unwrap();
+        reconnect(&mut s, &c, false, now);
         assert!(s
             .handle(publish(5, QoS::AtLeastOnce), now)
             .unwrap()
@@ -1014,14 +1006,7 @@ mod tests {
             s.disconnected().is_empty(),
             "kept for the persistent session"
         );
-        s.connect(&c, &Secret::default(), t0);
-        drain(&mut s, t0);
-        s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
-            t0,
-        )
-        .unwrap();
-        let out = drain(&mut s, t0);
+        let out = reconnect(&mut s, &c, true, t0);
         assert!(matches!(&out[0], Packet::Publish(p) if p.dup), "{out:?}");
 
         let clean = cfg(&[("clean_session", "YES")]);
