@@ -23,10 +23,17 @@ pub enum Command {
         station: String,
         action: u32,
     },
+    /// `set PARAM VALUE`: changes one line parameter while running (`line_set_parameters`);
+    /// VALUE is the rest of the line.
+    Set {
+        param: String,
+        value: String,
+    },
     Quit,
 }
 
-const USAGE: &str = "commands: write STATION TAG VALUE | station STATION on|off|simulate | quit";
+const USAGE: &str = "commands: write STATION TAG VALUE | station STATION on|off|simulate | \
+                     set PARAM VALUE | quit";
 
 /// Splits off the first word (separated by spaces or tabs) and the rest after one separator.
 fn split_word(s: &str) -> (&str, Option<&str>) {
@@ -71,6 +78,16 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             Command::Station {
                 station: station.to_string(),
                 action,
+            }
+        }
+        "set" => {
+            let (param, value) = split_word(rest.unwrap_or(""));
+            match (param.is_empty(), value) {
+                (false, Some(value)) => Command::Set {
+                    param: param.to_string(),
+                    value: value.to_string(),
+                },
+                _ => return Err("usage: set PARAM VALUE".into()),
             }
         }
         "quit" if rest.is_none_or(|r| r.trim().is_empty()) => Command::Quit,
@@ -172,6 +189,20 @@ mod tests {
                     action: MQL_STATION_CMD_ON,
                 }),
             ),
+            (
+                "set topic_filter b/#",
+                Some(Command::Set {
+                    param: "topic_filter".into(),
+                    value: "b/#".into(),
+                }),
+            ),
+            (
+                "SET will_message gone away ",
+                Some(Command::Set {
+                    param: "will_message".into(),
+                    value: "gone away ".into(),
+                }),
+            ),
             ("quit", Some(Command::Quit)),
             ("  quit  ", Some(Command::Quit)),
             ("", None),
@@ -192,6 +223,8 @@ mod tests {
             "station battery",
             "station battery maybe",
             "station",
+            "set",
+            "set topic_filter",
             "quit now",
             "frobnicate",
         ] {

@@ -1,6 +1,7 @@
 //! sim-host: loads the mqtt-line plugin through its C ABI, as a SCADA kernel would, runs one line
 //! configured from a TOML file and prints what the plugin reports.
 
+mod bench;
 mod commands;
 mod config;
 mod demo;
@@ -54,6 +55,14 @@ enum Cmd {
         config: PathBuf,
         #[command(flatten)]
         plugin: PluginArg,
+    },
+    /// Measures throughput, latency, CPU and memory against a private mosquitto, next to
+    /// mosquitto_sub, paho-mqtt and mqtt.js (see docs/benchmarks.md).
+    Bench {
+        #[command(flatten)]
+        plugin: PluginArg,
+        #[command(flatten)]
+        bench: bench::BenchArgs,
     },
     /// Runs an embedded broker, simulated devices and a line listening to them.
     Demo {
@@ -201,6 +210,11 @@ fn execute(cli: Cli) -> Result<(), AppError> {
             // A reader that went away misses only the summary; the exit code still tells.
             let _ = writeln!(out, "{summary}").and_then(|_| out.flush());
             Ok(())
+        }
+        Cmd::Bench { plugin, bench } => {
+            init_tracing(LogLevel::Warn);
+            let plugin = load_plugin(&plugin)?;
+            bench::run(&plugin, bench).map_err(AppError::Fatal)
         }
         Cmd::Demo { plugin, live } => {
             init_tracing(live.log_level);

@@ -101,6 +101,7 @@ struct Functions {
     line_start: Option<MqlLineStartFn>,
     line_station_command: Option<MqlLineStationCommandFn>,
     line_write: Option<MqlLineWriteFn>,
+    line_set_parameters: Option<MqlLineSetParametersFn>,
 }
 
 /// A loaded plugin. The library stays loaded as long as this value lives.
@@ -210,6 +211,7 @@ impl Plugin {
             line_start: table_fn!(api, size, line_start: MqlLineStartFn),
             line_station_command: table_fn!(api, size, line_station_command: MqlLineStationCommandFn),
             line_write: table_fn!(api, size, line_write: MqlLineWriteFn),
+            line_set_parameters: table_fn!(api, size, line_set_parameters: MqlLineSetParametersFn),
         };
         // SAFETY: `plugin_version` is static text by the ABI contract.
         let version = unsafe { copy_str(&version) };
@@ -430,6 +432,20 @@ impl<'p> Line<'p> {
         // SAFETY: a live handle; `value` borrows `text`, both outlive the call.
         let status = unsafe { f(self.handle, tag_id, request_id, &value, err.ptr()) };
         err.check(status, "line_write")
+    }
+
+    /// Changes line parameters of the running line (the plugin reconnects with them).
+    pub fn set_parameters(&mut self, params: &[(String, String)]) -> Result<(), CallError> {
+        let f = self
+            .plugin
+            .fns
+            .line_set_parameters
+            .ok_or_else(|| CallError::missing("line_set_parameters"))?;
+        let c_params = c_params(params);
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle; the borrowed parameters outlive the call.
+        let status = unsafe { f(self.handle, c_params.as_ptr(), c_params.len(), err.ptr()) };
+        err.check(status, "line_set_parameters")
     }
 
     /// Moves up to one batch of waiting events out of the plugin, strings copied. Returns

@@ -301,6 +301,12 @@ impl<W: Write> Session<'_, '_, W> {
                     Err(e) => self.write_failed(&station, &tag, e.message)?,
                 }
             }
+            Command::Set { param, value } => {
+                // A refused change leaves the line as it was; the run goes on.
+                if let Err(e) = self.line.set_parameters(&[(param.clone(), value)]) {
+                    stderr_line(&format!("ERROR set {param}: {e}"));
+                }
+            }
             Command::Station { station, action } => match self.spec.station_by_name(&station) {
                 Some(st) => {
                     if let Err(e) = self.line.station_command(st.id, action) {

@@ -13,15 +13,20 @@ use crate::TIMEOUT;
 /// it, and messages published at QoS 1 or 2 one after another reach a subscriber in that order:
 /// a test can publish a marker after messages it expects to be dropped and wait for the marker.
 pub fn publish(port: u16, topic: &str, payload: &[u8], qos: u8, retain: bool) {
+    publish_at("127.0.0.1", port, topic, payload, qos, retain)
+}
+
+/// [`publish`] to a broker on another loopback address (`127.0.0.2`, say).
+pub fn publish_at(host: &str, port: u16, topic: &str, payload: &[u8], qos: u8, retain: bool) {
     let mut cmd = Command::new("mosquitto_pub");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", "mqttv311"])
+    cmd.args(["-h", host, "-p", &port.to_string(), "-V", "mqttv311"])
         .args(["-t", topic, "-q", &qos.to_string()]);
     if retain {
         cmd.arg("-r");
     }
     // `-s` reads the whole of stdin as the payload; an empty stdin is better said with `-n`.
     cmd.arg(if payload.is_empty() { "-n" } else { "-s" });
-    let what = format!("mosquitto_pub -p {port} -t {topic:?} -q {qos} (retain {retain})");
+    let what = format!("mosquitto_pub -h {host} -p {port} -t {topic:?} -q {qos} (retain {retain})");
     let mut child = match cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -201,4 +206,46 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
                 .and_then(|b| u8::from_str_radix(b, 16).ok())
         })
         .collect()
+}
+
+/// Publishes one message like [`publish`], but returns an error instead of panicking when
+/// mosquitto_pub fails (the broker is down, say) or has not finished within `timeout` (it is then
+/// killed). `extra` goes to mosquitto_pub as is (`-u USER -P PASSWORD`, say).
+///
+/// An error does not prove that the broker did not take the message: it may have been accepted
+/// just before the connection broke.
+pub fn try_publish(
+    port: u16,
+    extra: &[&str],
+    topic: &str,
+    payload: &[u8],
+    qos: u8,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut cmd = Command::new("mosquitto_pub");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", "mqttv311"])
+        .args(extra)
+        .args(["-t", topic, "-q", &qos.to_string()])
+        .arg(if payload.is_empty() { "-n" } else { "-s" });
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start mosquitto_pub: {e}"))?;
+    let err = collect_opt(child.stderr.take());
+    if let Some(mut stdin) = child.stdin.take() {
+        if let Err(e) = stdin.write_all(payload) {
+            kill_and_reap(&mut child);
+            return Err(format!("cannot write the payload: {e}"));
+        }
+    }
+    match wait_with_deadline(&mut child, timeout) {
+        Ok(Some(status)) if status.success() => Ok(()),
+        Ok(Some(status)) => Err(format!("mosquitto_pub failed ({status}): {}", err.text())),
+        Ok(None) | Err(_) => {
+            kill_and_reap(&mut child);
+            Err(format!("mosquitto_pub did not finish within {timeout:?}"))
+        }
+    }
 }

@@ -9,6 +9,9 @@
 //! * [`SimHost`]: a `sim-host run --json` process, its event stream and its stdin commands.
 //! * [`LineConfig`]: builds the sim-host TOML configuration.
 //! * [`publish`] and [`subscribe_one`]: mosquitto_pub / mosquitto_sub as the other MQTT clients.
+//! * [`Pki`]: a CA, server and client certificates made with `openssl`, for TLS tests;
+//!   [`mosquitto_password_file`] for brokers that check passwords.
+//! * [`fake_broker::FakeBroker`]: a scripted loopback MQTT peer for protocol misbehaviour.
 //! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
 //!   configurations, `--duration`).
 //!
@@ -19,18 +22,22 @@
 mod broker;
 mod clients;
 mod config;
+pub mod corpus_broker;
+pub mod fake_broker;
 mod net;
 mod paths;
+mod pki;
 mod process;
 mod simhost;
 
 use std::time::Duration;
 
 pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder};
-pub use clients::{publish, subscribe_one, Received, Subscription};
+pub use clients::{publish, publish_at, subscribe_one, try_publish, Received, Subscription};
 pub use config::{toml_string, LineConfig, StationConfig};
-pub use net::{free_port, wait_for_port};
+pub use net::{free_port, wait_for_addr, wait_for_port};
 pub use paths::{bin_dir, plugin_path, sim_host_path, workspace_dir};
+pub use pki::{mosquitto_password_file, Pki, CLIENT_CN};
 pub use process::{send_signal, wait_with_deadline, Spawned};
 pub use simhost::{ev, run_to_exit, Finished, SimHost};
 

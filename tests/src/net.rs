@@ -52,7 +52,13 @@ pub fn free_port() -> u16 {
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`; false after `timeout`.
 pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    wait_for_addr(Ipv4Addr::LOCALHOST, port, timeout)
+}
+
+/// Waits until something accepts TCP connections on `ip`:`port` (any loopback address); false
+/// after `timeout`.
+pub fn wait_for_addr(ip: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+    let addr = SocketAddr::from((ip, port));
     let deadline = Instant::now() + timeout;
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {

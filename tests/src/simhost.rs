@@ -125,6 +125,12 @@ impl SimHost {
 
     /// [`SimHost::start`] with more command-line arguments.
     pub fn start_with(config: &str, extra_args: &[&str]) -> SimHost {
+        SimHost::start_with_env(config, extra_args, &[])
+    }
+
+    /// [`SimHost::start_with`] with more environment variables for the sim-host process
+    /// (`password_env`, say).
+    pub fn start_with_env(config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> SimHost {
         let dir = tempfile::Builder::new()
             .prefix("mqtt-line-simhost-")
             .tempdir()
@@ -139,6 +145,7 @@ impl SimHost {
             .arg(plugin_path())
             .arg("--json")
             .args(extra_args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -212,10 +219,35 @@ impl SimHost {
         self.stderr.text()
     }
 
+    /// Waits (at most [`TIMEOUT`]) until sim-host's stderr satisfies `pred` and returns it.
+    pub fn wait_stderr(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let text = self.stderr.text();
+            if pred(&text) {
+                return text;
+            }
+            if Instant::now() >= deadline {
+                let report = self.report();
+                panic!("timed out after {TIMEOUT:?} waiting for sim-host's stderr to show {what}\n{report}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// All events so far (those already taken by `expect` too), in order.
     pub fn events(&mut self) -> &[Value] {
         self.drain();
         &self.log
+    }
+
+    /// Takes every event not yet taken by an `expect` and forgets all events so far (they no
+    /// longer appear in [`SimHost::events`] or in failure reports). For long runs (the soak),
+    /// where keeping every event would grow the test's own memory without bound.
+    pub fn take_events(&mut self) -> Vec<Value> {
+        self.drain();
+        self.log.clear();
+        self.pending.drain(..).collect()
     }
 
     /// Events so far that satisfy `pred`.
@@ -328,6 +360,30 @@ impl SimHost {
                     let report = self.report();
                     panic!("timed out after {timeout:?} waiting for {what}\n{report}");
                 }
+            }
+        }
+    }
+
+    /// Like [`SimHost::expect_within`], but `None` when no such event came in time: for showing
+    /// that something does not happen (keep `timeout` short).
+    pub fn try_expect_within(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.pending.iter().position(&pred) {
+                return self.pending.remove(i);
+            }
+            if self.stdout_closed {
+                return None;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(out) => self.take(out),
+                Err(RecvTimeoutError::Disconnected) => self.stdout_closed = true,
+                Err(RecvTimeoutError::Timeout) => return None,
             }
         }
     }

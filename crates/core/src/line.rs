@@ -2,7 +2,7 @@
 //! by the shell with packets, time and host requests, and answering with packets and events.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -54,7 +54,15 @@ struct AckGate {
 struct Shown {
     pkid: u16,
     epoch: u64,
+    /// When it was shown, and whether the line already warned that it stays unconfirmed.
+    since: Instant,
+    warned: bool,
 }
+
+/// How long a shown message may wait for ACK_ID before the line warns. The held-count warning
+/// alone never fires when the broker's in-flight window is smaller than the count (mosquitto's
+/// `max_inflight_messages` may be 1 or 2), yet such a window stalls the line just the same.
+const UNCONFIRMED_WARNING_AFTER: Duration = Duration::from_secs(5);
 
 /// A message held for a gated station. Held messages survive reconnects: the session knows them
 /// and does not hand the broker's redelivery over again.
@@ -428,7 +436,7 @@ impl Line {
                     self.refresh_station(i, "connected to the broker");
                 }
             }
-            Some(SessionEvent::Message(p)) => self.deliver(p, wall_ns),
+            Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token),
         }
         Ok(())
@@ -436,7 +444,7 @@ impl Line {
 
     /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
     /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
-    fn deliver(&mut self, p: Publish, wall_ns: i64) {
+    fn deliver(&mut self, p: Publish, now: Instant, wall_ns: i64) {
         if self.will_message(&p) {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
@@ -465,7 +473,7 @@ impl Line {
             epoch,
         };
         if s.gate.shown.is_none() {
-            self.show(i, held);
+            self.show(i, held, now);
             return;
         }
         s.gate.held.push_back(held);
@@ -507,11 +515,13 @@ impl Line {
     }
 
     /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
-    fn show(&mut self, i: usize, m: Held) {
+    fn show(&mut self, i: usize, m: Held, now: Instant) {
         self.fill_inputs(i, &m.publish, m.wall_ns);
         self.stations[i].gate.shown = Some(Shown {
             pkid: m.publish.pkid,
             epoch: m.epoch,
+            since: now,
+            warned: false,
         });
     }
 
@@ -550,7 +560,8 @@ impl Line {
         let gate = &mut self.stations[i].gate;
         if gate.shown.is_none() {
             if let Some(next) = gate.held.pop_front() {
-                self.show(i, next);
+                // Host calls carry no time; the reading is only for the unconfirmed warning.
+                self.show(i, next, Instant::now());
             }
         }
     }
@@ -815,7 +826,16 @@ impl Line {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
+        let unconfirmed = self
+            .stations
+            .iter()
+            .filter_map(|s| s.gate.shown.filter(|w| !w.warned))
+            .map(|w| w.since + UNCONFIRMED_WARNING_AFTER)
+            .min();
+        match (self.session.poll_timeout(), unconfirmed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
@@ -824,7 +844,32 @@ impl Line {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        self.warn_unconfirmed(now);
         self.session.handle_timeout(now)
+    }
+
+    /// Warns once per shown message that waited [`UNCONFIRMED_WARNING_AFTER`] for ACK_ID.
+    fn warn_unconfirmed(&mut self, now: Instant) {
+        let unconfirmed = self.session.unconfirmed();
+        for s in &mut self.stations {
+            let Some(shown) = s.gate.shown.as_mut() else {
+                continue;
+            };
+            if shown.warned || now < shown.since + UNCONFIRMED_WARNING_AFTER {
+                continue;
+            }
+            shown.warned = true;
+            tracing::warn!(
+                "station '{}' has waited {}s for the host to confirm IN_ID {} through ACK_ID \
+                 ({} more messages held, {unconfirmed} unconfirmed on the line); unconfirmed QoS \
+                 1/2 messages fill the broker's in-flight window, which stops delivery to the \
+                 whole line",
+                s.name,
+                now.saturating_duration_since(shown.since).as_secs(),
+                shown.pkid,
+                s.gate.held.len(),
+            );
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -8,11 +8,21 @@
 //! 4. the station with address `.*`;
 //! 5. otherwise the message belongs to no station.
 //!
-//! Exact addresses are one hash lookup. All regular expressions are compiled once into a single
-//! `RegexSet`, so a topic is matched against every expression in one pass; among the matches the
-//! one with the greatest address wins.
+//! Exact addresses are one hash lookup. Regular expressions are indexed by their literal prefix
+//! (`site/r/17/` of `site/r/17/[^/]+`): a topic looks up each of its prefixes of a length some
+//! expression uses, and only the expressions of the buckets it hits are evaluated, on the rest of
+//! the topic. The rest-of-address expressions of a bucket are compiled together into one
+//! `RegexSet`, and buckets with the same expressions share it, so ten thousand stations of one
+//! pattern cost one compiled set. Among the matches the one with the greatest address wins.
+//! Expressions without a usable prefix (leading group, alternation at the top, anchors, word
+//! boundaries) form the bucket of the empty prefix, which every topic tries.
+//!
+//! A single `RegexSet` over all expressions was simpler, but its lazy DFA does not fit its
+//! cache at a few thousand expressions and falls back to the slow engine: a match cost 1.2 ms at
+//! 10,000 stations against 0.13 µs at 10.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::{RegexSet, RegexSetBuilder};
 
@@ -21,6 +31,54 @@ use regex::{RegexSet, RegexSetBuilder};
 const REGEX_SIZE_LIMIT: usize = 256 << 20;
 
 use crate::error::ConfigError;
+
+/// A small multiplicative hash (the one rustc uses, "FxHash") for the routing tables. Their keys
+/// come from the configuration, not from the broker, so a topic cannot lengthen a probe chain;
+/// SipHash, the default, cost as much as the rest of a lookup for short topics.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// A station address as the router sees it.
 pub struct RouteEntry<'a> {
@@ -35,11 +93,25 @@ pub struct RouteEntry<'a> {
 #[derive(Debug, Default)]
 pub struct Router {
     catch_all: Option<usize>,
-    exact: HashMap<String, usize>,
-    regexes: Option<RegexSet>,
-    /// Station of each pattern of `regexes`, in descending order of address.
+    exact: FxMap<String, usize>,
+    /// Regular expressions by literal prefix.
+    buckets: FxMap<Box<str>, Bucket>,
+    /// The distinct prefix lengths of `buckets`, ascending.
+    prefix_lens: Vec<usize>,
+    /// Compiled rest-of-address sets, shared between buckets with the same expressions.
+    sets: Vec<RegexSet>,
+    /// Station of each expression, in descending order of address (the priority).
     regex_stations: Vec<usize>,
     fallback: Option<usize>,
+}
+
+/// The expressions that share one literal prefix.
+#[derive(Debug)]
+struct Bucket {
+    /// Index into `Router::sets`.
+    set: usize,
+    /// Priority (index into `regex_stations`) of each pattern of the set, ascending.
+    patterns: Vec<usize>,
 }
 
 /// Checks one station address on its own, before the table is built: an empty address is
@@ -103,18 +175,43 @@ impl Router {
         }
 
         patterns.sort_by(|a, b| b.0.cmp(a.0));
-        if !patterns.is_empty() {
-            let set = RegexSetBuilder::new(patterns.iter().map(|(a, _)| anchored(a)))
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| ConfigError::InvalidAddress {
-                    object: "line".into(),
-                    address: String::new(),
-                    reason: format!("station addresses do not compile together: {e}"),
-                })?;
-            router.regexes = Some(set);
-            router.regex_stations = patterns.iter().map(|(_, s)| *s).collect();
+        // Bucket by literal prefix; priorities ascend within each bucket.
+        let mut by_prefix: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+        for (priority, (address, _)) in patterns.iter().enumerate() {
+            let (prefix, rest) = split_literal_prefix(address);
+            by_prefix.entry(prefix).or_default().push((priority, rest));
         }
+        let mut set_ids: HashMap<Vec<&str>, usize> = HashMap::new();
+        for (prefix, members) in by_prefix {
+            let rests: Vec<&str> = members.iter().map(|(_, r)| *r).collect();
+            let set = match set_ids.get(&rests) {
+                Some(&id) => id,
+                None => {
+                    let set = RegexSetBuilder::new(rests.iter().map(|r| anchored(r)))
+                        .size_limit(REGEX_SIZE_LIMIT)
+                        .build()
+                        .map_err(|e| ConfigError::InvalidAddress {
+                            object: "line".into(),
+                            address: String::new(),
+                            reason: format!("station addresses do not compile together: {e}"),
+                        })?;
+                    router.sets.push(set);
+                    set_ids.insert(rests, router.sets.len() - 1);
+                    router.sets.len() - 1
+                }
+            };
+            router.prefix_lens.push(prefix.len());
+            router.buckets.insert(
+                prefix.into(),
+                Bucket {
+                    set,
+                    patterns: members.iter().map(|(p, _)| *p).collect(),
+                },
+            );
+        }
+        router.prefix_lens.sort_unstable();
+        router.prefix_lens.dedup();
+        router.regex_stations = patterns.iter().map(|(_, s)| *s).collect();
         Ok(router)
     }
 
@@ -126,14 +223,109 @@ impl Router {
         if let Some(&station) = self.exact.get(topic) {
             return Some(station);
         }
-        if let Some(set) = &self.regexes {
-            // The lowest pattern index is the greatest address: the most specific expression.
-            if let Some(i) = set.matches(topic).iter().next() {
-                return Some(self.regex_stations[i]);
+        // The lowest priority index is the greatest address: the most specific expression.
+        let mut best: Option<usize> = None;
+        for &len in &self.prefix_lens {
+            let (Some(prefix), Some(rest)) = (topic.get(..len), topic.get(len..)) else {
+                if len > topic.len() {
+                    break;
+                }
+                continue;
+            };
+            let Some(bucket) = self.buckets.get(prefix) else {
+                continue;
+            };
+            if best.is_some_and(|b| b < bucket.patterns[0]) {
+                continue;
+            }
+            let set = &self.sets[bucket.set];
+            let first = if bucket.patterns.len() == 1 {
+                set.is_match(rest).then_some(0)
+            } else {
+                set.matches(rest).iter().next()
+            };
+            if let Some(i) = first {
+                let p = bucket.patterns[i];
+                best = Some(best.map_or(p, |b| b.min(p)));
             }
         }
-        self.fallback
+        match best {
+            Some(p) => Some(self.regex_stations[p]),
+            None => self.fallback,
+        }
     }
+}
+
+/// Splits an expression into a literal prefix that every match starts with and the expression
+/// for the rest of the topic, such that `^(?:address)$` matches a topic exactly when the topic
+/// starts with the prefix and `^(?:rest)$` matches what follows. When that cannot be guaranteed
+/// (alternation at the top level, `^` or `$`, `\b`-style assertions, a leading group or class)
+/// the prefix is empty and the rest is the whole address.
+fn split_literal_prefix(address: &str) -> (&str, &str) {
+    let whole = ("", address);
+    let b = address.as_bytes();
+    // 1. Constructs whose meaning depends on the position in the topic rule a split out.
+    let (mut i, mut depth, mut class) = (0usize, 0usize, 0usize);
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' {
+            if class == 0 && matches!(b.get(i + 1), Some(b'b' | b'B' | b'A' | b'z' | b'<' | b'>')) {
+                return whole;
+            }
+            i += 2;
+            continue;
+        }
+        if class > 0 {
+            match c {
+                b'[' => class += 1,
+                b']' => class -= 1,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'[' => {
+                class = 1;
+                i += 1;
+                // `[^` negates and a `]` first in a class is literal.
+                if b.get(i) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b'|' if depth == 0 => return whole,
+            b'^' | b'$' => return whole,
+            _ => {}
+        }
+        i += 1;
+    }
+    if class != 0 || depth != 0 {
+        return whole;
+    }
+    // 2. The literal run up to the first special character; a quantifier takes the last literal
+    //    character with it.
+    let Some(mut end) = address.find(|c: char| {
+        matches!(
+            c,
+            '.' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '|' | '^' | '$' | '\\'
+        )
+    }) else {
+        return whole;
+    };
+    if matches!(b[end], b'*' | b'+' | b'?' | b'{') {
+        end = address[..end].char_indices().last().map_or(0, |(i, _)| i);
+    }
+    let (prefix, rest) = address.split_at(end);
+    if prefix.is_empty() || regex::Regex::new(&anchored(rest)).is_err() {
+        return whole;
+    }
+    (prefix, rest)
 }
 
 fn anchored(address: &str) -> String {
@@ -233,6 +425,73 @@ mod tests {
             let r = router(addresses);
             let got = r.route(topic).map(|i| addresses[i]);
             assert_eq!(got, *want, "stations {addresses:?}, topic {topic:?}");
+        }
+    }
+
+    #[test]
+    fn literal_prefixes_split_only_where_safe() {
+        let rows: &[(&str, &str)] = &[
+            ("site/r/17/[^/]+", "site/r/17/"),
+            ("status/batt.*", "status/batt"),
+            ("ab+c", "a"),
+            ("ab*c", "a"),
+            ("ab{2}", "a"),
+            ("ab?", "a"),
+            ("a/(?:x|y)/z", "a/"),
+            ("a/x|b/y", ""),
+            ("(?i)abc.*", ""),
+            ("[a-z]+/.*", ""),
+            ("ab$.*", ""),
+            ("a\\bc.*", ""),
+            ("a/\\d+", "a/"),
+            ("a/[|]x.", "a/"),
+            ("é/ü+", "é/"),
+        ];
+        for (address, prefix) in rows {
+            let (p, rest) = split_literal_prefix(address);
+            assert_eq!(p, *prefix, "{address}");
+            assert_eq!(format!("{p}{rest}"), *address);
+        }
+    }
+
+    /// Many expressions, with and without prefixes, route as a linear search in descending
+    /// address order would.
+    #[test]
+    fn indexed_routing_matches_linear_search() {
+        let mut addresses: Vec<String> = Vec::new();
+        for i in 0..40 {
+            addresses.push(format!("site/r/{i}/[^/]+"));
+            addresses.push(format!("site/e/{i}/up"));
+        }
+        for a in [
+            "site/r/1.*", "site/.*", "site/r/1/u.", "(?:site|x)/r/2/up", "[a-z]+/r/3/.*",
+            "site/r/4/u+p", "site/r/\\d+/down", "site/r/5/(up|down)", ".+/up",
+        ] {
+            addresses.push(a.to_string());
+        }
+        let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let r = router(&refs);
+        let mut sorted: Vec<(usize, regex::Regex)> = refs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| has_regex_syntax(a))
+            .map(|(i, a)| (i, regex::Regex::new(&anchored(a)).unwrap()))
+            .collect();
+        sorted.sort_by(|a, b| refs[b.0].cmp(refs[a.0]));
+        let mut topics: Vec<String> = Vec::new();
+        for i in 0..45 {
+            for leaf in ["up", "down", "uup", "x"] {
+                topics.push(format!("site/r/{i}/{leaf}"));
+                topics.push(format!("site/e/{i}/{leaf}"));
+            }
+        }
+        topics.extend(["x/r/2/up", "abc/r/3/q", "site/r/4/uuup", "", "site", "other/up"].map(String::from));
+        for t in &topics {
+            let want = refs
+                .iter()
+                .position(|a| a == t)
+                .or_else(|| sorted.iter().find(|(_, re)| re.is_match(t)).map(|(i, _)| *i));
+            assert_eq!(r.route(t), want, "topic {t:?}");
         }
     }
 

@@ -536,3 +536,16 @@ fn json_tags_come_before_in_fields_and_share_the_payload_time() {
     let got = values(&h.receive("x", b"{oops", QoS::AtLeastOnce, 10));
     assert_eq!(got, [(2, None, 0), (1, Some(Value::Int(10)), FLAG_VALID)]);
 }
+
+#[test]
+fn a_message_left_unconfirmed_sets_one_warning_deadline() {
+    use std::time::Duration;
+    let mut h = gated(&[("ping_interval", "0"), ("reply_timeout", "0")]);
+    assert_eq!(h.line.poll_timeout(), None);
+    h.receive("t", b"a", QoS::AtLeastOnce, 1);
+    let due = h.now + Duration::from_secs(5);
+    assert_eq!(h.line.poll_timeout(), Some(due));
+    h.line.handle_timeout(due).unwrap();
+    // Warned once: no deadline is left that would fire again.
+    assert_eq!(h.line.poll_timeout(), None);
+}

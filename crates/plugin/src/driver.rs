@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mqtt_line_core::event::{now_ns, Event, LineEvent};
 use mqtt_line_core::params::Secret;
-use mqtt_line_core::session::{describe, Packet};
+use mqtt_line_core::session::{describe, read_packet, Packet};
 use mqtt_line_core::Line;
-use rumqttc::mqttbytes::Error as CodecError;
 
 use crate::queue::EventQueue;
 use crate::transport::{resolve_password, Transport};
@@ -150,12 +149,18 @@ async fn supervise(shared: &Shared) {
         let ended = match resolve_password(&config.password) {
             Err(e) => failed(e),
             Ok(password) => {
-                match tokio::time::timeout(timeout, Transport::connect(&config, host, port)).await {
-                    Ok(Ok(transport)) => serve(shared, transport, &addr, &password).await,
-                    Ok(Err(e)) => failed(e),
-                    Err(_) => failed(format!(
-                        "cannot connect to {addr}: no answer within {timeout:?}"
-                    )),
+                // A stop must not wait for a connection attempt that hangs (a TLS or WebSocket
+                // handshake nobody answers lasts up to the reply timeout).
+                let attempt = tokio::time::timeout(timeout, Transport::connect(&config, host, port));
+                tokio::select! {
+                    connected = attempt => match connected {
+                        Ok(Ok(transport)) => serve(shared, transport, &addr, &password).await,
+                        Ok(Err(e)) => failed(e),
+                        Err(_) => failed(format!(
+                            "cannot connect to {addr}: no answer within {timeout:?}"
+                        )),
+                    },
+                    _ = stopped(shared) => failed("the line was stopped".into()),
                 }
             }
         };
@@ -190,6 +195,14 @@ async fn supervise(shared: &Shared) {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+}
+
+/// Returns once the line is being stopped. Other wake-ups are taken and ignored: `serve` looks at
+/// the core from scratch when it starts, so nothing they announced is lost.
+async fn stopped(shared: &Shared) {
+    while !shared.shutting_down() {
+        shared.wake.notified().await;
     }
 }
 
@@ -298,18 +311,18 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 let wall = now_ns();
                 let handled = shared.with_line(|l| -> Result<(), String> {
                     loop {
-                        match Packet::read(&mut inbuf, MAX_INCOMING_PACKET) {
-                            Ok(p) => {
+                        match read_packet(&mut inbuf, MAX_INCOMING_PACKET) {
+                            Ok(Some(p)) => {
                                 if l.config().full_debug {
                                     tracing::debug!("recv {}", describe(&p));
                                 }
-                                l.handle_packet(p, now, wall).map_err(|e| e.to_string())?;
+                                let handled = l.handle_packet(p, now, wall);
+                                // Ready even if a later packet of the same read ends the
+                                // connection: the back-off starts over after it.
+                                was_ready |= l.is_ready();
+                                handled.map_err(|e| e.to_string())?;
                             }
-                            Err(CodecError::InsufficientBytes(needed)) => {
-                                // Room for the rest of a large packet in one step.
-                                inbuf.reserve(needed);
-                                return Ok(());
-                            }
+                            Ok(None) => return Ok(()),
                             Err(e) => return Err(format!("malformed packet from the broker: {e}")),
                         }
                     }

@@ -1,0 +1,120 @@
+//! Micro-benchmarks of the core's per-message work: routing against station count, JSON address
+//! extraction and time stamps. `cargo bench -p mqtt-line-core`; `sim-host/bench/plot.py` reads
+//! the routing results from `target/criterion`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mqtt_line_core::json_path::JsonPath;
+use mqtt_line_core::payload::parse_json;
+use mqtt_line_core::routing::{RouteEntry, Router};
+use mqtt_line_core::time_mask::{TimeMask, TimeZone};
+
+/// `n` stations: even ones exact topics, odd ones regular expressions, as in scenario 3 of
+/// `sim-host bench`.
+fn addresses(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("site/e/{i}/up")
+            } else {
+                format!("site/r/{i}/[^/]+")
+            }
+        })
+        .collect()
+}
+
+fn routing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("routing");
+    g.throughput(Throughput::Elements(1));
+    for n in [10usize, 100, 1_000, 10_000, 100_000] {
+        let addrs = addresses(n);
+        let entries: Vec<RouteEntry> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| RouteEntry {
+                station: i,
+                name: a,
+                address: a,
+            })
+            .collect();
+        let router = Router::build(&entries).expect("router");
+        // Topics spread over the stations, as the traffic of scenario 3.
+        let k = 64.min(n / 2);
+        let exact: Vec<String> = (0..k).map(|j| format!("site/e/{}/up", (j * n / k) & !1)).collect();
+        let regex: Vec<String> = (0..k)
+            .map(|j| format!("site/r/{}/up", (j * n / k) | 1))
+            .collect();
+        let miss: Vec<String> = (0..k).map(|j| format!("other/{j}/up")).collect();
+        for t in exact.iter().chain(&regex) {
+            assert!(router.route(t).is_some(), "{t} must route");
+        }
+        for (name, topics) in [("exact", &exact), ("regex", &regex), ("miss", &miss)] {
+            g.bench_with_input(BenchmarkId::new(name, n), topics, |b, topics| {
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 1) % topics.len();
+                    black_box(router.route(black_box(&topics[i])))
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+const UPLINK: &str = r#"{"deduplicationId":"3ac7e3c4-4401-4b8d-9386-a5c902f9202d","time":"2026-11-24T00:00:00.123456789Z","deviceInfo":{"tenantId":"52f14cd4-c6f1-4fbd-8f87-4025e1d49242","tenantName":"ChirpStack","applicationId":"17c82e96-be03-4f38-aef3-f83d48582d97","applicationName":"Test application","deviceProfileId":"14855bf7-d10d-4aee-b618-ebfcb64dc7ad","deviceProfileName":"Test device-profile","deviceName":"Test device","devEui":"0101010101010101","tags":{"key":"value"}},"devAddr":"00189440","dr":1,"fPort":1,"data":"qg==","rxInfo":[{"gatewayId":"0016c001f153a14c","uplinkId":4217106255,"rssi":-36,"snr":10.5,"context":"E3OWOQ==","metadata":{"region_name":"eu868","region_common_name":"EU868"}}],"txInfo":{"frequency":867100000,"modulation":{"lora":{"bandwidth":125000,"spreadingFactor":11,"codeRate":"CR_4_5"}}}}"#;
+
+fn json(c: &mut Criterion) {
+    let mut g = c.benchmark_group("json");
+    let paths: Vec<JsonPath> = [
+        "deduplicationId",
+        "deviceInfo.devEui",
+        "devAddr",
+        "dr",
+        "fPort",
+        "rxInfo[1].rssi",
+        "rxInfo[1].snr",
+        "txInfo.modulation.lora.spreadingFactor",
+    ]
+    .iter()
+    .map(|p| JsonPath::parse(p).expect("path"))
+    .collect();
+    g.bench_function("parse_uplink_1k", |b| {
+        b.iter(|| black_box(parse_json(black_box(UPLINK.as_bytes())).is_ok()))
+    });
+    let doc = parse_json(UPLINK.as_bytes()).expect("json");
+    g.bench_function("find_8_paths", |b| {
+        b.iter(|| {
+            for p in &paths {
+                black_box(p.find(black_box(&doc)));
+            }
+        })
+    });
+    g.bench_function("parse_path", |b| {
+        b.iter(|| black_box(JsonPath::parse(black_box("rx.gwrxf[1].\"gw.id\"")).is_ok()))
+    });
+    g.finish();
+}
+
+fn time(c: &mut Criterion) {
+    let mut g = c.benchmark_group("time_mask");
+    g.bench_function("parse_mask", |b| {
+        b.iter(|| black_box(TimeMask::parse(black_box("yyyy-mm-dd hh:mi:ss.mss")).is_ok()))
+    });
+    let cases = [
+        ("read_mask", "yyyy-mm-dd hh:mi:ss.mss", serde_json::json!("2026-11-24 10:00:00.123")),
+        ("read_iso8601", "ISO8601", serde_json::json!("2026-11-24T10:00:00.123456789Z")),
+        ("read_unixms", "UNIXMS", serde_json::json!(1763978400123i64)),
+    ];
+    for (name, mask, value) in cases {
+        let m = TimeMask::parse(mask).expect("mask");
+        assert!(m.read(&value, TimeZone::Utc).is_ok(), "{name}");
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(m.read(black_box(&value), TimeZone::Utc).is_ok()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, routing, json, time);
+criterion_main!(benches);

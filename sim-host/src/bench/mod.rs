@@ -1,0 +1,841 @@
+//! `sim-host bench`: throughput, latency, CPU and memory of the plugin, driven through its C ABI
+//! as a host drives it, next to the subscribers users run instead, in one run on one machine.
+//!
+//! A private mosquitto is started on a free loopback port. Load comes from an in-process
+//! publisher writing pre-encoded PUBLISH packets (so that the broker, not the publisher, is the
+//! limit) or, in scenario 6, from a raw source that plays the broker itself. Every payload
+//! carries its send time, as text or as a JSON time field, so the host measures publish-to-value
+//! latency.
+
+mod broker;
+mod external;
+mod host;
+mod stats;
+mod wire;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use mqtt_line_abi::*;
+use serde_json::{json, Value as Json};
+
+use crate::plugin::Plugin;
+use broker::Mosquitto;
+use external::Tool;
+use host::{HostLine, Probe, ProbeKind, StationDef, TagDef, WriteLoad, SLOTS};
+use stats::{peak_rss_mb, percentiles_ms, process_cpu_s, reset_peak_rss, wall_ns};
+use wire::{Plan, StampFormat, Template};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Scenarios to run, comma-separated (1 text, 2 LoRaWAN JSON, 3 10,000 stations, 4 writes,
+    /// 5 drain, 6 raw source).
+    #[arg(long, default_value = "1,2,3,4,5,6", value_delimiter = ',')]
+    scenarios: Vec<u32>,
+    /// Multiplies every message count (0.1 for a quick look).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Skip mosquitto_sub, paho-mqtt and mqtt.js.
+    #[arg(long)]
+    no_external: bool,
+    /// Skip the station-count sweep of scenario 3 (10 .. 10,000 stations).
+    #[arg(long)]
+    no_sweep: bool,
+    /// Longest time one client may take for one scenario, in seconds.
+    #[arg(long, default_value_t = 30)]
+    time_limit: u64,
+    /// Where results.json and the broker's scratch directory go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// The mosquitto broker binary.
+    #[arg(long, default_value = "mosquitto")]
+    mosquitto: PathBuf,
+    /// The ~1 KB LoRaWAN uplink of scenario 2.
+    #[arg(long)]
+    payload: Option<PathBuf>,
+    /// Folder of paho_sub.py, mqttjs_sub.js and node_modules [default: sim-host/bench].
+    #[arg(long)]
+    scripts: Option<PathBuf>,
+}
+
+/// One line of the table.
+struct Row {
+    scenario: String,
+    client: String,
+    messages: u64,
+    rate: f64,
+    lat_ms: Option<[f64; 3]>,
+    cpu_s: f64,
+    pub_cpu_s: Option<f64>,
+    rss_mb: f64,
+    note: String,
+}
+
+impl Row {
+    fn json(&self) -> Json {
+        json!({
+            "scenario": self.scenario, "client": self.client, "messages": self.messages,
+            "msg_per_s": self.rate, "lat_ms": self.lat_ms, "cpu_s": self.cpu_s,
+            "publisher_cpu_s": self.pub_cpu_s, "peak_rss_mb": self.rss_mb, "note": self.note,
+        })
+    }
+}
+
+struct Ctx<'p> {
+    plugin: &'p Plugin,
+    broker: Mosquitto,
+    args: BenchArgs,
+    work: PathBuf,
+    scripts: PathBuf,
+    tools: Vec<Tool>,
+    rows: Vec<Row>,
+    sweep: Vec<Json>,
+    limit: Duration,
+    run: u32,
+}
+
+/// What the load of one scenario looks like, for our line and for the other subscribers.
+struct Load {
+    key: &'static str,
+    stations: Vec<StationDef>,
+    ext_stations: Vec<(String, bool)>,
+    templates: Vec<Template>,
+    stamp: StampFormat,
+    json: bool,
+    /// Our JA= path of the time field, and the scripts' form of it.
+    time_field: Option<(&'static str, Json)>,
+    paths: Vec<Json>,
+    probe: Probe,
+    count: u64,
+}
+
+impl Load {
+    fn latency_mode(&self) -> &'static str {
+        match self.stamp {
+            StampFormat::Ns19 => "text_ns",
+            StampFormat::Iso30 => "iso",
+        }
+    }
+}
+
+fn tag(station: u64, slot: u64, address: &str, ty: MqlValueType) -> TagDef {
+    TagDef {
+        id: station * SLOTS + slot,
+        address: address.to_string(),
+        ty,
+        default: None,
+    }
+}
+
+/// IN_TOPIC, IN_DATA (TxtI, the probe of text loads) and IN_ID in slots 1, 2, 3.
+fn in_tags(station: u64) -> Vec<TagDef> {
+    vec![
+        tag(station, 1, "IN_TOPIC", MQL_TYPE_TXTI),
+        tag(station, 2, "IN_DATA", MQL_TYPE_TXTI),
+        tag(station, 3, "IN_ID", MQL_TYPE_CI),
+    ]
+}
+
+impl Ctx<'_> {
+    fn scaled(&self, n: u64) -> u64 {
+        ((n as f64 * self.args.scale) as u64).max(100)
+    }
+
+    fn next_id(&mut self, what: &str) -> String {
+        self.run += 1;
+        format!("bench-{}-{what}-{}", std::process::id(), self.run)
+    }
+
+    fn line_params(
+        &self,
+        port: u16,
+        filter: &str,
+        client: &str,
+        load: &Load,
+    ) -> Vec<(&'static str, String)> {
+        let mut p = vec![
+            ("host", "127.0.0.1".to_string()),
+            ("port", port.to_string()),
+            ("topic_filter", filter.to_string()),
+            ("subscribe_qos", "QoS_1".to_string()),
+            ("client_id", client.to_string()),
+            ("clean_session", "YES".to_string()),
+        ];
+        if load.json {
+            p.push(("payload_type", "JSON".into()));
+        }
+        if let Some((field, _)) = &load.time_field {
+            p.push(("time_field_name", field.to_string()));
+            p.push(("time_mask", "ISO8601".into()));
+        }
+        p
+    }
+
+    fn plan(&self, load: &Load, window: Option<(Arc<AtomicU64>, u64)>) -> Plan {
+        Plan {
+            templates: load.templates.clone(),
+            stamp: load.stamp,
+            count: load.count,
+            window,
+            limit: self.limit,
+        }
+    }
+
+    fn push(&mut self, row: Row) {
+        eprintln!("bench: {}", format_row(&row));
+        self.rows.push(row);
+    }
+
+    /// Our line on `load`, fed by the broker (`raw` false) or by a raw source.
+    fn ours(
+        &mut self,
+        scenario: &str,
+        load: &Load,
+        filter: &str,
+        raw: bool,
+    ) -> Result<f64, String> {
+        let client = self.next_id(load.key);
+        let source = if raw {
+            Some(wire::raw_source(self.plan(load, None)).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let port = source.as_ref().map_or(self.broker.port, |s| s.port);
+        let params = self.line_params(port, filter, &client, load);
+        reset_peak_rss();
+        let cpu0 = process_cpu_s();
+        let mut line = HostLine::build(self.plugin, &params, &load.stations)?;
+        line.wait_connected(Duration::from_secs(10))?;
+        let publisher = (!raw).then(|| {
+            let id = format!("{client}-pub");
+            wire::publish(self.broker.port, id, self.plan(load, None))
+        });
+        let got = line.collect(load.probe, load.count, self.limit, None, None)?;
+        drop(line);
+        let generator = match (publisher, source) {
+            (Some(p), _) => p.join(),
+            (None, Some(s)) => s.handle.join(),
+            _ => unreachable!(),
+        }
+        .map_err(|_| "load generator panicked".to_string())?;
+        let cpu = process_cpu_s() - cpu0;
+        if let Some(e) = generator.error {
+            return Err(e);
+        }
+        let mut lat = got.lat_ns;
+        let secs = (got.last_ns - generator.start_ns) as f64 / 1e9;
+        let rate = got.count as f64 / secs.max(1e-9);
+        self.push(Row {
+            scenario: scenario.into(),
+            client: "mqtt-line".into(),
+            messages: got.count,
+            rate,
+            lat_ms: percentiles_ms(&mut lat),
+            cpu_s: cpu - generator.cpu_s,
+            pub_cpu_s: Some(generator.cpu_s),
+            rss_mb: peak_rss_mb(),
+            note: if got.count < load.count {
+                format!("{} of {} in time", got.count, load.count)
+            } else {
+                String::new()
+            },
+        });
+        Ok(rate)
+    }
+
+    fn ext_job(&mut self, tool: Tool, load: &Load, port: u16, filter: &str) -> external::Job {
+        external::Job {
+            port,
+            filter: filter.into(),
+            qos: 1,
+            count: load.count,
+            client_id: self
+                .next_id(&format!("{}-{tool:?}", load.key))
+                .to_lowercase(),
+            clean: true,
+            session_only: false,
+            stations: load.ext_stations.clone(),
+            paths: load.paths.clone(),
+            time_path: load.time_field.as_ref().map(|(_, p)| p.clone()),
+            latency: load.latency_mode(),
+            limit: self.limit,
+        }
+    }
+
+    /// The other subscribers on the same load.
+    fn theirs(&mut self, scenario: &str, load: &Load, filter: &str, raw: bool) {
+        for tool in self.tools.clone() {
+            let r = (|| -> Result<Row, String> {
+                let source = if raw {
+                    Some(wire::raw_source(self.plan(load, None)).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                };
+                let port = source.as_ref().map_or(self.broker.port, |s| s.port);
+                let job = self.ext_job(tool, load, port, filter);
+                let mut running = external::spawn(tool, &job, &self.scripts, &self.work)?;
+                if !raw {
+                    running.wait_ready()?;
+                }
+                let publisher = (!raw).then(|| {
+                    wire::publish(
+                        self.broker.port,
+                        format!("{}-pub", job.client_id),
+                        self.plan(load, None),
+                    )
+                });
+                let out = running.finish();
+                let generator = match (publisher, source) {
+                    (Some(p), _) => p.join(),
+                    (None, Some(s)) => s.handle.join(),
+                    _ => unreachable!(),
+                }
+                .map_err(|_| "load generator panicked".to_string())?;
+                let secs = (out.last_ns - generator.start_ns) as f64 / 1e9;
+                Ok(Row {
+                    scenario: scenario.into(),
+                    client: tool.name().into(),
+                    messages: out.count,
+                    rate: out.count as f64 / secs.max(1e-9),
+                    lat_ms: out.lat_ms,
+                    cpu_s: out.end.cpu_s,
+                    pub_cpu_s: Some(generator.cpu_s),
+                    rss_mb: out.end.peak_rss_mb,
+                    note: out.note,
+                })
+            })();
+            match r {
+                Ok(row) => self.push(row),
+                Err(e) => eprintln!("bench: {scenario} with {}: {e}", tool.name()),
+            }
+        }
+    }
+
+    fn flood(&mut self, scenario: &str, load: &Load, raw: bool) -> Result<f64, String> {
+        let filter = format!("bench/{}/#", load.key);
+        let rate = self.ours(scenario, load, &filter, raw)?;
+        self.theirs(scenario, load, &filter, raw);
+        Ok(rate)
+    }
+}
+
+fn format_row(r: &Row) -> String {
+    let lat = r
+        .lat_ms
+        .map_or("      -       -       -".to_string(), |[a, b, c]| {
+            format!("{a:7.2} {b:7.2} {c:7.1}")
+        });
+    format!(
+        "{:<24} {:<19} {:>9} {:>10.0} {} {:>7.2} {:>7} {:>7.1}  {}",
+        r.scenario,
+        r.client,
+        r.messages,
+        r.rate,
+        lat,
+        r.cpu_s,
+        r.pub_cpu_s.map_or("-".into(), |c| format!("{c:.2}")),
+        r.rss_mb,
+        r.note
+    )
+}
+
+// ---- the loads ----
+
+fn text_load(key: &'static str, count: u64, qos: u8) -> Load {
+    let topic = format!("bench/{key}/dev1");
+    let payload = StampFormat::Ns19.placeholder();
+    Load {
+        key,
+        stations: vec![StationDef {
+            id: 1,
+            address: topic.clone(),
+            tags: in_tags(1),
+        }],
+        ext_stations: vec![(topic.clone(), false)],
+        templates: vec![Template::publish(&topic, payload, StampFormat::Ns19, qos)],
+        stamp: StampFormat::Ns19,
+        json: false,
+        time_field: None,
+        paths: vec![],
+        probe: Probe {
+            kind: ProbeKind::TextNs,
+            slot: 2,
+        },
+        count,
+    }
+}
+
+/// The 8 JA= tags of the LoRaWAN uplink (ChirpStack v4) and the same paths for the scripts.
+const LORA_TAGS: [(&str, MqlValueType, &str); 8] = [
+    (
+        "JA=deduplicationId",
+        MQL_TYPE_TXTI,
+        r#"["deduplicationId"]"#,
+    ),
+    (
+        "JA=deviceInfo.devEui",
+        MQL_TYPE_TXTI,
+        r#"["deviceInfo","devEui"]"#,
+    ),
+    ("JA=devAddr", MQL_TYPE_TXTI, r#"["devAddr"]"#),
+    ("JA=dr", MQL_TYPE_CI, r#"["dr"]"#),
+    ("JA=fPort", MQL_TYPE_CI, r#"["fPort"]"#),
+    ("JA=rxInfo[1].rssi", MQL_TYPE_AI, r#"["rxInfo",0,"rssi"]"#),
+    ("JA=rxInfo[1].snr", MQL_TYPE_AI, r#"["rxInfo",0,"snr"]"#),
+    (
+        "JA=txInfo.modulation.lora.spreadingFactor",
+        MQL_TYPE_CI,
+        r#"["txInfo","modulation","lora","spreadingFactor"]"#,
+    ),
+];
+
+fn lora_load(key: &'static str, count: u64, uplink: &str) -> Result<Load, String> {
+    // The uplink's own "time" value becomes the send-time placeholder.
+    let start = uplink
+        .find("\"time\"")
+        .and_then(|i| uplink[i + 6..].find('"').map(|j| i + 6 + j + 1))
+        .ok_or("the uplink has no \"time\" field")?;
+    let end = start + uplink[start..].find('"').ok_or("unterminated \"time\"")?;
+    let payload = format!(
+        "{}{}{}",
+        &uplink[..start],
+        StampFormat::Iso30.placeholder(),
+        &uplink[end..]
+    );
+    let topic = format!("bench/{key}/application/1/device/0101010101010101/event/up");
+    let tags = LORA_TAGS
+        .iter()
+        .enumerate()
+        .map(|(i, (a, t, _))| tag(1, i as u64 + 1, a, *t))
+        .collect();
+    Ok(Load {
+        key,
+        stations: vec![StationDef {
+            id: 1,
+            address: topic.clone(),
+            tags,
+        }],
+        ext_stations: vec![(topic.clone(), false)],
+        templates: vec![Template::publish(&topic, &payload, StampFormat::Iso30, 0)],
+        stamp: StampFormat::Iso30,
+        json: true,
+        time_field: Some(("time", json!(["time"]))),
+        paths: LORA_TAGS
+            .iter()
+            .map(|(_, _, p)| serde_json::from_str(p).unwrap_or(Json::Null))
+            .collect(),
+        probe: Probe {
+            kind: ProbeKind::Stamp,
+            slot: 8,
+        },
+        count,
+    })
+}
+
+/// A small JSON reading: 3 values and a time stamp (~70 bytes).
+fn small_json_payload() -> String {
+    format!(
+        r#"{{"time":"{}","temp":21.5,"hum":40,"ok":1}}"#,
+        StampFormat::Iso30.placeholder()
+    )
+}
+
+/// The JSON job of scenario 6: 3 JA= tags and the time stamp, one station.
+fn raw_load(key: &'static str, count: u64) -> Load {
+    let topic = format!("bench/{key}/sensor/1");
+    let tags = vec![
+        tag(1, 1, "JA=temp", MQL_TYPE_AI),
+        tag(1, 2, "JA=hum", MQL_TYPE_CI),
+        tag(1, 3, "JA=ok", MQL_TYPE_CI),
+    ];
+    Load {
+        key,
+        stations: vec![StationDef {
+            id: 1,
+            address: topic.clone(),
+            tags,
+        }],
+        ext_stations: vec![(topic.clone(), false)],
+        templates: vec![Template::publish(
+            &topic,
+            &small_json_payload(),
+            StampFormat::Iso30,
+            0,
+        )],
+        stamp: StampFormat::Iso30,
+        json: true,
+        time_field: Some(("time", json!(["time"]))),
+        paths: vec![json!(["temp"]), json!(["hum"]), json!(["ok"])],
+        probe: Probe {
+            kind: ProbeKind::Stamp,
+            slot: 3,
+        },
+        count,
+    }
+}
+
+/// `stations` stations, half exact topics and half regular expressions, 10 tags each
+/// (IN_TOPIC, IN_DATA, IN_ID and 7 JA=), messages spread round-robin over all of them.
+fn many_load(key: &'static str, stations: u64, count: u64) -> Load {
+    const JA: [(&str, MqlValueType, &str); 7] = [
+        ("JA=time", MQL_TYPE_TXTI, r#"["time"]"#),
+        ("JA=temp", MQL_TYPE_AI, r#"["temp"]"#),
+        ("JA=hum", MQL_TYPE_CI, r#"["hum"]"#),
+        ("JA=ok", MQL_TYPE_CI, r#"["ok"]"#),
+        ("JA=temp", MQL_TYPE_TXTI, r#"["temp"]"#),
+        ("JA=hum", MQL_TYPE_AI, r#"["hum"]"#),
+        ("JA=ok", MQL_TYPE_DI, r#"["ok"]"#),
+    ];
+    let payload = small_json_payload();
+    let mut defs = Vec::with_capacity(stations as usize);
+    let mut ext = Vec::new();
+    let mut templates = Vec::new();
+    for s in 0..stations {
+        let id = s + 1;
+        let (address, topic, regex) = if s % 2 == 0 {
+            let t = format!("bench/{key}/e/{s}/up");
+            (t.clone(), t, false)
+        } else {
+            (
+                format!("bench/{key}/r/{s}/[^/]+"),
+                format!("bench/{key}/r/{s}/up"),
+                true,
+            )
+        };
+        let mut tags = vec![
+            tag(id, 1, "IN_TOPIC", MQL_TYPE_TXTI),
+            tag(id, 2, "IN_DATA", MQL_TYPE_TXTI),
+        ];
+        for (k, (a, t, _)) in JA.iter().enumerate() {
+            tags.push(tag(id, 4 + k as u64, a, *t));
+        }
+        // IN_ID comes last among a message's values; it carries the payload's time stamp.
+        tags.push(tag(id, 3, "IN_ID", MQL_TYPE_CI));
+        defs.push(StationDef {
+            id,
+            address: address.clone(),
+            tags,
+        });
+        ext.push((address, regex));
+        templates.push(Template::publish(&topic, &payload, StampFormat::Iso30, 0));
+    }
+    Load {
+        key,
+        stations: defs,
+        ext_stations: ext,
+        templates,
+        stamp: StampFormat::Iso30,
+        json: true,
+        time_field: Some(("time", json!(["time"]))),
+        paths: JA
+            .iter()
+            .map(|(_, _, p)| serde_json::from_str(p).unwrap_or(Json::Null))
+            .collect(),
+        probe: Probe {
+            kind: ProbeKind::Stamp,
+            slot: 3,
+        },
+        count,
+    }
+}
+
+// ---- scenarios ----
+
+fn scenario_writes(ctx: &mut Ctx, count: u64) -> Result<(), String> {
+    for qos in 0..=2u8 {
+        let mut load = text_load("s4", count, 0);
+        load.stations[0].tags.push(TagDef {
+            id: SLOTS + 10,
+            address: "OUT_TOPIC".into(),
+            ty: MQL_TYPE_TXTO,
+            default: Some("bench/s4-out/cmd".into()),
+        });
+        load.stations[0].tags.push(TagDef {
+            id: SLOTS + 11,
+            address: "OUT_VALUE".into(),
+            ty: MQL_TYPE_TXTO,
+            default: None,
+        });
+        let client = ctx.next_id("s4");
+        let filter = "bench/s4/#";
+        let mut params = ctx.line_params(ctx.broker.port, filter, &client, &load);
+        params.push(("publish_qos", format!("QoS_{qos}")));
+        reset_peak_rss();
+        let cpu0 = process_cpu_s();
+        let mut line = HostLine::build(ctx.plugin, &params, &load.stations)?;
+        line.wait_connected(Duration::from_secs(10))?;
+        // Closed loop: the flood runs at full speed but stays at most 2,000 messages ahead of the
+        // host, so the broker's queue toward the line stays short and a PUBACK is not stuck
+        // behind a backlog.
+        let seen = Arc::new(AtomicU64::new(0));
+        let publisher = wire::publish(
+            ctx.broker.port,
+            format!("{client}-pub"),
+            ctx.plan(&load, Some((seen.clone(), 2_000))),
+        );
+        let mut writes = WriteLoad::new(SLOTS + 11, Duration::from_millis(1));
+        let got = line.collect(
+            load.probe,
+            load.count,
+            ctx.limit,
+            Some(&seen),
+            Some(&mut writes),
+        )?;
+        drop(line);
+        let generator = publisher.join().map_err(|_| "publisher panicked")?;
+        let cpu = process_cpu_s() - cpu0;
+        if let Some(e) = generator.error {
+            return Err(e);
+        }
+        let secs = (got.last_ns - generator.start_ns) as f64 / 1e9;
+        let inbound = got.count as f64 / secs.max(1e-9);
+        let mut inbound_lat = got.lat_ns;
+        let inbound_p = percentiles_ms(&mut inbound_lat).unwrap_or([0.0; 3]);
+        let done = writes.lat_ns.len() as u64;
+        ctx.push(Row {
+            scenario: format!("4 writes QoS {qos}"),
+            client: "mqtt-line".into(),
+            messages: done,
+            rate: inbound,
+            lat_ms: percentiles_ms(&mut writes.lat_ns),
+            cpu_s: cpu - generator.cpu_s,
+            pub_cpu_s: Some(generator.cpu_s),
+            rss_mb: peak_rss_mb(),
+            note: format!(
+                "writes: count/latency; msg/s = inbound flood ({} msgs, p99 {:.1} ms){}",
+                got.count,
+                inbound_p[1],
+                if writes.failed > 0 {
+                    format!(", {} writes failed", writes.failed)
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn scenario_drain(ctx: &mut Ctx, count: u64) -> Result<(), String> {
+    let load = text_load("s5", count, 1);
+    let filter = "bench/s5/#";
+    let publish_all = |ctx: &Ctx, id: String| -> Result<(), String> {
+        let p = wire::publish(ctx.broker.port, id, ctx.plan(&load, None))
+            .join()
+            .map_err(|_| "publisher panicked")?;
+        match p.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    };
+    // Ours: create the session, leave, let the broker queue, then time the drain.
+    let client = ctx.next_id("s5");
+    let mut params = ctx.line_params(ctx.broker.port, filter, &client, &load);
+    params.retain(|(k, _)| *k != "clean_session");
+    params.push(("clean_session", "NO".into()));
+    {
+        let mut line = HostLine::build(ctx.plugin, &params, &load.stations)?;
+        line.wait_connected(Duration::from_secs(10))?;
+    }
+    publish_all(ctx, format!("{client}-pub"))?;
+    reset_peak_rss();
+    let cpu0 = process_cpu_s();
+    let t0 = wall_ns();
+    let mut line = HostLine::build(ctx.plugin, &params, &load.stations)?;
+    let got = line.collect(load.probe, load.count, ctx.limit, None, None)?;
+    drop(line);
+    let cpu = process_cpu_s() - cpu0;
+    ctx.push(Row {
+        scenario: "5 drain QoS 1".into(),
+        client: "mqtt-line".into(),
+        messages: got.count,
+        rate: got.count as f64 / ((got.last_ns - t0) as f64 / 1e9).max(1e-9),
+        lat_ms: None,
+        cpu_s: cpu,
+        pub_cpu_s: None,
+        rss_mb: peak_rss_mb(),
+        note: "from CONNECT to the last value".into(),
+    });
+
+    for tool in ctx.tools.clone() {
+        let r = (|| -> Result<Row, String> {
+            let mut job = ctx.ext_job(tool, &load, ctx.broker.port, filter);
+            job.clean = false;
+            job.session_only = true;
+            external::spawn(tool, &job, &ctx.scripts, &ctx.work)?.finish();
+            publish_all(ctx, format!("{}-pub", job.client_id))?;
+            job.session_only = false;
+            let t0 = wall_ns();
+            let out = external::spawn(tool, &job, &ctx.scripts, &ctx.work)?.finish();
+            let start = out.connect_ns.unwrap_or(t0);
+            Ok(Row {
+                scenario: "5 drain QoS 1".into(),
+                client: tool.name().into(),
+                messages: out.count,
+                rate: out.count as f64 / ((out.last_ns - start) as f64 / 1e9).max(1e-9),
+                lat_ms: None,
+                cpu_s: out.end.cpu_s,
+                pub_cpu_s: None,
+                rss_mb: out.end.peak_rss_mb,
+                note: out.note,
+            })
+        })();
+        match r {
+            Ok(row) => ctx.push(row),
+            Err(e) => eprintln!("bench: drain with {}: {e}", tool.name()),
+        }
+    }
+    Ok(())
+}
+
+fn machine() -> Json {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    json!({
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "cpu_model": model,
+        "mem_total": mem,
+        "loadavg_at_start": load.trim(),
+    })
+}
+
+pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
+    let work = args.out.clone();
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let scripts = args
+        .scripts
+        .clone()
+        .unwrap_or_else(external::default_scripts_dir);
+    let mut tools = Vec::new();
+    if !args.no_external {
+        for t in Tool::ALL {
+            match t.check(&scripts) {
+                Ok(()) => tools.push(t),
+                Err(why) => eprintln!("bench: {} skipped: {why}", t.name()),
+            }
+        }
+    }
+    let machine = machine();
+    eprintln!("bench: machine {machine}");
+    let broker = Mosquitto::start(&args.mosquitto, &work)?;
+    eprintln!("bench: mosquitto on 127.0.0.1:{}", broker.port);
+    let limit = Duration::from_secs(args.time_limit);
+    let mut ctx = Ctx {
+        plugin,
+        broker,
+        args,
+        work: work.clone(),
+        scripts,
+        tools,
+        rows: Vec::new(),
+        sweep: Vec::new(),
+        limit,
+        run: 0,
+    };
+    let scenarios = ctx.args.scenarios.clone();
+    for s in scenarios {
+        let result = match s {
+            1 => {
+                let load = text_load("s1", ctx.scaled(200_000), 0);
+                ctx.flood("1 text", &load, false).map(|_| ())
+            }
+            2 => {
+                let path = ctx.args.payload.clone().unwrap_or_else(|| {
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../shared/payloads/chirpstack-v4-up-docs.json")
+                });
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|uplink| lora_load("s2", ctx.scaled(100_000), &uplink))
+                    .and_then(|load| ctx.flood("2 LoRaWAN 8xJA", &load, false).map(|_| ()))
+            }
+            3 => {
+                let n = ctx.scaled(200_000);
+                let load = many_load("s3", 10_000, n);
+                let r = ctx.flood("3 10k stations", &load, false);
+                if !ctx.args.no_sweep {
+                    for stations in [10u64, 100, 1_000, 10_000] {
+                        let load = many_load("sw", stations, n);
+                        let filter = "bench/sw/#".to_string();
+                        let before = ctx.rows.len();
+                        match ctx.ours(&format!("3 sweep {stations}"), &load, &filter, false) {
+                            Ok(rate) => {
+                                let row = &ctx.rows[before];
+                                let cpu_us = row.cpu_s * 1e6 / row.messages.max(1) as f64;
+                                ctx.sweep.push(json!({
+                                    "stations": stations, "msg_per_s": rate,
+                                    "cpu_us_per_msg": cpu_us, "peak_rss_mb": row.rss_mb,
+                                }));
+                            }
+                            Err(e) => eprintln!("bench: sweep {stations}: {e}"),
+                        }
+                    }
+                }
+                r.map(|_| ())
+            }
+            4 => {
+                let n = ctx.scaled(200_000);
+                scenario_writes(&mut ctx, n)
+            }
+            5 => {
+                let n = ctx.scaled(100_000);
+                scenario_drain(&mut ctx, n)
+            }
+            6 => {
+                let load = raw_load("s6", ctx.scaled(500_000));
+                ctx.flood("6 raw source JSON", &load, true).map(|_| ())
+            }
+            other => Err(format!("there is no scenario {other}")),
+        };
+        if let Err(e) = result {
+            eprintln!("bench: scenario {s}: {e}");
+        }
+    }
+    ctx.broker.stop();
+
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<24} {:<19} {:>9} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}  note",
+        "scenario",
+        "client",
+        "messages",
+        "msg/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "CPU s",
+        "pub CPU",
+        "RSS MB"
+    );
+    for r in &ctx.rows {
+        let _ = writeln!(table, "{}", format_row(r));
+    }
+    print!("{table}");
+    let results = json!({
+        "machine": machine,
+        "time": chrono::Utc::now().to_rfc3339(),
+        "rows": ctx.rows.iter().map(Row::json).collect::<Vec<_>>(),
+        "sweep": ctx.sweep,
+    });
+    let file = work.join("results.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", file.display()))?;
+    eprintln!("bench: results in {}", file.display());
+    Ok(())
+}

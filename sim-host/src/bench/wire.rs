@@ -1,0 +1,370 @@
+//! Hand-encoded MQTT 3.1.1 packets for the load generators, and the two generators themselves: a
+//! publisher that writes pre-encoded PUBLISH packets to the broker in large batches, and a raw
+//! source that plays the broker's part (CONNACK, SUBACK) and then streams PUBLISH packets.
+//!
+//! Each packet is a template copied into the output buffer; only the send time stamp (and the
+//! packet id at QoS 1) is patched in, so the generators cost little next to the client measured.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::stats::{thread_cpu_s, wall_ns};
+
+/// How the send time is written into a payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StampFormat {
+    /// Nanoseconds since the epoch as 19 decimal digits (text payloads).
+    Ns19,
+    /// RFC 3339 with nanoseconds and `Z`: 30 characters (JSON time fields, mask ISO8601).
+    Iso30,
+}
+
+impl StampFormat {
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            StampFormat::Ns19 => "0000000000000000000",
+            StampFormat::Iso30 => "2026-01-01T00:00:00.000000000Z",
+        }
+    }
+
+    fn write(self, ns: i64, out: &mut Vec<u8>) {
+        out.clear();
+        match self {
+            StampFormat::Ns19 => {
+                let _ = write!(out, "{ns:019}");
+            }
+            StampFormat::Iso30 => {
+                let t = chrono::DateTime::from_timestamp_nanos(ns);
+                let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.9fZ"));
+            }
+        }
+    }
+}
+
+/// One pre-encoded PUBLISH packet.
+#[derive(Clone)]
+pub struct Template {
+    bytes: Vec<u8>,
+    /// Where the time stamp placeholder starts.
+    stamp_at: usize,
+    /// Where the packet id stands (QoS 1 only).
+    pkid_at: Option<usize>,
+}
+
+fn put_len(out: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let mut b = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if len == 0 {
+            break;
+        }
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+impl Template {
+    /// A PUBLISH of `payload` (which contains `stamp`'s placeholder once) to `topic`.
+    pub fn publish(topic: &str, payload: &str, stamp: StampFormat, qos: u8) -> Template {
+        let ph = stamp.placeholder();
+        let in_payload = payload
+            .find(ph)
+            .expect("payload template without a time stamp placeholder");
+        let rem = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + payload.len();
+        let mut bytes = vec![0x30 | (qos << 1)];
+        put_len(&mut bytes, rem);
+        put_str(&mut bytes, topic.as_bytes());
+        let pkid_at = (qos > 0).then(|| {
+            bytes.extend_from_slice(&[0, 1]);
+            bytes.len() - 2
+        });
+        let stamp_at = bytes.len() + in_payload;
+        bytes.extend_from_slice(payload.as_bytes());
+        Template {
+            bytes,
+            stamp_at,
+            pkid_at,
+        }
+    }
+}
+
+pub fn connect_packet(client_id: &str, clean: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_str(&mut body, b"MQTT");
+    body.push(4);
+    body.push(if clean { 0x02 } else { 0 });
+    body.extend_from_slice(&60u16.to_be_bytes());
+    put_str(&mut body, client_id.as_bytes());
+    let mut out = vec![0x10];
+    put_len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Reads one whole packet (fixed header included) from a blocking stream.
+fn read_packet(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut first = [0u8; 1];
+    s.read_exact(&mut first)?;
+    let mut len = 0usize;
+    let mut mult = 1usize;
+    let mut header = vec![first[0]];
+    for _ in 0..4 {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b)?;
+        header.push(b[0]);
+        len += (b[0] & 0x7f) as usize * mult;
+        mult *= 128;
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    header.extend_from_slice(&body);
+    Ok(header)
+}
+
+/// What a generator did.
+#[derive(Debug, Default, Clone)]
+pub struct GenReport {
+    pub sent: u64,
+    /// Wall time of the first packet written.
+    pub start_ns: i64,
+    pub elapsed_s: f64,
+    /// CPU seconds of the generator's thread.
+    pub cpu_s: f64,
+    pub error: Option<String>,
+}
+
+/// A publishing plan: `count` messages over `templates` in turn.
+pub struct Plan {
+    pub templates: Vec<Template>,
+    pub stamp: StampFormat,
+    pub count: u64,
+    /// Closed-loop pacing: at most `window` messages ahead of what the host has seen.
+    pub window: Option<(Arc<AtomicU64>, u64)>,
+    /// Give up after this long.
+    pub limit: Duration,
+}
+
+const BATCH_BYTES: usize = 32 * 1024;
+/// Messages sharing one formatted time stamp.
+const STAMP_EVERY: u64 = 16;
+
+impl Plan {
+    /// Writes the plan's packets to `w` in batches; returns the count written.
+    fn stream(&self, w: &mut impl Write, start: Instant) -> std::io::Result<u64> {
+        let mut buf = Vec::with_capacity(BATCH_BYTES + 4096);
+        let mut stamp = Vec::with_capacity(32);
+        let n = self.templates.len() as u64;
+        let mut pkid: u16 = 0;
+        for i in 0..self.count {
+            if let Some((seen, window)) = &self.window {
+                let mut spins = 0u32;
+                while i.saturating_sub(seen.load(Ordering::Acquire)) >= *window {
+                    if !buf.is_empty() {
+                        w.write_all(&buf)?;
+                        buf.clear();
+                    }
+                    spins += 1;
+                    if spins > 50 {
+                        thread::sleep(Duration::from_micros(50));
+                    } else {
+                        thread::yield_now();
+                    }
+                    if start.elapsed() > self.limit {
+                        return Ok(i);
+                    }
+                }
+            }
+            if i % STAMP_EVERY == 0 {
+                self.stamp.write(wall_ns(), &mut stamp);
+                if start.elapsed() > self.limit {
+                    w.write_all(&buf)?;
+                    return Ok(i);
+                }
+            }
+            let t = &self.templates[(i % n) as usize];
+            let at = buf.len();
+            buf.extend_from_slice(&t.bytes);
+            buf[at + t.stamp_at..at + t.stamp_at + stamp.len()].copy_from_slice(&stamp);
+            if let Some(p) = t.pkid_at {
+                pkid = if pkid == u16::MAX { 1 } else { pkid + 1 };
+                buf[at + p..at + p + 2].copy_from_slice(&pkid.to_be_bytes());
+            }
+            if buf.len() >= BATCH_BYTES {
+                w.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        w.write_all(&buf)?;
+        Ok(self.count)
+    }
+}
+
+/// Publishes `plan` to the broker at `port` on its own thread. QoS 1 plans wait for every
+/// PUBACK before they report, so the broker has stored all messages when this returns.
+pub fn publish(port: u16, client_id: String, plan: Plan) -> thread::JoinHandle<GenReport> {
+    thread::spawn(move || {
+        let mut report = GenReport::default();
+        let cpu0 = thread_cpu_s();
+        let result = (|| -> std::io::Result<u64> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_nodelay(true)?;
+            s.write_all(&connect_packet(&client_id, true))?;
+            let ack = read_packet(&mut s)?;
+            if ack.len() < 4 || ack[0] != 0x20 || ack[3] != 0 {
+                return Err(std::io::Error::other(format!("CONNACK refused: {ack:?}")));
+            }
+            let qos1 = plan.templates.iter().any(|t| t.pkid_at.is_some());
+            // PUBACKs (4 bytes each) are read on a helper thread so neither side blocks.
+            let acks = if qos1 {
+                let mut r = s.try_clone()?;
+                let want = plan.count;
+                Some(thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut bytes = 0u64;
+                    while bytes / 4 < want {
+                        match r.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => bytes += n as u64,
+                        }
+                    }
+                    bytes / 4
+                }))
+            } else {
+                None
+            };
+            report.start_ns = wall_ns();
+            let start = Instant::now();
+            let sent = plan.stream(&mut s, start)?;
+            if let Some(h) = acks {
+                let got = h.join().unwrap_or(0);
+                if got < sent {
+                    return Err(std::io::Error::other(format!(
+                        "only {got} of {sent} PUBACKs arrived"
+                    )));
+                }
+            }
+            report.elapsed_s = start.elapsed().as_secs_f64();
+            s.write_all(&[0xe0, 0])?;
+            Ok(sent)
+        })();
+        match result {
+            Ok(n) => report.sent = n,
+            Err(e) => report.error = Some(format!("publisher: {e}")),
+        }
+        report.cpu_s = thread_cpu_s() - cpu0;
+        report
+    })
+}
+
+/// A raw source on a free loopback port: it accepts one client, answers CONNECT and SUBSCRIBE,
+/// streams the plan, and then waits (bounded) for the client to close.
+pub struct RawSource {
+    pub port: u16,
+    pub handle: thread::JoinHandle<GenReport>,
+}
+
+pub fn raw_source(plan: Plan) -> std::io::Result<RawSource> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    let port = listener.local_addr()?.port();
+    listener.set_nonblocking(true)?;
+    let handle = thread::spawn(move || {
+        let mut report = GenReport::default();
+        let cpu0 = thread_cpu_s();
+        let result = (|| -> std::io::Result<u64> {
+            let accept_by = Instant::now() + plan.limit;
+            let mut s = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > accept_by {
+                            return Err(std::io::Error::other("no client connected"));
+                        }
+                        thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            s.set_nonblocking(false)?;
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(plan.limit))?;
+            let connect = read_packet(&mut s)?;
+            if connect[0] != 0x10 {
+                return Err(std::io::Error::other(
+                    "the client did not start with CONNECT",
+                ));
+            }
+            s.write_all(&[0x20, 2, 0, 0])?;
+            let sub = loop {
+                let p = read_packet(&mut s)?;
+                if p[0] == 0x82 {
+                    break p;
+                }
+            };
+            // Packet id right after the fixed header (one length byte for a short SUBSCRIBE).
+            let at = 1 + sub[1..].iter().position(|b| b & 0x80 == 0).unwrap_or(0) + 1;
+            s.write_all(&[0x90, 3, sub[at], sub[at + 1], 0])?;
+            report.start_ns = wall_ns();
+            let start = Instant::now();
+            let sent = plan.stream(&mut s, start)?;
+            report.elapsed_s = start.elapsed().as_secs_f64();
+            // Drain until the client hangs up (it counts the messages it needs).
+            let mut sink = vec![0u8; 4096];
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+            let end = Instant::now() + plan.limit;
+            while Instant::now() < end {
+                match s.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            Ok(sent)
+        })();
+        match result {
+            Ok(n) => report.sent = n,
+            Err(e) => report.error = Some(format!("raw source: {e}")),
+        }
+        report.cpu_s = thread_cpu_s() - cpu0;
+        report
+    });
+    Ok(RawSource { port, handle })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_template_layout() {
+        let t = Template::publish("a/b", "x=0000000000000000000", StampFormat::Ns19, 1);
+        assert_eq!(t.bytes[0], 0x32);
+        assert_eq!(t.bytes[1] as usize, t.bytes.len() - 2);
+        assert_eq!(&t.bytes[4..7], b"a/b");
+        assert_eq!(t.pkid_at, Some(7));
+        assert_eq!(&t.bytes[t.stamp_at..t.stamp_at + 3], b"000");
+        let mut s = Vec::new();
+        StampFormat::Iso30.write(1_700_000_000_123_456_789, &mut s);
+        assert_eq!(s, b"2023-11-14T22:13:20.123456789Z");
+        StampFormat::Ns19.write(1_700_000_000_123_456_789, &mut s);
+        assert_eq!(s.len(), 19);
+    }
+}

@@ -1,0 +1,656 @@
+//! Security end to end: native TLS (server verification, host names, client certificates),
+//! MQTT over WebSockets (ws and wss), and the password (from the configuration, an environment
+//! variable or a file; never printed).
+//!
+//! Certificates are made by `openssl` for each test in a temporary directory ([`Pki`]); every
+//! broker is a mosquitto of the test's own, with extra listeners on free loopback ports. The
+//! plain listener every broker has stays anonymous, for the publishing side of the tests.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::{Duration, Instant};
+
+use mqtt_line_e2e::{
+    ev, free_port, mosquitto_password_file, plugin_path, publish, run_to_exit, subscribe_one,
+    try_publish, LineConfig, Mosquitto, MosquittoBuilder, Pki, SimHost, StationConfig, CLIENT_CN,
+    TIMEOUT,
+};
+
+fn start(broker: &Mosquitto, config: &LineConfig) -> SimHost {
+    let mut host = SimHost::start(&config.to_toml());
+    host.attach_broker(broker);
+    host
+}
+
+fn quit_ok(host: &mut SimHost) {
+    let code = host.quit();
+    if code != Some(0) {
+        let report = host.report();
+        panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
+    }
+}
+
+/// A station `s` on `sec/value` with the input tags and an OUT_VALUE writing to `sec/out`.
+fn station() -> StationConfig {
+    StationConfig::new("s", "sec/value")
+        .inputs()
+        .tag_with_default("out_topic", "OUT_TOPIC", "TxtO", "sec/out")
+        .tag("out_value", "OUT_VALUE", "TxtO")
+}
+
+/// The TLS lines of a mosquitto listener serving `cert`/`key` (names in `pki`).
+fn tls_lines(pki: &Pki, cert: &str, key: &str) -> Vec<String> {
+    vec![
+        format!("cafile {}", pki.path_text("ca.crt")),
+        format!("certfile {}", pki.path_text(cert)),
+        format!("keyfile {}", pki.path_text(key)),
+    ]
+}
+
+/// A broker with a TLS listener on `tls_port` (plus `more` lines for that listener).
+fn tls_broker(pki: &Pki, tls_port: u16, cert: &str, key: &str, more: &[&str]) -> Mosquitto {
+    let mut lines = tls_lines(pki, cert, key);
+    lines.extend(more.iter().map(|l| l.to_string()));
+    Mosquitto::builder().listener(tls_port, lines).start()
+}
+
+/// Publishes on the plain listener and waits for the value; then a QoS 1 write through the line
+/// reaches a subscriber on the plain listener.
+fn value_in_and_write_out(broker: &Mosquitto, host: &mut SimHost, text: &str) {
+    publish(broker.port(), "sec/value", text.as_bytes(), 1, false);
+    host.expect_value_eq("s", "data", text);
+    let sub = subscribe_one(broker.port(), "sec/out");
+    let out = format!("{text} back");
+    host.send(&format!("write s out_value {out}"));
+    let w = host.expect_write("s", "out_value");
+    let report = host.report();
+    assert_eq!(ev::write_ok(&w), Some(true), "{w}\n{report}");
+    let got = sub.wait();
+    assert_eq!(got.payload, out.as_bytes(), "{got:?}\n{report}");
+}
+
+/// Waits for the first `disconnected` event and checks that the line never got connected.
+fn expect_refusal(host: &mut SimHost, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let e = host.expect_disconnected();
+    let reason = ev::field(&e, "reason").to_string();
+    eprintln!("refused ({what}): {reason}");
+    let report = host.report();
+    assert!(
+        pred(&reason),
+        "the `disconnected` reason should name {what}: {reason:?}\n{report}"
+    );
+    assert!(
+        !host.events().iter().any(ev::is_connected),
+        "the line must not report `connected`\n{report}"
+    );
+    reason
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn tls_with_the_test_ca_connects_receives_and_writes() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
+    let config = LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .param("publish_qos", "QoS_1")
+        .param("topic_filter", "sec/#")
+        .station(station());
+    let mut host = start(&broker, &config);
+    let connected = host.wait_connected();
+    assert_eq!(
+        ev::field(&connected, "host"),
+        format!("127.0.0.1:{tls_port}"),
+        "{connected}"
+    );
+    // The line's client came in on the TLS listener.
+    broker.wait_log("a client connected on the TLS port", |log| {
+        log.contains(&format!("on port {tls_port}.")) && log.contains(" as D2000kom (p2, c0, k0)")
+    });
+    value_in_and_write_out(&broker, &mut host, "over tls");
+    quit_ok(&mut host);
+}
+
+#[test]
+fn tls_checks_the_dns_name_localhost_too() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
+    let config = LineConfig::new(tls_port)
+        .host("localhost")
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .station(station());
+    let mut host = start(&broker, &config);
+    let connected = host.wait_connected();
+    assert_eq!(
+        ev::field(&connected, "host"),
+        format!("localhost:{tls_port}"),
+        "{connected}"
+    );
+    publish(broker.port(), "sec/value", b"by name", 1, false);
+    host.expect_value_eq("s", "data", "by name");
+    quit_ok(&mut host);
+}
+
+#[test]
+fn tls_client_certificate_required_and_supplied() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = tls_broker(
+        &pki,
+        tls_port,
+        "server.crt",
+        "server.key",
+        &["require_certificate true", "use_identity_as_username true"],
+    );
+    let config = LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .param("tls_client_cert_file", &pki.path_text("client.crt"))
+        .param("tls_client_key_file", &pki.path_text("client.key"))
+        .param("publish_qos", "QoS_1")
+        .station(station());
+    let mut host = start(&broker, &config);
+    host.wait_connected();
+    // The broker took the user name from the certificate's common name.
+    broker.wait_log("the certificate's CN as the user name", |log| {
+        log.contains(&format!(" as D2000kom (p2, c0, k0, u'{CLIENT_CN}')"))
+    });
+    value_in_and_write_out(&broker, &mut host, "with a client certificate");
+    quit_ok(&mut host);
+}
+
+#[test]
+fn tls_client_certificate_required_but_missing_is_reported() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = tls_broker(
+        &pki,
+        tls_port,
+        "server.crt",
+        "server.key",
+        &["require_certificate true", "use_identity_as_username true"],
+    );
+    let config = LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .station(station());
+    let mut host = start(&broker, &config);
+    expect_refusal(&mut host, "the missing client certificate", |r| {
+        r.to_lowercase().contains("certificate")
+    });
+    quit_ok(&mut host);
+}
+
+#[test]
+fn tls_wrong_ca_is_refused_as_unknown_issuer() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
+    let config = LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("other-ca.crt"))
+        .station(station());
+    let mut host = start(&broker, &config);
+    expect_refusal(&mut host, "the unknown issuer", |r| {
+        r.contains("UnknownIssuer") && r.contains("TLS")
+    });
+    quit_ok(&mut host);
+}
+
+#[test]
+fn tls_without_ca_file_uses_the_system_roots_which_do_not_know_the_test_ca() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
+    let config = LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .station(station());
+    let mut host = start(&broker, &config);
+    // With system roots: the test CA is unknown. Without any (a bare container): said so.
+    expect_refusal(
+        &mut host,
+        "the unknown issuer or the missing system roots",
+        |r| r.contains("UnknownIssuer") || r.contains("no system CA certificates"),
+    );
+    quit_ok(&mut host);
+}
+
+#[test]
+fn tls_host_name_mismatch_is_refused() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    // Signed by the trusted CA, but for broker.elsewhere.test only.
+    let broker = tls_broker(&pki, tls_port, "elsewhere.crt", "elsewhere.key", &[]);
+    let config = LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .station(station());
+    let mut host = start(&broker, &config);
+    expect_refusal(
+        &mut host,
+        "the name the certificate is not valid for",
+        |r| r.contains("TLS") && r.contains("not valid for name") && r.contains("127.0.0.1"),
+    );
+    quit_ok(&mut host);
+}
+
+/// A plain TCP listener on port 8883 of some loopback address (127.0.0.2 and up), if one is free.
+fn listener_on_8883() -> Option<TcpListener> {
+    (2..=40u8).find_map(|last| TcpListener::bind((Ipv4Addr::new(127, 0, 0, last), 8883)).ok())
+}
+
+#[test]
+fn tls_port_defaults_to_8883() {
+    let Some(listener) = listener_on_8883() else {
+        panic!("no loopback address 127.0.0.2..40 has port 8883 free");
+    };
+    let ip = listener.local_addr().unwrap().ip().to_string();
+    listener.set_nonblocking(true).unwrap();
+    // No port in the configuration file.
+    let config = format!(
+        "[line]\nhost = \"{ip}\"\n[line.parameters]\ntls = \"YES\"\n\
+         [[station]]\nname = \"s\"\naddress = \"sec/value\"\n"
+    );
+    let mut host = SimHost::start(&config);
+    let deadline = Instant::now() + TIMEOUT;
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                let report = host.report();
+                panic!("no connection on {ip}:8883 ({e})\n{report}");
+            }
+        }
+    };
+    // The first bytes are a TLS ClientHello: handshake record (22), version 3.x.
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head, [22, 3], "expected a TLS handshake record");
+    drop(stream);
+    let e = host.expect_disconnected();
+    assert!(
+        ev::field(&e, "reason").contains(&format!("{ip}:8883")),
+        "{e}"
+    );
+    quit_ok(&mut host);
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSockets
+// ---------------------------------------------------------------------------------------------
+
+/// A mosquitto websockets listener; mosquitto 2.0.11 needs `socket_domain ipv4` to bind it to
+/// 127.0.0.1 only (it binds every address otherwise).
+fn ws_lines() -> Vec<String> {
+    vec!["protocol websockets".into(), "socket_domain ipv4".into()]
+}
+
+#[test]
+fn websocket_to_mosquitto_receives_and_writes() {
+    let ws_port = free_port();
+    let broker = Mosquitto::builder().listener(ws_port, ws_lines()).start();
+    let config = LineConfig::new(ws_port)
+        .param("transport", "websocket")
+        .param("publish_qos", "QoS_1")
+        .station(station());
+    let mut host = start(&broker, &config);
+    let connected = host.wait_connected();
+    assert_eq!(
+        ev::field(&connected, "host"),
+        format!("127.0.0.1:{ws_port}")
+    );
+    broker.wait_log("the line's CONNECT", |log| {
+        log.contains(" as D2000kom (p2, c0, k0)")
+    });
+    value_in_and_write_out(&broker, &mut host, "over websocket");
+    quit_ok(&mut host);
+}
+
+#[test]
+fn wss_to_mosquitto_receives_and_writes() {
+    let pki = Pki::generate();
+    let wss_port = free_port();
+    let mut lines = ws_lines();
+    lines.extend(tls_lines(&pki, "server.crt", "server.key"));
+    let broker = Mosquitto::builder().listener(wss_port, lines).start();
+    let config = LineConfig::new(wss_port)
+        .param("transport", "websocket")
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .param("publish_qos", "QoS_1")
+        .station(station());
+    let mut host = start(&broker, &config);
+    host.wait_connected();
+    value_in_and_write_out(&broker, &mut host, "over wss");
+    quit_ok(&mut host);
+}
+
+#[test]
+fn wss_with_a_wrong_ca_is_refused() {
+    let pki = Pki::generate();
+    let wss_port = free_port();
+    let mut lines = ws_lines();
+    lines.extend(tls_lines(&pki, "server.crt", "server.key"));
+    let broker = Mosquitto::builder().listener(wss_port, lines).start();
+    let config = LineConfig::new(wss_port)
+        .param("transport", "websocket")
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("other-ca.crt"))
+        .station(station());
+    let mut host = start(&broker, &config);
+    expect_refusal(&mut host, "the unknown issuer", |r| {
+        r.contains("UnknownIssuer")
+    });
+    quit_ok(&mut host);
+}
+
+/// The HTTP upgrade request the line sends, read by a listener of the test (which then closes).
+fn upgrade_request(ws_path: Option<&str>) -> String {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, free_port())).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let mut config = LineConfig::new(port)
+        .param("transport", "websocket")
+        .station(station());
+    if let Some(path) = ws_path {
+        config = config.param("ws_path", path);
+    }
+    let mut host = SimHost::start(&config.to_toml());
+    let deadline = Instant::now() + TIMEOUT;
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                let report = host.report();
+                panic!("no connection on 127.0.0.1:{port} ({e})\n{report}");
+            }
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                let report = host.report();
+                panic!("reading the upgrade request: {e}\n{report}");
+            }
+        }
+    }
+    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    drop(stream);
+    let e = host.expect_disconnected();
+    assert!(
+        ev::field(&e, "reason").contains("WebSocket"),
+        "a failed upgrade is reported as a WebSocket handshake failure: {e}"
+    );
+    quit_ok(&mut host);
+    String::from_utf8_lossy(&request).into_owned()
+}
+
+#[test]
+fn websocket_upgrade_asks_for_the_mqtt_subprotocol_on_ws_path() {
+    let request = upgrade_request(None);
+    assert!(request.starts_with("GET /mqtt HTTP/1.1\r\n"), "{request}");
+    let lower = request.to_lowercase();
+    assert!(
+        lower.contains("\r\nsec-websocket-protocol: mqtt\r\n"),
+        "{request}"
+    );
+    assert!(lower.contains("\r\nupgrade: websocket\r\n"), "{request}");
+
+    let request = upgrade_request(Some("/ws/broker"));
+    assert!(
+        request.starts_with("GET /ws/broker HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passwords
+// ---------------------------------------------------------------------------------------------
+
+const USER: &str = "line-user";
+/// Distinctive enough that finding it anywhere in an output means it leaked.
+const PASSWORD: &str = "Pw-7f3c9e1a-QuartzOtter";
+
+/// A broker that wants `USER`/`PASSWORD` (plus a publisher account `pub`/`pub-secret`).
+fn password_broker() -> Mosquitto {
+    let mut passwd = mosquitto_password_file(USER, PASSWORD);
+    passwd.push_str(&mosquitto_password_file("pub", "pub-secret"));
+    MosquittoBuilder::default()
+        .file("passwd", passwd)
+        .config_line("allow_anonymous false")
+        .config_line("password_file {dir}/passwd")
+        .start()
+}
+
+fn publish_as_pub(broker: &Mosquitto, payload: &str) {
+    if let Err(e) = try_publish(
+        broker.port(),
+        &["-u", "pub", "-P", "pub-secret"],
+        "sec/value",
+        payload.as_bytes(),
+        1,
+        TIMEOUT,
+    ) {
+        panic!(
+            "publishing as `pub`: {e}\n-- broker --\n{}",
+            broker.log_tail()
+        );
+    }
+}
+
+/// Everything sim-host printed: events, other stdout lines, stderr (but not its configuration
+/// file, which the report also shows).
+fn printed(host: &mut SimHost) -> String {
+    let report = host.report();
+    match report.find("-- sim-host config ") {
+        Some(at) => report[..at].to_string(),
+        None => report,
+    }
+}
+
+fn assert_no_password(text: &str, context: &str) {
+    assert!(
+        !text.contains(PASSWORD),
+        "the password appears in {context}:\n{text}"
+    );
+}
+
+/// Connects with the password from `param` = `value`, receives a value, quits.
+fn connects_with(param: &str, value: &str, env: &[(&str, &str)]) {
+    let broker = password_broker();
+    let config = LineConfig::new(broker.port())
+        .param("user_name", USER)
+        .param(param, value)
+        .station(station());
+    let mut host = SimHost::start_with_env(&config.to_toml(), &[], env);
+    host.attach_broker(&broker);
+    host.wait_connected();
+    broker.wait_log("the line logged in as its user", |log| {
+        log.contains(&format!(" as D2000kom (p2, c0, k0, u'{USER}')"))
+    });
+    publish_as_pub(&broker, "authenticated");
+    host.expect_value_eq("s", "data", "authenticated");
+    quit_ok(&mut host);
+    let out = printed(&mut host);
+    assert_no_password(&out, "sim-host's output");
+}
+
+#[test]
+fn password_inline_env_and_file_all_log_in() {
+    connects_with("password", PASSWORD, &[]);
+    connects_with(
+        "password_env",
+        "MQTT_LINE_E2E_SECRET",
+        &[("MQTT_LINE_E2E_SECRET", PASSWORD)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    // A trailing newline (as editors write it) is not part of the password.
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    connects_with("password_file", &file.display().to_string(), &[]);
+}
+
+#[test]
+fn wrong_password_is_refused_with_a_clear_reason() {
+    let broker = password_broker();
+    let config = LineConfig::new(broker.port())
+        .param("user_name", USER)
+        .param("password", "not-the-password")
+        .station(station());
+    let mut host = start(&broker, &config);
+    // MQTT 3.1.1 return code 4 (bad user name or password) or 5 (not authorized): mosquitto 2.0
+    // answers 5 to a wrong password.
+    let reason = expect_refusal(&mut host, "the refused login", |r| {
+        r.contains("bad user name or password") || r.contains("not authorized")
+    });
+    assert!(!reason.contains("not-the-password"), "{reason}");
+    quit_ok(&mut host);
+}
+
+#[test]
+fn missing_password_env_and_file_are_reported_by_name() {
+    let broker = password_broker();
+    let config = LineConfig::new(broker.port())
+        .param("user_name", USER)
+        .param("password_env", "MQTT_LINE_E2E_UNSET_VARIABLE")
+        .station(station());
+    let mut host = start(&broker, &config);
+    expect_refusal(&mut host, "the unset variable", |r| {
+        r.contains("MQTT_LINE_E2E_UNSET_VARIABLE")
+    });
+    quit_ok(&mut host);
+
+    let config = LineConfig::new(broker.port())
+        .param("user_name", USER)
+        .param("password_file", "/nonexistent/mqtt-line-secret")
+        .station(station());
+    let mut host = start(&broker, &config);
+    expect_refusal(&mut host, "the unreadable file", |r| {
+        r.contains("/nonexistent/mqtt-line-secret")
+    });
+    quit_ok(&mut host);
+}
+
+#[test]
+fn password_never_printed_at_trace_level_with_full_debug() {
+    let mut broker = password_broker();
+    let config = LineConfig::new(broker.port())
+        .param("user_name", USER)
+        .param("password", PASSWORD)
+        .param("full_debug", "YES")
+        .param("publish_qos", "QoS_1")
+        .station(station());
+    let mut host = SimHost::start_with(&config.to_toml(), &["--log-level", "trace"]);
+    host.attach_broker(&broker);
+    host.wait_connected();
+    publish_as_pub(&broker, "traced");
+    host.expect_value_eq("s", "data", "traced");
+    host.send("write s out_value traced back");
+    let w = host.expect_write("s", "out_value");
+    assert_eq!(ev::write_ok(&w), Some(true), "{w}");
+    // A reconnect sends CONNECT (with the password) again.
+    broker.restart();
+    host.expect_disconnected();
+    host.wait_connected();
+    quit_ok(&mut host);
+    let out = printed(&mut host);
+    // The trace did print the traffic, so there was something to leak.
+    assert!(
+        host.stderr().contains("CONNECT"),
+        "expected the Full Debug trace of CONNECT on stderr\n{out}"
+    );
+    assert_no_password(&out, "sim-host's output at trace level with Full Debug");
+}
+
+#[test]
+fn password_not_in_check_output_nor_in_errors_next_to_it() {
+    let plugin = plugin_path();
+    let plugin = plugin.to_str().unwrap();
+    let port = free_port();
+    let base = |extra: &str| {
+        format!(
+            "[line]\nhost = \"127.0.0.1\"\nport = {port}\n[line.parameters]\n\
+             user_name = \"{USER}\"\npassword = \"{PASSWORD}\"\n{extra}\
+             [[station]]\nname = \"s\"\naddress = \"sec/value\"\n"
+        )
+    };
+    // A good file.
+    let done = run_to_exit(
+        &base(""),
+        &["check", "{config}", "--plugin", plugin],
+        TIMEOUT,
+    );
+    assert_eq!(done.code, Some(0), "{done}");
+    assert_no_password(&format!("{}{}", done.stdout, done.stderr), "`check` output");
+    // Invalid parameters next to the password, in check and run.
+    let bad = [
+        "keep_alive = \"abc\"\n",
+        "topic_filter = \"a/#/b\"\n",
+        "tls_client_cert_file = \"c.pem\"\n",
+        "pasword = \"typo\"\n",
+        "transport = \"quic\"\n",
+    ];
+    for extra in bad {
+        for command in ["check", "run"] {
+            let args = [command, "{config}", "--plugin", plugin, "--json"];
+            let args = if command == "check" {
+                &args[..4]
+            } else {
+                &args[..]
+            };
+            let done = run_to_exit(&base(extra), args, TIMEOUT);
+            assert_eq!(done.code, Some(2), "{extra}: {done}");
+            assert_no_password(
+                &format!("{}{}", done.stdout, done.stderr),
+                &format!("`{command}` output for {extra:?}"),
+            );
+        }
+    }
+}
+
+/// sim-host's TOML errors quote the offending line of the file: when that line holds the
+/// password, the password is printed.
+#[test]
+#[ignore = "sim-host prints the TOML line of a syntax error, password included; see docs/security.md"]
+fn password_not_in_toml_syntax_errors() {
+    let plugin = plugin_path();
+    let plugin = plugin.to_str().unwrap();
+    let texts = [
+        format!("[line]\nhost = \"127.0.0.1\"\n[line.parameters]\npassword = \"{PASSWORD}\" x\n"),
+        format!(
+            "[line]\nhost = \"127.0.0.1\"\n[line.parameters]\npassword = \"{PASSWORD}\"\n\
+             password = \"{PASSWORD}\"\n"
+        ),
+        format!("[line]\nhost = \"127.0.0.1\"\n[line.parameters]\npassword = [\"{PASSWORD}\"]\n"),
+    ];
+    for text in texts {
+        let done = run_to_exit(&text, &["check", "{config}", "--plugin", plugin], TIMEOUT);
+        assert_eq!(done.code, Some(2), "{done}");
+        assert_no_password(&format!("{}{}", done.stdout, done.stderr), "a TOML error");
+    }
+}
