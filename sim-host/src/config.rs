@@ -161,9 +161,21 @@ impl TagSpec {
 }
 
 impl FileConfig {
-    /// Parses TOML text; the error carries the toml crate's position and the offending key.
+    /// Parses TOML text. The error gives the line, the column and the toml crate's message, but
+    /// not the offending line itself: that line may hold a password.
     pub fn parse(text: &str) -> Result<FileConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end();
+            match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}: {message}")
+                }
+                None => message.to_string(),
+            }
+        })
     }
 
     /// Checks names and types and numbers stations 1..n and tags 1..m in file order.
