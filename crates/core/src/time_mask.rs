@@ -29,7 +29,8 @@ impl TimeZone {
         };
         let (h, m) = match rest.split_once(':') {
             Some((h, m)) => (h, m),
-            None if rest.len() == 4 => rest.split_at(2),
+            // `hhmm`; only ASCII can be split by bytes (anything else is refused below).
+            None if rest.len() == 4 && rest.is_ascii() => rest.split_at(2),
             None => (rest, "0"),
         };
         let h: i32 = h
@@ -275,6 +276,15 @@ pub fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> i
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Found by the `time_mask` fuzz target: a four-byte offset with a two-byte character used
+    /// to be split inside the character.
+    #[test]
+    fn offset_with_multibyte_characters_is_an_error_not_a_panic() {
+        assert!(TimeZone::parse("+2\u{411}n").is_err());
+        assert!(TimeZone::parse("-\u{e9}12").is_err());
+        assert!(TimeZone::parse("+0130").is_ok());
+    }
 
     #[test]
     fn masks_that_parse_and_read() {

@@ -151,7 +151,8 @@ async fn supervise(shared: &Shared) {
             Ok(password) => {
                 // A stop must not wait for a connection attempt that hangs (a TLS or WebSocket
                 // handshake nobody answers lasts up to the reply timeout).
-                let attempt = tokio::time::timeout(timeout, Transport::connect(&config, host, port));
+                let attempt =
+                    tokio::time::timeout(timeout, Transport::connect(&config, host, port));
                 tokio::select! {
                     connected = attempt => match connected {
                         Ok(Ok(transport)) => serve(shared, transport, &addr, &password).await,
@@ -189,9 +190,20 @@ async fn supervise(shared: &Shared) {
         if failures_in_round >= hosts.len() {
             failures_in_round = 0;
             shared.queue.notify_if_pending();
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = shared.wake.notified() => {}
+            // Host writes wake this thread too; only a stop or new parameters cut the back-off
+            // short (a write per wake-up would otherwise be a connection attempt each, and
+            // double the back-off each time).
+            let sleep = tokio::time::sleep(backoff);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    _ = shared.wake.notified() => {
+                        if shared.shutting_down() || shared.reconnect.load(Ordering::Acquire) {
+                            break;
+                        }
+                    }
+                }
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }

@@ -1,0 +1,31 @@
+//! Packets from a broker: `session::read_packet` over any bytes, fed to a session that is
+//! waiting for its CONNACK and to one that is connected, as the driver does.
+#![no_main]
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use mqtt_line_core::config::LineConfig;
+use mqtt_line_core::params::Secret;
+use mqtt_line_core::session::{read_packet, Session};
+
+fuzz_target!(|data: &[u8]| {
+    let now = Instant::now();
+    let Ok((cfg, _)) = LineConfig::from_params("fuzz", [("host", "h"), ("clean_session", "YES")])
+    else {
+        return;
+    };
+    let mut session = Session::new(now);
+    session.connect(&cfg, &Secret::default(), now);
+    while session.poll_transmit(now).is_some() {}
+    let mut buf = BytesMut::from(data);
+    let mut packets = 0;
+    while let Ok(Some(packet)) = read_packet(&mut buf, 1 << 20) {
+        packets += 1;
+        if session.handle(packet, now).is_err() || packets > 64 {
+            break;
+        }
+        while session.poll_transmit(now).is_some() {}
+    }
+});
