@@ -5,6 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mqtt_line_core::json_extract::PathTree;
 use mqtt_line_core::json_path::JsonPath;
 use mqtt_line_core::payload::parse_json;
 use mqtt_line_core::routing::{RouteEntry, Router};
@@ -41,7 +42,9 @@ fn routing(c: &mut Criterion) {
         let router = Router::build(&entries).expect("router");
         // Topics spread over the stations, as the traffic of scenario 3.
         let k = 64.min(n / 2);
-        let exact: Vec<String> = (0..k).map(|j| format!("site/e/{}/up", (j * n / k) & !1)).collect();
+        let exact: Vec<String> = (0..k)
+            .map(|j| format!("site/e/{}/up", (j * n / k) & !1))
+            .collect();
         let regex: Vec<String> = (0..k)
             .map(|j| format!("site/r/{}/up", (j * n / k) | 1))
             .collect();
@@ -90,6 +93,25 @@ fn json(c: &mut Criterion) {
             }
         })
     });
+    // What the line did per message before json_extract: build the document, then look up.
+    g.bench_function("parse_and_find_8_paths", |b| {
+        b.iter(|| {
+            let doc = parse_json(black_box(UPLINK.as_bytes())).expect("json");
+            for p in &paths {
+                black_box(p.find(&doc));
+            }
+        })
+    });
+    // What it does now: one pass that builds only the addressed values.
+    let tree = PathTree::new(&paths);
+    let mut out = Vec::new();
+    g.bench_function("extract_8_paths", |b| {
+        b.iter(|| {
+            tree.extract(black_box(UPLINK.as_bytes()), &mut out)
+                .expect("json");
+            black_box(&out);
+        })
+    });
     g.bench_function("parse_path", |b| {
         b.iter(|| black_box(JsonPath::parse(black_box("rx.gwrxf[1].\"gw.id\"")).is_ok()))
     });
@@ -102,8 +124,16 @@ fn time(c: &mut Criterion) {
         b.iter(|| black_box(TimeMask::parse(black_box("yyyy-mm-dd hh:mi:ss.mss")).is_ok()))
     });
     let cases = [
-        ("read_mask", "yyyy-mm-dd hh:mi:ss.mss", serde_json::json!("2026-11-24 10:00:00.123")),
-        ("read_iso8601", "ISO8601", serde_json::json!("2026-11-24T10:00:00.123456789Z")),
+        (
+            "read_mask",
+            "yyyy-mm-dd hh:mi:ss.mss",
+            serde_json::json!("2026-11-24 10:00:00.123"),
+        ),
+        (
+            "read_iso8601",
+            "ISO8601",
+            serde_json::json!("2026-11-24T10:00:00.123456789Z"),
+        ),
         ("read_unixms", "UNIXMS", serde_json::json!(1763978400123i64)),
     ];
     for (name, mask, value) in cases {

@@ -130,6 +130,13 @@ impl JsonPath {
                 }
             }
         }
+        // A line may hold a hundred thousand of these: no spare capacity.
+        for step in &mut steps {
+            if let Step::Key(k) = step {
+                k.shrink_to_fit();
+            }
+        }
+        steps.shrink_to_fit();
         Ok(JsonPath {
             steps,
             text: text.to_string(),

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod json_extract;
 pub mod json_path;
 pub mod json_value;
 pub mod line;

@@ -2,6 +2,7 @@
 //! by the shell with packets, time and host requests, and answering with packets and events.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -11,6 +12,8 @@ use crate::error::ConfigError;
 use crate::event::{
     Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
+use crate::json_extract::PathTree;
+use crate::json_path::JsonPath;
 use crate::json_value;
 use crate::params::Secret;
 use crate::payload::{self, PayloadSettings, Stamp};
@@ -28,6 +31,11 @@ struct Station {
     payload: PayloadSettings,
     /// The station has JA= tags, so JSON payloads are parsed for it.
     json_tags: bool,
+    /// Its JA= addresses in tag order, then the time field: what is read from a payload.
+    /// Stations with the same addresses share one.
+    extract: Arc<PathTree>,
+    /// The station has IN_TOPIC, IN_DATA or IN_ID tags.
+    in_tags: bool,
     /// Its will message arrived: hard error until data comes again.
     device_lost: bool,
     command: StationCommand,
@@ -108,6 +116,10 @@ pub struct Line {
     writes: HashMap<u64, PendingWrite>,
     next_token: u64,
     unrouted: u64,
+    /// Values read from the last JSON payload, kept to reuse the allocation.
+    extracted: Vec<Option<serde_json::Value>>,
+    /// One copy of each distinct JA= address, shared by the tags that use it.
+    json_paths: HashMap<String, Arc<JsonPath>>,
 }
 
 impl Line {
@@ -129,6 +141,8 @@ impl Line {
             writes: HashMap::new(),
             next_token: 1,
             unrouted: 0,
+            extracted: Vec::new(),
+            json_paths: HashMap::new(),
         }
     }
 
@@ -193,6 +207,8 @@ impl Line {
             params,
             payload,
             json_tags: false,
+            extract: Arc::default(),
+            in_tags: false,
             device_lost: false,
             command: StationCommand::On,
             state: None,
@@ -226,7 +242,14 @@ impl Line {
                 id,
             });
         }
-        let parsed = TagAddress::parse(&object, address)?;
+        let mut parsed = TagAddress::parse(&object, address)?;
+        if let TagAddress::Json(path) = &mut parsed {
+            *path = self
+                .json_paths
+                .entry(path.to_string())
+                .or_insert_with(|| path.clone())
+                .clone();
+        }
         parsed
             .check_type(ty)
             .map_err(|reason| ConfigError::TypeMismatch {
@@ -257,6 +280,9 @@ impl Line {
         match parsed {
             TagAddress::AckId => self.stations[station].gated = true,
             TagAddress::Json(_) => self.stations[station].json_tags = true,
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
+                self.stations[station].in_tags = true
+            }
             _ => {}
         }
         self.tag_ids.insert(id, self.tags.len());
@@ -286,6 +312,13 @@ impl Line {
             })
             .collect();
         self.router = Router::build(&entries)?;
+        self.build_extract_trees();
+        // Configuration is complete: give back what the growing vectors reserved.
+        self.tags.shrink_to_fit();
+        self.stations.shrink_to_fit();
+        for st in &mut self.stations {
+            st.tags.shrink_to_fit();
+        }
         self.wills.clear();
         for (i, st) in self.stations.iter().enumerate() {
             if !st.params.will_topic.is_empty() {
@@ -350,7 +383,32 @@ impl Line {
         for st in &mut self.stations {
             st.payload = PayloadSettings::resolve(&self.config, &st.params);
         }
+        self.build_extract_trees();
         Ok(warnings)
+    }
+
+    /// What each station reads from a JSON payload: its JA= addresses in tag order, then its
+    /// time field.
+    fn build_extract_trees(&mut self) {
+        let mut shared: HashMap<Vec<String>, Arc<PathTree>> = HashMap::new();
+        for i in 0..self.stations.len() {
+            let st = &self.stations[i];
+            let paths: Vec<&JsonPath> = st
+                .tags
+                .iter()
+                .filter_map(|&t| match &self.tags[t].address {
+                    TagAddress::Json(p) => Some(&**p),
+                    _ => None,
+                })
+                .chain(st.payload.time_field.as_ref())
+                .collect();
+            let key: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            let tree = shared
+                .entry(key)
+                .or_insert_with(|| Arc::new(PathTree::new(paths)))
+                .clone();
+            self.stations[i].extract = tree;
+        }
     }
 
     pub fn station_command(
@@ -579,48 +637,62 @@ impl Line {
             flags |= FLAG_RETAINED;
         }
         let mut time_ns = wall_ns;
-        let doc = if st.payload.json && (st.json_tags || st.payload.time_field.is_some()) {
-            let doc = payload::parse_json(&p.payload);
-            match &doc {
-                Ok(doc) => match payload::stamp(&st.payload, doc) {
-                    Stamp::Payload(ns) => {
-                        time_ns = ns;
-                        flags |= FLAG_TIME_FROM_PAYLOAD;
+        // The payload is read in one pass for the addressed values only (json_extract.rs).
+        let mut values = std::mem::take(&mut self.extracted);
+        let read = if st.payload.json && (st.json_tags || st.payload.time_field.is_some()) {
+            let read = st.extract.extract(&p.payload, &mut values);
+            match &read {
+                Ok(()) => {
+                    let time_value = st
+                        .payload
+                        .time_field
+                        .as_ref()
+                        .and_then(|_| values.last())
+                        .and_then(Option::as_ref);
+                    match payload::stamp_from(&st.payload, time_value) {
+                        Stamp::Payload(ns) => {
+                            time_ns = ns;
+                            flags |= FLAG_TIME_FROM_PAYLOAD;
+                        }
+                        Stamp::None => {}
+                        Stamp::Missing if st.payload.ignore_missing_time => {}
+                        Stamp::Missing => tracing::warn!(
+                            "station '{}': no time field '{}' in the payload of '{}'; the receive time is used",
+                            st.name,
+                            st.payload.time_field.as_ref().map_or(String::new(), |f| f.to_string()),
+                            p.topic
+                        ),
+                        Stamp::Unreadable(why) => tracing::warn!(
+                            "station '{}': {why} (topic '{}'); the receive time is used",
+                            st.name,
+                            p.topic
+                        ),
                     }
-                    Stamp::None => {}
-                    Stamp::Missing if st.payload.ignore_missing_time => {}
-                    Stamp::Missing => tracing::warn!(
-                        "station '{}': no time field '{}' in the payload of '{}'; the receive time is used",
-                        st.name,
-                        st.payload.time_field.as_ref().map_or(String::new(), |f| f.to_string()),
-                        p.topic
-                    ),
-                    Stamp::Unreadable(why) => tracing::warn!(
-                        "station '{}': {why} (topic '{}'); the receive time is used",
-                        st.name,
-                        p.topic
-                    ),
-                },
+                }
                 Err(e) => tracing::warn!(
                     "station '{}': the payload of '{}' is not JSON ({e}); its JA= tags are invalid",
                     st.name,
                     p.topic
                 ),
             }
-            Some(doc)
+            Some(read.is_ok())
         } else {
             None
         };
 
-        if let Some(doc) = &doc {
+        if let Some(parsed) = read {
+            let mut slot = 0;
             for k in 0..self.stations[i].tags.len() {
                 let t = self.stations[i].tags[k];
                 let TagAddress::Json(path) = &self.tags[t].address else {
                     continue;
                 };
-                let value = match doc {
-                    Err(_) => None,
-                    Ok(doc) => match path.find(doc) {
+                let found = values.get(slot).and_then(Option::as_ref);
+                slot += 1;
+                let value = if !parsed {
+                    None
+                } else {
+                    match found {
                         None => {
                             self.warn_invalid(
                                 t,
@@ -636,12 +708,25 @@ impl Line {
                                 None
                             }
                         },
-                    },
+                    }
                 };
                 self.set_value(t, value, time_ns, flags);
             }
         }
+        self.extracted = values;
 
+        if self.stations[i].in_tags {
+            self.fill_in_tags(i, p, time_ns, flags);
+        }
+
+        if self.stations[i].device_lost {
+            self.stations[i].device_lost = false;
+            self.refresh_station(i, "data received");
+        }
+    }
+
+    /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order.
+    fn fill_in_tags(&mut self, i: usize, p: &Publish, time_ns: i64, flags: u32) {
         let text = match std::str::from_utf8(&p.payload) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(e) => {
@@ -669,11 +754,6 @@ impl Line {
                 };
                 self.set_value(t, value, time_ns, flags);
             }
-        }
-
-        if self.stations[i].device_lost {
-            self.stations[i].device_lost = false;
-            self.refresh_station(i, "data received");
         }
     }
 

@@ -58,14 +58,17 @@ pub enum Stamp {
 
 /// Parses a JSON payload. The error gives the line and column of the mistake.
 pub fn parse_json(payload: &[u8]) -> Result<Json, String> {
-    serde_json::from_slice(payload).map_err(|e| {
-        format!(
-            "{} at line {} column {}",
-            describe_json_error(&e),
-            e.line(),
-            e.column()
-        )
-    })
+    serde_json::from_slice(payload).map_err(|e| json_error(&e))
+}
+
+/// A JSON syntax error as shown in warnings: the cause, then its line and column.
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
+    format!(
+        "{} at line {} column {}",
+        describe_json_error(e),
+        e.line(),
+        e.column()
+    )
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {
@@ -79,10 +82,16 @@ fn describe_json_error(e: &serde_json::Error) -> String {
 
 /// Reads the time stamp of a parsed payload.
 pub fn stamp(settings: &PayloadSettings, doc: &Json) -> Stamp {
+    let value = settings.time_field.as_ref().and_then(|f| f.find(doc));
+    stamp_from(settings, value)
+}
+
+/// Reads the time stamp from the value of the time field, already looked up (`None`: missing).
+pub fn stamp_from(settings: &PayloadSettings, value: Option<&Json>) -> Stamp {
     let Some(field) = &settings.time_field else {
         return Stamp::None;
     };
-    let Some(value) = field.find(doc) else {
+    let Some(value) = value else {
         return Stamp::Missing;
     };
     match settings.time_mask.read(value, settings.zone) {

@@ -9,9 +9,9 @@
 //! 5. otherwise the message belongs to no station.
 //!
 //! Exact addresses are one hash lookup. Regular expressions are indexed by their literal prefix
-//! (`site/r/17/` of `site/r/17/[^/]+`): a topic looks up each of its prefixes of a length some
-//! expression uses, and only the expressions of the buckets it hits are evaluated, on the rest of
-//! the topic. The rest-of-address expressions of a bucket are compiled together into one
+//! up to its last `/` (`site/r/17/` of `site/r/17/[^/]+`): a topic looks up its prefixes that end
+//! at one of its own `/` and have a length some bucket has, and only the expressions of the
+//! buckets it hits are evaluated, on the rest of the topic. The rest-of-address expressions of a bucket are compiled together into one
 //! `RegexSet`, and buckets with the same expressions share it, so ten thousand stations of one
 //! pattern cost one compiled set. Among the matches the one with the greatest address wins.
 //! Expressions without a usable prefix (leading group, alternation at the top, anchors, word
@@ -96,8 +96,10 @@ pub struct Router {
     exact: FxMap<String, usize>,
     /// Regular expressions by literal prefix.
     buckets: FxMap<Box<str>, Bucket>,
-    /// The distinct prefix lengths of `buckets`, ascending.
+    /// The distinct prefix lengths of `buckets`, ascending (each prefix ends with `/`).
     prefix_lens: Vec<usize>,
+    /// The empty prefix has a bucket.
+    unprefixed: bool,
     /// Compiled rest-of-address sets, shared between buckets with the same expressions.
     sets: Vec<RegexSet>,
     /// Station of each expression, in descending order of address (the priority).
@@ -200,7 +202,11 @@ impl Router {
                     router.sets.len() - 1
                 }
             };
-            router.prefix_lens.push(prefix.len());
+            if prefix.is_empty() {
+                router.unprefixed = true;
+            } else {
+                router.prefix_lens.push(prefix.len());
+            }
             router.buckets.insert(
                 prefix.into(),
                 Bucket {
@@ -225,13 +231,20 @@ impl Router {
         }
         // The lowest priority index is the greatest address: the most specific expression.
         let mut best: Option<usize> = None;
-        for &len in &self.prefix_lens {
-            let (Some(prefix), Some(rest)) = (topic.get(..len), topic.get(len..)) else {
-                if len > topic.len() {
-                    break;
-                }
+        let max_len = self.prefix_lens.last().copied().unwrap_or(0);
+        let slashes = topic
+            .bytes()
+            .take(max_len)
+            .enumerate()
+            .filter(|&(_, b)| b == b'/')
+            .map(|(i, _)| i + 1);
+        let lens = self.unprefixed.then_some(0).into_iter().chain(slashes);
+        for len in lens {
+            if len > 0 && self.prefix_lens.binary_search(&len).is_err() {
                 continue;
-            };
+            }
+            // `/` is never inside a multi-byte character, so `len` is a character boundary.
+            let (prefix, rest) = topic.split_at(len);
             let Some(bucket) = self.buckets.get(prefix) else {
                 continue;
             };
@@ -256,9 +269,9 @@ impl Router {
     }
 }
 
-/// Splits an expression into a literal prefix that every match starts with and the expression
-/// for the rest of the topic, such that `^(?:address)$` matches a topic exactly when the topic
-/// starts with the prefix and `^(?:rest)$` matches what follows. When that cannot be guaranteed
+/// Splits an expression into a literal prefix that every match starts with, cut after its last
+/// `/`, and the expression for the rest of the topic, such that `^(?:address)$` matches a topic
+/// exactly when the topic starts with the prefix and `^(?:rest)$` matches what follows. When that cannot be guaranteed
 /// (alternation at the top level, `^` or `$`, `\b`-style assertions, a leading group or class)
 /// the prefix is empty and the rest is the whole address.
 fn split_literal_prefix(address: &str) -> (&str, &str) {
@@ -321,6 +334,9 @@ fn split_literal_prefix(address: &str) -> (&str, &str) {
     if matches!(b[end], b'*' | b'+' | b'?' | b'{') {
         end = address[..end].char_indices().last().map_or(0, |(i, _)| i);
     }
+    // Cutting inside the literal run is as safe as at its end; at a `/` the topic's own level
+    // separators say which prefix lengths are worth a lookup.
+    end = address[..end].rfind('/').map_or(0, |i| i + 1);
     let (prefix, rest) = address.split_at(end);
     if prefix.is_empty() || regex::Regex::new(&anchored(rest)).is_err() {
         return whole;
@@ -432,11 +448,13 @@ mod tests {
     fn literal_prefixes_split_only_where_safe() {
         let rows: &[(&str, &str)] = &[
             ("site/r/17/[^/]+", "site/r/17/"),
-            ("status/batt.*", "status/batt"),
-            ("ab+c", "a"),
-            ("ab*c", "a"),
-            ("ab{2}", "a"),
-            ("ab?", "a"),
+            ("status/batt.*", "status/"),
+            ("ab+c", ""),
+            ("a/b+c", "a/"),
+            ("a/+", ""),
+            ("ab/c*", "ab/"),
+            ("a/b/c{2}", "a/b/"),
+            ("ab?", ""),
             ("a/(?:x|y)/z", "a/"),
             ("a/x|b/y", ""),
             ("(?i)abc.*", ""),
@@ -464,8 +482,15 @@ mod tests {
             addresses.push(format!("site/e/{i}/up"));
         }
         for a in [
-            "site/r/1.*", "site/.*", "site/r/1/u.", "(?:site|x)/r/2/up", "[a-z]+/r/3/.*",
-            "site/r/4/u+p", "site/r/\\d+/down", "site/r/5/(up|down)", ".+/up",
+            "site/r/1.*",
+            "site/.*",
+            "site/r/1/u.",
+            "(?:site|x)/r/2/up",
+            "[a-z]+/r/3/.*",
+            "site/r/4/u+p",
+            "site/r/\\d+/down",
+            "site/r/5/(up|down)",
+            ".+/up",
         ] {
             addresses.push(a.to_string());
         }
@@ -485,12 +510,24 @@ mod tests {
                 topics.push(format!("site/e/{i}/{leaf}"));
             }
         }
-        topics.extend(["x/r/2/up", "abc/r/3/q", "site/r/4/uuup", "", "site", "other/up"].map(String::from));
+        topics.extend(
+            [
+                "x/r/2/up",
+                "abc/r/3/q",
+                "site/r/4/uuup",
+                "",
+                "site",
+                "other/up",
+            ]
+            .map(String::from),
+        );
         for t in &topics {
-            let want = refs
-                .iter()
-                .position(|a| a == t)
-                .or_else(|| sorted.iter().find(|(_, re)| re.is_match(t)).map(|(i, _)| *i));
+            let want = refs.iter().position(|a| a == t).or_else(|| {
+                sorted
+                    .iter()
+                    .find(|(_, re)| re.is_match(t))
+                    .map(|(i, _)| *i)
+            });
             assert_eq!(r.route(t), want, "topic {t:?}");
         }
     }

@@ -342,7 +342,7 @@ impl Session {
         now: Instant,
     ) -> Result<Option<SessionEvent>, ProtocolError> {
         self.last_received = now;
-        if false && self.phase == Phase::AwaitConnAck && !matches!(packet, Packet::ConnAck(_)) {
+        if self.phase == Phase::AwaitConnAck && !matches!(packet, Packet::ConnAck(_)) {
             // MQTT-3.2.0-1: the first packet from the server is CONNACK.
             return Err(ProtocolError::Violation(format!(
                 "{} before CONNACK",
@@ -353,7 +353,7 @@ impl Session {
             Packet::ConnAck(ack) => self.on_connack(ack, now),
             Packet::SubAck(ack) => self.on_suback(ack),
             Packet::UnsubAck(ack) => {
-                if false && !self
+                if !self
                     .expects
                     .iter()
                     .any(|(e, _)| *e == Expect::UnsubAck(ack.pkid))
@@ -409,7 +409,7 @@ impl Session {
                 connack_reason(ack.code).into(),
             ));
         }
-        if false && ack.session_present && self.clean_session {
+        if ack.session_present && self.clean_session {
             // MQTT-3.2.2-1: a clean session never comes back with a session present.
             return Err(ProtocolError::Violation(
                 "CONNACK says a session is present although clean session is on".into(),
@@ -615,9 +615,9 @@ pub fn read_packet(buf: &mut BytesMut, max_size: usize) -> Result<Option<Packet>
         Err(e) => return Err(e.to_string()),
     };
     let len = header.frame_length();
-    let _ = len;
+    check_frame(&buf[..len])?;
     let packet = Packet::read(buf, max_size).map_err(|e| e.to_string())?;
-    if let (false, Packet::Publish(p)) = (true, &packet) {
+    if let Packet::Publish(p) = &packet {
         if p.topic.is_empty() {
             return Err("PUBLISH with an empty topic".into());
         }

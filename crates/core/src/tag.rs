@@ -1,6 +1,8 @@
 //! I/O tag addresses and which value types each one accepts.
 
 use crate::error::ConfigError;
+use std::sync::Arc;
+
 use crate::json_path::JsonPath;
 use crate::value::ValueType;
 
@@ -20,7 +22,8 @@ pub enum TagAddress {
     /// Writing it publishes the value to OUT_TOPIC.
     OutValue,
     /// A value inside a JSON payload (`JA=path`).
-    Json(JsonPath),
+    /// Shared: a line keeps one copy of each distinct address (see `Line::add_tag`).
+    Json(Arc<JsonPath>),
 }
 
 impl TagAddress {
@@ -49,7 +52,7 @@ impl TagAddress {
                     address: address.to_string(),
                     reason: format!("JSON address '{path}' {e}"),
                 })?;
-                TagAddress::Json(path)
+                TagAddress::Json(Arc::new(path))
             }
             _ => {
                 return Err(ConfigError::InvalidAddress {

@@ -17,7 +17,8 @@ pub struct Mosquitto {
 const MAX_QUEUED: u64 = 5_000_000;
 
 impl Mosquitto {
-    pub fn start(binary: &Path, work: &Path) -> Result<Mosquitto, String> {
+    /// `nodelay` sets TCP_NODELAY on client sockets (`set_tcp_nodelay`, off by default).
+    pub fn start(binary: &Path, work: &Path, nodelay: bool) -> Result<Mosquitto, String> {
         let port = TcpListener::bind(("127.0.0.1", 0))
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?
@@ -32,7 +33,8 @@ impl Mosquitto {
              persistence false\n\
              max_queued_messages {MAX_QUEUED}\n\
              max_queued_bytes 0\n\
-             log_dest none\n"
+             log_dest none\n\
+             set_tcp_nodelay {nodelay}\n"
         );
         std::fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))?;
         let child = Command::new(binary)

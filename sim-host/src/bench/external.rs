@@ -114,9 +114,12 @@ pub struct Running {
     lines: mpsc::Receiver<String>,
     job_count: u64,
     limit: Duration,
+    /// The scripts' job file, removed when the client is done.
+    job_file: Option<PathBuf>,
 }
 
 pub fn spawn(tool: Tool, job: &Job, scripts: &Path, work: &Path) -> Result<Running, String> {
+    let mut job_file = None;
     let mut cmd = match tool {
         Tool::MosquittoSub => {
             let mut c = Command::new("mosquitto_sub");
@@ -153,6 +156,7 @@ pub fn spawn(tool: Tool, job: &Job, scripts: &Path, work: &Path) -> Result<Runni
                 "limit_s": job.limit.as_secs_f64(),
             });
             std::fs::write(&file, spec.to_string()).map_err(|e| e.to_string())?;
+            job_file = Some(file.clone());
             let mut c = if tool == Tool::Paho {
                 let mut c = Command::new("python3");
                 c.arg(scripts.join("paho_sub.py"));
@@ -187,6 +191,7 @@ pub fn spawn(tool: Tool, job: &Job, scripts: &Path, work: &Path) -> Result<Runni
         lines: rx,
         job_count: job.count,
         limit: job.limit,
+        job_file,
     })
 }
 
@@ -218,6 +223,9 @@ impl Running {
             }
         }
         drop(self.child);
+        if let Some(f) = &self.job_file {
+            let _ = std::fs::remove_file(f);
+        }
         match (self.tool, report) {
             (Tool::MosquittoSub, _) => Outcome {
                 count: if end.exited { self.job_count } else { 0 },

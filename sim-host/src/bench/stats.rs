@@ -41,12 +41,29 @@ pub fn reset_peak_rss() {
 
 /// Peak RSS of this process in MB since the last reset.
 pub fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    vm_hwm_mb("/proc/self/status")
+}
+
+fn vm_hwm_mb(path: &str) -> f64 {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// p50, p99 and max of latencies in microseconds, as milliseconds.
+pub fn percentiles_us_ms(lat_us: &mut [u32]) -> Option<[f64; 3]> {
+    if lat_us.is_empty() {
+        return None;
+    }
+    lat_us.sort_unstable();
+    let at = |q: f64| {
+        let i = ((lat_us.len() as f64 - 1.0) * q).round() as usize;
+        f64::from(lat_us[i.min(lat_us.len() - 1)]) / 1e3
+    };
+    Some([at(0.50), at(0.99), at(1.0)])
 }
 
 /// p50, p99 and max of latencies in nanoseconds, as milliseconds.
@@ -71,12 +88,17 @@ pub struct ChildEnd {
 }
 
 /// Waits (polling, bounded by `limit`) for the child `pid` and collects its resource use; kills
-/// it by pid when the limit passes.
+/// it by pid when the limit passes. Peak RSS is sampled from the child's own VmHWM every
+/// millisecond: wait4's `ru_maxrss` would include the RSS of sim-host that the child had between
+/// fork and exec.
 pub fn wait_child(pid: u32, limit: Duration) -> ChildEnd {
     let deadline = Instant::now() + limit;
     let pid = pid as libc::pid_t;
     let mut killed = false;
+    let status_path = format!("/proc/{pid}/status");
+    let mut hwm = 0f64;
     loop {
+        hwm = hwm.max(vm_hwm_mb(&status_path));
         let mut status = 0;
         // SAFETY: zeroed rusage is valid; wait4 writes it.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -87,7 +109,11 @@ pub fn wait_child(pid: u32, limit: Duration) -> ChildEnd {
                 exited: !killed && r == pid,
                 end_ns: wall_ns(),
                 cpu_s: tv_s(ru.ru_utime) + tv_s(ru.ru_stime),
-                peak_rss_mb: ru.ru_maxrss as f64 / 1024.0,
+                peak_rss_mb: if hwm > 0.0 {
+                    hwm
+                } else {
+                    ru.ru_maxrss as f64 / 1024.0
+                },
             };
         }
         if !killed && Instant::now() > deadline {
