@@ -1,4 +1,4 @@
-//! Packets from a broker: `session::read_packet` over any bytes, fed to a session that is
+//! Packets from a broker: `codec::read_packet` over any bytes, fed to a session that is
 //! waiting for its CONNACK and to one that is connected, as the driver does.
 #![no_main]
 
@@ -8,7 +8,8 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use mqtt_line_core::config::LineConfig;
 use mqtt_line_core::params::Secret;
-use mqtt_line_core::session::{read_packet, Session};
+use mqtt_line_core::codec::read_packet;
+use mqtt_line_core::session::Session;
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
