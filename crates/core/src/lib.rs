@@ -4,6 +4,7 @@
 //! and host requests into a [`line::Line`] and carries out what comes back (packets to send,
 //! events for the host, the next deadline). That keeps every rule testable with plain unit tests.
 
+pub mod ack_gate;
 pub mod codec;
 pub mod config;
 pub mod error;

@@ -3,10 +3,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::ack_gate::{AckGate, Held, Refusal};
 use crate::config::{LineConfig, Warnings};
 use crate::error::ConfigError;
 use crate::event::{
@@ -45,39 +46,6 @@ struct Station {
     /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
     gated: bool,
     gate: AckGate,
-}
-
-/// Messages of a station with ACK_ID: one shown and waiting for the host's confirmation, the
-/// rest held in arrival order.
-#[derive(Default)]
-struct AckGate {
-    shown: Option<Shown>,
-    held: VecDeque<Held>,
-    /// The held count at which the last warning was given (10, 100, 1000...).
-    warned_at: usize,
-}
-
-/// A message shown on a gated station: what its confirmation must acknowledge.
-#[derive(Clone, Copy)]
-struct Shown {
-    pkid: u16,
-    epoch: u64,
-    /// When it was shown, and whether the line already warned that it stays unconfirmed.
-    since: Instant,
-    warned: bool,
-}
-
-/// How long a shown message may wait for ACK_ID before the line warns. The held-count warning
-/// alone never fires when the broker's in-flight window is smaller than the count (mosquitto's
-/// `max_inflight_messages` may be 1 or 2), yet such a window stalls the line just the same.
-const UNCONFIRMED_WARNING_AFTER: Duration = Duration::from_secs(5);
-
-/// A message held for a gated station. Held messages survive reconnects: the session knows them
-/// and does not hand the broker's redelivery over again.
-struct Held {
-    publish: Publish,
-    wall_ns: i64,
-    epoch: u64,
 }
 
 struct Tag {
@@ -530,15 +498,12 @@ impl Line {
             wall_ns,
             epoch,
         };
-        if s.gate.shown.is_none() {
-            self.show(i, held, now);
+        if let Some(now_shown) = s.gate.offer(held) {
+            self.show(i, now_shown, now);
             return;
         }
-        s.gate.held.push_back(held);
-        let held = s.gate.held.len();
-        if held >= 10 && held >= s.gate.warned_at * 10 {
-            s.gate.warned_at = held;
-            let waiting = s.gate.shown.map_or(0, |w| w.pkid);
+        if let Some(held) = s.gate.held_warning() {
+            let waiting = s.gate.waiting().unwrap_or(0);
             tracing::warn!(
                 "station '{}' holds {held} messages until the host confirms IN_ID {waiting} through \
                  ACK_ID; unconfirmed QoS 1/2 messages fill the broker's in-flight window, which \
@@ -575,52 +540,39 @@ impl Line {
     /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
     fn show(&mut self, i: usize, m: Held, now: Instant) {
         self.fill_inputs(i, &m.publish, m.wall_ns);
-        self.stations[i].gate.shown = Some(Shown {
-            pkid: m.publish.pkid,
-            epoch: m.epoch,
-            since: now,
-            warned: false,
-        });
+        self.stations[i].gate.mark_shown(&m, now);
     }
 
     /// The host wrote ACK_ID: confirm the shown message and show the next held one.
     fn acknowledge(&mut self, i: usize, object: &str, value: &Value) -> Result<(), String> {
-        let s = &self.stations[i];
+        let s = &mut self.stations[i];
         let Value::Int(written) = *value else {
             return Err(format!(
                 "{object}: ACK_ID takes the IN_ID value, not '{}'",
                 value.to_text()
             ));
         };
-        let Some(shown) = s.gate.shown else {
-            return Err(format!(
+        match s.gate.confirm(written) {
+            Ok(shown) => {
+                self.session.confirm(shown.pkid, shown.epoch);
+                Ok(())
+            }
+            Err(Refusal::NothingShown) => Err(format!(
                 "{object}: ACK_ID {written} written, but station '{}' has no message waiting for confirmation",
                 s.name
-            ));
-        };
-        if written != i64::from(shown.pkid) {
-            return Err(format!(
-                "{object}: ACK_ID {written} does not confirm the message shown on station '{}': expected IN_ID {}",
-                s.name, shown.pkid
-            ));
+            )),
+            Err(Refusal::Mismatch { expected }) => Err(format!(
+                "{object}: ACK_ID {written} does not confirm the message shown on station '{}': expected IN_ID {expected}",
+                s.name
+            )),
         }
-        self.session.confirm(shown.pkid, shown.epoch);
-        let gate = &mut self.stations[i].gate;
-        gate.shown = None;
-        if gate.held.len() < gate.warned_at {
-            gate.warned_at = 0;
-        }
-        Ok(())
     }
 
     /// After a confirmation has been reported, the next held message is shown.
     fn show_next(&mut self, i: usize) {
-        let gate = &mut self.stations[i].gate;
-        if gate.shown.is_none() {
-            if let Some(next) = gate.held.pop_front() {
-                // Host calls carry no time; the reading is only for the unconfirmed warning.
-                self.show(i, next, Instant::now());
-            }
+        if let Some(next) = self.stations[i].gate.take_next() {
+            // Host calls carry no time; the reading is only for the unconfirmed warning.
+            self.show(i, next, Instant::now());
         }
     }
 
@@ -909,8 +861,7 @@ impl Line {
         let unconfirmed = self
             .stations
             .iter()
-            .filter_map(|s| s.gate.shown.filter(|w| !w.warned))
-            .map(|w| w.since + UNCONFIRMED_WARNING_AFTER)
+            .filter_map(|s| s.gate.warning_deadline())
             .min();
         match (self.session.poll_timeout(), unconfirmed) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -928,26 +879,22 @@ impl Line {
         self.session.handle_timeout(now)
     }
 
-    /// Warns once per shown message that waited [`UNCONFIRMED_WARNING_AFTER`] for ACK_ID.
+    /// Warns once per shown message that waited [`crate::ack_gate::UNCONFIRMED_WARNING_AFTER`]
+    /// for ACK_ID.
     fn warn_unconfirmed(&mut self, now: Instant) {
         let unconfirmed = self.session.unconfirmed();
         for s in &mut self.stations {
-            let Some(shown) = s.gate.shown.as_mut() else {
+            let Some((pkid, waited)) = s.gate.due_warning(now) else {
                 continue;
             };
-            if shown.warned || now < shown.since + UNCONFIRMED_WARNING_AFTER {
-                continue;
-            }
-            shown.warned = true;
             tracing::warn!(
-                "station '{}' has waited {}s for the host to confirm IN_ID {} through ACK_ID \
+                "station '{}' has waited {}s for the host to confirm IN_ID {pkid} through ACK_ID \
                  ({} more messages held, {unconfirmed} unconfirmed on the line); unconfirmed QoS \
                  1/2 messages fill the broker's in-flight window, which stops delivery to the \
                  whole line",
                 s.name,
-                now.saturating_duration_since(shown.since).as_secs(),
-                shown.pkid,
-                s.gate.held.len(),
+                waited.as_secs(),
+                s.gate.held(),
             );
         }
     }
