@@ -259,21 +259,8 @@ fn tls_port_defaults_to_8883() {
          [[station]]\nname = \"s\"\naddress = \"sec/value\"\n"
     );
     let mut host = SimHost::start(&config);
-    let deadline = Instant::now() + TIMEOUT;
-    let mut stream = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => {
-                let report = host.report();
-                panic!("no connection on {ip}:8883 ({e})\n{report}");
-            }
-        }
-    };
+    let mut stream = accept_within(&listener, &mut host, &format!("{ip}:8883"));
     // The first bytes are a TLS ClientHello: handshake record (22), version 3.x.
-    stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -370,20 +357,7 @@ fn upgrade_request(ws_path: Option<&str>) -> String {
         config = config.param("ws_path", path);
     }
     let mut host = SimHost::start(&config.to_toml());
-    let deadline = Instant::now() + TIMEOUT;
-    let mut stream = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => {
-                let report = host.report();
-                panic!("no connection on 127.0.0.1:{port} ({e})\n{report}");
-            }
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
+    let mut stream = accept_within(&listener, &mut host, &format!("127.0.0.1:{port}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -651,5 +625,30 @@ fn password_not_in_toml_syntax_errors() {
         let done = run_to_exit(&text, &["check", "{config}", "--plugin", plugin], TIMEOUT);
         assert_eq!(done.code, Some(2), "{done}");
         assert_no_password(&format!("{}{}", done.stdout, done.stderr), "a TOML error");
+    }
+}
+
+/// The next connection on a non-blocking `listener` (the line's attempt), as a blocking stream;
+/// fails with sim-host's report when none comes within the deadline.
+fn accept_within(
+    listener: &std::net::TcpListener,
+    host: &mut SimHost,
+    what: &str,
+) -> std::net::TcpStream {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                return stream;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                let report = host.report();
+                panic!("no connection on {what} ({e})\n{report}");
+            }
+        }
     }
 }
