@@ -601,24 +601,9 @@ impl Line {
                         .as_ref()
                         .and_then(|_| values.last())
                         .and_then(Option::as_ref);
-                    match payload::stamp_from(&st.payload, time_value) {
-                        Stamp::Payload(ns) => {
-                            time_ns = ns;
-                            flags |= FLAG_TIME_FROM_PAYLOAD;
-                        }
-                        Stamp::None => {}
-                        Stamp::Missing if st.payload.ignore_missing_time => {}
-                        Stamp::Missing => tracing::warn!(
-                            "station '{}': no time field '{}' in the payload of '{}'; the receive time is used",
-                            st.name,
-                            st.payload.time_field.as_ref().map_or(String::new(), |f| f.to_string()),
-                            p.topic
-                        ),
-                        Stamp::Unreadable(why) => tracing::warn!(
-                            "station '{}': {why} (topic '{}'); the receive time is used",
-                            st.name,
-                            p.topic
-                        ),
+                    if let Some(ns) = payload_time(st, &p.topic, time_value) {
+                        time_ns = ns;
+                        flags |= FLAG_TIME_FROM_PAYLOAD;
                     }
                 }
                 Err(e) => tracing::warn!(
@@ -912,6 +897,27 @@ impl Line {
     pub fn station_name(&self, station_id: u64) -> Option<&str> {
         Some(&self.stations[*self.station_ids.get(&station_id)?].name)
     }
+}
+
+/// The payload's time stamp, from the value found at the station's time field; a missing field
+/// (unless Ignore Missing Time) or an unreadable one is warned about, and the caller keeps the
+/// receive time.
+fn payload_time(st: &Station, topic: &str, time_value: Option<&serde_json::Value>) -> Option<i64> {
+    match payload::stamp_from(&st.payload, time_value) {
+        Stamp::Payload(ns) => return Some(ns),
+        Stamp::None => {}
+        Stamp::Missing if st.payload.ignore_missing_time => {}
+        Stamp::Missing => tracing::warn!(
+            "station '{}': no time field '{}' in the payload of '{topic}'; the receive time is used",
+            st.name,
+            st.payload.time_field.as_ref().map_or(String::new(), |f| f.to_string()),
+        ),
+        Stamp::Unreadable(why) => tracing::warn!(
+            "station '{}': {why} (topic '{topic}'); the receive time is used",
+            st.name,
+        ),
+    }
+    None
 }
 
 /// A topic a PUBLISH may carry: not empty, no wildcards.
