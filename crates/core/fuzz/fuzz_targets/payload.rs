@@ -8,24 +8,8 @@ use mqtt_line_core::payload::parse_json;
 use mqtt_line_core::ValueType;
 use serde_json::Value;
 
-const TYPES: [ValueType; 13] = [
-    ValueType::Ci,
-    ValueType::Co,
-    ValueType::TxtI,
-    ValueType::TxtO,
-    ValueType::Qi,
-    ValueType::Ai,
-    ValueType::Ao,
-    ValueType::Di,
-    ValueType::Do,
-    ValueType::TiR,
-    ValueType::ToR,
-    ValueType::TiA,
-    ValueType::ToA,
-];
-
 fn convert_all(v: &Value) {
-    for ty in TYPES {
+    for ty in ValueType::ALL {
         if let Ok(value) = from_json(v, ty) {
             let _ = value.to_text();
         }
