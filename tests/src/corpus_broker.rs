@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::fake_broker::take_packet;
 pub use crate::fake_broker::{hex, to_hex, PacketType};
 use crate::process::tail;
 
@@ -217,26 +218,7 @@ impl Peer<'_> {
     }
 
     fn take_packet(&mut self) -> Option<Raw> {
-        let mut len = 0usize;
-        let mut shift = 0;
-        let mut i = 1;
-        loop {
-            let b = *self.buf.get(i)?;
-            len |= usize::from(b & 0x7f) << shift;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-            if shift > 21 {
-                return Some(Raw(std::mem::take(&mut self.buf)));
-            }
-        }
-        let end = i + len;
-        if self.buf.len() < end {
-            return None;
-        }
-        Some(Raw(self.buf.drain(..end).collect()))
+        take_packet(&mut self.buf).map(Raw)
     }
 
     /// The next packet from the client, at most until `deadline`.

@@ -402,27 +402,7 @@ impl Conn<'_> {
 
     /// A whole packet from `buf`, when it holds one.
     fn take_packet(&mut self) -> Option<Vec<u8>> {
-        let mut len = 0usize;
-        let mut shift = 0;
-        let mut i = 1;
-        loop {
-            let b = *self.buf.get(i)?;
-            len |= usize::from(b & 0x7f) << shift;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-            if shift > 21 {
-                // Not MQTT: hand over what there is so the step fails with it.
-                return Some(std::mem::take(&mut self.buf));
-            }
-        }
-        let end = i + len;
-        if self.buf.len() < end {
-            return None;
-        }
-        Some(self.buf.drain(..end).collect())
+        take_packet(&mut self.buf)
     }
 
     fn read_packet(&mut self, deadline: Instant) -> Read1 {
@@ -585,6 +565,31 @@ impl Conn<'_> {
             }
         }
     }
+}
+
+/// Takes one whole MQTT packet off the front of `buf`, when it holds one. Bytes that cannot be
+/// MQTT (a remaining length over four bytes) are all handed over, so the caller fails with them.
+pub fn take_packet(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut len = 0usize;
+    let mut shift = 0;
+    let mut i = 1;
+    loop {
+        let b = *buf.get(i)?;
+        len |= usize::from(b & 0x7f) << shift;
+        i += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 21 {
+            return Some(std::mem::take(buf));
+        }
+    }
+    let end = i + len;
+    if buf.len() < end {
+        return None;
+    }
+    Some(buf.drain(..end).collect())
 }
 
 #[cfg(test)]

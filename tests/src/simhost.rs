@@ -195,6 +195,22 @@ impl SimHost {
         }
     }
 
+    /// Runs the line of `config` with the broker's log attached to failure reports.
+    pub fn start_on(broker: &Mosquitto, config: &crate::LineConfig) -> SimHost {
+        let mut host = SimHost::start(&config.to_toml());
+        host.attach_broker(broker);
+        host
+    }
+
+    /// `quit`, and sim-host must end with exit code 0.
+    pub fn quit_ok(&mut self) {
+        let code = self.quit();
+        if code != Some(0) {
+            let report = self.report();
+            panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
+        }
+    }
+
     /// Includes the broker's log in failure messages.
     pub fn attach_broker(&mut self, broker: &Mosquitto) {
         self.attach_log(&format!("mosquitto :{}", broker.port()), broker.log_path());

@@ -46,14 +46,6 @@ use serde_json::{json, Value};
 /// The line's client id (the broker log is read by it).
 const CLIENT: &str = "faults-line";
 
-fn quit_ok(host: &mut SimHost) {
-    let code = host.quit();
-    if code != Some(0) {
-        let report = host.report();
-        panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Traffic: publishers, writes, counting
 // ---------------------------------------------------------------------------------------------
@@ -421,7 +413,7 @@ fn broker_killed_three_times_while_messages_flow_both_ways() {
     let last_q2 = topics(&out.q2, |a| a.run == Some(out.last_run));
     wait_all(&mut host, "q1", &last_q1);
     wait_all(&mut host, "q2", &last_q2);
-    quit_ok(&mut host);
+    host.quit_ok();
 
     let got1 = received(&mut host, "q1");
     let got2 = received(&mut host, "q2");
@@ -550,7 +542,7 @@ fn broker_stopped_three_times_keeps_every_message_and_write() {
     wait_all(&mut host, "q1", &all_q1);
     wait_all(&mut host, "q2", &all_q2);
     let writes_arrived = collector.wait_distinct(out.writes_ok as usize);
-    quit_ok(&mut host);
+    host.quit_ok();
 
     let got1 = received(&mut host, "q1");
     let got2 = received(&mut host, "q2");
@@ -722,7 +714,7 @@ fn sim_host_killed_with_confirmations_pending_gets_exactly_the_unconfirmed_again
             }
         }
     }
-    quit_ok(&mut second);
+    second.quit_ok();
     let report = second.report();
     // Confirmed and acknowledged: never again. Unconfirmed (shown or only held): again, in order.
     assert_eq!(seen["a"], ["a3", "a-end"], "{report}");
@@ -783,7 +775,7 @@ fn frozen_broker_is_detected_and_the_line_fails_over_to_the_next_host() {
     assert!(out.status.success(), "{out:?}");
     host.expect_value_eq("s", "data", "from the second");
     first.thaw();
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -902,7 +894,7 @@ fn soak() {
     }
     let kib = rss_kib(pid).unwrap_or(0);
     rss.push((start.elapsed().as_secs(), kib));
-    quit_ok(&mut host);
+    host.quit_ok();
     let lost1 = q1
         .iter()
         .filter(|a| !counts[0].contains_key(&a.topic))

@@ -14,23 +14,9 @@ use mqtt_line_e2e::{
 use serde_json::{json, Value};
 
 /// sim-host for `config`, with the broker's log in its failure messages.
-fn start(broker: &Mosquitto, config: &LineConfig) -> SimHost {
-    let mut host = SimHost::start(&config.to_toml());
-    host.attach_broker(broker);
-    host
-}
-
 /// A station with the three input tags `topic`, `data`, `id`.
 fn inputs(name: &str, address: &str) -> StationConfig {
     StationConfig::new(name, address).inputs()
-}
-
-fn quit_ok(host: &mut SimHost) {
-    let code = host.quit();
-    if code != Some(0) {
-        let report = host.report();
-        panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -43,7 +29,7 @@ fn connect_uses_default_client_id_and_persistent_session() {
     let config = LineConfig::new(broker.port())
         .param("topic_filter", "status/#")
         .station(inputs("battery", "status/battery"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     assert_eq!(
         ev::field(&connected, "host"),
@@ -59,7 +45,7 @@ fn connect_uses_default_client_id_and_persistent_session() {
     broker.wait_log("SUBSCRIBE status/# at QoS 1", |log| {
         log.contains("\tstatus/# (QoS 1)")
     });
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -73,7 +59,7 @@ fn connect_applies_client_id_clean_session_keep_alive_and_subscribe_qos() {
         .param_raw("subscribe_qos", "2")
         .param("topic_filter", "a/+/c")
         .station(inputs("abc", "a/b/c"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     broker.wait_log(
         "CONNECT from e2e-line-7, clean session on, keep alive 30",
@@ -84,14 +70,14 @@ fn connect_applies_client_id_clean_session_keep_alive_and_subscribe_qos() {
     });
     publish(broker.port(), "a/b/c", b"x", 2, false);
     host.expect_value_eq("abc", "data", "x");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
 fn station_state_is_comm_error_until_connected_then_ok() {
     let broker = Mosquitto::start();
     let config = LineConfig::new(broker.port()).station(inputs("battery", "status/battery"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.expect_station("battery", "ok");
     let events = host.events().to_vec();
     let connected = events.iter().position(ev::is_connected);
@@ -118,7 +104,7 @@ fn station_state_is_comm_error_until_connected_then_ok() {
         .filter(|e| ev::is_station_event(e, "battery"))
         .count();
     assert_eq!(before, 1, "the start state is reported once\n{report}");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -127,7 +113,7 @@ fn refused_subscription_is_reported_as_disconnected() {
     let config = LineConfig::new(broker.port())
         .param("topic_filter", "denied/#")
         .station(inputs("d", "denied/x"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     let e = host.expect(
         "a `disconnected` event whose reason names the refused subscription 'denied/#'",
         |e| {
@@ -154,7 +140,7 @@ fn refused_subscription_is_reported_as_disconnected() {
     );
     // The broker did send the SUBACK (with 0x80).
     broker.wait_log("a SUBACK", |log| log.contains("Sending SUBACK"));
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,7 +153,7 @@ fn qos_0_1_2_messages_fill_topic_data_id_in_that_order() {
     let config = LineConfig::new(broker.port())
         .param("subscribe_qos", "QoS_2")
         .station(inputs("plant", "plant/qos"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     for qos in [0u8, 1, 2] {
         let payload = format!("payload at QoS {qos}");
@@ -203,18 +189,18 @@ fn qos_0_1_2_messages_fill_topic_data_id_in_that_order() {
             );
         }
     }
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
 fn non_utf8_payload_reaches_in_data_with_replacement_characters() {
     let broker = Mosquitto::start();
     let config = LineConfig::new(broker.port()).station(inputs("raw", "raw/bytes"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "raw/bytes", b"ok \xff\xfe end", 1, false);
     host.expect_value_eq("raw", "data", "ok \u{FFFD}\u{FFFD} end");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -222,7 +208,7 @@ fn value_events_flag_retained_messages() {
     let broker = Mosquitto::start();
     publish(broker.port(), "status/kept", b"old", 1, true);
     let config = LineConfig::new(broker.port()).station(inputs("kept", "status/kept"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     let old = host.expect_value_eq("kept", "data", "old");
     host.wait_connected();
     let report = host.report();
@@ -231,7 +217,7 @@ fn value_events_flag_retained_messages() {
     let new = host.expect_value_eq("kept", "data", "new");
     let report = host.report();
     assert_ne!(new.get("retained"), Some(&json!(true)), "{new}\n{report}");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 /// Each topic of the table is published once; IN_TOPIC values tell which station got it.
@@ -273,7 +259,7 @@ fn routing_follows_the_station_address_priority() {
     for (name, address) in stations {
         config = config.station(inputs(name, address));
     }
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     for (topic, _) in table {
         publish(
@@ -291,7 +277,7 @@ fn routing_follows_the_station_address_priority() {
         });
         got.insert(topic, ev::field(&e, "station").to_string());
     }
-    quit_ok(&mut host);
+    host.quit_ok();
     let wrong: Vec<String> = table
         .iter()
         .filter(|(topic, want)| got.get(topic).map(String::as_str) != Some(*want))
@@ -326,13 +312,13 @@ fn hash_station_takes_every_message_even_an_exact_match() {
         .station(inputs("battery", "status/battery"))
         .station(inputs("all", "#"))
         .station(inputs("rest", ".*"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "status/battery", b"1", 1, false);
     publish(broker.port(), "other/x", b"2", 1, false);
     host.expect_value_eq("all", "topic", "status/battery");
     host.expect_value_eq("all", "topic", "other/x");
-    quit_ok(&mut host);
+    host.quit_ok();
     let report = host.report();
     let elsewhere =
         host.events_where(|e| ev::kind(e) == "value" && ev::field(e, "station") != "all");
@@ -348,14 +334,14 @@ fn messages_matching_no_station_are_dropped() {
     let config = LineConfig::new(broker.port())
         .station(inputs("battery", "status/battery"))
         .station(inputs("letters", "status/b[a-z]+"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "nobody/listens", b"lost", 1, false);
     publish(broker.port(), "status/b1", b"lost too", 1, false);
     // Messages arrive in order: once the last one is seen, the others were handled.
     publish(broker.port(), "status/battery", b"marker", 1, false);
     host.expect_value_eq("battery", "data", "marker");
-    quit_ok(&mut host);
+    host.quit_ok();
     let report = host.report();
     let values = host.events_where(|e| ev::kind(e) == "value");
     assert_eq!(
@@ -373,7 +359,7 @@ fn messages_matching_no_station_are_dropped() {
 fn reconnects_after_the_broker_is_killed_and_restarted() {
     let mut broker = Mosquitto::start();
     let config = LineConfig::new(broker.port()).station(inputs("battery", "status/battery"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "status/battery", b"before", 1, false);
     host.expect_value_eq("battery", "data", "before");
@@ -391,14 +377,14 @@ fn reconnects_after_the_broker_is_killed_and_restarted() {
     host.expect_station("battery", "ok");
     publish(broker.port(), "status/battery", b"after", 1, false);
     host.expect_value_eq("battery", "data", "after");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
 fn inputs_are_invalidated_when_the_connection_is_lost() {
     let mut broker = Mosquitto::start();
     let config = LineConfig::new(broker.port()).station(inputs("battery", "status/battery"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "status/battery", b"42", 1, false);
     host.expect_value_eq("battery", "data", "42");
@@ -408,7 +394,7 @@ fn inputs_are_invalidated_when_the_connection_is_lost() {
         ev::is_value(e, "battery", "data") && e["valid"] == json!(false)
     });
     assert_eq!(invalid["value"], Value::Null, "{invalid}");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -418,7 +404,7 @@ fn fails_over_to_the_next_host_in_the_list() {
     let config = LineConfig::new(broker.port())
         .host("127.0.0.2,127.0.0.1")
         .station(inputs("battery", "status/battery"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     let report = host.report();
     assert_eq!(
@@ -434,7 +420,7 @@ fn fails_over_to_the_next_host_in_the_list() {
     );
     publish(broker.port(), "status/battery", b"via failover", 1, false);
     host.expect_value_eq("battery", "data", "via failover");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,7 +438,7 @@ fn writes_set_out_topic_and_publish_out_value() {
                 .tag("out_value", "OUT_VALUE", "TxtO")
                 .tag("topic", "IN_TOPIC", "TxtI"),
         );
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
 
     host.send("write cmd out_topic cmd/battery/set");
@@ -490,7 +476,7 @@ fn writes_set_out_topic_and_publish_out_value() {
     );
     assert!(!ev::field(&w, "error").is_empty(), "{w}\n{report}");
 
-    quit_ok(&mut host);
+    host.quit_ok();
     // Exactly one write event per write command.
     let report = host.report();
     let writes: Vec<String> = host
@@ -517,7 +503,7 @@ fn out_value_uses_the_default_out_topic_and_publish_qos_and_retain() {
                 .tag_with_default("out_topic", "OUT_TOPIC", "TxtO", "cmd/default")
                 .tag("out_value", "OUT_VALUE", "TxtO"),
         );
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     host.send("write cmd out_value on");
     let w = host.expect_write("cmd", "out_value");
@@ -527,7 +513,7 @@ fn out_value_uses_the_default_out_topic_and_publish_qos_and_retain() {
     let got = subscribe_one(broker.port(), "cmd/default").wait();
     assert_eq!(got.payload, b"on", "{got:?}\n{report}");
     assert_eq!((got.qos, got.retain), (1, true), "{got:?}\n{report}");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,7 +526,7 @@ fn station_off_drops_its_messages_and_on_resumes_them() {
     let config = LineConfig::new(broker.port())
         .station(inputs("battery", "status/battery"))
         .station(inputs("marker", "marker"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     host.expect_station("battery", "ok");
 
@@ -560,7 +546,7 @@ fn station_off_drops_its_messages_and_on_resumes_them() {
     host.expect_station("battery", "ok");
     publish(broker.port(), "status/battery", b"back on", 1, false);
     host.expect_value_eq("battery", "data", "back on");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------

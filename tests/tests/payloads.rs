@@ -28,20 +28,6 @@ fn payload(file: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-fn start(broker: &Mosquitto, config: &LineConfig) -> SimHost {
-    let mut host = SimHost::start(&config.to_toml());
-    host.attach_broker(broker);
-    host
-}
-
-fn quit_ok(host: &mut SimHost) {
-    let code = host.quit();
-    if code != Some(0) {
-        let report = host.report();
-        panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
-    }
-}
-
 /// Waits (at most [`TIMEOUT`]) until sim-host's stderr satisfies `pred`.
 fn wait_stderr(host: &mut SimHost, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + TIMEOUT;
@@ -161,7 +147,7 @@ fn run_cases(cases: &[Case]) -> (Mosquitto, SimHost) {
         }
         config = config.station(st.inputs());
     }
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     for (k, case) in cases.iter().enumerate() {
         let body = payload(case.file);
@@ -418,7 +404,7 @@ fn the_things_stack_v3_uplinks() {
                 .any(|l| l.contains("WARN") && l.contains("'dev3'") && l.contains("received_at"))
         },
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -446,7 +432,7 @@ fn the_things_stack_v3_truncated_time_stamp_falls_back_with_a_warning() {
             && l.contains("2020-02-12T15:15...")),
         "the warning names station, field and value: {lines:?}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -493,7 +479,7 @@ fn invalid_json_files_invalidate_ja_tags_but_set_in_data() {
             .any(|l| l.contains("line 2 column")),
         "{stderr}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -519,7 +505,7 @@ fn ttn_v2_uplink() {
         time: Some("2019-03-03T04:20:04.000Z"),
     }];
     let (_broker, mut host) = run_cases(&cases);
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -587,7 +573,7 @@ fn loriot_rx_and_gw_messages() {
         },
     ];
     let (_broker, mut host) = run_cases(&cases);
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -651,7 +637,7 @@ fn chirpstack_v4_and_v3_uplinks() {
             .any(|l| l.starts_with("WARN") && l.contains("dev2.t1") && l.contains("null")),
         "{stderr}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -674,7 +660,7 @@ fn live_objects_uplink() {
         time: Some("2021-05-30T19:02:46.789Z"),
     }];
     let (_broker, mut host) = run_cases(&cases);
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,7 +705,7 @@ fn stations_override_payload_type_time_field_and_mask() {
                 .tag("v", "JA=v", "Ci")
                 .inputs(),
         );
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     let messages: [(&str, &str, &str); 3] = [
         (
@@ -776,7 +762,7 @@ fn stations_override_payload_type_time_field_and_mask() {
             .is_empty(),
         "a Text only station does not fill JA= tags\n{report}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,7 +784,7 @@ fn ignore_missing_time_silences_only_the_missing_field_warning() {
     let config = LineConfig::new(broker.port())
         .station(station("quiet", "YES"))
         .station(station("loud", "NO"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     host.expect_station("quiet", "ok");
     host.expect_station("loud", "ok");
@@ -853,7 +839,7 @@ fn ignore_missing_time_silences_only_the_missing_field_warning() {
     let v = host.expect_value_eq("quiet", "v", 4.5);
     assert_eq!(ev::field(&v, "time"), "2026-11-23T10:00:00.500Z", "{v}");
     assert_eq!(v["time_from_payload"], json!(true), "{v}");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -996,7 +982,7 @@ fn will_message_puts_the_station_into_hard_error_until_data_arrives() {
                 .inputs(),
         )
         .station(StationConfig::new("rest", ".*").inputs());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     for st in ["dev", "dev2", "rest"] {
         host.expect_station(st, "ok");
@@ -1060,7 +1046,7 @@ fn will_message_puts_the_station_into_hard_error_until_data_arrives() {
             .any(|e| ev::is_value(e, "rest", "topic") && e["value"] == json!("wills/dev2")),
         "a will message is not routed as data\n{report}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -1078,7 +1064,7 @@ fn hard_error_survives_a_reconnect_and_a_station_that_is_off_still_sees_its_will
                 .state("off")
                 .inputs(),
         );
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     // Taken here, so that the comm_error awaited below is the one of the lost connection.
     host.expect_station("dev", "comm_error");
     host.wait_connected();
@@ -1112,5 +1098,5 @@ fn hard_error_survives_a_reconnect_and_a_station_that_is_off_still_sees_its_will
     publish(broker.port(), "dev/up", b"back", 1, false);
     host.expect_value_eq("dev", "data", "back");
     host.expect_station("dev", "ok");
-    quit_ok(&mut host);
+    host.quit_ok();
 }

@@ -15,20 +15,6 @@ use mqtt_line_e2e::{
 use serde_json::{json, Value};
 
 /// sim-host for `config`, with the broker's log in its failure messages.
-fn start(broker: &Mosquitto, config: &LineConfig) -> SimHost {
-    let mut host = SimHost::start(&config.to_toml());
-    host.attach_broker(broker);
-    host
-}
-
-fn quit_ok(host: &mut SimHost) {
-    let code = host.quit();
-    if code != Some(0) {
-        let report = host.report();
-        panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
-    }
-}
-
 /// A station with `topic`, `data`, `id` inputs and an ACK_ID tag `ack` (Co): the host confirms
 /// each message.
 fn gated(name: &str, address: &str) -> StationConfig {
@@ -86,7 +72,7 @@ fn ack_id_shows_one_message_at_a_time_until_the_host_confirms_it() {
         .param("client_id", "gate-1")
         .station(gated("st", "gate/x"))
         .station(ungated("marker", "marker"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     for m in ["m1", "m2", "m3"] {
         publish(broker.port(), "gate/x", m.as_bytes(), 1, false);
@@ -151,7 +137,7 @@ fn ack_id_shows_one_message_at_a_time_until_the_host_confirms_it() {
     confirm(&mut host, "st", 0);
     let z2 = expect_message(&mut host, "st", "z2");
     assert_eq!(z2, 0);
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 /// The PUBACK of a gated message leaves only with the confirmation: a message the host never
@@ -165,7 +151,7 @@ fn ack_id_unconfirmed_message_is_redelivered_to_the_next_run() {
         .param("clean_session", "NO")
         .station(gated("st", "gate/x"))
         .station(ungated("marker", "marker"));
-    let mut first = start(&broker, &config);
+    let mut first = SimHost::start_on(&broker, &config);
     first.wait_connected();
     publish(broker.port(), "gate/x", b"p1", 1, false);
     publish(broker.port(), "gate/x", b"p2", 1, false);
@@ -193,7 +179,7 @@ fn ack_id_unconfirmed_message_is_redelivered_to_the_next_run() {
     first.signal("KILL");
     first.wait_exit();
 
-    let mut second = start(&broker, &config);
+    let mut second = SimHost::start_on(&broker, &config);
     second.wait_connected();
     let again = second.expect_value_eq("st", "data", "p2");
     // Anything published now comes after the redelivery.
@@ -206,7 +192,7 @@ fn ack_id_unconfirmed_message_is_redelivered_to_the_next_run() {
         Some(&json!(true)),
         "a QoS 1 redelivery is marked as a duplicate: {again}\n{report}"
     );
-    quit_ok(&mut second);
+    second.quit_ok();
 }
 
 /// A gated station that never confirms fills the broker's in-flight window (2 here) and so
@@ -221,7 +207,7 @@ fn unconfirmed_station_holds_back_the_whole_line_until_it_confirms() {
         .param("client_id", "hold-1")
         .station(gated("slow", "slow/x"))
         .station(ungated("free", "free/x"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "free/x", b"before", 1, false);
     host.expect_value_eq("free", "data", "before");
@@ -256,7 +242,7 @@ fn unconfirmed_station_holds_back_the_whole_line_until_it_confirms() {
     host.expect("free.data = stuck after the confirmation", stuck);
     let id2 = expect_message(&mut host, "slow", "s2");
     confirm(&mut host, "slow", id2);
-    quit_ok(&mut host);
+    host.quit_ok();
     let stderr = host.stderr();
     assert_eq!(
         stderr.matches("has waited").count(),
@@ -280,7 +266,7 @@ fn qos2_messages_arrive_exactly_once_across_a_broker_restart() {
         .param("subscribe_qos", "QoS_2")
         .station(ungated("q", "q2/x"))
         .station(gated("g", "q2/gated"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     for m in ["a1", "a2", "a3"] {
         publish(broker.port(), "q2/x", m.as_bytes(), 2, false);
@@ -317,7 +303,7 @@ fn qos2_messages_arrive_exactly_once_across_a_broker_restart() {
     });
     publish(broker.port(), "q2/gated", b"next", 2, false);
     expect_message(&mut host, "g", "next");
-    quit_ok(&mut host);
+    host.quit_ok();
 
     let report = host.report();
     assert_eq!(
@@ -345,7 +331,7 @@ fn will_config(port: u16, client_id: &str) -> LineConfig {
 #[test]
 fn last_will_is_published_when_sim_host_dies_but_not_after_quit() {
     let broker = Mosquitto::start();
-    let mut host = start(&broker, &will_config(broker.port(), "will-1"));
+    let mut host = SimHost::start_on(&broker, &will_config(broker.port(), "will-1"));
     host.wait_connected();
     let sub = subscribe_one(broker.port(), "line/will");
     host.signal("KILL");
@@ -354,10 +340,10 @@ fn last_will_is_published_when_sim_host_dies_but_not_after_quit() {
     assert_eq!(got.payload, b"line is gone", "{got:?}");
     assert_eq!(got.qos, 1, "Will QoS 1: {got:?}");
 
-    let mut host = start(&broker, &will_config(broker.port(), "will-2"));
+    let mut host = SimHost::start_on(&broker, &will_config(broker.port(), "will-2"));
     host.wait_connected();
     let sub = subscribe_one(broker.port(), "line/will");
-    quit_ok(&mut host);
+    host.quit_ok();
     broker.wait_log("the DISCONNECT of will-2", |log| {
         log.contains("Received DISCONNECT from will-2")
     });
@@ -378,7 +364,7 @@ fn expect_idle_pings(keep_alive: &str, ping_interval: &str, client: &str) {
         .param_raw("keep_alive", keep_alive)
         .param_raw("ping_interval", ping_interval)
         .station(ungated("st", "st/x"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     broker.wait_log(&format!("CONNECT with keep alive {keep_alive}"), |log| {
         log.contains(&format!(" as {client} (p2, c0, k{keep_alive})"))
@@ -394,7 +380,7 @@ fn expect_idle_pings(keep_alive: &str, ping_interval: &str, client: &str) {
         !host.events().iter().any(ev::is_disconnected),
         "the pinging line must stay connected\n{report}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -418,7 +404,7 @@ fn lost_connection_puts_every_station_in_comm_error_and_invalidates_its_inputs()
         .station(ungated("one", "p/1"))
         .station(ungated("two", "p/2"))
         .station(ungated("idle", "p/3"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     for st in ["one", "two", "idle"] {
         host.expect_station(st, "ok");
@@ -459,7 +445,7 @@ fn lost_connection_puts_every_station_in_comm_error_and_invalidates_its_inputs()
     host.expect_value_eq("one", "data", "again");
     publish(broker.port(), "p/3", b"first", 1, false);
     host.expect_value_eq("idle", "data", "first");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -469,7 +455,7 @@ fn reply_timeout_closes_the_connection_when_a_frozen_broker_does_not_answer_ping
         .param_raw("ping_interval", "1")
         .param_raw("reply_timeout", "1")
         .station(ungated("st", "st/x"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     broker.freeze();
     let e = host.expect_disconnected();
@@ -483,7 +469,7 @@ fn reply_timeout_closes_the_connection_when_a_frozen_broker_does_not_answer_ping
     host.expect_station("st", "comm_error");
     // The thawed broker takes the line back.
     host.wait_connected();
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -515,7 +501,7 @@ fn reply_timeout_closes_the_connection_when_subscribe_is_never_answered() {
     );
     host.wait_connected();
     broker.wait_scripts();
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -529,7 +515,7 @@ fn redundant_hosts_fail_over_to_the_second_broker() {
     let config = LineConfig::new(port)
         .host("127.0.0.1,127.0.0.2")
         .station(ungated("st", "st/x"));
-    let mut host = start(&first, &config);
+    let mut host = SimHost::start_on(&first, &config);
     host.attach_broker(&second);
     let e = host.wait_connected();
     assert_eq!(ev::field(&e, "host"), format!("127.0.0.1:{port}"), "{e}");
@@ -545,7 +531,7 @@ fn redundant_hosts_fail_over_to_the_second_broker() {
     );
     publish_at("127.0.0.2", port, "st/x", b"via the second", 1, false);
     host.expect_value_eq("st", "data", "via the second");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,7 +547,7 @@ fn changed_topic_filter_unsubscribes_the_old_one_in_a_persistent_session() {
         .param("topic_filter", "a/#")
         .station(ungated("a", "a/x"))
         .station(ungated("b", "b/x"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "a/x", b"a1", 1, false);
     host.expect_value_eq("a", "data", "a1");
@@ -593,7 +579,7 @@ fn changed_topic_filter_unsubscribes_the_old_one_in_a_persistent_session() {
     publish(broker.port(), "a/x", b"a2", 1, false);
     publish(broker.port(), "b/x", b"b1", 1, false);
     host.expect_value_eq("b", "data", "b1");
-    quit_ok(&mut host);
+    host.quit_ok();
     let report = host.report();
     assert_eq!(data_values(&mut host, "a"), ["a1"], "{report}");
     assert_eq!(
@@ -610,7 +596,7 @@ fn forced_disconnection_when_every_station_is_off_or_simulated() {
         .param("client_id", "forced")
         .station(ungated("s1", "s/1"))
         .station(ungated("s2", "s/2"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     host.send("station s1 off");
     host.expect_station("s1", "off");
@@ -630,7 +616,7 @@ fn forced_disconnection_when_every_station_is_off_or_simulated() {
     host.expect_station("s1", "ok");
     publish(broker.port(), "s/1", b"back", 1, false);
     host.expect_value_eq("s1", "data", "back");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -643,7 +629,7 @@ fn full_debug_traces_packets_and_never_the_password() {
         .param("password", PASSWORD)
         .param("topic_filter", "dbg/#")
         .station(ungated("st", "dbg/x"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "dbg/x", b"12345", 1, false);
     let id = expect_message(&mut host, "st", "12345");
@@ -658,7 +644,7 @@ fn full_debug_traces_packets_and_never_the_password() {
         format!("send PUBACK pkid={id}"),
     ];
     host.wait_stderr("the packet trace", |s| want.iter().all(|w| s.contains(w)));
-    quit_ok(&mut host);
+    host.quit_ok();
     let stderr = host.stderr();
     assert!(
         stderr.contains("DEBUG"),

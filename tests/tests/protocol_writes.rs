@@ -5,20 +5,6 @@
 use mqtt_line_e2e::{ev, subscribe_one, LineConfig, Mosquitto, SimHost, StationConfig};
 use serde_json::Value;
 
-fn start(broker: &Mosquitto, config: &LineConfig) -> SimHost {
-    let mut host = SimHost::start(&config.to_toml());
-    host.attach_broker(broker);
-    host
-}
-
-fn quit_ok(host: &mut SimHost) {
-    let code = host.quit();
-    if code != Some(0) {
-        let report = host.report();
-        panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
-    }
-}
-
 /// A station publishing to `topic` through `out_value` (TxtO).
 fn writer(topic: &str) -> StationConfig {
     StationConfig::new("cmd", "cmd/in")
@@ -50,7 +36,7 @@ fn out_value_is_published_and_completes_at_each_publish_qos() {
             .param("topic_filter", "cmd/in")
             .param("publish_qos", &format!("QoS_{qos}"))
             .station(writer(&topic));
-        let mut host = start(&broker, &config);
+        let mut host = SimHost::start_on(&broker, &config);
         host.wait_connected();
         let sub = subscribe_one(broker.port(), &topic);
         let payload = format!("value at QoS {qos}");
@@ -67,7 +53,7 @@ fn out_value_is_published_and_completes_at_each_publish_qos() {
             _ => format!("Sending PUBCOMP to {client}"),
         };
         broker.wait_log(&finished, |log| log.contains(&finished));
-        quit_ok(&mut host);
+        host.quit_ok();
     }
 }
 
@@ -83,7 +69,7 @@ fn out_value_of_numeric_output_types_is_published_as_text() {
         .param("topic_filter", "cmd/in")
         .param("publish_qos", "QoS_1")
         .station(station);
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     let cases = [
         ("real", "2.5", "2.5"),
@@ -106,7 +92,7 @@ fn out_value_of_numeric_output_types_is_published_as_text() {
             "{tag} written as {written:?}\n{report}"
         );
     }
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -116,7 +102,7 @@ fn write_while_disconnected_fails_at_once() {
         .param("topic_filter", "cmd/in")
         .param("publish_qos", "QoS_1")
         .station(writer("out/x"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     broker.kill();
     host.expect_disconnected();
@@ -127,7 +113,7 @@ fn write_while_disconnected_fails_at_once() {
         ev::field(&w, "error").contains("not connected"),
         "the error must say why: {w}\n{report}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 /// Freezes the broker so that the PUBACK of a QoS 1 write cannot come, writes, then kills the
@@ -140,7 +126,7 @@ fn write_across_a_broker_crash(clean_session: &str, client: &str) -> (Value, Sim
         .param("topic_filter", "cmd/in")
         .param("publish_qos", "QoS_1")
         .station(writer("out/crash"));
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     broker.freeze();
     host.send("write cmd out_value in flight");
@@ -166,7 +152,7 @@ fn in_flight_write_is_resent_and_completes_after_reconnect_with_a_persistent_ses
     broker.wait_log("the re-sent PUBLISH", |log| {
         log.contains("Received PUBLISH from crash-persistent (d1, q1")
     });
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -183,5 +169,5 @@ fn in_flight_write_fails_when_the_connection_drops_with_a_clean_session() {
         !log.contains("Received PUBLISH from crash-clean"),
         "a clean session must not re-send the write\n{report}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }

@@ -16,20 +16,6 @@ use mqtt_line_e2e::{
     TIMEOUT,
 };
 
-fn start(broker: &Mosquitto, config: &LineConfig) -> SimHost {
-    let mut host = SimHost::start(&config.to_toml());
-    host.attach_broker(broker);
-    host
-}
-
-fn quit_ok(host: &mut SimHost) {
-    let code = host.quit();
-    if code != Some(0) {
-        let report = host.report();
-        panic!("`quit` ended sim-host with {code:?}, expected 0\n{report}");
-    }
-}
-
 /// A station `s` on `sec/value` with the input tags and an OUT_VALUE writing to `sec/out`.
 fn station() -> StationConfig {
     StationConfig::new("s", "sec/value")
@@ -101,7 +87,7 @@ fn tls_with_the_test_ca_connects_receives_and_writes() {
         .param("publish_qos", "QoS_1")
         .param("topic_filter", "sec/#")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     assert_eq!(
         ev::field(&connected, "host"),
@@ -113,7 +99,7 @@ fn tls_with_the_test_ca_connects_receives_and_writes() {
         log.contains(&format!("on port {tls_port}.")) && log.contains(" as D2000kom (p2, c0, k0)")
     });
     value_in_and_write_out(&broker, &mut host, "over tls");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -126,7 +112,7 @@ fn tls_checks_the_dns_name_localhost_too() {
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("ca.crt"))
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     assert_eq!(
         ev::field(&connected, "host"),
@@ -135,7 +121,7 @@ fn tls_checks_the_dns_name_localhost_too() {
     );
     publish(broker.port(), "sec/value", b"by name", 1, false);
     host.expect_value_eq("s", "data", "by name");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -156,14 +142,14 @@ fn tls_client_certificate_required_and_supplied() {
         .param("tls_client_key_file", &pki.path_text("client.key"))
         .param("publish_qos", "QoS_1")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     // The broker took the user name from the certificate's common name.
     broker.wait_log("the certificate's CN as the user name", |log| {
         log.contains(&format!(" as D2000kom (p2, c0, k0, u'{CLIENT_CN}')"))
     });
     value_in_and_write_out(&broker, &mut host, "with a client certificate");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -181,11 +167,11 @@ fn tls_client_certificate_required_but_missing_is_reported() {
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("ca.crt"))
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     expect_refusal(&mut host, "the missing client certificate", |r| {
         r.to_lowercase().contains("certificate")
     });
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -197,11 +183,11 @@ fn tls_wrong_ca_is_refused_as_unknown_issuer() {
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("other-ca.crt"))
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     expect_refusal(&mut host, "the unknown issuer", |r| {
         r.contains("UnknownIssuer") && r.contains("TLS")
     });
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -212,14 +198,14 @@ fn tls_without_ca_file_uses_the_system_roots_which_do_not_know_the_test_ca() {
     let config = LineConfig::new(tls_port)
         .param("tls", "YES")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     // With system roots: the test CA is unknown. Without any (a bare container): said so.
     expect_refusal(
         &mut host,
         "the unknown issuer or the missing system roots",
         |r| r.contains("UnknownIssuer") || r.contains("no system CA certificates"),
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -232,13 +218,13 @@ fn tls_host_name_mismatch_is_refused() {
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("ca.crt"))
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     expect_refusal(
         &mut host,
         "the name the certificate is not valid for",
         |r| r.contains("TLS") && r.contains("not valid for name") && r.contains("127.0.0.1"),
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 /// A plain TCP listener on port 8883 of some loopback address (127.0.0.2 and up), if one is free.
@@ -273,7 +259,7 @@ fn tls_port_defaults_to_8883() {
         ev::field(&e, "reason").contains(&format!("{ip}:8883")),
         "{e}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,7 +280,7 @@ fn websocket_to_mosquitto_receives_and_writes() {
         .param("transport", "websocket")
         .param("publish_qos", "QoS_1")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     assert_eq!(
         ev::field(&connected, "host"),
@@ -304,7 +290,7 @@ fn websocket_to_mosquitto_receives_and_writes() {
         log.contains(" as D2000kom (p2, c0, k0)")
     });
     value_in_and_write_out(&broker, &mut host, "over websocket");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -320,10 +306,10 @@ fn wss_to_mosquitto_receives_and_writes() {
         .param("tls_ca_file", &pki.path_text("ca.crt"))
         .param("publish_qos", "QoS_1")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     value_in_and_write_out(&broker, &mut host, "over wss");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -338,11 +324,11 @@ fn wss_with_a_wrong_ca_is_refused() {
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("other-ca.crt"))
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     expect_refusal(&mut host, "the unknown issuer", |r| {
         r.contains("UnknownIssuer")
     });
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 /// The HTTP upgrade request the line sends, read by a listener of the test (which then closes).
@@ -380,7 +366,7 @@ fn upgrade_request(ws_path: Option<&str>) -> String {
         ev::field(&e, "reason").contains("WebSocket"),
         "a failed upgrade is reported as a WebSocket handshake failure: {e}"
     );
-    quit_ok(&mut host);
+    host.quit_ok();
     String::from_utf8_lossy(&request).into_owned()
 }
 
@@ -469,7 +455,7 @@ fn connects_with(param: &str, value: &str, env: &[(&str, &str)]) {
     });
     publish_as_pub(&broker, "authenticated");
     host.expect_value_eq("s", "data", "authenticated");
-    quit_ok(&mut host);
+    host.quit_ok();
     let out = printed(&mut host);
     assert_no_password(&out, "sim-host's output");
 }
@@ -496,14 +482,14 @@ fn wrong_password_is_refused_with_a_clear_reason() {
         .param("user_name", USER)
         .param("password", "not-the-password")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     // MQTT 3.1.1 return code 4 (bad user name or password) or 5 (not authorized): mosquitto 2.0
     // answers 5 to a wrong password.
     let reason = expect_refusal(&mut host, "the refused login", |r| {
         r.contains("bad user name or password") || r.contains("not authorized")
     });
     assert!(!reason.contains("not-the-password"), "{reason}");
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -513,21 +499,21 @@ fn missing_password_env_and_file_are_reported_by_name() {
         .param("user_name", USER)
         .param("password_env", "MQTT_LINE_E2E_UNSET_VARIABLE")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     expect_refusal(&mut host, "the unset variable", |r| {
         r.contains("MQTT_LINE_E2E_UNSET_VARIABLE")
     });
-    quit_ok(&mut host);
+    host.quit_ok();
 
     let config = LineConfig::new(broker.port())
         .param("user_name", USER)
         .param("password_file", "/nonexistent/mqtt-line-secret")
         .station(station());
-    let mut host = start(&broker, &config);
+    let mut host = SimHost::start_on(&broker, &config);
     expect_refusal(&mut host, "the unreadable file", |r| {
         r.contains("/nonexistent/mqtt-line-secret")
     });
-    quit_ok(&mut host);
+    host.quit_ok();
 }
 
 #[test]
@@ -551,7 +537,7 @@ fn password_never_printed_at_trace_level_with_full_debug() {
     broker.restart();
     host.expect_disconnected();
     host.wait_connected();
-    quit_ok(&mut host);
+    host.quit_ok();
     let out = printed(&mut host);
     // The trace did print the traffic, so there was something to leak.
     assert!(
