@@ -190,6 +190,7 @@ async fn supervise(shared: &Shared) {
         failures_in_round += 1;
         if failures_in_round >= hosts.len() {
             failures_in_round = 0;
+            tracing::debug!("waiting {backoff:?} before the next connection attempt");
             shared.queue.notify_if_pending();
             // Host writes wake this thread too; only a stop or new parameters cut the back-off
             // short (a write per wake-up would otherwise be a connection attempt each, and

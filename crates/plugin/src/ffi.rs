@@ -132,6 +132,15 @@ impl LineHandle {
         Ok(out)
     }
 
+    /// Stops the line's thread (its last act is the DISCONNECT) and waits for it.
+    fn stop(&self) {
+        self.shared.request_shutdown();
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
     fn effective_level(&self, full_debug: bool) -> u32 {
         if full_debug {
             self.host_level.max(MQL_LOG_DEBUG)
@@ -377,11 +386,11 @@ pub unsafe extern "C" fn line_destroy(line: *mut MqlLine) {
             return;
         }
         let h = Box::from_raw(line as *mut LineHandle);
-        h.shared.request_shutdown();
-        let thread = h.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        h.stop();
         drop(h);
     }));
 }
+
+#[cfg(test)]
+#[path = "ffi_tests.rs"]
+mod tests;
