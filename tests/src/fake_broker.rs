@@ -500,7 +500,9 @@ impl Conn<'_> {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     let after = start.elapsed();
-                    self.note(format!("new connection while held open ({after:?} into the hold)"));
+                    self.note(format!(
+                        "new connection while held open ({after:?} into the hold)"
+                    ));
                     self.next = Some(stream);
                     return Ok(Some(after));
                 }

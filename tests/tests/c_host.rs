@@ -90,6 +90,58 @@ fn c_host_receives_a_published_value() {
     );
 }
 
+/// How many connected lines `destroy_lines.c` stops: a kernel's worth.
+const LINES_TO_DESTROY: usize = 40;
+
+/// A kernel that stops destroys its lines one after another: each one says goodbye with a
+/// DISCONNECT. The time it takes is printed (`--nocapture`), not asserted: the decisions behind
+/// it (no back-off after a stop) are tested in the plugin's own unit tests.
+#[test]
+fn c_host_destroys_connected_lines_with_a_disconnect_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("destroy_lines");
+    compile(
+        "gcc",
+        &[
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            "plugin-abi/include",
+            "tests/c-host/destroy_lines.c",
+            "-o",
+            path_str(&exe),
+            "-ldl",
+        ],
+    );
+    let broker = Mosquitto::start();
+    let mut cmd = Command::new(&exe);
+    cmd.arg(plugin_path())
+        .arg(broker.port().to_string())
+        .arg(LINES_TO_DESTROY.to_string())
+        .stdin(std::process::Stdio::null());
+    let mut host = Spawned::start("destroy_lines", cmd);
+    let mut clients = Vec::new();
+    for _ in 0..LINES_TO_DESTROY {
+        let line = host.expect_line("a client id", TIMEOUT, |l| l.starts_with("client "));
+        clients.push(line["client ".len()..].to_string());
+    }
+    let took = host.expect_line("the time", TIMEOUT, |l| l.starts_with("destroyed "));
+    println!("{took}");
+    let status = host.wait_exit(TIMEOUT);
+    assert!(status.success(), "{status}\n{}", host.report());
+    let log = broker.wait_log("a DISCONNECT from every line", |log| {
+        clients
+            .iter()
+            .all(|c| log.contains(&format!("Received DISCONNECT from {c}\n")))
+    });
+    assert!(
+        !log.contains("exceeded timeout") && !log.contains("closed its connection"),
+        "every line left with a DISCONNECT\n{log}"
+    );
+}
+
 /// A translation unit that includes the header twice and uses its types and constants.
 const HEADER_USER: &str = r#"
 #include "mqtt_line.h"

@@ -86,7 +86,9 @@ fn a_broker_that_never_closes_does_not_stop_the_reconnect() {
 #[test]
 fn a_lost_connection_is_still_a_warning() {
     let broker = FakeBroker::start(vec![
-        Script::new().handshake().pause(std::time::Duration::from_millis(50)),
+        Script::new()
+            .handshake()
+            .pause(std::time::Duration::from_millis(50)),
         Script::new().handshake().read_until(PacketType::Disconnect),
     ]);
     let config = LineConfig::new(broker.port())
@@ -132,7 +134,11 @@ fn non_finite_writes_are_refused_and_never_published() {
         host.send(&format!("write st {tag} {value}"));
         let e = host.expect_write("st", tag);
         let report = host.report();
-        assert_eq!(ev::write_ok(&e), Some(false), "{tag} = {value}: {e}\n{report}");
+        assert_eq!(
+            ev::write_ok(&e),
+            Some(false),
+            "{tag} = {value}: {e}\n{report}"
+        );
         let error = ev::field(&e, "error");
         assert!(
             error.contains(&format!("tag 'st.{tag}'")) && error.contains(value),

@@ -66,9 +66,7 @@ fn create(port: &str, log_level: u32) -> *mut MqlLine {
 }
 
 fn add_station(line: *mut MqlLine, id: u64, name: &str, address: &str) -> (MqlStatus, String) {
-    call(|e| unsafe {
-        line_add_station(line, id, s(name), s(address), std::ptr::null(), 0, e)
-    })
+    call(|e| unsafe { line_add_station(line, id, s(name), s(address), std::ptr::null(), 0, e) })
 }
 
 fn add_tag(
@@ -168,7 +166,10 @@ fn wait_for(line: *mut MqlLine, what: &str, pred: impl Fn(&Ev) -> bool) -> Vec<E
         if seen.iter().any(&pred) {
             return seen;
         }
-        assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}: {seen:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "no {what} within {DEADLINE:?}: {seen:#?}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -241,17 +242,33 @@ fn line_create_reads_no_further_than_the_config_size() {
             MQL_OK,
             "",
         ),
-        (size_of::<MqlLineConfig>(), size_of::<MqlLineConfig>(), MQL_OK, ""),
+        (
+            size_of::<MqlLineConfig>(),
+            size_of::<MqlLineConfig>(),
+            MQL_OK,
+            "",
+        ),
         // Too short to hold even the parameters.
-        (size_of::<usize>(), size_of::<usize>(), MQL_ERR_VERSION, "MqlLineConfig.size 8"),
-        (size_of::<usize>(), 0, MQL_ERR_VERSION, "MqlLineConfig.size 0"),
+        (
+            size_of::<usize>(),
+            size_of::<usize>(),
+            MQL_ERR_VERSION,
+            "MqlLineConfig.size 8",
+        ),
+        (
+            size_of::<usize>(),
+            0,
+            MQL_ERR_VERSION,
+            "MqlLineConfig.size 0",
+        ),
     ];
     for (bytes, declared, want, fragment) in cases {
         let mut full = config("short", &list, 0);
         full.size = declared;
-        // Past `bytes` these would be refused or misused if they were read.
-        full.log_level = 77;
-        full.event_queue_capacity = usize::MAX;
+        if bytes < size_of::<MqlLineConfig>() {
+            // Past `bytes`: refused if it were read (the guard page faults first).
+            full.log_level = 77;
+        }
         let cfg = guarded.place_at_end(&full, bytes);
         let mut line = std::ptr::null_mut();
         let (status, msg) = call(|e| unsafe { line_create(cfg, &mut line, e) });
@@ -271,7 +288,14 @@ fn larger_event_slots_get_a_zeroed_tail() {
     let mut buf = vec![0xa5a5_a5a5_a5a5_a5a5u64; stride * SLOTS / 8];
     let mut n = 0usize;
     let (status, msg) = call(|e| unsafe {
-        line_poll_events(line, buf.as_mut_ptr() as *mut MqlEvent, stride, SLOTS, &mut n, e)
+        line_poll_events(
+            line,
+            buf.as_mut_ptr() as *mut MqlEvent,
+            stride,
+            SLOTS,
+            &mut n,
+            e,
+        )
     });
     assert_eq!(status, MQL_OK, "{msg}");
     assert!(n > 0, "line_start reports the station's state");
@@ -282,7 +306,10 @@ fn larger_event_slots_get_a_zeroed_tail() {
             assert_ne!(event[0], 0xa5, "slot {i} holds an event");
             assert!(tail.iter().all(|&b| b == 0), "slot {i}: tail {tail:02x?}");
         } else {
-            assert!(slot.iter().all(|&b| b == 0xa5), "slot {i} past the count is untouched");
+            assert!(
+                slot.iter().all(|&b| b == 0xa5),
+                "slot {i} past the count is untouched"
+            );
         }
     }
     unsafe { line_destroy(line) };
@@ -321,14 +348,54 @@ enum Refused {
 fn non_finite_floats_and_bad_booleans_are_refused() {
     let line = started(&refused_port(), MQL_LOG_INFO);
     let cases: [(u64, MqlValue, Refused, &[&str]); 8] = [
-        (SETPOINT, float(MQL_VALUE_FLOAT, f64::NAN), Refused::WriteDone, &["tag 'st.sp'", "'NaN'"]),
-        (SETPOINT, float(MQL_VALUE_FLOAT, f64::INFINITY), Refused::WriteDone, &["tag 'st.sp'", "'inf'"]),
-        (SETPOINT, float(MQL_VALUE_FLOAT, f64::NEG_INFINITY), Refused::WriteDone, &["tag 'st.sp'", "'-inf'"]),
-        (SETPOINT, MqlValue::text("nan"), Refused::WriteDone, &["tag 'st.sp'", "'nan'"]),
-        (DELAY, float(MQL_VALUE_REL_TIME, f64::INFINITY), Refused::WriteDone, &["tag 'st.delay'", "'inf'"]),
-        (DELAY, float(MQL_VALUE_FLOAT, f64::NAN), Refused::WriteDone, &["tag 'st.delay'", "'NaN'"]),
-        (FLAG, int(MQL_VALUE_BOOL, 2), Refused::Call(MQL_ERR_INVALID_ARGUMENT), &["boolean value 2"]),
-        (FLAG, int(MQL_VALUE_BOOL, -1), Refused::Call(MQL_ERR_INVALID_ARGUMENT), &["boolean value -1"]),
+        (
+            SETPOINT,
+            float(MQL_VALUE_FLOAT, f64::NAN),
+            Refused::WriteDone,
+            &["tag 'st.sp'", "'NaN'"],
+        ),
+        (
+            SETPOINT,
+            float(MQL_VALUE_FLOAT, f64::INFINITY),
+            Refused::WriteDone,
+            &["tag 'st.sp'", "'inf'"],
+        ),
+        (
+            SETPOINT,
+            float(MQL_VALUE_FLOAT, f64::NEG_INFINITY),
+            Refused::WriteDone,
+            &["tag 'st.sp'", "'-inf'"],
+        ),
+        (
+            SETPOINT,
+            MqlValue::text("nan"),
+            Refused::WriteDone,
+            &["tag 'st.sp'", "'nan'"],
+        ),
+        (
+            DELAY,
+            float(MQL_VALUE_REL_TIME, f64::INFINITY),
+            Refused::WriteDone,
+            &["tag 'st.delay'", "'inf'"],
+        ),
+        (
+            DELAY,
+            float(MQL_VALUE_FLOAT, f64::NAN),
+            Refused::WriteDone,
+            &["tag 'st.delay'", "'NaN'"],
+        ),
+        (
+            FLAG,
+            int(MQL_VALUE_BOOL, 2),
+            Refused::Call(MQL_ERR_INVALID_ARGUMENT),
+            &["boolean value 2"],
+        ),
+        (
+            FLAG,
+            int(MQL_VALUE_BOOL, -1),
+            Refused::Call(MQL_ERR_INVALID_ARGUMENT),
+            &["boolean value -1"],
+        ),
     ];
     for (request, (tag, value, want, fragments)) in (100u64..).zip(cases) {
         let (status, msg) = call(|e| unsafe { line_write(line, tag, request, &value, e) });
@@ -351,9 +418,15 @@ fn non_finite_floats_and_bad_booleans_are_refused() {
             }
         };
         for f in fragments {
-            assert!(text.contains(f), "tag {tag} {value:?}: {text:?} lacks {f:?}");
+            assert!(
+                text.contains(f),
+                "tag {tag} {value:?}: {text:?} lacks {f:?}"
+            );
         }
-        assert!(!text.contains("not connected"), "refused before publishing: {text}");
+        assert!(
+            !text.contains("not connected"),
+            "refused before publishing: {text}"
+        );
     }
     unsafe { line_destroy(line) };
 }
@@ -363,17 +436,48 @@ fn non_finite_defaults_bad_booleans_and_log_levels_are_refused() {
     let line = create(&refused_port(), MQL_LOG_INFO);
     ok("station", add_station(line, STATION, "st", "st/x"));
     let cases: [(MqlValueType, MqlValue, MqlStatus, &str); 5] = [
-        (MQL_TYPE_AO, float(MQL_VALUE_FLOAT, f64::NAN), MQL_ERR_CONFIG, "default value 'NaN'"),
-        (MQL_TYPE_AO, float(MQL_VALUE_FLOAT, f64::INFINITY), MQL_ERR_CONFIG, "default value 'inf'"),
-        (MQL_TYPE_TOR, float(MQL_VALUE_REL_TIME, f64::NEG_INFINITY), MQL_ERR_CONFIG, "default value '-inf'"),
-        (MQL_TYPE_AO, MqlValue::text("-inf"), MQL_ERR_CONFIG, "default value '-inf'"),
-        (MQL_TYPE_DO, int(MQL_VALUE_BOOL, 5), MQL_ERR_INVALID_ARGUMENT, "boolean value 5"),
+        (
+            MQL_TYPE_AO,
+            float(MQL_VALUE_FLOAT, f64::NAN),
+            MQL_ERR_CONFIG,
+            "default value 'NaN'",
+        ),
+        (
+            MQL_TYPE_AO,
+            float(MQL_VALUE_FLOAT, f64::INFINITY),
+            MQL_ERR_CONFIG,
+            "default value 'inf'",
+        ),
+        (
+            MQL_TYPE_TOR,
+            float(MQL_VALUE_REL_TIME, f64::NEG_INFINITY),
+            MQL_ERR_CONFIG,
+            "default value '-inf'",
+        ),
+        (
+            MQL_TYPE_AO,
+            MqlValue::text("-inf"),
+            MQL_ERR_CONFIG,
+            "default value '-inf'",
+        ),
+        (
+            MQL_TYPE_DO,
+            int(MQL_VALUE_BOOL, 5),
+            MQL_ERR_INVALID_ARGUMENT,
+            "boolean value 5",
+        ),
     ];
     for (id, (ty, value, want, fragment)) in (20u64..).zip(cases) {
         let (status, msg) = add_tag(line, STATION, id, "out", "OUT_VALUE", ty, Some(&value));
         assert_eq!(status, want, "{value:?}: {msg}");
-        assert!(msg.contains(fragment), "{value:?}: {msg:?} lacks {fragment:?}");
-        assert!(msg.contains("'st.out'") || msg.contains("tag 'out'"), "{msg}");
+        assert!(
+            msg.contains(fragment),
+            "{value:?}: {msg:?} lacks {fragment:?}"
+        );
+        assert!(
+            msg.contains("'st.out'") || msg.contains("tag 'out'"),
+            "{msg}"
+        );
     }
     unsafe { line_destroy(line) };
 
@@ -399,58 +503,147 @@ fn error_codes_by_cause() {
     let cmd_on: Call = |l, e| unsafe { line_station_command(l, STATION, MQL_STATION_CMD_ON, e) };
     // (situation, call, status, message fragment)
     let before_start: [(&str, Call, MqlStatus, &str); 8] = [
-        ("write before start", |l, e| unsafe {
-            line_write(l, SETPOINT, 1, &MqlValue::text("1"), e)
-        }, MQL_ERR_STATE, "line 'L1' is not started"),
-        ("write to an unknown tag before start", |l, e| unsafe {
-            line_write(l, 999, 1, &MqlValue::text("1"), e)
-        }, MQL_ERR_STATE, "line 'L1' is not started"),
-        ("tag of an unknown station", |l, e| unsafe {
-            line_add_tag(l, 77, 50, s("t"), s("IN_DATA"), MQL_TYPE_TXTI, std::ptr::null(), e)
-        }, MQL_ERR_UNKNOWN_ID, "no station with id 77"),
-        ("station id used twice", |l, e| unsafe {
-            line_add_station(l, STATION, s("again"), s("again/x"), std::ptr::null(), 0, e)
-        }, MQL_ERR_DUPLICATE_ID, "station id 1 is already used"),
-        ("tag id used twice", |l, e| unsafe {
-            line_add_tag(l, STATION, DATA, s("t"), s("IN_DATA"), MQL_TYPE_TXTI, std::ptr::null(), e)
-        }, MQL_ERR_DUPLICATE_ID, "tag id 14 is already used"),
-        ("command to an unknown station", |l, e| unsafe {
-            line_station_command(l, 77, MQL_STATION_CMD_OFF, e)
-        }, MQL_ERR_UNKNOWN_ID, "no station with id 77"),
-        ("unknown station command", |l, e| unsafe {
-            line_station_command(l, STATION, 9, e)
-        }, MQL_ERR_INVALID_ARGUMENT, "unknown station command 9"),
+        (
+            "write before start",
+            |l, e| unsafe { line_write(l, SETPOINT, 1, &MqlValue::text("1"), e) },
+            MQL_ERR_STATE,
+            "line 'L1' is not started",
+        ),
+        (
+            "write to an unknown tag before start",
+            |l, e| unsafe { line_write(l, 999, 1, &MqlValue::text("1"), e) },
+            MQL_ERR_STATE,
+            "line 'L1' is not started",
+        ),
+        (
+            "tag of an unknown station",
+            |l, e| unsafe {
+                line_add_tag(
+                    l,
+                    77,
+                    50,
+                    s("t"),
+                    s("IN_DATA"),
+                    MQL_TYPE_TXTI,
+                    std::ptr::null(),
+                    e,
+                )
+            },
+            MQL_ERR_UNKNOWN_ID,
+            "no station with id 77",
+        ),
+        (
+            "station id used twice",
+            |l, e| unsafe {
+                line_add_station(l, STATION, s("again"), s("again/x"), std::ptr::null(), 0, e)
+            },
+            MQL_ERR_DUPLICATE_ID,
+            "station id 1 is already used",
+        ),
+        (
+            "tag id used twice",
+            |l, e| unsafe {
+                line_add_tag(
+                    l,
+                    STATION,
+                    DATA,
+                    s("t"),
+                    s("IN_DATA"),
+                    MQL_TYPE_TXTI,
+                    std::ptr::null(),
+                    e,
+                )
+            },
+            MQL_ERR_DUPLICATE_ID,
+            "tag id 14 is already used",
+        ),
+        (
+            "command to an unknown station",
+            |l, e| unsafe { line_station_command(l, 77, MQL_STATION_CMD_OFF, e) },
+            MQL_ERR_UNKNOWN_ID,
+            "no station with id 77",
+        ),
+        (
+            "unknown station command",
+            |l, e| unsafe { line_station_command(l, STATION, 9, e) },
+            MQL_ERR_INVALID_ARGUMENT,
+            "unknown station command 9",
+        ),
         ("station command before start", cmd_on, MQL_OK, ""),
     ];
     let after_start: [(&str, Call, MqlStatus, &str); 8] = [
-        ("station after start", |l, e| unsafe {
-            line_add_station(l, 2, s("late"), s("late/x"), std::ptr::null(), 0, e)
-        }, MQL_ERR_STATE, "line 'L1' is started: stations can only be added before line_start"),
-        ("tag after start", |l, e| unsafe {
-            line_add_tag(l, STATION, 60, s("late"), s("IN_DATA"), MQL_TYPE_TXTI, std::ptr::null(), e)
-        }, MQL_ERR_STATE, "line 'L1' is started: tags can only be added before line_start"),
-        ("second start", |l, e| unsafe { line_start(l, e) },
-            MQL_ERR_STATE, "line 'L1' is already started"),
-        ("write to an unknown tag", |l, e| unsafe {
-            line_write(l, 999, 1, &MqlValue::text("1"), e)
-        }, MQL_ERR_UNKNOWN_ID, "line 'L1': no tag with id 999"),
-        ("write without a value", |l, e| unsafe {
-            line_write(l, SETPOINT, 1, &MqlValue::none(), e)
-        }, MQL_ERR_INVALID_ARGUMENT, "MQL_VALUE_NONE"),
-        ("refused parameter", |l, e| unsafe {
-            let p = [MqlParam { key: s("subscribe_qos"), value: s("QoS_7") }];
-            line_set_parameters(l, p.as_ptr(), 1, e)
-        }, MQL_ERR_CONFIG, "'QoS_7'"),
+        (
+            "station after start",
+            |l, e| unsafe {
+                line_add_station(l, 2, s("late"), s("late/x"), std::ptr::null(), 0, e)
+            },
+            MQL_ERR_STATE,
+            "line 'L1' is started: stations can only be added before line_start",
+        ),
+        (
+            "tag after start",
+            |l, e| unsafe {
+                line_add_tag(
+                    l,
+                    STATION,
+                    60,
+                    s("late"),
+                    s("IN_DATA"),
+                    MQL_TYPE_TXTI,
+                    std::ptr::null(),
+                    e,
+                )
+            },
+            MQL_ERR_STATE,
+            "line 'L1' is started: tags can only be added before line_start",
+        ),
+        (
+            "second start",
+            |l, e| unsafe { line_start(l, e) },
+            MQL_ERR_STATE,
+            "line 'L1' is already started",
+        ),
+        (
+            "write to an unknown tag",
+            |l, e| unsafe { line_write(l, 999, 1, &MqlValue::text("1"), e) },
+            MQL_ERR_UNKNOWN_ID,
+            "line 'L1': no tag with id 999",
+        ),
+        (
+            "write without a value",
+            |l, e| unsafe { line_write(l, SETPOINT, 1, &MqlValue::none(), e) },
+            MQL_ERR_INVALID_ARGUMENT,
+            "MQL_VALUE_NONE",
+        ),
+        (
+            "refused parameter",
+            |l, e| unsafe {
+                let p = [MqlParam {
+                    key: s("subscribe_qos"),
+                    value: s("QoS_7"),
+                }];
+                line_set_parameters(l, p.as_ptr(), 1, e)
+            },
+            MQL_ERR_CONFIG,
+            "'QoS_7'",
+        ),
         ("station command after start", cmd_on, MQL_OK, ""),
-        ("NULL line", |_, e| unsafe { line_start(std::ptr::null_mut(), e) },
-            MQL_ERR_INVALID_ARGUMENT, "line is NULL"),
+        (
+            "NULL line",
+            |_, e| unsafe { line_start(std::ptr::null_mut(), e) },
+            MQL_ERR_INVALID_ARGUMENT,
+            "line is NULL",
+        ),
     ];
     let line = configured(&refused_port(), MQL_LOG_INFO);
     let check = |table: &[(&str, Call, MqlStatus, &str)]| {
         for (situation, f, want, fragment) in table {
             let (status, msg) = call(|e| f(line, e));
             assert_eq!(status, *want, "{situation}: {msg}");
-            assert!(msg.contains(fragment), "{situation}: {msg:?} lacks {fragment:?}");
+            assert!(
+                msg.contains(fragment),
+                "{situation}: {msg:?} lacks {fragment:?}"
+            );
         }
     };
     check(&before_start);
@@ -519,14 +712,23 @@ fn destroying_a_connected_line_sends_disconnect_and_never_backs_off() {
     unsafe { line_destroy(line) };
     let logs: Vec<&Ev> = events.iter().filter(|e| e.kind == MQL_EVENT_LOG).collect();
     assert!(
-        !logs.iter().any(|e| e.text.contains("before the next connection attempt")),
+        !logs
+            .iter()
+            .any(|e| e.text.contains("before the next connection attempt")),
         "a stopped line waits for nothing: {logs:#?}"
     );
     let ended = logs
         .iter()
         .find(|e| e.text.contains("ended: the line was stopped"))
         .unwrap_or_else(|| panic!("the end of the connection is logged: {logs:#?}"));
-    assert_eq!(ended.code, MQL_LOG_INFO, "a deliberate disconnect: {ended:?}");
+    assert_eq!(
+        ended.code, MQL_LOG_INFO,
+        "a deliberate disconnect: {ended:?}"
+    );
     let seen = broker.join().expect("broker thread");
-    assert_eq!(seen.last(), Some(&14), "the last packet is DISCONNECT: {seen:?}");
+    assert_eq!(
+        seen.last(),
+        Some(&14),
+        "the last packet is DISCONNECT: {seen:?}"
+    );
 }
