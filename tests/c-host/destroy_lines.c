@@ -20,25 +20,11 @@
 #include <unistd.h>
 
 #include "mqtt_line.h"
+#include "util.h"
 
 #define DEADLINE_SECONDS 20.0
 #define MAX_LINES 1000
 #define EVENT_BATCH 32
-
-static MqlStr str(const char *s)
-{
-    MqlStr out;
-    out.ptr = (const uint8_t *)s;
-    out.len = strlen(s);
-    return out;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int failed(const char *call, int index, MqlStatus status, const MqlError *err)
 {

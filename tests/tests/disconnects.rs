@@ -27,20 +27,22 @@ fn first_connection() -> Script {
     Script::new().handshake().read_until(PacketType::Disconnect)
 }
 
-/// Runs a line with Full Debug against `broker`, makes it reconnect with `commands` (the
-/// disconnect must give `reason`), and checks the log lines of the deliberate disconnect.
-fn reconnect(broker: &FakeBroker, commands: &[&str], reason: &str) {
+/// Runs a line with Full Debug against `broker`, makes it disconnect with `command` (giving
+/// `reason`) and connect again (after `then`, if given), and checks the log lines of the
+/// deliberate disconnect.
+fn reconnect(broker: &FakeBroker, command: &str, then: Option<&str>, reason: &str) {
     let config = LineConfig::new(broker.port())
         .param("full_debug", "YES")
         .param_raw("ping_interval", "0")
         .station(station());
     let mut host = SimHost::start(&config.to_toml());
     host.wait_connected();
-    for c in commands {
-        host.send(c);
-    }
+    host.send(command);
     let e = host.expect_disconnected();
     assert_eq!(ev::field(&e, "reason"), reason, "{e}\n{}", host.report());
+    if let Some(c) = then {
+        host.send(c);
+    }
     host.wait_connected();
     host.quit_ok();
     broker.wait_scripts();
@@ -64,7 +66,12 @@ fn reconnect(broker: &FakeBroker, commands: &[&str], reason: &str) {
 #[test]
 fn reconnect_after_set_waits_until_the_broker_closed_the_old_connection() {
     let broker = slow_closing_broker(first_connection().hold_open_for_ms(HOLD_MS));
-    reconnect(&broker, &["set keep_alive 30"], "line parameters changed");
+    reconnect(
+        &broker,
+        "set keep_alive 30",
+        None,
+        "line parameters changed",
+    );
 }
 
 #[test]
@@ -72,7 +79,8 @@ fn reconnect_after_every_station_was_off_waits_until_the_broker_closed_the_old_c
     let broker = slow_closing_broker(first_connection().hold_open_for_ms(HOLD_MS));
     reconnect(
         &broker,
-        &["station st off", "station st on"],
+        "station st off",
+        Some("station st on"),
         "every station is off or simulated",
     );
 }
@@ -80,7 +88,12 @@ fn reconnect_after_every_station_was_off_waits_until_the_broker_closed_the_old_c
 #[test]
 fn a_broker_that_never_closes_does_not_stop_the_reconnect() {
     let broker = slow_closing_broker(first_connection().hold_until_next_connection());
-    reconnect(&broker, &["set keep_alive 30"], "line parameters changed");
+    reconnect(
+        &broker,
+        "set keep_alive 30",
+        None,
+        "line parameters changed",
+    );
 }
 
 #[test]
