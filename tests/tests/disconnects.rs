@@ -4,7 +4,9 @@
 //! Debug shows the DISCONNECT. Also: non-finite values are never published.
 
 use mqtt_line_e2e::fake_broker::{FakeBroker, PacketType, Script};
-use mqtt_line_e2e::{ev, LineConfig, Mosquitto, SimHost, StationConfig};
+use mqtt_line_e2e::{
+    ev, publish, subscribe_one, ExternalBroker, LineConfig, Mosquitto, SimHost, StationConfig,
+};
 
 /// How long the fake broker keeps the old connection open after the DISCONNECT: well below the
 /// line's bound (1 s) on waiting for the broker to close it.
@@ -168,4 +170,39 @@ fn non_finite_writes_are_refused_and_never_published() {
         1,
         "only the finite value is published\n{log}"
     );
+}
+
+/// The same against a real broker that serves each connection on its own task (rumqttd): the
+/// will topic sees nothing before a sentinel the test publishes after three reconnects. (On this
+/// machine rumqttd did not show the race even before the fix; the fake broker above does. This
+/// one keeps the behaviour checked against a real broker.)
+#[test]
+fn rumqttd_publishes_no_will_when_the_line_reconnects_after_set() {
+    let broker = ExternalBroker::rumqttd(env!("CARGO_BIN_EXE_e2e-rumqttd").as_ref());
+    let port = broker.port();
+    let config = LineConfig::new(port)
+        .param("client_id", "no-will")
+        .param_raw("keep_alive", "30")
+        .param("will_flag", "YES")
+        .param("will_topic", "reconnect/will")
+        .param("will_message", "line lost")
+        .station(station());
+    let mut host = SimHost::start(&config.to_toml());
+    host.attach_log("rumqttd", broker.log_path());
+    host.wait_connected();
+    let will = subscribe_one(port, "reconnect/will");
+    for keep_alive in [31, 32, 33] {
+        host.send(&format!("set keep_alive {keep_alive}"));
+        host.expect_disconnected();
+        host.wait_connected();
+    }
+    publish(port, "reconnect/will", b"sentinel", 1, false);
+    let got = will.wait();
+    assert_eq!(
+        String::from_utf8_lossy(&got.payload),
+        "sentinel",
+        "the broker published the will\n{}",
+        host.report()
+    );
+    host.quit_ok();
 }
