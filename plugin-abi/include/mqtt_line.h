@@ -101,9 +101,9 @@ typedef void (*MqlNotifyFn)(void *user_data);
 
 // What a line is created from.
 typedef struct {
-  // `sizeof(MqlLineConfig)` as the host was compiled with; fields past it read as zero and
-  // are never read. At least up to `param_count`, or `line_create` fails with
-  // `MQL_ERR_VERSION`.
+  // `sizeof(MqlLineConfig)` as the host was compiled with. The plugin reads no byte past it
+  // and takes the fields there as zero. It must cover at least `param_count`, or
+  // `line_create` fails with `MQL_ERR_VERSION`.
   size_t size;
   // A name for logs and messages (the line object's name in the host).
   MqlStr name;
@@ -301,7 +301,7 @@ typedef const MqlPluginApi *(*MqlEntryFn)(uint32_t host_abi_major,
 // `int_value`: a signed 64-bit integer (Ci, Co).
 #define MQL_VALUE_INT 1
 
-// `float_value` (Ai, Ao).
+// `float_value` (Ai, Ao); NaN and infinities are refused.
 #define MQL_VALUE_FLOAT 2
 
 // `int_value`: 0 or 1 (Di, Do); any other number is refused.
@@ -316,7 +316,7 @@ typedef const MqlPluginApi *(*MqlEntryFn)(uint32_t host_abi_major,
 // `int_value`: nanoseconds since 1970-01-01T00:00:00Z (TiA, ToA).
 #define MQL_VALUE_ABS_TIME 6
 
-// `float_value`: seconds (TiR, ToR).
+// `float_value`: seconds (TiR, ToR); NaN and infinities are refused.
 #define MQL_VALUE_REL_TIME 7
 
 // A tag received a value: `station_id`, `tag_id`, `value`, `flags`, `time_ns`.

@@ -72,7 +72,7 @@ pub type MqlValueKind = u32;
 pub const MQL_VALUE_NONE: MqlValueKind = 0;
 /// `int_value`: a signed 64-bit integer (Ci, Co).
 pub const MQL_VALUE_INT: MqlValueKind = 1;
-/// `float_value` (Ai, Ao).
+/// `float_value` (Ai, Ao); NaN and infinities are refused.
 pub const MQL_VALUE_FLOAT: MqlValueKind = 2;
 /// `int_value`: 0 or 1 (Di, Do); any other number is refused.
 pub const MQL_VALUE_BOOL: MqlValueKind = 3;
@@ -82,7 +82,7 @@ pub const MQL_VALUE_TEXT: MqlValueKind = 4;
 pub const MQL_VALUE_QUAD: MqlValueKind = 5;
 /// `int_value`: nanoseconds since 1970-01-01T00:00:00Z (TiA, ToA).
 pub const MQL_VALUE_ABS_TIME: MqlValueKind = 6;
-/// `float_value`: seconds (TiR, ToR).
+/// `float_value`: seconds (TiR, ToR); NaN and infinities are refused.
 pub const MQL_VALUE_REL_TIME: MqlValueKind = 7;
 
 /// Borrowed UTF-8 text: `len` bytes at `ptr`, not NUL-terminated. `ptr` may be NULL when `len` is 0.
@@ -197,9 +197,9 @@ pub type MqlNotifyFn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct MqlLineConfig {
-    /// `sizeof(MqlLineConfig)` as the host was compiled with; fields past it read as zero and
-    /// are never read. At least up to `param_count`, or `line_create` fails with
-    /// `MQL_ERR_VERSION`.
+    /// `sizeof(MqlLineConfig)` as the host was compiled with. The plugin reads no byte past it
+    /// and takes the fields there as zero. It must cover at least `param_count`, or
+    /// `line_create` fails with `MQL_ERR_VERSION`.
     pub size: usize,
     /// A name for logs and messages (the line object's name in the host).
     pub name: MqlStr,
