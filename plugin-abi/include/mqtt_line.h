@@ -101,7 +101,9 @@ typedef void (*MqlNotifyFn)(void *user_data);
 
 // What a line is created from.
 typedef struct {
-  // `sizeof(MqlLineConfig)` as the host was compiled with; fields past it read as zero.
+  // `sizeof(MqlLineConfig)` as the host was compiled with. The plugin reads no byte past it
+  // and takes the fields there as zero. It must cover at least `param_count`, or
+  // `line_create` fails with `MQL_ERR_VERSION`.
   size_t size;
   // A name for logs and messages (the line object's name in the host).
   MqlStr name;
@@ -114,7 +116,8 @@ typedef struct {
   // How many tag values may wait in the queue before the line stops reading from the broker;
   // 0 selects the default (65536). Status events and write completions are never dropped.
   size_t event_queue_capacity;
-  // The most detailed `MQL_LOG_*` level delivered as log events; 0 selects `MQL_LOG_INFO`.
+  // The most detailed `MQL_LOG_*` level delivered as log events; 0 selects `MQL_LOG_INFO`,
+  // above `MQL_LOG_TRACE` is refused.
   uint32_t log_level;
 } MqlLineConfig;
 
@@ -202,7 +205,8 @@ typedef struct {
 } MqlEvent;
 
 // Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
-// (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
+// (the host's `sizeof(MqlEvent)`; bytes of a slot past this ABI's `MqlEvent` are set to zero);
+// `*out_count` receives how many. Never blocks. Strings of the
 // returned events stay valid until the next `line_poll_events` or `line_destroy` on this
 // line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
 // turns non-empty.
@@ -259,7 +263,7 @@ typedef const MqlPluginApi *(*MqlEntryFn)(uint32_t host_abi_major,
 // The call is not allowed in the line's present state (for example adding a tag after start).
 #define MQL_ERR_STATE 5
 
-// The host's ABI major version is not supported.
+// The host's struct is too small for this major version (`MqlLineConfig.size`).
 #define MQL_ERR_VERSION 6
 
 // The plugin failed internally (a caught panic); the line should be destroyed.
@@ -297,10 +301,10 @@ typedef const MqlPluginApi *(*MqlEntryFn)(uint32_t host_abi_major,
 // `int_value`: a signed 64-bit integer (Ci, Co).
 #define MQL_VALUE_INT 1
 
-// `float_value` (Ai, Ao).
+// `float_value` (Ai, Ao); NaN and infinities are refused.
 #define MQL_VALUE_FLOAT 2
 
-// `int_value`: 0 or 1 (Di, Do).
+// `int_value`: 0 or 1 (Di, Do); any other number is refused.
 #define MQL_VALUE_BOOL 3
 
 // `text` (TxtI, TxtO).
@@ -312,7 +316,7 @@ typedef const MqlPluginApi *(*MqlEntryFn)(uint32_t host_abi_major,
 // `int_value`: nanoseconds since 1970-01-01T00:00:00Z (TiA, ToA).
 #define MQL_VALUE_ABS_TIME 6
 
-// `float_value`: seconds (TiR, ToR).
+// `float_value`: seconds (TiR, ToR); NaN and infinities are refused.
 #define MQL_VALUE_REL_TIME 7
 
 // A tag received a value: `station_id`, `tag_id`, `value`, `flags`, `time_ns`.

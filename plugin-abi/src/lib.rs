@@ -45,7 +45,7 @@ pub const MQL_ERR_UNKNOWN_ID: MqlStatus = 3;
 pub const MQL_ERR_DUPLICATE_ID: MqlStatus = 4;
 /// The call is not allowed in the line's present state (for example adding a tag after start).
 pub const MQL_ERR_STATE: MqlStatus = 5;
-/// The host's ABI major version is not supported.
+/// The host's struct is too small for this major version (`MqlLineConfig.size`).
 pub const MQL_ERR_VERSION: MqlStatus = 6;
 /// The plugin failed internally (a caught panic); the line should be destroyed.
 pub const MQL_ERR_INTERNAL: MqlStatus = 7;
@@ -72,9 +72,9 @@ pub type MqlValueKind = u32;
 pub const MQL_VALUE_NONE: MqlValueKind = 0;
 /// `int_value`: a signed 64-bit integer (Ci, Co).
 pub const MQL_VALUE_INT: MqlValueKind = 1;
-/// `float_value` (Ai, Ao).
+/// `float_value` (Ai, Ao); NaN and infinities are refused.
 pub const MQL_VALUE_FLOAT: MqlValueKind = 2;
-/// `int_value`: 0 or 1 (Di, Do).
+/// `int_value`: 0 or 1 (Di, Do); any other number is refused.
 pub const MQL_VALUE_BOOL: MqlValueKind = 3;
 /// `text` (TxtI, TxtO).
 pub const MQL_VALUE_TEXT: MqlValueKind = 4;
@@ -82,7 +82,7 @@ pub const MQL_VALUE_TEXT: MqlValueKind = 4;
 pub const MQL_VALUE_QUAD: MqlValueKind = 5;
 /// `int_value`: nanoseconds since 1970-01-01T00:00:00Z (TiA, ToA).
 pub const MQL_VALUE_ABS_TIME: MqlValueKind = 6;
-/// `float_value`: seconds (TiR, ToR).
+/// `float_value`: seconds (TiR, ToR); NaN and infinities are refused.
 pub const MQL_VALUE_REL_TIME: MqlValueKind = 7;
 
 /// Borrowed UTF-8 text: `len` bytes at `ptr`, not NUL-terminated. `ptr` may be NULL when `len` is 0.
@@ -197,7 +197,9 @@ pub type MqlNotifyFn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct MqlLineConfig {
-    /// `sizeof(MqlLineConfig)` as the host was compiled with; fields past it read as zero.
+    /// `sizeof(MqlLineConfig)` as the host was compiled with. The plugin reads no byte past it
+    /// and takes the fields there as zero. It must cover at least `param_count`, or
+    /// `line_create` fails with `MQL_ERR_VERSION`.
     pub size: usize,
     /// A name for logs and messages (the line object's name in the host).
     pub name: MqlStr,
@@ -210,7 +212,8 @@ pub struct MqlLineConfig {
     /// How many tag values may wait in the queue before the line stops reading from the broker;
     /// 0 selects the default (65536). Status events and write completions are never dropped.
     pub event_queue_capacity: usize,
-    /// The most detailed `MQL_LOG_*` level delivered as log events; 0 selects `MQL_LOG_INFO`.
+    /// The most detailed `MQL_LOG_*` level delivered as log events; 0 selects `MQL_LOG_INFO`,
+    /// above `MQL_LOG_TRACE` is refused.
     pub log_level: u32,
 }
 
@@ -284,7 +287,8 @@ pub type MqlLineSetParametersFn = unsafe extern "C" fn(
 ) -> MqlStatus;
 
 /// Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
-/// (the host's `sizeof(MqlEvent)`); `*out_count` receives how many. Never blocks. Strings of the
+/// (the host's `sizeof(MqlEvent)`; bytes of a slot past this ABI's `MqlEvent` are set to zero);
+/// `*out_count` receives how many. Never blocks. Strings of the
 /// returned events stay valid until the next `line_poll_events` or `line_destroy` on this
 /// line. Call again while `*out_count == capacity`: the wake-up comes only when the queue
 /// turns non-empty.

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "mqtt_line.h"
+#include "util.h"
 
 #define STATION_ID 1u
 #define TAG_ID 10u
@@ -37,21 +38,6 @@ static void on_notify(void *user_data)
 {
     int *flag = (int *)user_data;
     __atomic_store_n(flag, 1, __ATOMIC_RELEASE);
-}
-
-static MqlStr str(const char *s)
-{
-    MqlStr out;
-    out.ptr = (const uint8_t *)s;
-    out.len = strlen(s);
-    return out;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void sleep_millis(long ms)

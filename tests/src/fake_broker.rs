@@ -113,6 +113,13 @@ enum Step {
     ExpectAlive(Duration),
     /// Do nothing for a while (e.g. hold a connection open without answering).
     Pause(Duration),
+    /// Keep the connection open this long whatever the client does (its bytes are discarded),
+    /// as a broker that serves each socket on its own thread may, and fail if a new connection
+    /// arrives meanwhile: such a broker would take that CONNECT for a session takeover.
+    HoldOpen(Duration),
+    /// Never close this connection: keep it open until a new connection arrives (which the next
+    /// script serves), within the deadline.
+    HoldUntilNextConnection(Duration),
 }
 
 /// What the fake broker does on one connection, step by step.
@@ -189,6 +196,17 @@ impl Script {
     /// Waits without reading or answering.
     pub fn pause(self, d: Duration) -> Self {
         self.step(Step::Pause(d))
+    }
+
+    /// Keeps the connection open for `ms` milliseconds, even after the client closed its side;
+    /// a new connection meanwhile fails the script (see [`Step::HoldOpen`]).
+    pub fn hold_open_for_ms(self, ms: u64) -> Self {
+        self.step(Step::HoldOpen(Duration::from_millis(ms)))
+    }
+
+    /// Keeps the connection open until the client connects again.
+    pub fn hold_until_next_connection(self) -> Self {
+        self.step(Step::HoldUntilNextConnection(STEP_TIMEOUT))
     }
 }
 
@@ -329,8 +347,14 @@ fn note(state: &Mutex<State>, line: String) {
 fn serve(listener: TcpListener, scripts: Vec<Script>, state: &Mutex<State>, stop: &AtomicBool) {
     let mut scripts = scripts.into_iter();
     let mut connection = 0usize;
+    // A connection accepted while a script held the previous one open.
+    let mut next: Option<TcpStream> = None;
     while !stop.load(Ordering::Acquire) {
-        let stream = match listener.accept() {
+        let accepted = match next.take() {
+            Some(stream) => Ok((stream, None)),
+            None => listener.accept().map(|(s, a)| (s, Some(a))),
+        };
+        let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(10));
@@ -356,8 +380,11 @@ fn serve(listener: TcpListener, scripts: Vec<Script>, state: &Mutex<State>, stop
             state,
             stop,
             last_subscribe: None,
+            listener: &listener,
+            next: None,
         };
         let error = conn.run(&script).err();
+        next = conn.next.take();
         if let Some(e) = &error {
             note(state, format!("conn {connection}: FAILED: {e}"));
         } else {
@@ -385,6 +412,9 @@ struct Conn<'a> {
     state: &'a Mutex<State>,
     stop: &'a AtomicBool,
     last_subscribe: Option<u16>,
+    listener: &'a TcpListener,
+    /// A connection that arrived while this one was held open.
+    next: Option<TcpStream>,
 }
 
 impl Conn<'_> {
@@ -459,6 +489,51 @@ impl Conn<'_> {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Holds the connection open for `d`, discarding what the client sends; returns how long
+    /// into the hold a new connection arrived, if one did (it is kept for the next script).
+    fn hold(&mut self, d: Duration) -> Result<Option<Duration>, String> {
+        let start = Instant::now();
+        let mut client_open = true;
+        while !self.stop.load(Ordering::Acquire) {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let after = start.elapsed();
+                    self.note(format!(
+                        "new connection while held open ({after:?} into the hold)"
+                    ));
+                    self.next = Some(stream);
+                    return Ok(Some(after));
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("accept failed: {e}")),
+            }
+            if start.elapsed() >= d {
+                break;
+            }
+            if !client_open {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            let _ = self.stream.set_read_timeout(Some(Duration::from_millis(5)));
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.note("client closed its side (EOF); held open".into());
+                    client_open = false;
+                }
+                Ok(n) => self.note(format!("discarded {}", to_hex(&chunk[..n]))),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.note(format!("client closed ({e}); held open"));
+                    client_open = false;
+                }
+            }
+        }
+        self.note(format!("closing after a hold of {:?}", start.elapsed()));
+        Ok(None)
     }
 
     fn run(&mut self, script: &Script) -> Result<(), String> {
@@ -552,6 +627,16 @@ impl Conn<'_> {
                     }
                 }
             }
+            Step::HoldOpen(d) => match self.hold(*d)? {
+                None => Ok(()),
+                Some(after) => Err(format!(
+                    "a new connection arrived {after:?} into the hold, before this one was closed"
+                )),
+            },
+            Step::HoldUntilNextConnection(t) => match self.hold(*t)? {
+                Some(_) => Ok(()),
+                None => Err(format!("no new connection within {t:?}")),
+            },
             Step::Pause(d) => {
                 let deadline = Instant::now() + *d;
                 while !self.stop.load(Ordering::Acquire) {

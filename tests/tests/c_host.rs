@@ -32,7 +32,13 @@ fn path_str(p: &Path) -> &str {
 
 /// Compiles tests/c-host/host.c into `dir` exactly as documented.
 fn build_c_host(dir: &Path) -> PathBuf {
-    let exe = dir.join("c-host");
+    build_c_program(dir, "host")
+}
+
+/// Compiles tests/c-host/`name`.c into `dir` as C99 without warnings; the executable's path.
+fn build_c_program(dir: &Path, name: &str) -> PathBuf {
+    let exe = dir.join(name);
+    let source = format!("tests/c-host/{name}.c");
     compile(
         "gcc",
         &[
@@ -42,7 +48,7 @@ fn build_c_host(dir: &Path) -> PathBuf {
             "-Werror",
             "-I",
             "plugin-abi/include",
-            "tests/c-host/host.c",
+            &source,
             "-o",
             path_str(&exe),
             "-ldl",
@@ -88,6 +94,45 @@ fn c_host_receives_a_published_value() {
         "c-host exited with {status}\n{}",
         host.report()
     );
+}
+
+/// How many connected lines `destroy_lines.c` stops: a kernel's worth.
+const LINES_TO_DESTROY: usize = 40;
+
+/// A kernel that stops destroys its lines one after another: each one says goodbye with a
+/// DISCONNECT. The time it takes is printed (`--nocapture`), not asserted: the decisions behind
+/// it (no back-off after a stop) are tested in the plugin's own unit tests.
+#[test]
+fn c_host_destroys_connected_lines_with_a_disconnect_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c_program(dir.path(), "destroy_lines");
+    let broker = Mosquitto::start();
+    let mut cmd = Command::new(&exe);
+    cmd.arg(plugin_path())
+        .arg(broker.port().to_string())
+        .arg(LINES_TO_DESTROY.to_string())
+        .stdin(std::process::Stdio::null());
+    let mut host = Spawned::start("destroy_lines", cmd);
+    let mut clients = Vec::new();
+    for _ in 0..LINES_TO_DESTROY {
+        let line = host.expect_line("a client id", TIMEOUT, |l| l.starts_with("client "));
+        clients.push(line["client ".len()..].to_string());
+    }
+    let took = host.expect_line("the time", TIMEOUT, |l| l.starts_with("destroyed "));
+    println!("{took}");
+    let status = host.wait_exit(TIMEOUT);
+    assert!(status.success(), "{status}\n{}", host.report());
+    let log = broker.wait_log("a DISCONNECT from every line", |log| {
+        clients
+            .iter()
+            .all(|c| log.contains(&format!("Received DISCONNECT from {c}\n")))
+    });
+    for c in &clients {
+        assert!(
+            log.contains(&format!("Client {c} disconnected.")),
+            "{c} left with a DISCONNECT, not a dropped connection\n{log}"
+        );
+    }
 }
 
 /// A translation unit that includes the header twice and uses its types and constants.

@@ -50,6 +50,8 @@ pub enum ConfigError {
     },
     #[error("no station with id {0}")]
     UnknownStation(u64),
+    #[error("line '{line}': no tag with id {id}")]
+    UnknownTag { line: String, id: u64 },
     #[error("{0}")]
     State(String),
 }

@@ -127,10 +127,11 @@ impl Line {
         self.unrouted
     }
 
-    fn refuse_after_start(&self) -> Result<(), ConfigError> {
+    /// Refuses configuring `what` ("stations", "tags") once the line is started.
+    fn refuse_after_start(&self, what: &str) -> Result<(), ConfigError> {
         if self.started {
             return Err(ConfigError::State(format!(
-                "line '{}': stations and tags can only be added before start",
+                "line '{}' is started: {what} can only be added before line_start",
                 self.name
             )));
         }
@@ -144,7 +145,7 @@ impl Line {
         address: &str,
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(), ConfigError> {
-        self.refuse_after_start()?;
+        self.refuse_after_start("stations")?;
         let object = format!("station '{name}'");
         if self.station_ids.contains_key(&id) {
             return Err(ConfigError::DuplicateId {
@@ -197,7 +198,7 @@ impl Line {
         ty: ValueType,
         default: Option<Value>,
     ) -> Result<(), ConfigError> {
-        self.refuse_after_start()?;
+        self.refuse_after_start("tags")?;
         let &station = self
             .station_ids
             .get(&station_id)
@@ -268,7 +269,12 @@ impl Line {
 
     /// Ends configuration: builds the routing table and reports every station's first state.
     pub fn start(&mut self) -> Result<(), ConfigError> {
-        self.refuse_after_start()?;
+        if self.started {
+            return Err(ConfigError::State(format!(
+                "line '{}' is already started",
+                self.name
+            )));
+        }
         let entries: Vec<RouteEntry> = self
             .stations
             .iter()
@@ -725,7 +731,10 @@ impl Line {
         let &t = self
             .tag_ids
             .get(&tag_id)
-            .ok_or_else(|| ConfigError::State(format!("no tag with id {tag_id}")))?;
+            .ok_or_else(|| ConfigError::UnknownTag {
+                line: self.name.clone(),
+                id: tag_id,
+            })?;
         let token = self.next_token;
         self.next_token += 1;
         let station = self.tags[t].station;

@@ -134,7 +134,14 @@ impl Value {
     }
 
     /// Converts a value to another type's kind, through its text form where the kinds differ.
+    /// NaN and infinities are refused whatever the target: no tag type can carry them, and as
+    /// text they would reach the broker as `NaN` or `inf`.
     pub fn convert(self, to: ValueType) -> Result<Value, String> {
+        if let Value::Float(f) | Value::RelTime(f) = self {
+            if !f.is_finite() {
+                return Err(format!("{f} is not a finite number"));
+            }
+        }
         if self.kind() == to.kind() {
             return Ok(self);
         }
@@ -295,6 +302,31 @@ mod tests {
             Value::Int(17)
         );
         assert!(Value::Text("x".into()).convert(ValueType::Co).is_err());
+    }
+
+    #[test]
+    fn non_finite_numbers_convert_to_nothing() {
+        for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for v in [Value::Float(f), Value::RelTime(f)] {
+                for to in ValueType::ALL {
+                    assert!(v.clone().convert(to).is_err(), "{v:?} as {to}");
+                }
+            }
+        }
+        for text in [
+            "nan",
+            "NaN",
+            "-nan",
+            "inf",
+            "-inf",
+            "+inf",
+            "infinity",
+            "-Infinity",
+        ] {
+            for to in [ValueType::Ao, ValueType::Ai, ValueType::ToR, ValueType::TiR] {
+                assert!(Value::parse(text, to).is_err(), "{text:?} as {to}");
+            }
+        }
     }
 
     #[test]

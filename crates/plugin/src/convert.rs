@@ -19,7 +19,10 @@ pub unsafe fn value_from_abi(v: &MqlValue) -> Result<Option<Value>, String> {
         MQL_VALUE_NONE => return Ok(None),
         MQL_VALUE_INT => Value::Int(v.int_value),
         MQL_VALUE_FLOAT => Value::Float(v.float_value),
-        MQL_VALUE_BOOL => Value::Bool(v.int_value != 0),
+        MQL_VALUE_BOOL => match v.int_value {
+            0 | 1 => Value::Bool(v.int_value == 1),
+            other => return Err(format!("boolean value {other} is not 0 or 1")),
+        },
         MQL_VALUE_QUAD => match u8::try_from(v.int_value) {
             Ok(q) if q <= 3 => Value::Quad(q),
             _ => return Err(format!("quad value {} is not 0..3", v.int_value)),

@@ -28,6 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Used for connecting and for the final DISCONNECT when Reply Timeout is 0 (off).
 const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a deliberate reconnect waits for the broker to close the old connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// What the host side and the line's thread share.
 pub struct Shared {
@@ -107,12 +109,21 @@ pub fn run(shared: Arc<Shared>) {
     shared.queue.notify_if_pending();
 }
 
+/// Why the line closed a connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deliberate {
+    /// The line is being destroyed.
+    Stop,
+    /// Parameters changed or every station is off: start over at the first host, no back-off.
+    Restart,
+}
+
 /// Why a connection ended.
 struct Ended {
     reason: String,
     was_ready: bool,
-    /// Reconnect at once to the first host (parameters changed) instead of backing off.
-    restart: bool,
+    /// `None` for a lost connection or a failed attempt.
+    deliberate: Option<Deliberate>,
 }
 
 async fn supervise(shared: &Shared) {
@@ -145,7 +156,7 @@ async fn supervise(shared: &Shared) {
         let failed = |reason: String| Ended {
             reason,
             was_ready: false,
-            restart: false,
+            deliberate: None,
         };
         let ended = match resolve_password(&config.password) {
             Err(e) => failed(e),
@@ -162,7 +173,10 @@ async fn supervise(shared: &Shared) {
                             "cannot connect to {addr}: no answer within {timeout:?}"
                         )),
                     },
-                    _ = stopped(shared) => failed("the line was stopped".into()),
+                    _ = stopped(shared) => Ended {
+                        deliberate: Some(Deliberate::Stop),
+                        ..failed("the line was stopped".into())
+                    },
                 }
             }
         };
@@ -173,13 +187,22 @@ async fn supervise(shared: &Shared) {
             return;
         }
         if ended.was_ready {
-            tracing::warn!("connection to {addr} ended: {}", ended.reason);
+            if ended.deliberate.is_some() {
+                tracing::info!("connection to {addr} ended: {}", ended.reason);
+            } else {
+                tracing::warn!("connection to {addr} ended: {}", ended.reason);
+            }
         }
-        if ended.restart {
-            host_index = 0;
-            failures_in_round = 0;
-            backoff = FIRST_BACKOFF;
-            continue;
+        match ended.deliberate {
+            Some(Deliberate::Stop) => return,
+            Some(Deliberate::Restart) => {
+                host_index = 0;
+                failures_in_round = 0;
+                backoff = FIRST_BACKOFF;
+                continue;
+            }
+            None if shared.shutting_down() => return,
+            None => {}
         }
         if ended.was_ready {
             backoff = FIRST_BACKOFF;
@@ -190,6 +213,7 @@ async fn supervise(shared: &Shared) {
         failures_in_round += 1;
         if failures_in_round >= hosts.len() {
             failures_in_round = 0;
+            tracing::debug!("waiting {backoff:?} before the next connection attempt");
             shared.queue.notify_if_pending();
             // Host writes wake this thread too; only a stop or new parameters cut the back-off
             // short (a write per wake-up would otherwise be a connection attempt each, and
@@ -228,7 +252,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
     let end = |reason: String, was_ready: bool| Ended {
         reason,
         was_ready,
-        restart: false,
+        deliberate: None,
     };
     if shared
         .with_line(|l| l.transport_open(addr, password, Instant::now()))
@@ -239,7 +263,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, reply_timeout, wants)) = shared.with_line(|l| {
+        let Ok((deadline, reply_timeout, wants, full_debug)) = shared.with_line(|l| {
             let full_debug = l.config().full_debug;
             while let Some(p) = l.poll_transmit(now) {
                 if full_debug {
@@ -254,6 +278,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 l.poll_timeout(),
                 l.config().reply_timeout,
                 l.wants_connection(),
+                full_debug,
             )
         }) else {
             return end("internal error".into(), was_ready);
@@ -287,20 +312,23 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         shared.queue.notify_if_pending();
 
         let closing = if shared.shutting_down() {
-            Some(("the line was stopped", false))
+            Some(("the line was stopped", Deliberate::Stop))
         } else if shared.reconnect.swap(false, Ordering::AcqRel) {
-            Some(("line parameters changed", true))
+            Some(("line parameters changed", Deliberate::Restart))
         } else if !wants {
-            Some(("every station is off or simulated", true))
+            Some(("every station is off or simulated", Deliberate::Restart))
         } else {
             None
         };
-        if let Some((reason, restart)) = closing {
-            send_disconnect(&mut io, &mut outbuf).await;
+        if let Some((reason, deliberate)) = closing {
+            send_disconnect(&mut io, &mut outbuf, full_debug).await;
+            if deliberate == Deliberate::Restart {
+                await_broker_close(shared, &mut io, &mut inbuf).await;
+            }
             return Ended {
                 reason: reason.into(),
                 was_ready,
-                restart,
+                deliberate: Some(deliberate),
             };
         }
 
@@ -386,14 +414,40 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// A clean goodbye: MQTT DISCONNECT, bounded so a stuck broker cannot hold the host.
-async fn send_disconnect(io: &mut Transport, buf: &mut BytesMut) {
+/// A clean goodbye: MQTT DISCONNECT, then the write side is shut down; bounded so a stuck broker
+/// cannot hold the host.
+async fn send_disconnect(io: &mut Transport, buf: &mut BytesMut, full_debug: bool) {
+    let packet = Packet::Disconnect;
+    if full_debug {
+        tracing::debug!("send {}", describe(&packet));
+    }
     buf.clear();
-    if Packet::Disconnect.write(buf, MAX_OUTGOING_PACKET).is_ok() {
+    if packet.write(buf, MAX_OUTGOING_PACKET).is_ok() {
         let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, async {
             let _ = io.write_all(buf).await;
             io.close().await;
         })
         .await;
     }
+}
+
+/// After a DISCONNECT that a reconnect follows: reads (and discards) until the broker has closed
+/// the old connection, at most [`CLOSE_WAIT`]. A broker that serves each socket on its own thread
+/// could otherwise handle the new CONNECT first, take it for a session takeover and publish the
+/// line's will. A stop ends the wait at once.
+async fn await_broker_close(shared: &Shared, io: &mut Transport, buf: &mut BytesMut) {
+    let closed = tokio::time::timeout(CLOSE_WAIT, async {
+        loop {
+            buf.clear();
+            match io.read(buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    });
+    tokio::select! {
+        _ = closed => {}
+        _ = stopped(shared) => {}
+    }
+    buf.clear();
 }

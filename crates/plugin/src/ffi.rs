@@ -34,7 +34,7 @@ impl Failure {
     fn config(e: ConfigError) -> Failure {
         let code = match e {
             ConfigError::DuplicateId { .. } => MQL_ERR_DUPLICATE_ID,
-            ConfigError::UnknownStation(_) => MQL_ERR_UNKNOWN_ID,
+            ConfigError::UnknownStation(_) | ConfigError::UnknownTag { .. } => MQL_ERR_UNKNOWN_ID,
             ConfigError::State(_) => MQL_ERR_STATE,
             _ => MQL_ERR_CONFIG,
         };
@@ -132,6 +132,15 @@ impl LineHandle {
         Ok(out)
     }
 
+    /// Stops the line's thread (its last act is the DISCONNECT) and waits for it.
+    fn stop(&self) {
+        self.shared.request_shutdown();
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
     fn effective_level(&self, full_debug: bool) -> u32 {
         if full_debug {
             self.host_level.max(MQL_LOG_DEBUG)
@@ -141,23 +150,48 @@ impl LineHandle {
     }
 }
 
+/// The smallest `MqlLineConfig.size` served: `size`, `name`, `params` and `param_count`. The
+/// fields after them may be missing (they read as zero, which selects their defaults).
+const MIN_CONFIG_SIZE: usize =
+    std::mem::offset_of!(MqlLineConfig, param_count) + std::mem::size_of::<usize>();
+
+/// Copies the host's `MqlLineConfig`, reading no byte past its `size`: a host built against an
+/// older minor version passes a shorter struct, and the memory after it may not be readable.
+///
+/// # Safety
+/// `config` is not NULL and points to at least `size` readable bytes (at least the `size` field).
+unsafe fn read_config(config: *const MqlLineConfig) -> Result<MqlLineConfig, Failure> {
+    // No reference to the whole struct: only the `size` field is known to be there.
+    let size = std::ptr::addr_of!((*config).size).read_unaligned();
+    if size < MIN_CONFIG_SIZE {
+        return Err(Failure(
+            MQL_ERR_VERSION,
+            format!(
+                "MqlLineConfig.size {size} is smaller than {MIN_CONFIG_SIZE} bytes (size, name, \
+                 params and param_count of ABI {MQL_ABI_MAJOR}): set it to \
+                 sizeof(MqlLineConfig) from the header"
+            ),
+        ));
+    }
+    let mut cfg: MqlLineConfig = std::mem::zeroed();
+    let n = size.min(std::mem::size_of::<MqlLineConfig>());
+    std::ptr::copy_nonoverlapping(config as *const u8, &mut cfg as *mut _ as *mut u8, n);
+    Ok(cfg)
+}
+
 pub unsafe extern "C" fn line_create(
     config: *const MqlLineConfig,
     out_line: *mut *mut MqlLine,
     err: *mut MqlError,
 ) -> MqlStatus {
     guard(err, || {
-        let given = config
-            .as_ref()
-            .ok_or_else(|| Failure::arg("config is NULL"))?;
+        if config.is_null() {
+            return Err(Failure::arg("config is NULL"));
+        }
         if out_line.is_null() {
             return Err(Failure::arg("out_line is NULL"));
         }
-        // Copy what the host's version of the struct has; later fields stay zero.
-        let mut cfg: MqlLineConfig = std::mem::zeroed();
-        let n = given.size.min(std::mem::size_of::<MqlLineConfig>());
-        std::ptr::copy_nonoverlapping(config as *const u8, &mut cfg as *mut _ as *mut u8, n);
-
+        let cfg = read_config(config)?;
         let name = text(cfg.name, "line name")?;
         let name = if name.is_empty() { "line" } else { name };
         let params = params(cfg.params, cfg.param_count)?;
@@ -167,7 +201,13 @@ pub unsafe extern "C" fn line_create(
         };
         let host_level = match cfg.log_level {
             0 => MQL_LOG_INFO,
-            l => l.min(MQL_LOG_TRACE),
+            l @ MQL_LOG_ERROR..=MQL_LOG_TRACE => l,
+            l => {
+                return Err(Failure::arg(format!(
+                    "log_level {l} is not an MQL_LOG_* level: 0 (the default, INFO) or 1 \
+                     (ERROR) to 5 (TRACE)"
+                )))
+            }
         };
         let queue = Arc::new(EventQueue::new(capacity, cfg.notify, cfg.notify_user_data));
         let level = LogLevel::new(host_level);
@@ -298,13 +338,17 @@ pub unsafe extern "C" fn line_write(
             .as_ref()
             .ok_or_else(|| Failure::arg("value is NULL"))?;
         let value = value_from_abi(value)
-            .map_err(Failure::arg)?
+            .map_err(|e| Failure::arg(format!("write to tag id {tag_id}: {e}")))?
             .ok_or_else(|| Failure::arg("a write needs a value (kind MQL_VALUE_NONE given)"))?;
         if h.thread.lock().map_err(|_| Failure::internal())?.is_none() {
-            return Err(Failure(MQL_ERR_STATE, "the line is not started".into()));
+            let name = h.shared.lock()?.name().to_string();
+            return Err(Failure(
+                MQL_ERR_STATE,
+                format!("line '{name}' is not started: writes are accepted after line_start"),
+            ));
         }
         h.with_line(|l| l.write(tag_id, request_id, value))?
-            .map_err(|e| Failure(MQL_ERR_UNKNOWN_ID, e.to_string()))
+            .map_err(Failure::config)
     })
 }
 
@@ -365,6 +409,8 @@ pub unsafe extern "C" fn line_poll_events(
             let ev = fill_event(e);
             let dst = (events as *mut u8).add(i * event_size);
             std::ptr::copy_nonoverlapping(&ev as *const MqlEvent as *const u8, dst, copy);
+            // A newer host's fields that this plugin does not know read as zero.
+            std::ptr::write_bytes(dst.add(copy), 0, event_size - copy);
         }
         *out_count = borrowed.len();
         Ok(())
@@ -377,11 +423,11 @@ pub unsafe extern "C" fn line_destroy(line: *mut MqlLine) {
             return;
         }
         let h = Box::from_raw(line as *mut LineHandle);
-        h.shared.request_shutdown();
-        let thread = h.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        h.stop();
         drop(h);
     }));
 }
+
+#[cfg(test)]
+#[path = "ffi_tests.rs"]
+mod tests;
