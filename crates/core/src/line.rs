@@ -323,10 +323,8 @@ impl Line {
     fn start_warnings(&self) -> Warnings {
         let mut warnings = Vec::new();
         if self.stations.is_empty() {
-            warnings.push(format!(
-                "{}: no stations are configured, so no message reaches the host",
-                object("line", &self.name)
-            ));
+            // The plugin's log prefixes every message with the line's name.
+            warnings.push("no stations are configured, so no message reaches the host".into());
         }
         let catch_all = self.stations.iter().find(|s| s.address == "#");
         for st in &self.stations {
