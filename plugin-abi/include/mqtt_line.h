@@ -12,7 +12,7 @@
 #define MQL_ABI_MAJOR 1
 
 // ABI minor version: grows when functions or fields are appended.
-#define MQL_ABI_MINOR 0
+#define MQL_ABI_MINOR 1
 
 // Station states (`code` of [`MQL_EVENT_STATION_STATE`]).
 #define MQL_STATION_OK 1
@@ -220,6 +220,13 @@ typedef MqlStatus (*MqlLinePollEventsFn)(MqlLine *line,
 // Disconnects cleanly (MQTT DISCONNECT), joins the line's thread and frees the line.
 typedef void (*MqlLineDestroyFn)(MqlLine *line);
 
+// Runs the checks of `line_start` without starting (ABI 1.1): the routing table must build
+// (else `MQL_ERR_CONFIG` with the reason), and configurations that are accepted but cannot work
+// as meant (no stations, OUT_VALUE without OUT_TOPIC, stations behind a `#` station, wildcards in
+// a Station Will Topic) are reported as `MQL_LOG_WARN` log events. The line stays configurable.
+typedef MqlStatus (*MqlLineCheckFn)(MqlLine *line,
+                                    MqlError *err);
+
 // The function table returned by `mql_plugin_entry`. Fields are only ever appended. The plugin
 // fills every field of its version; a host reads a field only when it lies within `size` (a Rust
 // host reads it as `Option<fn>`, so that a NULL from a faulty plugin is not undefined behaviour).
@@ -239,6 +246,8 @@ typedef struct {
   MqlLineSetParametersFn line_set_parameters;
   MqlLinePollEventsFn line_poll_events;
   MqlLineDestroyFn line_destroy;
+  // Since ABI 1.1.
+  MqlLineCheckFn line_check;
 } MqlPluginApi;
 
 // Signature of `mql_plugin_entry`: returns the table, or NULL when `host_abi_major` is unsupported.

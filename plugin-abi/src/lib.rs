@@ -26,7 +26,7 @@ use std::ffi::c_void;
 /// ABI major version: a change here is incompatible.
 pub const MQL_ABI_MAJOR: u32 = 1;
 /// ABI minor version: grows when functions or fields are appended.
-pub const MQL_ABI_MINOR: u32 = 0;
+pub const MQL_ABI_MINOR: u32 = 1;
 
 /// Name of the one exported function, NUL-terminated, for `dlsym`.
 pub const MQL_ENTRY_SYMBOL: &[u8] = b"mql_plugin_entry\0";
@@ -304,6 +304,12 @@ pub type MqlLinePollEventsFn = unsafe extern "C" fn(
 /// Disconnects cleanly (MQTT DISCONNECT), joins the line's thread and frees the line.
 pub type MqlLineDestroyFn = unsafe extern "C" fn(line: *mut MqlLine);
 
+/// Runs the checks of `line_start` without starting (ABI 1.1): the routing table must build
+/// (else `MQL_ERR_CONFIG` with the reason), and configurations that are accepted but cannot work
+/// as meant (no stations, OUT_VALUE without OUT_TOPIC, stations behind a `#` station, wildcards in
+/// a Station Will Topic) are reported as `MQL_LOG_WARN` log events. The line stays configurable.
+pub type MqlLineCheckFn = unsafe extern "C" fn(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus;
+
 /// The function table returned by `mql_plugin_entry`. Fields are only ever appended. The plugin
 /// fills every field of its version; a host reads a field only when it lies within `size` (a Rust
 /// host reads it as `Option<fn>`, so that a NULL from a faulty plugin is not undefined behaviour).
@@ -324,6 +330,8 @@ pub struct MqlPluginApi {
     pub line_set_parameters: MqlLineSetParametersFn,
     pub line_poll_events: MqlLinePollEventsFn,
     pub line_destroy: MqlLineDestroyFn,
+    /// Since ABI 1.1.
+    pub line_check: MqlLineCheckFn,
 }
 
 /// Signature of `mql_plugin_entry`: returns the table, or NULL when `host_abi_major` is unsupported.

@@ -3,13 +3,14 @@
 //! sim-host checks only the shape of the file, the D2000 type names and the uniqueness of names;
 //! parameter names and values are the plugin's business and pass through as text.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
 use mqtt_line_abi::{value_type_from_name, value_type_name, MqlValueType};
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use toml::Spanned;
 
 /// A scalar as written in TOML, kept until it is handed to the plugin as text.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +59,12 @@ impl<'de> Deserialize<'de> for ParamValue {
                     .map(ParamValue::Integer)
                     .map_err(|_| E::custom(format!("integer {v} is too large")))
             }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<ParamValue, E> {
+                Err(E::custom(format!("integer {v} is out of range")))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<ParamValue, E> {
+                Err(E::custom(format!("integer {v} is out of range")))
+            }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ParamValue, E> {
                 Ok(ParamValue::Float(v))
             }
@@ -67,6 +74,34 @@ impl<'de> Deserialize<'de> for ParamValue {
         }
 
         d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A `parameters` table in file order: the plugin reads parameters in the order given (the last
+/// password source wins), so they are passed on as written.
+#[derive(Debug, Default)]
+pub struct Parameters(Vec<(String, ParamValue)>);
+
+impl<'de> Deserialize<'de> for Parameters {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TableVisitor;
+
+        impl<'de> Visitor<'de> for TableVisitor {
+            type Value = Parameters;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of parameters")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parameters, A::Error> {
+                let mut params = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    params.push(entry);
+                }
+                Ok(Parameters(params))
+            }
+        }
+
+        d.deserialize_map(TableVisitor)
     }
 }
 
@@ -87,18 +122,18 @@ pub struct LineSection {
     pub host: Option<ParamValue>,
     pub port: Option<ParamValue>,
     #[serde(default)]
-    pub parameters: BTreeMap<String, ParamValue>,
+    pub parameters: Parameters,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StationSection {
-    pub name: String,
+    pub name: Spanned<String>,
     pub address: String,
     #[serde(default)]
     pub state: StationMode,
     #[serde(default)]
-    pub parameters: BTreeMap<String, ParamValue>,
+    pub parameters: Parameters,
     #[serde(default)]
     pub tag: Vec<TagSection>,
 }
@@ -106,10 +141,10 @@ pub struct StationSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TagSection {
-    pub name: String,
+    pub name: Spanned<String>,
     pub address: String,
     #[serde(rename = "type")]
-    pub value_type: String,
+    pub value_type: Spanned<String>,
     pub default: Option<ParamValue>,
 }
 
@@ -163,23 +198,22 @@ impl TagSpec {
 impl FileConfig {
     /// Parses TOML text. The error gives the line, the column and the toml crate's message, but
     /// not the offending line itself: that line may hold a password.
+    /// When the line is a `key = value` line, the key is named too (a number out of range names
+    /// its parameter).
     pub fn parse(text: &str) -> Result<FileConfig, String> {
         toml::from_str(text).map_err(|e| {
             let message = e.message().trim_end();
             match e.span() {
-                Some(span) => {
-                    let before = &text[..span.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    format!("line {line}, column {column}: {message}")
-                }
+                Some(span) => format!("{}: {message}", Place::of(text, span.start)),
                 None => message.to_string(),
             }
         })
     }
 
-    /// Checks names and types and numbers stations 1..n and tags 1..m in file order.
-    pub fn into_spec(self, default_name: &str) -> Result<LineSpec, String> {
+    /// Checks names and types and numbers stations 1..n and tags 1..m in file order. `text` is
+    /// the file, for the line numbers of errors.
+    pub fn into_spec(self, text: &str, default_name: &str) -> Result<LineSpec, String> {
+        let at = |s: &Spanned<String>| Place::of(text, s.span().start);
         let mut params = Vec::new();
         if let Some(host) = &self.line.host {
             params.push(("host".to_string(), host.to_text()));
@@ -193,28 +227,45 @@ impl FileConfig {
         let mut station_names = HashMap::new();
         let mut tag_index = Vec::new();
         for (si, st) in self.station.into_iter().enumerate() {
-            check_name("station", &st.name)?;
-            if station_names.insert(st.name.clone(), si).is_some() {
-                return Err(format!("station '{}' is defined more than once", st.name));
+            check_name("station", st.name.get_ref())
+                .map_err(|e| format!("{}: {e}", at(&st.name)))?;
+            if station_names
+                .insert(st.name.get_ref().clone(), si)
+                .is_some()
+            {
+                return Err(format!(
+                    "{}: station '{}' is defined more than once",
+                    at(&st.name),
+                    st.name.get_ref()
+                ));
             }
             let mut tags: Vec<TagSpec> = Vec::with_capacity(st.tag.len());
             for (ti, tag) in st.tag.into_iter().enumerate() {
-                let full = format!("{}.{}", st.name, tag.name);
-                check_name(&format!("tag in station '{}'", st.name), &tag.name)?;
-                if tags.iter().any(|t| t.name == tag.name) {
-                    return Err(format!("tag '{full}' is defined more than once"));
+                let full = format!("{}.{}", st.name.get_ref(), tag.name.get_ref());
+                check_name(
+                    &format!("tag in station '{}'", st.name.get_ref()),
+                    tag.name.get_ref(),
+                )
+                .map_err(|e| format!("{}: {e}", at(&tag.name)))?;
+                if tags.iter().any(|t| t.name == *tag.name.get_ref()) {
+                    return Err(format!(
+                        "{}: tag '{full}' is defined more than once",
+                        at(&tag.name)
+                    ));
                 }
-                let value_type = value_type_from_name(&tag.value_type).ok_or_else(|| {
-                    format!(
-                        "tag '{full}': unknown type '{}' (expected one of {})",
-                        tag.value_type,
-                        type_names().join(", ")
-                    )
-                })?;
+                let value_type =
+                    value_type_from_name(tag.value_type.get_ref()).ok_or_else(|| {
+                        format!(
+                            "{}: tag '{full}': unknown type '{}' (expected one of {})",
+                            at(&tag.value_type),
+                            tag.value_type.get_ref(),
+                            type_names().join(", ")
+                        )
+                    })?;
                 tag_index.push((si, ti));
                 tags.push(TagSpec {
                     id: tag_index.len() as u64,
-                    name: tag.name,
+                    name: tag.name.into_inner(),
                     address: tag.address,
                     value_type,
                     default: tag.default.as_ref().map(ParamValue::to_text),
@@ -222,7 +273,7 @@ impl FileConfig {
             }
             stations.push(StationSpec {
                 id: si as u64 + 1,
-                name: st.name,
+                name: st.name.into_inner(),
                 address: st.address,
                 mode: st.state,
                 params: text_params(&st.parameters),
@@ -250,7 +301,7 @@ impl LineSpec {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "line".to_string());
         FileConfig::parse(&text)
-            .and_then(|f| f.into_spec(&stem))
+            .and_then(|f| f.into_spec(&text, &stem))
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -281,8 +332,51 @@ impl StationSpec {
     }
 }
 
-fn text_params(map: &BTreeMap<String, ParamValue>) -> Vec<(String, String)> {
-    map.iter().map(|(k, v)| (k.clone(), v.to_text())).collect()
+fn text_params(params: &Parameters) -> Vec<(String, String)> {
+    params
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_text()))
+        .collect()
+}
+
+/// Where in the file an error is: line and column, and the key when the line is `key = value`.
+/// Only the key is shown, never the value: the line may hold a password.
+struct Place<'a> {
+    line: usize,
+    column: usize,
+    key: Option<&'a str>,
+}
+
+impl<'a> Place<'a> {
+    fn of(text: &'a str, offset: usize) -> Place<'a> {
+        let offset = (0..=offset.min(text.len()))
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_text = text[line_start..].lines().next().unwrap_or("");
+        let key = line_text
+            .split_once('=')
+            .map(|(k, _)| k.trim())
+            .filter(|k| !k.is_empty() && !k.starts_with(['[', '#']));
+        Place {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+            key,
+        }
+    }
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)?;
+        match self.key {
+            Some(key) => write!(f, " ({key})"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Names are addressed by stdin commands split at spaces, so they must be one non-empty word.
@@ -341,7 +435,7 @@ default = 1.5
 "##;
 
     fn spec(text: &str) -> Result<LineSpec, String> {
-        FileConfig::parse(text).and_then(|f| f.into_spec("test"))
+        FileConfig::parse(text).and_then(|f| f.into_spec(text, "test"))
     }
 
     #[test]
@@ -353,11 +447,11 @@ default = 1.5
             [
                 ("host", "127.0.0.1"),
                 ("port", "1883"),
+                ("topic_filter", "#"),
+                ("subscribe_qos", "QoS_1"),
                 ("clean_session", "YES"),
                 ("keep_alive", "30"),
                 ("ping_interval", "2.5"),
-                ("subscribe_qos", "QoS_1"),
-                ("topic_filter", "#"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
         );
@@ -424,6 +518,68 @@ default = 1.5
         for (text, needle) in cases {
             let err = spec(text).expect_err(text);
             assert!(err.contains(needle), "{text:?}: {err:?} lacks {needle:?}");
+        }
+    }
+
+    /// The plugin reads parameters in order (the last password source wins), so they are
+    /// passed on in file order, not sorted.
+    #[test]
+    fn parameters_keep_their_file_order() {
+        let text = "[line]\n[line.parameters]\npassword_file = \"/run/pw\"\npassword = \"x\"\n\
+                    client_id = \"c\"\n[[station]]\nname = \"s\"\naddress = \"a\"\n\
+                    [station.parameters]\nSWT = \"w\"\nSWP = \"p\"\n";
+        let s = spec(text).expect("valid");
+        let keys: Vec<&str> = s.params.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["password_file", "password", "client_id"]);
+        let keys: Vec<&str> = s.stations[0]
+            .params
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(keys, ["SWT", "SWP"]);
+    }
+
+    /// sim-host's own errors give the line (and the key, for a value); never the value itself.
+    #[test]
+    fn file_errors_give_the_line_and_the_key() {
+        let station = "[[station]]\nname = \"a\"\naddress = \"x\"\n";
+        let tag = "[[station.tag]]\nname = \"t\"\naddress = \"IN_DATA\"\ntype = \"TxtI\"\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!("[line]\n{station}{station}"),
+                "line 6, column 8 (name): station 'a' is defined more than once",
+            ),
+            (
+                format!("[line]\n{station}{tag}{tag}"),
+                "line 10, column 8 (name): tag 'a.t' is defined more than once",
+            ),
+            (
+                format!("[line]\n{station}{tag}").replace("TxtI", "Float"),
+                "line 8, column 8 (type): tag 'a.t': unknown type 'Float'",
+            ),
+            (
+                "[line]\n[[station]]\nname = \"my st\"\naddress = \"x\"\n".into(),
+                "line 3, column 8 (name): station: name 'my st'",
+            ),
+            ("[line]\n[[station]]\nname = \"a\"\n".into(), "line 2"),
+            ("[line]\nhots = \"x\"\n".into(), "line 2, column 1 (hots)"),
+            (
+                "[line]\n[line.parameters]\nkeep_alive = 99999999999999999999\n".into(),
+                "line 3, column 14 (keep_alive): integer 99999999999999999999 is out of range",
+            ),
+            (
+                "[line]\n[line.parameters]\nping_interval = 1e400\n".into(),
+                "(ping_interval)",
+            ),
+            (
+                "[line]\n[line.parameters]\npassword = 12x\n".into(),
+                "line 3",
+            ),
+        ];
+        for (text, needle) in &cases {
+            let err = spec(text).expect_err(text);
+            assert!(err.contains(needle), "{text:?}: {err:?} lacks {needle:?}");
+            assert!(!err.contains("12x"), "the value is not shown: {err}");
         }
     }
 

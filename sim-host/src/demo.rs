@@ -21,7 +21,7 @@ pub fn demo_spec(port: u16) -> Result<LineSpec, String> {
     let mut file = FileConfig::parse(DEMO_TOML)?;
     file.line.host = Some(ParamValue::Text(Ipv4Addr::LOCALHOST.to_string()));
     file.line.port = Some(ParamValue::Integer(port.into()));
-    file.into_spec("demo")
+    file.into_spec(DEMO_TOML, "demo")
 }
 
 /// A port on 127.0.0.1 that was free a moment ago (the broker binds it again right after).

@@ -102,6 +102,8 @@ struct Functions {
     line_station_command: Option<MqlLineStationCommandFn>,
     line_write: Option<MqlLineWriteFn>,
     line_set_parameters: Option<MqlLineSetParametersFn>,
+    /// ABI 1.1; older plugins check only when started.
+    line_check: Option<MqlLineCheckFn>,
 }
 
 /// A loaded plugin. The library stays loaded as long as this value lives.
@@ -212,6 +214,7 @@ impl Plugin {
             line_station_command: table_fn!(api, size, line_station_command: MqlLineStationCommandFn),
             line_write: table_fn!(api, size, line_write: MqlLineWriteFn),
             line_set_parameters: table_fn!(api, size, line_set_parameters: MqlLineSetParametersFn),
+            line_check: table_fn!(api, size, line_check: MqlLineCheckFn),
         };
         // SAFETY: `plugin_version` is static text by the ABI contract.
         let version = unsafe { copy_str(&version) };
@@ -405,6 +408,18 @@ impl<'p> Line<'p> {
         // SAFETY: a live handle.
         let status = unsafe { f(self.handle, err.ptr()) };
         err.check(status, "line_start")
+    }
+
+    /// Runs the plugin's start-time checks without starting; its warnings arrive as log events.
+    /// `Ok(false)` when the plugin predates `line_check` (ABI 1.0).
+    pub fn check(&mut self) -> Result<bool, CallError> {
+        let Some(f) = self.plugin.fns.line_check else {
+            return Ok(false);
+        };
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle.
+        let status = unsafe { f(self.handle, err.ptr()) };
+        err.check(status, "line_check").map(|()| true)
     }
 
     /// Sends an `MQL_STATION_CMD_*` to a station.

@@ -127,7 +127,14 @@ fn print_log(ev: &RawEvent) {
 /// `sim-host check`: configures a line without starting it and prints the plugin's warnings.
 pub fn check(plugin: &Plugin, spec: &LineSpec) -> Result<String, AppError> {
     let mut line = build_line(plugin, spec, MQL_LOG_WARN, None)?;
+    // The plugin's start-time rules, so that every host gets the same warnings.
+    let checked = line.check();
     print_waiting_logs(&mut line);
+    if !checked.map_err(AppError::from_call)? {
+        stderr_line(
+            "WARN the plugin predates line_check (ABI 1.1): checks made at start are not run",
+        );
+    }
     drop(line);
     let stations = spec.stations.len();
     let tags = spec.tag_count();

@@ -41,7 +41,7 @@ pub use net::{free_port, wait_for_addr, wait_for_port};
 pub use paths::{bin_dir, plugin_path, sim_host_path, workspace_dir};
 pub use pki::{mosquitto_password_file, Pki, CLIENT_CN};
 pub use process::{send_signal, wait_with_deadline, Spawned};
-pub use simhost::{ev, run_to_exit, Finished, SimHost};
+pub use simhost::{assert_refused, ev, run_to_exit, Finished, SimHost};
 
 /// How long any single wait of a test may last before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(20);

@@ -594,3 +594,30 @@ pub fn run_to_exit(config: &str, args: &[&str], timeout: Duration) -> Finished {
         stderr: stderr.text(),
     }
 }
+
+/// Runs `check` and `run` on `config`; both must exit 2 with a message containing each of
+/// `needles` on stderr, short (long values are cut), without a NUL or a panic.
+pub fn assert_refused(config: &str, needles: &[&str]) {
+    let plugin = plugin_path();
+    let plugin = plugin.to_str().expect("UTF-8 path");
+    for args in [
+        vec!["check", "{config}", "--plugin", plugin],
+        vec!["run", "{config}", "--plugin", plugin, "--json"],
+    ] {
+        let done = run_to_exit(config, &args, crate::TIMEOUT);
+        assert_eq!(done.code, Some(2), "expected exit code 2\n{done}");
+        for needle in needles {
+            assert!(
+                done.stderr.contains(needle),
+                "stderr lacks {needle:?}\n{done}"
+            );
+        }
+        assert!(
+            done.stderr.len() < 2000,
+            "{} bytes of stderr",
+            done.stderr.len()
+        );
+        assert!(!done.stderr.contains('\0'), "a NUL reached the terminal");
+        assert!(!done.stderr.contains("panicked"), "{done}");
+    }
+}

@@ -8,8 +8,8 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, TcpListener};
 
 use mqtt_line_e2e::{
-    ev, free_port, plugin_path, publish, run_to_exit, subscribe_one, LineConfig, Mosquitto,
-    SimHost, StationConfig, TIMEOUT,
+    assert_refused, ev, free_port, plugin_path, publish, run_to_exit, subscribe_one, LineConfig,
+    Mosquitto, SimHost, StationConfig, TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -556,28 +556,6 @@ fn station_off_drops_its_messages_and_on_resumes_them() {
 /// A port on 127.0.0.1 where nothing listens (the test keeps no socket on it).
 fn dead_port() -> u16 {
     free_port()
-}
-
-/// Runs `check` and `run` on `config`; both must exit 2 with a message containing each of
-/// `needles` on stderr.
-fn assert_refused(config: &str, needles: &[&str]) {
-    let plugin = plugin_path();
-    let plugin = plugin.to_str().expect("UTF-8 path");
-    let runs = [
-        vec!["check", "{config}", "--plugin", plugin],
-        vec!["run", "{config}", "--plugin", plugin, "--json"],
-    ];
-    for args in runs {
-        let done = run_to_exit(config, &args, TIMEOUT);
-        assert_eq!(done.code, Some(2), "expected exit code 2\n{done}");
-        for needle in needles {
-            assert!(
-                done.stderr.contains(needle),
-                "stderr should mention {needle:?}\n{done}"
-            );
-        }
-        assert!(!done.stderr.contains("panicked"), "{done}");
-    }
 }
 
 #[test]

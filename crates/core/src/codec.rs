@@ -4,6 +4,8 @@
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::Packet;
 
+use crate::params::MQTT_STRING_MAX;
+
 /// Reads the next whole packet from `buf` (taking its bytes), `Ok(None)` while it is incomplete
 /// (after reserving room for the rest).
 ///
@@ -44,6 +46,57 @@ pub fn read_packet(buf: &mut BytesMut, max_size: usize) -> Result<Option<Packet>
         }
     }
     Ok(Some(packet))
+}
+
+/// Appends `packet` to `buf`, or says why it cannot be sent and leaves `buf` as it was.
+///
+/// The codec writes a string's length into two bytes without checking it, so a string longer
+/// than [`MQTT_STRING_MAX`] bytes would go out as a malformed packet; those are refused here, as
+/// are packets larger than `max_size` (and whatever else the codec refuses, after it may have
+/// written part of the packet).
+pub fn write_packet(packet: &Packet, buf: &mut BytesMut, max_size: usize) -> Result<(), String> {
+    if let Some((field, len)) = long_string(packet) {
+        return Err(format!(
+            "its {field} is {len} bytes long, more than the {MQTT_STRING_MAX} bytes an MQTT \
+             string can hold"
+        ));
+    }
+    let start = buf.len();
+    packet.write(buf, max_size).map(drop).map_err(|e| {
+        buf.truncate(start);
+        e.to_string()
+    })
+}
+
+/// The first string field of an outgoing packet that does not fit its length field.
+fn long_string(packet: &Packet) -> Option<(&'static str, usize)> {
+    let fields: Vec<(&'static str, usize)> = match packet {
+        Packet::Connect(c) => {
+            let mut f = vec![("client id", c.client_id.len())];
+            if let Some(l) = &c.login {
+                f.extend([
+                    ("user name", l.username.len()),
+                    ("password", l.password.len()),
+                ]);
+            }
+            if let Some(w) = &c.last_will {
+                f.extend([
+                    ("will topic", w.topic.len()),
+                    ("will message", w.message.len()),
+                ]);
+            }
+            f
+        }
+        Packet::Publish(p) => vec![("topic", p.topic.len())],
+        Packet::Subscribe(s) => s
+            .filters
+            .iter()
+            .map(|f| ("topic filter", f.path.len()))
+            .collect(),
+        Packet::Unsubscribe(u) => u.topics.iter().map(|t| ("topic filter", t.len())).collect(),
+        _ => Vec::new(),
+    };
+    fields.into_iter().find(|&(_, len)| len > MQTT_STRING_MAX)
 }
 
 /// The checks of [`read_packet`] on one whole frame (fixed header included).
@@ -179,6 +232,72 @@ pub fn packet_name(p: &Packet) -> &'static str {
 mod tests {
     use super::*;
     use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, PubAck, PubRel};
+
+    /// The codec writes a string's length in two bytes without checking it: every string of an
+    /// outgoing packet longer than that is refused, and the buffer is left as it was.
+    #[test]
+    fn write_packet_refuses_strings_longer_than_their_length_field() {
+        use rumqttc::mqttbytes::v4::{Connect, LastWill, Login, Publish, Subscribe, Unsubscribe};
+        use rumqttc::mqttbytes::QoS;
+        let long = "a".repeat(MQTT_STRING_MAX + 1);
+        let connect = |f: &dyn Fn(&mut Connect)| {
+            let mut c = Connect::new("id");
+            f(&mut c);
+            Packet::Connect(c)
+        };
+        let cases: Vec<(Packet, &str)> = vec![
+            (Packet::Connect(Connect::new(long.clone())), "client id"),
+            (
+                connect(&|c| c.login = Some(Login::new(long.clone(), "p"))),
+                "user name",
+            ),
+            (
+                connect(&|c| c.login = Some(Login::new("u", long.clone()))),
+                "password",
+            ),
+            (
+                connect(&|c| {
+                    c.last_will = Some(LastWill::new(long.clone(), "m", QoS::AtMostOnce, false))
+                }),
+                "will topic",
+            ),
+            (
+                connect(&|c| {
+                    c.last_will = Some(LastWill::new("t", long.clone(), QoS::AtMostOnce, false))
+                }),
+                "will message",
+            ),
+            (
+                Packet::Publish(Publish::new(long.clone(), QoS::AtMostOnce, "v")),
+                "topic",
+            ),
+            (
+                Packet::Subscribe(Subscribe::new(long.clone(), QoS::AtLeastOnce)),
+                "topic filter",
+            ),
+            (
+                Packet::Unsubscribe(Unsubscribe::new(long.clone())),
+                "topic filter",
+            ),
+        ];
+        for (packet, field) in cases {
+            let mut buf = BytesMut::from(&b"before"[..]);
+            let err = write_packet(&packet, &mut buf, usize::MAX).unwrap_err();
+            assert!(
+                err.contains(field) && err.contains("65536 bytes"),
+                "{field}: {err}"
+            );
+            assert_eq!(&buf[..], b"before", "{field}");
+        }
+        // Too large for `max_size`: refused, nothing written.
+        let mut buf = BytesMut::new();
+        let big = Packet::Publish(Publish::new("t", QoS::AtMostOnce, vec![0u8; 100]));
+        assert!(write_packet(&big, &mut buf, 50).is_err());
+        assert!(buf.is_empty());
+        // At the limit it is written.
+        let ok = Packet::Publish(Publish::new(&long[1..], QoS::AtMostOnce, "v"));
+        assert!(write_packet(&ok, &mut buf, usize::MAX).is_ok());
+    }
 
     fn read_hex(hex: &str) -> Result<Option<Packet>, String> {
         let bytes: Vec<u8> = (0..hex.len())

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::params::{normalize_key, suggestion, Param, Secret};
+use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 use crate::session::QoS;
 
 /// How message payloads are read.
@@ -191,6 +191,7 @@ impl LineConfig {
         object: &str,
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(), ConfigError> {
+        let mut given = GivenOnce::default();
         for (name, value) in params {
             let key = normalize_key(name);
             let p = Param {
@@ -198,7 +199,7 @@ impl LineConfig {
                 name,
                 value,
             };
-            match alias(&key) {
+            match given.accept(&p, &key, alias(&key), LINE_PARAMETERS)? {
                 "host" => {
                     self.hosts = value
                         .split([',', ';'])
@@ -251,12 +252,7 @@ impl LineConfig {
                     self.topic_filter = value.to_string();
                 }
                 "subscribe_qos" => self.subscribe_qos = p.qos()?,
-                "client_id" => {
-                    if value.len() > 65535 {
-                        return Err(p.invalid("longer than 65535 bytes"));
-                    }
-                    self.client_id = value.to_string();
-                }
+                "client_id" => self.client_id = value.to_string(),
                 "clean_session" => self.clean_session = p.yes_no()?,
                 "publish_qos" => self.publish_qos = p.qos()?,
                 "publish_retain" => self.publish_retain = p.yes_no()?,
@@ -287,13 +283,7 @@ impl LineConfig {
                 "reply_timeout" => self.reply_timeout = p.seconds(86400.0)?,
                 "wait_timeout" => self.wait_timeout = p.seconds(3600.0)?,
                 "max_wait_retry" => self.max_wait_retry = p.integer(0, 1_000_000)? as u32,
-                _ => {
-                    return Err(ConfigError::UnknownParameter {
-                        object: object.to_string(),
-                        param: name.to_string(),
-                        suggestion: suggestion(&key, LINE_PARAMETERS),
-                    })
-                }
+                other => return Err(unhandled(object, other)),
             }
         }
         Ok(())

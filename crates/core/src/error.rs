@@ -1,42 +1,63 @@
 //! Errors of configuration and of host requests. Each names the object and the offending value.
+//!
+//! Values are shown through [`quote`]: escaped, and cut after their start when long, so that the
+//! reason at the end of a message is always visible.
+
+use crate::text::quote;
 
 /// A configuration the line refuses. `object` reads like `line 'L1'`, `station 'battery'` or
 /// `tag 'battery.topic'`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{object}: unknown parameter '{param}'{suggestion}")]
+    #[error("{object}: unknown parameter {}{suggestion}", quote(.param))]
     UnknownParameter {
         object: String,
         param: String,
         suggestion: String,
     },
-    #[error("{object}: parameter '{param}' = '{value}' is invalid: {reason}")]
+    #[error("{object}: parameter {} = {} is invalid: {reason}", quote(.param), quote(.value))]
     InvalidValue {
         object: String,
         param: String,
         value: String,
         reason: String,
     },
-    #[error("{object}: address '{address}' is invalid: {reason}")]
+    /// One parameter given twice, in two spellings (`topic_filter` and `Topic Filter`) or under
+    /// two of its names (`host` and `hosts`): which one was meant cannot be known.
+    #[error(
+        "{object}: parameter '{canonical}' is given twice, as {} and as {}; give it once",
+        quote(.first),
+        quote(.second)
+    )]
+    DuplicateParameter {
+        object: String,
+        canonical: String,
+        first: String,
+        second: String,
+    },
+    #[error("{object}: address {} is invalid: {reason}", quote(.address))]
     InvalidAddress {
         object: String,
         address: String,
         reason: String,
     },
-    #[error("{object}: address '{address}' is already used by station '{other}'")]
+    #[error("{object}: address {} is already used by station {}", quote(.address), quote(.other))]
     DuplicateAddress {
         object: String,
         address: String,
         other: String,
     },
-    #[error("{object}: value type {value_type} does not fit address '{address}': {reason}")]
+    #[error(
+        "{object}: value type {value_type} does not fit address {}: {reason}",
+        quote(.address)
+    )]
     TypeMismatch {
         object: String,
         address: String,
         value_type: String,
         reason: String,
     },
-    #[error("{object}: default value '{value}' is invalid: {reason}")]
+    #[error("{object}: default value {} is invalid: {reason}", quote(.value))]
     InvalidDefault {
         object: String,
         value: String,
@@ -54,4 +75,9 @@ pub enum ConfigError {
     UnknownTag { line: String, id: u64 },
     #[error("{0}")]
     State(String),
+}
+
+/// How an object is named in messages: `station 'battery'`, its name quoted like any value.
+pub fn object(kind: &str, name: &str) -> String {
+    format!("{kind} {}", quote(name))
 }

@@ -19,6 +19,7 @@ pub mod routing;
 pub mod session;
 pub mod station;
 pub mod tag;
+pub mod text;
 pub mod time_mask;
 pub mod value;
 

@@ -9,19 +9,20 @@ use bytes::Bytes;
 
 use crate::ack_gate::{AckGate, Held, Refusal};
 use crate::config::{LineConfig, Warnings};
-use crate::error::ConfigError;
+use crate::error::{object, ConfigError};
 use crate::event::{
     Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
 use crate::json_extract::PathTree;
 use crate::json_path::JsonPath;
 use crate::json_value;
-use crate::params::Secret;
+use crate::params::{Secret, MQTT_STRING_MAX};
 use crate::payload::{self, PayloadSettings, Stamp};
 use crate::routing::{check_address, RouteEntry, Router};
 use crate::session::{Packet, ProtocolError, Publish, QoS, Session, SessionEvent};
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
+use crate::text::quote;
 use crate::value::{Value, ValueType};
 
 struct Station {
@@ -146,7 +147,7 @@ impl Line {
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(), ConfigError> {
         self.refuse_after_start("stations")?;
-        let object = format!("station '{name}'");
+        let object = object("station", name);
         if self.station_ids.contains_key(&id) {
             return Err(ConfigError::DuplicateId {
                 object,
@@ -156,6 +157,7 @@ impl Line {
         }
         let params = StationParams::from_params(&object, params)?;
         let payload = PayloadSettings::resolve(&self.config, &params);
+        check_address_text(&object, address)?;
         for warning in check_address(name, address)? {
             tracing::warn!("{warning}");
         }
@@ -203,7 +205,7 @@ impl Line {
             .station_ids
             .get(&station_id)
             .ok_or(ConfigError::UnknownStation(station_id))?;
-        let object = format!("tag '{}.{}'", self.stations[station].name, name);
+        let object = object("tag", &format!("{}.{}", self.stations[station].name, name));
         if self.tag_ids.contains_key(&id) {
             return Err(ConfigError::DuplicateId {
                 object,
@@ -268,24 +270,16 @@ impl Line {
     }
 
     /// Ends configuration: builds the routing table and reports every station's first state.
-    pub fn start(&mut self) -> Result<(), ConfigError> {
+    /// Returns the warnings of [`Line::check`] for the caller to log.
+    pub fn start(&mut self) -> Result<Warnings, ConfigError> {
         if self.started {
             return Err(ConfigError::State(format!(
                 "line '{}' is already started",
                 self.name
             )));
         }
-        let entries: Vec<RouteEntry> = self
-            .stations
-            .iter()
-            .enumerate()
-            .map(|(i, s)| RouteEntry {
-                station: i,
-                name: &s.name,
-                address: &s.address,
-            })
-            .collect();
-        self.router = Router::build(&entries)?;
+        self.router = self.build_router()?;
+        let warnings = self.start_warnings();
         self.build_extract_trees();
         // Configuration is complete: give back what the growing vectors reserved.
         self.tags.shrink_to_fit();
@@ -306,7 +300,66 @@ impl Line {
         for i in 0..self.stations.len() {
             self.refresh_station(i, "line started");
         }
-        Ok(())
+        Ok(warnings)
+    }
+
+    /// What [`Line::start`] checks, without starting: the routing table must build, and
+    /// configurations that are valid but cannot work as meant are returned as warnings.
+    pub fn check(&self) -> Result<Warnings, ConfigError> {
+        self.build_router()?;
+        Ok(self.start_warnings())
+    }
+
+    fn build_router(&self) -> Result<Router, ConfigError> {
+        let entries: Vec<RouteEntry> = self
+            .stations
+            .iter()
+            .enumerate()
+            .map(|(i, s)| RouteEntry {
+                station: i,
+                name: &s.name,
+                address: &s.address,
+            })
+            .collect();
+        Router::build(&entries)
+    }
+
+    /// The rules for configurations that are accepted but cannot work as meant, in one place so
+    /// that every host gets them at start and `check` gets them without starting.
+    fn start_warnings(&self) -> Warnings {
+        let mut warnings = Vec::new();
+        if self.stations.is_empty() {
+            // The plugin's log prefixes every message with the line's name.
+            warnings.push("no stations are configured, so no message reaches the host".into());
+        }
+        let catch_all = self.stations.iter().find(|s| s.address == "#");
+        for st in &self.stations {
+            let station = object("station", &st.name);
+            let has =
+                |wanted: &TagAddress| st.tags.iter().any(|&t| self.tags[t].address == *wanted);
+            if has(&TagAddress::OutValue) && !has(&TagAddress::OutTopic) {
+                warnings.push(format!(
+                    "{station} has an OUT_VALUE tag but no OUT_TOPIC tag, so it has no topic to \
+                     publish to and every write of OUT_VALUE fails"
+                ));
+            }
+            let receives = st.in_tags || st.json_tags || st.gated;
+            if let Some(all) = catch_all.filter(|all| receives && all.id != st.id) {
+                warnings.push(format!(
+                    "{station} never receives a message: {} has address '#', which takes every \
+                     message",
+                    object("station", &all.name)
+                ));
+            }
+            if st.params.will_topic.contains(['+', '#']) {
+                warnings.push(format!(
+                    "{station}: Station Will Topic {} contains an MQTT wildcard ('+' or '#'), but \
+                     it is compared with each topic as it is, so it never matches",
+                    quote(&st.params.will_topic)
+                ));
+            }
+        }
+        warnings
     }
 
     /// Whether the line should hold a connection: some station is on.
@@ -779,7 +832,10 @@ impl Line {
             TagAddress::OutTopic => {
                 let topic = value.to_text();
                 check_publish_topic(&topic).map_err(|reason| {
-                    format!("{object}: '{topic}' is not a topic to publish to: {reason}")
+                    format!(
+                        "{object}: {} is not a topic to publish to: {reason}",
+                        quote(&topic)
+                    )
                 })?;
                 self.stations[tag.station].out_topic = Some(topic);
                 Ok(true)
@@ -842,6 +898,23 @@ impl Line {
 
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         self.session.poll_transmit(now)
+    }
+
+    /// The packet just taken from `poll_transmit` could not be encoded (`error` says why), so it
+    /// was not sent. A publication's write fails with that reason and the connection goes on;
+    /// any other packet is needed for the session, so `Err` gives the reason to close the
+    /// connection with.
+    pub fn unsendable(&mut self, packet: Packet, error: &str) -> Result<(), String> {
+        let what = crate::codec::packet_name(&packet);
+        match packet {
+            Packet::Publish(p) => {
+                if let Some(token) = self.session.unsendable(&p) {
+                    self.fail_write(token, &format!("the message cannot be sent: {error}"));
+                }
+                Ok(())
+            }
+            _ => Err(format!("cannot send {what} to the broker: {error}")),
+        }
     }
 
     /// Everything taken from `poll_transmit` is on the socket.
@@ -929,13 +1002,40 @@ fn payload_time(st: &Station, topic: &str, time_value: Option<&serde_json::Value
     None
 }
 
-/// A topic a PUBLISH may carry: not empty, no wildcards.
-fn check_publish_topic(topic: &str) -> Result<(), String> {
+/// A topic a PUBLISH may carry: not empty, no wildcards or NUL, and short enough for its MQTT
+/// length field (a longer one would be sent as a malformed packet).
+pub(crate) fn check_publish_topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() {
         Err("it is empty".into())
     } else if topic.contains(['+', '#', '\0']) {
         Err("it contains '+', '#' or NUL".into())
+    } else if topic.len() > MQTT_STRING_MAX {
+        Err(format!(
+            "it is {} bytes long, more than the {MQTT_STRING_MAX} bytes an MQTT topic can hold",
+            topic.len()
+        ))
     } else {
         Ok(())
     }
+}
+
+/// A station address is compared with topics, which hold no NUL and at most
+/// [`MQTT_STRING_MAX`] bytes: an address outside that never matches.
+fn check_address_text(object: &str, address: &str) -> Result<(), ConfigError> {
+    let reason = if address.contains('\0') {
+        "it contains a NUL character (U+0000), which no topic holds".to_string()
+    } else if address.len() > MQTT_STRING_MAX {
+        format!(
+            "it is {} bytes long; addresses are at most {MQTT_STRING_MAX} bytes, the most an \
+             MQTT topic can hold",
+            address.len()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::InvalidAddress {
+        object: object.to_string(),
+        address: address.to_string(),
+        reason,
+    })
 }

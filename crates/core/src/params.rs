@@ -1,5 +1,6 @@
 //! Reading parameter text as an engineering tool stores it: names in any spelling, YES/NO, QoS.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::ConfigError;
@@ -35,6 +36,57 @@ pub fn suggestion(key: &str, known: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The most bytes an MQTT string (client id, user name, password, will topic and message, topic,
+/// topic filter) can hold: its length is sent in two bytes.
+pub const MQTT_STRING_MAX: usize = 65_535;
+
+/// Which canonical parameters one set of parameters gave, under which spelling: the same
+/// parameter given twice (`topic_filter` and `Topic Filter`, `host` and `hosts`) is refused
+/// rather than letting the order decide.
+#[derive(Default)]
+pub(crate) struct GivenOnce<'a> {
+    given: HashMap<&'static str, &'a str>,
+}
+
+impl<'a> GivenOnce<'a> {
+    /// Accepts parameter `p`, whose name folds to `key` and means `canonical` (`key` itself or
+    /// the name it is another spelling of): returns its name in `known`, or why it is refused
+    /// (unknown, given twice, or a value that breaks [`Param::check_text`]).
+    pub(crate) fn accept(
+        &mut self,
+        p: &Param<'a>,
+        key: &str,
+        canonical: &str,
+        known: &[&'static str],
+    ) -> Result<&'static str, ConfigError> {
+        let Some(&canonical) = known.iter().find(|&&k| k == canonical) else {
+            return Err(ConfigError::UnknownParameter {
+                object: p.object.to_string(),
+                param: p.name.to_string(),
+                suggestion: suggestion(key, known),
+            });
+        };
+        if let Some(first) = self.given.insert(canonical, p.name) {
+            return Err(ConfigError::DuplicateParameter {
+                object: p.object.to_string(),
+                canonical: canonical.to_string(),
+                first: first.to_string(),
+                second: p.name.to_string(),
+            });
+        }
+        p.check_text()?;
+        Ok(canonical)
+    }
+}
+
+/// A known parameter name that the reading code does not handle: a mistake in the core, reported
+/// as an error rather than a panic.
+pub(crate) fn unhandled(object: &str, name: &str) -> ConfigError {
+    ConfigError::State(format!(
+        "{object}: internal error: parameter '{name}' is known but not handled"
+    ))
+}
+
 /// A parameter being read: which object it belongs to, its name and its text.
 pub struct Param<'a> {
     pub object: &'a str,
@@ -50,6 +102,23 @@ impl Param<'_> {
             value: self.value.to_string(),
             reason: reason.into(),
         }
+    }
+
+    /// Every parameter value: no NUL (MQTT strings may not hold U+0000, and a value with one is
+    /// cut short by C hosts and tools) and at most [`MQTT_STRING_MAX`] bytes, so that a value that
+    /// goes on the wire always fits its length field.
+    pub fn check_text(&self) -> Result<(), ConfigError> {
+        if self.value.contains('\0') {
+            return Err(self.invalid("it contains a NUL character (U+0000)"));
+        }
+        if self.value.len() > MQTT_STRING_MAX {
+            return Err(self.invalid(format!(
+                "it is {} bytes long; parameter values are at most {MQTT_STRING_MAX} bytes, the \
+                 most an MQTT string can hold",
+                self.value.len()
+            )));
+        }
+        Ok(())
     }
 
     /// YES/NO, also true/false, 1/0, on/off.

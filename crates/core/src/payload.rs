@@ -5,6 +5,8 @@ use serde_json::Value as Json;
 use crate::config::{LineConfig, PayloadType};
 use crate::json_path::JsonPath;
 use crate::station::StationParams;
+/// Values in warnings are shown by the one helper every message uses.
+pub use crate::text::shorten;
 use crate::time_mask::{TimeMask, TimeZone};
 
 /// How one station reads payloads: the line's settings with the station's overrides.
@@ -101,17 +103,6 @@ pub fn stamp_from(settings: &PayloadSettings, value: Option<&Json>) -> Stamp {
             shorten(&value.to_string()),
             settings.time_mask_text
         )),
-    }
-}
-
-/// A value as shown in a warning: long ones are cut.
-pub fn shorten(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.chars().count() <= MAX {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(MAX).collect();
-        format!("{cut}...")
     }
 }
 

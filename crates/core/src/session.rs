@@ -282,6 +282,16 @@ impl Session {
         Some(packet)
     }
 
+    /// The publication just taken from `poll_transmit` could not be encoded: it is forgotten
+    /// (not completed when flushed, not resent after a reconnect) and its token returned.
+    pub fn unsendable(&mut self, p: &Publish) -> Option<u64> {
+        if p.qos == QoS::AtMostOnce {
+            self.sent_qos0.pop()
+        } else {
+            self.outgoing.remove(&p.pkid).map(|o| o.token)
+        }
+    }
+
     /// Everything taken from `poll_transmit` reached the socket: QoS 0 publications are done.
     pub fn flushed(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.sent_qos0)

@@ -3,7 +3,7 @@
 use crate::config::PayloadType;
 use crate::error::ConfigError;
 use crate::json_path::JsonPath;
-use crate::params::{normalize_key, suggestion, Param};
+use crate::params::{normalize_key, unhandled, GivenOnce, Param};
 use crate::time_mask::{TimeMask, TimeZone};
 
 /// What the host asked a station to do.
@@ -85,6 +85,7 @@ impl StationParams {
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<StationParams, ConfigError> {
         let mut p = StationParams::default();
+        let mut given = GivenOnce::default();
         for (name, value) in params {
             let key = normalize_key(name);
             let param = Param {
@@ -92,9 +93,14 @@ impl StationParams {
                 name,
                 value,
             };
-            match key.as_str() {
-                "swt" | "station_will_topic" => p.will_topic = value.to_string(),
-                "swp" | "station_will_payload" => p.will_payload = value.to_string(),
+            let alias = match key.as_str() {
+                "station_will_topic" => "swt",
+                "station_will_payload" => "swp",
+                k => k,
+            };
+            match given.accept(&param, &key, alias, STATION_PARAMETERS)? {
+                "swt" => p.will_topic = value.to_string(),
+                "swp" => p.will_payload = value.to_string(),
                 "payload_type" => p.payload_type = Some(crate::config::payload_type(&param)?),
                 "time_field_name" => {
                     check_time_field(&param)?;
@@ -108,13 +114,7 @@ impl StationParams {
                 "time_zone" => {
                     p.time_zone = TimeZone::parse(value).map_err(|r| param.invalid(r))?
                 }
-                _ => {
-                    return Err(ConfigError::UnknownParameter {
-                        object: object.to_string(),
-                        param: name.to_string(),
-                        suggestion: suggestion(&key, STATION_PARAMETERS),
-                    })
-                }
+                other => return Err(unhandled(object, other)),
             }
         }
         Ok(p)

@@ -173,16 +173,6 @@ fn the_line_wants_no_connection_when_every_station_is_off_or_simulated() {
     assert!(h.line.wants_connection());
 }
 
-fn write_results(events: &[Event]) -> Vec<(u64, Option<String>)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::WriteDone { request, error, .. } => Some((*request, error.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 fn writer(params: &[(&str, &str)]) -> Harness {
     let mut h = Harness::new(params);
     h.station(1, "t");

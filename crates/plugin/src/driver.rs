@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mqtt_line_core::codec::{describe, read_packet};
+use mqtt_line_core::codec::{describe, read_packet, write_packet};
 use mqtt_line_core::event::{now_ns, Event, LineEvent};
 use mqtt_line_core::params::Secret;
 use mqtt_line_core::session::Packet;
@@ -263,14 +263,20 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, reply_timeout, wants, full_debug)) = shared.with_line(|l| {
+        let Ok((deadline, reply_timeout, wants, full_debug, unsendable)) = shared.with_line(|l| {
             let full_debug = l.config().full_debug;
+            let mut unsendable = Ok(());
             while let Some(p) = l.poll_transmit(now) {
                 if full_debug {
                     tracing::debug!("send {}", describe(&p));
                 }
-                if let Err(e) = p.write(&mut outbuf, MAX_OUTGOING_PACKET) {
-                    tracing::error!("cannot encode {}: {e}", describe(&p));
+                // A packet that cannot be encoded is never sent nor counted as sent: its write
+                // fails, or the connection closes when the session needs it.
+                if let Err(e) = write_packet(&p, &mut outbuf, MAX_OUTGOING_PACKET) {
+                    unsendable = l.unsendable(p, &e);
+                    if unsendable.is_err() {
+                        break;
+                    }
                 }
             }
             was_ready |= l.is_ready();
@@ -279,10 +285,14 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 l.config().reply_timeout,
                 l.wants_connection(),
                 full_debug,
+                unsendable,
             )
         }) else {
             return end("internal error".into(), was_ready);
         };
+        if let Err(reason) = unsendable {
+            return end(reason, was_ready);
+        }
 
         if !outbuf.is_empty() {
             let write = io.write_all(&outbuf);

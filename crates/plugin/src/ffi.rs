@@ -285,7 +285,8 @@ pub unsafe extern "C" fn line_add_tag(
 pub unsafe extern "C" fn line_start(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus {
     guard(err, || {
         let h = handle(line)?;
-        h.with_line(|l| l.start())?.map_err(Failure::config)?;
+        h.with_line(|l| l.start().map(log_warnings))?
+            .map_err(Failure::config)?;
         let shared = h.shared.clone();
         let dispatch = h.dispatch.clone();
         let name = h.shared.lock()?.name().to_string();
@@ -426,6 +427,22 @@ pub unsafe extern "C" fn line_destroy(line: *mut MqlLine) {
         h.stop();
         drop(h);
     }));
+}
+
+pub unsafe extern "C" fn line_check(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        h.with_line(|l| l.check().map(log_warnings))?
+            .map_err(Failure::config)
+    })
+}
+
+/// Configuration warnings go to the host as log events; call it under the line's dispatcher
+/// (inside `with_line`).
+fn log_warnings(warnings: Vec<String>) {
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
 }
 
 #[cfg(test)]

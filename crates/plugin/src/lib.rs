@@ -32,6 +32,7 @@ static API: SyncApi = SyncApi(MqlPluginApi {
     line_set_parameters: ffi::line_set_parameters,
     line_poll_events: ffi::line_poll_events,
     line_destroy: ffi::line_destroy,
+    line_check: ffi::line_check,
 });
 
 struct SyncApi(MqlPluginApi);

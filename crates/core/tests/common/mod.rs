@@ -45,6 +45,24 @@ impl Harness {
         }
     }
 
+    /// A started, connected line with station 1 `cmd` holding OUT_TOPIC (tag 1, with
+    /// `default_topic`) and OUT_VALUE (tag 2).
+    pub fn writer(params: &[(&str, &str)], default_topic: Option<&str>) -> Harness {
+        let mut h = Harness::new(params);
+        h.line.add_station(1, "cmd", "cmd", []).unwrap();
+        let default = default_topic.map(|t| Value::Text(t.into()));
+        h.line
+            .add_tag(1, 1, "topic", "OUT_TOPIC", ValueType::TxtO, default)
+            .unwrap();
+        h.line
+            .add_tag(1, 2, "value", "OUT_VALUE", ValueType::TxtO, None)
+            .unwrap();
+        h.line.start().unwrap();
+        h.connect();
+        h.events();
+        h
+    }
+
     pub fn transmit(&mut self) -> Vec<Packet> {
         std::iter::from_fn(|| self.line.poll_transmit(self.now)).collect()
     }
@@ -116,6 +134,17 @@ pub fn states(events: &[Event]) -> Vec<(u64, StationState)> {
         .iter()
         .filter_map(|e| match e {
             Event::StationState { station, state, .. } => Some((*station, *state)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (request, error) of each finished write.
+pub fn write_results(events: &[Event]) -> Vec<(u64, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WriteDone { request, error, .. } => Some((*request, error.clone())),
             _ => None,
         })
         .collect()
