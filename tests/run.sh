@@ -119,6 +119,8 @@ fuzz_targets() {
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
+# The fuzz package is outside the workspace (docs/fuzzing.md): its own formatting check.
+step "cargo fmt --check (fuzz)" bash -c 'cd crates/core/fuzz && cargo fmt -- --check'
 step "cargo clippy" cargo clippy --release --workspace --all-targets -- -D warnings
 step "release build" cargo build --release --workspace
 step "cargo test" run_tests
