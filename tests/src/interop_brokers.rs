@@ -22,6 +22,17 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
+/// Where a broker program the interop tests need is. Panics when it is missing, with how to install
+/// it: the test command installs it, so a missing broker is a failure, not a skip.
+fn require_program(name: &str, package: &str) -> PathBuf {
+    find_program(name).unwrap_or_else(|| {
+        panic!(
+            "{name} is not installed: run tests/run.sh (the README's test command), which \
+             installs it, or `apt-get install {package}`"
+        )
+    })
+}
+
 /// A broker process (group) of one test.
 pub struct ExternalBroker {
     name: String,
@@ -71,9 +82,9 @@ impl ExternalBroker {
     }
 
     /// `nats-server` with JetStream (state in the temporary directory) and an MQTT listener.
-    /// None when nats-server is not installed.
-    pub fn nats() -> Option<ExternalBroker> {
-        let program = find_program("nats-server")?;
+    /// Panics when nats-server is not installed.
+    pub fn nats() -> ExternalBroker {
+        let program = require_program("nats-server", "nats-server");
         let dir = Self::temp_dir("mqtt-line-nats-");
         let (port, client_port) = (free_port(), free_port());
         let conf = format!(
@@ -94,22 +105,21 @@ impl ExternalBroker {
             cmd
         });
         b.spawn();
-        Some(b)
+        b
     }
 
     /// A private RabbitMQ node (its own node name, ports, database and logs) with the MQTT
-    /// plugin. None when RabbitMQ is not installed.
-    pub fn rabbitmq() -> Option<ExternalBroker> {
-        let program = find_program("rabbitmq-server").map(|p| {
-            // Debian's /usr/sbin/rabbitmq-server switches to the `rabbitmq` user and writes to
-            // /var/log; the script it wraps runs the node as the calling user.
-            let inner = Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
-            if inner.is_file() {
-                inner.to_path_buf()
-            } else {
-                p
-            }
-        })?;
+    /// plugin. Panics when RabbitMQ is not installed.
+    pub fn rabbitmq() -> ExternalBroker {
+        let installed = require_program("rabbitmq-server", "rabbitmq-server");
+        // Debian's /usr/sbin/rabbitmq-server switches to the `rabbitmq` user and writes to
+        // /var/log; the script it wraps runs the node as the calling user.
+        let inner = Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+        let program = if inner.is_file() {
+            inner.to_path_buf()
+        } else {
+            installed
+        };
         let dir = Self::temp_dir("mqtt-line-rabbitmq-");
         let (port, amqp_port, dist_port) = (free_port(), free_port(), free_port());
         let d = dir.path().to_path_buf();
@@ -148,7 +158,7 @@ impl ExternalBroker {
             cmd
         });
         b.spawn();
-        Some(b)
+        b
     }
 
     pub fn name(&self) -> &str {
@@ -221,9 +231,13 @@ impl ExternalBroker {
         }
     }
 
-    /// Kills the whole process group at once (SIGKILL) and reaps the child.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    /// Kills the whole process group at once (SIGKILL) and reaps the child. Returns false when
+    /// something still accepted connections on the broker's port 10 s later.
+    pub fn kill(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        {
             let _ = send_signal(child.id(), "KILL");
             // The group: the negative process id.
             let _ = Command::new("kill")
@@ -235,15 +249,26 @@ impl ExternalBroker {
             let _ = child.wait();
             // The port is free again once nothing of the group holds it.
             let deadline = Instant::now() + Duration::from_secs(10);
-            while wait_for_port(self.port, Duration::from_millis(50)) && Instant::now() < deadline {
+            while wait_for_port(self.port, Duration::from_millis(50)) {
+                if Instant::now() >= deadline {
+                    return false;
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        true
     }
 
     /// Kills it and starts it again on the same ports with the same state directory.
     pub fn restart(&mut self) {
-        self.kill();
+        if !self.kill() {
+            panic!(
+                "{}: port {} still accepts connections 10 s after the broker was killed\n-- log --\n{}",
+                self.name,
+                self.port,
+                self.log_tail()
+            );
+        }
         self.spawn();
     }
 }

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use mqtt_line_core::codec::read_packet;
 use mqtt_line_core::config::LineConfig;
 use mqtt_line_core::params::Secret;
-use mqtt_line_core::codec::read_packet;
 use mqtt_line_core::session::Session;
 
 fuzz_target!(|data: &[u8]| {

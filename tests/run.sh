@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The test command of mqtt-line (README.md), and all that CI runs (.ci/run calls it).
+#
+# On a machine with only Rust installed (Debian 12, as root or with sudo) it first installs what the
+# tests need, then runs the whole suite: formatting, lints, the release build, every test of the
+# workspace, and a short fuzz run of every fuzz target. It ends with one line
+# `tests: N passed, N failed` and exits non-zero when any step failed.
+#
+# MQTT_LINE_FUZZ_SECONDS: seconds per fuzz target (default 6).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+say() { echo "tests/run.sh: $*"; }
+
+# Commands that need root: as root directly, else through sudo when there is one.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        say "need root (or sudo) for: $*" >&2
+        return 1
+    fi
+}
+
+# Debian installs daemons in /usr/sbin, which a non-root PATH may lack.
+case ":$PATH:" in
+*:/usr/sbin:*) ;;
+*) export PATH="$PATH:/usr/sbin" ;;
+esac
+
+# ---- What the suite needs, one line each: "package...  -- the commands that show it is there".
+# A later need (a browser, say) is one more line here.
+requirements=(
+    "mosquitto mosquitto-clients -- mosquitto mosquitto_pub mosquitto_sub"
+    "build-essential -- gcc g++ make"
+    "openssl -- openssl"
+    "nats-server -- nats-server"
+    "rabbitmq-server -- rabbitmq-server"
+)
+
+missing_packages=()
+for line in "${requirements[@]}"; do
+    packages="${line%% -- *}"
+    for program in ${line##* -- }; do
+        if ! command -v "$program" >/dev/null 2>&1; then
+            # shellcheck disable=SC2206 # word splitting of the package list is meant
+            missing_packages+=($packages)
+            break
+        fi
+    done
+done
+
+if [ "${#missing_packages[@]}" -gt 0 ]; then
+    say "installing ${missing_packages[*]} (apt-get)"
+    as_root apt-get update || exit 1
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        "${missing_packages[@]}" || exit 1
+fi
+
+# rustfmt and clippy come with rustup's default profile; a minimal one lacks them.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy || exit 1
+fi
+
+# cargo-fuzz (libFuzzer) for the fuzz run; it builds on stable Rust with RUSTC_BOOTSTRAP=1
+# (docs/fuzzing.md). Installing it takes a few minutes, once.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    say "installing cargo-fuzz (cargo install)"
+    cargo install --locked cargo-fuzz || exit 1
+fi
+
+# Project-local preparations (an `npm ci` of a web part, say) go here, one line each.
+
+say "$(mosquitto -h 2>/dev/null | head -n 1)"
+say "$(gcc --version | head -n 1); $(openssl version); $(nats-server --version 2>&1 | head -n 1)"
+say "$(cargo --version); $(cargo fuzz --version)"
+
+# ---- The suite. Every step runs even when an earlier one failed, so one run shows everything;
+# the exit code says whether any failed.
+failed_steps=()
+step() {
+    local name="$1"
+    shift
+    say "== $name"
+    if ! "$@"; then
+        failed_steps+=("$name")
+        say "FAILED: $name"
+    fi
+}
+
+test_log="$(mktemp)"
+fuzz_scratch="$(mktemp -d)"
+trap 'rm -rf "$test_log" "$fuzz_scratch"' EXIT
+
+run_tests() {
+    cargo test --release --workspace --no-fail-fast 2>&1 | tee "$test_log"
+}
+
+# Every target of crates/core/fuzz over its committed corpus; new inputs go to a scratch
+# directory, so the committed corpus is only read.
+fuzz_targets() {
+    local seconds="${MQTT_LINE_FUZZ_SECONDS:-6}"
+    (
+        status=0
+        cd crates/core/fuzz || exit 1
+        RUSTC_BOOTSTRAP=1 cargo fuzz build -O || exit 1
+        for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+            say "fuzzing $target for ${seconds}s"
+            mkdir -p "$fuzz_scratch/$target" "corpus/$target"
+            RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$fuzz_scratch/$target" "corpus/$target" -- \
+                -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 -timeout=10 \
+                || { say "fuzz target $target failed"; status=1; }
+        done
+        exit "$status"
+    )
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+# The fuzz package is outside the workspace (docs/fuzzing.md): its own formatting check.
+step "cargo fmt --check (fuzz)" bash -c 'cd crates/core/fuzz && cargo fmt -- --check'
+step "cargo clippy" cargo clippy --release --workspace --all-targets -- -D warnings
+step "release build" cargo build --release --workspace
+step "cargo test" run_tests
+step "fuzz run" fuzz_targets
+
+# One closing line over every test binary of the run (cargo's own last line is often the
+# "0 passed" of a crate without doc tests).
+results=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$test_log" || true)
+passed=$(echo "$results" | awk '{s += $4} END {print s + 0}')
+failed=$(echo "$results" | awk '{s += $6} END {print s + 0}')
+if [ "${#failed_steps[@]}" -gt 0 ]; then
+    say "failed steps: $(printf '%s; ' "${failed_steps[@]}")"
+fi
+echo "tests: ${passed} passed, ${failed} failed"
+[ "${#failed_steps[@]}" -eq 0 ]
