@@ -1,5 +1,8 @@
 //! Reading a message payload for a station: JSON parsing and the payload's time stamp.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use serde_json::Value as Json;
 
 use crate::config::{LineConfig, PayloadType};
@@ -104,15 +107,42 @@ pub fn stamp_from(settings: &PayloadSettings, value: Option<&Json>) -> Stamp {
     }
 }
 
-/// A value as shown in a warning: long ones are cut.
+/// A value from outside as shown in a warning: long ones are cut, and it is [`escape`]d.
 pub fn shorten(text: &str) -> String {
     const MAX: usize = 80;
-    if text.chars().count() <= MAX {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(MAX).collect();
-        format!("{cut}...")
+    match text.char_indices().nth(MAX) {
+        None => escape(text).into_owned(),
+        Some((cut, _)) => format!("{}...", escape(&text[..cut])),
     }
+}
+
+/// Text from outside (topics, payloads, written values) as it may appear in a log line or on a
+/// terminal: control characters (C0, DEL, C1), the Unicode line and paragraph separators and
+/// the bidirectional controls are written as `\n`, `\r`, `\t` or `\u{1b}`, so the text can
+/// neither forge log lines nor drive the operator's terminal. Everything else, backslashes
+/// included, is kept, so escaping escaped text changes nothing.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -167,6 +197,39 @@ mod tests {
         }
         let none = settings(&[("payload_type", "JSON")], &[]);
         assert_eq!(stamp(&none, &json!({})), Stamp::None);
+    }
+
+    /// Each row: outside text, as it must appear in a log line.
+    #[test]
+    fn control_characters_are_escaped() {
+        let rows = [
+            ("plain/topic é", "plain/topic é"),
+            ("a\x1b[31mred", "a\\u{1b}[31mred"),
+            ("bell\x07", "bell\\u{7}"),
+            ("line\r\nINFO forged", "line\\r\\nINFO forged"),
+            ("tab\there", "tab\\there"),
+            ("del\x7f c1\u{9b}", "del\\u{7f} c1\\u{9b}"),
+            ("sep\u{2028}bidi\u{202e}", "sep\\u{2028}bidi\\u{202e}"),
+            ("nul\0", "nul\\u{0}"),
+            ("back\\slash", "back\\slash"),
+        ];
+        for (text, shown) in rows {
+            assert_eq!(escape(text), shown, "{text:?}");
+            assert_eq!(escape(shown), shown, "escaping twice changes nothing");
+        }
+        assert!(matches!(escape("clean"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn long_values_are_cut_then_escaped() {
+        let long = format!("\x1b{}", "x".repeat(200));
+        let shown = shorten(&long);
+        assert!(
+            shown.starts_with("\\u{1b}xxx") && shown.ends_with("..."),
+            "{shown}"
+        );
+        assert_eq!(shown.chars().filter(|&c| c == 'x').count(), 79);
+        assert_eq!(shorten("é\n"), "é\\n");
     }
 
     #[test]

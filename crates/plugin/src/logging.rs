@@ -3,11 +3,13 @@
 //! Every line has its own dispatcher: the line's thread installs it as its default, and host
 //! calls run under it, so log lines reach the queue of the line they are about.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use mqtt_line_abi::{MQL_LOG_DEBUG, MQL_LOG_ERROR, MQL_LOG_INFO, MQL_LOG_TRACE, MQL_LOG_WARN};
+use mqtt_line_core::payload::escape;
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Level, Metadata};
@@ -64,6 +66,11 @@ impl<S: tracing::Subscriber> Layer<S> for QueueLayer {
         event.record(&mut text);
         let mut line = format!("{}{}", self.prefix, text.message);
         line.push_str(&text.fields);
+        // The core escapes outside text where it formats it; this catches whatever slipped past,
+        // so no log line can carry a control character to the host's log or terminal.
+        if let Cow::Owned(escaped) = escape(&line) {
+            line = escaped;
+        }
         self.queue.push_log(
             abi_level(event.metadata().level()),
             line,
