@@ -111,3 +111,37 @@ pub fn dispatch(line_name: &str, queue: Arc<EventQueue>, level: Arc<LogLevel>) -
         prefix,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::HostEvent;
+
+    /// Whatever a log message carries, the host gets it without control characters.
+    #[test]
+    fn log_lines_reach_the_host_escaped() {
+        let queue = Arc::new(EventQueue::new(16, None, std::ptr::null_mut()));
+        let dispatch = dispatch("L\u{1b}", queue.clone(), LogLevel::new(MQL_LOG_DEBUG));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let topic = "a\u{1b}[31m\u{7}b\r\nWARN forged\u{7f}\u{9b}";
+            tracing::warn!("message on '{topic}'");
+            tracing::debug!(topic = %topic, "unrouted");
+        });
+        let mut out = Vec::new();
+        queue.drain(16, &mut out);
+        let texts: Vec<&str> = out
+            .iter()
+            .filter_map(|e| match e {
+                HostEvent::Log { text, .. } => Some(text.as_str()),
+                HostEvent::Core(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                r"line 'L\u{1b}': message on 'a\u{1b}[31m\u{7}b\r\nWARN forged\u{7f}\u{9b}'",
+                r"line 'L\u{1b}': unrouted topic=a\u{1b}[31m\u{7}b\r\nWARN forged\u{7f}\u{9b}",
+            ]
+        );
+    }
+}
