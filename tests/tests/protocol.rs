@@ -292,7 +292,8 @@ fn full_ack_id_queue_drops_qos0_messages_and_carries_on_after_confirmation() {
     );
     assert!(
         drops[0].starts_with("WARN")
-            && drops[0].contains("station 'st' holds 3 messages (max_held_messages)")
+            && drops[0].contains("station 'st' holds 3 messages (")
+            && drops[0].contains("its limit (max_held_messages = 3,")
             && drops[0].contains("(1 since the queue was last empty, 1 in all)"),
         "{stderr}"
     );

@@ -23,6 +23,27 @@ pub const UNCONFIRMED_WARNING_AFTER: Duration = Duration::from_secs(5);
 /// The default of the station parameter `max_held_messages`.
 pub const DEFAULT_MAX_HELD: usize = 1000;
 
+/// The held payloads and topics of one station together may not exceed this, whatever the
+/// message count: one message may be as large as the largest packet the line reads (64 MiB).
+pub const MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
+
+/// How much a station may hold before QoS 0 messages are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldLimit {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl HeldLimit {
+    /// The limit of a station with `max_held_messages` = `messages`.
+    pub fn station(messages: usize) -> HeldLimit {
+        HeldLimit {
+            messages,
+            bytes: MAX_HELD_BYTES,
+        }
+    }
+}
+
 /// A message waiting for its turn, with the broker session it belongs to.
 pub struct Held {
     pub publish: Publish,
@@ -63,7 +84,9 @@ pub enum GateWarning {
     /// QoS 0 messages are being dropped: warned at the 1st, 10th, 100th... drop since the queue
     /// was last empty.
     Dropping {
-        limit: usize,
+        held: usize,
+        bytes: usize,
+        limit: HeldLimit,
         waiting: u16,
         dropped: u64,
         total: u64,
@@ -97,15 +120,19 @@ impl fmt::Display for Warning<'_> {
                  in-flight window, which stops delivery to the whole line"
             ),
             GateWarning::Dropping {
+                held,
+                bytes,
                 limit,
                 waiting,
                 dropped,
                 total,
             } => write!(
                 f,
-                "station '{station}' holds {limit} messages (max_held_messages) until the host \
-                 confirms IN_ID {waiting} through ACK_ID; new QoS 0 messages are dropped \
-                 ({dropped} since the queue was last empty, {total} in all)"
+                "station '{station}' holds {held} messages ({bytes} bytes) until the host \
+                 confirms IN_ID {waiting} through ACK_ID, its limit (max_held_messages = {}, \
+                 {} bytes); new QoS 0 messages are dropped ({dropped} since the queue was last \
+                 empty, {total} in all)",
+                limit.messages, limit.bytes
             ),
         }
     }
@@ -117,6 +144,8 @@ pub struct AckGate {
     held: VecDeque<Held>,
     /// The held count at which the last warning was given (10, 100, 1000...).
     warned_at: usize,
+    /// Payload and topic bytes of the held messages.
+    held_bytes: usize,
     /// QoS 0 messages dropped since the held queue was last empty, and in all.
     dropped_run: u64,
     dropped_total: u64,
@@ -125,18 +154,23 @@ pub struct AckGate {
 }
 
 impl AckGate {
-    /// Takes a new message: handed back when it can be shown now, held while fewer than `limit`
-    /// are (or it is QoS 1/2), dropped otherwise.
-    pub fn offer(&mut self, mut m: Held, limit: usize) -> Offered {
+    /// Takes a new message: handed back when it can be shown now, held while there is room
+    /// within `limit` (or it is QoS 1/2), dropped otherwise. One message is always held.
+    pub fn offer(&mut self, mut m: Held, limit: HeldLimit) -> Offered {
         if self.shown.is_none() {
             return Offered::Show(m);
         }
         let waiting = self.waiting().unwrap_or(0);
-        if self.held.len() >= limit && m.publish.qos == QoS::AtMostOnce {
+        let size = size_of(&m);
+        let full = self.held.len() >= limit.messages
+            || (!self.held.is_empty() && self.held_bytes.saturating_add(size) > limit.bytes);
+        if full && m.publish.qos == QoS::AtMostOnce {
             self.dropped_run += 1;
             self.dropped_total += 1;
             if is_power_of_ten(self.dropped_run) {
                 self.pending = Some(GateWarning::Dropping {
+                    held: self.held.len(),
+                    bytes: self.held_bytes,
                     limit,
                     waiting,
                     dropped: self.dropped_run,
@@ -149,6 +183,7 @@ impl AckGate {
         // long queue from pinning one read buffer per message.
         m.publish.payload = Bytes::copy_from_slice(&m.publish.payload);
         self.held.push_back(m);
+        self.held_bytes += size;
         let held = self.held.len();
         if held >= 10 && held >= self.warned_at * 10 {
             self.warned_at = held;
@@ -206,6 +241,9 @@ impl AckGate {
             return None;
         }
         let next = self.held.pop_front();
+        if let Some(m) = &next {
+            self.held_bytes -= size_of(m);
+        }
         if self.held.is_empty() {
             // The host has caught up: the next overflow is warned about from its first drop.
             self.dropped_run = 0;
@@ -229,6 +267,11 @@ impl AckGate {
         shown.warned = true;
         Some((shown.pkid, now.saturating_duration_since(shown.since)))
     }
+}
+
+/// What a held message counts against [`HeldLimit::bytes`].
+fn size_of(m: &Held) -> usize {
+    m.publish.payload.len() + m.publish.topic.len()
 }
 
 /// 1, 10, 100...: the counts worth a warning.
@@ -268,10 +311,16 @@ mod tests {
     fn one_shown_the_rest_held_in_order() {
         let now = Instant::now();
         let mut g = AckGate::default();
-        let first = shown(g.offer(msg(1), DEFAULT_MAX_HELD));
+        let first = shown(g.offer(msg(1), HeldLimit::station(DEFAULT_MAX_HELD)));
         g.mark_shown(&first, now);
-        assert!(matches!(g.offer(msg(2), DEFAULT_MAX_HELD), Offered::Held));
-        assert!(matches!(g.offer(msg(3), DEFAULT_MAX_HELD), Offered::Held));
+        assert!(matches!(
+            g.offer(msg(2), HeldLimit::station(DEFAULT_MAX_HELD)),
+            Offered::Held
+        ));
+        assert!(matches!(
+            g.offer(msg(3), HeldLimit::station(DEFAULT_MAX_HELD)),
+            Offered::Held
+        ));
         assert!(g.take_next().is_none(), "1 is still shown");
         assert_eq!(g.confirm(2).unwrap_err(), Refusal::Mismatch { expected: 1 });
         assert_eq!(g.confirm(1).unwrap().pkid, 1);
@@ -283,11 +332,11 @@ mod tests {
     fn warnings_at_powers_of_ten_and_once_per_shown_message() {
         let now = Instant::now();
         let mut g = AckGate::default();
-        let first = shown(g.offer(msg(1), DEFAULT_MAX_HELD));
+        let first = shown(g.offer(msg(1), HeldLimit::station(DEFAULT_MAX_HELD)));
         g.mark_shown(&first, now);
         let mut warned = Vec::new();
         for id in 2..=120 {
-            g.offer(msg(id), DEFAULT_MAX_HELD);
+            g.offer(msg(id), HeldLimit::station(DEFAULT_MAX_HELD));
             if let Some(GateWarning::Holding { held, waiting }) = g.warning() {
                 assert_eq!(waiting, 1);
                 warned.push(held);
@@ -307,18 +356,18 @@ mod tests {
         let now = Instant::now();
         let mut g = AckGate::default();
         let limit = 3;
-        let first = shown(g.offer(msg_qos(0, QoS::AtMostOnce), limit));
+        let first = shown(g.offer(msg_qos(0, QoS::AtMostOnce), HeldLimit::station(limit)));
         g.mark_shown(&first, now);
         for _ in 0..3 {
             assert!(matches!(
-                g.offer(msg_qos(0, QoS::AtMostOnce), limit),
+                g.offer(msg_qos(0, QoS::AtMostOnce), HeldLimit::station(limit)),
                 Offered::Held
             ));
         }
         let mut warned = Vec::new();
         for _ in 0..150 {
             assert!(matches!(
-                g.offer(msg_qos(0, QoS::AtMostOnce), limit),
+                g.offer(msg_qos(0, QoS::AtMostOnce), HeldLimit::station(limit)),
                 Offered::Dropped
             ));
             if let Some(w) = g.warning() {
@@ -331,11 +380,13 @@ mod tests {
             .iter()
             .map(|w| match w {
                 GateWarning::Dropping {
-                    limit: 3,
+                    held: 3,
+                    limit,
                     waiting: 0,
                     dropped,
                     total,
-                } => (*dropped, *total),
+                    ..
+                } if limit.messages == 3 => (*dropped, *total),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -354,17 +405,23 @@ mod tests {
         let now = Instant::now();
         let mut g = AckGate::default();
         let limit = 2;
-        let first = shown(g.offer(msg(1), limit));
+        let first = shown(g.offer(msg(1), HeldLimit::station(limit)));
         g.mark_shown(&first, now);
         for (id, qos) in [(2, QoS::AtLeastOnce), (3, QoS::ExactlyOnce)] {
-            assert!(matches!(g.offer(msg_qos(id, qos), limit), Offered::Held));
+            assert!(matches!(
+                g.offer(msg_qos(id, qos), HeldLimit::station(limit)),
+                Offered::Held
+            ));
         }
         assert!(matches!(
-            g.offer(msg_qos(0, QoS::AtMostOnce), limit),
+            g.offer(msg_qos(0, QoS::AtMostOnce), HeldLimit::station(limit)),
             Offered::Dropped
         ));
         for (id, qos) in [(4, QoS::AtLeastOnce), (5, QoS::ExactlyOnce)] {
-            assert!(matches!(g.offer(msg_qos(id, qos), limit), Offered::Held));
+            assert!(matches!(
+                g.offer(msg_qos(id, qos), HeldLimit::station(limit)),
+                Offered::Held
+            ));
         }
         assert_eq!(g.held(), 4);
         assert_eq!(g.dropped(), 1);
@@ -376,24 +433,90 @@ mod tests {
         let mut g = AckGate::default();
         let limit = 1;
         let q0 = || msg_qos(0, QoS::AtMostOnce);
-        let first = shown(g.offer(q0(), limit));
+        let first = shown(g.offer(q0(), HeldLimit::station(limit)));
         g.mark_shown(&first, now);
-        assert!(matches!(g.offer(q0(), limit), Offered::Held));
-        assert!(matches!(g.offer(q0(), limit), Offered::Dropped));
+        assert!(matches!(
+            g.offer(q0(), HeldLimit::station(limit)),
+            Offered::Held
+        ));
+        assert!(matches!(
+            g.offer(q0(), HeldLimit::station(limit)),
+            Offered::Dropped
+        ));
         assert!(g.warning().is_some(), "the first drop is warned about");
         g.confirm(0).unwrap();
         let next = g.take_next().expect("the held message is next");
         g.mark_shown(&next, now);
         assert!(
-            matches!(g.offer(q0(), limit), Offered::Held),
+            matches!(g.offer(q0(), HeldLimit::station(limit)), Offered::Held),
             "confirming made room"
         );
-        assert!(matches!(g.offer(q0(), limit), Offered::Dropped));
+        assert!(matches!(
+            g.offer(q0(), HeldLimit::station(limit)),
+            Offered::Dropped
+        ));
         assert!(
             g.warning().is_some(),
             "the queue was empty in between: a new overflow"
         );
         assert_eq!(g.dropped(), 2);
+    }
+
+    #[test]
+    fn held_bytes_are_bounded_too() {
+        let now = Instant::now();
+        let mut g = AckGate::default();
+        let limit = HeldLimit {
+            messages: 1000,
+            bytes: 25,
+        };
+        // Topic "t" and a payload of 9 bytes: 10 bytes each.
+        let big = |qos| {
+            let mut m = msg_qos(0, qos);
+            m.publish.payload = Bytes::from_static(b"123456789");
+            m
+        };
+        let first = shown(g.offer(big(QoS::AtMostOnce), limit));
+        g.mark_shown(&first, now);
+        assert!(matches!(
+            g.offer(big(QoS::AtMostOnce), limit),
+            Offered::Held
+        ));
+        assert!(matches!(
+            g.offer(big(QoS::AtMostOnce), limit),
+            Offered::Held
+        ));
+        assert!(matches!(
+            g.offer(big(QoS::AtMostOnce), limit),
+            Offered::Dropped
+        ));
+        assert!(matches!(
+            g.offer(big(QoS::AtLeastOnce), limit),
+            Offered::Held
+        ));
+        match g.warning() {
+            Some(GateWarning::Dropping {
+                held: 2, bytes: 20, ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A message larger than the whole limit is still held when nothing else is.
+        g.confirm(0).unwrap();
+        for _ in 0..3 {
+            let next = g.take_next().expect("held");
+            g.mark_shown(&next, now);
+            g.confirm(i64::from(next.publish.pkid)).unwrap();
+        }
+        assert_eq!(g.held(), 0);
+        let next = shown(g.offer(big(QoS::AtMostOnce), limit));
+        g.mark_shown(&next, now);
+        let mut huge = msg_qos(0, QoS::AtMostOnce);
+        huge.publish.payload = Bytes::from(vec![b'x'; 100]);
+        assert!(matches!(g.offer(huge, limit), Offered::Held));
+        assert!(matches!(
+            g.offer(big(QoS::AtMostOnce), limit),
+            Offered::Dropped
+        ));
     }
 
     #[test]

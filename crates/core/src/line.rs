@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::ack_gate::{AckGate, Held, Offered, Refusal};
+use crate::ack_gate::{AckGate, Held, HeldLimit, Offered, Refusal};
 use crate::config::{LineConfig, Warnings};
 use crate::error::ConfigError;
 use crate::event::{
@@ -498,7 +498,10 @@ impl Line {
             wall_ns,
             epoch,
         };
-        if let Offered::Show(now_shown) = s.gate.offer(held, s.params.max_held_messages) {
+        if let Offered::Show(now_shown) = s
+            .gate
+            .offer(held, HeldLimit::station(s.params.max_held_messages))
+        {
             self.show(i, now_shown, now);
             return;
         }
