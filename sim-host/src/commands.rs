@@ -12,7 +12,8 @@ use crate::wake::Waker;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `write STATION TAG VALUE`: VALUE is the rest of the line, passed as text.
+    /// `write STATION TAG VALUE`: VALUE is the rest of the line, passed as text (empty when
+    /// nothing follows TAG).
     Write {
         station: String,
         tag: String,
@@ -54,13 +55,14 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "write" => {
             let (station, rest) = split_word(rest.unwrap_or(""));
             let (tag, value) = split_word(rest.unwrap_or(""));
-            match (station.is_empty() || tag.is_empty(), value) {
-                (false, Some(value)) => Command::Write {
-                    station: station.to_string(),
-                    tag: tag.to_string(),
-                    value: value.to_string(),
-                },
-                _ => return Err("usage: write STATION TAG VALUE".into()),
+            if station.is_empty() || tag.is_empty() {
+                return Err("usage: write STATION TAG VALUE".into());
+            }
+            // Nothing after the tag name writes the empty text, as with one separator after it.
+            Command::Write {
+                station: station.to_string(),
+                tag: tag.to_string(),
+                value: value.unwrap_or("").to_string(),
             }
         }
         "station" => {
@@ -163,6 +165,7 @@ mod tests {
                 Some(write("st", "tag", " two leading spaces ")),
             ),
             ("write st tag ", Some(write("st", "tag", ""))),
+            ("write st tag", Some(write("st", "tag", ""))),
             (
                 "WRITE battery cmd_value 42",
                 Some(write("battery", "cmd_value", "42")),
@@ -219,7 +222,6 @@ mod tests {
         for line in [
             "write",
             "write st",
-            "write st tag",
             "station battery",
             "station battery maybe",
             "station",

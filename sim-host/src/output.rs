@@ -189,11 +189,73 @@ pub fn json_line(ev: &Event) -> String {
         }),
     };
     // Serializing these plain structs cannot fail; keep the stream line-oriented regardless.
-    result.unwrap_or_else(|e| json!({ "event": "error", "error": e.to_string() }).to_string())
+    let line =
+        result.unwrap_or_else(|e| json!({ "event": "error", "error": e.to_string() }).to_string());
+    json_escape_invisible(line)
 }
 
-/// One readable line, without the newline.
+/// serde_json escapes C0 controls, but passes DEL, C1 and the Unicode separators and bidi
+/// controls through raw. They can only occur inside JSON strings, where `\uXXXX` means the same
+/// character, so a JSON reader sees the same text and a terminal sees none of them.
+fn json_escape_invisible(line: String) -> String {
+    if !line.chars().any(is_invisible) {
+        return line;
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters that must not reach a terminal raw: controls (C0, DEL, C1), the line and paragraph
+/// separators and the bidirectional controls (the set the plugin escapes in its log lines).
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A readable line as it may go to a terminal: invisible characters become `\n`, `\r`, `\t` or
+/// `\u{1b}`. Text the plugin escaped already is left as it is.
+pub fn escape_readable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_invisible(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text values longer than this many characters are cut in readable output.
+const READABLE_TEXT_MAX: usize = 200;
+
+/// A value as a readable line shows it: its JSON form, a long text cut after its start, with
+/// its length.
+fn readable_value(value: &Value) -> String {
+    match value {
+        Value::Text(s) => match s.char_indices().nth(READABLE_TEXT_MAX) {
+            Some((cut, _)) => format!("{}... ({} bytes)", json!(&s[..cut]), s.len()),
+            None => json!(s).to_string(),
+        },
+        _ => value_json(true, value).to_string(),
+    }
+}
+
+/// One readable line, without the newline, with no raw control characters.
 pub fn readable_line(ev: &Event) -> String {
+    escape_readable(&readable_text(ev))
+}
+
+fn readable_text(ev: &Event) -> String {
     match ev {
         Event::Line {
             time_ns,
@@ -227,7 +289,7 @@ pub fn readable_line(ev: &Event) -> String {
             flags,
         } => {
             let shown = if *valid {
-                value_json(true, value).to_string()
+                readable_value(value)
             } else {
                 "invalid".to_string()
             };
@@ -290,8 +352,10 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// A diagnostic line on stderr; failures to write it are ignored (there is nowhere left to say so).
+/// A diagnostic line on stderr, escaped like a readable line; failures to write it are ignored
+/// (there is nowhere left to say so).
 pub fn stderr_line(line: &str) {
+    let line = escape_readable(line);
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "{line}");
     let _ = err.flush();
@@ -510,6 +574,78 @@ mod tests {
         for (ev, text) in cases {
             assert_eq!(readable_line(&ev), text);
         }
+    }
+
+    const HOSTILE: &str = "a\x1b[31m\x07b\r\nINFO forged\x7f\u{9b}\u{202e}";
+
+    #[test]
+    fn readable_lines_carry_no_control_characters() {
+        let events = [
+            value_event("TxtI", Value::Text(HOSTILE.into()), MQL_FLAG_VALID),
+            Event::Station {
+                time_ns: T,
+                station: "s".into(),
+                state: "hard_error".into(),
+                reason: format!("will message received on '{HOSTILE}'"),
+            },
+            Event::Line {
+                time_ns: T,
+                connected: false,
+                text: HOSTILE.into(),
+            },
+            Event::Write {
+                time_ns: T,
+                station: "s".into(),
+                tag: "t".into(),
+                error: Some(HOSTILE.into()),
+            },
+        ];
+        for ev in &events {
+            let line = readable_line(ev);
+            assert!(!line.chars().any(is_invisible), "{line:?}");
+            assert!(
+                line.contains("\\u{1b}[31m") || line.contains("\\u001b[31m"),
+                "{line}"
+            );
+            assert!(
+                line.contains("\\u{7f}") && line.contains("\\u{202e}"),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            escape_readable("already \\u{1b} escaped \\n"),
+            "already \\u{1b} escaped \\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_escape_every_invisible_character() {
+        let ev = value_event("TxtI", Value::Text(HOSTILE.into()), MQL_FLAG_VALID);
+        let line = json_line(&ev);
+        assert!(!line.chars().any(is_invisible), "{line:?}");
+        assert_eq!(
+            parsed(&ev)["value"],
+            HOSTILE,
+            "a JSON reader gets the text back"
+        );
+    }
+
+    #[test]
+    fn long_texts_are_cut_in_readable_lines() {
+        let long = "x".repeat(5000);
+        let line = readable_line(&value_event("TxtI", Value::Text(long), MQL_FLAG_VALID));
+        assert!(line.contains("... (5000 bytes)"), "{line}");
+        assert!(line.len() < 400, "{line}");
+        let j = parsed(&value_event(
+            "TxtI",
+            Value::Text("y".repeat(5000)),
+            MQL_FLAG_VALID,
+        ));
+        assert_eq!(
+            j["value"].as_str().map(str::len),
+            Some(5000),
+            "JSON keeps it whole"
+        );
     }
 
     /// A writer whose reader has gone away.

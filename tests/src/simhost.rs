@@ -131,6 +131,16 @@ impl SimHost {
     /// [`SimHost::start_with`] with more environment variables for the sim-host process
     /// (`password_env`, say).
     pub fn start_with_env(config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> SimHost {
+        SimHost::spawn(config, true, extra_args, env)
+    }
+
+    /// [`SimHost::start_with`] with readable output instead of `--json`: every stdout line is
+    /// kept as text ([`SimHost::wait_stdout`]); no events arrive.
+    pub fn start_readable(config: &str, extra_args: &[&str]) -> SimHost {
+        SimHost::spawn(config, false, extra_args, &[])
+    }
+
+    fn spawn(config: &str, json: bool, extra_args: &[&str], env: &[(&str, &str)]) -> SimHost {
         let dir = tempfile::Builder::new()
             .prefix("mqtt-line-simhost-")
             .tempdir()
@@ -143,7 +153,7 @@ impl SimHost {
             .arg(&config_path)
             .arg("--plugin")
             .arg(plugin_path())
-            .arg("--json")
+            .args(json.then_some("--json"))
             .args(extra_args)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
@@ -246,6 +256,23 @@ impl SimHost {
             if Instant::now() >= deadline {
                 let report = self.report();
                 panic!("timed out after {TIMEOUT:?} waiting for sim-host's stderr to show {what}\n{report}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most [`TIMEOUT`]) until the stdout lines that are not JSON objects (all of them
+    /// with [`SimHost::start_readable`]) satisfy `pred`, and returns them.
+    pub fn wait_stdout(&mut self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            self.drain();
+            if pred(&self.raw) {
+                return self.raw.clone();
+            }
+            if Instant::now() >= deadline {
+                let report = self.report();
+                panic!("timed out after {TIMEOUT:?} waiting for sim-host's stdout to show {what}\n{report}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -1100,3 +1100,121 @@ fn hard_error_survives_a_reconnect_and_a_station_that_is_off_still_sees_its_will
     host.expect_station("dev", "ok");
     host.quit_ok();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Text from outside on the operator's terminal
+// ---------------------------------------------------------------------------------------------
+
+/// A topic full of terminal controls (ESC [31m, BEL, CR LF with a forged log line, DEL, a C1
+/// CSI). mosquitto refuses control characters in topics, so a scripted broker delivers it.
+const HOSTILE_TOPIC: &[u8] = b"dev/\x1b[31m\x07red\r\nWARN forged-topic\x7f\xc2\x9b";
+/// A payload that would retitle and clear the terminal and forge a log line.
+const HOSTILE_PAYLOAD: &[u8] = b"\x1b]0;title\x07\x1b[2J\r\nWARN forged-payload";
+
+/// Control characters other than the line break that ends each line.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| c != '\n' && c.is_control())
+        .collect()
+}
+
+/// Runs a line on a scripted broker that delivers the hostile topic and payload, with readable
+/// output and debug logs; `stations` get the message (or none does). Waits until stdout and
+/// stderr satisfy `ready`, quits, and returns (stdout lines, stderr).
+fn hostile_run(
+    stations: &[mqtt_line_e2e::StationConfig],
+    ready: impl Fn(&[String], &str) -> bool,
+) -> (Vec<String>, String) {
+    use mqtt_line_e2e::corpus_broker::publish_bytes;
+    use mqtt_line_e2e::fake_broker::{FakeBroker, Script};
+    let broker = FakeBroker::start(vec![Script::new()
+        .handshake()
+        .send(&publish_bytes(HOSTILE_TOPIC, HOSTILE_PAYLOAD, 0, 0))
+        .expect_close(TIMEOUT)]);
+    let mut config = LineConfig::new(broker.port()).param_raw("ping_interval", "0");
+    for st in stations {
+        config = config.station(st.clone());
+    }
+    let mut host = SimHost::start_readable(&config.to_toml(), &["--log-level", "debug"]);
+    // Outside text from stdin too: an unknown command and a write to an unknown tag.
+    host.send("bogus \u{1b}[31mcommand\u{7}");
+    host.send("write dev \u{1b}[31mtag\u{7} x");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let lines = host.wait_stdout("anything", |_| true);
+        let stderr = host.stderr();
+        if ready(&lines, &stderr) {
+            host.quit_ok();
+            broker.wait_scripts();
+            let lines = host.wait_stdout("everything", |_| true);
+            return (lines, host.stderr());
+        }
+        if Instant::now() >= deadline {
+            let report = host.report();
+            panic!("timed out waiting for the hostile message to be reported\n{report}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// No raw control character, no forged line, and the escaped text is there.
+fn assert_escaped(lines: &[String], stderr: &str, escaped: &[&str]) {
+    let stdout = lines.join("\n");
+    let all = format!("-- stdout --\n{stdout}\n-- stderr --\n{stderr}");
+    assert!(
+        raw_controls(&stdout).is_empty(),
+        "stdout: {:?}\n{all}",
+        raw_controls(&stdout)
+    );
+    assert!(
+        raw_controls(stderr).is_empty(),
+        "stderr: {:?}\n{all}",
+        raw_controls(stderr)
+    );
+    for line in lines.iter().map(String::as_str).chain(stderr.lines()) {
+        assert!(
+            !line.starts_with("WARN forged"),
+            "a forged line: {line:?}\n{all}"
+        );
+        assert!(
+            !line.contains('\u{9b}') && !line.contains('\u{7f}'),
+            "{line:?}"
+        );
+    }
+    for text in escaped {
+        assert!(all.contains(text), "{text} is missing\n{all}");
+    }
+}
+
+#[test]
+fn hostile_topic_and_payload_are_escaped_on_stdout_and_stderr() {
+    const TOPIC_SHOWN: &str = r"dev/\u{1b}[31m\u{7}red\r\nWARN forged-topic\u{7f}\u{9b}";
+    let catch_all = StationConfig::new("dev", "#")
+        .inputs()
+        .tag("num", "IN_DATA", "Ci");
+    let (lines, stderr) = hostile_run(&[catch_all], |lines, stderr| {
+        lines.iter().any(|l| l.contains("value dev.num"))
+            && stderr.contains("unknown command")
+            && lines.iter().any(|l| l.contains("write dev."))
+    });
+    assert_escaped(
+        &lines,
+        &stderr,
+        &[
+            // The readable values: JSON strings, with DEL and C1 escaped as well.
+            r#"value dev.topic = "dev/\u001b[31m\u0007red\r\nWARN forged-topic\u{7f}\u{9b}""#,
+            r#"value dev.data = "\u001b]0;title\u0007\u001b[2J\r\nWARN forged-payload""#,
+            // The warning about IN_DATA into Ci quotes the payload, escaped.
+            r"'\u{1b}]0;title\u{7}\u{1b}[2J\r\nWARN forged-payload' is not a whole number",
+            // The packet trace of Full Debug is not on; the stdin texts are.
+            r"unknown command 'bogus \u{1b}[31mcommand\u{7}'",
+            r"write dev.\u{1b}[31mtag\u{7} failed",
+        ],
+    );
+    // The unrouted case: nothing takes the topic, and the debug line names it escaped.
+    let elsewhere = StationConfig::new("other", "other/x").inputs();
+    let (lines, stderr) = hostile_run(&[elsewhere], |_, stderr| {
+        stderr.contains("message matches no station")
+    });
+    assert_escaped(&lines, &stderr, &[&format!("topic={TOPIC_SHOWN}")]);
+}

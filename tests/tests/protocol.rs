@@ -251,6 +251,99 @@ fn unconfirmed_station_holds_back_the_whole_line_until_it_confirms() {
     );
 }
 
+/// A gated station whose host does not confirm holds at most `max_held_messages` messages:
+/// further QoS 0 messages are dropped, counted and warned about; QoS 1 messages are still held;
+/// and once the host confirms, the held ones are shown in order and delivery carries on.
+#[test]
+fn full_ack_id_queue_drops_qos0_messages_and_carries_on_after_confirmation() {
+    let broker = Mosquitto::start();
+    let config = LineConfig::new(broker.port())
+        .param("client_id", "bound-1")
+        .station(gated("st", "gate/x").param("max_held_messages", "3"))
+        .station(ungated("marker", "marker"));
+    let mut host = SimHost::start_on(&broker, &config);
+    host.wait_connected();
+    // q1 is shown, q2..q4 fill the queue of 3, q5..q8 are dropped.
+    for i in 1..=8 {
+        publish(
+            broker.port(),
+            "gate/x",
+            format!("q{i}").as_bytes(),
+            0,
+            false,
+        );
+    }
+    // QoS 1 is never dropped, even with the queue full.
+    publish(broker.port(), "gate/x", b"k1", 1, false);
+    publish(broker.port(), "marker", b"after", 1, false);
+    assert_eq!(expect_message(&mut host, "st", "q1"), 0);
+    host.expect_value_eq("marker", "data", "after");
+    let stderr = host.wait_stderr("the warning about dropped messages", |s| {
+        s.contains("new QoS 0 messages are dropped")
+    });
+    let drops: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("are dropped"))
+        .collect();
+    assert_eq!(
+        drops.len(),
+        1,
+        "one warning for the first drop only\n{stderr}"
+    );
+    assert!(
+        drops[0].starts_with("WARN")
+            && drops[0].contains("station 'st' holds 3 messages (")
+            && drops[0].contains("its limit (max_held_messages = 3,")
+            && drops[0].contains("(1 since the queue was last empty, 1 in all)"),
+        "{stderr}"
+    );
+
+    for (data, next) in [("q1", "q2"), ("q2", "q3"), ("q3", "q4")] {
+        confirm(&mut host, "st", 0);
+        let id = expect_message(&mut host, "st", next);
+        assert_eq!(id, 0, "{data} confirmed, {next} shown");
+    }
+    confirm(&mut host, "st", 0);
+    let k1 = expect_message(&mut host, "st", "k1");
+    assert!(k1 > 0, "the QoS 1 message has its packet id");
+    confirm(&mut host, "st", k1);
+    // Nothing is held any more: a new message is shown at once.
+    publish(broker.port(), "gate/x", b"q9", 0, false);
+    expect_message(&mut host, "st", "q9");
+    let report = host.report();
+    assert_eq!(
+        data_values(&mut host, "st"),
+        ["q1", "q2", "q3", "q4", "k1", "q9"],
+        "q5..q8 were dropped, nothing else\n{report}"
+    );
+    host.quit_ok();
+}
+
+/// `write STATION TAG` with nothing after the tag writes the empty text (docs/sim-host.md).
+#[test]
+fn write_without_a_value_writes_empty_text() {
+    let broker = Mosquitto::start();
+    let config = LineConfig::new(broker.port())
+        .param("client_id", "empty-1")
+        .param("topic_filter", "cmd/in")
+        .station(
+            StationConfig::new("cmd", "cmd/in")
+                .tag_with_default("out_topic", "OUT_TOPIC", "TxtO", "out/empty")
+                .tag("out_value", "OUT_VALUE", "TxtO"),
+        );
+    let mut host = SimHost::start_on(&broker, &config);
+    host.wait_connected();
+    let sub = subscribe_one(broker.port(), "out/empty");
+    host.send("write cmd out_value");
+    let w = host.expect_write("cmd", "out_value");
+    let report = host.report();
+    assert_eq!(ev::write_ok(&w), Some(true), "{w}\n{report}");
+    assert!(!host.stderr().contains("usage"), "{report}");
+    let got = sub.wait();
+    assert_eq!(got.payload, b"", "{got:?}\n{report}");
+    host.quit_ok();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Incoming QoS 2
 // ---------------------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ pub fn describe(p: &Packet) -> String {
         Packet::Publish(p) => format!(
             "{name} pkid={} topic='{}' payload={} bytes qos={} dup={} retain={}",
             p.pkid,
-            p.topic,
+            crate::payload::escape(&p.topic),
             p.payload.len(),
             p.qos as u8,
             p.dup,

@@ -6,10 +6,17 @@
 //! address, duplicate keys included (the last one wins, subtree and all). A 1 KB LoRaWAN uplink
 //! with eight addresses costs a fraction of building the document, whose every key and string is
 //! an allocation.
+//!
+//! Each value found also keeps where its text is in the payload: a number read into a text tag
+//! is its JSON text exactly (`1E3`, `12.50`, `12345678901234567890123`), which a built
+//! `serde_json::Value` cannot give back without the `arbitrary_precision` feature (which would
+//! change number handling for every crate of the workspace).
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use crate::json_path::{JsonPath, Step};
@@ -29,6 +36,23 @@ struct Node {
     here: Vec<usize>,
     /// Every address that ends here or below: cleared when the member is met again.
     below: Vec<usize>,
+}
+
+/// The value at one address, and where its JSON text is in the payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub value: Json,
+    span: Range<usize>,
+}
+
+impl Found {
+    /// The value's JSON text as written in `payload` (the one it was extracted from).
+    pub fn text<'p>(&self, payload: &'p [u8]) -> &'p str {
+        payload
+            .get(self.span.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl PathTree {
@@ -85,50 +109,31 @@ impl PathTree {
 
     /// Fills `out` (resized to [`len`](Self::len)) with the value of each address, `None` where
     /// the payload has none. A payload that is not JSON is an error, with its line and column.
-    pub fn extract(&self, payload: &[u8], out: &mut Vec<Option<Json>>) -> Result<(), String> {
+    pub fn extract(&self, payload: &[u8], out: &mut Vec<Option<Found>>) -> Result<(), String> {
         out.clear();
         out.resize(self.slots, None);
         let mut de = serde_json::Deserializer::from_slice(payload);
         let result = NodeSeed {
             tree: self,
             node: 0,
+            base: payload.as_ptr() as usize,
+            inside: false,
             out,
         }
         .deserialize(&mut de)
         .and_then(|()| de.end());
         result.map_err(|e| crate::payload::json_error(&e))
     }
-
-    /// Resolves the addresses below `node` in an already built value.
-    fn fill_from(&self, node: usize, v: &Json, out: &mut [Option<Json>]) {
-        let n = &self.nodes[node];
-        for &s in &n.here {
-            out[s] = Some(v.clone());
-        }
-        match v {
-            Json::Object(m) => {
-                for (k, c) in &n.keys {
-                    if let Some(child) = m.get(&**k) {
-                        self.fill_from(*c, child, out);
-                    }
-                }
-            }
-            Json::Array(a) => {
-                for (i, c) in &n.indexes {
-                    if let Some(child) = a.get(*i) {
-                        self.fill_from(*c, child, out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 struct NodeSeed<'t, 'o> {
     tree: &'t PathTree,
     node: usize,
-    out: &'o mut [Option<Json>],
+    /// The address of the payload's first byte: spans are counted from it.
+    base: usize,
+    /// The value of this node has been taken already; only deeper addresses are left.
+    inside: bool,
+    out: &'o mut [Option<Found>],
 }
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_> {
@@ -136,17 +141,57 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_> {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         let n = &self.tree.nodes[self.node];
-        if !n.here.is_empty() {
-            // An address ends here: this value is built, and deeper addresses read from it.
-            let v = Json::deserialize(d)?;
-            self.tree.fill_from(self.node, &v, self.out);
+        if n.here.is_empty() || self.inside {
+            return d.deserialize_any(self);
+        }
+        // An address ends here: the value's text is taken as it is, then built.
+        let raw = <&'de RawValue>::deserialize(d)?;
+        let text = raw.get();
+        let value = build(text).map_err(de::Error::custom)?;
+        let start = (text.as_ptr() as usize).wrapping_sub(self.base);
+        let found = Found {
+            value,
+            span: start..start + text.len(),
+        };
+        if let Some((&last, others)) = n.here.split_last() {
+            for &s in others {
+                self.out[s] = Some(found.clone());
+            }
+            self.out[last] = Some(found);
+        }
+        if n.keys.is_empty() && n.indexes.is_empty() {
             return Ok(());
         }
-        d.deserialize_any(self)
+        // Deeper addresses are read from the same text, so their spans point into the payload.
+        let mut inner = serde_json::Deserializer::from_str(text);
+        NodeSeed {
+            inside: true,
+            ..self
+        }
+        .deserialize(&mut inner)
+        .map_err(de::Error::custom)
     }
 }
 
 use serde::Deserialize as _;
+
+/// Builds the value of a JSON text that the deserializer has just checked. Scalars, the common
+/// case, take a short way instead of a second full parse.
+fn build(text: &str) -> Result<Json, serde_json::Error> {
+    match text.as_bytes().first() {
+        // A checked string without escapes is its bytes between the quotes.
+        Some(b'"') if !text.contains('\\') && text.len() >= 2 => {
+            Ok(Json::String(text[1..text.len() - 1].to_string()))
+        }
+        Some(b'-' | b'0'..=b'9') => text.parse().map(Json::Number),
+        _ => match text {
+            "true" => Ok(Json::Bool(true)),
+            "false" => Ok(Json::Bool(false)),
+            "null" => Ok(Json::Null),
+            _ => serde_json::from_str(text),
+        },
+    }
+}
 
 /// Looks a member name up among a node's keys without allocating (escaped names excepted).
 struct KeySeed<'t> {
@@ -197,6 +242,8 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
                     map.next_value_seed(NodeSeed {
                         tree: self.tree,
                         node: child,
+                        base: self.base,
+                        inside: false,
                         out: &mut *self.out,
                     })?;
                 }
@@ -218,6 +265,8 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
                     .next_element_seed(NodeSeed {
                         tree: self.tree,
                         node: c,
+                        base: self.base,
+                        inside: false,
                         out: &mut *self.out,
                     })?
                     .is_some(),
@@ -266,7 +315,15 @@ mod tests {
         match (tree.extract(doc.as_bytes(), &mut out), full) {
             (Ok(()), Ok(full)) => {
                 for (p, got) in parsed.iter().zip(&out) {
-                    assert_eq!(got.as_ref(), p.find(&full), "{p} in {doc}");
+                    assert_eq!(
+                        got.as_ref().map(|f| &f.value),
+                        p.find(&full),
+                        "{p} in {doc}"
+                    );
+                    if let Some(f) = got {
+                        let again: Json = serde_json::from_str(f.text(doc.as_bytes())).unwrap();
+                        assert_eq!(again, f.value, "{p} in {doc}: the text is the value's");
+                    }
                 }
             }
             (Err(_), Err(_)) => {}
@@ -295,6 +352,35 @@ mod tests {
         ] {
             check(doc, &paths);
         }
+    }
+
+    #[test]
+    fn values_keep_their_text_in_the_payload() {
+        let doc =
+            r#"{"a": 1E3 ,"b":[12.50, {"c":  12345678901234567890123}],"d":-0.0,"s":"\u00e9"}"#;
+        // "b" and a path below it: the deeper one is read from the text of the shallower.
+        let paths = ["a", "b[1]", "b[2].c", "b", "d", "s", "b[2]"];
+        let parsed: Vec<JsonPath> = paths.iter().map(|p| JsonPath::parse(p).unwrap()).collect();
+        let mut out = Vec::new();
+        PathTree::new(&parsed)
+            .extract(doc.as_bytes(), &mut out)
+            .unwrap();
+        let texts: Vec<&str> = out
+            .iter()
+            .map(|f| f.as_ref().map_or("", |f| f.text(doc.as_bytes())))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "1E3",
+                "12.50",
+                "12345678901234567890123",
+                r#"[12.50, {"c":  12345678901234567890123}]"#,
+                "-0.0",
+                r#""\u00e9""#,
+                r#"{"c":  12345678901234567890123}"#,
+            ]
+        );
     }
 
     #[test]

@@ -47,6 +47,15 @@ pub fn from_json(v: &Json, ty: ValueType) -> Result<Value, String> {
     }
 }
 
+/// As [`from_json`], given the value's JSON text as written in the payload: a number into a
+/// text tag is that text exactly (`1E3`, `12.50`, digits beyond 64 bits), as the rules promise.
+pub fn from_json_text(v: &Json, text: &str, ty: ValueType) -> Result<Value, String> {
+    match v {
+        Json::Number(_) if ty.kind() == ValueKind::Text => Ok(Value::Text(text.to_string())),
+        _ => from_json(v, ty),
+    }
+}
+
 fn from_integer(
     i: i64,
     n: &serde_json::Number,
@@ -144,6 +153,37 @@ mod tests {
         for (json, ty, want) in rows {
             let got = from_json(&json, ty).ok();
             assert_eq!(got, want, "{json} into {ty}");
+        }
+    }
+
+    /// Each row: the JSON text in a payload, the tag type, the value (None: invalid).
+    #[test]
+    fn numbers_keep_their_text_in_text_tags_only() {
+        let rows: Vec<(&str, ValueType, Option<Value>)> = vec![
+            (
+                "12345678901234567890123",
+                TxtI,
+                Some(Value::Text("12345678901234567890123".into())),
+            ),
+            ("1E3", TxtO, Some(Value::Text("1E3".into()))),
+            ("12.50", TxtI, Some(Value::Text("12.50".into()))),
+            ("-0.0", TxtI, Some(Value::Text("-0.0".into()))),
+            (
+                "18446744073709551616",
+                TxtI,
+                Some(Value::Text("18446744073709551616".into())),
+            ),
+            ("1E3", Ci, Some(Value::Int(1000))),
+            ("12.50", Ai, Some(Value::Float(12.5))),
+            ("12.50", Ci, None),
+            ("12345678901234567890123", Ci, None),
+            ("9007199254740993", Ai, None),
+            ("\"1E3\"", TxtI, Some(Value::Text("1E3".into()))),
+            ("[1E3]", TxtI, Some(Value::Text("[1000.0]".into()))),
+        ];
+        for (text, ty, want) in rows {
+            let v: Json = serde_json::from_str(text).unwrap();
+            assert_eq!(from_json_text(&v, text, ty).ok(), want, "{text} into {ty}");
         }
     }
 

@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::ack_gate::{AckGate, Held, Refusal};
+use crate::ack_gate::{AckGate, Held, HeldLimit, Offered, Refusal};
 use crate::config::{LineConfig, Warnings};
 use crate::error::{object, ConfigError};
 use crate::event::{
     Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
-use crate::json_extract::PathTree;
+use crate::json_extract::{Found, PathTree};
 use crate::json_path::JsonPath;
 use crate::json_value;
 use crate::params::{Secret, MQTT_STRING_MAX};
@@ -86,7 +86,7 @@ pub struct Line {
     next_token: u64,
     unrouted: u64,
     /// Values read from the last JSON payload, kept to reuse the allocation.
-    extracted: Vec<Option<serde_json::Value>>,
+    extracted: Vec<Option<Found>>,
     /// One copy of each distinct JA= address, shared by the tags that use it.
     json_paths: HashMap<String, Arc<JsonPath>>,
 }
@@ -536,13 +536,13 @@ impl Line {
         }
         let Some(i) = self.router.route(&p.topic) else {
             self.unrouted += 1;
-            tracing::debug!(topic = %p.topic, unrouted = self.unrouted, "message matches no station");
+            tracing::debug!(topic = %payload::escape(&p.topic), unrouted = self.unrouted, "message matches no station");
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         };
         let s = &mut self.stations[i];
         if s.command != StationCommand::On {
-            tracing::debug!(station = %s.name, topic = %p.topic, "message for a station that is off or simulated is dropped");
+            tracing::debug!(station = %s.name, topic = %payload::escape(&p.topic), "message for a station that is off or simulated is dropped");
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
@@ -557,18 +557,15 @@ impl Line {
             wall_ns,
             epoch,
         };
-        if let Some(now_shown) = s.gate.offer(held) {
+        if let Offered::Show(now_shown) = s
+            .gate
+            .offer(held, HeldLimit::station(s.params.max_held_messages))
+        {
             self.show(i, now_shown, now);
             return;
         }
-        if let Some(held) = s.gate.held_warning() {
-            let waiting = s.gate.waiting().unwrap_or(0);
-            tracing::warn!(
-                "station '{}' holds {held} messages until the host confirms IN_ID {waiting} through \
-                 ACK_ID; unconfirmed QoS 1/2 messages fill the broker's in-flight window, which \
-                 stops delivery to the whole line",
-                s.name
-            );
+        if let Some(warning) = s.gate.warning() {
+            tracing::warn!("{}", warning.text(&s.name));
         }
     }
 
@@ -589,8 +586,9 @@ impl Line {
         for &i in &hit {
             let st = &mut self.stations[i];
             st.device_lost = true;
-            tracing::info!("station '{}': will message on '{}'", st.name, p.topic);
-            let reason = format!("will message received on '{}'", p.topic);
+            let topic = payload::escape(&p.topic);
+            tracing::info!("station '{}': will message on '{topic}'", st.name);
+            let reason = format!("will message received on '{topic}'");
             self.refresh_station(i, &reason);
         }
         !hit.is_empty()
@@ -659,16 +657,18 @@ impl Line {
                         .time_field
                         .as_ref()
                         .and_then(|_| values.last())
-                        .and_then(Option::as_ref);
+                        .and_then(Option::as_ref)
+                        .map(|f| &f.value);
                     if let Some(ns) = payload_time(st, &p.topic, time_value) {
                         time_ns = ns;
                         flags |= FLAG_TIME_FROM_PAYLOAD;
                     }
                 }
                 Err(e) => tracing::warn!(
-                    "station '{}': the payload of '{}' is not JSON ({e}); its JA= tags are invalid",
+                    "station '{}': the payload of '{}' is not JSON ({}); its JA= tags are invalid",
                     st.name,
-                    p.topic
+                    payload::escape(&p.topic),
+                    payload::escape(e),
                 ),
             }
             Some(read.is_ok())
@@ -692,18 +692,24 @@ impl Line {
                         None => {
                             self.warn_invalid(
                                 t,
-                                &format!("JA={path} is not in the payload of '{}'", p.topic),
+                                &format!(
+                                    "JA={path} is not in the payload of '{}'",
+                                    payload::escape(&p.topic)
+                                ),
                             );
                             None
                         }
-                        Some(v) => match json_value::from_json(v, self.tags[t].ty) {
-                            Ok(v) => Some(v),
-                            Err(reason) => {
-                                let shown = payload::shorten(&v.to_string());
-                                self.warn_invalid(t, &format!("JA={path} = {shown}: {reason}"));
-                                None
+                        Some(f) => {
+                            let text = f.text(&p.payload);
+                            match json_value::from_json_text(&f.value, text, self.tags[t].ty) {
+                                Ok(v) => Some(v),
+                                Err(reason) => {
+                                    let shown = payload::shorten(text);
+                                    self.warn_invalid(t, &format!("JA={path} = {shown}: {reason}"));
+                                    None
+                                }
                             }
-                        },
+                        }
                     }
                 };
                 self.set_value(t, value, time_ns, flags);
@@ -726,7 +732,7 @@ impl Line {
         let text = match std::str::from_utf8(&p.payload) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(e) => {
-                tracing::warn!(topic = %p.topic, "payload is not valid UTF-8 ({e}); invalid bytes are replaced");
+                tracing::warn!(topic = %payload::escape(&p.topic), "payload is not valid UTF-8 ({e}); invalid bytes are replaced");
                 String::from_utf8_lossy(&p.payload)
             }
         };
@@ -985,6 +991,7 @@ impl Line {
 /// (unless Ignore Missing Time) or an unreadable one is warned about, and the caller keeps the
 /// receive time.
 fn payload_time(st: &Station, topic: &str, time_value: Option<&serde_json::Value>) -> Option<i64> {
+    let topic = payload::escape(topic);
     match payload::stamp_from(&st.payload, time_value) {
         Stamp::Payload(ns) => return Some(ns),
         Stamp::None => {}

@@ -6,7 +6,7 @@ use crate::config::{LineConfig, PayloadType};
 use crate::json_path::JsonPath;
 use crate::station::StationParams;
 /// Values in warnings are shown by the one helper every message uses.
-pub use crate::text::shorten;
+pub use crate::text::{escape, shorten};
 use crate::time_mask::{TimeMask, TimeZone};
 
 /// How one station reads payloads: the line's settings with the station's overrides.

@@ -52,6 +52,9 @@ pub struct StationParams {
     pub ignore_missing_time: Option<bool>,
     /// The zone of payload time stamps that carry none.
     pub time_zone: TimeZone,
+    /// With ACK_ID: how many messages may wait behind the shown one before QoS 0 ones are
+    /// dropped (see ack_gate.rs).
+    pub max_held_messages: usize,
 }
 
 impl Default for StationParams {
@@ -64,9 +67,13 @@ impl Default for StationParams {
             time_mask: None,
             ignore_missing_time: None,
             time_zone: TimeZone::Local,
+            max_held_messages: crate::ack_gate::DEFAULT_MAX_HELD,
         }
     }
 }
+
+/// The largest `max_held_messages` accepted: a million small messages are about 200 MB.
+const MAX_HELD_LIMIT: usize = 1_000_000;
 
 /// Canonical station parameter names (after [`normalize_key`]).
 pub const STATION_PARAMETERS: &[&str] = &[
@@ -77,6 +84,7 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "time_mask",
     "ignore_missing_time",
     "time_zone",
+    "max_held_messages",
 ];
 
 impl StationParams {
@@ -113,6 +121,9 @@ impl StationParams {
                 "ignore_missing_time" => p.ignore_missing_time = Some(param.yes_no()?),
                 "time_zone" => {
                     p.time_zone = TimeZone::parse(value).map_err(|r| param.invalid(r))?
+                }
+                "max_held_messages" => {
+                    p.max_held_messages = param.integer(0, MAX_HELD_LIMIT as u64)? as usize
                 }
                 other => return Err(unhandled(object, other)),
             }
@@ -155,10 +166,15 @@ mod tests {
         .unwrap();
         assert_eq!(p.payload_type, Some(PayloadType::Json));
         assert_eq!(p.time_zone, TimeZone::Utc);
+        assert_eq!(p.max_held_messages, crate::ack_gate::DEFAULT_MAX_HELD);
+        let p = StationParams::from_params("station 's'", [("Max. Held Messages", "5")]).unwrap();
+        assert_eq!(p.max_held_messages, 5);
         for (k, v, needle) in [
             ("time_mask", "hh:mi", "needs a year"),
             ("time_field_name", "a..b", "position 3"),
             ("time_zone", "Mars", "expected local"),
+            ("max_held_messages", "-1", "whole number"),
+            ("max_held_messages", "1000001", "1000000"),
         ] {
             let err = StationParams::from_params("station 's'", [(k, v)])
                 .unwrap_err()

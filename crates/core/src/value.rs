@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::payload::shorten;
+
 /// The value types of D2000 I/O tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueType {
@@ -166,11 +168,14 @@ impl Value {
                 .ok()
                 .filter(|f| f.is_finite())
                 .map(Value::Float)
-                .ok_or_else(|| format!("'{text}' is not a number")),
+                .ok_or_else(|| format!("'{}' is not a number", shorten(text))),
             ValueKind::Bool => match t.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
                 "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
-                _ => Err(format!("'{text}' is not a boolean (true/false, 1/0)")),
+                _ => Err(format!(
+                    "'{}' is not a boolean (true/false, 1/0)",
+                    shorten(text)
+                )),
             },
             ValueKind::Quad => match t.to_ascii_lowercase().as_str() {
                 "0" | "off" => Ok(Value::Quad(0)),
@@ -178,20 +183,21 @@ impl Value {
                 "2" | "true" => Ok(Value::Quad(2)),
                 "3" | "error" => Ok(Value::Quad(3)),
                 _ => Err(format!(
-                    "'{text}' is not a quad state (0..3 or Off, False, True, Error)"
+                    "'{}' is not a quad state (0..3 or Off, False, True, Error)",
+                    shorten(text)
                 )),
             },
             ValueKind::AbsTime => DateTime::parse_from_rfc3339(t)
                 .ok()
                 .and_then(|d| d.timestamp_nanos_opt())
                 .map(Value::AbsTime)
-                .ok_or_else(|| format!("'{text}' is not an RFC 3339 date-time")),
+                .ok_or_else(|| format!("'{}' is not an RFC 3339 date-time", shorten(text))),
             ValueKind::RelTime => t
                 .parse::<f64>()
                 .ok()
                 .filter(|f| f.is_finite())
                 .map(Value::RelTime)
-                .ok_or_else(|| format!("'{text}' is not a number of seconds")),
+                .ok_or_else(|| format!("'{}' is not a number of seconds", shorten(text))),
         }
     }
 
@@ -217,8 +223,11 @@ fn parse_int(t: &str) -> Result<i64, String> {
     }
     match t.parse::<f64>() {
         Ok(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Ok(f as i64),
-        Ok(_) => Err(format!("'{t}' is not a whole number within range")),
-        Err(_) => Err(format!("'{t}' is not a whole number")),
+        Ok(_) => Err(format!(
+            "'{}' is not a whole number within range",
+            shorten(t)
+        )),
+        Err(_) => Err(format!("'{}' is not a whole number", shorten(t))),
     }
 }
 

@@ -337,3 +337,53 @@ fn every_payload_file_gives_the_expected_values_and_time() {
         }
     }
 }
+
+/// A JSON number read into a text tag is its JSON text exactly, wherever it is in the payload
+/// and whatever else is addressed around it; numeric tags keep the numeric rules.
+#[test]
+fn numbers_into_text_tags_keep_their_json_text() {
+    use ValueType::*;
+    // Each row: JA address, type, the value the tag must get (None: invalid).
+    let rows: Vec<(&str, ValueType, Option<Value>)> = vec![
+        ("big", TxtI, text("12345678901234567890123")),
+        ("exp", TxtI, text("1E3")),
+        ("frac", TxtO, text("12.50")),
+        ("neg", TxtI, text("-0.0")),
+        ("deep.list[2]", TxtI, text("7.10e-3")),
+        ("deep", TxtI, text(r#"{"list":[1,0.0071]}"#)),
+        ("exp", Ci, Some(Value::Int(1000))),
+        ("frac", Ai, Some(Value::Float(12.5))),
+        ("frac", Ci, None),
+        ("big", Ci, None),
+    ];
+    let body = br#"{"big": 12345678901234567890123, "exp":1E3, "frac" :  12.50 ,
+        "neg":-0.0, "deep": {"list": [1, 7.10e-3]}}"#;
+    let mut h = Harness::new(&[]);
+    h.line
+        .add_station(1, "dev", "up", [("payload_type", "JSON")])
+        .unwrap();
+    for (k, (address, ty, _)) in rows.iter().enumerate() {
+        h.line
+            .add_tag(
+                1,
+                k as u64 + 1,
+                &format!("t{k}"),
+                &format!("JA={address}"),
+                *ty,
+                None,
+            )
+            .unwrap();
+    }
+    h.line.start().unwrap();
+    h.connect();
+    h.events();
+    let got = values(&h.receive("up", body, QoS::AtMostOnce, 0));
+    for (k, (address, ty, want)) in rows.iter().enumerate() {
+        let value = got
+            .iter()
+            .find(|v| v.0 == k as u64 + 1)
+            .map(|v| v.1.clone())
+            .unwrap_or_else(|| panic!("no value for JA={address}"));
+        assert_eq!(&value, want, "JA={address} into {ty}");
+    }
+}

@@ -3,11 +3,13 @@
 //! Every line has its own dispatcher: the line's thread installs it as its default, and host
 //! calls run under it, so log lines reach the queue of the line they are about.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use mqtt_line_abi::{MQL_LOG_DEBUG, MQL_LOG_ERROR, MQL_LOG_INFO, MQL_LOG_TRACE, MQL_LOG_WARN};
+use mqtt_line_core::payload::escape;
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Level, Metadata};
@@ -64,6 +66,11 @@ impl<S: tracing::Subscriber> Layer<S> for QueueLayer {
         event.record(&mut text);
         let mut line = format!("{}{}", self.prefix, text.message);
         line.push_str(&text.fields);
+        // The core escapes outside text where it formats it; this catches whatever slipped past,
+        // so no log line can carry a control character to the host's log or terminal.
+        if let Cow::Owned(escaped) = escape(&line) {
+            line = escaped;
+        }
         self.queue.push_log(
             abi_level(event.metadata().level()),
             line,
@@ -103,4 +110,38 @@ pub fn dispatch(line_name: &str, queue: Arc<EventQueue>, level: Arc<LogLevel>) -
         level,
         prefix,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::HostEvent;
+
+    /// Whatever a log message carries, the host gets it without control characters.
+    #[test]
+    fn log_lines_reach_the_host_escaped() {
+        let queue = Arc::new(EventQueue::new(16, None, std::ptr::null_mut()));
+        let dispatch = dispatch("L\u{1b}", queue.clone(), LogLevel::new(MQL_LOG_DEBUG));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let topic = "a\u{1b}[31m\u{7}b\r\nWARN forged\u{7f}\u{9b}";
+            tracing::warn!("message on '{topic}'");
+            tracing::debug!(topic = %topic, "unrouted");
+        });
+        let mut out = Vec::new();
+        queue.drain(16, &mut out);
+        let texts: Vec<&str> = out
+            .iter()
+            .filter_map(|e| match e {
+                HostEvent::Log { text, .. } => Some(text.as_str()),
+                HostEvent::Core(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                r"line 'L\u{1b}': message on 'a\u{1b}[31m\u{7}b\r\nWARN forged\u{7f}\u{9b}'",
+                r"line 'L\u{1b}': unrouted topic=a\u{1b}[31m\u{7}b\r\nWARN forged\u{7f}\u{9b}",
+            ]
+        );
+    }
 }
