@@ -11,10 +11,10 @@
 //! Exact addresses are one hash lookup. Regular expressions are indexed by their literal prefix
 //! up to its last `/` (`site/r/17/` of `site/r/17/[^/]+`): a topic looks up its prefixes that end
 //! at one of its own `/` and have a length some bucket has, and only the expressions of the
-//! buckets it hits are evaluated, on the rest of the topic. The rest-of-address expressions of a bucket are compiled together into one
-//! `RegexSet`, and buckets with the same expressions share it, so ten thousand stations of one
-//! pattern cost one compiled set. Among the matches the one with the greatest address wins.
-//! Expressions without a usable prefix (leading group, alternation at the top, anchors, word
+//! buckets it hits are evaluated, on the rest of the topic. The rest-of-address expressions of a
+//! bucket are compiled together into one multi-pattern regex, and buckets with the same
+//! expressions share it, so ten thousand stations of one pattern cost one compiled set. Among
+//! the matches the one with the greatest address wins. Expressions without a usable prefix (leading group, alternation at the top, anchors, word
 //! boundaries) form the bucket of the empty prefix, which every topic tries.
 //!
 //! A single `RegexSet` over all expressions was simpler, but its lazy DFA does not fit its
@@ -23,9 +23,9 @@
 //!
 //! Start-up: whether an address is a valid expression is decided from its parsed syntax
 //! ([`regex_error`]), without compiling it, and each distinct rest-of-address set is compiled
-//! once, without the eager full DFA (see [`compile_set`]). Compiling every address two or three
-//! times, as `check_address`, the prefix split and `build` once did, took 94% of the time to
-//! configure 10,000 stations.
+//! once, without the eager full DFA (see [`compile_set`]). Compiling every address three times,
+//! as `check_address`, the prefix split and `build` once did, took 94% of the time to configure
+//! 10,000 stations.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
