@@ -55,6 +55,8 @@ impl Pki {
     /// * `server.crt`/`server.key`: signed by that CA like [`Pki::generate`]'s, with the
     ///   subjectAltNames every current TLS client needs (the recipe's CN-only v1 server
     ///   certificate is refused by them);
+    /// * `recipe-server.crt`/`recipe-server.key`: that CN-only v1 server certificate (CN
+    ///   `localhost`), exactly by the recipe;
     /// * `expired.crt`: the client's request signed with `-days -1`;
     /// * `encrypted.key`: `openssl genrsa -aes256` (PKCS#8 `ENCRYPTED PRIVATE KEY`);
     ///   `encrypted-legacy.key`: `-traditional -des3` (`Proc-Type: 4,ENCRYPTED`), the recipe's;
@@ -91,6 +93,19 @@ impl Pki {
         ]);
         pki.sign_request("client.csr", "client.crt", "2");
         pki.make_server();
+        // The server exactly by the recipe: CN only, no extensions.
+        pki.openssl(&["genrsa", "-out", "recipe-server.key", "2048"]);
+        pki.openssl(&[
+            "req",
+            "-out",
+            "recipe-server.csr",
+            "-key",
+            "recipe-server.key",
+            "-new",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        pki.sign_request("recipe-server.csr", "recipe-server.crt", "2");
         pki.sign_request("client.csr", "expired.crt", "-1");
         let pass = "pass:not-asked-for";
         pki.openssl(&[

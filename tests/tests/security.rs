@@ -102,16 +102,21 @@ fn tls_with_the_test_ca_connects_receives_and_writes() {
     host.quit_ok();
 }
 
+/// The line to `localhost` over TLS, trusting `pki`'s CA.
+fn tls_line_to_localhost(pki: &Pki, tls_port: u16) -> LineConfig {
+    LineConfig::new(tls_port)
+        .host("localhost")
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .station(station())
+}
+
 #[test]
 fn tls_checks_the_dns_name_localhost_too() {
     let pki = Pki::generate();
     let tls_port = free_port();
     let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
-    let config = LineConfig::new(tls_port)
-        .host("localhost")
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
-        .station(station());
+    let config = tls_line_to_localhost(&pki, tls_port);
     let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     assert_eq!(
@@ -234,6 +239,27 @@ fn tls_client_certificate_from_the_mosquitto_recipe_v1_connects() {
         "for mosquitto_sub"
     );
     client_cert_round_trip(&pki, &broker, tls_port, "with the recipe's v1 certificate");
+}
+
+/// A broker certificate made exactly by the recipe (v1, CN only) cannot be checked against the
+/// host name; the reason says so and what to do, instead of webpki's bare error name.
+#[test]
+fn tls_v1_broker_certificate_from_the_recipe_is_refused_with_what_to_do() {
+    let pki = Pki::mosquitto_recipe();
+    let tls_port = free_port();
+    let broker = tls_broker(
+        &pki,
+        tls_port,
+        "recipe-server.crt",
+        "recipe-server.key",
+        &[],
+    );
+    let config = tls_line_to_localhost(&pki, tls_port);
+    let mut host = SimHost::start_on(&broker, &config);
+    expect_refusal(&mut host, "the v1 broker certificate and the fix", |r| {
+        r.contains("TLS handshake") && r.contains("version 1") && r.contains("subjectAltName")
+    });
+    host.quit_ok();
 }
 
 /// Each row: the client certificate file, the key file, and what the `disconnected` reason must

@@ -43,10 +43,12 @@ impl Transport {
             let connector = TlsConnector::from(Arc::new(tls_config(cfg)?));
             let name = ServerName::try_from(host.to_string())
                 .map_err(|e| format!("'{host}' cannot be checked against a certificate: {e}"))?;
-            let tls = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))?;
+            let tls = connector.connect(name, tcp).await.map_err(|e| {
+                format!(
+                    "TLS handshake with {addr} failed: {e}{}",
+                    handshake_hint(&e)
+                )
+            })?;
             Box::new(tls)
         } else {
             Box::new(tcp)
@@ -148,6 +150,18 @@ fn tls_config(cfg: &LineConfig) -> Result<ClientConfig, String> {
         &provider,
     )?;
     Ok(builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified))))
+}
+
+/// rustls names some refusals of the broker's certificate after webpki's internals; the one
+/// met by following mosquitto's openssl recipe for the server gets a sentence saying what to do.
+fn handshake_hint(e: &io::Error) -> &'static str {
+    if e.to_string().contains("UnsupportedCertVersion") {
+        " (the broker's certificate is X.509 version 1, without extensions; the line checks the \
+         broker's name against the subjectAltName extension of a version 3 certificate: sign the \
+         broker's request with an extensions file that gives subjectAltName)"
+    } else {
+        ""
+    }
 }
 
 /// The password for the next CONNECT, read now from where the configuration says.
