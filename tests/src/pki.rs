@@ -26,18 +26,10 @@ pub const CLIENT_CN: &str = "line-client";
 impl Pki {
     /// Generates every file listed on [`Pki`]. Panics with openssl's output when a step fails.
     pub fn generate() -> Pki {
-        let dir = tempfile::Builder::new()
-            .prefix("mqtt-line-pki-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
-        let pki = Pki { dir };
+        let pki = Pki::empty();
         pki.make_ca("ca", "mqtt-line test CA");
         pki.make_ca("other-ca", "mqtt-line unrelated CA");
-        pki.make_leaf(
-            "server",
-            "localhost",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-        );
+        pki.make_server();
         pki.make_leaf(
             "elsewhere",
             "broker.elsewhere.test",
@@ -50,6 +42,126 @@ impl Pki {
         );
         pki.open_up();
         pki
+    }
+
+    /// Certificates made the way mosquitto's TLS documentation (mosquitto-tls(7)) makes them,
+    /// as integrators do, plus unusable variants of the client's files:
+    ///
+    /// * `ca.crt`/`ca.key`: `openssl req -new -x509 -days N -extensions v3_ca`;
+    /// * `client.key`: `openssl genrsa 2048` (RSA, unencrypted: the recipe's variant without
+    ///   `-des3`); `client.csr`: `openssl req -new`; `client.crt`: `openssl x509 -req -CA ca.crt
+    ///   -CAkey ca.key -CAcreateserial -days N` without an extensions file, which OpenSSL 3.0
+    ///   makes an X.509 **v1** certificate (CN [`CLIENT_CN`]);
+    /// * `server.crt`/`server.key`: signed by that CA like [`Pki::generate`]'s, with the
+    ///   subjectAltNames every current TLS client needs (the recipe's CN-only v1 server
+    ///   certificate is refused by them);
+    /// * `recipe-server.crt`/`recipe-server.key`: that CN-only v1 server certificate (CN
+    ///   `localhost`), exactly by the recipe;
+    /// * `expired.crt`: the client's request signed with `-days -1`;
+    /// * `encrypted.key`: `openssl genrsa -aes256` (PKCS#8 `ENCRYPTED PRIVATE KEY`);
+    ///   `encrypted-legacy.key`: `-traditional -des3` (`Proc-Type: 4,ENCRYPTED`), the recipe's;
+    /// * `other.key`: an unrelated RSA key; `client.der`: `client.crt` in binary DER;
+    /// * `garbage.crt`: a PEM `CERTIFICATE` section whose content is not a certificate.
+    pub fn mosquitto_recipe() -> Pki {
+        let pki = Pki::empty();
+        pki.openssl(&[
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "2",
+            "-extensions",
+            "v3_ca",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=mosquitto recipe CA",
+        ]);
+        pki.openssl(&["genrsa", "-out", "client.key", "2048"]);
+        pki.openssl(&[
+            "req",
+            "-out",
+            "client.csr",
+            "-key",
+            "client.key",
+            "-new",
+            "-subj",
+            &format!("/CN={CLIENT_CN}"),
+        ]);
+        pki.sign_request("client.csr", "client.crt", "2");
+        pki.make_server();
+        // The server exactly by the recipe: CN only, no extensions.
+        pki.openssl(&["genrsa", "-out", "recipe-server.key", "2048"]);
+        pki.openssl(&[
+            "req",
+            "-out",
+            "recipe-server.csr",
+            "-key",
+            "recipe-server.key",
+            "-new",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        pki.sign_request("recipe-server.csr", "recipe-server.crt", "2");
+        pki.sign_request("client.csr", "expired.crt", "-1");
+        let pass = "pass:not-asked-for";
+        pki.openssl(&[
+            "genrsa",
+            "-aes256",
+            "-passout",
+            pass,
+            "-out",
+            "encrypted.key",
+            "2048",
+        ]);
+        pki.openssl(&[
+            "genrsa",
+            "-traditional",
+            "-des3",
+            "-passout",
+            pass,
+            "-out",
+            "encrypted-legacy.key",
+            "2048",
+        ]);
+        pki.openssl(&["genrsa", "-out", "other.key", "2048"]);
+        pki.openssl(&[
+            "x509",
+            "-in",
+            "client.crt",
+            "-outform",
+            "der",
+            "-out",
+            "client.der",
+        ]);
+        pki.write(
+            "garbage.crt",
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+        );
+        pki.open_up();
+        pki
+    }
+
+    fn empty() -> Pki {
+        let dir = tempfile::Builder::new()
+            .prefix("mqtt-line-pki-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+        Pki { dir }
+    }
+
+    /// The X.509 version line of a certificate as `openssl x509 -text` prints it
+    /// (`Version: 1 (0x0)`).
+    pub fn version_line(&self, cert: &str) -> String {
+        let text = self.openssl(&["x509", "-in", cert, "-noout", "-text"]);
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("Version:"))
+            .unwrap_or("no version line")
+            .to_string()
     }
 
     /// The directory holding the files.
@@ -67,7 +179,13 @@ impl Pki {
         self.path(name).display().to_string()
     }
 
-    fn openssl(&self, args: &[&str]) {
+    fn write(&self, name: &str, contents: &str) {
+        std::fs::write(self.path(name), contents)
+            .unwrap_or_else(|e| panic!("cannot write {name}: {e}"));
+    }
+
+    /// Runs `openssl` in the directory and returns its standard output.
+    fn openssl(&self, args: &[&str]) -> String {
         let out = Command::new("openssl")
             .args(args)
             .current_dir(self.dir.path())
@@ -85,6 +203,34 @@ impl Pki {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn make_server(&self) {
+        self.make_leaf(
+            "server",
+            "localhost",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        );
+    }
+
+    /// Signs a request with `ca.key` the recipe's way: no extensions file.
+    fn sign_request(&self, csr: &str, crt: &str, days: &str) {
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            crt,
+            "-days",
+            days,
+        ]);
     }
 
     fn make_ca(&self, name: &str, cn: &str) {
@@ -122,8 +268,7 @@ impl Pki {
         let ext = format!(
             "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n{ext}"
         );
-        std::fs::write(self.path(&ext_file), ext)
-            .unwrap_or_else(|e| panic!("cannot write {ext_file}: {e}"));
+        self.write(&ext_file, &ext);
         self.openssl(&[
             "req",
             "-new",

@@ -102,16 +102,21 @@ fn tls_with_the_test_ca_connects_receives_and_writes() {
     host.quit_ok();
 }
 
+/// The line to `localhost` over TLS, trusting `pki`'s CA.
+fn tls_line_to_localhost(pki: &Pki, tls_port: u16) -> LineConfig {
+    LineConfig::new(tls_port)
+        .host("localhost")
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .station(station())
+}
+
 #[test]
 fn tls_checks_the_dns_name_localhost_too() {
     let pki = Pki::generate();
     let tls_port = free_port();
     let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
-    let config = LineConfig::new(tls_port)
-        .host("localhost")
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
-        .station(station());
+    let config = tls_line_to_localhost(&pki, tls_port);
     let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     assert_eq!(
@@ -124,45 +129,86 @@ fn tls_checks_the_dns_name_localhost_too() {
     host.quit_ok();
 }
 
-#[test]
-fn tls_client_certificate_required_and_supplied() {
-    let pki = Pki::generate();
-    let tls_port = free_port();
-    let broker = tls_broker(
-        &pki,
+/// A broker whose TLS listener requires a client certificate from `pki`'s CA and takes its
+/// common name as the user name.
+fn client_cert_broker(pki: &Pki, tls_port: u16) -> Mosquitto {
+    tls_broker(
+        pki,
         tls_port,
         "server.crt",
         "server.key",
         &["require_certificate true", "use_identity_as_username true"],
-    );
-    let config = LineConfig::new(tls_port)
+    )
+}
+
+/// The line of `pki` with the client certificate and key files named.
+fn client_cert_line(pki: &Pki, tls_port: u16, cert: &str, key: &str) -> LineConfig {
+    LineConfig::new(tls_port)
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("ca.crt"))
-        .param("tls_client_cert_file", &pki.path_text("client.crt"))
-        .param("tls_client_key_file", &pki.path_text("client.key"))
+        .param("tls_client_cert_file", &pki.path_text(cert))
+        .param("tls_client_key_file", &pki.path_text(key))
         .param("publish_qos", "QoS_1")
-        .station(station());
-    let mut host = SimHost::start_on(&broker, &config);
+        .station(station())
+}
+
+/// mosquitto_sub over TLS with `pki`'s client certificate receives the retained message of
+/// `topic` (which the broker only sends once it accepted the certificate).
+fn mosquitto_sub_with_client_cert(pki: &Pki, tls_port: u16, topic: &str) -> String {
+    let out = std::process::Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &tls_port.to_string(),
+            "-V",
+            "mqttv311",
+        ])
+        .arg("--cafile")
+        .arg(pki.path("ca.crt"))
+        .arg("--cert")
+        .arg(pki.path("client.crt"))
+        .arg("--key")
+        .arg(pki.path("client.key"))
+        .args(["-t", topic, "-C", "1", "-W", "20"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run mosquitto_sub: {e} (install mosquitto-clients)"));
+    assert!(
+        out.status.success(),
+        "mosquitto_sub with the recipe's client certificate failed ({})\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The line with `pki`'s `client.crt` and `client.key` connects to `broker`, which names the
+/// client by the certificate's common name, and values and writes flow.
+fn client_cert_round_trip(pki: &Pki, broker: &Mosquitto, tls_port: u16, text: &str) {
+    let config = client_cert_line(pki, tls_port, "client.crt", "client.key");
+    let mut host = SimHost::start_on(broker, &config);
     host.wait_connected();
-    // The broker took the user name from the certificate's common name.
     broker.wait_log("the certificate's CN as the user name", |log| {
         log.contains(&format!(" as D2000kom (p2, c0, k0, u'{CLIENT_CN}')"))
     });
-    value_in_and_write_out(&broker, &mut host, "with a client certificate");
+    value_in_and_write_out(broker, &mut host, text);
     host.quit_ok();
+}
+
+#[test]
+fn tls_client_certificate_required_and_supplied() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = client_cert_broker(&pki, tls_port);
+    client_cert_round_trip(&pki, &broker, tls_port, "with a client certificate");
 }
 
 #[test]
 fn tls_client_certificate_required_but_missing_is_reported() {
     let pki = Pki::generate();
     let tls_port = free_port();
-    let broker = tls_broker(
-        &pki,
-        tls_port,
-        "server.crt",
-        "server.key",
-        &["require_certificate true", "use_identity_as_username true"],
-    );
+    let broker = client_cert_broker(&pki, tls_port);
     let config = LineConfig::new(tls_port)
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("ca.crt"))
@@ -172,6 +218,137 @@ fn tls_client_certificate_required_but_missing_is_reported() {
         r.to_lowercase().contains("certificate")
     });
     host.quit_ok();
+}
+
+/// The client certificate made exactly by mosquitto's documented openssl recipe, an X.509 v1
+/// certificate, works for the line as it does for mosquitto_sub.
+#[test]
+fn tls_client_certificate_from_the_mosquitto_recipe_v1_connects() {
+    let pki = Pki::mosquitto_recipe();
+    assert_eq!(
+        pki.version_line("client.crt"),
+        "Version: 1 (0x0)",
+        "the recipe should give a v1 certificate here (OpenSSL 3.0); this test is about v1"
+    );
+    let tls_port = free_port();
+    let broker = client_cert_broker(&pki, tls_port);
+    // mosquitto_sub accepts the same files.
+    publish(broker.port(), "sec/retained", b"for mosquitto_sub", 1, true);
+    assert_eq!(
+        mosquitto_sub_with_client_cert(&pki, tls_port, "sec/retained"),
+        "for mosquitto_sub"
+    );
+    client_cert_round_trip(&pki, &broker, tls_port, "with the recipe's v1 certificate");
+}
+
+/// A broker certificate made exactly by the recipe (v1, CN only) cannot be checked against the
+/// host name; the reason says so and what to do, instead of webpki's bare error name.
+#[test]
+fn tls_v1_broker_certificate_from_the_recipe_is_refused_with_what_to_do() {
+    let pki = Pki::mosquitto_recipe();
+    let tls_port = free_port();
+    let broker = tls_broker(
+        &pki,
+        tls_port,
+        "recipe-server.crt",
+        "recipe-server.key",
+        &[],
+    );
+    let config = tls_line_to_localhost(&pki, tls_port);
+    let mut host = SimHost::start_on(&broker, &config);
+    expect_refusal(&mut host, "the v1 broker certificate and the fix", |r| {
+        r.contains("TLS handshake") && r.contains("version 1") && r.contains("subjectAltName")
+    });
+    host.quit_ok();
+}
+
+/// Each row: the client certificate file, the key file, and what the `disconnected` reason must
+/// say. Files are those of [`Pki::mosquitto_recipe`]; the TLS set-up fails before the handshake,
+/// so a bare listener stands in for the broker.
+#[test]
+fn tls_unusable_client_certificates_and_keys_are_named_with_the_reason() {
+    let pki = Pki::mosquitto_recipe();
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rows: &[(&str, &str, &[&str])] = &[
+        (
+            "client.crt",
+            "other.key",
+            &[
+                "tls_client_key_file",
+                "other.key",
+                "is not the private key of the certificate",
+            ],
+        ),
+        (
+            "expired.crt",
+            "client.key",
+            &[
+                "tls_client_cert_file",
+                "expired.crt",
+                "the certificate expired on",
+            ],
+        ),
+        (
+            "client.crt",
+            "encrypted.key",
+            &["encrypted.key", "is encrypted with a passphrase"],
+        ),
+        (
+            "client.crt",
+            "encrypted-legacy.key",
+            &["encrypted-legacy.key", "is encrypted with a passphrase"],
+        ),
+        (
+            "client.key",
+            "client.key",
+            &[
+                "tls_client_cert_file",
+                "holds no certificate",
+                "PRIVATE KEY",
+            ],
+        ),
+        (
+            "client.crt",
+            "client.crt",
+            &["tls_client_key_file", "holds no private key", "CERTIFICATE"],
+        ),
+        (
+            "client.der",
+            "client.key",
+            &["client.der", "holds no certificate", "binary DER"],
+        ),
+        (
+            "garbage.crt",
+            "client.key",
+            &[
+                "garbage.crt",
+                "is not a valid X.509 certificate",
+                "has tag 0x6e",
+            ],
+        ),
+        (
+            "missing.crt",
+            "client.key",
+            &["tls_client_cert_file", "missing.crt", "cannot be read"],
+        ),
+        (
+            "client.crt",
+            "missing.key",
+            &["tls_client_key_file", "missing.key", "cannot be read"],
+        ),
+    ];
+    for (cert, key, wants) in rows {
+        let config = client_cert_line(&pki, port, cert, key);
+        let mut host = SimHost::start(&config.to_toml());
+        let what = format!("certificate {cert} with key {key}");
+        let reason = expect_refusal(&mut host, &what, |r| wants.iter().all(|w| r.contains(w)));
+        assert!(
+            !reason.contains("do not fit together"),
+            "{what}: the old misleading reason: {reason}"
+        );
+        host.quit_ok();
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the core's per-message work: routing against station count, JSON address
-//! extraction and time stamps. `cargo bench -p mqtt-line-core`; `sim-host/bench/plot.py` reads
+//! extraction and time stamps; and of configuring a line of 10,000 stations (start-up). `cargo bench -p mqtt-line-core`; `sim-host/bench/plot.py` reads
 //! the routing results from `target/criterion`.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mqtt_line_core::json_extract::PathTree;
@@ -10,6 +11,7 @@ use mqtt_line_core::json_path::JsonPath;
 use mqtt_line_core::payload::parse_json;
 use mqtt_line_core::routing::{RouteEntry, Router};
 use mqtt_line_core::time_mask::{TimeMask, TimeZone};
+use mqtt_line_core::{Line, LineConfig, ValueType};
 
 /// `n` stations: even ones exact topics, odd ones regular expressions, as in scenario 3 of
 /// `sim-host bench`.
@@ -25,20 +27,25 @@ fn addresses(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Station `i` named by its address.
+fn route_entries(addrs: &[String]) -> Vec<RouteEntry<'_>> {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| RouteEntry {
+            station: i,
+            name: a,
+            address: a,
+        })
+        .collect()
+}
+
 fn routing(c: &mut Criterion) {
     let mut g = c.benchmark_group("routing");
     g.throughput(Throughput::Elements(1));
     for n in [10usize, 100, 1_000, 10_000, 100_000] {
         let addrs = addresses(n);
-        let entries: Vec<RouteEntry> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| RouteEntry {
-                station: i,
-                name: a,
-                address: a,
-            })
-            .collect();
+        let entries = route_entries(&addrs);
         let router = Router::build(&entries).expect("router");
         // Topics spread over the stations, as the traffic of scenario 3.
         let k = 64.min(n / 2);
@@ -146,5 +153,53 @@ fn time(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, routing, json, time);
+/// A line of `n` stations as `sim-host check` configures it (scenario 3's stations: half exact
+/// topics, half regular expressions, 10 tags each), started: what a host waits for before the
+/// line can connect.
+fn configure_line(addrs: &[String]) -> Line {
+    let (config, _) =
+        LineConfig::from_params("line 'L'", [("host", "127.0.0.1")]).expect("line config");
+    let mut line = Line::new("L", config, Instant::now());
+    let tags = [
+        ("IN_TOPIC", ValueType::TxtI),
+        ("IN_DATA", ValueType::TxtI),
+        ("IN_ID", ValueType::Ci),
+        ("JA=v0", ValueType::Ai),
+        ("JA=v1", ValueType::Ai),
+        ("JA=v2", ValueType::Ai),
+        ("JA=v3", ValueType::Ai),
+        ("JA=v4", ValueType::Ai),
+        ("JA=v5", ValueType::Ai),
+        ("JA=v6", ValueType::Ai),
+    ];
+    for (i, address) in addrs.iter().enumerate() {
+        let id = i as u64;
+        line.add_station(id, &format!("s{i}"), address, [])
+            .expect("station");
+        for (k, (tag, ty)) in tags.iter().enumerate() {
+            line.add_tag(id, id * 16 + k as u64, tag, tag, *ty, None)
+                .expect("tag");
+        }
+    }
+    line.start().expect("start");
+    line
+}
+
+fn startup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("startup");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    for n in [1_000usize, 10_000] {
+        let addrs = addresses(n);
+        g.bench_with_input(BenchmarkId::new("configure_line", n), &addrs, |b, addrs| {
+            b.iter(|| black_box(configure_line(addrs)))
+        });
+        let entries = route_entries(&addrs);
+        g.bench_with_input(BenchmarkId::new("router_build", n), &entries, |b, e| {
+            b.iter(|| black_box(Router::build(e).expect("router")))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, routing, json, time, startup);
 criterion_main!(benches);

@@ -11,24 +11,37 @@
 //! Exact addresses are one hash lookup. Regular expressions are indexed by their literal prefix
 //! up to its last `/` (`site/r/17/` of `site/r/17/[^/]+`): a topic looks up its prefixes that end
 //! at one of its own `/` and have a length some bucket has, and only the expressions of the
-//! buckets it hits are evaluated, on the rest of the topic. The rest-of-address expressions of a bucket are compiled together into one
-//! `RegexSet`, and buckets with the same expressions share it, so ten thousand stations of one
-//! pattern cost one compiled set. Among the matches the one with the greatest address wins.
-//! Expressions without a usable prefix (leading group, alternation at the top, anchors, word
-//! boundaries) form the bucket of the empty prefix, which every topic tries.
+//! buckets it hits are evaluated, on the rest of the topic. The rest-of-address expressions of a
+//! bucket are compiled together into one multi-pattern regex, and buckets with the same
+//! expressions share it, so ten thousand stations of one pattern cost one compiled set. Among
+//! the matches the one with the greatest address wins. Expressions without a usable prefix
+//! (leading group, alternation at the top, anchors, word boundaries) form the bucket of the empty
+//! prefix, which every topic tries.
 //!
 //! A single `RegexSet` over all expressions was simpler, but its lazy DFA does not fit its
 //! cache at a few thousand expressions and falls back to the slow engine: a match cost 1.2 ms at
 //! 10,000 stations against 0.13 µs at 10.
+//!
+//! Start-up: whether an address is a valid expression is decided from its parsed syntax
+//! ([`regex_error`]), without compiling it, and each distinct rest-of-address set is compiled
+//! once, without the eager full DFA (see [`compile_set`]). Compiling every address three times,
+//! as `check_address`, the prefix split and `build` once did, took 94% of the time to configure
+//! 10,000 stations.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use regex::{RegexSet, RegexSetBuilder};
+use regex_automata::meta::{self, Regex as CompiledSet};
+use regex_automata::{Input, PatternSet};
+use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// Compiled size allowed for all station expressions together (the default of 10 MiB is too
 /// small for thousands of stations).
 const REGEX_SIZE_LIMIT: usize = 256 << 20;
+
+/// The compiled size above which the regex crate refuses one expression (`Regex::new`'s
+/// default): an address beyond it has always counted as no expression.
+const SINGLE_REGEX_SIZE_LIMIT: usize = 10 << 20;
 
 use crate::error::ConfigError;
 
@@ -101,7 +114,7 @@ pub struct Router {
     /// The empty prefix has a bucket.
     unprefixed: bool,
     /// Compiled rest-of-address sets, shared between buckets with the same expressions.
-    sets: Vec<RegexSet>,
+    sets: Vec<CompiledSet>,
     /// Station of each expression, in descending order of address (the priority).
     regex_stations: Vec<usize>,
     fallback: Option<usize>,
@@ -137,11 +150,10 @@ pub fn check_address(name: &str, address: &str) -> Result<Vec<String>, ConfigErr
              addresses are regular expressions (use '[^/]+' for one level and '.*' for several)"
         ));
     }
-    if let Err(err) = regex::Regex::new(&anchored(address)) {
+    if let Some(err) = regex_error(address) {
         warnings.push(format!(
             "station '{name}': address '{address}' is not a valid regular expression, so it \
-             matches only that exact topic ({})",
-            last_line(&err.to_string())
+             matches only that exact topic ({err})"
         ));
     }
     Ok(warnings)
@@ -169,7 +181,7 @@ impl Router {
                     router.exact.insert(address.to_string(), e.station);
                     // Addresses without regex syntax match only themselves: the hash lookup
                     // covers them, which keeps the set small.
-                    if has_regex_syntax(address) && regex::Regex::new(&anchored(address)).is_ok() {
+                    if has_regex_syntax(address) && regex_error(address).is_none() {
                         patterns.push((address, e.station));
                     }
                 }
@@ -179,8 +191,17 @@ impl Router {
         patterns.sort_by(|a, b| b.0.cmp(a.0));
         // Bucket by literal prefix; priorities ascend within each bucket.
         let mut by_prefix: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+        // Thousands of stations of one pattern have one rest: check it once.
+        let mut rest_ok: HashMap<&str, bool> = HashMap::new();
         for (priority, (address, _)) in patterns.iter().enumerate() {
-            let (prefix, rest) = split_literal_prefix(address);
+            let (mut prefix, mut rest) = candidate_split(address);
+            if !prefix.is_empty()
+                && !*rest_ok
+                    .entry(rest)
+                    .or_insert_with(|| regex_error(rest).is_none())
+            {
+                (prefix, rest) = ("", address);
+            }
             by_prefix.entry(prefix).or_default().push((priority, rest));
         }
         let mut set_ids: HashMap<Vec<&str>, usize> = HashMap::new();
@@ -189,15 +210,7 @@ impl Router {
             let set = match set_ids.get(&rests) {
                 Some(&id) => id,
                 None => {
-                    let set = RegexSetBuilder::new(rests.iter().map(|r| anchored(r)))
-                        .size_limit(REGEX_SIZE_LIMIT)
-                        .build()
-                        .map_err(|e| ConfigError::InvalidAddress {
-                            object: "line".into(),
-                            address: String::new(),
-                            reason: format!("station addresses do not compile together: {e}"),
-                        })?;
-                    router.sets.push(set);
+                    router.sets.push(compile_set(&rests)?);
                     set_ids.insert(rests, router.sets.len() - 1);
                     router.sets.len() - 1
                 }
@@ -255,7 +268,9 @@ impl Router {
             let first = if bucket.patterns.len() == 1 {
                 set.is_match(rest).then_some(0)
             } else {
-                set.matches(rest).iter().next()
+                let mut matched = PatternSet::new(set.pattern_len());
+                set.which_overlapping_matches(&Input::new(rest), &mut matched);
+                matched.iter().next().map(|p| p.as_usize())
             };
             if let Some(i) = first {
                 let p = bucket.patterns[i];
@@ -274,7 +289,16 @@ impl Router {
 /// exactly when the topic starts with the prefix and `^(?:rest)$` matches what follows. When that cannot be guaranteed
 /// (alternation at the top level, `^` or `$`, `\b`-style assertions, a leading group or class)
 /// the prefix is empty and the rest is the whole address.
+#[cfg(test)]
 fn split_literal_prefix(address: &str) -> (&str, &str) {
+    match candidate_split(address) {
+        (prefix, rest) if !prefix.is_empty() && regex_error(rest).is_none() => (prefix, rest),
+        _ => ("", address),
+    }
+}
+
+/// [`split_literal_prefix`] before the check that the rest is a valid expression on its own.
+fn candidate_split(address: &str) -> (&str, &str) {
     let whole = ("", address);
     let b = address.as_bytes();
     // 1. Constructs whose meaning depends on the position in the topic rule a split out.
@@ -337,15 +361,85 @@ fn split_literal_prefix(address: &str) -> (&str, &str) {
     // Cutting inside the literal run is as safe as at its end; at a `/` the topic's own level
     // separators say which prefix lengths are worth a lookup.
     end = address[..end].rfind('/').map_or(0, |i| i + 1);
-    let (prefix, rest) = address.split_at(end);
-    if prefix.is_empty() || regex::Regex::new(&anchored(rest)).is_err() {
-        return whole;
-    }
-    (prefix, rest)
+    address.split_at(end)
+}
+
+/// Compiles the rest-of-address expressions of a bucket into one set. The regex crate's
+/// `RegexSet` would also build a full DFA for each small set whenever some other crate of the
+/// program enables regex-automata's `dfa-build` (tracing-subscriber's env-filter does): that
+/// determinization was most of a set's build time, and the lazy DFA that remains matches as fast
+/// for topics.
+fn compile_set(rests: &[&str]) -> Result<CompiledSet, ConfigError> {
+    let patterns: Vec<String> = rests.iter().map(|r| anchored(r)).collect();
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .dfa(false)
+                .onepass(false),
+        )
+        .build_many(&patterns)
+        .map_err(|e| ConfigError::InvalidAddress {
+            object: "line".into(),
+            address: String::new(),
+            reason: format!("station addresses do not compile together: {e}"),
+        })
 }
 
 fn anchored(address: &str) -> String {
     format!("^(?:{address})$")
+}
+
+/// Why `address` is not a regular expression the router uses, or `None` when it is: exactly when
+/// the regex crate's `Regex::new` would refuse it. The syntax is parsed as that crate parses it;
+/// compiling, which is what costs, is only needed for the rare expression whose compiled size
+/// might come near the crate's limit.
+fn regex_error(address: &str) -> Option<String> {
+    let pattern = anchored(address);
+    let hir = match regex_syntax::Parser::new().parse(&pattern) {
+        Ok(hir) => hir,
+        Err(e) => return Some(last_line(&e.to_string())),
+    };
+    if nfa_bound_bytes(&hir) <= SINGLE_REGEX_SIZE_LIMIT {
+        return None;
+    }
+    regex::Regex::new(&pattern)
+        .err()
+        .map(|e| last_line(&e.to_string()))
+}
+
+/// Bytes of compiled automata (forward and reverse together) that one unit of [`nfa_bound`]
+/// stands for, generously: measured, a unit costs 2 to 32 bytes, and up to 100 in the smallest
+/// expressions, whose fixed part [`NFA_FIXED_BYTES`] covers.
+const NFA_BYTES_PER_UNIT: usize = 128;
+const NFA_FIXED_BYTES: usize = 64 << 10;
+
+/// An upper bound of the bytes the regex crate's automata of `hir` take.
+fn nfa_bound_bytes(hir: &Hir) -> usize {
+    nfa_bound(hir)
+        .saturating_mul(NFA_BYTES_PER_UNIT)
+        .saturating_add(NFA_FIXED_BYTES)
+}
+
+/// An upper bound of the size of the automaton of `hir`, in units of [`NFA_BYTES_PER_UNIT`].
+fn nfa_bound(hir: &Hir) -> usize {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(lit) => lit.0.len() + 1,
+        // A Unicode range becomes up to a handful of UTF-8 byte sequences of up to 4 bytes.
+        HirKind::Class(Class::Unicode(c)) => c.ranges().len().saturating_mul(16) + 1,
+        HirKind::Class(Class::Bytes(c)) => c.ranges().len() + 1,
+        HirKind::Repetition(rep) => {
+            let copies = rep.max.unwrap_or(rep.min).max(rep.min).saturating_add(1);
+            nfa_bound(&rep.sub)
+                .saturating_mul(copies as usize)
+                .saturating_add(1)
+        }
+        HirKind::Capture(cap) => nfa_bound(&cap.sub).saturating_add(2),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs
+            .iter()
+            .fold(subs.len(), |n, h| n.saturating_add(nfa_bound(h))),
+    }
 }
 
 /// The regex crate's message ends with the line that says what is wrong.
@@ -529,6 +623,76 @@ mod tests {
                     .map(|(i, _)| *i)
             });
             assert_eq!(r.route(t), want, "topic {t:?}");
+        }
+    }
+
+    /// Deciding validity from the parsed syntax gives the same answer as compiling, which is
+    /// what decided it before: syntax errors, and expressions beyond the regex crate's size limit.
+    #[test]
+    fn validity_without_compiling_agrees_with_the_regex_crate() {
+        let rows = [
+            "a/.*",
+            "site/r/17/[^/]+",
+            "(?i)status/\\w+",
+            "\\pL{20}",
+            "x{1000}",
+            "a/(up|down)",
+            "bad([",
+            "a{",
+            "(?=x)",
+            "a\\",
+            "a{2,1}",
+            "\\w{1000}",
+            "(?:\\pL{40}){40}",
+            "[^/]{5000}",
+            ".{300}",
+        ];
+        let mut refused_for_size = 0;
+        for address in rows {
+            let compiled = regex::Regex::new(&anchored(address));
+            assert_eq!(
+                regex_error(address).is_some(),
+                compiled.is_err(),
+                "{address}: {:?}",
+                compiled.as_ref().err()
+            );
+            if let Err(regex::Error::CompiledTooBig(_)) = compiled {
+                refused_for_size += 1;
+            }
+        }
+        assert!(refused_for_size >= 2, "the rows must reach the size limit");
+    }
+
+    /// [`nfa_bound`] must not undercount, or an expression the regex crate refuses would be taken.
+    #[test]
+    fn nfa_bound_is_an_upper_bound_of_both_automata() {
+        use regex_automata::nfa::thompson::{Compiler, Config, WhichCaptures, NFA};
+        for address in [
+            "site/r/17/[^/]+",
+            "(?i)status/\\w+",
+            "\\w{50}",
+            "\\pL{20}[^/]*",
+            "[a-z0-9]{1,8}/(?:x|y|z)+",
+            ".{100}",
+            "(?s).*",
+        ] {
+            let pattern = anchored(address);
+            let hir = regex_syntax::Parser::new().parse(&pattern).unwrap();
+            let forward = NFA::new(&pattern).unwrap().memory_usage();
+            let reverse = Compiler::new()
+                .configure(
+                    Config::new()
+                        .reverse(true)
+                        .which_captures(WhichCaptures::None),
+                )
+                .build(&pattern)
+                .unwrap()
+                .memory_usage();
+            let bound = nfa_bound_bytes(&hir);
+            assert!(
+                forward + reverse <= bound,
+                "{address}: {forward} + {reverse} > {bound}"
+            );
         }
     }
 

@@ -3,6 +3,8 @@
 //! The driver never reads and writes at the same moment, so one object serves both directions;
 //! `read` is cancel-safe, as the driver's `select!` requires.
 
+mod tls_files;
+
 use std::io;
 use std::sync::Arc;
 
@@ -10,10 +12,10 @@ use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use mqtt_line_core::config::{LineConfig, PasswordSource, Transport as Kind};
 use mqtt_line_core::params::Secret;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::sign::SingleCertAndKey;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -41,10 +43,12 @@ impl Transport {
             let connector = TlsConnector::from(Arc::new(tls_config(cfg)?));
             let name = ServerName::try_from(host.to_string())
                 .map_err(|e| format!("'{host}' cannot be checked against a certificate: {e}"))?;
-            let tls = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))?;
+            let tls = connector.connect(name, tcp).await.map_err(|e| {
+                format!(
+                    "TLS handshake with {addr} failed: {e}{}",
+                    handshake_hint(&e)
+                )
+            })?;
             Box::new(tls)
         } else {
             Box::new(tcp)
@@ -127,42 +131,37 @@ fn tls_config(cfg: &LineConfig) -> Result<ClientConfig, String> {
             return Err("no system CA certificates found; set tls_ca_file".into());
         }
     } else {
-        let certs = read_certs(&cfg.tls_ca_file, "tls_ca_file")?;
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| format!("tls_ca_file '{}': {e}", cfg.tls_ca_file))?;
+        let param = format!("tls_ca_file '{}'", cfg.tls_ca_file);
+        for cert in tls_files::read_chain(&param, &cfg.tls_ca_file)? {
+            roots.add(cert).map_err(|e| format!("{param}: {e}"))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up failed: {e}"))?
         .with_root_certificates(roots);
     if cfg.tls_client_cert_file.is_empty() {
         return Ok(builder.with_no_client_auth());
     }
-    let chain = read_certs(&cfg.tls_client_cert_file, "tls_client_cert_file")?;
-    let key = PrivateKeyDer::from_pem_file(&cfg.tls_client_key_file).map_err(|e| {
-        format!(
-            "tls_client_key_file '{}' has no usable private key: {e}",
-            cfg.tls_client_key_file
-        )
-    })?;
-    builder
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| format!("client certificate and key do not fit together: {e}"))
+    let certified = tls_files::load(
+        &cfg.tls_client_cert_file,
+        &cfg.tls_client_key_file,
+        &provider,
+    )?;
+    Ok(builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified))))
 }
 
-fn read_certs(path: &str, param: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{param} '{path}' cannot be read: {e}"))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{param} '{path}' is not a PEM certificate file: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("{param} '{path}' holds no certificate"));
+/// rustls names some refusals of the broker's certificate after webpki's internals; the one
+/// met by following mosquitto's openssl recipe for the server gets a sentence saying what to do.
+fn handshake_hint(e: &io::Error) -> &'static str {
+    if e.to_string().contains("UnsupportedCertVersion") {
+        " (the broker's certificate is X.509 version 1, without extensions; the line checks the \
+         broker's name against the subjectAltName extension of a version 3 certificate: sign the \
+         broker's request with an extensions file that gives subjectAltName)"
+    } else {
+        ""
     }
-    Ok(certs)
 }
 
 /// The password for the next CONNECT, read now from where the configuration says.

@@ -82,6 +82,10 @@ pub struct HostLine<'p> {
     waker: Arc<Waker>,
     buf: Vec<RawEvent>,
     connected: bool,
+    /// Seconds spent in `line_create`, `line_add_station` and `line_add_tag`.
+    pub configure_s: f64,
+    /// Seconds spent in `line_start`.
+    pub start_s: f64,
 }
 
 fn pairs(params: &[(&str, String)]) -> Vec<(String, String)> {
@@ -98,6 +102,7 @@ impl<'p> HostLine<'p> {
         stations: &[StationDef],
     ) -> Result<HostLine<'p>, String> {
         let waker = Arc::new(Waker::default());
+        let began = Instant::now();
         let mut line = Line::create(
             plugin,
             "bench",
@@ -121,12 +126,16 @@ impl<'p> HostLine<'p> {
                 .map_err(|e| e.message)?;
             }
         }
+        let configure_s = began.elapsed().as_secs_f64();
+        let started = Instant::now();
         line.start().map_err(|e| e.message)?;
         Ok(HostLine {
             line,
             waker,
             buf: Vec::with_capacity(512),
             connected: false,
+            configure_s,
+            start_s: started.elapsed().as_secs_f64(),
         })
     }
 
