@@ -1,0 +1,75 @@
+//! The ACK_ID orchestration of a gated station: a held message is shown (its tags set), the host
+//! confirms it by writing its IN_ID to ACK_ID, the broker gets the confirmation and the next held
+//! message is shown; a message left unconfirmed too long is warned about once.
+
+use std::time::Instant;
+
+use super::Line;
+use crate::ack_gate::{Held, Refusal};
+use crate::value::Value;
+
+impl Line {
+    /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
+    pub(super) fn show(&mut self, i: usize, m: Held, now: Instant) {
+        self.fill_inputs(i, &m.publish, m.wall_ns);
+        self.stations[i].gate.mark_shown(&m, now);
+    }
+
+    /// The host wrote ACK_ID: confirm the shown message and show the next held one.
+    pub(super) fn acknowledge(
+        &mut self,
+        i: usize,
+        object: &str,
+        value: &Value,
+    ) -> Result<(), String> {
+        let s = &mut self.stations[i];
+        let Value::Int(written) = *value else {
+            return Err(format!(
+                "{object}: ACK_ID takes the IN_ID value, not '{}'",
+                value.to_text()
+            ));
+        };
+        match s.gate.confirm(written) {
+            Ok(shown) => {
+                self.session.confirm(shown.pkid, shown.epoch);
+                Ok(())
+            }
+            Err(Refusal::NothingShown) => Err(format!(
+                "{object}: ACK_ID {written} written, but station '{}' has no message waiting for confirmation",
+                s.name
+            )),
+            Err(Refusal::Mismatch { expected }) => Err(format!(
+                "{object}: ACK_ID {written} does not confirm the message shown on station '{}': expected IN_ID {expected}",
+                s.name
+            )),
+        }
+    }
+
+    /// After a confirmation has been reported, the next held message is shown.
+    pub(super) fn show_next(&mut self, i: usize) {
+        if let Some(next) = self.stations[i].gate.take_next() {
+            // Host calls carry no time; the reading is only for the unconfirmed warning.
+            self.show(i, next, Instant::now());
+        }
+    }
+
+    /// Warns once per shown message that waited [`crate::ack_gate::UNCONFIRMED_WARNING_AFTER`]
+    /// for ACK_ID.
+    pub(super) fn warn_unconfirmed(&mut self, now: Instant) {
+        let unconfirmed = self.session.unconfirmed();
+        for s in &mut self.stations {
+            let Some((pkid, waited)) = s.gate.due_warning(now) else {
+                continue;
+            };
+            tracing::warn!(
+                "station '{}' has waited {}s for the host to confirm IN_ID {pkid} through ACK_ID \
+                 ({} more messages held, {unconfirmed} unconfirmed on the line); unconfirmed QoS \
+                 1/2 messages fill the broker's in-flight window, which stops delivery to the \
+                 whole line",
+                s.name,
+                waited.as_secs(),
+                s.gate.held(),
+            );
+        }
+    }
+}
