@@ -90,8 +90,8 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             flags,
         }) => {
             out.kind = MQL_EVENT_TAG_VALUE;
-            out.station_id = *station;
-            out.tag_id = *tag;
+            out.station_id = station.0;
+            out.tag_id = tag.0;
             out.flags = *flags;
             out.time_ns = *time_ns;
             if let Some(v) = value {
@@ -104,7 +104,7 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             reason,
         }) => {
             out.kind = MQL_EVENT_STATION_STATE;
-            out.station_id = *station;
+            out.station_id = station.0;
             out.code = station_state(*state);
             out.text = MqlStr::from_str(reason);
             out.time_ns = mqtt_line_core::event::now_ns();
@@ -131,8 +131,8 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
         }) => {
             out.kind = MQL_EVENT_WRITE_DONE;
             out.request_id = *request;
-            out.station_id = *station;
-            out.tag_id = *tag;
+            out.station_id = station.0;
+            out.tag_id = tag.0;
             out.time_ns = mqtt_line_core::event::now_ns();
             match error {
                 None => out.code = MQL_WRITE_OK,

@@ -161,8 +161,8 @@ mod tests {
 
     fn value() -> Event {
         Event::TagValue {
-            station: 1,
-            tag: 1,
+            station: mqtt_line_core::StationId(1),
+            tag: mqtt_line_core::TagId(1),
             value: None,
             time_ns: 0,
             flags: 0,

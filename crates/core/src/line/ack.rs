@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use super::Line;
 use crate::ack_gate::{Held, Refusal};
+use crate::ids::StationIndex;
 use crate::value::Value;
 
 impl Line {
     /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
-    pub(super) fn show(&mut self, i: usize, m: Held, now: Instant) {
+    pub(super) fn show(&mut self, i: StationIndex, m: Held, now: Instant) {
         self.fill_inputs(i, &m.publish, m.wall_ns);
         self.stations[i].gate.mark_shown(&m, now);
     }
@@ -18,7 +19,7 @@ impl Line {
     /// The host wrote ACK_ID: confirm the shown message and show the next held one.
     pub(super) fn acknowledge(
         &mut self,
-        i: usize,
+        i: StationIndex,
         object: &str,
         value: &Value,
     ) -> Result<(), String> {
@@ -46,7 +47,7 @@ impl Line {
     }
 
     /// After a confirmation has been reported, the next held message is shown.
-    pub(super) fn show_next(&mut self, i: usize) {
+    pub(super) fn show_next(&mut self, i: StationIndex) {
         if let Some(next) = self.stations[i].gate.take_next() {
             // Host calls carry no time; the reading is only for the unconfirmed warning.
             self.show(i, next, Instant::now());

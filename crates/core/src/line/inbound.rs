@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::{Line, Station};
 use crate::ack_gate::{Held, HeldLimit, Offered};
 use crate::event::{Event, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
+use crate::ids::{StationIndex, TagIndex};
 use crate::json_value;
 use crate::payload::{self, Stamp};
 use crate::session::{Publish, QoS};
@@ -22,7 +23,7 @@ impl Line {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
-        let Some(i) = self.router.route(&p.topic) else {
+        let Some(i) = self.router.route(&p.topic).map(StationIndex) else {
             self.unrouted += 1;
             tracing::debug!(topic = %payload::escape(&p.topic), unrouted = self.unrouted, "message matches no station");
             self.session.confirm(p.pkid, self.session.epoch());
@@ -63,7 +64,7 @@ impl Line {
         let Some(stations) = self.wills.get(&p.topic) else {
             return false;
         };
-        let hit: Vec<usize> = stations
+        let hit: Vec<StationIndex> = stations
             .iter()
             .copied()
             .filter(|&i| {
@@ -85,7 +86,7 @@ impl Line {
     /// Sets a station's input tags from a message: with a JSON payload the JA= tags first, then
     /// IN_TOPIC, IN_DATA, IN_ID, so that a script triggered by IN_ID sees the whole message.
     /// Every value carries the payload's time stamp when there is one.
-    pub(super) fn fill_inputs(&mut self, i: usize, p: &Publish, wall_ns: i64) {
+    pub(super) fn fill_inputs(&mut self, i: StationIndex, p: &Publish, wall_ns: i64) {
         let st = &self.stations[i];
         let mut flags = FLAG_VALID;
         if p.dup && p.qos == QoS::AtLeastOnce {
@@ -177,7 +178,7 @@ impl Line {
     }
 
     /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order.
-    pub(super) fn fill_in_tags(&mut self, i: usize, p: &Publish, time_ns: i64, flags: u32) {
+    pub(super) fn fill_in_tags(&mut self, i: StationIndex, p: &Publish, time_ns: i64, flags: u32) {
         let text = match std::str::from_utf8(&p.payload) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(e) => {
@@ -208,7 +209,7 @@ impl Line {
         }
     }
 
-    pub(super) fn warn_invalid(&self, t: usize, why: &str) {
+    pub(super) fn warn_invalid(&self, t: TagIndex, why: &str) {
         let tag = &self.tags[t];
         tracing::warn!(
             "tag '{}.{}': {why}; the tag is invalid",
@@ -217,7 +218,13 @@ impl Line {
         );
     }
 
-    pub(super) fn set_value(&mut self, t: usize, value: Option<Value>, time_ns: i64, flags: u32) {
+    pub(super) fn set_value(
+        &mut self,
+        t: TagIndex,
+        value: Option<Value>,
+        time_ns: i64,
+        flags: u32,
+    ) {
         let tag = &mut self.tags[t];
         tag.valid = value.is_some();
         self.events.push_back(Event::TagValue {

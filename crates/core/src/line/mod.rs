@@ -27,6 +27,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use crate::config::LineConfig;
 use crate::event::{Event, LineEvent};
+use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::{Found, PathTree};
 use crate::json_path::JsonPath;
 use crate::params::Secret;
@@ -38,7 +39,7 @@ use crate::tag::TagAddress;
 use crate::value::ValueType;
 
 struct Station {
-    id: u64,
+    id: StationId,
     name: String,
     address: String,
     params: StationParams,
@@ -54,7 +55,7 @@ struct Station {
     device_lost: bool,
     command: StationCommand,
     state: Option<StationState>,
-    tags: Vec<usize>,
+    tags: Vec<TagIndex>,
     out_topic: Option<String>,
     /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
     gated: bool,
@@ -62,8 +63,8 @@ struct Station {
 }
 
 struct Tag {
-    id: u64,
-    station: usize,
+    id: TagId,
+    station: StationIndex,
     name: String,
     address: TagAddress,
     ty: ValueType,
@@ -71,11 +72,14 @@ struct Tag {
     valid: bool,
 }
 
+indexes!(StationIndex, Station);
+indexes!(TagIndex, Tag);
+
 /// A write waiting for the broker, by session token.
 struct PendingWrite {
     request: u64,
-    station: u64,
-    tag: u64,
+    station: StationId,
+    tag: TagId,
 }
 
 /// The line core. All methods are cheap and never block.
@@ -84,17 +88,17 @@ pub struct Line {
     config: LineConfig,
     stations: Vec<Station>,
     tags: Vec<Tag>,
-    station_ids: HashMap<u64, usize>,
-    tag_ids: HashMap<u64, usize>,
-    addresses: HashMap<String, usize>,
+    station_ids: HashMap<StationId, StationIndex>,
+    tag_ids: HashMap<TagId, TagIndex>,
+    addresses: HashMap<String, StationIndex>,
     router: Router,
     /// Station Will Topics, checked before routing: a device's will often has another topic.
-    wills: HashMap<String, Vec<usize>>,
+    wills: HashMap<String, Vec<StationIndex>>,
     session: Session,
     events: VecDeque<Event>,
     started: bool,
     host: Option<String>,
-    writes: HashMap<u64, PendingWrite>,
+    writes: HashMap<WriteToken, PendingWrite>,
     next_token: u64,
     unrouted: u64,
     /// Values read from the last JSON payload, kept to reuse the allocation.
@@ -171,7 +175,7 @@ impl Line {
             reason: reason.to_string(),
         }));
         if was_ready {
-            for i in 0..self.stations.len() {
+            for i in self.station_indexes() {
                 self.refresh_station(i, reason);
             }
         }
@@ -189,7 +193,7 @@ impl Line {
                 let host = self.host.clone().unwrap_or_default();
                 self.events
                     .push_back(Event::Line(LineEvent::Connected { host }));
-                for i in 0..self.stations.len() {
+                for i in self.station_indexes() {
                     self.refresh_station(i, "connected to the broker");
                 }
             }
@@ -249,17 +253,22 @@ impl Line {
         self.session.handle_timeout(now)
     }
 
+    /// Every station's index, in the order they were added.
+    fn station_indexes(&self) -> impl Iterator<Item = StationIndex> {
+        (0..self.stations.len()).map(StationIndex)
+    }
+
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// Names for messages: (station name, tag name) of a tag id.
-    pub fn tag_names(&self, tag_id: u64) -> Option<(&str, &str)> {
+    pub fn tag_names(&self, tag_id: TagId) -> Option<(&str, &str)> {
         let t = &self.tags[*self.tag_ids.get(&tag_id)?];
         Some((&self.stations[t.station].name, &t.name))
     }
 
-    pub fn station_name(&self, station_id: u64) -> Option<&str> {
+    pub fn station_name(&self, station_id: StationId) -> Option<&str> {
         Some(&self.stations[*self.station_ids.get(&station_id)?].name)
     }
 }

@@ -4,12 +4,13 @@
 use super::Line;
 use crate::error::ConfigError;
 use crate::event::Event;
+use crate::ids::{StationId, StationIndex};
 use crate::station::{StationCommand, StationState};
 
 impl Line {
     pub fn station_command(
         &mut self,
-        station_id: u64,
+        station_id: StationId,
         cmd: StationCommand,
     ) -> Result<(), ConfigError> {
         let &i = self
@@ -29,7 +30,7 @@ impl Line {
     }
 
     /// The state a station should show now, reported when it changed.
-    pub(super) fn refresh_station(&mut self, i: usize, reason: &str) {
+    pub(super) fn refresh_station(&mut self, i: StationIndex, reason: &str) {
         let connected = self.session.is_ready();
         let s = &self.stations[i];
         let state = match s.command {
@@ -42,7 +43,7 @@ impl Line {
         self.set_station_state(i, state, reason);
     }
 
-    pub(super) fn set_station_state(&mut self, i: usize, state: StationState, reason: &str) {
+    pub(super) fn set_station_state(&mut self, i: StationIndex, state: StationState, reason: &str) {
         if self.stations[i].state == Some(state) {
             return;
         }
@@ -57,7 +58,7 @@ impl Line {
         }
     }
 
-    pub(super) fn invalidate_inputs(&mut self, station: usize) {
+    pub(super) fn invalidate_inputs(&mut self, station: StationIndex) {
         let station_id = self.stations[station].id;
         for &t in &self.stations[station].tags {
             let tag = &mut self.tags[t];

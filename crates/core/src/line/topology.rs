@@ -11,6 +11,7 @@ use super::{Line, Station, Tag};
 use crate::ack_gate::AckGate;
 use crate::config::Warnings;
 use crate::error::{object, ConfigError};
+use crate::ids::{StationId, StationIndex, TagId, TagIndex};
 use crate::json_extract::PathTree;
 use crate::json_path::JsonPath;
 use crate::params::MQTT_STRING_MAX;
@@ -35,7 +36,7 @@ impl Line {
 
     pub fn add_station<'a>(
         &mut self,
-        id: u64,
+        id: StationId,
         name: &str,
         address: &str,
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -46,7 +47,7 @@ impl Line {
             return Err(ConfigError::DuplicateId {
                 object,
                 what: "station",
-                id,
+                id: id.0,
             });
         }
         let params = StationParams::from_params(&object, params)?;
@@ -62,9 +63,9 @@ impl Line {
                 other: self.stations[other].name.clone(),
             });
         }
-        self.addresses
-            .insert(address.to_string(), self.stations.len());
-        self.station_ids.insert(id, self.stations.len());
+        let index = StationIndex(self.stations.len());
+        self.addresses.insert(address.to_string(), index);
+        self.station_ids.insert(id, index);
         self.stations.push(Station {
             id,
             name: name.to_string(),
@@ -87,8 +88,8 @@ impl Line {
 
     pub fn add_tag(
         &mut self,
-        station_id: u64,
-        id: u64,
+        station_id: StationId,
+        id: TagId,
         name: &str,
         address: &str,
         ty: ValueType,
@@ -104,7 +105,7 @@ impl Line {
             return Err(ConfigError::DuplicateId {
                 object,
                 what: "tag",
-                id,
+                id: id.0,
             });
         }
         let mut parsed = TagAddress::parse(&object, address)?;
@@ -150,8 +151,9 @@ impl Line {
             }
             _ => {}
         }
-        self.tag_ids.insert(id, self.tags.len());
-        self.stations[station].tags.push(self.tags.len());
+        let index = TagIndex(self.tags.len());
+        self.tag_ids.insert(id, index);
+        self.stations[station].tags.push(index);
         self.tags.push(Tag {
             id,
             station,
@@ -187,11 +189,11 @@ impl Line {
                 self.wills
                     .entry(st.params.will_topic.clone())
                     .or_default()
-                    .push(i);
+                    .push(StationIndex(i));
             }
         }
         self.started = true;
-        for i in 0..self.stations.len() {
+        for i in self.station_indexes() {
             self.refresh_station(i, "line started");
         }
         Ok(warnings)
@@ -275,7 +277,7 @@ impl Line {
     /// time field.
     pub(super) fn build_extract_trees(&mut self) {
         let mut shared: HashMap<Vec<String>, Arc<PathTree>> = HashMap::new();
-        for i in 0..self.stations.len() {
+        for i in self.station_indexes() {
             let st = &self.stations[i];
             let paths: Vec<&JsonPath> = st
                 .tags

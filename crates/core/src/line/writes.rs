@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::{Line, PendingWrite};
 use crate::error::ConfigError;
 use crate::event::Event;
+use crate::ids::{TagId, TagIndex, WriteToken};
 use crate::params::MQTT_STRING_MAX;
 use crate::station::StationCommand;
 use crate::tag::TagAddress;
@@ -16,7 +17,7 @@ use crate::value::Value;
 impl Line {
     /// A write from the host. Unknown tag ids are refused here; everything else ends in exactly
     /// one [`Event::WriteDone`].
-    pub fn write(&mut self, tag_id: u64, request: u64, value: Value) -> Result<(), ConfigError> {
+    pub fn write(&mut self, tag_id: TagId, request: u64, value: Value) -> Result<(), ConfigError> {
         let &t = self
             .tag_ids
             .get(&tag_id)
@@ -24,7 +25,7 @@ impl Line {
                 line: self.name.clone(),
                 id: tag_id,
             })?;
-        let token = self.next_token;
+        let token = WriteToken(self.next_token);
         self.next_token += 1;
         let station = self.tags[t].station;
         self.writes.insert(
@@ -49,8 +50,8 @@ impl Line {
     /// Ok(true): done now; Ok(false): completes when the broker acknowledges.
     pub(super) fn perform_write(
         &mut self,
-        t: usize,
-        token: u64,
+        t: TagIndex,
+        token: WriteToken,
         value: Value,
     ) -> Result<bool, String> {
         let tag = &self.tags[t];
@@ -115,7 +116,7 @@ impl Line {
         }
     }
 
-    pub(super) fn complete_write(&mut self, token: u64) {
+    pub(super) fn complete_write(&mut self, token: WriteToken) {
         if let Some(w) = self.writes.remove(&token) {
             self.events.push_back(Event::WriteDone {
                 request: w.request,
@@ -126,7 +127,7 @@ impl Line {
         }
     }
 
-    pub(super) fn fail_write(&mut self, token: u64, error: &str) {
+    pub(super) fn fail_write(&mut self, token: WriteToken, error: &str) {
         if let Some(w) = self.writes.remove(&token) {
             self.events.push_back(Event::WriteDone {
                 request: w.request,
