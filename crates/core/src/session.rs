@@ -228,9 +228,9 @@ impl Session {
         payload: Bytes,
         qos: QoS,
         retain: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), PublishError> {
         if self.phase != Phase::Ready {
-            return Err("the line is not connected to a broker".into());
+            return Err(PublishError::NotConnected);
         }
         let mut publish = Publish::from_bytes(topic, qos, payload);
         publish.retain = retain;
@@ -240,7 +240,7 @@ impl Session {
         } else {
             let pkid = self
                 .allocate_pkid()
-                .ok_or("all 65535 packet ids are in flight")?;
+                .ok_or(PublishError::PacketIdsInFlight)?;
             publish.pkid = pkid;
             self.outgoing.insert(
                 pkid,
@@ -610,6 +610,15 @@ pub fn connack_reason(code: ConnectReturnCode) -> &'static str {
         ConnectReturnCode::BadUserNamePassword => "bad user name or password (4)",
         ConnectReturnCode::NotAuthorized => "not authorized (5)",
     }
+}
+
+/// Why the session cannot take a publication now.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PublishError {
+    #[error("the line is not connected to a broker")]
+    NotConnected,
+    #[error("all 65535 packet ids are in flight")]
+    PacketIdsInFlight,
 }
 
 #[cfg(test)]

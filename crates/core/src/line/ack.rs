@@ -22,27 +22,30 @@ impl Line {
         i: StationIndex,
         object: &str,
         value: &Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), AckError> {
         let s = &mut self.stations[i];
         let Value::Int(written) = *value else {
-            return Err(format!(
-                "{object}: ACK_ID takes the IN_ID value, not '{}'",
-                value.to_text()
-            ));
+            return Err(AckError::NotAnId {
+                object: object.to_string(),
+                value: value.to_text(),
+            });
         };
         match s.gate.confirm(written) {
             Ok(shown) => {
                 self.session.confirm(shown.pkid, shown.epoch);
                 Ok(())
             }
-            Err(Refusal::NothingShown) => Err(format!(
-                "{object}: ACK_ID {written} written, but station '{}' has no message waiting for confirmation",
-                s.name
-            )),
-            Err(Refusal::Mismatch { expected }) => Err(format!(
-                "{object}: ACK_ID {written} does not confirm the message shown on station '{}': expected IN_ID {expected}",
-                s.name
-            )),
+            Err(Refusal::NothingShown) => Err(AckError::NothingShown {
+                object: object.to_string(),
+                written,
+                station: s.name.clone(),
+            }),
+            Err(Refusal::Mismatch { expected }) => Err(AckError::Mismatch {
+                object: object.to_string(),
+                written,
+                station: s.name.clone(),
+                expected,
+            }),
         }
     }
 
@@ -73,4 +76,30 @@ impl Line {
             );
         }
     }
+}
+
+/// Why an ACK_ID write was refused. `object` names the ACK_ID tag.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum AckError {
+    #[error("{object}: ACK_ID takes the IN_ID value, not '{value}'")]
+    NotAnId { object: String, value: String },
+    #[error(
+        "{object}: ACK_ID {written} written, but station '{station}' has no message waiting for \
+         confirmation"
+    )]
+    NothingShown {
+        object: String,
+        written: i64,
+        station: String,
+    },
+    #[error(
+        "{object}: ACK_ID {written} does not confirm the message shown on station '{station}': \
+         expected IN_ID {expected}"
+    )]
+    Mismatch {
+        object: String,
+        written: i64,
+        station: String,
+        expected: u16,
+    },
 }

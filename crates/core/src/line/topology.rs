@@ -138,7 +138,7 @@ impl Line {
                 check_publish_topic(&topic).map_err(|reason| ConfigError::InvalidDefault {
                     object: object.clone(),
                     value: topic.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 })?;
                 self.stations[station].out_topic = Some(topic);
             }

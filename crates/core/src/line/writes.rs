@@ -4,15 +4,17 @@
 
 use bytes::Bytes;
 
+use super::ack::AckError;
 use super::{Line, PendingWrite};
 use crate::error::ConfigError;
 use crate::event::Event;
 use crate::ids::{TagId, TagIndex, WriteToken};
 use crate::params::MQTT_STRING_MAX;
+use crate::session::PublishError;
 use crate::station::StationCommand;
 use crate::tag::TagAddress;
 use crate::text::quote;
-use crate::value::Value;
+use crate::value::{Value, ValueType};
 
 impl Line {
     /// A write from the host. Unknown tag ids are refused here; everything else ends in exactly
@@ -42,7 +44,7 @@ impl Line {
                 self.show_next(station);
             }
             Ok(false) => {}
-            Err(e) => self.fail_write(token, &e),
+            Err(e) => self.fail_write(token, &e.to_string()),
         }
         Ok(())
     }
@@ -53,66 +55,60 @@ impl Line {
         t: TagIndex,
         token: WriteToken,
         value: Value,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, WriteError> {
         let tag = &self.tags[t];
         let s = &self.stations[tag.station];
         let object = format!("tag '{}.{}'", s.name, tag.name);
-        let shown = value.to_text();
-        if !tag.ty.is_output() {
-            return Err(format!(
-                "{object} is an input tag ({}) and cannot be written",
-                tag.ty
-            ));
+        let ty = tag.ty;
+        if !ty.is_output() {
+            return Err(WriteError::InputTag { object, ty });
         }
-        let value = value.convert(tag.ty).map_err(|reason| {
-            format!(
-                "{object}: value '{shown}' does not fit {}: {reason}",
-                tag.ty
-            )
+        let shown = value.to_text();
+        let value = value.convert(ty).map_err(|reason| WriteError::DoesNotFit {
+            object: object.clone(),
+            value: shown,
+            ty,
+            reason,
         })?;
         match &tag.address {
             TagAddress::OutTopic => {
                 let topic = value.to_text();
-                check_publish_topic(&topic).map_err(|reason| {
-                    format!(
-                        "{object}: {} is not a topic to publish to: {reason}",
-                        quote(&topic)
-                    )
-                })?;
+                if let Err(reason) = check_publish_topic(&topic) {
+                    return Err(WriteError::NotATopic {
+                        object,
+                        topic,
+                        reason,
+                    });
+                }
                 self.stations[tag.station].out_topic = Some(topic);
                 Ok(true)
             }
             TagAddress::OutValue => {
+                let station = s.name.clone();
                 match s.command {
-                    StationCommand::Off => {
-                        return Err(format!("{object}: station '{}' is off", s.name))
-                    }
+                    StationCommand::Off => return Err(WriteError::StationOff { object, station }),
                     StationCommand::Simulate => return Ok(true),
                     StationCommand::On => {}
                 }
-                let topic = s.out_topic.clone().ok_or_else(|| {
-                    format!(
-                        "{object}: station '{}' has no OUT_TOPIC value to publish to",
-                        s.name
-                    )
-                })?;
+                let Some(topic) = s.out_topic.clone() else {
+                    return Err(WriteError::NoTopic { object, station });
+                };
                 let payload = Bytes::from(value.to_text());
                 let (qos, retain) = (self.config.publish_qos, self.config.publish_retain);
                 self.session
                     .publish(token, &topic, payload, qos, retain)
-                    .map_err(|e| format!("{object}: {e}"))?;
+                    .map_err(|reason| WriteError::Publish { object, reason })?;
                 Ok(false)
             }
             TagAddress::AckId => {
                 let station = tag.station;
-                self.acknowledge(station, &object, &value).map(|()| true)
+                self.acknowledge(station, &object, &value)?;
+                Ok(true)
             }
-            TagAddress::Json(_) => Err(format!(
-                "{object}: JA= tags are filled from received payloads and cannot be written"
-            )),
-            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => Err(format!(
-                "{object} is filled from received messages and cannot be written"
-            )),
+            TagAddress::Json(_) => Err(WriteError::JsonTag { object }),
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
+                Err(WriteError::MessageTag { object })
+            }
         }
     }
 
@@ -141,17 +137,63 @@ impl Line {
 
 /// A topic a PUBLISH may carry: not empty, no wildcards or NUL, and short enough for its MQTT
 /// length field (a longer one would be sent as a malformed packet).
-pub(crate) fn check_publish_topic(topic: &str) -> Result<(), String> {
+pub(crate) fn check_publish_topic(topic: &str) -> Result<(), TopicError> {
     if topic.is_empty() {
-        Err("it is empty".into())
+        Err(TopicError::Empty)
     } else if topic.contains(['+', '#', '\0']) {
-        Err("it contains '+', '#' or NUL".into())
+        Err(TopicError::Wildcard)
     } else if topic.len() > MQTT_STRING_MAX {
-        Err(format!(
-            "it is {} bytes long, more than the {MQTT_STRING_MAX} bytes an MQTT topic can hold",
-            topic.len()
-        ))
+        Err(TopicError::TooLong { len: topic.len() })
     } else {
         Ok(())
     }
+}
+
+/// Why a text cannot be a topic to publish to.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum TopicError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it contains '+', '#' or NUL")]
+    Wildcard,
+    #[error(
+        "it is {len} bytes long, more than the {MQTT_STRING_MAX} bytes an MQTT topic can hold"
+    )]
+    TooLong { len: usize },
+}
+
+/// Why a host write failed; the text is what the host gets in its `WriteDone`. `object` reads
+/// like `tag 'station.tag'`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum WriteError {
+    #[error("{object} is an input tag ({ty}) and cannot be written")]
+    InputTag { object: String, ty: ValueType },
+    #[error("{object}: value '{value}' does not fit {ty}: {reason}")]
+    DoesNotFit {
+        object: String,
+        value: String,
+        ty: ValueType,
+        reason: String,
+    },
+    #[error("{object}: {} is not a topic to publish to: {reason}", quote(.topic))]
+    NotATopic {
+        object: String,
+        topic: String,
+        reason: TopicError,
+    },
+    #[error("{object}: station '{station}' is off")]
+    StationOff { object: String, station: String },
+    #[error("{object}: station '{station}' has no OUT_TOPIC value to publish to")]
+    NoTopic { object: String, station: String },
+    #[error("{object}: {reason}")]
+    Publish {
+        object: String,
+        reason: PublishError,
+    },
+    #[error(transparent)]
+    Ack(#[from] AckError),
+    #[error("{object}: JA= tags are filled from received payloads and cannot be written")]
+    JsonTag { object: String },
+    #[error("{object} is filled from received messages and cannot be written")]
+    MessageTag { object: String },
 }
