@@ -2,7 +2,13 @@
 //! describing them for traces and messages.
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::v4::Packet;
+/// The MQTT 3.1.1 packet types of rumqttc's codec, used by the session, the configuration and the
+/// shell through this module.
+pub use rumqttc::mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp, PubRec, PubRel,
+    Publish, SubAck, Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
+};
+pub use rumqttc::mqttbytes::QoS;
 
 use crate::params::MQTT_STRING_MAX;
 
@@ -231,14 +237,11 @@ pub fn packet_name(p: &Packet) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, PubAck, PubRel};
 
     /// The codec writes a string's length in two bytes without checking it: every string of an
     /// outgoing packet longer than that is refused, and the buffer is left as it was.
     #[test]
     fn write_packet_refuses_strings_longer_than_their_length_field() {
-        use rumqttc::mqttbytes::v4::{Connect, LastWill, Login, Publish, Subscribe, Unsubscribe};
-        use rumqttc::mqttbytes::QoS;
         let long = "a".repeat(MQTT_STRING_MAX + 1);
         let connect = |f: &dyn Fn(&mut Connect)| {
             let mut c = Connect::new("id");

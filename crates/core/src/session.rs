@@ -10,16 +10,30 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-pub use rumqttc::mqttbytes::v4::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp, PubRec, PubRel,
-    Publish, SubAck, Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
-};
-pub use rumqttc::mqttbytes::QoS;
 
-use crate::codec::packet_name;
-use crate::config::LineConfig;
+use crate::codec::{
+    packet_name, ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp,
+    PubRec, PubRel, Publish, QoS, SubAck, Subscribe, SubscribeReasonCode, Unsubscribe,
+};
 use crate::ids::WriteToken;
 use crate::params::Secret;
+
+/// What CONNECT and the session's timers need, taken from the line's configuration
+/// (`LineConfig::session`) each time a transport opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    pub client_id: String,
+    pub user_name: String,
+    pub clean_session: bool,
+    /// In seconds, as CONNECT carries it; 0 turns keep-alive pings off.
+    pub keep_alive: u16,
+    pub ping_interval: Duration,
+    pub reply_timeout: Duration,
+    pub topic_filter: String,
+    pub subscribe_qos: QoS,
+    /// The line's own will message, sent in CONNECT.
+    pub last_will: Option<LastWill>,
+}
 
 /// A reason to close the connection.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -162,7 +176,7 @@ impl Session {
 
     /// A transport is open: queue CONNECT. `password` is the resolved secret (the configuration
     /// may name an environment variable or a file instead).
-    pub fn connect(&mut self, cfg: &LineConfig, password: &Secret, now: Instant) {
+    pub fn connect(&mut self, cfg: &SessionConfig, password: &Secret, now: Instant) {
         self.outbox.clear();
         self.expects.clear();
         self.owed.clear();
@@ -187,14 +201,7 @@ impl Session {
                 password.expose().to_string(),
             ));
         }
-        if cfg.will_flag {
-            connect.last_will = Some(LastWill::new(
-                cfg.will_topic.clone(),
-                cfg.will_message.clone().into_bytes(),
-                cfg.will_qos,
-                cfg.will_retain,
-            ));
-        }
+        connect.last_will = cfg.last_will.clone();
         self.phase = Phase::AwaitConnAck;
         self.last_received = now;
         self.last_ping = now;
@@ -624,19 +631,20 @@ pub enum PublishError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::describe;
+    use crate::codec::{describe, UnsubAck};
+    use crate::config::LineConfig;
 
-    fn cfg(extra: &[(&str, &str)]) -> LineConfig {
+    fn cfg(extra: &[(&str, &str)]) -> SessionConfig {
         let mut p = vec![("host", "h")];
         p.extend_from_slice(extra);
-        LineConfig::from_params("l", p).unwrap().0
+        LineConfig::from_params("l", p).unwrap().0.session()
     }
 
     fn drain(s: &mut Session, now: Instant) -> Vec<Packet> {
         std::iter::from_fn(|| s.poll_transmit(now)).collect()
     }
 
-    fn ready(s: &mut Session, c: &LineConfig, now: Instant) {
+    fn ready(s: &mut Session, c: &SessionConfig, now: Instant) {
         s.connect(c, &Secret::default(), now);
         let out = drain(s, now);
         assert!(matches!(out[0], Packet::Connect(_)));
@@ -671,7 +679,7 @@ mod tests {
     /// session sent after it (resent publications, UNSUBSCRIBE or SUBSCRIBE).
     fn reconnect(
         s: &mut Session,
-        c: &LineConfig,
+        c: &SessionConfig,
         session_present: bool,
         now: Instant,
     ) -> Vec<Packet> {

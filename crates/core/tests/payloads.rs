@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
+use mqtt_line_core::codec::QoS;
 use mqtt_line_core::event::{Event, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
-use mqtt_line_core::session::QoS;
 use mqtt_line_core::time_mask::utc_ns;
 use mqtt_line_core::{StationId, TagId, Value, ValueType};
 

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut session = Session::new(now);
-    session.connect(&cfg, &Secret::default(), now);
+    session.connect(&cfg.session(), &Secret::default(), now);
     while session.poll_transmit(now).is_some() {}
     let mut buf = BytesMut::from(data);
     let mut packets = 0;

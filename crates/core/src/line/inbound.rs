@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use super::{Line, Station};
 use crate::ack_gate::{Held, HeldLimit, Offered};
+use crate::codec::{Publish, QoS};
 use crate::event::{Event, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
 use crate::ids::{StationIndex, TagIndex};
 use crate::json_value;
 use crate::payload::{self, Stamp};
-use crate::session::{Publish, QoS};
 use crate::station::StationCommand;
 use crate::tag::TagAddress;
 use crate::value::Value;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::ack_gate::AckGate;
+use crate::codec::Packet;
 use crate::config::LineConfig;
 use crate::event::{Event, LineEvent};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
@@ -33,7 +34,7 @@ use crate::json_path::JsonPath;
 use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::Router;
-use crate::session::{Packet, ProtocolError, Session, SessionEvent};
+use crate::session::{ProtocolError, Session, SessionEvent};
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
 use crate::value::ValueType;
@@ -158,7 +159,7 @@ impl Line {
     /// A transport to `host` is open: the session starts with CONNECT.
     pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
         self.host = Some(host.to_string());
-        self.session.connect(&self.config, password, now);
+        self.session.connect(&self.config.session(), password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.
