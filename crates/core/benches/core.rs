@@ -6,11 +6,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mqtt_line_core::json_extract::PathTree;
-use mqtt_line_core::json_path::JsonPath;
-use mqtt_line_core::payload::parse_json;
-use mqtt_line_core::routing::{RouteEntry, Router};
-use mqtt_line_core::time_mask::{TimeMask, TimeZone};
+use mqtt_line_core::parts::parse_json;
+use mqtt_line_core::parts::JsonPath;
+use mqtt_line_core::parts::PathTree;
+use mqtt_line_core::parts::{RouteEntry, Router};
+use mqtt_line_core::parts::{TimeMask, TimeZone};
 use mqtt_line_core::{Line, LineConfig, StationId, TagId, ValueType};
 
 /// `n` stations: even ones exact topics, odd ones regular expressions, as in scenario 3 of

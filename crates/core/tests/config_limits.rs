@@ -4,9 +4,9 @@
 mod common;
 
 use common::{write_results, Harness};
-use mqtt_line_core::config::PasswordSource;
-use mqtt_line_core::params::Secret;
-use mqtt_line_core::station::StationParams;
+use mqtt_line_core::PasswordSource;
+use mqtt_line_core::Secret;
+use mqtt_line_core::StationParams;
 use mqtt_line_core::{Line, LineConfig, StationId, TagId, Value, ValueType};
 
 fn line(params: &[(&str, &str)]) -> Result<LineConfig, String> {

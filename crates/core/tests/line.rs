@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use mqtt_line_core::codec::{Packet, PubAck, Publish, QoS};
-use mqtt_line_core::event::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
+use mqtt_line_core::mqtt::{Packet, PubAck, Publish, QoS};
+use mqtt_line_core::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
 use mqtt_line_core::{StationCommand, StationId, StationState, TagId, Value, ValueType};
 
 #[test]

@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use mqtt_line_core::codec::QoS;
-use mqtt_line_core::event::{Event, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
-use mqtt_line_core::time_mask::utc_ns;
+use mqtt_line_core::mqtt::QoS;
+use mqtt_line_core::parts::utc_ns;
+use mqtt_line_core::{Event, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
 use mqtt_line_core::{StationId, TagId, Value, ValueType};
 
 /// The receive time the harness hands to the line.

@@ -1,7 +1,7 @@
 //! Conversions between the core's types and the C ABI's.
 
 use mqtt_line_abi::*;
-use mqtt_line_core::event::{Event, LineEvent};
+use mqtt_line_core::{Event, LineEvent};
 use mqtt_line_core::{StationState, Value, ValueType};
 
 use crate::queue::HostEvent;
@@ -107,11 +107,11 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             out.station_id = station.0;
             out.code = station_state(*state);
             out.text = MqlStr::from_str(reason);
-            out.time_ns = mqtt_line_core::event::now_ns();
+            out.time_ns = mqtt_line_core::now_ns();
         }
         HostEvent::Core(Event::Line(l)) => {
             out.kind = MQL_EVENT_LINE_STATE;
-            out.time_ns = mqtt_line_core::event::now_ns();
+            out.time_ns = mqtt_line_core::now_ns();
             match l {
                 LineEvent::Connected { host } => {
                     out.code = MQL_LINE_CONNECTED;
@@ -133,7 +133,7 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             out.request_id = *request;
             out.station_id = station.0;
             out.tag_id = tag.0;
-            out.time_ns = mqtt_line_core::event::now_ns();
+            out.time_ns = mqtt_line_core::now_ns();
             match error {
                 None => out.code = MQL_WRITE_OK,
                 Some(e) => {
@@ -149,7 +149,7 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mqtt_line_core::event;
+    use mqtt_line_core as event;
 
     #[test]
     fn flags_and_types_match_the_abi() {

@@ -144,7 +144,7 @@ impl EventQueue {
             inner.events.push_back(HostEvent::Log {
                 level: MQL_LOG_WARN,
                 text,
-                time_ns: mqtt_line_core::event::now_ns(),
+                time_ns: mqtt_line_core::now_ns(),
             });
             self.pending.store(true, Ordering::Release);
         }
@@ -157,7 +157,7 @@ impl EventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mqtt_line_core::event::LineEvent;
+    use mqtt_line_core::LineEvent;
 
     fn value() -> Event {
         Event::TagValue {

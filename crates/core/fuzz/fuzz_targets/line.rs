@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::codec::{
+use mqtt_line_core::mqtt::{
     ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck,
     SubscribeReasonCode, UnsubAck,
 };
-use mqtt_line_core::event::Event;
-use mqtt_line_core::params::Secret;
+use mqtt_line_core::Event;
+use mqtt_line_core::Secret;
 use mqtt_line_core::{Line, LineConfig, StationCommand, StationId, TagId, Value, ValueType};
 
 /// (id, name, address, station parameters).

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use mqtt_line_core::codec::{
+use mqtt_line_core::mqtt::{
     ConnAck, ConnectReturnCode, Packet, Publish, QoS, SubAck, SubscribeReasonCode,
 };
-use mqtt_line_core::event::Event;
+use mqtt_line_core::Event;
 use mqtt_line_core::{Line, LineConfig, StationId, StationState, TagId, Value, ValueType};
 
 pub struct Harness {
