@@ -34,7 +34,7 @@ pub use event::{
     now_ns, Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
 pub use ids::{StationId, TagId, WriteToken};
-pub use line::Line;
+pub use line::{Line, Unsendable};
 pub use params::Secret;
 pub use payload::escape;
 pub use station::{StationCommand, StationParams, StationState};

@@ -249,7 +249,8 @@ fn a_publication_that_cannot_be_encoded_fails_its_write_and_is_never_counted_as_
     let reason = h
         .line
         .unsendable(connect, "its password is too long")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         reason.contains("CONNECT") && reason.contains("password is too long"),
         "{reason}"

@@ -291,7 +291,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             return end("internal error".into(), was_ready);
         };
         if let Err(reason) = unsendable {
-            return end(reason, was_ready);
+            return end(reason.to_string(), was_ready);
         }
 
         if !outbuf.is_empty() {

@@ -83,6 +83,14 @@ struct PendingWrite {
     tag: TagId,
 }
 
+/// A packet the session needs could not be encoded: the connection closes with this reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot send {packet} to the broker: {reason}")]
+pub struct Unsendable {
+    pub packet: &'static str,
+    pub reason: String,
+}
+
 /// The line core. All methods are cheap and never block.
 pub struct Line {
     name: String,
@@ -212,7 +220,7 @@ impl Line {
     /// was not sent. A publication's write fails with that reason and the connection goes on;
     /// any other packet is needed for the session, so `Err` gives the reason to close the
     /// connection with.
-    pub fn unsendable(&mut self, packet: Packet, error: &str) -> Result<(), String> {
+    pub fn unsendable(&mut self, packet: Packet, error: &str) -> Result<(), Unsendable> {
         let what = crate::codec::packet_name(&packet);
         match packet {
             Packet::Publish(p) => {
@@ -221,7 +229,10 @@ impl Line {
                 }
                 Ok(())
             }
-            _ => Err(format!("cannot send {what} to the broker: {error}")),
+            _ => Err(Unsendable {
+                packet: what,
+                reason: error.to_string(),
+            }),
         }
     }
 
