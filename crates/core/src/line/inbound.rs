@@ -60,7 +60,7 @@ impl Line {
 
     /// A message on a station's will topic (with its will payload, when one is set) says the
     /// device is gone: the station goes to hard error and the message is not data.
-    pub(super) fn will_message(&mut self, p: &Publish) -> bool {
+    fn will_message(&mut self, p: &Publish) -> bool {
         let Some(stations) = self.wills.get(&p.topic) else {
             return false;
         };
@@ -178,7 +178,7 @@ impl Line {
     }
 
     /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order.
-    pub(super) fn fill_in_tags(&mut self, i: StationIndex, p: &Publish, time_ns: i64, flags: u32) {
+    fn fill_in_tags(&mut self, i: StationIndex, p: &Publish, time_ns: i64, flags: u32) {
         let text = match std::str::from_utf8(&p.payload) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(e) => {
@@ -209,7 +209,7 @@ impl Line {
         }
     }
 
-    pub(super) fn warn_invalid(&self, t: TagIndex, why: &str) {
+    fn warn_invalid(&self, t: TagIndex, why: &str) {
         let tag = &self.tags[t];
         tracing::warn!(
             "tag '{}.{}': {why}; the tag is invalid",
@@ -218,13 +218,7 @@ impl Line {
         );
     }
 
-    pub(super) fn set_value(
-        &mut self,
-        t: TagIndex,
-        value: Option<Value>,
-        time_ns: i64,
-        flags: u32,
-    ) {
+    fn set_value(&mut self, t: TagIndex, value: Option<Value>, time_ns: i64, flags: u32) {
         let tag = &mut self.tags[t];
         tag.valid = value.is_some();
         self.events.push_back(Event::TagValue {
@@ -244,11 +238,7 @@ impl Line {
 /// The payload's time stamp, from the value found at the station's time field; a missing field
 /// (unless Ignore Missing Time) or an unreadable one is warned about, and the caller keeps the
 /// receive time.
-pub(super) fn payload_time(
-    st: &Station,
-    topic: &str,
-    time_value: Option<&serde_json::Value>,
-) -> Option<i64> {
+fn payload_time(st: &Station, topic: &str, time_value: Option<&serde_json::Value>) -> Option<i64> {
     let topic = payload::escape(topic);
     match payload::stamp_from(&st.payload, time_value) {
         Stamp::Payload(ns) => return Some(ns),

@@ -43,7 +43,7 @@ impl Line {
         self.set_station_state(i, state, reason);
     }
 
-    pub(super) fn set_station_state(&mut self, i: StationIndex, state: StationState, reason: &str) {
+    fn set_station_state(&mut self, i: StationIndex, state: StationState, reason: &str) {
         if self.stations[i].state == Some(state) {
             return;
         }
@@ -58,7 +58,7 @@ impl Line {
         }
     }
 
-    pub(super) fn invalidate_inputs(&mut self, station: StationIndex) {
+    fn invalidate_inputs(&mut self, station: StationIndex) {
         let station_id = self.stations[station].id;
         for &t in &self.stations[station].tags {
             let tag = &mut self.tags[t];

@@ -24,7 +24,7 @@ use crate::value::{Value, ValueType};
 
 impl Line {
     /// Refuses configuring `what` ("stations", "tags") once the line is started.
-    pub(super) fn refuse_after_start(&self, what: &str) -> Result<(), ConfigError> {
+    fn refuse_after_start(&self, what: &str) -> Result<(), ConfigError> {
         if self.started {
             return Err(ConfigError::State(format!(
                 "line '{}' is started: {what} can only be added before line_start",
@@ -206,7 +206,7 @@ impl Line {
         Ok(self.start_warnings())
     }
 
-    pub(super) fn build_router(&self) -> Result<Router, ConfigError> {
+    fn build_router(&self) -> Result<Router, ConfigError> {
         let entries: Vec<RouteEntry> = self
             .stations
             .iter()
@@ -222,7 +222,7 @@ impl Line {
 
     /// The rules for configurations that are accepted but cannot work as meant, in one place so
     /// that every host gets them at start and `check` gets them without starting.
-    pub(super) fn start_warnings(&self) -> Warnings {
+    fn start_warnings(&self) -> Warnings {
         let mut warnings = Vec::new();
         if self.stations.is_empty() {
             // The plugin's log prefixes every message with the line's name.
@@ -275,7 +275,7 @@ impl Line {
 
     /// What each station reads from a JSON payload: its JA= addresses in tag order, then its
     /// time field.
-    pub(super) fn build_extract_trees(&mut self) {
+    fn build_extract_trees(&mut self) {
         let mut shared: HashMap<Vec<String>, Arc<PathTree>> = HashMap::new();
         for i in self.station_indexes() {
             let st = &self.stations[i];
@@ -300,7 +300,7 @@ impl Line {
 
 /// A station address is compared with topics, which hold no NUL and at most
 /// [`MQTT_STRING_MAX`] bytes: an address outside that never matches.
-pub(super) fn check_address_text(object: &str, address: &str) -> Result<(), ConfigError> {
+fn check_address_text(object: &str, address: &str) -> Result<(), ConfigError> {
     let reason = if address.contains('\0') {
         "it contains a NUL character (U+0000), which no topic holds".to_string()
     } else if address.len() > MQTT_STRING_MAX {

@@ -50,7 +50,7 @@ impl Line {
     }
 
     /// Ok(true): done now; Ok(false): completes when the broker acknowledges.
-    pub(super) fn perform_write(
+    fn perform_write(
         &mut self,
         t: TagIndex,
         token: WriteToken,
