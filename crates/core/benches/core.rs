@@ -6,12 +6,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mqtt_line_core::json_extract::PathTree;
-use mqtt_line_core::json_path::JsonPath;
-use mqtt_line_core::payload::parse_json;
-use mqtt_line_core::routing::{RouteEntry, Router};
-use mqtt_line_core::time_mask::{TimeMask, TimeZone};
-use mqtt_line_core::{Line, LineConfig, ValueType};
+use mqtt_line_core::parts::parse_json;
+use mqtt_line_core::parts::JsonPath;
+use mqtt_line_core::parts::PathTree;
+use mqtt_line_core::parts::{RouteEntry, Router};
+use mqtt_line_core::parts::{TimeMask, TimeZone};
+use mqtt_line_core::{Line, LineConfig, StationId, TagId, ValueType};
 
 /// `n` stations: even ones exact topics, odd ones regular expressions, as in scenario 3 of
 /// `sim-host bench`.
@@ -174,11 +174,18 @@ fn configure_line(addrs: &[String]) -> Line {
     ];
     for (i, address) in addrs.iter().enumerate() {
         let id = i as u64;
-        line.add_station(id, &format!("s{i}"), address, [])
+        line.add_station(StationId(id), &format!("s{i}"), address, [])
             .expect("station");
         for (k, (tag, ty)) in tags.iter().enumerate() {
-            line.add_tag(id, id * 16 + k as u64, tag, tag, *ty, None)
-                .expect("tag");
+            line.add_tag(
+                StationId(id),
+                TagId(id * 16 + k as u64),
+                tag,
+                tag,
+                *ty,
+                None,
+            )
+            .expect("tag");
         }
     }
     line.start().expect("start");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::session::{Publish, QoS};
+use crate::codec::{Publish, QoS};
 
 /// How long a shown message may wait for ACK_ID before the line warns. The held-count warning
 /// alone never fires when the broker's in-flight window is smaller than the count (mosquitto's
@@ -198,6 +198,7 @@ impl AckGate {
     }
 
     /// QoS 0 messages dropped because the held queue was full, since the station was added.
+    #[cfg(test)]
     pub fn dropped(&self) -> u64 {
         self.dropped_total
     }

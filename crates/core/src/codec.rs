@@ -2,7 +2,13 @@
 //! describing them for traces and messages.
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::v4::Packet;
+/// The MQTT 3.1.1 packet types of rumqttc's codec, used by the session, the configuration and the
+/// shell through this module.
+pub use rumqttc::mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp, PubRec, PubRel,
+    Publish, SubAck, Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
+};
+pub use rumqttc::mqttbytes::QoS;
 
 use crate::params::MQTT_STRING_MAX;
 
@@ -15,7 +21,7 @@ use crate::params::MQTT_STRING_MAX;
 /// length of acknowledgements, non-zero packet ids (MQTT-2.3.1-1), CONNACK's reserved flag bits
 /// (MQTT-3.2.2-1), DUP only with QoS 1 or 2 (MQTT-3.3.1-2), and a PUBLISH topic that is not empty
 /// and has no wildcard or U+0000 (MQTT-3.3.2-1, MQTT-3.3.2-2, MQTT-1.5.3-2). A packet type only
-/// a client sends is left to [`Session::handle`], which refuses it.
+/// a client sends is left to [`Session::handle`](crate::session::Session::handle), which refuses it.
 pub fn read_packet(buf: &mut BytesMut, max_size: usize) -> Result<Option<Packet>, String> {
     use rumqttc::mqttbytes::Error as CodecError;
     let header = match rumqttc::mqttbytes::check(buf.iter(), max_size) {
@@ -51,7 +57,7 @@ pub fn read_packet(buf: &mut BytesMut, max_size: usize) -> Result<Option<Packet>
 /// Appends `packet` to `buf`, or says why it cannot be sent and leaves `buf` as it was.
 ///
 /// The codec writes a string's length into two bytes without checking it, so a string longer
-/// than [`MQTT_STRING_MAX`] bytes would go out as a malformed packet; those are refused here, as
+/// than `MQTT_STRING_MAX` bytes would go out as a malformed packet; those are refused here, as
 /// are packets larger than `max_size` (and whatever else the codec refuses, after it may have
 /// written part of the packet).
 pub fn write_packet(packet: &Packet, buf: &mut BytesMut, max_size: usize) -> Result<(), String> {
@@ -231,14 +237,11 @@ pub fn packet_name(p: &Packet) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, PubAck, PubRel};
 
     /// The codec writes a string's length in two bytes without checking it: every string of an
     /// outgoing packet longer than that is refused, and the buffer is left as it was.
     #[test]
     fn write_packet_refuses_strings_longer_than_their_length_field() {
-        use rumqttc::mqttbytes::v4::{Connect, LastWill, Login, Publish, Subscribe, Unsubscribe};
-        use rumqttc::mqttbytes::QoS;
         let long = "a".repeat(MQTT_STRING_MAX + 1);
         let connect = |f: &dyn Fn(&mut Connect)| {
             let mut c = Connect::new("id");

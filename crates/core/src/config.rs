@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use crate::codec::{LastWill, QoS};
 use crate::error::ConfigError;
 use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
-use crate::session::QoS;
+use crate::session::SessionConfig;
 
 /// How message payloads are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +164,28 @@ fn alias(key: &str) -> &str {
 pub type Warnings = Vec<String>;
 
 impl LineConfig {
+    /// What the MQTT session needs of this configuration to connect.
+    pub fn session(&self) -> SessionConfig {
+        SessionConfig {
+            client_id: self.client_id.clone(),
+            user_name: self.user_name.clone(),
+            clean_session: self.clean_session,
+            keep_alive: self.keep_alive,
+            ping_interval: self.ping_interval,
+            reply_timeout: self.reply_timeout,
+            topic_filter: self.topic_filter.clone(),
+            subscribe_qos: self.subscribe_qos,
+            last_will: self.will_flag.then(|| {
+                LastWill::new(
+                    self.will_topic.clone(),
+                    self.will_message.clone().into_bytes(),
+                    self.will_qos,
+                    self.will_retain,
+                )
+            }),
+        }
+    }
+
     /// Builds a configuration from key/value text. `object` names the line in messages.
     pub fn from_params<'a>(
         object: &str,

@@ -3,6 +3,7 @@
 //! Values are shown through [`quote`]: escaped, and cut after their start when long, so that the
 //! reason at the end of a message is always visible.
 
+use crate::ids::{StationId, TagId};
 use crate::text::quote;
 
 /// A configuration the line refuses. `object` reads like `line 'L1'`, `station 'battery'` or
@@ -70,9 +71,9 @@ pub enum ConfigError {
         id: u64,
     },
     #[error("no station with id {0}")]
-    UnknownStation(u64),
+    UnknownStation(StationId),
     #[error("line '{line}': no tag with id {id}")]
-    UnknownTag { line: String, id: u64 },
+    UnknownTag { line: String, id: TagId },
     #[error("{0}")]
     State(String),
 }

@@ -1,5 +1,6 @@
 //! What the line reports to the host.
 
+use crate::ids::{StationId, TagId};
 use crate::station::StationState;
 use crate::value::Value;
 
@@ -24,14 +25,14 @@ pub enum LineEvent {
 pub enum Event {
     /// A tag's new value; `None` means the tag is invalid.
     TagValue {
-        station: u64,
-        tag: u64,
+        station: StationId,
+        tag: TagId,
         value: Option<Value>,
         time_ns: i64,
         flags: u32,
     },
     StationState {
-        station: u64,
+        station: StationId,
         state: StationState,
         reason: String,
     },
@@ -39,8 +40,8 @@ pub enum Event {
     /// The end of a write: `error` is `None` on success.
     WriteDone {
         request: u64,
-        station: u64,
-        tag: u64,
+        station: StationId,
+        tag: TagId,
         error: Option<String>,
     },
 }

@@ -1,31 +1,62 @@
 //! The IO-free core of the mqtt-line driver.
 //!
 //! Nothing here touches a socket, a thread or the clock by itself: the shell feeds packets, time
-//! and host requests into a [`line::Line`] and carries out what comes back (packets to send,
-//! events for the host, the next deadline). That keeps every rule testable with plain unit tests.
+//! and host requests into a [`Line`] and carries out what comes back (packets to send, events for
+//! the host, the next deadline). That keeps every rule testable with plain unit tests.
+//!
+//! The modules are private; what the shell (crates/plugin) and the core's own tests, benches and
+//! fuzz targets use is re-exported here: the line and its configuration at the root, the MQTT wire
+//! in [`mqtt`], and building blocks measured or fuzzed on their own in [`parts`].
 
-pub mod ack_gate;
-pub mod codec;
-pub mod config;
-pub mod error;
-pub mod event;
-pub mod json_extract;
-pub mod json_path;
-pub mod json_value;
-pub mod line;
-pub mod params;
-pub mod payload;
-pub mod routing;
-pub mod session;
-pub mod station;
-pub mod tag;
-pub mod text;
-pub mod time_mask;
-pub mod value;
+mod ack_gate;
+mod codec;
+mod config;
+mod error;
+mod event;
+mod ids;
+mod json_extract;
+mod json_path;
+mod json_value;
+mod line;
+mod params;
+mod payload;
+mod routing;
+mod session;
+mod station;
+mod tag;
+mod text;
+mod time_mask;
+mod value;
 
-pub use config::{LineConfig, PayloadType};
+pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
 pub use error::ConfigError;
-pub use event::{Event, LineEvent};
-pub use line::Line;
-pub use station::{StationCommand, StationState};
+pub use event::{
+    now_ns, Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
+};
+pub use ids::{StationId, TagId, WriteToken};
+pub use line::{Line, Unsendable};
+pub use params::Secret;
+pub use payload::escape;
+pub use station::{StationCommand, StationParams, StationState};
 pub use value::{Value, ValueType};
+
+/// MQTT 3.1.1 on the wire: rumqttc's v4 packet types, and reading, writing and describing packets
+/// with the checks the codec leaves out.
+pub mod mqtt {
+    pub use crate::codec::{
+        describe, read_packet, write_packet, ConnAck, ConnectReturnCode, Packet, PubAck, PubComp,
+        PubRec, PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
+    };
+    pub use crate::session::{Session, SessionConfig};
+}
+
+/// Building blocks that the benches measure and the fuzz targets exercise on their own: the
+/// routing table, JSON paths and extraction, payload parsing and time masks.
+pub mod parts {
+    pub use crate::json_extract::PathTree;
+    pub use crate::json_path::JsonPath;
+    pub use crate::json_value::from_json;
+    pub use crate::payload::parse_json;
+    pub use crate::routing::{RouteEntry, Router};
+    pub use crate::time_mask::{utc_ns, TimeMask, TimeZone};
+}

@@ -82,12 +82,6 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// Reads the time stamp of a parsed payload.
-pub fn stamp(settings: &PayloadSettings, doc: &Json) -> Stamp {
-    let value = settings.time_field.as_ref().and_then(|f| f.find(doc));
-    stamp_from(settings, value)
-}
-
 /// Reads the time stamp from the value of the time field, already looked up (`None`: missing).
 pub fn stamp_from(settings: &PayloadSettings, value: Option<&Json>) -> Stamp {
     let Some(field) = &settings.time_field else {
@@ -111,6 +105,12 @@ mod tests {
     use super::*;
     use crate::time_mask::utc_ns;
     use serde_json::json;
+
+    /// Reads the time stamp of a parsed payload.
+    fn stamp(settings: &PayloadSettings, doc: &Json) -> Stamp {
+        let value = settings.time_field.as_ref().and_then(|f| f.find(doc));
+        stamp_from(settings, value)
+    }
 
     fn settings(params: &[(&str, &str)], station: &[(&str, &str)]) -> PayloadSettings {
         let mut all = vec![("host", "h")];

@@ -160,7 +160,7 @@ pub fn check_address(name: &str, address: &str) -> Result<Vec<String>, ConfigErr
 }
 
 impl Router {
-    /// Builds the table. Addresses must be unique and not empty (see [`check_address`]).
+    /// Builds the table. Addresses must be unique and not empty (see `check_address`).
     pub fn build(entries: &[RouteEntry]) -> Result<Router, ConfigError> {
         let mut router = Router::default();
         let mut seen: HashMap<&str, &str> = HashMap::with_capacity(entries.len());

@@ -10,15 +10,30 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-pub use rumqttc::mqttbytes::v4::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp, PubRec, PubRel,
-    Publish, SubAck, Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
-};
-pub use rumqttc::mqttbytes::QoS;
 
-use crate::codec::packet_name;
-use crate::config::LineConfig;
+use crate::codec::{
+    packet_name, ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp,
+    PubRec, PubRel, Publish, QoS, SubAck, Subscribe, SubscribeReasonCode, Unsubscribe,
+};
+use crate::ids::WriteToken;
 use crate::params::Secret;
+
+/// What CONNECT and the session's timers need, taken from the line's configuration
+/// (`LineConfig::session`) each time a transport opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    pub client_id: String,
+    pub user_name: String,
+    pub clean_session: bool,
+    /// In seconds, as CONNECT carries it; 0 turns keep-alive pings off.
+    pub keep_alive: u16,
+    pub ping_interval: Duration,
+    pub reply_timeout: Duration,
+    pub topic_filter: String,
+    pub subscribe_qos: QoS,
+    /// The line's own will message, sent in CONNECT.
+    pub last_will: Option<LastWill>,
+}
 
 /// A reason to close the connection.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,7 +56,7 @@ pub enum SessionEvent {
     /// A new message. QoS 1 and 2 messages must be confirmed with [`Session::confirm`].
     Message(Publish),
     /// A sent message reached its end (PUBACK for QoS 1, PUBCOMP for QoS 2). Carries its token.
-    Published(u64),
+    Published(WriteToken),
 }
 
 /// What the session waits for, with a deadline when Reply Timeout is on.
@@ -84,7 +99,7 @@ struct OwedAck {
 /// A message this client published and the broker has not finished acknowledging.
 #[derive(Debug, Clone)]
 struct Outgoing {
-    token: u64,
+    token: WriteToken,
     publish: Publish,
     /// QoS 2: PUBREC arrived and PUBREL was sent; only PUBCOMP is missing.
     released: bool,
@@ -112,8 +127,8 @@ pub struct Session {
     epoch: u64,
     outgoing: BTreeMap<u16, Outgoing>,
     /// QoS 0 publications handed out by `poll_transmit`, complete once flushed.
-    sent_qos0: Vec<u64>,
-    qos0_waiting: HashMap<usize, u64>,
+    sent_qos0: Vec<WriteToken>,
+    qos0_waiting: HashMap<usize, WriteToken>,
     transmit_seq: usize,
     next_pkid: u16,
     last_sent: Instant,
@@ -161,7 +176,7 @@ impl Session {
 
     /// A transport is open: queue CONNECT. `password` is the resolved secret (the configuration
     /// may name an environment variable or a file instead).
-    pub fn connect(&mut self, cfg: &LineConfig, password: &Secret, now: Instant) {
+    pub fn connect(&mut self, cfg: &SessionConfig, password: &Secret, now: Instant) {
         self.outbox.clear();
         self.expects.clear();
         self.owed.clear();
@@ -186,14 +201,7 @@ impl Session {
                 password.expose().to_string(),
             ));
         }
-        if cfg.will_flag {
-            connect.last_will = Some(LastWill::new(
-                cfg.will_topic.clone(),
-                cfg.will_message.clone().into_bytes(),
-                cfg.will_qos,
-                cfg.will_retain,
-            ));
-        }
+        connect.last_will = cfg.last_will.clone();
         self.phase = Phase::AwaitConnAck;
         self.last_received = now;
         self.last_ping = now;
@@ -203,13 +211,13 @@ impl Session {
 
     /// The transport is gone. Returns the tokens of publications that will not be completed:
     /// unflushed QoS 0 ones, and with clean session on every one in flight.
-    pub fn disconnected(&mut self) -> Vec<u64> {
+    pub fn disconnected(&mut self) -> Vec<WriteToken> {
         self.phase = Phase::Closed;
         self.outbox.clear();
         self.expects.clear();
         self.owed.clear();
         // QoS 0 publications count as written only once flushed; unflushed ones fail.
-        let mut failed: Vec<u64> = self.qos0_waiting.drain().map(|(_, t)| t).collect();
+        let mut failed: Vec<WriteToken> = self.qos0_waiting.drain().map(|(_, t)| t).collect();
         failed.append(&mut self.sent_qos0);
         if self.clean_session {
             failed.extend(self.outgoing.values().map(|o| o.token));
@@ -222,14 +230,14 @@ impl Session {
     /// Queues a publication. QoS 1 and 2 need a connection that is ready.
     pub fn publish(
         &mut self,
-        token: u64,
+        token: WriteToken,
         topic: &str,
         payload: Bytes,
         qos: QoS,
         retain: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), PublishError> {
         if self.phase != Phase::Ready {
-            return Err("the line is not connected to a broker".into());
+            return Err(PublishError::NotConnected);
         }
         let mut publish = Publish::from_bytes(topic, qos, payload);
         publish.retain = retain;
@@ -239,7 +247,7 @@ impl Session {
         } else {
             let pkid = self
                 .allocate_pkid()
-                .ok_or("all 65535 packet ids are in flight")?;
+                .ok_or(PublishError::PacketIdsInFlight)?;
             publish.pkid = pkid;
             self.outgoing.insert(
                 pkid,
@@ -284,7 +292,7 @@ impl Session {
 
     /// The publication just taken from `poll_transmit` could not be encoded: it is forgotten
     /// (not completed when flushed, not resent after a reconnect) and its token returned.
-    pub fn unsendable(&mut self, p: &Publish) -> Option<u64> {
+    pub fn unsendable(&mut self, p: &Publish) -> Option<WriteToken> {
         if p.qos == QoS::AtMostOnce {
             self.sent_qos0.pop()
         } else {
@@ -293,7 +301,7 @@ impl Session {
     }
 
     /// Everything taken from `poll_transmit` reached the socket: QoS 0 publications are done.
-    pub fn flushed(&mut self) -> Vec<u64> {
+    pub fn flushed(&mut self) -> Vec<WriteToken> {
         std::mem::take(&mut self.sent_qos0)
     }
 
@@ -611,22 +619,32 @@ pub fn connack_reason(code: ConnectReturnCode) -> &'static str {
     }
 }
 
+/// Why the session cannot take a publication now.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PublishError {
+    #[error("the line is not connected to a broker")]
+    NotConnected,
+    #[error("all 65535 packet ids are in flight")]
+    PacketIdsInFlight,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::describe;
+    use crate::codec::{describe, UnsubAck};
+    use crate::config::LineConfig;
 
-    fn cfg(extra: &[(&str, &str)]) -> LineConfig {
+    fn cfg(extra: &[(&str, &str)]) -> SessionConfig {
         let mut p = vec![("host", "h")];
         p.extend_from_slice(extra);
-        LineConfig::from_params("l", p).unwrap().0
+        LineConfig::from_params("l", p).unwrap().0.session()
     }
 
     fn drain(s: &mut Session, now: Instant) -> Vec<Packet> {
         std::iter::from_fn(|| s.poll_transmit(now)).collect()
     }
 
-    fn ready(s: &mut Session, c: &LineConfig, now: Instant) {
+    fn ready(s: &mut Session, c: &SessionConfig, now: Instant) {
         s.connect(c, &Secret::default(), now);
         let out = drain(s, now);
         assert!(matches!(out[0], Packet::Connect(_)));
@@ -661,7 +679,7 @@ mod tests {
     /// session sent after it (resent publications, UNSUBSCRIBE or SUBSCRIBE).
     fn reconnect(
         s: &mut Session,
-        c: &LineConfig,
+        c: &SessionConfig,
         session_present: bool,
         now: Instant,
     ) -> Vec<Packet> {
@@ -933,17 +951,41 @@ mod tests {
         let mut s = Session::new(t0);
         let c = cfg(&[]);
         assert!(s
-            .publish(1, "o", Bytes::from_static(b"v"), QoS::AtMostOnce, false)
+            .publish(
+                WriteToken(1),
+                "o",
+                Bytes::from_static(b"v"),
+                QoS::AtMostOnce,
+                false
+            )
             .is_err());
         ready(&mut s, &c, t0);
-        s.publish(1, "o", Bytes::from_static(b"v"), QoS::AtMostOnce, false)
-            .unwrap();
-        s.publish(2, "o", Bytes::from_static(b"v"), QoS::AtLeastOnce, false)
-            .unwrap();
-        s.publish(3, "o", Bytes::from_static(b"v"), QoS::ExactlyOnce, true)
-            .unwrap();
+        s.publish(
+            WriteToken(1),
+            "o",
+            Bytes::from_static(b"v"),
+            QoS::AtMostOnce,
+            false,
+        )
+        .unwrap();
+        s.publish(
+            WriteToken(2),
+            "o",
+            Bytes::from_static(b"v"),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .unwrap();
+        s.publish(
+            WriteToken(3),
+            "o",
+            Bytes::from_static(b"v"),
+            QoS::ExactlyOnce,
+            true,
+        )
+        .unwrap();
         let out = drain(&mut s, t0);
-        assert_eq!(s.flushed(), [1]);
+        assert_eq!(s.flushed(), [WriteToken(1)]);
         let pkid = |p: &Packet| match p {
             Packet::Publish(p) => p.pkid,
             _ => panic!(),
@@ -951,13 +993,13 @@ mod tests {
         let (p2, p3) = (pkid(&out[1]), pkid(&out[2]));
         assert_eq!(
             s.handle(Packet::PubAck(PubAck::new(p2)), t0).unwrap(),
-            Some(SessionEvent::Published(2))
+            Some(SessionEvent::Published(WriteToken(2)))
         );
         assert_eq!(s.handle(Packet::PubRec(PubRec::new(p3)), t0).unwrap(), None);
         assert!(matches!(drain(&mut s, t0)[..], [Packet::PubRel(_)]));
         assert_eq!(
             s.handle(Packet::PubComp(PubComp::new(p3)), t0).unwrap(),
-            Some(SessionEvent::Published(3))
+            Some(SessionEvent::Published(WriteToken(3)))
         );
     }
 
@@ -967,8 +1009,14 @@ mod tests {
         let c = cfg(&[]);
         let mut s = Session::new(t0);
         ready(&mut s, &c, t0);
-        s.publish(7, "o", Bytes::from_static(b"v"), QoS::AtLeastOnce, false)
-            .unwrap();
+        s.publish(
+            WriteToken(7),
+            "o",
+            Bytes::from_static(b"v"),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .unwrap();
         drain(&mut s, t0);
         assert!(
             s.disconnected().is_empty(),
@@ -980,9 +1028,15 @@ mod tests {
         let clean = cfg(&[("clean_session", "YES")]);
         let mut s = Session::new(t0);
         ready(&mut s, &clean, t0);
-        s.publish(8, "o", Bytes::from_static(b"v"), QoS::AtLeastOnce, false)
-            .unwrap();
-        assert_eq!(s.disconnected(), [8]);
+        s.publish(
+            WriteToken(8),
+            "o",
+            Bytes::from_static(b"v"),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.disconnected(), [WriteToken(8)]);
     }
 
     #[test]

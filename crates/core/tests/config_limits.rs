@@ -4,10 +4,10 @@
 mod common;
 
 use common::{write_results, Harness};
-use mqtt_line_core::config::PasswordSource;
-use mqtt_line_core::params::Secret;
-use mqtt_line_core::station::StationParams;
-use mqtt_line_core::{Line, LineConfig, Value, ValueType};
+use mqtt_line_core::PasswordSource;
+use mqtt_line_core::Secret;
+use mqtt_line_core::StationParams;
+use mqtt_line_core::{Line, LineConfig, StationId, TagId, Value, ValueType};
 
 fn line(params: &[(&str, &str)]) -> Result<LineConfig, String> {
     let mut all = vec![("host", "127.0.0.1")];
@@ -87,22 +87,22 @@ fn long_values_are_cut_in_every_message_that_quotes_them() {
     let mut h = Harness::new(&[]);
     errors.push(
         h.line
-            .add_station(1, "s", &long, [])
+            .add_station(StationId(1), "s", &long, [])
             .unwrap_err()
             .to_string(),
     );
-    h.line.add_station(2, "t", "t", []).unwrap();
+    h.line.add_station(StationId(2), "t", "t", []).unwrap();
     errors.push(
         h.line
-            .add_tag(2, 1, "x", &long, ValueType::TxtI, None)
+            .add_tag(StationId(2), TagId(1), "x", &long, ValueType::TxtI, None)
             .unwrap_err()
             .to_string(),
     );
     errors.push(
         h.line
             .add_tag(
-                2,
-                2,
+                StationId(2),
+                TagId(2),
                 "o",
                 "OUT_TOPIC",
                 ValueType::TxtO,
@@ -203,8 +203,8 @@ fn the_last_password_source_wins() {
 fn an_out_topic_longer_than_an_mqtt_string_fails_its_write_and_sends_nothing() {
     let mut h = Harness::writer(&[], None);
     let long = "t".repeat(70_000);
-    h.line.write(1, 7, Value::Text(long)).unwrap();
-    h.line.write(2, 8, Value::Text("v".into())).unwrap();
+    h.line.write(TagId(1), 7, Value::Text(long)).unwrap();
+    h.line.write(TagId(2), 8, Value::Text("v".into())).unwrap();
     let errors = write_results(&h.events());
     assert!(errors[0].0 == 7, "{errors:?}");
     let topic_error = errors[0].1.as_deref().expect("the OUT_TOPIC write fails");
@@ -227,7 +227,7 @@ fn an_out_topic_longer_than_an_mqtt_string_fails_its_write_and_sends_nothing() {
 fn a_publication_that_cannot_be_encoded_fails_its_write_and_is_never_counted_as_sent() {
     for qos in ["QoS_0", "QoS_1"] {
         let mut h = Harness::writer(&[("publish_qos", qos)], Some("c"));
-        h.line.write(2, 9, Value::Text("v".into())).unwrap();
+        h.line.write(TagId(2), 9, Value::Text("v".into())).unwrap();
         let packet = h.line.poll_transmit(h.now).expect("the PUBLISH");
         h.line.unsendable(packet, "too large").unwrap();
         h.line.flushed();
@@ -249,7 +249,8 @@ fn a_publication_that_cannot_be_encoded_fails_its_write_and_is_never_counted_as_
     let reason = h
         .line
         .unsendable(connect, "its password is too long")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         reason.contains("CONNECT") && reason.contains("password is too long"),
         "{reason}"
@@ -266,49 +267,91 @@ fn start_warns_about_configurations_that_cannot_work_as_meant() {
         (
             "OUT_VALUE without OUT_TOPIC",
             |l| {
-                l.add_station(1, "cmd", "cmd", []).unwrap();
-                l.add_tag(1, 1, "v", "OUT_VALUE", ValueType::TxtO, None)
-                    .unwrap();
+                l.add_station(StationId(1), "cmd", "cmd", []).unwrap();
+                l.add_tag(
+                    StationId(1),
+                    TagId(1),
+                    "v",
+                    "OUT_VALUE",
+                    ValueType::TxtO,
+                    None,
+                )
+                .unwrap();
             },
             Some("station 'cmd' has an OUT_VALUE tag but no OUT_TOPIC tag"),
         ),
         (
             "OUT_VALUE with OUT_TOPIC",
             |l| {
-                l.add_station(1, "cmd", "cmd", []).unwrap();
-                l.add_tag(1, 1, "v", "OUT_VALUE", ValueType::TxtO, None)
-                    .unwrap();
-                l.add_tag(1, 2, "t", "OUT_TOPIC", ValueType::TxtO, None)
-                    .unwrap();
+                l.add_station(StationId(1), "cmd", "cmd", []).unwrap();
+                l.add_tag(
+                    StationId(1),
+                    TagId(1),
+                    "v",
+                    "OUT_VALUE",
+                    ValueType::TxtO,
+                    None,
+                )
+                .unwrap();
+                l.add_tag(
+                    StationId(1),
+                    TagId(2),
+                    "t",
+                    "OUT_TOPIC",
+                    ValueType::TxtO,
+                    None,
+                )
+                .unwrap();
             },
             None,
         ),
         (
             "a station behind '#'",
             |l| {
-                l.add_station(1, "all", "#", []).unwrap();
-                l.add_station(2, "dev", "dev/1", []).unwrap();
-                l.add_tag(2, 1, "d", "IN_DATA", ValueType::TxtI, None)
-                    .unwrap();
+                l.add_station(StationId(1), "all", "#", []).unwrap();
+                l.add_station(StationId(2), "dev", "dev/1", []).unwrap();
+                l.add_tag(
+                    StationId(2),
+                    TagId(1),
+                    "d",
+                    "IN_DATA",
+                    ValueType::TxtI,
+                    None,
+                )
+                .unwrap();
             },
             Some("station 'dev' never receives a message: station 'all' has address '#'"),
         ),
         (
             "an output station next to '#'",
             |l| {
-                l.add_station(1, "all", "#", []).unwrap();
-                l.add_tag(1, 1, "d", "IN_DATA", ValueType::TxtI, None)
-                    .unwrap();
-                l.add_station(2, "cmd", "cmd", []).unwrap();
-                l.add_tag(2, 2, "t", "OUT_TOPIC", ValueType::TxtO, None)
-                    .unwrap();
+                l.add_station(StationId(1), "all", "#", []).unwrap();
+                l.add_tag(
+                    StationId(1),
+                    TagId(1),
+                    "d",
+                    "IN_DATA",
+                    ValueType::TxtI,
+                    None,
+                )
+                .unwrap();
+                l.add_station(StationId(2), "cmd", "cmd", []).unwrap();
+                l.add_tag(
+                    StationId(2),
+                    TagId(2),
+                    "t",
+                    "OUT_TOPIC",
+                    ValueType::TxtO,
+                    None,
+                )
+                .unwrap();
             },
             None,
         ),
         (
             "a wildcard in SWT",
             |l| {
-                l.add_station(1, "dev", "dev/1", [("SWT", "dev/+/will")])
+                l.add_station(StationId(1), "dev", "dev/1", [("SWT", "dev/+/will")])
                     .unwrap();
             },
             Some("station 'dev': Station Will Topic 'dev/+/will' contains an MQTT wildcard"),

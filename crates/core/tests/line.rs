@@ -3,16 +3,18 @@
 mod common;
 
 use common::*;
-use mqtt_line_core::event::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
-use mqtt_line_core::session::{Packet, PubAck, Publish, QoS};
-use mqtt_line_core::{StationCommand, StationState, Value, ValueType};
+use mqtt_line_core::mqtt::{Packet, PubAck, Publish, QoS};
+use mqtt_line_core::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
+use mqtt_line_core::{StationCommand, StationId, StationState, TagId, Value, ValueType};
 
 #[test]
 fn stations_report_comm_error_until_connected_then_ok() {
     let mut h = Harness::new(&[]);
     h.station(1, "a");
     h.station(2, "b");
-    h.line.station_command(2, StationCommand::Off).unwrap();
+    h.line
+        .station_command(StationId(2), StationCommand::Off)
+        .unwrap();
     h.line.start().unwrap();
     assert_eq!(
         states(&h.events()),
@@ -83,9 +85,16 @@ fn invalid_utf8_payload_reaches_in_data_with_replacement() {
 #[test]
 fn payload_that_does_not_fit_the_tag_type_makes_it_invalid() {
     let mut h = Harness::new(&[]);
-    h.line.add_station(1, "st", "t", []).unwrap();
+    h.line.add_station(StationId(1), "st", "t", []).unwrap();
     h.line
-        .add_tag(1, 1, "level", "IN_DATA", ValueType::Ai, None)
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "level",
+            "IN_DATA",
+            ValueType::Ai,
+            None,
+        )
         .unwrap();
     h.line.start().unwrap();
     h.connect();
@@ -111,7 +120,7 @@ fn routing_through_the_line_and_off_stations() {
     h.events();
     let station_of = |ev: &[Event]| {
         ev.iter().find_map(|e| match e {
-            Event::TagValue { station, .. } => Some(*station),
+            Event::TagValue { station, .. } => Some(station.0),
             _ => None,
         })
     };
@@ -127,7 +136,9 @@ fn routing_through_the_line_and_off_stations() {
         station_of(&h.receive("other", b"1", QoS::AtMostOnce, 0)),
         Some(3)
     );
-    h.line.station_command(2, StationCommand::Off).unwrap();
+    h.line
+        .station_command(StationId(2), StationCommand::Off)
+        .unwrap();
     h.events();
     // A message for a station that is off is dropped, not passed on to `.*`.
     assert_eq!(
@@ -166,10 +177,16 @@ fn the_line_wants_no_connection_when_every_station_is_off_or_simulated() {
     h.station(2, "u");
     h.line.start().unwrap();
     assert!(h.line.wants_connection());
-    h.line.station_command(1, StationCommand::Off).unwrap();
-    h.line.station_command(2, StationCommand::Simulate).unwrap();
+    h.line
+        .station_command(StationId(1), StationCommand::Off)
+        .unwrap();
+    h.line
+        .station_command(StationId(2), StationCommand::Simulate)
+        .unwrap();
     assert!(!h.line.wants_connection());
-    h.line.station_command(2, StationCommand::On).unwrap();
+    h.line
+        .station_command(StationId(2), StationCommand::On)
+        .unwrap();
     assert!(h.line.wants_connection());
 }
 
@@ -177,13 +194,34 @@ fn writer(params: &[(&str, &str)]) -> Harness {
     let mut h = Harness::new(params);
     h.station(1, "t");
     h.line
-        .add_tag(1, 100, "topic", "OUT_TOPIC", ValueType::TxtO, None)
+        .add_tag(
+            StationId(1),
+            TagId(100),
+            "topic",
+            "OUT_TOPIC",
+            ValueType::TxtO,
+            None,
+        )
         .unwrap();
     h.line
-        .add_tag(1, 101, "value", "OUT_VALUE", ValueType::TxtO, None)
+        .add_tag(
+            StationId(1),
+            TagId(101),
+            "value",
+            "OUT_VALUE",
+            ValueType::TxtO,
+            None,
+        )
         .unwrap();
     h.line
-        .add_tag(1, 102, "ja", "JA=a.b", ValueType::Co, None)
+        .add_tag(
+            StationId(1),
+            TagId(102),
+            "ja",
+            "JA=a.b",
+            ValueType::Co,
+            None,
+        )
         .unwrap();
     h.line.start().unwrap();
     h
@@ -195,11 +233,14 @@ fn writes_fail_with_a_reason_for_every_wrong_target() {
     h.connect();
     h.events();
     let text = |s: &str| Value::Text(s.into());
-    h.line.write(10, 1, text("x")).unwrap();
-    h.line.write(101, 2, text("no topic yet")).unwrap();
-    h.line.write(102, 3, Value::Int(1)).unwrap();
-    h.line.write(100, 4, text("a/#")).unwrap();
-    assert!(h.line.write(999, 5, text("x")).is_err(), "unknown tag id");
+    h.line.write(TagId(10), 1, text("x")).unwrap();
+    h.line.write(TagId(101), 2, text("no topic yet")).unwrap();
+    h.line.write(TagId(102), 3, Value::Int(1)).unwrap();
+    h.line.write(TagId(100), 4, text("a/#")).unwrap();
+    assert!(
+        h.line.write(TagId(999), 5, text("x")).is_err(),
+        "unknown tag id"
+    );
     let results = write_results(&h.events());
     let errors: Vec<&str> = results
         .iter()
@@ -223,8 +264,12 @@ fn out_value_publishes_to_out_topic_and_completes_by_qos() {
     let mut h = writer(&[("publish_qos", "1"), ("publish_retain", "YES")]);
     h.connect();
     h.events();
-    h.line.write(100, 1, Value::Text("cmd/x".into())).unwrap();
-    h.line.write(101, 2, Value::Text("on".into())).unwrap();
+    h.line
+        .write(TagId(100), 1, Value::Text("cmd/x".into()))
+        .unwrap();
+    h.line
+        .write(TagId(101), 2, Value::Text("on".into()))
+        .unwrap();
     assert_eq!(write_results(&h.events()), [(1, None)]);
     let out = h.transmit();
     let Some(Packet::Publish(p)) = out.first() else {
@@ -242,8 +287,12 @@ fn out_value_publishes_to_out_topic_and_completes_by_qos() {
 #[test]
 fn qos0_write_completes_when_flushed_and_fails_when_not_connected() {
     let mut h = writer(&[]);
-    h.line.write(100, 1, Value::Text("cmd/x".into())).unwrap();
-    h.line.write(101, 2, Value::Text("v".into())).unwrap();
+    h.line
+        .write(TagId(100), 1, Value::Text("cmd/x".into()))
+        .unwrap();
+    h.line
+        .write(TagId(101), 2, Value::Text("v".into()))
+        .unwrap();
     let results = write_results(&h.events());
     assert_eq!(results[0], (1, None));
     assert!(
@@ -252,7 +301,9 @@ fn qos0_write_completes_when_flushed_and_fails_when_not_connected() {
     );
     h.connect();
     h.events();
-    h.line.write(101, 3, Value::Text("v".into())).unwrap();
+    h.line
+        .write(TagId(101), 3, Value::Text("v".into()))
+        .unwrap();
     assert!(write_results(&h.events()).is_empty());
     h.transmit();
     h.line.flushed();
@@ -262,10 +313,10 @@ fn qos0_write_completes_when_flushed_and_fails_when_not_connected() {
 #[test]
 fn configuration_errors_name_the_object_and_value() {
     let mut h = Harness::new(&[]);
-    h.line.add_station(1, "one", "a/b", []).unwrap();
+    h.line.add_station(StationId(1), "one", "a/b", []).unwrap();
     let err = h
         .line
-        .add_station(2, "two", "a/b", [])
+        .add_station(StationId(2), "two", "a/b", [])
         .unwrap_err()
         .to_string();
     assert!(
@@ -274,15 +325,22 @@ fn configuration_errors_name_the_object_and_value() {
     );
     let err = h
         .line
-        .add_tag(1, 1, "t", "OUT_TOPIC", ValueType::TxtI, None)
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "t",
+            "OUT_TOPIC",
+            ValueType::TxtI,
+            None,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("tag 'one.t'") && err.contains("TxtI"), "{err}");
     let err = h
         .line
         .add_tag(
-            1,
-            2,
+            StationId(1),
+            TagId(2),
             "n",
             "OUT_VALUE",
             ValueType::Co,
@@ -296,19 +354,26 @@ fn configuration_errors_name_the_object_and_value() {
     );
     let err = h
         .line
-        .add_station(3, "three", "x", [("SWZ", "1")])
+        .add_station(StationId(3), "three", "x", [("SWZ", "1")])
         .unwrap_err()
         .to_string();
     assert!(err.contains("'SWZ'"), "{err}");
     h.line.start().unwrap();
-    assert!(h.line.add_station(4, "late", "y", []).is_err());
+    assert!(h.line.add_station(StationId(4), "late", "y", []).is_err());
 }
 
 fn gated(params: &[(&str, &str)]) -> Harness {
     let mut h = Harness::new(params);
     h.station(1, "t");
     h.line
-        .add_tag(1, 50, "ack", "ACK_ID", ValueType::Co, None)
+        .add_tag(
+            StationId(1),
+            TagId(50),
+            "ack",
+            "ACK_ID",
+            ValueType::Co,
+            None,
+        )
         .unwrap();
     h.station(2, "free");
     h.line.start().unwrap();
@@ -338,7 +403,7 @@ fn ack_id_shows_one_message_at_a_time_in_arrival_order() {
     assert!(shown_ids(&h.receive("t", b"c", QoS::AtMostOnce, 0)).is_empty());
 
     // A wrong id changes nothing and says what was expected.
-    h.line.write(50, 1, Value::Int(2)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(2)).unwrap();
     let ev = h.events();
     let err = write_results(&ev)[0].1.clone().unwrap();
     assert!(
@@ -347,23 +412,23 @@ fn ack_id_shows_one_message_at_a_time_in_arrival_order() {
     );
     assert!(shown_ids(&ev).is_empty());
 
-    h.line.write(50, 2, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 2, Value::Int(1)).unwrap();
     let ev = h.events();
     assert_eq!(write_results(&ev), [(2, None)]);
     assert_eq!(shown_ids(&ev), [Value::Int(2)]);
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
 
-    h.line.write(50, 3, Value::Int(2)).unwrap();
+    h.line.write(TagId(50), 3, Value::Int(2)).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(0)]);
     let out = h.transmit();
     assert!(
         matches!(out[..], [Packet::PubRec(ref r)] if r.pkid == 2),
         "{out:?}"
     );
-    h.line.write(50, 4, Value::Int(0)).unwrap();
+    h.line.write(TagId(50), 4, Value::Int(0)).unwrap();
     let ev = h.events();
     assert_eq!(write_results(&ev), [(4, None)]);
-    h.line.write(50, 5, Value::Int(0)).unwrap();
+    h.line.write(TagId(50), 5, Value::Int(0)).unwrap();
     let err = write_results(&h.events())[0].1.clone().unwrap();
     assert!(err.contains("no message waiting"), "{err}");
 }
@@ -375,7 +440,7 @@ fn acks_reach_the_broker_in_arrival_order_across_stations() {
     h.receive("free", b"b", QoS::AtLeastOnce, 2);
     // Station 2 needs no confirmation, but its PUBACK must wait for the earlier message's.
     assert!(h.transmit().is_empty());
-    h.line.write(50, 1, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(1)).unwrap();
     assert_eq!(
         h.transmit(),
         [
@@ -403,7 +468,7 @@ fn held_messages_survive_a_reconnect_without_twins() {
         shown_ids(&h.receive_publish(dup)).is_empty(),
         "held, not shown yet"
     );
-    h.line.write(50, 1, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(1)).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(2)]);
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
 }
@@ -418,16 +483,16 @@ fn held_messages_are_kept_when_the_broker_lost_the_session() {
     h.events();
     // A new message reuses id 1; confirming the old message 1 must not acknowledge it.
     h.receive("t", b"new", QoS::AtLeastOnce, 1);
-    h.line.write(50, 1, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(1)).unwrap();
     assert_eq!(
         shown_ids(&h.events()),
         [Value::Int(2)],
         "the held message is not lost"
     );
     assert!(h.transmit().is_empty(), "no PUBACK for the new message yet");
-    h.line.write(50, 2, Value::Int(2)).unwrap();
+    h.line.write(TagId(50), 2, Value::Int(2)).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(1)]);
-    h.line.write(50, 3, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 3, Value::Int(1)).unwrap();
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
 }
 
@@ -436,18 +501,32 @@ fn station_will_puts_the_station_in_hard_error_until_data_comes() {
     let mut h = Harness::new(&[]);
     h.line
         .add_station(
-            1,
+            StationId(1),
             "dev",
             "devices/1/up",
             [("SWT", "devices/1/status"), ("SWP", "offline")],
         )
         .unwrap();
     h.line
-        .add_tag(1, 10, "data", "IN_DATA", ValueType::TxtI, None)
+        .add_tag(
+            StationId(1),
+            TagId(10),
+            "data",
+            "IN_DATA",
+            ValueType::TxtI,
+            None,
+        )
         .unwrap();
-    h.line.add_station(2, "all", ".*", []).unwrap();
+    h.line.add_station(StationId(2), "all", ".*", []).unwrap();
     h.line
-        .add_tag(2, 20, "topic", "IN_TOPIC", ValueType::TxtI, None)
+        .add_tag(
+            StationId(2),
+            TagId(20),
+            "topic",
+            "IN_TOPIC",
+            ValueType::TxtI,
+            None,
+        )
         .unwrap();
     h.line.start().unwrap();
     h.connect();
@@ -490,7 +569,7 @@ fn station_will_puts_the_station_in_hard_error_until_data_comes() {
 fn station_will_without_payload_matches_any_payload() {
     let mut h = Harness::new(&[]);
     h.line
-        .add_station(1, "dev", "d/up", [("SWT", "d/lwt")])
+        .add_station(StationId(1), "dev", "d/up", [("SWT", "d/lwt")])
         .unwrap();
     h.line.start().unwrap();
     h.connect();
@@ -506,12 +585,12 @@ fn json_tags_come_before_in_fields_and_share_the_payload_time() {
         ("time_field_name", "t"),
         ("time_mask", "UNIX"),
     ]);
-    h.line.add_station(1, "s", "x", []).unwrap();
+    h.line.add_station(StationId(1), "s", "x", []).unwrap();
     h.line
-        .add_tag(1, 1, "id", "IN_ID", ValueType::Ci, None)
+        .add_tag(StationId(1), TagId(1), "id", "IN_ID", ValueType::Ci, None)
         .unwrap();
     h.line
-        .add_tag(1, 2, "v", "JA=v", ValueType::Ai, None)
+        .add_tag(StationId(1), TagId(2), "v", "JA=v", ValueType::Ai, None)
         .unwrap();
     h.line.start().unwrap();
     h.connect();

@@ -4,10 +4,10 @@
 mod common;
 
 use common::*;
-use mqtt_line_core::event::{Event, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
-use mqtt_line_core::session::QoS;
-use mqtt_line_core::time_mask::utc_ns;
-use mqtt_line_core::{Value, ValueType};
+use mqtt_line_core::mqtt::QoS;
+use mqtt_line_core::parts::utc_ns;
+use mqtt_line_core::{Event, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
+use mqtt_line_core::{StationId, TagId, Value, ValueType};
 
 /// The receive time the harness hands to the line.
 const RECEIVED: i64 = 42;
@@ -280,16 +280,23 @@ fn every_payload_file_gives_the_expected_values_and_time() {
         station_params.extend_from_slice(case.station);
         let mut h = Harness::new(&[]);
         h.line
-            .add_station(1, "dev", "up", station_params.iter().copied())
+            .add_station(StationId(1), "dev", "up", station_params.iter().copied())
             .unwrap_or_else(|e| panic!("{}: {e}", case.file));
         h.line
-            .add_tag(1, 1000, "data", "IN_DATA", ValueType::TxtI, None)
+            .add_tag(
+                StationId(1),
+                TagId(1000),
+                "data",
+                "IN_DATA",
+                ValueType::TxtI,
+                None,
+            )
             .unwrap();
         for (k, (address, ty, _)) in case.tags.iter().enumerate() {
             h.line
                 .add_tag(
-                    1,
-                    k as u64 + 1,
+                    StationId(1),
+                    TagId(k as u64 + 1),
                     address,
                     &format!("JA={address}"),
                     *ty,
@@ -360,13 +367,13 @@ fn numbers_into_text_tags_keep_their_json_text() {
         "neg":-0.0, "deep": {"list": [1, 7.10e-3]}}"#;
     let mut h = Harness::new(&[]);
     h.line
-        .add_station(1, "dev", "up", [("payload_type", "JSON")])
+        .add_station(StationId(1), "dev", "up", [("payload_type", "JSON")])
         .unwrap();
     for (k, (address, ty, _)) in rows.iter().enumerate() {
         h.line
             .add_tag(
-                1,
-                k as u64 + 1,
+                StationId(1),
+                TagId(k as u64 + 1),
                 &format!("t{k}"),
                 &format!("JA={address}"),
                 *ty,

@@ -1,7 +1,7 @@
 //! Conversions between the core's types and the C ABI's.
 
 use mqtt_line_abi::*;
-use mqtt_line_core::event::{Event, LineEvent};
+use mqtt_line_core::{Event, LineEvent};
 use mqtt_line_core::{StationState, Value, ValueType};
 
 use crate::queue::HostEvent;
@@ -90,8 +90,8 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             flags,
         }) => {
             out.kind = MQL_EVENT_TAG_VALUE;
-            out.station_id = *station;
-            out.tag_id = *tag;
+            out.station_id = station.0;
+            out.tag_id = tag.0;
             out.flags = *flags;
             out.time_ns = *time_ns;
             if let Some(v) = value {
@@ -104,14 +104,14 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             reason,
         }) => {
             out.kind = MQL_EVENT_STATION_STATE;
-            out.station_id = *station;
+            out.station_id = station.0;
             out.code = station_state(*state);
             out.text = MqlStr::from_str(reason);
-            out.time_ns = mqtt_line_core::event::now_ns();
+            out.time_ns = mqtt_line_core::now_ns();
         }
         HostEvent::Core(Event::Line(l)) => {
             out.kind = MQL_EVENT_LINE_STATE;
-            out.time_ns = mqtt_line_core::event::now_ns();
+            out.time_ns = mqtt_line_core::now_ns();
             match l {
                 LineEvent::Connected { host } => {
                     out.code = MQL_LINE_CONNECTED;
@@ -131,9 +131,9 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
         }) => {
             out.kind = MQL_EVENT_WRITE_DONE;
             out.request_id = *request;
-            out.station_id = *station;
-            out.tag_id = *tag;
-            out.time_ns = mqtt_line_core::event::now_ns();
+            out.station_id = station.0;
+            out.tag_id = tag.0;
+            out.time_ns = mqtt_line_core::now_ns();
             match error {
                 None => out.code = MQL_WRITE_OK,
                 Some(e) => {
@@ -149,7 +149,7 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mqtt_line_core::event;
+    use mqtt_line_core as event;
 
     #[test]
     fn flags_and_types_match_the_abi() {

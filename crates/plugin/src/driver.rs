@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mqtt_line_core::codec::{describe, read_packet, write_packet};
-use mqtt_line_core::event::{now_ns, Event, LineEvent};
-use mqtt_line_core::params::Secret;
-use mqtt_line_core::session::Packet;
+use mqtt_line_core::mqtt::Packet;
+use mqtt_line_core::mqtt::{describe, read_packet, write_packet};
 use mqtt_line_core::Line;
+use mqtt_line_core::Secret;
+use mqtt_line_core::{now_ns, Event, LineEvent};
 
 use crate::queue::EventQueue;
 use crate::transport::{resolve_password, Transport};
@@ -291,7 +291,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             return end("internal error".into(), was_ready);
         };
         if let Err(reason) = unsendable {
-            return end(reason, was_ready);
+            return end(reason.to_string(), was_ready);
         }
 
         if !outbuf.is_empty() {

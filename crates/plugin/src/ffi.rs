@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use mqtt_line_abi::*;
-use mqtt_line_core::{ConfigError, Line, LineConfig, StationCommand};
+use mqtt_line_core::{ConfigError, Line, LineConfig, StationCommand, StationId, TagId};
 use tracing::Dispatch;
 
 use crate::convert::{fill_event, value_from_abi, value_type_from_abi};
@@ -250,7 +250,7 @@ pub unsafe extern "C" fn line_add_station(
         let name = text(name, "station name")?;
         let address = text(address, &format!("station '{name}' address"))?;
         let params = params(params_ptr, param_count)?;
-        h.with_line(|l| l.add_station(station_id, name, address, params))?
+        h.with_line(|l| l.add_station(StationId(station_id), name, address, params))?
             .map_err(Failure::config)
     })
 }
@@ -277,8 +277,17 @@ pub unsafe extern "C" fn line_add_tag(
             Some(v) => value_from_abi(v)
                 .map_err(|e| Failure::arg(format!("tag '{name}': default value: {e}")))?,
         };
-        h.with_line(|l| l.add_tag(station_id, tag_id, name, address, ty, default))?
-            .map_err(Failure::config)
+        h.with_line(|l| {
+            l.add_tag(
+                StationId(station_id),
+                TagId(tag_id),
+                name,
+                address,
+                ty,
+                default,
+            )
+        })?
+        .map_err(Failure::config)
     })
 }
 
@@ -321,7 +330,7 @@ pub unsafe extern "C" fn line_station_command(
             MQL_STATION_CMD_SIMULATE => StationCommand::Simulate,
             other => return Err(Failure::arg(format!("unknown station command {other}"))),
         };
-        h.with_line(|l| l.station_command(station_id, cmd))?
+        h.with_line(|l| l.station_command(StationId(station_id), cmd))?
             .map_err(Failure::config)
     })
 }
@@ -348,7 +357,7 @@ pub unsafe extern "C" fn line_write(
                 format!("line '{name}' is not started: writes are accepted after line_start"),
             ));
         }
-        h.with_line(|l| l.write(tag_id, request_id, value))?
+        h.with_line(|l| l.write(TagId(tag_id), request_id, value))?
             .map_err(Failure::config)
     })
 }

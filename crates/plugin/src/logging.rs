@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use mqtt_line_abi::{MQL_LOG_DEBUG, MQL_LOG_ERROR, MQL_LOG_INFO, MQL_LOG_TRACE, MQL_LOG_WARN};
-use mqtt_line_core::payload::escape;
+use mqtt_line_core::escape;
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Level, Metadata};
@@ -74,7 +74,7 @@ impl<S: tracing::Subscriber> Layer<S> for QueueLayer {
         self.queue.push_log(
             abi_level(event.metadata().level()),
             line,
-            mqtt_line_core::event::now_ns(),
+            mqtt_line_core::now_ns(),
         );
     }
 }

@@ -144,7 +144,7 @@ impl EventQueue {
             inner.events.push_back(HostEvent::Log {
                 level: MQL_LOG_WARN,
                 text,
-                time_ns: mqtt_line_core::event::now_ns(),
+                time_ns: mqtt_line_core::now_ns(),
             });
             self.pending.store(true, Ordering::Release);
         }
@@ -157,12 +157,12 @@ impl EventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mqtt_line_core::event::LineEvent;
+    use mqtt_line_core::LineEvent;
 
     fn value() -> Event {
         Event::TagValue {
-            station: 1,
-            tag: 1,
+            station: mqtt_line_core::StationId(1),
+            tag: mqtt_line_core::TagId(1),
             value: None,
             time_ns: 0,
             flags: 0,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use mqtt_line_core::config::{LineConfig, PasswordSource, Transport as Kind};
-use mqtt_line_core::params::Secret;
+use mqtt_line_core::Secret;
+use mqtt_line_core::{LineConfig, PasswordSource, Transport as Kind};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;

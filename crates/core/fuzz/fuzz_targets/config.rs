@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::config::LineConfig;
-use mqtt_line_core::station::StationParams;
+use mqtt_line_core::LineConfig;
+use mqtt_line_core::StationParams;
 
 /// One `name=value` a line.
 fn pairs(text: &str) -> Vec<(&str, &str)> {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::json_path::JsonPath;
+use mqtt_line_core::parts::JsonPath;
 
 fuzz_target!(|data: &[u8]| {
     // The address, then (after the first newline) a JSON document to look it up in.

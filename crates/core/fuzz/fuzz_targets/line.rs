@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::event::Event;
-use mqtt_line_core::params::Secret;
-use mqtt_line_core::session::{
+use mqtt_line_core::mqtt::{
     ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck,
     SubscribeReasonCode, UnsubAck,
 };
-use mqtt_line_core::{Line, LineConfig, StationCommand, Value, ValueType};
+use mqtt_line_core::Event;
+use mqtt_line_core::Secret;
+use mqtt_line_core::{Line, LineConfig, StationCommand, StationId, TagId, Value, ValueType};
 
 /// (id, name, address, station parameters).
 const STATIONS: &[(u64, &str, &str, &[(&str, &str)])] = &[
@@ -170,18 +170,26 @@ impl Harness {
         let now = Instant::now();
         let mut line = Line::new("fuzz", config, now);
         for &(id, name, address, station_params) in STATIONS {
-            line.add_station(id, name, address, station_params.iter().copied())
+            line.add_station(StationId(id), name, address, station_params.iter().copied())
                 .expect("the fixed stations are valid");
         }
         for &(station, id, address, ty, default) in TAGS {
             let default = default.map(|d| Value::Text(d.into()));
-            line.add_tag(station, id, &format!("t{id}"), address, ty, default)
-                .expect("the fixed tags are valid");
+            line.add_tag(
+                StationId(station),
+                TagId(id),
+                &format!("t{id}"),
+                address,
+                ty,
+                default,
+            )
+            .expect("the fixed tags are valid");
         }
         let mut commands = HashMap::new();
         for &(id, ..) in STATIONS {
             let cmd = *u.choose(&[StationCommand::On, StationCommand::On, StationCommand::Off])?;
-            line.station_command(id, cmd).expect("a known station");
+            line.station_command(StationId(id), cmd)
+                .expect("a known station");
             commands.insert(id, cmd);
         }
         line.start().expect("the fixed configuration starts");
@@ -250,7 +258,7 @@ impl Harness {
     fn write(&mut self, tag: u64, value: Value) {
         let request = self.next_request;
         self.next_request += 1;
-        let result = self.line.write(tag, request, value.clone());
+        let result = self.line.write(TagId(tag), request, value.clone());
         if tag == UNKNOWN_TAG {
             assert!(result.is_err(), "a write to an unknown tag was accepted");
             return;
@@ -298,7 +306,7 @@ impl Harness {
                     }
                 }
                 Event::TagValue {
-                    tag: GATE_IN_ID,
+                    tag: TagId(GATE_IN_ID),
                     value: Some(value),
                     ..
                 } => {
@@ -514,7 +522,7 @@ impl Harness {
                     StationCommand::Off,
                     StationCommand::Simulate,
                 ])?;
-                let result = self.line.station_command(id, cmd);
+                let result = self.line.station_command(StationId(id), cmd);
                 assert_eq!(
                     result.is_ok(),
                     self.commands.contains_key(&id),

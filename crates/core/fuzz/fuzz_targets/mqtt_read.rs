@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::codec::read_packet;
-use mqtt_line_core::config::LineConfig;
-use mqtt_line_core::params::Secret;
-use mqtt_line_core::session::Session;
+use mqtt_line_core::mqtt::read_packet;
+use mqtt_line_core::mqtt::Session;
+use mqtt_line_core::LineConfig;
+use mqtt_line_core::Secret;
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut session = Session::new(now);
-    session.connect(&cfg, &Secret::default(), now);
+    session.connect(&cfg.session(), &Secret::default(), now);
     while session.poll_transmit(now).is_some() {}
     let mut buf = BytesMut::from(data);
     let mut packets = 0;

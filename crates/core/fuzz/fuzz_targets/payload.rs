@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::json_value::from_json;
-use mqtt_line_core::payload::parse_json;
+use mqtt_line_core::parts::from_json;
+use mqtt_line_core::parts::parse_json;
 use mqtt_line_core::ValueType;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::time_mask::{TimeMask, TimeZone};
+use mqtt_line_core::parts::{TimeMask, TimeZone};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use mqtt_line_core::event::Event;
-use mqtt_line_core::session::{
+use mqtt_line_core::mqtt::{
     ConnAck, ConnectReturnCode, Packet, Publish, QoS, SubAck, SubscribeReasonCode,
 };
-use mqtt_line_core::{Line, LineConfig, StationState, Value, ValueType};
+use mqtt_line_core::Event;
+use mqtt_line_core::{Line, LineConfig, StationId, StationState, TagId, Value, ValueType};
 
 pub struct Harness {
     pub line: Line,
@@ -28,7 +28,7 @@ impl Harness {
 
     pub fn station(&mut self, id: u64, address: &str) {
         self.line
-            .add_station(id, &format!("s{id}"), address, [])
+            .add_station(StationId(id), &format!("s{id}"), address, [])
             .unwrap();
         let base = id * 10;
         for (i, (addr, ty)) in [
@@ -40,7 +40,7 @@ impl Harness {
         .enumerate()
         {
             self.line
-                .add_tag(id, base + i as u64, addr, addr, ty, None)
+                .add_tag(StationId(id), TagId(base + i as u64), addr, addr, ty, None)
                 .unwrap();
         }
     }
@@ -49,13 +49,27 @@ impl Harness {
     /// `default_topic`) and OUT_VALUE (tag 2).
     pub fn writer(params: &[(&str, &str)], default_topic: Option<&str>) -> Harness {
         let mut h = Harness::new(params);
-        h.line.add_station(1, "cmd", "cmd", []).unwrap();
+        h.line.add_station(StationId(1), "cmd", "cmd", []).unwrap();
         let default = default_topic.map(|t| Value::Text(t.into()));
         h.line
-            .add_tag(1, 1, "topic", "OUT_TOPIC", ValueType::TxtO, default)
+            .add_tag(
+                StationId(1),
+                TagId(1),
+                "topic",
+                "OUT_TOPIC",
+                ValueType::TxtO,
+                default,
+            )
             .unwrap();
         h.line
-            .add_tag(1, 2, "value", "OUT_VALUE", ValueType::TxtO, None)
+            .add_tag(
+                StationId(1),
+                TagId(2),
+                "value",
+                "OUT_VALUE",
+                ValueType::TxtO,
+                None,
+            )
             .unwrap();
         h.line.start().unwrap();
         h.connect();
@@ -123,7 +137,7 @@ pub fn values(events: &[Event]) -> Vec<(u64, Option<Value>, u32)> {
         .filter_map(|e| match e {
             Event::TagValue {
                 tag, value, flags, ..
-            } => Some((*tag, value.clone(), *flags)),
+            } => Some((tag.0, value.clone(), *flags)),
             _ => None,
         })
         .collect()
@@ -133,7 +147,7 @@ pub fn states(events: &[Event]) -> Vec<(u64, StationState)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::StationState { station, state, .. } => Some((*station, *state)),
+            Event::StationState { station, state, .. } => Some((station.0, *state)),
             _ => None,
         })
         .collect()

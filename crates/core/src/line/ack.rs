@@ -1,0 +1,105 @@
+//! The ACK_ID orchestration of a gated station: a held message is shown (its tags set), the host
+//! confirms it by writing its IN_ID to ACK_ID, the broker gets the confirmation and the next held
+//! message is shown; a message left unconfirmed too long is warned about once.
+
+use std::time::Instant;
+
+use super::Line;
+use crate::ack_gate::{Held, Refusal};
+use crate::ids::StationIndex;
+use crate::value::Value;
+
+impl Line {
+    /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
+    pub(super) fn show(&mut self, i: StationIndex, m: Held, now: Instant) {
+        self.fill_inputs(i, &m.publish, m.wall_ns);
+        self.stations[i].gate.mark_shown(&m, now);
+    }
+
+    /// The host wrote ACK_ID: confirm the shown message and show the next held one.
+    pub(super) fn acknowledge(
+        &mut self,
+        i: StationIndex,
+        object: &str,
+        value: &Value,
+    ) -> Result<(), AckError> {
+        let s = &mut self.stations[i];
+        let Value::Int(written) = *value else {
+            return Err(AckError::NotAnId {
+                object: object.to_string(),
+                value: value.to_text(),
+            });
+        };
+        match s.gate.confirm(written) {
+            Ok(shown) => {
+                self.session.confirm(shown.pkid, shown.epoch);
+                Ok(())
+            }
+            Err(Refusal::NothingShown) => Err(AckError::NothingShown {
+                object: object.to_string(),
+                written,
+                station: s.name.clone(),
+            }),
+            Err(Refusal::Mismatch { expected }) => Err(AckError::Mismatch {
+                object: object.to_string(),
+                written,
+                station: s.name.clone(),
+                expected,
+            }),
+        }
+    }
+
+    /// After a confirmation has been reported, the next held message is shown.
+    pub(super) fn show_next(&mut self, i: StationIndex) {
+        if let Some(next) = self.stations[i].gate.take_next() {
+            // Host calls carry no time; the reading is only for the unconfirmed warning.
+            self.show(i, next, Instant::now());
+        }
+    }
+
+    /// Warns once per shown message that waited [`crate::ack_gate::UNCONFIRMED_WARNING_AFTER`]
+    /// for ACK_ID.
+    pub(super) fn warn_unconfirmed(&mut self, now: Instant) {
+        let unconfirmed = self.session.unconfirmed();
+        for s in &mut self.stations {
+            let Some((pkid, waited)) = s.gate.due_warning(now) else {
+                continue;
+            };
+            tracing::warn!(
+                "station '{}' has waited {}s for the host to confirm IN_ID {pkid} through ACK_ID \
+                 ({} more messages held, {unconfirmed} unconfirmed on the line); unconfirmed QoS \
+                 1/2 messages fill the broker's in-flight window, which stops delivery to the \
+                 whole line",
+                s.name,
+                waited.as_secs(),
+                s.gate.held(),
+            );
+        }
+    }
+}
+
+/// Why an ACK_ID write was refused. `object` names the ACK_ID tag.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum AckError {
+    #[error("{object}: ACK_ID takes the IN_ID value, not '{value}'")]
+    NotAnId { object: String, value: String },
+    #[error(
+        "{object}: ACK_ID {written} written, but station '{station}' has no message waiting for \
+         confirmation"
+    )]
+    NothingShown {
+        object: String,
+        written: i64,
+        station: String,
+    },
+    #[error(
+        "{object}: ACK_ID {written} does not confirm the message shown on station '{station}': \
+         expected IN_ID {expected}"
+    )]
+    Mismatch {
+        object: String,
+        written: i64,
+        station: String,
+        expected: u16,
+    },
+}

@@ -1,0 +1,286 @@
+//! One communication line: its stations and tags, the routing table and the MQTT session, driven
+//! by the shell with packets, time and host requests, and answering with packets and events.
+//!
+//! The line's rules live in one file per job, each an `impl Line` block:
+//! - [`topology`]: configuration (add_station, add_tag, reconfigure) and what `start` builds from
+//!   it: the routing table, the will topics, the JSON extraction trees, the start warnings.
+//! - [`station_state`]: a station's state from its command, the connection and its will message;
+//!   invalidating input tags when communication fails.
+//! - [`inbound`]: delivering a received message: will messages, routing, JSON extraction, the
+//!   payload's time stamp, filling the JA= and IN_* tags.
+//! - [`ack`]: the ACK_ID orchestration: showing a held message, its confirmation by the host,
+//!   showing the next one, and the warning about messages left unconfirmed.
+//! - [`writes`]: host writes (OUT_TOPIC, OUT_VALUE, ACK_ID), their completion or failure.
+//!
+//! This file holds the types and the shell's entry points (packets, time, transport).
+
+mod ack;
+mod inbound;
+mod station_state;
+mod topology;
+mod writes;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::ack_gate::AckGate;
+use crate::codec::Packet;
+use crate::config::LineConfig;
+use crate::event::{Event, LineEvent};
+use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
+use crate::json_extract::{Found, PathTree};
+use crate::json_path::JsonPath;
+use crate::params::Secret;
+use crate::payload::PayloadSettings;
+use crate::routing::Router;
+use crate::session::{ProtocolError, Session, SessionEvent};
+use crate::station::{StationCommand, StationParams, StationState};
+use crate::tag::TagAddress;
+use crate::value::ValueType;
+
+struct Station {
+    id: StationId,
+    name: String,
+    address: String,
+    params: StationParams,
+    payload: PayloadSettings,
+    /// The station has JA= tags, so JSON payloads are parsed for it.
+    json_tags: bool,
+    /// Its JA= addresses in tag order, then the time field: what is read from a payload.
+    /// Stations with the same addresses share one.
+    extract: Arc<PathTree>,
+    /// The station has IN_TOPIC, IN_DATA or IN_ID tags.
+    in_tags: bool,
+    /// Its will message arrived: hard error until data comes again.
+    device_lost: bool,
+    command: StationCommand,
+    state: Option<StationState>,
+    tags: Vec<TagIndex>,
+    out_topic: Option<String>,
+    /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
+    gated: bool,
+    gate: AckGate,
+}
+
+struct Tag {
+    id: TagId,
+    station: StationIndex,
+    name: String,
+    address: TagAddress,
+    ty: ValueType,
+    /// The tag's last value was valid: it must be invalidated when communication fails.
+    valid: bool,
+}
+
+indexes!(StationIndex, Station);
+indexes!(TagIndex, Tag);
+
+/// A write waiting for the broker, by session token.
+struct PendingWrite {
+    request: u64,
+    station: StationId,
+    tag: TagId,
+}
+
+/// A packet the session needs could not be encoded: the connection closes with this reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot send {packet} to the broker: {reason}")]
+pub struct Unsendable {
+    pub packet: &'static str,
+    pub reason: String,
+}
+
+/// The line core. All methods are cheap and never block.
+pub struct Line {
+    name: String,
+    config: LineConfig,
+    stations: Vec<Station>,
+    tags: Vec<Tag>,
+    station_ids: HashMap<StationId, StationIndex>,
+    tag_ids: HashMap<TagId, TagIndex>,
+    addresses: HashMap<String, StationIndex>,
+    router: Router,
+    /// Station Will Topics, checked before routing: a device's will often has another topic.
+    wills: HashMap<String, Vec<StationIndex>>,
+    session: Session,
+    events: VecDeque<Event>,
+    started: bool,
+    host: Option<String>,
+    writes: HashMap<WriteToken, PendingWrite>,
+    next_token: u64,
+    unrouted: u64,
+    /// Values read from the last JSON payload, kept to reuse the allocation.
+    extracted: Vec<Option<Found>>,
+    /// One copy of each distinct JA= address, shared by the tags that use it.
+    json_paths: HashMap<String, Arc<JsonPath>>,
+}
+
+impl Line {
+    pub fn new(name: &str, config: LineConfig, now: Instant) -> Line {
+        Line {
+            name: name.to_string(),
+            config,
+            stations: Vec::new(),
+            tags: Vec::new(),
+            station_ids: HashMap::new(),
+            tag_ids: HashMap::new(),
+            addresses: HashMap::new(),
+            wills: HashMap::new(),
+            router: Router::default(),
+            session: Session::new(now),
+            events: VecDeque::new(),
+            started: false,
+            host: None,
+            writes: HashMap::new(),
+            next_token: 1,
+            unrouted: 0,
+            extracted: Vec::new(),
+            json_paths: HashMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &LineConfig {
+        &self.config
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Messages that matched no station so far.
+    pub fn unrouted(&self) -> u64 {
+        self.unrouted
+    }
+
+    /// Whether the line should hold a connection: some station is on.
+    pub fn wants_connection(&self) -> bool {
+        self.stations
+            .iter()
+            .any(|s| s.command == StationCommand::On)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.session.is_ready()
+    }
+
+    /// A transport to `host` is open: the session starts with CONNECT.
+    pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
+        self.host = Some(host.to_string());
+        self.session.connect(&self.config.session(), password, now);
+    }
+
+    /// The transport closed, or an attempt to open one failed.
+    pub fn transport_closed(&mut self, reason: &str) {
+        let was_ready = self.session.is_ready();
+        for token in self.session.disconnected() {
+            self.fail_write(
+                token,
+                "the connection to the broker was lost before the broker acknowledged the message",
+            );
+        }
+        self.host = None;
+        self.events.push_back(Event::Line(LineEvent::Disconnected {
+            reason: reason.to_string(),
+        }));
+        if was_ready {
+            for i in self.station_indexes() {
+                self.refresh_station(i, reason);
+            }
+        }
+    }
+
+    pub fn handle_packet(
+        &mut self,
+        packet: Packet,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        match self.session.handle(packet, now)? {
+            None => {}
+            Some(SessionEvent::Ready { .. }) => {
+                let host = self.host.clone().unwrap_or_default();
+                self.events
+                    .push_back(Event::Line(LineEvent::Connected { host }));
+                for i in self.station_indexes() {
+                    self.refresh_station(i, "connected to the broker");
+                }
+            }
+            Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
+            Some(SessionEvent::Published(token)) => self.complete_write(token),
+        }
+        Ok(())
+    }
+
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
+        self.session.poll_transmit(now)
+    }
+
+    /// The packet just taken from `poll_transmit` could not be encoded (`error` says why), so it
+    /// was not sent. A publication's write fails with that reason and the connection goes on;
+    /// any other packet is needed for the session, so `Err` gives the reason to close the
+    /// connection with.
+    pub fn unsendable(&mut self, packet: Packet, error: &str) -> Result<(), Unsendable> {
+        let what = crate::codec::packet_name(&packet);
+        match packet {
+            Packet::Publish(p) => {
+                if let Some(token) = self.session.unsendable(&p) {
+                    self.fail_write(token, &format!("the message cannot be sent: {error}"));
+                }
+                Ok(())
+            }
+            _ => Err(Unsendable {
+                packet: what,
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// Everything taken from `poll_transmit` is on the socket.
+    pub fn flushed(&mut self) {
+        for token in self.session.flushed() {
+            self.complete_write(token);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let unconfirmed = self
+            .stations
+            .iter()
+            .filter_map(|s| s.gate.warning_deadline())
+            .min();
+        match (self.session.poll_timeout(), unconfirmed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
+    pub fn postpone(&mut self, d: std::time::Duration) {
+        self.session.postpone(d)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        self.warn_unconfirmed(now);
+        self.session.handle_timeout(now)
+    }
+
+    /// Every station's index, in the order they were added.
+    fn station_indexes(&self) -> impl Iterator<Item = StationIndex> {
+        (0..self.stations.len()).map(StationIndex)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Names for messages: (station name, tag name) of a tag id.
+    pub fn tag_names(&self, tag_id: TagId) -> Option<(&str, &str)> {
+        let t = &self.tags[*self.tag_ids.get(&tag_id)?];
+        Some((&self.stations[t.station].name, &t.name))
+    }
+
+    pub fn station_name(&self, station_id: StationId) -> Option<&str> {
+        Some(&self.stations[*self.station_ids.get(&station_id)?].name)
+    }
+}

@@ -1,0 +1,77 @@
+//! A station's state: what it shows follows from its command (on, off, simulated), the
+//! connection and a received will message; entering an error state invalidates its input tags.
+
+use super::Line;
+use crate::error::ConfigError;
+use crate::event::Event;
+use crate::ids::{StationId, StationIndex};
+use crate::station::{StationCommand, StationState};
+
+impl Line {
+    pub fn station_command(
+        &mut self,
+        station_id: StationId,
+        cmd: StationCommand,
+    ) -> Result<(), ConfigError> {
+        let &i = self
+            .station_ids
+            .get(&station_id)
+            .ok_or(ConfigError::UnknownStation(station_id))?;
+        self.stations[i].command = cmd;
+        let reason = match cmd {
+            StationCommand::On => "switched on",
+            StationCommand::Off => "switched off",
+            StationCommand::Simulate => "switched to simulation",
+        };
+        if self.started {
+            self.refresh_station(i, reason);
+        }
+        Ok(())
+    }
+
+    /// The state a station should show now, reported when it changed.
+    pub(super) fn refresh_station(&mut self, i: StationIndex, reason: &str) {
+        let connected = self.session.is_ready();
+        let s = &self.stations[i];
+        let state = match s.command {
+            StationCommand::Off => StationState::Off,
+            StationCommand::Simulate => StationState::Simulation,
+            StationCommand::On if !connected => StationState::CommError,
+            StationCommand::On if s.device_lost => StationState::HardError,
+            StationCommand::On => StationState::Ok,
+        };
+        self.set_station_state(i, state, reason);
+    }
+
+    fn set_station_state(&mut self, i: StationIndex, state: StationState, reason: &str) {
+        if self.stations[i].state == Some(state) {
+            return;
+        }
+        self.stations[i].state = Some(state);
+        self.events.push_back(Event::StationState {
+            station: self.stations[i].id,
+            state,
+            reason: reason.to_string(),
+        });
+        if matches!(state, StationState::CommError | StationState::HardError) {
+            self.invalidate_inputs(i);
+        }
+    }
+
+    fn invalidate_inputs(&mut self, station: StationIndex) {
+        let station_id = self.stations[station].id;
+        for &t in &self.stations[station].tags {
+            let tag = &mut self.tags[t];
+            if tag.valid && tag.address.is_input() {
+                tag.valid = false;
+                self.events.push_back(Event::TagValue {
+                    station: station_id,
+                    tag: tag.id,
+                    value: None,
+                    time_ns: crate::event::now_ns(),
+                    flags: 0,
+                });
+            }
+        }
+    }
+}

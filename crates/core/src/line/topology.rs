@@ -1,0 +1,320 @@
+//! Configuring a line and starting it: the rules for stations and tags as they are added
+//! (unique ids and addresses, address syntax, tag type against address, defaults), and what
+//! `start` and `check` produce from them: the routing table, the will topic index, each station's
+//! JSON extraction tree and the warnings for configurations that cannot work as meant.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::writes::check_publish_topic;
+use super::{Line, Station, Tag};
+use crate::ack_gate::AckGate;
+use crate::config::Warnings;
+use crate::error::{object, ConfigError};
+use crate::ids::{StationId, StationIndex, TagId, TagIndex};
+use crate::json_extract::PathTree;
+use crate::json_path::JsonPath;
+use crate::params::MQTT_STRING_MAX;
+use crate::payload::PayloadSettings;
+use crate::routing::{check_address, RouteEntry, Router};
+use crate::station::{StationCommand, StationParams};
+use crate::tag::TagAddress;
+use crate::text::quote;
+use crate::value::{Value, ValueType};
+
+impl Line {
+    /// Refuses configuring `what` ("stations", "tags") once the line is started.
+    fn refuse_after_start(&self, what: &str) -> Result<(), ConfigError> {
+        if self.started {
+            return Err(ConfigError::State(format!(
+                "line '{}' is started: {what} can only be added before line_start",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn add_station<'a>(
+        &mut self,
+        id: StationId,
+        name: &str,
+        address: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), ConfigError> {
+        self.refuse_after_start("stations")?;
+        let object = object("station", name);
+        if self.station_ids.contains_key(&id) {
+            return Err(ConfigError::DuplicateId {
+                object,
+                what: "station",
+                id: id.0,
+            });
+        }
+        let params = StationParams::from_params(&object, params)?;
+        let payload = PayloadSettings::resolve(&self.config, &params);
+        check_address_text(&object, address)?;
+        for warning in check_address(name, address)? {
+            tracing::warn!("{warning}");
+        }
+        if let Some(&other) = self.addresses.get(address) {
+            return Err(ConfigError::DuplicateAddress {
+                object,
+                address: address.to_string(),
+                other: self.stations[other].name.clone(),
+            });
+        }
+        let index = StationIndex(self.stations.len());
+        self.addresses.insert(address.to_string(), index);
+        self.station_ids.insert(id, index);
+        self.stations.push(Station {
+            id,
+            name: name.to_string(),
+            address: address.to_string(),
+            params,
+            payload,
+            json_tags: false,
+            extract: Arc::default(),
+            in_tags: false,
+            device_lost: false,
+            command: StationCommand::On,
+            state: None,
+            tags: Vec::new(),
+            out_topic: None,
+            gated: false,
+            gate: AckGate::default(),
+        });
+        Ok(())
+    }
+
+    pub fn add_tag(
+        &mut self,
+        station_id: StationId,
+        id: TagId,
+        name: &str,
+        address: &str,
+        ty: ValueType,
+        default: Option<Value>,
+    ) -> Result<(), ConfigError> {
+        self.refuse_after_start("tags")?;
+        let &station = self
+            .station_ids
+            .get(&station_id)
+            .ok_or(ConfigError::UnknownStation(station_id))?;
+        let object = object("tag", &format!("{}.{}", self.stations[station].name, name));
+        if self.tag_ids.contains_key(&id) {
+            return Err(ConfigError::DuplicateId {
+                object,
+                what: "tag",
+                id: id.0,
+            });
+        }
+        let mut parsed = TagAddress::parse(&object, address)?;
+        if let TagAddress::Json(path) = &mut parsed {
+            *path = self
+                .json_paths
+                .entry(path.to_string())
+                .or_insert_with(|| path.clone())
+                .clone();
+        }
+        parsed
+            .check_type(ty)
+            .map_err(|reason| ConfigError::TypeMismatch {
+                object: object.clone(),
+                address: address.to_string(),
+                value_type: ty.name().to_string(),
+                reason,
+            })?;
+        if let Some(v) = default {
+            let text = v.to_text();
+            let v = v
+                .convert(ty)
+                .map_err(|reason| ConfigError::InvalidDefault {
+                    object: object.clone(),
+                    value: text,
+                    reason,
+                })?;
+            if parsed == TagAddress::OutTopic {
+                let topic = v.to_text();
+                check_publish_topic(&topic).map_err(|reason| ConfigError::InvalidDefault {
+                    object: object.clone(),
+                    value: topic.clone(),
+                    reason: reason.to_string(),
+                })?;
+                self.stations[station].out_topic = Some(topic);
+            }
+        }
+        match parsed {
+            TagAddress::AckId => self.stations[station].gated = true,
+            TagAddress::Json(_) => self.stations[station].json_tags = true,
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
+                self.stations[station].in_tags = true
+            }
+            _ => {}
+        }
+        let index = TagIndex(self.tags.len());
+        self.tag_ids.insert(id, index);
+        self.stations[station].tags.push(index);
+        self.tags.push(Tag {
+            id,
+            station,
+            name: name.to_string(),
+            address: parsed,
+            ty,
+            valid: false,
+        });
+        Ok(())
+    }
+
+    /// Ends configuration: builds the routing table and reports every station's first state.
+    /// Returns the warnings of [`Line::check`] for the caller to log.
+    pub fn start(&mut self) -> Result<Warnings, ConfigError> {
+        if self.started {
+            return Err(ConfigError::State(format!(
+                "line '{}' is already started",
+                self.name
+            )));
+        }
+        self.router = self.build_router()?;
+        let warnings = self.start_warnings();
+        self.build_extract_trees();
+        // Configuration is complete: give back what the growing vectors reserved.
+        self.tags.shrink_to_fit();
+        self.stations.shrink_to_fit();
+        for st in &mut self.stations {
+            st.tags.shrink_to_fit();
+        }
+        self.wills.clear();
+        for (i, st) in self.stations.iter().enumerate() {
+            if !st.params.will_topic.is_empty() {
+                self.wills
+                    .entry(st.params.will_topic.clone())
+                    .or_default()
+                    .push(StationIndex(i));
+            }
+        }
+        self.started = true;
+        for i in self.station_indexes() {
+            self.refresh_station(i, "line started");
+        }
+        Ok(warnings)
+    }
+
+    /// What [`Line::start`] checks, without starting: the routing table must build, and
+    /// configurations that are valid but cannot work as meant are returned as warnings.
+    pub fn check(&self) -> Result<Warnings, ConfigError> {
+        self.build_router()?;
+        Ok(self.start_warnings())
+    }
+
+    fn build_router(&self) -> Result<Router, ConfigError> {
+        let entries: Vec<RouteEntry> = self
+            .stations
+            .iter()
+            .enumerate()
+            .map(|(i, s)| RouteEntry {
+                station: i,
+                name: &s.name,
+                address: &s.address,
+            })
+            .collect();
+        Router::build(&entries)
+    }
+
+    /// The rules for configurations that are accepted but cannot work as meant, in one place so
+    /// that every host gets them at start and `check` gets them without starting.
+    fn start_warnings(&self) -> Warnings {
+        let mut warnings = Vec::new();
+        if self.stations.is_empty() {
+            // The plugin's log prefixes every message with the line's name.
+            warnings.push("no stations are configured, so no message reaches the host".into());
+        }
+        let catch_all = self.stations.iter().find(|s| s.address == "#");
+        for st in &self.stations {
+            let station = object("station", &st.name);
+            let has =
+                |wanted: &TagAddress| st.tags.iter().any(|&t| self.tags[t].address == *wanted);
+            if has(&TagAddress::OutValue) && !has(&TagAddress::OutTopic) {
+                warnings.push(format!(
+                    "{station} has an OUT_VALUE tag but no OUT_TOPIC tag, so it has no topic to \
+                     publish to and every write of OUT_VALUE fails"
+                ));
+            }
+            let receives = st.in_tags || st.json_tags || st.gated;
+            if let Some(all) = catch_all.filter(|all| receives && all.id != st.id) {
+                warnings.push(format!(
+                    "{station} never receives a message: {} has address '#', which takes every \
+                     message",
+                    object("station", &all.name)
+                ));
+            }
+            if st.params.will_topic.contains(['+', '#']) {
+                warnings.push(format!(
+                    "{station}: Station Will Topic {} contains an MQTT wildcard ('+' or '#'), but \
+                     it is compared with each topic as it is, so it never matches",
+                    quote(&st.params.will_topic)
+                ));
+            }
+        }
+        warnings
+    }
+
+    /// Changes line parameters. The caller reconnects when this succeeds.
+    pub fn reconfigure<'a>(
+        &mut self,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Warnings, ConfigError> {
+        let object = format!("line '{}'", self.name);
+        let (config, warnings) = self.config.with_changes(&object, params)?;
+        self.config = config;
+        for st in &mut self.stations {
+            st.payload = PayloadSettings::resolve(&self.config, &st.params);
+        }
+        self.build_extract_trees();
+        Ok(warnings)
+    }
+
+    /// What each station reads from a JSON payload: its JA= addresses in tag order, then its
+    /// time field.
+    fn build_extract_trees(&mut self) {
+        let mut shared: HashMap<Vec<String>, Arc<PathTree>> = HashMap::new();
+        for i in self.station_indexes() {
+            let st = &self.stations[i];
+            let paths: Vec<&JsonPath> = st
+                .tags
+                .iter()
+                .filter_map(|&t| match &self.tags[t].address {
+                    TagAddress::Json(p) => Some(&**p),
+                    _ => None,
+                })
+                .chain(st.payload.time_field.as_ref())
+                .collect();
+            let key: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            let tree = shared
+                .entry(key)
+                .or_insert_with(|| Arc::new(PathTree::new(paths)))
+                .clone();
+            self.stations[i].extract = tree;
+        }
+    }
+}
+
+/// A station address is compared with topics, which hold no NUL and at most
+/// [`MQTT_STRING_MAX`] bytes: an address outside that never matches.
+fn check_address_text(object: &str, address: &str) -> Result<(), ConfigError> {
+    let reason = if address.contains('\0') {
+        "it contains a NUL character (U+0000), which no topic holds".to_string()
+    } else if address.len() > MQTT_STRING_MAX {
+        format!(
+            "it is {} bytes long; addresses are at most {MQTT_STRING_MAX} bytes, the most an \
+             MQTT topic can hold",
+            address.len()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::InvalidAddress {
+        object: object.to_string(),
+        address: address.to_string(),
+        reason,
+    })
+}

@@ -1,0 +1,199 @@
+//! Host writes: each ends in exactly one `WriteDone`. OUT_TOPIC sets the station's publish topic,
+//! OUT_VALUE publishes (done when the broker acknowledges, or when flushed at QoS 0), ACK_ID
+//! confirms the shown message; input tags cannot be written.
+
+use bytes::Bytes;
+
+use super::ack::AckError;
+use super::{Line, PendingWrite};
+use crate::error::ConfigError;
+use crate::event::Event;
+use crate::ids::{TagId, TagIndex, WriteToken};
+use crate::params::MQTT_STRING_MAX;
+use crate::session::PublishError;
+use crate::station::StationCommand;
+use crate::tag::TagAddress;
+use crate::text::quote;
+use crate::value::{Value, ValueType};
+
+impl Line {
+    /// A write from the host. Unknown tag ids are refused here; everything else ends in exactly
+    /// one [`Event::WriteDone`].
+    pub fn write(&mut self, tag_id: TagId, request: u64, value: Value) -> Result<(), ConfigError> {
+        let &t = self
+            .tag_ids
+            .get(&tag_id)
+            .ok_or_else(|| ConfigError::UnknownTag {
+                line: self.name.clone(),
+                id: tag_id,
+            })?;
+        let token = WriteToken(self.next_token);
+        self.next_token += 1;
+        let station = self.tags[t].station;
+        self.writes.insert(
+            token,
+            PendingWrite {
+                request,
+                station: self.stations[station].id,
+                tag: tag_id,
+            },
+        );
+        match self.perform_write(t, token, value) {
+            Ok(true) => {
+                self.complete_write(token);
+                self.show_next(station);
+            }
+            Ok(false) => {}
+            Err(e) => self.fail_write(token, &e.to_string()),
+        }
+        Ok(())
+    }
+
+    /// Ok(true): done now; Ok(false): completes when the broker acknowledges.
+    fn perform_write(
+        &mut self,
+        t: TagIndex,
+        token: WriteToken,
+        value: Value,
+    ) -> Result<bool, WriteError> {
+        let tag = &self.tags[t];
+        let s = &self.stations[tag.station];
+        let object = format!("tag '{}.{}'", s.name, tag.name);
+        let ty = tag.ty;
+        if !ty.is_output() {
+            return Err(WriteError::InputTag { object, ty });
+        }
+        let shown = value.to_text();
+        let value = value.convert(ty).map_err(|reason| WriteError::DoesNotFit {
+            object: object.clone(),
+            value: shown,
+            ty,
+            reason,
+        })?;
+        match &tag.address {
+            TagAddress::OutTopic => {
+                let topic = value.to_text();
+                if let Err(reason) = check_publish_topic(&topic) {
+                    return Err(WriteError::NotATopic {
+                        object,
+                        topic,
+                        reason,
+                    });
+                }
+                self.stations[tag.station].out_topic = Some(topic);
+                Ok(true)
+            }
+            TagAddress::OutValue => {
+                let station = s.name.clone();
+                match s.command {
+                    StationCommand::Off => return Err(WriteError::StationOff { object, station }),
+                    StationCommand::Simulate => return Ok(true),
+                    StationCommand::On => {}
+                }
+                let Some(topic) = s.out_topic.clone() else {
+                    return Err(WriteError::NoTopic { object, station });
+                };
+                let payload = Bytes::from(value.to_text());
+                let (qos, retain) = (self.config.publish_qos, self.config.publish_retain);
+                self.session
+                    .publish(token, &topic, payload, qos, retain)
+                    .map_err(|reason| WriteError::Publish { object, reason })?;
+                Ok(false)
+            }
+            TagAddress::AckId => {
+                let station = tag.station;
+                self.acknowledge(station, &object, &value)?;
+                Ok(true)
+            }
+            TagAddress::Json(_) => Err(WriteError::JsonTag { object }),
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
+                Err(WriteError::MessageTag { object })
+            }
+        }
+    }
+
+    pub(super) fn complete_write(&mut self, token: WriteToken) {
+        if let Some(w) = self.writes.remove(&token) {
+            self.events.push_back(Event::WriteDone {
+                request: w.request,
+                station: w.station,
+                tag: w.tag,
+                error: None,
+            });
+        }
+    }
+
+    pub(super) fn fail_write(&mut self, token: WriteToken, error: &str) {
+        if let Some(w) = self.writes.remove(&token) {
+            self.events.push_back(Event::WriteDone {
+                request: w.request,
+                station: w.station,
+                tag: w.tag,
+                error: Some(error.to_string()),
+            });
+        }
+    }
+}
+
+/// A topic a PUBLISH may carry: not empty, no wildcards or NUL, and short enough for its MQTT
+/// length field (a longer one would be sent as a malformed packet).
+pub(crate) fn check_publish_topic(topic: &str) -> Result<(), TopicError> {
+    if topic.is_empty() {
+        Err(TopicError::Empty)
+    } else if topic.contains(['+', '#', '\0']) {
+        Err(TopicError::Wildcard)
+    } else if topic.len() > MQTT_STRING_MAX {
+        Err(TopicError::TooLong { len: topic.len() })
+    } else {
+        Ok(())
+    }
+}
+
+/// Why a text cannot be a topic to publish to.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum TopicError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it contains '+', '#' or NUL")]
+    Wildcard,
+    #[error(
+        "it is {len} bytes long, more than the {MQTT_STRING_MAX} bytes an MQTT topic can hold"
+    )]
+    TooLong { len: usize },
+}
+
+/// Why a host write failed; the text is what the host gets in its `WriteDone`. `object` reads
+/// like `tag 'station.tag'`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum WriteError {
+    #[error("{object} is an input tag ({ty}) and cannot be written")]
+    InputTag { object: String, ty: ValueType },
+    #[error("{object}: value '{value}' does not fit {ty}: {reason}")]
+    DoesNotFit {
+        object: String,
+        value: String,
+        ty: ValueType,
+        reason: String,
+    },
+    #[error("{object}: {} is not a topic to publish to: {reason}", quote(.topic))]
+    NotATopic {
+        object: String,
+        topic: String,
+        reason: TopicError,
+    },
+    #[error("{object}: station '{station}' is off")]
+    StationOff { object: String, station: String },
+    #[error("{object}: station '{station}' has no OUT_TOPIC value to publish to")]
+    NoTopic { object: String, station: String },
+    #[error("{object}: {reason}")]
+    Publish {
+        object: String,
+        reason: PublishError,
+    },
+    #[error(transparent)]
+    Ack(#[from] AckError),
+    #[error("{object}: JA= tags are filled from received payloads and cannot be written")]
+    JsonTag { object: String },
+    #[error("{object} is filled from received messages and cannot be written")]
+    MessageTag { object: String },
+}
