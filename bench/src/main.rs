@@ -48,13 +48,44 @@ fn load_plugin(path: Option<PathBuf>) -> Result<Plugin, String> {
     Plugin::load(&path).map_err(|e| e.0)
 }
 
+/// Paths and mosquitto's output come from outside: their control characters are escaped before
+/// they reach the terminal.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match load_plugin(cli.plugin).and_then(|plugin| run::run(&plugin, cli.bench)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", escape_controls(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_in_errors_are_escaped() {
+        for (raw, shown) in [
+            ("plain /tmp/x.so", "plain /tmp/x.so"),
+            ("a\u{1b}[31mred", "a\\u{1b}[31mred"),
+            ("two\nlines", "two\\nlines"),
+            ("ünïcode", "ünïcode"),
+        ] {
+            assert_eq!(escape_controls(raw), shown, "{raw:?}");
         }
     }
 }
