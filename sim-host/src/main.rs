@@ -1,16 +1,15 @@
 //! sim-host: loads the mqtt-line plugin through its C ABI, as a SCADA kernel would, runs one line
 //! configured from a TOML file and prints what the plugin reports.
 
-mod bench;
 mod commands;
 mod config;
 mod demo;
-mod event;
 mod output;
-mod plugin;
 mod runner;
-mod wake;
 
+use mqtt_line_host::{event, plugin, wake};
+
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,13 +55,13 @@ enum Cmd {
         #[command(flatten)]
         plugin: PluginArg,
     },
-    /// Measures throughput, latency, CPU and memory against a private mosquitto, next to
-    /// mosquitto_sub, paho-mqtt and mqtt.js (see docs/benchmarks.md).
+    /// Runs mqtt-line-bench (next to sim-host) with ARGS: throughput, latency, CPU and memory
+    /// against a private mosquitto (see docs/benchmarks.md).
+    #[command(disable_help_flag = true)]
     Bench {
-        #[command(flatten)]
-        plugin: PluginArg,
-        #[command(flatten)]
-        bench: bench::BenchArgs,
+        /// The options of mqtt-line-bench (`--help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
     },
     /// Runs an embedded broker, simulated devices and a line listening to them.
     Demo {
@@ -175,6 +174,22 @@ fn load_plugin(arg: &PluginArg) -> Result<Plugin, AppError> {
     Ok(plugin)
 }
 
+/// `sim-host bench` predates the benchmark's own program; it stays as a shortcut that replaces
+/// this process with mqtt-line-bench, so options, output and exit code are the benchmark's.
+/// Returns only when the program cannot be started.
+fn exec_bench(args: &[OsString]) -> AppError {
+    use std::os::unix::process::CommandExt;
+    let program = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name("mqtt-line-bench"),
+        Err(e) => return AppError::Fatal(format!("cannot find sim-host's own executable: {e}")),
+    };
+    let e = std::process::Command::new(&program).args(args).exec();
+    AppError::Fatal(format!(
+        "cannot run {}: {e}; build it with `cargo build --release -p mqtt-line-bench`",
+        program.display()
+    ))
+}
+
 fn load_config(path: &Path) -> Result<LineSpec, AppError> {
     LineSpec::load(path).map_err(AppError::Config)
 }
@@ -211,11 +226,7 @@ fn execute(cli: Cli) -> Result<(), AppError> {
             let _ = writeln!(out, "{summary}").and_then(|_| out.flush());
             Ok(())
         }
-        Cmd::Bench { plugin, bench } => {
-            init_tracing(LogLevel::Warn);
-            let plugin = load_plugin(&plugin)?;
-            bench::run(&plugin, bench).map_err(AppError::Fatal)
-        }
+        Cmd::Bench { args } => Err(exec_bench(&args)),
         Cmd::Demo { plugin, live } => {
             init_tracing(live.log_level);
             let stop = register_signals()?;

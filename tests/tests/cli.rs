@@ -102,3 +102,25 @@ fn closed_stdout_ends_the_run_cleanly() {
     assert_eq!(status.code(), Some(0), "{status}\n-- stderr --\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `sim-host bench` is kept for compatibility (docs/sim-host.md): it hands every argument to
+/// mqtt-line-bench, so the help it prints is the benchmark's own.
+#[test]
+fn bench_subcommand_runs_the_benchmark_program() {
+    let out = Command::new(sim_host_path())
+        .args(["bench", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("sim-host starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sim-host bench --help failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Usage: mqtt-line-bench") && stdout.contains("--scenarios"),
+        "not the benchmark's help:\n{stdout}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the core's per-message work: routing against station count, JSON address
-//! extraction and time stamps; and of configuring a line of 10,000 stations (start-up). `cargo bench -p mqtt-line-core`; `sim-host/bench/plot.py` reads
+//! extraction and time stamps; and of configuring a line of 10,000 stations (start-up). `cargo bench -p mqtt-line-core`; `bench/scripts/plot.py` reads
 //! the routing results from `target/criterion`.
 
 use std::hint::black_box;
@@ -14,7 +14,7 @@ use mqtt_line_core::parts::{TimeMask, TimeZone};
 use mqtt_line_core::{Line, LineConfig, StationId, TagId, ValueType};
 
 /// `n` stations: even ones exact topics, odd ones regular expressions, as in scenario 3 of
-/// `sim-host bench`.
+/// `mqtt-line-bench`.
 fn addresses(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The job of an mqtt-line line done the way Python integrations do it (paho-mqtt).
 
-Started by `sim-host bench` with a job file (JSON): it routes every message to a station by the
+Started by `mqtt-line-bench` with a job file (JSON): it routes every message to a station by the
 same rule as the line (exact topic first, then regular expressions in descending order of the
 address, whole-topic match), decodes the payload, extracts the JSON paths, reads the time stamp,
 and measures latency from the send time in the payload. Prints "ready" once subscribed and one

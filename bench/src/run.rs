@@ -1,17 +1,4 @@
-//! `sim-host bench`: throughput, latency, CPU and memory of the plugin, driven through its C ABI
-//! as a host drives it, next to the subscribers users run instead, in one run on one machine.
-//!
-//! A private mosquitto is started on a free loopback port. Load comes from an in-process
-//! publisher writing pre-encoded PUBLISH packets (so that the broker, not the publisher, is the
-//! limit) or, in scenario 6, from a raw source that plays the broker itself. Every payload
-//! carries its send time, as text or as a JSON time field, so the host measures publish-to-value
-//! latency.
-
-mod broker;
-mod external;
-mod host;
-mod stats;
-mod wire;
+//! The scenarios, their table and results.json.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -23,14 +10,14 @@ use clap::Args;
 use mqtt_line_abi::*;
 use serde_json::{json, Value as Json};
 
+use crate::broker::Mosquitto;
+use crate::external::{self, Tool};
+use crate::host::{HostLine, Probe, ProbeKind, StationDef, TagDef, WriteLoad, SLOTS};
 use crate::plugin::Plugin;
-use broker::Mosquitto;
-use external::Tool;
-use host::{HostLine, Probe, ProbeKind, StationDef, TagDef, WriteLoad, SLOTS};
-use stats::{
+use crate::stats::{
     peak_rss_mb, percentiles_ms, percentiles_us_ms, process_cpu_s, reset_peak_rss, wall_ns,
 };
-use wire::{Plan, StampFormat, Template};
+use crate::wire::{self, Plan, StampFormat, Template};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -63,7 +50,7 @@ pub struct BenchArgs {
     /// The ~1 KB LoRaWAN uplink of scenario 2.
     #[arg(long)]
     payload: Option<PathBuf>,
-    /// Folder of paho_sub.py, mqttjs_sub.js and node_modules [default: sim-host/bench].
+    /// Folder of paho_sub.py, mqttjs_sub.js and node_modules [default: bench/scripts].
     #[arg(long)]
     scripts: Option<PathBuf>,
 }

@@ -1,9 +1,11 @@
-//! Hand-encoded MQTT 3.1.1 packets for the load generators, and the two generators themselves: a
+//! MQTT 3.1.1 packets for the load generators, and the two generators themselves: a
 //! publisher that writes pre-encoded PUBLISH packets to the broker in large batches, and a raw
 //! source that plays the broker's part (CONNACK, SUBACK) and then streams PUBLISH packets.
 //!
 //! Each packet is a template copied into the output buffer; only the send time stamp (and the
 //! packet id at QoS 1) is patched in, so the generators cost little next to the client measured.
+//! Packets are encoded by rumqttc's `mqttbytes::v4` codec, the one the plugin's core uses, so the
+//! benchmark has no MQTT encoder of its own; only reading packets back is done here.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,6 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, Disconnect, Publish, SubAck, SubscribeReasonCode,
+};
+use rumqttc::mqttbytes::QoS;
 
 use super::stats::{thread_cpu_s, wall_ns};
 
@@ -55,23 +63,13 @@ pub struct Template {
     pkid_at: Option<usize>,
 }
 
-fn put_len(out: &mut Vec<u8>, mut len: usize) {
-    loop {
-        let mut b = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if len == 0 {
-            break;
-        }
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s);
+/// One packet through the codec. It refuses only fields over MQTT's size limits.
+fn encode(
+    write: impl FnOnce(&mut BytesMut) -> Result<usize, rumqttc::mqttbytes::Error>,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = BytesMut::new();
+    write(&mut buf).map_err(|e| std::io::Error::other(format!("cannot encode: {e:?}")))?;
+    Ok(buf.to_vec())
 }
 
 impl Template {
@@ -81,16 +79,22 @@ impl Template {
         let in_payload = payload
             .find(ph)
             .expect("payload template without a time stamp placeholder");
-        let rem = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + payload.len();
-        let mut bytes = vec![0x30 | (qos << 1)];
-        put_len(&mut bytes, rem);
-        put_str(&mut bytes, topic.as_bytes());
-        let pkid_at = (qos > 0).then(|| {
-            bytes.extend_from_slice(&[0, 1]);
-            bytes.len() - 2
-        });
-        let stamp_at = bytes.len() + in_payload;
-        bytes.extend_from_slice(payload.as_bytes());
+        let mut packet = Publish::new(
+            topic,
+            if qos > 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            },
+            payload.as_bytes(),
+        );
+        packet.pkid = u16::from(qos > 0);
+        // The scenarios' topics and payloads are small constants, far under MQTT's limits.
+        let bytes = encode(|b| packet.write(b)).expect("a benchmark PUBLISH within MQTT's limits");
+        // The payload ends the packet; at QoS 1 the packet id stands just before it.
+        let payload_at = bytes.len() - payload.len();
+        let pkid_at = (qos > 0).then(|| payload_at - 2);
+        let stamp_at = payload_at + in_payload;
         Template {
             bytes,
             stamp_at,
@@ -99,17 +103,11 @@ impl Template {
     }
 }
 
-pub fn connect_packet(client_id: &str, clean: bool) -> Vec<u8> {
-    let mut body = Vec::new();
-    put_str(&mut body, b"MQTT");
-    body.push(4);
-    body.push(if clean { 0x02 } else { 0 });
-    body.extend_from_slice(&60u16.to_be_bytes());
-    put_str(&mut body, client_id.as_bytes());
-    let mut out = vec![0x10];
-    put_len(&mut out, body.len());
-    out.extend_from_slice(&body);
-    out
+pub fn connect_packet(client_id: &str, clean: bool) -> std::io::Result<Vec<u8>> {
+    let mut connect = Connect::new(client_id);
+    connect.keep_alive = 60;
+    connect.clean_session = clean;
+    encode(|b| connect.write(b))
 }
 
 /// Reads one whole packet (fixed header included) from a blocking stream.
@@ -223,7 +221,7 @@ pub fn publish(port: u16, client_id: String, plan: Plan) -> thread::JoinHandle<G
         let result = (|| -> std::io::Result<u64> {
             let mut s = TcpStream::connect(("127.0.0.1", port))?;
             s.set_nodelay(true)?;
-            s.write_all(&connect_packet(&client_id, true))?;
+            s.write_all(&connect_packet(&client_id, true)?)?;
             let ack = read_packet(&mut s)?;
             if ack.len() < 4 || ack[0] != 0x20 || ack[3] != 0 {
                 return Err(std::io::Error::other(format!("CONNACK refused: {ack:?}")));
@@ -259,7 +257,7 @@ pub fn publish(port: u16, client_id: String, plan: Plan) -> thread::JoinHandle<G
                 }
             }
             report.elapsed_s = start.elapsed().as_secs_f64();
-            s.write_all(&[0xe0, 0])?;
+            s.write_all(&encode(|b| Disconnect.write(b))?)?;
             Ok(sent)
         })();
         match result {
@@ -308,7 +306,9 @@ pub fn raw_source(plan: Plan) -> std::io::Result<RawSource> {
                     "the client did not start with CONNECT",
                 ));
             }
-            s.write_all(&[0x20, 2, 0, 0])?;
+            s.write_all(&encode(|b| {
+                ConnAck::new(ConnectReturnCode::Success, false).write(b)
+            })?)?;
             let sub = loop {
                 let p = read_packet(&mut s)?;
                 if p[0] == 0x82 {
@@ -317,7 +317,9 @@ pub fn raw_source(plan: Plan) -> std::io::Result<RawSource> {
             };
             // Packet id right after the fixed header (one length byte for a short SUBSCRIBE).
             let at = 1 + sub[1..].iter().position(|b| b & 0x80 == 0).unwrap_or(0) + 1;
-            s.write_all(&[0x90, 3, sub[at], sub[at + 1], 0])?;
+            let pkid = u16::from_be_bytes([sub[at], sub[at + 1]]);
+            let granted = vec![SubscribeReasonCode::Success(QoS::AtMostOnce)];
+            s.write_all(&encode(|b| SubAck::new(pkid, granted).write(b))?)?;
             report.start_ns = wall_ns();
             let start = Instant::now();
             let sent = plan.stream(&mut s, start)?;

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Writes a sim-host line file with scenario 3's stations, for timing `sim-host check` at scale.
 
-Usage: python3 sim-host/bench/stations_toml.py [STATIONS] [PORT] > stations.toml
+Usage: python3 bench/scripts/stations_toml.py [STATIONS] [PORT] > stations.toml
 
 Even stations have exact topics (site/e/N/up), odd ones regular expressions (site/r/N/[^/]+);
-each has IN_TOPIC, IN_DATA, IN_ID and 7 JA= tags, as in `sim-host bench` scenario 3.
+each has IN_TOPIC, IN_DATA, IN_ID and 7 JA= tags, as in `mqtt-line-bench` scenario 3.
 """
 import sys
 

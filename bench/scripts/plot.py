@@ -2,12 +2,12 @@
 """Draws docs/benchmarks-scaling.png: throughput and routing cost against station count.
 
 Inputs, both written by the benchmarks themselves:
-  - target/bench/results.json from `sim-host bench` (the "sweep": scenario 3 at 10 .. 10,000
+  - target/bench/results.json from `mqtt-line-bench` (the "sweep": scenario 3 at 10 .. 10,000
     stations, messages per second and CPU per message of our line);
   - target/criterion/routing/{exact,regex,miss}/<stations>/new/estimates.json from
     `cargo bench -p mqtt-line-core --bench core -- routing` (ns per route, 10 .. 100,000).
 
-Usage: python3 sim-host/bench/plot.py [--results FILE] [--criterion DIR] [--out PNG]
+Usage: python3 bench/scripts/plot.py [--results FILE] [--criterion DIR] [--out PNG]
 Install: pip install matplotlib
 """
 import argparse

@@ -27,7 +27,7 @@ impl Mosquitto {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let conf = dir.join("mosquitto.conf");
         let text = format!(
-            "# Written by `sim-host bench`; removed when it ends.\n\
+            "# Written by mqtt-line-bench; removed when it ends.\n\
              listener {port} 127.0.0.1\n\
              allow_anonymous true\n\
              persistence false\n\

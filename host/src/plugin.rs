@@ -119,8 +119,11 @@ pub struct Plugin {
 impl Plugin {
     /// The default location: `libmqtt_line.so` next to the running executable.
     pub fn default_path() -> Result<PathBuf, LoadError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| LoadError(format!("cannot find sim-host's own executable: {e}")))?;
+        let exe = std::env::current_exe().map_err(|e| {
+            LoadError(format!(
+                "cannot find the running program's own executable: {e}"
+            ))
+        })?;
         let dir = exe.parent().unwrap_or_else(|| Path::new("."));
         Ok(dir.join(format!(
             "{}mqtt_line{}",

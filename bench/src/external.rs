@@ -1,6 +1,6 @@
 //! The subscribers users run instead of a line driver, started as child processes on the same
 //! job: `mosquitto_sub` (C, prints payloads, no processing), a Python paho-mqtt script and a Node
-//! mqtt.js script (both route and extract JSON as our line does; see `sim-host/bench/`).
+//! mqtt.js script (both route and extract JSON as our line does; see `bench/scripts/`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -270,7 +270,7 @@ impl Running {
     }
 }
 
-/// Where the scripts live: `sim-host/bench` of this source tree.
+/// Where the scripts live: `bench/scripts` of this source tree.
 pub fn default_scripts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts")
 }
