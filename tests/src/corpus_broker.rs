@@ -23,6 +23,7 @@ use serde_json::Value;
 use crate::fake_broker::take_packet;
 pub use crate::fake_broker::{hex, to_hex, PacketType};
 use crate::process::tail;
+use crate::wire;
 
 /// A listening fake broker on 127.0.0.1.
 pub struct CorpusBroker {
@@ -259,20 +260,24 @@ impl Peer<'_> {
     /// QoS 1, UNSUBSCRIBE with an UNSUBACK, PINGREQ with a PINGRESP, a QoS 1 or 2 PUBLISH with
     /// its PUBACK or PUBREC, PUBREL with PUBCOMP. True when `p` was one of those.
     pub fn answer(&mut self, p: &Raw) -> bool {
-        let [hi, lo] = p.pkid().unwrap_or(0).to_be_bytes();
+        let pkid = p.pkid().unwrap_or(0);
         match p.kind() {
             8 => {
-                self.send(&[0x90, 0x03, hi, lo, 0x01]);
+                self.send(&wire::suback(pkid, 1));
                 self.subacked = true;
             }
-            10 => self.send(&[0xb0, 0x02, hi, lo]),
-            12 => self.send(&[0xd0, 0x00]),
+            10 => self.send(&wire::unsuback(pkid)),
+            12 => self.send(&wire::pingresp()),
             3 if p.qos() > 0 => {
-                let [hi, lo] = p.publish_pkid().unwrap_or(0).to_be_bytes();
-                let first = if p.qos() == 1 { 0x40 } else { 0x50 };
-                self.send(&[first, 0x02, hi, lo]);
+                let pkid = p.publish_pkid().unwrap_or(0);
+                let ack = if p.qos() == 1 {
+                    wire::puback(pkid)
+                } else {
+                    wire::pubrec(pkid)
+                };
+                self.send(&ack);
             }
-            6 => self.send(&[0x70, 0x02, hi, lo]),
+            6 => self.send(&wire::pubcomp(pkid)),
             _ => return false,
         }
         true
@@ -308,7 +313,7 @@ impl Peer<'_> {
         if !p.is(PacketType::Connect) {
             return Err(format!("expected CONNECT, got {}", to_hex(&p.0)));
         }
-        self.send(&hex("20 02 00 00"));
+        self.send(&wire::connack());
         Ok(())
     }
 
@@ -330,7 +335,7 @@ impl Peer<'_> {
     /// the end of the connection (it disconnected), answering anything else a broker must.
     pub fn probe(&mut self, topic: &str, payload: &[u8], timeout: Duration) -> Reaction {
         if !self.closed {
-            self.send(&publish_bytes(topic, payload, 1, PROBE_PKID));
+            self.send(&wire::publish(topic, payload, 1, PROBE_PKID));
         }
         let deadline = Instant::now() + timeout;
         loop {
@@ -366,39 +371,6 @@ impl Peer<'_> {
         self.note("broker closes the connection");
         let _ = self.stream.shutdown(Shutdown::Both);
     }
-}
-
-/// A PUBLISH packet (no DUP, no retain). `pkid` is left out at QoS 0. Topic and payload may be
-/// any bytes (an invalid UTF-8 topic, say); the remaining length is encoded as it must be.
-pub fn publish_bytes(topic: impl AsRef<[u8]>, payload: &[u8], qos: u8, pkid: u16) -> Vec<u8> {
-    let topic = topic.as_ref();
-    let mut body = Vec::with_capacity(4 + topic.len() + payload.len());
-    body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
-    body.extend_from_slice(topic);
-    if qos > 0 {
-        body.extend_from_slice(&pkid.to_be_bytes());
-    }
-    body.extend_from_slice(payload);
-    frame(0x30 | (qos << 1), &body)
-}
-
-/// A packet of `first` byte and `body`, with the remaining length encoded.
-pub fn frame(first: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![first];
-    let mut len = body.len();
-    loop {
-        let mut b = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(body);
-    out
 }
 
 /// One message of a corpus case: what the broker sends, or what the client must send back.

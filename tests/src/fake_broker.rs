@@ -11,7 +11,10 @@
 //! ```no_run
 //! use mqtt_line_e2e::fake_broker::{FakeBroker, PacketType, Script};
 //! let broker = FakeBroker::start(vec![
-//!     Script::new().handshake().send_hex("30 07 0003 612f62 6869").expect_open_for_ms(500),
+//!     Script::new()
+//!         .handshake()
+//!         .send(&mqtt_line_e2e::wire::publish("a/b", b"hi", 0, 0))
+//!         .read_until(PacketType::Disconnect),
 //! ]);
 //! // ... start sim-host against broker.port() ...
 //! broker.wait_scripts();
@@ -31,12 +34,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::process::tail;
+use crate::wire;
 use crate::TIMEOUT;
 
 /// How long one step may wait unless the script says otherwise.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often blocked reads look at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
+/// The packet id of [`Script::expect_alive`]'s PUBLISH.
+const ALIVE_PKID: u16 = 0x7a7a;
 
 /// MQTT control packet types (the high nibble of the first byte).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +112,9 @@ enum Step {
     SubAck(u8),
     /// The client must close the connection (EOF or reset) in time; packets meanwhile are logged.
     ExpectClose(Duration),
-    /// The client must keep the connection open this long (PINGREQ is answered).
-    ExpectOpen(Duration),
     /// Send a QoS 1 PUBLISH and read (answering PINGREQ) until its PUBACK: the client is alive
     /// and still speaks MQTT. Mosquitto's own check for `expect_disconnect: false`.
     ExpectAlive(Duration),
-    /// Do nothing for a while (e.g. hold a connection open without answering).
-    Pause(Duration),
     /// Keep the connection open this long whatever the client does (its bytes are discarded),
     /// as a broker that serves each socket on its own thread may, and fail if a new connection
     /// arrives meanwhile: such a broker would take that CONNECT for a session takeover.
@@ -165,7 +167,7 @@ impl Script {
 
     /// Expects CONNECT and answers with a successful CONNACK (session present 0).
     pub fn connack(self) -> Self {
-        self.expect(PacketType::Connect).send_hex("20 02 00 00")
+        self.expect(PacketType::Connect).send(&wire::connack())
     }
 
     /// [`Script::connack`], then expects SUBSCRIBE and grants it at QoS 1: the line is connected.
@@ -183,19 +185,9 @@ impl Script {
         self.step(Step::ExpectClose(timeout))
     }
 
-    /// The client must keep the connection open for `ms` milliseconds.
-    pub fn expect_open_for_ms(self, ms: u64) -> Self {
-        self.step(Step::ExpectOpen(Duration::from_millis(ms)))
-    }
-
     /// The client must still answer a QoS 1 PUBLISH with its PUBACK.
     pub fn expect_alive(self) -> Self {
         self.step(Step::ExpectAlive(STEP_TIMEOUT))
-    }
-
-    /// Waits without reading or answering.
-    pub fn pause(self, d: Duration) -> Self {
-        self.step(Step::Pause(d))
     }
 
     /// Keeps the connection open for `ms` milliseconds, even after the client closed its side;
@@ -485,7 +477,7 @@ impl Conn<'_> {
     /// Answers a PINGREQ; true when `p` was one.
     fn answer_ping(&mut self, p: &[u8]) -> Result<bool, String> {
         if PacketType::PingReq.matches(p) {
-            self.send(&[0xd0, 0x00])?;
+            self.send(&wire::pingresp())?;
             return Ok(true);
         }
         Ok(false)
@@ -579,8 +571,7 @@ impl Conn<'_> {
                 let pkid = self
                     .last_subscribe
                     .ok_or("no SUBSCRIBE was read to answer")?;
-                let [hi, lo] = pkid.to_be_bytes();
-                self.send(&[0x90, 0x03, hi, lo, *code])
+                self.send(&wire::suback(pkid, *code))
             }
             Step::ExpectClose(t) => {
                 let deadline = Instant::now() + *t;
@@ -596,27 +587,12 @@ impl Conn<'_> {
                     }
                 }
             }
-            Step::ExpectOpen(t) => {
-                let deadline = Instant::now() + *t;
-                loop {
-                    match self.read_packet(deadline) {
-                        Read1::Packet(p) => {
-                            self.answer_ping(&p)?;
-                        }
-                        Read1::Closed(why) => {
-                            return Err(format!("the client closed the connection ({why})"))
-                        }
-                        Read1::Timeout => return Ok(()),
-                    }
-                }
-            }
             Step::ExpectAlive(t) => {
-                // PUBLISH QoS 1, topic "fake/alive", packet id 0x7a7a, payload "ok".
-                self.send(&hex("32 10 000a 66616b652f616c697665 7a7a 6f6b"))?;
+                self.send(&wire::publish("fake/alive", b"ok", 1, ALIVE_PKID))?;
                 let deadline = Instant::now() + *t;
                 loop {
                     match self.read_packet(deadline) {
-                        Read1::Packet(p) if p == [0x40, 0x02, 0x7a, 0x7a] => return Ok(()),
+                        Read1::Packet(p) if p == wire::puback(ALIVE_PKID) => return Ok(()),
                         Read1::Packet(p) => {
                             self.answer_ping(&p)?;
                         }
@@ -637,17 +613,6 @@ impl Conn<'_> {
                 Some(_) => Ok(()),
                 None => Err(format!("no new connection within {t:?}")),
             },
-            Step::Pause(d) => {
-                let deadline = Instant::now() + *d;
-                while !self.stop.load(Ordering::Acquire) {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    std::thread::sleep(POLL.min(left));
-                }
-                Ok(())
-            }
         }
     }
 }

@@ -12,6 +12,8 @@
 //! * [`Pki`]: a CA, server and client certificates made with `openssl`, for TLS tests;
 //!   [`mosquitto_password_file`] for brokers that check passwords.
 //! * [`fake_broker::FakeBroker`]: a scripted loopback MQTT peer for protocol misbehaviour.
+//! * [`wire`]: the packets those brokers send, from rumqttc's codec (raw bytes only for
+//!   deliberately malformed ones).
 //! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
 //!   configurations, `--duration`).
 //!
@@ -30,6 +32,7 @@ mod paths;
 mod pki;
 mod process;
 mod simhost;
+pub mod wire;
 
 use std::time::Duration;
 

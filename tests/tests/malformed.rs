@@ -12,10 +12,9 @@
 use std::time::{Duration, Instant};
 
 use mqtt_line_e2e::corpus_broker::{
-    corpus_dir, hex, load_corpus, publish_bytes, to_hex, Case, CorpusBroker, Msg, PacketType, Peer,
-    Reaction,
+    corpus_dir, hex, load_corpus, to_hex, Case, CorpusBroker, Msg, PacketType, Peer, Reaction,
 };
-use mqtt_line_e2e::{ev, LineConfig, SimHost, StationConfig};
+use mqtt_line_e2e::{ev, wire, LineConfig, SimHost, StationConfig};
 use serde_json::json;
 
 /// How long one step of a case may wait. Only reached when something is wrong.
@@ -136,7 +135,7 @@ impl Runner {
         }
         let mut mid = None;
         if case.connack {
-            peer.send(&hex("20 02 00 00"));
+            peer.send(&wire::connack());
             match case.command.as_deref() {
                 Some("unsubscribe") => {
                     let p =
@@ -450,7 +449,7 @@ fn a_long_topic_and_a_large_payload_are_delivered() {
     // The longest topic MQTT allows (65,535 bytes) and a payload of 4 MiB.
     let topic = format!("long/{}", "t".repeat(65_535 - 5));
     let payload = vec![b'p'; 4 << 20];
-    peer.send(&publish_bytes(&topic, &payload, 1, 7));
+    peer.send(&wire::publish(&topic, &payload, 1, 7));
     let got = peer
         .read_until("PUBACK 7", STEP, |p| {
             p.is(PacketType::PubAck) && p.pkid() == Some(7)
@@ -474,18 +473,18 @@ fn an_invalid_utf8_topic_closes_the_connection_with_a_clear_reason() {
     let (mut broker, mut host) = catch_all(&[], StationConfig::new("all", ".*").inputs());
     let mut peer = connected(&mut broker);
     host.wait_connected();
-    peer.send(&publish_bytes(b"bad/\xff\xfe/topic", b"x", 1, 3));
+    peer.send(&wire::malformed_publish(b"bad/\xff\xfe/topic", b"x", 1, 3));
     let reason = expect_closed_with(&mut host, &mut peer, "UTF-8");
     assert!(reason.contains("malformed packet"), "{reason}");
     drop(peer);
     // U+0000 is valid UTF-8 but forbidden in a topic (MQTT-1.5.3-2); so is a wildcard in a
     // published topic (MQTT-3.3.2-2).
     let mut peer = connected(&mut broker);
-    peer.send(&publish_bytes(b"bad/\x00", b"x", 1, 4));
+    peer.send(&wire::malformed_publish(b"bad/\x00", b"x", 1, 4));
     expect_closed_with(&mut host, &mut peer, "malformed packet");
     drop(peer);
     let mut peer = connected(&mut broker);
-    peer.send(&publish_bytes(b"bad/#", b"x", 0, 0));
+    peer.send(&wire::malformed_publish(b"bad/#", b"x", 0, 0));
     expect_closed_with(&mut host, &mut peer, "malformed packet");
     drop(peer);
     reconnects_and_receives(&mut broker, &mut host, "all");
@@ -502,7 +501,7 @@ fn deeply_nested_json_makes_json_tags_invalid_with_a_warning() {
     host.wait_connected();
     // 100,000 levels: far beyond serde_json's recursion limit of 128.
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-    peer.send(&publish_bytes("deep", deep.as_bytes(), 1, 11));
+    peer.send(&wire::publish("deep", deep.as_bytes(), 1, 11));
     peer.read_until("PUBACK 11", STEP, |p| {
         p.is(PacketType::PubAck) && p.pkid() == Some(11)
     })
@@ -510,7 +509,7 @@ fn deeply_nested_json_makes_json_tags_invalid_with_a_warning() {
     let a = host.expect_value("j", "a");
     assert_eq!(a["valid"], json!(false), "{a}");
     // A sane payload right after still works.
-    peer.send(&publish_bytes("flat", br#"{"a": 42}"#, 1, 12));
+    peer.send(&wire::publish("flat", br#"{"a": 42}"#, 1, 12));
     host.expect_value_eq("j", "a", 42);
     assert_eq!(host.quit(), Some(0));
     let stderr = host.stderr();

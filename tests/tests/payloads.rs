@@ -1107,7 +1107,8 @@ fn hard_error_survives_a_reconnect_and_a_station_that_is_off_still_sees_its_will
 
 /// A topic full of terminal controls (ESC [31m, BEL, CR LF with a forged log line, DEL, a C1
 /// CSI). mosquitto refuses control characters in topics, so a scripted broker delivers it.
-const HOSTILE_TOPIC: &[u8] = b"dev/\x1b[31m\x07red\r\nWARN forged-topic\x7f\xc2\x9b";
+/// Valid UTF-8 (U+009B is C2 9B), so the codec encodes it.
+const HOSTILE_TOPIC: &str = "dev/\x1b[31m\x07red\r\nWARN forged-topic\x7f\u{9b}";
 /// A payload that would retitle and clear the terminal and forge a log line.
 const HOSTILE_PAYLOAD: &[u8] = b"\x1b]0;title\x07\x1b[2J\r\nWARN forged-payload";
 
@@ -1125,11 +1126,15 @@ fn hostile_run(
     stations: &[mqtt_line_e2e::StationConfig],
     ready: impl Fn(&[String], &str) -> bool,
 ) -> (Vec<String>, String) {
-    use mqtt_line_e2e::corpus_broker::publish_bytes;
     use mqtt_line_e2e::fake_broker::{FakeBroker, Script};
     let broker = FakeBroker::start(vec![Script::new()
         .handshake()
-        .send(&publish_bytes(HOSTILE_TOPIC, HOSTILE_PAYLOAD, 0, 0))
+        .send(&mqtt_line_e2e::wire::publish(
+            HOSTILE_TOPIC,
+            HOSTILE_PAYLOAD,
+            0,
+            0,
+        ))
         .expect_close(TIMEOUT)]);
     let mut config = LineConfig::new(broker.port()).param_raw("ping_interval", "0");
     for st in stations {

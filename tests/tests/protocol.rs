@@ -220,18 +220,24 @@ fn unconfirmed_station_holds_back_the_whole_line_until_it_confirms() {
         log.matches("Sending PUBLISH to hold-1").count() >= 3
     });
 
-    // The broker queues this one, so the other station gets nothing.
+    // The broker queues this one, so the other station gets nothing. The warning, 5 s after s1
+    // was shown, is the positive event to wait for: by then the broker has still sent only
+    // three PUBLISH packets (its log shows each one it sends) and no `stuck` value came.
     publish(broker.port(), "free/x", b"stuck", 1, false);
+    broker.wait_log("stuck received from the publisher", |log| {
+        log.matches("Received PUBLISH from").count() >= 4
+    });
     let stuck = |e: &Value| ev::is_value_of(e, "free", "data", &json!("stuck"));
-    if let Some(e) = host.try_expect_within(Duration::from_secs(2), stuck) {
-        let report = host.report();
-        panic!("a message arrived through a full in-flight window: {e}\n{report}");
-    }
     let stderr = host.wait_stderr("the warning about the unconfirmed message", |s| {
         s.contains(&format!(
             "station 'slow' has waited 5s for the host to confirm IN_ID {id1} through ACK_ID"
         ))
     });
+    let sent = broker.log().matches("Sending PUBLISH to hold-1").count();
+    if sent != 3 || host.position(stuck).is_some() {
+        let report = host.report();
+        panic!("a message went through a full in-flight window ({sent} sent)\n{report}");
+    }
     assert!(
         stderr.contains("WARN") && stderr.contains("stops delivery to the whole line"),
         "{stderr}"
@@ -573,16 +579,20 @@ fn reply_timeout_closes_the_connection_when_subscribe_is_never_answered() {
             .connack()
             .expect(PacketType::Subscribe)
             .expect_close(Duration::from_secs(10)),
-        // The reconnection is served properly and the line is alive on it.
+        // The reconnection is served properly and the line is alive on it, and keeps it until
+        // its deliberate DISCONNECT at the end of the test: the positive event that shows the
+        // reply timeout did not close a healthy connection.
         Script::new()
             .handshake()
             .expect_alive()
-            .expect_open_for_ms(300),
+            .read_until(PacketType::Disconnect),
     ]);
     let config = LineConfig::new(broker.port())
         .param_raw("reply_timeout", "1")
         .param_raw("ping_interval", "0")
-        .station(ungated("st", "st/x"));
+        .station(ungated("st", "st/x"))
+        // Routes the fake broker's liveness PUBLISH, so the test sees when it was taken.
+        .station(ungated("alive", "fake/alive"));
     let mut host = SimHost::start(&config.to_toml());
     let e = host.expect_disconnected();
     let reason = ev::field(&e, "reason");
@@ -593,8 +603,9 @@ fn reply_timeout_closes_the_connection_when_subscribe_is_never_answered() {
         "the reason must name the missing SUBACK: {e}\n{report}\n-- fake broker --\n{transcript}"
     );
     host.wait_connected();
-    broker.wait_scripts();
+    host.expect_value_eq("alive", "data", "ok");
     host.quit_ok();
+    broker.wait_scripts();
 }
 
 #[test]

@@ -130,6 +130,10 @@ fn write_across_a_broker_crash(clean_session: &str, client: &str) -> (Value, Sim
     host.wait_connected();
     broker.freeze();
     host.send("write cmd out_value in flight");
+    // A fixed wait that stays: while the broker is frozen nothing can happen that would mark
+    // the time, as it neither answers nor logs; and the next event the line makes, the loss of
+    // the connection at the restart, comes right after the (with a clean session, legitimate)
+    // failure of this very write.
     let early = host.try_expect_within(std::time::Duration::from_millis(300), |e| {
         ev::is_write(e, "cmd", "out_value")
     });
