@@ -188,7 +188,7 @@ fn configure_line(addrs: &[String]) -> Line {
             .expect("tag");
         }
     }
-    line.start().expect("start");
+    line.start(0).expect("start");
     line
 }
 

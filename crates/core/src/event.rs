@@ -15,12 +15,25 @@ pub enum LineEvent {
     /// Connected and subscribed to `host` (host:port).
     Connected {
         host: String,
+        time_ns: i64,
     },
     Disconnected {
         reason: String,
+        time_ns: i64,
     },
 }
 
+/// How much a [`Event::Log`] matters; the shell maps it to the host's log levels and filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// Every event with a `time_ns` carries the wall time (Unix ns) it happened at, as the shell
+/// passed it in: the host sees when it happened, not when it polled.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A tag's new value; `None` means the tag is invalid.
@@ -35,6 +48,7 @@ pub enum Event {
         station: StationId,
         state: StationState,
         reason: String,
+        time_ns: i64,
     },
     Line(LineEvent),
     /// The end of a write: `error` is `None` on success.
@@ -43,10 +57,12 @@ pub enum Event {
         station: StationId,
         tag: TagId,
         error: Option<String>,
+        time_ns: i64,
     },
-}
-
-/// Wall-clock time in nanoseconds since the Unix epoch.
-pub fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+    /// A warning or note for the host's log. The core has no logger: the shell logs these with
+    /// the line's name, under the host's log level. Outside text in `text` is already escaped.
+    Log {
+        level: LogLevel,
+        text: String,
+    },
 }

@@ -31,7 +31,7 @@ mod value;
 pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
 pub use error::ConfigError;
 pub use event::{
-    now_ns, Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
+    Event, LineEvent, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
 pub use ids::{StationId, TagId, WriteToken};
 pub use line::{Line, Unsendable};

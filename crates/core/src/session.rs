@@ -57,6 +57,8 @@ pub enum SessionEvent {
     Message(Publish),
     /// A sent message reached its end (PUBACK for QoS 1, PUBCOMP for QoS 2). Carries its token.
     Published(WriteToken),
+    /// A debug note for the host's log: a stray acknowledgement that was ignored.
+    Note(String),
 }
 
 /// What the session waits for, with a deadline when Reply Timeout is on.
@@ -378,8 +380,10 @@ impl Session {
                     .any(|(e, _)| *e == Expect::UnsubAck(ack.pkid))
                 {
                     // Like a stray PUBACK: nothing of ours ends, so it is ignored.
-                    tracing::debug!(pkid = ack.pkid, "UNSUBACK for no UNSUBSCRIBE in flight");
-                    return Ok(None);
+                    return Ok(Some(SessionEvent::Note(format!(
+                        "UNSUBACK for no UNSUBSCRIBE in flight pkid={}",
+                        ack.pkid
+                    ))));
                 }
                 self.fulfil(Expect::UnsubAck(ack.pkid), "UNSUBACK")?;
                 self.subscribed_filter = None;
@@ -399,12 +403,18 @@ impl Session {
             }
             Packet::PubAck(ack) => Ok(self.finish_outgoing(ack.pkid, QoS::AtLeastOnce)),
             Packet::PubRec(rec) => {
-                match self.outgoing.get_mut(&rec.pkid) {
-                    Some(o) if o.publish.qos == QoS::ExactlyOnce => o.released = true,
-                    _ => tracing::debug!(pkid = rec.pkid, "PUBREC for no QoS 2 message in flight"),
-                }
+                let note = match self.outgoing.get_mut(&rec.pkid) {
+                    Some(o) if o.publish.qos == QoS::ExactlyOnce => {
+                        o.released = true;
+                        None
+                    }
+                    _ => Some(SessionEvent::Note(format!(
+                        "PUBREC for no QoS 2 message in flight pkid={}",
+                        rec.pkid
+                    ))),
+                };
                 self.outbox.push_back(Packet::PubRel(PubRel::new(rec.pkid)));
-                Ok(None)
+                Ok(note)
             }
             Packet::PubComp(comp) => Ok(self.finish_outgoing(comp.pkid, QoS::ExactlyOnce)),
             other => Err(ProtocolError::Violation(format!(
@@ -532,10 +542,9 @@ impl Session {
                 self.outgoing.remove(&pkid);
                 Some(SessionEvent::Published(token))
             }
-            _ => {
-                tracing::debug!(pkid, "acknowledgement for no message in flight");
-                None
-            }
+            _ => Some(SessionEvent::Note(format!(
+                "acknowledgement for no message in flight pkid={pkid}"
+            ))),
         }
     }
 
@@ -1082,7 +1091,13 @@ mod tests {
         let now = Instant::now();
         let mut s = Session::new(now);
         ready(&mut s, &cfg(&[]), now);
-        assert_eq!(s.handle(Packet::UnsubAck(UnsubAck::new(77)), now), Ok(None));
+        // Ignored: only a note for the debug log comes back.
+        assert_eq!(
+            s.handle(Packet::UnsubAck(UnsubAck::new(77)), now),
+            Ok(Some(SessionEvent::Note(
+                "UNSUBACK for no UNSUBSCRIBE in flight pkid=77".into()
+            )))
+        );
         assert!(s.is_ready());
     }
 

@@ -203,8 +203,12 @@ fn the_last_password_source_wins() {
 fn an_out_topic_longer_than_an_mqtt_string_fails_its_write_and_sends_nothing() {
     let mut h = Harness::writer(&[], None);
     let long = "t".repeat(70_000);
-    h.line.write(TagId(1), 7, Value::Text(long)).unwrap();
-    h.line.write(TagId(2), 8, Value::Text("v".into())).unwrap();
+    h.line
+        .write(TagId(1), 7, Value::Text(long), h.now, 0)
+        .unwrap();
+    h.line
+        .write(TagId(2), 8, Value::Text("v".into()), h.now, 0)
+        .unwrap();
     let errors = write_results(&h.events());
     assert!(errors[0].0 == 7, "{errors:?}");
     let topic_error = errors[0].1.as_deref().expect("the OUT_TOPIC write fails");
@@ -227,28 +231,30 @@ fn an_out_topic_longer_than_an_mqtt_string_fails_its_write_and_sends_nothing() {
 fn a_publication_that_cannot_be_encoded_fails_its_write_and_is_never_counted_as_sent() {
     for qos in ["QoS_0", "QoS_1"] {
         let mut h = Harness::writer(&[("publish_qos", qos)], Some("c"));
-        h.line.write(TagId(2), 9, Value::Text("v".into())).unwrap();
+        h.line
+            .write(TagId(2), 9, Value::Text("v".into()), h.now, 0)
+            .unwrap();
         let packet = h.line.poll_transmit(h.now).expect("the PUBLISH");
-        h.line.unsendable(packet, "too large").unwrap();
-        h.line.flushed();
+        h.line.unsendable(packet, "too large", 0).unwrap();
+        h.line.flushed(0);
         let errors = write_results(&h.events());
         assert_eq!(errors.len(), 1, "{qos}: {errors:?}");
         let error = errors[0].1.as_deref().expect("the write fails");
         assert!(error.contains("too large"), "{error}");
         // Not resent after a reconnect either.
-        h.line.transport_closed("test");
+        h.line.transport_closed("test", 0);
         h.connect_with_session(true);
         assert!(write_results(&h.events()).is_empty());
         assert!(h.transmit().is_empty(), "{qos}");
     }
     // Another packet closes the connection with the reason.
     let mut h = Harness::new(&[]);
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.line.transport_open("b:1883", &Secret::default(), h.now);
     let connect = h.line.poll_transmit(h.now).expect("CONNECT");
     let reason = h
         .line
-        .unsendable(connect, "its password is too long")
+        .unsendable(connect, "its password is too long", 0)
         .unwrap_err()
         .to_string();
     assert!(
@@ -361,7 +367,7 @@ fn start_warns_about_configurations_that_cannot_work_as_meant() {
         let mut h = Harness::new(&[]);
         build(&mut h.line);
         let checked = h.line.check().unwrap();
-        let started = h.line.start().unwrap();
+        let started = h.line.start(0).unwrap();
         assert_eq!(checked, started, "{what}");
         match want {
             Some(w) => assert!(

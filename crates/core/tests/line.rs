@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use mqtt_line_core::mqtt::{Packet, PubAck, Publish, QoS};
-use mqtt_line_core::{Event, LineEvent, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
+use mqtt_line_core::{Event, LineEvent, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
 use mqtt_line_core::{StationCommand, StationId, StationState, TagId, Value, ValueType};
 
 #[test]
@@ -13,9 +13,9 @@ fn stations_report_comm_error_until_connected_then_ok() {
     h.station(1, "a");
     h.station(2, "b");
     h.line
-        .station_command(StationId(2), StationCommand::Off)
+        .station_command(StationId(2), StationCommand::Off, 0)
         .unwrap();
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     assert_eq!(
         states(&h.events()),
         [(1, StationState::CommError), (2, StationState::Off)]
@@ -23,7 +23,8 @@ fn stations_report_comm_error_until_connected_then_ok() {
     h.connect();
     let ev = h.events();
     assert!(ev.contains(&Event::Line(LineEvent::Connected {
-        host: "127.0.0.1:1883".into()
+        host: "127.0.0.1:1883".into(),
+        time_ns: 0,
     })));
     assert_eq!(states(&ev), [(1, StationState::Ok)]);
 }
@@ -32,7 +33,7 @@ fn stations_report_comm_error_until_connected_then_ok() {
 fn inputs_are_filled_in_order_topic_data_id() {
     let mut h = Harness::new(&[]);
     h.station(1, "status/battery");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     let ev = h.receive("status/battery", b"42", QoS::AtLeastOnce, 7);
@@ -54,7 +55,7 @@ fn inputs_are_filled_in_order_topic_data_id() {
 fn flags_mark_duplicates_and_retained_messages() {
     let mut h = Harness::new(&[]);
     h.station(1, "t");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     let mut p = Publish::new("t", QoS::AtLeastOnce, "v");
@@ -72,7 +73,7 @@ fn flags_mark_duplicates_and_retained_messages() {
 fn invalid_utf8_payload_reaches_in_data_with_replacement() {
     let mut h = Harness::new(&[]);
     h.station(1, "t");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     let ev = h.receive("t", b"ok\xff\xfe!", QoS::AtMostOnce, 0);
@@ -96,7 +97,7 @@ fn payload_that_does_not_fit_the_tag_type_makes_it_invalid() {
             None,
         )
         .unwrap();
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     assert_eq!(
@@ -115,7 +116,7 @@ fn routing_through_the_line_and_off_stations() {
     h.station(1, "status/battery");
     h.station(2, "status/batt.*");
     h.station(3, ".*");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     let station_of = |ev: &[Event]| {
@@ -137,7 +138,7 @@ fn routing_through_the_line_and_off_stations() {
         Some(3)
     );
     h.line
-        .station_command(StationId(2), StationCommand::Off)
+        .station_command(StationId(2), StationCommand::Off, 0)
         .unwrap();
     h.events();
     // A message for a station that is off is dropped, not passed on to `.*`.
@@ -152,13 +153,14 @@ fn lost_connection_invalidates_inputs_and_sets_comm_error() {
     let mut h = Harness::new(&[]);
     h.station(1, "t");
     h.station(2, "u");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.receive("t", b"v", QoS::AtMostOnce, 0);
-    h.line.transport_closed("broker gone");
+    h.line.transport_closed("broker gone", 7);
     let ev = h.events();
     assert!(ev.contains(&Event::Line(LineEvent::Disconnected {
-        reason: "broker gone".into()
+        reason: "broker gone".into(),
+        time_ns: 7,
     })));
     assert_eq!(
         states(&ev),
@@ -175,17 +177,17 @@ fn the_line_wants_no_connection_when_every_station_is_off_or_simulated() {
     let mut h = Harness::new(&[]);
     h.station(1, "t");
     h.station(2, "u");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     assert!(h.line.wants_connection());
     h.line
-        .station_command(StationId(1), StationCommand::Off)
+        .station_command(StationId(1), StationCommand::Off, 0)
         .unwrap();
     h.line
-        .station_command(StationId(2), StationCommand::Simulate)
+        .station_command(StationId(2), StationCommand::Simulate, 0)
         .unwrap();
     assert!(!h.line.wants_connection());
     h.line
-        .station_command(StationId(2), StationCommand::On)
+        .station_command(StationId(2), StationCommand::On, 0)
         .unwrap();
     assert!(h.line.wants_connection());
 }
@@ -223,7 +225,7 @@ fn writer(params: &[(&str, &str)]) -> Harness {
             None,
         )
         .unwrap();
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h
 }
 
@@ -233,12 +235,16 @@ fn writes_fail_with_a_reason_for_every_wrong_target() {
     h.connect();
     h.events();
     let text = |s: &str| Value::Text(s.into());
-    h.line.write(TagId(10), 1, text("x")).unwrap();
-    h.line.write(TagId(101), 2, text("no topic yet")).unwrap();
-    h.line.write(TagId(102), 3, Value::Int(1)).unwrap();
-    h.line.write(TagId(100), 4, text("a/#")).unwrap();
+    h.line.write(TagId(10), 1, text("x"), h.now, 0).unwrap();
+    h.line
+        .write(TagId(101), 2, text("no topic yet"), h.now, 0)
+        .unwrap();
+    h.line
+        .write(TagId(102), 3, Value::Int(1), h.now, 0)
+        .unwrap();
+    h.line.write(TagId(100), 4, text("a/#"), h.now, 0).unwrap();
     assert!(
-        h.line.write(TagId(999), 5, text("x")).is_err(),
+        h.line.write(TagId(999), 5, text("x"), h.now, 0).is_err(),
         "unknown tag id"
     );
     let results = write_results(&h.events());
@@ -265,10 +271,10 @@ fn out_value_publishes_to_out_topic_and_completes_by_qos() {
     h.connect();
     h.events();
     h.line
-        .write(TagId(100), 1, Value::Text("cmd/x".into()))
+        .write(TagId(100), 1, Value::Text("cmd/x".into()), h.now, 0)
         .unwrap();
     h.line
-        .write(TagId(101), 2, Value::Text("on".into()))
+        .write(TagId(101), 2, Value::Text("on".into()), h.now, 0)
         .unwrap();
     assert_eq!(write_results(&h.events()), [(1, None)]);
     let out = h.transmit();
@@ -288,10 +294,10 @@ fn out_value_publishes_to_out_topic_and_completes_by_qos() {
 fn qos0_write_completes_when_flushed_and_fails_when_not_connected() {
     let mut h = writer(&[]);
     h.line
-        .write(TagId(100), 1, Value::Text("cmd/x".into()))
+        .write(TagId(100), 1, Value::Text("cmd/x".into()), h.now, 0)
         .unwrap();
     h.line
-        .write(TagId(101), 2, Value::Text("v".into()))
+        .write(TagId(101), 2, Value::Text("v".into()), h.now, 0)
         .unwrap();
     let results = write_results(&h.events());
     assert_eq!(results[0], (1, None));
@@ -302,11 +308,11 @@ fn qos0_write_completes_when_flushed_and_fails_when_not_connected() {
     h.connect();
     h.events();
     h.line
-        .write(TagId(101), 3, Value::Text("v".into()))
+        .write(TagId(101), 3, Value::Text("v".into()), h.now, 0)
         .unwrap();
     assert!(write_results(&h.events()).is_empty());
     h.transmit();
-    h.line.flushed();
+    h.line.flushed(0);
     assert_eq!(write_results(&h.events()), [(3, None)]);
 }
 
@@ -358,7 +364,7 @@ fn configuration_errors_name_the_object_and_value() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("'SWZ'"), "{err}");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     assert!(h.line.add_station(StationId(4), "late", "y", []).is_err());
 }
 
@@ -376,7 +382,7 @@ fn gated(params: &[(&str, &str)]) -> Harness {
         )
         .unwrap();
     h.station(2, "free");
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     h
@@ -403,7 +409,7 @@ fn ack_id_shows_one_message_at_a_time_in_arrival_order() {
     assert!(shown_ids(&h.receive("t", b"c", QoS::AtMostOnce, 0)).is_empty());
 
     // A wrong id changes nothing and says what was expected.
-    h.line.write(TagId(50), 1, Value::Int(2)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(2), h.now, 0).unwrap();
     let ev = h.events();
     let err = write_results(&ev)[0].1.clone().unwrap();
     assert!(
@@ -412,23 +418,23 @@ fn ack_id_shows_one_message_at_a_time_in_arrival_order() {
     );
     assert!(shown_ids(&ev).is_empty());
 
-    h.line.write(TagId(50), 2, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 2, Value::Int(1), h.now, 0).unwrap();
     let ev = h.events();
     assert_eq!(write_results(&ev), [(2, None)]);
     assert_eq!(shown_ids(&ev), [Value::Int(2)]);
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
 
-    h.line.write(TagId(50), 3, Value::Int(2)).unwrap();
+    h.line.write(TagId(50), 3, Value::Int(2), h.now, 0).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(0)]);
     let out = h.transmit();
     assert!(
         matches!(out[..], [Packet::PubRec(ref r)] if r.pkid == 2),
         "{out:?}"
     );
-    h.line.write(TagId(50), 4, Value::Int(0)).unwrap();
+    h.line.write(TagId(50), 4, Value::Int(0), h.now, 0).unwrap();
     let ev = h.events();
     assert_eq!(write_results(&ev), [(4, None)]);
-    h.line.write(TagId(50), 5, Value::Int(0)).unwrap();
+    h.line.write(TagId(50), 5, Value::Int(0), h.now, 0).unwrap();
     let err = write_results(&h.events())[0].1.clone().unwrap();
     assert!(err.contains("no message waiting"), "{err}");
 }
@@ -440,7 +446,7 @@ fn acks_reach_the_broker_in_arrival_order_across_stations() {
     h.receive("free", b"b", QoS::AtLeastOnce, 2);
     // Station 2 needs no confirmation, but its PUBACK must wait for the earlier message's.
     assert!(h.transmit().is_empty());
-    h.line.write(TagId(50), 1, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(1), h.now, 0).unwrap();
     assert_eq!(
         h.transmit(),
         [
@@ -455,7 +461,7 @@ fn held_messages_survive_a_reconnect_without_twins() {
     let mut h = gated(&[]);
     h.receive("t", b"a", QoS::AtLeastOnce, 1);
     h.receive("t", b"b", QoS::AtLeastOnce, 2);
-    h.line.transport_closed("lost");
+    h.line.transport_closed("lost", 0);
     h.connect_with_session(true);
     h.events();
     // The broker redelivers both; the shown one stays shown, the held one becomes new again.
@@ -468,7 +474,7 @@ fn held_messages_survive_a_reconnect_without_twins() {
         shown_ids(&h.receive_publish(dup)).is_empty(),
         "held, not shown yet"
     );
-    h.line.write(TagId(50), 1, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(1), h.now, 0).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(2)]);
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
 }
@@ -478,21 +484,21 @@ fn held_messages_are_kept_when_the_broker_lost_the_session() {
     let mut h = gated(&[]);
     h.receive("t", b"a", QoS::AtLeastOnce, 1);
     h.receive("t", b"b", QoS::AtLeastOnce, 2);
-    h.line.transport_closed("lost");
+    h.line.transport_closed("lost", 0);
     h.connect_with_session(false);
     h.events();
     // A new message reuses id 1; confirming the old message 1 must not acknowledge it.
     h.receive("t", b"new", QoS::AtLeastOnce, 1);
-    h.line.write(TagId(50), 1, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 1, Value::Int(1), h.now, 0).unwrap();
     assert_eq!(
         shown_ids(&h.events()),
         [Value::Int(2)],
         "the held message is not lost"
     );
     assert!(h.transmit().is_empty(), "no PUBACK for the new message yet");
-    h.line.write(TagId(50), 2, Value::Int(2)).unwrap();
+    h.line.write(TagId(50), 2, Value::Int(2), h.now, 0).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(1)]);
-    h.line.write(TagId(50), 3, Value::Int(1)).unwrap();
+    h.line.write(TagId(50), 3, Value::Int(1), h.now, 0).unwrap();
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
 }
 
@@ -528,7 +534,7 @@ fn station_will_puts_the_station_in_hard_error_until_data_comes() {
             None,
         )
         .unwrap();
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     h.receive("devices/1/up", b"1", QoS::AtMostOnce, 0);
@@ -545,7 +551,7 @@ fn station_will_puts_the_station_in_hard_error_until_data_comes() {
     assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(3))]);
 
     // A lost connection and its return do not clear a device's hard error.
-    h.line.transport_closed("x");
+    h.line.transport_closed("x", 0);
     h.connect();
     let station1: Vec<_> = states(&h.events())
         .into_iter()
@@ -571,7 +577,7 @@ fn station_will_without_payload_matches_any_payload() {
     h.line
         .add_station(StationId(1), "dev", "d/up", [("SWT", "d/lwt")])
         .unwrap();
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     let ev = h.receive("d/lwt", b"whatever", QoS::AtMostOnce, 0);
@@ -592,7 +598,7 @@ fn json_tags_come_before_in_fields_and_share_the_payload_time() {
     h.line
         .add_tag(StationId(1), TagId(2), "v", "JA=v", ValueType::Ai, None)
         .unwrap();
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     let ev = h.receive("x", br#"{"t": 1795428000, "v": 2.5}"#, QoS::AtLeastOnce, 9);
@@ -617,4 +623,87 @@ fn a_message_left_unconfirmed_sets_one_warning_deadline() {
     h.line.handle_timeout(due).unwrap();
     // Warned once: no deadline is left that would fire again.
     assert_eq!(h.line.poll_timeout(), None);
+}
+
+#[test]
+fn a_message_left_unconfirmed_is_warned_about_once() {
+    let mut h = gated(&[]);
+    h.receive("t", b"a", QoS::AtLeastOnce, 1);
+    h.receive("t", b"b", QoS::AtLeastOnce, 2);
+    let due = h.line.poll_timeout().expect("the warning has a deadline");
+    assert_eq!(due - h.now, std::time::Duration::from_secs(5));
+    h.now = due;
+    h.line.handle_timeout(h.now).unwrap();
+    assert_eq!(
+        logs(&h.events()),
+        [(
+            LogLevel::Warn,
+            "station 's1' has waited 5s for the host to confirm IN_ID 1 through ACK_ID (1 more \
+             messages held, 2 unconfirmed on the line); unconfirmed QoS 1/2 messages fill the \
+             broker's in-flight window, which stops delivery to the whole line"
+                .to_string()
+        )]
+    );
+    h.now += std::time::Duration::from_secs(5);
+    h.line.handle_timeout(h.now).unwrap();
+    assert_eq!(logs(&h.events()), []);
+}
+
+#[test]
+fn a_missing_time_field_is_warned_about_and_the_receive_time_kept() {
+    let mut h = Harness::new(&[
+        ("payload_type", "JSON"),
+        ("time_field_name", "ts"),
+        ("time_mask", "UNIX"),
+    ]);
+    h.line.add_station(StationId(1), "loud", "x", []).unwrap();
+    h.line
+        .add_tag(StationId(1), TagId(1), "v", "JA=v", ValueType::Ai, None)
+        .unwrap();
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    let ev = h.receive("x", br#"{"v": 2.5}"#, QoS::AtMostOnce, 0);
+    assert_eq!(
+        logs(&ev),
+        [(
+            LogLevel::Warn,
+            "station 'loud': no time field 'ts' in the payload of 'x'; the receive time is used"
+                .to_string()
+        )]
+    );
+    // The receive time is the wall time the shell passed in with the packet (42).
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::TagValue { time_ns: 42, .. })));
+}
+
+#[test]
+fn events_carry_the_time_passed_in() {
+    let mut h = Harness::new(&[]);
+    h.station(1, "t");
+    h.line.start(5).unwrap();
+    h.connect();
+    h.receive("t", b"v", QoS::AtMostOnce, 0);
+    h.line.transport_closed("gone", 9);
+    let ev = h.events();
+    assert!(ev.contains(&Event::StationState {
+        station: StationId(1),
+        state: StationState::CommError,
+        reason: "gone".into(),
+        time_ns: 9,
+    }));
+    // The invalidated input tags carry the time of the disconnection.
+    let invalid: Vec<i64> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::TagValue {
+                value: None,
+                time_ns,
+                ..
+            } => Some(*time_ns),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(invalid, [9, 9, 9]);
 }

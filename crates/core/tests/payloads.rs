@@ -304,7 +304,7 @@ fn every_payload_file_gives_the_expected_values_and_time() {
                 )
                 .unwrap_or_else(|e| panic!("{}: {e}", case.file));
         }
-        h.line.start().unwrap();
+        h.line.start(0).unwrap();
         h.connect();
         h.events();
         let body = payload(case.file);
@@ -381,7 +381,7 @@ fn numbers_into_text_tags_keep_their_json_text() {
             )
             .unwrap();
     }
-    h.line.start().unwrap();
+    h.line.start(0).unwrap();
     h.connect();
     h.events();
     let got = values(&h.receive("up", body, QoS::AtMostOnce, 0));

@@ -102,38 +102,49 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             station,
             state,
             reason,
+            time_ns,
         }) => {
             out.kind = MQL_EVENT_STATION_STATE;
             out.station_id = station.0;
             out.code = station_state(*state);
             out.text = MqlStr::from_str(reason);
-            out.time_ns = mqtt_line_core::now_ns();
+            out.time_ns = *time_ns;
         }
         HostEvent::Core(Event::Line(l)) => {
             out.kind = MQL_EVENT_LINE_STATE;
-            out.time_ns = mqtt_line_core::now_ns();
             match l {
-                LineEvent::Connected { host } => {
+                LineEvent::Connected { host, time_ns } => {
                     out.code = MQL_LINE_CONNECTED;
                     out.text = MqlStr::from_str(host);
+                    out.time_ns = *time_ns;
                 }
-                LineEvent::Disconnected { reason } => {
+                LineEvent::Disconnected { reason, time_ns } => {
                     out.code = MQL_LINE_DISCONNECTED;
                     out.text = MqlStr::from_str(reason);
+                    out.time_ns = *time_ns;
                 }
             }
+        }
+        // The shell logs these through the line's dispatcher before they reach the queue
+        // (driver.rs); one that got here anyway still reaches the host as a log line.
+        HostEvent::Core(Event::Log { level, text }) => {
+            out.kind = MQL_EVENT_LOG;
+            out.code = crate::logging::core_level(*level);
+            out.text = MqlStr::from_str(text);
+            out.time_ns = crate::now_ns();
         }
         HostEvent::Core(Event::WriteDone {
             request,
             station,
             tag,
             error,
+            time_ns,
         }) => {
             out.kind = MQL_EVENT_WRITE_DONE;
             out.request_id = *request;
             out.station_id = station.0;
             out.tag_id = tag.0;
-            out.time_ns = mqtt_line_core::now_ns();
+            out.time_ns = *time_ns;
             match error {
                 None => out.code = MQL_WRITE_OK,
                 Some(e) => {

@@ -14,10 +14,11 @@ use mqtt_line_core::mqtt::Packet;
 use mqtt_line_core::mqtt::{describe, read_packet, write_packet};
 use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
-use mqtt_line_core::{now_ns, Event, LineEvent};
+use mqtt_line_core::{Event, LineEvent};
 
 use crate::queue::EventQueue;
 use crate::transport::{resolve_password, Transport};
+use crate::{logging, now_ns};
 
 /// Largest packet accepted from the broker; a larger one closes the connection with an error
 /// instead of growing the buffer without bound.
@@ -63,8 +64,19 @@ impl Shared {
     pub fn with_line<T>(&self, f: impl FnOnce(&mut Line) -> T) -> Result<T, Poisoned> {
         let mut line = self.lock()?;
         let out = f(&mut line);
-        self.queue
-            .push_all(std::iter::from_fn(|| line.poll_event()));
+        // Core log lines go through the current dispatcher (the line's), the other events
+        // straight to the queue, in the order the core reported them.
+        let mut batch = Vec::new();
+        while let Some(e) = line.poll_event() {
+            match e {
+                Event::Log { level, text } => {
+                    self.queue.push_all(batch.drain(..));
+                    logging::log_core(level, &text);
+                }
+                e => batch.push(e),
+            }
+        }
+        self.queue.push_all(batch);
         Ok(out)
     }
 
@@ -104,6 +116,7 @@ pub fn run(shared: Arc<Shared>) {
         tracing::error!("internal error: the line's thread stopped after a panic");
         shared.queue.push_all([Event::Line(LineEvent::Disconnected {
             reason: "internal error in the plugin; the line has stopped".into(),
+            time_ns: now_ns(),
         })]);
     }
     shared.queue.notify_if_pending();
@@ -181,7 +194,7 @@ async fn supervise(shared: &Shared) {
             }
         };
         if shared
-            .with_line(|l| l.transport_closed(&ended.reason))
+            .with_line(|l| l.transport_closed(&ended.reason, now_ns()))
             .is_err()
         {
             return;
@@ -273,7 +286,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 // A packet that cannot be encoded is never sent nor counted as sent: its write
                 // fails, or the connection closes when the session needs it.
                 if let Err(e) = write_packet(&p, &mut outbuf, MAX_OUTGOING_PACKET) {
-                    unsendable = l.unsendable(p, &e);
+                    unsendable = l.unsendable(p, &e, now_ns());
                     if unsendable.is_err() {
                         break;
                     }
@@ -315,7 +328,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 return end(format!("sending to the broker failed: {e}"), was_ready);
             }
             outbuf.clear();
-            if shared.with_line(|l| l.flushed()).is_err() {
+            if shared.with_line(|l| l.flushed(now_ns())).is_err() {
                 return end("internal error".into(), was_ready);
             }
         }

@@ -4,6 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use mqtt_line_abi::*;
 use mqtt_line_core::{ConfigError, Line, LineConfig, StationCommand, StationId, TagId};
@@ -12,6 +13,7 @@ use tracing::Dispatch;
 use crate::convert::{fill_event, value_from_abi, value_type_from_abi};
 use crate::driver::{self, Shared};
 use crate::logging::{self, LogLevel};
+use crate::now_ns;
 use crate::queue::{EventQueue, HostEvent};
 
 const DEFAULT_QUEUE_CAPACITY: usize = 65536;
@@ -294,7 +296,7 @@ pub unsafe extern "C" fn line_add_tag(
 pub unsafe extern "C" fn line_start(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus {
     guard(err, || {
         let h = handle(line)?;
-        h.with_line(|l| l.start().map(log_warnings))?
+        h.with_line(|l| l.start(now_ns()).map(log_warnings))?
             .map_err(Failure::config)?;
         let shared = h.shared.clone();
         let dispatch = h.dispatch.clone();
@@ -330,7 +332,7 @@ pub unsafe extern "C" fn line_station_command(
             MQL_STATION_CMD_SIMULATE => StationCommand::Simulate,
             other => return Err(Failure::arg(format!("unknown station command {other}"))),
         };
-        h.with_line(|l| l.station_command(StationId(station_id), cmd))?
+        h.with_line(|l| l.station_command(StationId(station_id), cmd, now_ns()))?
             .map_err(Failure::config)
     })
 }
@@ -357,7 +359,7 @@ pub unsafe extern "C" fn line_write(
                 format!("line '{name}' is not started: writes are accepted after line_start"),
             ));
         }
-        h.with_line(|l| l.write(TagId(tag_id), request_id, value))?
+        h.with_line(|l| l.write(TagId(tag_id), request_id, value, Instant::now(), now_ns()))?
             .map_err(Failure::config)
     })
 }

@@ -50,3 +50,11 @@ pub extern "C" fn mql_plugin_entry(
     }
     &API.0
 }
+
+/// Wall-clock time in nanoseconds since the Unix epoch: the shell reads the clock once per call
+/// into the core and passes it in (the core has no clock).
+pub(crate) fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use mqtt_line_abi::{MQL_LOG_DEBUG, MQL_LOG_ERROR, MQL_LOG_INFO, MQL_LOG_TRACE, MQL_LOG_WARN};
-use mqtt_line_core::escape;
+use mqtt_line_core::{escape, LogLevel as CoreLevel};
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Level, Metadata};
@@ -29,6 +29,28 @@ impl LogLevel {
     }
     fn allows(&self, level: &Level) -> bool {
         abi_level(level) <= self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The ABI level of a core [`Event::Log`](mqtt_line_core::Event::Log).
+pub fn core_level(level: CoreLevel) -> u32 {
+    match level {
+        CoreLevel::Error => MQL_LOG_ERROR,
+        CoreLevel::Warn => MQL_LOG_WARN,
+        CoreLevel::Info => MQL_LOG_INFO,
+        CoreLevel::Debug => MQL_LOG_DEBUG,
+    }
+}
+
+/// Logs a core [`Event::Log`](mqtt_line_core::Event::Log) through the current dispatcher (the
+/// line's), so the host's level filter, Full Debug and escaping apply to it as to the shell's own
+/// lines.
+pub fn log_core(level: CoreLevel, text: &str) {
+    match level {
+        CoreLevel::Error => tracing::error!("{text}"),
+        CoreLevel::Warn => tracing::warn!("{text}"),
+        CoreLevel::Info => tracing::info!("{text}"),
+        CoreLevel::Debug => tracing::debug!("{text}"),
     }
 }
 
@@ -71,11 +93,8 @@ impl<S: tracing::Subscriber> Layer<S> for QueueLayer {
         if let Cow::Owned(escaped) = escape(&line) {
             line = escaped;
         }
-        self.queue.push_log(
-            abi_level(event.metadata().level()),
-            line,
-            mqtt_line_core::now_ns(),
-        );
+        self.queue
+            .push_log(abi_level(event.metadata().level()), line, crate::now_ns());
     }
 }
 

@@ -144,7 +144,7 @@ impl EventQueue {
             inner.events.push_back(HostEvent::Log {
                 level: MQL_LOG_WARN,
                 text,
-                time_ns: mqtt_line_core::now_ns(),
+                time_ns: crate::now_ns(),
             });
             self.pending.store(true, Ordering::Release);
         }
@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn logs_beyond_capacity_are_counted_and_reported() {
         let q = EventQueue::new(1, None, std::ptr::null_mut());
-        q.push_all([Event::Line(LineEvent::Disconnected { reason: "x".into() })]);
+        q.push_all([Event::Line(LineEvent::Disconnected {
+            reason: "x".into(),
+            time_ns: 0,
+        })]);
         q.push_log(3, "a".into(), 0);
         q.push_log(3, "b".into(), 0);
         let mut out = Vec::new();

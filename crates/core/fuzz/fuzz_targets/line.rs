@@ -188,11 +188,11 @@ impl Harness {
         let mut commands = HashMap::new();
         for &(id, ..) in STATIONS {
             let cmd = *u.choose(&[StationCommand::On, StationCommand::On, StationCommand::Off])?;
-            line.station_command(StationId(id), cmd)
+            line.station_command(StationId(id), cmd, 0)
                 .expect("a known station");
             commands.insert(id, cmd);
         }
-        line.start().expect("the fixed configuration starts");
+        line.start(0).expect("the fixed configuration starts");
         let mut h = Harness {
             line,
             now,
@@ -238,7 +238,7 @@ impl Harness {
 
     /// As the driver does when the connection ends, or an attempt to open one fails.
     fn close(&mut self, reason: &str) {
-        self.line.transport_closed(reason);
+        self.line.transport_closed(reason, self.wall_ns());
         self.open = false;
         if self.clean {
             self.new_broker_session();
@@ -258,7 +258,7 @@ impl Harness {
     fn write(&mut self, tag: u64, value: Value) {
         let request = self.next_request;
         self.next_request += 1;
-        let result = self.line.write(TagId(tag), request, value.clone());
+        let result = self.line.write(TagId(tag), request, value.clone(), self.now, self.wall_ns());
         if tag == UNKNOWN_TAG {
             assert!(result.is_err(), "a write to an unknown tag was accepted");
             return;
@@ -361,7 +361,7 @@ impl Harness {
             }
         }
         if all {
-            self.line.flushed();
+            self.line.flushed(self.wall_ns());
         }
         out
     }
@@ -522,7 +522,7 @@ impl Harness {
                     StationCommand::Off,
                     StationCommand::Simulate,
                 ])?;
-                let result = self.line.station_command(StationId(id), cmd);
+                let result = self.line.station_command(StationId(id), cmd, self.wall_ns());
                 assert_eq!(
                     result.is_ok(),
                     self.commands.contains_key(&id),

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::Line;
 use crate::ack_gate::{Held, Refusal};
+use crate::event::LogLevel;
 use crate::ids::StationIndex;
 use crate::value::Value;
 
@@ -50,10 +51,9 @@ impl Line {
     }
 
     /// After a confirmation has been reported, the next held message is shown.
-    pub(super) fn show_next(&mut self, i: StationIndex) {
+    pub(super) fn show_next(&mut self, i: StationIndex, now: Instant) {
         if let Some(next) = self.stations[i].gate.take_next() {
-            // Host calls carry no time; the reading is only for the unconfirmed warning.
-            self.show(i, next, Instant::now());
+            self.show(i, next, now);
         }
     }
 
@@ -65,7 +65,7 @@ impl Line {
             let Some((pkid, waited)) = s.gate.due_warning(now) else {
                 continue;
             };
-            tracing::warn!(
+            let text = format!(
                 "station '{}' has waited {}s for the host to confirm IN_ID {pkid} through ACK_ID \
                  ({} more messages held, {unconfirmed} unconfirmed on the line); unconfirmed QoS \
                  1/2 messages fill the broker's in-flight window, which stops delivery to the \
@@ -74,6 +74,7 @@ impl Line {
                 waited.as_secs(),
                 s.gate.held(),
             );
+            super::log_to(&mut self.events, LogLevel::Warn, text);
         }
     }
 }

@@ -2,12 +2,15 @@
 //! station, the station's command and ACK_ID gate, the one-pass JSON extraction, the payload's
 //! time stamp, and the order in which the JA= and IN_* tags are set.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{Line, Station};
+use super::{log_to, Line, Station};
 use crate::ack_gate::{Held, HeldLimit, Offered};
 use crate::codec::{Publish, QoS};
-use crate::event::{Event, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
+use crate::event::{
+    Event, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
+};
 use crate::ids::{StationIndex, TagIndex};
 use crate::json_value;
 use crate::payload::{self, Stamp};
@@ -19,19 +22,29 @@ impl Line {
     /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
     /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
     pub(super) fn deliver(&mut self, p: Publish, now: Instant, wall_ns: i64) {
-        if self.will_message(&p) {
+        if self.will_message(&p, wall_ns) {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
         let Some(i) = self.router.route(&p.topic).map(StationIndex) else {
             self.unrouted += 1;
-            tracing::debug!(topic = %payload::escape(&p.topic), unrouted = self.unrouted, "message matches no station");
+            let text = format!(
+                "message matches no station topic={} unrouted={}",
+                payload::escape(&p.topic),
+                self.unrouted
+            );
+            self.log(LogLevel::Debug, text);
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         };
         let s = &mut self.stations[i];
         if s.command != StationCommand::On {
-            tracing::debug!(station = %s.name, topic = %payload::escape(&p.topic), "message for a station that is off or simulated is dropped");
+            let text = format!(
+                "message for a station that is off or simulated is dropped station={} topic={}",
+                s.name,
+                payload::escape(&p.topic)
+            );
+            self.log(LogLevel::Debug, text);
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
@@ -54,13 +67,14 @@ impl Line {
             return;
         }
         if let Some(warning) = s.gate.warning() {
-            tracing::warn!("{}", warning.text(&s.name));
+            let text = warning.text(&s.name);
+            self.log(LogLevel::Warn, text);
         }
     }
 
     /// A message on a station's will topic (with its will payload, when one is set) says the
     /// device is gone: the station goes to hard error and the message is not data.
-    fn will_message(&mut self, p: &Publish) -> bool {
+    fn will_message(&mut self, p: &Publish, wall_ns: i64) -> bool {
         let Some(stations) = self.wills.get(&p.topic) else {
             return false;
         };
@@ -76,9 +90,10 @@ impl Line {
             let st = &mut self.stations[i];
             st.device_lost = true;
             let topic = payload::escape(&p.topic);
-            tracing::info!("station '{}': will message on '{topic}'", st.name);
+            let text = format!("station '{}': will message on '{topic}'", st.name);
+            self.log(LogLevel::Info, text);
             let reason = format!("will message received on '{topic}'");
-            self.refresh_station(i, &reason);
+            self.refresh_station(i, &reason, wall_ns);
         }
         !hit.is_empty()
     }
@@ -109,17 +124,21 @@ impl Line {
                         .and_then(|_| values.last())
                         .and_then(Option::as_ref)
                         .map(|f| &f.value);
-                    if let Some(ns) = payload_time(st, &p.topic, time_value) {
+                    if let Some(ns) = payload_time(st, &p.topic, time_value, &mut self.events) {
                         time_ns = ns;
                         flags |= FLAG_TIME_FROM_PAYLOAD;
                     }
                 }
-                Err(e) => tracing::warn!(
-                    "station '{}': the payload of '{}' is not JSON ({}); its JA= tags are invalid",
-                    st.name,
-                    payload::escape(&p.topic),
-                    payload::escape(e),
-                ),
+                Err(e) => {
+                    let text = format!(
+                        "station '{}': the payload of '{}' is not JSON ({}); its JA= tags are \
+                         invalid",
+                        st.name,
+                        payload::escape(&p.topic),
+                        payload::escape(e),
+                    );
+                    log_to(&mut self.events, LogLevel::Warn, text);
+                }
             }
             Some(read.is_ok())
         } else {
@@ -173,7 +192,7 @@ impl Line {
 
         if self.stations[i].device_lost {
             self.stations[i].device_lost = false;
-            self.refresh_station(i, "data received");
+            self.refresh_station(i, "data received", wall_ns);
         }
     }
 
@@ -182,7 +201,11 @@ impl Line {
         let text = match std::str::from_utf8(&p.payload) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(e) => {
-                tracing::warn!(topic = %payload::escape(&p.topic), "payload is not valid UTF-8 ({e}); invalid bytes are replaced");
+                let text = format!(
+                    "payload is not valid UTF-8 ({e}); invalid bytes are replaced topic={}",
+                    payload::escape(&p.topic)
+                );
+                self.log(LogLevel::Warn, text);
                 String::from_utf8_lossy(&p.payload)
             }
         };
@@ -209,13 +232,13 @@ impl Line {
         }
     }
 
-    fn warn_invalid(&self, t: TagIndex, why: &str) {
+    fn warn_invalid(&mut self, t: TagIndex, why: &str) {
         let tag = &self.tags[t];
-        tracing::warn!(
+        let text = format!(
             "tag '{}.{}': {why}; the tag is invalid",
-            self.stations[tag.station].name,
-            tag.name
+            self.stations[tag.station].name, tag.name
         );
+        self.log(LogLevel::Warn, text);
     }
 
     fn set_value(&mut self, t: TagIndex, value: Option<Value>, time_ns: i64, flags: u32) {
@@ -238,21 +261,27 @@ impl Line {
 /// The payload's time stamp, from the value found at the station's time field; a missing field
 /// (unless Ignore Missing Time) or an unreadable one is warned about, and the caller keeps the
 /// receive time.
-fn payload_time(st: &Station, topic: &str, time_value: Option<&serde_json::Value>) -> Option<i64> {
+fn payload_time(
+    st: &Station,
+    topic: &str,
+    time_value: Option<&serde_json::Value>,
+    events: &mut VecDeque<Event>,
+) -> Option<i64> {
     let topic = payload::escape(topic);
-    match payload::stamp_from(&st.payload, time_value) {
+    let text = match payload::stamp_from(&st.payload, time_value) {
         Stamp::Payload(ns) => return Some(ns),
-        Stamp::None => {}
-        Stamp::Missing if st.payload.ignore_missing_time => {}
-        Stamp::Missing => tracing::warn!(
+        Stamp::None => return None,
+        Stamp::Missing if st.payload.ignore_missing_time => return None,
+        Stamp::Missing => format!(
             "station '{}': no time field '{}' in the payload of '{topic}'; the receive time is used",
             st.name,
             st.payload.time_field.as_ref().map_or(String::new(), |f| f.to_string()),
         ),
-        Stamp::Unreadable(why) => tracing::warn!(
+        Stamp::Unreadable(why) => format!(
             "station '{}': {why} (topic '{topic}'); the receive time is used",
             st.name,
         ),
-    }
+    };
+    log_to(events, LogLevel::Warn, text);
     None
 }

@@ -27,7 +27,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use crate::codec::Packet;
 use crate::config::LineConfig;
-use crate::event::{Event, LineEvent};
+use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::{Found, PathTree};
 use crate::json_path::JsonPath;
@@ -171,21 +171,23 @@ impl Line {
     }
 
     /// The transport closed, or an attempt to open one failed.
-    pub fn transport_closed(&mut self, reason: &str) {
+    pub fn transport_closed(&mut self, reason: &str, wall_ns: i64) {
         let was_ready = self.session.is_ready();
         for token in self.session.disconnected() {
             self.fail_write(
                 token,
                 "the connection to the broker was lost before the broker acknowledged the message",
+                wall_ns,
             );
         }
         self.host = None;
         self.events.push_back(Event::Line(LineEvent::Disconnected {
             reason: reason.to_string(),
+            time_ns: wall_ns,
         }));
         if was_ready {
             for i in self.station_indexes() {
-                self.refresh_station(i, reason);
+                self.refresh_station(i, reason, wall_ns);
             }
         }
     }
@@ -200,14 +202,17 @@ impl Line {
             None => {}
             Some(SessionEvent::Ready { .. }) => {
                 let host = self.host.clone().unwrap_or_default();
-                self.events
-                    .push_back(Event::Line(LineEvent::Connected { host }));
+                self.events.push_back(Event::Line(LineEvent::Connected {
+                    host,
+                    time_ns: wall_ns,
+                }));
                 for i in self.station_indexes() {
-                    self.refresh_station(i, "connected to the broker");
+                    self.refresh_station(i, "connected to the broker", wall_ns);
                 }
             }
             Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
-            Some(SessionEvent::Published(token)) => self.complete_write(token),
+            Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
+            Some(SessionEvent::Note(text)) => self.log(LogLevel::Debug, text),
         }
         Ok(())
     }
@@ -220,12 +225,18 @@ impl Line {
     /// was not sent. A publication's write fails with that reason and the connection goes on;
     /// any other packet is needed for the session, so `Err` gives the reason to close the
     /// connection with.
-    pub fn unsendable(&mut self, packet: Packet, error: &str) -> Result<(), Unsendable> {
+    pub fn unsendable(
+        &mut self,
+        packet: Packet,
+        error: &str,
+        wall_ns: i64,
+    ) -> Result<(), Unsendable> {
         let what = crate::codec::packet_name(&packet);
         match packet {
             Packet::Publish(p) => {
                 if let Some(token) = self.session.unsendable(&p) {
-                    self.fail_write(token, &format!("the message cannot be sent: {error}"));
+                    let why = format!("the message cannot be sent: {error}");
+                    self.fail_write(token, &why, wall_ns);
                 }
                 Ok(())
             }
@@ -237,9 +248,9 @@ impl Line {
     }
 
     /// Everything taken from `poll_transmit` is on the socket.
-    pub fn flushed(&mut self) {
+    pub fn flushed(&mut self, wall_ns: i64) {
         for token in self.session.flushed() {
-            self.complete_write(token);
+            self.complete_write(token, wall_ns);
         }
     }
 
@@ -274,6 +285,11 @@ impl Line {
         self.events.pop_front()
     }
 
+    /// A line for the host's log, reported in order with the other events.
+    fn log(&mut self, level: LogLevel, text: String) {
+        log_to(&mut self.events, level, text);
+    }
+
     /// Names for messages: (station name, tag name) of a tag id.
     pub fn tag_names(&self, tag_id: TagId) -> Option<(&str, &str)> {
         let t = &self.tags[*self.tag_ids.get(&tag_id)?];
@@ -283,4 +299,9 @@ impl Line {
     pub fn station_name(&self, station_id: StationId) -> Option<&str> {
         Some(&self.stations[*self.station_ids.get(&station_id)?].name)
     }
+}
+
+/// [`Line::log`] for code that holds another part of the line borrowed.
+fn log_to(events: &mut VecDeque<Event>, level: LogLevel, text: String) {
+    events.push_back(Event::Log { level, text });
 }

@@ -12,6 +12,7 @@ impl Line {
         &mut self,
         station_id: StationId,
         cmd: StationCommand,
+        wall_ns: i64,
     ) -> Result<(), ConfigError> {
         let &i = self
             .station_ids
@@ -24,13 +25,13 @@ impl Line {
             StationCommand::Simulate => "switched to simulation",
         };
         if self.started {
-            self.refresh_station(i, reason);
+            self.refresh_station(i, reason, wall_ns);
         }
         Ok(())
     }
 
     /// The state a station should show now, reported when it changed.
-    pub(super) fn refresh_station(&mut self, i: StationIndex, reason: &str) {
+    pub(super) fn refresh_station(&mut self, i: StationIndex, reason: &str, wall_ns: i64) {
         let connected = self.session.is_ready();
         let s = &self.stations[i];
         let state = match s.command {
@@ -40,10 +41,16 @@ impl Line {
             StationCommand::On if s.device_lost => StationState::HardError,
             StationCommand::On => StationState::Ok,
         };
-        self.set_station_state(i, state, reason);
+        self.set_station_state(i, state, reason, wall_ns);
     }
 
-    fn set_station_state(&mut self, i: StationIndex, state: StationState, reason: &str) {
+    fn set_station_state(
+        &mut self,
+        i: StationIndex,
+        state: StationState,
+        reason: &str,
+        wall_ns: i64,
+    ) {
         if self.stations[i].state == Some(state) {
             return;
         }
@@ -52,13 +59,14 @@ impl Line {
             station: self.stations[i].id,
             state,
             reason: reason.to_string(),
+            time_ns: wall_ns,
         });
         if matches!(state, StationState::CommError | StationState::HardError) {
-            self.invalidate_inputs(i);
+            self.invalidate_inputs(i, wall_ns);
         }
     }
 
-    fn invalidate_inputs(&mut self, station: StationIndex) {
+    fn invalidate_inputs(&mut self, station: StationIndex, wall_ns: i64) {
         let station_id = self.stations[station].id;
         for &t in &self.stations[station].tags {
             let tag = &mut self.tags[t];
@@ -68,7 +76,7 @@ impl Line {
                     station: station_id,
                     tag: tag.id,
                     value: None,
-                    time_ns: crate::event::now_ns(),
+                    time_ns: wall_ns,
                     flags: 0,
                 });
             }

@@ -11,6 +11,7 @@ use super::{Line, Station, Tag};
 use crate::ack_gate::AckGate;
 use crate::config::Warnings;
 use crate::error::{object, ConfigError};
+use crate::event::LogLevel;
 use crate::ids::{StationId, StationIndex, TagId, TagIndex};
 use crate::json_extract::PathTree;
 use crate::json_path::JsonPath;
@@ -54,7 +55,7 @@ impl Line {
         let payload = PayloadSettings::resolve(&self.config, &params);
         check_address_text(&object, address)?;
         for warning in check_address(name, address)? {
-            tracing::warn!("{warning}");
+            self.log(LogLevel::Warn, warning.to_string());
         }
         if let Some(&other) = self.addresses.get(address) {
             return Err(ConfigError::DuplicateAddress {
@@ -167,7 +168,8 @@ impl Line {
 
     /// Ends configuration: builds the routing table and reports every station's first state.
     /// Returns the warnings of [`Line::check`] for the caller to log.
-    pub fn start(&mut self) -> Result<Warnings, ConfigError> {
+    /// `wall_ns` is the time of those first states.
+    pub fn start(&mut self, wall_ns: i64) -> Result<Warnings, ConfigError> {
         if self.started {
             return Err(ConfigError::State(format!(
                 "line '{}' is already started",
@@ -194,7 +196,7 @@ impl Line {
         }
         self.started = true;
         for i in self.station_indexes() {
-            self.refresh_station(i, "line started");
+            self.refresh_station(i, "line started", wall_ns);
         }
         Ok(warnings)
     }

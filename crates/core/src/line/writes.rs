@@ -2,6 +2,8 @@
 //! OUT_VALUE publishes (done when the broker acknowledges, or when flushed at QoS 0), ACK_ID
 //! confirms the shown message; input tags cannot be written.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use super::ack::AckError;
@@ -19,7 +21,15 @@ use crate::value::{Value, ValueType};
 impl Line {
     /// A write from the host. Unknown tag ids are refused here; everything else ends in exactly
     /// one [`Event::WriteDone`].
-    pub fn write(&mut self, tag_id: TagId, request: u64, value: Value) -> Result<(), ConfigError> {
+    /// `now` and `wall_ns` are the time of the call: an ACK_ID write shows the next held message.
+    pub fn write(
+        &mut self,
+        tag_id: TagId,
+        request: u64,
+        value: Value,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ConfigError> {
         let &t = self
             .tag_ids
             .get(&tag_id)
@@ -40,11 +50,11 @@ impl Line {
         );
         match self.perform_write(t, token, value) {
             Ok(true) => {
-                self.complete_write(token);
-                self.show_next(station);
+                self.complete_write(token, wall_ns);
+                self.show_next(station, now);
             }
             Ok(false) => {}
-            Err(e) => self.fail_write(token, &e.to_string()),
+            Err(e) => self.fail_write(token, &e.to_string(), wall_ns),
         }
         Ok(())
     }
@@ -112,24 +122,22 @@ impl Line {
         }
     }
 
-    pub(super) fn complete_write(&mut self, token: WriteToken) {
-        if let Some(w) = self.writes.remove(&token) {
-            self.events.push_back(Event::WriteDone {
-                request: w.request,
-                station: w.station,
-                tag: w.tag,
-                error: None,
-            });
-        }
+    pub(super) fn complete_write(&mut self, token: WriteToken, wall_ns: i64) {
+        self.finish_write(token, None, wall_ns);
     }
 
-    pub(super) fn fail_write(&mut self, token: WriteToken, error: &str) {
+    pub(super) fn fail_write(&mut self, token: WriteToken, error: &str, wall_ns: i64) {
+        self.finish_write(token, Some(error.to_string()), wall_ns);
+    }
+
+    fn finish_write(&mut self, token: WriteToken, error: Option<String>, wall_ns: i64) {
         if let Some(w) = self.writes.remove(&token) {
             self.events.push_back(Event::WriteDone {
                 request: w.request,
                 station: w.station,
                 tag: w.tag,
-                error: Some(error.to_string()),
+                error,
+                time_ns: wall_ns,
             });
         }
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use mqtt_line_core::mqtt::{
     ConnAck, ConnectReturnCode, Packet, Publish, QoS, SubAck, SubscribeReasonCode,
 };
-use mqtt_line_core::Event;
+use mqtt_line_core::{Event, LogLevel};
 use mqtt_line_core::{Line, LineConfig, StationId, StationState, TagId, Value, ValueType};
 
 pub struct Harness {
@@ -71,7 +71,7 @@ impl Harness {
                 None,
             )
             .unwrap();
-        h.line.start().unwrap();
+        h.line.start(0).unwrap();
         h.connect();
         h.events();
         h
@@ -159,6 +159,17 @@ pub fn write_results(events: &[Event]) -> Vec<(u64, Option<String>)> {
         .iter()
         .filter_map(|e| match e {
             Event::WriteDone { request, error, .. } => Some((*request, error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (level, text) of each log line the line reported.
+pub fn logs(events: &[Event]) -> Vec<(LogLevel, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Log { level, text } => Some((*level, text.clone())),
             _ => None,
         })
         .collect()
