@@ -258,7 +258,9 @@ impl Harness {
     fn write(&mut self, tag: u64, value: Value) {
         let request = self.next_request;
         self.next_request += 1;
-        let result = self.line.write(TagId(tag), request, value.clone(), self.now, self.wall_ns());
+        let result = self
+            .line
+            .write(TagId(tag), request, value.clone(), self.now, self.wall_ns());
         if tag == UNKNOWN_TAG {
             assert!(result.is_err(), "a write to an unknown tag was accepted");
             return;
@@ -522,7 +524,9 @@ impl Harness {
                     StationCommand::Off,
                     StationCommand::Simulate,
                 ])?;
-                let result = self.line.station_command(StationId(id), cmd, self.wall_ns());
+                let result = self
+                    .line
+                    .station_command(StationId(id), cmd, self.wall_ns());
                 assert_eq!(
                     result.is_ok(),
                     self.commands.contains_key(&id),
