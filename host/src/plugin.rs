@@ -180,39 +180,23 @@ impl Plugin {
                 "the plugin answered with ABI {major}.{minor}, sim-host needs major {MQL_ABI_MAJOR}"
             )));
         }
-        fn required<F>(f: Option<F>, name: &str, size: usize) -> Result<F, LoadError> {
-            f.ok_or_else(|| {
-                LoadError(format!(
-                    "the plugin's function table ({size} bytes) does not provide {name}"
-                ))
-            })
+        // The functions every host needs; the rest may be missing from an older plugin's table.
+        macro_rules! required_fn {
+            ($field:ident: $ty:ty) => {
+                table_fn!(api, size, $field: $ty).ok_or_else(|| {
+                    LoadError(format!(
+                        "the plugin's function table ({size} bytes) does not provide {}",
+                        stringify!($field)
+                    ))
+                })?
+            };
         }
         let fns = Functions {
-            line_create: required(
-                table_fn!(api, size, line_create: MqlLineCreateFn),
-                "line_create",
-                size,
-            )?,
-            line_add_station: required(
-                table_fn!(api, size, line_add_station: MqlLineAddStationFn),
-                "line_add_station",
-                size,
-            )?,
-            line_add_tag: required(
-                table_fn!(api, size, line_add_tag: MqlLineAddTagFn),
-                "line_add_tag",
-                size,
-            )?,
-            line_poll_events: required(
-                table_fn!(api, size, line_poll_events: MqlLinePollEventsFn),
-                "line_poll_events",
-                size,
-            )?,
-            line_destroy: required(
-                table_fn!(api, size, line_destroy: MqlLineDestroyFn),
-                "line_destroy",
-                size,
-            )?,
+            line_create: required_fn!(line_create: MqlLineCreateFn),
+            line_add_station: required_fn!(line_add_station: MqlLineAddStationFn),
+            line_add_tag: required_fn!(line_add_tag: MqlLineAddTagFn),
+            line_poll_events: required_fn!(line_poll_events: MqlLinePollEventsFn),
+            line_destroy: required_fn!(line_destroy: MqlLineDestroyFn),
             line_start: table_fn!(api, size, line_start: MqlLineStartFn),
             line_station_command: table_fn!(api, size, line_station_command: MqlLineStationCommandFn),
             line_write: table_fn!(api, size, line_write: MqlLineWriteFn),
