@@ -14,7 +14,7 @@ use mqtt_line_core::mqtt::Packet;
 use mqtt_line_core::mqtt::{describe, read_packet, write_packet};
 use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
-use mqtt_line_core::{Event, LineEvent};
+use mqtt_line_core::{Attempt, Deliberate, Ended, Event, LineEvent};
 
 use crate::queue::EventQueue;
 use crate::transport::{resolve_password, Transport};
@@ -24,8 +24,6 @@ use crate::{logging, now_ns};
 /// instead of growing the buffer without bound.
 pub const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
 const MAX_OUTGOING_PACKET: usize = 256 * 1024 * 1024;
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Used for connecting and for the final DISCONNECT when Reply Timeout is 0 (off).
 const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -122,34 +120,22 @@ pub fn run(shared: Arc<Shared>) {
     shared.queue.notify_if_pending();
 }
 
-/// Why the line closed a connection itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Deliberate {
-    /// The line is being destroyed.
-    Stop,
-    /// Parameters changed or every station is off: start over at the first host, no back-off.
-    Restart,
-}
-
-/// Why a connection ended.
-struct Ended {
+/// How a connection ended, as the driver saw it.
+struct Closed {
     reason: String,
     was_ready: bool,
     /// `None` for a lost connection or a failed attempt.
     deliberate: Option<Deliberate>,
 }
 
+/// Connects where the core's connection policy says, and sleeps through its back-off.
 async fn supervise(shared: &Shared) {
-    let mut host_index = 0usize;
-    let mut failures_in_round = 0usize;
-    let mut backoff = FIRST_BACKOFF;
     loop {
         shared.queue.notify_if_pending();
         if shared.shutting_down() {
             return;
         }
-        let Ok((wants, config)) = shared.with_line(|l| (l.wants_connection(), l.config().clone()))
-        else {
+        let Ok(wants) = shared.with_line(|l| l.wants_connection()) else {
             return;
         };
         if !wants {
@@ -157,27 +143,47 @@ async fn supervise(shared: &Shared) {
             shared.wake.notified().await;
             continue;
         }
-        shared.reconnect.store(false, Ordering::Release);
-        let hosts = &config.hosts;
-        let host = &hosts[host_index % hosts.len()];
-        let port = config.port();
+        let restart = shared.reconnect.swap(false, Ordering::AcqRel);
+        let now = Instant::now();
+        let Ok(next) = shared.with_line(|l| {
+            if restart {
+                l.restart_connection();
+            }
+            match l.next_attempt(now)? {
+                Attempt::Connect { host, port } => Some(Ok((host.to_string(), port))),
+                Attempt::Wait(until) => Some(Err(until)),
+            }
+        }) else {
+            return;
+        };
+        let (host, port) = match next {
+            None => return,
+            Some(Err(until)) => {
+                back_off(shared, until, now).await;
+                continue;
+            }
+            Some(Ok(attempt)) => attempt,
+        };
+        let Ok(config) = shared.with_line(|l| l.config().clone()) else {
+            return;
+        };
         let addr = format!("{host}:{port}");
         let timeout = match config.reply_timeout {
             t if t.is_zero() => FALLBACK_TIMEOUT,
             t => t,
         };
-        let failed = |reason: String| Ended {
+        let failed = |reason: String| Closed {
             reason,
             was_ready: false,
             deliberate: None,
         };
-        let ended = match resolve_password(&config.password) {
+        let closed = match resolve_password(&config.password) {
             Err(e) => failed(e),
             Ok(password) => {
                 // A stop must not wait for a connection attempt that hangs (a TLS or WebSocket
                 // handshake nobody answers lasts up to the reply timeout).
                 let attempt =
-                    tokio::time::timeout(timeout, Transport::connect(&config, host, port));
+                    tokio::time::timeout(timeout, Transport::connect(&config, &host, port));
                 tokio::select! {
                     connected = attempt => match connected {
                         Ok(Ok(transport)) => serve(shared, transport, &addr, &password).await,
@@ -186,64 +192,51 @@ async fn supervise(shared: &Shared) {
                             "cannot connect to {addr}: no answer within {timeout:?}"
                         )),
                     },
-                    _ = stopped(shared) => Ended {
+                    _ = stopped(shared) => Closed {
                         deliberate: Some(Deliberate::Stop),
                         ..failed("the line was stopped".into())
                     },
                 }
             }
         };
-        if shared
-            .with_line(|l| l.transport_closed(&ended.reason, now_ns()))
-            .is_err()
-        {
+        let ended = closed.deliberate.map_or(Ended::Lost, Ended::Deliberate);
+        let now = Instant::now();
+        let reported = shared.with_line(|l| {
+            l.transport_closed(&closed.reason, now_ns());
+            l.connection_ended(now, ended, closed.was_ready);
+        });
+        if reported.is_err() {
             return;
         }
-        if ended.was_ready {
-            if ended.deliberate.is_some() {
-                tracing::info!("connection to {addr} ended: {}", ended.reason);
+        if closed.was_ready {
+            if closed.deliberate.is_some() {
+                tracing::info!("connection to {addr} ended: {}", closed.reason);
             } else {
-                tracing::warn!("connection to {addr} ended: {}", ended.reason);
+                tracing::warn!("connection to {addr} ended: {}", closed.reason);
             }
         }
-        match ended.deliberate {
-            Some(Deliberate::Stop) => return,
-            Some(Deliberate::Restart) => {
-                host_index = 0;
-                failures_in_round = 0;
-                backoff = FIRST_BACKOFF;
-                continue;
-            }
-            None if shared.shutting_down() => return,
-            None => {}
-        }
-        if ended.was_ready {
-            backoff = FIRST_BACKOFF;
-            failures_in_round = 0;
-        }
-        // The next host of the list; after a whole round of failures, wait before the next.
-        host_index = (host_index + 1) % hosts.len();
-        failures_in_round += 1;
-        if failures_in_round >= hosts.len() {
-            failures_in_round = 0;
-            tracing::debug!("waiting {backoff:?} before the next connection attempt");
-            shared.queue.notify_if_pending();
-            // Host writes wake this thread too; only a stop or new parameters cut the back-off
-            // short (a write per wake-up would otherwise be a connection attempt each, and
-            // double the back-off each time).
-            let sleep = tokio::time::sleep(backoff);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    _ = shared.wake.notified() => {
-                        if shared.shutting_down() || shared.reconnect.load(Ordering::Acquire) {
-                            break;
-                        }
-                    }
+    }
+}
+
+/// Sleeps until `until`, the end of the core's back-off. Host writes wake this thread too; only a
+/// stop or new parameters cut the back-off short (a write per wake-up would otherwise be a
+/// connection attempt each).
+async fn back_off(shared: &Shared, until: Instant, now: Instant) {
+    tracing::debug!(
+        "waiting {:?} before the next connection attempt",
+        until.saturating_duration_since(now)
+    );
+    shared.queue.notify_if_pending();
+    let sleep = tokio::time::sleep_until(until.into());
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return,
+            _ = shared.wake.notified() => {
+                if shared.shutting_down() || shared.reconnect.load(Ordering::Acquire) {
+                    return;
                 }
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 }
@@ -257,12 +250,12 @@ async fn stopped(shared: &Shared) {
 }
 
 /// Serves one open connection until it ends.
-async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Ended {
+async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Closed {
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
     let mut partial_since: Option<Instant> = None;
     let mut was_ready = false;
-    let end = |reason: String, was_ready: bool| Ended {
+    let end = |reason: String, was_ready: bool| Closed {
         reason,
         was_ready,
         deliberate: None,
@@ -348,7 +341,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             if deliberate == Deliberate::Restart {
                 await_broker_close(shared, &mut io, &mut inbuf).await;
             }
-            return Ended {
+            return Closed {
                 reason: reason.into(),
                 was_ready,
                 deliberate: Some(deliberate),

@@ -27,6 +27,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use crate::codec::Packet;
 use crate::config::LineConfig;
+use crate::connection::{Attempt, Ended, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::{Found, PathTree};
@@ -114,6 +115,8 @@ pub struct Line {
     extracted: Vec<Option<Found>>,
     /// One copy of each distinct JA= address, shared by the tags that use it.
     json_paths: HashMap<String, Arc<JsonPath>>,
+    /// Host rotation and back-off.
+    reconnect: Reconnect,
 }
 
 impl Line {
@@ -137,6 +140,7 @@ impl Line {
             unrouted: 0,
             extracted: Vec::new(),
             json_paths: HashMap::new(),
+            reconnect: Reconnect::default(),
         }
     }
 
@@ -162,6 +166,25 @@ impl Line {
 
     pub fn is_ready(&self) -> bool {
         self.session.is_ready()
+    }
+
+    /// Where to connect at `now`, or until when to back off; `None` once the line was stopped.
+    pub fn next_attempt(&mut self, now: Instant) -> Option<Attempt<'_>> {
+        let port = self.config.port();
+        self.reconnect.next_attempt(now, &self.config.hosts, port)
+    }
+
+    /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
+    /// `was_ready` says whether the broker had accepted it. Call after [`Line::transport_closed`].
+    pub fn connection_ended(&mut self, now: Instant, ended: Ended, was_ready: bool) {
+        let hosts = self.config.hosts.len();
+        self.reconnect
+            .connection_ended(now, ended, was_ready, hosts);
+    }
+
+    /// New parameters: the next attempt goes to the first host at once, with no back-off.
+    pub fn restart_connection(&mut self) {
+        self.reconnect.restart();
     }
 
     /// A transport to `host` is open: the session starts with CONNECT.

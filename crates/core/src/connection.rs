@@ -1,0 +1,246 @@
+//! The connection policy as pure state: which host of the list to try next, and how long to wait
+//! after a whole round of failures. The shell connects where this says and sleeps until the
+//! instant it gives; no clock is read here, so failover and back-off are tested on virtual time.
+
+use std::time::{Duration, Instant};
+
+/// The wait after the first round of failed hosts; it doubles after each further round.
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between two rounds.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// What the shell does next about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<'a> {
+    /// Connect to this host (an entry of the line's host list) and port now.
+    Connect { host: &'a str, port: u16 },
+    /// Back off: try again at this instant (or earlier, when the line is restarted or stopped).
+    Wait(Instant),
+}
+
+/// Why a connection (or an attempt to open one) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Lost, refused or timed out: the next host is tried, with back-off after a whole round.
+    Lost,
+    /// The line closed it itself.
+    Deliberate(Deliberate),
+}
+
+/// Why the line closed a connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deliberate {
+    /// The line is being destroyed: no further attempt.
+    Stop,
+    /// Parameters changed or every station is off: start over at the first host, no back-off.
+    Restart,
+}
+
+/// Host rotation and back-off over the line's host list.
+#[derive(Debug, Clone)]
+pub(crate) struct Reconnect {
+    /// The host to try next, as an index into the list (taken modulo its length, which a
+    /// reconfiguration may change).
+    host_index: usize,
+    /// Failed attempts since the round began; a full round starts a back-off.
+    failures_in_round: usize,
+    /// The wait after the next full round of failures.
+    backoff: Duration,
+    /// The back-off in progress: no attempt before this instant.
+    wait_until: Option<Instant>,
+    stopped: bool,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            host_index: 0,
+            failures_in_round: 0,
+            backoff: FIRST_BACKOFF,
+            wait_until: None,
+            stopped: false,
+        }
+    }
+}
+
+impl Reconnect {
+    /// What to do at `now` with `hosts` (never empty: the configuration requires a host).
+    /// `None` once the line was stopped.
+    pub(crate) fn next_attempt<'a>(
+        &mut self,
+        now: Instant,
+        hosts: &'a [String],
+        port: u16,
+    ) -> Option<Attempt<'a>> {
+        if self.stopped || hosts.is_empty() {
+            return None;
+        }
+        match self.wait_until {
+            Some(until) if now < until => return Some(Attempt::Wait(until)),
+            _ => self.wait_until = None,
+        }
+        let host = &hosts[self.host_index % hosts.len()];
+        Some(Attempt::Connect { host, port })
+    }
+
+    /// The connection (or attempt) begun after the last [`Reconnect::next_attempt`] ended at
+    /// `now`; `was_ready` says whether the broker accepted it (a ready connection ends the
+    /// failures so far).
+    pub(crate) fn connection_ended(
+        &mut self,
+        now: Instant,
+        ended: Ended,
+        was_ready: bool,
+        host_count: usize,
+    ) {
+        match ended {
+            Ended::Deliberate(Deliberate::Stop) => self.stopped = true,
+            Ended::Deliberate(Deliberate::Restart) => self.restart(),
+            Ended::Lost => {
+                if was_ready {
+                    self.backoff = FIRST_BACKOFF;
+                    self.failures_in_round = 0;
+                }
+                let hosts = host_count.max(1);
+                self.host_index = (self.host_index + 1) % hosts;
+                self.failures_in_round += 1;
+                if self.failures_in_round >= hosts {
+                    self.failures_in_round = 0;
+                    self.wait_until = Some(now + self.backoff);
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Start over at the first host, at once and with the first back-off (new parameters).
+    pub(crate) fn restart(&mut self) {
+        *self = Reconnect {
+            stopped: self.stopped,
+            ..Reconnect::default()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// The host to connect to at `now`, or the instant to wait for.
+    fn next(r: &mut Reconnect, now: Instant, hosts: &[String]) -> Result<String, Instant> {
+        match r.next_attempt(now, hosts, 1883) {
+            Some(Attempt::Connect { host, port }) => {
+                assert_eq!(port, 1883);
+                Ok(host.to_string())
+            }
+            Some(Attempt::Wait(until)) => Err(until),
+            None => panic!("the policy stopped"),
+        }
+    }
+
+    #[test]
+    fn rotates_over_the_hosts_and_backs_off_after_a_full_round() {
+        let list = hosts(&["a", "b", "c"]);
+        let mut r = Reconnect::default();
+        let t0 = Instant::now();
+        assert_eq!(next(&mut r, t0, &list), Ok("a".into()));
+        r.connection_ended(t0, Ended::Lost, false, 3);
+        assert_eq!(next(&mut r, t0, &list), Ok("b".into()));
+        r.connection_ended(t0, Ended::Lost, false, 3);
+        assert_eq!(next(&mut r, t0, &list), Ok("c".into()));
+        r.connection_ended(t0, Ended::Lost, false, 3);
+        // A whole round failed: wait the first back-off, then the first host again.
+        assert_eq!(next(&mut r, t0, &list), Err(t0 + ms(250)));
+        assert_eq!(next(&mut r, t0 + ms(249), &list), Err(t0 + ms(250)));
+        assert_eq!(next(&mut r, t0 + ms(250), &list), Ok("a".into()));
+    }
+
+    #[test]
+    fn the_back_off_doubles_per_round_up_to_ten_seconds() {
+        let list = hosts(&["only"]);
+        let mut r = Reconnect::default();
+        let mut now = Instant::now();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            assert_eq!(next(&mut r, now, &list), Ok("only".into()));
+            r.connection_ended(now, Ended::Lost, false, 1);
+            let until = next(&mut r, now, &list).expect_err("a back-off");
+            waits.push((until - now).as_millis());
+            now = until;
+        }
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 10000, 10000]);
+    }
+
+    #[test]
+    fn a_ready_connection_resets_the_back_off_and_the_round() {
+        let list = hosts(&["a", "b"]);
+        let mut r = Reconnect::default();
+        let mut now = Instant::now();
+        // Two failed rounds: the back-off has grown to 1 s.
+        for _ in 0..2 {
+            for _ in 0..2 {
+                next(&mut r, now, &list).expect("an attempt");
+                r.connection_ended(now, Ended::Lost, false, 2);
+            }
+            now = next(&mut r, now, &list).expect_err("a back-off");
+        }
+        assert_eq!(next(&mut r, now, &list), Ok("a".into()));
+        // This connection was ready before it was lost: the next host at once, and after its
+        // failure the round is complete with the first back-off again.
+        r.connection_ended(now, Ended::Lost, true, 2);
+        assert_eq!(next(&mut r, now, &list), Ok("b".into()));
+        r.connection_ended(now, Ended::Lost, false, 2);
+        assert_eq!(next(&mut r, now, &list), Err(now + ms(250)));
+    }
+
+    #[test]
+    fn a_deliberate_restart_goes_to_the_first_host_at_once() {
+        let list = hosts(&["a", "b"]);
+        let mut r = Reconnect::default();
+        let now = Instant::now();
+        for _ in 0..2 {
+            next(&mut r, now, &list).expect("an attempt");
+            r.connection_ended(now, Ended::Lost, false, 2);
+        }
+        next(&mut r, now, &list).expect_err("a back-off");
+        r.restart();
+        assert_eq!(next(&mut r, now, &list), Ok("a".into()));
+        r.connection_ended(now, Ended::Lost, false, 2);
+        assert_eq!(next(&mut r, now, &list), Ok("b".into()));
+        r.connection_ended(now, Ended::Deliberate(Deliberate::Restart), true, 2);
+        assert_eq!(next(&mut r, now, &list), Ok("a".into()));
+    }
+
+    #[test]
+    fn a_stop_never_backs_off_nor_tries_again() {
+        let list = hosts(&["a"]);
+        let mut r = Reconnect::default();
+        let now = Instant::now();
+        next(&mut r, now, &list).expect("an attempt");
+        r.connection_ended(now, Ended::Deliberate(Deliberate::Stop), true, 1);
+        assert_eq!(r.next_attempt(now, &list, 1883), None);
+        r.restart();
+        assert_eq!(r.next_attempt(now, &list, 1883), None);
+    }
+
+    #[test]
+    fn a_shorter_host_list_after_reconfiguration_stays_in_range() {
+        let long = hosts(&["a", "b", "c"]);
+        let short = hosts(&["x"]);
+        let mut r = Reconnect::default();
+        let now = Instant::now();
+        next(&mut r, now, &long).expect("an attempt");
+        r.connection_ended(now, Ended::Lost, false, 3);
+        next(&mut r, now, &long).expect("an attempt");
+        r.connection_ended(now, Ended::Lost, false, 3);
+        assert_eq!(next(&mut r, now, &short), Ok("x".into()));
+    }
+}
