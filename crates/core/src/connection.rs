@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::session::ProtocolError;
+
 /// The wait after the first round of failed hosts; it doubles after each further round.
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between two rounds.
@@ -119,6 +121,68 @@ impl Reconnect {
             stopped: self.stopped,
             ..Reconnect::default()
         };
+    }
+}
+
+/// The transport's own deadlines within the reply timeout: a packet the broker began but did not
+/// finish (half-read), and bytes handed to the socket that the broker does not take.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IoDeadlines {
+    partial_since: Option<Instant>,
+    writing_since: Option<Instant>,
+}
+
+impl IoDeadlines {
+    /// After a read: whether part of a packet stays in the shell's buffer.
+    pub(crate) fn partial_read(&mut self, now: Instant, pending: bool) {
+        self.partial_since = if pending {
+            self.partial_since.or(Some(now))
+        } else {
+            None
+        };
+    }
+
+    /// Bytes were handed to the socket at `now` (an earlier unfinished write keeps its start).
+    pub(crate) fn bytes_pending(&mut self, now: Instant) {
+        self.writing_since = self.writing_since.or(Some(now));
+    }
+
+    /// The socket took every byte.
+    pub(crate) fn flushed(&mut self) {
+        self.writing_since = None;
+    }
+
+    /// The earliest deadline; none while `reply_timeout` is zero (off).
+    pub(crate) fn poll_timeout(&self, reply_timeout: Duration) -> Option<Instant> {
+        if reply_timeout.is_zero() {
+            return None;
+        }
+        [self.partial_since, self.writing_since]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t + reply_timeout)
+    }
+
+    /// The reason to close the connection once a deadline passed at `now`.
+    pub(crate) fn check(&self, now: Instant, reply_timeout: Duration) -> Result<(), ProtocolError> {
+        let expired = |since: Option<Instant>| {
+            !reply_timeout.is_zero() && since.is_some_and(|t| t + reply_timeout <= now)
+        };
+        if expired(self.partial_since) {
+            return Err(ProtocolError::HalfRead(reply_timeout));
+        }
+        if expired(self.writing_since) {
+            return Err(ProtocolError::WriteStalled(reply_timeout));
+        }
+        Ok(())
+    }
+
+    /// Reading was paused for `d`: the broker cannot finish a packet nobody reads.
+    pub(crate) fn postpone(&mut self, d: Duration) {
+        if let Some(t) = &mut self.partial_since {
+            *t += d;
+        }
     }
 }
 
@@ -242,5 +306,66 @@ mod tests {
         next(&mut r, now, &long).expect("an attempt");
         r.connection_ended(now, Ended::Lost, false, 3);
         assert_eq!(next(&mut r, now, &short), Ok("x".into()));
+    }
+
+    const REPLY: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_half_read_packet_closes_after_the_reply_timeout() {
+        let mut d = IoDeadlines::default();
+        let t0 = Instant::now();
+        d.partial_read(t0, true);
+        // More bytes of the same packet do not move the deadline.
+        d.partial_read(t0 + ms(3000), true);
+        assert_eq!(d.poll_timeout(REPLY), Some(t0 + REPLY));
+        assert_eq!(d.check(t0 + REPLY - ms(1), REPLY), Ok(()));
+        assert_eq!(
+            d.check(t0 + REPLY, REPLY),
+            Err(ProtocolError::HalfRead(REPLY))
+        );
+        // The packet completed: nothing is due any more.
+        d.partial_read(t0 + ms(4000), false);
+        assert_eq!(d.poll_timeout(REPLY), None);
+        assert_eq!(d.check(t0 + REPLY, REPLY), Ok(()));
+    }
+
+    #[test]
+    fn bytes_the_broker_does_not_take_close_after_the_reply_timeout() {
+        let mut d = IoDeadlines::default();
+        let t0 = Instant::now();
+        d.bytes_pending(t0);
+        d.bytes_pending(t0 + ms(1000));
+        assert_eq!(d.poll_timeout(REPLY), Some(t0 + REPLY));
+        assert_eq!(
+            d.check(t0 + REPLY, REPLY),
+            Err(ProtocolError::WriteStalled(REPLY))
+        );
+        d.flushed();
+        assert_eq!(d.poll_timeout(REPLY), None);
+        assert_eq!(d.check(t0 + REPLY, REPLY), Ok(()));
+    }
+
+    #[test]
+    fn no_io_deadline_while_the_reply_timeout_is_off() {
+        let mut d = IoDeadlines::default();
+        let t0 = Instant::now();
+        d.partial_read(t0, true);
+        d.bytes_pending(t0);
+        assert_eq!(d.poll_timeout(Duration::ZERO), None);
+        assert_eq!(
+            d.check(t0 + Duration::from_secs(3600), Duration::ZERO),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_pause_in_reading_postpones_the_half_read_deadline_only() {
+        let mut d = IoDeadlines::default();
+        let t0 = Instant::now();
+        d.partial_read(t0, true);
+        d.postpone(ms(2000));
+        assert_eq!(d.poll_timeout(REPLY), Some(t0 + REPLY + ms(2000)));
+        d.bytes_pending(t0);
+        assert_eq!(d.poll_timeout(REPLY), Some(t0 + REPLY));
     }
 }

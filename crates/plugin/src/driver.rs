@@ -253,7 +253,6 @@ async fn stopped(shared: &Shared) {
 async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Closed {
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
-    let mut partial_since: Option<Instant> = None;
     let mut was_ready = false;
     let end = |reason: String, was_ready: bool| Closed {
         reason,
@@ -269,7 +268,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, reply_timeout, wants, full_debug, unsendable)) = shared.with_line(|l| {
+        let Ok((deadline, wants, full_debug, unsendable)) = shared.with_line(|l| {
             let full_debug = l.config().full_debug;
             let mut unsendable = Ok(());
             while let Some(p) = l.poll_transmit(now) {
@@ -288,7 +287,6 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             was_ready |= l.is_ready();
             (
                 l.poll_timeout(),
-                l.config().reply_timeout,
                 l.wants_connection(),
                 full_debug,
                 unsendable,
@@ -301,19 +299,28 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         }
 
         if !outbuf.is_empty() {
-            let write = io.write_all(&outbuf);
-            let written = if reply_timeout.is_zero() {
-                write.await
-            } else {
-                match tokio::time::timeout(reply_timeout, write).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        return end(
-                            format!(
-                                "the broker took no data for {reply_timeout:?} (reply timeout)"
-                            ),
-                            was_ready,
-                        )
+            // The core's deadlines go on during the write; one of them is the broker taking
+            // the bytes within the reply timeout.
+            if shared
+                .with_line(|l| l.bytes_pending(Instant::now()))
+                .is_err()
+            {
+                return end("internal error".into(), was_ready);
+            }
+            let written = {
+                let write = io.write_all(&outbuf);
+                tokio::pin!(write);
+                loop {
+                    let Ok(deadline) = shared.with_line(|l| l.poll_timeout()) else {
+                        return end("internal error".into(), was_ready);
+                    };
+                    tokio::select! {
+                        written = &mut write => break written,
+                        _ = sleep_until(deadline) => {
+                            if let Err(reason) = fire_timers(shared) {
+                                return end(reason, was_ready);
+                            }
+                        }
                     }
                 }
             };
@@ -348,13 +355,6 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             };
         }
 
-        let half_read_deadline = partial_since
-            .filter(|_| !reply_timeout.is_zero())
-            .map(|t| t + reply_timeout);
-        let deadline = match (deadline, half_read_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         let can_read = shared.queue.has_room();
 
         tokio::select! {
@@ -379,7 +379,10 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                                 was_ready |= l.is_ready();
                                 handled.map_err(|e| e.to_string())?;
                             }
-                            Ok(None) => return Ok(()),
+                            Ok(None) => {
+                                l.partial_read(now, !inbuf.is_empty());
+                                return Ok(());
+                            }
                             Err(e) => return Err(format!("malformed packet from the broker: {e}")),
                         }
                     }
@@ -389,20 +392,10 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                     Ok(Err(reason)) => return end(reason, was_ready),
                     Err(_) => return end("internal error".into(), was_ready),
                 }
-                partial_since = if inbuf.is_empty() { None } else { partial_since.or(Some(now)) };
             }
             _ = sleep_until(deadline), if can_read => {
-                let now = Instant::now();
-                if half_read_deadline.is_some_and(|d| d <= now) {
-                    return end(
-                        format!("a packet from the broker stayed half-read for {reply_timeout:?} (reply timeout)"),
-                        was_ready,
-                    );
-                }
-                match shared.with_line(|l| l.handle_timeout(now)) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return end(e.to_string(), was_ready),
-                    Err(_) => return end("internal error".into(), was_ready),
+                if let Err(reason) = fire_timers(shared) {
+                    return end(reason, was_ready);
                 }
             }
             _ = shared.wake.notified() => {}
@@ -412,6 +405,15 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 }
             }
         }
+    }
+}
+
+/// Lets the core handle what is due now; `Err` is the reason to close the connection.
+fn fire_timers(shared: &Shared) -> Result<(), String> {
+    let now = Instant::now();
+    match shared.with_line(|l| l.handle_timeout(now)) {
+        Ok(handled) => handled.map_err(|e| e.to_string()),
+        Err(_) => Err("internal error".into()),
     }
 }
 

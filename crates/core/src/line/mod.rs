@@ -27,7 +27,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use crate::codec::Packet;
 use crate::config::LineConfig;
-use crate::connection::{Attempt, Ended, Reconnect};
+use crate::connection::{Attempt, Ended, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::{Found, PathTree};
@@ -117,6 +117,8 @@ pub struct Line {
     json_paths: HashMap<String, Arc<JsonPath>>,
     /// Host rotation and back-off.
     reconnect: Reconnect,
+    /// Half-read packets and writes the broker does not take.
+    io: IoDeadlines,
 }
 
 impl Line {
@@ -141,6 +143,7 @@ impl Line {
             extracted: Vec::new(),
             json_paths: HashMap::new(),
             reconnect: Reconnect::default(),
+            io: IoDeadlines::default(),
         }
     }
 
@@ -190,6 +193,7 @@ impl Line {
     /// A transport to `host` is open: the session starts with CONNECT.
     pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
         self.host = Some(host.to_string());
+        self.io = IoDeadlines::default();
         self.session.connect(&self.config.session(), password, now);
     }
 
@@ -270,8 +274,21 @@ impl Line {
         }
     }
 
+    /// After a read at `now`: whether part of a packet stays in the shell's buffer. A packet
+    /// left half-read for the reply timeout closes the connection (see [`Line::handle_timeout`]).
+    pub fn partial_read(&mut self, now: Instant, pending: bool) {
+        self.io.partial_read(now, pending);
+    }
+
+    /// Bytes were handed to the socket at `now`; the broker must take them within the reply
+    /// timeout, until [`Line::flushed`].
+    pub fn bytes_pending(&mut self, now: Instant) {
+        self.io.bytes_pending(now);
+    }
+
     /// Everything taken from `poll_transmit` is on the socket.
     pub fn flushed(&mut self, wall_ns: i64) {
+        self.io.flushed();
         for token in self.session.flushed() {
             self.complete_write(token, wall_ns);
         }
@@ -283,18 +300,26 @@ impl Line {
             .iter()
             .filter_map(|s| s.gate.warning_deadline())
             .min();
-        match (self.session.poll_timeout(), unconfirmed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.session.poll_timeout(),
+            unconfirmed,
+            self.io.poll_timeout(self.config.reply_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
     pub fn postpone(&mut self, d: std::time::Duration) {
+        self.io.postpone(d);
         self.session.postpone(d)
     }
 
+    /// Fires what is due at `now`; `Err` is the reason to close the connection (the transport's
+    /// deadlines first, then the session's reply timeouts).
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        self.io.check(now, self.config.reply_timeout)?;
         self.warn_unconfirmed(now);
         self.session.handle_timeout(now)
     }
