@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mqtt_line_core::mqtt::Packet;
-use mqtt_line_core::mqtt::{describe, read_packet, write_packet};
+use mqtt_line_core::mqtt::{describe, read_packet};
 use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
 use mqtt_line_core::{Attempt, Deliberate, Ended, Event, LineEvent};
@@ -23,7 +22,6 @@ use crate::{logging, now_ns};
 /// Largest packet accepted from the broker; a larger one closes the connection with an error
 /// instead of growing the buffer without bound.
 pub const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
-const MAX_OUTGOING_PACKET: usize = 256 * 1024 * 1024;
 /// Used for connecting and for the final DISCONNECT when Reply Timeout is 0 (off).
 const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -268,29 +266,10 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, wants, full_debug, unsendable)) = shared.with_line(|l| {
-            let full_debug = l.config().full_debug;
-            let mut unsendable = Ok(());
-            while let Some(p) = l.poll_transmit(now) {
-                if full_debug {
-                    tracing::debug!("send {}", describe(&p));
-                }
-                // A packet that cannot be encoded is never sent nor counted as sent: its write
-                // fails, or the connection closes when the session needs it.
-                if let Err(e) = write_packet(&p, &mut outbuf, MAX_OUTGOING_PACKET) {
-                    unsendable = l.unsendable(p, &e, now_ns());
-                    if unsendable.is_err() {
-                        break;
-                    }
-                }
-            }
+        let Ok((deadline, wants, unsendable)) = shared.with_line(|l| {
+            let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
             was_ready |= l.is_ready();
-            (
-                l.poll_timeout(),
-                l.wants_connection(),
-                full_debug,
-                unsendable,
-            )
+            (l.poll_timeout(), l.wants_connection(), unsendable)
         }) else {
             return end("internal error".into(), was_ready);
         };
@@ -344,7 +323,13 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             None
         };
         if let Some((reason, deliberate)) = closing {
-            send_disconnect(&mut io, &mut outbuf, full_debug).await;
+            outbuf.clear();
+            if shared
+                .with_line(|l| l.encode_disconnect(&mut outbuf))
+                .is_ok()
+            {
+                send_disconnect(&mut io, &outbuf).await;
+            }
             if deliberate == Deliberate::Restart {
                 await_broker_close(shared, &mut io, &mut inbuf).await;
             }
@@ -434,19 +419,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// A clean goodbye: MQTT DISCONNECT, then the write side is shut down; bounded so a stuck broker
 /// cannot hold the host.
-async fn send_disconnect(io: &mut Transport, buf: &mut BytesMut, full_debug: bool) {
-    let packet = Packet::Disconnect;
-    if full_debug {
-        tracing::debug!("send {}", describe(&packet));
-    }
-    buf.clear();
-    if packet.write(buf, MAX_OUTGOING_PACKET).is_ok() {
-        let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, async {
-            let _ = io.write_all(buf).await;
-            io.close().await;
-        })
-        .await;
-    }
+async fn send_disconnect(io: &mut Transport, buf: &[u8]) {
+    let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, async {
+        let _ = io.write_all(buf).await;
+        io.close().await;
+    })
+    .await;
 }
 
 /// After a DISCONNECT that a reconnect follows: reads (and discards) until the broker has closed

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::ack_gate::AckGate;
-use crate::codec::Packet;
+use bytes::BytesMut;
+
+use crate::codec::{describe, write_packet, Packet};
 use crate::config::LineConfig;
 use crate::connection::{Attempt, Ended, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
@@ -83,6 +85,10 @@ struct PendingWrite {
     station: StationId,
     tag: TagId,
 }
+
+/// Largest packet the line encodes; a larger one is unsendable (a write fails, or the connection
+/// closes when the session needs the packet).
+const MAX_OUTGOING_PACKET: usize = 256 * 1024 * 1024;
 
 /// A packet the session needs could not be encoded: the connection closes with this reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -246,6 +252,36 @@ impl Line {
 
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         self.session.poll_transmit(now)
+    }
+
+    /// Encodes every packet due at `now` into `buf`, the shell's send buffer, logging each at
+    /// Full Debug. A packet that cannot be encoded is never sent nor counted as sent (see
+    /// [`Line::unsendable`]); `Err` is the reason to close the connection.
+    pub fn poll_transmit_into(
+        &mut self,
+        now: Instant,
+        buf: &mut BytesMut,
+        wall_ns: i64,
+    ) -> Result<(), Unsendable> {
+        while let Some(packet) = self.session.poll_transmit(now) {
+            self.encode(&packet, buf)
+                .or_else(|e| self.unsendable(packet, &e, wall_ns))?;
+        }
+        Ok(())
+    }
+
+    /// Encodes the DISCONNECT of a deliberate close into `buf`.
+    pub fn encode_disconnect(&mut self, buf: &mut BytesMut) {
+        // A DISCONNECT is two bytes: it always fits.
+        let _ = self.encode(&Packet::Disconnect, buf);
+    }
+
+    /// Appends `packet` to `buf`, with a Full Debug log line.
+    fn encode(&mut self, packet: &Packet, buf: &mut BytesMut) -> Result<(), String> {
+        if self.config.full_debug {
+            self.log(LogLevel::Debug, format!("send {}", describe(packet)));
+        }
+        write_packet(packet, buf, MAX_OUTGOING_PACKET)
     }
 
     /// The packet just taken from `poll_transmit` could not be encoded (`error` says why), so it
