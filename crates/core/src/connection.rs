@@ -11,11 +11,23 @@ pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between two rounds.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// How long connecting, and writing the final DISCONNECT, may take when Reply Timeout is 0 (off).
+pub(crate) const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the DISCONNECT of a deliberate close may take to write.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a deliberate reconnect waits for the broker to close the old connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// What the shell does next about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt<'a> {
-    /// Connect to this host (an entry of the line's host list) and port now.
-    Connect { host: &'a str, port: u16 },
+    /// Connect to this host (an entry of the line's host list) and port now; an attempt with no
+    /// answer within `timeout` (TCP, TLS and WebSocket handshakes) has failed.
+    Connect {
+        host: &'a str,
+        port: u16,
+        timeout: Duration,
+    },
     /// Back off: try again at this instant (or earlier, when the line is restarted or stopped).
     Wait(Instant),
 }
@@ -36,6 +48,39 @@ pub enum Deliberate {
     Stop,
     /// Parameters changed or every station is off: start over at the first host, no back-off.
     Restart,
+}
+
+/// How the shell closes a connection the line ends itself: after writing the DISCONNECT the core
+/// encoded (at most `write_within`) it shuts down its writes, then reads and discards until the
+/// broker closes, at most `await_eof` (`None`: close at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Goodbye {
+    pub write_within: Duration,
+    pub await_eof: Option<Duration>,
+}
+
+impl Goodbye {
+    /// Before a reconnect the line waits for the broker's close: a broker that serves each socket
+    /// on its own thread could otherwise take the new CONNECT first for a session takeover and
+    /// publish the line's will. A stop does not wait.
+    pub(crate) fn for_close(why: Deliberate) -> Goodbye {
+        Goodbye {
+            write_within: DISCONNECT_TIMEOUT,
+            await_eof: match why {
+                Deliberate::Stop => None,
+                Deliberate::Restart => Some(CLOSE_WAIT),
+            },
+        }
+    }
+}
+
+/// How long a connection attempt may take: the reply timeout, or [`FALLBACK_TIMEOUT`] when off.
+pub(crate) fn connect_timeout(reply_timeout: Duration) -> Duration {
+    if reply_timeout.is_zero() {
+        FALLBACK_TIMEOUT
+    } else {
+        reply_timeout
+    }
 }
 
 /// Host rotation and back-off over the line's host list.
@@ -73,6 +118,7 @@ impl Reconnect {
         now: Instant,
         hosts: &'a [String],
         port: u16,
+        reply_timeout: Duration,
     ) -> Option<Attempt<'a>> {
         if self.stopped || hosts.is_empty() {
             return None;
@@ -82,7 +128,11 @@ impl Reconnect {
             _ => self.wait_until = None,
         }
         let host = &hosts[self.host_index % hosts.len()];
-        Some(Attempt::Connect { host, port })
+        Some(Attempt::Connect {
+            host,
+            port,
+            timeout: connect_timeout(reply_timeout),
+        })
     }
 
     /// The connection (or attempt) begun after the last [`Reconnect::next_attempt`] ended at
@@ -200,9 +250,14 @@ mod tests {
 
     /// The host to connect to at `now`, or the instant to wait for.
     fn next(r: &mut Reconnect, now: Instant, hosts: &[String]) -> Result<String, Instant> {
-        match r.next_attempt(now, hosts, 1883) {
-            Some(Attempt::Connect { host, port }) => {
+        match r.next_attempt(now, hosts, 1883, Duration::ZERO) {
+            Some(Attempt::Connect {
+                host,
+                port,
+                timeout,
+            }) => {
                 assert_eq!(port, 1883);
+                assert_eq!(timeout, FALLBACK_TIMEOUT);
                 Ok(host.to_string())
             }
             Some(Attempt::Wait(until)) => Err(until),
@@ -290,9 +345,9 @@ mod tests {
         let now = Instant::now();
         next(&mut r, now, &list).expect("an attempt");
         r.connection_ended(now, Ended::Deliberate(Deliberate::Stop), true, 1);
-        assert_eq!(r.next_attempt(now, &list, 1883), None);
+        assert_eq!(r.next_attempt(now, &list, 1883, ms(1)), None);
         r.restart();
-        assert_eq!(r.next_attempt(now, &list, 1883), None);
+        assert_eq!(r.next_attempt(now, &list, 1883, ms(1)), None);
     }
 
     #[test]
@@ -367,5 +422,19 @@ mod tests {
         assert_eq!(d.poll_timeout(REPLY), Some(t0 + REPLY + ms(2000)));
         d.bytes_pending(t0);
         assert_eq!(d.poll_timeout(REPLY), Some(t0 + REPLY));
+    }
+
+    #[test]
+    fn a_restart_waits_for_the_brokers_close_and_a_stop_does_not() {
+        let restart = Goodbye::for_close(Deliberate::Restart);
+        assert_eq!(restart.await_eof, Some(Duration::from_secs(1)));
+        assert_eq!(restart.write_within, Duration::from_secs(1));
+        assert_eq!(Goodbye::for_close(Deliberate::Stop).await_eof, None);
+    }
+
+    #[test]
+    fn an_attempt_may_take_the_reply_timeout_or_twenty_seconds_when_off() {
+        assert_eq!(connect_timeout(REPLY), REPLY);
+        assert_eq!(connect_timeout(Duration::ZERO), Duration::from_secs(20));
     }
 }

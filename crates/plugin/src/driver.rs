@@ -22,11 +22,6 @@ use crate::{logging, now_ns};
 /// Largest packet accepted from the broker; a larger one closes the connection with an error
 /// instead of growing the buffer without bound.
 pub const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
-/// Used for connecting and for the final DISCONNECT when Reply Timeout is 0 (off).
-const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
-const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a deliberate reconnect waits for the broker to close the old connection.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// What the host side and the line's thread share.
 pub struct Shared {
@@ -148,13 +143,17 @@ async fn supervise(shared: &Shared) {
                 l.restart_connection();
             }
             match l.next_attempt(now)? {
-                Attempt::Connect { host, port } => Some(Ok((host.to_string(), port))),
+                Attempt::Connect {
+                    host,
+                    port,
+                    timeout,
+                } => Some(Ok((host.to_string(), port, timeout))),
                 Attempt::Wait(until) => Some(Err(until)),
             }
         }) else {
             return;
         };
-        let (host, port) = match next {
+        let (host, port, timeout) = match next {
             None => return,
             Some(Err(until)) => {
                 back_off(shared, until, now).await;
@@ -166,10 +165,6 @@ async fn supervise(shared: &Shared) {
             return;
         };
         let addr = format!("{host}:{port}");
-        let timeout = match config.reply_timeout {
-            t if t.is_zero() => FALLBACK_TIMEOUT,
-            t => t,
-        };
         let failed = |reason: String| Closed {
             reason,
             was_ready: false,
@@ -324,14 +319,12 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         };
         if let Some((reason, deliberate)) = closing {
             outbuf.clear();
-            if shared
-                .with_line(|l| l.encode_disconnect(&mut outbuf))
-                .is_ok()
+            if let Ok(goodbye) = shared.with_line(|l| l.close_deliberately(deliberate, &mut outbuf))
             {
-                send_disconnect(&mut io, &outbuf).await;
-            }
-            if deliberate == Deliberate::Restart {
-                await_broker_close(shared, &mut io, &mut inbuf).await;
+                send_disconnect(&mut io, &outbuf, goodbye.write_within).await;
+                if let Some(within) = goodbye.await_eof {
+                    await_broker_close(shared, &mut io, &mut inbuf, within).await;
+                }
             }
             return Closed {
                 reason: reason.into(),
@@ -417,10 +410,10 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// A clean goodbye: MQTT DISCONNECT, then the write side is shut down; bounded so a stuck broker
-/// cannot hold the host.
-async fn send_disconnect(io: &mut Transport, buf: &[u8]) {
-    let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, async {
+/// A clean goodbye: the DISCONNECT the core encoded, then the write side is shut down; bounded
+/// (`within`) so a stuck broker cannot hold the host.
+async fn send_disconnect(io: &mut Transport, buf: &[u8], within: Duration) {
+    let _ = tokio::time::timeout(within, async {
         let _ = io.write_all(buf).await;
         io.close().await;
     })
@@ -428,11 +421,15 @@ async fn send_disconnect(io: &mut Transport, buf: &[u8]) {
 }
 
 /// After a DISCONNECT that a reconnect follows: reads (and discards) until the broker has closed
-/// the old connection, at most [`CLOSE_WAIT`]. A broker that serves each socket on its own thread
-/// could otherwise handle the new CONNECT first, take it for a session takeover and publish the
-/// line's will. A stop ends the wait at once.
-async fn await_broker_close(shared: &Shared, io: &mut Transport, buf: &mut BytesMut) {
-    let closed = tokio::time::timeout(CLOSE_WAIT, async {
+/// the old connection, at most `within` (the core's [`mqtt_line_core::Goodbye`] says why). A stop
+/// ends the wait at once.
+async fn await_broker_close(
+    shared: &Shared,
+    io: &mut Transport,
+    buf: &mut BytesMut,
+    within: Duration,
+) {
+    let closed = tokio::time::timeout(within, async {
         loop {
             buf.clear();
             match io.read(buf).await {

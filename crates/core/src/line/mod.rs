@@ -29,7 +29,7 @@ use bytes::BytesMut;
 
 use crate::codec::{describe, write_packet, Packet};
 use crate::config::LineConfig;
-use crate::connection::{Attempt, Ended, IoDeadlines, Reconnect};
+use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::{Found, PathTree};
@@ -180,7 +180,9 @@ impl Line {
     /// Where to connect at `now`, or until when to back off; `None` once the line was stopped.
     pub fn next_attempt(&mut self, now: Instant) -> Option<Attempt<'_>> {
         let port = self.config.port();
-        self.reconnect.next_attempt(now, &self.config.hosts, port)
+        let hosts = &self.config.hosts;
+        self.reconnect
+            .next_attempt(now, hosts, port, self.config.reply_timeout)
     }
 
     /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
@@ -270,10 +272,12 @@ impl Line {
         Ok(())
     }
 
-    /// Encodes the DISCONNECT of a deliberate close into `buf`.
-    pub fn encode_disconnect(&mut self, buf: &mut BytesMut) {
+    /// The line closes the connection itself (`why`): encodes the DISCONNECT into `buf` and says
+    /// how the shell closes the transport.
+    pub fn close_deliberately(&mut self, why: Deliberate, buf: &mut BytesMut) -> Goodbye {
         // A DISCONNECT is two bytes: it always fits.
         let _ = self.encode(&Packet::Disconnect, buf);
+        Goodbye::for_close(why)
     }
 
     /// Appends `packet` to `buf`, with a Full Debug log line.
