@@ -50,6 +50,8 @@ pub enum ProtocolError {
     HalfRead(Duration),
     #[error("the broker took no data for {0:?} (reply timeout)")]
     WriteStalled(Duration),
+    #[error("malformed packet from the broker: {0}")]
+    Malformed(String),
 }
 
 /// What the session hands to the line.

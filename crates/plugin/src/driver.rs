@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mqtt_line_core::mqtt::{describe, read_packet};
 use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
 use mqtt_line_core::{Attempt, Deliberate, Ended, Event, LineEvent};
@@ -18,10 +17,6 @@ use mqtt_line_core::{Attempt, Deliberate, Ended, Event, LineEvent};
 use crate::queue::EventQueue;
 use crate::transport::{resolve_password, Transport};
 use crate::{logging, now_ns};
-
-/// Largest packet accepted from the broker; a larger one closes the connection with an error
-/// instead of growing the buffer without bound.
-pub const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
 
 /// What the host side and the line's thread share.
 pub struct Shared {
@@ -344,30 +339,14 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 }
                 let now = Instant::now();
                 let wall = now_ns();
-                let handled = shared.with_line(|l| -> Result<(), String> {
-                    loop {
-                        match read_packet(&mut inbuf, MAX_INCOMING_PACKET) {
-                            Ok(Some(p)) => {
-                                if l.config().full_debug {
-                                    tracing::debug!("recv {}", describe(&p));
-                                }
-                                let handled = l.handle_packet(p, now, wall);
-                                // Ready even if a later packet of the same read ends the
-                                // connection: the back-off starts over after it.
-                                was_ready |= l.is_ready();
-                                handled.map_err(|e| e.to_string())?;
-                            }
-                            Ok(None) => {
-                                l.partial_read(now, !inbuf.is_empty());
-                                return Ok(());
-                            }
-                            Err(e) => return Err(format!("malformed packet from the broker: {e}")),
-                        }
-                    }
+                let handled = shared.with_line(|l| {
+                    let handled = l.handle_input(&mut inbuf, now, wall);
+                    was_ready |= l.was_ready();
+                    handled
                 });
                 match handled {
                     Ok(Ok(())) => {}
-                    Ok(Err(reason)) => return end(reason, was_ready),
+                    Ok(Err(reason)) => return end(reason.to_string(), was_ready),
                     Err(_) => return end("internal error".into(), was_ready),
                 }
             }

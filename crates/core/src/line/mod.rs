@@ -27,7 +27,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use bytes::BytesMut;
 
-use crate::codec::{describe, write_packet, Packet};
+use crate::codec::{describe, read_packet, write_packet, Packet};
 use crate::config::LineConfig;
 use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
@@ -90,6 +90,10 @@ struct PendingWrite {
 /// closes when the session needs the packet).
 const MAX_OUTGOING_PACKET: usize = 256 * 1024 * 1024;
 
+/// Largest packet accepted from the broker; a larger one closes the connection with an error
+/// instead of growing the shell's buffer without bound.
+const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
+
 /// A packet the session needs could not be encoded: the connection closes with this reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("cannot send {packet} to the broker: {reason}")]
@@ -125,6 +129,8 @@ pub struct Line {
     reconnect: Reconnect,
     /// Half-read packets and writes the broker does not take.
     io: IoDeadlines,
+    /// The broker accepted the current connection at some point (it may be closing now).
+    was_ready: bool,
 }
 
 impl Line {
@@ -150,6 +156,7 @@ impl Line {
             json_paths: HashMap::new(),
             reconnect: Reconnect::default(),
             io: IoDeadlines::default(),
+            was_ready: false,
         }
     }
 
@@ -202,6 +209,7 @@ impl Line {
     pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
         self.host = Some(host.to_string());
         self.io = IoDeadlines::default();
+        self.was_ready = false;
         self.session.connect(&self.config.session(), password, now);
     }
 
@@ -236,6 +244,7 @@ impl Line {
         match self.session.handle(packet, now)? {
             None => {}
             Some(SessionEvent::Ready { .. }) => {
+                self.was_ready = true;
                 let host = self.host.clone().unwrap_or_default();
                 self.events.push_back(Event::Line(LineEvent::Connected {
                     host,
@@ -312,6 +321,33 @@ impl Line {
                 reason: error.to_string(),
             }),
         }
+    }
+
+    /// Whether the broker accepted the current connection, even if a later packet ended it: the
+    /// back-off starts over after such a connection.
+    pub fn was_ready(&self) -> bool {
+        self.was_ready
+    }
+
+    /// Handles every whole packet the shell read into `buf` (taking their bytes; the rest of a
+    /// packet stays for the next read), logging each at Full Debug. `Err` is the reason to close
+    /// the connection.
+    pub fn handle_input(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        while let Some(packet) =
+            read_packet(buf, MAX_INCOMING_PACKET).map_err(ProtocolError::Malformed)?
+        {
+            if self.config.full_debug {
+                self.log(LogLevel::Debug, format!("recv {}", describe(&packet)));
+            }
+            self.handle_packet(packet, now, wall_ns)?;
+        }
+        self.io.partial_read(now, !buf.is_empty());
+        Ok(())
     }
 
     /// After a read at `now`: whether part of a packet stays in the shell's buffer. A packet
