@@ -726,7 +726,7 @@ fn failover_back_off_and_reply_timeout_on_virtual_time() {
     h.station(1, "s");
     h.line.start(0).unwrap();
     let reply = Duration::from_secs(2);
-    let mut attempt = |h: &mut Harness| match h.line.next_attempt(h.now) {
+    let attempt = |h: &mut Harness| match h.line.next_attempt(h.now) {
         Some(Attempt::Connect {
             host,
             port,
