@@ -769,3 +769,50 @@ fn failover_back_off_and_reply_timeout_on_virtual_time() {
     h.line.connection_ended(h.now, Ended::Lost, true);
     assert_eq!(attempt(&mut h), Ok("b".into()));
 }
+
+/// Bytes the broker does not take within the reply timeout close the connection; a new
+/// connection starts without the old one's deadline.
+#[test]
+fn a_write_the_broker_does_not_take_closes_after_the_reply_timeout() {
+    use std::time::Duration;
+
+    let params = [
+        ("host", "a"),
+        ("reply_timeout", "2"),
+        ("ping_interval", "0"),
+    ];
+    let (config, _) = mqtt_line_core::LineConfig::from_params("line 'L'", params).unwrap();
+    let now = std::time::Instant::now();
+    let mut h = Harness {
+        line: mqtt_line_core::Line::new("L", config, now),
+        now,
+    };
+    h.station(1, "s");
+    h.line.start(0).unwrap();
+    h.connect();
+    assert_eq!(
+        h.line.poll_timeout(),
+        None,
+        "an idle connection has no deadline"
+    );
+    h.line.bytes_pending(h.now);
+    let due = h.line.poll_timeout().expect("the write deadline");
+    assert_eq!(due, h.now + Duration::from_secs(2));
+    h.line
+        .handle_timeout(due - Duration::from_millis(1))
+        .unwrap();
+    let reason = h.line.handle_timeout(due).unwrap_err().to_string();
+    assert!(reason.contains("took no data"), "{reason}");
+
+    // Taken in time: nothing is due.
+    h.line.transport_closed(&reason, 0);
+    h.connect();
+    assert_eq!(
+        h.line.poll_timeout(),
+        None,
+        "the old write deadline is gone"
+    );
+    h.line.bytes_pending(h.now);
+    h.line.flushed(0);
+    assert_eq!(h.line.poll_timeout(), None);
+}
