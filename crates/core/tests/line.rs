@@ -716,13 +716,7 @@ fn failover_back_off_and_reply_timeout_on_virtual_time() {
     use mqtt_line_core::{Attempt, Ended};
     use std::time::Duration;
 
-    let params = [("host", "a, b"), ("reply_timeout", "2")];
-    let (config, _) = mqtt_line_core::LineConfig::from_params("line 'L'", params).unwrap();
-    let now = std::time::Instant::now();
-    let mut h = Harness {
-        line: mqtt_line_core::Line::new("L", config, now),
-        now,
-    };
+    let mut h = Harness::with_params(&[("host", "a, b"), ("reply_timeout", "2")]);
     h.station(1, "s");
     h.line.start(0).unwrap();
     let reply = Duration::from_secs(2);
@@ -776,17 +770,11 @@ fn failover_back_off_and_reply_timeout_on_virtual_time() {
 fn a_write_the_broker_does_not_take_closes_after_the_reply_timeout() {
     use std::time::Duration;
 
-    let params = [
+    let mut h = Harness::with_params(&[
         ("host", "a"),
         ("reply_timeout", "2"),
         ("ping_interval", "0"),
-    ];
-    let (config, _) = mqtt_line_core::LineConfig::from_params("line 'L'", params).unwrap();
-    let now = std::time::Instant::now();
-    let mut h = Harness {
-        line: mqtt_line_core::Line::new("L", config, now),
-        now,
-    };
+    ]);
     h.station(1, "s");
     h.line.start(0).unwrap();
     h.connect();
