@@ -573,12 +573,23 @@ fn reply_timeout_closes_the_connection_when_a_frozen_broker_does_not_answer_ping
 
 #[test]
 fn reply_timeout_closes_the_connection_when_subscribe_is_never_answered() {
+    // CONNACK, then silence after SUBSCRIBE: the line must give up and close.
+    let silent = Script::new().connack().expect(PacketType::Subscribe);
+    reply_timeout_closes_then_reconnects(silent, false, "SUBACK");
+}
+
+#[test]
+fn reply_timeout_closes_the_connection_when_a_packet_stays_half_read() {
+    // A PUBLISH header announcing 10 bytes, then nothing: the line must not wait forever.
+    let stalled = Script::new().handshake().send_hex("30 0a 00");
+    reply_timeout_closes_then_reconnects(stalled, true, "half-read");
+}
+
+/// The line is served `first` (then nothing more) with a reply timeout of 1 s: it must close that
+/// connection with a reason naming `what` and the reply timeout, and reconnect.
+fn reply_timeout_closes_then_reconnects(first: Script, connects_first: bool, what: &str) {
     let broker = FakeBroker::start(vec![
-        // CONNACK, then silence after SUBSCRIBE: the line must give up and close.
-        Script::new()
-            .connack()
-            .expect(PacketType::Subscribe)
-            .expect_close(Duration::from_secs(10)),
+        first.expect_close(Duration::from_secs(10)),
         // The reconnection is served properly and the line is alive on it, and keeps it until
         // its deliberate DISCONNECT at the end of the test: the positive event that shows the
         // reply timeout did not close a healthy connection.
@@ -594,13 +605,16 @@ fn reply_timeout_closes_the_connection_when_subscribe_is_never_answered() {
         // Routes the fake broker's liveness PUBLISH, so the test sees when it was taken.
         .station(ungated("alive", "fake/alive"));
     let mut host = SimHost::start(&config.to_toml());
+    if connects_first {
+        host.wait_connected();
+    }
     let e = host.expect_disconnected();
     let reason = ev::field(&e, "reason");
     let report = host.report();
     let transcript = broker.transcript();
     assert!(
-        reason.contains("SUBACK") && reason.contains("reply timeout"),
-        "the reason must name the missing SUBACK: {e}\n{report}\n-- fake broker --\n{transcript}"
+        reason.contains(what) && reason.contains("reply timeout"),
+        "the reason must name {what}: {e}\n{report}\n-- fake broker --\n{transcript}"
     );
     host.wait_connected();
     host.expect_value_eq("alive", "data", "ok");

@@ -11,6 +11,7 @@
 mod ack_gate;
 mod codec;
 mod config;
+mod connection;
 mod error;
 mod event;
 mod ids;
@@ -29,6 +30,7 @@ mod time_mask;
 mod value;
 
 pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
+pub use connection::{Attempt, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
 pub use event::{
     Event, LineEvent, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,

@@ -46,6 +46,12 @@ pub enum ProtocolError {
     ReplyTimeout(&'static str, Duration),
     #[error("protocol violation: {0}")]
     Violation(String),
+    #[error("a packet from the broker stayed half-read for {0:?} (reply timeout)")]
+    HalfRead(Duration),
+    #[error("the broker took no data for {0:?} (reply timeout)")]
+    WriteStalled(Duration),
+    #[error("malformed packet from the broker: {0}")]
+    Malformed(String),
 }
 
 /// What the session hands to the line.

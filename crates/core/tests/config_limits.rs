@@ -7,6 +7,7 @@ use common::{write_results, Harness};
 use mqtt_line_core::PasswordSource;
 use mqtt_line_core::Secret;
 use mqtt_line_core::StationParams;
+use mqtt_line_core::{Event, LogLevel};
 use mqtt_line_core::{Line, LineConfig, StationId, TagId, Value, ValueType};
 
 fn line(params: &[(&str, &str)]) -> Result<LineConfig, String> {
@@ -261,6 +262,48 @@ fn a_publication_that_cannot_be_encoded_fails_its_write_and_is_never_counted_as_
         reason.contains("CONNECT") && reason.contains("password is too long"),
         "{reason}"
     );
+}
+
+/// The line encodes its packets itself: a CONNECT it cannot encode closes the connection with the
+/// reason, and Full Debug logs each packet sent (never the password).
+#[test]
+fn the_line_encodes_its_packets_and_reports_an_unsendable_connect() {
+    let mut h = Harness::new(&[("full_debug", "yes")]);
+    h.line.start(0).unwrap();
+    h.line
+        .transport_open("b:1883", &Secret::new("secret-pw"), h.now);
+    let mut buf = bytes::BytesMut::new();
+    h.line.poll_transmit_into(h.now, &mut buf, 0).unwrap();
+    assert_eq!(buf.first(), Some(&0x10), "a CONNECT was encoded: {buf:?}");
+    let logs: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Log {
+                level: LogLevel::Debug,
+                text,
+            } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        logs.iter().any(|t| t.starts_with("send CONNECT")),
+        "{logs:?}"
+    );
+    assert!(!logs.iter().any(|t| t.contains("secret-pw")), "{logs:?}");
+
+    let mut h = Harness::new(&[]);
+    h.line.start(0).unwrap();
+    let long = "p".repeat(70_000);
+    h.line.transport_open("b:1883", &Secret::new(long), h.now);
+    let mut buf = bytes::BytesMut::new();
+    let reason = h
+        .line
+        .poll_transmit_into(h.now, &mut buf, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(reason.contains("CONNECT"), "{reason}");
+    assert!(buf.is_empty(), "nothing of the CONNECT is sent: {buf:?}");
 }
 
 /// Each rule for configurations that are accepted but cannot work as meant, reported by

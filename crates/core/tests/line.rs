@@ -707,3 +707,100 @@ fn events_carry_the_time_passed_in() {
         .collect();
     assert_eq!(invalid, [9, 9, 9]);
 }
+
+/// The connection policy on virtual time, as the shell drives it: the attempt to host `a` gets no
+/// CONNACK within the reply timeout, `b` refuses, a back-off follows the round, then `a` accepts;
+/// once that connection is lost the next host is tried at once.
+#[test]
+fn failover_back_off_and_reply_timeout_on_virtual_time() {
+    use mqtt_line_core::{Attempt, Ended};
+    use std::time::Duration;
+
+    let mut h = Harness::with_params(&[("host", "a, b"), ("reply_timeout", "2")]);
+    h.station(1, "s");
+    h.line.start(0).unwrap();
+    let reply = Duration::from_secs(2);
+    let attempt = |h: &mut Harness| match h.line.next_attempt(h.now) {
+        Some(Attempt::Connect {
+            host,
+            port,
+            timeout,
+        }) => {
+            assert_eq!((port, timeout), (1883, reply));
+            Ok(host.to_string())
+        }
+        Some(Attempt::Wait(until)) => Err(until),
+        None => panic!("the line stopped"),
+    };
+
+    // `a` accepts the TCP connection but never answers the CONNECT.
+    assert_eq!(attempt(&mut h), Ok("a".into()));
+    h.line.transport_open("a:1883", &Default::default(), h.now);
+    h.transmit();
+    let due = h.line.poll_timeout().expect("the CONNACK deadline");
+    assert_eq!(due, h.now + reply);
+    h.now = due;
+    let reason = h.line.handle_timeout(h.now).unwrap_err().to_string();
+    assert!(reason.contains("CONNACK"), "{reason}");
+    h.line.transport_closed(&reason, 0);
+    h.line
+        .connection_ended(h.now, Ended::Lost, h.line.was_ready());
+
+    // `b` refuses: the round is over, so the line backs off before `a` again.
+    assert_eq!(attempt(&mut h), Ok("b".into()));
+    h.line.transport_closed("connection refused", 0);
+    h.line.connection_ended(h.now, Ended::Lost, false);
+    let until = attempt(&mut h).expect_err("a back-off");
+    assert_eq!(until, h.now + Duration::from_millis(250));
+    h.now = until;
+
+    // `a` accepts this time; its loss leads to `b` at once, with no back-off.
+    assert_eq!(attempt(&mut h), Ok("a".into()));
+    h.connect();
+    assert!(h.line.was_ready());
+    h.line
+        .transport_closed("the broker closed the connection", 0);
+    h.line.connection_ended(h.now, Ended::Lost, true);
+    assert_eq!(attempt(&mut h), Ok("b".into()));
+}
+
+/// Bytes the broker does not take within the reply timeout close the connection; a new
+/// connection starts without the old one's deadline.
+#[test]
+fn a_write_the_broker_does_not_take_closes_after_the_reply_timeout() {
+    use std::time::Duration;
+
+    let mut h = Harness::with_params(&[
+        ("host", "a"),
+        ("reply_timeout", "2"),
+        ("ping_interval", "0"),
+    ]);
+    h.station(1, "s");
+    h.line.start(0).unwrap();
+    h.connect();
+    assert_eq!(
+        h.line.poll_timeout(),
+        None,
+        "an idle connection has no deadline"
+    );
+    h.line.bytes_pending(h.now);
+    let due = h.line.poll_timeout().expect("the write deadline");
+    assert_eq!(due, h.now + Duration::from_secs(2));
+    h.line
+        .handle_timeout(due - Duration::from_millis(1))
+        .unwrap();
+    let reason = h.line.handle_timeout(due).unwrap_err().to_string();
+    assert!(reason.contains("took no data"), "{reason}");
+
+    // Taken in time: nothing is due.
+    h.line.transport_closed(&reason, 0);
+    h.connect();
+    assert_eq!(
+        h.line.poll_timeout(),
+        None,
+        "the old write deadline is gone"
+    );
+    h.line.bytes_pending(h.now);
+    h.line.flushed(0);
+    assert_eq!(h.line.poll_timeout(), None);
+}

@@ -10,27 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mqtt_line_core::mqtt::Packet;
-use mqtt_line_core::mqtt::{describe, read_packet, write_packet};
 use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
-use mqtt_line_core::{Event, LineEvent};
+use mqtt_line_core::{Attempt, Deliberate, Ended, Event, LineEvent};
 
 use crate::queue::EventQueue;
 use crate::transport::{resolve_password, Transport};
 use crate::{logging, now_ns};
-
-/// Largest packet accepted from the broker; a larger one closes the connection with an error
-/// instead of growing the buffer without bound.
-pub const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
-const MAX_OUTGOING_PACKET: usize = 256 * 1024 * 1024;
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// Used for connecting and for the final DISCONNECT when Reply Timeout is 0 (off).
-const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
-const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a deliberate reconnect waits for the broker to close the old connection.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// What the host side and the line's thread share.
 pub struct Shared {
@@ -122,34 +108,22 @@ pub fn run(shared: Arc<Shared>) {
     shared.queue.notify_if_pending();
 }
 
-/// Why the line closed a connection itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Deliberate {
-    /// The line is being destroyed.
-    Stop,
-    /// Parameters changed or every station is off: start over at the first host, no back-off.
-    Restart,
-}
-
-/// Why a connection ended.
-struct Ended {
+/// How a connection ended, as the driver saw it.
+struct Closed {
     reason: String,
     was_ready: bool,
     /// `None` for a lost connection or a failed attempt.
     deliberate: Option<Deliberate>,
 }
 
+/// Connects where the core's connection policy says, and sleeps through its back-off.
 async fn supervise(shared: &Shared) {
-    let mut host_index = 0usize;
-    let mut failures_in_round = 0usize;
-    let mut backoff = FIRST_BACKOFF;
     loop {
         shared.queue.notify_if_pending();
         if shared.shutting_down() {
             return;
         }
-        let Ok((wants, config)) = shared.with_line(|l| (l.wants_connection(), l.config().clone()))
-        else {
+        let Ok(wants) = shared.with_line(|l| l.wants_connection()) else {
             return;
         };
         if !wants {
@@ -157,27 +131,47 @@ async fn supervise(shared: &Shared) {
             shared.wake.notified().await;
             continue;
         }
-        shared.reconnect.store(false, Ordering::Release);
-        let hosts = &config.hosts;
-        let host = &hosts[host_index % hosts.len()];
-        let port = config.port();
-        let addr = format!("{host}:{port}");
-        let timeout = match config.reply_timeout {
-            t if t.is_zero() => FALLBACK_TIMEOUT,
-            t => t,
+        let restart = shared.reconnect.swap(false, Ordering::AcqRel);
+        let now = Instant::now();
+        let Ok(next) = shared.with_line(|l| {
+            if restart {
+                l.restart_connection();
+            }
+            match l.next_attempt(now)? {
+                Attempt::Connect {
+                    host,
+                    port,
+                    timeout,
+                } => Some(Ok((host.to_string(), port, timeout))),
+                Attempt::Wait(until) => Some(Err(until)),
+            }
+        }) else {
+            return;
         };
-        let failed = |reason: String| Ended {
+        let (host, port, timeout) = match next {
+            None => return,
+            Some(Err(until)) => {
+                back_off(shared, until, now).await;
+                continue;
+            }
+            Some(Ok(attempt)) => attempt,
+        };
+        let Ok(config) = shared.with_line(|l| l.config().clone()) else {
+            return;
+        };
+        let addr = format!("{host}:{port}");
+        let failed = |reason: String| Closed {
             reason,
             was_ready: false,
             deliberate: None,
         };
-        let ended = match resolve_password(&config.password) {
+        let closed = match resolve_password(&config.password) {
             Err(e) => failed(e),
             Ok(password) => {
                 // A stop must not wait for a connection attempt that hangs (a TLS or WebSocket
                 // handshake nobody answers lasts up to the reply timeout).
                 let attempt =
-                    tokio::time::timeout(timeout, Transport::connect(&config, host, port));
+                    tokio::time::timeout(timeout, Transport::connect(&config, &host, port));
                 tokio::select! {
                     connected = attempt => match connected {
                         Ok(Ok(transport)) => serve(shared, transport, &addr, &password).await,
@@ -186,64 +180,51 @@ async fn supervise(shared: &Shared) {
                             "cannot connect to {addr}: no answer within {timeout:?}"
                         )),
                     },
-                    _ = stopped(shared) => Ended {
+                    _ = stopped(shared) => Closed {
                         deliberate: Some(Deliberate::Stop),
                         ..failed("the line was stopped".into())
                     },
                 }
             }
         };
-        if shared
-            .with_line(|l| l.transport_closed(&ended.reason, now_ns()))
-            .is_err()
-        {
+        let ended = closed.deliberate.map_or(Ended::Lost, Ended::Deliberate);
+        let now = Instant::now();
+        let reported = shared.with_line(|l| {
+            l.transport_closed(&closed.reason, now_ns());
+            l.connection_ended(now, ended, closed.was_ready);
+        });
+        if reported.is_err() {
             return;
         }
-        if ended.was_ready {
-            if ended.deliberate.is_some() {
-                tracing::info!("connection to {addr} ended: {}", ended.reason);
+        if closed.was_ready {
+            if closed.deliberate.is_some() {
+                tracing::info!("connection to {addr} ended: {}", closed.reason);
             } else {
-                tracing::warn!("connection to {addr} ended: {}", ended.reason);
+                tracing::warn!("connection to {addr} ended: {}", closed.reason);
             }
         }
-        match ended.deliberate {
-            Some(Deliberate::Stop) => return,
-            Some(Deliberate::Restart) => {
-                host_index = 0;
-                failures_in_round = 0;
-                backoff = FIRST_BACKOFF;
-                continue;
-            }
-            None if shared.shutting_down() => return,
-            None => {}
-        }
-        if ended.was_ready {
-            backoff = FIRST_BACKOFF;
-            failures_in_round = 0;
-        }
-        // The next host of the list; after a whole round of failures, wait before the next.
-        host_index = (host_index + 1) % hosts.len();
-        failures_in_round += 1;
-        if failures_in_round >= hosts.len() {
-            failures_in_round = 0;
-            tracing::debug!("waiting {backoff:?} before the next connection attempt");
-            shared.queue.notify_if_pending();
-            // Host writes wake this thread too; only a stop or new parameters cut the back-off
-            // short (a write per wake-up would otherwise be a connection attempt each, and
-            // double the back-off each time).
-            let sleep = tokio::time::sleep(backoff);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    _ = shared.wake.notified() => {
-                        if shared.shutting_down() || shared.reconnect.load(Ordering::Acquire) {
-                            break;
-                        }
-                    }
+    }
+}
+
+/// Sleeps until `until`, the end of the core's back-off. Host writes wake this thread too; only a
+/// stop or new parameters cut the back-off short (a write per wake-up would otherwise be a
+/// connection attempt each).
+async fn back_off(shared: &Shared, until: Instant, now: Instant) {
+    tracing::debug!(
+        "waiting {:?} before the next connection attempt",
+        until.saturating_duration_since(now)
+    );
+    shared.queue.notify_if_pending();
+    let sleep = tokio::time::sleep_until(until.into());
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return,
+            _ = shared.wake.notified() => {
+                if shared.shutting_down() || shared.reconnect.load(Ordering::Acquire) {
+                    return;
                 }
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 }
@@ -257,12 +238,11 @@ async fn stopped(shared: &Shared) {
 }
 
 /// Serves one open connection until it ends.
-async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Ended {
+async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Closed {
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
-    let mut partial_since: Option<Instant> = None;
     let mut was_ready = false;
-    let end = |reason: String, was_ready: bool| Ended {
+    let end = |reason: String, was_ready: bool| Closed {
         reason,
         was_ready,
         deliberate: None,
@@ -276,30 +256,10 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, reply_timeout, wants, full_debug, unsendable)) = shared.with_line(|l| {
-            let full_debug = l.config().full_debug;
-            let mut unsendable = Ok(());
-            while let Some(p) = l.poll_transmit(now) {
-                if full_debug {
-                    tracing::debug!("send {}", describe(&p));
-                }
-                // A packet that cannot be encoded is never sent nor counted as sent: its write
-                // fails, or the connection closes when the session needs it.
-                if let Err(e) = write_packet(&p, &mut outbuf, MAX_OUTGOING_PACKET) {
-                    unsendable = l.unsendable(p, &e, now_ns());
-                    if unsendable.is_err() {
-                        break;
-                    }
-                }
-            }
+        let Ok((deadline, wants, unsendable)) = shared.with_line(|l| {
+            let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
             was_ready |= l.is_ready();
-            (
-                l.poll_timeout(),
-                l.config().reply_timeout,
-                l.wants_connection(),
-                full_debug,
-                unsendable,
-            )
+            (l.poll_timeout(), l.wants_connection(), unsendable)
         }) else {
             return end("internal error".into(), was_ready);
         };
@@ -308,19 +268,28 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         }
 
         if !outbuf.is_empty() {
-            let write = io.write_all(&outbuf);
-            let written = if reply_timeout.is_zero() {
-                write.await
-            } else {
-                match tokio::time::timeout(reply_timeout, write).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        return end(
-                            format!(
-                                "the broker took no data for {reply_timeout:?} (reply timeout)"
-                            ),
-                            was_ready,
-                        )
+            // The core's deadlines go on during the write; one of them is the broker taking
+            // the bytes within the reply timeout.
+            if shared
+                .with_line(|l| l.bytes_pending(Instant::now()))
+                .is_err()
+            {
+                return end("internal error".into(), was_ready);
+            }
+            let written = {
+                let write = io.write_all(&outbuf);
+                tokio::pin!(write);
+                loop {
+                    let Ok(deadline) = shared.with_line(|l| l.poll_timeout()) else {
+                        return end("internal error".into(), was_ready);
+                    };
+                    tokio::select! {
+                        written = &mut write => break written,
+                        _ = sleep_until(deadline) => {
+                            if let Err(reason) = fire_timers(shared) {
+                                return end(reason, was_ready);
+                            }
+                        }
                     }
                 }
             };
@@ -344,24 +313,21 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             None
         };
         if let Some((reason, deliberate)) = closing {
-            send_disconnect(&mut io, &mut outbuf, full_debug).await;
-            if deliberate == Deliberate::Restart {
-                await_broker_close(shared, &mut io, &mut inbuf).await;
+            outbuf.clear();
+            if let Ok(goodbye) = shared.with_line(|l| l.close_deliberately(deliberate, &mut outbuf))
+            {
+                send_disconnect(&mut io, &outbuf, goodbye.write_within).await;
+                if let Some(within) = goodbye.await_eof {
+                    await_broker_close(shared, &mut io, &mut inbuf, within).await;
+                }
             }
-            return Ended {
+            return Closed {
                 reason: reason.into(),
                 was_ready,
                 deliberate: Some(deliberate),
             };
         }
 
-        let half_read_deadline = partial_since
-            .filter(|_| !reply_timeout.is_zero())
-            .map(|t| t + reply_timeout);
-        let deadline = match (deadline, half_read_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         let can_read = shared.queue.has_room();
 
         tokio::select! {
@@ -373,43 +339,20 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 }
                 let now = Instant::now();
                 let wall = now_ns();
-                let handled = shared.with_line(|l| -> Result<(), String> {
-                    loop {
-                        match read_packet(&mut inbuf, MAX_INCOMING_PACKET) {
-                            Ok(Some(p)) => {
-                                if l.config().full_debug {
-                                    tracing::debug!("recv {}", describe(&p));
-                                }
-                                let handled = l.handle_packet(p, now, wall);
-                                // Ready even if a later packet of the same read ends the
-                                // connection: the back-off starts over after it.
-                                was_ready |= l.is_ready();
-                                handled.map_err(|e| e.to_string())?;
-                            }
-                            Ok(None) => return Ok(()),
-                            Err(e) => return Err(format!("malformed packet from the broker: {e}")),
-                        }
-                    }
+                let handled = shared.with_line(|l| {
+                    let handled = l.handle_input(&mut inbuf, now, wall);
+                    was_ready |= l.was_ready();
+                    handled
                 });
                 match handled {
                     Ok(Ok(())) => {}
-                    Ok(Err(reason)) => return end(reason, was_ready),
+                    Ok(Err(reason)) => return end(reason.to_string(), was_ready),
                     Err(_) => return end("internal error".into(), was_ready),
                 }
-                partial_since = if inbuf.is_empty() { None } else { partial_since.or(Some(now)) };
             }
             _ = sleep_until(deadline), if can_read => {
-                let now = Instant::now();
-                if half_read_deadline.is_some_and(|d| d <= now) {
-                    return end(
-                        format!("a packet from the broker stayed half-read for {reply_timeout:?} (reply timeout)"),
-                        was_ready,
-                    );
-                }
-                match shared.with_line(|l| l.handle_timeout(now)) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return end(e.to_string(), was_ready),
-                    Err(_) => return end("internal error".into(), was_ready),
+                if let Err(reason) = fire_timers(shared) {
+                    return end(reason, was_ready);
                 }
             }
             _ = shared.wake.notified() => {}
@@ -419,6 +362,15 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 }
             }
         }
+    }
+}
+
+/// Lets the core handle what is due now; `Err` is the reason to close the connection.
+fn fire_timers(shared: &Shared) -> Result<(), String> {
+    let now = Instant::now();
+    match shared.with_line(|l| l.handle_timeout(now)) {
+        Ok(handled) => handled.map_err(|e| e.to_string()),
+        Err(_) => Err("internal error".into()),
     }
 }
 
@@ -437,29 +389,26 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// A clean goodbye: MQTT DISCONNECT, then the write side is shut down; bounded so a stuck broker
-/// cannot hold the host.
-async fn send_disconnect(io: &mut Transport, buf: &mut BytesMut, full_debug: bool) {
-    let packet = Packet::Disconnect;
-    if full_debug {
-        tracing::debug!("send {}", describe(&packet));
-    }
-    buf.clear();
-    if packet.write(buf, MAX_OUTGOING_PACKET).is_ok() {
-        let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, async {
-            let _ = io.write_all(buf).await;
-            io.close().await;
-        })
-        .await;
-    }
+/// A clean goodbye: the DISCONNECT the core encoded, then the write side is shut down; bounded
+/// (`within`) so a stuck broker cannot hold the host.
+async fn send_disconnect(io: &mut Transport, buf: &[u8], within: Duration) {
+    let _ = tokio::time::timeout(within, async {
+        let _ = io.write_all(buf).await;
+        io.close().await;
+    })
+    .await;
 }
 
 /// After a DISCONNECT that a reconnect follows: reads (and discards) until the broker has closed
-/// the old connection, at most [`CLOSE_WAIT`]. A broker that serves each socket on its own thread
-/// could otherwise handle the new CONNECT first, take it for a session takeover and publish the
-/// line's will. A stop ends the wait at once.
-async fn await_broker_close(shared: &Shared, io: &mut Transport, buf: &mut BytesMut) {
-    let closed = tokio::time::timeout(CLOSE_WAIT, async {
+/// the old connection, at most `within` (the core's [`mqtt_line_core::Goodbye`] says why). A stop
+/// ends the wait at once.
+async fn await_broker_close(
+    shared: &Shared,
+    io: &mut Transport,
+    buf: &mut BytesMut,
+    within: Duration,
+) {
+    let closed = tokio::time::timeout(within, async {
         loop {
             buf.clear();
             match io.read(buf).await {

@@ -25,8 +25,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::ack_gate::AckGate;
-use crate::codec::Packet;
+use bytes::BytesMut;
+
+use crate::codec::{describe, read_packet, write_packet, Packet};
 use crate::config::LineConfig;
+use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::{Found, PathTree};
@@ -83,6 +86,14 @@ struct PendingWrite {
     tag: TagId,
 }
 
+/// Largest packet the line encodes; a larger one is unsendable (a write fails, or the connection
+/// closes when the session needs the packet).
+const MAX_OUTGOING_PACKET: usize = 256 * 1024 * 1024;
+
+/// Largest packet accepted from the broker; a larger one closes the connection with an error
+/// instead of growing the shell's buffer without bound.
+const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
+
 /// A packet the session needs could not be encoded: the connection closes with this reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("cannot send {packet} to the broker: {reason}")]
@@ -114,6 +125,12 @@ pub struct Line {
     extracted: Vec<Option<Found>>,
     /// One copy of each distinct JA= address, shared by the tags that use it.
     json_paths: HashMap<String, Arc<JsonPath>>,
+    /// Host rotation and back-off.
+    reconnect: Reconnect,
+    /// Half-read packets and writes the broker does not take.
+    io: IoDeadlines,
+    /// The broker accepted the current connection at some point (it may be closing now).
+    was_ready: bool,
 }
 
 impl Line {
@@ -137,6 +154,9 @@ impl Line {
             unrouted: 0,
             extracted: Vec::new(),
             json_paths: HashMap::new(),
+            reconnect: Reconnect::default(),
+            io: IoDeadlines::default(),
+            was_ready: false,
         }
     }
 
@@ -164,9 +184,32 @@ impl Line {
         self.session.is_ready()
     }
 
+    /// Where to connect at `now`, or until when to back off; `None` once the line was stopped.
+    pub fn next_attempt(&mut self, now: Instant) -> Option<Attempt<'_>> {
+        let port = self.config.port();
+        let hosts = &self.config.hosts;
+        self.reconnect
+            .next_attempt(now, hosts, port, self.config.reply_timeout)
+    }
+
+    /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
+    /// `was_ready` says whether the broker had accepted it. Call after [`Line::transport_closed`].
+    pub fn connection_ended(&mut self, now: Instant, ended: Ended, was_ready: bool) {
+        let hosts = self.config.hosts.len();
+        self.reconnect
+            .connection_ended(now, ended, was_ready, hosts);
+    }
+
+    /// New parameters: the next attempt goes to the first host at once, with no back-off.
+    pub fn restart_connection(&mut self) {
+        self.reconnect.restart();
+    }
+
     /// A transport to `host` is open: the session starts with CONNECT.
     pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
         self.host = Some(host.to_string());
+        self.io = IoDeadlines::default();
+        self.was_ready = false;
         self.session.connect(&self.config.session(), password, now);
     }
 
@@ -201,6 +244,7 @@ impl Line {
         match self.session.handle(packet, now)? {
             None => {}
             Some(SessionEvent::Ready { .. }) => {
+                self.was_ready = true;
                 let host = self.host.clone().unwrap_or_default();
                 self.events.push_back(Event::Line(LineEvent::Connected {
                     host,
@@ -219,6 +263,38 @@ impl Line {
 
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         self.session.poll_transmit(now)
+    }
+
+    /// Encodes every packet due at `now` into `buf`, the shell's send buffer, logging each at
+    /// Full Debug. A packet that cannot be encoded is never sent nor counted as sent (see
+    /// [`Line::unsendable`]); `Err` is the reason to close the connection.
+    pub fn poll_transmit_into(
+        &mut self,
+        now: Instant,
+        buf: &mut BytesMut,
+        wall_ns: i64,
+    ) -> Result<(), Unsendable> {
+        while let Some(packet) = self.session.poll_transmit(now) {
+            self.encode(&packet, buf)
+                .or_else(|e| self.unsendable(packet, &e, wall_ns))?;
+        }
+        Ok(())
+    }
+
+    /// The line closes the connection itself (`why`): encodes the DISCONNECT into `buf` and says
+    /// how the shell closes the transport.
+    pub fn close_deliberately(&mut self, why: Deliberate, buf: &mut BytesMut) -> Goodbye {
+        // A DISCONNECT is two bytes: it always fits.
+        let _ = self.encode(&Packet::Disconnect, buf);
+        Goodbye::for_close(why)
+    }
+
+    /// Appends `packet` to `buf`, with a Full Debug log line.
+    fn encode(&mut self, packet: &Packet, buf: &mut BytesMut) -> Result<(), String> {
+        if self.config.full_debug {
+            self.log(LogLevel::Debug, format!("send {}", describe(packet)));
+        }
+        write_packet(packet, buf, MAX_OUTGOING_PACKET)
     }
 
     /// The packet just taken from `poll_transmit` could not be encoded (`error` says why), so it
@@ -247,8 +323,48 @@ impl Line {
         }
     }
 
+    /// Whether the broker accepted the current connection, even if a later packet ended it: the
+    /// back-off starts over after such a connection.
+    pub fn was_ready(&self) -> bool {
+        self.was_ready
+    }
+
+    /// Handles every whole packet the shell read into `buf` (taking their bytes; the rest of a
+    /// packet stays for the next read), logging each at Full Debug. `Err` is the reason to close
+    /// the connection.
+    pub fn handle_input(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        while let Some(packet) =
+            read_packet(buf, MAX_INCOMING_PACKET).map_err(ProtocolError::Malformed)?
+        {
+            if self.config.full_debug {
+                self.log(LogLevel::Debug, format!("recv {}", describe(&packet)));
+            }
+            self.handle_packet(packet, now, wall_ns)?;
+        }
+        self.io.partial_read(now, !buf.is_empty());
+        Ok(())
+    }
+
+    /// After a read at `now`: whether part of a packet stays in the shell's buffer. A packet
+    /// left half-read for the reply timeout closes the connection (see [`Line::handle_timeout`]).
+    pub fn partial_read(&mut self, now: Instant, pending: bool) {
+        self.io.partial_read(now, pending);
+    }
+
+    /// Bytes were handed to the socket at `now`; the broker must take them within the reply
+    /// timeout, until [`Line::flushed`].
+    pub fn bytes_pending(&mut self, now: Instant) {
+        self.io.bytes_pending(now);
+    }
+
     /// Everything taken from `poll_transmit` is on the socket.
     pub fn flushed(&mut self, wall_ns: i64) {
+        self.io.flushed();
         for token in self.session.flushed() {
             self.complete_write(token, wall_ns);
         }
@@ -260,18 +376,26 @@ impl Line {
             .iter()
             .filter_map(|s| s.gate.warning_deadline())
             .min();
-        match (self.session.poll_timeout(), unconfirmed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.session.poll_timeout(),
+            unconfirmed,
+            self.io.poll_timeout(self.config.reply_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
     pub fn postpone(&mut self, d: std::time::Duration) {
+        self.io.postpone(d);
         self.session.postpone(d)
     }
 
+    /// Fires what is due at `now`; `Err` is the reason to close the connection (the transport's
+    /// deadlines first, then the session's reply timeouts).
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        self.io.check(now, self.config.reply_timeout)?;
         self.warn_unconfirmed(now);
         self.session.handle_timeout(now)
     }

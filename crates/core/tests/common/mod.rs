@@ -18,7 +18,12 @@ impl Harness {
     pub fn new(params: &[(&str, &str)]) -> Harness {
         let mut all = vec![("host", "127.0.0.1")];
         all.extend_from_slice(params);
-        let (config, _) = LineConfig::from_params("line 'L'", all).unwrap();
+        Harness::with_params(&all)
+    }
+
+    /// A line with exactly `params` (the host included).
+    pub fn with_params(params: &[(&str, &str)]) -> Harness {
+        let (config, _) = LineConfig::from_params("line 'L'", params.iter().copied()).unwrap();
         let now = Instant::now();
         Harness {
             line: Line::new("L", config, now),
