@@ -51,18 +51,23 @@ impl Shared {
         let mut line = self.lock()?;
         let out = f(&mut line);
         // Core log lines go through the current dispatcher (the line's), the other events
-        // straight to the queue, in the order the core reported them.
-        let mut batch = Vec::new();
-        while let Some(e) = line.poll_event() {
-            match e {
-                Event::Log { level, text } => {
-                    self.queue.push_all(batch.drain(..));
-                    logging::log_core(level, &text);
-                }
-                e => batch.push(e),
+        // straight to the queue, in the order the core reported them. A log line ends a run of
+        // events: logging takes the queue's lock itself.
+        loop {
+            let mut log = None;
+            self.queue
+                .push_all(std::iter::from_fn(|| match line.poll_event()? {
+                    Event::Log { level, text } => {
+                        log = Some((level, text));
+                        None
+                    }
+                    e => Some(e),
+                }));
+            match log {
+                Some((level, text)) => logging::log_core(level, &text),
+                None => break,
             }
         }
-        self.queue.push_all(batch);
         Ok(out)
     }
 
