@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use mqtt_line_host::text::escape_readable;
 use mqtt_line_host::{event, plugin, wake};
 
 use plugin::Plugin;
@@ -48,26 +49,13 @@ fn load_plugin(path: Option<PathBuf>) -> Result<Plugin, String> {
     Plugin::load(&path).map_err(|e| e.0)
 }
 
-/// Paths and mosquitto's output come from outside: their control characters are escaped before
-/// they reach the terminal.
-fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match load_plugin(cli.plugin).and_then(|plugin| run::run(&plugin, cli.bench)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", escape_controls(&e));
+            // Paths and mosquitto's output come from outside: escaped before the terminal.
+            eprintln!("error: {}", escape_readable(&e));
             ExitCode::FAILURE
         }
     }
@@ -75,7 +63,7 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_controls;
+    use super::escape_readable;
 
     #[test]
     fn control_characters_in_errors_are_escaped() {
@@ -85,7 +73,7 @@ mod tests {
             ("two\nlines", "two\\nlines"),
             ("ünïcode", "ünïcode"),
         ] {
-            assert_eq!(escape_controls(raw), shown, "{raw:?}");
+            assert_eq!(escape_readable(raw), shown, "{raw:?}");
         }
     }
 }

@@ -7,4 +7,5 @@
 
 pub mod event;
 pub mod plugin;
+pub mod text;
 pub mod wake;

@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::event::Value;
+use mqtt_line_host::text::escape_readable;
+use mqtt_line_host::text::is_invisible;
 
 /// An event with ids resolved to names, ready to print.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,29 +209,6 @@ fn json_escape_invisible(line: String) -> String {
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);
-        }
-    }
-    out
-}
-
-/// Characters that must not reach a terminal raw: controls (C0, DEL, C1), the line and paragraph
-/// separators and the bidirectional controls (the set the plugin escapes in its log lines).
-fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// A readable line as it may go to a terminal: invisible characters become `\n`, `\r`, `\t` or
-/// `\u{1b}`. Text the plugin escaped already is left as it is.
-pub fn escape_readable(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    for c in line.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_invisible(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-            c => out.push(c),
         }
     }
     out
