@@ -168,11 +168,6 @@ impl Line {
         &self.name
     }
 
-    /// Messages that matched no station so far.
-    pub fn unrouted(&self) -> u64 {
-        self.unrouted
-    }
-
     /// Whether the line should hold a connection: some station is on.
     pub fn wants_connection(&self) -> bool {
         self.stations
@@ -350,12 +345,6 @@ impl Line {
         Ok(())
     }
 
-    /// After a read at `now`: whether part of a packet stays in the shell's buffer. A packet
-    /// left half-read for the reply timeout closes the connection (see [`Line::handle_timeout`]).
-    pub fn partial_read(&mut self, now: Instant, pending: bool) {
-        self.io.partial_read(now, pending);
-    }
-
     /// Bytes were handed to the socket at `now`; the broker must take them within the reply
     /// timeout, until [`Line::flushed`].
     pub fn bytes_pending(&mut self, now: Instant) {
@@ -412,16 +401,6 @@ impl Line {
     /// A line for the host's log, reported in order with the other events.
     fn log(&mut self, level: LogLevel, text: String) {
         log_to(&mut self.events, level, text);
-    }
-
-    /// Names for messages: (station name, tag name) of a tag id.
-    pub fn tag_names(&self, tag_id: TagId) -> Option<(&str, &str)> {
-        let t = &self.tags[*self.tag_ids.get(&tag_id)?];
-        Some((&self.stations[t.station].name, &t.name))
-    }
-
-    pub fn station_name(&self, station_id: StationId) -> Option<&str> {
-        Some(&self.stations[*self.station_ids.get(&station_id)?].name)
     }
 }
 
