@@ -52,6 +52,7 @@ fn config(name: &str, list: &[MqlParam], log_level: u32) -> MqlLineConfig {
         notify_user_data: std::ptr::null_mut(),
         event_queue_capacity: 0,
         log_level,
+        trace_routing: 0,
     }
 }
 

@@ -83,6 +83,7 @@ impl Line {
             out_topic: None,
             gated: false,
             gate: AckGate::default(),
+            counters: Default::default(),
         });
         Ok(())
     }
