@@ -23,6 +23,7 @@ mod params;
 mod payload;
 mod routing;
 mod session;
+mod stale;
 mod station;
 mod tag;
 mod text;

@@ -335,7 +335,7 @@ pub unsafe extern "C" fn line_station_command(
             MQL_STATION_CMD_SIMULATE => StationCommand::Simulate,
             other => return Err(Failure::arg(format!("unknown station command {other}"))),
         };
-        h.with_line(|l| l.station_command(StationId(station_id), cmd, now_ns()))?
+        h.with_line(|l| l.station_command(StationId(station_id), cmd, Instant::now(), now_ns()))?
             .map_err(Failure::config)
     })
 }

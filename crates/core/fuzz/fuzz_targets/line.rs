@@ -188,7 +188,7 @@ impl Harness {
         let mut commands = HashMap::new();
         for &(id, ..) in STATIONS {
             let cmd = *u.choose(&[StationCommand::On, StationCommand::On, StationCommand::Off])?;
-            line.station_command(StationId(id), cmd, 0)
+            line.station_command(StationId(id), cmd, now, 0)
                 .expect("a known station");
             commands.insert(id, cmd);
         }
@@ -524,9 +524,9 @@ impl Harness {
                     StationCommand::Off,
                     StationCommand::Simulate,
                 ])?;
-                let result = self
-                    .line
-                    .station_command(StationId(id), cmd, self.wall_ns());
+                let result =
+                    self.line
+                        .station_command(StationId(id), cmd, self.now, self.wall_ns());
                 assert_eq!(
                     result.is_ok(),
                     self.commands.contains_key(&id),
@@ -556,7 +556,7 @@ impl Harness {
                     _ => Duration::from_millis(u.int_in_range(0..=300_000)?),
                 };
                 self.now += step;
-                if self.line.handle_timeout(self.now).is_err() {
+                if self.line.handle_timeout(self.now, self.wall_ns()).is_err() {
                     self.close("timeout");
                 } else if let Some(next) = self.line.poll_timeout() {
                     // A deadline in the past would make the driver spin.

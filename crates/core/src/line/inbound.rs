@@ -26,9 +26,10 @@ impl Line {
         self.stats.received += 1;
         self.stats.bytes_received += p.payload.len() as u64;
         self.stats.last_message_ns = Some(wall_ns);
-        if let Some(first) = self.will_message(&p, wall_ns) {
+        if let Some(hit) = self.will_stations(&p) {
             self.stats.will_messages += 1;
-            self.trace(&p, RouteOutcome::Will, Some(first), wall_ns);
+            self.trace(&p, RouteOutcome::Will, hit.first().copied(), wall_ns);
+            self.devices_lost(&hit, &p.topic, wall_ns);
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
@@ -70,7 +71,7 @@ impl Line {
             return;
         }
         self.trace(&p, RouteOutcome::Taken, Some(i), wall_ns);
-        // STALE: self.station_heard(i, now, wall_ns);
+        self.station_heard(i, now, wall_ns);
         let s = &mut self.stations[i];
         let epoch = self.session.epoch();
         if !s.gated {
@@ -116,10 +117,9 @@ impl Line {
         });
     }
 
-    /// A message on a station's will topic (with its will payload, when one is set) says the
-    /// device is gone: the station goes to hard error and the message is not data. Returns the
-    /// first station it was for, `None` when it is no will message.
-    fn will_message(&mut self, p: &Publish, wall_ns: i64) -> Option<StationIndex> {
+    /// The stations `p` is the will message of: a message on a station's will topic (with its
+    /// will payload, when one is set) says the device is gone. `None` when it is no will message.
+    fn will_stations(&self, p: &Publish) -> Option<Vec<StationIndex>> {
         let stations = self.wills.get(&p.topic)?;
         let hit: Vec<StationIndex> = stations
             .iter()
@@ -129,16 +129,21 @@ impl Line {
                 swp.is_empty() || swp.as_bytes() == &p.payload[..]
             })
             .collect();
-        for &i in &hit {
+        (!hit.is_empty()).then_some(hit)
+    }
+
+    /// The devices of these stations are gone: hard error until data comes again; the message is
+    /// not data.
+    fn devices_lost(&mut self, hit: &[StationIndex], topic: &str, wall_ns: i64) {
+        let topic = payload::escape(topic);
+        for &i in hit {
             let st = &mut self.stations[i];
             st.device_lost = true;
-            let topic = payload::escape(&p.topic);
             let text = format!("station '{}': will message on '{topic}'", st.name);
             self.log(LogLevel::Info, text);
             let reason = format!("will message received on '{topic}'");
             self.refresh_station(i, &reason, wall_ns);
         }
-        hit.first().copied()
     }
 
     /// Sets a station's input tags from a message: with a JSON payload the JA= tags first, then

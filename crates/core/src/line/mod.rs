@@ -16,6 +16,7 @@
 
 mod ack;
 mod inbound;
+mod stale;
 mod station_state;
 mod stats;
 mod topology;
@@ -42,6 +43,7 @@ use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::Router;
 use crate::session::{ProtocolError, Session, SessionEvent};
+use crate::stale::StaleClock;
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
 use crate::value::ValueType;
@@ -69,6 +71,8 @@ struct Station {
     gated: bool,
     gate: AckGate,
     counters: StationCounters,
+    /// Its STALE clock.
+    staleness: stale::StaleState,
 }
 
 struct Tag {
@@ -129,6 +133,8 @@ pub struct Line {
     stats: LineStats,
     /// One [`Event::Route`] per received message (built only when on).
     trace_routing: bool,
+    /// The STALE deadlines of the stations.
+    stale_clock: StaleClock,
     /// Values read from the last JSON payload, kept to reuse the allocation.
     extracted: Vec<Option<Found>>,
     /// One copy of each distinct JA= address, shared by the tags that use it.
@@ -163,6 +169,7 @@ impl Line {
             next_token: 1,
             stats: LineStats::default(),
             trace_routing: false,
+            stale_clock: StaleClock::default(),
             extracted: Vec::new(),
             json_paths: HashMap::new(),
             reconnect: Reconnect::default(),
@@ -241,6 +248,7 @@ impl Line {
             );
         }
         self.host = None;
+        self.stop_stale_clocks();
         self.stats.state = Some(LineState::Disconnected);
         self.events.push_back(Event::Line(LineEvent::Disconnected {
             reason: reason.to_string(),
@@ -268,6 +276,7 @@ impl Line {
                 }
                 self.ever_ready = true;
                 self.stats.state = Some(LineState::Connected);
+                self.start_stale_clocks(now);
                 let host = self.host.clone().unwrap_or_default();
                 self.events.push_back(Event::Line(LineEvent::Connected {
                     host,
@@ -397,6 +406,7 @@ impl Line {
             self.session.poll_timeout(),
             unconfirmed,
             self.io.poll_timeout(self.config.reply_timeout),
+            self.stale_clock.next(),
         ]
         .into_iter()
         .flatten()
@@ -406,14 +416,16 @@ impl Line {
     /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
     pub fn postpone(&mut self, d: std::time::Duration) {
         self.io.postpone(d);
+        self.postpone_stale_clocks(d);
         self.session.postpone(d)
     }
 
-    /// Fires what is due at `now`; `Err` is the reason to close the connection (the transport's
-    /// deadlines first, then the session's reply timeouts).
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+    /// Fires what is due at `now` (`wall_ns` stamps the events); `Err` is the reason to close
+    /// the connection (the transport's deadlines first, then the session's reply timeouts).
+    pub fn handle_timeout(&mut self, now: Instant, wall_ns: i64) -> Result<(), ProtocolError> {
         self.io.check(now, self.config.reply_timeout)?;
         self.warn_unconfirmed(now);
+        self.check_stale(now, wall_ns);
         self.session.handle_timeout(now)
     }
 

@@ -84,6 +84,7 @@ impl Line {
             gated: false,
             gate: AckGate::default(),
             counters: Default::default(),
+            staleness: Default::default(),
         });
         Ok(())
     }
