@@ -239,6 +239,35 @@ mod tests {
     }
 
     #[test]
+    fn route_events_carry_topic_payload_outcome_and_station() {
+        let cases = [
+            (RouteOutcome::Taken, Some(7), MQL_ROUTE_TAKEN, 7),
+            (RouteOutcome::Unrouted, None, MQL_ROUTE_UNROUTED, 0),
+            (RouteOutcome::StationOff, Some(8), MQL_ROUTE_STATION_OFF, 8),
+            (RouteOutcome::Simulated, Some(9), MQL_ROUTE_SIMULATED, 9),
+            (RouteOutcome::Will, Some(1), MQL_ROUTE_WILL, 1),
+        ];
+        for (outcome, station, code, station_id) in cases {
+            let e = HostEvent::Core(Event::Route {
+                topic: "plant/a".into(),
+                payload: "42".into(),
+                outcome,
+                station: station.map(mqtt_line_core::StationId),
+                time_ns: 5,
+            });
+            let ev = fill_event(&e);
+            assert_eq!(
+                (ev.kind, ev.code, ev.station_id, ev.time_ns),
+                (MQL_EVENT_ROUTE, code, station_id, 5)
+            );
+            assert_eq!(unsafe { ev.text.as_bytes() }, Some(&b"plant/a"[..]));
+            assert_eq!(ev.value.kind, MQL_VALUE_TEXT);
+            assert_eq!(unsafe { ev.value.text.as_bytes() }, Some(&b"42"[..]));
+        }
+        assert_eq!(mqtt_line_core::ROUTE_PAYLOAD_MAX, MQL_ROUTE_PAYLOAD_MAX);
+    }
+
+    #[test]
     fn values_round_trip() {
         for v in [
             Value::Int(-5),
