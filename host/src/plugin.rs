@@ -558,3 +558,43 @@ impl Drop for Line<'_> {
         unsafe { (self.plugin.fns.line_destroy)(self.handle) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" fn fake_stats(
+        _: *mut MqlLine,
+        _: *mut MqlLineStats,
+        _: *mut MqlError,
+    ) -> MqlStatus {
+        MQL_OK
+    }
+
+    /// A plugin of ABI 1.1 has a table that ends before `line_stats`: the host reads the field as
+    /// missing, never past the table; a NULL field within the table is missing too.
+    #[test]
+    fn functions_past_the_table_size_or_null_are_missing() {
+        let mut table = std::mem::MaybeUninit::<MqlPluginApi>::zeroed();
+        let api = table.as_mut_ptr();
+        // SAFETY: the field lies within the zeroed table; `Option<fn>` has the layout of a
+        // nullable function pointer.
+        unsafe {
+            ptr::addr_of_mut!((*api).line_stats)
+                .cast::<Option<MqlLineStatsFn>>()
+                .write(Some(fake_stats));
+        }
+        let api = api as *const MqlPluginApi;
+        let abi_1_1 = offset_of!(MqlPluginApi, line_stats);
+        assert!(table_fn!(api, abi_1_1, line_stats: MqlLineStatsFn).is_none());
+        let whole = size_of::<MqlPluginApi>();
+        assert!(table_fn!(api, whole, line_stats: MqlLineStatsFn).is_some());
+        assert!(table_fn!(api, whole, line_station_stats: MqlLineStationStatsFn).is_none());
+        let e = CallError::missing("line_stats (ABI 1.2)");
+        assert_eq!(e.status, MQL_ERR_VERSION);
+        assert_eq!(
+            e.message,
+            "the plugin's function table does not provide line_stats (ABI 1.2)"
+        );
+    }
+}
