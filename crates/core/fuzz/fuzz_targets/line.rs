@@ -33,7 +33,7 @@ const STATIONS: &[(u64, &str, &str, &[(&str, &str)])] = &[
         "plant/a",
         &[("swt", "dev/a/will"), ("swp", "gone")],
     ),
-    (2, "regex", "plant/r.*", &[]),
+    (2, "regex", "plant/r.*", &[("STALE", "0.5")]),
     (
         3,
         "json",
@@ -169,6 +169,7 @@ impl Harness {
         };
         let now = Instant::now();
         let mut line = Line::new("fuzz", config, now);
+        line.set_trace_routing(u.arbitrary()?);
         for &(id, name, address, station_params) in STATIONS {
             line.add_station(StationId(id), name, address, station_params.iter().copied())
                 .expect("the fixed stations are valid");
@@ -641,6 +642,22 @@ impl Harness {
             self.pending.is_empty(),
             "writes without a write-done: {:?}",
             self.pending
+        );
+        // Every message is counted once: as a will message, unrouted, or by its station.
+        let stats = self.line.stats();
+        let routed: u64 = STATIONS
+            .iter()
+            .map(|&(id, ..)| {
+                self.line
+                    .station_stats(StationId(id))
+                    .expect("a known station")
+                    .received
+            })
+            .sum();
+        assert_eq!(
+            stats.received,
+            routed + stats.unrouted + stats.will_messages,
+            "{stats:?}"
         );
     }
 }
