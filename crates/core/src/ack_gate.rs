@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::gzip::Encoding;
 use crate::codec::{Publish, QoS};
 
 /// How long a shown message may wait for ACK_ID before the line warns. The held-count warning
@@ -49,6 +50,8 @@ pub struct Held {
     pub publish: Publish,
     pub wall_ns: i64,
     pub epoch: u64,
+    /// The payload's encoding as the message announced it (gzip.rs).
+    pub encoding: Encoding,
 }
 
 /// The shown message: what its confirmation must acknowledge.
@@ -294,6 +297,7 @@ mod tests {
             publish,
             wall_ns: 0,
             epoch: 0,
+            encoding: Encoding::Detect,
         }
     }
 

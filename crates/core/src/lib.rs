@@ -12,11 +12,14 @@ mod ack_gate;
 mod codec;
 mod config;
 mod connection;
+mod csv;
 mod error;
 mod event;
+mod gzip;
 mod ids;
 mod json_extract;
 mod json_path;
+mod json_plan;
 mod json_value;
 mod line;
 mod params;
@@ -32,6 +35,7 @@ mod value;
 pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
 pub use connection::{Attempt, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
+pub use gzip::Encoding;
 pub use event::{
     Event, LineEvent, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
