@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::gzip::Encoding;
 use crate::codec::{Publish, QoS};
+use crate::gzip::Encoding;
 
 /// How long a shown message may wait for ACK_ID before the line warns. The held-count warning
 /// alone never fires when the broker's in-flight window is smaller than the count (mosquitto's

@@ -7,7 +7,9 @@ use std::borrow::Cow;
 /// Why a payload is not one CSV record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CsvError {
-    #[error("it holds more than one line (a line break at byte {at}); a CSV payload is one record")]
+    #[error(
+        "it holds more than one line (a line break at byte {at}); a CSV payload is one record"
+    )]
     SeveralLines { at: usize },
     #[error("the quote that opens field {field} is not closed")]
     Unclosed { field: usize },
@@ -72,7 +74,7 @@ pub fn split<'a>(text: &'a str, sep: char, out: &mut Vec<Cow<'a, str>>) -> Resul
             }
             continue;
         }
-        let end = rest.find(|c: char| c == sep || c == '\n' || c == '\r');
+        let end = rest.find([sep, '\n', '\r']);
         match end {
             None => {
                 out.push(Cow::Borrowed(rest));
@@ -151,7 +153,13 @@ mod tests {
         assert!(separator("\"").is_err());
         assert!(separator(",,").is_err());
         assert!(separator("").is_err());
-        for (f, nan) in [("nan", true), (" NaN ", true), ("-nan", true), ("1", false), ("", false)] {
+        for (f, nan) in [
+            ("nan", true),
+            (" NaN ", true),
+            ("-nan", true),
+            ("1", false),
+            ("", false),
+        ] {
             assert_eq!(is_nan(f), nan, "{f:?}");
         }
     }

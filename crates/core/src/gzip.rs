@@ -67,7 +67,11 @@ pub fn is_gzip(payload: &[u8]) -> bool {
 /// The payload to parse: `payload` itself, or its inflated content when it is gzip. `limit` is
 /// the most bytes the content may have (0: gzip payloads are left as they are). At most
 /// `limit + 1` bytes are ever allocated.
-pub fn inflate(payload: &[u8], encoding: Encoding, limit: usize) -> Result<Cow<'_, [u8]>, GzipError> {
+pub fn inflate(
+    payload: &[u8],
+    encoding: Encoding,
+    limit: usize,
+) -> Result<Cow<'_, [u8]>, GzipError> {
     if limit == 0 {
         return Ok(Cow::Borrowed(payload));
     }
@@ -128,7 +132,10 @@ mod tests {
         assert_eq!(&*inflate(&packed, Encoding::Gzip, 7).unwrap(), text);
         assert!(matches!(inflate(text, Encoding::Detect, 1024), Ok(Cow::Borrowed(t)) if t == text));
         // 0: gzip is off, the payload is what it is.
-        assert_eq!(&*inflate(&packed, Encoding::Detect, 0).unwrap(), &packed[..]);
+        assert_eq!(
+            &*inflate(&packed, Encoding::Detect, 0).unwrap(),
+            &packed[..]
+        );
         assert_eq!(inflate(text, Encoding::Gzip, 1024), Err(GzipError::NotGzip));
         // Two members one after the other are one stream.
         let mut two = gzip(b"ab");
@@ -138,7 +145,7 @@ mod tests {
 
     #[test]
     fn broken_streams_and_bombs_are_refused() {
-        let big = vec![b'0'; 10 * 1024 * 1024];
+        let big = vec![b'0'; 3 * 1024 * 1024];
         let bomb = gzip(&big);
         assert!(bomb.len() < 20 * 1024, "{}", bomb.len());
         assert_eq!(
@@ -150,7 +157,14 @@ mod tests {
             Err(GzipError::TooLarge { limit: 7 })
         );
         let packed = gzip(b"hello, world, hello, world");
-        for cut in [2, 5, 10, packed.len() / 2, packed.len() - 4, packed.len() - 1] {
+        for cut in [
+            2,
+            5,
+            10,
+            packed.len() / 2,
+            packed.len() - 4,
+            packed.len() - 1,
+        ] {
             match inflate(&packed[..cut], Encoding::Detect, 1024) {
                 Err(GzipError::Truncated { .. } | GzipError::Corrupt { .. }) => {}
                 other => panic!("cut at {cut}: {other:?}"),

@@ -103,14 +103,14 @@ impl PathTree {
     fn child(&mut self, n: usize, step: &Step) -> usize {
         let next = self.nodes.len();
         let node = &mut self.nodes[n];
-        let (found, add): (Option<usize>, &mut dyn FnMut(usize)) = match step {
+        match step {
             Step::Key(k) => match node.keys.iter().find(|(key, _)| **key == **k) {
-                Some(&(_, c)) => (Some(c), &mut |_| {}),
-                None => (None, &mut |c| node.keys.push((k.as_str().into(), c))),
+                Some(&(_, c)) => return c,
+                None => node.keys.push((k.as_str().into(), next)),
             },
             Step::Index(i) => match node.indexes.iter().find(|(j, _)| j == i) {
-                Some(&(_, c)) => (Some(c), &mut |_| {}),
-                None => (None, &mut |c| node.indexes.push((*i, c))),
+                Some(&(_, c)) => return c,
+                None => node.indexes.push((*i, next)),
             },
             Step::Select { key, value } => {
                 let at = match node.selects.iter().position(|s| *s.key == **key) {
@@ -123,19 +123,15 @@ impl PathTree {
                         node.selects.len() - 1
                     }
                 };
-                let select = &mut node.selects[at];
-                match select.by_value.get(value.as_str()) {
-                    Some(&c) => (Some(c), &mut |_| {}),
-                    None => (None, &mut |c| {
-                        select.by_value.insert(value.as_str().into(), c);
-                    }),
+                let by_value = &mut node.selects[at].by_value;
+                match by_value.get(value.as_str()) {
+                    Some(&c) => return c,
+                    None => {
+                        by_value.insert(value.as_str().into(), next);
+                    }
                 }
             }
-        };
-        if let Some(c) = found {
-            return c;
         }
-        add(next);
         self.nodes.push(Node::default());
         next
     }

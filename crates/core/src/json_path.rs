@@ -16,7 +16,10 @@ pub enum Step {
     /// Zero-based position (the address says `[1]` for the first element).
     Index(usize),
     /// The array element (an object) whose member `key` is the string `value`.
-    Select { key: String, value: String },
+    Select {
+        key: String,
+        value: String,
+    },
 }
 
 /// A parsed JSON address.
@@ -53,7 +56,10 @@ impl JsonPath {
                 '[' => {
                     let start = i;
                     i += 1;
-                    if chars.get(i).is_some_and(|c| !c.is_ascii_digit() && *c != ']') {
+                    if chars
+                        .get(i)
+                        .is_some_and(|c| !c.is_ascii_digit() && *c != ']')
+                    {
                         let (step, next) = parse_select(&chars, i).map_err(|(at, r)| err(at, r))?;
                         steps.push(step);
                         i = next;
@@ -229,7 +235,10 @@ fn parse_select(chars: &[char], from: usize) -> Result<(Step, usize), (usize, &'
         return Err((from, "expected an index number or key=\"value\" after '['"));
     }
     if chars.get(i) != Some(&'=') {
-        return Err((i, "expected '=' after the key of a selection [key=\"value\"]"));
+        return Err((
+            i,
+            "expected '=' after the key of a selection [key=\"value\"]",
+        ));
     }
     let (value, i) = match chars.get(i + 1) {
         Some('"') => parse_quoted(chars, i + 1)?,
@@ -414,7 +423,10 @@ mod tests {
         let item = p.item().unwrap();
         assert_eq!(item.to_string(), "x.values[\"the id\"=\"a\\\"b\"]");
         let t = item.join(&JsonPath::parse("t.\"m s\"[2]").unwrap());
-        assert_eq!(t.to_string(), "x.values[\"the id\"=\"a\\\"b\"].t.\"m s\"[2]");
+        assert_eq!(
+            t.to_string(),
+            "x.values[\"the id\"=\"a\\\"b\"].t.\"m s\"[2]"
+        );
         let again = JsonPath::parse(&t.to_string()).unwrap();
         assert_eq!(again.steps(), t.steps());
         assert!(JsonPath::parse("a.b[1]").unwrap().item().is_none());

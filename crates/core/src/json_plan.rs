@@ -110,8 +110,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let settings =
-            PayloadSettings::resolve("s", &line, &StationParams::default()).unwrap();
+        let settings = PayloadSettings::resolve("s", &line, &StationParams::default()).unwrap();
         let paths: Vec<JsonPath> = [
             "values[id=A].v",
             "values[id=B].v",

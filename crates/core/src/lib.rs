@@ -35,10 +35,10 @@ mod value;
 pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
 pub use connection::{Attempt, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
-pub use gzip::Encoding;
 pub use event::{
     Event, LineEvent, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
+pub use gzip::Encoding;
 pub use ids::{StationId, TagId, WriteToken};
 pub use line::{Line, Unsendable};
 pub use params::Secret;

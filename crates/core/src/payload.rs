@@ -114,7 +114,8 @@ impl PayloadSettings {
                 address("quality_field", &quality)?
             },
             csv,
-            valid_quality: valid_qualities(&valid).map_err(|r| invalid("valid_quality", &valid, r))?,
+            valid_quality: valid_qualities(&valid)
+                .map_err(|r| invalid("valid_quality", &valid, r))?,
         })
     }
 
@@ -301,7 +302,9 @@ mod tests {
             }
         );
         assert!(s.time_field.is_none() && s.item_quality_field.is_none());
-        assert!(s.is_valid_quality("1") && s.is_valid_quality(" TRUE ") && !s.is_valid_quality("0"));
+        assert!(
+            s.is_valid_quality("1") && s.is_valid_quality(" TRUE ") && !s.is_valid_quality("0")
+        );
         let s = settings(
             &[("payload_type", "JSON"), ("item_time_field", "t")],
             &[("quality_field", "q"), ("valid_quality", "192, good")],

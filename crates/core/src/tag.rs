@@ -178,7 +178,9 @@ mod tests {
             .to_string();
         assert!(err.contains("'rx..time' at position 4"), "{err}");
         for bad in ["CSV=", "CSV=0", "CSV=x", "CSV=65536", "CSV=-1"] {
-            let err = TagAddress::parse("tag 'st.x'", bad).unwrap_err().to_string();
+            let err = TagAddress::parse("tag 'st.x'", bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(bad) && err.contains("field position"), "{err}");
         }
         assert_eq!(

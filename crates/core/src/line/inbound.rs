@@ -7,12 +7,10 @@ use std::time::Instant;
 use super::Line;
 use crate::ack_gate::{Held, HeldLimit, Offered};
 use crate::codec::{Publish, QoS};
-use crate::event::{
-    Event, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID,
-};
-use crate::ids::{StationIndex, TagIndex};
 use crate::config::PayloadType;
+use crate::event::{Event, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
 use crate::gzip::{self, Encoding};
+use crate::ids::{StationIndex, TagIndex};
 use crate::payload::{self, PayloadError};
 use crate::station::StationCommand;
 use crate::tag::TagAddress;
@@ -27,7 +25,13 @@ impl Line {
 
     /// [`Line::deliver`] for a message that announced its payload's encoding (an MQTT 5
     /// Content-Type, read with [`Encoding::from_content_type`]).
-    pub(super) fn deliver_as(&mut self, p: Publish, encoding: Encoding, now: Instant, wall_ns: i64) {
+    pub(super) fn deliver_as(
+        &mut self,
+        p: Publish,
+        encoding: Encoding,
+        now: Instant,
+        wall_ns: i64,
+    ) {
         if self.will_message(&p, wall_ns) {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
@@ -229,7 +233,13 @@ impl Line {
         self.log(LogLevel::Warn, text);
     }
 
-    pub(super) fn set_value(&mut self, t: TagIndex, value: Option<Value>, time_ns: i64, flags: u32) {
+    pub(super) fn set_value(
+        &mut self,
+        t: TagIndex,
+        value: Option<Value>,
+        time_ns: i64,
+        flags: u32,
+    ) {
         let tag = &mut self.tags[t];
         tag.valid = value.is_some();
         self.events.push_back(Event::TagValue {

@@ -34,8 +34,8 @@ use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconn
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::Found;
-use crate::json_plan::JsonPlan;
 use crate::json_path::JsonPath;
+use crate::json_plan::JsonPlan;
 use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::Router;

@@ -102,9 +102,14 @@ impl Line {
             if let Some(at) = item.time {
                 let field = plan.item_path(at).map_or(String::new(), |p| p.to_string());
                 let st = &self.stations[i];
-                let stamp =
-                    payload::stamp_at(&st.payload, "item time field", &field, found(Some(at)).map(|f| &f.value));
-                if let Some(ns) = item_time(st, topic, &self.tags[t].name, stamp, &mut self.events) {
+                let stamp = payload::stamp_at(
+                    &st.payload,
+                    "item time field",
+                    &field,
+                    found(Some(at)).map(|f| &f.value),
+                );
+                if let Some(ns) = item_time(st, topic, &self.tags[t].name, stamp, &mut self.events)
+                {
                     tag_time = ns;
                     tag_flags |= FLAG_TIME_FROM_PAYLOAD;
                 }
@@ -118,7 +123,10 @@ impl Line {
                 (None, _) => {
                     self.warn_invalid(
                         t,
-                        &format!("JA={path} is not in the payload of '{}'", payload::escape(topic)),
+                        &format!(
+                            "JA={path} is not in the payload of '{}'",
+                            payload::escape(topic)
+                        ),
                     );
                     None
                 }
@@ -191,7 +199,11 @@ impl Line {
         let quality = match st.payload.csv.quality {
             None => Ok(None),
             Some(at) => match fields.get(at) {
-                Some(q) => Ok(Some((at + 1, q.to_string(), st.payload.is_valid_quality(q)))),
+                Some(q) => Ok(Some((
+                    at + 1,
+                    q.to_string(),
+                    st.payload.is_valid_quality(q),
+                ))),
                 None => Err(format!(
                     "no quality field at position {} in the payload of '{}' (it has {count} \
                      fields)",
@@ -233,7 +245,7 @@ impl Line {
                 (_, Some(f)) => match Value::parse(f, self.tags[t].ty) {
                     Ok(v) => Some(v),
                     Err(reason) => {
-                        let shown = payload::shorten(f);
+                        let shown = crate::text::quote(f);
                         self.warn_invalid(t, &format!("CSV={} = {shown}: {reason}", n + 1));
                         None
                     }
@@ -321,10 +333,7 @@ fn item_time(
         ),
         Stamp::Unreadable(why) => format!("{why} (topic '{topic}')"),
     };
-    let text = format!(
-        "tag '{}.{tag}': {why}; the message's time is used",
-        st.name
-    );
+    let text = format!("tag '{}.{tag}': {why}; the message's time is used", st.name);
     log_to(events, LogLevel::Warn, text);
     None
 }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use super::writes::check_publish_topic;
 use super::{Line, Station, Tag};
 use crate::ack_gate::AckGate;
+use crate::config::PayloadType;
 use crate::config::Warnings;
 use crate::error::{object, ConfigError};
 use crate::event::LogLevel;
 use crate::ids::{StationId, StationIndex, TagId, TagIndex};
-use crate::config::PayloadType;
 use crate::json_path::JsonPath;
 use crate::json_plan::JsonPlan;
 use crate::params::MQTT_STRING_MAX;
@@ -287,7 +287,11 @@ impl Line {
             .stations
             .iter()
             .map(|st| {
-                PayloadSettings::resolve(&crate::error::object("station", &st.name), &config, &st.params)
+                PayloadSettings::resolve(
+                    &crate::error::object("station", &st.name),
+                    &config,
+                    &st.params,
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.config = config;
