@@ -59,6 +59,8 @@ pub mod mqtt {
 /// Building blocks that the benches measure and the fuzz targets exercise on their own: the
 /// routing table, JSON paths and extraction, payload parsing and time masks.
 pub mod parts {
+    pub use crate::csv::split as split_csv;
+    pub use crate::gzip::inflate;
     pub use crate::json_extract::PathTree;
     pub use crate::json_path::JsonPath;
     pub use crate::json_value::from_json;
