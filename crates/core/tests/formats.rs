@@ -324,6 +324,11 @@ fn kepware_broken_items() {
     ] {
         assert!(w.iter().any(|t| t.contains(needle)), "{needle}: {w:#?}");
     }
+    assert_eq!(
+        w.iter().filter(|t| t.contains("Tag1")).count(),
+        1,
+        "a missing item is one warning: {w:#?}"
+    );
     // Not JSON: every JA= tag is invalid, IN_DATA still gets the text.
     let ev = h.receive("t", b"{\"values\":[", QoS::AtMostOnce, 0);
     let got = values(&ev);

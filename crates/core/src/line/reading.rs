@@ -99,7 +99,8 @@ impl Line {
             let value_found = found(Some(slot));
             slot += 1;
             let (mut tag_time, mut tag_flags) = (time_ns, flags);
-            if let Some(at) = item.time {
+            // A missing item is warned about once, below, not for its time as well.
+            if let Some(at) = item.time.filter(|_| value_found.is_some()) {
                 let field = plan.item_path(at).map_or(String::new(), |p| p.to_string());
                 let st = &self.stations[i];
                 let stamp = payload::stamp_at(
