@@ -57,13 +57,16 @@ fn expect_warning(host: &mut SimHost, needles: &[&str]) {
     });
 }
 
+/// A payload, the value and validity it must give, its time (None: the receive time), and the
+/// needles of the warning it must cause (none when empty).
+type Row<'a> = (&'a [u8], Value, bool, Option<&'a str>, &'a [&'a str]);
+
 #[test]
 fn wcc_lite_example_reads_value_time_and_quality() {
     let (broker, mut host) = start("wcc-lite.toml", "", &["voltage", "breaker"]);
     let voltage = "tag/rtu1/voltage/in";
     let t = "2023-11-14T22:13:20.123Z";
-    // payload, value, valid, time (None: the receive time), warning needles.
-    let rows: &[(&[u8], Value, bool, Option<&str>, &[&str])] = &[
+    let rows: &[Row] = &[
         (b"230.5,1700000000123,1", json!(230.5), true, Some(t), &[]),
         (b"231,1700000000123,0", Value::Null, false, Some(t), &[]),
         (b"nan,1700000000123,1", Value::Null, false, Some(t), &[]),
