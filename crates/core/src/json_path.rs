@@ -266,8 +266,13 @@ fn write_key(out: &mut String, key: &str) {
         out.push_str(key);
         return;
     }
+    push_quoted(out, key);
+}
+
+/// `text` in double quotes, with `\"` and `\\` for the quote and the backslash.
+fn push_quoted(out: &mut String, text: &str) {
     out.push('"');
-    for c in key.chars() {
+    for c in text.chars() {
         if matches!(c, '"' | '\\') {
             out.push('\\');
         }
@@ -296,14 +301,7 @@ fn steps_text(steps: &[Step]) -> String {
                 out.push('[');
                 write_key(&mut out, key);
                 out.push('=');
-                out.push('"');
-                for c in value.chars() {
-                    if matches!(c, '"' | '\\') {
-                        out.push('\\');
-                    }
-                    out.push(c);
-                }
-                out.push('"');
+                push_quoted(&mut out, value);
                 out.push(']');
             }
         }

@@ -83,7 +83,7 @@ impl Line {
                 field,
                 found(plan.time).map(|f| &f.value),
             );
-            if let Some(ns) = message_time(st, topic, stamp, &mut self.events) {
+            if let Some(ns) = time_or_warn(st, TimeOf::Message, topic, stamp, &mut self.events) {
                 time_ns = ns;
                 flags |= FLAG_TIME_FROM_PAYLOAD;
             }
@@ -109,8 +109,13 @@ impl Line {
                     &field,
                     found(Some(at)).map(|f| &f.value),
                 );
-                if let Some(ns) = item_time(st, topic, &self.tags[t].name, stamp, &mut self.events)
-                {
+                if let Some(ns) = time_or_warn(
+                    st,
+                    TimeOf::Item(&self.tags[t].name),
+                    topic,
+                    stamp,
+                    &mut self.events,
+                ) {
                     tag_time = ns;
                     tag_flags |= FLAG_TIME_FROM_PAYLOAD;
                 }
@@ -191,7 +196,7 @@ impl Line {
                 &(at + 1),
                 value.as_ref(),
             );
-            if let Some(ns) = message_time(st, topic, stamp, &mut self.events) {
+            if let Some(ns) = time_or_warn(st, TimeOf::Message, topic, stamp, &mut self.events) {
                 time_ns = ns;
                 flags |= FLAG_TIME_FROM_PAYLOAD;
             }
@@ -277,29 +282,51 @@ impl Line {
     }
 }
 
-/// The message's time stamp from its time field's [`Stamp`]; a missing field (unless Ignore
-/// Missing Time) or an unreadable one is warned about, and the caller keeps the receive time.
-fn message_time(
+/// Which time stamp a warning about an unusable one is for.
+enum TimeOf<'a> {
+    /// The message's (its time field): the receive time is used instead.
+    Message,
+    /// A selected item's, for this tag: the message's time is used instead.
+    Item(&'a str),
+}
+
+/// The time stamp of a [`Stamp`]; a missing field (unless Ignore Missing Time) or an unreadable
+/// one is warned about, naming the station (or the tag) and the topic, and the caller keeps the
+/// time it had.
+fn time_or_warn(
     st: &Station,
+    of: TimeOf,
     topic: &str,
     stamp: Stamp,
     events: &mut VecDeque<Event>,
 ) -> Option<i64> {
     let topic = payload::escape(topic);
-    let text = match stamp {
-        Stamp::Payload(ns) => return Some(ns),
-        Stamp::Missing if st.payload.ignore_missing_time => return None,
-        Stamp::Missing => format!(
-            "station '{}': no {} in the payload of '{topic}'; the receive time is used",
-            st.name,
+    let (who, field, instead) = match of {
+        TimeOf::Message => (
+            format!("station '{}'", st.name),
             time_field_name(&st.payload),
+            "the receive time",
         ),
-        Stamp::Unreadable(why) => format!(
-            "station '{}': {why} (topic '{topic}'); the receive time is used",
-            st.name,
+        TimeOf::Item(tag) => (
+            format!("tag '{}.{tag}'", st.name),
+            st.payload
+                .item_time_field
+                .as_ref()
+                .map_or(String::new(), |f| format!("item time field '{f}' for it")),
+            "the message's time",
         ),
     };
-    log_to(events, LogLevel::Warn, text);
+    let why = match stamp {
+        Stamp::Payload(ns) => return Some(ns),
+        Stamp::Missing if st.payload.ignore_missing_time => return None,
+        Stamp::Missing => format!("no {field} in the payload of '{topic}'"),
+        Stamp::Unreadable(why) => format!("{why} (topic '{topic}')"),
+    };
+    log_to(
+        events,
+        LogLevel::Warn,
+        format!("{who}: {why}; {instead} is used"),
+    );
     None
 }
 
@@ -310,31 +337,4 @@ fn time_field_name(settings: &PayloadSettings) -> String {
         (None, Some(at)) => format!("time field at position {}", at + 1),
         (None, None) => "time field".into(),
     }
-}
-
-/// A selected item's time stamp; when it is missing (unless Ignore Missing Time) or unreadable,
-/// the tag keeps the message's time, with a warning naming the tag.
-fn item_time(
-    st: &Station,
-    topic: &str,
-    tag: &str,
-    stamp: Stamp,
-    events: &mut VecDeque<Event>,
-) -> Option<i64> {
-    let topic = payload::escape(topic);
-    let why = match stamp {
-        Stamp::Payload(ns) => return Some(ns),
-        Stamp::Missing if st.payload.ignore_missing_time => return None,
-        Stamp::Missing => format!(
-            "no item time field '{}' for it in the payload of '{topic}'",
-            st.payload
-                .item_time_field
-                .as_ref()
-                .map_or(String::new(), |f| f.to_string())
-        ),
-        Stamp::Unreadable(why) => format!("{why} (topic '{topic}')"),
-    };
-    let text = format!("tag '{}.{tag}': {why}; the message's time is used", st.name);
-    log_to(events, LogLevel::Warn, text);
-    None
 }
