@@ -552,7 +552,18 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_, 'de> {
                 take(text, &child.here, self.base, self.out).map_err(de::Error::custom)?;
             }
             for (&(_, g), &m) in child.keys.iter().zip(&child.member_of) {
-                if let Some(raw) = self.scan.captured[m] {
+                let Some(raw) = self.scan.captured[m] else {
+                    continue;
+                };
+                let member = &self.tree.nodes[g];
+                let leaf = member.keys.is_empty()
+                    && member.indexes.is_empty()
+                    && member.selects.is_empty();
+                if leaf {
+                    // The common case (`.v`, `.t`, `.q`): the member's text is the value.
+                    take(raw.get(), &member.here, self.base, self.out)
+                        .map_err(de::Error::custom)?;
+                } else {
                     below_text(self.tree, g, raw.get(), self.base, false, self.out)
                         .map_err(de::Error::custom)?;
                 }
