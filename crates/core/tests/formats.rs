@@ -394,3 +394,37 @@ fn tags_that_the_payload_type_never_fills_are_warned_about_at_start() {
         "{w:?}"
     );
 }
+
+#[test]
+fn a_line_change_that_leaves_a_station_without_positions_is_refused() {
+    let mut h = Harness::new(&[("payload_type", "JSON")]);
+    h.line
+        .add_station(StationId(1), "dev", "t", [("time_field_name", "ts")])
+        .unwrap();
+    h.line.start(0).unwrap();
+    let e = h
+        .line
+        .reconfigure([("payload_type", "CSV")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("station 'dev'") && e.contains("time_field_name") && e.contains("'ts'"),
+        "{e}"
+    );
+    assert_eq!(
+        h.line.config().payload_type,
+        mqtt_line_core::PayloadType::Json,
+        "nothing changed"
+    );
+    // A CSV station refuses a time field that is no position when it is added.
+    let mut h = Harness::new(&[("payload_type", "CSV")]);
+    let e = h
+        .line
+        .add_station(StationId(1), "dev", "t", [("quality_field", "q")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("station 'dev'") && e.contains("field position"),
+        "{e}"
+    );
+}
