@@ -410,6 +410,22 @@ impl LineConfig {
                 reason: "Will Flag is YES, so a will topic is required".into(),
             });
         }
+        if self.payload_type == PayloadType::Csv {
+            // The line's own fields must fit its payload type; a station's are checked with it.
+            for (param, value) in [
+                ("time_field_name", &self.time_field_name),
+                ("quality_field", &self.quality_field),
+            ] {
+                crate::payload::field_position(value).map_err(|reason| {
+                    ConfigError::InvalidValue {
+                        object: object.to_string(),
+                        param: param.into(),
+                        value: value.clone(),
+                        reason,
+                    }
+                })?;
+            }
+        }
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \
@@ -533,6 +549,26 @@ mod tests {
             assert!(err.contains(value), "{err}");
             assert!(err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn csv_lines_need_field_positions() {
+        for (param, value) in [("time_field_name", "ts"), ("quality_field", "0")] {
+            let err = parse(&[("payload_type", "CSV"), (param, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("line 'L1'") && err.contains(param) && err.contains("field position"),
+                "{err}"
+            );
+        }
+        let (c, _) = parse(&[
+            ("payload_type", "CSV"),
+            ("time_field_name", "2"),
+            ("quality_field", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.payload_type, PayloadType::Csv);
     }
 
     #[test]

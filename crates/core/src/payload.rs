@@ -74,19 +74,10 @@ impl PayloadSettings {
         };
         let csv_type = payload_type == PayloadType::Csv;
         let position = |param: &str, text: &str| -> Result<Option<usize>, ConfigError> {
-            if !csv_type || text.is_empty() {
+            if !csv_type {
                 return Ok(None);
             }
-            match text.parse::<usize>() {
-                Ok(n) if (1..=MAX_CSV_FIELD).contains(&n) => Ok(Some(n - 1)),
-                _ => Err(invalid(
-                    param,
-                    text,
-                    format!(
-                        "with payload type CSV this is a field position, a whole number from 1                          to {MAX_CSV_FIELD}"
-                    ),
-                )),
-            }
+            field_position(text).map_err(|r| invalid(param, text, r))
         };
         let csv = CsvSettings {
             separator: crate::csv::separator(&separator)
@@ -124,6 +115,20 @@ impl PayloadSettings {
     pub fn is_valid_quality(&self, text: &str) -> bool {
         let t = text.trim();
         self.valid_quality.iter().any(|v| v.eq_ignore_ascii_case(t))
+    }
+}
+
+/// A CSV field position as written (`2`, from 1), counted from 0; empty: none.
+pub fn field_position(text: &str) -> Result<Option<usize>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_CSV_FIELD).contains(&n) => Ok(Some(n - 1)),
+        _ => Err(format!(
+            "with payload type CSV this is a field position, a whole number from 1 to {}",
+            MAX_CSV_FIELD
+        )),
     }
 }
 
