@@ -374,6 +374,16 @@ fn gzip_payloads_are_inflated_and_bombs_refused() {
             "{w:?}"
         );
     }
+    // Text only: IN_DATA gets the inflated text too; a broken stream makes it invalid.
+    let mut h = line(&[], &[], &[]);
+    let ev = h.receive("t", &gzip(b"23.5"), QoS::AtMostOnce, 0);
+    assert_eq!(
+        values(&ev),
+        [(100, Some(Value::Text("23.5".into())), FLAG_VALID)]
+    );
+    let ev = h.receive("t", &gzip(b"23.5")[..12], QoS::AtMostOnce, 0);
+    assert_eq!(values(&ev), [(100, None, 0)]);
+    assert!(warnings(&ev)[0].ends_with("; IN_DATA is invalid"), "{ev:?}");
     // 0 turns inflating off: the bytes are the payload.
     let mut h = line(&[("max_decompressed_size", "0")], &[], &[]);
     let ev = h.receive("t", &gzip(b"x"), QoS::AtMostOnce, 0);
