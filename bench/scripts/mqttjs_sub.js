@@ -26,6 +26,17 @@ function isoNs(text) {
 }
 function extract(doc, path) {
   for (const step of path) {
+    if (step !== null && typeof step === 'object') {
+      // {"key": k, "value": v}: the last element of the array whose member k is v.
+      if (!Array.isArray(doc)) return undefined;
+      let found;
+      for (const item of doc) {
+        if (item !== null && typeof item === 'object' && item[step.key] === step.value) found = item;
+      }
+      if (found === undefined) return undefined;
+      doc = found;
+      continue;
+    }
     if (doc === null || typeof doc !== 'object' || !(step in doc)) return undefined;
     doc = doc[step];
   }
@@ -80,6 +91,7 @@ client.on('message', (topic, payload, packet) => {
     if (job.time_path) {
       const stamp = extract(doc, job.time_path);
       if (typeof stamp === 'string') sent = isoNs(stamp);
+      else if (job.latency === 'ms' && typeof stamp === 'number') sent = stamp * 1e6;
     }
   } else if (job.latency === 'text_ns') {
     sent = Number(text);

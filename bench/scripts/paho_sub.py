@@ -26,6 +26,18 @@ def iso_ns(text):
 
 def extract(doc, path):
     for step in path:
+        if isinstance(step, dict):
+            # {"key": k, "value": v}: the last element of the array whose member k is v.
+            if not isinstance(doc, list):
+                return None
+            found = None
+            for item in doc:
+                if isinstance(item, dict) and item.get(step["key"]) == step["value"]:
+                    found = item
+            if found is None:
+                return None
+            doc = found
+            continue
         try:
             doc = doc[step]
         except (KeyError, IndexError, TypeError):
@@ -79,6 +91,8 @@ def main():
                 stamp = extract(doc, time_path)
                 if isinstance(stamp, str):
                     sent = iso_ns(stamp)
+                elif mode == "ms" and isinstance(stamp, int):
+                    sent = stamp * 1_000_000
         elif mode == "text_ns":
             sent = int(text)
         state["tags"][st] = values

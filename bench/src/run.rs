@@ -21,7 +21,8 @@ use crate::wire::{self, Plan, StampFormat, Template};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Scenarios to run, comma-separated (1 text, 2 LoRaWAN JSON, 3 10,000 stations, 4 writes,
+    /// Scenarios to run, comma-separated (1 text, 2 LoRaWAN JSON and a 100-item Kepware array,
+    /// 3 10,000 stations, 4 writes,
     /// 5 drain, 6 raw source, 7 start-up of 1,000 and 10,000 stations).
     #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
     scenarios: Vec<u32>,
@@ -103,6 +104,10 @@ struct Load {
     /// Our JA= path of the time field, and the scripts' form of it.
     time_field: Option<(&'static str, Json)>,
     paths: Vec<Json>,
+    /// More line parameters of this load (payload settings beyond `json` and `time_field`).
+    params: Vec<(&'static str, &'static str)>,
+    /// The scripts' time path when our time comes from `params` rather than `time_field`.
+    script_time: Option<Json>,
     probe: Probe,
     count: u64,
 }
@@ -112,6 +117,7 @@ impl Load {
         match self.stamp {
             StampFormat::Ns19 => "text_ns",
             StampFormat::Iso30 => "iso",
+            StampFormat::Ms13 => "ms",
         }
     }
 }
@@ -166,6 +172,7 @@ impl Ctx<'_> {
             p.push(("time_field_name", field.to_string()));
             p.push(("time_mask", "ISO8601".into()));
         }
+        p.extend(load.params.iter().map(|&(k, v)| (k, v.to_string())));
         p
     }
 
@@ -273,7 +280,11 @@ impl Ctx<'_> {
             session_only: false,
             stations: load.ext_stations.clone(),
             paths: load.paths.clone(),
-            time_path: load.time_field.as_ref().map(|(_, p)| p.clone()),
+            time_path: load
+                .time_field
+                .as_ref()
+                .map(|(_, p)| p.clone())
+                .or_else(|| load.script_time.clone()),
             latency: load.latency_mode(),
             limit: self.limit,
         }
@@ -382,6 +393,8 @@ fn text_load(key: &'static str, count: u64, qos: u8) -> Load {
         json: false,
         time_field: None,
         paths: vec![],
+        params: vec![],
+        script_time: None,
         probe: Probe {
             kind: ProbeKind::TextNs,
             slot: 2,
@@ -449,12 +462,91 @@ fn lora_load(key: &'static str, count: u64, uplink: &str) -> Result<Load, String
             .iter()
             .map(|(_, _, p)| serde_json::from_str(p).unwrap_or(Json::Null))
             .collect(),
+        params: vec![],
+        script_time: None,
         probe: Probe {
             kind: ProbeKind::Stamp,
             slot: 8,
         },
         count,
     })
+}
+
+/// How many items the Kepware message of scenario 2 carries.
+const KEPWARE_ITEMS: u64 = 100;
+
+/// Scenario 2's second row: a Kepware IoT Gateway message of 100 items (~7 KB) in reverse tag
+/// order, read by 100 tags that each select their item by `id`, with the item's `t` as time
+/// (UNIXMS) and `q` as validity. The probe is the last tag, whose item's `t` is the send time in
+/// milliseconds (so latencies are rounded up by up to 1 ms).
+fn kepware_load(key: &'static str, count: u64) -> Load {
+    let topic = format!("bench/{key}/iotgateway");
+    let name = |k: u64| format!("Channel1.Device1.Tag{k:03}");
+    let items: Vec<String> = (1..=KEPWARE_ITEMS)
+        .rev()
+        .map(|k| {
+            let t = if k == KEPWARE_ITEMS {
+                StampFormat::Ms13.placeholder().to_string()
+            } else {
+                "1700000000000".to_string()
+            };
+            format!(r#"{{"id":"{}","v":{k}.5,"q":true,"t":{t}}}"#, name(k))
+        })
+        .collect();
+    let payload = format!(
+        r#"{{"timestamp":1700000000000,"values":[{}]}}"#,
+        items.join(",")
+    );
+    // The probe (the last tag) in slot 1; the others in slot 0, which nothing counts.
+    let tags = (1..=KEPWARE_ITEMS)
+        .map(|k| TagDef {
+            id: if k == KEPWARE_ITEMS {
+                SLOTS + 1
+            } else {
+                (100 + k) * SLOTS
+            },
+            address: format!(r#"JA=values[id="{}"].v"#, name(k)),
+            ty: MQL_TYPE_AI,
+            default: None,
+        })
+        .collect();
+    Load {
+        key,
+        stations: vec![StationDef {
+            id: 1,
+            address: topic.clone(),
+            tags,
+        }],
+        ext_stations: vec![(topic.clone(), false)],
+        templates: vec![Template::publish(&topic, &payload, StampFormat::Ms13, 0)].into(),
+        stamp: StampFormat::Ms13,
+        json: true,
+        time_field: None,
+        // The scripts read the same 300 fields with a generic path lookup: an array step picks
+        // the element by `id` as a linear search (what a JSON-path library does).
+        paths: (1..=KEPWARE_ITEMS)
+            .flat_map(|k| {
+                ["v", "t", "q"].map(|f| json!(["values", {"key": "id", "value": name(k)}, f]))
+            })
+            .collect(),
+        script_time: Some(json!([
+            "values",
+            {"key": "id", "value": name(KEPWARE_ITEMS)},
+            "t"
+        ])),
+        params: vec![
+            ("time_field_name", "timestamp"),
+            ("time_mask", "UNIXMS"),
+            ("item_time_field", "t"),
+            ("quality_field", "q"),
+            ("valid_quality", "true"),
+        ],
+        probe: Probe {
+            kind: ProbeKind::Stamp,
+            slot: 1,
+        },
+        count,
+    }
 }
 
 /// A small JSON reading: 3 values and a time stamp (~70 bytes).
@@ -492,6 +584,8 @@ fn raw_load(key: &'static str, count: u64) -> Load {
         json: true,
         time_field: Some(("time", json!(["time"]))),
         paths: vec![json!(["temp"]), json!(["hum"]), json!(["ok"])],
+        params: vec![],
+        script_time: None,
         probe: Probe {
             kind: ProbeKind::Stamp,
             slot: 3,
@@ -557,6 +651,8 @@ fn many_load(key: &'static str, stations: u64, count: u64) -> Load {
             .iter()
             .map(|(_, _, p)| serde_json::from_str(p).unwrap_or(Json::Null))
             .collect(),
+        params: vec![],
+        script_time: None,
         probe: Probe {
             kind: ProbeKind::Stamp,
             slot: 3,
@@ -826,6 +922,10 @@ pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
                     .map_err(|e| format!("{}: {e}", path.display()))
                     .and_then(|uplink| lora_load("s2", ctx.scaled(100_000), &uplink))
                     .and_then(|mut load| ctx.flood("2 LoRaWAN 8xJA", &mut load, false).map(|_| ()))
+                    .unwrap_or_else(|e| eprintln!("bench: scenario 2 LoRaWAN: {e}"));
+                let mut load = kepware_load("s2k", ctx.scaled(20_000));
+                ctx.flood("2 Kepware 100 items", &mut load, false)
+                    .map(|_| ())
             }
             3 => {
                 let n = ctx.scaled(200_000);

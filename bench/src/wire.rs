@@ -29,6 +29,8 @@ pub enum StampFormat {
     Ns19,
     /// RFC 3339 with nanoseconds and `Z`: 30 characters (JSON time fields, mask ISO8601).
     Iso30,
+    /// Milliseconds since the epoch as 13 digits (Kepware's item time, mask UNIXMS).
+    Ms13,
 }
 
 impl StampFormat {
@@ -36,6 +38,7 @@ impl StampFormat {
         match self {
             StampFormat::Ns19 => "0000000000000000000",
             StampFormat::Iso30 => "2026-01-01T00:00:00.000000000Z",
+            StampFormat::Ms13 => "0000000000000",
         }
     }
 
@@ -48,6 +51,9 @@ impl StampFormat {
             StampFormat::Iso30 => {
                 let t = chrono::DateTime::from_timestamp_nanos(ns);
                 let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.9fZ"));
+            }
+            StampFormat::Ms13 => {
+                let _ = write!(out, "{:013}", ns / 1_000_000);
             }
         }
     }
@@ -369,5 +375,7 @@ mod tests {
         assert_eq!(s, b"2023-11-14T22:13:20.123456789Z");
         StampFormat::Ns19.write(1_700_000_000_123_456_789, &mut s);
         assert_eq!(s.len(), 19);
+        StampFormat::Ms13.write(1_700_000_000_123_456_789, &mut s);
+        assert_eq!(s, b"1700000000123");
     }
 }

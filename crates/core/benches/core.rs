@@ -122,6 +122,44 @@ fn json(c: &mut Criterion) {
     g.bench_function("parse_path", |b| {
         b.iter(|| black_box(JsonPath::parse(black_box("rx.gwrxf[1].\"gw.id\"")).is_ok()))
     });
+    // A Kepware IoT Gateway message of 100 items in reverse order, read as the line reads it:
+    // each tag's value, its item's time and its item's quality (300 addresses), in one pass.
+    let name = |k: usize| format!("Channel1.Device1.Tag{k:03}");
+    let items: Vec<String> = (1..=100)
+        .rev()
+        .map(|k| {
+            format!(
+                r#"{{"id":"{}","v":{k}.5,"q":true,"t":1700000000{k:03}}}"#,
+                name(k)
+            )
+        })
+        .collect();
+    let kepware = format!(
+        r#"{{"timestamp":1700000000000,"values":[{}]}}"#,
+        items.join(",")
+    );
+    let kep_paths: Vec<JsonPath> = (1..=100)
+        .flat_map(|k| ["v", "t", "q"].map(|f| format!(r#"values[id="{}"].{f}"#, name(k))))
+        .map(|p| JsonPath::parse(&p).expect("path"))
+        .collect();
+    let kep_tree = PathTree::new(&kep_paths);
+    g.throughput(Throughput::Bytes(kepware.len() as u64));
+    g.bench_function("extract_kepware_100_items", |b| {
+        b.iter(|| {
+            kep_tree
+                .extract(black_box(kepware.as_bytes()), &mut out)
+                .expect("json");
+            black_box(&out);
+        })
+    });
+    g.bench_function("parse_and_find_kepware_100_items", |b| {
+        b.iter(|| {
+            let doc = parse_json(black_box(kepware.as_bytes())).expect("json");
+            for p in &kep_paths {
+                black_box(p.find(&doc));
+            }
+        })
+    });
     g.finish();
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::codec::{Publish, QoS};
+use crate::gzip::Encoding;
 
 /// How long a shown message may wait for ACK_ID before the line warns. The held-count warning
 /// alone never fires when the broker's in-flight window is smaller than the count (mosquitto's
@@ -49,6 +50,8 @@ pub struct Held {
     pub publish: Publish,
     pub wall_ns: i64,
     pub epoch: u64,
+    /// The payload's encoding as the message announced it (gzip.rs).
+    pub encoding: Encoding,
 }
 
 /// The shown message: what its confirmation must acknowledge.
@@ -293,6 +296,7 @@ mod tests {
             publish,
             wall_ns: 0,
             epoch: 0,
+            encoding: Encoding::Detect,
         }
     }
 

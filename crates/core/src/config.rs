@@ -14,6 +14,8 @@ pub enum PayloadType {
     Text,
     /// The payload is parsed as JSON for JA= tags (and still handed to IN_DATA).
     Json,
+    /// The payload is one comma-separated record for CSV= tags (and still handed to IN_DATA).
+    Csv,
 }
 
 /// How bytes reach the broker.
@@ -64,6 +66,17 @@ pub struct LineConfig {
     pub time_field_name: String,
     pub time_mask: String,
     pub ignore_missing_time: bool,
+    /// CSV payloads: the character between fields.
+    pub csv_separator: String,
+    /// JSON payloads: the time stamp inside the array element a tag selects (`[id="T1"]`).
+    pub item_time_field: String,
+    /// Where a value's quality is: a CSV field position, or a JSON address inside the element a
+    /// tag selects. Empty: no quality is read.
+    pub quality_field: String,
+    /// The quality values that mean valid, separated by commas.
+    pub valid_quality: String,
+    /// The most bytes a gzip payload may inflate to (0: gzip payloads are not inflated).
+    pub max_decompressed_size: usize,
     pub will_flag: bool,
     pub will_qos: QoS,
     pub will_retain: bool,
@@ -100,6 +113,11 @@ impl Default for LineConfig {
             time_field_name: String::new(),
             time_mask: "yyyy-mm-dd hh:mi:ss.mss".into(),
             ignore_missing_time: false,
+            csv_separator: ",".into(),
+            item_time_field: String::new(),
+            quality_field: String::new(),
+            valid_quality: DEFAULT_VALID_QUALITY.into(),
+            max_decompressed_size: DEFAULT_MAX_DECOMPRESSED,
             will_flag: false,
             will_qos: QoS::AtMostOnce,
             will_retain: false,
@@ -139,6 +157,11 @@ pub const LINE_PARAMETERS: &[&str] = &[
     "time_field_name",
     "time_mask",
     "ignore_missing_time",
+    "csv_separator",
+    "item_time_field",
+    "quality_field",
+    "valid_quality",
+    "max_decompressed_size",
     "will_flag",
     "will_qos",
     "will_retain",
@@ -159,6 +182,16 @@ fn alias(key: &str) -> &str {
         k => k,
     }
 }
+
+/// The quality values that mean valid unless `valid_quality` says otherwise: WCC Lite's `1` and
+/// Kepware's `true`.
+pub const DEFAULT_VALID_QUALITY: &str = "1, true";
+
+/// 16 MiB: a quarter of the largest packet the line accepts.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 16 * 1024 * 1024;
+
+/// 256 MiB, the largest packet MQTT can carry.
+const MAX_DECOMPRESSED_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// Which warnings configuration produced (the caller logs them).
 pub type Warnings = Vec<String>;
@@ -293,6 +326,25 @@ impl LineConfig {
                     self.time_mask = value.to_string();
                 }
                 "ignore_missing_time" => self.ignore_missing_time = p.yes_no()?,
+                "csv_separator" => {
+                    crate::csv::separator(value).map_err(|r| p.invalid(r))?;
+                    self.csv_separator = value.to_string();
+                }
+                "item_time_field" => {
+                    crate::station::check_time_field(&p)?;
+                    self.item_time_field = value.trim().to_string();
+                }
+                "quality_field" => {
+                    crate::station::check_time_field(&p)?;
+                    self.quality_field = value.trim().to_string();
+                }
+                "valid_quality" => {
+                    crate::payload::valid_qualities(value).map_err(|r| p.invalid(r))?;
+                    self.valid_quality = value.to_string();
+                }
+                "max_decompressed_size" => {
+                    self.max_decompressed_size = p.integer(0, MAX_DECOMPRESSED_LIMIT)? as usize
+                }
                 "will_flag" => self.will_flag = p.yes_no()?,
                 "will_qos" => self.will_qos = p.qos()?,
                 "will_retain" => self.will_retain = p.yes_no()?,
@@ -358,6 +410,22 @@ impl LineConfig {
                 reason: "Will Flag is YES, so a will topic is required".into(),
             });
         }
+        if self.payload_type == PayloadType::Csv {
+            // The line's own fields must fit its payload type; a station's are checked with it.
+            for (param, value) in [
+                ("time_field_name", &self.time_field_name),
+                ("quality_field", &self.quality_field),
+            ] {
+                crate::payload::field_position(value).map_err(|reason| {
+                    ConfigError::InvalidValue {
+                        object: object.to_string(),
+                        param: param.into(),
+                        value: value.clone(),
+                        reason,
+                    }
+                })?;
+            }
+        }
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \
@@ -373,7 +441,8 @@ pub(crate) fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
     match normalize_key(p.value).as_str() {
         "text_only" | "text" => Ok(PayloadType::Text),
         "json" => Ok(PayloadType::Json),
-        _ => Err(p.invalid("expected 'Text only' or 'JSON'")),
+        "csv" => Ok(PayloadType::Csv),
+        _ => Err(p.invalid("expected 'Text only', 'JSON' or 'CSV'")),
     }
 }
 
@@ -465,6 +534,10 @@ mod tests {
             ("topic_filter", "a/b+", "'+' must stand alone"),
             ("clean_session", "perhaps", "YES or NO"),
             ("payload_type", "XML", "Text only"),
+            ("csv_separator", ",;", "one character"),
+            ("quality_field", "a..b", "position 3"),
+            ("valid_quality", " , ", "at least one"),
+            ("max_decompressed_size", "268435457", "from 0 to 268435456"),
             ("port", "0", "1 to 65535"),
             ("will_topic", "a/#", "may not contain"),
             ("time_mask", "mm/dd", "needs a year"),
@@ -476,6 +549,26 @@ mod tests {
             assert!(err.contains(value), "{err}");
             assert!(err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn csv_lines_need_field_positions() {
+        for (param, value) in [("time_field_name", "ts"), ("quality_field", "0")] {
+            let err = parse(&[("payload_type", "CSV"), (param, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("line 'L1'") && err.contains(param) && err.contains("field position"),
+                "{err}"
+            );
+        }
+        let (c, _) = parse(&[
+            ("payload_type", "CSV"),
+            ("time_field_name", "2"),
+            ("quality_field", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.payload_type, PayloadType::Csv);
     }
 
     #[test]

@@ -7,11 +7,18 @@
 //! with eight addresses costs a fraction of building the document, whose every key and string is
 //! an allocation.
 //!
+//! An array whose elements are selected by a member's value (`values[id="T1"].v`, Kepware's
+//! items) is read in the same pass: each element's members are scanned once, the selecting
+//! member is looked up among every address's values at once (a hash map), and the members the
+//! addresses continue with are kept as borrowed text until the element ends and it is known
+//! which address, if any, the element belongs to.
+//!
 //! Each value found also keeps where its text is in the payload: a number read into a text tag
 //! is its JSON text exactly (`1E3`, `12.50`, `12345678901234567890123`), which a built
 //! `serde_json::Value` cannot give back without the `arbitrary_precision` feature (which would
 //! change number handling for every crate of the workspace).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -32,10 +39,27 @@ pub struct PathTree {
 struct Node {
     keys: Vec<(Box<str>, usize)>,
     indexes: Vec<(usize, usize)>,
+    /// Elements of this array selected by a member's value, one entry per member name.
+    selects: Vec<Select>,
+    /// With selections: the member names that the selected elements' addresses continue with.
+    members: Vec<Box<str>>,
+    /// With selections: some address takes a selected element whole, so each element's text is
+    /// taken before its members are scanned.
+    whole_items: bool,
+    /// In a node reached by a selection: for each of `keys`, its position in the parent's
+    /// `members`.
+    member_of: Vec<usize>,
     /// Addresses that end here.
     here: Vec<usize>,
     /// Every address that ends here or below: cleared when the member is met again.
     below: Vec<usize>,
+}
+
+/// The elements selected by the value of one member (`id` in `[id="T1"]`).
+#[derive(Debug, Default, Clone)]
+struct Select {
+    key: Box<str>,
+    by_value: HashMap<Box<str>, usize>,
 }
 
 /// The value at one address, and where its JSON text is in the payload.
@@ -66,36 +90,81 @@ impl PathTree {
             let mut n = 0;
             t.nodes[0].below.push(slot);
             for step in path.steps() {
-                let found = match step {
-                    Step::Key(k) => t.nodes[n]
-                        .keys
-                        .iter()
-                        .find(|(key, _)| **key == **k)
-                        .map(|(_, c)| *c),
-                    Step::Index(i) => t.nodes[n]
-                        .indexes
-                        .iter()
-                        .find(|(j, _)| j == i)
-                        .map(|(_, c)| *c),
-                };
-                let child = match found {
-                    Some(c) => c,
-                    None => {
-                        t.nodes.push(Node::default());
-                        let c = t.nodes.len() - 1;
-                        match step {
-                            Step::Key(k) => t.nodes[n].keys.push((k.as_str().into(), c)),
-                            Step::Index(i) => t.nodes[n].indexes.push((*i, c)),
-                        }
-                        c
-                    }
-                };
-                n = child;
+                n = t.child(n, step);
                 t.nodes[n].below.push(slot);
             }
             t.nodes[n].here.push(slot);
         }
+        t.link_selections();
         t
+    }
+
+    /// The node `step` leads to from node `n`, made when it is new.
+    fn child(&mut self, n: usize, step: &Step) -> usize {
+        let next = self.nodes.len();
+        let node = &mut self.nodes[n];
+        match step {
+            Step::Key(k) => match node.keys.iter().find(|(key, _)| **key == **k) {
+                Some(&(_, c)) => return c,
+                None => node.keys.push((k.as_str().into(), next)),
+            },
+            Step::Index(i) => match node.indexes.iter().find(|(j, _)| j == i) {
+                Some(&(_, c)) => return c,
+                None => node.indexes.push((*i, next)),
+            },
+            Step::Select { key, value } => {
+                let at = match node.selects.iter().position(|s| *s.key == **key) {
+                    Some(at) => at,
+                    None => {
+                        node.selects.push(Select {
+                            key: key.as_str().into(),
+                            by_value: HashMap::new(),
+                        });
+                        node.selects.len() - 1
+                    }
+                };
+                let by_value = &mut node.selects[at].by_value;
+                match by_value.get(value.as_str()) {
+                    Some(&c) => return c,
+                    None => {
+                        by_value.insert(value.as_str().into(), next);
+                    }
+                }
+            }
+        }
+        self.nodes.push(Node::default());
+        next
+    }
+
+    /// For every array with selections: which members its elements are scanned for, where each
+    /// selected element's keys are among them, and whether elements are taken whole.
+    fn link_selections(&mut self) {
+        for n in 0..self.nodes.len() {
+            let children: Vec<usize> = self.nodes[n]
+                .selects
+                .iter()
+                .flat_map(|s| s.by_value.values().copied())
+                .collect();
+            let mut members: Vec<Box<str>> = Vec::new();
+            let mut whole = false;
+            for &c in &children {
+                whole |= !self.nodes[c].here.is_empty();
+                let mut member_of = Vec::with_capacity(self.nodes[c].keys.len());
+                for (name, _) in &self.nodes[c].keys {
+                    let m = match members.iter().position(|m| m == name) {
+                        Some(m) => m,
+                        None => {
+                            members.push(name.clone());
+                            members.len() - 1
+                        }
+                    };
+                    member_of.push(m);
+                }
+                self.nodes[c].member_of = member_of;
+            }
+            self.nodes[n].members = members;
+            self.nodes[n].whole_items = whole;
+        }
     }
 
     /// Number of addresses.
@@ -147,33 +216,60 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_> {
         // An address ends here: the value's text is taken as it is, then built.
         let raw = <&'de RawValue>::deserialize(d)?;
         let text = raw.get();
-        let value = build(text).map_err(de::Error::custom)?;
-        let start = (text.as_ptr() as usize).wrapping_sub(self.base);
-        let found = Found {
-            value,
-            span: start..start + text.len(),
-        };
-        if let Some((&last, others)) = n.here.split_last() {
-            for &s in others {
-                self.out[s] = Some(found.clone());
-            }
-            self.out[last] = Some(found);
-        }
-        if n.keys.is_empty() && n.indexes.is_empty() {
+        take(text, &n.here, self.base, self.out).map_err(de::Error::custom)?;
+        if n.keys.is_empty() && n.indexes.is_empty() && n.selects.is_empty() {
             return Ok(());
         }
         // Deeper addresses are read from the same text, so their spans point into the payload.
-        let mut inner = serde_json::Deserializer::from_str(text);
-        NodeSeed {
-            inside: true,
-            ..self
-        }
-        .deserialize(&mut inner)
-        .map_err(de::Error::custom)
+        below_text(self.tree, self.node, text, self.base, true, self.out).map_err(de::Error::custom)
     }
 }
 
 use serde::Deserialize as _;
+
+/// Builds the value of `text` (a slice of the payload starting at address `base`) and stores it
+/// in the slots of the addresses that end there.
+fn take(
+    text: &str,
+    here: &[usize],
+    base: usize,
+    out: &mut [Option<Found>],
+) -> Result<(), serde_json::Error> {
+    let value = build(text)?;
+    let start = (text.as_ptr() as usize).wrapping_sub(base);
+    let found = Found {
+        value,
+        span: start..start + text.len(),
+    };
+    if let Some((&last, others)) = here.split_last() {
+        for &s in others {
+            out[s] = Some(found.clone());
+        }
+        out[last] = Some(found);
+    }
+    Ok(())
+}
+
+/// Reads the addresses below node `node` from `text`, a value inside the payload (so that spans
+/// still count from the payload's start).
+fn below_text(
+    tree: &PathTree,
+    node: usize,
+    text: &str,
+    base: usize,
+    inside: bool,
+    out: &mut [Option<Found>],
+) -> Result<(), serde_json::Error> {
+    let mut inner = serde_json::Deserializer::from_str(text);
+    NodeSeed {
+        tree,
+        node,
+        base,
+        inside,
+        out,
+    }
+    .deserialize(&mut inner)
+}
 
 /// Builds the value of a JSON text that the deserializer has just checked. Scalars, the common
 /// case, take a short way instead of a second full parse.
@@ -223,6 +319,33 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 }
 
+/// The visits of scalars where an object or array was expected: nothing below them is found.
+macro_rules! scalars_find_nothing {
+    () => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    };
+}
+
 impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
     type Value = ();
 
@@ -257,11 +380,15 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let n = &self.tree.nodes[self.node];
+        let mut scan = (!n.selects.is_empty()).then(|| ItemScan {
+            matched: vec![None; n.selects.len()],
+            captured: vec![None; n.members.len()],
+        });
         let mut i = 0usize;
         loop {
             let child = n.indexes.iter().find(|(j, _)| *j == i).map(|(_, c)| *c);
-            let more = match child {
-                Some(c) => seq
+            let more = match (&mut scan, child) {
+                (None, Some(c)) => seq
                     .next_element_seed(NodeSeed {
                         tree: self.tree,
                         node: c,
@@ -270,7 +397,41 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
                         out: &mut *self.out,
                     })?
                     .is_some(),
-                None => seq.next_element::<IgnoredAny>()?.is_some(),
+                (None, None) => seq.next_element::<IgnoredAny>()?.is_some(),
+                // Selections only: the element's members are scanned as it is read.
+                (Some(scan), None) if !n.whole_items => seq
+                    .next_element_seed(ItemSeed {
+                        tree: self.tree,
+                        node: self.node,
+                        base: self.base,
+                        out: &mut *self.out,
+                        scan,
+                        whole: None,
+                    })?
+                    .is_some(),
+                // The element is wanted whole or by position too: its text first.
+                (Some(scan), child) => match seq.next_element::<&'de RawValue>()? {
+                    None => false,
+                    Some(raw) => {
+                        let text = raw.get();
+                        if let Some(c) = child {
+                            below_text(self.tree, c, text, self.base, false, self.out)
+                                .map_err(de::Error::custom)?;
+                        }
+                        let mut inner = serde_json::Deserializer::from_str(text);
+                        ItemSeed {
+                            tree: self.tree,
+                            node: self.node,
+                            base: self.base,
+                            out: &mut *self.out,
+                            scan,
+                            whole: Some(text),
+                        }
+                        .deserialize(&mut inner)
+                        .map_err(de::Error::custom)?;
+                        true
+                    }
+                },
             };
             if !more {
                 return Ok(());
@@ -280,27 +441,143 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
     }
 
     // Scalars where an object or array was addressed: the addresses below find nothing.
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+    scalars_find_nothing!();
+}
+
+/// What one element of an array with selections showed while its members were read: which
+/// address each selecting member's value picks, and the text of the members those addresses
+/// continue with. Kept for the whole array so that elements allocate nothing.
+struct ItemScan<'de> {
+    /// Per selection of the array node: the child its value selects.
+    matched: Vec<Option<usize>>,
+    /// Per member name of the array node: the member's text in this element.
+    captured: Vec<Option<&'de RawValue>>,
+}
+
+/// Reads one element of an array with selections (`node` is the array's node).
+struct ItemSeed<'t, 'o, 's, 'de> {
+    tree: &'t PathTree,
+    node: usize,
+    base: usize,
+    out: &'o mut [Option<Found>],
+    scan: &'s mut ItemScan<'de>,
+    /// The element's whole text, when an address takes the element itself.
+    whole: Option<&'de str>,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemSeed<'_, '_, '_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Which selection and which member of an array node a member name is.
+struct MemberSeed<'t> {
+    node: &'t Node,
+}
+
+impl<'de> DeserializeSeed<'de> for MemberSeed<'_> {
+    type Value = (Option<usize>, Option<usize>);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberSeed<'_> {
+    type Value = (Option<usize>, Option<usize>);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok((
+            self.node.selects.iter().position(|x| *x.key == *s),
+            self.node.members.iter().position(|m| **m == *s),
+        ))
+    }
+}
+
+/// The child a selecting member's value picks: only strings select.
+fn selected(select: &Select, text: &str) -> Option<usize> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return select.by_value.get(inner).copied();
+    }
+    let decoded: String = serde_json::from_str(text).ok()?;
+    select.by_value.get(decoded.as_str()).copied()
+}
+
+impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let n = &self.tree.nodes[self.node];
+        self.scan.matched.fill(None);
+        self.scan.captured.fill(None);
+        while let Some(member) = map.next_key_seed(MemberSeed { node: n })? {
+            match member {
+                (None, None) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                (select, kept) => {
+                    let raw = map.next_value::<&'de RawValue>()?;
+                    // A repeated member counts as in a parsed document: the last one.
+                    if let Some(s) = select {
+                        self.scan.matched[s] = selected(&n.selects[s], raw.get());
+                    }
+                    if let Some(m) = kept {
+                        self.scan.captured[m] = Some(raw);
+                    }
+                }
+            }
+        }
+        for s in 0..n.selects.len() {
+            let Some(c) = self.scan.matched[s] else {
+                continue;
+            };
+            // A later element with the same value replaces the earlier one entirely.
+            let child = &self.tree.nodes[c];
+            for &slot in &child.below {
+                self.out[slot] = None;
+            }
+            if let Some(text) = self.whole.filter(|_| !child.here.is_empty()) {
+                take(text, &child.here, self.base, self.out).map_err(de::Error::custom)?;
+            }
+            for (&(_, g), &m) in child.keys.iter().zip(&child.member_of) {
+                let Some(raw) = self.scan.captured[m] else {
+                    continue;
+                };
+                let member = &self.tree.nodes[g];
+                let leaf = member.keys.is_empty()
+                    && member.indexes.is_empty()
+                    && member.selects.is_empty();
+                if leaf {
+                    // The common case (`.v`, `.t`, `.q`): the member's text is the value.
+                    take(raw.get(), &member.here, self.base, self.out)
+                        .map_err(de::Error::custom)?;
+                } else {
+                    below_text(self.tree, g, raw.get(), self.base, false, self.out)
+                        .map_err(de::Error::custom)?;
+                }
+            }
+        }
         Ok(())
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+
+    // Elements that are not objects select nothing.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(())
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
+    scalars_find_nothing!();
 }
 
 #[cfg(test)]
@@ -351,6 +628,62 @@ mod tests {
             r#"  {"l":[1,2,3,4,5,6],"a":{"b":{"c":[]}}}  "#,
         ] {
             check(doc, &paths);
+        }
+    }
+
+    #[test]
+    fn selected_elements_give_the_values_of_the_whole_document() {
+        let paths = [
+            "values[id=T1].v",
+            "values[id=T1].q",
+            "values[id=T1].t",
+            "values[id=T2].v",
+            "values[id=\"T 3\"].v.x",
+            "values[id=T2]",
+            "values[2].v",
+            "values[name=T1].v",
+            "values[id=T1].id",
+            "values[id=\"é\\\"\"].v",
+            "values[id=T1].sub[k=a].n",
+            "values",
+            "timestamp",
+        ];
+        for doc in [
+            r#"{"timestamp":1,"values":[{"id":"T1","v":25.5,"q":true,"t":17},{"v":2,"q":false,"id":"T2"}]}"#,
+            r#"{"values":[{"v":1,"id":"T1"},{"id":"T1","q":0},{"id":"T2","v":[1,{"a":2}]}]}"#,
+            r#"{"values":[{"id":"T1","v":1,"id":"T2"},{"id":"T2","v":2,"id":5}]}"#,
+            r#"{"values":[{"v":1},"T1",[{"id":"T1"}],null,{"id":"T 3","v":{"x":"y"}}]}"#,
+            r#"{"values":[{"id":"\u00e9\"","v":3},{"id":"T1","name":"T1","v":4}]}"#,
+            r#"{"values":[{"id":"T1","sub":[{"k":"a","n":1},{"k":"b","n":2}],"v":0}]}"#,
+            r#"{"values":{"id":"T1","v":1}}"#,
+            r#"{"values":[{"id":"T1","v":1}],"values":[{"id":"T2","v":2}]}"#,
+            r#"{"values":[{"id":"T1","v":1},{"id":"T2","v":tru}]}"#,
+            r#"{"values":[{"id":"T1","v":1},]}"#,
+            r#"{"values":[{"id":"T1","v":1}"#,
+            r#"[{"id":"T1"}]"#,
+        ] {
+            check(doc, &paths);
+        }
+        let doc = r#"{"values":[{"v":1.5,"q":true,"t":5,"id":"T1"},{"id":"T2","v":"x"}]}"#;
+        let parsed: Vec<JsonPath> = ["values[id=T1].v", "values[id=T1].t", "values[id=T2].v"]
+            .iter()
+            .map(|p| JsonPath::parse(p).unwrap())
+            .collect();
+        let mut out = Vec::new();
+        PathTree::new(&parsed)
+            .extract(doc.as_bytes(), &mut out)
+            .unwrap();
+        let texts: Vec<&str> = out
+            .iter()
+            .map(|f| f.as_ref().map_or("-", |f| f.text(doc.as_bytes())))
+            .collect();
+        assert_eq!(texts, ["1.5", "5", "\"x\""]);
+        // Without the whole element and the position addressed: the members are scanned as read.
+        for doc in [
+            r#"{"values":[{"id":"T2","v":2},{"v":1,"q":true,"t":5,"id":"T1"},{"id":"T1"}]}"#,
+            r#"{"values":[{"q":true,"id":"T1","v":1,"t":5},{"id":"T9","v":1}]}"#,
+        ] {
+            check(doc, &paths[..5]);
         }
     }
 

@@ -12,11 +12,14 @@ mod ack_gate;
 mod codec;
 mod config;
 mod connection;
+mod csv;
 mod error;
 mod event;
+mod gzip;
 mod ids;
 mod json_extract;
 mod json_path;
+mod json_plan;
 mod json_value;
 mod line;
 mod params;
@@ -37,6 +40,7 @@ pub use event::{
     Event, LineEvent, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED,
     FLAG_TIME_FROM_PAYLOAD, FLAG_VALID, ROUTE_PAYLOAD_MAX,
 };
+pub use gzip::Encoding;
 pub use ids::{StationId, TagId, WriteToken};
 pub use line::{Line, LineState, LineStats, StationStats, Unsendable};
 pub use params::Secret;
@@ -57,6 +61,8 @@ pub mod mqtt {
 /// Building blocks that the benches measure and the fuzz targets exercise on their own: the
 /// routing table, JSON paths and extraction, payload parsing and time masks.
 pub mod parts {
+    pub use crate::csv::split as split_csv;
+    pub use crate::gzip::inflate;
     pub use crate::json_extract::PathTree;
     pub use crate::json_path::JsonPath;
     pub use crate::json_value::from_json;

@@ -1,8 +1,13 @@
-//! Reading a message payload for a station: JSON parsing and the payload's time stamp.
+//! Reading a message payload for a station: its payload settings (JSON, CSV, the time field,
+//! the items' time and quality), JSON parsing, the payload's time stamp and what makes a payload
+//! unreadable.
 
 use serde_json::Value as Json;
 
 use crate::config::{LineConfig, PayloadType};
+use crate::csv::CsvError;
+use crate::error::ConfigError;
+use crate::gzip::GzipError;
 use crate::json_path::JsonPath;
 use crate::station::StationParams;
 /// Values in warnings are shown by the one helper every message uses.
@@ -12,37 +17,157 @@ use crate::time_mask::{TimeMask, TimeZone};
 /// How one station reads payloads: the line's settings with the station's overrides.
 #[derive(Debug, Clone)]
 pub struct PayloadSettings {
-    pub json: bool,
+    pub payload_type: PayloadType,
+    /// JSON: the message's time field.
     pub time_field: Option<JsonPath>,
     pub time_mask: TimeMask,
     pub time_mask_text: String,
     pub zone: TimeZone,
     pub ignore_missing_time: bool,
+    /// JSON: the time field inside the array element a tag selects.
+    pub item_time_field: Option<JsonPath>,
+    /// JSON: the quality field inside the array element a tag selects.
+    pub item_quality_field: Option<JsonPath>,
+    pub csv: CsvSettings,
+    /// The quality values that mean valid (compared in any case).
+    pub valid_quality: Vec<String>,
+}
+
+/// Where a CSV station's fields are (positions from 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsvSettings {
+    pub separator: char,
+    pub time: Option<usize>,
+    pub quality: Option<usize>,
 }
 
 impl PayloadSettings {
-    /// Both the line's and the station's values were checked when they were read, so a failure
-    /// here means the default mask is broken: it falls back to ISO 8601 rather than panicking.
-    pub fn resolve(line: &LineConfig, station: &StationParams) -> PayloadSettings {
+    /// The station's settings over the line's. Each value was checked when it was read; what is
+    /// checked here is what depends on the payload type: a CSV station's time and quality fields
+    /// must be positions. `object` names the station.
+    pub fn resolve(
+        object: &str,
+        line: &LineConfig,
+        station: &StationParams,
+    ) -> Result<PayloadSettings, ConfigError> {
         let payload_type = station.payload_type.unwrap_or(line.payload_type);
-        let field = station
-            .time_field_name
-            .as_deref()
-            .unwrap_or(&line.time_field_name);
-        let mask = station.time_mask.as_deref().unwrap_or(&line.time_mask);
-        PayloadSettings {
-            json: payload_type == PayloadType::Json,
-            time_field: (!field.is_empty())
-                .then(|| JsonPath::parse(field).ok())
-                .flatten(),
-            time_mask: TimeMask::parse(mask).unwrap_or(TimeMask::Iso8601),
-            time_mask_text: mask.to_string(),
+        let pick = |own: &Option<String>, line: &str| own.as_deref().unwrap_or(line).to_string();
+        let field = pick(&station.time_field_name, &line.time_field_name);
+        let mask = pick(&station.time_mask, &line.time_mask);
+        let item_time = pick(&station.item_time_field, &line.item_time_field);
+        let quality = pick(&station.quality_field, &line.quality_field);
+        let separator = pick(&station.csv_separator, &line.csv_separator);
+        let valid = pick(&station.valid_quality, &line.valid_quality);
+        let invalid = |param: &str, value: &str, reason: String| ConfigError::InvalidValue {
+            object: object.to_string(),
+            param: param.to_string(),
+            value: value.to_string(),
+            reason,
+        };
+        let address = |param: &str, text: &str| -> Result<Option<JsonPath>, ConfigError> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            JsonPath::parse(text)
+                .map(Some)
+                .map_err(|e| invalid(param, text, format!("not a JSON address: {e}")))
+        };
+        let csv_type = payload_type == PayloadType::Csv;
+        let position = |param: &str, text: &str| -> Result<Option<usize>, ConfigError> {
+            if !csv_type {
+                return Ok(None);
+            }
+            field_position(text).map_err(|r| invalid(param, text, r))
+        };
+        let csv = CsvSettings {
+            separator: crate::csv::separator(&separator)
+                .map_err(|r| invalid("csv_separator", &separator, r))?,
+            time: position("time_field_name", &field)?,
+            quality: position("quality_field", &quality)?,
+        };
+        Ok(PayloadSettings {
+            payload_type,
+            time_field: if csv_type {
+                None
+            } else {
+                address("time_field_name", &field)?
+            },
+            time_mask: TimeMask::parse(&mask).map_err(|r| invalid("time_mask", &mask, r))?,
+            time_mask_text: mask,
             zone: station.time_zone,
             ignore_missing_time: station
                 .ignore_missing_time
                 .unwrap_or(line.ignore_missing_time),
-        }
+            item_time_field: address("item_time_field", &item_time)?,
+            item_quality_field: if csv_type {
+                None
+            } else {
+                address("quality_field", &quality)?
+            },
+            csv,
+            valid_quality: valid_qualities(&valid)
+                .map_err(|r| invalid("valid_quality", &valid, r))?,
+        })
     }
+
+    /// Whether a quality value's text (a JSON string's content, any other JSON value's text, a
+    /// CSV field) means valid.
+    pub fn is_valid_quality(&self, text: &str) -> bool {
+        let t = text.trim();
+        self.valid_quality.iter().any(|v| v.eq_ignore_ascii_case(t))
+    }
+}
+
+/// A CSV field position as written (`2`, from 1), counted from 0; empty: none.
+pub fn field_position(text: &str) -> Result<Option<usize>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_CSV_FIELD).contains(&n) => Ok(Some(n - 1)),
+        _ => Err(format!(
+            "with payload type CSV this is a field position, a whole number from 1 to {}",
+            MAX_CSV_FIELD
+        )),
+    }
+}
+
+/// The highest CSV field position accepted.
+pub const MAX_CSV_FIELD: usize = 65_535;
+
+/// The list of `valid_quality`: values separated by commas, at least one.
+pub fn valid_qualities(text: &str) -> Result<Vec<String>, String> {
+    let list: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+        .collect();
+    if list.is_empty() {
+        return Err("expected at least one value, values separated by commas".into());
+    }
+    Ok(list)
+}
+
+/// The text a quality found in a JSON payload is compared as: a string's content, or the JSON
+/// text of a number or boolean.
+pub fn quality_text<'t>(value: &'t Json, raw: &'t str) -> &'t str {
+    match value {
+        Json::String(s) => s,
+        _ => raw,
+    }
+}
+
+/// Why a payload could not be read at all: its tags of the payload type are invalid.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PayloadError {
+    /// The JSON syntax error with its line and column.
+    #[error("is not JSON ({0})")]
+    NotJson(String),
+    #[error("is not one CSV record: {0}")]
+    NotCsv(#[from] CsvError),
+    #[error("cannot be inflated: {0}")]
+    Gzip(#[from] GzipError),
 }
 
 /// The payload's time stamp, or why the receive time is used instead.
@@ -50,8 +175,6 @@ impl PayloadSettings {
 pub enum Stamp {
     /// Nanoseconds since the epoch, read from the payload.
     Payload(i64),
-    /// The time field is not configured (or the payload is not JSON).
-    None,
     /// The field is not in the payload.
     Missing,
     /// The field is there but does not fit the mask: the message names field, value and reason.
@@ -82,18 +205,21 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// Reads the time stamp from the value of the time field, already looked up (`None`: missing).
-pub fn stamp_from(settings: &PayloadSettings, value: Option<&Json>) -> Stamp {
-    let Some(field) = &settings.time_field else {
-        return Stamp::None;
-    };
+/// Reads a time stamp with the station's mask from the value found at `field` (`what` names the
+/// kind of field in the message: "time field", "item time field", "time field at position").
+pub fn stamp_at(
+    settings: &PayloadSettings,
+    what: &str,
+    field: &dyn std::fmt::Display,
+    value: Option<&Json>,
+) -> Stamp {
     let Some(value) = value else {
         return Stamp::Missing;
     };
     match settings.time_mask.read(value, settings.zone) {
         Ok(ns) => Stamp::Payload(ns),
         Err(reason) => Stamp::Unreadable(format!(
-            "time field '{field}' = {} does not fit time mask '{}': {reason}",
+            "{what} '{field}' = {} does not fit time mask '{}': {reason}",
             shorten(&value.to_string()),
             settings.time_mask_text
         )),
@@ -106,10 +232,10 @@ mod tests {
     use crate::time_mask::utc_ns;
     use serde_json::json;
 
-    /// Reads the time stamp of a parsed payload.
-    fn stamp(settings: &PayloadSettings, doc: &Json) -> Stamp {
-        let value = settings.time_field.as_ref().and_then(|f| f.find(doc));
-        stamp_from(settings, value)
+    /// Reads the time stamp of a parsed payload (`None`: no time field is configured).
+    fn stamp(settings: &PayloadSettings, doc: &Json) -> Option<Stamp> {
+        let field = settings.time_field.as_ref()?;
+        Some(stamp_at(settings, "time field", field, field.find(doc)))
     }
 
     fn settings(params: &[(&str, &str)], station: &[(&str, &str)]) -> PayloadSettings {
@@ -117,7 +243,7 @@ mod tests {
         all.extend_from_slice(params);
         let (line, _) = LineConfig::from_params("l", all).unwrap();
         let st = StationParams::from_params("s", station.iter().copied()).unwrap();
-        PayloadSettings::resolve(&line, &st)
+        PayloadSettings::resolve("station 's'", &line, &st).unwrap()
     }
 
     #[test]
@@ -130,11 +256,11 @@ mod tests {
                 ("time_mask", "UNIXMS"),
             ],
         );
-        assert!(s.json);
+        assert_eq!(s.payload_type, PayloadType::Json);
         assert_eq!(s.time_mask, TimeMask::UnixMs);
         assert_eq!(s.time_field.unwrap().to_string(), "ts");
         let s = settings(&[("payload_type", "JSON"), ("time_field_name", "t")], &[]);
-        assert!(s.json && s.time_field.is_some());
+        assert!(s.payload_type == PayloadType::Json && s.time_field.is_some());
     }
 
     #[test]
@@ -149,15 +275,65 @@ mod tests {
         );
         assert_eq!(
             stamp(&s, &json!({"rx": {"time": "2026-11-23T10:00:00Z"}})),
-            Stamp::Payload(utc_ns(2026, 11, 23, 10, 0, 0, 0))
+            Some(Stamp::Payload(utc_ns(2026, 11, 23, 10, 0, 0, 0)))
         );
-        assert_eq!(stamp(&s, &json!({"rx": {}})), Stamp::Missing);
+        assert_eq!(stamp(&s, &json!({"rx": {}})), Some(Stamp::Missing));
         match stamp(&s, &json!({"rx": {"time": "2020-02-12T15:15..."}})) {
-            Stamp::Unreadable(m) => assert!(m.contains("rx.time") && m.contains("15:15..."), "{m}"),
+            Some(Stamp::Unreadable(m)) => {
+                assert!(m.contains("rx.time") && m.contains("15:15..."), "{m}")
+            }
             other => panic!("{other:?}"),
         }
         let none = settings(&[("payload_type", "JSON")], &[]);
-        assert_eq!(stamp(&none, &json!({})), Stamp::None);
+        assert_eq!(stamp(&none, &json!({})), None);
+    }
+
+    #[test]
+    fn csv_fields_are_positions_and_item_fields_addresses() {
+        let s = settings(
+            &[("payload_type", "CSV"), ("time_mask", "UNIXMS")],
+            &[
+                ("time_field_name", "2"),
+                ("quality_field", "3"),
+                ("csv_separator", ";"),
+            ],
+        );
+        assert_eq!(
+            s.csv,
+            CsvSettings {
+                separator: ';',
+                time: Some(1),
+                quality: Some(2)
+            }
+        );
+        assert!(s.time_field.is_none() && s.item_quality_field.is_none());
+        assert!(
+            s.is_valid_quality("1") && s.is_valid_quality(" TRUE ") && !s.is_valid_quality("0")
+        );
+        let s = settings(
+            &[("payload_type", "JSON"), ("item_time_field", "t")],
+            &[("quality_field", "q"), ("valid_quality", "192, good")],
+        );
+        assert_eq!(s.item_time_field.as_ref().unwrap().to_string(), "t");
+        assert_eq!(s.item_quality_field.as_ref().unwrap().to_string(), "q");
+        assert!(s.is_valid_quality("Good") && !s.is_valid_quality("1"));
+        let (line, _) =
+            LineConfig::from_params("l", [("host", "h"), ("payload_type", "CSV")]).unwrap();
+        for (param, value) in [
+            ("time_field_name", "ts"),
+            ("quality_field", "0"),
+            ("time_field_name", "65536"),
+        ] {
+            let st = StationParams::from_params("s", [(param, value)]).unwrap();
+            let e = PayloadSettings::resolve("station 's'", &line, &st)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("station 's'") && e.contains(param) && e.contains(value),
+                "{e}"
+            );
+            assert!(e.contains("field position"), "{e}");
+        }
     }
 
     #[test]

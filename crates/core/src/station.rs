@@ -52,6 +52,10 @@ pub struct StationParams {
     pub time_field_name: Option<String>,
     pub time_mask: Option<String>,
     pub ignore_missing_time: Option<bool>,
+    pub csv_separator: Option<String>,
+    pub item_time_field: Option<String>,
+    pub quality_field: Option<String>,
+    pub valid_quality: Option<String>,
     /// The zone of payload time stamps that carry none.
     pub time_zone: TimeZone,
     /// With ACK_ID: how many messages may wait behind the shown one before QoS 0 ones are
@@ -71,6 +75,10 @@ impl Default for StationParams {
             time_field_name: None,
             time_mask: None,
             ignore_missing_time: None,
+            csv_separator: None,
+            item_time_field: None,
+            quality_field: None,
+            valid_quality: None,
             time_zone: TimeZone::Local,
             max_held_messages: crate::ack_gate::DEFAULT_MAX_HELD,
             stale: None,
@@ -92,6 +100,10 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "time_field_name",
     "time_mask",
     "ignore_missing_time",
+    "csv_separator",
+    "item_time_field",
+    "quality_field",
+    "valid_quality",
     "time_zone",
     "max_held_messages",
     "stale",
@@ -129,6 +141,22 @@ impl StationParams {
                     p.time_mask = Some(value.to_string());
                 }
                 "ignore_missing_time" => p.ignore_missing_time = Some(param.yes_no()?),
+                "csv_separator" => {
+                    crate::csv::separator(value).map_err(|r| param.invalid(r))?;
+                    p.csv_separator = Some(value.to_string());
+                }
+                "item_time_field" => {
+                    check_time_field(&param)?;
+                    p.item_time_field = Some(value.trim().to_string());
+                }
+                "quality_field" => {
+                    check_time_field(&param)?;
+                    p.quality_field = Some(value.trim().to_string());
+                }
+                "valid_quality" => {
+                    crate::payload::valid_qualities(value).map_err(|r| param.invalid(r))?;
+                    p.valid_quality = Some(value.to_string());
+                }
                 "time_zone" => {
                     p.time_zone = TimeZone::parse(value).map_err(|r| param.invalid(r))?
                 }
@@ -146,7 +174,9 @@ impl StationParams {
     }
 }
 
-/// A time field name is a JSON address (empty means none).
+/// A time field name is a JSON address (empty means none); so are the item time and quality
+/// fields. A CSV station's field positions (`2`) are JSON addresses too, checked as positions
+/// once the payload type is known (payload.rs).
 pub fn check_time_field(p: &Param) -> Result<(), ConfigError> {
     let v = p.value.trim();
     if !v.is_empty() {

@@ -4,6 +4,7 @@ use crate::error::ConfigError;
 use std::sync::Arc;
 
 use crate::json_path::JsonPath;
+use crate::payload::MAX_CSV_FIELD;
 use crate::value::ValueType;
 
 /// What an I/O tag is bound to.
@@ -24,6 +25,8 @@ pub enum TagAddress {
     /// A value inside a JSON payload (`JA=path`).
     /// Shared: a line keeps one copy of each distinct address (see `Line::add_tag`).
     Json(Arc<JsonPath>),
+    /// A field of a CSV payload by position (`CSV=1` is the first; stored from 0).
+    Csv(usize),
 }
 
 impl TagAddress {
@@ -54,12 +57,25 @@ impl TagAddress {
                 })?;
                 TagAddress::Json(Arc::new(path))
             }
+            _ if upper.starts_with("CSV=") => match a[4..].trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_CSV_FIELD).contains(&n) => TagAddress::Csv(n - 1),
+                _ => {
+                    return Err(ConfigError::InvalidAddress {
+                        object: object.to_string(),
+                        address: address.to_string(),
+                        reason: format!(
+                            "CSV= needs a field position, a whole number from 1 to \
+                             {MAX_CSV_FIELD}"
+                        ),
+                    })
+                }
+            },
             _ => {
                 return Err(ConfigError::InvalidAddress {
                     object: object.to_string(),
                     address: address.to_string(),
-                    reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE \
-                             or JA=json_address"
+                    reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE, \
+                             JA=json_address or CSV=position"
                         .into(),
                 })
             }
@@ -90,7 +106,11 @@ impl TagAddress {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            TagAddress::InTopic | TagAddress::InData | TagAddress::InId | TagAddress::Json(_)
+            TagAddress::InTopic
+                | TagAddress::InData
+                | TagAddress::InId
+                | TagAddress::Json(_)
+                | TagAddress::Csv(_)
         )
     }
 }
@@ -105,6 +125,7 @@ impl std::fmt::Display for TagAddress {
             TagAddress::OutTopic => f.write_str("OUT_TOPIC"),
             TagAddress::OutValue => f.write_str("OUT_VALUE"),
             TagAddress::Json(p) => write!(f, "JA={p}"),
+            TagAddress::Csv(n) => write!(f, "CSV={}", n + 1),
         }
     }
 }
@@ -132,6 +153,9 @@ mod tests {
             ("OUT_VALUE", Ai, false),
             ("JA=a.b", Ai, true),
             ("JA=a.b", Co, true),
+            ("CSV=1", Ai, true),
+            ("csv= 3", Di, true),
+            ("CSV=2", Co, true),
         ];
         for (addr, ty, ok) in cases {
             let a = TagAddress::parse("tag 't'", addr).unwrap();
@@ -153,5 +177,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'rx..time' at position 4"), "{err}");
+        for bad in ["CSV=", "CSV=0", "CSV=x", "CSV=65536", "CSV=-1"] {
+            let err = TagAddress::parse("tag 'st.x'", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad) && err.contains("field position"), "{err}");
+        }
+        assert_eq!(
+            TagAddress::parse("t", "CSV=3").unwrap().to_string(),
+            "CSV=3"
+        );
     }
 }

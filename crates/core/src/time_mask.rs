@@ -39,7 +39,8 @@ impl TimeZone {
         let m: i32 = m
             .parse()
             .map_err(|_| format!("bad minutes in offset '{t}'"))?;
-        if h > 23 || m > 59 {
+        // A second sign (`+-5`) reads as a negative number: out of range too, not an overflow.
+        if !(0..=23).contains(&h) || !(0..=59).contains(&m) {
             return Err(format!("offset '{t}' is out of range"));
         }
         FixedOffset::east_opt(sign * (h * 3600 + m * 60))
@@ -284,6 +285,10 @@ mod tests {
         assert!(TimeZone::parse("+2\u{411}n").is_err());
         assert!(TimeZone::parse("-\u{e9}12").is_err());
         assert!(TimeZone::parse("+0130").is_ok());
+        // Found by the `config` target: a sign after the sign made hours * 3600 overflow.
+        assert!(TimeZone::parse("+-0000000000184520476").is_err());
+        assert!(TimeZone::parse("+-1").is_err());
+        assert!(TimeZone::parse("-01:-30").is_err());
     }
 
     #[test]

@@ -57,6 +57,7 @@ const TAGS: &[(u64, u64, &str, ValueType, Option<&str>)] = &[
     (3, 30, "JA=temp", ValueType::Ai, None),
     (3, 31, "JA=status.ok", ValueType::Di, None),
     (3, 32, "JA=list[1]", ValueType::TxtI, None),
+    (3, 34, r#"JA=items[id="a"].v"#, ValueType::Ai, None),
     (3, 33, "IN_DATA", ValueType::TxtI, None),
     (GATE_STATION, 40, "IN_TOPIC", ValueType::TxtI, None),
     (GATE_STATION, 41, "IN_DATA", ValueType::TxtI, None),
@@ -98,6 +99,10 @@ const TOPICS: &[&str] = &[
 ];
 const PAYLOADS: &[&[u8]] = &[
     b"42",
+    br#"{"items":[{"v":1},{"id":"a","v":2.5}],"ts":"2024-05-01T12:00:00Z"}"#,
+    b"1.5,1714564800000,1",
+    // {"temp":1,"items":[{"id":"a","v":2}]}, gzip-compressed.
+    b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\x2a\x49\xcd\x2d\x50\xb2\x32\xd4\x51\xca\x04\xb2\x8a\x95\xac\xa2\xab\x95\x32\x53\x94\xac\x94\x12\x95\x74\x94\xca\x94\xac\x8c\x6a\x63\x6b\x01\x33\x3b\x1e\xa8\x25\x00\x00\x00",
     b"12.5",
     b"gone",
     br#"{"temp":21.5,"status":{"ok":true},"list":["a"],"ts":"2024-05-01T12:00:00Z"}"#,
@@ -117,7 +122,8 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("reply_timeout", &["0", "2", "10"]),
     ("topic_filter", &["#", "plant/#", "a/#/b"]),
     ("publish_retain", &["YES", "NO"]),
-    ("payload_type", &["JSON", "Text only"]),
+    ("payload_type", &["JSON", "Text only", "CSV"]),
+    ("max_decompressed_size", &["0", "16", "65536"]),
     ("time_field_name", &["ts", "[", ""]),
     ("client_id", &["fuzz", ""]),
 ];

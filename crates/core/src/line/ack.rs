@@ -13,7 +13,7 @@ use crate::value::Value;
 impl Line {
     /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
     pub(super) fn show(&mut self, i: StationIndex, m: Held, now: Instant) {
-        self.fill_inputs(i, &m.publish, m.wall_ns);
+        self.fill_inputs_as(i, &m.publish, m.encoding, m.wall_ns);
         self.stations[i].gate.mark_shown(&m, now);
     }
 

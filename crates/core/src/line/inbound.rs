@@ -1,20 +1,19 @@
 //! Delivering a received message into tag values: will messages first, then routing to one
-//! station, the station's command and ACK_ID gate, the one-pass JSON extraction, the payload's
-//! time stamp, and the order in which the JA= and IN_* tags are set.
+//! station, the station's command and ACK_ID gate, inflating a gzip payload, and the order in
+//! which the payload's tags (reading.rs) and the IN_* tags are set.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{log_to, Line, Station};
+use super::Line;
 use crate::ack_gate::{Held, HeldLimit, Offered};
 use crate::codec::{Publish, QoS};
+use crate::config::PayloadType;
 use crate::event::{
-    Event, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD,
-    FLAG_VALID, ROUTE_PAYLOAD_MAX,
+    Event, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID, ROUTE_PAYLOAD_MAX,
 };
+use crate::gzip::{self, Encoding};
 use crate::ids::{StationIndex, TagIndex};
-use crate::json_value;
-use crate::payload::{self, Stamp};
+use crate::payload::{self, PayloadError};
 use crate::station::StationCommand;
 use crate::tag::TagAddress;
 use crate::value::Value;
@@ -23,6 +22,18 @@ impl Line {
     /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
     /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
     pub(super) fn deliver(&mut self, p: Publish, now: Instant, wall_ns: i64) {
+        self.deliver_as(p, Encoding::Detect, now, wall_ns);
+    }
+
+    /// [`Line::deliver`] for a message that announced its payload's encoding (an MQTT 5
+    /// Content-Type, read with [`Encoding::from_content_type`]).
+    pub(super) fn deliver_as(
+        &mut self,
+        p: Publish,
+        encoding: Encoding,
+        now: Instant,
+        wall_ns: i64,
+    ) {
         self.stats.received += 1;
         self.stats.bytes_received += p.payload.len() as u64;
         self.stats.last_message_ns = Some(wall_ns);
@@ -75,7 +86,7 @@ impl Line {
         let s = &mut self.stations[i];
         let epoch = self.session.epoch();
         if !s.gated {
-            self.fill_inputs(i, &p, wall_ns);
+            self.fill_inputs_as(i, &p, encoding, wall_ns);
             self.session.confirm(p.pkid, epoch);
             return;
         }
@@ -83,6 +94,7 @@ impl Line {
             publish: p,
             wall_ns,
             epoch,
+            encoding,
         };
         if let Offered::Show(now_shown) = s
             .gate
@@ -146,11 +158,18 @@ impl Line {
         }
     }
 
-    /// Sets a station's input tags from a message: with a JSON payload the JA= tags first, then
-    /// IN_TOPIC, IN_DATA, IN_ID, so that a script triggered by IN_ID sees the whole message.
-    /// Every value carries the payload's time stamp when there is one.
-    pub(super) fn fill_inputs(&mut self, i: StationIndex, p: &Publish, wall_ns: i64) {
-        let st = &self.stations[i];
+    /// Sets a station's input tags from a message: with a JSON or CSV payload the JA= or CSV=
+    /// tags first, then IN_TOPIC, IN_DATA, IN_ID, so that a script triggered by IN_ID sees the
+    /// whole message. Every value carries the payload's time stamp when there is one (a tag of
+    /// a selected array item its item's). A gzip payload is inflated first (gzip.rs); with
+    /// [`Encoding::Gzip`] (the message said so) the payload must be a gzip stream.
+    pub(super) fn fill_inputs_as(
+        &mut self,
+        i: StationIndex,
+        p: &Publish,
+        encoding: Encoding,
+        wall_ns: i64,
+    ) {
         let mut flags = FLAG_VALID;
         if p.dup && p.qos == QoS::AtLeastOnce {
             flags |= FLAG_DUPLICATE;
@@ -158,85 +177,23 @@ impl Line {
         if p.retain {
             flags |= FLAG_RETAINED;
         }
-        let mut time_ns = wall_ns;
-        // The payload is read in one pass for the addressed values only (json_extract.rs).
-        let mut values = std::mem::take(&mut self.extracted);
-        let read = if st.payload.json && (st.json_tags || st.payload.time_field.is_some()) {
-            let read = st.extract.extract(&p.payload, &mut values);
-            match &read {
-                Ok(()) => {
-                    let time_value = st
-                        .payload
-                        .time_field
-                        .as_ref()
-                        .and_then(|_| values.last())
-                        .and_then(Option::as_ref)
-                        .map(|f| &f.value);
-                    if let Some(ns) = payload_time(st, &p.topic, time_value, &mut self.events) {
-                        time_ns = ns;
-                        flags |= FLAG_TIME_FROM_PAYLOAD;
-                    }
-                }
-                Err(e) => {
-                    self.stats.payload_errors += 1;
-                    let text = format!(
-                        "station '{}': the payload of '{}' is not JSON ({}); its JA= tags are \
-                         invalid",
-                        st.name,
-                        payload::escape(&p.topic),
-                        payload::escape(e),
-                    );
-                    log_to(&mut self.events, LogLevel::Warn, text);
-                }
+        let body = match gzip::inflate(&p.payload, encoding, self.config.max_decompressed_size) {
+            Ok(body) => Some(body),
+            Err(e) => {
+                self.payload_error(i, &p.topic, PayloadError::Gzip(e));
+                None
             }
-            Some(read.is_ok())
-        } else {
-            None
+        };
+        let (time_ns, flags) = match &body {
+            Some(body) => self.read_payload(i, &p.topic, body, wall_ns, flags),
+            None => {
+                self.invalidate_payload_tags(i, wall_ns, flags);
+                (wall_ns, flags)
+            }
         };
 
-        if let Some(parsed) = read {
-            let mut slot = 0;
-            for k in 0..self.stations[i].tags.len() {
-                let t = self.stations[i].tags[k];
-                let TagAddress::Json(path) = &self.tags[t].address else {
-                    continue;
-                };
-                let found = values.get(slot).and_then(Option::as_ref);
-                slot += 1;
-                let value = if !parsed {
-                    None
-                } else {
-                    match found {
-                        None => {
-                            self.warn_invalid(
-                                t,
-                                &format!(
-                                    "JA={path} is not in the payload of '{}'",
-                                    payload::escape(&p.topic)
-                                ),
-                            );
-                            None
-                        }
-                        Some(f) => {
-                            let text = f.text(&p.payload);
-                            match json_value::from_json_text(&f.value, text, self.tags[t].ty) {
-                                Ok(v) => Some(v),
-                                Err(reason) => {
-                                    let shown = payload::shorten(text);
-                                    self.warn_invalid(t, &format!("JA={path} = {shown}: {reason}"));
-                                    None
-                                }
-                            }
-                        }
-                    }
-                };
-                self.set_value(t, value, time_ns, flags);
-            }
-        }
-        self.extracted = values;
-
         if self.stations[i].in_tags {
-            self.fill_in_tags(i, p, time_ns, flags);
+            self.fill_in_tags(i, p, body.as_deref(), time_ns, flags);
         }
 
         if self.stations[i].device_lost {
@@ -245,33 +202,69 @@ impl Line {
         }
     }
 
+    /// A payload the station cannot read at all (not JSON, not one CSV record, a gzip stream
+    /// that does not inflate): one warning naming the station, the topic and the reason. The
+    /// tags it concerns are invalidated by the caller.
+    pub(super) fn payload_error(&mut self, i: StationIndex, topic: &str, error: PayloadError) {
+        self.stats.payload_errors += 1;
+        let st = &self.stations[i];
+        let tags = match st.payload.payload_type {
+            PayloadType::Json => Some("JA="),
+            PayloadType::Csv => Some("CSV="),
+            PayloadType::Text => None,
+        };
+        let invalid = match (tags, matches!(error, PayloadError::Gzip(_))) {
+            (Some(t), false) => format!("its {t} tags are invalid"),
+            (Some(t), true) => format!("its {t} tags and IN_DATA are invalid"),
+            (None, _) => "IN_DATA is invalid".to_string(),
+        };
+        let text = format!(
+            "station '{}': the payload of '{}' {}; {invalid}",
+            st.name,
+            payload::escape(topic),
+            payload::escape(&error.to_string()),
+        );
+        self.log(LogLevel::Warn, text);
+    }
+
     /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order.
-    fn fill_in_tags(&mut self, i: StationIndex, p: &Publish, time_ns: i64, flags: u32) {
-        let text = match std::str::from_utf8(&p.payload) {
-            Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(e) => {
+    /// `body` is the payload as read (inflated when it was gzip); `None`: it could not be read,
+    /// so IN_DATA is invalid.
+    fn fill_in_tags(
+        &mut self,
+        i: StationIndex,
+        p: &Publish,
+        body: Option<&[u8]>,
+        time_ns: i64,
+        flags: u32,
+    ) {
+        let text = match body.map(std::str::from_utf8) {
+            None => None,
+            Some(Ok(s)) => Some(std::borrow::Cow::Borrowed(s)),
+            Some(Err(e)) => {
                 let text = format!(
                     "payload is not valid UTF-8 ({e}); invalid bytes are replaced topic={}",
                     payload::escape(&p.topic)
                 );
                 self.log(LogLevel::Warn, text);
-                String::from_utf8_lossy(&p.payload)
+                body.map(String::from_utf8_lossy)
             }
         };
         let id = p.pkid.to_string();
         for (address, text) in [
-            (TagAddress::InTopic, p.topic.as_str()),
-            (TagAddress::InData, &text),
-            (TagAddress::InId, id.as_str()),
+            (TagAddress::InTopic, Some(p.topic.as_str())),
+            (TagAddress::InData, text.as_deref()),
+            (TagAddress::InId, Some(id.as_str())),
         ] {
             for k in 0..self.stations[i].tags.len() {
                 let t = self.stations[i].tags[k];
                 if self.tags[t].address != address {
                     continue;
                 }
-                let value = match Value::parse(text, self.tags[t].ty) {
-                    Ok(v) => Some(v),
-                    Err(reason) => {
+                let value = match text.map(|text| Value::parse(text, self.tags[t].ty)) {
+                    None => None,
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(reason)) => {
                         self.warn_invalid(t, &format!("{address}: {reason}"));
                         None
                     }
@@ -281,7 +274,7 @@ impl Line {
         }
     }
 
-    fn warn_invalid(&mut self, t: TagIndex, why: &str) {
+    pub(super) fn warn_invalid(&mut self, t: TagIndex, why: &str) {
         let tag = &self.tags[t];
         let text = format!(
             "tag '{}.{}': {why}; the tag is invalid",
@@ -290,7 +283,13 @@ impl Line {
         self.log(LogLevel::Warn, text);
     }
 
-    fn set_value(&mut self, t: TagIndex, value: Option<Value>, time_ns: i64, flags: u32) {
+    pub(super) fn set_value(
+        &mut self,
+        t: TagIndex,
+        value: Option<Value>,
+        time_ns: i64,
+        flags: u32,
+    ) {
         let tag = &mut self.tags[t];
         tag.valid = value.is_some();
         self.events.push_back(Event::TagValue {
@@ -305,34 +304,6 @@ impl Line {
             time_ns,
         });
     }
-}
-
-/// The payload's time stamp, from the value found at the station's time field; a missing field
-/// (unless Ignore Missing Time) or an unreadable one is warned about, and the caller keeps the
-/// receive time.
-fn payload_time(
-    st: &Station,
-    topic: &str,
-    time_value: Option<&serde_json::Value>,
-    events: &mut VecDeque<Event>,
-) -> Option<i64> {
-    let topic = payload::escape(topic);
-    let text = match payload::stamp_from(&st.payload, time_value) {
-        Stamp::Payload(ns) => return Some(ns),
-        Stamp::None => return None,
-        Stamp::Missing if st.payload.ignore_missing_time => return None,
-        Stamp::Missing => format!(
-            "station '{}': no time field '{}' in the payload of '{topic}'; the receive time is used",
-            st.name,
-            st.payload.time_field.as_ref().map_or(String::new(), |f| f.to_string()),
-        ),
-        Stamp::Unreadable(why) => format!(
-            "station '{}': {why} (topic '{topic}'); the receive time is used",
-            st.name,
-        ),
-    };
-    log_to(events, LogLevel::Warn, text);
-    None
 }
 
 /// A payload as the routing trace shows it: lossy UTF-8, at most [`ROUTE_PAYLOAD_MAX`] bytes, cut

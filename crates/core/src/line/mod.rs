@@ -16,6 +16,7 @@
 
 mod ack;
 mod inbound;
+mod reading;
 mod stale;
 mod station_state;
 mod stats;
@@ -37,8 +38,9 @@ use crate::config::LineConfig;
 use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
-use crate::json_extract::{Found, PathTree};
+use crate::json_extract::Found;
 use crate::json_path::JsonPath;
+use crate::json_plan::JsonPlan;
 use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::Router;
@@ -56,9 +58,11 @@ struct Station {
     payload: PayloadSettings,
     /// The station has JA= tags, so JSON payloads are parsed for it.
     json_tags: bool,
-    /// Its JA= addresses in tag order, then the time field: what is read from a payload.
-    /// Stations with the same addresses share one.
-    extract: Arc<PathTree>,
+    /// What is read from a JSON payload in one pass: its JA= addresses in tag order, the time
+    /// field, the selected items' time and quality. Stations with the same addresses share one.
+    extract: Arc<JsonPlan>,
+    /// The station has CSV= tags, so CSV payloads are split for it.
+    csv_tags: bool,
     /// The station has IN_TOPIC, IN_DATA or IN_ID tags.
     in_tags: bool,
     /// Its will message arrived: hard error until data comes again.

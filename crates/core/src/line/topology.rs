@@ -9,12 +9,13 @@ use std::sync::Arc;
 use super::writes::check_publish_topic;
 use super::{Line, Station, Tag};
 use crate::ack_gate::AckGate;
+use crate::config::PayloadType;
 use crate::config::Warnings;
 use crate::error::{object, ConfigError};
 use crate::event::LogLevel;
 use crate::ids::{StationId, StationIndex, TagId, TagIndex};
-use crate::json_extract::PathTree;
 use crate::json_path::JsonPath;
+use crate::json_plan::JsonPlan;
 use crate::params::MQTT_STRING_MAX;
 use crate::payload::PayloadSettings;
 use crate::routing::{check_address, RouteEntry, Router};
@@ -52,7 +53,7 @@ impl Line {
             });
         }
         let params = StationParams::from_params(&object, params)?;
-        let payload = PayloadSettings::resolve(&self.config, &params);
+        let payload = PayloadSettings::resolve(&object, &self.config, &params)?;
         check_address_text(&object, address)?;
         for warning in check_address(name, address)? {
             self.log(LogLevel::Warn, warning.to_string());
@@ -75,6 +76,7 @@ impl Line {
             payload,
             json_tags: false,
             extract: Arc::default(),
+            csv_tags: false,
             in_tags: false,
             device_lost: false,
             command: StationCommand::On,
@@ -149,6 +151,7 @@ impl Line {
         match parsed {
             TagAddress::AckId => self.stations[station].gated = true,
             TagAddress::Json(_) => self.stations[station].json_tags = true,
+            TagAddress::Csv(_) => self.stations[station].csv_tags = true,
             TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
                 self.stations[station].in_tags = true
             }
@@ -243,12 +246,24 @@ impl Line {
                      publish to and every write of OUT_VALUE fails"
                 ));
             }
-            let receives = st.in_tags || st.json_tags || st.gated;
+            let receives = st.in_tags || st.json_tags || st.csv_tags || st.gated;
             if let Some(all) = catch_all.filter(|all| receives && all.id != st.id) {
                 warnings.push(format!(
                     "{station} never receives a message: {} has address '#', which takes every \
                      message",
                     object("station", &all.name)
+                ));
+            }
+            let unread = match st.payload.payload_type {
+                PayloadType::Json if st.csv_tags => Some(("CSV=", "JSON")),
+                PayloadType::Csv if st.json_tags => Some(("JA=", "CSV")),
+                PayloadType::Text if st.csv_tags => Some(("CSV=", "Text only")),
+                _ => None,
+            };
+            if let Some((tags, kind)) = unread {
+                warnings.push(format!(
+                    "{station} has {tags} tags but its payload type is {kind}, so they never get \
+                     a value"
                 ));
             }
             if st.params.will_topic.contains(['+', '#']) {
@@ -269,18 +284,30 @@ impl Line {
     ) -> Result<Warnings, ConfigError> {
         let object = format!("line '{}'", self.name);
         let (config, warnings) = self.config.with_changes(&object, params)?;
+        // Every station must accept the new line settings before any is changed.
+        let settings = self
+            .stations
+            .iter()
+            .map(|st| {
+                PayloadSettings::resolve(
+                    &crate::error::object("station", &st.name),
+                    &config,
+                    &st.params,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.config = config;
-        for st in &mut self.stations {
-            st.payload = PayloadSettings::resolve(&self.config, &st.params);
+        for (st, payload) in self.stations.iter_mut().zip(settings) {
+            st.payload = payload;
         }
         self.build_extract_trees();
         Ok(warnings)
     }
 
-    /// What each station reads from a JSON payload: its JA= addresses in tag order, then its
-    /// time field.
+    /// What each station reads from a JSON payload (json_plan.rs): its JA= addresses in tag
+    /// order, its time field, its selected items' time and quality fields.
     fn build_extract_trees(&mut self) {
-        let mut shared: HashMap<Vec<String>, Arc<PathTree>> = HashMap::new();
+        let mut shared: HashMap<Vec<String>, Arc<JsonPlan>> = HashMap::new();
         for i in self.station_indexes() {
             let st = &self.stations[i];
             let paths: Vec<&JsonPath> = st
@@ -290,14 +317,12 @@ impl Line {
                     TagAddress::Json(p) => Some(&**p),
                     _ => None,
                 })
-                .chain(st.payload.time_field.as_ref())
                 .collect();
-            let key: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
-            let tree = shared
-                .entry(key)
-                .or_insert_with(|| Arc::new(PathTree::new(paths)))
+            let plan = shared
+                .entry(JsonPlan::key(&paths, &st.payload))
+                .or_insert_with(|| Arc::new(JsonPlan::new(&paths, &st.payload)))
                 .clone();
-            self.stations[i].extract = tree;
+            self.stations[i].extract = plan;
         }
     }
 }

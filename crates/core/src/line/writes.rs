@@ -116,7 +116,7 @@ impl Line {
                 Ok(true)
             }
             TagAddress::Json(_) => Err(WriteError::JsonTag { object }),
-            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
+            TagAddress::InTopic | TagAddress::InData | TagAddress::InId | TagAddress::Csv(_) => {
                 Err(WriteError::MessageTag { object })
             }
         }

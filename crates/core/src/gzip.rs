@@ -1,0 +1,197 @@
+//! gzip-compressed payloads: recognised by their first two bytes (1f 8b) or declared by the
+//! message (an MQTT 5 Content-Type), and inflated up to a bound, so that a small bomb cannot take
+//! the host's memory. The bound is the line parameter `max_decompressed_size`.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
+
+/// The first two bytes of every gzip stream (RFC 1952).
+pub const MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// What the line knows of a payload's encoding before looking at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// Nothing said: a payload that starts with 1f 8b is gzip.
+    #[default]
+    Detect,
+    /// The message says gzip (an MQTT 5 Content-Type): the payload must be a gzip stream.
+    Gzip,
+}
+
+impl Encoding {
+    /// The encoding an MQTT 5 Content-Type announces: `application/gzip`, `application/x-gzip`,
+    /// or any type with a `+gzip` suffix or a `gzip` parameter value (`application/json+gzip`,
+    /// `application/json; content-encoding=gzip`), in any case. Anything else leaves it to the
+    /// payload's first bytes.
+    pub fn from_content_type(content_type: &str) -> Encoding {
+        let ct = content_type.trim().to_ascii_lowercase();
+        let (essence, params) = ct.split_once(';').unwrap_or((&ct, ""));
+        let essence = essence.trim();
+        let gzip = matches!(essence, "application/gzip" | "application/x-gzip")
+            || essence.ends_with("+gzip")
+            || params
+                .split(';')
+                .filter_map(|p| p.split_once('='))
+                .any(|(_, v)| v.trim().trim_matches('"') == "gzip");
+        if gzip {
+            Encoding::Gzip
+        } else {
+            Encoding::Detect
+        }
+    }
+}
+
+/// Why a gzip payload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GzipError {
+    #[error(
+        "the gzip payload inflates to more than {limit} bytes (max_decompressed_size); it is \
+         refused"
+    )]
+    TooLarge { limit: usize },
+    #[error("the gzip stream is cut short after {inflated} bytes of content")]
+    Truncated { inflated: usize },
+    #[error("the gzip stream is damaged: {reason}")]
+    Corrupt { reason: String },
+    #[error("the message says gzip but the payload does not start with 1f 8b")]
+    NotGzip,
+}
+
+/// Whether a payload is a gzip stream by its first bytes.
+pub fn is_gzip(payload: &[u8]) -> bool {
+    payload.starts_with(&MAGIC)
+}
+
+/// The payload to parse: `payload` itself, or its inflated content when it is gzip. `limit` is
+/// the most bytes the content may have (0: gzip payloads are left as they are). At most
+/// `limit + 1` bytes are ever allocated.
+pub fn inflate(
+    payload: &[u8],
+    encoding: Encoding,
+    limit: usize,
+) -> Result<Cow<'_, [u8]>, GzipError> {
+    if limit == 0 {
+        return Ok(Cow::Borrowed(payload));
+    }
+    if !is_gzip(payload) {
+        return match encoding {
+            Encoding::Detect => Ok(Cow::Borrowed(payload)),
+            Encoding::Gzip => Err(GzipError::NotGzip),
+        };
+    }
+    let cap = limit.saturating_add(1);
+    let mut decoder = MultiGzDecoder::new(payload);
+    let mut out: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => return Ok(Cow::Owned(out)),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(GzipError::Truncated {
+                    inflated: out.len(),
+                })
+            }
+            Err(e) => {
+                return Err(GzipError::Corrupt {
+                    reason: e.to_string(),
+                })
+            }
+        };
+        if out.len() + n > limit {
+            return Err(GzipError::TooLarge { limit });
+        }
+        if out.capacity() - out.len() < n {
+            // Doubling, but never past the bound.
+            let want = out.len().max(n).min(cap - out.len());
+            out.reserve_exact(want);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let _ = e.write_all(data);
+    e.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_inflated_and_other_payloads_pass() {
+        let text = br#"{"a":1}"#;
+        let packed = gzip(text);
+        assert_eq!(&*inflate(&packed, Encoding::Detect, 1024).unwrap(), text);
+        assert_eq!(&*inflate(&packed, Encoding::Gzip, 7).unwrap(), text);
+        assert!(matches!(inflate(text, Encoding::Detect, 1024), Ok(Cow::Borrowed(t)) if t == text));
+        // 0: gzip is off, the payload is what it is.
+        assert_eq!(
+            &*inflate(&packed, Encoding::Detect, 0).unwrap(),
+            &packed[..]
+        );
+        assert_eq!(inflate(text, Encoding::Gzip, 1024), Err(GzipError::NotGzip));
+        // Two members one after the other are one stream.
+        let mut two = gzip(b"ab");
+        two.extend(gzip(b"cd"));
+        assert_eq!(&*inflate(&two, Encoding::Detect, 10).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn broken_streams_and_bombs_are_refused() {
+        let big = vec![b'0'; 3 * 1024 * 1024];
+        let bomb = gzip(&big);
+        assert!(bomb.len() < 20 * 1024, "{}", bomb.len());
+        assert_eq!(
+            inflate(&bomb, Encoding::Detect, 1024 * 1024),
+            Err(GzipError::TooLarge { limit: 1024 * 1024 })
+        );
+        assert_eq!(
+            inflate(&gzip(b"12345678"), Encoding::Detect, 7),
+            Err(GzipError::TooLarge { limit: 7 })
+        );
+        let packed = gzip(b"hello, world, hello, world");
+        for cut in [
+            2,
+            5,
+            10,
+            packed.len() / 2,
+            packed.len() - 4,
+            packed.len() - 1,
+        ] {
+            match inflate(&packed[..cut], Encoding::Detect, 1024) {
+                Err(GzipError::Truncated { .. } | GzipError::Corrupt { .. }) => {}
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+        let mut damaged = packed.clone();
+        let n = damaged.len();
+        damaged[n - 6] ^= 0xff; // the CRC
+        assert!(matches!(
+            inflate(&damaged, Encoding::Detect, 1024),
+            Err(GzipError::Corrupt { .. })
+        ));
+        assert!(inflate(&[0x1f, 0x8b, 0, 0, 0], Encoding::Detect, 1024).is_err());
+    }
+
+    #[test]
+    fn content_types_that_say_gzip() {
+        for (ct, want) in [
+            ("application/gzip", Encoding::Gzip),
+            ("Application/X-GZIP", Encoding::Gzip),
+            ("application/json+gzip", Encoding::Gzip),
+            ("application/json; content-encoding=gzip", Encoding::Gzip),
+            ("application/json", Encoding::Detect),
+            ("text/plain; charset=utf-8", Encoding::Detect),
+            ("", Encoding::Detect),
+        ] {
+            assert_eq!(Encoding::from_content_type(ct), want, "{ct}");
+        }
+    }
+}
