@@ -42,6 +42,23 @@ pub enum Event {
         /// `None` when the write succeeded.
         error: Option<String>,
     },
+    /// Where one received message went (`--trace-routing`).
+    Route {
+        time_ns: i64,
+        topic: String,
+        payload: String,
+        /// `taken`, `unrouted`, `station_off`, `simulated` or `will`.
+        outcome: &'static str,
+        /// The station, for every outcome but `unrouted`.
+        station: Option<String>,
+    },
+    /// A plugin log message (a JSON event with `--json-logs`, else a line on stderr).
+    Log {
+        time_ns: i64,
+        /// `error`, `warn`, `info`, `debug` or `trace`.
+        level: &'static str,
+        text: String,
+    },
 }
 
 /// RFC 3339 UTC with milliseconds, or micro/nanoseconds when the time has finer digits.
@@ -126,6 +143,25 @@ struct WriteJson<'a> {
     time: String,
 }
 
+#[derive(Serialize)]
+struct RouteJson<'a> {
+    event: &'static str,
+    topic: &'a str,
+    payload: &'a str,
+    outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    station: Option<&'a str>,
+    time: String,
+}
+
+#[derive(Serialize)]
+struct LogJson<'a> {
+    event: &'static str,
+    level: &'a str,
+    text: &'a str,
+    time: String,
+}
+
 /// One JSON object, without the newline.
 pub fn json_line(ev: &Event) -> String {
     let result = match ev {
@@ -189,6 +225,30 @@ pub fn json_line(ev: &Event) -> String {
             error: error.as_deref(),
             time: format_time(*time_ns),
         }),
+        Event::Route {
+            time_ns,
+            topic,
+            payload,
+            outcome,
+            station,
+        } => serde_json::to_string(&RouteJson {
+            event: "route",
+            topic,
+            payload,
+            outcome,
+            station: station.as_deref(),
+            time: format_time(*time_ns),
+        }),
+        Event::Log {
+            time_ns,
+            level,
+            text,
+        } => serde_json::to_string(&LogJson {
+            event: "log",
+            level,
+            text,
+            time: format_time(*time_ns),
+        }),
     };
     // Serializing these plain structs cannot fail; keep the stream line-oriented regardless.
     let line =
@@ -199,7 +259,7 @@ pub fn json_line(ev: &Event) -> String {
 /// serde_json escapes C0 controls, but passes DEL, C1 and the Unicode separators and bidi
 /// controls through raw. They can only occur inside JSON strings, where `\uXXXX` means the same
 /// character, so a JSON reader sees the same text and a terminal sees none of them.
-fn json_escape_invisible(line: String) -> String {
+pub fn json_escape_invisible(line: String) -> String {
     if !line.chars().any(is_invisible) {
         return line;
     }
@@ -219,7 +279,7 @@ const READABLE_TEXT_MAX: usize = 200;
 
 /// A value as a readable line shows it: its JSON form, a long text cut after its start, with
 /// its length.
-fn readable_value(value: &Value) -> String {
+pub fn readable_value(value: &Value) -> String {
     match value {
         Value::Text(s) => match s.char_indices().nth(READABLE_TEXT_MAX) {
             Some((cut, _)) => format!("{}... ({} bytes)", json!(&s[..cut]), s.len()),
@@ -305,6 +365,36 @@ fn readable_text(ev: &Event) -> String {
             "{} write {station}.{tag} failed: {e}",
             format_time(*time_ns)
         ),
+        Event::Route {
+            time_ns,
+            topic,
+            payload,
+            outcome,
+            station,
+        } => {
+            let to = match (*outcome, station) {
+                ("taken", Some(s)) => s.clone(),
+                ("station_off", Some(s)) => format!("{s} (station off)"),
+                ("simulated", Some(s)) => format!("{s} (simulated)"),
+                ("will", Some(s)) => format!("{s} (will message)"),
+                (other, _) => other.to_string(),
+            };
+            format!(
+                "{} route {topic} {} -> {to}",
+                format_time(*time_ns),
+                readable_payload(payload)
+            )
+        }
+        Event::Log { level, text, .. } => format!("{} {text}", level.to_ascii_uppercase()),
+    }
+}
+
+/// A payload as `--trace-routing` shows it, like `mosquitto_sub -v`: the text itself, cut after
+/// its first 200 characters and followed by its length.
+fn readable_payload(payload: &str) -> String {
+    match payload.char_indices().nth(READABLE_TEXT_MAX) {
+        Some((cut, _)) => format!("{}... ({} bytes)", &payload[..cut], payload.len()),
+        None => payload.to_string(),
     }
 }
 
@@ -312,15 +402,50 @@ fn readable_text(ev: &Event) -> String {
 pub struct Printer<W: Write> {
     out: W,
     json: bool,
+    /// Log messages as JSON events on stdout rather than lines on stderr.
+    json_logs: bool,
 }
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, json: bool) -> Self {
-        Printer { out, json }
+        Printer {
+            out,
+            json,
+            json_logs: false,
+        }
+    }
+
+    /// Log messages go to stdout as JSON events (`--json-logs`, only with `--json`).
+    pub fn with_json_logs(mut self, json_logs: bool) -> Self {
+        self.json_logs = json_logs && self.json;
+        self
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Already formatted text (an answer, one line or a table), with a newline.
+    pub fn print_text(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.out, "{text}")?;
+        self.out.flush()
+    }
+
+    /// A sim-host error about a command: an `ERROR` line on stderr, or a log event.
+    pub fn print_error(&mut self, time_ns: i64, text: String) -> io::Result<()> {
+        self.print(&Event::Log {
+            time_ns,
+            level: "error",
+            text,
+        })
     }
 
     /// Fails when stdout is gone (a closed pipe shows up as `BrokenPipe`: Rust ignores SIGPIPE).
     pub fn print(&mut self, ev: &Event) -> io::Result<()> {
+        if matches!(ev, Event::Log { .. }) && !self.json_logs {
+            stderr_line(&readable_text(ev));
+            return Ok(());
+        }
         let line = if self.json {
             json_line(ev)
         } else {
