@@ -196,18 +196,25 @@ impl Page {
 
     /// The value of a JavaScript expression in the page (by value); panics on an exception.
     pub fn eval(&mut self, expression: &str) -> Value {
+        self.try_eval(expression)
+            .unwrap_or_else(|exception| panic!("{expression}: {exception}"))
+    }
+
+    /// The value of a JavaScript expression, or the exception it threw.
+    pub fn try_eval(&mut self, expression: &str) -> Result<Value, Value> {
         let result = self.call(
             "Runtime.evaluate",
             json!({ "expression": expression, "returnByValue": true }),
         );
-        if let Some(exception) = result.get("exceptionDetails") {
-            panic!("{expression}: {exception}");
+        match result.get("exceptionDetails") {
+            Some(exception) => Err(exception.clone()),
+            None => Ok(result["result"]["value"].clone()),
         }
-        result["result"]["value"].clone()
     }
 
     /// Polls `expression` until it gives a value that `accept` takes, at most [`TIMEOUT`];
-    /// returns that value, or panics with the last one seen.
+    /// returns that value, or panics with the last one seen. An exception (the page is still
+    /// loading, say) counts as "not yet".
     pub fn wait_for(
         &mut self,
         what: &str,
@@ -216,12 +223,14 @@ impl Page {
     ) -> Value {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let value = self.eval(expression);
+            let value = self.try_eval(expression).unwrap_or_else(|e| e);
             if accept(&value) {
                 return value;
             }
             if Instant::now() >= deadline {
-                let body = self.eval("document.body ? document.body.innerText : ''");
+                let body = self
+                    .try_eval("document.body ? document.body.innerText : ''")
+                    .unwrap_or_default();
                 panic!(
                     "timed out after {TIMEOUT:?} waiting for {what}: `{expression}` gave {value}\n\
                      -- page text --\n{}",

@@ -54,6 +54,21 @@ fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// The status code and headers (names in lower case) of a response head.
+fn parse_head(head: &str) -> Result<(u16, Vec<(String, String)>), String> {
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {head:?}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers))
+}
+
 /// `GET path` from `address` (`127.0.0.1:PORT`); panics with what went wrong (an assertion).
 pub fn http_get(address: &str, path: &str) -> HttpResponse {
     let fail = |what: String| -> ! { panic!("GET http://{address}{path}: {what}") };
@@ -65,30 +80,46 @@ pub fn http_get(address: &str, path: &str) -> HttpResponse {
     stream
         .write_all(request.as_bytes())
         .unwrap_or_else(|e| fail(format!("cannot send: {e}")));
+    // Read until the response is whole: some servers (chromium's DevTools) keep the connection
+    // open despite `Connection: close`, so the end of the stream cannot be waited for.
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| fail(format!("cannot read the response: {e}")));
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| fail(format!("no end of headers in {raw:?}")));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fail(format!("no status line in {head:?}")));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let mut buf = [0u8; 16 * 1024];
+    let (split, status, headers) = loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+            let (status, headers) = parse_head(&head).unwrap_or_else(|e| fail(e));
+            break (split, status, headers);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => fail(format!("the connection closed within the headers: {raw:?}")),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => fail(format!("cannot read the response: {e}")),
+        }
+    };
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let length: Option<usize> = header("content-length").and_then(|v| v.parse().ok());
+    let chunked = header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let complete = |body: &[u8]| match (length, chunked) {
+        (Some(n), _) => body.len() >= n,
+        (None, true) => dechunk(body).is_ok(),
+        (None, false) => false,
+    };
+    while !complete(&raw[split + 4..]) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => fail(format!("cannot read the response body: {e}")),
+        }
+    }
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    if chunked {
+    if let Some(n) = length {
+        body.truncate(n);
+    } else if chunked {
         body = dechunk(&body).unwrap_or_else(|e| fail(e));
     }
     HttpResponse {
