@@ -64,6 +64,52 @@ impl RawEvent {
     }
 }
 
+/// An `MQL_EVENT_ROUTE` (ABI 1.2, with the routing trace on): where one received message went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The topic as received (outside text: escape it before printing).
+    pub topic: String,
+    /// The payload's start as lossy UTF-8 (at most `MQL_ROUTE_PAYLOAD_MAX` bytes).
+    pub payload: String,
+    /// An `MQL_ROUTE_*` outcome; [`route_outcome_name`] names it.
+    pub outcome: u32,
+    /// The station that took it; `None` when unrouted.
+    pub station_id: Option<u64>,
+    pub time_ns: i64,
+}
+
+impl RawEvent {
+    /// The routing trace's view of this event; `None` for other kinds.
+    pub fn route(&self) -> Option<Route> {
+        if self.kind != MQL_EVENT_ROUTE {
+            return None;
+        }
+        let payload = match &self.value {
+            Value::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        Some(Route {
+            topic: self.text.clone(),
+            payload,
+            outcome: self.code,
+            station_id: (self.code != MQL_ROUTE_UNROUTED).then_some(self.station_id),
+            time_ns: self.time_ns,
+        })
+    }
+}
+
+/// The contract's name of an `MQL_ROUTE_*` outcome.
+pub fn route_outcome_name(code: u32) -> String {
+    match code {
+        MQL_ROUTE_TAKEN => "taken".into(),
+        MQL_ROUTE_UNROUTED => "unrouted".into(),
+        MQL_ROUTE_STATION_OFF => "station_off".into(),
+        MQL_ROUTE_SIMULATED => "simulated".into(),
+        MQL_ROUTE_WILL => "will".into(),
+        other => format!("unknown_{other}"),
+    }
+}
+
 /// Copies borrowed plugin text; invalid UTF-8 is replaced rather than trusted.
 ///
 /// # Safety
@@ -147,6 +193,42 @@ mod tests {
             // SAFETY: `text` outlives the call.
             assert_eq!(unsafe { RawEvent::copy_from(&ev) }.value, expected);
         }
+    }
+
+    #[test]
+    fn route_events_have_a_view() {
+        let payload = "42";
+        let topic = "plant/a";
+        let ev = MqlEvent {
+            kind: MQL_EVENT_ROUTE,
+            code: MQL_ROUTE_TAKEN,
+            station_id: 9,
+            text: MqlStr::from_str(topic),
+            value: MqlValue::text(payload),
+            ..MqlEvent::empty()
+        };
+        // SAFETY: the strings outlive the call.
+        let raw = unsafe { RawEvent::copy_from(&ev) };
+        let route = raw.route().expect("a route event");
+        assert_eq!(
+            (
+                route.topic.as_str(),
+                route.payload.as_str(),
+                route.station_id
+            ),
+            ("plant/a", "42", Some(9))
+        );
+        assert_eq!(route_outcome_name(route.outcome), "taken");
+        let unrouted = RawEvent {
+            code: MQL_ROUTE_UNROUTED,
+            ..raw.clone()
+        };
+        assert_eq!(unrouted.route().and_then(|r| r.station_id), None);
+        let other = RawEvent {
+            kind: MQL_EVENT_LOG,
+            ..raw
+        };
+        assert!(other.route().is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use libloading::Library;
 use mqtt_line_abi::*;
 
 use crate::event::{copy_str, RawEvent};
+use crate::stats::{LineStats, StationStats};
 use crate::wake::Waker;
 
 /// Reads one function pointer from the table when the plugin's `size` covers it; `None` when it
@@ -104,6 +105,9 @@ struct Functions {
     line_set_parameters: Option<MqlLineSetParametersFn>,
     /// ABI 1.1; older plugins check only when started.
     line_check: Option<MqlLineCheckFn>,
+    /// ABI 1.2.
+    line_stats: Option<MqlLineStatsFn>,
+    line_station_stats: Option<MqlLineStationStatsFn>,
 }
 
 /// A loaded plugin. The library stays loaded as long as this value lives.
@@ -202,6 +206,8 @@ impl Plugin {
             line_write: table_fn!(api, size, line_write: MqlLineWriteFn),
             line_set_parameters: table_fn!(api, size, line_set_parameters: MqlLineSetParametersFn),
             line_check: table_fn!(api, size, line_check: MqlLineCheckFn),
+            line_stats: table_fn!(api, size, line_stats: MqlLineStatsFn),
+            line_station_stats: table_fn!(api, size, line_station_stats: MqlLineStationStatsFn),
         };
         // SAFETY: `plugin_version` is static text by the ABI contract.
         let version = unsafe { copy_str(&version) };
@@ -284,6 +290,17 @@ pub struct Line<'p> {
 /// How many events one `line_poll_events` call may return.
 const POLL_BATCH: usize = 256;
 
+/// How a line is created besides its parameters.
+#[derive(Default)]
+pub struct LineOptions {
+    /// The most detailed `MQL_LOG_*` level delivered (0 = INFO).
+    pub log_level: u32,
+    /// Called when events wait; `None` to poll without being woken.
+    pub waker: Option<Arc<Waker>>,
+    /// One `MQL_EVENT_ROUTE` per received message (ABI 1.2; an older plugin ignores it).
+    pub trace_routing: bool,
+}
+
 impl<'p> Line<'p> {
     /// Creates a stopped line with `params` (host, port and protocol parameters).
     pub fn create(
@@ -293,6 +310,26 @@ impl<'p> Line<'p> {
         log_level: u32,
         waker: Option<Arc<Waker>>,
     ) -> Result<Line<'p>, CallError> {
+        let options = LineOptions {
+            log_level,
+            waker,
+            trace_routing: false,
+        };
+        Line::create_with(plugin, name, params, options)
+    }
+
+    /// Creates a stopped line with `params` and `options`.
+    pub fn create_with(
+        plugin: &'p Plugin,
+        name: &str,
+        params: &[(String, String)],
+        options: LineOptions,
+    ) -> Result<Line<'p>, CallError> {
+        let LineOptions {
+            log_level,
+            waker,
+            trace_routing,
+        } = options;
         let c_params = c_params(params);
         let (notify, user_data): (MqlNotifyFn, *mut c_void) = match &waker {
             Some(w) => (
@@ -310,6 +347,7 @@ impl<'p> Line<'p> {
             notify_user_data: user_data,
             event_queue_capacity: 0,
             log_level,
+            trace_routing: u32::from(trace_routing),
         };
         let mut handle = ptr::null_mut();
         let mut err = ErrorBuffer::new();
@@ -450,6 +488,43 @@ impl<'p> Line<'p> {
         err.check(status, "line_set_parameters")
     }
 
+    /// The line's counters and state (ABI 1.2; a clear `MQL_ERR_VERSION` error from an older
+    /// plugin).
+    pub fn stats(&self) -> Result<LineStats, CallError> {
+        let f = self
+            .plugin
+            .fns
+            .line_stats
+            .ok_or_else(|| CallError::missing("line_stats (ABI 1.2)"))?;
+        let mut out = MqlLineStats {
+            size: size_of::<MqlLineStats>(),
+            ..MqlLineStats::default()
+        };
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle; `out` is a whole `MqlLineStats` with its size set.
+        let status = unsafe { f(self.handle, &mut out, err.ptr()) };
+        err.check(status, "line_stats")?;
+        Ok(LineStats::from_abi(&out))
+    }
+
+    /// One station's counters and state (ABI 1.2, as [`Line::stats`]).
+    pub fn station_stats(&self, station_id: u64) -> Result<StationStats, CallError> {
+        let f = self
+            .plugin
+            .fns
+            .line_station_stats
+            .ok_or_else(|| CallError::missing("line_station_stats (ABI 1.2)"))?;
+        let mut out = MqlStationStats {
+            size: size_of::<MqlStationStats>(),
+            ..MqlStationStats::default()
+        };
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle; `out` is a whole `MqlStationStats` with its size set.
+        let status = unsafe { f(self.handle, station_id, &mut out, err.ptr()) };
+        err.check(status, "line_station_stats")?;
+        Ok(StationStats::from_abi(&out))
+    }
+
     /// Moves up to one batch of waiting events out of the plugin, strings copied. Returns
     /// whether the batch was full (more may wait).
     pub fn poll(&mut self, out: &mut Vec<RawEvent>) -> Result<bool, CallError> {
@@ -481,5 +556,45 @@ impl Drop for Line<'_> {
     fn drop(&mut self) {
         // SAFETY: the handle came from `line_create` and is destroyed exactly once.
         unsafe { (self.plugin.fns.line_destroy)(self.handle) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" fn fake_stats(
+        _: *mut MqlLine,
+        _: *mut MqlLineStats,
+        _: *mut MqlError,
+    ) -> MqlStatus {
+        MQL_OK
+    }
+
+    /// A plugin of ABI 1.1 has a table that ends before `line_stats`: the host reads the field as
+    /// missing, never past the table; a NULL field within the table is missing too.
+    #[test]
+    fn functions_past_the_table_size_or_null_are_missing() {
+        let mut table = std::mem::MaybeUninit::<MqlPluginApi>::zeroed();
+        let api = table.as_mut_ptr();
+        // SAFETY: the field lies within the zeroed table; `Option<fn>` has the layout of a
+        // nullable function pointer.
+        unsafe {
+            ptr::addr_of_mut!((*api).line_stats)
+                .cast::<Option<MqlLineStatsFn>>()
+                .write(Some(fake_stats));
+        }
+        let api = api as *const MqlPluginApi;
+        let abi_1_1 = offset_of!(MqlPluginApi, line_stats);
+        assert!(table_fn!(api, abi_1_1, line_stats: MqlLineStatsFn).is_none());
+        let whole = size_of::<MqlPluginApi>();
+        assert!(table_fn!(api, whole, line_stats: MqlLineStatsFn).is_some());
+        assert!(table_fn!(api, whole, line_station_stats: MqlLineStationStatsFn).is_none());
+        let e = CallError::missing("line_stats (ABI 1.2)");
+        assert_eq!(e.status, MQL_ERR_VERSION);
+        assert_eq!(
+            e.message,
+            "the plugin's function table does not provide line_stats (ABI 1.2)"
+        );
     }
 }

@@ -12,7 +12,27 @@
 #define MQL_ABI_MAJOR 1
 
 // ABI minor version: grows when functions or fields are appended.
-#define MQL_ABI_MINOR 1
+#define MQL_ABI_MINOR 2
+
+// Routing outcomes (`code` of [`MQL_EVENT_ROUTE`]).
+// A station took the message (it fills its tags, or waits behind its ACK_ID gate).
+#define MQL_ROUTE_TAKEN 1
+
+// No station's topic rule matches the topic.
+#define MQL_ROUTE_UNROUTED 2
+
+// The station it belongs to is switched off: the message is dropped.
+#define MQL_ROUTE_STATION_OFF 3
+
+// The station it belongs to is in simulation: the message is dropped.
+#define MQL_ROUTE_SIMULATED 4
+
+// The message is a station's will message (the device is gone); it is not data. With several
+// stations sharing the will topic, `station_id` is the first of them.
+#define MQL_ROUTE_WILL 5
+
+// The most payload bytes an [`MQL_EVENT_ROUTE`] carries (cut on a character boundary).
+#define MQL_ROUTE_PAYLOAD_MAX 256
 
 // Station states (`code` of [`MQL_EVENT_STATION_STATE`]).
 #define MQL_STATION_OK 1
@@ -119,6 +139,9 @@ typedef struct {
   // The most detailed `MQL_LOG_*` level delivered as log events; 0 selects `MQL_LOG_INFO`,
   // above `MQL_LOG_TRACE` is refused.
   uint32_t log_level;
+  // Since ABI 1.2: non-zero asks for one [`MQL_EVENT_ROUTE`] per received PUBLISH. An older
+  // host's smaller struct reads as 0 (off), so it never sees the new event kind.
+  uint32_t trace_routing;
 } MqlLineConfig;
 
 // Where an error message is written: up to `cap` bytes of UTF-8 into `buf`, truncated on a
@@ -227,6 +250,75 @@ typedef void (*MqlLineDestroyFn)(MqlLine *line);
 typedef MqlStatus (*MqlLineCheckFn)(MqlLine *line,
                                     MqlError *err);
 
+// The counters and state of one line (ABI 1.2), filled by `line_stats`. Counters start at 0 when
+// the line is created and only grow (except the gauge `held`); they survive reconnects.
+typedef struct {
+  // `sizeof(MqlLineStats)` as the host was compiled with; the plugin writes no byte past it.
+  size_t size;
+  // `MQL_LINE_CONNECTED` or `MQL_LINE_DISCONNECTED`; 0 before the first attempt ended or
+  // succeeded (the line is not started or still connecting the first time).
+  uint32_t state;
+  uint32_t reserved;
+  // Every PUBLISH the line took from the broker, routed or not (redeliveries the session
+  // already had are not counted again).
+  uint64_t received;
+  // Payload bytes of those.
+  uint64_t bytes_received;
+  // Messages no station's topic rule matched.
+  uint64_t unrouted;
+  // Messages routed to a station that is switched off.
+  uint64_t dropped_off;
+  // Messages routed to a station in simulation.
+  uint64_t dropped_simulated;
+  // Payloads that could not be read as their payload type (a JSON payload that is not JSON).
+  uint64_t payload_errors;
+  // Messages recognised as a station's will message.
+  uint64_t will_messages;
+  // Messages held now by ACK_ID gates, waiting to be shown (a gauge, not a counter).
+  uint64_t held;
+  // Accepted writes that ended done / failed (their `MQL_EVENT_WRITE_DONE`).
+  uint64_t writes_ok;
+  uint64_t writes_failed;
+  // Connections attempted (TCP/TLS/WebSocket), and connections to a broker that was ready
+  // before (each one after a lost or closed ready connection).
+  uint64_t connection_attempts;
+  uint64_t reconnects;
+  // Reception time of the last PUBLISH (ns since the Unix epoch); 0 = none yet.
+  int64_t last_message_ns;
+} MqlLineStats;
+
+// Fills the line's counters and state (ABI 1.2). The host sets `out->size` to
+// `sizeof(MqlLineStats)`; the plugin writes the fields that lie within it and no byte past it.
+// A size smaller than the ABI 1.2 struct (up to `last_message_ns`) is refused with
+// `MQL_ERR_VERSION`. Works before `line_start` (the counters are then 0).
+typedef MqlStatus (*MqlLineStatsFn)(MqlLine *line,
+                                    MqlLineStats *out,
+                                    MqlError *err);
+
+// The counters and state of one station (ABI 1.2), filled by `line_station_stats`.
+typedef struct {
+  // `sizeof(MqlStationStats)` as the host was compiled with; the plugin writes no byte past it.
+  size_t size;
+  // An `MQL_STATION_*` state; 0 while the station has reported none (before start).
+  uint32_t state;
+  uint32_t reserved;
+  // PUBLISHes routed to it, whatever became of them (including dropped and held ones).
+  uint64_t received;
+  // Those dropped because it was off or in simulation, or by its full ACK_ID gate.
+  uint64_t dropped;
+  // Messages held now by its ACK_ID gate (a gauge).
+  uint64_t held;
+  // Reception time of the last PUBLISH routed to it (ns since the Unix epoch); 0 = none yet.
+  int64_t last_message_ns;
+} MqlStationStats;
+
+// Fills one station's counters and state (ABI 1.2), with the size rule of `line_stats`. An
+// unknown `station_id` returns `MQL_ERR_UNKNOWN_ID`.
+typedef MqlStatus (*MqlLineStationStatsFn)(MqlLine *line,
+                                           uint64_t station_id,
+                                           MqlStationStats *out,
+                                           MqlError *err);
+
 // The function table returned by `mql_plugin_entry`. Fields are only ever appended. The plugin
 // fills every field of its version; a host reads a field only when it lies within `size` (a Rust
 // host reads it as `Option<fn>`, so that a NULL from a faulty plugin is not undefined behaviour).
@@ -248,6 +340,10 @@ typedef struct {
   MqlLineDestroyFn line_destroy;
   // Since ABI 1.1.
   MqlLineCheckFn line_check;
+  // Since ABI 1.2.
+  MqlLineStatsFn line_stats;
+  // Since ABI 1.2.
+  MqlLineStationStatsFn line_station_stats;
 } MqlPluginApi;
 
 // Signature of `mql_plugin_entry`: returns the table, or NULL when `host_abi_major` is unsupported.
@@ -342,6 +438,12 @@ typedef const MqlPluginApi *(*MqlEntryFn)(uint32_t host_abi_major,
 
 // A log line: `code` is an `MQL_LOG_*` level, `text` the message.
 #define MQL_EVENT_LOG 5
+
+// Where one received PUBLISH went (ABI 1.2), only when [`MqlLineConfig::trace_routing`] is on:
+// `text` is the topic, `value` the payload as `MQL_VALUE_TEXT` (invalid UTF-8 replaced, cut to
+// [`MQL_ROUTE_PAYLOAD_MAX`] bytes), `code` an `MQL_ROUTE_*` outcome, `station_id` the station
+// that took it (codes TAKEN, STATION_OFF, SIMULATED and WILL), `time_ns` the time of reception.
+#define MQL_EVENT_ROUTE 6
 
 #endif  /* MQTT_LINE_H */
 

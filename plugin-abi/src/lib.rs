@@ -26,7 +26,7 @@ use std::ffi::c_void;
 /// ABI major version: a change here is incompatible.
 pub const MQL_ABI_MAJOR: u32 = 1;
 /// ABI minor version: grows when functions or fields are appended.
-pub const MQL_ABI_MINOR: u32 = 1;
+pub const MQL_ABI_MINOR: u32 = 2;
 
 /// Name of the one exported function, NUL-terminated, for `dlsym`.
 pub const MQL_ENTRY_SYMBOL: &[u8] = b"mql_plugin_entry\0";
@@ -124,6 +124,26 @@ pub const MQL_EVENT_LINE_STATE: MqlEventKind = 3;
 pub const MQL_EVENT_WRITE_DONE: MqlEventKind = 4;
 /// A log line: `code` is an `MQL_LOG_*` level, `text` the message.
 pub const MQL_EVENT_LOG: MqlEventKind = 5;
+/// Where one received PUBLISH went (ABI 1.2), only when [`MqlLineConfig::trace_routing`] is on:
+/// `text` is the topic, `value` the payload as `MQL_VALUE_TEXT` (invalid UTF-8 replaced, cut to
+/// [`MQL_ROUTE_PAYLOAD_MAX`] bytes), `code` an `MQL_ROUTE_*` outcome, `station_id` the station
+/// that took it (codes TAKEN, STATION_OFF, SIMULATED and WILL), `time_ns` the time of reception.
+pub const MQL_EVENT_ROUTE: MqlEventKind = 6;
+
+/// Routing outcomes (`code` of [`MQL_EVENT_ROUTE`]).
+/// A station took the message (it fills its tags, or waits behind its ACK_ID gate).
+pub const MQL_ROUTE_TAKEN: u32 = 1;
+/// No station's topic rule matches the topic.
+pub const MQL_ROUTE_UNROUTED: u32 = 2;
+/// The station it belongs to is switched off: the message is dropped.
+pub const MQL_ROUTE_STATION_OFF: u32 = 3;
+/// The station it belongs to is in simulation: the message is dropped.
+pub const MQL_ROUTE_SIMULATED: u32 = 4;
+/// The message is a station's will message (the device is gone); it is not data. With several
+/// stations sharing the will topic, `station_id` is the first of them.
+pub const MQL_ROUTE_WILL: u32 = 5;
+/// The most payload bytes an [`MQL_EVENT_ROUTE`] carries (cut on a character boundary).
+pub const MQL_ROUTE_PAYLOAD_MAX: usize = 256;
 
 /// Station states (`code` of [`MQL_EVENT_STATION_STATE`]).
 pub const MQL_STATION_OK: u32 = 1;
@@ -215,6 +235,67 @@ pub struct MqlLineConfig {
     /// The most detailed `MQL_LOG_*` level delivered as log events; 0 selects `MQL_LOG_INFO`,
     /// above `MQL_LOG_TRACE` is refused.
     pub log_level: u32,
+    /// Since ABI 1.2: non-zero asks for one [`MQL_EVENT_ROUTE`] per received PUBLISH. An older
+    /// host's smaller struct reads as 0 (off), so it never sees the new event kind.
+    pub trace_routing: u32,
+}
+
+/// The counters and state of one line (ABI 1.2), filled by `line_stats`. Counters start at 0 when
+/// the line is created and only grow (except the gauge `held`); they survive reconnects.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MqlLineStats {
+    /// `sizeof(MqlLineStats)` as the host was compiled with; the plugin writes no byte past it.
+    pub size: usize,
+    /// `MQL_LINE_CONNECTED` or `MQL_LINE_DISCONNECTED`; 0 before the first attempt ended or
+    /// succeeded (the line is not started or still connecting the first time).
+    pub state: u32,
+    pub reserved: u32,
+    /// Every PUBLISH the line took from the broker, routed or not (redeliveries the session
+    /// already had are not counted again).
+    pub received: u64,
+    /// Payload bytes of those.
+    pub bytes_received: u64,
+    /// Messages no station's topic rule matched.
+    pub unrouted: u64,
+    /// Messages routed to a station that is switched off.
+    pub dropped_off: u64,
+    /// Messages routed to a station in simulation.
+    pub dropped_simulated: u64,
+    /// Payloads that could not be read as their payload type (a JSON payload that is not JSON).
+    pub payload_errors: u64,
+    /// Messages recognised as a station's will message.
+    pub will_messages: u64,
+    /// Messages held now by ACK_ID gates, waiting to be shown (a gauge, not a counter).
+    pub held: u64,
+    /// Accepted writes that ended done / failed (their `MQL_EVENT_WRITE_DONE`).
+    pub writes_ok: u64,
+    pub writes_failed: u64,
+    /// Connections attempted (TCP/TLS/WebSocket), and connections to a broker that was ready
+    /// before (each one after a lost or closed ready connection).
+    pub connection_attempts: u64,
+    pub reconnects: u64,
+    /// Reception time of the last PUBLISH (ns since the Unix epoch); 0 = none yet.
+    pub last_message_ns: i64,
+}
+
+/// The counters and state of one station (ABI 1.2), filled by `line_station_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MqlStationStats {
+    /// `sizeof(MqlStationStats)` as the host was compiled with; the plugin writes no byte past it.
+    pub size: usize,
+    /// An `MQL_STATION_*` state; 0 while the station has reported none (before start).
+    pub state: u32,
+    pub reserved: u32,
+    /// PUBLISHes routed to it, whatever became of them (including dropped and held ones).
+    pub received: u64,
+    /// Those dropped because it was off or in simulation, or by its full ACK_ID gate.
+    pub dropped: u64,
+    /// Messages held now by its ACK_ID gate (a gauge).
+    pub held: u64,
+    /// Reception time of the last PUBLISH routed to it (ns since the Unix epoch); 0 = none yet.
+    pub last_message_ns: i64,
 }
 
 /// Where an error message is written: up to `cap` bytes of UTF-8 into `buf`, truncated on a
@@ -310,6 +391,25 @@ pub type MqlLineDestroyFn = unsafe extern "C" fn(line: *mut MqlLine);
 /// a Station Will Topic) are reported as `MQL_LOG_WARN` log events. The line stays configurable.
 pub type MqlLineCheckFn = unsafe extern "C" fn(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus;
 
+/// Fills the line's counters and state (ABI 1.2). The host sets `out->size` to
+/// `sizeof(MqlLineStats)`; the plugin writes the fields that lie within it and no byte past it.
+/// A size smaller than the ABI 1.2 struct (up to `last_message_ns`) is refused with
+/// `MQL_ERR_VERSION`. Works before `line_start` (the counters are then 0).
+pub type MqlLineStatsFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    out: *mut MqlLineStats,
+    err: *mut MqlError,
+) -> MqlStatus;
+
+/// Fills one station's counters and state (ABI 1.2), with the size rule of `line_stats`. An
+/// unknown `station_id` returns `MQL_ERR_UNKNOWN_ID`.
+pub type MqlLineStationStatsFn = unsafe extern "C" fn(
+    line: *mut MqlLine,
+    station_id: u64,
+    out: *mut MqlStationStats,
+    err: *mut MqlError,
+) -> MqlStatus;
+
 /// The function table returned by `mql_plugin_entry`. Fields are only ever appended. The plugin
 /// fills every field of its version; a host reads a field only when it lies within `size` (a Rust
 /// host reads it as `Option<fn>`, so that a NULL from a faulty plugin is not undefined behaviour).
@@ -332,6 +432,10 @@ pub struct MqlPluginApi {
     pub line_destroy: MqlLineDestroyFn,
     /// Since ABI 1.1.
     pub line_check: MqlLineCheckFn,
+    /// Since ABI 1.2.
+    pub line_stats: MqlLineStatsFn,
+    /// Since ABI 1.2.
+    pub line_station_stats: MqlLineStationStatsFn,
 }
 
 /// Signature of `mql_plugin_entry`: returns the table, or NULL when `host_abi_major` is unsupported.

@@ -128,7 +128,7 @@ pub struct Counters {
 }
 
 /// Reads every counter through the ABI.
-pub fn collect_counters(line: &mut Line<'_>, spec: &LineSpec) -> Result<Counters, String> {
+pub fn collect_counters(line: &Line<'_>, spec: &LineSpec) -> Result<Counters, String> {
     let line_stats = counters::line_stats(line)?;
     let stations = spec
         .stations

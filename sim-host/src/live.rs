@@ -59,7 +59,7 @@ struct Delta {
 }
 
 /// Everything the page shows, for a page that just connected.
-pub fn snapshot(spec: &LineSpec, view: &LineView, line: &mut Line<'_>, now_ns: i64) -> String {
+pub fn snapshot(spec: &LineSpec, view: &LineView, line: &Line<'_>, now_ns: i64) -> String {
     let stats = answers::collect_counters(line, spec)
         .ok()
         .map(|c| answers::stats_answer(spec, &c, now_ns));
@@ -72,12 +72,7 @@ pub fn snapshot(spec: &LineSpec, view: &LineView, line: &mut Line<'_>, now_ns: i
 }
 
 /// What changed since the last delta (the marks are cleared), or None when nothing did.
-pub fn delta(
-    spec: &LineSpec,
-    view: &mut LineView,
-    line: &mut Line<'_>,
-    now_ns: i64,
-) -> Option<String> {
+pub fn delta(spec: &LineSpec, view: &mut LineView, line: &Line<'_>, now_ns: i64) -> Option<String> {
     let changes = view.changes()?;
     if changes.is_empty() {
         return None;

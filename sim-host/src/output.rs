@@ -48,7 +48,7 @@ pub enum Event {
         topic: String,
         payload: String,
         /// `taken`, `unrouted`, `station_off`, `simulated` or `will`.
-        outcome: &'static str,
+        outcome: String,
         /// The station, for every outcome but `unrouted`.
         station: Option<String>,
     },
@@ -372,7 +372,7 @@ fn readable_text(ev: &Event) -> String {
             outcome,
             station,
         } => {
-            let to = match (*outcome, station) {
+            let to = match (outcome.as_str(), station) {
                 ("taken", Some(s)) => s.clone(),
                 ("station_off", Some(s)) => format!("{s} (station off)"),
                 ("simulated", Some(s)) => format!("{s} (simulated)"),

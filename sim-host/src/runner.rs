@@ -14,16 +14,12 @@ use mqtt_line_abi::*;
 use crate::answers;
 use crate::commands::{spawn_stdin_reader, Command};
 use crate::config::{LineSpec, StationMode};
-use crate::counters::{
-    MQL_EVENT_ROUTE, MQL_ROUTE_SIMULATED, MQL_ROUTE_STATION_OFF, MQL_ROUTE_TAKEN,
-    MQL_ROUTE_UNROUTED, MQL_ROUTE_WILL,
-};
-use crate::event::{log_level_name, station_state_name, RawEvent, Value};
+use crate::event::{log_level_name, route_outcome_name, station_state_name, RawEvent};
 use crate::http::{self, Query};
 use crate::live::{self, Pacer};
 use crate::metrics;
 use crate::output::{stderr_line, Event, Printer};
-use crate::plugin::{CallError, Line, Plugin};
+use crate::plugin::{CallError, Line, LineOptions, Plugin};
 use crate::view::LineView;
 use crate::wake::Waker;
 
@@ -85,10 +81,9 @@ pub struct RunOptions {
 fn build_line<'p>(
     plugin: &'p Plugin,
     spec: &LineSpec,
-    log_level: u32,
-    waker: Option<Arc<Waker>>,
+    options: LineOptions,
 ) -> Result<Line<'p>, AppError> {
-    let mut line = Line::create(plugin, &spec.name, &spec.params, log_level, waker)
+    let mut line = Line::create_with(plugin, &spec.name, &spec.params, options)
         .map_err(AppError::from_call)?;
     if let Err(e) = configure(&mut line, spec) {
         print_waiting_logs(&mut line);
@@ -142,7 +137,11 @@ fn print_log(ev: &RawEvent) {
 
 /// `sim-host check`: configures a line without starting it and prints the plugin's warnings.
 pub fn check(plugin: &Plugin, spec: &LineSpec) -> Result<String, AppError> {
-    let mut line = build_line(plugin, spec, MQL_LOG_WARN, None)?;
+    let options = LineOptions {
+        log_level: MQL_LOG_WARN,
+        ..LineOptions::default()
+    };
+    let mut line = build_line(plugin, spec, options)?;
     // The plugin's start-time rules, so that every host gets the same warnings.
     let checked = line.check();
     print_waiting_logs(&mut line);
@@ -189,18 +188,6 @@ struct Live {
     server: http::HttpServer,
     queries: Receiver<Query>,
     pacer: Pacer,
-}
-
-/// The name of a routing outcome in `route` events.
-fn route_outcome(code: u32) -> &'static str {
-    match code {
-        MQL_ROUTE_TAKEN => "taken",
-        MQL_ROUTE_UNROUTED => "unrouted",
-        MQL_ROUTE_STATION_OFF => "station_off",
-        MQL_ROUTE_SIMULATED => "simulated",
-        MQL_ROUTE_WILL => "will",
-        _ => "unknown",
-    }
 }
 
 /// The name of an `MQL_LOG_*` level in `log` events.
@@ -299,18 +286,13 @@ impl<W: Write> Session<'_, '_, W> {
                 text: ev.text,
             }),
             MQL_EVENT_ROUTE if self.trace_routing => {
-                let station =
-                    (ev.code != MQL_ROUTE_UNROUTED).then(|| self.station_name(ev.station_id));
-                let payload = match ev.value {
-                    Value::Text(t) => t,
-                    _ => String::new(),
-                };
+                let route = ev.route()?;
                 Some(Event::Route {
                     time_ns: status_time,
-                    topic: ev.text,
-                    payload,
-                    outcome: route_outcome(ev.code),
-                    station,
+                    station: route.station_id.map(|id| self.station_name(id)),
+                    outcome: route_outcome_name(route.outcome),
+                    topic: route.topic,
+                    payload: route.payload,
                 })
             }
             // Kinds added by later minor versions are skipped.
@@ -370,7 +352,7 @@ impl<W: Write> Session<'_, '_, W> {
     }
 
     fn counters(&mut self) -> Result<answers::Counters, String> {
-        answers::collect_counters(&mut self.line, self.spec)
+        answers::collect_counters(&self.line, self.spec)
     }
 
     fn status_json(&self) -> String {
@@ -479,7 +461,7 @@ impl<W: Write> Session<'_, '_, W> {
                 Query::Stats(reply) => drop(reply.send(self.stats_json())),
                 Query::Metrics(reply) => drop(reply.send(self.metrics_text())),
                 Query::Subscribe(reply) => {
-                    let snapshot = live::snapshot(self.spec, &self.view, &mut self.line, now_ns());
+                    let snapshot = live::snapshot(self.spec, &self.view, &self.line, now_ns());
                     if let Some(live) = self.live.as_ref() {
                         let updates = live.server.updates.subscribe();
                         drop(reply.send((snapshot, updates)));
@@ -500,7 +482,7 @@ impl<W: Write> Session<'_, '_, W> {
             return;
         }
         let listening = live.server.updates.receiver_count() > 0;
-        let delta = live::delta(self.spec, &mut self.view, &mut self.line, now_ns());
+        let delta = live::delta(self.spec, &mut self.view, &self.line, now_ns());
         let cost = now.elapsed();
         if let Some(live) = self.live.as_mut() {
             if let (true, Some(delta)) = (listening, delta) {
@@ -533,9 +515,13 @@ pub fn run(
     let waker = Arc::new(Waker::default());
     // The page lists unrouted topics, which only route events tell.
     let trace_routing = opts.trace_routing || opts.http.is_some();
-    let mut line = build_line(plugin, spec, opts.log_level, Some(waker.clone()))?;
-    let _ = trace_routing; // TODO(diag-core merge): pass to Line::create
-                           // Bound before the line starts, so a port in use fails the run before anything connects.
+    let options = LineOptions {
+        log_level: opts.log_level,
+        waker: Some(waker.clone()),
+        trace_routing,
+    };
+    let mut line = build_line(plugin, spec, options)?;
+    // Bound before the line starts, so a port in use fails the run before anything connects.
     let live = match opts.http {
         Some(address) => Some(start_http(address, waker.clone())?),
         None => None,

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 
 use mqtt_line_abi::*;
 
-use crate::counters::{MQL_EVENT_ROUTE, MQL_ROUTE_TAKEN, MQL_ROUTE_UNROUTED};
 use crate::event::{station_state_name, RawEvent, Value};
 
 /// How many unrouted topics are kept (the most recent ones).

@@ -1,12 +1,18 @@
 /*
  * A minimal C host of the mqtt-line plugin, used by tests/tests/c_host.rs.
  *
- *   host PLUGIN_PATH PORT TOPIC
+ *   host PLUGIN_PATH PORT TOPIC [COUNT]
  *
  * Loads the plugin with dlopen, negotiates the ABI, creates a line to 127.0.0.1:PORT subscribed to
  * TOPIC with one station (address TOPIC) holding one IN_DATA tag, and starts it. It prints
- * "connected" when the line is connected, then "value <text>" for the first value of the tag, and
- * exits 0. It exits 1 on any error or when nothing arrived within 20 seconds.
+ * "connected" when the line is connected, then "value <text>" for each value of the tag. After
+ * COUNT values (default 1) it reads the counters (line_stats, line_station_stats, ABI 1.2) and
+ * prints them on one line:
+ *
+ *   stats state=S received=N bytes=B unrouted=U last_message=yes|no station_state=S
+ *   station_received=N station_dropped=D station_last_message=yes|no
+ *
+ * and exits 0. It exits 1 on any error or when nothing arrived within 20 seconds.
  *
  * The plugin's notify callback only raises a flag; events are polled on the main thread when the
  * flag is raised, and every 10 ms regardless.
@@ -72,15 +78,50 @@ static int has_field(const MqlPluginApi *api, size_t end)
     return api->size >= end;
 }
 
+/* Reads the line's and the station's counters and prints them on one line; 0 on success. */
+static int print_stats(const MqlPluginApi *api, MqlLine *line, MqlError *err)
+{
+    MqlLineStats ls;
+    memset(&ls, 0, sizeof ls);
+    ls.size = sizeof ls;
+    MqlStatus status = api->line_stats(line, &ls, err);
+    if (status != MQL_OK) {
+        return failed("line_stats", status, err);
+    }
+    MqlStationStats ss;
+    memset(&ss, 0, sizeof ss);
+    ss.size = sizeof ss;
+    status = api->line_station_stats(line, STATION_ID, &ss, err);
+    if (status != MQL_OK) {
+        return failed("line_station_stats", status, err);
+    }
+    printf("stats state=%u received=%llu bytes=%llu unrouted=%llu last_message=%s "
+           "station_state=%u station_received=%llu station_dropped=%llu "
+           "station_last_message=%s\n",
+           (unsigned)ls.state, (unsigned long long)ls.received,
+           (unsigned long long)ls.bytes_received, (unsigned long long)ls.unrouted,
+           ls.last_message_ns > 0 ? "yes" : "no", (unsigned)ss.state,
+           (unsigned long long)ss.received, (unsigned long long)ss.dropped,
+           ss.last_message_ns > 0 ? "yes" : "no");
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s PLUGIN_PATH PORT TOPIC\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s PLUGIN_PATH PORT TOPIC [COUNT]\n", argv[0]);
         return 1;
     }
     const char *plugin_path = argv[1];
     const char *port = argv[2];
     const char *topic = argv[3];
+    long count_wanted = argc == 5 ? strtol(argv[4], NULL, 10) : 1;
+    if (count_wanted < 1) {
+        fprintf(stderr, "host: COUNT must be a positive number, not '%s'\n", argv[4]);
+        return 1;
+    }
+    long values_seen = 0;
 
     void *lib = dlopen(plugin_path, RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
@@ -107,15 +148,17 @@ int main(int argc, char **argv)
                 (unsigned)api->abi_major, (unsigned)MQL_ABI_MAJOR);
         return 1;
     }
-    /* Every function this host calls must lie within the plugin's table. */
-    size_t needed = offsetof(MqlPluginApi, line_destroy) + sizeof api->line_destroy;
+    /* Every function this host calls must lie within the plugin's table (the last one is
+     * line_station_stats, since ABI 1.2). */
+    size_t needed = offsetof(MqlPluginApi, line_station_stats) + sizeof api->line_station_stats;
     if (!has_field(api, needed)) {
         fprintf(stderr, "host: the plugin's function table has %zu bytes, %zu needed\n", api->size,
                 needed);
         return 1;
     }
     if (api->line_create == NULL || api->line_add_station == NULL || api->line_add_tag == NULL ||
-        api->line_start == NULL || api->line_poll_events == NULL || api->line_destroy == NULL) {
+        api->line_start == NULL || api->line_poll_events == NULL || api->line_destroy == NULL ||
+        api->line_stats == NULL || api->line_station_stats == NULL) {
         fprintf(stderr, "host: the plugin's function table lacks a function this host needs\n");
         return 1;
     }
@@ -223,9 +266,13 @@ int main(int argc, char **argv)
                     put_str(stdout, e->value.text);
                     printf("\n");
                     fflush(stdout);
+                    if (++values_seen < count_wanted) {
+                        break;
+                    }
+                    int result = print_stats(api, line, &err);
                     api->line_destroy(line);
                     dlclose(lib);
-                    return 0;
+                    return result;
                 }
                 break;
             case MQL_EVENT_LOG:

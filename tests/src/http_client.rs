@@ -75,8 +75,7 @@ pub fn http_get(address: &str, path: &str) -> HttpResponse {
     let mut stream =
         TcpStream::connect(address).unwrap_or_else(|e| fail(format!("cannot connect: {e}")));
     let _ = stream.set_read_timeout(Some(TIMEOUT));
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .unwrap_or_else(|e| fail(format!("cannot send: {e}")));

@@ -88,6 +88,50 @@ fn c_host_receives_a_published_value() {
         host.report(),
         broker.log_tail()
     );
+    host.expect_line("the counters", TIMEOUT, |l| l.starts_with("stats "));
+    let status = host.wait_exit(TIMEOUT);
+    assert!(
+        status.success(),
+        "c-host exited with {status}\n{}",
+        host.report()
+    );
+}
+
+/// The C host reads the counters (ABI 1.2) after the values it waited for: they match what was
+/// published.
+#[test]
+fn c_host_reads_counters_that_match_what_was_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c_host(dir.path());
+    let broker = Mosquitto::start();
+    let topic = "c-host/counted";
+    let payloads = ["1", "22", "333", "4444", "five5"];
+
+    let mut cmd = Command::new(&exe);
+    cmd.arg(plugin_path())
+        .arg(broker.port().to_string())
+        .arg(topic)
+        .arg(payloads.len().to_string())
+        .stdin(std::process::Stdio::null());
+    let mut host = Spawned::start("c-host", cmd);
+    host.expect_line("`connected`", TIMEOUT, |l| l == "connected");
+    for p in payloads {
+        publish(broker.port(), topic, p.as_bytes(), 1, false);
+    }
+    let stats = host.expect_line("the counters", TIMEOUT, |l| l.starts_with("stats "));
+    let bytes: usize = payloads.iter().map(|p| p.len()).sum();
+    let n = payloads.len();
+    assert_eq!(
+        stats,
+        format!(
+            "stats state={} received={n} bytes={bytes} unrouted=0 last_message=yes \
+             station_state={} station_received={n} station_dropped=0 station_last_message=yes",
+            abi::MQL_LINE_CONNECTED,
+            abi::MQL_STATION_OK
+        ),
+        "{}",
+        host.report()
+    );
     let status = host.wait_exit(TIMEOUT);
     assert!(
         status.success(),
@@ -218,6 +262,13 @@ int main(void)
     OFFSET(MqlPluginApi, line_start); OFFSET(MqlPluginApi, line_station_command);
     OFFSET(MqlPluginApi, line_write); OFFSET(MqlPluginApi, line_set_parameters);
     OFFSET(MqlPluginApi, line_poll_events); OFFSET(MqlPluginApi, line_destroy);
+    OFFSET(MqlPluginApi, line_check); OFFSET(MqlPluginApi, line_stats);
+    OFFSET(MqlPluginApi, line_station_stats); OFFSET(MqlLineConfig, trace_routing);
+    SIZE(MqlLineStats); SIZE(MqlStationStats);
+    OFFSET(MqlLineStats, state); OFFSET(MqlLineStats, received);
+    OFFSET(MqlLineStats, held); OFFSET(MqlLineStats, last_message_ns);
+    OFFSET(MqlStationStats, state); OFFSET(MqlStationStats, received);
+    OFFSET(MqlStationStats, last_message_ns);
     printf("MQL_ABI_MAJOR %u\nMQL_ABI_MINOR %u\n", (unsigned)MQL_ABI_MAJOR,
            (unsigned)MQL_ABI_MINOR);
     return 0;
@@ -349,6 +400,46 @@ int main(void)
         (
             "MqlPluginApi.line_destroy",
             offset_of!(abi::MqlPluginApi, line_destroy),
+        ),
+        (
+            "MqlPluginApi.line_check",
+            offset_of!(abi::MqlPluginApi, line_check),
+        ),
+        (
+            "MqlPluginApi.line_stats",
+            offset_of!(abi::MqlPluginApi, line_stats),
+        ),
+        (
+            "MqlPluginApi.line_station_stats",
+            offset_of!(abi::MqlPluginApi, line_station_stats),
+        ),
+        (
+            "MqlLineConfig.trace_routing",
+            offset_of!(abi::MqlLineConfig, trace_routing),
+        ),
+        ("MqlLineStats", size_of::<abi::MqlLineStats>()),
+        ("MqlStationStats", size_of::<abi::MqlStationStats>()),
+        ("MqlLineStats.state", offset_of!(abi::MqlLineStats, state)),
+        (
+            "MqlLineStats.received",
+            offset_of!(abi::MqlLineStats, received),
+        ),
+        ("MqlLineStats.held", offset_of!(abi::MqlLineStats, held)),
+        (
+            "MqlLineStats.last_message_ns",
+            offset_of!(abi::MqlLineStats, last_message_ns),
+        ),
+        (
+            "MqlStationStats.state",
+            offset_of!(abi::MqlStationStats, state),
+        ),
+        (
+            "MqlStationStats.received",
+            offset_of!(abi::MqlStationStats, received),
+        ),
+        (
+            "MqlStationStats.last_message_ns",
+            offset_of!(abi::MqlStationStats, last_message_ns),
         ),
         ("MQL_ABI_MAJOR", abi::MQL_ABI_MAJOR as usize),
         ("MQL_ABI_MINOR", abi::MQL_ABI_MINOR as usize),

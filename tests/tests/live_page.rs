@@ -26,10 +26,7 @@ fn published_values_appear_live_and_markup_stays_text() {
     let broker = Mosquitto::start();
     let config = LineConfig::new(broker.port())
         .param("topic_filter", "plant/#")
-        .station(
-            StationConfig::new("boiler", "plant/boiler")
-                .tag("temperature", "IN_DATA", "Ai"),
-        )
+        .station(StationConfig::new("boiler", "plant/boiler").tag("temperature", "IN_DATA", "Ai"))
         .station(StationConfig::new("pump", "plant/pump").tag("text", "IN_DATA", "TxtI"));
     let mut host = SimHost::start_with(&config.to_toml(), &["--http", "127.0.0.1:0"]);
     host.attach_broker(&broker);
@@ -69,10 +66,13 @@ fn published_values_appear_live_and_markup_stays_text() {
         &value_cell("pump", "text"),
         |v| v == hostile,
     );
-    let counts = page.eval(
-        "[document.querySelectorAll('#tags img, #tags b').length, typeof window.injected]",
+    let counts = page
+        .eval("[document.querySelectorAll('#tags img, #tags b').length, typeof window.injected]");
+    assert_eq!(
+        counts,
+        serde_json::json!([0, "undefined"]),
+        "no markup from the payload"
     );
-    assert_eq!(counts, serde_json::json!([0, "undefined"]), "no markup from the payload");
 
     // A station's counters follow the messages, still without a reload.
     page.wait_for(

@@ -68,7 +68,10 @@ fn assert_stats(stats: &Value) {
     assert_eq!(l["unrouted"], 1, "{stats}");
     assert_eq!(l["dropped_off"], 1, "{stats}");
     assert_eq!(l["dropped_simulated"], 0, "{stats}");
-    assert_eq!(l["bytes_received"], 13, "1+1+1+2+2+1+4+1 payload bytes: {stats}");
+    assert_eq!(
+        l["bytes_received"], 13,
+        "1+1+1+2+2+1+4+1 payload bytes: {stats}"
+    );
     assert_eq!(l["connection_attempts"], 1, "{stats}");
     assert!(l["last_message"].is_string(), "{stats}");
     let st = by_station(&stats["stations"]);
@@ -78,7 +81,13 @@ fn assert_stats(stats: &Value) {
         .collect();
     assert_eq!(
         received,
-        vec![("a", 3), ("b", 2), ("never", 0), ("odd\"name\\", 1), ("offline", 1)],
+        vec![
+            ("a", 3),
+            ("b", 2),
+            ("never", 0),
+            ("odd\"name\\", 1),
+            ("offline", 1)
+        ],
         "{stats}"
     );
     assert_eq!(st["offline"]["dropped"], 1, "{stats}");
@@ -162,8 +171,12 @@ fn readable_answers_are_tables() {
     });
     host.send("values");
     let lines = host.wait_stdout("the values table", |lines| {
-        lines.iter().any(|l| l.starts_with("station") && l.contains("value"))
-            && lines.iter().any(|l| l.starts_with("a ") && l.contains("TxtI"))
+        lines
+            .iter()
+            .any(|l| l.starts_with("station") && l.contains("value"))
+            && lines
+                .iter()
+                .any(|l| l.starts_with("a ") && l.contains("TxtI"))
     });
     let row = lines
         .iter()
@@ -174,12 +187,18 @@ fn readable_answers_are_tables() {
     assert!(!row.contains('\x1b'), "{row:?}");
     host.send("stats");
     host.wait_stdout("the stats table", |lines| {
-        lines.iter().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["received", "1"])
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["received", "1"])
     });
     host.send("status");
     host.wait_stdout("the status table", |lines| {
-        lines.iter().any(|l| l.starts_with("line ") && l.contains(": connected 127.0.0.1:"))
-            && lines.iter().any(|l| l.starts_with("a ") && l.contains(" ok "))
+        lines
+            .iter()
+            .any(|l| l.starts_with("line ") && l.contains(": connected 127.0.0.1:"))
+            && lines
+                .iter()
+                .any(|l| l.starts_with("a ") && l.contains(" ok "))
     });
     host.quit_ok();
 }
@@ -239,7 +258,9 @@ fn trace_routing_reads_like_mosquitto_sub_without_json() {
     publish(broker.port(), "plant/zz", b"x\ny", 1, false);
     host.wait_stdout("both route lines", |lines| {
         lines.iter().any(|l| l.ends_with(" route plant/a on -> a"))
-            && lines.iter().any(|l| l.ends_with(" route plant/zz x\\ny -> unrouted"))
+            && lines
+                .iter()
+                .any(|l| l.ends_with(" route plant/zz x\\ny -> unrouted"))
     });
     host.quit_ok();
 }
@@ -299,24 +320,41 @@ fn metrics_and_api_answer_with_the_published_counts() {
         ("mqtt_line_messages_dropped_station_off_total", "1"),
         ("mqtt_line_received_bytes_total", "13"),
         ("mqtt_line_connected", "1"),
-        ("mqtt_line_station_messages_received_total{station=\"a\"}", "3"),
-        ("mqtt_line_station_messages_received_total{station=\"b\"}", "2"),
-        ("mqtt_line_station_messages_received_total{station=\"never\"}", "0"),
+        (
+            "mqtt_line_station_messages_received_total{station=\"a\"}",
+            "3",
+        ),
+        (
+            "mqtt_line_station_messages_received_total{station=\"b\"}",
+            "2",
+        ),
+        (
+            "mqtt_line_station_messages_received_total{station=\"never\"}",
+            "0",
+        ),
         (
             "mqtt_line_station_messages_received_total{station=\"odd\\\"name\\\\\"}",
             "1",
         ),
-        ("mqtt_line_station_messages_dropped_total{station=\"offline\"}", "1"),
-        ("mqtt_line_station_state{station=\"offline\",state=\"off\"}", "1"),
+        (
+            "mqtt_line_station_messages_dropped_total{station=\"offline\"}",
+            "1",
+        ),
+        (
+            "mqtt_line_station_state{station=\"offline\",state=\"off\"}",
+            "1",
+        ),
     ];
     for (name, value) in expected {
-        assert_eq!(m.get(name).map(String::as_str), Some(value), "{name}\n{}", metrics.body);
+        assert_eq!(
+            m.get(name).map(String::as_str),
+            Some(value),
+            "{name}\n{}",
+            metrics.body
+        );
     }
     // Every family has its HELP and TYPE.
-    let families: Vec<&str> = m
-        .keys()
-        .map(|k| k.split('{').next().unwrap_or(k))
-        .collect();
+    let families: Vec<&str> = m.keys().map(|k| k.split('{').next().unwrap_or(k)).collect();
     for family in families {
         for kind in ["HELP", "TYPE"] {
             assert!(
@@ -328,20 +366,36 @@ fn metrics_and_api_answer_with_the_published_counts() {
     }
 
     // /api/* give what the stdin commands give.
-    for (path, command) in [("/api/stats", "stats"), ("/api/values", "values"), ("/api/status", "status")] {
+    for (path, command) in [
+        ("/api/stats", "stats"),
+        ("/api/values", "values"),
+        ("/api/status", "status"),
+    ] {
         let response = http_get(&address, path);
         assert_eq!(response.status, 200, "{path}: {response:?}");
-        assert_eq!(response.header("content-type"), Some("application/json"), "{path}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
         let api = response.json();
         host.send(command);
         let answer = host.expect(&format!("the {command} answer"), |e| ev::kind(e) == command);
-        assert_eq!(without_time(api), without_time(answer), "{path} vs {command}");
+        assert_eq!(
+            without_time(api),
+            without_time(answer),
+            "{path} vs {command}"
+        );
     }
     assert_stats(&http_get(&address, "/api/stats").json());
 
     let page = http_get(&address, "/");
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("<script src=\"/page.js\""), "{}", page.body);
+    assert!(
+        page.body.contains("<script src=\"/page.js\""),
+        "{}",
+        page.body
+    );
     assert!(
         page.header("content-security-policy")
             .is_some_and(|p| p.contains("script-src 'self'")),

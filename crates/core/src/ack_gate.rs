@@ -198,7 +198,6 @@ impl AckGate {
     }
 
     /// QoS 0 messages dropped because the held queue was full, since the station was added.
-    #[cfg(test)]
     pub fn dropped(&self) -> u64 {
         self.dropped_total
     }

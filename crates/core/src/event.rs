@@ -32,6 +32,36 @@ pub enum LogLevel {
     Debug,
 }
 
+/// Where a received message went (the routing trace, [`Event::Route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteOutcome {
+    /// The station took it (it fills its tags, or holds it behind its ACK_ID gate).
+    Taken,
+    /// No station's topic rule matches.
+    Unrouted,
+    /// Its station is off: dropped.
+    StationOff,
+    /// Its station is in simulation: dropped.
+    Simulated,
+    /// A station's will message: the device is gone.
+    Will,
+}
+
+impl RouteOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteOutcome::Taken => "taken",
+            RouteOutcome::Unrouted => "unrouted",
+            RouteOutcome::StationOff => "station_off",
+            RouteOutcome::Simulated => "simulated",
+            RouteOutcome::Will => "will",
+        }
+    }
+}
+
+/// The most payload bytes an [`Event::Route`] carries; the C ABI's `MQL_ROUTE_PAYLOAD_MAX`.
+pub const ROUTE_PAYLOAD_MAX: usize = 256;
+
 /// Every event with a `time_ns` carries the wall time (Unix ns) it happened at, as the shell
 /// passed it in: the host sees when it happened, not when it polled.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +87,17 @@ pub enum Event {
         station: StationId,
         tag: TagId,
         error: Option<String>,
+        time_ns: i64,
+    },
+    /// Where one received message went; only while the routing trace is on. `topic` and
+    /// `payload` are as received (the payload as lossy UTF-8, at most [`ROUTE_PAYLOAD_MAX`]
+    /// bytes), not escaped: the host escapes them for its output. `station` is the station
+    /// that took it, or `None` when unrouted.
+    Route {
+        topic: String,
+        payload: String,
+        outcome: RouteOutcome,
+        station: Option<StationId>,
         time_ns: i64,
     },
     /// A warning or note for the host's log. The core has no logger: the shell logs these with

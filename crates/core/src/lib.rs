@@ -23,6 +23,7 @@ mod params;
 mod payload;
 mod routing;
 mod session;
+mod stale;
 mod station;
 mod tag;
 mod text;
@@ -33,10 +34,11 @@ pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
 pub use connection::{Attempt, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
 pub use event::{
-    Event, LineEvent, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
+    Event, LineEvent, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED,
+    FLAG_TIME_FROM_PAYLOAD, FLAG_VALID, ROUTE_PAYLOAD_MAX,
 };
 pub use ids::{StationId, TagId, WriteToken};
-pub use line::{Line, Unsendable};
+pub use line::{Line, LineState, LineStats, StationStats, Unsendable};
 pub use params::Secret;
 pub use payload::escape;
 pub use station::{StationCommand, StationParams, StationState};

@@ -1,5 +1,7 @@
 //! Station parameters, commands and states.
 
+use std::time::Duration;
+
 use crate::config::PayloadType;
 use crate::error::ConfigError;
 use crate::json_path::JsonPath;
@@ -55,6 +57,9 @@ pub struct StationParams {
     /// With ACK_ID: how many messages may wait behind the shown one before QoS 0 ones are
     /// dropped (see ack_gate.rs).
     pub max_held_messages: usize,
+    /// STALE: while the line is connected, the station goes to comm error when no message came
+    /// for this long; `None` (0) is off.
+    pub stale: Option<Duration>,
 }
 
 impl Default for StationParams {
@@ -68,12 +73,16 @@ impl Default for StationParams {
             ignore_missing_time: None,
             time_zone: TimeZone::Local,
             max_held_messages: crate::ack_gate::DEFAULT_MAX_HELD,
+            stale: None,
         }
     }
 }
 
 /// The largest `max_held_messages` accepted: a million small messages are about 200 MB.
 const MAX_HELD_LIMIT: usize = 1_000_000;
+
+/// The longest STALE accepted: a week, for devices that report daily.
+const MAX_STALE_SECS: f64 = 7.0 * 86400.0;
 
 /// Canonical station parameter names (after [`normalize_key`]).
 pub const STATION_PARAMETERS: &[&str] = &[
@@ -85,6 +94,7 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "ignore_missing_time",
     "time_zone",
     "max_held_messages",
+    "stale",
 ];
 
 impl StationParams {
@@ -124,6 +134,10 @@ impl StationParams {
                 }
                 "max_held_messages" => {
                     p.max_held_messages = param.integer(0, MAX_HELD_LIMIT as u64)? as usize
+                }
+                "stale" => {
+                    let d = param.seconds(MAX_STALE_SECS)?;
+                    p.stale = (!d.is_zero()).then_some(d);
                 }
                 other => return Err(unhandled(object, other)),
             }
@@ -175,6 +189,10 @@ mod tests {
             ("time_zone", "Mars", "expected local"),
             ("max_held_messages", "-1", "whole number"),
             ("max_held_messages", "1000001", "1000000"),
+            ("STALE", "soon", "number of seconds"),
+            ("STALE", "-1", "from 0 to 604800"),
+            ("STALE", "NaN", "from 0 to 604800"),
+            ("STALE", "604801", "from 0 to 604800"),
         ] {
             let err = StationParams::from_params("station 's'", [(k, v)])
                 .unwrap_err()
@@ -183,6 +201,14 @@ mod tests {
                 err.contains("station 's'") && err.contains(v) && err.contains(needle),
                 "{err}"
             );
+        }
+        for (value, stale) in [
+            ("5", Some(Duration::from_secs(5))),
+            (" 0.25 ", Some(Duration::from_millis(250))),
+            ("0", None),
+        ] {
+            let p = StationParams::from_params("station 's'", [("STALE", value)]).unwrap();
+            assert_eq!(p.stale, stale, "STALE = {value:?}");
         }
         let err = StationParams::from_params("station 's'", [("SWX", "1")])
             .unwrap_err()

@@ -13,7 +13,7 @@ fn stations_report_comm_error_until_connected_then_ok() {
     h.station(1, "a");
     h.station(2, "b");
     h.line
-        .station_command(StationId(2), StationCommand::Off, 0)
+        .station_command(StationId(2), StationCommand::Off, h.now, 0)
         .unwrap();
     h.line.start(0).unwrap();
     assert_eq!(
@@ -138,7 +138,7 @@ fn routing_through_the_line_and_off_stations() {
         Some(3)
     );
     h.line
-        .station_command(StationId(2), StationCommand::Off, 0)
+        .station_command(StationId(2), StationCommand::Off, h.now, 0)
         .unwrap();
     h.events();
     // A message for a station that is off is dropped, not passed on to `.*`.
@@ -180,14 +180,14 @@ fn the_line_wants_no_connection_when_every_station_is_off_or_simulated() {
     h.line.start(0).unwrap();
     assert!(h.line.wants_connection());
     h.line
-        .station_command(StationId(1), StationCommand::Off, 0)
+        .station_command(StationId(1), StationCommand::Off, h.now, 0)
         .unwrap();
     h.line
-        .station_command(StationId(2), StationCommand::Simulate, 0)
+        .station_command(StationId(2), StationCommand::Simulate, h.now, 0)
         .unwrap();
     assert!(!h.line.wants_connection());
     h.line
-        .station_command(StationId(2), StationCommand::On, 0)
+        .station_command(StationId(2), StationCommand::On, h.now, 0)
         .unwrap();
     assert!(h.line.wants_connection());
 }
@@ -620,7 +620,7 @@ fn a_message_left_unconfirmed_sets_one_warning_deadline() {
     h.receive("t", b"a", QoS::AtLeastOnce, 1);
     let due = h.now + Duration::from_secs(5);
     assert_eq!(h.line.poll_timeout(), Some(due));
-    h.line.handle_timeout(due).unwrap();
+    h.line.handle_timeout(due, 0).unwrap();
     // Warned once: no deadline is left that would fire again.
     assert_eq!(h.line.poll_timeout(), None);
 }
@@ -633,7 +633,7 @@ fn a_message_left_unconfirmed_is_warned_about_once() {
     let due = h.line.poll_timeout().expect("the warning has a deadline");
     assert_eq!(due - h.now, std::time::Duration::from_secs(5));
     h.now = due;
-    h.line.handle_timeout(h.now).unwrap();
+    h.line.handle_timeout(h.now, 0).unwrap();
     assert_eq!(
         logs(&h.events()),
         [(
@@ -645,7 +645,7 @@ fn a_message_left_unconfirmed_is_warned_about_once() {
         )]
     );
     h.now += std::time::Duration::from_secs(5);
-    h.line.handle_timeout(h.now).unwrap();
+    h.line.handle_timeout(h.now, 0).unwrap();
     assert_eq!(logs(&h.events()), []);
 }
 
@@ -740,7 +740,7 @@ fn failover_back_off_and_reply_timeout_on_virtual_time() {
     let due = h.line.poll_timeout().expect("the CONNACK deadline");
     assert_eq!(due, h.now + reply);
     h.now = due;
-    let reason = h.line.handle_timeout(h.now).unwrap_err().to_string();
+    let reason = h.line.handle_timeout(h.now, 0).unwrap_err().to_string();
     assert!(reason.contains("CONNACK"), "{reason}");
     h.line.transport_closed(&reason, 0);
     h.line
@@ -787,9 +787,9 @@ fn a_write_the_broker_does_not_take_closes_after_the_reply_timeout() {
     let due = h.line.poll_timeout().expect("the write deadline");
     assert_eq!(due, h.now + Duration::from_secs(2));
     h.line
-        .handle_timeout(due - Duration::from_millis(1))
+        .handle_timeout(due - Duration::from_millis(1), 0)
         .unwrap();
-    let reason = h.line.handle_timeout(due).unwrap_err().to_string();
+    let reason = h.line.handle_timeout(due, 0).unwrap_err().to_string();
     assert!(reason.contains("took no data"), "{reason}");
 
     // Taken in time: nothing is due.

@@ -1,7 +1,7 @@
 //! Conversions between the core's types and the C ABI's.
 
 use mqtt_line_abi::*;
-use mqtt_line_core::{Event, LineEvent};
+use mqtt_line_core::{Event, LineEvent, LineState, LineStats, RouteOutcome, StationStats};
 use mqtt_line_core::{StationState, Value, ValueType};
 
 use crate::queue::HostEvent;
@@ -68,6 +68,55 @@ fn station_state(s: StationState) -> u32 {
     }
 }
 
+fn route_outcome(o: RouteOutcome) -> u32 {
+    match o {
+        RouteOutcome::Taken => MQL_ROUTE_TAKEN,
+        RouteOutcome::Unrouted => MQL_ROUTE_UNROUTED,
+        RouteOutcome::StationOff => MQL_ROUTE_STATION_OFF,
+        RouteOutcome::Simulated => MQL_ROUTE_SIMULATED,
+        RouteOutcome::Will => MQL_ROUTE_WILL,
+    }
+}
+
+/// The C view of the line's counters (`size` is left to the host's).
+pub fn line_stats_to_abi(s: &LineStats) -> MqlLineStats {
+    MqlLineStats {
+        size: 0,
+        state: match s.state {
+            None => 0,
+            Some(LineState::Connected) => MQL_LINE_CONNECTED,
+            Some(LineState::Disconnected) => MQL_LINE_DISCONNECTED,
+        },
+        reserved: 0,
+        received: s.received,
+        bytes_received: s.bytes_received,
+        unrouted: s.unrouted,
+        dropped_off: s.dropped_off,
+        dropped_simulated: s.dropped_simulated,
+        payload_errors: s.payload_errors,
+        will_messages: s.will_messages,
+        held: s.held,
+        writes_ok: s.writes_ok,
+        writes_failed: s.writes_failed,
+        connection_attempts: s.connection_attempts,
+        reconnects: s.reconnects,
+        last_message_ns: s.last_message_ns.unwrap_or(0),
+    }
+}
+
+/// The C view of a station's counters (`size` is left to the host's).
+pub fn station_stats_to_abi(s: &StationStats) -> MqlStationStats {
+    MqlStationStats {
+        size: 0,
+        state: s.state.map_or(0, station_state),
+        reserved: 0,
+        received: s.received,
+        dropped: s.dropped,
+        held: s.held,
+        last_message_ns: s.last_message_ns.unwrap_or(0),
+    }
+}
+
 /// The C view of an event; its strings borrow from `e`.
 pub fn fill_event(e: &HostEvent) -> MqlEvent {
     let mut out = MqlEvent::empty();
@@ -125,6 +174,20 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
                 }
             }
         }
+        HostEvent::Core(Event::Route {
+            topic,
+            payload,
+            outcome,
+            station,
+            time_ns,
+        }) => {
+            out.kind = MQL_EVENT_ROUTE;
+            out.code = route_outcome(*outcome);
+            out.station_id = station.map_or(0, |s| s.0);
+            out.text = MqlStr::from_str(topic);
+            out.value = MqlValue::text(payload);
+            out.time_ns = *time_ns;
+        }
         // The shell logs these through the line's dispatcher before they reach the queue
         // (driver.rs); one that got here anyway still reaches the host as a log line.
         HostEvent::Core(Event::Log { level, text }) => {
@@ -173,6 +236,35 @@ mod tests {
             assert_eq!(Some(ty.name()), value_type_name(t));
         }
         assert!(value_type_from_abi(0).is_none());
+    }
+
+    #[test]
+    fn route_events_carry_topic_payload_outcome_and_station() {
+        let cases = [
+            (RouteOutcome::Taken, Some(7), MQL_ROUTE_TAKEN, 7),
+            (RouteOutcome::Unrouted, None, MQL_ROUTE_UNROUTED, 0),
+            (RouteOutcome::StationOff, Some(8), MQL_ROUTE_STATION_OFF, 8),
+            (RouteOutcome::Simulated, Some(9), MQL_ROUTE_SIMULATED, 9),
+            (RouteOutcome::Will, Some(1), MQL_ROUTE_WILL, 1),
+        ];
+        for (outcome, station, code, station_id) in cases {
+            let e = HostEvent::Core(Event::Route {
+                topic: "plant/a".into(),
+                payload: "42".into(),
+                outcome,
+                station: station.map(mqtt_line_core::StationId),
+                time_ns: 5,
+            });
+            let ev = fill_event(&e);
+            assert_eq!(
+                (ev.kind, ev.code, ev.station_id, ev.time_ns),
+                (MQL_EVENT_ROUTE, code, station_id, 5)
+            );
+            assert_eq!(unsafe { ev.text.as_bytes() }, Some(&b"plant/a"[..]));
+            assert_eq!(ev.value.kind, MQL_VALUE_TEXT);
+            assert_eq!(unsafe { ev.value.text.as_bytes() }, Some(&b"42"[..]));
+        }
+        assert_eq!(mqtt_line_core::ROUTE_PAYLOAD_MAX, MQL_ROUTE_PAYLOAD_MAX);
     }
 
     #[test]

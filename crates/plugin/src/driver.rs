@@ -373,7 +373,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
 /// Lets the core handle what is due now; `Err` is the reason to close the connection.
 fn fire_timers(shared: &Shared) -> Result<(), String> {
     let now = Instant::now();
-    match shared.with_line(|l| l.handle_timeout(now)) {
+    match shared.with_line(|l| l.handle_timeout(now, now_ns())) {
         Ok(handled) => handled.map_err(|e| e.to_string()),
         Err(_) => Err("internal error".into()),
     }

@@ -10,7 +10,9 @@ use mqtt_line_abi::*;
 use mqtt_line_core::{ConfigError, Line, LineConfig, StationCommand, StationId, TagId};
 use tracing::Dispatch;
 
-use crate::convert::{fill_event, value_from_abi, value_type_from_abi};
+use crate::convert::{
+    fill_event, line_stats_to_abi, station_stats_to_abi, value_from_abi, value_type_from_abi,
+};
 use crate::driver::{self, Shared};
 use crate::logging::{self, LogLevel};
 use crate::now_ns;
@@ -218,7 +220,8 @@ pub unsafe extern "C" fn line_create(
         let (config, warnings) =
             LineConfig::from_params(&format!("line '{name}'"), params).map_err(Failure::config)?;
         let full_debug = config.full_debug;
-        let line = Line::new(name, config, std::time::Instant::now());
+        let mut line = Line::new(name, config, std::time::Instant::now());
+        line.set_trace_routing(cfg.trace_routing != 0);
         let handle = LineHandle {
             shared: Arc::new(Shared::new(line, queue)),
             dispatch,
@@ -332,7 +335,7 @@ pub unsafe extern "C" fn line_station_command(
             MQL_STATION_CMD_SIMULATE => StationCommand::Simulate,
             other => return Err(Failure::arg(format!("unknown station command {other}"))),
         };
-        h.with_line(|l| l.station_command(StationId(station_id), cmd, now_ns()))?
+        h.with_line(|l| l.station_command(StationId(station_id), cmd, Instant::now(), now_ns()))?
             .map_err(Failure::config)
     })
 }
@@ -446,6 +449,82 @@ pub unsafe extern "C" fn line_check(line: *mut MqlLine, err: *mut MqlError) -> M
         h.with_line(|l| l.check().map(log_warnings))?
             .map_err(Failure::config)
     })
+}
+
+pub unsafe extern "C" fn line_stats(
+    line: *mut MqlLine,
+    out: *mut MqlLineStats,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        let size = stats_size(out as *const usize, "MqlLineStats", LINE_STATS_1_2)?;
+        let stats = line_stats_to_abi(&h.shared.lock()?.stats());
+        write_stats(out.cast(), &stats, size);
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn line_station_stats(
+    line: *mut MqlLine,
+    station_id: u64,
+    out: *mut MqlStationStats,
+    err: *mut MqlError,
+) -> MqlStatus {
+    guard(err, || {
+        let h = handle(line)?;
+        let size = stats_size(out as *const usize, "MqlStationStats", STATION_STATS_1_2)?;
+        let stats = h
+            .shared
+            .lock()?
+            .station_stats(StationId(station_id))
+            .map_err(Failure::config)?;
+        write_stats(out.cast(), &station_stats_to_abi(&stats), size);
+        Ok(())
+    })
+}
+
+/// The sizes of the stats structs of ABI 1.2: a host passes at least these.
+const LINE_STATS_1_2: usize =
+    std::mem::offset_of!(MqlLineStats, last_message_ns) + std::mem::size_of::<i64>();
+const STATION_STATS_1_2: usize =
+    std::mem::offset_of!(MqlStationStats, last_message_ns) + std::mem::size_of::<i64>();
+
+/// Reads the `size` the host set at the start of its stats struct; refuses NULL and a size
+/// smaller than `min`.
+///
+/// # Safety
+/// `out` is NULL or points to the host's struct, which starts with its `size`.
+unsafe fn stats_size(out: *const usize, what: &str, min: usize) -> Result<usize, Failure> {
+    if out.is_null() {
+        return Err(Failure::arg("out is NULL"));
+    }
+    let size = out.read_unaligned();
+    if size < min {
+        return Err(Failure(
+            MQL_ERR_VERSION,
+            format!(
+                "{what}.size {size} is smaller than {min} bytes (the struct of ABI 1.2): set it to \
+                 sizeof({what}) from the header"
+            ),
+        ));
+    }
+    Ok(size)
+}
+
+/// Copies `stats` into the host's struct, no byte past its `size`; the `size` field is kept as
+/// the host set it, and the bytes of a newer host's struct past ours are left untouched.
+///
+/// # Safety
+/// `out` points to at least `size` writable bytes.
+unsafe fn write_stats<T>(out: *mut u8, stats: &T, size: usize) {
+    let field = std::mem::size_of::<usize>();
+    let n = size.min(std::mem::size_of::<T>());
+    std::ptr::copy_nonoverlapping(
+        (stats as *const T as *const u8).add(field),
+        out.add(field),
+        n - field,
+    );
 }
 
 /// Configuration warnings go to the host as log events; call it under the line's dispatcher

@@ -52,6 +52,7 @@ fn config(name: &str, list: &[MqlParam], log_level: u32) -> MqlLineConfig {
         notify_user_data: std::ptr::null_mut(),
         event_queue_capacity: 0,
         log_level,
+        trace_routing: 0,
     }
 }
 
@@ -731,4 +732,169 @@ fn destroying_a_connected_line_sends_disconnect_and_never_backs_off() {
         Some(&14),
         "the last packet is DISCONNECT: {seen:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters (ABI 1.2)
+// ---------------------------------------------------------------------------------------------
+
+fn line_stats_of(line: *mut MqlLine, out: *mut MqlLineStats) -> (MqlStatus, String) {
+    call(|e| unsafe { line_stats(line, out, e) })
+}
+
+fn station_stats_of(
+    line: *mut MqlLine,
+    station: u64,
+    out: *mut MqlStationStats,
+) -> (MqlStatus, String) {
+    call(|e| unsafe { line_station_stats(line, station, out, e) })
+}
+
+fn sized<T: Default>(size: usize) -> T {
+    let mut v = T::default();
+    // Both stats structs start with their `size`.
+    unsafe { (&mut v as *mut T as *mut usize).write(size) };
+    v
+}
+
+#[test]
+fn stats_calls_refuse_bad_arguments_with_clear_errors() {
+    let line = configured(&refused_port(), MQL_LOG_INFO);
+    let mut ls: MqlLineStats = sized(size_of::<MqlLineStats>());
+    let mut ss: MqlStationStats = sized(size_of::<MqlStationStats>());
+    let mut short_line: MqlLineStats = sized(LINE_STATS_1_2 - 1);
+    let mut short_station: MqlStationStats = sized(size_of::<usize>());
+    let null = std::ptr::null_mut();
+    type Call<'a> = Box<dyn FnOnce() -> (MqlStatus, String) + 'a>;
+    let cases: Vec<(&str, Call, MqlStatus, &str)> = vec![
+        (
+            "line NULL",
+            Box::new(|| line_stats_of(null, &mut ls)),
+            MQL_ERR_INVALID_ARGUMENT,
+            "line is NULL",
+        ),
+        (
+            "out NULL",
+            Box::new(|| line_stats_of(line, std::ptr::null_mut())),
+            MQL_ERR_INVALID_ARGUMENT,
+            "out is NULL",
+        ),
+        (
+            "line struct too small",
+            Box::new(|| line_stats_of(line, &mut short_line)),
+            MQL_ERR_VERSION,
+            "MqlLineStats.size 119 is smaller than 120",
+        ),
+        (
+            "station line NULL",
+            Box::new(|| station_stats_of(null, STATION, &mut ss)),
+            MQL_ERR_INVALID_ARGUMENT,
+            "line is NULL",
+        ),
+        (
+            "station out NULL",
+            Box::new(|| station_stats_of(line, STATION, std::ptr::null_mut())),
+            MQL_ERR_INVALID_ARGUMENT,
+            "out is NULL",
+        ),
+        (
+            "station struct too small",
+            Box::new(|| station_stats_of(line, STATION, &mut short_station)),
+            MQL_ERR_VERSION,
+            "MqlStationStats.size 8 is smaller than 48",
+        ),
+        (
+            "unknown station",
+            Box::new(|| {
+                let mut ss: MqlStationStats = sized(size_of::<MqlStationStats>());
+                station_stats_of(line, 77, &mut ss)
+            }),
+            MQL_ERR_UNKNOWN_ID,
+            "no station with id 77",
+        ),
+    ];
+    for (what, f, status, needle) in cases {
+        let (got, msg) = f();
+        assert_eq!(got, status, "{what}: {msg}");
+        assert!(msg.contains(needle), "{what}: {msg}");
+    }
+    unsafe { line_destroy(line) };
+}
+
+#[test]
+fn stats_before_start_are_zero_and_keep_the_host_size() {
+    let line = configured(&refused_port(), MQL_LOG_INFO);
+    let mut ls = MqlLineStats {
+        received: 99,
+        last_message_ns: 5,
+        ..sized(size_of::<MqlLineStats>())
+    };
+    ok("line_stats", line_stats_of(line, &mut ls));
+    assert_eq!(ls.size, size_of::<MqlLineStats>());
+    assert_eq!(
+        (
+            ls.state,
+            ls.received,
+            ls.connection_attempts,
+            ls.last_message_ns
+        ),
+        (0, 0, 0, 0)
+    );
+    let mut ss = MqlStationStats {
+        received: 99,
+        ..sized(size_of::<MqlStationStats>())
+    };
+    ok(
+        "line_station_stats",
+        station_stats_of(line, STATION, &mut ss),
+    );
+    assert_eq!((ss.state, ss.received, ss.last_message_ns), (0, 0, 0));
+    unsafe { line_destroy(line) };
+}
+
+#[test]
+fn stats_write_no_byte_past_the_host_size() {
+    let line = configured(&refused_port(), MQL_LOG_INFO);
+    // A struct that ends exactly at an unwritable page: a byte written past it faults.
+    let guarded = GuardedPage::new();
+    let exact: MqlLineStats = sized(LINE_STATS_1_2);
+    let at = guarded.place_at_end(&exact, LINE_STATS_1_2) as *mut MqlLineStats;
+    ok("line_stats", line_stats_of(line, at));
+    let exact: MqlStationStats = sized(STATION_STATS_1_2);
+    let at = guarded.place_at_end(&exact, STATION_STATS_1_2) as *mut MqlStationStats;
+    ok("station_stats", station_stats_of(line, STATION, at));
+    // A newer host's larger struct: its tail is not touched.
+    #[repr(C)]
+    struct Newer {
+        stats: MqlLineStats,
+        tail: [u8; 16],
+    }
+    let mut newer = Newer {
+        stats: sized(size_of::<Newer>()),
+        tail: [0xab; 16],
+    };
+    ok(
+        "line_stats",
+        line_stats_of(line, &mut newer.stats as *mut MqlLineStats),
+    );
+    assert_eq!(newer.tail, [0xab; 16]);
+    assert_eq!(newer.stats.size, size_of::<Newer>());
+    unsafe { line_destroy(line) };
+}
+
+#[test]
+fn connection_attempts_are_counted_and_the_line_state_shows() {
+    let line = started(&refused_port(), MQL_LOG_INFO);
+    wait_for(line, "a failed attempt", |e| {
+        e.kind == MQL_EVENT_LINE_STATE && e.code == MQL_LINE_DISCONNECTED
+    });
+    let mut ls: MqlLineStats = sized(size_of::<MqlLineStats>());
+    ok("line_stats", line_stats_of(line, &mut ls));
+    assert_eq!(ls.state, MQL_LINE_DISCONNECTED);
+    assert!(ls.connection_attempts >= 1, "{ls:?}");
+    assert_eq!((ls.received, ls.reconnects), (0, 0));
+    let mut ss: MqlStationStats = sized(size_of::<MqlStationStats>());
+    ok("station_stats", station_stats_of(line, STATION, &mut ss));
+    assert_eq!(ss.state, MQL_STATION_COMM_ERROR);
+    unsafe { line_destroy(line) };
 }

@@ -33,6 +33,8 @@ static API: SyncApi = SyncApi(MqlPluginApi {
     line_poll_events: ffi::line_poll_events,
     line_destroy: ffi::line_destroy,
     line_check: ffi::line_check,
+    line_stats: ffi::line_stats,
+    line_station_stats: ffi::line_station_stats,
 });
 
 struct SyncApi(MqlPluginApi);

@@ -27,6 +27,12 @@ pub enum HostEvent {
     },
 }
 
+/// Events that count against the capacity: tag values and routing traces, one or more per
+/// received message, so a host that does not drain stops the reading.
+fn holds_room(e: &Event) -> bool {
+    matches!(e, Event::TagValue { .. } | Event::Route { .. })
+}
+
 /// The host's wake-up callback. The host promises it may be called from any thread.
 struct Notify {
     callback: MqlNotifyFn,
@@ -76,7 +82,7 @@ impl EventQueue {
         let mut inner = self.lock();
         let was_empty = inner.events.is_empty();
         for e in events {
-            if matches!(e, Event::TagValue { .. }) {
+            if holds_room(&e) {
                 inner.values += 1;
             }
             inner.events.push_back(HostEvent::Core(e));
@@ -130,7 +136,7 @@ impl EventQueue {
         let before = inner.values;
         let inner = &mut *inner;
         for e in inner.events.drain(..n) {
-            if matches!(e, HostEvent::Core(Event::TagValue { .. })) {
+            if matches!(&e, HostEvent::Core(c) if holds_room(c)) {
                 inner.values -= 1;
             }
             out.push(e);

@@ -33,7 +33,7 @@ const STATIONS: &[(u64, &str, &str, &[(&str, &str)])] = &[
         "plant/a",
         &[("swt", "dev/a/will"), ("swp", "gone")],
     ),
-    (2, "regex", "plant/r.*", &[]),
+    (2, "regex", "plant/r.*", &[("STALE", "0.5")]),
     (
         3,
         "json",
@@ -169,6 +169,7 @@ impl Harness {
         };
         let now = Instant::now();
         let mut line = Line::new("fuzz", config, now);
+        line.set_trace_routing(u.arbitrary()?);
         for &(id, name, address, station_params) in STATIONS {
             line.add_station(StationId(id), name, address, station_params.iter().copied())
                 .expect("the fixed stations are valid");
@@ -188,7 +189,7 @@ impl Harness {
         let mut commands = HashMap::new();
         for &(id, ..) in STATIONS {
             let cmd = *u.choose(&[StationCommand::On, StationCommand::On, StationCommand::Off])?;
-            line.station_command(StationId(id), cmd, 0)
+            line.station_command(StationId(id), cmd, now, 0)
                 .expect("a known station");
             commands.insert(id, cmd);
         }
@@ -524,9 +525,9 @@ impl Harness {
                     StationCommand::Off,
                     StationCommand::Simulate,
                 ])?;
-                let result = self
-                    .line
-                    .station_command(StationId(id), cmd, self.wall_ns());
+                let result =
+                    self.line
+                        .station_command(StationId(id), cmd, self.now, self.wall_ns());
                 assert_eq!(
                     result.is_ok(),
                     self.commands.contains_key(&id),
@@ -556,7 +557,7 @@ impl Harness {
                     _ => Duration::from_millis(u.int_in_range(0..=300_000)?),
                 };
                 self.now += step;
-                if self.line.handle_timeout(self.now).is_err() {
+                if self.line.handle_timeout(self.now, self.wall_ns()).is_err() {
                     self.close("timeout");
                 } else if let Some(next) = self.line.poll_timeout() {
                     // A deadline in the past would make the driver spin.
@@ -641,6 +642,22 @@ impl Harness {
             self.pending.is_empty(),
             "writes without a write-done: {:?}",
             self.pending
+        );
+        // Every message is counted once: as a will message, unrouted, or by its station.
+        let stats = self.line.stats();
+        let routed: u64 = STATIONS
+            .iter()
+            .map(|&(id, ..)| {
+                self.line
+                    .station_stats(StationId(id))
+                    .expect("a known station")
+                    .received
+            })
+            .sum();
+        assert_eq!(
+            stats.received,
+            routed + stats.unrouted + stats.will_messages,
+            "{stats:?}"
         );
     }
 }

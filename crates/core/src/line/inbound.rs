@@ -9,7 +9,8 @@ use super::{log_to, Line, Station};
 use crate::ack_gate::{Held, HeldLimit, Offered};
 use crate::codec::{Publish, QoS};
 use crate::event::{
-    Event, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
+    Event, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD,
+    FLAG_VALID, ROUTE_PAYLOAD_MAX,
 };
 use crate::ids::{StationIndex, TagIndex};
 use crate::json_value;
@@ -22,32 +23,56 @@ impl Line {
     /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
     /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
     pub(super) fn deliver(&mut self, p: Publish, now: Instant, wall_ns: i64) {
-        if self.will_message(&p, wall_ns) {
+        self.stats.received += 1;
+        self.stats.bytes_received += p.payload.len() as u64;
+        self.stats.last_message_ns = Some(wall_ns);
+        if let Some(hit) = self.will_stations(&p) {
+            self.stats.will_messages += 1;
+            self.trace(&p, RouteOutcome::Will, hit.first().copied(), wall_ns);
+            self.devices_lost(&hit, &p.topic, wall_ns);
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
         let Some(i) = self.router.route(&p.topic).map(StationIndex) else {
-            self.unrouted += 1;
+            self.stats.unrouted += 1;
+            self.trace(&p, RouteOutcome::Unrouted, None, wall_ns);
             let text = format!(
                 "message matches no station topic={} unrouted={}",
                 payload::escape(&p.topic),
-                self.unrouted
+                self.stats.unrouted
             );
             self.log(LogLevel::Debug, text);
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         };
         let s = &mut self.stations[i];
-        if s.command != StationCommand::On {
+        s.counters.received += 1;
+        s.counters.last_message_ns = Some(wall_ns);
+        let dropped = match s.command {
+            StationCommand::On => None,
+            StationCommand::Off => Some(RouteOutcome::StationOff),
+            StationCommand::Simulate => Some(RouteOutcome::Simulated),
+        };
+        if let Some(outcome) = dropped {
+            s.counters.dropped += 1;
+            if outcome == RouteOutcome::StationOff {
+                self.stats.dropped_off += 1;
+            } else {
+                self.stats.dropped_simulated += 1;
+            }
             let text = format!(
                 "message for a station that is off or simulated is dropped station={} topic={}",
-                s.name,
+                self.stations[i].name,
                 payload::escape(&p.topic)
             );
+            self.trace(&p, outcome, Some(i), wall_ns);
             self.log(LogLevel::Debug, text);
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
+        self.trace(&p, RouteOutcome::Taken, Some(i), wall_ns);
+        self.station_heard(i, now, wall_ns);
+        let s = &mut self.stations[i];
         let epoch = self.session.epoch();
         if !s.gated {
             self.fill_inputs(i, &p, wall_ns);
@@ -72,12 +97,30 @@ impl Line {
         }
     }
 
-    /// A message on a station's will topic (with its will payload, when one is set) says the
-    /// device is gone: the station goes to hard error and the message is not data.
-    fn will_message(&mut self, p: &Publish, wall_ns: i64) -> bool {
-        let Some(stations) = self.wills.get(&p.topic) else {
-            return false;
-        };
+    /// The routing trace's event for `p`, built only while the trace is on.
+    fn trace(
+        &mut self,
+        p: &Publish,
+        outcome: RouteOutcome,
+        station: Option<StationIndex>,
+        wall_ns: i64,
+    ) {
+        if !self.trace_routing {
+            return;
+        }
+        self.events.push_back(Event::Route {
+            topic: p.topic.clone(),
+            payload: route_excerpt(&p.payload),
+            outcome,
+            station: station.map(|i| self.stations[i].id),
+            time_ns: wall_ns,
+        });
+    }
+
+    /// The stations `p` is the will message of: a message on a station's will topic (with its
+    /// will payload, when one is set) says the device is gone. `None` when it is no will message.
+    fn will_stations(&self, p: &Publish) -> Option<Vec<StationIndex>> {
+        let stations = self.wills.get(&p.topic)?;
         let hit: Vec<StationIndex> = stations
             .iter()
             .copied()
@@ -86,16 +129,21 @@ impl Line {
                 swp.is_empty() || swp.as_bytes() == &p.payload[..]
             })
             .collect();
-        for &i in &hit {
+        (!hit.is_empty()).then_some(hit)
+    }
+
+    /// The devices of these stations are gone: hard error until data comes again; the message is
+    /// not data.
+    fn devices_lost(&mut self, hit: &[StationIndex], topic: &str, wall_ns: i64) {
+        let topic = payload::escape(topic);
+        for &i in hit {
             let st = &mut self.stations[i];
             st.device_lost = true;
-            let topic = payload::escape(&p.topic);
             let text = format!("station '{}': will message on '{topic}'", st.name);
             self.log(LogLevel::Info, text);
             let reason = format!("will message received on '{topic}'");
             self.refresh_station(i, &reason, wall_ns);
         }
-        !hit.is_empty()
     }
 
     /// Sets a station's input tags from a message: with a JSON payload the JA= tags first, then
@@ -130,6 +178,7 @@ impl Line {
                     }
                 }
                 Err(e) => {
+                    self.stats.payload_errors += 1;
                     let text = format!(
                         "station '{}': the payload of '{}' is not JSON ({}); its JA= tags are \
                          invalid",
@@ -284,4 +333,20 @@ fn payload_time(
     };
     log_to(events, LogLevel::Warn, text);
     None
+}
+
+/// A payload as the routing trace shows it: lossy UTF-8, at most [`ROUTE_PAYLOAD_MAX`] bytes, cut
+/// on a character boundary.
+fn route_excerpt(payload: &[u8]) -> String {
+    // A character cut at the byte limit becomes U+FFFD and is cut off below.
+    let head = &payload[..payload.len().min(ROUTE_PAYLOAD_MAX)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    if text.len() > ROUTE_PAYLOAD_MAX {
+        let mut end = ROUTE_PAYLOAD_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }

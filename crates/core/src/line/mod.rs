@@ -16,9 +16,14 @@
 
 mod ack;
 mod inbound;
+mod stale;
 mod station_state;
+mod stats;
 mod topology;
 mod writes;
+
+use stats::StationCounters;
+pub use stats::{LineState, LineStats, StationStats};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -38,6 +43,7 @@ use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::Router;
 use crate::session::{ProtocolError, Session, SessionEvent};
+use crate::stale::StaleClock;
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
 use crate::value::ValueType;
@@ -64,6 +70,9 @@ struct Station {
     /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
     gated: bool,
     gate: AckGate,
+    counters: StationCounters,
+    /// Its STALE clock.
+    staleness: stale::StaleState,
 }
 
 struct Tag {
@@ -120,7 +129,12 @@ pub struct Line {
     host: Option<String>,
     writes: HashMap<WriteToken, PendingWrite>,
     next_token: u64,
-    unrouted: u64,
+    /// The line's counters (their `held` is summed from the gates when asked).
+    stats: LineStats,
+    /// One [`Event::Route`] per received message (built only when on).
+    trace_routing: bool,
+    /// The STALE deadlines of the stations.
+    stale_clock: StaleClock,
     /// Values read from the last JSON payload, kept to reuse the allocation.
     extracted: Vec<Option<Found>>,
     /// One copy of each distinct JA= address, shared by the tags that use it.
@@ -131,6 +145,8 @@ pub struct Line {
     io: IoDeadlines,
     /// The broker accepted the current connection at some point (it may be closing now).
     was_ready: bool,
+    /// Some connection was ready before: the next ready one is a reconnect.
+    ever_ready: bool,
 }
 
 impl Line {
@@ -151,12 +167,15 @@ impl Line {
             host: None,
             writes: HashMap::new(),
             next_token: 1,
-            unrouted: 0,
+            stats: LineStats::default(),
+            trace_routing: false,
+            stale_clock: StaleClock::default(),
             extracted: Vec::new(),
             json_paths: HashMap::new(),
             reconnect: Reconnect::default(),
             io: IoDeadlines::default(),
             was_ready: false,
+            ever_ready: false,
         }
     }
 
@@ -166,6 +185,11 @@ impl Line {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Switches the routing trace: one [`Event::Route`] per received message while on.
+    pub fn set_trace_routing(&mut self, on: bool) {
+        self.trace_routing = on;
     }
 
     /// Whether the line should hold a connection: some station is on.
@@ -183,8 +207,13 @@ impl Line {
     pub fn next_attempt(&mut self, now: Instant) -> Option<Attempt<'_>> {
         let port = self.config.port();
         let hosts = &self.config.hosts;
-        self.reconnect
-            .next_attempt(now, hosts, port, self.config.reply_timeout)
+        let attempt = self
+            .reconnect
+            .next_attempt(now, hosts, port, self.config.reply_timeout);
+        if let Some(Attempt::Connect { .. }) = attempt {
+            self.stats.connection_attempts += 1;
+        }
+        attempt
     }
 
     /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
@@ -219,6 +248,8 @@ impl Line {
             );
         }
         self.host = None;
+        self.stop_stale_clocks();
+        self.stats.state = Some(LineState::Disconnected);
         self.events.push_back(Event::Line(LineEvent::Disconnected {
             reason: reason.to_string(),
             time_ns: wall_ns,
@@ -240,6 +271,12 @@ impl Line {
             None => {}
             Some(SessionEvent::Ready { .. }) => {
                 self.was_ready = true;
+                if self.ever_ready {
+                    self.stats.reconnects += 1;
+                }
+                self.ever_ready = true;
+                self.stats.state = Some(LineState::Connected);
+                self.start_stale_clocks(now);
                 let host = self.host.clone().unwrap_or_default();
                 self.events.push_back(Event::Line(LineEvent::Connected {
                     host,
@@ -369,6 +406,7 @@ impl Line {
             self.session.poll_timeout(),
             unconfirmed,
             self.io.poll_timeout(self.config.reply_timeout),
+            self.stale_clock.next(),
         ]
         .into_iter()
         .flatten()
@@ -378,14 +416,16 @@ impl Line {
     /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
     pub fn postpone(&mut self, d: std::time::Duration) {
         self.io.postpone(d);
+        self.postpone_stale_clocks(d);
         self.session.postpone(d)
     }
 
-    /// Fires what is due at `now`; `Err` is the reason to close the connection (the transport's
-    /// deadlines first, then the session's reply timeouts).
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+    /// Fires what is due at `now` (`wall_ns` stamps the events); `Err` is the reason to close
+    /// the connection (the transport's deadlines first, then the session's reply timeouts).
+    pub fn handle_timeout(&mut self, now: Instant, wall_ns: i64) -> Result<(), ProtocolError> {
         self.io.check(now, self.config.reply_timeout)?;
         self.warn_unconfirmed(now);
+        self.check_stale(now, wall_ns);
         self.session.handle_timeout(now)
     }
 

@@ -1,6 +1,8 @@
 //! A station's state: what it shows follows from its command (on, off, simulated), the
 //! connection and a received will message; entering an error state invalidates its input tags.
 
+use std::time::Instant;
+
 use super::Line;
 use crate::error::ConfigError;
 use crate::event::Event;
@@ -8,17 +10,23 @@ use crate::ids::{StationId, StationIndex};
 use crate::station::{StationCommand, StationState};
 
 impl Line {
+    /// Switches a station at `now` (`wall_ns` stamps the events): a station switched on starts
+    /// its STALE clock.
     pub fn station_command(
         &mut self,
         station_id: StationId,
         cmd: StationCommand,
+        now: Instant,
         wall_ns: i64,
     ) -> Result<(), ConfigError> {
         let &i = self
             .station_ids
             .get(&station_id)
             .ok_or(ConfigError::UnknownStation(station_id))?;
-        self.stations[i].command = cmd;
+        let was = std::mem::replace(&mut self.stations[i].command, cmd);
+        if cmd == StationCommand::On && was != StationCommand::On {
+            self.restart_stale_clock(i, now);
+        }
         let reason = match cmd {
             StationCommand::On => "switched on",
             StationCommand::Off => "switched off",
@@ -39,6 +47,7 @@ impl Line {
             StationCommand::Simulate => StationState::Simulation,
             StationCommand::On if !connected => StationState::CommError,
             StationCommand::On if s.device_lost => StationState::HardError,
+            StationCommand::On if s.staleness.stale => StationState::CommError,
             StationCommand::On => StationState::Ok,
         };
         self.set_station_state(i, state, reason, wall_ns);

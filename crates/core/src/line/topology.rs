@@ -83,6 +83,8 @@ impl Line {
             out_topic: None,
             gated: false,
             gate: AckGate::default(),
+            counters: Default::default(),
+            staleness: Default::default(),
         });
         Ok(())
     }

@@ -132,6 +132,10 @@ impl Line {
 
     fn finish_write(&mut self, token: WriteToken, error: Option<String>, wall_ns: i64) {
         if let Some(w) = self.writes.remove(&token) {
+            match error {
+                None => self.stats.writes_ok += 1,
+                Some(_) => self.stats.writes_failed += 1,
+            }
             self.events.push_back(Event::WriteDone {
                 request: w.request,
                 station: w.station,
