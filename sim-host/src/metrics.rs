@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::answers::Counters;
 use crate::config::LineSpec;
+use crate::counters::StationStats;
 use crate::view::{LineState, LineView};
 
 /// The content type Prometheus expects for the text format.
@@ -22,6 +23,9 @@ pub fn escape_label(value: &str) -> String {
     }
     out
 }
+
+/// A per-station metric: name, type, help, and how to read it from a station's counters.
+type StationFamily = (&'static str, &'static str, &'static str, fn(&StationStats) -> u64);
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -134,7 +138,7 @@ pub fn render(spec: &LineSpec, view: &LineView, counters: &Counters) -> String {
         .iter()
         .map(|s| escape_label(&s.name))
         .collect();
-    let station_families: [(&str, &str, &str, fn(&crate::counters::StationStats) -> u64); 3] = [
+    let station_families: [StationFamily; 3] = [
         (
             "mqtt_line_station_messages_received_total",
             "counter",

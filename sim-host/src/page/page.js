@@ -16,6 +16,13 @@ function text(el, value) {
   if (el.textContent !== s) el.textContent = s;
 }
 
+// Times arrive as RFC 3339 UTC; the page shows the time of day to the millisecond (UTC) and the
+// whole time stamp as the cell's tooltip.
+function showTime(el, iso) {
+  text(el, iso ? iso.slice(11, 23) : "");
+  el.title = iso || "";
+}
+
 function cell(row, cls) {
   const td = document.createElement("td");
   if (cls) td.className = cls;
@@ -62,7 +69,7 @@ function showStationStats(s) {
   text(r.received, s.received);
   text(r.dropped, s.dropped);
   text(r.held, s.held);
-  text(r.last, s.last_message || "");
+  showTime(r.last, s.last_message);
 }
 
 function shownValue(t) {
@@ -88,7 +95,7 @@ function showTag(t) {
   }
   text(r.value, shownValue(t));
   r.tr.dataset.valid = String(t.valid);
-  text(r.time, t.time || "");
+  showTime(r.time, t.time);
 }
 
 function showLine(l) {
@@ -96,7 +103,7 @@ function showLine(l) {
   text($("line-state"), l.state);
   $("line-state").dataset.state = l.state;
   text($("line-detail"), l.host ? "broker " + l.host : l.reason || "");
-  text($("line-since"), l.since ? "since " + l.since : "");
+  text($("line-since"), l.since ? "since " + l.since.slice(0, 19).replace("T", " ") + " UTC" : "");
 }
 
 function showCounters(c) {
@@ -110,7 +117,8 @@ function showCounters(c) {
       dd.dataset.counter = name;
       dl.append(dt, dd);
     }
-    text(dd, value === null ? "-" : value);
+    if (name === "last_message") showTime(dd, value);
+    else text(dd, value === null ? "-" : value);
   }
 }
 
@@ -120,7 +128,8 @@ function showUnrouted(list) {
     const li = document.createElement("li");
     const time = document.createElement("span");
     time.className = "time";
-    text(time, u.time + " ");
+    text(time, u.time.slice(11, 23) + " ");
+    time.title = u.time;
     const topic = document.createElement("span");
     topic.className = "topic";
     text(topic, u.topic);
