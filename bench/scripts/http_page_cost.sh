@@ -31,7 +31,7 @@ run() {
     local label="$1"; shift
     local out="$work/$label.out" err="$work/$label.err" fifo="$work/$label.in"
     mkfifo "$fifo"
-    "$bin/sim-host" run "$work/line.toml" --json --log-level warn "$@" < "$fifo" > "$out" 2> "$err" &
+    RUST_LOG=warn,sim_host=debug "$bin/sim-host" run "$work/line.toml" --json --log-level warn "$@" < "$fifo" > "$out" 2> "$err" &
     local sim=$!
     pids+=($sim)
     exec 3> "$fifo"
@@ -71,6 +71,7 @@ run() {
     echo "$label: idle afterwards: $(echo "scale=3; ($idle1 - $idle0) / $hz / 10 * 100" | bc) % of a core over 10 s"
     if [ -n "$curl_pid" ]; then
         echo "$label: event stream: snapshot $(head -c 100000000 "$work/$label.sse" | awk '/^event: snapshot/{getline; print length($0); exit}') bytes, $(grep -c '^event: delta' "$work/$label.sse") deltas, $(( $(stat -c %s "$work/$label.sse") / 1024 )) KB in all"
+        echo "$label: deltas built: $(grep -o 'a delta of [0-9]* bytes built in [0-9.]*[a-zµ]*' "$err" | sed 's/a delta of //; s/ bytes built in /:/' | tr '\n' ' ')"
         kill "$curl_pid" 2>/dev/null || true
     fi
     echo quit >&3
