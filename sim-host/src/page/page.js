@@ -115,7 +115,9 @@ function showCounters(c) {
       text(dt, name.replace(/_/g, " "));
       dd = document.createElement("dd");
       dd.dataset.counter = name;
-      dl.append(dt, dd);
+      const pair = document.createElement("div");
+      pair.append(dt, dd);
+      dl.append(pair);
     }
     if (name === "last_message") showTime(dd, value);
     else text(dd, value === null ? "-" : value);
