@@ -25,7 +25,12 @@ pub fn escape_label(value: &str) -> String {
 }
 
 /// A per-station metric: name, type, help, and how to read it from a station's counters.
-type StationFamily = (&'static str, &'static str, &'static str, fn(&StationStats) -> u64);
+type StationFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&StationStats) -> u64,
+);
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

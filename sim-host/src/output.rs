@@ -277,12 +277,19 @@ pub fn json_escape_invisible(line: String) -> String {
 /// Text values longer than this many characters are cut in readable output.
 const READABLE_TEXT_MAX: usize = 200;
 
+/// The first [`READABLE_TEXT_MAX`] characters of a longer text; None when it is not longer.
+fn cut_long(s: &str) -> Option<&str> {
+    s.char_indices()
+        .nth(READABLE_TEXT_MAX)
+        .map(|(cut, _)| &s[..cut])
+}
+
 /// A value as a readable line shows it: its JSON form, a long text cut after its start, with
 /// its length.
 pub fn readable_value(value: &Value) -> String {
     match value {
-        Value::Text(s) => match s.char_indices().nth(READABLE_TEXT_MAX) {
-            Some((cut, _)) => format!("{}... ({} bytes)", json!(&s[..cut]), s.len()),
+        Value::Text(s) => match cut_long(s) {
+            Some(start) => format!("{}... ({} bytes)", json!(start), s.len()),
             None => json!(s).to_string(),
         },
         _ => value_json(true, value).to_string(),
@@ -392,8 +399,8 @@ fn readable_text(ev: &Event) -> String {
 /// A payload as `--trace-routing` shows it, like `mosquitto_sub -v`: the text itself, cut after
 /// its first 200 characters and followed by its length.
 fn readable_payload(payload: &str) -> String {
-    match payload.char_indices().nth(READABLE_TEXT_MAX) {
-        Some((cut, _)) => format!("{}... ({} bytes)", &payload[..cut], payload.len()),
+    match cut_long(payload) {
+        Some(start) => format!("{start}... ({} bytes)", payload.len()),
         None => payload.to_string(),
     }
 }
@@ -678,6 +685,66 @@ mod tests {
         for (ev, text) in cases {
             assert_eq!(readable_line(&ev), text);
         }
+    }
+
+    fn route(outcome: &str, station: Option<&str>, payload: &str) -> Event {
+        Event::Route {
+            time_ns: T,
+            topic: "plant/a".into(),
+            payload: payload.into(),
+            outcome: outcome.into(),
+            station: station.map(String::from),
+        }
+    }
+
+    #[test]
+    fn route_lines_name_the_outcome() {
+        let cases = [
+            (route("taken", Some("a"), "21.5"), "route plant/a 21.5 -> a"),
+            (route("unrouted", None, "x"), "route plant/a x -> unrouted"),
+            (
+                route("station_off", Some("a"), "1"),
+                "route plant/a 1 -> a (station off)",
+            ),
+            (
+                route("simulated", Some("a"), "1"),
+                "route plant/a 1 -> a (simulated)",
+            ),
+            (
+                route("will", Some("a"), "gone"),
+                "route plant/a gone -> a (will message)",
+            ),
+            (
+                route("taken", Some("a"), "two\nlines"),
+                "route plant/a two\\nlines -> a",
+            ),
+        ];
+        for (ev, tail) in cases {
+            let line = readable_line(&ev);
+            assert_eq!(line, format!("2026-11-23T10:00:00.123Z {tail}"));
+        }
+        let long = readable_line(&route("taken", Some("a"), &"p".repeat(300)));
+        assert!(long.ends_with("... (300 bytes) -> a"), "{long}");
+        let j = parsed(&route("unrouted", None, "x"));
+        assert_eq!(
+            j,
+            json!({"event":"route","topic":"plant/a","payload":"x","outcome":"unrouted","time":"2026-11-23T10:00:00.123Z"})
+        );
+    }
+
+    #[test]
+    fn log_events_in_json() {
+        let ev = Event::Log {
+            time_ns: T,
+            level: "warn",
+            text: "station 'a': no time field".into(),
+        };
+        let j = parsed(&ev);
+        assert_eq!(
+            j,
+            json!({"event":"log","level":"warn","text":"station 'a': no time field","time":"2026-11-23T10:00:00.123Z"})
+        );
+        assert_eq!(readable_line(&ev), "WARN station 'a': no time field");
     }
 
     const HOSTILE: &str = "a\x1b[31m\x07b\r\nINFO forged\x7f\u{9b}\u{202e}";

@@ -486,7 +486,10 @@ impl<W: Write> Session<'_, '_, W> {
         let cost = now.elapsed();
         if let Some(live) = self.live.as_mut() {
             if let (true, Some(delta)) = (listening, delta) {
-                tracing::debug!("live page: a delta of {} bytes built in {cost:?}", delta.len());
+                tracing::debug!(
+                    "live page: a delta of {} bytes built in {cost:?}",
+                    delta.len()
+                );
                 // No receiver left in between is not an error.
                 let _ = live.server.updates.send(delta.into());
             }
