@@ -5,11 +5,14 @@
 #
 # Usage: bench/scripts/http_page_cost.sh [STATIONS] [COUNT]   (defaults 10000 100000)
 # Needs mosquitto, curl and python3; run after `cargo build --release`.
+# SIM_HOST=PATH runs another sim-host (with target/release/libmqtt_line.so); RUNS="plain" skips
+# the run with --http.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stations="${1:-10000}"
 count="${2:-100000}"
-bin=target/release
+sim_host="${SIM_HOST:-target/release/sim-host}"
+plugin=target/release/libmqtt_line.so
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -19,7 +22,9 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n' "$port" > "$work/mosquitto.conf"
 mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
 pids+=($!)
-python3 bench/scripts/stations_toml.py "$stations" "$port" > "$work/line.toml"
+# JSON payloads, as in scenario 3: the 7 JA= tags of every station are filled.
+python3 bench/scripts/stations_toml.py "$stations" "$port" \
+    | sed 's/^topic_filter = "site\/#"$/&\npayload_type = "JSON"/' > "$work/line.toml"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -31,7 +36,7 @@ run() {
     local label="$1"; shift
     local out="$work/$label.out" err="$work/$label.err" fifo="$work/$label.in"
     mkfifo "$fifo"
-    RUST_LOG=warn,sim_host=debug "$bin/sim-host" run "$work/line.toml" --json --log-level warn "$@" < "$fifo" > "$out" 2> "$err" &
+    RUST_LOG=warn,sim_host=debug "$sim_host" run "$work/line.toml" --plugin "$plugin" --json --log-level warn "$@" < "$fifo" > "$out" 2> "$err" &
     local sim=$!
     pids+=($sim)
     exec 3> "$fifo"
@@ -51,19 +56,20 @@ run() {
     cpu0=$(cpu_ticks "$sim")
     t0=$(date +%s.%N)
     python3 bench/scripts/flood_pub.py "$port" "$stations" "$count"
-    # Wait until sim-host has seen every message (its `stats` answer), at most 3 minutes.
-    local deadline=$((SECONDS + 180)) got=0
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        echo stats >&3
-        sleep 0.5
-        got=$(grep '"event":"stats"' "$out" | tail -n 1 | python3 -c 'import json,sys; l=sys.stdin.read().strip(); print(json.loads(l)["line"]["received"] if l else 0)')
-        [ "$got" -ge "$count" ] && break
+    # Wait until sim-host has shown the last message (its JA=v0 value is COUNT-1; one publisher
+    # at QoS 0 keeps the order), at most 3 minutes.
+    local deadline=$((SECONDS + ${WAIT_SECONDS:-180})) last="\"value\":$((count - 1))"
+    until tail -c 20000 "$out" | grep -q "$last"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "$label: the last message did not arrive within 3 minutes"; tail -c 3000 "$out"
+            break
+        fi
+        sleep 0.1
     done
-    [ "$got" -ge "$count" ] || echo "$label: only $got of $count messages arrived"
     local t1 cpu1
     t1=$(date +%s.%N)
     cpu1=$(cpu_ticks "$sim")
-    echo "$label: $count messages, sim-host CPU $(echo "scale=2; ($cpu1 - $cpu0) / $hz" | bc) s, wall $(echo "$t1 - $t0" | bc | cut -c1-5) s (incl. up to 0.5 s polling), RSS before load $((rss_before / 1024)) MB, after $(( $(rss_kb "$sim") / 1024 )) MB, peak $(( $(hwm_kb "$sim") / 1024 )) MB"
+    echo "$label: $count messages, sim-host CPU $(echo "scale=2; ($cpu1 - $cpu0) / $hz" | bc) s, wall $(echo "$t1 - $t0" | bc | cut -c1-5) s (polled every 0.1 s), RSS before load $((rss_before / 1024)) MB, after $(( $(rss_kb "$sim") / 1024 )) MB, peak $(( $(hwm_kb "$sim") / 1024 )) MB"
     local idle0 idle1
     idle0=$(cpu_ticks "$sim")
     sleep 10
@@ -79,5 +85,9 @@ run() {
     wait "$sim" || true
 }
 
-run plain
-run http --http 127.0.0.1:0
+for mode in ${RUNS:-plain http}; do
+    case "$mode" in
+    plain) run plain ;;
+    http) run http --http 127.0.0.1:0 ;;
+    esac
+done
