@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the core's per-message work: routing against station count, JSON address
-//! extraction and time stamps; and of configuring a line of 10,000 stations (start-up). `cargo bench -p mqtt-line-core`; `bench/scripts/plot.py` reads
+//! extraction and time stamps, a whole message through the line (`deliver`); and of configuring a line of 10,000 stations (start-up). `cargo bench -p mqtt-line-core`; `bench/scripts/plot.py` reads
 //! the routing results from `target/criterion`.
 
 use std::hint::black_box;
@@ -208,5 +208,53 @@ fn startup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, routing, json, time, startup);
+/// `line` connected and subscribed, as a broker would answer it.
+fn connect(line: &mut Line, now: Instant) {
+    use mqtt_line_core::mqtt::{ConnAck, ConnectReturnCode, Packet, SubAck, SubscribeReasonCode};
+    line.transport_open("127.0.0.1:1883", &Default::default(), now);
+    while line.poll_transmit(now).is_some() {}
+    let connack = Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false));
+    line.handle_packet(connack, now, 0).expect("connack");
+    let mut pkid = 0;
+    while let Some(p) = line.poll_transmit(now) {
+        if let Packet::Subscribe(s) = p {
+            pkid = s.pkid;
+        }
+    }
+    let ok = vec![SubscribeReasonCode::Success(
+        mqtt_line_core::mqtt::QoS::AtMostOnce,
+    )];
+    line.handle_packet(Packet::SubAck(SubAck::new(pkid, ok)), now, 0)
+        .expect("suback");
+    while line.poll_event().is_some() {}
+}
+
+/// One received QoS 0 message through the whole line (counters, routing, the station's tags,
+/// the events drained), on a line of 1,000 stations; with the routing trace off and on.
+fn deliver(c: &mut Criterion) {
+    use mqtt_line_core::mqtt::{Packet, Publish, QoS};
+    let mut g = c.benchmark_group("deliver");
+    g.throughput(Throughput::Elements(1));
+    let addrs = addresses(1_000);
+    for trace in [false, true] {
+        let mut line = configure_line(&addrs);
+        line.set_trace_routing(trace);
+        let now = Instant::now();
+        connect(&mut line, now);
+        let publish = Publish::new("site/e/500/up", QoS::AtMostOnce, "21.5");
+        let name = if trace { "text_traced" } else { "text" };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                line.handle_packet(Packet::Publish(publish.clone()), now, 1)
+                    .expect("publish");
+                while let Some(e) = line.poll_event() {
+                    black_box(e);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, routing, json, time, startup, deliver);
 criterion_main!(benches);

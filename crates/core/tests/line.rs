@@ -368,26 +368,6 @@ fn configuration_errors_name_the_object_and_value() {
     assert!(h.line.add_station(StationId(4), "late", "y", []).is_err());
 }
 
-fn gated(params: &[(&str, &str)]) -> Harness {
-    let mut h = Harness::new(params);
-    h.station(1, "t");
-    h.line
-        .add_tag(
-            StationId(1),
-            TagId(50),
-            "ack",
-            "ACK_ID",
-            ValueType::Co,
-            None,
-        )
-        .unwrap();
-    h.station(2, "free");
-    h.line.start(0).unwrap();
-    h.connect();
-    h.events();
-    h
-}
-
 fn shown_ids(events: &[Event]) -> Vec<Value> {
     values(events)
         .into_iter()

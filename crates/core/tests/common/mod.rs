@@ -136,6 +136,28 @@ impl Harness {
     }
 }
 
+/// A started, connected line with station 1 on topic `t` (input tags as [`Harness::station`]
+/// plus ACK_ID, tag 50) and station 2 on `free` without a gate.
+pub fn gated(params: &[(&str, &str)]) -> Harness {
+    let mut h = Harness::new(params);
+    h.station(1, "t");
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(50),
+            "ack",
+            "ACK_ID",
+            ValueType::Co,
+            None,
+        )
+        .unwrap();
+    h.station(2, "free");
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    h
+}
+
 pub fn values(events: &[Event]) -> Vec<(u64, Option<Value>, u32)> {
     events
         .iter()
