@@ -5,8 +5,8 @@
 #
 # Usage: bench/scripts/http_page_cost.sh [STATIONS] [COUNT]   (defaults 10000 100000)
 # Needs mosquitto, curl and python3; run after `cargo build --release`.
-# SIM_HOST=PATH runs another sim-host (with target/release/libmqtt_line.so); RUNS="plain" skips
-# the run with --http.
+# SIM_HOST=PATH runs another sim-host (with target/release/libmqtt_line.so); RUNS chooses the
+# runs (default "plain http"; "server" is --http without a page connected).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stations="${1:-10000}"
@@ -42,7 +42,7 @@ run() {
     exec 3> "$fifo"
     until grep -q '"state":"connected"' "$out" 2>/dev/null; do sleep 0.2; done
     local curl_pid=""
-    if [ "$#" -gt 0 ]; then
+    if [ "$label" = http ]; then
         local addr
         addr=$(grep -o 'http://[0-9.:]*' "$err" | head -n 1)
         curl -sN "$addr/events" > "$work/$label.sse" &
@@ -89,5 +89,6 @@ for mode in ${RUNS:-plain http}; do
     case "$mode" in
     plain) run plain ;;
     http) run http --http 127.0.0.1:0 ;;
+    server) run server --http 127.0.0.1:0 ;; # the server without a page connected
     esac
 done

@@ -481,11 +481,17 @@ impl<W: Write> Session<'_, '_, W> {
         if !live.pacer.is_due(now) {
             return;
         }
-        let listening = live.server.updates.receiver_count() > 0;
+        if live.server.updates.receiver_count() == 0 {
+            self.view.forget_changes();
+            if let Some(live) = self.live.as_mut() {
+                live.pacer.sent(now, Duration::ZERO);
+            }
+            return;
+        }
         let delta = live::delta(self.spec, &mut self.view, &self.line, now_ns());
         let cost = now.elapsed();
         if let Some(live) = self.live.as_mut() {
-            if let (true, Some(delta)) = (listening, delta) {
+            if let Some(delta) = delta {
                 tracing::debug!(
                     "live page: a delta of {} bytes built in {cost:?}",
                     delta.len()

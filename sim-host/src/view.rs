@@ -228,6 +228,16 @@ impl LineView {
         }
     }
 
+    /// Forgets what changed (no page is listening; one that connects gets a snapshot).
+    pub fn forget_changes(&mut self) {
+        if let Some(c) = self.changes.as_mut() {
+            c.line = false;
+            c.stations.take();
+            c.tags.take();
+            c.unrouted.clear();
+        }
+    }
+
     /// What changed since the last call (None without change tracking); tracking goes on.
     pub fn changes(&mut self) -> Option<&mut Changes> {
         self.changes.as_mut()
@@ -325,6 +335,17 @@ mod tests {
         let c = view.changes().expect("tracking");
         assert_eq!(c.unrouted.len(), UNROUTED_KEPT);
         assert_eq!(c.unrouted.back().map(|u| u.topic.as_str()), Some("t/24"));
+    }
+
+    #[test]
+    fn forgotten_changes_are_gone() {
+        let mut view = LineView::new(1, 1, true);
+        let mut ev = event(MQL_EVENT_TAG_VALUE);
+        ev.tag_id = 1;
+        view.record(&ev, 1);
+        view.forget_changes();
+        assert!(view.changes().is_some_and(|c| c.is_empty()));
+        assert!(view.tags[0].is_some(), "the values stay");
     }
 
     #[test]
