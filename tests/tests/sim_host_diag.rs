@@ -52,6 +52,28 @@ fn publish_known_counts(host: &mut SimHost, port: u16) {
     });
 }
 
+/// A line to `broker` (topic filter `plant/#`) with one station, run with `args`
+/// (readable output unless `json`), connected.
+fn one_station(broker: &Mosquitto, station: StationConfig, json: bool, args: &[&str]) -> SimHost {
+    let config = LineConfig::new(broker.port())
+        .param("topic_filter", "plant/#")
+        .station(station);
+    let mut host = if json {
+        SimHost::start_with(&config.to_toml(), args)
+    } else {
+        SimHost::start_readable(&config.to_toml(), args)
+    };
+    host.attach_broker(broker);
+    if json {
+        host.wait_connected();
+    } else {
+        host.wait_stdout("connected", |lines| {
+            lines.iter().any(|l| l.contains(" line connected "))
+        });
+    }
+    host
+}
+
 fn by_station(list: &Value) -> BTreeMap<String, Value> {
     list.as_array()
         .map(|a| {
@@ -157,14 +179,8 @@ fn stdin_status_values_and_stats_answer_with_the_published_counts() {
 #[test]
 fn readable_answers_are_tables() {
     let broker = Mosquitto::start();
-    let config = LineConfig::new(broker.port())
-        .param("topic_filter", "plant/#")
-        .station(StationConfig::new("a", "plant/a").tag("v", "IN_DATA", "TxtI"));
-    let mut host = SimHost::start_readable(&config.to_toml(), &[]);
-    host.attach_broker(&broker);
-    host.wait_stdout("connected", |lines| {
-        lines.iter().any(|l| l.contains(" line connected "))
-    });
+    let station = StationConfig::new("a", "plant/a").tag("v", "IN_DATA", "TxtI");
+    let mut host = one_station(&broker, station, false, &[]);
     publish(broker.port(), "plant/a", b"hello\x1b[31m", 1, false);
     host.wait_stdout("the value", |lines| {
         lines.iter().any(|l| l.contains("value a.v = "))
@@ -246,14 +262,8 @@ fn trace_routing_tells_where_every_message_went() {
 #[test]
 fn trace_routing_reads_like_mosquitto_sub_without_json() {
     let broker = Mosquitto::start();
-    let config = LineConfig::new(broker.port())
-        .param("topic_filter", "plant/#")
-        .station(StationConfig::new("a", "plant/a"));
-    let mut host = SimHost::start_readable(&config.to_toml(), &["--trace-routing"]);
-    host.attach_broker(&broker);
-    host.wait_stdout("connected", |lines| {
-        lines.iter().any(|l| l.contains(" line connected "))
-    });
+    let station = StationConfig::new("a", "plant/a");
+    let mut host = one_station(&broker, station, false, &["--trace-routing"]);
     publish(broker.port(), "plant/a", b"on", 1, false);
     publish(broker.port(), "plant/zz", b"x\ny", 1, false);
     host.wait_stdout("both route lines", |lines| {
@@ -268,12 +278,8 @@ fn trace_routing_reads_like_mosquitto_sub_without_json() {
 #[test]
 fn json_logs_put_log_messages_on_stdout() {
     let broker = Mosquitto::start();
-    let config = LineConfig::new(broker.port())
-        .param("topic_filter", "plant/#")
-        .station(StationConfig::new("a", "plant/a"));
-    let mut host = SimHost::start_with(&config.to_toml(), &["--json-logs"]);
-    host.attach_broker(&broker);
-    host.wait_connected();
+    let station = StationConfig::new("a", "plant/a");
+    let mut host = one_station(&broker, station, true, &["--json-logs"]);
     host.send("frobnicate now");
     let log = host.expect("the command error as a log event", |e| {
         ev::kind(e) == "log" && ev::field(e, "level") == "error"
