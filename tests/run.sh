@@ -32,13 +32,14 @@ case ":$PATH:" in
 esac
 
 # ---- What the suite needs, one line each: "package...  -- the commands that show it is there".
-# A later need (a browser, say) is one more line here.
+# chromium (headless) is for the live page's browser test (tests/tests/live_page.rs).
 requirements=(
     "mosquitto mosquitto-clients -- mosquitto mosquitto_pub mosquitto_sub"
     "build-essential -- gcc g++ make"
     "openssl -- openssl"
     "nats-server -- nats-server"
     "rabbitmq-server -- rabbitmq-server"
+    "chromium -- chromium"
 )
 
 missing_packages=()

@@ -30,11 +30,45 @@ pub enum Command {
         param: String,
         value: String,
     },
+    /// `status`: the line's and every station's state.
+    Status,
+    /// `values`: every tag's current value.
+    Values,
+    /// `stats`: the line's and every station's counters.
+    Stats,
+    /// `help`: the commands.
+    Help,
     Quit,
+    /// A line that is not a command: the message to report (the main loop prints it, as an
+    /// `ERROR` line on stderr or as a log event).
+    Invalid(String),
 }
 
 const USAGE: &str = "commands: write STATION TAG VALUE | station STATION on|off|simulate | \
-                     set PARAM VALUE | quit";
+                     set PARAM VALUE | status | values | stats | help | quit";
+
+/// What `help` prints: one command a line with what it does.
+pub const HELP: &[(&str, &str)] = &[
+    (
+        "write STATION TAG VALUE",
+        "write VALUE (the rest of the line) to a tag",
+    ),
+    ("station STATION on|off|simulate", "switch a station"),
+    (
+        "set PARAM VALUE",
+        "change a line parameter; the line reconnects",
+    ),
+    ("status", "the line's and every station's state"),
+    ("values", "every tag's current value, validity and time"),
+    ("stats", "the line's and every station's counters"),
+    ("help", "this list"),
+    ("quit", "disconnect cleanly and exit"),
+];
+
+/// A command that takes no argument: the word alone (surrounding blanks allowed).
+fn bare(rest: Option<&str>) -> bool {
+    rest.is_none_or(|r| r.trim().is_empty())
+}
 
 /// Splits off the first word (separated by spaces or tabs) and the rest after one separator.
 fn split_word(s: &str) -> (&str, Option<&str>) {
@@ -92,7 +126,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 _ => return Err("usage: set PARAM VALUE".into()),
             }
         }
-        "quit" if rest.is_none_or(|r| r.trim().is_empty()) => Command::Quit,
+        "quit" if bare(rest) => Command::Quit,
+        "status" if bare(rest) => Command::Status,
+        "values" if bare(rest) => Command::Values,
+        "stats" if bare(rest) => Command::Stats,
+        "help" if bare(rest) => Command::Help,
         _ => return Err(format!("unknown command '{}' ({USAGE})", line.trim())),
     };
     Ok(Some(command))
@@ -105,7 +143,8 @@ fn strip_line_end(line: &str) -> &str {
 }
 
 /// Reads commands from `input` until it ends, sending each and waking the main loop. Bad lines
-/// are reported on stderr and skipped; the end of input does not end the run.
+/// are sent as [`Command::Invalid`] for the main loop to report; the end of input does not end
+/// the run.
 pub fn read_commands(input: impl Read, tx: Sender<Command>, waker: Arc<Waker>) {
     let mut reader = std::io::BufReader::new(input);
     let mut buf = Vec::new();
@@ -120,16 +159,15 @@ pub fn read_commands(input: impl Read, tx: Sender<Command>, waker: Arc<Waker>) {
             }
         }
         let text = String::from_utf8_lossy(&buf);
-        match parse(strip_line_end(&text)) {
-            Ok(Some(cmd)) => {
-                if tx.send(cmd).is_err() {
-                    return; // the main loop has finished
-                }
-                waker.wake();
-            }
-            Ok(None) => {}
-            Err(e) => stderr_line(&format!("ERROR {e}")),
+        let cmd = match parse(strip_line_end(&text)) {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) => continue,
+            Err(e) => Command::Invalid(e),
+        };
+        if tx.send(cmd).is_err() {
+            return; // the main loop has finished
         }
+        waker.wake();
     }
 }
 
@@ -208,6 +246,10 @@ mod tests {
             ),
             ("quit", Some(Command::Quit)),
             ("  quit  ", Some(Command::Quit)),
+            ("status", Some(Command::Status)),
+            ("VALUES ", Some(Command::Values)),
+            ("\tstats", Some(Command::Stats)),
+            ("help", Some(Command::Help)),
             ("", None),
             ("   ", None),
             ("# a comment", None),
@@ -228,6 +270,10 @@ mod tests {
             "set",
             "set topic_filter",
             "quit now",
+            "status a",
+            "values now",
+            "stats all",
+            "help me",
             "frobnicate",
         ] {
             assert!(parse(line).is_err(), "{line:?}");
@@ -240,6 +286,12 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         read_commands(input, tx, Arc::new(Waker::default()));
         let got: Vec<Command> = rx.try_iter().collect();
-        assert_eq!(got, vec![write("st", "tag", "a b "), Command::Quit]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], write("st", "tag", "a b "));
+        assert!(
+            matches!(&got[1], Command::Invalid(m) if m.contains("bogus")),
+            "{got:?}"
+        );
+        assert_eq!(got[2], Command::Quit);
     }
 }

@@ -1,16 +1,23 @@
 //! sim-host: loads the mqtt-line plugin through its C ABI, as a SCADA kernel would, runs one line
 //! configured from a TOML file and prints what the plugin reports.
 
+mod answers;
 mod commands;
 mod config;
+mod counters;
 mod demo;
+mod http;
+mod live;
+mod metrics;
 mod output;
 mod runner;
+mod view;
 
 use mqtt_line_host::{event, plugin, wake};
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -90,6 +97,16 @@ struct LiveArgs {
     /// The most detailed plugin log level printed on stderr.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     log_level: LogLevel,
+    /// Print, for every received message, which station took it or why none did.
+    #[arg(long)]
+    trace_routing: bool,
+    /// Plugin log messages and command errors as JSON `log` events on stdout (needs --json).
+    #[arg(long, requires = "json")]
+    json_logs: bool,
+    /// Serve the live page, /metrics and /api/* at ADDRESS:PORT (port 0: a free one)
+    /// [demo default: a free port on 127.0.0.1].
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    http: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -199,6 +216,9 @@ fn live_options(live: &LiveArgs) -> RunOptions {
         json: live.json,
         duration: live.duration,
         log_level: live.log_level.abi(),
+        trace_routing: live.trace_routing,
+        json_logs: live.json_logs,
+        http: live.http,
     }
 }
 
@@ -238,7 +258,13 @@ fn execute(cli: Cli) -> Result<(), AppError> {
             ));
             let spec = demo::demo_spec(port).map_err(AppError::Config)?;
             demo::start_devices(port).map_err(AppError::Fatal)?;
-            runner::run(&plugin, &spec, &live_options(&live), &stop)
+            // The demo always serves its page; --http only chooses where.
+            let mut options = live_options(&live);
+            options.http = Some(
+                live.http
+                    .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            );
+            runner::run(&plugin, &spec, &options, &stop)
         }
     }
 }

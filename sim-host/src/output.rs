@@ -42,6 +42,23 @@ pub enum Event {
         /// `None` when the write succeeded.
         error: Option<String>,
     },
+    /// Where one received message went (`--trace-routing`).
+    Route {
+        time_ns: i64,
+        topic: String,
+        payload: String,
+        /// `taken`, `unrouted`, `station_off`, `simulated` or `will`.
+        outcome: String,
+        /// The station, for every outcome but `unrouted`.
+        station: Option<String>,
+    },
+    /// A plugin log message (a JSON event with `--json-logs`, else a line on stderr).
+    Log {
+        time_ns: i64,
+        /// `error`, `warn`, `info`, `debug` or `trace`.
+        level: &'static str,
+        text: String,
+    },
 }
 
 /// RFC 3339 UTC with milliseconds, or micro/nanoseconds when the time has finer digits.
@@ -126,6 +143,25 @@ struct WriteJson<'a> {
     time: String,
 }
 
+#[derive(Serialize)]
+struct RouteJson<'a> {
+    event: &'static str,
+    topic: &'a str,
+    payload: &'a str,
+    outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    station: Option<&'a str>,
+    time: String,
+}
+
+#[derive(Serialize)]
+struct LogJson<'a> {
+    event: &'static str,
+    level: &'a str,
+    text: &'a str,
+    time: String,
+}
+
 /// One JSON object, without the newline.
 pub fn json_line(ev: &Event) -> String {
     let result = match ev {
@@ -189,6 +225,30 @@ pub fn json_line(ev: &Event) -> String {
             error: error.as_deref(),
             time: format_time(*time_ns),
         }),
+        Event::Route {
+            time_ns,
+            topic,
+            payload,
+            outcome,
+            station,
+        } => serde_json::to_string(&RouteJson {
+            event: "route",
+            topic,
+            payload,
+            outcome,
+            station: station.as_deref(),
+            time: format_time(*time_ns),
+        }),
+        Event::Log {
+            time_ns,
+            level,
+            text,
+        } => serde_json::to_string(&LogJson {
+            event: "log",
+            level,
+            text,
+            time: format_time(*time_ns),
+        }),
     };
     // Serializing these plain structs cannot fail; keep the stream line-oriented regardless.
     let line =
@@ -199,7 +259,7 @@ pub fn json_line(ev: &Event) -> String {
 /// serde_json escapes C0 controls, but passes DEL, C1 and the Unicode separators and bidi
 /// controls through raw. They can only occur inside JSON strings, where `\uXXXX` means the same
 /// character, so a JSON reader sees the same text and a terminal sees none of them.
-fn json_escape_invisible(line: String) -> String {
+pub fn json_escape_invisible(line: String) -> String {
     if !line.chars().any(is_invisible) {
         return line;
     }
@@ -217,12 +277,19 @@ fn json_escape_invisible(line: String) -> String {
 /// Text values longer than this many characters are cut in readable output.
 const READABLE_TEXT_MAX: usize = 200;
 
+/// The first [`READABLE_TEXT_MAX`] characters of a longer text; None when it is not longer.
+fn cut_long(s: &str) -> Option<&str> {
+    s.char_indices()
+        .nth(READABLE_TEXT_MAX)
+        .map(|(cut, _)| &s[..cut])
+}
+
 /// A value as a readable line shows it: its JSON form, a long text cut after its start, with
 /// its length.
-fn readable_value(value: &Value) -> String {
+pub fn readable_value(value: &Value) -> String {
     match value {
-        Value::Text(s) => match s.char_indices().nth(READABLE_TEXT_MAX) {
-            Some((cut, _)) => format!("{}... ({} bytes)", json!(&s[..cut]), s.len()),
+        Value::Text(s) => match cut_long(s) {
+            Some(start) => format!("{}... ({} bytes)", json!(start), s.len()),
             None => json!(s).to_string(),
         },
         _ => value_json(true, value).to_string(),
@@ -305,6 +372,36 @@ fn readable_text(ev: &Event) -> String {
             "{} write {station}.{tag} failed: {e}",
             format_time(*time_ns)
         ),
+        Event::Route {
+            time_ns,
+            topic,
+            payload,
+            outcome,
+            station,
+        } => {
+            let to = match (outcome.as_str(), station) {
+                ("taken", Some(s)) => s.clone(),
+                ("station_off", Some(s)) => format!("{s} (station off)"),
+                ("simulated", Some(s)) => format!("{s} (simulated)"),
+                ("will", Some(s)) => format!("{s} (will message)"),
+                (other, _) => other.to_string(),
+            };
+            format!(
+                "{} route {topic} {} -> {to}",
+                format_time(*time_ns),
+                readable_payload(payload)
+            )
+        }
+        Event::Log { level, text, .. } => format!("{} {text}", level.to_ascii_uppercase()),
+    }
+}
+
+/// A payload as `--trace-routing` shows it, like `mosquitto_sub -v`: the text itself, cut after
+/// its first 200 characters and followed by its length.
+fn readable_payload(payload: &str) -> String {
+    match cut_long(payload) {
+        Some(start) => format!("{start}... ({} bytes)", payload.len()),
+        None => payload.to_string(),
     }
 }
 
@@ -312,15 +409,50 @@ fn readable_text(ev: &Event) -> String {
 pub struct Printer<W: Write> {
     out: W,
     json: bool,
+    /// Log messages as JSON events on stdout rather than lines on stderr.
+    json_logs: bool,
 }
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, json: bool) -> Self {
-        Printer { out, json }
+        Printer {
+            out,
+            json,
+            json_logs: false,
+        }
+    }
+
+    /// Log messages go to stdout as JSON events (`--json-logs`, only with `--json`).
+    pub fn with_json_logs(mut self, json_logs: bool) -> Self {
+        self.json_logs = json_logs && self.json;
+        self
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Already formatted text (an answer, one line or a table), with a newline.
+    pub fn print_text(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.out, "{text}")?;
+        self.out.flush()
+    }
+
+    /// A sim-host error about a command: an `ERROR` line on stderr, or a log event.
+    pub fn print_error(&mut self, time_ns: i64, text: String) -> io::Result<()> {
+        self.print(&Event::Log {
+            time_ns,
+            level: "error",
+            text,
+        })
     }
 
     /// Fails when stdout is gone (a closed pipe shows up as `BrokenPipe`: Rust ignores SIGPIPE).
     pub fn print(&mut self, ev: &Event) -> io::Result<()> {
+        if matches!(ev, Event::Log { .. }) && !self.json_logs {
+            stderr_line(&readable_text(ev));
+            return Ok(());
+        }
         let line = if self.json {
             json_line(ev)
         } else {
@@ -553,6 +685,66 @@ mod tests {
         for (ev, text) in cases {
             assert_eq!(readable_line(&ev), text);
         }
+    }
+
+    fn route(outcome: &str, station: Option<&str>, payload: &str) -> Event {
+        Event::Route {
+            time_ns: T,
+            topic: "plant/a".into(),
+            payload: payload.into(),
+            outcome: outcome.into(),
+            station: station.map(String::from),
+        }
+    }
+
+    #[test]
+    fn route_lines_name_the_outcome() {
+        let cases = [
+            (route("taken", Some("a"), "21.5"), "route plant/a 21.5 -> a"),
+            (route("unrouted", None, "x"), "route plant/a x -> unrouted"),
+            (
+                route("station_off", Some("a"), "1"),
+                "route plant/a 1 -> a (station off)",
+            ),
+            (
+                route("simulated", Some("a"), "1"),
+                "route plant/a 1 -> a (simulated)",
+            ),
+            (
+                route("will", Some("a"), "gone"),
+                "route plant/a gone -> a (will message)",
+            ),
+            (
+                route("taken", Some("a"), "two\nlines"),
+                "route plant/a two\\nlines -> a",
+            ),
+        ];
+        for (ev, tail) in cases {
+            let line = readable_line(&ev);
+            assert_eq!(line, format!("2026-11-23T10:00:00.123Z {tail}"));
+        }
+        let long = readable_line(&route("taken", Some("a"), &"p".repeat(300)));
+        assert!(long.ends_with("... (300 bytes) -> a"), "{long}");
+        let j = parsed(&route("unrouted", None, "x"));
+        assert_eq!(
+            j,
+            json!({"event":"route","topic":"plant/a","payload":"x","outcome":"unrouted","time":"2026-11-23T10:00:00.123Z"})
+        );
+    }
+
+    #[test]
+    fn log_events_in_json() {
+        let ev = Event::Log {
+            time_ns: T,
+            level: "warn",
+            text: "station 'a': no time field".into(),
+        };
+        let j = parsed(&ev);
+        assert_eq!(
+            j,
+            json!({"event":"log","level":"warn","text":"station 'a': no time field","time":"2026-11-23T10:00:00.123Z"})
+        );
+        assert_eq!(readable_line(&ev), "WARN station 'a': no time field");
     }
 
     const HOSTILE: &str = "a\x1b[31m\x07b\r\nINFO forged\x7f\u{9b}\u{202e}";

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
@@ -10,11 +11,16 @@ use std::time::{Duration, Instant};
 
 use mqtt_line_abi::*;
 
+use crate::answers;
 use crate::commands::{spawn_stdin_reader, Command};
 use crate::config::{LineSpec, StationMode};
-use crate::event::{log_level_name, station_state_name, RawEvent};
+use crate::event::{log_level_name, route_outcome_name, station_state_name, RawEvent};
+use crate::http::{self, Query};
+use crate::live::{self, Pacer};
+use crate::metrics;
 use crate::output::{stderr_line, Event, Printer};
-use crate::plugin::{CallError, Line, Plugin};
+use crate::plugin::{CallError, Line, LineOptions, Plugin};
+use crate::view::LineView;
 use crate::wake::Waker;
 
 /// Why sim-host stops with an error, and so its exit code.
@@ -61,6 +67,12 @@ pub struct RunOptions {
     pub json: bool,
     pub duration: Option<Duration>,
     pub log_level: u32,
+    /// Print a `route` event for every received message.
+    pub trace_routing: bool,
+    /// Plugin log messages as JSON `log` events on stdout (with `json`).
+    pub json_logs: bool,
+    /// Serve the live page, `/metrics` and `/api/*` here.
+    pub http: Option<SocketAddr>,
 }
 
 /// Creates the line and adds every station and tag, then switches stations that start off or
@@ -69,10 +81,9 @@ pub struct RunOptions {
 fn build_line<'p>(
     plugin: &'p Plugin,
     spec: &LineSpec,
-    log_level: u32,
-    waker: Option<Arc<Waker>>,
+    options: LineOptions,
 ) -> Result<Line<'p>, AppError> {
-    let mut line = Line::create(plugin, &spec.name, &spec.params, log_level, waker)
+    let mut line = Line::create_with(plugin, &spec.name, &spec.params, options)
         .map_err(AppError::from_call)?;
     if let Err(e) = configure(&mut line, spec) {
         print_waiting_logs(&mut line);
@@ -126,7 +137,11 @@ fn print_log(ev: &RawEvent) {
 
 /// `sim-host check`: configures a line without starting it and prints the plugin's warnings.
 pub fn check(plugin: &Plugin, spec: &LineSpec) -> Result<String, AppError> {
-    let mut line = build_line(plugin, spec, MQL_LOG_WARN, None)?;
+    let options = LineOptions {
+        log_level: MQL_LOG_WARN,
+        ..LineOptions::default()
+    };
+    let mut line = build_line(plugin, spec, options)?;
     // The plugin's start-time rules, so that every host gets the same warnings.
     let checked = line.check();
     print_waiting_logs(&mut line);
@@ -162,6 +177,29 @@ struct Session<'a, 'p, W: Write> {
     next_request: u64,
     /// Writes the plugin accepted, by request id, until their WRITE_DONE arrives.
     pending: HashMap<u64, (String, String)>,
+    /// What the events told so far: the `status` and `values` answers, the live page.
+    view: LineView,
+    trace_routing: bool,
+    live: Option<Live>,
+}
+
+/// The `--http` server's side of the main loop.
+struct Live {
+    server: http::HttpServer,
+    queries: Receiver<Query>,
+    pacer: Pacer,
+}
+
+/// The name of an `MQL_LOG_*` level in `log` events.
+fn log_level_key(level: u32) -> &'static str {
+    match level {
+        MQL_LOG_ERROR => "error",
+        MQL_LOG_WARN => "warn",
+        MQL_LOG_INFO => "info",
+        MQL_LOG_DEBUG => "debug",
+        MQL_LOG_TRACE => "trace",
+        _ => "log",
+    }
 }
 
 fn now_ns() -> i64 {
@@ -195,6 +233,7 @@ impl<W: Write> Session<'_, '_, W> {
         } else {
             ev.time_ns
         };
+        self.view.record(&ev, status_time);
         match ev.kind {
             MQL_EVENT_TAG_VALUE => {
                 let (station, tag, type_name) = self.tag_names(ev.station_id, ev.tag_id);
@@ -241,9 +280,20 @@ impl<W: Write> Session<'_, '_, W> {
                     error,
                 })
             }
-            MQL_EVENT_LOG => {
-                print_log(&ev);
-                None
+            MQL_EVENT_LOG => Some(Event::Log {
+                time_ns: status_time,
+                level: log_level_key(ev.code),
+                text: ev.text,
+            }),
+            MQL_EVENT_ROUTE if self.trace_routing => {
+                let route = ev.route()?;
+                Some(Event::Route {
+                    time_ns: status_time,
+                    station: route.station_id.map(|id| self.station_name(id)),
+                    outcome: route_outcome_name(route.outcome),
+                    topic: route.topic,
+                    payload: route.payload,
+                })
             }
             // Kinds added by later minor versions are skipped.
             _ => None,
@@ -281,9 +331,81 @@ impl<W: Write> Session<'_, '_, W> {
         self.printer.print(&ev).map_err(Failure::Stdout)
     }
 
+    /// Prints an answer: the JSON event with `--json`, else the readable text.
+    fn answer(
+        &mut self,
+        json: impl FnOnce(&mut Self) -> String,
+        text: impl FnOnce(&mut Self) -> String,
+    ) -> Result<(), Failure> {
+        let out = if self.printer.is_json() {
+            json(self)
+        } else {
+            text(self)
+        };
+        self.printer.print_text(&out).map_err(Failure::Stdout)
+    }
+
+    fn error(&mut self, text: String) -> Result<(), Failure> {
+        self.printer
+            .print_error(now_ns(), text)
+            .map_err(Failure::Stdout)
+    }
+
+    fn counters(&mut self) -> Result<answers::Counters, String> {
+        answers::collect_counters(&self.line, self.spec)
+    }
+
+    fn status_json(&self) -> String {
+        answers::to_json_line(&answers::status_answer(self.spec, &self.view, now_ns()))
+    }
+
+    fn values_json(&self) -> String {
+        answers::to_json_line(&answers::values_answer(self.spec, &self.view, now_ns()))
+    }
+
+    fn stats_json(&mut self) -> Result<String, String> {
+        let c = self.counters()?;
+        Ok(answers::to_json_line(&answers::stats_answer(
+            self.spec,
+            &c,
+            now_ns(),
+        )))
+    }
+
+    fn metrics_text(&mut self) -> Result<String, String> {
+        let c = self.counters()?;
+        Ok(metrics::render(self.spec, &self.view, &c))
+    }
+
     fn command(&mut self, cmd: Command) -> Result<Option<Stop>, Failure> {
         match cmd {
             Command::Quit => return Ok(Some(Stop::Quit)),
+            Command::Invalid(message) => self.error(message)?,
+            Command::Help => self.answer(
+                |_| answers::help_json(now_ns()),
+                |_| answers::help_readable(),
+            )?,
+            Command::Status => self.answer(
+                |s| s.status_json(),
+                |s| answers::status_readable(&answers::status_answer(s.spec, &s.view, now_ns())),
+            )?,
+            Command::Values => self.answer(
+                |s| s.values_json(),
+                |s| {
+                    let a = answers::values_answer(s.spec, &s.view, now_ns());
+                    answers::values_readable(&a, |i| answers::readable_tag_value(&s.view, i))
+                },
+            )?,
+            Command::Stats => match self.counters() {
+                Ok(c) => {
+                    let a = answers::stats_answer(self.spec, &c, now_ns());
+                    self.answer(
+                        |_| answers::to_json_line(&a),
+                        |_| answers::stats_readable(&a),
+                    )?
+                }
+                Err(e) => self.error(format!("stats: {e}"))?,
+            },
             Command::Write {
                 station,
                 tag,
@@ -311,19 +433,79 @@ impl<W: Write> Session<'_, '_, W> {
             Command::Set { param, value } => {
                 // A refused change leaves the line as it was; the run goes on.
                 if let Err(e) = self.line.set_parameters(&[(param.clone(), value)]) {
-                    stderr_line(&format!("ERROR set {param}: {e}"));
+                    self.error(format!("set {param}: {e}"))?;
                 }
             }
             Command::Station { station, action } => match self.spec.station_by_name(&station) {
                 Some(st) => {
                     if let Err(e) = self.line.station_command(st.id, action) {
-                        stderr_line(&format!("ERROR station {station}: {e}"));
+                        self.error(format!("station {station}: {e}"))?;
                     }
                 }
-                None => stderr_line(&format!("ERROR unknown station '{station}'")),
+                None => self.error(format!("unknown station '{station}'"))?,
             },
         }
         Ok(None)
+    }
+
+    /// Answers what the HTTP server asked; a reader that went away is not an error.
+    fn answer_queries(&mut self) {
+        let Some(live) = self.live.as_ref() else {
+            return;
+        };
+        let queries: Vec<Query> = live.queries.try_iter().collect();
+        for query in queries {
+            match query {
+                Query::Status(reply) => drop(reply.send(Ok(self.status_json()))),
+                Query::Values(reply) => drop(reply.send(Ok(self.values_json()))),
+                Query::Stats(reply) => drop(reply.send(self.stats_json())),
+                Query::Metrics(reply) => drop(reply.send(self.metrics_text())),
+                Query::Subscribe(reply) => {
+                    let snapshot = live::snapshot(self.spec, &self.view, &self.line, now_ns());
+                    if let Some(live) = self.live.as_ref() {
+                        let updates = live.server.updates.subscribe();
+                        drop(reply.send((snapshot, updates)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the live pages what changed, when a delta is due; with no page connected the
+    /// changes are forgotten (a page that connects gets a snapshot).
+    fn push_delta(&mut self) {
+        let Some(live) = self.live.as_ref() else {
+            return;
+        };
+        let now = Instant::now();
+        if !live.pacer.is_due(now) {
+            return;
+        }
+        if live.server.updates.receiver_count() == 0 {
+            self.view.forget_changes();
+            if let Some(live) = self.live.as_mut() {
+                live.pacer.sent(now, Duration::ZERO);
+            }
+            return;
+        }
+        let delta = live::delta(self.spec, &mut self.view, &self.line, now_ns());
+        let cost = now.elapsed();
+        if let Some(live) = self.live.as_mut() {
+            if let Some(delta) = delta {
+                tracing::debug!(
+                    "live page: a delta of {} bytes built in {cost:?}",
+                    delta.len()
+                );
+                // No receiver left in between is not an error.
+                let _ = live.server.updates.send(delta.into());
+            }
+            live.pacer.sent(now, cost);
+        }
+    }
+
+    /// How long the loop may sleep before the next delta is due.
+    fn live_wait(&self) -> Option<Duration> {
+        self.live.as_ref().map(|l| l.pacer.wait(Instant::now()))
     }
 }
 
@@ -341,7 +523,19 @@ pub fn run(
     stop_signal: &AtomicBool,
 ) -> Result<(), AppError> {
     let waker = Arc::new(Waker::default());
-    let mut line = build_line(plugin, spec, opts.log_level, Some(waker.clone()))?;
+    // The page lists unrouted topics, which only route events tell.
+    let trace_routing = opts.trace_routing || opts.http.is_some();
+    let options = LineOptions {
+        log_level: opts.log_level,
+        waker: Some(waker.clone()),
+        trace_routing,
+    };
+    let mut line = build_line(plugin, spec, options)?;
+    // Bound before the line starts, so a port in use fails the run before anything connects.
+    let live = match opts.http {
+        Some(address) => Some(start_http(address, waker.clone())?),
+        None => None,
+    };
     if let Err(e) = line.start() {
         print_waiting_logs(&mut line);
         return Err(AppError::from_call(e));
@@ -355,9 +549,12 @@ pub fn run(
     let mut session = Session {
         spec,
         line,
-        printer: Printer::new(io::stdout(), opts.json),
+        printer: Printer::new(io::stdout(), opts.json).with_json_logs(opts.json_logs),
         next_request: 1,
         pending: HashMap::new(),
+        view: LineView::new(spec.stations.len(), spec.tag_count(), live.is_some()),
+        trace_routing: opts.trace_routing,
+        live,
     };
     let outcome = main_loop(&mut session, &commands, &waker, opts, started, stop_signal);
     // Dropping the session destroys the line: a clean MQTT DISCONNECT.
@@ -365,6 +562,20 @@ pub fn run(
     let stop = outcome?;
     tracing::debug!("line stopped: {stop:?}");
     Ok(())
+}
+
+fn start_http(address: SocketAddr, waker: Arc<Waker>) -> Result<Live, AppError> {
+    let (tx, queries) = mpsc::channel();
+    let server = http::start(address, tx, waker).map_err(|e| AppError::Fatal(e.to_string()))?;
+    stderr_line(&format!(
+        "INFO http: live page on http://{0}/ (also /metrics, /api/status, /api/values, /api/stats)",
+        server.address
+    ));
+    Ok(Live {
+        server,
+        queries,
+        pacer: Pacer::new(Instant::now()),
+    })
 }
 
 fn main_loop<W: Write>(
@@ -388,6 +599,9 @@ fn main_loop<W: Write>(
             }
             timeout = timeout.min(limit - elapsed);
         }
+        if let Some(wait) = session.live_wait() {
+            timeout = timeout.min(wait);
+        }
         if !more {
             waker.wait(timeout);
         }
@@ -403,6 +617,8 @@ fn main_loop<W: Write>(
             Ok(more) => more,
             Err(f) => return failure(f),
         };
+        session.answer_queries();
+        session.push_delta();
     }
 }
 

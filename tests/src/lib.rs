@@ -14,6 +14,8 @@
 //! * [`fake_broker::FakeBroker`]: a scripted loopback MQTT peer for protocol misbehaviour.
 //! * [`wire`]: the packets those brokers send, from rumqttc's codec (raw bytes only for
 //!   deliberately malformed ones).
+//! * [`http_get`]: a GET for sim-host's `--http` server; [`browser`]: headless chromium through
+//!   the DevTools protocol, for the live page.
 //! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
 //!   configurations, `--duration`).
 //!
@@ -22,10 +24,12 @@
 //! Helper functions panic with such a message instead of returning errors: they are assertions.
 
 mod broker;
+pub mod browser;
 mod clients;
 mod config;
 pub mod corpus_broker;
 pub mod fake_broker;
+mod http_client;
 mod interop_brokers;
 mod net;
 mod paths;
@@ -39,6 +43,7 @@ use std::time::Duration;
 pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder};
 pub use clients::{publish, publish_at, subscribe_one, try_publish, Received, Subscription};
 pub use config::{toml_string, LineConfig, StationConfig};
+pub use http_client::{http_get, HttpResponse};
 pub use interop_brokers::{find_program, ExternalBroker};
 pub use net::{free_port, wait_for_addr, wait_for_port};
 pub use paths::{bin_dir, plugin_path, sim_host_path, workspace_dir};

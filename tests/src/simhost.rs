@@ -245,6 +245,20 @@ impl SimHost {
         self.stderr.text()
     }
 
+    /// The `ADDRESS:PORT` of the `--http` server, from sim-host's `INFO http: live page on
+    /// http://ADDRESS:PORT/` line (waited for at most [`TIMEOUT`]).
+    pub fn http_address(&mut self) -> String {
+        const MARK: &str = "live page on http://";
+        let text = self.wait_stderr("the live page's address", |t| {
+            t.lines().any(|l| l.contains(MARK) && l.contains("/ "))
+        });
+        text.lines()
+            .find_map(|l| l.split_once(MARK))
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map(|(address, _)| address.to_string())
+            .unwrap_or_default()
+    }
+
     /// Waits (at most [`TIMEOUT`]) until sim-host's stderr satisfies `pred` and returns it.
     pub fn wait_stderr(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + TIMEOUT;

@@ -1,0 +1,453 @@
+//! The answers to `status`, `values`, `stats` and `help`: one JSON event each (also served as
+//! `/api/status`, `/api/values`, `/api/stats`), or readable tables.
+
+use serde::Serialize;
+
+use crate::commands::HELP;
+use crate::config::LineSpec;
+use crate::counters::{self, LineStats, StationStats};
+use crate::output::{format_time, readable_value, value_json};
+use crate::plugin::Line;
+use crate::view::{LineState, LineView};
+use mqtt_line_host::text::escape_readable;
+
+fn time(ns: Option<i64>) -> Option<String> {
+    ns.map(format_time)
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Serialize)]
+pub struct LineStatusJson {
+    pub name: String,
+    /// `connecting` until the first attempt ended, then `connected` or `disconnected`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StationStatusJson {
+    pub station: String,
+    pub address: String,
+    pub state: String,
+    pub reason: String,
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusAnswer {
+    pub event: &'static str,
+    pub line: LineStatusJson,
+    pub stations: Vec<StationStatusJson>,
+    pub time: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TagJson {
+    pub station: String,
+    pub tag: String,
+    #[serde(rename = "type")]
+    pub type_name: &'static str,
+    pub value: serde_json::Value,
+    pub valid: bool,
+    /// None for a tag that never had a value.
+    pub time: Option<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub duplicate: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub retained: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub time_from_payload: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ValuesAnswer {
+    pub event: &'static str,
+    pub tags: Vec<TagJson>,
+    pub time: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LineCountersJson {
+    pub received: u64,
+    pub bytes_received: u64,
+    pub unrouted: u64,
+    pub dropped_off: u64,
+    pub dropped_simulated: u64,
+    pub payload_errors: u64,
+    pub will_messages: u64,
+    pub held: u64,
+    pub writes_ok: u64,
+    pub writes_failed: u64,
+    pub connection_attempts: u64,
+    pub reconnects: u64,
+    pub last_message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StationCountersJson {
+    pub station: String,
+    pub received: u64,
+    pub dropped: u64,
+    pub held: u64,
+    pub last_message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatsAnswer {
+    pub event: &'static str,
+    pub line: LineCountersJson,
+    pub stations: Vec<StationCountersJson>,
+    pub time: String,
+}
+
+#[derive(Debug, Serialize)]
+struct HelpEntry {
+    command: &'static str,
+    does: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct HelpAnswer {
+    event: &'static str,
+    commands: Vec<HelpEntry>,
+    time: String,
+}
+
+/// The counters of the line and of every station (in configuration order), read at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub line: LineStats,
+    pub stations: Vec<StationStats>,
+}
+
+/// Reads every counter through the ABI.
+pub fn collect_counters(line: &Line<'_>, spec: &LineSpec) -> Result<Counters, String> {
+    let line_stats = counters::line_stats(line)?;
+    let stations = spec
+        .stations
+        .iter()
+        .map(|st| counters::station_stats(line, st.id))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Counters {
+        line: line_stats,
+        stations,
+    })
+}
+
+pub fn line_status(spec: &LineSpec, view: &LineView) -> LineStatusJson {
+    let (state, host, reason) = match &view.line.state {
+        LineState::Connecting => ("connecting", None, None),
+        LineState::Connected(host) => ("connected", Some(host.clone()), None),
+        LineState::Disconnected(reason) => ("disconnected", None, Some(reason.clone())),
+    };
+    LineStatusJson {
+        name: spec.name.clone(),
+        state,
+        host,
+        reason,
+        since: time(view.line.since_ns),
+    }
+}
+
+/// The status of the station at `index` (id - 1); `index` must be within the configuration.
+pub fn station_status(spec: &LineSpec, view: &LineView, index: usize) -> StationStatusJson {
+    let st = &spec.stations[index];
+    let status = &view.stations[index];
+    StationStatusJson {
+        station: st.name.clone(),
+        address: st.address.clone(),
+        state: status.state.clone(),
+        reason: status.reason.clone(),
+        since: time(status.since_ns),
+    }
+}
+
+pub fn status_answer(spec: &LineSpec, view: &LineView, now_ns: i64) -> StatusAnswer {
+    StatusAnswer {
+        event: "status",
+        line: line_status(spec, view),
+        stations: (0..spec.stations.len())
+            .map(|i| station_status(spec, view, i))
+            .collect(),
+        time: format_time(now_ns),
+    }
+}
+
+/// The value of the tag at `index` (id - 1), which must be within the configuration.
+pub fn tag_value(spec: &LineSpec, view: &LineView, index: usize) -> Option<TagJson> {
+    let (st, tag) = spec.tag_by_id(index as u64 + 1)?;
+    let json = match view.tags.get(index).and_then(Option::as_ref) {
+        Some(v) => TagJson {
+            station: st.name.clone(),
+            tag: tag.name.clone(),
+            type_name: tag.type_name(),
+            value: value_json(v.valid, &v.value),
+            valid: v.valid,
+            time: Some(format_time(v.time_ns)),
+            duplicate: v.flags & mqtt_line_abi::MQL_FLAG_DUPLICATE != 0,
+            retained: v.flags & mqtt_line_abi::MQL_FLAG_RETAINED != 0,
+            time_from_payload: v.flags & mqtt_line_abi::MQL_FLAG_TIME_FROM_PAYLOAD != 0,
+        },
+        None => TagJson {
+            station: st.name.clone(),
+            tag: tag.name.clone(),
+            type_name: tag.type_name(),
+            value: serde_json::Value::Null,
+            valid: false,
+            time: None,
+            duplicate: false,
+            retained: false,
+            time_from_payload: false,
+        },
+    };
+    Some(json)
+}
+
+pub fn values_answer(spec: &LineSpec, view: &LineView, now_ns: i64) -> ValuesAnswer {
+    ValuesAnswer {
+        event: "values",
+        tags: (0..spec.tag_count())
+            .filter_map(|i| tag_value(spec, view, i))
+            .collect(),
+        time: format_time(now_ns),
+    }
+}
+
+pub fn line_counters(c: &LineStats) -> LineCountersJson {
+    LineCountersJson {
+        received: c.received,
+        bytes_received: c.bytes_received,
+        unrouted: c.unrouted,
+        dropped_off: c.dropped_off,
+        dropped_simulated: c.dropped_simulated,
+        payload_errors: c.payload_errors,
+        will_messages: c.will_messages,
+        held: c.held,
+        writes_ok: c.writes_ok,
+        writes_failed: c.writes_failed,
+        connection_attempts: c.connection_attempts,
+        reconnects: c.reconnects,
+        last_message: time(c.last_message_ns),
+    }
+}
+
+pub fn station_counters(name: &str, c: &StationStats) -> StationCountersJson {
+    StationCountersJson {
+        station: name.to_string(),
+        received: c.received,
+        dropped: c.dropped,
+        held: c.held,
+        last_message: time(c.last_message_ns),
+    }
+}
+
+pub fn stats_answer(spec: &LineSpec, counters: &Counters, now_ns: i64) -> StatsAnswer {
+    StatsAnswer {
+        event: "stats",
+        line: line_counters(&counters.line),
+        stations: spec
+            .stations
+            .iter()
+            .zip(&counters.stations)
+            .map(|(st, c)| station_counters(&st.name, c))
+            .collect(),
+        time: format_time(now_ns),
+    }
+}
+
+/// One JSON object without the newline, with every invisible character escaped (as events).
+pub fn to_json_line(answer: &impl Serialize) -> String {
+    let line = serde_json::to_string(answer).unwrap_or_else(|e| {
+        serde_json::json!({ "event": "error", "error": e.to_string() }).to_string()
+    });
+    crate::output::json_escape_invisible(line)
+}
+
+pub fn help_json(now_ns: i64) -> String {
+    to_json_line(&HelpAnswer {
+        event: "help",
+        commands: HELP
+            .iter()
+            .map(|&(command, does)| HelpEntry { command, does })
+            .collect(),
+        time: format_time(now_ns),
+    })
+}
+
+pub fn help_readable() -> String {
+    let rows = HELP
+        .iter()
+        .map(|&(command, does)| vec![command.to_string(), does.to_string()])
+        .collect();
+    table(&["command", "what it does"], rows)
+}
+
+/// A table with a header, columns padded to their widest cell; cells are escaped for a
+/// terminal. No trailing newline.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| escape_readable(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = vec![line(header.to_vec())];
+    for row in &rows {
+        out.push(line(row.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
+
+fn or_dash(s: Option<&str>) -> String {
+    s.unwrap_or("-").to_string()
+}
+
+pub fn status_readable(a: &StatusAnswer) -> String {
+    let l = &a.line;
+    let detail = match (&l.host, &l.reason) {
+        (Some(h), _) => format!(" {h}"),
+        (None, Some(r)) => format!(": {r}"),
+        (None, None) => String::new(),
+    };
+    let since = l
+        .since
+        .as_deref()
+        .map_or(String::new(), |s| format!(" since {s}"));
+    let head = escape_readable(&format!("line {}: {}{detail}{since}", l.name, l.state));
+    let rows = a
+        .stations
+        .iter()
+        .map(|s| {
+            vec![
+                s.station.clone(),
+                s.state.clone(),
+                or_dash(s.since.as_deref()),
+                s.reason.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "{head}\n{}",
+        table(&["station", "state", "since", "reason"], rows)
+    )
+}
+
+pub fn values_readable(a: &ValuesAnswer, view_values: impl Fn(usize) -> Option<String>) -> String {
+    let rows = a
+        .tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let shown = if t.valid {
+                view_values(i).unwrap_or_else(|| t.value.to_string())
+            } else {
+                "invalid".to_string()
+            };
+            vec![
+                t.station.clone(),
+                t.tag.clone(),
+                t.type_name.to_string(),
+                shown,
+                or_dash(t.time.as_deref()),
+            ]
+        })
+        .collect();
+    table(&["station", "tag", "type", "value", "time"], rows)
+}
+
+pub fn stats_readable(a: &StatsAnswer) -> String {
+    let l = &a.line;
+    let line_rows = vec![
+        ("received", l.received),
+        ("bytes_received", l.bytes_received),
+        ("unrouted", l.unrouted),
+        ("dropped_off", l.dropped_off),
+        ("dropped_simulated", l.dropped_simulated),
+        ("payload_errors", l.payload_errors),
+        ("will_messages", l.will_messages),
+        ("held", l.held),
+        ("writes_ok", l.writes_ok),
+        ("writes_failed", l.writes_failed),
+        ("connection_attempts", l.connection_attempts),
+        ("reconnects", l.reconnects),
+    ]
+    .into_iter()
+    .map(|(name, n)| vec![name.to_string(), n.to_string()])
+    .chain(std::iter::once(vec![
+        "last_message".to_string(),
+        or_dash(l.last_message.as_deref()),
+    ]))
+    .collect();
+    let station_rows = a
+        .stations
+        .iter()
+        .map(|s| {
+            vec![
+                s.station.clone(),
+                s.received.to_string(),
+                s.dropped.to_string(),
+                s.held.to_string(),
+                or_dash(s.last_message.as_deref()),
+            ]
+        })
+        .collect();
+    format!(
+        "{}\n{}",
+        table(&["line", "count"], line_rows),
+        table(
+            &["station", "received", "dropped", "held", "last_message"],
+            station_rows
+        )
+    )
+}
+
+/// A tag value as a readable table shows it (cut when long).
+pub fn readable_tag_value(view: &LineView, index: usize) -> Option<String> {
+    view.tags
+        .get(index)
+        .and_then(Option::as_ref)
+        .map(|v| readable_value(&v.value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pad_columns_and_escape_cells() {
+        let t = table(
+            &["station", "state"],
+            vec![
+                vec!["a".into(), "ok".into()],
+                vec!["long-name\x1b[31m".into(), "comm_error".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], format!("station{}state", " ".repeat(14)));
+        assert_eq!(lines[1], format!("a{}ok", " ".repeat(20)));
+        assert_eq!(lines[2], "long-name\\u{1b}[31m  comm_error");
+    }
+}
