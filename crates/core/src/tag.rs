@@ -24,6 +24,9 @@ pub enum TagAddress {
     /// A value inside a JSON payload (`JA=path`).
     /// Shared: a line keeps one copy of each distinct address (see `Line::add_tag`).
     Json(Arc<JsonPath>),
+    /// A Sparkplug B metric by its exact name (`SPB=<name>`, slashes included): an input tag
+    /// takes its values, an output tag writes it with a command (docs/sparkplug.md).
+    Sparkplug(Arc<str>),
 }
 
 impl TagAddress {
@@ -38,6 +41,18 @@ impl TagAddress {
             "ACK_ID" => TagAddress::AckId,
             "OUT_TOPIC" => TagAddress::OutTopic,
             "OUT_VALUE" => TagAddress::OutValue,
+            _ if upper.starts_with("SPB=") => {
+                // The name is used exactly: only the text before "SPB=" is trimmed.
+                let name = &address.trim_start()[4..];
+                if name.is_empty() {
+                    return Err(ConfigError::InvalidAddress {
+                        object: object.to_string(),
+                        address: address.to_string(),
+                        reason: "SPB= needs a metric name after '='".into(),
+                    });
+                }
+                TagAddress::Sparkplug(Arc::from(name))
+            }
             _ if upper.starts_with("JA=") => {
                 let path = a[3..].trim();
                 if path.is_empty() {
@@ -58,8 +73,8 @@ impl TagAddress {
                 return Err(ConfigError::InvalidAddress {
                     object: object.to_string(),
                     address: address.to_string(),
-                    reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE \
-                             or JA=json_address"
+                    reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE, \
+                             JA=json_address or SPB=metric_name"
                         .into(),
                 })
             }
@@ -90,7 +105,11 @@ impl TagAddress {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            TagAddress::InTopic | TagAddress::InData | TagAddress::InId | TagAddress::Json(_)
+            TagAddress::InTopic
+                | TagAddress::InData
+                | TagAddress::InId
+                | TagAddress::Json(_)
+                | TagAddress::Sparkplug(_)
         )
     }
 }
@@ -105,6 +124,7 @@ impl std::fmt::Display for TagAddress {
             TagAddress::OutTopic => f.write_str("OUT_TOPIC"),
             TagAddress::OutValue => f.write_str("OUT_VALUE"),
             TagAddress::Json(p) => write!(f, "JA={p}"),
+            TagAddress::Sparkplug(name) => write!(f, "SPB={name}"),
         }
     }
 }
@@ -132,6 +152,9 @@ mod tests {
             ("OUT_VALUE", Ai, false),
             ("JA=a.b", Ai, true),
             ("JA=a.b", Co, true),
+            ("SPB=Inputs/Temperature", Ai, true),
+            ("spb=Outputs/Setpoint", Ao, true),
+            ("SPB=Text", TxtI, true),
         ];
         for (addr, ty, ok) in cases {
             let a = TagAddress::parse("tag 't'", addr).unwrap();
@@ -149,6 +172,12 @@ mod tests {
             "{err}"
         );
         assert!(TagAddress::parse("t", "JA=").is_err());
+        assert!(TagAddress::parse("t", "SPB=").is_err());
+        assert_eq!(
+            TagAddress::parse("t", " SPB=Node Control/Rebirth ").unwrap(),
+            TagAddress::Sparkplug(Arc::from("Node Control/Rebirth ")),
+            "metric names are exact: inner and trailing spaces are kept"
+        );
         let err = TagAddress::parse("tag 'st.x'", "JA=rx..time")
             .unwrap_err()
             .to_string();

@@ -26,6 +26,10 @@ impl Line {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
+        if self.sparkplug.is_some() {
+            self.deliver_sparkplug(p, now, wall_ns);
+            return;
+        }
         let Some(i) = self.router.route(&p.topic).map(StationIndex) else {
             self.unrouted += 1;
             let text = format!(
@@ -232,7 +236,7 @@ impl Line {
         }
     }
 
-    fn warn_invalid(&mut self, t: TagIndex, why: &str) {
+    pub(super) fn warn_invalid(&mut self, t: TagIndex, why: &str) {
         let tag = &self.tags[t];
         let text = format!(
             "tag '{}.{}': {why}; the tag is invalid",
@@ -241,7 +245,13 @@ impl Line {
         self.log(LogLevel::Warn, text);
     }
 
-    fn set_value(&mut self, t: TagIndex, value: Option<Value>, time_ns: i64, flags: u32) {
+    pub(super) fn set_value(
+        &mut self,
+        t: TagIndex,
+        value: Option<Value>,
+        time_ns: i64,
+        flags: u32,
+    ) {
         let tag = &mut self.tags[t];
         tag.valid = value.is_some();
         self.events.push_back(Event::TagValue {

@@ -11,11 +11,14 @@
 //! - [`ack`]: the ACK_ID orchestration: showing a held message, its confirmation by the host,
 //!   showing the next one, and the warning about messages left unconfirmed.
 //! - [`writes`]: host writes (OUT_TOPIC, OUT_VALUE, ACK_ID), their completion or failure.
+//! - [`sparkplug`]: a Sparkplug B host application's births, data, deaths, rebirth requests,
+//!   commands and STATE (its rules are in `crate::sparkplug`).
 //!
 //! This file holds the types and the shell's entry points (packets, time, transport).
 
 mod ack;
 mod inbound;
+mod sparkplug;
 mod station_state;
 mod topology;
 mod writes;
@@ -131,6 +134,8 @@ pub struct Line {
     io: IoDeadlines,
     /// The broker accepted the current connection at some point (it may be closing now).
     was_ready: bool,
+    /// The Sparkplug B host's state, when the payload type is Sparkplug B.
+    sparkplug: Option<Box<crate::sparkplug::Host>>,
 }
 
 impl Line {
@@ -157,6 +162,7 @@ impl Line {
             reconnect: Reconnect::default(),
             io: IoDeadlines::default(),
             was_ready: false,
+            sparkplug: None,
         }
     }
 
@@ -205,7 +211,9 @@ impl Line {
         self.host = Some(host.to_string());
         self.io = IoDeadlines::default();
         self.was_ready = false;
-        self.session.connect(&self.config.session(), password, now);
+        let will_ms = self.sparkplug_will_ms();
+        self.session
+            .connect(&self.config.session_at(will_ms), password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.
@@ -219,6 +227,9 @@ impl Line {
             );
         }
         self.host = None;
+        if let Some(sp) = self.sparkplug.as_mut() {
+            sp.clock_ns = wall_ns;
+        }
         self.events.push_back(Event::Line(LineEvent::Disconnected {
             reason: reason.to_string(),
             time_ns: wall_ns,
@@ -248,6 +259,7 @@ impl Line {
                 for i in self.station_indexes() {
                     self.refresh_station(i, "connected to the broker", wall_ns);
                 }
+                self.sparkplug_connected();
             }
             Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),

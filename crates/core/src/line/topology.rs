@@ -195,6 +195,7 @@ impl Line {
             }
         }
         self.started = true;
+        self.build_sparkplug(wall_ns);
         for i in self.station_indexes() {
             self.refresh_station(i, "line started", wall_ns);
         }
@@ -272,6 +273,9 @@ impl Line {
             st.payload = PayloadSettings::resolve(&self.config, &st.params);
         }
         self.build_extract_trees();
+        if self.started {
+            self.build_sparkplug(0);
+        }
         Ok(warnings)
     }
 
