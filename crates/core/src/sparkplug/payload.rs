@@ -242,7 +242,7 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
 }
 
 /// Encodes a payload to send (commands).
-pub(crate) fn encode(payload: &Payload) -> Vec<u8> {
+pub fn encode(payload: &Payload) -> Vec<u8> {
     payload.encode_to_vec()
 }
 
