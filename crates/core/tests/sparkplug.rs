@@ -682,3 +682,52 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn tags_that_do_not_fit_the_payload_type_are_warned_about_at_start() {
+    let mut h = Harness::new(&[("payload_type", "Sparkplug B")]);
+    h.line
+        .add_station(StationId(1), "all", "plant/.*", [])
+        .unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "data",
+            "IN_DATA",
+            ValueType::TxtI,
+            None,
+        )
+        .unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(2),
+            "sp",
+            "SPB=Speed",
+            ValueType::Ao,
+            None,
+        )
+        .unwrap();
+    let w = h.line.check().unwrap();
+    assert!(
+        w[0].contains("'data' (IN_DATA) is not used on a Sparkplug B line"),
+        "{w:?}"
+    );
+    assert!(w[1].contains("names no one edge node"), "{w:?}");
+
+    let mut h = Harness::new(&[("payload_type", "JSON")]);
+    h.line.add_station(StationId(1), "s", "t", []).unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "sp",
+            "SPB=Speed",
+            ValueType::Ai,
+            None,
+        )
+        .unwrap();
+    let w = h.line.check().unwrap();
+    assert!(w[0].contains("payload_type is not 'Sparkplug B'"), "{w:?}");
+}

@@ -71,6 +71,42 @@ impl Line {
         host.clock_ns = host.clock_ns.max(wall_ns);
     }
 
+    /// The start warnings of Sparkplug tags: SPB= tags on a line of another payload type, other
+    /// tags on a Sparkplug line, SPB= output tags of a station that names no one node or device.
+    pub(super) fn sparkplug_warnings(&self) -> Vec<String> {
+        let sparkplug = self.config.is_sparkplug();
+        let mut warnings = Vec::new();
+        for st in &self.stations {
+            let station = crate::error::object("station", &st.name);
+            for &t in &st.tags {
+                let tag = &self.tags[t];
+                let spb = matches!(tag.address, TagAddress::Sparkplug(_));
+                if spb && !sparkplug {
+                    warnings.push(format!(
+                        "{station}: tag {} is an SPB= tag, but the line's payload_type is not \
+                         'Sparkplug B', so it is never filled or written",
+                        crate::text::quote(&tag.name)
+                    ));
+                } else if !spb && sparkplug {
+                    warnings.push(format!(
+                        "{station}: tag {} ({}) is not used on a Sparkplug B line, which fills \
+                         and writes SPB= tags only",
+                        crate::text::quote(&tag.name),
+                        tag.address
+                    ));
+                } else if spb && tag.ty.is_output() && edge_identity(&st.address).is_none() {
+                    warnings.push(format!(
+                        "{station}: address {} names no one edge node or device, so writes of \
+                         its SPB= output tag {} fail",
+                        crate::text::quote(&st.address),
+                        crate::text::quote(&tag.name)
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
     /// The time stamp of the STATE will of the connection being opened.
     pub(super) fn sparkplug_will_ms(&mut self) -> u64 {
         self.sparkplug.as_mut().map_or(0, |h| {

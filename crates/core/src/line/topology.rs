@@ -231,6 +231,7 @@ impl Line {
             // The plugin's log prefixes every message with the line's name.
             warnings.push("no stations are configured, so no message reaches the host".into());
         }
+        warnings.extend(self.sparkplug_warnings());
         let catch_all = self.stations.iter().find(|s| s.address == "#");
         for st in &self.stations {
             let station = object("station", &st.name);
