@@ -39,6 +39,7 @@ requirements=(
     "openssl -- openssl"
     "nats-server -- nats-server"
     "rabbitmq-server -- rabbitmq-server"
+    "nodejs npm -- node npm"
 )
 
 missing_packages=()
@@ -73,6 +74,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # Project-local preparations (an `npm ci` of a web part, say) go here, one line each.
+# Eclipse Tahu's Sparkplug edge node for tests/tests/sparkplug.rs and the benchmark's Sparkplug row.
+(cd tests/sparkplug && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 
 say "$(mosquitto -h 2>/dev/null | head -n 1)"
 say "$(gcc --version | head -n 1); $(openssl version); $(nats-server --version 2>&1 | head -n 1)"

@@ -37,7 +37,9 @@ fn edge_missing() -> Option<String> {
         .stderr(Stdio::null())
         .status();
     if !matches!(node, Ok(s) if s.success()) {
-        return Some("`node` is not installed (Debian: nodejs npm; tests/run.sh installs it)".into());
+        return Some(
+            "`node` is not installed (Debian: nodejs npm; tests/run.sh installs it)".into(),
+        );
     }
     let module = edge_dir().join("node_modules/sparkplug-client");
     if !module.is_dir() {
@@ -123,9 +125,10 @@ impl Drop for Edge {
 /// A command event of the edge node carrying `metric` with `value` (as text).
 fn is_command(e: &Value, event: &str, metric: &str, value: &str) -> bool {
     e["event"] == event
-        && e["metrics"]
-            .as_array()
-            .is_some_and(|ms| ms.iter().any(|m| m["name"] == metric && m["value"] == value))
+        && e["metrics"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["name"] == metric && m["value"] == value)
+        })
 }
 
 fn config(port: u16) -> LineConfig {
@@ -163,7 +166,10 @@ fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
     assert!(state.retain && state.qos == 1, "{state:?}");
     let state: Value = serde_json::from_slice(&state.payload).unwrap();
     assert_eq!(state["online"], true, "{state}");
-    assert!(state["timestamp"].as_u64().is_some_and(|t| t > 0), "{state}");
+    assert!(
+        state["timestamp"].as_u64().is_some_and(|t| t > 0),
+        "{state}"
+    );
 
     // Births set every metric's tag.
     let mut edge = Edge::start(port, "plant", "press1", "plc");
@@ -188,7 +194,10 @@ fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
     edge.publish(json!({"cmd": "ndata", "alias": 1, "type": "Double", "value": 22.0}));
     host.expect_value_eq("press1", "temp", 22.0);
     let shown = host.events_where(|e| ev::is_value_of(e, "press1", "temp", &json!(99.0)));
-    assert!(shown.is_empty(), "data after the gap is not trusted: {shown:?}");
+    assert!(
+        shown.is_empty(),
+        "data after the gap is not trusted: {shown:?}"
+    );
 
     // Commands: NCMD to the node, DCMD to the device, by name with the birth's data type.
     host.send("write press1 setpoint 42");
@@ -209,10 +218,9 @@ fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
     assert_eq!(cmd["device"], "plc", "{cmd}");
     // A value beyond Int32 is a write error, and nothing is sent.
     host.send("write press1 setpoint 3000000000");
-    let failed = host.expect(
-        "the failed write of 3000000000",
-        |e| ev::is_write(e, "press1", "setpoint") && ev::write_ok(e) == Some(false),
-    );
+    let failed = host.expect("the failed write of 3000000000", |e| {
+        ev::is_write(e, "press1", "setpoint") && ev::write_ok(e) == Some(false)
+    });
     assert!(
         ev::field(&failed, "error").contains("out of the range of Int32"),
         "{failed}"
@@ -223,10 +231,9 @@ fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
     host.expect_station("plc", "hard_error");
     edge.publish(json!({"cmd": "ndeath"}));
     host.expect_station("press1", "hard_error");
-    host.expect(
-        "press1.temp invalid",
-        |e| ev::is_value(e, "press1", "temp") && e["valid"] == false,
-    );
+    host.expect("press1.temp invalid", |e| {
+        ev::is_value(e, "press1", "temp") && e["valid"] == false
+    });
     edge.send(json!({"cmd": "quit"}));
     host.quit_ok();
 }

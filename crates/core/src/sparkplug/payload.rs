@@ -229,16 +229,25 @@ pub enum PayloadError {
     TooLarge { len: usize },
     #[error("the payload is not a Sparkplug B protobuf message: {reason}")]
     NotProtobuf { reason: String },
+    #[error("the payload is compressed ({COMPRESSED}), which the line does not decode")]
+    Compressed,
 }
+
+/// The `uuid` of a compressed payload, whose `body` holds the real one.
+pub(crate) const COMPRESSED: &str = "SPBV1.0_COMPRESSED";
 
 /// Decodes a payload received from the broker.
 pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
     if bytes.len() > MAX_PAYLOAD {
         return Err(PayloadError::TooLarge { len: bytes.len() });
     }
-    Payload::decode(bytes).map_err(|e| PayloadError::NotProtobuf {
+    let payload = Payload::decode(bytes).map_err(|e| PayloadError::NotProtobuf {
         reason: e.to_string(),
-    })
+    })?;
+    if payload.uuid.as_deref() == Some(COMPRESSED) {
+        return Err(PayloadError::Compressed);
+    }
+    Ok(payload)
 }
 
 /// Encodes a payload to send (commands).
@@ -318,6 +327,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(decode(&encode(&p)).unwrap(), p);
+    }
+
+    #[test]
+    fn compressed_payloads_are_refused() {
+        let p = Payload {
+            uuid: Some(COMPRESSED.into()),
+            body: Some(vec![1, 2, 3]),
+            ..Default::default()
+        };
+        assert_eq!(decode(&encode(&p)), Err(PayloadError::Compressed));
     }
 
     #[test]
