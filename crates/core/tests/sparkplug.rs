@@ -122,15 +122,32 @@ fn rebirth_requests(packets: &[Packet]) -> Vec<String> {
         .collect()
 }
 
+/// Receives `payload` on `topic` at QoS 0; the events it made.
+fn qos0(h: &mut Harness, topic: &str, payload: &[u8]) -> Vec<mqtt_line_core::Event> {
+    h.receive(topic, payload, QoS::AtMostOnce, 0)
+}
+
+/// The node's NBIRTH (bdSeq 0) and the device's DBIRTH, their packets and events taken.
+fn born(h: &mut Harness) {
+    qos0(h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+    qos0(h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
+    h.transmit();
+    h.events();
+}
+
+/// The one PUBLISH the line sent.
+fn sent_publish(h: &mut Harness) -> Publish {
+    let sent = h.transmit();
+    match sent.as_slice() {
+        [Packet::Publish(p)] => p.clone(),
+        _ => panic!("expected one PUBLISH: {sent:?}"),
+    }
+}
+
 #[test]
 fn births_set_every_metric_and_data_comes_by_alias() {
     let mut h = host(&[]);
-    let ev = h.receive(
-        "spBv1.0/plant/NBIRTH/press1",
-        &nbirth(0),
-        QoS::AtMostOnce,
-        0,
-    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
     // Input tags only: the birth's time stamp is the values' time.
     assert_eq!(
         values(&ev),
@@ -140,12 +157,7 @@ fn births_set_every_metric_and_data_comes_by_alias() {
             FLAG_VALID | FLAG_TIME_FROM_PAYLOAD
         )]
     );
-    let ev = h.receive(
-        "spBv1.0/plant/DBIRTH/press1/plc",
-        &dbirth(1),
-        QoS::AtMostOnce,
-        0,
-    );
+    let ev = qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
     assert_eq!(values(&ev)[0].1, Some(Value::Float(1.5)));
 
     // NDATA by alias: the metric's own time stamp wins over the payload's.
@@ -190,18 +202,13 @@ fn births_set_every_metric_and_data_comes_by_alias() {
 #[test]
 fn a_value_that_does_not_fit_invalidates_with_a_warning() {
     let mut h = host(&[]);
-    h.receive(
-        "spBv1.0/plant/NBIRTH/press1",
-        &nbirth(0),
-        QoS::AtMostOnce,
-        0,
-    );
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
     let data = payload(
         Some(1),
         None,
         vec![by_alias(1, MetricValue::Double(f64::NAN))],
     );
-    let ev = h.receive("spBv1.0/plant/NDATA/press1", &data, QoS::AtMostOnce, 0);
+    let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data);
     assert_eq!(values(&ev), [(11, None, 0)]);
     let (level, text) = &logs(&ev)[0];
     assert_eq!(*level, LogLevel::Warn);
@@ -248,7 +255,7 @@ fn datasets_reach_text_tags_as_json() {
             MetricValue::DataSet(table),
         )],
     );
-    let ev = h.receive("spBv1.0/g/NBIRTH/n", &birth, QoS::AtMostOnce, 0);
+    let ev = qos0(&mut h, "spBv1.0/g/NBIRTH/n", &birth);
     assert_eq!(
         values(&ev)[0].1,
         Some(Value::Text(
@@ -260,18 +267,8 @@ fn datasets_reach_text_tags_as_json() {
 #[test]
 fn deaths_with_the_current_bd_seq_end_node_and_devices() {
     let mut h = host(&[]);
-    h.receive(
-        "spBv1.0/plant/NBIRTH/press1",
-        &nbirth(7),
-        QoS::AtMostOnce,
-        0,
-    );
-    h.receive(
-        "spBv1.0/plant/DBIRTH/press1/plc",
-        &dbirth(1),
-        QoS::AtMostOnce,
-        0,
-    );
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(7));
+    qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
 
     // Another session's death is ignored, and said so.
     let old = payload(
@@ -279,7 +276,7 @@ fn deaths_with_the_current_bd_seq_end_node_and_devices() {
         None,
         vec![metric(Some("bdSeq"), None, 4, MetricValue::Long(6))],
     );
-    let ev = h.receive("spBv1.0/plant/NDEATH/press1", &old, QoS::AtMostOnce, 0);
+    let ev = qos0(&mut h, "spBv1.0/plant/NDEATH/press1", &old);
     assert!(states(&ev).is_empty());
     assert!(logs(&ev)[0].1.contains("bdSeq 6 is ignored"), "{ev:?}");
 
@@ -288,7 +285,7 @@ fn deaths_with_the_current_bd_seq_end_node_and_devices() {
         None,
         vec![metric(Some("bdSeq"), None, 4, MetricValue::Long(7))],
     );
-    let ev = h.receive("spBv1.0/plant/NDEATH/press1", &death, QoS::AtMostOnce, 0);
+    let ev = qos0(&mut h, "spBv1.0/plant/NDEATH/press1", &death);
     assert_eq!(
         states(&ev),
         [
@@ -299,19 +296,9 @@ fn deaths_with_the_current_bd_seq_end_node_and_devices() {
     assert_eq!(values(&ev), [(11, None, 0), (21, None, 0)]);
 
     // The next birth brings the node back; the device waits for its own.
-    let ev = h.receive(
-        "spBv1.0/plant/NBIRTH/press1",
-        &nbirth(8),
-        QoS::AtMostOnce,
-        0,
-    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(8));
     assert_eq!(states(&ev), [(NODE, StationState::Ok)]);
-    let ev = h.receive(
-        "spBv1.0/plant/DBIRTH/press1/plc",
-        &dbirth(1),
-        QoS::AtMostOnce,
-        0,
-    );
+    let ev = qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
     assert_eq!(states(&ev), [(DEVICE, StationState::Ok)]);
 
     // DDEATH ends one device.
@@ -357,13 +344,8 @@ fn lost_sequence_requests_a_rebirth_at_most_once_per_debounce() {
     ];
     for (what, topic, bad) in cases {
         let mut h = host(&[("sparkplug_rebirth_debounce", "10")]);
-        h.receive(
-            "spBv1.0/plant/NBIRTH/press1",
-            &nbirth(0),
-            QoS::AtMostOnce,
-            0,
-        );
-        let ev = h.receive(topic, &bad, QoS::AtMostOnce, 0);
+        qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+        let ev = qos0(&mut h, topic, &bad);
         assert!(
             logs(&ev)
                 .iter()
@@ -380,11 +362,11 @@ fn lost_sequence_requests_a_rebirth_at_most_once_per_debounce() {
         // within the debounce time.
         let next = payload(Some(2), None, vec![by_alias(1, MetricValue::Double(99.0))]);
         h.now += Duration::from_secs(9);
-        let ev = h.receive("spBv1.0/plant/NDATA/press1", &next, QoS::AtMostOnce, 0);
+        let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &next);
         assert!(values(&ev).is_empty(), "{what}: {ev:?}");
         assert!(rebirth_requests(&h.transmit()).is_empty(), "{what}");
         h.now += Duration::from_secs(1);
-        h.receive("spBv1.0/plant/NDATA/press1", &next, QoS::AtMostOnce, 0);
+        qos0(&mut h, "spBv1.0/plant/NDATA/press1", &next);
         assert_eq!(
             rebirth_requests(&h.transmit()).len(),
             1,
@@ -392,14 +374,9 @@ fn lost_sequence_requests_a_rebirth_at_most_once_per_debounce() {
         );
 
         // The rebirth puts the node back in step.
-        h.receive(
-            "spBv1.0/plant/NBIRTH/press1",
-            &nbirth(1),
-            QoS::AtMostOnce,
-            0,
-        );
+        qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(1));
         let next = payload(Some(1), None, vec![by_alias(1, MetricValue::Double(3.0))]);
-        let ev = h.receive("spBv1.0/plant/NDATA/press1", &next, QoS::AtMostOnce, 0);
+        let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &next);
         assert_eq!(
             values(&ev),
             [(11, Some(Value::Float(3.0)), FLAG_VALID)],
@@ -412,7 +389,7 @@ fn lost_sequence_requests_a_rebirth_at_most_once_per_debounce() {
 fn data_before_any_birth_requests_a_rebirth() {
     let mut h = host(&[]);
     let data = payload(Some(3), None, vec![by_alias(1, MetricValue::Double(1.0))]);
-    let ev = h.receive("spBv1.0/plant/NDATA/press1", &data, QoS::AtMostOnce, 0);
+    let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data);
     assert!(values(&ev).is_empty());
     assert!(logs(&ev)[0].1.contains("no NBIRTH"), "{ev:?}");
     assert_eq!(
@@ -424,28 +401,12 @@ fn data_before_any_birth_requests_a_rebirth() {
 #[test]
 fn writes_send_commands_with_the_births_data_type() {
     let mut h = host(&[("publish_qos", "1")]);
-    h.receive(
-        "spBv1.0/plant/NBIRTH/press1",
-        &nbirth(0),
-        QoS::AtMostOnce,
-        0,
-    );
-    h.receive(
-        "spBv1.0/plant/DBIRTH/press1/plc",
-        &dbirth(1),
-        QoS::AtMostOnce,
-        0,
-    );
-    h.transmit();
-    h.events();
+    born(&mut h);
 
     h.line
         .write(TagId(12), 1, Value::Float(42.0), h.now, 0)
         .unwrap();
-    let sent = h.transmit();
-    let [Packet::Publish(p)] = sent.as_slice() else {
-        panic!("{sent:?}")
-    };
+    let p = sent_publish(&mut h);
     assert_eq!(p.topic, "spBv1.0/plant/NCMD/press1");
     assert_eq!(p.qos, QoS::AtLeastOnce);
     let cmd = decode(&p.payload).unwrap();
@@ -520,27 +481,11 @@ fn device_writes_send_dcmd_and_need_a_birth() {
     let err = write_results(&h.events())[0].1.clone().unwrap();
     assert!(err.contains("no NBIRTH"), "{err}");
 
-    h.receive(
-        "spBv1.0/plant/NBIRTH/press1",
-        &nbirth(0),
-        QoS::AtMostOnce,
-        0,
-    );
-    h.receive(
-        "spBv1.0/plant/DBIRTH/press1/plc",
-        &dbirth(1),
-        QoS::AtMostOnce,
-        0,
-    );
-    h.transmit();
-    h.events();
+    born(&mut h);
     h.line
         .write(TagId(1), 2, Value::Float(2.25), h.now, 0)
         .unwrap();
-    let sent = h.transmit();
-    let [Packet::Publish(p)] = sent.as_slice() else {
-        panic!("{sent:?}")
-    };
+    let p = sent_publish(&mut h);
     assert_eq!(p.topic, "spBv1.0/plant/DCMD/press1/plc");
     let cmd = decode(&p.payload).unwrap();
     assert_eq!(cmd.metrics[0].value, Some(MetricValue::Float(2.25)));
@@ -583,26 +528,11 @@ fn stations_are_routed_by_identity_with_our_rules() {
     h.line.start(0).unwrap();
     h.connect();
     h.events();
-    let ev = h.receive(
-        "spBv1.0/plant/NBIRTH/press1",
-        &nbirth(0),
-        QoS::AtMostOnce,
-        0,
-    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
     assert_eq!(values(&ev)[0].0, 1, "exact before expressions");
-    let ev = h.receive(
-        "spBv1.0/plant/NBIRTH/press2",
-        &nbirth(0),
-        QoS::AtMostOnce,
-        0,
-    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press2", &nbirth(0));
     assert_eq!(values(&ev)[0].0, 2);
-    let ev = h.receive(
-        "spBv1.0/other/NBIRTH/press2",
-        &nbirth(0),
-        QoS::AtMostOnce,
-        0,
-    );
+    let ev = qos0(&mut h, "spBv1.0/other/NBIRTH/press2", &nbirth(0));
     assert!(values(&ev).is_empty());
 }
 
