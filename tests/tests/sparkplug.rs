@@ -12,7 +12,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Instant;
 
 use mqtt_line_e2e::{
-    ev, subscribe_one, workspace_dir, LineConfig, Mosquitto, SimHost, StationConfig, TIMEOUT,
+    ev, plugin_path, run_to_exit, subscribe_one, workspace_dir, LineConfig, Mosquitto, SimHost,
+    StationConfig, TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -236,4 +237,21 @@ fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
     });
     edge.send(json!({"cmd": "quit"}));
     host.quit_ok();
+}
+
+/// The worked example of docs/sparkplug.md is a valid configuration, without warnings.
+#[test]
+fn the_example_configuration_checks_clean() {
+    let path = workspace_dir().join("examples/sparkplug.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let plugin = plugin_path();
+    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap()];
+    let done = run_to_exit(&config, &args, TIMEOUT);
+    assert_eq!(done.code, Some(0), "{done}");
+    assert!(
+        done.stdout.contains("configuration OK: 3 stations, 6 tags"),
+        "{done}"
+    );
+    assert!(!done.stderr.contains("WARN"), "{done}");
 }
