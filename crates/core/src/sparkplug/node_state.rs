@@ -252,30 +252,39 @@ fn bd_seq(payload: &Payload) -> Option<u64> {
         })
 }
 
-/// Every edge node the line has heard of, by group and node id.
+/// Every edge node the line has heard of, by group id, then node id.
 #[derive(Debug, Default)]
 pub(crate) struct Nodes {
-    nodes: HashMap<(String, String), Node>,
+    groups: HashMap<String, HashMap<String, Node>>,
+    count: usize,
 }
 
 impl Nodes {
     /// The node's state, created on first sight; `None` when [`MAX_NODES`] are known already.
+    /// A known node is found with the borrowed ids, without allocating.
     pub(crate) fn get_or_add(&mut self, group: &str, node: &str) -> Option<&mut Node> {
-        // One lookup with borrowed keys in the common case; the owned key only for a new node.
-        let key = (group.to_string(), node.to_string());
-        if !self.nodes.contains_key(&key) && self.nodes.len() >= MAX_NODES {
-            return None;
+        let known = self.groups.get(group).is_some_and(|g| g.contains_key(node));
+        if !known {
+            if self.count >= MAX_NODES {
+                return None;
+            }
+            self.count += 1;
+            self.groups
+                .entry(group.to_string())
+                .or_default()
+                .insert(node.to_string(), Node::default());
         }
-        Some(self.nodes.entry(key).or_default())
+        self.groups.get_mut(group)?.get_mut(node)
     }
 
     pub(crate) fn get(&self, group: &str, node: &str) -> Option<&Node> {
-        self.nodes.get(&(group.to_string(), node.to_string()))
+        self.groups.get(group)?.get(node)
     }
 
     /// Forgets every node (a new connection: births must come again).
     pub(crate) fn clear(&mut self) {
-        self.nodes.clear();
+        self.groups.clear();
+        self.count = 0;
     }
 }
 
