@@ -544,10 +544,8 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
     ]);
     h.line.add_station(StationId(1), "n", "g/n", []).unwrap();
     h.line.start(1_700_000_000_000_000_000).unwrap();
-    h.line
-        .transport_open("127.0.0.1:1883", &Default::default(), h.now);
-    let sent = h.transmit();
-    let Packet::Connect(connect) = &sent[0] else {
+    let sent = h.connect_packets(false);
+    let [Packet::Connect(connect), Packet::Subscribe(sub)] = sent.as_slice() else {
         panic!("{sent:?}")
     };
     let will = connect.last_will.as_ref().unwrap();
@@ -557,39 +555,8 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
         br#"{"online":false,"timestamp":1700000000000}"#
     );
     assert!(will.retain);
-    assert_eq!(connect.client_id, "D2000kom");
-    h.line
-        .handle_packet(
-            Packet::ConnAck(mqtt_line_core::mqtt::ConnAck::new(
-                mqtt_line_core::mqtt::ConnectReturnCode::Success,
-                false,
-            )),
-            h.now,
-            0,
-        )
-        .unwrap();
-    let sent = h.transmit();
-    let Some(Packet::Subscribe(sub)) = sent.last() else {
-        panic!("{sent:?}")
-    };
     assert_eq!(sub.filters[0].path, "spBv1.0/#");
-    let pkid = sub.pkid;
-    h.line
-        .handle_packet(
-            Packet::SubAck(mqtt_line_core::mqtt::SubAck::new(
-                pkid,
-                vec![mqtt_line_core::mqtt::SubscribeReasonCode::Success(
-                    QoS::AtLeastOnce,
-                )],
-            )),
-            h.now,
-            0,
-        )
-        .unwrap();
-    let sent = h.transmit();
-    let [Packet::Publish(state)] = sent.as_slice() else {
-        panic!("{sent:?}")
-    };
+    let state = sent_publish(&mut h);
     assert_eq!(state.topic, "spBv1.0/STATE/scada");
     assert_eq!(
         &state.payload[..],
