@@ -11,7 +11,7 @@ use mqtt_line_core::parts::sparkplug_payload::{
     decode, encode, DataSet, DataSetValue, Metric, MetricValue, Payload, Row,
 };
 use mqtt_line_core::{LogLevel, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
-use mqtt_line_core::{StationId, StationState, TagId, Value, ValueType};
+use mqtt_line_core::{StationCommand, StationId, StationState, TagId, Value, ValueType};
 
 const NODE: u64 = 1;
 const DEVICE: u64 = 2;
@@ -627,4 +627,29 @@ fn tags_that_do_not_fit_the_payload_type_are_warned_about_at_start() {
         .unwrap();
     let w = h.line.check().unwrap();
     assert!(w[0].contains("payload_type is not 'Sparkplug B'"), "{w:?}");
+}
+
+#[test]
+fn a_death_while_the_station_is_off_shows_when_it_is_switched_on() {
+    let mut h = host(&[]);
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(3));
+    h.line
+        .station_command(StationId(NODE), StationCommand::Off, 0)
+        .unwrap();
+    let death = payload(
+        None,
+        None,
+        vec![metric(Some("bdSeq"), None, 4, MetricValue::Long(3))],
+    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NDEATH/press1", &death);
+    assert!(
+        values(&ev).is_empty(),
+        "an off station shows no values: {ev:?}"
+    );
+    h.line
+        .station_command(StationId(NODE), StationCommand::On, 0)
+        .unwrap();
+    assert_eq!(states(&h.events()), [(NODE, StationState::HardError)]);
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(4));
+    assert_eq!(states(&ev), [(NODE, StationState::Ok)]);
 }

@@ -257,13 +257,19 @@ impl Line {
 
     /// The station of a node or device, when one is routed and on.
     fn station_of(&self, identity: &str) -> Option<StationIndex> {
-        let i = self.router.route(identity).map(StationIndex)?;
+        let i = self.routed(identity)?;
         (self.stations[i].command == StationCommand::On).then_some(i)
+    }
+
+    /// The station of a node or device, whatever its command: a birth or death counts for a
+    /// station that is off too, and shows when it is switched on.
+    fn routed(&self, identity: &str) -> Option<StationIndex> {
+        self.router.route(identity).map(StationIndex)
     }
 
     /// A birth: the station is `ok` again after a death.
     fn born(&mut self, origin: &Origin, wall_ns: i64) {
-        let Some(i) = self.station_of(&origin.identity()) else {
+        let Some(i) = self.routed(&origin.identity()) else {
             return;
         };
         if self.stations[i].device_lost {
@@ -275,7 +281,7 @@ impl Line {
 
     /// A death: the station goes to hard error and its inputs turn invalid.
     fn dead(&mut self, identity: &str, reason: &str, wall_ns: i64) {
-        if let Some(i) = self.station_of(identity) {
+        if let Some(i) = self.routed(identity) {
             self.stations[i].device_lost = true;
             self.refresh_station(i, reason, wall_ns);
         }
