@@ -40,6 +40,7 @@ requirements=(
     "nats-server -- nats-server"
     "rabbitmq-server -- rabbitmq-server"
     "chromium -- chromium"
+    "nodejs npm -- node npm"
 )
 
 missing_packages=()
@@ -74,6 +75,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # Project-local preparations (an `npm ci` of a web part, say) go here, one line each.
+# Eclipse Tahu's Sparkplug edge node for tests/tests/sparkplug.rs and the benchmark's Sparkplug row.
+(cd tests/sparkplug && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 
 say "$(mosquitto -h 2>/dev/null | head -n 1)"
 say "$(gcc --version | head -n 1); $(openssl version); $(nats-server --version 2>&1 | head -n 1)"

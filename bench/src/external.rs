@@ -1,6 +1,8 @@
 //! The subscribers users run instead of a line driver, started as child processes on the same
 //! job: `mosquitto_sub` (C, prints payloads, no processing), a Python paho-mqtt script and a Node
-//! mqtt.js script (both route and extract JSON as our line does; see `bench/scripts/`).
+//! mqtt.js script (both route and extract JSON as our line does; see `bench/scripts/`); for the
+//! Sparkplug scenario a Node consumer on Eclipse Tahu's `sparkplug-payload` and a Python one on
+//! `pysparkplug`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,16 +19,24 @@ pub enum Tool {
     MosquittoSub,
     Paho,
     MqttJs,
+    /// mqtt.js with Eclipse Tahu's sparkplug-payload (bench/scripts/spb_sub.js).
+    TahuJs,
+    /// paho-mqtt with pysparkplug's payloads (bench/scripts/spb_sub.py).
+    PySparkplug,
 }
 
 impl Tool {
     pub const ALL: [Tool; 3] = [Tool::MosquittoSub, Tool::Paho, Tool::MqttJs];
+    /// The consumers of the Sparkplug scenario.
+    pub const SPARKPLUG: [Tool; 2] = [Tool::TahuJs, Tool::PySparkplug];
 
     pub fn name(self) -> &'static str {
         match self {
             Tool::MosquittoSub => "mosquitto_sub",
             Tool::Paho => "paho-mqtt (Python)",
             Tool::MqttJs => "mqtt.js (Node)",
+            Tool::TahuJs => "Tahu JS (Node)",
+            Tool::PySparkplug => "pysparkplug (Python)",
         }
     }
 
@@ -60,10 +70,24 @@ impl Tool {
                     Err("python3 with paho-mqtt not found (pip install paho-mqtt)".into())
                 }
             }
-            Tool::MqttJs => {
-                if !scripts.join("node_modules/mqtt").is_dir() {
+            Tool::PySparkplug => {
+                let mut c = Command::new("python3");
+                c.args(["-c", "import pysparkplug, paho.mqtt.client"]);
+                if ok(c) {
+                    Ok(())
+                } else {
+                    Err("python3 with pysparkplug not found (pip install pysparkplug)".into())
+                }
+            }
+            Tool::MqttJs | Tool::TahuJs => {
+                let module = if self == Tool::MqttJs {
+                    "node_modules/mqtt"
+                } else {
+                    "node_modules/sparkplug-payload"
+                };
+                if !scripts.join(module).is_dir() {
                     return Err(format!(
-                        "mqtt.js not installed (cd {} && npm ci)",
+                        "{module} not installed (cd {} && npm ci)",
                         scripts.display()
                     ));
                 }
@@ -138,7 +162,7 @@ pub fn spawn(tool: Tool, job: &Job, scripts: &Path, work: &Path) -> Result<Runni
             c.stdout(Stdio::null());
             c
         }
-        Tool::Paho | Tool::MqttJs => {
+        Tool::Paho | Tool::MqttJs | Tool::TahuJs | Tool::PySparkplug => {
             let file = work.join(format!("job-{}.json", job.client_id));
             let spec = json!({
                 "host": "127.0.0.1",
@@ -157,15 +181,14 @@ pub fn spawn(tool: Tool, job: &Job, scripts: &Path, work: &Path) -> Result<Runni
             });
             std::fs::write(&file, spec.to_string()).map_err(|e| e.to_string())?;
             job_file = Some(file.clone());
-            let mut c = if tool == Tool::Paho {
-                let mut c = Command::new("python3");
-                c.arg(scripts.join("paho_sub.py"));
-                c
-            } else {
-                let mut c = Command::new("node");
-                c.arg(scripts.join("mqttjs_sub.js"));
-                c
+            let (program, script) = match tool {
+                Tool::Paho => ("python3", "paho_sub.py"),
+                Tool::PySparkplug => ("python3", "spb_sub.py"),
+                Tool::TahuJs => ("node", "spb_sub.js"),
+                _ => ("node", "mqttjs_sub.js"),
             };
+            let mut c = Command::new(program);
+            c.arg(scripts.join(script));
             c.arg(&file).stdout(Stdio::piped());
             c
         }

@@ -22,9 +22,9 @@ use crate::wire::{self, Plan, StampFormat, Template};
 #[derive(Args)]
 pub struct BenchArgs {
     /// Scenarios to run, comma-separated (1 text, 2 LoRaWAN JSON and a 100-item Kepware array,
-    /// 3 10,000 stations, 4 writes,
-    /// 5 drain, 6 raw source, 7 start-up of 1,000 and 10,000 stations).
-    #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
+    /// 3 10,000 stations, 4 writes, 5 drain, 6 raw source, 7 start-up of 1,000 and 10,000
+    /// stations, 8 Sparkplug B NDATA).
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8", value_delimiter = ',')]
     scenarios: Vec<u32>,
     /// Multiplies every message count (0.1 for a quick look).
     #[arg(long, default_value_t = 1.0)]
@@ -110,6 +110,8 @@ struct Load {
     script_time: Option<Json>,
     probe: Probe,
     count: u64,
+    /// The line's payload type is Sparkplug B.
+    sparkplug: bool,
 }
 
 impl Load {
@@ -118,6 +120,7 @@ impl Load {
             StampFormat::Ns19 => "text_ns",
             StampFormat::Iso30 => "iso",
             StampFormat::Ms13 => "ms",
+            StampFormat::VarintMs10 => "spb_ms",
         }
     }
 }
@@ -167,6 +170,9 @@ impl Ctx<'_> {
         ];
         if load.json {
             p.push(("payload_type", "JSON".into()));
+        }
+        if load.sparkplug {
+            p.push(("payload_type", "Sparkplug B".into()));
         }
         if let Some((field, _)) = &load.time_field {
             p.push(("time_field_name", field.to_string()));
@@ -400,6 +406,7 @@ fn text_load(key: &'static str, count: u64, qos: u8) -> Load {
             slot: 2,
         },
         count,
+        sparkplug: false,
     }
 }
 
@@ -469,6 +476,7 @@ fn lora_load(key: &'static str, count: u64, uplink: &str) -> Result<Load, String
             slot: 8,
         },
         count,
+        sparkplug: false,
     })
 }
 
@@ -591,6 +599,7 @@ fn raw_load(key: &'static str, count: u64) -> Load {
             slot: 3,
         },
         count,
+        sparkplug: false,
     }
 }
 
@@ -658,6 +667,142 @@ fn many_load(key: &'static str, stations: u64, count: u64) -> Load {
             slot: 3,
         },
         count,
+        sparkplug: false,
+    }
+}
+
+/// Scenario 8: one Sparkplug B edge node's NDATA, 20 Double metrics by alias. The NBIRTH
+/// (names, aliases, types) is retained, so every subscriber gets it first; 256 templates carry
+/// seq 1, 2, .. 255, 0 in turn, the seq the messages need after the birth's 0.
+const SPB_METRICS: u64 = 20;
+const SPB_NODE: &str = "bench/node1";
+
+/// A protobuf field key and a varint: the few encodings the scenario's payloads need. (The
+/// benchmark does not link the core; these payloads are fixed, so they are written out here.)
+fn pb_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn pb_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    pb_varint(out, field << 3 | 2);
+    pb_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// A metric: name (1) when given, alias (2), datatype (4) when given, double_value (13) or
+/// long_value (11).
+fn pb_metric(
+    name: Option<&str>,
+    alias: Option<u64>,
+    datatype: Option<u64>,
+    value: Result<f64, u64>,
+) -> Vec<u8> {
+    let mut m = Vec::new();
+    if let Some(n) = name {
+        pb_bytes(&mut m, 1, n.as_bytes());
+    }
+    if let Some(a) = alias {
+        pb_varint(&mut m, 2 << 3);
+        pb_varint(&mut m, a);
+    }
+    if let Some(t) = datatype {
+        pb_varint(&mut m, 4 << 3);
+        pb_varint(&mut m, t);
+    }
+    match value {
+        Ok(d) => {
+            pb_varint(&mut m, 13 << 3 | 1);
+            m.extend_from_slice(&d.to_le_bytes());
+        }
+        Err(l) => {
+            pb_varint(&mut m, 11 << 3);
+            pb_varint(&mut m, l);
+        }
+    }
+    m
+}
+
+/// The retained NBIRTH: seq 0, bdSeq 0, metrics `M/1` .. `M/20` (Double, aliases 1 .. 20).
+fn spb_birth() -> Vec<u8> {
+    let mut p = Vec::new();
+    pb_varint(&mut p, 1 << 3);
+    pb_varint(&mut p, wall_ns() as u64 / 1_000_000);
+    pb_bytes(&mut p, 2, &pb_metric(Some("bdSeq"), None, Some(4), Err(0)));
+    for k in 1..=SPB_METRICS {
+        pb_bytes(
+            &mut p,
+            2,
+            &pb_metric(Some(&format!("M/{k}")), Some(k), Some(10), Ok(0.0)),
+        );
+    }
+    pb_varint(&mut p, 3 << 3);
+    pb_varint(&mut p, 0);
+    p
+}
+
+/// The NDATA of one seq: the time stamp placeholder first, then 20 metrics by alias only.
+fn spb_data(seq: u64) -> (Vec<u8>, usize) {
+    let mut p = Vec::new();
+    pb_varint(&mut p, 1 << 3);
+    let stamp_at = p.len();
+    p.extend_from_slice(&[0x80; 9]);
+    p.push(0);
+    for k in 1..=SPB_METRICS {
+        pb_bytes(
+            &mut p,
+            2,
+            &pb_metric(None, Some(k), None, Ok(k as f64 + 0.5)),
+        );
+    }
+    pb_varint(&mut p, 3 << 3);
+    pb_varint(&mut p, seq);
+    (p, stamp_at)
+}
+
+fn sparkplug_load(key: &'static str, count: u64) -> Load {
+    let topic = "spBv1.0/bench/NDATA/node1";
+    // Tag ids: slot 1 for metrics 1 .. 19, slot 2 (the probe, the message's last value) for 20.
+    let tags = (1..=SPB_METRICS)
+        .map(|k| TagDef {
+            id: if k < SPB_METRICS {
+                k * SLOTS + 1
+            } else {
+                k * SLOTS + 2
+            },
+            address: format!("SPB=M/{k}"),
+            ty: MQL_TYPE_AI,
+            default: None,
+        })
+        .collect();
+    let templates: Vec<Template> = (0..256u64)
+        .map(|i| {
+            let (payload, stamp_at) = spb_data((i + 1) % 256);
+            Template::publish_bytes(topic, &payload, stamp_at, 1)
+        })
+        .collect();
+    Load {
+        key,
+        stations: vec![StationDef {
+            id: 1,
+            address: SPB_NODE.into(),
+            tags,
+        }],
+        ext_stations: vec![(SPB_NODE.into(), false)],
+        templates: templates.into(),
+        stamp: StampFormat::VarintMs10,
+        json: false,
+        time_field: None,
+        paths: vec![],
+        probe: Probe {
+            kind: ProbeKind::Stamp,
+            slot: 2,
+        },
+        count,
+        sparkplug: true,
     }
 }
 
@@ -742,6 +887,33 @@ fn scenario_writes(ctx: &mut Ctx, count: u64) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// Scenario 8: Sparkplug B NDATA (20 metrics by alias) into our line, and into a Tahu-based
+/// Node consumer and a pysparkplug-based Python one, side by side.
+fn scenario_sparkplug(ctx: &mut Ctx, count: u64) -> Result<(), String> {
+    let birth_topic = "spBv1.0/bench/NBIRTH/node1";
+    let id = ctx.next_id("spb-birth");
+    wire::publish_retained(ctx.broker.port, &id, birth_topic, &spb_birth())
+        .map_err(|e| format!("cannot publish the NBIRTH: {e}"))?;
+    let mut load = sparkplug_load("spb", count);
+    let generic = std::mem::take(&mut ctx.tools);
+    if !ctx.args.no_external {
+        for t in Tool::SPARKPLUG {
+            match t.check(&ctx.scripts) {
+                Ok(()) => ctx.tools.push(t),
+                Err(why) => eprintln!("bench: {} skipped: {why}", t.name()),
+            }
+        }
+    }
+    let filter = "spBv1.0/bench/#";
+    let r = ctx.ours("8 Sparkplug NDATA 20", &mut load, filter, false);
+    ctx.theirs("8 Sparkplug NDATA 20", &load, filter, false);
+    ctx.tools = generic;
+    let id = ctx.next_id("spb-clear");
+    wire::publish_retained(ctx.broker.port, &id, birth_topic, &[])
+        .map_err(|e| format!("cannot clear the NBIRTH: {e}"))?;
+    r.map(|_| ())
 }
 
 /// Scenario 7: how long a host waits before a line of scenario 3's stations (half exact topics,
@@ -964,6 +1136,10 @@ pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
                 ctx.flood("6 raw source JSON", &mut load, true).map(|_| ())
             }
             7 => scenario_startup(&mut ctx),
+            8 => {
+                let n = ctx.scaled(100_000);
+                scenario_sparkplug(&mut ctx, n)
+            }
             other => Err(format!("there is no scenario {other}")),
         };
         if let Err(e) = result {

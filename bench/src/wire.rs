@@ -31,6 +31,9 @@ pub enum StampFormat {
     Iso30,
     /// Milliseconds since the epoch as 13 digits (Kepware's item time, mask UNIXMS).
     Ms13,
+    /// Milliseconds since the epoch as a protobuf varint padded to 10 bytes (the `timestamp` of
+    /// a Sparkplug B payload; decoders accept the padding).
+    VarintMs10,
 }
 
 impl StampFormat {
@@ -39,6 +42,8 @@ impl StampFormat {
             StampFormat::Ns19 => "0000000000000000000",
             StampFormat::Iso30 => "2026-01-01T00:00:00.000000000Z",
             StampFormat::Ms13 => "0000000000000",
+            // Binary payloads place the stamp themselves (`Template::publish_bytes`).
+            StampFormat::VarintMs10 => "",
         }
     }
 
@@ -54,6 +59,14 @@ impl StampFormat {
             }
             StampFormat::Ms13 => {
                 let _ = write!(out, "{:013}", ns / 1_000_000);
+            }
+            StampFormat::VarintMs10 => {
+                let mut ms = (ns / 1_000_000).max(0) as u64;
+                for i in 0..10 {
+                    let more = if i < 9 { 0x80 } else { 0 };
+                    out.push((ms & 0x7f) as u8 | more);
+                    ms >>= 7;
+                }
             }
         }
     }
@@ -85,6 +98,11 @@ impl Template {
         let in_payload = payload
             .find(ph)
             .expect("payload template without a time stamp placeholder");
+        Template::publish_bytes(topic, payload.as_bytes(), in_payload, qos)
+    }
+
+    /// A PUBLISH of a binary `payload` whose time stamp starts at byte `stamp_in_payload`.
+    pub fn publish_bytes(topic: &str, payload: &[u8], in_payload: usize, qos: u8) -> Template {
         let mut packet = Publish::new(
             topic,
             if qos > 0 {
@@ -92,7 +110,7 @@ impl Template {
             } else {
                 QoS::AtMostOnce
             },
-            payload.as_bytes(),
+            payload.to_vec(),
         );
         packet.pkid = u16::from(qos > 0);
         // The scenarios' topics and payloads are small constants, far under MQTT's limits.
@@ -107,6 +125,31 @@ impl Template {
             pkid_at,
         }
     }
+}
+
+/// Publishes one retained message at QoS 1 and waits for its PUBACK (the Sparkplug scenario's
+/// NBIRTH, which every subscriber then gets first; an empty payload clears it).
+pub fn publish_retained(
+    port: u16,
+    client_id: &str,
+    topic: &str,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.write_all(&connect_packet(client_id, true)?)?;
+    read_packet(&mut s)?;
+    let mut packet = Publish::new(topic, QoS::AtLeastOnce, payload.to_vec());
+    packet.pkid = 1;
+    packet.retain = true;
+    s.write_all(&encode(|b| packet.write(b))?)?;
+    let ack = read_packet(&mut s)?;
+    if ack.first() != Some(&0x40) {
+        return Err(std::io::Error::other(format!(
+            "no PUBACK for the retained message: {ack:?}"
+        )));
+    }
+    s.write_all(&encode(|b| Disconnect.write(b))?)?;
+    Ok(())
 }
 
 pub fn connect_packet(client_id: &str, clean: bool) -> std::io::Result<Vec<u8>> {

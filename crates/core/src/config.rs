@@ -16,6 +16,9 @@ pub enum PayloadType {
     Json,
     /// The payload is one comma-separated record for CSV= tags (and still handed to IN_DATA).
     Csv,
+    /// The line is a Sparkplug B 3.0 host application: topics `spBv1.0/...`, protobuf payloads,
+    /// SPB= tags (docs/sparkplug.md). A line parameter only.
+    SparkplugB,
 }
 
 /// How bytes reach the broker.
@@ -85,6 +88,10 @@ pub struct LineConfig {
     pub reply_timeout: Duration,
     pub wait_timeout: Duration,
     pub max_wait_retry: u32,
+    /// Sparkplug B: the primary host id; empty: the line publishes no STATE.
+    pub sparkplug_host_id: String,
+    /// Sparkplug B: a node is asked for a rebirth at most once within this time.
+    pub sparkplug_rebirth_debounce: Duration,
 }
 
 impl Default for LineConfig {
@@ -126,6 +133,8 @@ impl Default for LineConfig {
             reply_timeout: Duration::from_secs(20),
             wait_timeout: Duration::from_millis(100),
             max_wait_retry: 3,
+            sparkplug_host_id: String::new(),
+            sparkplug_rebirth_debounce: Duration::from_secs(5),
         }
     }
 }
@@ -170,6 +179,8 @@ pub const LINE_PARAMETERS: &[&str] = &[
     "reply_timeout",
     "wait_timeout",
     "max_wait_retry",
+    "sparkplug_host_id",
+    "sparkplug_rebirth_debounce",
 ];
 
 /// Other spellings an engineering tool may store.
@@ -358,6 +369,15 @@ impl LineConfig {
                 "reply_timeout" => self.reply_timeout = p.seconds(86400.0)?,
                 "wait_timeout" => self.wait_timeout = p.seconds(3600.0)?,
                 "max_wait_retry" => self.max_wait_retry = p.integer(0, 1_000_000)? as u32,
+                "sparkplug_host_id" => {
+                    if value.contains(['/', '+', '#']) {
+                        return Err(p.invalid("a host id may not contain '/', '+' or '#'"));
+                    }
+                    self.sparkplug_host_id = value.trim().to_string();
+                }
+                "sparkplug_rebirth_debounce" => {
+                    self.sparkplug_rebirth_debounce = p.seconds(3600.0)?;
+                }
                 other => return Err(unhandled(object, other)),
             }
         }
@@ -426,6 +446,7 @@ impl LineConfig {
                 })?;
             }
         }
+        warnings.extend(self.validate_sparkplug(object)?);
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \
@@ -442,7 +463,8 @@ pub(crate) fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
         "text_only" | "text" => Ok(PayloadType::Text),
         "json" => Ok(PayloadType::Json),
         "csv" => Ok(PayloadType::Csv),
-        _ => Err(p.invalid("expected 'Text only', 'JSON' or 'CSV'")),
+        "sparkplug_b" | "sparkplug" | "spb" => Ok(PayloadType::SparkplugB),
+        _ => Err(p.invalid("expected 'Text only', 'JSON', 'CSV' or 'Sparkplug B'")),
     }
 }
 

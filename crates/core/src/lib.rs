@@ -26,6 +26,7 @@ mod params;
 mod payload;
 mod routing;
 mod session;
+mod sparkplug;
 mod stale;
 mod station;
 mod tag;
@@ -68,5 +69,6 @@ pub mod parts {
     pub use crate::json_value::from_json;
     pub use crate::payload::parse_json;
     pub use crate::routing::{RouteEntry, Router};
+    pub use crate::sparkplug::payload as sparkplug_payload;
     pub use crate::time_mask::{utc_ns, TimeMask, TimeZone};
 }

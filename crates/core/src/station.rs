@@ -131,7 +131,16 @@ impl StationParams {
             match given.accept(&param, &key, alias, STATION_PARAMETERS)? {
                 "swt" => p.will_topic = value.to_string(),
                 "swp" => p.will_payload = value.to_string(),
-                "payload_type" => p.payload_type = Some(crate::config::payload_type(&param)?),
+                "payload_type" => {
+                    let ty = crate::config::payload_type(&param)?;
+                    if ty == PayloadType::SparkplugB {
+                        return Err(param.invalid(
+                            "Sparkplug B is a line's payload type (payload_type of the line), \
+                             not a station's",
+                        ));
+                    }
+                    p.payload_type = Some(ty);
+                }
                 "time_field_name" => {
                     check_time_field(&param)?;
                     p.time_field_name = Some(value.trim().to_string());

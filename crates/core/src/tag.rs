@@ -27,6 +27,9 @@ pub enum TagAddress {
     Json(Arc<JsonPath>),
     /// A field of a CSV payload by position (`CSV=1` is the first; stored from 0).
     Csv(usize),
+    /// A Sparkplug B metric by its exact name (`SPB=<name>`, slashes included): an input tag
+    /// takes its values, an output tag writes it with a command (docs/sparkplug.md).
+    Sparkplug(Arc<str>),
 }
 
 impl TagAddress {
@@ -41,6 +44,18 @@ impl TagAddress {
             "ACK_ID" => TagAddress::AckId,
             "OUT_TOPIC" => TagAddress::OutTopic,
             "OUT_VALUE" => TagAddress::OutValue,
+            _ if upper.starts_with("SPB=") => {
+                // The name is used exactly: only the text before "SPB=" is trimmed.
+                let name = &address.trim_start()[4..];
+                if name.is_empty() {
+                    return Err(ConfigError::InvalidAddress {
+                        object: object.to_string(),
+                        address: address.to_string(),
+                        reason: "SPB= needs a metric name after '='".into(),
+                    });
+                }
+                TagAddress::Sparkplug(Arc::from(name))
+            }
             _ if upper.starts_with("JA=") => {
                 let path = a[3..].trim();
                 if path.is_empty() {
@@ -75,7 +90,7 @@ impl TagAddress {
                     object: object.to_string(),
                     address: address.to_string(),
                     reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE, \
-                             JA=json_address or CSV=position"
+                             JA=json_address, CSV=position or SPB=metric_name"
                         .into(),
                 })
             }
@@ -111,6 +126,7 @@ impl TagAddress {
                 | TagAddress::InId
                 | TagAddress::Json(_)
                 | TagAddress::Csv(_)
+                | TagAddress::Sparkplug(_)
         )
     }
 }
@@ -126,6 +142,7 @@ impl std::fmt::Display for TagAddress {
             TagAddress::OutValue => f.write_str("OUT_VALUE"),
             TagAddress::Json(p) => write!(f, "JA={p}"),
             TagAddress::Csv(n) => write!(f, "CSV={}", n + 1),
+            TagAddress::Sparkplug(name) => write!(f, "SPB={name}"),
         }
     }
 }
@@ -156,6 +173,9 @@ mod tests {
             ("CSV=1", Ai, true),
             ("csv= 3", Di, true),
             ("CSV=2", Co, true),
+            ("SPB=Inputs/Temperature", Ai, true),
+            ("spb=Outputs/Setpoint", Ao, true),
+            ("SPB=Text", TxtI, true),
         ];
         for (addr, ty, ok) in cases {
             let a = TagAddress::parse("tag 't'", addr).unwrap();
@@ -173,6 +193,12 @@ mod tests {
             "{err}"
         );
         assert!(TagAddress::parse("t", "JA=").is_err());
+        assert!(TagAddress::parse("t", "SPB=").is_err());
+        assert_eq!(
+            TagAddress::parse("t", " SPB=Node Control/Rebirth ").unwrap(),
+            TagAddress::Sparkplug(Arc::from("Node Control/Rebirth ")),
+            "metric names are exact: inner and trailing spaces are kept"
+        );
         let err = TagAddress::parse("tag 'st.x'", "JA=rx..time")
             .unwrap_err()
             .to_string();

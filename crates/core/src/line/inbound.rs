@@ -44,45 +44,15 @@ impl Line {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
-        let Some(i) = self.router.route(&p.topic).map(StationIndex) else {
-            self.stats.unrouted += 1;
-            self.trace(&p, RouteOutcome::Unrouted, None, wall_ns);
-            let text = format!(
-                "message matches no station topic={} unrouted={}",
-                payload::escape(&p.topic),
-                self.stats.unrouted
-            );
-            self.log(LogLevel::Debug, text);
-            self.session.confirm(p.pkid, self.session.epoch());
-            return;
-        };
-        let s = &mut self.stations[i];
-        s.counters.received += 1;
-        s.counters.last_message_ns = Some(wall_ns);
-        let dropped = match s.command {
-            StationCommand::On => None,
-            StationCommand::Off => Some(RouteOutcome::StationOff),
-            StationCommand::Simulate => Some(RouteOutcome::Simulated),
-        };
-        if let Some(outcome) = dropped {
-            s.counters.dropped += 1;
-            if outcome == RouteOutcome::StationOff {
-                self.stats.dropped_off += 1;
-            } else {
-                self.stats.dropped_simulated += 1;
-            }
-            let text = format!(
-                "message for a station that is off or simulated is dropped station={} topic={}",
-                self.stations[i].name,
-                payload::escape(&p.topic)
-            );
-            self.trace(&p, outcome, Some(i), wall_ns);
-            self.log(LogLevel::Debug, text);
-            self.session.confirm(p.pkid, self.session.epoch());
+        if self.sparkplug.is_some() {
+            self.deliver_sparkplug(p, now, wall_ns);
             return;
         }
-        self.trace(&p, RouteOutcome::Taken, Some(i), wall_ns);
-        self.station_heard(i, now, wall_ns);
+        let routed = self.router.route(&p.topic).map(StationIndex);
+        let Some(i) = self.account(&p, routed, now, wall_ns) else {
+            self.session.confirm(p.pkid, self.session.epoch());
+            return;
+        };
         let s = &mut self.stations[i];
         let epoch = self.session.epoch();
         if !s.gated {
@@ -107,6 +77,56 @@ impl Line {
             let text = warning.text(&s.name);
             self.log(LogLevel::Warn, text);
         }
+    }
+
+    /// Counts and traces a message routed to `routed` (`None`: to no station). Returns the
+    /// station when it is on and takes the message (its STALE clock restarts); a station that
+    /// is off or simulated drops it.
+    pub(super) fn account(
+        &mut self,
+        p: &Publish,
+        routed: Option<StationIndex>,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Option<StationIndex> {
+        let Some(i) = routed else {
+            self.stats.unrouted += 1;
+            self.trace(p, RouteOutcome::Unrouted, None, wall_ns);
+            let text = format!(
+                "message matches no station topic={} unrouted={}",
+                payload::escape(&p.topic),
+                self.stats.unrouted
+            );
+            self.log(LogLevel::Debug, text);
+            return None;
+        };
+        let s = &mut self.stations[i];
+        s.counters.received += 1;
+        s.counters.last_message_ns = Some(wall_ns);
+        let dropped = match s.command {
+            StationCommand::On => None,
+            StationCommand::Off => Some(RouteOutcome::StationOff),
+            StationCommand::Simulate => Some(RouteOutcome::Simulated),
+        };
+        if let Some(outcome) = dropped {
+            s.counters.dropped += 1;
+            if outcome == RouteOutcome::StationOff {
+                self.stats.dropped_off += 1;
+            } else {
+                self.stats.dropped_simulated += 1;
+            }
+            let text = format!(
+                "message for a station that is off or simulated is dropped station={} topic={}",
+                self.stations[i].name,
+                payload::escape(&p.topic)
+            );
+            self.trace(p, outcome, Some(i), wall_ns);
+            self.log(LogLevel::Debug, text);
+            return None;
+        }
+        self.trace(p, RouteOutcome::Taken, Some(i), wall_ns);
+        self.station_heard(i, now, wall_ns);
+        Some(i)
     }
 
     /// The routing trace's event for `p`, built only while the trace is on.
@@ -211,7 +231,7 @@ impl Line {
         let tags = match st.payload.payload_type {
             PayloadType::Json => Some("JA="),
             PayloadType::Csv => Some("CSV="),
-            PayloadType::Text => None,
+            PayloadType::Text | PayloadType::SparkplugB => None,
         };
         let invalid = match (tags, matches!(error, PayloadError::Gzip(_))) {
             (Some(t), false) => format!("its {t} tags are invalid"),

@@ -11,12 +11,15 @@
 //! - [`ack`]: the ACK_ID orchestration: showing a held message, its confirmation by the host,
 //!   showing the next one, and the warning about messages left unconfirmed.
 //! - [`writes`]: host writes (OUT_TOPIC, OUT_VALUE, ACK_ID), their completion or failure.
+//! - [`sparkplug`]: a Sparkplug B host application's births, data, deaths, rebirth requests,
+//!   commands and STATE (its rules are in `crate::sparkplug`).
 //!
 //! This file holds the types and the shell's entry points (packets, time, transport).
 
 mod ack;
 mod inbound;
 mod reading;
+mod sparkplug;
 mod stale;
 mod station_state;
 mod stats;
@@ -151,6 +154,8 @@ pub struct Line {
     was_ready: bool,
     /// Some connection was ready before: the next ready one is a reconnect.
     ever_ready: bool,
+    /// The Sparkplug B host's state, when the payload type is Sparkplug B.
+    sparkplug: Option<Box<crate::sparkplug::Host>>,
 }
 
 impl Line {
@@ -180,6 +185,7 @@ impl Line {
             io: IoDeadlines::default(),
             was_ready: false,
             ever_ready: false,
+            sparkplug: None,
         }
     }
 
@@ -238,7 +244,9 @@ impl Line {
         self.host = Some(host.to_string());
         self.io = IoDeadlines::default();
         self.was_ready = false;
-        self.session.connect(&self.config.session(), password, now);
+        let will_ms = self.sparkplug_will_ms();
+        self.session
+            .connect(&self.config.session_at(will_ms), password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.
@@ -254,6 +262,9 @@ impl Line {
         self.host = None;
         self.stop_stale_clocks();
         self.stats.state = Some(LineState::Disconnected);
+        if let Some(sp) = self.sparkplug.as_mut() {
+            sp.clock_ns = wall_ns;
+        }
         self.events.push_back(Event::Line(LineEvent::Disconnected {
             reason: reason.to_string(),
             time_ns: wall_ns,
@@ -289,6 +300,7 @@ impl Line {
                 for i in self.station_indexes() {
                     self.refresh_station(i, "connected to the broker", wall_ns);
                 }
+                self.sparkplug_connected();
             }
             Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),

@@ -200,6 +200,7 @@ impl Line {
             }
         }
         self.started = true;
+        self.build_sparkplug(wall_ns);
         for i in self.station_indexes() {
             self.refresh_station(i, "line started", wall_ns);
         }
@@ -235,6 +236,7 @@ impl Line {
             // The plugin's log prefixes every message with the line's name.
             warnings.push("no stations are configured, so no message reaches the host".into());
         }
+        warnings.extend(self.sparkplug_warnings());
         let catch_all = self.stations.iter().find(|s| s.address == "#");
         for st in &self.stations {
             let station = object("station", &st.name);
@@ -301,6 +303,9 @@ impl Line {
             st.payload = payload;
         }
         self.build_extract_trees();
+        if self.started {
+            self.build_sparkplug(0);
+        }
         Ok(warnings)
     }
 

@@ -116,6 +116,10 @@ impl Line {
                 Ok(true)
             }
             TagAddress::Json(_) => Err(WriteError::JsonTag { object }),
+            TagAddress::Sparkplug(name) => {
+                let name = name.clone();
+                self.write_metric(t, &name, &value, token, object)
+            }
             TagAddress::InTopic | TagAddress::InData | TagAddress::InId | TagAddress::Csv(_) => {
                 Err(WriteError::MessageTag { object })
             }
@@ -208,4 +212,6 @@ pub(crate) enum WriteError {
     JsonTag { object: String },
     #[error("{object} is filled from received messages and cannot be written")]
     MessageTag { object: String },
+    #[error("{object}: {reason}")]
+    Sparkplug { object: String, reason: String },
 }

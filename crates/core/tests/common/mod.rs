@@ -95,9 +95,15 @@ impl Harness {
     }
 
     pub fn connect_with_session(&mut self, session_present: bool) {
+        self.connect_packets(session_present);
+    }
+
+    /// Connects as [`Harness::connect_with_session`] does; the packets the line sent on the way
+    /// (CONNECT, SUBSCRIBE, ...).
+    pub fn connect_packets(&mut self, session_present: bool) -> Vec<Packet> {
         self.line
             .transport_open("127.0.0.1:1883", &Default::default(), self.now);
-        self.transmit();
+        let mut sent = self.transmit();
         self.line
             .handle_packet(
                 Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
@@ -105,9 +111,9 @@ impl Harness {
                 0,
             )
             .unwrap();
-        let out = self.transmit();
-        let Some(Packet::Subscribe(sub)) = out.last() else {
-            panic!("{out:?}")
+        sent.extend(self.transmit());
+        let Some(Packet::Subscribe(sub)) = sent.last() else {
+            panic!("{sent:?}")
         };
         let pkid = sub.pkid;
         self.line
@@ -120,6 +126,7 @@ impl Harness {
                 0,
             )
             .unwrap();
+        sent
     }
 
     pub fn receive(&mut self, topic: &str, payload: &[u8], qos: QoS, pkid: u16) -> Vec<Event> {

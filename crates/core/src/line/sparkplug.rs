@@ -1,0 +1,571 @@
+//! The line as a Sparkplug B host application: received births, data and deaths into node state,
+//! station states and tag values; rebirth requests; commands written to SPB= output tags; the
+//! primary host's STATE. The rules themselves are in `crate::sparkplug`; this file connects them
+//! to the line's stations, tags, session and events.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::writes::WriteError;
+use super::Line;
+use crate::codec::{Publish, QoS};
+use crate::event::{LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
+use crate::ids::{StationIndex, TagIndex, WriteToken};
+use crate::payload::escape;
+use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
+use crate::sparkplug::node_state::{Death, MetricTable, Node, OutOfStep, REBIRTH};
+use crate::sparkplug::payload::{self, Metric, MetricValue, Payload};
+use crate::sparkplug::topic::{command_topic, state_topic, MessageType, SparkplugTopic};
+use crate::sparkplug::{ms, says_offline, state_payload, Host};
+use crate::station::StationCommand;
+use crate::tag::TagAddress;
+use crate::value::Value;
+
+/// A received message's node and device, and how its values are flagged.
+struct Origin<'a> {
+    group: &'a str,
+    node: &'a str,
+    device: Option<&'a str>,
+    flags: u32,
+}
+
+impl Origin<'_> {
+    /// The identity the stations' addresses are routed against: `group/node[/device]`.
+    fn identity(&self) -> String {
+        identity(self.group, self.node, self.device)
+    }
+}
+
+fn identity(group: &str, node: &str, device: Option<&str>) -> String {
+    match device {
+        Some(d) => format!("{group}/{node}/{d}"),
+        None => format!("{group}/{node}"),
+    }
+}
+
+impl Line {
+    /// The Sparkplug state of a line whose payload type is Sparkplug B (else none), with the
+    /// SPB= input tags of each station by metric name. Called by `start` and `reconfigure`.
+    pub(super) fn build_sparkplug(&mut self, wall_ns: i64) {
+        if !self.config.is_sparkplug() {
+            self.sparkplug = None;
+            return;
+        }
+        let mut tags: Vec<HashMap<Box<str>, Vec<TagIndex>>> =
+            vec![HashMap::new(); self.stations.len()];
+        for (k, tag) in self.tags.iter().enumerate() {
+            if let TagAddress::Sparkplug(name) = &tag.address {
+                if !tag.ty.is_output() {
+                    tags[tag.station.0]
+                        .entry(Box::from(&**name))
+                        .or_default()
+                        .push(TagIndex(k));
+                }
+            }
+        }
+        let host = self.sparkplug.get_or_insert_with(Box::default);
+        host.tags = tags;
+        host.rebirth_debounce = self.config.sparkplug_rebirth_debounce;
+        host.clock_ns = host.clock_ns.max(wall_ns);
+    }
+
+    /// The start warnings of Sparkplug tags: SPB= tags on a line of another payload type, other
+    /// tags on a Sparkplug line, SPB= output tags of a station that names no one node or device.
+    pub(super) fn sparkplug_warnings(&self) -> Vec<String> {
+        let sparkplug = self.config.is_sparkplug();
+        let mut warnings = Vec::new();
+        for st in &self.stations {
+            let station = crate::error::object("station", &st.name);
+            for &t in &st.tags {
+                let tag = &self.tags[t];
+                let spb = matches!(tag.address, TagAddress::Sparkplug(_));
+                if spb && !sparkplug {
+                    warnings.push(format!(
+                        "{station}: tag {} is an SPB= tag, but the line's payload_type is not \
+                         'Sparkplug B', so it is never filled or written",
+                        crate::text::quote(&tag.name)
+                    ));
+                } else if !spb && sparkplug {
+                    warnings.push(format!(
+                        "{station}: tag {} ({}) is not used on a Sparkplug B line, which fills \
+                         and writes SPB= tags only",
+                        crate::text::quote(&tag.name),
+                        tag.address
+                    ));
+                } else if spb && tag.ty.is_output() && edge_identity(&st.address).is_none() {
+                    warnings.push(format!(
+                        "{station}: address {} names no one edge node or device, so writes of \
+                         its SPB= output tag {} fail",
+                        crate::text::quote(&st.address),
+                        crate::text::quote(&tag.name)
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
+    /// The time stamp of the STATE will of the connection being opened.
+    pub(super) fn sparkplug_will_ms(&mut self) -> u64 {
+        self.sparkplug.as_mut().map_or(0, |h| {
+            h.state_ms = ms(h.clock_ns);
+            h.state_ms
+        })
+    }
+
+    /// Connected: a primary host says it is online; node state starts over (births must come
+    /// again, and data before them asks for a rebirth).
+    pub(super) fn sparkplug_connected(&mut self) {
+        let Some(host) = self.sparkplug.as_mut() else {
+            return;
+        };
+        host.nodes.clear();
+        let timestamp = host.state_ms;
+        self.publish_state(timestamp);
+    }
+
+    fn publish_state(&mut self, timestamp_ms: u64) {
+        let host_id = &self.config.sparkplug_host_id;
+        if host_id.is_empty() {
+            return;
+        }
+        let topic = state_topic(host_id);
+        let payload = Bytes::from(state_payload(true, timestamp_ms));
+        let token = self.internal_token();
+        if let Err(e) = self
+            .session
+            .publish(token, &topic, payload, QoS::AtLeastOnce, true)
+        {
+            self.log(
+                LogLevel::Warn,
+                format!("cannot publish STATE on '{topic}': {e}"),
+            );
+        }
+    }
+
+    /// A token for a publication of the line's own (STATE, rebirth requests): no write waits
+    /// for it, so its completion reports nothing.
+    fn internal_token(&mut self) -> WriteToken {
+        let token = WriteToken(self.next_token);
+        self.next_token += 1;
+        token
+    }
+
+    /// A message on a line whose payload type is Sparkplug B: confirmed at once, since seq and
+    /// rebirths, not ACK_ID, keep the host in step with the nodes.
+    pub(super) fn deliver_sparkplug(&mut self, p: Publish, now: Instant, wall_ns: i64) {
+        let epoch = self.session.epoch();
+        if let Some(mut host) = self.sparkplug.take() {
+            host.clock_ns = wall_ns;
+            self.consume(&mut host, &p, now, wall_ns);
+            self.sparkplug = Some(host);
+        }
+        self.session.confirm(p.pkid, epoch);
+    }
+
+    fn consume(&mut self, host: &mut Host, p: &Publish, now: Instant, wall_ns: i64) {
+        let (kind, group, node, device) = match SparkplugTopic::parse(&p.topic) {
+            Ok(SparkplugTopic::Edge {
+                kind,
+                group,
+                node,
+                device,
+            }) => (kind, group, node, device),
+            Ok(SparkplugTopic::State { host_id }) => {
+                self.account(p, None, now, wall_ns);
+                self.state_seen(host_id, &p.payload, host.state_ms);
+                return;
+            }
+            Err(e) => {
+                self.account(p, None, now, wall_ns);
+                let text = format!("not a Sparkplug B topic ({e}) topic={}", escape(&p.topic));
+                self.log(LogLevel::Debug, text);
+                return;
+            }
+        };
+        if matches!(kind, MessageType::NCmd | MessageType::DCmd) {
+            self.account(p, None, now, wall_ns);
+            return; // commands are for the edge nodes
+        }
+        // Counted, traced and STALE-timed like any message for the station of this identity;
+        // births and deaths still count for a station that is off (see `routed`).
+        let routed = self.routed(&identity(group, node, device));
+        self.account(p, routed, now, wall_ns);
+        let mut flags = FLAG_VALID;
+        if p.dup && p.qos == QoS::AtLeastOnce {
+            flags |= FLAG_DUPLICATE;
+        }
+        if p.retain {
+            flags |= FLAG_RETAINED;
+        }
+        let origin = Origin {
+            group,
+            node,
+            device,
+            flags,
+        };
+        let Some(state) = host.nodes.get_or_add(group, node) else {
+            let text = format!(
+                "Sparkplug: more than {} edge nodes; the message of '{}' is dropped",
+                crate::sparkplug::node_state::MAX_NODES,
+                escape(&origin.identity())
+            );
+            self.log(LogLevel::Warn, text);
+            return;
+        };
+        let payload = match payload::decode(&p.payload) {
+            Ok(payload) => payload,
+            Err(e) => {
+                self.stats.payload_errors += 1;
+                let text = format!("Sparkplug: {e} topic={}", escape(&p.topic));
+                self.log(LogLevel::Warn, text);
+                if kind != MessageType::NDeath {
+                    state.lose_step();
+                    self.request_rebirth(state, &origin, &OutOfStep::Unreadable, now, wall_ns);
+                }
+                return;
+            }
+        };
+        match kind {
+            MessageType::NBirth => {
+                state.birth(&payload);
+                self.born(&origin, wall_ns);
+                self.apply(&host.tags, state, &origin, &payload, wall_ns);
+            }
+            MessageType::NDeath => self.node_death(state, &origin, &payload, wall_ns),
+            _ => {
+                if let Err(why) = state.take_seq(payload.seq) {
+                    self.request_rebirth(state, &origin, &why, now, wall_ns);
+                    return;
+                }
+                match (kind, device) {
+                    (MessageType::DBirth, Some(d)) => {
+                        state.device_birth(d, &payload);
+                        self.born(&origin, wall_ns);
+                        self.apply(&host.tags, state, &origin, &payload, wall_ns);
+                    }
+                    (MessageType::DDeath, Some(d)) => {
+                        state.device_death(d);
+                        let reason = format!("DDEATH of '{}'", escape(&origin.identity()));
+                        self.dead(&origin.identity(), &reason, wall_ns);
+                    }
+                    _ => {
+                        let unknown = self.apply(&host.tags, state, &origin, &payload, wall_ns);
+                        if let Some(why) = unknown {
+                            state.lose_step();
+                            self.request_rebirth(state, &origin, &why, now, wall_ns);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The station of a node or device, when one is routed and on.
+    fn station_of(&self, identity: &str) -> Option<StationIndex> {
+        let i = self.routed(identity)?;
+        (self.stations[i].command == StationCommand::On).then_some(i)
+    }
+
+    /// The station of a node or device, whatever its command: a birth or death counts for a
+    /// station that is off too, and shows when it is switched on.
+    fn routed(&self, identity: &str) -> Option<StationIndex> {
+        self.router.route(identity).map(StationIndex)
+    }
+
+    /// A birth: the station is `ok` again after a death.
+    fn born(&mut self, origin: &Origin, wall_ns: i64) {
+        let Some(i) = self.routed(&origin.identity()) else {
+            return;
+        };
+        if self.stations[i].device_lost {
+            self.stations[i].device_lost = false;
+            let reason = format!("birth of '{}'", escape(&origin.identity()));
+            self.refresh_station(i, &reason, wall_ns);
+        }
+    }
+
+    /// A death: the station goes to hard error and its inputs turn invalid.
+    fn dead(&mut self, identity: &str, reason: &str, wall_ns: i64) {
+        if let Some(i) = self.routed(identity) {
+            self.stations[i].device_lost = true;
+            self.refresh_station(i, reason, wall_ns);
+        }
+    }
+
+    fn node_death(&mut self, state: &mut Node, origin: &Origin, payload: &Payload, wall_ns: i64) {
+        let node = origin.identity();
+        match state.death(payload) {
+            Death::Current => {
+                let reason = format!("NDEATH of '{}'", escape(&node));
+                self.dead(&node, &reason, wall_ns);
+                let devices: Vec<String> = state.devices().map(String::from).collect();
+                for d in devices {
+                    self.dead(
+                        &identity(origin.group, origin.node, Some(&d)),
+                        &reason,
+                        wall_ns,
+                    );
+                }
+            }
+            Death::Other { current, got } => {
+                let shown = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
+                let text = format!(
+                    "Sparkplug: NDEATH of '{}' with bdSeq {} is ignored: the current birth has \
+                     bdSeq {}",
+                    escape(&node),
+                    shown(got),
+                    shown(current)
+                );
+                self.log(LogLevel::Info, text);
+            }
+            Death::NotBorn => {
+                let text = format!(
+                    "Sparkplug: NDEATH of '{}', which is not born",
+                    escape(&node)
+                );
+                self.log(LogLevel::Debug, text);
+            }
+        }
+    }
+
+    /// Sets the tags of each metric of a birth or data message; returns why the node is out of
+    /// step when a metric's alias or name was not defined by the birth.
+    fn apply(
+        &mut self,
+        tags: &[HashMap<Box<str>, Vec<TagIndex>>],
+        state: &Node,
+        origin: &Origin,
+        payload: &Payload,
+        wall_ns: i64,
+    ) -> Option<OutOfStep> {
+        let table: &MetricTable = match state.metrics(origin.device) {
+            Ok(table) => table,
+            Err(why) => return Some(why),
+        };
+        let station = self.station_of(&origin.identity());
+        let station_tags = station.and_then(|i| tags.get(i.0));
+        let mut unknown = None;
+        for m in &payload.metrics {
+            let Some(def) = table.resolve(m) else {
+                unknown.get_or_insert(match (&m.name, m.alias) {
+                    (Some(name), _) => OutOfStep::UnknownName(escape(name).into_owned()),
+                    (None, alias) => OutOfStep::UnknownAlias(alias.unwrap_or_default()),
+                });
+                continue;
+            };
+            let Some(wanted) = station_tags.and_then(|t| t.get(def.name.as_str())) else {
+                continue;
+            };
+            let stamp = m.timestamp.or(payload.timestamp).and_then(|ms| {
+                i64::try_from(ms)
+                    .ok()
+                    .and_then(|ms| ms.checked_mul(1_000_000))
+            });
+            let (time_ns, flags) = match stamp {
+                Some(ns) => (ns, origin.flags | FLAG_TIME_FROM_PAYLOAD),
+                None => (wall_ns, origin.flags),
+            };
+            for &t in wanted {
+                let value = self.metric_value(t, m, def.datatype, &def.name);
+                self.set_value(t, value, time_ns, flags);
+            }
+        }
+        unknown
+    }
+
+    /// A metric's value for tag `t`: none when the metric is null or does not fit (with a
+    /// warning).
+    fn metric_value(&mut self, t: TagIndex, m: &Metric, dt: DataType, name: &str) -> Option<Value> {
+        if m.is_null == Some(true) {
+            return None;
+        }
+        match to_tag_value(m, dt, self.tags[t].ty) {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                self.warn_invalid(t, &format!("SPB={} ({dt}): {reason}", escape(name)));
+                None
+            }
+        }
+    }
+
+    /// The node is out of step (`why`): its data is dropped until its next birth, and it is asked
+    /// for one unless it was asked within the debounce time.
+    fn request_rebirth(
+        &mut self,
+        state: &mut Node,
+        origin: &Origin,
+        why: &OutOfStep,
+        now: Instant,
+        wall_ns: i64,
+    ) {
+        let node = identity(origin.group, origin.node, None);
+        let debounce = self.config.sparkplug_rebirth_debounce;
+        if !state.may_request_rebirth(now, debounce) {
+            let text = format!(
+                "Sparkplug: '{}': {why}; a rebirth was requested less than {debounce:?} ago",
+                escape(&node)
+            );
+            self.log(LogLevel::Debug, text);
+            return;
+        }
+        let text = format!(
+            "Sparkplug: '{}': {why}; requesting a rebirth",
+            escape(&node)
+        );
+        self.log(LogLevel::Warn, text);
+        let clock = ms(wall_ns);
+        let payload = Payload {
+            timestamp: Some(clock),
+            metrics: vec![Metric {
+                name: Some(REBIRTH.into()),
+                timestamp: Some(clock),
+                datatype: Some(DataType::Boolean.code()),
+                value: Some(MetricValue::Boolean(true)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let topic = command_topic(origin.group, origin.node, None);
+        let token = self.internal_token();
+        let bytes = Bytes::from(payload::encode(&payload));
+        if let Err(e) = self
+            .session
+            .publish(token, &topic, bytes, QoS::AtMostOnce, false)
+        {
+            self.log(
+                LogLevel::Warn,
+                format!("Sparkplug: cannot request a rebirth: {e}"),
+            );
+        }
+    }
+
+    /// A STATE message: our own `online: false` (the will of an earlier connection, retained)
+    /// while connected is answered with `online: true` again.
+    fn state_seen(&mut self, host_id: &str, payload: &[u8], state_ms: u64) {
+        if host_id == self.config.sparkplug_host_id && says_offline(payload) {
+            self.log(
+                LogLevel::Info,
+                "Sparkplug: STATE says this host is offline; publishing online again".into(),
+            );
+            self.publish_state(state_ms);
+        }
+    }
+
+    /// A write to an SPB= output tag: NCMD to a node station, DCMD to a device station, with the
+    /// metric's name and the data type of its birth. Ok(false): completes when the broker
+    /// acknowledges (or once flushed at QoS 0).
+    pub(super) fn write_metric(
+        &mut self,
+        t: TagIndex,
+        name: &str,
+        value: &Value,
+        token: WriteToken,
+        object: String,
+    ) -> Result<bool, WriteError> {
+        let s = &self.stations[self.tags[t].station];
+        match s.command {
+            StationCommand::Off => {
+                let station = s.name.clone();
+                return Err(WriteError::StationOff { object, station });
+            }
+            StationCommand::Simulate => return Ok(true),
+            StationCommand::On => {}
+        }
+        let fail = |reason: String| WriteError::Sparkplug {
+            object: object.clone(),
+            reason,
+        };
+        let address = s.address.clone();
+        let Some((group, node, device)) = edge_identity(&address) else {
+            return Err(fail(format!(
+                "station address '{}' is not one edge node ('group/node') or device \
+                 ('group/node/device'), so there is no one to send the command to",
+                escape(&address)
+            )));
+        };
+        let host = self
+            .sparkplug
+            .as_ref()
+            .ok_or_else(|| fail("the line's payload type is not Sparkplug B".into()))?;
+        let def = host
+            .nodes
+            .get(group, node)
+            .ok_or(OutOfStep::NotBorn)
+            .and_then(|n| n.metrics(device))
+            .map_err(|why| fail(format!("'{}': {why}", escape(&address))))?
+            .by_name(name)
+            .ok_or_else(|| {
+                fail(format!(
+                    "the birth of '{}' defines no metric '{}'",
+                    escape(&address),
+                    escape(name)
+                ))
+            })?
+            .clone();
+        let metric_value = to_metric_value(value, def.datatype).map_err(&fail)?;
+        let clock = ms(host.clock_ns);
+        let payload = Payload {
+            timestamp: Some(clock),
+            metrics: vec![Metric {
+                name: Some(def.name),
+                timestamp: Some(clock),
+                datatype: Some(def.datatype.code()),
+                value: Some(metric_value),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let topic = command_topic(group, node, device);
+        let bytes = Bytes::from(payload::encode(&payload));
+        let qos = self.config.publish_qos;
+        self.session
+            .publish(token, &topic, bytes, qos, false)
+            .map_err(|reason| WriteError::Publish { object, reason })?;
+        Ok(false)
+    }
+}
+
+/// A station address that names one node (`group/node`) or device (`group/node/device`); an
+/// address with regular-expression syntax names none.
+fn edge_identity(address: &str) -> Option<(&str, &str, Option<&str>)> {
+    if address.contains([
+        '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '^', '$', '\\', '#',
+    ]) {
+        return None;
+    }
+    let mut levels = address.split('/');
+    let group = levels.next().filter(|l| !l.is_empty())?;
+    let node = levels.next().filter(|l| !l.is_empty())?;
+    let device = match levels.next() {
+        Some("") => return None,
+        other => other,
+    };
+    levels.next().is_none().then_some((group, node, device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_that_name_one_node_or_device() {
+        let rows = [
+            ("plant/press1", Some(("plant", "press1", None))),
+            ("plant/press1/plc", Some(("plant", "press1", Some("plc")))),
+            ("plant/press.1", Some(("plant", "press.1", None))),
+            ("plant", None),
+            ("plant/", None),
+            ("plant/press1/", None),
+            ("plant/press1/plc/x", None),
+            ("plant/press.*", None),
+            ("#", None),
+            (".*", None),
+        ];
+        for (address, want) in rows {
+            assert_eq!(edge_identity(address), want, "{address}");
+        }
+    }
+}

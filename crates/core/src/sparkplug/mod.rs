@@ -1,0 +1,68 @@
+//! Sparkplug B 3.0: the line as a host application (docs/sparkplug.md).
+//!
+//! The rules live here, one file per job; `line/sparkplug.rs` connects them to the line:
+//! - [`payload`]: the protobuf messages, declared by hand, and decoding with a size limit;
+//! - [`topic`]: reading `spBv1.0/...` topics and naming the command and STATE topics;
+//! - [`datatype`]: the data types, metric values into tag values and written values into metrics;
+//! - [`node_state`]: births, deaths, seq, bdSeq, aliases and the rebirth debounce per edge node;
+//! - this file: the host's own state (its STATE messages, which tags stand for which metric).
+
+pub(crate) mod datatype;
+pub(crate) mod node_state;
+pub mod payload;
+pub(crate) mod settings;
+pub(crate) mod topic;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::ids::TagIndex;
+use node_state::Nodes;
+
+/// The host application's state in a line whose payload type is Sparkplug B.
+#[derive(Debug, Default)]
+pub(crate) struct Host {
+    pub nodes: Nodes,
+    /// Per station (by index), the input tags of each metric name (`SPB=<name>`).
+    pub tags: Vec<HashMap<Box<str>, Vec<TagIndex>>>,
+    /// The latest wall time the line was given (Unix ns): the time stamp of the STATE will,
+    /// which the shell opens the transport without.
+    pub clock_ns: i64,
+    /// The time stamp (ms) of the STATE will of the current connection; the `online` message
+    /// that follows carries the same one, as Sparkplug 3.0 asks.
+    pub state_ms: u64,
+    pub rebirth_debounce: Duration,
+}
+
+/// The JSON of a primary host's STATE message.
+pub(crate) fn state_payload(online: bool, timestamp_ms: u64) -> String {
+    format!("{{\"online\":{online},\"timestamp\":{timestamp_ms}}}")
+}
+
+/// Whether a STATE payload says the host is offline (a will of an earlier connection).
+pub(crate) fn says_offline(payload: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("online").and_then(serde_json::Value::as_bool))
+        == Some(false)
+}
+
+/// Unix ns to ms, 0 before 1970.
+pub(crate) fn ms(ns: i64) -> u64 {
+    u64::try_from(ns / 1_000_000).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_messages() {
+        assert_eq!(state_payload(true, 5), r#"{"online":true,"timestamp":5}"#);
+        assert!(says_offline(br#"{"online":false,"timestamp":5}"#));
+        assert!(!says_offline(br#"{"online":true,"timestamp":5}"#));
+        assert!(!says_offline(b"\xff"));
+        assert_eq!(ms(-5), 0);
+        assert_eq!(ms(1_500_000), 1);
+    }
+}

@@ -1,0 +1,655 @@
+//! The line as a Sparkplug B host application, driven as the shell drives it: births, data by
+//! alias, deaths, seq gaps and rebirth requests on virtual time, commands, STATE.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mqtt_line_core::mqtt::{Packet, Publish, QoS};
+use mqtt_line_core::parts::sparkplug_payload::{
+    decode, encode, DataSet, DataSetValue, Metric, MetricValue, Payload, Row,
+};
+use mqtt_line_core::{LogLevel, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
+use mqtt_line_core::{StationCommand, StationId, StationState, TagId, Value, ValueType};
+
+const NODE: u64 = 1;
+const DEVICE: u64 = 2;
+
+fn metric(name: Option<&str>, alias: Option<u64>, datatype: u32, value: MetricValue) -> Metric {
+    Metric {
+        name: name.map(String::from),
+        alias,
+        datatype: Some(datatype),
+        value: Some(value),
+        ..Default::default()
+    }
+}
+
+fn by_alias(alias: u64, value: MetricValue) -> Metric {
+    Metric {
+        alias: Some(alias),
+        value: Some(value),
+        ..Default::default()
+    }
+}
+
+fn payload(seq: Option<u64>, timestamp: Option<u64>, metrics: Vec<Metric>) -> Vec<u8> {
+    encode(&Payload {
+        timestamp,
+        seq,
+        metrics,
+        ..Default::default()
+    })
+}
+
+fn nbirth(bd_seq: u64) -> Vec<u8> {
+    payload(
+        Some(0),
+        Some(1_000),
+        vec![
+            metric(Some("bdSeq"), None, 4, MetricValue::Long(bd_seq)),
+            metric(
+                Some("Node Control/Rebirth"),
+                Some(0),
+                11,
+                MetricValue::Boolean(false),
+            ),
+            metric(
+                Some("Inputs/Temperature"),
+                Some(1),
+                10,
+                MetricValue::Double(20.5),
+            ),
+            metric(Some("Outputs/Setpoint"), Some(2), 3, MetricValue::Int(7)),
+            metric(Some("Outputs/Level"), Some(3), 5, MetricValue::Int(0)),
+        ],
+    )
+}
+
+fn dbirth(seq: u64) -> Vec<u8> {
+    payload(
+        Some(seq),
+        Some(2_000),
+        vec![metric(Some("Speed"), Some(10), 9, MetricValue::Float(1.5))],
+    )
+}
+
+/// A connected Sparkplug line: station 1 is node `plant/press1` with SPB= tags 11 (Temperature,
+/// Ai), 12 (Setpoint, Ao), 13 (Level, Co); station 2 is its device `plc` with tag 21 (Speed, Ai).
+fn host(extra: &[(&str, &str)]) -> Harness {
+    let mut params = vec![("payload_type", "Sparkplug B")];
+    params.extend_from_slice(extra);
+    let mut h = Harness::new(&params);
+    h.line
+        .add_station(StationId(NODE), "press1", "plant/press1", [])
+        .unwrap();
+    h.line
+        .add_station(StationId(DEVICE), "plc", "plant/press1/plc", [])
+        .unwrap();
+    for (station, tag, address, ty) in [
+        (NODE, 11, "SPB=Inputs/Temperature", ValueType::Ai),
+        (NODE, 12, "SPB=Outputs/Setpoint", ValueType::Ao),
+        (NODE, 13, "SPB=Outputs/Level", ValueType::Co),
+        (DEVICE, 21, "SPB=Speed", ValueType::Ai),
+    ] {
+        h.line
+            .add_tag(StationId(station), TagId(tag), address, address, ty, None)
+            .unwrap();
+    }
+    h.line.start(0).unwrap();
+    h.connect();
+    h.transmit();
+    h.events();
+    h
+}
+
+/// The rebirth requests among the packets sent: the node topic of each.
+fn rebirth_requests(packets: &[Packet]) -> Vec<String> {
+    packets
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) if p.topic.contains("/NCMD/") => {
+                let cmd = decode(&p.payload).unwrap();
+                let m = &cmd.metrics[0];
+                assert_eq!(m.name.as_deref(), Some("Node Control/Rebirth"));
+                assert_eq!(m.value, Some(MetricValue::Boolean(true)));
+                assert_eq!(m.datatype, Some(11));
+                Some(p.topic.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Receives `payload` on `topic` at QoS 0; the events it made.
+fn qos0(h: &mut Harness, topic: &str, payload: &[u8]) -> Vec<mqtt_line_core::Event> {
+    h.receive(topic, payload, QoS::AtMostOnce, 0)
+}
+
+/// The node's NBIRTH (bdSeq 0) and the device's DBIRTH, their packets and events taken.
+fn born(h: &mut Harness) {
+    qos0(h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+    qos0(h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
+    h.transmit();
+    h.events();
+}
+
+/// The one PUBLISH the line sent.
+fn sent_publish(h: &mut Harness) -> Publish {
+    let sent = h.transmit();
+    match sent.as_slice() {
+        [Packet::Publish(p)] => p.clone(),
+        _ => panic!("expected one PUBLISH: {sent:?}"),
+    }
+}
+
+#[test]
+fn births_set_every_metric_and_data_comes_by_alias() {
+    let mut h = host(&[]);
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+    // Input tags only: the birth's time stamp is the values' time.
+    assert_eq!(
+        values(&ev),
+        [(
+            11,
+            Some(Value::Float(20.5)),
+            FLAG_VALID | FLAG_TIME_FROM_PAYLOAD
+        )]
+    );
+    let ev = qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
+    assert_eq!(values(&ev)[0].1, Some(Value::Float(1.5)));
+
+    // NDATA by alias: the metric's own time stamp wins over the payload's.
+    let mut m = by_alias(1, MetricValue::Double(21.0));
+    m.timestamp = Some(5_000);
+    let data = payload(Some(2), Some(4_000), vec![m]);
+    let ev = h.receive("spBv1.0/plant/NDATA/press1", &data, QoS::AtLeastOnce, 9);
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [mqtt_line_core::Event::TagValue {
+                time_ns: 5_000_000_000,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(values(&ev)[0].1, Some(Value::Float(21.0)));
+    assert_eq!(h.transmit().len(), 1, "the QoS 1 message is acknowledged");
+
+    // Without time stamps the receive time is used; is_null makes the tag invalid.
+    let ev = h.receive(
+        "spBv1.0/plant/DDATA/press1/plc",
+        &payload(Some(3), None, vec![by_alias(10, MetricValue::Float(2.5))]),
+        QoS::AtMostOnce,
+        0,
+    );
+    assert_eq!(values(&ev), [(21, Some(Value::Float(2.5)), FLAG_VALID)]);
+    let mut null = by_alias(1, MetricValue::Double(0.0));
+    null.is_null = Some(true);
+    let ev = h.receive(
+        "spBv1.0/plant/NDATA/press1",
+        &payload(Some(4), None, vec![null]),
+        QoS::AtMostOnce,
+        0,
+    );
+    assert_eq!(values(&ev), [(11, None, 0)]);
+    assert!(logs(&ev).is_empty(), "a null is no warning: {ev:?}");
+    assert!(rebirth_requests(&h.transmit()).is_empty());
+}
+
+#[test]
+fn a_value_that_does_not_fit_invalidates_with_a_warning() {
+    let mut h = host(&[]);
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+    let data = payload(
+        Some(1),
+        None,
+        vec![by_alias(1, MetricValue::Double(f64::NAN))],
+    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data);
+    assert_eq!(values(&ev), [(11, None, 0)]);
+    let (level, text) = &logs(&ev)[0];
+    assert_eq!(*level, LogLevel::Warn);
+    assert!(
+        text.contains("press1.SPB=Inputs/Temperature") && text.contains("NaN"),
+        "{text}"
+    );
+}
+
+#[test]
+fn datasets_reach_text_tags_as_json() {
+    let mut h = Harness::new(&[("payload_type", "Sparkplug B")]);
+    h.line.add_station(StationId(1), "n", "g/n", []).unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "t",
+            "SPB=Table",
+            ValueType::TxtI,
+            None,
+        )
+        .unwrap();
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    let table = DataSet {
+        num_of_columns: Some(1),
+        columns: vec!["n".into()],
+        types: vec![3],
+        rows: vec![Row {
+            elements: vec![DataSetValue {
+                value: Some(mqtt_line_core::parts::sparkplug_payload::CellValue::Int(4)),
+            }],
+        }],
+    };
+    let birth = payload(
+        Some(0),
+        None,
+        vec![metric(
+            Some("Table"),
+            Some(1),
+            16,
+            MetricValue::DataSet(table),
+        )],
+    );
+    let ev = qos0(&mut h, "spBv1.0/g/NBIRTH/n", &birth);
+    assert_eq!(
+        values(&ev)[0].1,
+        Some(Value::Text(
+            r#"{"columns":["n"],"types":["Int32"],"rows":[[4]]}"#.into()
+        ))
+    );
+}
+
+#[test]
+fn deaths_with_the_current_bd_seq_end_node_and_devices() {
+    let mut h = host(&[]);
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(7));
+    qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
+
+    // Another session's death is ignored, and said so.
+    let old = payload(
+        None,
+        None,
+        vec![metric(Some("bdSeq"), None, 4, MetricValue::Long(6))],
+    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NDEATH/press1", &old);
+    assert!(states(&ev).is_empty());
+    assert!(logs(&ev)[0].1.contains("bdSeq 6 is ignored"), "{ev:?}");
+
+    let death = payload(
+        None,
+        None,
+        vec![metric(Some("bdSeq"), None, 4, MetricValue::Long(7))],
+    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NDEATH/press1", &death);
+    assert_eq!(
+        states(&ev),
+        [
+            (NODE, StationState::HardError),
+            (DEVICE, StationState::HardError)
+        ]
+    );
+    assert_eq!(values(&ev), [(11, None, 0), (21, None, 0)]);
+
+    // The next birth brings the node back; the device waits for its own.
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(8));
+    assert_eq!(states(&ev), [(NODE, StationState::Ok)]);
+    let ev = qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
+    assert_eq!(states(&ev), [(DEVICE, StationState::Ok)]);
+
+    // DDEATH ends one device.
+    let ev = h.receive(
+        "spBv1.0/plant/DDEATH/press1/plc",
+        &payload(Some(2), None, vec![]),
+        QoS::AtMostOnce,
+        0,
+    );
+    assert_eq!(states(&ev), [(DEVICE, StationState::HardError)]);
+    assert_eq!(values(&ev), [(21, None, 0)]);
+}
+
+/// Each row: what goes wrong after the birth, then the check that a rebirth was requested.
+#[test]
+fn lost_sequence_requests_a_rebirth_at_most_once_per_debounce() {
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "a gap",
+            "spBv1.0/plant/NDATA/press1",
+            payload(Some(5), None, vec![by_alias(1, MetricValue::Double(1.0))]),
+        ),
+        (
+            "an unknown alias",
+            "spBv1.0/plant/NDATA/press1",
+            payload(Some(1), None, vec![by_alias(99, MetricValue::Double(1.0))]),
+        ),
+        (
+            "data of an unborn device",
+            "spBv1.0/plant/DDATA/press1/other",
+            payload(Some(1), None, vec![by_alias(10, MetricValue::Float(1.0))]),
+        ),
+        (
+            "no seq",
+            "spBv1.0/plant/NDATA/press1",
+            payload(None, None, vec![]),
+        ),
+        (
+            "not protobuf",
+            "spBv1.0/plant/NDATA/press1",
+            vec![0xff, 0xff],
+        ),
+    ];
+    for (what, topic, bad) in cases {
+        let mut h = host(&[("sparkplug_rebirth_debounce", "10")]);
+        qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+        let ev = qos0(&mut h, topic, &bad);
+        assert!(
+            logs(&ev)
+                .iter()
+                .any(|(l, t)| *l == LogLevel::Warn && t.contains("requesting a rebirth")),
+            "{what}: {ev:?}"
+        );
+        assert_eq!(
+            rebirth_requests(&h.transmit()),
+            ["spBv1.0/plant/NCMD/press1"],
+            "{what}"
+        );
+
+        // Out of step: later data is dropped (the tags keep their values) and not asked again
+        // within the debounce time.
+        let next = payload(Some(2), None, vec![by_alias(1, MetricValue::Double(99.0))]);
+        h.now += Duration::from_secs(9);
+        let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &next);
+        assert!(values(&ev).is_empty(), "{what}: {ev:?}");
+        assert!(rebirth_requests(&h.transmit()).is_empty(), "{what}");
+        h.now += Duration::from_secs(1);
+        qos0(&mut h, "spBv1.0/plant/NDATA/press1", &next);
+        assert_eq!(
+            rebirth_requests(&h.transmit()).len(),
+            1,
+            "{what}: after the debounce"
+        );
+
+        // The rebirth puts the node back in step.
+        qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(1));
+        let next = payload(Some(1), None, vec![by_alias(1, MetricValue::Double(3.0))]);
+        let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &next);
+        assert_eq!(
+            values(&ev),
+            [(11, Some(Value::Float(3.0)), FLAG_VALID)],
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn data_before_any_birth_requests_a_rebirth() {
+    let mut h = host(&[]);
+    let data = payload(Some(3), None, vec![by_alias(1, MetricValue::Double(1.0))]);
+    let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data);
+    assert!(values(&ev).is_empty());
+    assert!(logs(&ev)[0].1.contains("no NBIRTH"), "{ev:?}");
+    assert_eq!(
+        rebirth_requests(&h.transmit()),
+        ["spBv1.0/plant/NCMD/press1"]
+    );
+}
+
+#[test]
+fn writes_send_commands_with_the_births_data_type() {
+    let mut h = host(&[("publish_qos", "1")]);
+    born(&mut h);
+
+    h.line
+        .write(TagId(12), 1, Value::Float(42.0), h.now, 0)
+        .unwrap();
+    let p = sent_publish(&mut h);
+    assert_eq!(p.topic, "spBv1.0/plant/NCMD/press1");
+    assert_eq!(p.qos, QoS::AtLeastOnce);
+    let cmd = decode(&p.payload).unwrap();
+    assert_eq!(cmd.metrics[0].name.as_deref(), Some("Outputs/Setpoint"));
+    assert_eq!(cmd.metrics[0].datatype, Some(3));
+    assert_eq!(cmd.metrics[0].value, Some(MetricValue::Int(42)));
+    assert!(
+        write_results(&h.events()).is_empty(),
+        "done when the broker acknowledges"
+    );
+    h.line
+        .handle_packet(
+            Packet::PubAck(mqtt_line_core::mqtt::PubAck::new(p.pkid)),
+            h.now,
+            0,
+        )
+        .unwrap();
+    assert_eq!(write_results(&h.events()), [(1, None)]);
+
+    // UInt8 range: 300 does not fit.
+    h.line
+        .write(TagId(13), 2, Value::Int(300), h.now, 0)
+        .unwrap();
+    let done = write_results(&h.events());
+    let err = done[0].1.as_deref().unwrap();
+    assert!(
+        err.contains("press1.SPB=Outputs/Level") && err.contains("300") && err.contains("UInt8"),
+        "{err}"
+    );
+    assert!(h.transmit().is_empty());
+}
+
+#[test]
+fn device_writes_send_dcmd_and_need_a_birth() {
+    let mut params = vec![("payload_type", "Sparkplug B")];
+    params.push(("host", "127.0.0.1"));
+    let mut h = Harness::with_params(&params);
+    h.line
+        .add_station(StationId(1), "plc", "plant/press1/plc", [])
+        .unwrap();
+    h.line
+        .add_station(StationId(2), "all", "plant/.*", [])
+        .unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "speed",
+            "SPB=Speed",
+            ValueType::Ao,
+            None,
+        )
+        .unwrap();
+    h.line
+        .add_tag(
+            StationId(2),
+            TagId(2),
+            "x",
+            "SPB=Speed",
+            ValueType::Ao,
+            None,
+        )
+        .unwrap();
+    h.line.start(0).unwrap();
+    h.connect();
+    h.transmit();
+    h.events();
+
+    h.line
+        .write(TagId(1), 1, Value::Float(2.0), h.now, 0)
+        .unwrap();
+    let err = write_results(&h.events())[0].1.clone().unwrap();
+    assert!(err.contains("no NBIRTH"), "{err}");
+
+    born(&mut h);
+    h.line
+        .write(TagId(1), 2, Value::Float(2.25), h.now, 0)
+        .unwrap();
+    let p = sent_publish(&mut h);
+    assert_eq!(p.topic, "spBv1.0/plant/DCMD/press1/plc");
+    let cmd = decode(&p.payload).unwrap();
+    assert_eq!(cmd.metrics[0].value, Some(MetricValue::Float(2.25)));
+    h.line.flushed(0);
+    assert_eq!(
+        write_results(&h.events()),
+        [(2, None)],
+        "QoS 0: done once flushed"
+    );
+
+    // A station whose address is an expression names no one node to command.
+    h.line
+        .write(TagId(2), 3, Value::Float(1.0), h.now, 0)
+        .unwrap();
+    let err = write_results(&h.events())[0].1.clone().unwrap();
+    assert!(err.contains("not one edge node"), "{err}");
+}
+
+#[test]
+fn stations_are_routed_by_identity_with_our_rules() {
+    let mut h = Harness::new(&[("payload_type", "Sparkplug B")]);
+    h.line
+        .add_station(StationId(1), "exact", "plant/press1", [])
+        .unwrap();
+    h.line
+        .add_station(StationId(2), "presses", "plant/press.*", [])
+        .unwrap();
+    for s in [1, 2] {
+        h.line
+            .add_tag(
+                StationId(s),
+                TagId(s),
+                "t",
+                "SPB=Inputs/Temperature",
+                ValueType::Ai,
+                None,
+            )
+            .unwrap();
+    }
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+    assert_eq!(values(&ev)[0].0, 1, "exact before expressions");
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press2", &nbirth(0));
+    assert_eq!(values(&ev)[0].0, 2);
+    let ev = qos0(&mut h, "spBv1.0/other/NBIRTH/press2", &nbirth(0));
+    assert!(values(&ev).is_empty());
+}
+
+#[test]
+fn a_primary_host_says_it_is_online_after_subscribing() {
+    let mut h = Harness::new(&[
+        ("payload_type", "Sparkplug B"),
+        ("sparkplug_host_id", "scada"),
+    ]);
+    h.line.add_station(StationId(1), "n", "g/n", []).unwrap();
+    h.line.start(1_700_000_000_000_000_000).unwrap();
+    let sent = h.connect_packets(false);
+    let [Packet::Connect(connect), Packet::Subscribe(sub)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    let will = connect.last_will.as_ref().unwrap();
+    assert_eq!(will.topic, "spBv1.0/STATE/scada");
+    assert_eq!(
+        &will.message[..],
+        br#"{"online":false,"timestamp":1700000000000}"#
+    );
+    assert!(will.retain);
+    assert_eq!(sub.filters[0].path, "spBv1.0/#");
+    let state = sent_publish(&mut h);
+    assert_eq!(state.topic, "spBv1.0/STATE/scada");
+    assert_eq!(
+        &state.payload[..],
+        br#"{"online":true,"timestamp":1700000000000}"#
+    );
+    assert!(state.retain);
+    assert_eq!(state.qos, QoS::AtLeastOnce);
+
+    // Its own retained "offline" (an earlier connection's will) is answered with online.
+    let mut stale = Publish::new(
+        "spBv1.0/STATE/scada",
+        QoS::AtMostOnce,
+        &br#"{"online":false,"timestamp":1}"#[..],
+    );
+    stale.retain = true;
+    h.receive_publish(stale);
+    let sent = h.transmit();
+    assert!(
+        matches!(sent.as_slice(), [Packet::Publish(p)] if p.topic == "spBv1.0/STATE/scada"),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn tags_that_do_not_fit_the_payload_type_are_warned_about_at_start() {
+    let mut h = Harness::new(&[("payload_type", "Sparkplug B")]);
+    h.line
+        .add_station(StationId(1), "all", "plant/.*", [])
+        .unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "data",
+            "IN_DATA",
+            ValueType::TxtI,
+            None,
+        )
+        .unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(2),
+            "sp",
+            "SPB=Speed",
+            ValueType::Ao,
+            None,
+        )
+        .unwrap();
+    let w = h.line.check().unwrap();
+    assert!(
+        w[0].contains("'data' (IN_DATA) is not used on a Sparkplug B line"),
+        "{w:?}"
+    );
+    assert!(w[1].contains("names no one edge node"), "{w:?}");
+
+    let mut h = Harness::new(&[("payload_type", "JSON")]);
+    h.line.add_station(StationId(1), "s", "t", []).unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "sp",
+            "SPB=Speed",
+            ValueType::Ai,
+            None,
+        )
+        .unwrap();
+    let w = h.line.check().unwrap();
+    assert!(w[0].contains("payload_type is not 'Sparkplug B'"), "{w:?}");
+}
+
+#[test]
+fn a_death_while_the_station_is_off_shows_when_it_is_switched_on() {
+    let mut h = host(&[]);
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(3));
+    h.line
+        .station_command(StationId(NODE), StationCommand::Off, 0)
+        .unwrap();
+    let death = payload(
+        None,
+        None,
+        vec![metric(Some("bdSeq"), None, 4, MetricValue::Long(3))],
+    );
+    let ev = qos0(&mut h, "spBv1.0/plant/NDEATH/press1", &death);
+    assert!(
+        values(&ev).is_empty(),
+        "an off station shows no values: {ev:?}"
+    );
+    h.line
+        .station_command(StationId(NODE), StationCommand::On, 0)
+        .unwrap();
+    assert_eq!(states(&h.events()), [(NODE, StationState::HardError)]);
+    let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(4));
+    assert_eq!(states(&ev), [(NODE, StationState::Ok)]);
+}

@@ -1,0 +1,257 @@
+//! Issue 14: the line as a Sparkplug B host application against an independent edge node,
+//! Eclipse Tahu's JavaScript `sparkplug-client` (tests/sparkplug/edge.js, installed by
+//! `npm ci` in tests/sparkplug), on a private mosquitto: births, data by alias, deaths, our
+//! rebirth request answered, commands received, the primary host's STATE.
+//!
+//! Ignored (with the reason printed) when `node` or the npm packages are missing.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+use mqtt_line_e2e::{
+    ev, plugin_path, run_to_exit, subscribe_one, workspace_dir, LineConfig, Mosquitto, SimHost,
+    StationConfig, TIMEOUT,
+};
+use serde_json::{json, Value};
+
+/// The Tahu edge node: `node edge.js PORT GROUP NODE DEVICE`, its JSON lines on stdout and its
+/// commands on stdin. Killed on drop.
+struct Edge {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+fn edge_dir() -> PathBuf {
+    workspace_dir().join("tests/sparkplug")
+}
+
+/// Why the Tahu edge node cannot run here, if it cannot.
+fn edge_missing() -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !matches!(node, Ok(s) if s.success()) {
+        return Some(
+            "`node` is not installed (Debian: nodejs npm; tests/run.sh installs it)".into(),
+        );
+    }
+    let module = edge_dir().join("node_modules/sparkplug-client");
+    if !module.is_dir() {
+        return Some(format!(
+            "{} is missing: run `npm ci` in tests/sparkplug (tests/run.sh does)",
+            module.display()
+        ));
+    }
+    None
+}
+
+impl Edge {
+    fn start(port: u16, group: &str, node: &str, device: &str) -> Edge {
+        let mut child = Command::new("node")
+            .arg(edge_dir().join("edge.js"))
+            .args([&port.to_string(), group, node, device])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node edge.js: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        Edge {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, command: Value) {
+        writeln!(self.stdin, "{command}").expect("edge.js takes commands");
+        self.stdin.flush().expect("edge.js takes commands");
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for an event of the edge node; earlier ones are passed over.
+    fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the edge node did not report {what} within {TIMEOUT:?}; it said: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Sends a command and waits until the edge node has published it.
+    fn publish(&mut self, command: Value) {
+        let cmd = command["cmd"].clone();
+        self.send(command);
+        self.expect("that it sent the message", |v| {
+            v["event"] == "sent" && v["cmd"] == cmd
+        });
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command event of the edge node carrying `metric` with `value` (as text).
+fn is_command(e: &Value, event: &str, metric: &str, value: &str) -> bool {
+    e["event"] == event
+        && e["metrics"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["name"] == metric && m["value"] == value)
+        })
+}
+
+fn config(port: u16) -> LineConfig {
+    LineConfig::new(port)
+        .param("payload_type", "Sparkplug B")
+        .param("sparkplug_host_id", "scada")
+        .param("sparkplug_rebirth_debounce", "0.2")
+        .param("publish_qos", "QoS_1")
+        .station(
+            StationConfig::new("press1", "plant/press1")
+                .tag("temp", "SPB=Inputs/Temperature", "Ai")
+                .tag("setpoint", "SPB=Outputs/Setpoint", "Co")
+                .tag("mode", "SPB=Outputs/Mode", "TxtO"),
+        )
+        .station(
+            StationConfig::new("plc", "plant/press1/plc")
+                .tag("speed", "SPB=Speed", "Ai")
+                .tag("enable", "SPB=Enable", "Do"),
+        )
+}
+
+#[test]
+fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
+    if let Some(why) = edge_missing() {
+        eprintln!("ignored: {why}");
+        return;
+    }
+    let broker = Mosquitto::start();
+    let port = broker.port();
+    let mut host = SimHost::start_on(&broker, &config(port));
+    host.wait_connected();
+
+    // The primary host's STATE: retained, online, with a time stamp.
+    let state = subscribe_one(port, "spBv1.0/STATE/scada").wait();
+    assert!(state.retain && state.qos == 1, "{state:?}");
+    let state: Value = serde_json::from_slice(&state.payload).unwrap();
+    assert_eq!(state["online"], true, "{state}");
+    assert!(
+        state["timestamp"].as_u64().is_some_and(|t| t > 0),
+        "{state}"
+    );
+
+    // Births set every metric's tag.
+    let mut edge = Edge::start(port, "plant", "press1", "plc");
+    edge.expect("its births", |v| v["event"] == "birth");
+    host.expect_value_eq("press1", "temp", 20.5);
+    host.expect_value_eq("plc", "speed", 1.5);
+
+    // Data by alias only.
+    edge.publish(json!({"cmd": "ndata", "alias": 1, "type": "Double", "value": 21.5}));
+    host.expect_value_eq("press1", "temp", 21.5);
+    edge.publish(json!({"cmd": "ddata", "alias": 10, "type": "Float", "value": 2.5}));
+    host.expect_value_eq("plc", "speed", 2.5);
+
+    // A seq gap: the line asks for a rebirth, Tahu answers with births, data flows again.
+    edge.send(json!({"cmd": "gap"}));
+    edge.publish(json!({"cmd": "ndata", "alias": 1, "type": "Double", "value": 99.0}));
+    edge.expect("the rebirth request", |v| {
+        is_command(v, "ncmd", "Node Control/Rebirth", "true")
+    });
+    edge.expect("its births again", |v| v["event"] == "birth");
+    host.expect_value_eq("press1", "temp", 20.5);
+    edge.publish(json!({"cmd": "ndata", "alias": 1, "type": "Double", "value": 22.0}));
+    host.expect_value_eq("press1", "temp", 22.0);
+    let shown = host.events_where(|e| ev::is_value_of(e, "press1", "temp", &json!(99.0)));
+    assert!(
+        shown.is_empty(),
+        "data after the gap is not trusted: {shown:?}"
+    );
+
+    // Commands: NCMD to the node, DCMD to the device, by name with the birth's data type.
+    host.send("write press1 setpoint 42");
+    let cmd = edge.expect("the NCMD of the setpoint", |v| {
+        is_command(v, "ncmd", "Outputs/Setpoint", "42")
+    });
+    assert_eq!(cmd["metrics"][0]["type"], "Int32", "{cmd}");
+    let done = host.expect_write("press1", "setpoint");
+    assert_eq!(ev::write_ok(&done), Some(true), "{done}");
+    host.send("write press1 mode manual");
+    edge.expect("the NCMD of the mode", |v| {
+        is_command(v, "ncmd", "Outputs/Mode", "manual")
+    });
+    host.send("write plc enable 1");
+    let cmd = edge.expect("the DCMD of enable", |v| {
+        is_command(v, "dcmd", "Enable", "true")
+    });
+    assert_eq!(cmd["device"], "plc", "{cmd}");
+    // A value beyond Int32 is a write error, and nothing is sent.
+    host.send("write press1 setpoint 3000000000");
+    let failed = host.expect("the failed write of 3000000000", |e| {
+        ev::is_write(e, "press1", "setpoint") && ev::write_ok(e) == Some(false)
+    });
+    assert!(
+        ev::field(&failed, "error").contains("out of the range of Int32"),
+        "{failed}"
+    );
+
+    // Deaths: DDEATH ends the device, NDEATH the node.
+    edge.publish(json!({"cmd": "ddeath"}));
+    host.expect_station("plc", "hard_error");
+    edge.publish(json!({"cmd": "ndeath"}));
+    host.expect_station("press1", "hard_error");
+    host.expect("press1.temp invalid", |e| {
+        ev::is_value(e, "press1", "temp") && e["valid"] == false
+    });
+    edge.send(json!({"cmd": "quit"}));
+    host.quit_ok();
+}
+
+/// The worked example of docs/sparkplug.md is a valid configuration, without warnings.
+#[test]
+fn the_example_configuration_checks_clean() {
+    let path = workspace_dir().join("examples/sparkplug.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let plugin = plugin_path();
+    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap()];
+    let done = run_to_exit(&config, &args, TIMEOUT);
+    assert_eq!(done.code, Some(0), "{done}");
+    assert!(
+        done.stdout.contains("configuration OK: 3 stations, 6 tags"),
+        "{done}"
+    );
+    assert!(!done.stderr.contains("WARN"), "{done}");
+}
