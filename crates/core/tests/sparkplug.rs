@@ -634,7 +634,7 @@ fn a_death_while_the_station_is_off_shows_when_it_is_switched_on() {
     let mut h = host(&[]);
     qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(3));
     h.line
-        .station_command(StationId(NODE), StationCommand::Off, 0)
+        .station_command(StationId(NODE), StationCommand::Off, h.now, 0)
         .unwrap();
     let death = payload(
         None,
@@ -647,9 +647,28 @@ fn a_death_while_the_station_is_off_shows_when_it_is_switched_on() {
         "an off station shows no values: {ev:?}"
     );
     h.line
-        .station_command(StationId(NODE), StationCommand::On, 0)
+        .station_command(StationId(NODE), StationCommand::On, h.now, 0)
         .unwrap();
     assert_eq!(states(&h.events()), [(NODE, StationState::HardError)]);
     let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(4));
     assert_eq!(states(&ev), [(NODE, StationState::Ok)]);
+}
+
+#[test]
+fn messages_are_counted_for_the_station_of_their_identity() {
+    let mut h = host(&[]);
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(3));
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/other", &nbirth(1));
+    qos0(&mut h, "spBv1.0/STATE/someone", b"{\"online\":true}");
+    qos0(
+        &mut h,
+        "spBv1.0/plant/NDATA/press1",
+        b"\xff\xff not protobuf",
+    );
+    let line = h.line.stats();
+    assert_eq!(line.received, 4);
+    assert_eq!(line.unrouted, 2, "the other node and the STATE message");
+    assert_eq!(line.payload_errors, 1);
+    let station = h.line.station_stats(StationId(NODE)).unwrap();
+    assert_eq!(station.received, 2);
 }
