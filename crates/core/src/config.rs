@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::codec::{LastWill, QoS};
+use crate::config_v5::{V5Config, V5_PARAMETERS};
 use crate::error::ConfigError;
 use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 use crate::session::SessionConfig;
@@ -72,6 +73,8 @@ pub struct LineConfig {
     pub reply_timeout: Duration,
     pub wait_timeout: Duration,
     pub max_wait_retry: u32,
+    /// The protocol version and what MQTT 5 adds (config_v5.rs).
+    pub v5: V5Config,
 }
 
 impl Default for LineConfig {
@@ -108,6 +111,7 @@ impl Default for LineConfig {
             reply_timeout: Duration::from_secs(20),
             wait_timeout: Duration::from_millis(100),
             max_wait_retry: 3,
+            v5: V5Config::default(),
         }
     }
 }
@@ -149,6 +153,12 @@ pub const LINE_PARAMETERS: &[&str] = &[
     "max_wait_retry",
 ];
 
+/// Every canonical line parameter: the protocol's, then MQTT 5's.
+fn known_parameters() -> &'static [&'static str] {
+    static ALL: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| [LINE_PARAMETERS, V5_PARAMETERS].concat())
+}
+
 /// Other spellings an engineering tool may store.
 fn alias(key: &str) -> &str {
     match key {
@@ -181,8 +191,11 @@ impl LineConfig {
                     self.will_message.clone().into_bytes(),
                     self.will_qos,
                     self.will_retain,
+                    None,
                 )
             }),
+            protocol: self.v5.protocol,
+            v5: self.v5.options(self.clean_session),
         }
     }
 
@@ -222,7 +235,7 @@ impl LineConfig {
                 name,
                 value,
             };
-            match given.accept(&p, &key, alias(&key), LINE_PARAMETERS)? {
+            match given.accept(&p, &key, alias(&key), known_parameters())? {
                 "host" => {
                     self.hosts = value
                         .split([',', ';'])
@@ -306,6 +319,7 @@ impl LineConfig {
                 "reply_timeout" => self.reply_timeout = p.seconds(86400.0)?,
                 "wait_timeout" => self.wait_timeout = p.seconds(3600.0)?,
                 "max_wait_retry" => self.max_wait_retry = p.integer(0, 1_000_000)? as u32,
+                other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),
             }
         }
@@ -365,6 +379,7 @@ impl LineConfig {
             ));
             self.clean_session = true;
         }
+        warnings.extend(self.v5.warning(object));
         Ok(warnings)
     }
 }

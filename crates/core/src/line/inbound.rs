@@ -26,11 +26,11 @@ impl Line {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
-        let Some(i) = self.router.route(&p.topic).map(StationIndex) else {
+        let Some(i) = self.router.route(topic(&p)).map(StationIndex) else {
             self.unrouted += 1;
             let text = format!(
                 "message matches no station topic={} unrouted={}",
-                payload::escape(&p.topic),
+                payload::escape(topic(&p)),
                 self.unrouted
             );
             self.log(LogLevel::Debug, text);
@@ -42,7 +42,7 @@ impl Line {
             let text = format!(
                 "message for a station that is off or simulated is dropped station={} topic={}",
                 s.name,
-                payload::escape(&p.topic)
+                payload::escape(topic(&p))
             );
             self.log(LogLevel::Debug, text);
             self.session.confirm(p.pkid, self.session.epoch());
@@ -63,7 +63,7 @@ impl Line {
             .gate
             .offer(held, HeldLimit::station(s.params.max_held_messages))
         {
-            self.show(i, now_shown, now);
+            self.show(i, *now_shown, now);
             return;
         }
         if let Some(warning) = s.gate.warning() {
@@ -75,7 +75,7 @@ impl Line {
     /// A message on a station's will topic (with its will payload, when one is set) says the
     /// device is gone: the station goes to hard error and the message is not data.
     fn will_message(&mut self, p: &Publish, wall_ns: i64) -> bool {
-        let Some(stations) = self.wills.get(&p.topic) else {
+        let Some(stations) = self.wills.get(topic(p)) else {
             return false;
         };
         let hit: Vec<StationIndex> = stations
@@ -89,7 +89,7 @@ impl Line {
         for &i in &hit {
             let st = &mut self.stations[i];
             st.device_lost = true;
-            let topic = payload::escape(&p.topic);
+            let topic = payload::escape(topic(p));
             let text = format!("station '{}': will message on '{topic}'", st.name);
             self.log(LogLevel::Info, text);
             let reason = format!("will message received on '{topic}'");
@@ -124,7 +124,7 @@ impl Line {
                         .and_then(|_| values.last())
                         .and_then(Option::as_ref)
                         .map(|f| &f.value);
-                    if let Some(ns) = payload_time(st, &p.topic, time_value, &mut self.events) {
+                    if let Some(ns) = payload_time(st, topic(p), time_value, &mut self.events) {
                         time_ns = ns;
                         flags |= FLAG_TIME_FROM_PAYLOAD;
                     }
@@ -134,7 +134,7 @@ impl Line {
                         "station '{}': the payload of '{}' is not JSON ({}); its JA= tags are \
                          invalid",
                         st.name,
-                        payload::escape(&p.topic),
+                        payload::escape(topic(p)),
                         payload::escape(e),
                     );
                     log_to(&mut self.events, LogLevel::Warn, text);
@@ -163,7 +163,7 @@ impl Line {
                                 t,
                                 &format!(
                                     "JA={path} is not in the payload of '{}'",
-                                    payload::escape(&p.topic)
+                                    payload::escape(topic(p))
                                 ),
                             );
                             None
@@ -203,7 +203,7 @@ impl Line {
             Err(e) => {
                 let text = format!(
                     "payload is not valid UTF-8 ({e}); invalid bytes are replaced topic={}",
-                    payload::escape(&p.topic)
+                    payload::escape(topic(p))
                 );
                 self.log(LogLevel::Warn, text);
                 String::from_utf8_lossy(&p.payload)
@@ -211,7 +211,7 @@ impl Line {
         };
         let id = p.pkid.to_string();
         for (address, text) in [
-            (TagAddress::InTopic, p.topic.as_str()),
+            (TagAddress::InTopic, topic(p)),
             (TagAddress::InData, &text),
             (TagAddress::InId, id.as_str()),
         ] {
@@ -284,4 +284,10 @@ fn payload_time(
     };
     log_to(events, LogLevel::Warn, text);
     None
+}
+
+/// A received message's topic. The codec made sure it is UTF-8 (and the session resolved its
+/// topic alias), so the empty fallback is never used.
+pub(super) fn topic(p: &Publish) -> &str {
+    std::str::from_utf8(&p.topic).unwrap_or_default()
 }

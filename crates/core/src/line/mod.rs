@@ -27,7 +27,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use bytes::BytesMut;
 
-use crate::codec::{describe, read_packet, write_packet, Packet};
+use crate::codec::{describe, read_packet, write_packet, Disconnect, DisconnectReasonCode, Packet};
 use crate::config::LineConfig;
 use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
@@ -131,6 +131,8 @@ pub struct Line {
     io: IoDeadlines,
     /// The broker accepted the current connection at some point (it may be closing now).
     was_ready: bool,
+    /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
+    redirect: Option<(String, u16)>,
 }
 
 impl Line {
@@ -157,6 +159,7 @@ impl Line {
             reconnect: Reconnect::default(),
             io: IoDeadlines::default(),
             was_ready: false,
+            redirect: None,
         }
     }
 
@@ -180,16 +183,32 @@ impl Line {
     }
 
     /// Where to connect at `now`, or until when to back off; `None` once the line was stopped.
+    /// A server reference from the broker is tried first, once.
     pub fn next_attempt(&mut self, now: Instant) -> Option<Attempt<'_>> {
         let port = self.config.port();
         let hosts = &self.config.hosts;
-        self.reconnect
-            .next_attempt(now, hosts, port, self.config.reply_timeout)
+        let attempt = self
+            .reconnect
+            .next_attempt(now, hosts, port, self.config.reply_timeout);
+        match (attempt, &self.redirect) {
+            (Some(Attempt::Connect { timeout, .. }), Some((host, port))) => {
+                Some(Attempt::Connect {
+                    host,
+                    port: *port,
+                    timeout,
+                })
+            }
+            (attempt, _) => attempt,
+        }
     }
 
     /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
     /// `was_ready` says whether the broker had accepted it. Call after [`Line::transport_closed`].
     pub fn connection_ended(&mut self, now: Instant, ended: Ended, was_ready: bool) {
+        if self.redirect.take().is_some() {
+            // The redirect was tried: the rotation goes on where it was.
+            return;
+        }
         let hosts = self.config.hosts.len();
         self.reconnect
             .connection_ended(now, ended, was_ready, hosts);
@@ -236,7 +255,16 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
-        match self.session.handle(packet, now)? {
+        let event = match self.session.handle(packet, now) {
+            Ok(event) => event,
+            Err(e) => {
+                if let ProtocolError::Redirected { server, .. } = &e {
+                    self.redirect = Some(server_reference(server, self.config.port()));
+                }
+                return Err(e);
+            }
+        };
+        match event {
             None => {}
             Some(SessionEvent::Ready { .. }) => {
                 self.was_ready = true;
@@ -251,7 +279,12 @@ impl Line {
             }
             Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
+            Some(SessionEvent::Refused(token, reason)) => {
+                let why = format!("the broker refused the message: {reason}");
+                self.fail_write(token, &why, wall_ns);
+            }
             Some(SessionEvent::Note(text)) => self.log(LogLevel::Debug, text),
+            Some(SessionEvent::Warning(text)) => self.log(LogLevel::Warn, text),
         }
         Ok(())
     }
@@ -280,7 +313,8 @@ impl Line {
     /// how the shell closes the transport.
     pub fn close_deliberately(&mut self, why: Deliberate, buf: &mut BytesMut) -> Goodbye {
         // A DISCONNECT is two bytes: it always fits.
-        let _ = self.encode(&Packet::Disconnect, buf);
+        let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
+        let _ = self.encode(&Packet::Disconnect(bye), buf);
         Goodbye::for_close(why)
     }
 
@@ -289,7 +323,8 @@ impl Line {
         if self.config.full_debug {
             self.log(LogLevel::Debug, format!("send {}", describe(packet)));
         }
-        write_packet(packet, buf, MAX_OUTGOING_PACKET)
+        let max = self.session.max_outgoing_packet(MAX_OUTGOING_PACKET);
+        write_packet(packet, buf, max, self.session.protocol())
     }
 
     /// The packet just taken from `poll_transmit` could not be encoded (`error` says why), so it
@@ -333,8 +368,15 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
+        let protocol = self.session.protocol();
+        let max = match self.config.v5.options.maximum_packet_size {
+            Some(m) if protocol == crate::codec::Protocol::V5 => {
+                MAX_INCOMING_PACKET.min(m as usize)
+            }
+            _ => MAX_INCOMING_PACKET,
+        };
         while let Some(packet) =
-            read_packet(buf, MAX_INCOMING_PACKET).map_err(ProtocolError::Malformed)?
+            read_packet(buf, max, protocol).map_err(ProtocolError::Malformed)?
         {
             if self.config.full_debug {
                 self.log(LogLevel::Debug, format!("recv {}", describe(&packet)));
@@ -401,6 +443,25 @@ impl Line {
     /// A line for the host's log, reported in order with the other events.
     fn log(&mut self, level: LogLevel, text: String) {
         log_to(&mut self.events, level, text);
+    }
+}
+
+/// A server reference (MQTT 5 4.11): the first of its space-separated entries, as `host` or
+/// `host:port` (`[v6]:port` for IPv6); the line's port when none is given.
+fn server_reference(reference: &str, default_port: u16) -> (String, u16) {
+    let first = reference.split_whitespace().next().unwrap_or_default();
+    if let Some(rest) = first.strip_prefix('[') {
+        if let Some((host, tail)) = rest.split_once(']') {
+            let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host.to_string(), port.unwrap_or(default_port));
+        }
+    }
+    match first.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => (host.to_string(), p),
+            Err(_) => (first.to_string(), default_port),
+        },
+        _ => (first.to_string(), default_port),
     }
 }
 

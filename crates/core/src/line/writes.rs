@@ -106,7 +106,7 @@ impl Line {
                 let payload = Bytes::from(value.to_text());
                 let (qos, retain) = (self.config.publish_qos, self.config.publish_retain);
                 self.session
-                    .publish(token, &topic, payload, qos, retain)
+                    .publish(token, &topic, payload, qos, retain, None)
                     .map_err(|reason| WriteError::Publish { object, reason })?;
                 Ok(false)
             }
