@@ -55,6 +55,9 @@ pub struct StationParams {
     /// With ACK_ID: how many messages may wait behind the shown one before QoS 0 ones are
     /// dropped (see ack_gate.rs).
     pub max_held_messages: usize,
+    /// MQTT 5 Content Type and Response Topic of the station's writes (else the line's).
+    pub content_type: Option<String>,
+    pub response_topic: Option<String>,
 }
 
 impl Default for StationParams {
@@ -68,6 +71,8 @@ impl Default for StationParams {
             ignore_missing_time: None,
             time_zone: TimeZone::Local,
             max_held_messages: crate::ack_gate::DEFAULT_MAX_HELD,
+            content_type: None,
+            response_topic: None,
         }
     }
 }
@@ -85,6 +90,8 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "ignore_missing_time",
     "time_zone",
     "max_held_messages",
+    "content_type",
+    "response_topic",
 ];
 
 impl StationParams {
@@ -124,6 +131,13 @@ impl StationParams {
                 }
                 "max_held_messages" => {
                     p.max_held_messages = param.integer(0, MAX_HELD_LIMIT as u64)? as usize
+                }
+                "content_type" => p.content_type = Some(value.to_string()),
+                "response_topic" => {
+                    if value.contains(['+', '#']) {
+                        return Err(param.invalid("a response topic may not contain '+' or '#'"));
+                    }
+                    p.response_topic = Some(value.to_string())
                 }
                 other => return Err(unhandled(object, other)),
             }

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use mqtt_line_core::mqtt::read_packet;
 use mqtt_line_core::mqtt::Session;
+use mqtt_line_core::mqtt::{read_packet, Protocol};
 use mqtt_line_core::LineConfig;
 use mqtt_line_core::Secret;
 
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     while session.poll_transmit(now).is_some() {}
     let mut buf = BytesMut::from(data);
     let mut packets = 0;
-    while let Ok(Some(packet)) = read_packet(&mut buf, 1 << 20) {
+    while let Ok(Some(packet)) = read_packet(&mut buf, 1 << 20, Protocol::V311) {
         packets += 1;
         if session.handle(packet, now).is_err() || packets > 64 {
             break;

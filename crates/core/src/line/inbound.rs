@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{log_to, Line, Station};
 use crate::ack_gate::{Held, HeldLimit, Offered};
-use crate::codec::{Publish, QoS};
+use crate::codec::{Publish, PublishProperties, QoS};
 use crate::event::{
     Event, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID,
 };
@@ -196,8 +196,13 @@ impl Line {
         }
     }
 
-    /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order.
+    /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order, after the MQTT 5 properties
+    /// (IN_PROPERTY=, IN_CONTENT_TYPE, IN_RESPONSE_TOPIC, IN_CORRELATION_DATA), so that a script
+    /// triggered by IN_ID sees them too.
     fn fill_in_tags(&mut self, i: StationIndex, p: &Publish, time_ns: i64, flags: u32) {
+        if let Some(props) = &p.properties {
+            self.fill_property_tags(i, props, time_ns, flags);
+        }
         let text = match std::str::from_utf8(&p.payload) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(e) => {
@@ -229,6 +234,32 @@ impl Line {
                 };
                 self.set_value(t, value, time_ns, flags);
             }
+        }
+    }
+
+    /// The station's tags bound to the message's MQTT 5 properties; a property the message does
+    /// not carry makes its tag invalid. Correlation Data, binary, is shown in hexadecimal.
+    fn fill_property_tags(
+        &mut self,
+        i: StationIndex,
+        props: &PublishProperties,
+        time_ns: i64,
+        flags: u32,
+    ) {
+        for k in 0..self.stations[i].tags.len() {
+            let t = self.stations[i].tags[k];
+            let text = match &self.tags[t].address {
+                TagAddress::InProperty(name) => props
+                    .user_properties
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone()),
+                TagAddress::InContentType => props.content_type.clone(),
+                TagAddress::InResponseTopic => props.response_topic.clone(),
+                TagAddress::InCorrelationData => props.correlation_data.as_deref().map(hex),
+                _ => continue,
+            };
+            self.set_value(t, text.map(Value::Text), time_ns, flags);
         }
     }
 
@@ -284,6 +315,24 @@ fn payload_time(
     };
     log_to(events, LogLevel::Warn, text);
     None
+}
+
+/// The received message's Content Type (MQTT 5), where the inbound path can pick a payload
+/// decoding (the hook for gzip payloads announced by Content-Type).
+#[allow(dead_code)]
+pub(super) fn content_type(p: &Publish) -> Option<&str> {
+    p.properties.as_ref()?.content_type.as_deref()
+}
+
+/// Bytes in lowercase hexadecimal, two digits each.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A received message's topic. The codec made sure it is UTF-8 (and the session resolved its

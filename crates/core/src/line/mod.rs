@@ -61,9 +61,21 @@ struct Station {
     state: Option<StationState>,
     tags: Vec<TagIndex>,
     out_topic: Option<String>,
+    /// MQTT 5: the values of its OUT_PROPERTY tags, sent with every write, in the order first set.
+    user_properties: Vec<(String, String)>,
     /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
     gated: bool,
     gate: AckGate,
+}
+
+impl Station {
+    /// An OUT_PROPERTY tag got `value`.
+    fn set_user_property(&mut self, name: &str, value: String) {
+        match self.user_properties.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.user_properties.push((name.to_string(), value)),
+        }
+    }
 }
 
 struct Tag {
@@ -132,7 +144,14 @@ pub struct Line {
     /// The broker accepted the current connection at some point (it may be closing now).
     was_ready: bool,
     /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
-    redirect: Option<(String, u16)>,
+    redirect: Option<Redirect>,
+}
+
+/// Where a broker sent the line, and whether the attempt there was made.
+struct Redirect {
+    host: String,
+    port: u16,
+    tried: bool,
 }
 
 impl Line {
@@ -190,11 +209,12 @@ impl Line {
         let attempt = self
             .reconnect
             .next_attempt(now, hosts, port, self.config.reply_timeout);
-        match (attempt, &self.redirect) {
-            (Some(Attempt::Connect { timeout, .. }), Some((host, port))) => {
+        match (attempt, &mut self.redirect) {
+            (Some(Attempt::Connect { timeout, .. }), Some(r)) => {
+                r.tried = true;
                 Some(Attempt::Connect {
-                    host,
-                    port: *port,
+                    host: &r.host,
+                    port: r.port,
                     timeout,
                 })
             }
@@ -205,8 +225,13 @@ impl Line {
     /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
     /// `was_ready` says whether the broker had accepted it. Call after [`Line::transport_closed`].
     pub fn connection_ended(&mut self, now: Instant, ended: Ended, was_ready: bool) {
-        if self.redirect.take().is_some() {
-            // The redirect was tried: the rotation goes on where it was.
+        let redirected = self.redirect.as_ref().is_some_and(|r| r.tried);
+        if redirected || matches!(ended, Ended::Deliberate(_)) {
+            self.redirect = None;
+        }
+        if redirected && ended == Ended::Lost {
+            // The attempt at the server reference was an extra one: the rotation (which counted
+            // the connection that sent the line there) goes on where it was.
             return;
         }
         let hosts = self.config.hosts.len();
@@ -216,6 +241,7 @@ impl Line {
 
     /// New parameters: the next attempt goes to the first host at once, with no back-off.
     pub fn restart_connection(&mut self) {
+        self.redirect = None;
         self.reconnect.restart();
     }
 
@@ -259,7 +285,12 @@ impl Line {
             Ok(event) => event,
             Err(e) => {
                 if let ProtocolError::Redirected { server, .. } = &e {
-                    self.redirect = Some(server_reference(server, self.config.port()));
+                    let (host, port) = server_reference(server, self.config.port());
+                    self.redirect = Some(Redirect {
+                        host,
+                        port,
+                        tried: false,
+                    });
                 }
                 return Err(e);
             }

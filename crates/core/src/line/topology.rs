@@ -81,6 +81,7 @@ impl Line {
             state: None,
             tags: Vec::new(),
             out_topic: None,
+            user_properties: Vec::new(),
             gated: false,
             gate: AckGate::default(),
         });
@@ -143,13 +144,14 @@ impl Line {
                 })?;
                 self.stations[station].out_topic = Some(topic);
             }
+            if let TagAddress::OutProperty(name) = &parsed {
+                self.stations[station].set_user_property(name, v.to_text());
+            }
         }
         match parsed {
             TagAddress::AckId => self.stations[station].gated = true,
             TagAddress::Json(_) => self.stations[station].json_tags = true,
-            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
-                self.stations[station].in_tags = true
-            }
+            ref a if a.is_message_field() => self.stations[station].in_tags = true,
             _ => {}
         }
         let index = TagIndex(self.tags.len());
