@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use mqtt_line_e2e::{
-    ev, mosquitto_password_file, LineConfig, Mosquitto, MosquittoBuilder, SimHost,
-    StationConfig, TIMEOUT,
+    ev, mosquitto_password_file, LineConfig, Mosquitto, MosquittoBuilder, SimHost, StationConfig,
+    TIMEOUT,
 };
 use serde_json::Value;
 
@@ -88,7 +88,9 @@ fn a_write_the_acl_denies_fails_with_0x87_and_an_allowed_one_succeeds() {
 
 #[test]
 fn a_refused_subscription_is_a_line_error_with_its_reason() {
-    let broker = MosquittoBuilder::default().deny_subscribe("secret/#").start();
+    let broker = MosquittoBuilder::default()
+        .deny_subscribe("secret/#")
+        .start();
     let config = v5(&broker)
         .param("topic_filter", "secret/#")
         .station(StationConfig::new("s", "secret/#").inputs());
@@ -112,7 +114,9 @@ fn message_properties_fill_the_property_tags() {
         .tag("ctype", "IN_CONTENT_TYPE", "TxtI")
         .tag("reply", "IN_RESPONSE_TOPIC", "TxtI")
         .tag("corr", "IN_CORRELATION_DATA", "TxtI");
-    let config = v5(&broker).param("topic_filter", "plant/#").station(station);
+    let config = v5(&broker)
+        .param("topic_filter", "plant/#")
+        .station(station);
     let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish_v5(
@@ -157,7 +161,14 @@ fn message_properties_fill_the_property_tags() {
 fn sub_v5(broker: &Mosquitto, topic: &str) -> mpsc::Receiver<String> {
     let mut child = Command::new("stdbuf")
         .args(["-oL", "mosquitto_sub", "-h", "127.0.0.1"])
-        .args(["-p", &broker.port().to_string(), "-V", "mqttv5", "-i", "props-sub"])
+        .args([
+            "-p",
+            &broker.port().to_string(),
+            "-V",
+            "mqttv5",
+            "-i",
+            "props-sub",
+        ])
         .args(["-t", topic, "-q", "1", "-C", "1", "-W", "20"])
         .args(["-F", "%p|%P|%E|%C"])
         .stdout(Stdio::piped())
@@ -201,7 +212,10 @@ fn writes_carry_user_properties_expiry_and_content_type() {
         .unwrap_or_else(|_| panic!("nothing arrived\n{}", host.report()));
     let fields: Vec<&str> = line.split('|').collect();
     assert_eq!(fields[0], "on", "{line}");
-    assert!(fields[1].contains("site") && fields[1].contains("north"), "{line}");
+    assert!(
+        fields[1].contains("site") && fields[1].contains("north"),
+        "{line}"
+    );
     // The broker forwards the remaining expiry: at most what was set, and some of it left.
     let expiry: u32 = fields[2].trim().parse().unwrap_or(0);
     assert!((1..=600).contains(&expiry), "{line}");
@@ -227,7 +241,10 @@ fn no_local_keeps_the_lines_own_writes_away() {
     let w = host.expect_write("loop", "out_value");
     assert_eq!(ev::write_ok(&w), Some(true), "{w}");
     // A message from someone else after it arrives; the line's own write never does.
-    publish_v5(broker.port(), &["-t", "loop/other", "-m", "marker", "-q", "1"]);
+    publish_v5(
+        broker.port(),
+        &["-t", "loop/other", "-m", "marker", "-q", "1"],
+    );
     host.expect_value_eq("loop", "data", "marker");
     let own = host.events_where(|e| ev::is_value_of(e, "loop", "data", &"own-write".into()));
     assert!(own.is_empty(), "{own:?}\n{}", host.report());

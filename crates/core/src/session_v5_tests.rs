@@ -528,3 +528,41 @@ fn a_refused_unsubscribe_is_a_warning() {
         "{ev:?}"
     );
 }
+
+/// QoS 2 stays exactly once across a reconnect of a persistent MQTT 5 session: the broker's
+/// redelivery of an unconfirmed message is not handed over again, and its PUBREC goes once the
+/// line confirmed it.
+#[test]
+fn qos2_is_exactly_once_across_a_reconnect_with_a_persistent_session() {
+    let now = Instant::now();
+    let c = cfg(&[]);
+    let mut s = ready_with(&c, props(), now);
+    let mut p = Publish::new("t", QoS::ExactlyOnce, "x", None);
+    p.pkid = 5;
+    let ev = s.handle(Packet::Publish(p.clone()), now).unwrap();
+    assert!(matches!(ev, Some(SessionEvent::Message(_))));
+    let epoch = s.epoch();
+    s.disconnected();
+    s.connect(&c, &Secret::default(), now);
+    drain(&mut s, now);
+    s.handle(
+        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
+        now,
+    )
+    .unwrap();
+    drain(&mut s, now);
+    p.dup = true;
+    assert_eq!(s.handle(Packet::Publish(p), now).unwrap(), None);
+    s.confirm(5, epoch);
+    let out = drain(&mut s, now);
+    assert!(
+        matches!(&out[..], [Packet::PubRec(r)] if r.pkid == 5),
+        "{out:?}"
+    );
+    s.handle(Packet::PubRel(PubRel::new(5, None)), now).unwrap();
+    let out = drain(&mut s, now);
+    assert!(
+        matches!(&out[..], [Packet::PubComp(c)] if c.pkid == 5),
+        "{out:?}"
+    );
+}
