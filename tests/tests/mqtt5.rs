@@ -1,14 +1,17 @@
 //! MQTT 5 end to end (issue 13) against a private mosquitto: refusals with their reason codes
 //! (a bad password, a publish the ACL denies, a refused subscription), message properties into
-//! IN_* tags and the properties of writes as `mosquitto_sub -V mqttv5` shows them, and No Local.
+//! IN_* tags and the properties of writes as `mosquitto_sub -V mqttv5` shows them, and No Local;
+//! against the fake broker: topic aliases and a server reference (mosquitto sends neither).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
+use mqtt_line_e2e::fake_broker::{FakeBroker, PacketType, Script};
 use mqtt_line_e2e::{
-    ev, mosquitto_password_file, LineConfig, Mosquitto, MosquittoBuilder, SimHost, StationConfig,
-    TIMEOUT,
+    ev, mosquitto_password_file, wire, LineConfig, Mosquitto, MosquittoBuilder, SimHost,
+    StationConfig, TIMEOUT,
 };
 use serde_json::Value;
 
@@ -43,7 +46,7 @@ fn publish_v5(port: u16, args: &[&str]) {
 }
 
 #[test]
-fn a_bad_password_is_reported_with_its_reason_code() {
+fn a_wrong_password_is_reported_with_its_reason_code() {
     let broker = MosquittoBuilder::default()
         .file("passwd", mosquitto_password_file("user", "right"))
         .config_line("allow_anonymous false")
@@ -52,12 +55,16 @@ fn a_bad_password_is_reported_with_its_reason_code() {
     let config = v5(&broker)
         .param("user_name", "user")
         .param("password", "wrong")
-        .station(StationConfig::new("s", "s/#").inputs());
+        .station(StationConfig::new("s", "s/.*").inputs());
     let mut host = SimHost::start_on(&broker, &config);
     let e = host.expect("a disconnected event", ev::is_disconnected);
+    // mosquitto 2.0 answers a wrong password with 0x87 Not authorized (0x86 is what the MQTT 5
+    // table offers; the core's tests show it reported the same way).
     let reason = ev::field(&e, "reason");
     assert!(
-        reason.contains("0x86 Bad User Name or Password"),
+        reason.starts_with("broker refused the connection: 0x8")
+            && (reason.contains("0x86 Bad User Name or Password")
+                || reason.contains("0x87 Not authorized")),
         "{reason}\n{}",
         host.report()
     );
@@ -93,7 +100,7 @@ fn a_refused_subscription_is_a_line_error_with_its_reason() {
         .start();
     let config = v5(&broker)
         .param("topic_filter", "secret/#")
-        .station(StationConfig::new("s", "secret/#").inputs());
+        .station(StationConfig::new("s", "secret/.*").inputs());
     let mut host = SimHost::start_on(&broker, &config);
     let e = host.expect("a disconnected event", ev::is_disconnected);
     let reason = ev::field(&e, "reason");
@@ -108,7 +115,7 @@ fn a_refused_subscription_is_a_line_error_with_its_reason() {
 #[test]
 fn message_properties_fill_the_property_tags() {
     let broker = Mosquitto::start();
-    let station = StationConfig::new("s", "plant/#")
+    let station = StationConfig::new("s", "plant/.*")
         .tag("data", "IN_DATA", "TxtI")
         .tag("site", "IN_PROPERTY=site", "TxtI")
         .tag("ctype", "IN_CONTENT_TYPE", "TxtI")
@@ -226,7 +233,7 @@ fn writes_carry_user_properties_expiry_and_content_type() {
 #[test]
 fn no_local_keeps_the_lines_own_writes_away() {
     let broker = Mosquitto::start();
-    let station = StationConfig::new("loop", "loop/#")
+    let station = StationConfig::new("loop", "loop/.*")
         .tag("data", "IN_DATA", "TxtI")
         .tag_with_default("out_topic", "OUT_TOPIC", "TxtO", "loop/own")
         .tag("out_value", "OUT_VALUE", "TxtO");
@@ -249,4 +256,53 @@ fn no_local_keeps_the_lines_own_writes_away() {
     let own = host.events_where(|e| ev::is_value_of(e, "loop", "data", &"own-write".into()));
     assert!(own.is_empty(), "{own:?}\n{}", host.report());
     host.quit_ok();
+}
+
+/// The fake broker (MQTT 5 bytes written out): a topic alias set and then used, then a
+/// DISCONNECT 0x9C naming a second broker, where the line goes next.
+#[test]
+fn aliases_are_resolved_and_a_server_reference_is_followed() {
+    let spare = FakeBroker::start(vec![Script::new()
+        .expect(PacketType::Connect)
+        .send_hex("20 03 00 00 00")
+        .expect(PacketType::Subscribe)
+        // The session's second packet id: the first went to the first broker's SUBSCRIBE.
+        .send_hex("90 04 0002 00 01")
+        .read_until(PacketType::Disconnect)]);
+    let reference = format!("127.0.0.1:{}", spare.port());
+    let mut disconnect = vec![0x9C];
+    let mut props = vec![0x1C];
+    props.extend_from_slice(&(reference.len() as u16).to_be_bytes());
+    props.extend_from_slice(reference.as_bytes());
+    disconnect.push(props.len() as u8);
+    disconnect.extend_from_slice(&props);
+    let first = FakeBroker::start(vec![Script::new()
+        .expect(PacketType::Connect)
+        .send_hex("20 03 00 00 00")
+        .expect(PacketType::Subscribe)
+        .send_hex("90 04 0001 00 01")
+        // "one" to al/a setting alias 1, then "two" by alias 1 alone.
+        .send_hex("30 0D 0004 616c2f61 03 230001 6f6e65")
+        .send_hex("30 09 0000 03 230001 74776f")
+        .send(&wire::frame(0xE0, &disconnect))
+        .expect_close(Duration::from_secs(10))]);
+    let config = LineConfig::new(first.port())
+        .param("protocol_version", "5")
+        .param("topic_filter", "al/#")
+        .station(StationConfig::new("al", "al/.*").inputs());
+    let mut host = SimHost::start(&config.to_toml());
+    host.expect_value_eq("al", "data", "one");
+    let two = host.expect_value_eq("al", "data", "two");
+    assert!(two.is_object());
+    host.expect_value_eq("al", "topic", "al/a");
+    let e = host.expect("a disconnected event", ev::is_disconnected);
+    let reason = ev::field(&e, "reason");
+    assert!(reason.contains("0x9c Use another server"), "{reason}");
+    let spare_at = format!("127.0.0.1:{}", spare.port());
+    host.expect("connected to the spare", |e| {
+        ev::is_connected(e) && ev::field(e, "host") == spare_at
+    });
+    host.quit_ok();
+    first.wait_scripts();
+    spare.wait_scripts();
 }
