@@ -71,11 +71,48 @@ pub fn read_packet(
             DisconnectReasonCode::NormalDisconnection,
         ))));
     }
+    if buf[0] == 0xB0 {
+        return Ok(Some(Packet::UnsubAck(read_unsuback(&buf.split_to(len)))));
+    }
     let packet = Packet::read(buf, Some(limit)).map_err(|e| e.to_string())?;
     if let Packet::Publish(p) = &packet {
         check_topic(&p.topic, true)?;
     }
     Ok(Some(packet))
+}
+
+/// An MQTT 5 UNSUBACK that `check_frame` passed, read leniently: the codec refuses reason codes
+/// it does not know, which here would close the connection over what can only be a warning. An
+/// unknown code counts as 0x80 Unspecified error; the properties are not kept.
+fn read_unsuback(frame: &[u8]) -> UnsubAck {
+    let body_at = frame
+        .iter()
+        .skip(1)
+        .position(|b| b & 0x80 == 0)
+        .map_or(frame.len(), |i| i + 2);
+    let body = frame.get(body_at..).unwrap_or(&[]);
+    let pkid = body
+        .get(..2)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let (props_len, len_size) =
+        crate::v5_frame::property_length(body.get(2..).unwrap_or(&[])).unwrap_or((0, 1));
+    let codes = body.get(2 + len_size + props_len..).unwrap_or(&[]);
+    UnsubAck {
+        pkid,
+        reasons: codes
+            .iter()
+            .map(|&c| match c {
+                0x00 => UnsubAckReason::Success,
+                0x11 => UnsubAckReason::NoSubscriptionExisted,
+                0x83 => UnsubAckReason::ImplementationSpecificError,
+                0x87 => UnsubAckReason::NotAuthorized,
+                0x8F => UnsubAckReason::TopicFilterInvalid,
+                0x91 => UnsubAckReason::PacketIdentifierInUse,
+                _ => UnsubAckReason::UnspecifiedError,
+            })
+            .collect(),
+        properties: None,
+    }
 }
 
 /// A received PUBLISH topic: no wildcard or U+0000; empty only where a Topic Alias may stand in.
@@ -563,6 +600,15 @@ mod tests {
         };
         assert_eq!(a.reason, PubAckReason::NotAuthorized);
         assert!(matches!(v5("E000"), Ok(Some(Packet::Disconnect(_)))));
+        // UNSUBACK is read leniently: no reason code, or one the codec does not know.
+        let Ok(Some(Packet::UnsubAck(u))) = v5("B004000100FF") else {
+            panic!("UNSUBACK")
+        };
+        assert_eq!(
+            (u.pkid, &u.reasons[..]),
+            (1, &[UnsubAckReason::UnspecifiedError][..])
+        );
+        assert!(matches!(v5("B003000100"), Ok(Some(Packet::UnsubAck(_)))));
         // PUBLISH "t" QoS 0 with a user property a=b and a topic alias 1.
         let Ok(Some(Packet::Publish(p))) = v5("30100001740A260001610001622300017878") else {
             panic!("PUBLISH")
@@ -582,7 +628,7 @@ mod tests {
             ("20050000022100", "runs past"),
             ("2006000003210000", "is 0"),
             ("400500018700FF", "bytes after its properties"),
-            ("B003000100", "without a reason code"),
+            ("9003000100", "without a reason code"),
         ] {
             let err = v5(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");

@@ -217,6 +217,8 @@ pub struct Session {
     aliases: Aliases,
     /// The client identifier the server assigned, used for later connections.
     assigned_client_id: Option<String>,
+    /// The last CONNECT had an empty client identifier (the server may assign one).
+    sent_empty_client_id: bool,
 }
 
 impl Session {
@@ -248,6 +250,7 @@ impl Session {
             limits: ServerLimits::default(),
             aliases: Aliases::default(),
             assigned_client_id: None,
+            sent_empty_client_id: false,
         }
     }
 
@@ -309,6 +312,7 @@ impl Session {
             authentication_method: None,
             authentication_data: None,
         });
+        self.sent_empty_client_id = client_id.is_empty();
         let connect = Connect {
             keep_alive: cfg.keep_alive,
             client_id,
@@ -671,6 +675,13 @@ impl Session {
         if let Some(p) = props {
             self.limits = ServerLimits::from_connack(p);
             if let Some(id) = &p.assigned_client_identifier {
+                if !self.sent_empty_client_id {
+                    // MQTT 5 3.2.2.3.7: assigned only for an empty client identifier.
+                    return Err(ProtocolError::Violation(format!(
+                        "CONNACK assigns the client identifier {} although the line sent its own",
+                        crate::text::quote(id)
+                    )));
+                }
                 self.assigned_client_id = Some(id.clone());
                 notes.push(format!(
                     "the broker assigned the client identifier {}",
@@ -683,10 +694,11 @@ impl Session {
             }
         }
         if let Some(why) = self.limits.refuses_filter(&self.filter) {
-            return Err(ProtocolError::SubscribeRefused {
-                filter: self.filter.clone(),
-                why,
-            });
+            // The broker's SUBACK has the last word; the announcement explains a refusal.
+            notes.push(format!(
+                "topic filter {}: {why}",
+                crate::text::quote(&self.filter)
+            ));
         }
         // Publications in flight go again, in packet id order, as far as the server's Receive
         // Maximum allows; the rest follow as acknowledgements make room.

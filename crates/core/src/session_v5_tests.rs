@@ -255,7 +255,7 @@ fn connack_properties_are_honoured() {
 }
 
 #[test]
-fn filters_the_server_cannot_take_are_refused_before_subscribing() {
+fn filters_the_server_announced_it_cannot_take_are_noted_and_subscribed() {
     let now = Instant::now();
     for (filter, p, needle) in [
         (
@@ -280,9 +280,28 @@ fn filters_the_server_cannot_take_are_refused_before_subscribing() {
         drain(&mut s, now);
         let mut ack = conn_ack(ConnectReturnCode::Success, false);
         ack.properties = Some(p);
-        let err = s.handle(Packet::ConnAck(ack), now).unwrap_err().to_string();
-        assert!(err.contains(filter) && err.contains(needle), "{err}");
+        let ev = s.handle(Packet::ConnAck(ack), now).unwrap();
+        assert!(
+            matches!(&ev, Some(SessionEvent::Note(n)) if n.contains(filter) && n.contains(needle)),
+            "{ev:?}"
+        );
+        assert!(matches!(drain(&mut s, now)[..], [Packet::Subscribe(_)]));
     }
+}
+
+#[test]
+fn an_assigned_client_id_for_a_line_that_sent_its_own_is_a_violation() {
+    let now = Instant::now();
+    let mut s = Session::new(now);
+    s.connect(&cfg(&[]), &Secret::default(), now);
+    drain(&mut s, now);
+    let mut ack = conn_ack(ConnectReturnCode::Success, false);
+    ack.properties = Some(ConnAckProperties {
+        assigned_client_identifier: Some("p".into()),
+        ..props()
+    });
+    let err = s.handle(Packet::ConnAck(ack), now).unwrap_err().to_string();
+    assert!(err.contains("although the line sent its own"), "{err}");
 }
 
 #[test]

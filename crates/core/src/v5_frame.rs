@@ -75,6 +75,11 @@ fn var_int(b: &[u8]) -> Result<(usize, usize), String> {
     Err("a variable byte integer that does not end within 4 bytes".into())
 }
 
+/// The property length at the start of `b`: (its value, the bytes it takes).
+pub fn property_length(b: &[u8]) -> Option<(usize, usize)> {
+    var_int(b).ok()
+}
+
 fn take<'a>(b: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], String> {
     if b.len() < n {
         return Err(format!("{what} runs past the end of its properties"));
@@ -197,7 +202,8 @@ pub fn check_body(kind: u8, qos: u8, name: &str, body: &[u8]) -> Result<(), Stri
             2 | 3 => Ok(()),
             _ => end(name, check_properties(kind, name, &body[3..])?),
         },
-        // SUBACK, UNSUBACK: packet id, properties, one reason code per filter.
+        // SUBACK, UNSUBACK: packet id, properties, one reason code per filter. An UNSUBACK
+        // without reason codes is taken (its codes only ever make a warning).
         9 | 11 => {
             if body.len() < 3 {
                 return Err(format!(
@@ -206,7 +212,7 @@ pub fn check_body(kind: u8, qos: u8, name: &str, body: &[u8]) -> Result<(), Stri
                 ));
             }
             let codes = check_properties(kind, name, &body[2..])?;
-            if codes.is_empty() {
+            if codes.is_empty() && kind == 9 {
                 return Err(format!("{name} without a reason code"));
             }
             Ok(())

@@ -354,7 +354,13 @@ impl Line {
         if self.config.full_debug {
             self.log(LogLevel::Debug, format!("send {}", describe(packet)));
         }
-        let max = self.session.max_outgoing_packet(MAX_OUTGOING_PACKET);
+        // The broker's Maximum Packet Size bounds writes; the session's own small packets
+        // (acknowledgements, SUBSCRIBE, pings) always go, or a broker announcing a tiny limit
+        // would make the line unable to acknowledge anything.
+        let max = match packet {
+            Packet::Publish(_) => self.session.max_outgoing_packet(MAX_OUTGOING_PACKET),
+            _ => MAX_OUTGOING_PACKET,
+        };
         write_packet(packet, buf, max, self.session.protocol())
     }
 
