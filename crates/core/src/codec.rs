@@ -85,12 +85,7 @@ pub fn read_packet(
 /// it does not know, which here would close the connection over what can only be a warning. An
 /// unknown code counts as 0x80 Unspecified error; the properties are not kept.
 fn read_unsuback(frame: &[u8]) -> UnsubAck {
-    let body_at = frame
-        .iter()
-        .skip(1)
-        .position(|b| b & 0x80 == 0)
-        .map_or(frame.len(), |i| i + 2);
-    let body = frame.get(body_at..).unwrap_or(&[]);
+    let body = frame_body(frame);
     let pkid = body
         .get(..2)
         .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
@@ -229,19 +224,24 @@ fn long_string(packet: &Packet) -> Option<(&'static str, usize)> {
     fields.into_iter().find(|&(_, len)| len > MQTT_STRING_MAX)
 }
 
+/// What follows the fixed header of a whole frame: the body starts after the remaining-length
+/// bytes, the last of which has its top bit clear.
+fn frame_body(frame: &[u8]) -> &[u8] {
+    let body_at = frame
+        .iter()
+        .skip(1)
+        .position(|b| b & 0x80 == 0)
+        .map_or(frame.len(), |i| i + 2);
+    frame.get(body_at..).unwrap_or(&[])
+}
+
 /// The checks of [`read_packet`] on one whole frame (fixed header included).
 pub(crate) fn check_frame(frame: &[u8], protocol: Protocol) -> Result<(), String> {
     let Some(&first) = frame.first() else {
         return Err("empty packet".into());
     };
     let (kind, flags) = (first >> 4, first & 0x0F);
-    // The body starts after the remaining-length bytes (the last has its top bit clear).
-    let body_at = frame
-        .iter()
-        .skip(1)
-        .position(|b| b & 0x80 == 0)
-        .map_or(frame.len(), |i| i + 2);
-    let body = frame.get(body_at..).unwrap_or(&[]);
+    let body = frame_body(frame);
     let pkid = || body.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let v5 = protocol == Protocol::V5;
     let name = match kind {

@@ -127,39 +127,28 @@ impl Code for ConnectReturnCode {
     }
 }
 
-impl Code for PubAckReason {
-    fn code(&self) -> u8 {
-        use PubAckReason as R;
-        match self {
-            R::Success => 0x00,
-            R::NoMatchingSubscribers => 0x10,
-            R::UnspecifiedError => 0x80,
-            R::ImplementationSpecificError => 0x83,
-            R::NotAuthorized => 0x87,
-            R::TopicNameInvalid => 0x90,
-            R::PacketIdentifierInUse => 0x91,
-            R::QuotaExceeded => 0x97,
-            R::PayloadFormatInvalid => 0x99,
+/// PUBACK and PUBREC share their reason codes.
+macro_rules! publish_ack_codes {
+    ($($reason:ident),+) => {$(
+        impl Code for $reason {
+            fn code(&self) -> u8 {
+                match self {
+                    $reason::Success => 0x00,
+                    $reason::NoMatchingSubscribers => 0x10,
+                    $reason::UnspecifiedError => 0x80,
+                    $reason::ImplementationSpecificError => 0x83,
+                    $reason::NotAuthorized => 0x87,
+                    $reason::TopicNameInvalid => 0x90,
+                    $reason::PacketIdentifierInUse => 0x91,
+                    $reason::QuotaExceeded => 0x97,
+                    $reason::PayloadFormatInvalid => 0x99,
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl Code for PubRecReason {
-    fn code(&self) -> u8 {
-        use PubRecReason as R;
-        match self {
-            R::Success => 0x00,
-            R::NoMatchingSubscribers => 0x10,
-            R::UnspecifiedError => 0x80,
-            R::ImplementationSpecificError => 0x83,
-            R::NotAuthorized => 0x87,
-            R::TopicNameInvalid => 0x90,
-            R::PacketIdentifierInUse => 0x91,
-            R::QuotaExceeded => 0x97,
-            R::PayloadFormatInvalid => 0x99,
-        }
-    }
-}
+publish_ack_codes!(PubAckReason, PubRecReason);
 
 impl Code for PubCompReason {
     fn code(&self) -> u8 {
