@@ -53,8 +53,8 @@ pub struct BenchArgs {
     /// Folder of paho_sub.py, mqttjs_sub.js and node_modules [default: bench/scripts].
     #[arg(long)]
     scripts: Option<PathBuf>,
-    /// Also run our line with `protocol_version = 5` on the broker-fed floods (scenarios 1 and
-    /// 2): rows "mqtt-line v5" beside the 3.1.1 ones.
+    /// Also run our line with `protocol_version = 5` on the floods (scenarios 1, 2 and 6): rows
+    /// "mqtt-line v5" beside the 3.1.1 ones.
     #[arg(long)]
     mqtt5: bool,
 }
@@ -339,7 +339,7 @@ impl Ctx<'_> {
 
     fn flood(&mut self, scenario: &str, load: &mut Load, raw: bool) -> Result<f64, String> {
         let filter = format!("bench/{}/#", load.key);
-        let v5_too = self.args.mqtt5 && !raw;
+        let v5_too = self.args.mqtt5;
         // `ours` drops the stations once configured: the MQTT 5 run gets its own copy.
         let stations = v5_too.then(|| load.stations.clone());
         let rate = self.ours(scenario, load, &filter, raw)?;
