@@ -45,7 +45,7 @@ pub fn read_packet(
     protocol: Protocol,
 ) -> Result<Option<Packet>, String> {
     if protocol == Protocol::V311 {
-        return Ok(v4::read_packet(buf, max_size)?.map(v4::into_v5));
+        return v4::read_packet(buf, max_size);
     }
     use rumqttc::v5::mqttbytes::Error as CodecError;
     let limit = u32::try_from(max_size).unwrap_or(u32::MAX);
@@ -227,12 +227,16 @@ fn long_string(packet: &Packet) -> Option<(&'static str, usize)> {
 /// What follows the fixed header of a whole frame: the body starts after the remaining-length
 /// bytes, the last of which has its top bit clear.
 fn frame_body(frame: &[u8]) -> &[u8] {
-    let body_at = frame
+    frame.get(fixed_header_len(frame)..).unwrap_or(&[])
+}
+
+/// How many bytes the fixed header of a whole frame takes (its length when it has no end).
+pub(crate) fn fixed_header_len(frame: &[u8]) -> usize {
+    frame
         .iter()
         .skip(1)
         .position(|b| b & 0x80 == 0)
-        .map_or(frame.len(), |i| i + 2);
-    frame.get(body_at..).unwrap_or(&[])
+        .map_or(frame.len(), |i| i + 2)
 }
 
 /// The checks of [`read_packet`] on one whole frame (fixed header included).
@@ -578,6 +582,17 @@ mod tests {
         }
         let err = read_hex("30FFFFFF7F").unwrap_err();
         assert!(err.contains("larger than the limit"), "{err}");
+        // PUBLISH is read without the v4 codec, with its checks and words.
+        assert_eq!(read_hex("30030001FF").unwrap_err(), "Topic is not UTF-8");
+        assert_eq!(read_hex("32050001740000").unwrap_err(), "Packet id Zero");
+        assert_eq!(read_hex("320300017A").unwrap_err(), "Malformed packet");
+        let Ok(Some(Packet::Publish(p))) = read_hex("3B0700017400097879") else {
+            panic!("PUBLISH")
+        };
+        assert_eq!(
+            (&p.topic[..], p.pkid, &p.payload[..], p.qos, p.dup, p.retain),
+            (&b"t"[..], 9, &b"xy"[..], QoS::AtLeastOnce, true, true)
+        );
     }
 
     /// MQTT 5 packets: reason codes and properties read; property sections that break the rules
