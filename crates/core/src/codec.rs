@@ -5,7 +5,7 @@
 //! 3.1.1: properties and reason codes added). On a 3.1.1 connection, packets are read and written
 //! by the v4 codec and converted here (`v4.rs`), so that the 3.1.1 wire is exactly what it was.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 /// The packet types of rumqttc's MQTT 5 codec, used by the session, the configuration and the
 /// shell through this module.
 pub use rumqttc::v5::mqttbytes::v5::{
@@ -71,6 +71,10 @@ pub fn read_packet(
             DisconnectReasonCode::NormalDisconnection,
         ))));
     }
+    if buf[0] >> 4 == 3 {
+        let frame = buf.split_to(len).freeze();
+        return read_publish(frame, protocol).map(|p| Some(Packet::Publish(p)));
+    }
     if buf[0] == 0xB0 {
         return Ok(Some(Packet::UnsubAck(read_unsuback(&buf.split_to(len)))));
     }
@@ -79,6 +83,64 @@ pub fn read_packet(
         check_topic(&p.topic, true)?;
     }
     Ok(Some(packet))
+}
+
+/// A PUBLISH that `check_frame` passed, read as rumqttc's codecs read it (same checks, same error
+/// words) but straight into the session's type with its topic a slice of the frame: the v4 codec
+/// copies every topic into a `String`, and the v5 codec parses the fixed header a second time.
+/// This is the receive path's hot spot: one message, no allocation beyond the frame (and the
+/// properties, on MQTT 5, when there are any).
+pub(crate) fn read_publish(frame: Bytes, protocol: Protocol) -> Result<Publish, String> {
+    use rumqttc::mqttbytes::Error as E;
+    let first = frame[0];
+    let qos = match (first >> 1) & 0b11 {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        2 => QoS::ExactlyOnce,
+        q => return Err(E::InvalidQoS(q).to_string()),
+    };
+    let mut at = fixed_header_len(&frame);
+    let field = |at: usize, n: usize| {
+        frame
+            .get(at..at + n)
+            .ok_or_else(|| E::MalformedPacket.to_string())
+    };
+    let topic_len = usize::from(u16::from_be_bytes(
+        field(at, 2)?.try_into().unwrap_or([0; 2]),
+    ));
+    at += 2;
+    if topic_len > frame.len() - at {
+        return Err(E::BoundaryCrossed(topic_len).to_string());
+    }
+    let topic = frame.slice(at..at + topic_len);
+    at += topic_len;
+    if std::str::from_utf8(&topic).is_err() {
+        return Err(E::TopicNotUtf8.to_string());
+    }
+    let mut pkid = 0;
+    if qos != QoS::AtMostOnce {
+        pkid = u16::from_be_bytes(field(at, 2)?.try_into().unwrap_or([0; 2]));
+        at += 2;
+        if pkid == 0 {
+            return Err(E::PacketIdZero.to_string());
+        }
+    }
+    // On MQTT 5 an empty topic stands for a Topic Alias, which the session resolves.
+    check_topic(&topic, protocol == Protocol::V5)?;
+    let mut payload = frame.slice(at..);
+    let properties = match protocol {
+        Protocol::V311 => None,
+        Protocol::V5 => PublishProperties::read(&mut payload).map_err(|e| e.to_string())?,
+    };
+    Ok(Publish {
+        dup: first & 0b1000 != 0,
+        qos,
+        retain: first & 0b0001 != 0,
+        topic,
+        pkid,
+        payload,
+        properties,
+    })
 }
 
 /// An MQTT 5 UNSUBACK that `check_frame` passed, read leniently: the codec refuses reason codes

@@ -8,9 +8,9 @@ use rumqttc::mqttbytes::v4;
 use rumqttc::mqttbytes::QoS as V4QoS;
 
 use crate::codec::{
-    check_frame, check_topic, fixed_header_len, ConnAck, ConnectReturnCode, Disconnect,
-    DisconnectReasonCode, Packet, PingReq, PingResp, Protocol, PubAck, PubComp, PubRec, PubRel,
-    Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
+    check_frame, read_publish, ConnAck, ConnectReturnCode, Disconnect, DisconnectReasonCode,
+    Packet, PingReq, PingResp, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck,
+    SubscribeReasonCode, UnsubAck,
 };
 
 /// [`crate::codec::read_packet`] for a 3.1.1 connection.
@@ -34,61 +34,10 @@ pub(crate) fn read_packet(buf: &mut BytesMut, max_size: usize) -> Result<Option<
     check_frame(&buf[..len], Protocol::V311)?;
     if buf[0] >> 4 == 3 {
         let frame = buf.split_to(len).freeze();
-        let header_len = fixed_header_len(&frame);
-        return read_publish(frame, header_len).map(|p| Some(Packet::Publish(p)));
+        return read_publish(frame, Protocol::V311).map(|p| Some(Packet::Publish(p)));
     }
     let packet = v4::Packet::read(buf, max_size).map_err(|e| e.to_string())?;
     Ok(Some(into_v5(packet)))
-}
-
-/// A 3.1.1 PUBLISH read as the v4 codec reads it (same checks, same errors), but straight into
-/// the session's type with the topic a slice of the frame: the v4 codec copies every topic into
-/// a `String`, which was the receive path's one allocation per message besides the frame.
-fn read_publish(frame: Bytes, header_len: usize) -> Result<Publish, String> {
-    use rumqttc::mqttbytes::Error as E;
-    let first = frame[0];
-    let qos = match (first >> 1) & 0b11 {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        2 => QoS::ExactlyOnce,
-        q => return Err(E::InvalidQoS(q).to_string()),
-    };
-    let mut at = header_len;
-    let field = |at: usize, n: usize| {
-        frame
-            .get(at..at + n)
-            .ok_or_else(|| E::MalformedPacket.to_string())
-    };
-    let topic_len = usize::from(u16::from_be_bytes(
-        field(at, 2)?.try_into().unwrap_or([0; 2]),
-    ));
-    at += 2;
-    if topic_len > frame.len() - at {
-        return Err(E::BoundaryCrossed(topic_len).to_string());
-    }
-    let topic = frame.slice(at..at + topic_len);
-    at += topic_len;
-    if std::str::from_utf8(&topic).is_err() {
-        return Err(E::TopicNotUtf8.to_string());
-    }
-    let mut pkid = 0;
-    if qos != QoS::AtMostOnce {
-        pkid = u16::from_be_bytes(field(at, 2)?.try_into().unwrap_or([0; 2]));
-        at += 2;
-        if pkid == 0 {
-            return Err(E::PacketIdZero.to_string());
-        }
-    }
-    check_topic(&topic, false)?;
-    Ok(Publish {
-        dup: first & 0b1000 != 0,
-        qos,
-        retain: first & 0b0001 != 0,
-        topic,
-        pkid,
-        payload: frame.slice(at..),
-        properties: None,
-    })
 }
 
 fn qos_v5(q: V4QoS) -> QoS {
