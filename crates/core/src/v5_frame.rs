@@ -188,10 +188,8 @@ pub fn check_body(kind: u8, qos: u8, name: &str, body: &[u8]) -> Result<(), Stri
         }
         3 => {
             let mut b = body;
-            let topic = sized(&mut b, "PUBLISH topic")?;
-            if std::str::from_utf8(topic).is_err() {
-                return Err("PUBLISH topic is not UTF-8".into());
-            }
+            // The topic's UTF-8 is checked where it is read (`codec::read_publish`).
+            sized(&mut b, "PUBLISH topic")?;
             if qos > 0 {
                 take(&mut b, 2, "PUBLISH packet id")?;
             }
