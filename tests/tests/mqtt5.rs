@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use mqtt_line_e2e::fake_broker::{FakeBroker, PacketType, Script};
 use mqtt_line_e2e::{
-    ev, mosquitto_password_file, wire, LineConfig, Mosquitto, MosquittoBuilder, SimHost,
-    StationConfig, TIMEOUT,
+    ev, mosquitto_password_file, wire, ExternalBroker, LineConfig, Mosquitto, MosquittoBuilder,
+    SimHost, StationConfig, TIMEOUT,
 };
 use serde_json::Value;
 
@@ -305,4 +305,24 @@ fn aliases_are_resolved_and_a_server_reference_is_followed() {
     host.quit_ok();
     first.wait_scripts();
     spare.wait_scripts();
+}
+
+/// rumqttd's MQTT 5 listener: connect and subscribe, a message in, a QoS 1 write out.
+#[test]
+fn rumqttd_v5_receives_and_writes() {
+    let broker = ExternalBroker::rumqttd_v5(env!("CARGO_BIN_EXE_e2e-rumqttd").as_ref());
+    let station = writer("v5/out").tag("data", "IN_DATA", "TxtI");
+    let config = LineConfig::new(broker.port())
+        .param("protocol_version", "5")
+        .param("keep_alive", "30")
+        .param("topic_filter", "cmd/in")
+        .param("publish_qos", "QoS_1")
+        .station(station);
+    let mut host = SimHost::start(&config.to_toml());
+    host.wait_connected();
+    publish_v5(broker.port(), &["-t", "cmd/in", "-m", "hello", "-q", "1"]);
+    host.expect_value_eq("cmd", "data", "hello");
+    let w = write(&mut host, "42");
+    assert_eq!(ev::write_ok(&w), Some(true), "{w}\n{}", host.report());
+    host.quit_ok();
 }
