@@ -1,7 +1,8 @@
 //! MQTT 5 end to end (issue 13) against a private mosquitto: refusals with their reason codes
 //! (a bad password, a publish the ACL denies, a refused subscription), message properties into
 //! IN_* tags and the properties of writes as `mosquitto_sub -V mqttv5` shows them, and No Local;
-//! against the fake broker: topic aliases and a server reference (mosquitto sends neither).
+//! against the fake broker: topic aliases and a server reference (mosquitto sends neither); shared
+//! subscriptions split between a 3.1.1 and an MQTT 5 line; rumqttd's v5 listener.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -325,4 +326,64 @@ fn rumqttd_v5_receives_and_writes() {
     let w = write(&mut host, "42");
     assert_eq!(ev::write_ok(&w), Some(true), "{w}\n{}", host.report());
     host.quit_ok();
+}
+
+/// Shared subscriptions: two lines (one 3.1.1, one MQTT 5) in two processes subscribe
+/// `$share/scada/shared/#`; mosquitto gives each message to one of them, routed by its own
+/// topic, so together they see every message exactly once.
+#[test]
+fn a_shared_subscription_splits_one_stream_between_two_lines() {
+    let broker = Mosquitto::start();
+    let mut hosts: Vec<SimHost> = ["3.1.1", "5"]
+        .iter()
+        .map(|version| {
+            let config = LineConfig::new(broker.port())
+                .param("protocol_version", version)
+                .param("client_id", &format!("share-{version}"))
+                .param("topic_filter", "$share/scada/shared/#")
+                .station(StationConfig::new("s", "shared/.*").inputs());
+            let mut host = SimHost::start_on(&broker, &config);
+            host.wait_connected();
+            host
+        })
+        .collect();
+    const COUNT: usize = 20;
+    for i in 0..COUNT {
+        publish_v5(
+            broker.port(),
+            &[
+                "-t",
+                &format!("shared/{i}"),
+                "-m",
+                &format!("m{i}"),
+                "-q",
+                "1",
+            ],
+        );
+    }
+    let is_data = |e: &Value| ev::is_value(e, "s", "data");
+    let mut seen: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while seen.iter().map(Vec::len).sum::<usize>() < COUNT {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {seen:?} of {COUNT} messages arrived"
+        );
+        for (k, host) in hosts.iter_mut().enumerate() {
+            if let Some(e) = host.try_expect_within(Duration::from_millis(50), is_data) {
+                seen[k].push(e["value"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    let mut all: Vec<String> = seen.concat();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), COUNT, "each message once: {seen:?}");
+    assert!(
+        seen.iter().all(|s| !s.is_empty()),
+        "both lines got part of the stream: {seen:?}"
+    );
+    for host in &mut hosts {
+        host.quit_ok();
+    }
 }
