@@ -392,17 +392,19 @@ pub fn describe(p: &Packet) -> String {
             },
             will.as_ref()
                 .map_or("-".into(), |w| crate::text::escape_bytes(&w.topic)),
-            c.properties
-                .as_ref()
-                .map_or(String::new(), |p| format!(" properties={p:?}")),
+            c.properties.as_ref().map_or(String::new(), |p| format!(
+                " properties={}",
+                crate::text::escape(&format!("{p:?}"))
+            )),
         ),
         Packet::ConnAck(a) => format!(
             "{name} code={:#04x} session_present={}{}",
             a.code.code(),
             a.session_present,
-            a.properties
-                .as_ref()
-                .map_or(String::new(), |p| format!(" properties={p:?}")),
+            a.properties.as_ref().map_or(String::new(), |p| format!(
+                " properties={}",
+                crate::text::escape(&format!("{p:?}"))
+            )),
         ),
         Packet::Publish(p) => format!(
             "{name} pkid={} topic='{}' payload={} bytes qos={} dup={} retain={}{}",
@@ -412,9 +414,10 @@ pub fn describe(p: &Packet) -> String {
             p.qos as u8,
             p.dup,
             p.retain,
-            p.properties
-                .as_ref()
-                .map_or(String::new(), |p| format!(" properties={p:?}")),
+            p.properties.as_ref().map_or(String::new(), |p| format!(
+                " properties={}",
+                crate::text::escape(&format!("{p:?}"))
+            )),
         ),
         Packet::PubAck(a) => format!("{name} pkid={} code={:#04x}", a.pkid, a.reason.code()),
         Packet::PubRec(a) => format!("{name} pkid={} code={:#04x}", a.pkid, a.reason.code()),
@@ -438,9 +441,10 @@ pub fn describe(p: &Packet) -> String {
         Packet::Disconnect(d) => format!(
             "{name} code={:#04x}{}",
             d.reason_code.code(),
-            d.properties
-                .as_ref()
-                .map_or(String::new(), |p| format!(" properties={p:?}")),
+            d.properties.as_ref().map_or(String::new(), |p| format!(
+                " properties={}",
+                crate::text::escape(&format!("{p:?}"))
+            )),
         ),
         Packet::PingReq(_) | Packet::PingResp(_) | Packet::Auth(_) => name.to_string(),
     }
@@ -655,6 +659,19 @@ mod tests {
             (&p.topic[..], p.pkid, &p.payload[..], p.qos, p.dup, p.retain),
             (&b"t"[..], 9, &b"xy"[..], QoS::AtLeastOnce, true, true)
         );
+    }
+
+    /// Properties from outside appear escaped in the Full Debug trace.
+    #[test]
+    fn describe_escapes_properties() {
+        let mut p = Publish::new("t\u{1b}", QoS::AtMostOnce, "v", None);
+        p.properties = Some(PublishProperties {
+            user_properties: vec![("k".into(), "\u{1b}[31m\u{202e}".into())],
+            ..PublishProperties::default()
+        });
+        let text = describe(&Packet::Publish(p));
+        assert!(!text.contains(['\u{1b}', '\u{202e}']), "{text}");
+        assert!(text.contains("user_properties"), "{text}");
     }
 
     /// MQTT 5 packets: reason codes and properties read; property sections that break the rules
