@@ -120,6 +120,8 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("payload_type", &["JSON", "Text only"]),
     ("time_field_name", &["ts", "[", ""]),
     ("client_id", &["fuzz", ""]),
+    ("protocol_version", &["3.1.1", "5", "6"]),
+    ("message_expiry_interval", &["0", "30"]),
 ];
 
 struct Harness {
