@@ -12,6 +12,7 @@ use crate::event::{RawEvent, Value};
 use crate::plugin::{Line, Plugin};
 use crate::wake::Waker;
 
+#[derive(Clone)]
 pub struct TagDef {
     pub id: u64,
     pub address: String,
@@ -19,6 +20,7 @@ pub struct TagDef {
     pub default: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct StationDef {
     pub id: u64,
     pub address: String,

@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// Folder of paho_sub.py, mqttjs_sub.js and node_modules [default: bench/scripts].
     #[arg(long)]
     scripts: Option<PathBuf>,
+    /// Also run our line with `protocol_version = 5` on the floods (scenarios 1, 2 and 6): rows
+    /// "mqtt-line v5" beside the 3.1.1 ones.
+    #[arg(long)]
+    mqtt5: bool,
 }
 
 /// One line of the table.
@@ -91,6 +95,8 @@ struct Ctx<'p> {
     startup: Vec<Json>,
     limit: Duration,
     run: u32,
+    /// Our line speaks MQTT 5 in the run under way (`--mqtt5`).
+    v5: bool,
 }
 
 /// What the load of one scenario looks like, for our line and for the other subscribers.
@@ -174,6 +180,9 @@ impl Ctx<'_> {
         if load.sparkplug {
             p.push(("payload_type", "Sparkplug B".into()));
         }
+        if self.v5 {
+            p.push(("protocol_version", "5".into()));
+        }
         if let Some((field, _)) = &load.time_field {
             p.push(("time_field_name", field.to_string()));
             p.push(("time_mask", "ISO8601".into()));
@@ -249,7 +258,7 @@ impl Ctx<'_> {
         let rate = got.count as f64 / secs.max(1e-9);
         self.push(Row {
             scenario: scenario.into(),
-            client: "mqtt-line".into(),
+            client: if self.v5 { "mqtt-line v5" } else { "mqtt-line" }.into(),
             messages: got.count,
             rate,
             lat_ms: percentiles_us_ms(&mut lat),
@@ -347,7 +356,19 @@ impl Ctx<'_> {
 
     fn flood(&mut self, scenario: &str, load: &mut Load, raw: bool) -> Result<f64, String> {
         let filter = format!("bench/{}/#", load.key);
+        let v5_too = self.args.mqtt5;
+        // `ours` drops the stations once configured: the MQTT 5 run gets its own copy.
+        let stations = v5_too.then(|| load.stations.clone());
         let rate = self.ours(scenario, load, &filter, raw)?;
+        if let Some(stations) = stations {
+            load.stations = stations;
+            self.v5 = true;
+            let v5 = self.ours(scenario, load, &filter, raw);
+            self.v5 = false;
+            if let Err(e) = v5 {
+                eprintln!("bench: {scenario} with MQTT 5: {e}");
+            }
+        }
         self.theirs(scenario, load, &filter, raw);
         Ok(rate)
     }
@@ -554,6 +575,7 @@ fn kepware_load(key: &'static str, count: u64) -> Load {
             slot: 1,
         },
         count,
+        sparkplug: false,
     }
 }
 
@@ -797,6 +819,8 @@ fn sparkplug_load(key: &'static str, count: u64) -> Load {
         json: false,
         time_field: None,
         paths: vec![],
+        params: vec![],
+        script_time: None,
         probe: Probe {
             kind: ProbeKind::Stamp,
             slot: 2,
@@ -1077,6 +1101,7 @@ pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
         startup: Vec::new(),
         limit,
         run: 0,
+        v5: false,
     };
     let scenarios = ctx.args.scenarios.clone();
     for s in scenarios {

@@ -80,6 +80,8 @@ pub struct Template {
     stamp_at: usize,
     /// Where the packet id stands (QoS 1 only).
     pkid_at: Option<usize>,
+    /// The payload ends the packet.
+    payload_len: usize,
 }
 
 /// One packet through the codec. It refuses only fields over MQTT's size limits.
@@ -123,8 +125,66 @@ impl Template {
             bytes,
             stamp_at,
             pkid_at,
+            payload_len: payload.len(),
         }
     }
+
+    /// The same PUBLISH as MQTT 5 carries it: an empty property section (one 0 byte) before the
+    /// payload, so the remaining length is one more (and its encoding may take a byte more).
+    fn to_v5(&self) -> Template {
+        let header_len = fixed_header_len(&self.bytes);
+        let payload_at = self.bytes.len() - self.payload_len;
+        let mut body = self.bytes[header_len..payload_at].to_vec();
+        body.push(0);
+        body.extend_from_slice(&self.bytes[payload_at..]);
+        let mut bytes = fixed_header(self.bytes[0], body.len());
+        let shift = bytes.len() - header_len;
+        bytes.extend_from_slice(&body);
+        Template {
+            bytes,
+            stamp_at: self.stamp_at + shift + 1,
+            pkid_at: self.pkid_at.map(|p| p + shift),
+            payload_len: self.payload_len,
+        }
+    }
+}
+
+/// The first byte and the remaining length as MQTT encodes it.
+fn fixed_header(first: u8, mut len: usize) -> Vec<u8> {
+    let mut out = vec![first];
+    loop {
+        let mut b = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if len == 0 {
+            return out;
+        }
+    }
+}
+
+/// How many bytes the fixed header of `packet` takes.
+fn fixed_header_len(packet: &[u8]) -> usize {
+    1 + packet[1..]
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .map_or(1, |i| i + 1)
+}
+
+/// The CONNACK and SUBACK the raw source answers a client of protocol `level` with (5: MQTT 5,
+/// else 3.1.1).
+fn handshake(level: u8, pkid: u16) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    if level == 5 {
+        let [hi, lo] = pkid.to_be_bytes();
+        return Ok((vec![0x20, 3, 0, 0, 0], vec![0x90, 4, hi, lo, 0, 0]));
+    }
+    let granted = vec![SubscribeReasonCode::Success(QoS::AtMostOnce)];
+    Ok((
+        encode(|b| ConnAck::new(ConnectReturnCode::Success, false).write(b))?,
+        encode(|b| SubAck::new(pkid, granted).write(b))?,
+    ))
 }
 
 /// Publishes one retained message at QoS 1 and waits for its PUBACK (the Sparkplug scenario's
@@ -355,9 +415,17 @@ pub fn raw_source(plan: Plan) -> std::io::Result<RawSource> {
                     "the client did not start with CONNECT",
                 ));
             }
-            s.write_all(&encode(|b| {
-                ConnAck::new(ConnectReturnCode::Success, false).write(b)
-            })?)?;
+            // The protocol level follows the protocol name "MQTT" (2 + 4 bytes).
+            let level = connect
+                .get(fixed_header_len(&connect) + 6)
+                .copied()
+                .unwrap_or(4);
+            let mut plan = plan;
+            if level == 5 {
+                plan.templates = plan.templates.iter().map(Template::to_v5).collect();
+            }
+            let (connack, _) = handshake(level, 0)?;
+            s.write_all(&connack)?;
             let sub = loop {
                 let p = read_packet(&mut s)?;
                 if p[0] == 0x82 {
@@ -367,8 +435,8 @@ pub fn raw_source(plan: Plan) -> std::io::Result<RawSource> {
             // Packet id right after the fixed header (one length byte for a short SUBSCRIBE).
             let at = 1 + sub[1..].iter().position(|b| b & 0x80 == 0).unwrap_or(0) + 1;
             let pkid = u16::from_be_bytes([sub[at], sub[at + 1]]);
-            let granted = vec![SubscribeReasonCode::Success(QoS::AtMostOnce)];
-            s.write_all(&encode(|b| SubAck::new(pkid, granted).write(b))?)?;
+            let (_, suback) = handshake(level, pkid)?;
+            s.write_all(&suback)?;
             report.start_ns = wall_ns();
             let start = Instant::now();
             let sent = plan.stream(&mut s, start)?;

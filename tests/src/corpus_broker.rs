@@ -32,9 +32,19 @@ pub struct CorpusBroker {
     /// Every packet and event of every connection, for failure messages.
     transcript: String,
     connections: usize,
+    /// Speaks MQTT 5 in its own packets (CONNACK, SUBACK, UNSUBACK, the probe PUBLISH).
+    v5: bool,
 }
 
 impl CorpusBroker {
+    /// A broker for an MQTT 5 client: [`CorpusBroker::start`] with v5 packets of its own.
+    pub fn start_v5() -> CorpusBroker {
+        CorpusBroker {
+            v5: true,
+            ..CorpusBroker::start()
+        }
+    }
+
     pub fn start() -> CorpusBroker {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, crate::free_port()))
             .or_else(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
@@ -51,6 +61,7 @@ impl CorpusBroker {
             port,
             transcript: String::new(),
             connections: 0,
+            v5: false,
         }
     }
 
@@ -97,6 +108,7 @@ impl CorpusBroker {
                         transcript: &mut self.transcript,
                         closed: false,
                         subacked: false,
+                        v5: self.v5,
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -185,6 +197,8 @@ pub struct Peer<'a> {
     closed: bool,
     /// A SUBACK was sent: the line counts this connection as one that was ready.
     subacked: bool,
+    /// The client speaks MQTT 5: the broker's own packets carry a property length.
+    v5: bool,
 }
 
 /// Packet id of the probe PUBLISH.
@@ -262,9 +276,18 @@ impl Peer<'_> {
     pub fn answer(&mut self, p: &Raw) -> bool {
         let pkid = p.pkid().unwrap_or(0);
         match p.kind() {
+            8 if self.v5 => {
+                let [hi, lo] = pkid.to_be_bytes();
+                self.send(&wire::frame(0x90, &[hi, lo, 0, 1]));
+                self.subacked = true;
+            }
             8 => {
                 self.send(&wire::suback(pkid, 1));
                 self.subacked = true;
+            }
+            10 if self.v5 => {
+                let [hi, lo] = pkid.to_be_bytes();
+                self.send(&wire::frame(0xB0, &[hi, lo, 0, 0]));
             }
             10 => self.send(&wire::unsuback(pkid)),
             12 => self.send(&wire::pingresp()),
@@ -313,8 +336,18 @@ impl Peer<'_> {
         if !p.is(PacketType::Connect) {
             return Err(format!("expected CONNECT, got {}", to_hex(&p.0)));
         }
-        self.send(&wire::connack());
+        let connack = self.connack_bytes();
+        self.send(&connack);
         Ok(())
+    }
+
+    /// A successful CONNACK (no session present) of the client's protocol version.
+    pub fn connack_bytes(&self) -> Vec<u8> {
+        if self.v5 {
+            wire::frame(0x20, &[0, 0, 0])
+        } else {
+            wire::connack()
+        }
     }
 
     /// After CONNACK: answers UNSUBSCRIBE and SUBSCRIBE until the SUBACK went out, so that the
@@ -335,7 +368,18 @@ impl Peer<'_> {
     /// the end of the connection (it disconnected), answering anything else a broker must.
     pub fn probe(&mut self, topic: &str, payload: &[u8], timeout: Duration) -> Reaction {
         if !self.closed {
-            self.send(&wire::publish(topic, payload, 1, PROBE_PKID));
+            let publish = if self.v5 {
+                // Topic, packet id, an empty property section, the payload.
+                let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+                body.extend_from_slice(topic.as_bytes());
+                body.extend_from_slice(&PROBE_PKID.to_be_bytes());
+                body.push(0);
+                body.extend_from_slice(payload);
+                wire::frame(0x32, &body)
+            } else {
+                wire::publish(topic, payload, 1, PROBE_PKID)
+            };
+            self.send(&publish);
         }
         let deadline = Instant::now() + timeout;
         loop {

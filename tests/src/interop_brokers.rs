@@ -68,13 +68,22 @@ impl ExternalBroker {
 
     /// rumqttd from `binary` (the `e2e-rumqttd` of this package).
     pub fn rumqttd(binary: &Path) -> ExternalBroker {
+        Self::rumqttd_listener(binary, &[])
+    }
+
+    /// rumqttd serving MQTT 5 (its v5 listener).
+    pub fn rumqttd_v5(binary: &Path) -> ExternalBroker {
+        Self::rumqttd_listener(binary, &["v5"])
+    }
+
+    fn rumqttd_listener(binary: &Path, extra: &'static [&'static str]) -> ExternalBroker {
         let dir = Self::temp_dir("mqtt-line-rumqttd-");
         let port = free_port();
         let mut b = Self::new("rumqttd", port, Duration::from_secs(20), dir);
         let binary = binary.to_path_buf();
         b.command = Box::new(move || {
             let mut cmd = Command::new(&binary);
-            cmd.arg(port.to_string());
+            cmd.arg(port.to_string()).args(extra);
             cmd
         });
         b.spawn();

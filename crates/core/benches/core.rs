@@ -248,10 +248,10 @@ fn startup(c: &mut Criterion) {
 
 /// `line` connected and subscribed, as a broker would answer it.
 fn connect(line: &mut Line, now: Instant) {
-    use mqtt_line_core::mqtt::{ConnAck, ConnectReturnCode, Packet, SubAck, SubscribeReasonCode};
+    use mqtt_line_core::mqtt::{conn_ack, sub_ack, ConnectReturnCode, Packet, SubscribeReasonCode};
     line.transport_open("127.0.0.1:1883", &Default::default(), now);
     while line.poll_transmit(now).is_some() {}
-    let connack = Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false));
+    let connack = Packet::ConnAck(conn_ack(ConnectReturnCode::Success, false));
     line.handle_packet(connack, now, 0).expect("connack");
     let mut pkid = 0;
     while let Some(p) = line.poll_transmit(now) {
@@ -262,7 +262,7 @@ fn connect(line: &mut Line, now: Instant) {
     let ok = vec![SubscribeReasonCode::Success(
         mqtt_line_core::mqtt::QoS::AtMostOnce,
     )];
-    line.handle_packet(Packet::SubAck(SubAck::new(pkid, ok)), now, 0)
+    line.handle_packet(Packet::SubAck(sub_ack(pkid, ok)), now, 0)
         .expect("suback");
     while line.poll_event().is_some() {}
 }
@@ -279,7 +279,7 @@ fn deliver(c: &mut Criterion) {
         line.set_trace_routing(trace);
         let now = Instant::now();
         connect(&mut line, now);
-        let publish = Publish::new("site/e/500/up", QoS::AtMostOnce, "21.5");
+        let publish = Publish::new("site/e/500/up", QoS::AtMostOnce, "21.5", None);
         let name = if trace { "text_traced" } else { "text" };
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -73,7 +73,7 @@ pub enum Refusal {
 /// What became of an offered message.
 pub enum Offered {
     /// Nothing is shown: show it now.
-    Show(Held),
+    Show(Box<Held>),
     Held,
     /// The held queue is full and the message is QoS 0: it is gone.
     Dropped,
@@ -161,7 +161,7 @@ impl AckGate {
     /// within `limit` (or it is QoS 1/2), dropped otherwise. One message is always held.
     pub fn offer(&mut self, mut m: Held, limit: HeldLimit) -> Offered {
         if self.shown.is_none() {
-            return Offered::Show(m);
+            return Offered::Show(Box::new(m));
         }
         let waiting = self.waiting().unwrap_or(0);
         let size = size_of(&m);
@@ -290,7 +290,7 @@ mod tests {
     use super::*;
 
     fn msg_qos(pkid: u16, qos: QoS) -> Held {
-        let mut publish = Publish::new("t", qos, "x");
+        let mut publish = Publish::new("t", qos, "x", None);
         publish.pkid = pkid;
         Held {
             publish,
@@ -306,7 +306,7 @@ mod tests {
 
     fn shown(o: Offered) -> Held {
         match o {
-            Offered::Show(m) => m,
+            Offered::Show(m) => *m,
             _ => panic!("nothing was shown: the message should be shown at once"),
         }
     }

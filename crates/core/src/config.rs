@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::codec::{LastWill, QoS};
+use crate::config_v5::{V5Config, V5_PARAMETERS};
 use crate::error::ConfigError;
 use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 use crate::session::SessionConfig;
@@ -92,6 +93,8 @@ pub struct LineConfig {
     pub sparkplug_host_id: String,
     /// Sparkplug B: a node is asked for a rebirth at most once within this time.
     pub sparkplug_rebirth_debounce: Duration,
+    /// The protocol version and what MQTT 5 adds (config_v5.rs).
+    pub v5: V5Config,
 }
 
 impl Default for LineConfig {
@@ -135,6 +138,7 @@ impl Default for LineConfig {
             max_wait_retry: 3,
             sparkplug_host_id: String::new(),
             sparkplug_rebirth_debounce: Duration::from_secs(5),
+            v5: V5Config::default(),
         }
     }
 }
@@ -183,6 +187,12 @@ pub const LINE_PARAMETERS: &[&str] = &[
     "sparkplug_rebirth_debounce",
 ];
 
+/// Every canonical line parameter: the protocol's, then MQTT 5's.
+fn known_parameters() -> &'static [&'static str] {
+    static ALL: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| [LINE_PARAMETERS, V5_PARAMETERS].concat())
+}
+
 /// Other spellings an engineering tool may store.
 fn alias(key: &str) -> &str {
     match key {
@@ -225,8 +235,11 @@ impl LineConfig {
                     self.will_message.clone().into_bytes(),
                     self.will_qos,
                     self.will_retain,
+                    None,
                 )
             }),
+            protocol: self.v5.protocol,
+            v5: self.v5.options(self.clean_session),
         }
     }
 
@@ -266,7 +279,7 @@ impl LineConfig {
                 name,
                 value,
             };
-            match given.accept(&p, &key, alias(&key), LINE_PARAMETERS)? {
+            match given.accept(&p, &key, alias(&key), known_parameters())? {
                 "host" => {
                     self.hosts = value
                         .split([',', ';'])
@@ -378,6 +391,7 @@ impl LineConfig {
                 "sparkplug_rebirth_debounce" => {
                     self.sparkplug_rebirth_debounce = p.seconds(3600.0)?;
                 }
+                other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),
             }
         }
@@ -454,6 +468,7 @@ impl LineConfig {
             ));
             self.clean_session = true;
         }
+        warnings.extend(self.v5.warning(object));
         Ok(warnings)
     }
 }

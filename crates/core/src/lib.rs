@@ -11,6 +11,7 @@
 mod ack_gate;
 mod codec;
 mod config;
+mod config_v5;
 mod connection;
 mod csv;
 mod error;
@@ -21,9 +22,11 @@ mod json_extract;
 mod json_path;
 mod json_plan;
 mod json_value;
+mod limits;
 mod line;
 mod params;
 mod payload;
+mod reason;
 mod routing;
 mod session;
 mod sparkplug;
@@ -32,6 +35,8 @@ mod station;
 mod tag;
 mod text;
 mod time_mask;
+mod v4;
+mod v5_frame;
 mod value;
 
 pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
@@ -49,12 +54,14 @@ pub use payload::escape;
 pub use station::{StationCommand, StationParams, StationState};
 pub use value::{Value, ValueType};
 
-/// MQTT 3.1.1 on the wire: rumqttc's v4 packet types, and reading, writing and describing packets
-/// with the checks the codec leaves out.
+/// MQTT 3.1.1 and 5 on the wire: rumqttc's v5 packet types (the session's, for both versions),
+/// and reading, writing and describing packets with the checks the codec leaves out.
 pub mod mqtt {
     pub use crate::codec::{
-        describe, read_packet, write_packet, ConnAck, ConnectReturnCode, Packet, PubAck, PubComp,
-        PubRec, PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
+        conn_ack, describe, read_packet, sub_ack, write_packet, ConnAck, ConnAckProperties,
+        ConnectReturnCode, Disconnect, DisconnectProperties, DisconnectReasonCode, Packet, PingReq,
+        PingResp, Protocol, PubAck, PubAckReason, PubComp, PubRec, PubRecReason, PubRel, Publish,
+        PublishProperties, QoS, SubAck, SubscribeReasonCode, UnsubAck,
     };
     pub use crate::session::{Session, SessionConfig};
 }

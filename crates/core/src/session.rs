@@ -1,10 +1,14 @@
-//! The MQTT 3.1.1 client session, without IO: packets and the current time go in, packets to
-//! send, deliveries and deadlines come out.
+//! The MQTT client session (3.1.1 or 5), without IO: packets and the current time go in,
+//! packets to send, deliveries and deadlines come out.
 //!
 //! It covers CONNECT/CONNACK, UNSUBSCRIBE of a changed filter, SUBSCRIBE/SUBACK, the QoS flows of
 //! received and sent PUBLISH packets, keep-alive and ping-interval pings, and reply timeouts.
 //! Acknowledgements of received messages leave in arrival order, and only once the caller has
 //! confirmed them (MQTT 3.1.1 4.6.0-2, 4.6.0-3).
+//!
+//! With MQTT 5 it also sends the CONNECT properties, honours what CONNACK says of the server
+//! (`limits.rs`), resolves and assigns topic aliases, turns reason codes into refusals with their
+//! reason, and reports a server's DISCONNECT and its server reference.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -12,11 +16,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::codec::{
-    packet_name, ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet, PubAck, PubComp,
-    PubRec, PubRel, Publish, QoS, SubAck, Subscribe, SubscribeReasonCode, Unsubscribe,
+    packet_name, ConnAck, Connect, ConnectProperties, ConnectReturnCode, Disconnect,
+    DisconnectReasonCode, Filter, LastWill, Login, Packet, PingReq, Protocol, PubAck, PubAckReason,
+    PubComp, PubRec, PubRecReason, PubRel, Publish, PublishProperties, QoS, RetainForwardRule,
+    SubAck, Subscribe, SubscribeReasonCode, Unsubscribe,
 };
 use crate::ids::WriteToken;
+use crate::limits::{Aliases, ServerLimits};
 use crate::params::Secret;
+use crate::reason::{Code, Reason};
 
 /// What CONNECT and the session's timers need, taken from the line's configuration
 /// (`LineConfig::session`) each time a transport opens.
@@ -33,6 +41,43 @@ pub struct SessionConfig {
     pub subscribe_qos: QoS,
     /// The line's own will message, sent in CONNECT.
     pub last_will: Option<LastWill>,
+    pub protocol: Protocol,
+    /// What only MQTT 5 sends (ignored on 3.1.1).
+    pub v5: V5Options,
+}
+
+/// The MQTT 5 settings of a line (docs/parameters.md, "MQTT 5").
+#[derive(Debug, Clone, PartialEq)]
+pub struct V5Options {
+    /// Seconds the broker keeps the session after the connection ends.
+    pub session_expiry_interval: u32,
+    /// How many QoS 1/2 messages the broker may send us unacknowledged; `None`: 65535.
+    pub receive_maximum: Option<u16>,
+    /// The largest packet we accept; `None`: no limit announced.
+    pub maximum_packet_size: Option<u32>,
+    /// How many topic aliases the broker may use towards us (0: none).
+    pub topic_alias_maximum: u16,
+    pub user_properties: Vec<(String, String)>,
+    pub request_problem_information: bool,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+    pub retain_handling: RetainForwardRule,
+}
+
+impl Default for V5Options {
+    fn default() -> Self {
+        V5Options {
+            session_expiry_interval: 0,
+            receive_maximum: None,
+            maximum_packet_size: None,
+            topic_alias_maximum: 0,
+            user_properties: Vec::new(),
+            request_problem_information: true,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: RetainForwardRule::OnEverySubscribe,
+        }
+    }
 }
 
 /// A reason to close the connection.
@@ -40,8 +85,15 @@ pub struct SessionConfig {
 pub enum ProtocolError {
     #[error("broker refused the connection: {0}")]
     ConnectRefused(String),
-    #[error("broker refused the subscription to '{0}' (SUBACK return code 0x80)")]
-    SubscribeRefused(String),
+    #[error("broker refused the subscription to {}: {why}", crate::text::quote(.filter))]
+    SubscribeRefused { filter: String, why: String },
+    /// The broker closed the connection with a DISCONNECT (MQTT 5) and its reason.
+    #[error("broker disconnected: {0}")]
+    ServerDisconnected(Reason),
+    /// The broker refused the connection or disconnected, naming another server to use
+    /// (0x9C Use another server, 0x9D Server moved): it is tried next.
+    #[error("broker redirected the line to '{server}': {reason}")]
+    Redirected { reason: Reason, server: String },
     #[error("no {0} from the broker within the reply timeout of {1:?}")]
     ReplyTimeout(&'static str, Duration),
     #[error("protocol violation: {0}")]
@@ -63,6 +115,10 @@ pub enum SessionEvent {
     Message(Publish),
     /// A sent message reached its end (PUBACK for QoS 1, PUBCOMP for QoS 2). Carries its token.
     Published(WriteToken),
+    /// The broker refused a sent message (MQTT 5 PUBACK or PUBREC reason code 0x80 or above).
+    Refused(WriteToken, Reason),
+    /// A warning for the host's log (a message the line cannot take, what the broker announced).
+    Warning(String),
     /// A debug note for the host's log: a stray acknowledgement that was ignored.
     Note(String),
 }
@@ -102,6 +158,8 @@ struct OwedAck {
     pkid: u16,
     qos: QoS,
     confirmed: bool,
+    /// MQTT 5: the message was refused (0x99 Payload format invalid); 0 otherwise.
+    reason: u8,
 }
 
 /// A message this client published and the broker has not finished acknowledging.
@@ -111,6 +169,8 @@ struct Outgoing {
     publish: Publish,
     /// QoS 2: PUBREC arrived and PUBREL was sent; only PUBCOMP is missing.
     released: bool,
+    /// Handed to the broker on this connection (else held back by the server's Receive Maximum).
+    sent: bool,
 }
 
 /// A QoS 1 or 2 message handed to the line whose flow with the broker is not finished. Kept
@@ -149,6 +209,16 @@ pub struct Session {
     ping_interval: Duration,
     reply_timeout: Duration,
     clean_session: bool,
+    protocol: Protocol,
+    v5: V5Options,
+    /// What the server's CONNACK announced (defaults on 3.1.1).
+    limits: ServerLimits,
+    /// Topic aliases of this connection, both ways.
+    aliases: Aliases,
+    /// The client identifier the server assigned, used for later connections.
+    assigned_client_id: Option<String>,
+    /// The last CONNECT had an empty client identifier (the server may assign one).
+    sent_empty_client_id: bool,
 }
 
 impl Session {
@@ -175,7 +245,25 @@ impl Session {
             ping_interval: Duration::ZERO,
             reply_timeout: Duration::ZERO,
             clean_session: false,
+            protocol: Protocol::V311,
+            v5: V5Options::default(),
+            limits: ServerLimits::default(),
+            aliases: Aliases::default(),
+            assigned_client_id: None,
+            sent_empty_client_id: false,
         }
+    }
+
+    /// The protocol of the current (or last) connection.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The largest packet the broker takes (its Maximum Packet Size), at most `ours`.
+    pub fn max_outgoing_packet(&self, ours: usize) -> usize {
+        self.limits
+            .maximum_packet_size
+            .map_or(ours, |m| ours.min(m as usize))
     }
 
     pub fn is_ready(&self) -> bool {
@@ -196,25 +284,49 @@ impl Session {
         self.ping_interval = cfg.ping_interval;
         self.reply_timeout = cfg.reply_timeout;
         self.clean_session = cfg.clean_session;
+        if cfg.protocol != self.protocol {
+            // Another protocol is another session: nothing of the old one carries over.
+            self.assigned_client_id = None;
+            self.new_epoch();
+        }
+        self.protocol = cfg.protocol;
+        self.v5 = cfg.v5.clone();
+        self.limits = ServerLimits::default();
+        self.aliases = Aliases::default();
         if self.clean_session {
             self.new_epoch();
         }
 
-        let mut connect = Connect::new(cfg.client_id.clone());
-        connect.keep_alive = cfg.keep_alive;
-        connect.clean_session = cfg.clean_session;
-        if !cfg.user_name.is_empty() || !password.is_empty() {
-            connect.login = Some(Login::new(
-                cfg.user_name.clone(),
-                password.expose().to_string(),
-            ));
-        }
-        connect.last_will = cfg.last_will.clone();
+        let client_id = match &self.assigned_client_id {
+            Some(id) if cfg.client_id.is_empty() => id.clone(),
+            _ => cfg.client_id.clone(),
+        };
+        let properties = (self.protocol == Protocol::V5).then(|| ConnectProperties {
+            session_expiry_interval: Some(cfg.v5.session_expiry_interval).filter(|&s| s != 0),
+            receive_maximum: cfg.v5.receive_maximum,
+            max_packet_size: cfg.v5.maximum_packet_size,
+            topic_alias_max: Some(cfg.v5.topic_alias_maximum).filter(|&n| n != 0),
+            request_response_info: None,
+            request_problem_info: (!cfg.v5.request_problem_information).then_some(0),
+            user_properties: cfg.v5.user_properties.clone(),
+            authentication_method: None,
+            authentication_data: None,
+        });
+        self.sent_empty_client_id = client_id.is_empty();
+        let connect = Connect {
+            keep_alive: cfg.keep_alive,
+            client_id,
+            clean_start: cfg.clean_session,
+            properties,
+        };
+        let login = (!cfg.user_name.is_empty() || !password.is_empty())
+            .then(|| Login::new(cfg.user_name.clone(), password.expose().to_string()));
         self.phase = Phase::AwaitConnAck;
         self.last_received = now;
         self.last_ping = now;
         self.expect(Expect::ConnAck, now);
-        self.outbox.push_back(Packet::Connect(connect));
+        self.outbox
+            .push_back(Packet::Connect(connect, cfg.last_will.clone(), login));
     }
 
     /// The transport is gone. Returns the tokens of publications that will not be completed:
@@ -235,7 +347,8 @@ impl Session {
         failed
     }
 
-    /// Queues a publication. QoS 1 and 2 need a connection that is ready.
+    /// Queues a publication. QoS 1 and 2 need a connection that is ready. `properties` go out
+    /// on an MQTT 5 connection only.
     pub fn publish(
         &mut self,
         token: WriteToken,
@@ -243,31 +356,65 @@ impl Session {
         payload: Bytes,
         qos: QoS,
         retain: bool,
+        properties: Option<PublishProperties>,
     ) -> Result<(), PublishError> {
         if self.phase != Phase::Ready {
             return Err(PublishError::NotConnected);
         }
-        let mut publish = Publish::from_bytes(topic, qos, payload);
+        self.limits.check_publish(qos, retain)?;
+        let mut publish = Publish::new(topic, qos, payload, None);
         publish.retain = retain;
+        if self.protocol == Protocol::V5 {
+            publish.properties = properties;
+        }
         if qos == QoS::AtMostOnce {
             self.qos0_waiting
                 .insert(self.transmit_seq + self.outbox.len(), token);
-        } else {
-            let pkid = self
-                .allocate_pkid()
-                .ok_or(PublishError::PacketIdsInFlight)?;
-            publish.pkid = pkid;
-            self.outgoing.insert(
-                pkid,
-                Outgoing {
-                    token,
-                    publish: publish.clone(),
-                    released: false,
-                },
-            );
+            self.outbox.push_back(Packet::Publish(publish));
+            return Ok(());
         }
-        self.outbox.push_back(Packet::Publish(publish));
+        let pkid = self
+            .allocate_pkid()
+            .ok_or(PublishError::PacketIdsInFlight)?;
+        publish.pkid = pkid;
+        let sent = self.in_flight() < usize::from(self.limits.receive_maximum);
+        self.outgoing.insert(
+            pkid,
+            Outgoing {
+                token,
+                publish: publish.clone(),
+                released: false,
+                sent,
+            },
+        );
+        if sent {
+            self.outbox.push_back(Packet::Publish(publish));
+        }
         Ok(())
+    }
+
+    /// QoS 1 and 2 publications handed to the broker and not yet acknowledged.
+    fn in_flight(&self) -> usize {
+        self.outgoing.values().filter(|o| o.sent).count()
+    }
+
+    /// Sends publications held back by the server's Receive Maximum while there is room, in
+    /// packet id order.
+    fn release_held(&mut self) {
+        let room = usize::from(self.limits.receive_maximum).saturating_sub(self.in_flight());
+        let held: Vec<u16> = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| !o.sent)
+            .map(|(&k, _)| k)
+            .take(room)
+            .collect();
+        for pkid in held {
+            if let Some(o) = self.outgoing.get_mut(&pkid) {
+                o.sent = true;
+                self.outbox.push_back(Packet::Publish(o.publish.clone()));
+            }
+        }
     }
 
     fn allocate_pkid(&mut self) -> Option<u16> {
@@ -287,9 +434,15 @@ impl Session {
             .any(|(e, _)| matches!(e, Expect::SubAck(p) | Expect::UnsubAck(p) if *p == id))
     }
 
-    /// The next packet to write.
+    /// The next packet to write. A publication gets its topic alias here, as it leaves, so that
+    /// one that turns out unsendable frees its alias before the next one is given it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
-        let packet = self.outbox.pop_front()?;
+        let packet = match self.outbox.pop_front()? {
+            Packet::Publish(p) if self.limits.topic_alias_maximum > 0 => {
+                Packet::Publish(self.aliases.outgoing(p, self.limits.topic_alias_maximum))
+            }
+            p => p,
+        };
         if let Some(token) = self.qos0_waiting.remove(&self.transmit_seq) {
             self.sent_qos0.push(token);
         }
@@ -301,10 +454,13 @@ impl Session {
     /// The publication just taken from `poll_transmit` could not be encoded: it is forgotten
     /// (not completed when flushed, not resent after a reconnect) and its token returned.
     pub fn unsendable(&mut self, p: &Publish) -> Option<WriteToken> {
+        self.aliases.not_sent(p);
         if p.qos == QoS::AtMostOnce {
             self.sent_qos0.pop()
         } else {
-            self.outgoing.remove(&p.pkid).map(|o| o.token)
+            let token = self.outgoing.remove(&p.pkid).map(|o| o.token);
+            self.release_held();
+            token
         }
     }
 
@@ -342,11 +498,22 @@ impl Session {
                 break;
             };
             self.outbox.push_back(match o.qos {
-                QoS::ExactlyOnce => Packet::PubRec(PubRec::new(o.pkid)),
+                QoS::ExactlyOnce if o.reason < 0x80 => Packet::PubRec(PubRec::new(o.pkid, None)),
+                QoS::ExactlyOnce => {
+                    // A refused QoS 2 message ends with its PUBREC (MQTT 5 4.3.3).
+                    self.incoming.remove(&o.pkid);
+                    let mut rec = PubRec::new(o.pkid, None);
+                    rec.reason = PubRecReason::PayloadFormatInvalid;
+                    Packet::PubRec(rec)
+                }
                 _ => {
                     // A QoS 1 flow ends with PUBACK; QoS 2 waits for PUBREL.
                     self.incoming.remove(&o.pkid);
-                    Packet::PubAck(PubAck::new(o.pkid))
+                    let mut ack = PubAck::new(o.pkid, None);
+                    if o.reason >= 0x80 {
+                        ack.reason = PubAckReason::PayloadFormatInvalid;
+                    }
+                    Packet::PubAck(ack)
                 }
             });
         }
@@ -392,23 +559,54 @@ impl Session {
                     ))));
                 }
                 self.fulfil(Expect::UnsubAck(ack.pkid), "UNSUBACK")?;
+                // A refused UNSUBSCRIBE (MQTT 5) leaves the old filter subscribed; the new one
+                // is subscribed all the same, and the refusal is worth a warning.
+                let refused = ack.reasons.iter().find(|r| r.code() >= 0x80).map(|r| {
+                    let reason = Reason::new(
+                        r.code(),
+                        ack.properties
+                            .as_ref()
+                            .and_then(|p| p.reason_string.as_ref()),
+                    );
+                    SessionEvent::Warning(format!(
+                        "the broker refused to unsubscribe the old topic filter: {reason}"
+                    ))
+                });
                 self.subscribed_filter = None;
                 self.subscribe(now);
-                Ok(None)
+                Ok(refused)
             }
-            Packet::PingResp => {
+            Packet::PingResp(_) => {
                 self.expects.retain(|(e, _)| *e != Expect::PingResp);
                 Ok(None)
             }
-            Packet::Publish(p) => Ok(self.on_publish(p)),
+            Packet::Publish(p) => self.on_publish(p),
             Packet::PubRel(rel) => {
                 self.incoming.remove(&rel.pkid);
                 self.outbox
-                    .push_back(Packet::PubComp(PubComp::new(rel.pkid)));
+                    .push_back(Packet::PubComp(PubComp::new(rel.pkid, None)));
                 Ok(None)
             }
-            Packet::PubAck(ack) => Ok(self.finish_outgoing(ack.pkid, QoS::AtLeastOnce)),
+            Packet::PubAck(ack) => {
+                let reason = Reason::new(
+                    ack.reason.code(),
+                    ack.properties
+                        .as_ref()
+                        .and_then(|p| p.reason_string.as_ref()),
+                );
+                Ok(self.finish_outgoing(ack.pkid, QoS::AtLeastOnce, reason))
+            }
             Packet::PubRec(rec) => {
+                let reason = Reason::new(
+                    rec.reason.code(),
+                    rec.properties
+                        .as_ref()
+                        .and_then(|p| p.reason_string.as_ref()),
+                );
+                if reason.is_failure() {
+                    // A refused QoS 2 message ends here: no PUBREL (MQTT 5 4.3.3).
+                    return Ok(self.finish_outgoing(rec.pkid, QoS::ExactlyOnce, reason));
+                }
                 let note = match self.outgoing.get_mut(&rec.pkid) {
                     Some(o) if o.publish.qos == QoS::ExactlyOnce => {
                         o.released = true;
@@ -419,10 +617,17 @@ impl Session {
                         rec.pkid
                     ))),
                 };
-                self.outbox.push_back(Packet::PubRel(PubRel::new(rec.pkid)));
+                self.outbox
+                    .push_back(Packet::PubRel(PubRel::new(rec.pkid, None)));
                 Ok(note)
             }
-            Packet::PubComp(comp) => Ok(self.finish_outgoing(comp.pkid, QoS::ExactlyOnce)),
+            Packet::PubComp(comp) => {
+                // 0x92 (Packet Identifier not found) after a PUBREC that accepted the message:
+                // the broker had taken it, so the write is complete.
+                let reason = Reason::new(0, None);
+                Ok(self.finish_outgoing(comp.pkid, QoS::ExactlyOnce, reason))
+            }
+            Packet::Disconnect(d) if self.protocol == Protocol::V5 => Err(disconnect_error(&d)),
             other => Err(ProtocolError::Violation(format!(
                 "a broker may not send {}",
                 packet_name(&other)
@@ -439,10 +644,22 @@ impl Session {
             return Err(ProtocolError::Violation("a second CONNACK".into()));
         }
         self.fulfil(Expect::ConnAck, "CONNACK")?;
-        if ack.code != ConnectReturnCode::Success {
-            return Err(ProtocolError::ConnectRefused(
-                connack_reason(ack.code).into(),
-            ));
+        let props = ack.properties.as_ref();
+        if ack.code.code() != 0 {
+            if self.protocol == Protocol::V311 {
+                return Err(ProtocolError::ConnectRefused(connack_reason(ack.code)));
+            }
+            let reason = Reason::new(
+                ack.code.code(),
+                props.and_then(|p| p.reason_string.as_ref()),
+            );
+            return Err(match props.and_then(|p| p.server_reference.as_ref()) {
+                Some(server) if matches!(reason.code, 0x9C | 0x9D) => ProtocolError::Redirected {
+                    reason,
+                    server: server.clone(),
+                },
+                _ => ProtocolError::ConnectRefused(reason.to_string()),
+            });
         }
         if ack.session_present && self.clean_session {
             // MQTT-3.2.2-1: a clean session never comes back with a session present.
@@ -454,10 +671,47 @@ impl Session {
             // The broker has no session: it will not deliver anything again.
             self.new_epoch();
         }
-        // Publications in flight go again, in packet id order.
-        for o in self.outgoing.values() {
+        let mut notes = Vec::new();
+        if let Some(p) = props {
+            self.limits = ServerLimits::from_connack(p);
+            if let Some(id) = &p.assigned_client_identifier {
+                if !self.sent_empty_client_id {
+                    // MQTT 5 3.2.2.3.7: assigned only for an empty client identifier.
+                    return Err(ProtocolError::Violation(format!(
+                        "CONNACK assigns the client identifier {} although the line sent its own",
+                        crate::text::quote(id)
+                    )));
+                }
+                self.assigned_client_id = Some(id.clone());
+                notes.push(format!(
+                    "the broker assigned the client identifier {}",
+                    crate::text::quote(id)
+                ));
+            }
+            if let Some(k) = p.server_keep_alive {
+                self.keep_alive = Duration::from_secs(k.into());
+                notes.push(format!("the broker sets keep alive to {k} s"));
+            }
+        }
+        if let Some(why) = self.limits.refuses_filter(&self.filter) {
+            // The broker's SUBACK has the last word; the announcement explains a refusal.
+            notes.push(format!(
+                "topic filter {}: {why}",
+                crate::text::quote(&self.filter)
+            ));
+        }
+        // Publications in flight go again, in packet id order, as far as the server's Receive
+        // Maximum allows; the rest follow as acknowledgements make room.
+        let room = usize::from(self.limits.receive_maximum);
+        let mut n = 0;
+        for o in self.outgoing.values_mut() {
+            o.sent = o.released || n < room;
+            if !o.sent {
+                continue;
+            }
+            n += 1;
             let packet = if o.released {
-                Packet::PubRel(PubRel::new(o.publish.pkid))
+                Packet::PubRel(PubRel::new(o.publish.pkid, None))
             } else {
                 let mut p = o.publish.clone();
                 p.dup = true;
@@ -470,20 +724,26 @@ impl Session {
                 let pkid = self.allocate_pkid().unwrap_or(1);
                 self.phase = Phase::AwaitUnsubAck;
                 self.expect(Expect::UnsubAck(pkid), now);
-                let mut unsub = Unsubscribe::new(old);
+                let mut unsub = Unsubscribe::new(old, None);
                 unsub.pkid = pkid;
                 self.outbox.push_back(Packet::Unsubscribe(unsub));
             }
             _ => self.subscribe(now),
         }
-        Ok(None)
+        Ok((!notes.is_empty()).then(|| SessionEvent::Note(notes.join("; "))))
     }
 
     fn subscribe(&mut self, now: Instant) {
         let pkid = self.allocate_pkid().unwrap_or(1);
         self.phase = Phase::AwaitSubAck;
         self.expect(Expect::SubAck(pkid), now);
-        let mut sub = Subscribe::new(self.filter.clone(), self.subscribe_qos);
+        let mut filter = Filter::new(self.filter.clone(), self.subscribe_qos);
+        if self.protocol == Protocol::V5 {
+            filter.nolocal = self.v5.no_local;
+            filter.preserve_retain = self.v5.retain_as_published;
+            filter.retain_forward_rule = self.v5.retain_handling.clone();
+        }
+        let mut sub = Subscribe::new(filter, None);
         sub.pkid = pkid;
         self.outbox.push_back(Packet::Subscribe(sub));
     }
@@ -498,8 +758,22 @@ impl Session {
                     session_present: true,
                 }))
             }
-            Some(SubscribeReasonCode::Failure) => {
-                Err(ProtocolError::SubscribeRefused(self.filter.clone()))
+            Some(code) => {
+                let why = if self.protocol == Protocol::V311 {
+                    "SUBACK return code 0x80".to_string()
+                } else {
+                    Reason::new(
+                        code.code(),
+                        ack.properties
+                            .as_ref()
+                            .and_then(|p| p.reason_string.as_ref()),
+                    )
+                    .to_string()
+                };
+                Err(ProtocolError::SubscribeRefused {
+                    filter: self.filter.clone(),
+                    why,
+                })
             }
             None => Err(ProtocolError::Violation(
                 "SUBACK without a return code".into(),
@@ -507,9 +781,18 @@ impl Session {
         }
     }
 
-    fn on_publish(&mut self, p: Publish) -> Option<SessionEvent> {
+    fn on_publish(&mut self, mut p: Publish) -> Result<Option<SessionEvent>, ProtocolError> {
+        if self.protocol == Protocol::V5 {
+            self.aliases
+                .incoming(&mut p, self.v5.topic_alias_maximum)
+                .map_err(ProtocolError::Violation)?;
+        }
+        let refusal = payload_format_refusal(&p);
         if p.qos == QoS::AtMostOnce {
-            return Some(SessionEvent::Message(p));
+            return Ok(Some(match refusal {
+                Some(text) => SessionEvent::Warning(text),
+                None => SessionEvent::Message(p),
+            }));
         }
         match self.incoming.get(&p.pkid).copied() {
             // Sent again (DUP, or redelivered after a reconnect) before its flow ended: it is
@@ -519,34 +802,54 @@ impl Session {
                     pkid: p.pkid,
                     qos: inc.qos,
                     confirmed: inc.confirmed,
+                    reason: 0,
                 });
                 self.send_confirmed_acks();
-                None
+                Ok(None)
             }
             None => {
+                let limit = self.v5.receive_maximum.unwrap_or(u16::MAX);
+                if self.protocol == Protocol::V5 && self.incoming.len() >= usize::from(limit) {
+                    // MQTT 5 3.3.4-9: the broker may not send more; 0x93 is the reason to close.
+                    return Err(ProtocolError::Violation(format!(
+                        "the broker sent more than the Receive Maximum of {limit} \
+                         unacknowledged messages (0x93 Receive Maximum exceeded)"
+                    )));
+                }
+                let refused = refusal.is_some();
                 self.incoming.insert(
                     p.pkid,
                     Incoming {
                         qos: p.qos,
-                        confirmed: false,
+                        confirmed: refused,
                     },
                 );
                 self.owed.push_back(OwedAck {
                     pkid: p.pkid,
                     qos: p.qos,
-                    confirmed: false,
+                    confirmed: refused,
+                    reason: if refused { 0x99 } else { 0 },
                 });
-                Some(SessionEvent::Message(p))
+                if let Some(text) = refusal {
+                    self.send_confirmed_acks();
+                    return Ok(Some(SessionEvent::Warning(text)));
+                }
+                Ok(Some(SessionEvent::Message(p)))
             }
         }
     }
 
-    fn finish_outgoing(&mut self, pkid: u16, qos: QoS) -> Option<SessionEvent> {
+    fn finish_outgoing(&mut self, pkid: u16, qos: QoS, reason: Reason) -> Option<SessionEvent> {
         match self.outgoing.get(&pkid) {
             Some(o) if o.publish.qos == qos => {
                 let token = o.token;
                 self.outgoing.remove(&pkid);
-                Some(SessionEvent::Published(token))
+                self.release_held();
+                Some(if reason.is_failure() {
+                    SessionEvent::Refused(token, reason)
+                } else {
+                    SessionEvent::Published(token)
+                })
             }
             _ => Some(SessionEvent::Note(format!(
                 "acknowledgement for no message in flight pkid={pkid}"
@@ -616,21 +919,59 @@ impl Session {
             if !self.expects.iter().any(|(e, _)| *e == Expect::PingResp) {
                 self.expect(Expect::PingResp, now);
             }
-            self.outbox.push_back(Packet::PingReq);
+            self.outbox.push_back(Packet::PingReq(PingReq));
         }
         Ok(())
     }
 }
 
-/// Readable name of a CONNACK refusal.
-pub fn connack_reason(code: ConnectReturnCode) -> &'static str {
+/// The error for a server's DISCONNECT: its reason, or where it sends the line.
+fn disconnect_error(d: &Disconnect) -> ProtocolError {
+    let props = d.properties.as_ref();
+    let reason = Reason::new(
+        d.reason_code.code(),
+        props.and_then(|p| p.reason_string.as_ref()),
+    );
+    match props.and_then(|p| p.server_reference.as_ref()) {
+        Some(server)
+            if matches!(
+                d.reason_code,
+                DisconnectReasonCode::UseAnotherServer | DisconnectReasonCode::ServerMoved
+            ) =>
+        {
+            ProtocolError::Redirected {
+                reason,
+                server: server.clone(),
+            }
+        }
+        _ => ProtocolError::ServerDisconnected(reason),
+    }
+}
+
+/// A message whose Payload Format Indicator says UTF-8 while its payload is not: MQTT 5 lets the
+/// receiver refuse it with 0x99 (Payload format invalid), which the line does, with a warning.
+fn payload_format_refusal(p: &Publish) -> Option<String> {
+    if p.properties.as_ref()?.payload_format_indicator != Some(1) {
+        return None;
+    }
+    let bad = std::str::from_utf8(&p.payload).err()?;
+    Some(format!(
+        "a message on '{}' says its payload is UTF-8 but it is not ({bad}); it is refused with \
+         0x99 Payload format invalid",
+        crate::text::escape_bytes(&p.topic)
+    ))
+}
+
+/// Readable name of a 3.1.1 CONNACK refusal.
+pub fn connack_reason(code: ConnectReturnCode) -> String {
     match code {
-        ConnectReturnCode::Success => "accepted",
-        ConnectReturnCode::RefusedProtocolVersion => "unacceptable protocol version (1)",
-        ConnectReturnCode::BadClientId => "identifier rejected (2): check client_id",
-        ConnectReturnCode::ServiceUnavailable => "server unavailable (3)",
-        ConnectReturnCode::BadUserNamePassword => "bad user name or password (4)",
-        ConnectReturnCode::NotAuthorized => "not authorized (5)",
+        ConnectReturnCode::Success => "accepted".into(),
+        ConnectReturnCode::RefusedProtocolVersion => "unacceptable protocol version (1)".into(),
+        ConnectReturnCode::BadClientId => "identifier rejected (2): check client_id".into(),
+        ConnectReturnCode::ServiceUnavailable => "server unavailable (3)".into(),
+        ConnectReturnCode::BadUserNamePassword => "bad user name or password (4)".into(),
+        ConnectReturnCode::NotAuthorized => "not authorized (5)".into(),
+        other => Reason::new(other.code(), None).to_string(),
     }
 }
 
@@ -641,12 +982,16 @@ pub enum PublishError {
     NotConnected,
     #[error("all 65535 packet ids are in flight")]
     PacketIdsInFlight,
+    #[error("the broker takes messages up to QoS {maximum} (its Maximum QoS); this write asks for QoS {qos}")]
+    QosNotSupported { qos: u8, maximum: u8 },
+    #[error("the broker announced that it keeps no retained messages; this write is retained")]
+    RetainNotSupported,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{describe, UnsubAck};
+    use crate::codec::{conn_ack, describe, sub_ack, UnsubAck};
     use crate::config::LineConfig;
 
     fn cfg(extra: &[(&str, &str)]) -> SessionConfig {
@@ -662,9 +1007,9 @@ mod tests {
     fn ready(s: &mut Session, c: &SessionConfig, now: Instant) {
         s.connect(c, &Secret::default(), now);
         let out = drain(s, now);
-        assert!(matches!(out[0], Packet::Connect(_)));
+        assert!(matches!(out[0], Packet::Connect(..)));
         s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+            Packet::ConnAck(conn_ack(ConnectReturnCode::Success, false)),
             now,
         )
         .unwrap();
@@ -674,7 +1019,7 @@ mod tests {
         };
         let ev = s
             .handle(
-                Packet::SubAck(SubAck::new(
+                Packet::SubAck(sub_ack(
                     sub.pkid,
                     vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
                 )),
@@ -701,7 +1046,7 @@ mod tests {
         s.connect(c, &Secret::default(), now);
         drain(s, now);
         s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
+            Packet::ConnAck(conn_ack(ConnectReturnCode::Success, session_present)),
             now,
         )
         .unwrap();
@@ -709,7 +1054,7 @@ mod tests {
     }
 
     fn publish(pkid: u16, qos: QoS) -> Packet {
-        let mut p = Publish::new("t", qos, "x");
+        let mut p = Publish::new("t", qos, "x", None);
         p.pkid = pkid;
         Packet::Publish(p)
     }
@@ -720,14 +1065,14 @@ mod tests {
         let c = cfg(&[("topic_filter", "a/#"), ("subscribe_qos", "2")]);
         let mut s = Session::new(now);
         s.connect(&c, &Secret::default(), now);
-        let Some(Packet::Connect(connect)) = s.poll_transmit(now) else {
+        let Some(Packet::Connect(connect, ..)) = s.poll_transmit(now) else {
             panic!()
         };
         assert_eq!(connect.client_id, "D2000kom");
-        assert!(!connect.clean_session);
+        assert!(!connect.clean_start);
         assert!(!s.is_ready());
         s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+            Packet::ConnAck(conn_ack(ConnectReturnCode::Success, false)),
             now,
         )
         .unwrap();
@@ -737,7 +1082,7 @@ mod tests {
         assert_eq!(sub.filters[0].path, "a/#");
         assert_eq!(sub.filters[0].qos, QoS::ExactlyOnce);
         s.handle(
-            Packet::SubAck(SubAck::new(
+            Packet::SubAck(sub_ack(
                 sub.pkid,
                 vec![SubscribeReasonCode::Success(QoS::ExactlyOnce)],
             )),
@@ -756,7 +1101,7 @@ mod tests {
         drain(&mut s, now);
         let err = s
             .handle(
-                Packet::ConnAck(ConnAck::new(ConnectReturnCode::BadClientId, false)),
+                Packet::ConnAck(conn_ack(ConnectReturnCode::BadClientId, false)),
                 now,
             )
             .unwrap_err();
@@ -768,11 +1113,14 @@ mod tests {
         };
         let err = s
             .handle(
-                Packet::SubAck(SubAck::new(sub.pkid, vec![SubscribeReasonCode::Failure])),
+                Packet::SubAck(sub_ack(sub.pkid, vec![SubscribeReasonCode::Failure])),
                 now,
             )
             .unwrap_err();
-        assert_eq!(err, ProtocolError::SubscribeRefused("#".into()));
+        assert!(
+            matches!(err, ProtocolError::SubscribeRefused { ref filter, .. } if filter == "#"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -813,7 +1161,7 @@ mod tests {
         // The broker sends it again (DUP) before PUBREL: PUBREC again, no second delivery.
         assert_eq!(s.handle(publish(9, QoS::ExactlyOnce), now).unwrap(), None);
         assert!(matches!(drain(&mut s, now)[..], [Packet::PubRec(_)]));
-        s.handle(Packet::PubRel(PubRel::new(9)), now).unwrap();
+        s.handle(Packet::PubRel(PubRel::new(9, None)), now).unwrap();
         assert!(matches!(drain(&mut s, now)[..], [Packet::PubComp(_)]));
         // After PUBREL the id is free: a new message with it is delivered.
         assert!(s
@@ -838,7 +1186,7 @@ mod tests {
         assert_eq!(s.handle(publish(4, QoS::AtLeastOnce), now).unwrap(), None);
         assert!(drain(&mut s, now).is_empty());
         s.confirm_now(4);
-        assert_eq!(drain(&mut s, now), [Packet::PubAck(PubAck::new(4))]);
+        assert_eq!(drain(&mut s, now), [Packet::PubAck(PubAck::new(4, None))]);
         // The flow is over: the id may carry a new message.
         assert!(s
             .handle(publish(4, QoS::AtLeastOnce), now)
@@ -858,7 +1206,7 @@ mod tests {
         assert!(drain(&mut s, now).is_empty());
         reconnect(&mut s, &c, true, now);
         assert_eq!(s.handle(publish(8, QoS::ExactlyOnce), now).unwrap(), None);
-        assert_eq!(drain(&mut s, now), [Packet::PubRec(PubRec::new(8))]);
+        assert_eq!(drain(&mut s, now), [Packet::PubRec(PubRec::new(8, None))]);
     }
 
     #[test]
@@ -889,7 +1237,7 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(4)));
         let t4 = t0 + Duration::from_secs(4);
         s.handle_timeout(t4).unwrap();
-        assert_eq!(drain(&mut s, t4), [Packet::PingReq]);
+        assert_eq!(drain(&mut s, t4), [Packet::PingReq(PingReq)]);
         // No PINGRESP within the reply timeout: the line is in error.
         let err = s.handle_timeout(t4 + Duration::from_secs(2)).unwrap_err();
         assert!(
@@ -922,7 +1270,7 @@ mod tests {
         s.handle(publish(0, QoS::AtMostOnce), t3).unwrap();
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(5)));
         s.handle_timeout(t0 + Duration::from_secs(5)).unwrap();
-        assert_eq!(drain(&mut s, t0), [Packet::PingReq]);
+        assert_eq!(drain(&mut s, t0), [Packet::PingReq(PingReq)]);
     }
 
     #[test]
@@ -944,16 +1292,23 @@ mod tests {
         s.connect(&cfg(&[("topic_filter", "new/#")]), &Secret::default(), t0);
         drain(&mut s, t0);
         s.handle(
-            Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
+            Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
             t0,
         )
         .unwrap();
         let Some(Packet::Unsubscribe(u)) = s.poll_transmit(t0) else {
             panic!()
         };
-        assert_eq!(u.topics, ["old/#"]);
-        s.handle(Packet::UnsubAck(UnsubAck::new(u.pkid)), t0)
-            .unwrap();
+        assert_eq!(u.filters, ["old/#"]);
+        s.handle(
+            Packet::UnsubAck(UnsubAck {
+                pkid: u.pkid,
+                reasons: Vec::new(),
+                properties: None,
+            }),
+            t0,
+        )
+        .unwrap();
         let Some(Packet::Subscribe(sub)) = s.poll_transmit(t0) else {
             panic!()
         };
@@ -971,7 +1326,8 @@ mod tests {
                 "o",
                 Bytes::from_static(b"v"),
                 QoS::AtMostOnce,
-                false
+                false,
+                None,
             )
             .is_err());
         ready(&mut s, &c, t0);
@@ -981,6 +1337,7 @@ mod tests {
             Bytes::from_static(b"v"),
             QoS::AtMostOnce,
             false,
+            None,
         )
         .unwrap();
         s.publish(
@@ -989,6 +1346,7 @@ mod tests {
             Bytes::from_static(b"v"),
             QoS::AtLeastOnce,
             false,
+            None,
         )
         .unwrap();
         s.publish(
@@ -997,6 +1355,7 @@ mod tests {
             Bytes::from_static(b"v"),
             QoS::ExactlyOnce,
             true,
+            None,
         )
         .unwrap();
         let out = drain(&mut s, t0);
@@ -1007,13 +1366,17 @@ mod tests {
         };
         let (p2, p3) = (pkid(&out[1]), pkid(&out[2]));
         assert_eq!(
-            s.handle(Packet::PubAck(PubAck::new(p2)), t0).unwrap(),
+            s.handle(Packet::PubAck(PubAck::new(p2, None)), t0).unwrap(),
             Some(SessionEvent::Published(WriteToken(2)))
         );
-        assert_eq!(s.handle(Packet::PubRec(PubRec::new(p3)), t0).unwrap(), None);
+        assert_eq!(
+            s.handle(Packet::PubRec(PubRec::new(p3, None)), t0).unwrap(),
+            None
+        );
         assert!(matches!(drain(&mut s, t0)[..], [Packet::PubRel(_)]));
         assert_eq!(
-            s.handle(Packet::PubComp(PubComp::new(p3)), t0).unwrap(),
+            s.handle(Packet::PubComp(PubComp::new(p3, None)), t0)
+                .unwrap(),
             Some(SessionEvent::Published(WriteToken(3)))
         );
     }
@@ -1030,6 +1393,7 @@ mod tests {
             Bytes::from_static(b"v"),
             QoS::AtLeastOnce,
             false,
+            None,
         )
         .unwrap();
         drain(&mut s, t0);
@@ -1049,6 +1413,7 @@ mod tests {
             Bytes::from_static(b"v"),
             QoS::AtLeastOnce,
             false,
+            None,
         )
         .unwrap();
         assert_eq!(s.disconnected(), [WriteToken(8)]);
@@ -1074,7 +1439,7 @@ mod tests {
         let mut s = Session::new(t0);
         ready(&mut s, &cfg(&[]), t0);
         assert!(matches!(
-            s.handle(Packet::PingReq, t0),
+            s.handle(Packet::PingReq(PingReq), t0),
             Err(ProtocolError::Violation(_))
         ));
     }
@@ -1087,7 +1452,7 @@ mod tests {
         s.connect(&c, &Secret::default(), now);
         drain(&mut s, now);
         assert!(matches!(
-            s.handle(Packet::PubAck(PubAck::new(1)), now),
+            s.handle(Packet::PubAck(PubAck::new(1, None)), now),
             Err(ProtocolError::Violation(_))
         ));
     }
@@ -1099,7 +1464,14 @@ mod tests {
         ready(&mut s, &cfg(&[]), now);
         // Ignored: only a note for the debug log comes back.
         assert_eq!(
-            s.handle(Packet::UnsubAck(UnsubAck::new(77)), now),
+            s.handle(
+                Packet::UnsubAck(UnsubAck {
+                    pkid: 77,
+                    reasons: Vec::new(),
+                    properties: None
+                }),
+                now
+            ),
             Ok(Some(SessionEvent::Note(
                 "UNSUBACK for no UNSUBSCRIBE in flight pkid=77".into()
             )))
@@ -1116,10 +1488,14 @@ mod tests {
         drain(&mut s, now);
         assert!(matches!(
             s.handle(
-                Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, true)),
+                Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
                 now
             ),
             Err(ProtocolError::Violation(_))
         ));
     }
 }
+
+#[cfg(test)]
+#[path = "session_v5_tests.rs"]
+mod v5_tests;

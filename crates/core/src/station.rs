@@ -64,6 +64,9 @@ pub struct StationParams {
     /// STALE: while the line is connected, the station goes to comm error when no message came
     /// for this long; `None` (0) is off.
     pub stale: Option<Duration>,
+    /// MQTT 5 Content Type and Response Topic of the station's writes (else the line's).
+    pub content_type: Option<String>,
+    pub response_topic: Option<String>,
 }
 
 impl Default for StationParams {
@@ -82,6 +85,8 @@ impl Default for StationParams {
             time_zone: TimeZone::Local,
             max_held_messages: crate::ack_gate::DEFAULT_MAX_HELD,
             stale: None,
+            content_type: None,
+            response_topic: None,
         }
     }
 }
@@ -107,6 +112,8 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "time_zone",
     "max_held_messages",
     "stale",
+    "content_type",
+    "response_topic",
 ];
 
 impl StationParams {
@@ -175,6 +182,13 @@ impl StationParams {
                 "stale" => {
                     let d = param.seconds(MAX_STALE_SECS)?;
                     p.stale = (!d.is_zero()).then_some(d);
+                }
+                "content_type" => p.content_type = Some(value.to_string()),
+                "response_topic" => {
+                    if value.contains(['+', '#']) {
+                        return Err(param.invalid("a response topic may not contain '+' or '#'"));
+                    }
+                    p.response_topic = Some(value.to_string())
                 }
                 other => return Err(unhandled(object, other)),
             }

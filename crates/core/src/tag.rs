@@ -22,6 +22,18 @@ pub enum TagAddress {
     OutTopic,
     /// Writing it publishes the value to OUT_TOPIC.
     OutValue,
+    /// MQTT 5: the value of the received message's user property of this name
+    /// (`IN_PROPERTY=name`); invalid when the message has none.
+    InProperty(String),
+    /// MQTT 5: the received message's Content Type.
+    InContentType,
+    /// MQTT 5: the received message's Response Topic.
+    InResponseTopic,
+    /// MQTT 5: the received message's Correlation Data, in hexadecimal.
+    InCorrelationData,
+    /// MQTT 5: its value goes out as the user property of this name with every write of the
+    /// station (`OUT_PROPERTY=name`).
+    OutProperty(String),
     /// A value inside a JSON payload (`JA=path`).
     /// Shared: a line keeps one copy of each distinct address (see `Line::add_tag`).
     Json(Arc<JsonPath>),
@@ -44,6 +56,9 @@ impl TagAddress {
             "ACK_ID" => TagAddress::AckId,
             "OUT_TOPIC" => TagAddress::OutTopic,
             "OUT_VALUE" => TagAddress::OutValue,
+            "IN_CONTENT_TYPE" => TagAddress::InContentType,
+            "IN_RESPONSE_TOPIC" => TagAddress::InResponseTopic,
+            "IN_CORRELATION_DATA" => TagAddress::InCorrelationData,
             _ if upper.starts_with("SPB=") => {
                 // The name is used exactly: only the text before "SPB=" is trimmed.
                 let name = &address.trim_start()[4..];
@@ -55,6 +70,21 @@ impl TagAddress {
                     });
                 }
                 TagAddress::Sparkplug(Arc::from(name))
+            }
+            _ if upper.starts_with("IN_PROPERTY=") || upper.starts_with("OUT_PROPERTY=") => {
+                let (_, name) = a.split_once('=').unwrap_or_default();
+                if name.is_empty() {
+                    return Err(ConfigError::InvalidAddress {
+                        object: object.to_string(),
+                        address: address.to_string(),
+                        reason: "needs a user property name after '='".into(),
+                    });
+                }
+                if upper.starts_with("IN_") {
+                    TagAddress::InProperty(name.to_string())
+                } else {
+                    TagAddress::OutProperty(name.to_string())
+                }
             }
             _ if upper.starts_with("JA=") => {
                 let path = a[3..].trim();
@@ -90,7 +120,9 @@ impl TagAddress {
                     object: object.to_string(),
                     address: address.to_string(),
                     reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE, \
-                             JA=json_address, CSV=position or SPB=metric_name"
+                             JA=json_address, CSV=position, SPB=metric_name, or with MQTT 5 \
+                             IN_PROPERTY=name, IN_CONTENT_TYPE, IN_RESPONSE_TOPIC, \
+                             IN_CORRELATION_DATA, OUT_PROPERTY=name"
                         .into(),
                 })
             }
@@ -110,6 +142,17 @@ impl TagAddress {
             TagAddress::OutTopic if ty != ValueType::TxtO => {
                 Err("OUT_TOPIC is a text output tag (TxtO)".into())
             }
+            TagAddress::OutProperty(_) if ty != ValueType::TxtO => {
+                Err("OUT_PROPERTY is a text output tag (TxtO)".into())
+            }
+            TagAddress::InProperty(_)
+            | TagAddress::InContentType
+            | TagAddress::InResponseTopic
+            | TagAddress::InCorrelationData
+                if ty != ValueType::TxtI =>
+            {
+                Err("a message property is read by a text input tag (TxtI)".into())
+            }
             TagAddress::OutValue if !ty.is_output() => {
                 Err("OUT_VALUE is written by the host, so it must be an output type".into())
             }
@@ -119,6 +162,12 @@ impl TagAddress {
 
     /// Whether the line fills this tag from received messages.
     pub fn is_input(&self) -> bool {
+        self.is_message_field() || matches!(self, TagAddress::Json(_))
+    }
+
+    /// Whether the tag is set from the received message itself (not its JSON payload): the
+    /// IN_* addresses.
+    pub fn is_message_field(&self) -> bool {
         matches!(
             self,
             TagAddress::InTopic
@@ -127,6 +176,10 @@ impl TagAddress {
                 | TagAddress::Json(_)
                 | TagAddress::Csv(_)
                 | TagAddress::Sparkplug(_)
+                | TagAddress::InProperty(_)
+                | TagAddress::InContentType
+                | TagAddress::InResponseTopic
+                | TagAddress::InCorrelationData
         )
     }
 }
@@ -140,6 +193,11 @@ impl std::fmt::Display for TagAddress {
             TagAddress::AckId => f.write_str("ACK_ID"),
             TagAddress::OutTopic => f.write_str("OUT_TOPIC"),
             TagAddress::OutValue => f.write_str("OUT_VALUE"),
+            TagAddress::InProperty(n) => write!(f, "IN_PROPERTY={n}"),
+            TagAddress::InContentType => f.write_str("IN_CONTENT_TYPE"),
+            TagAddress::InResponseTopic => f.write_str("IN_RESPONSE_TOPIC"),
+            TagAddress::InCorrelationData => f.write_str("IN_CORRELATION_DATA"),
+            TagAddress::OutProperty(n) => write!(f, "OUT_PROPERTY={n}"),
             TagAddress::Json(p) => write!(f, "JA={p}"),
             TagAddress::Csv(n) => write!(f, "CSV={}", n + 1),
             TagAddress::Sparkplug(name) => write!(f, "SPB={name}"),
@@ -176,6 +234,15 @@ mod tests {
             ("SPB=Inputs/Temperature", Ai, true),
             ("spb=Outputs/Setpoint", Ao, true),
             ("SPB=Text", TxtI, true),
+            ("IN_PROPERTY=site", TxtI, true),
+            ("in_property=Site", TxtI, true),
+            ("IN_PROPERTY=site", Ai, false),
+            ("IN_CONTENT_TYPE", TxtI, true),
+            ("IN_RESPONSE_TOPIC", TxtI, true),
+            ("IN_CORRELATION_DATA", TxtI, true),
+            ("IN_CORRELATION_DATA", TxtO, false),
+            ("OUT_PROPERTY=site", TxtO, true),
+            ("OUT_PROPERTY=site", TxtI, false),
         ];
         for (addr, ty, ok) in cases {
             let a = TagAddress::parse("tag 't'", addr).unwrap();
@@ -198,6 +265,12 @@ mod tests {
             TagAddress::parse("t", " SPB=Node Control/Rebirth ").unwrap(),
             TagAddress::Sparkplug(Arc::from("Node Control/Rebirth ")),
             "metric names are exact: inner and trailing spaces are kept"
+        );
+        assert!(TagAddress::parse("t", "IN_PROPERTY=").is_err());
+        assert_eq!(
+            TagAddress::parse("t", "in_property=Site").unwrap(),
+            TagAddress::InProperty("Site".into()),
+            "the name keeps its case"
         );
         let err = TagAddress::parse("tag 'st.x'", "JA=rx..time")
             .unwrap_err()

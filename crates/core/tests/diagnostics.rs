@@ -310,6 +310,7 @@ fn counters_count_each_message_once_by_what_became_of_it() {
                     topic,
                     QoS::AtMostOnce,
                     payload.to_vec(),
+                    None,
                 )),
                 h.now,
                 1000 + h.line.stats().received as i64,

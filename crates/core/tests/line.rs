@@ -46,7 +46,7 @@ fn inputs_are_filled_in_order_topic_data_id() {
         ]
     );
     // QoS 1 is acknowledged at once when the station has no ACK_ID tag.
-    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(7))]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(7, None))]);
     let ev = h.receive("status/battery", b"x", QoS::AtMostOnce, 0);
     assert_eq!(values(&ev)[2], (12, Some(Value::Int(0)), FLAG_VALID));
 }
@@ -58,7 +58,7 @@ fn flags_mark_duplicates_and_retained_messages() {
     h.line.start(0).unwrap();
     h.connect();
     h.events();
-    let mut p = Publish::new("t", QoS::AtLeastOnce, "v");
+    let mut p = Publish::new("t", QoS::AtLeastOnce, "v", None);
     p.pkid = 3;
     p.dup = true;
     p.retain = true;
@@ -281,11 +281,11 @@ fn out_value_publishes_to_out_topic_and_completes_by_qos() {
     let Some(Packet::Publish(p)) = out.first() else {
         panic!("{out:?}")
     };
-    assert_eq!((p.topic.as_str(), &p.payload[..]), ("cmd/x", &b"on"[..]));
+    assert_eq!((&p.topic[..], &p.payload[..]), (&b"cmd/x"[..], &b"on"[..]));
     assert!(p.retain && p.qos == QoS::AtLeastOnce);
     let pkid = p.pkid;
     h.line
-        .handle_packet(Packet::PubAck(PubAck::new(pkid)), h.now, 0)
+        .handle_packet(Packet::PubAck(PubAck::new(pkid, None)), h.now, 0)
         .unwrap();
     assert_eq!(write_results(&h.events()), [(2, None)]);
 }
@@ -402,7 +402,7 @@ fn ack_id_shows_one_message_at_a_time_in_arrival_order() {
     let ev = h.events();
     assert_eq!(write_results(&ev), [(2, None)]);
     assert_eq!(shown_ids(&ev), [Value::Int(2)]);
-    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1, None))]);
 
     h.line.write(TagId(50), 3, Value::Int(2), h.now, 0).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(0)]);
@@ -430,8 +430,8 @@ fn acks_reach_the_broker_in_arrival_order_across_stations() {
     assert_eq!(
         h.transmit(),
         [
-            Packet::PubAck(PubAck::new(1)),
-            Packet::PubAck(PubAck::new(2))
+            Packet::PubAck(PubAck::new(1, None)),
+            Packet::PubAck(PubAck::new(2, None))
         ]
     );
 }
@@ -445,10 +445,10 @@ fn held_messages_survive_a_reconnect_without_twins() {
     h.connect_with_session(true);
     h.events();
     // The broker redelivers both; the shown one stays shown, the held one becomes new again.
-    let mut dup = Publish::new("t", QoS::AtLeastOnce, "a");
+    let mut dup = Publish::new("t", QoS::AtLeastOnce, "a", None);
     (dup.pkid, dup.dup) = (1, true);
     assert!(shown_ids(&h.receive_publish(dup)).is_empty());
-    let mut dup = Publish::new("t", QoS::AtLeastOnce, "b");
+    let mut dup = Publish::new("t", QoS::AtLeastOnce, "b", None);
     (dup.pkid, dup.dup) = (2, true);
     assert!(
         shown_ids(&h.receive_publish(dup)).is_empty(),
@@ -456,7 +456,7 @@ fn held_messages_survive_a_reconnect_without_twins() {
     );
     h.line.write(TagId(50), 1, Value::Int(1), h.now, 0).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(2)]);
-    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1, None))]);
 }
 
 #[test]
@@ -479,7 +479,7 @@ fn held_messages_are_kept_when_the_broker_lost_the_session() {
     h.line.write(TagId(50), 2, Value::Int(2), h.now, 0).unwrap();
     assert_eq!(shown_ids(&h.events()), [Value::Int(1)]);
     h.line.write(TagId(50), 3, Value::Int(1), h.now, 0).unwrap();
-    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1))]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(1, None))]);
 }
 
 #[test]
@@ -528,7 +528,7 @@ fn station_will_puts_the_station_in_hard_error_until_data_comes() {
     let ev = h.receive("devices/1/status", b"offline", QoS::AtLeastOnce, 3);
     assert_eq!(states(&ev), [(1, StationState::HardError)]);
     assert_eq!(values(&ev), [(10, None, 0)]);
-    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(3))]);
+    assert_eq!(h.transmit(), [Packet::PubAck(PubAck::new(3, None))]);
 
     // A lost connection and its return do not clear a device's hard error.
     h.line.transport_closed("x", 0);

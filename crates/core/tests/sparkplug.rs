@@ -109,13 +109,13 @@ fn rebirth_requests(packets: &[Packet]) -> Vec<String> {
     packets
         .iter()
         .filter_map(|p| match p {
-            Packet::Publish(p) if p.topic.contains("/NCMD/") => {
+            Packet::Publish(p) if String::from_utf8_lossy(&p.topic).contains("/NCMD/") => {
                 let cmd = decode(&p.payload).unwrap();
                 let m = &cmd.metrics[0];
                 assert_eq!(m.name.as_deref(), Some("Node Control/Rebirth"));
                 assert_eq!(m.value, Some(MetricValue::Boolean(true)));
                 assert_eq!(m.datatype, Some(11));
-                Some(p.topic.clone())
+                Some(String::from_utf8_lossy(&p.topic).into_owned())
             }
             _ => None,
         })
@@ -419,7 +419,7 @@ fn writes_send_commands_with_the_births_data_type() {
     );
     h.line
         .handle_packet(
-            Packet::PubAck(mqtt_line_core::mqtt::PubAck::new(p.pkid)),
+            Packet::PubAck(mqtt_line_core::mqtt::PubAck::new(p.pkid, None)),
             h.now,
             0,
         )
@@ -545,11 +545,11 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
     h.line.add_station(StationId(1), "n", "g/n", []).unwrap();
     h.line.start(1_700_000_000_000_000_000).unwrap();
     let sent = h.connect_packets(false);
-    let [Packet::Connect(connect), Packet::Subscribe(sub)] = sent.as_slice() else {
+    let [Packet::Connect(_, will, _), Packet::Subscribe(sub)] = sent.as_slice() else {
         panic!("{sent:?}")
     };
-    let will = connect.last_will.as_ref().unwrap();
-    assert_eq!(will.topic, "spBv1.0/STATE/scada");
+    let will = will.as_ref().unwrap();
+    assert_eq!(&will.topic[..], b"spBv1.0/STATE/scada");
     assert_eq!(
         &will.message[..],
         br#"{"online":false,"timestamp":1700000000000}"#
@@ -557,7 +557,7 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
     assert!(will.retain);
     assert_eq!(sub.filters[0].path, "spBv1.0/#");
     let state = sent_publish(&mut h);
-    assert_eq!(state.topic, "spBv1.0/STATE/scada");
+    assert_eq!(&state.topic[..], b"spBv1.0/STATE/scada");
     assert_eq!(
         &state.payload[..],
         br#"{"online":true,"timestamp":1700000000000}"#
@@ -570,12 +570,13 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
         "spBv1.0/STATE/scada",
         QoS::AtMostOnce,
         &br#"{"online":false,"timestamp":1}"#[..],
+        None,
     );
     stale.retain = true;
     h.receive_publish(stale);
     let sent = h.transmit();
     assert!(
-        matches!(sent.as_slice(), [Packet::Publish(p)] if p.topic == "spBv1.0/STATE/scada"),
+        matches!(sent.as_slice(), [Packet::Publish(p)] if &p.topic[..] == b"spBv1.0/STATE/scada"),
         "{sent:?}"
     );
 }

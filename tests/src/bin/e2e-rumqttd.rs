@@ -1,5 +1,6 @@
 //! rumqttd as a process of its own for the interoperability tests: `e2e-rumqttd PORT` serves
-//! MQTT 3.1.1 on 127.0.0.1:PORT until it is killed. A process (rather than a thread of the test)
+//! MQTT 3.1.1 on 127.0.0.1:PORT until it is killed; `e2e-rumqttd PORT v5` serves MQTT 5 instead
+//! (rumqttd's v5 listener). A process (rather than a thread of the test)
 //! so that a test can kill it and start it again, which rumqttd cannot do inside one process.
 //!
 //! The settings are those of `sim-host demo` (sim-host/src/demo.rs), with a larger payload limit.
@@ -17,8 +18,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let v5 = std::env::args().nth(2).is_some_and(|a| a == "v5");
     let server = ServerSettings {
-        name: "e2e-v4".into(),
+        name: if v5 { "e2e-v5" } else { "e2e-v4" }.into(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         tls: None,
         next_connection_delay_ms: 1,
@@ -40,7 +42,8 @@ fn main() {
             max_segment_count: 10,
             ..RouterConfig::default()
         },
-        v4: Some(HashMap::from([("1".to_string(), server)])),
+        v4: (!v5).then(|| HashMap::from([("1".to_string(), server.clone())])),
+        v5: v5.then(|| HashMap::from([("1".to_string(), server)])),
         ..Config::default()
     };
     println!("rumqttd on 127.0.0.1:{port}");

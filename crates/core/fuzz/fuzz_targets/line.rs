@@ -18,8 +18,8 @@ use bytes::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use mqtt_line_core::mqtt::{
-    ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck,
-    SubscribeReasonCode, UnsubAck,
+    conn_ack, sub_ack, ConnectReturnCode, Packet, PingReq, PingResp, PubAck, PubComp, PubRec,
+    PubRel, Publish, QoS, SubscribeReasonCode, UnsubAck,
 };
 use mqtt_line_core::Event;
 use mqtt_line_core::Secret;
@@ -126,6 +126,8 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("max_decompressed_size", &["0", "16", "65536"]),
     ("time_field_name", &["ts", "[", ""]),
     ("client_id", &["fuzz", ""]),
+    ("protocol_version", &["3.1.1", "5", "6"]),
+    ("message_expiry_interval", &["0", "30"]),
 ];
 
 struct Harness {
@@ -423,7 +425,7 @@ impl Harness {
             self.next_gate_pkid = self.next_gate_pkid.checked_add(1).unwrap_or(GATE_PKID_BASE);
             pkid
         };
-        let mut p = Publish::from_bytes(topic, qos, payload);
+        let mut p = Publish::new(topic, qos, payload, None);
         p.pkid = pkid;
         p.dup = dup;
         p.retain = u.arbitrary()?;
@@ -466,7 +468,7 @@ impl Harness {
                     ConnectReturnCode::ServiceUnavailable,
                 ])?;
                 let session_present = u.arbitrary()?;
-                let accepted = self.feed(Packet::ConnAck(ConnAck::new(code, session_present)));
+                let accepted = self.feed(Packet::ConnAck(conn_ack(code, session_present)));
                 if accepted && !session_present {
                     self.new_broker_session();
                 }
@@ -479,34 +481,43 @@ impl Harness {
                     2 => vec![SubscribeReasonCode::Success(QoS::AtMostOnce)],
                     _ => vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
                 };
-                self.feed(Packet::SubAck(SubAck::new(pkid, codes)));
+                self.feed(Packet::SubAck(sub_ack(pkid, codes)));
             }
             4 if self.open => {
                 let pkid = self.pkid(u, &[self.last_unsubscribe])?;
-                self.feed(Packet::UnsubAck(UnsubAck::new(pkid)));
+                self.feed(Packet::UnsubAck(UnsubAck {
+                    pkid: pkid,
+                    reasons: Vec::new(),
+                    properties: None,
+                }));
             }
             5 | 6 if self.open => self.publish(u)?,
             7 if self.open => {
                 let sent = self.sent.clone();
                 let pkid = self.pkid(u, &sent)?;
                 let packet = match u.int_in_range(0..=2)? {
-                    0 => Packet::PubAck(PubAck::new(pkid)),
-                    1 => Packet::PubRec(PubRec::new(pkid)),
-                    _ => Packet::PubComp(PubComp::new(pkid)),
+                    0 => Packet::PubAck(PubAck::new(pkid, None)),
+                    1 => Packet::PubRec(PubRec::new(pkid, None)),
+                    _ => Packet::PubComp(PubComp::new(pkid, None)),
                 };
                 self.feed(packet);
             }
             8 if self.open => {
                 let blocked: Vec<u16> = self.blocked.keys().copied().collect();
                 let pkid = self.pkid(u, &blocked)?;
-                if self.feed(Packet::PubRel(PubRel::new(pkid))) && self.blocked.contains_key(&pkid)
+                if self.feed(Packet::PubRel(PubRel::new(pkid, None)))
+                    && self.blocked.contains_key(&pkid)
                 {
                     self.released.insert(pkid);
                 }
             }
             9 if self.open => {
                 let packet = u
-                    .choose(&[Packet::PingResp, Packet::PingResp, Packet::PingReq])?
+                    .choose(&[
+                        Packet::PingResp(PingResp),
+                        Packet::PingResp(PingResp),
+                        Packet::PingReq(PingReq),
+                    ])?
                     .clone();
                 self.feed(packet);
             }
@@ -594,22 +605,26 @@ impl Harness {
             }
             for packet in out {
                 let answer = match packet {
-                    Packet::Connect(_) => {
-                        Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, !self.clean))
+                    Packet::Connect(..) => {
+                        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, !self.clean))
                     }
-                    Packet::Subscribe(s) => Packet::SubAck(SubAck::new(
+                    Packet::Subscribe(s) => Packet::SubAck(sub_ack(
                         s.pkid,
                         vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
                     )),
-                    Packet::Unsubscribe(s) => Packet::UnsubAck(UnsubAck::new(s.pkid)),
+                    Packet::Unsubscribe(s) => Packet::UnsubAck(UnsubAck {
+                        pkid: s.pkid,
+                        reasons: Vec::new(),
+                        properties: None,
+                    }),
                     Packet::Publish(p) if p.qos == QoS::AtLeastOnce => {
-                        Packet::PubAck(PubAck::new(p.pkid))
+                        Packet::PubAck(PubAck::new(p.pkid, None))
                     }
                     Packet::Publish(p) if p.qos == QoS::ExactlyOnce => {
-                        Packet::PubRec(PubRec::new(p.pkid))
+                        Packet::PubRec(PubRec::new(p.pkid, None))
                     }
-                    Packet::PubRel(r) => Packet::PubComp(PubComp::new(r.pkid)),
-                    Packet::PingReq => Packet::PingResp,
+                    Packet::PubRel(r) => Packet::PubComp(PubComp::new(r.pkid, None)),
+                    Packet::PingReq(PingReq) => Packet::PingResp(PingResp),
                     _ => continue,
                 };
                 assert!(

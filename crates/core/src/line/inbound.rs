@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::Line;
 use crate::ack_gate::{Held, HeldLimit, Offered};
-use crate::codec::{Publish, QoS};
+use crate::codec::{Publish, PublishProperties, QoS};
 use crate::config::PayloadType;
 use crate::event::{
     Event, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID, ROUTE_PAYLOAD_MAX,
@@ -22,7 +22,8 @@ impl Line {
     /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
     /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
     pub(super) fn deliver(&mut self, p: Publish, now: Instant, wall_ns: i64) {
-        self.deliver_as(p, Encoding::Detect, now, wall_ns);
+        let encoding = content_type(&p).map_or(Encoding::Detect, Encoding::from_content_type);
+        self.deliver_as(p, encoding, now, wall_ns);
     }
 
     /// [`Line::deliver`] for a message that announced its payload's encoding (an MQTT 5
@@ -40,7 +41,7 @@ impl Line {
         if let Some(hit) = self.will_stations(&p) {
             self.stats.will_messages += 1;
             self.trace(&p, RouteOutcome::Will, hit.first().copied(), wall_ns);
-            self.devices_lost(&hit, &p.topic, wall_ns);
+            self.devices_lost(&hit, topic(&p), wall_ns);
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
@@ -48,7 +49,7 @@ impl Line {
             self.deliver_sparkplug(p, now, wall_ns);
             return;
         }
-        let routed = self.router.route(&p.topic).map(StationIndex);
+        let routed = self.router.route(topic(&p)).map(StationIndex);
         let Some(i) = self.account(&p, routed, now, wall_ns) else {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
@@ -70,7 +71,7 @@ impl Line {
             .gate
             .offer(held, HeldLimit::station(s.params.max_held_messages))
         {
-            self.show(i, now_shown, now);
+            self.show(i, *now_shown, now);
             return;
         }
         if let Some(warning) = s.gate.warning() {
@@ -94,7 +95,7 @@ impl Line {
             self.trace(p, RouteOutcome::Unrouted, None, wall_ns);
             let text = format!(
                 "message matches no station topic={} unrouted={}",
-                payload::escape(&p.topic),
+                payload::escape(topic(p)),
                 self.stats.unrouted
             );
             self.log(LogLevel::Debug, text);
@@ -118,7 +119,7 @@ impl Line {
             let text = format!(
                 "message for a station that is off or simulated is dropped station={} topic={}",
                 self.stations[i].name,
-                payload::escape(&p.topic)
+                payload::escape(topic(p))
             );
             self.trace(p, outcome, Some(i), wall_ns);
             self.log(LogLevel::Debug, text);
@@ -141,7 +142,7 @@ impl Line {
             return;
         }
         self.events.push_back(Event::Route {
-            topic: p.topic.clone(),
+            topic: topic(p).to_string(),
             payload: route_excerpt(&p.payload),
             outcome,
             station: station.map(|i| self.stations[i].id),
@@ -152,7 +153,7 @@ impl Line {
     /// The stations `p` is the will message of: a message on a station's will topic (with its
     /// will payload, when one is set) says the device is gone. `None` when it is no will message.
     fn will_stations(&self, p: &Publish) -> Option<Vec<StationIndex>> {
-        let stations = self.wills.get(&p.topic)?;
+        let stations = self.wills.get(topic(p))?;
         let hit: Vec<StationIndex> = stations
             .iter()
             .copied()
@@ -200,12 +201,12 @@ impl Line {
         let body = match gzip::inflate(&p.payload, encoding, self.config.max_decompressed_size) {
             Ok(body) => Some(body),
             Err(e) => {
-                self.payload_error(i, &p.topic, PayloadError::Gzip(e));
+                self.payload_error(i, topic(p), PayloadError::Gzip(e));
                 None
             }
         };
         let (time_ns, flags) = match &body {
-            Some(body) => self.read_payload(i, &p.topic, body, wall_ns, flags),
+            Some(body) => self.read_payload(i, topic(p), body, wall_ns, flags),
             None => {
                 self.invalidate_payload_tags(i, wall_ns, flags);
                 (wall_ns, flags)
@@ -247,9 +248,10 @@ impl Line {
         self.log(LogLevel::Warn, text);
     }
 
-    /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order.
-    /// `body` is the payload as read (inflated when it was gzip); `None`: it could not be read,
-    /// so IN_DATA is invalid.
+    /// IN_TOPIC, IN_DATA and IN_ID of a station, in that order, after the MQTT 5 properties
+    /// (IN_PROPERTY=, IN_CONTENT_TYPE, IN_RESPONSE_TOPIC, IN_CORRELATION_DATA), so that a script
+    /// triggered by IN_ID sees them too. `body` is the payload as read (inflated when it was
+    /// gzip); `None`: it could not be read, so IN_DATA is invalid.
     fn fill_in_tags(
         &mut self,
         i: StationIndex,
@@ -258,13 +260,16 @@ impl Line {
         time_ns: i64,
         flags: u32,
     ) {
+        if let Some(props) = &p.properties {
+            self.fill_property_tags(i, props, time_ns, flags);
+        }
         let text = match body.map(std::str::from_utf8) {
             None => None,
             Some(Ok(s)) => Some(std::borrow::Cow::Borrowed(s)),
             Some(Err(e)) => {
                 let text = format!(
                     "payload is not valid UTF-8 ({e}); invalid bytes are replaced topic={}",
-                    payload::escape(&p.topic)
+                    payload::escape(topic(p))
                 );
                 self.log(LogLevel::Warn, text);
                 body.map(String::from_utf8_lossy)
@@ -272,7 +277,7 @@ impl Line {
         };
         let id = p.pkid.to_string();
         for (address, text) in [
-            (TagAddress::InTopic, Some(p.topic.as_str())),
+            (TagAddress::InTopic, Some(topic(p))),
             (TagAddress::InData, text.as_deref()),
             (TagAddress::InId, Some(id.as_str())),
         ] {
@@ -291,6 +296,32 @@ impl Line {
                 };
                 self.set_value(t, value, time_ns, flags);
             }
+        }
+    }
+
+    /// The station's tags bound to the message's MQTT 5 properties; a property the message does
+    /// not carry makes its tag invalid. Correlation Data, binary, is shown in hexadecimal.
+    fn fill_property_tags(
+        &mut self,
+        i: StationIndex,
+        props: &PublishProperties,
+        time_ns: i64,
+        flags: u32,
+    ) {
+        for k in 0..self.stations[i].tags.len() {
+            let t = self.stations[i].tags[k];
+            let text = match &self.tags[t].address {
+                TagAddress::InProperty(name) => props
+                    .user_properties
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone()),
+                TagAddress::InContentType => props.content_type.clone(),
+                TagAddress::InResponseTopic => props.response_topic.clone(),
+                TagAddress::InCorrelationData => props.correlation_data.as_deref().map(hex),
+                _ => continue,
+            };
+            self.set_value(t, text.map(Value::Text), time_ns, flags);
         }
     }
 
@@ -340,4 +371,27 @@ fn route_excerpt(payload: &[u8]) -> String {
         text.truncate(end);
     }
     text
+}
+
+/// The received message's Content Type (MQTT 5): one that names gzip announces a gzip payload
+/// (gzip.rs).
+pub(super) fn content_type(p: &Publish) -> Option<&str> {
+    p.properties.as_ref()?.content_type.as_deref()
+}
+
+/// Bytes in lowercase hexadecimal, two digits each.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A received message's topic. The codec made sure it is UTF-8 (and the session resolved its
+/// topic alias), so the empty fallback is never used.
+pub(super) fn topic(p: &Publish) -> &str {
+    std::str::from_utf8(&p.topic).unwrap_or_default()
 }

@@ -36,7 +36,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use bytes::BytesMut;
 
-use crate::codec::{describe, read_packet, write_packet, Packet};
+use crate::codec::{describe, read_packet, write_packet, Disconnect, DisconnectReasonCode, Packet};
 use crate::config::LineConfig;
 use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
@@ -74,12 +74,24 @@ struct Station {
     state: Option<StationState>,
     tags: Vec<TagIndex>,
     out_topic: Option<String>,
+    /// MQTT 5: the values of its OUT_PROPERTY tags, sent with every write, in the order first set.
+    user_properties: Vec<(String, String)>,
     /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
     gated: bool,
     gate: AckGate,
     counters: StationCounters,
     /// Its STALE clock.
     staleness: stale::StaleState,
+}
+
+impl Station {
+    /// An OUT_PROPERTY tag got `value`.
+    fn set_user_property(&mut self, name: &str, value: String) {
+        match self.user_properties.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.user_properties.push((name.to_string(), value)),
+        }
+    }
 }
 
 struct Tag {
@@ -156,6 +168,15 @@ pub struct Line {
     ever_ready: bool,
     /// The Sparkplug B host's state, when the payload type is Sparkplug B.
     sparkplug: Option<Box<crate::sparkplug::Host>>,
+    /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
+    redirect: Option<Redirect>,
+}
+
+/// Where a broker sent the line, and whether the attempt there was made.
+struct Redirect {
+    host: String,
+    port: u16,
+    tried: bool,
 }
 
 impl Line {
@@ -186,6 +207,7 @@ impl Line {
             was_ready: false,
             ever_ready: false,
             sparkplug: None,
+            redirect: None,
         }
     }
 
@@ -214,6 +236,7 @@ impl Line {
     }
 
     /// Where to connect at `now`, or until when to back off; `None` once the line was stopped.
+    /// A server reference from the broker is tried first, once.
     pub fn next_attempt(&mut self, now: Instant) -> Option<Attempt<'_>> {
         let port = self.config.port();
         let hosts = &self.config.hosts;
@@ -223,12 +246,31 @@ impl Line {
         if let Some(Attempt::Connect { .. }) = attempt {
             self.stats.connection_attempts += 1;
         }
-        attempt
+        match (attempt, &mut self.redirect) {
+            (Some(Attempt::Connect { timeout, .. }), Some(r)) => {
+                r.tried = true;
+                Some(Attempt::Connect {
+                    host: &r.host,
+                    port: r.port,
+                    timeout,
+                })
+            }
+            (attempt, _) => attempt,
+        }
     }
 
     /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
     /// `was_ready` says whether the broker had accepted it. Call after [`Line::transport_closed`].
     pub fn connection_ended(&mut self, now: Instant, ended: Ended, was_ready: bool) {
+        let redirected = self.redirect.as_ref().is_some_and(|r| r.tried);
+        if redirected || matches!(ended, Ended::Deliberate(_)) {
+            self.redirect = None;
+        }
+        if redirected && ended == Ended::Lost {
+            // The attempt at the server reference was an extra one: the rotation (which counted
+            // the connection that sent the line there) goes on where it was.
+            return;
+        }
         let hosts = self.config.hosts.len();
         self.reconnect
             .connection_ended(now, ended, was_ready, hosts);
@@ -236,6 +278,7 @@ impl Line {
 
     /// New parameters: the next attempt goes to the first host at once, with no back-off.
     pub fn restart_connection(&mut self) {
+        self.redirect = None;
         self.reconnect.restart();
     }
 
@@ -282,7 +325,21 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
-        match self.session.handle(packet, now)? {
+        let event = match self.session.handle(packet, now) {
+            Ok(event) => event,
+            Err(e) => {
+                if let ProtocolError::Redirected { server, .. } = &e {
+                    let (host, port) = server_reference(server, self.config.port());
+                    self.redirect = Some(Redirect {
+                        host,
+                        port,
+                        tried: false,
+                    });
+                }
+                return Err(e);
+            }
+        };
+        match event {
             None => {}
             Some(SessionEvent::Ready { .. }) => {
                 self.was_ready = true;
@@ -304,7 +361,12 @@ impl Line {
             }
             Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
+            Some(SessionEvent::Refused(token, reason)) => {
+                let why = format!("the broker refused the message: {reason}");
+                self.fail_write(token, &why, wall_ns);
+            }
             Some(SessionEvent::Note(text)) => self.log(LogLevel::Debug, text),
+            Some(SessionEvent::Warning(text)) => self.log(LogLevel::Warn, text),
         }
         Ok(())
     }
@@ -333,7 +395,8 @@ impl Line {
     /// how the shell closes the transport.
     pub fn close_deliberately(&mut self, why: Deliberate, buf: &mut BytesMut) -> Goodbye {
         // A DISCONNECT is two bytes: it always fits.
-        let _ = self.encode(&Packet::Disconnect, buf);
+        let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
+        let _ = self.encode(&Packet::Disconnect(bye), buf);
         Goodbye::for_close(why)
     }
 
@@ -342,7 +405,14 @@ impl Line {
         if self.config.full_debug {
             self.log(LogLevel::Debug, format!("send {}", describe(packet)));
         }
-        write_packet(packet, buf, MAX_OUTGOING_PACKET)
+        // The broker's Maximum Packet Size bounds writes; the session's own small packets
+        // (acknowledgements, SUBSCRIBE, pings) always go, or a broker announcing a tiny limit
+        // would make the line unable to acknowledge anything.
+        let max = match packet {
+            Packet::Publish(_) => self.session.max_outgoing_packet(MAX_OUTGOING_PACKET),
+            _ => MAX_OUTGOING_PACKET,
+        };
+        write_packet(packet, buf, max, self.session.protocol())
     }
 
     /// The packet just taken from `poll_transmit` could not be encoded (`error` says why), so it
@@ -386,8 +456,15 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
+        let protocol = self.session.protocol();
+        let max = match self.config.v5.options.maximum_packet_size {
+            Some(m) if protocol == crate::codec::Protocol::V5 => {
+                MAX_INCOMING_PACKET.min(m as usize)
+            }
+            _ => MAX_INCOMING_PACKET,
+        };
         while let Some(packet) =
-            read_packet(buf, MAX_INCOMING_PACKET).map_err(ProtocolError::Malformed)?
+            read_packet(buf, max, protocol).map_err(ProtocolError::Malformed)?
         {
             if self.config.full_debug {
                 self.log(LogLevel::Debug, format!("recv {}", describe(&packet)));
@@ -457,6 +534,25 @@ impl Line {
     /// A line for the host's log, reported in order with the other events.
     fn log(&mut self, level: LogLevel, text: String) {
         log_to(&mut self.events, level, text);
+    }
+}
+
+/// A server reference (MQTT 5 4.11): the first of its space-separated entries, as `host` or
+/// `host:port` (`[v6]:port` for IPv6); the line's port when none is given.
+fn server_reference(reference: &str, default_port: u16) -> (String, u16) {
+    let first = reference.split_whitespace().next().unwrap_or_default();
+    if let Some(rest) = first.strip_prefix('[') {
+        if let Some((host, tail)) = rest.split_once(']') {
+            let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host.to_string(), port.unwrap_or(default_port));
+        }
+    }
+    match first.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => (host.to_string(), p),
+            Err(_) => (first.to_string(), default_port),
+        },
+        _ => (first.to_string(), default_port),
     }
 }
 

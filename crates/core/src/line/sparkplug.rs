@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::inbound::topic;
 use super::writes::WriteError;
 use super::Line;
 use crate::codec::{Publish, QoS};
@@ -136,7 +137,7 @@ impl Line {
         let token = self.internal_token();
         if let Err(e) = self
             .session
-            .publish(token, &topic, payload, QoS::AtLeastOnce, true)
+            .publish(token, &topic, payload, QoS::AtLeastOnce, true, None)
         {
             self.log(
                 LogLevel::Warn,
@@ -166,7 +167,7 @@ impl Line {
     }
 
     fn consume(&mut self, host: &mut Host, p: &Publish, now: Instant, wall_ns: i64) {
-        let (kind, group, node, device) = match SparkplugTopic::parse(&p.topic) {
+        let (kind, group, node, device) = match SparkplugTopic::parse(topic(p)) {
             Ok(SparkplugTopic::Edge {
                 kind,
                 group,
@@ -180,7 +181,7 @@ impl Line {
             }
             Err(e) => {
                 self.account(p, None, now, wall_ns);
-                let text = format!("not a Sparkplug B topic ({e}) topic={}", escape(&p.topic));
+                let text = format!("not a Sparkplug B topic ({e}) topic={}", escape(topic(p)));
                 self.log(LogLevel::Debug, text);
                 return;
             }
@@ -219,7 +220,7 @@ impl Line {
             Ok(payload) => payload,
             Err(e) => {
                 self.stats.payload_errors += 1;
-                let text = format!("Sparkplug: {e} topic={}", escape(&p.topic));
+                let text = format!("Sparkplug: {e} topic={}", escape(topic(p)));
                 self.log(LogLevel::Warn, text);
                 if kind != MessageType::NDeath {
                     state.lose_step();
@@ -433,7 +434,7 @@ impl Line {
         let bytes = Bytes::from(payload::encode(&payload));
         if let Err(e) = self
             .session
-            .publish(token, &topic, bytes, QoS::AtMostOnce, false)
+            .publish(token, &topic, bytes, QoS::AtMostOnce, false, None)
         {
             self.log(
                 LogLevel::Warn,
@@ -521,8 +522,10 @@ impl Line {
         let topic = command_topic(group, node, device);
         let bytes = Bytes::from(payload::encode(&payload));
         let qos = self.config.publish_qos;
+        // On an MQTT 5 line a command carries what other writes of the station carry.
+        let properties = self.write_properties(&self.stations[self.tags[t].station]);
         self.session
-            .publish(token, &topic, bytes, qos, false)
+            .publish(token, &topic, bytes, qos, false, properties)
             .map_err(|reason| WriteError::Publish { object, reason })?;
         Ok(false)
     }

@@ -83,6 +83,7 @@ impl Line {
             state: None,
             tags: Vec::new(),
             out_topic: None,
+            user_properties: Vec::new(),
             gated: false,
             gate: AckGate::default(),
             counters: Default::default(),
@@ -147,14 +148,15 @@ impl Line {
                 })?;
                 self.stations[station].out_topic = Some(topic);
             }
+            if let TagAddress::OutProperty(name) = &parsed {
+                self.stations[station].set_user_property(name, v.to_text());
+            }
         }
         match parsed {
             TagAddress::AckId => self.stations[station].gated = true,
             TagAddress::Json(_) => self.stations[station].json_tags = true,
             TagAddress::Csv(_) => self.stations[station].csv_tags = true,
-            TagAddress::InTopic | TagAddress::InData | TagAddress::InId => {
-                self.stations[station].in_tags = true
-            }
+            ref a if a.is_message_field() => self.stations[station].in_tags = true,
             _ => {}
         }
         let index = TagIndex(self.tags.len());

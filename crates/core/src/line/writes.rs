@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::ack::AckError;
 use super::{Line, PendingWrite};
+use crate::codec::PublishProperties;
 use crate::error::ConfigError;
 use crate::event::Event;
 use crate::ids::{TagId, TagIndex, WriteToken};
@@ -105,10 +106,16 @@ impl Line {
                 };
                 let payload = Bytes::from(value.to_text());
                 let (qos, retain) = (self.config.publish_qos, self.config.publish_retain);
+                let properties = self.write_properties(s);
                 self.session
-                    .publish(token, &topic, payload, qos, retain)
+                    .publish(token, &topic, payload, qos, retain, properties)
                     .map_err(|reason| WriteError::Publish { object, reason })?;
                 Ok(false)
+            }
+            TagAddress::OutProperty(name) => {
+                let name = name.clone();
+                self.stations[tag.station].set_user_property(&name, value.to_text());
+                Ok(true)
             }
             TagAddress::AckId => {
                 let station = tag.station;
@@ -120,10 +127,27 @@ impl Line {
                 let name = name.clone();
                 self.write_metric(t, &name, &value, token, object)
             }
-            TagAddress::InTopic | TagAddress::InData | TagAddress::InId | TagAddress::Csv(_) => {
-                Err(WriteError::MessageTag { object })
-            }
+            // IN_TOPIC, IN_DATA, IN_ID, CSV= and the message's MQTT 5 properties.
+            _ => Err(WriteError::MessageTag { object }),
         }
+    }
+
+    /// MQTT 5 properties of a write of station `s`: the line's Message Expiry Interval, the
+    /// station's (else the line's) Content Type and Response Topic, and the station's
+    /// OUT_PROPERTY values as user properties. `None` when there is nothing to send.
+    pub(super) fn write_properties(&self, s: &super::Station) -> Option<PublishProperties> {
+        let v5 = &self.config.v5;
+        let text = |station: &Option<String>, line: &str| {
+            Some(station.as_deref().unwrap_or(line).to_string()).filter(|t| !t.is_empty())
+        };
+        let p = PublishProperties {
+            message_expiry_interval: Some(v5.message_expiry_interval).filter(|&e| e > 0),
+            content_type: text(&s.params.content_type, &v5.content_type),
+            response_topic: text(&s.params.response_topic, &v5.response_topic),
+            user_properties: s.user_properties.clone(),
+            ..PublishProperties::default()
+        };
+        (p != PublishProperties::default()).then_some(p)
     }
 
     pub(super) fn complete_write(&mut self, token: WriteToken, wall_ns: i64) {

@@ -60,6 +60,7 @@ impl LineConfig {
                 state_payload(false, timestamp_ms).into_bytes(),
                 QoS::AtLeastOnce,
                 true,
+                None,
             ));
         }
         session

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use mqtt_line_core::mqtt::{
-    ConnAck, ConnectReturnCode, Packet, Publish, QoS, SubAck, SubscribeReasonCode,
+    conn_ack, sub_ack, ConnectReturnCode, Packet, Publish, QoS, SubscribeReasonCode,
 };
 use mqtt_line_core::{Event, LogLevel};
 use mqtt_line_core::{Line, LineConfig, StationId, StationState, TagId, Value, ValueType};
@@ -106,7 +106,7 @@ impl Harness {
         let mut sent = self.transmit();
         self.line
             .handle_packet(
-                Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
+                Packet::ConnAck(conn_ack(ConnectReturnCode::Success, session_present)),
                 self.now,
                 0,
             )
@@ -118,7 +118,7 @@ impl Harness {
         let pkid = sub.pkid;
         self.line
             .handle_packet(
-                Packet::SubAck(SubAck::new(
+                Packet::SubAck(sub_ack(
                     pkid,
                     vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
                 )),
@@ -130,7 +130,7 @@ impl Harness {
     }
 
     pub fn receive(&mut self, topic: &str, payload: &[u8], qos: QoS, pkid: u16) -> Vec<Event> {
-        let mut p = Publish::new(topic, qos, payload.to_vec());
+        let mut p = Publish::new(topic, qos, payload.to_vec(), None);
         p.pkid = pkid;
         self.receive_publish(p)
     }

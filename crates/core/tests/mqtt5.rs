@@ -1,0 +1,166 @@
+//! MQTT 5 through the line: refused writes end `ok:false` with the broker's reason, writes carry
+//! their properties (OUT_PROPERTY, message expiry, content type, response topic), received
+//! properties fill IN_PROPERTY= and the other property tags, and a server reference is the next
+//! host tried.
+
+mod common;
+
+use bytes::Bytes;
+use common::{values, write_results, Harness};
+use mqtt_line_core::mqtt::{
+    Disconnect, DisconnectProperties, DisconnectReasonCode, Packet, PubAck, PubAckReason, Publish,
+    PublishProperties, QoS,
+};
+use mqtt_line_core::{Attempt, Ended, StationId, TagId, Value, ValueType};
+
+fn v5_writer(params: &[(&str, &str)], station: &[(&str, &str)]) -> Harness {
+    let mut all = vec![("protocol_version", "5")];
+    all.extend_from_slice(params);
+    let mut h = Harness::new(&all);
+    h.line
+        .add_station(StationId(1), "cmd", "cmd", station.iter().copied())
+        .unwrap();
+    for (id, name, address) in [
+        (1, "topic", "OUT_TOPIC"),
+        (2, "value", "OUT_VALUE"),
+        (3, "site", "OUT_PROPERTY=site"),
+    ] {
+        let default = (id == 1).then(|| Value::Text("cmd/x".into()));
+        h.line
+            .add_tag(
+                StationId(1),
+                TagId(id),
+                name,
+                address,
+                ValueType::TxtO,
+                default,
+            )
+            .unwrap();
+    }
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    h
+}
+
+#[test]
+fn a_write_the_broker_refuses_fails_with_its_reason() {
+    let mut h = v5_writer(
+        &[
+            ("publish_qos", "1"),
+            ("message_expiry_interval", "30"),
+            ("content_type", "text/plain"),
+        ],
+        &[("response_topic", "replies/cmd")],
+    );
+    let w = |h: &mut Harness, tag, req, v: &str| {
+        h.line
+            .write(TagId(tag), req, Value::Text(v.into()), h.now, 0)
+            .unwrap()
+    };
+    w(&mut h, 3, 1, "north");
+    w(&mut h, 2, 2, "on");
+    assert_eq!(write_results(&h.events()), [(1, None)]);
+    let out = h.transmit();
+    let Some(Packet::Publish(p)) = out.first() else {
+        panic!("{out:?}")
+    };
+    let props = p.properties.clone().unwrap();
+    assert_eq!(props.user_properties, [("site".into(), "north".into())]);
+    assert_eq!(props.message_expiry_interval, Some(30));
+    assert_eq!(props.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(props.response_topic.as_deref(), Some("replies/cmd"));
+    let mut ack = PubAck::new(p.pkid, None);
+    ack.reason = PubAckReason::NotAuthorized;
+    h.line.handle_packet(Packet::PubAck(ack), h.now, 0).unwrap();
+    let results = write_results(&h.events());
+    let [(2, Some(error))] = &results[..] else {
+        panic!("{results:?}")
+    };
+    assert!(error.contains("0x87 Not authorized"), "{error}");
+}
+
+#[test]
+fn message_properties_fill_their_tags() {
+    let mut h = Harness::new(&[("protocol_version", "5")]);
+    h.line.add_station(StationId(1), "s", "t", []).unwrap();
+    for (id, address) in [
+        (1, "IN_PROPERTY=site"),
+        (2, "IN_CONTENT_TYPE"),
+        (3, "IN_RESPONSE_TOPIC"),
+        (4, "IN_CORRELATION_DATA"),
+        (5, "IN_PROPERTY=absent"),
+    ] {
+        h.line
+            .add_tag(
+                StationId(1),
+                TagId(id),
+                address,
+                address,
+                ValueType::TxtI,
+                None,
+            )
+            .unwrap();
+    }
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    let mut p = Publish::new("t", QoS::AtMostOnce, "v", None);
+    p.properties = Some(PublishProperties {
+        user_properties: vec![("site".into(), "north".into())],
+        content_type: Some("application/json".into()),
+        response_topic: Some("r/1".into()),
+        correlation_data: Some(Bytes::from_static(&[0x01, 0xab])),
+        ..PublishProperties::default()
+    });
+    let got = values(&h.receive_publish(p));
+    let text = |s: &str| Some(Value::Text(s.into()));
+    let shown: Vec<(u64, Option<Value>)> = got.into_iter().map(|(t, v, _)| (t, v)).collect();
+    assert_eq!(
+        shown,
+        [
+            (1, text("north")),
+            (2, text("application/json")),
+            (3, text("r/1")),
+            (4, text("01ab")),
+            (5, None),
+        ]
+    );
+}
+
+#[test]
+fn a_server_reference_is_the_next_host_tried() {
+    let mut h = Harness::with_params(&[("protocol_version", "5"), ("host", "a, b")]);
+    h.line.add_station(StationId(1), "s", "t", []).unwrap();
+    h.line.start(0).unwrap();
+    let Some(Attempt::Connect { host, .. }) = h.line.next_attempt(h.now) else {
+        panic!()
+    };
+    assert_eq!(host, "a");
+    h.connect();
+    let mut d = Disconnect::new(DisconnectReasonCode::UseAnotherServer);
+    d.properties = Some(DisconnectProperties {
+        session_expiry_interval: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+        server_reference: Some("spare.example:1999 other".into()),
+    });
+    let err = h
+        .line
+        .handle_packet(Packet::Disconnect(d), h.now, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0x9c Use another server"), "{err}");
+    h.line.transport_closed(&err, 0);
+    h.line.connection_ended(h.now, Ended::Lost, true);
+    let Some(Attempt::Connect { host, port, .. }) = h.line.next_attempt(h.now) else {
+        panic!()
+    };
+    assert_eq!((host, port), ("spare.example", 1999));
+    // Tried once: then the host list goes on.
+    h.line.connection_ended(h.now, Ended::Lost, false);
+    let Some(Attempt::Connect { host, port, .. }) = h.line.next_attempt(h.now) else {
+        panic!()
+    };
+    assert_eq!((host, port), ("b", 1883));
+}
