@@ -164,3 +164,36 @@ fn a_server_reference_is_the_next_host_tried() {
     };
     assert_eq!((host, port), ("b", 1883));
 }
+
+#[test]
+fn a_content_type_that_says_gzip_decides_how_the_payload_is_read() {
+    let mut h = Harness::new(&[("protocol_version", "5"), ("payload_type", "JSON")]);
+    h.line.add_station(StationId(1), "s", "t", []).unwrap();
+    h.line
+        .add_tag(StationId(1), TagId(1), "v", "JA=v", ValueType::Ai, None)
+        .unwrap();
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    let with_type = |payload: Vec<u8>, content_type: &str| {
+        let mut p = Publish::new("t", QoS::AtMostOnce, payload, None);
+        p.properties = Some(PublishProperties {
+            content_type: Some(content_type.into()),
+            ..PublishProperties::default()
+        });
+        p
+    };
+    let mut zipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut zipped, br#"{"v": 2.5}"#).unwrap();
+    let zipped = zipped.finish().unwrap();
+
+    let got = values(&h.receive_publish(with_type(zipped, "application/json+gzip")));
+    assert_eq!(got[0].1, Some(Value::Float(2.5)));
+    // Announced as gzip but plain JSON: the announcement is believed, so it is unreadable.
+    let got = values(&h.receive_publish(with_type(br#"{"v": 3}"#.to_vec(), "application/gzip")));
+    assert_eq!(got[0].1, None);
+    assert_eq!(h.line.stats().payload_errors, 1);
+    // Any other type leaves it to the payload's first bytes.
+    let got = values(&h.receive_publish(with_type(br#"{"v": 4}"#.to_vec(), "application/json")));
+    assert_eq!(got[0].1, Some(Value::Float(4.0)));
+}
