@@ -426,7 +426,8 @@ fn qos2_arrives_exactly_once_across_a_restart_and_an_absence_in_a_persistent_ses
     host.expect_value_eq("q", "data", "a3");
     publish_qos(&broker, "q2/gated", "held", 2);
     let held = host.expect_message("g", "held");
-    let pubrec = format!("Received PUBREC from q2-v5 (Mid: {held},");
+    // mosquitto logs an MQTT 5 PUBREC without its reason code: `(Mid: 4)`.
+    let pubrec = format!("Received PUBREC from q2-v5 (Mid: {held})");
     let report = host.report();
     assert!(
         !broker.log().contains(&pubrec),
@@ -508,9 +509,10 @@ fn most_unacknowledged(log: &str, client: &str) -> usize {
 }
 
 /// Receive Maximum 2 with an ACK_ID station whose host does not confirm: the broker sends two
-/// QoS 1 messages and waits, the line shows the first and holds the second, and each confirmation
-/// (PUBACK) lets exactly one more in. Every message is shown once, in order, and the connection
-/// stays up: the broker never exceeded the window, so the line had no cause for 0x93.
+/// QoS 1 messages and waits; the line shows the first and holds the second, and confirmations
+/// (PUBACKs) let the rest in. Every message is shown once, in order, one at a time, and the
+/// connection stays up. mosquitto 2.0 later exceeds the window (its in-flight count drifts after
+/// PUBACKs); the line then warns once instead of closing with 0x93 (docs/decisions.md).
 #[test]
 fn receive_maximum_bounds_what_waits_for_ack_id_and_nothing_is_lost() {
     const MESSAGES: [&str; 6] = ["m1", "m2", "m3", "m4", "m5", "m6"];
@@ -522,29 +524,40 @@ fn receive_maximum_bounds_what_waits_for_ack_id_and_nothing_is_lost() {
         .station(StationConfig::new("st", "rm/x").inputs().ack_id());
     let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
+    // Each publication returns once the broker took it (and routed it): after the last one the
+    // broker has decided what to send now and what to queue.
     for m in MESSAGES {
         publish_qos(&broker, "rm/x", m, 1);
     }
     let mut id = host.expect_message("st", "m1");
-    broker.wait_log("the window of two sent to rm-2", |log| {
+    let log = broker.wait_log("the window of two sent to rm-2", |log| {
         log.matches("Sending PUBLISH to rm-2 ").count() >= 2
     });
     let report = host.report();
     assert_eq!(
+        (
+            log.matches("Sending PUBLISH to rm-2 ").count(),
+            log.matches("Received PUBACK from rm-2 ").count()
+        ),
+        (2, 0),
+        "two sent, the rest queued by the broker, nothing acknowledged before ACK_ID\n{report}"
+    );
+    assert_eq!(
         host.data_values("st"),
         ["m1"],
         "one message shown until the host confirms it\n{report}"
-    );
-    assert_eq!(
-        broker.log().matches("Received PUBACK from rm-2 ").count(),
-        0,
-        "a PUBACK left before the host confirmed\n{report}"
     );
 
     for next in &MESSAGES[1..] {
         assert!(id > 0, "a QoS 1 message has its packet id as IN_ID: {id}");
         host.confirm("st", id);
         id = host.expect_message("st", next);
+        let report = host.report();
+        assert_eq!(
+            host.data_values("st").last().map(String::as_str),
+            Some(*next),
+            "one message shown per confirmation\n{report}"
+        );
     }
     host.confirm("st", id);
     let log = broker.wait_log("a PUBACK for every message", |log| {
@@ -553,11 +566,6 @@ fn receive_maximum_bounds_what_waits_for_ack_id_and_nothing_is_lost() {
     host.quit_ok();
 
     let report = host.report();
-    assert_eq!(
-        most_unacknowledged(&log, "rm-2"),
-        2,
-        "the broker fills the window of 2 and never goes beyond it\n{report}"
-    );
     assert_eq!(
         host.data_values("st"),
         MESSAGES,
@@ -568,10 +576,18 @@ fn receive_maximum_bounds_what_waits_for_ack_id_and_nothing_is_lost() {
             .is_empty(),
         "nothing was delivered twice\n{report}"
     );
+    let stderr = host.stderr();
     assert!(
         host.events_where(ev::is_disconnected).is_empty()
-            && !host.stderr().contains("0x93")
-            && log.matches("New client connected from").count() == 1 + MESSAGES.len(),
-        "the line's one connection stayed up (6 publishers and the line connected)\n{report}"
+            && log.matches("as rm-2 (p5").count() == 1
+            && !log.contains("Client rm-2 closed its connection"),
+        "the line's one connection stayed up\n{report}"
+    );
+    // The broker counts a PUBACK from when it reads it, the line from when it sends it: the
+    // broker's log can show an overrun the line never saw, not the other way round.
+    let overrun = stderr.contains("the broker sent more than the Receive Maximum of 2");
+    assert!(
+        !overrun || most_unacknowledged(&log, "rm-2") > 2,
+        "a warning only when the broker's log shows more than 2 unacknowledged\n{report}"
     );
 }
