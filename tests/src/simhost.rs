@@ -484,6 +484,16 @@ impl SimHost {
         })
     }
 
+    /// Stops `broker` with SIGTERM (mosquitto saves its persistent sessions), waits until the
+    /// line noticed, restarts the broker on the same port and waits until the line is connected
+    /// again.
+    pub fn restart_broker(&mut self, broker: &mut Mosquitto) {
+        broker.stop();
+        self.expect_disconnected();
+        broker.restart();
+        self.wait_connected();
+    }
+
     /// Waits for IN_DATA = `data` on `station` (a station with [`StationConfig::inputs`]), then
     /// for the valid IN_ID that follows it (invalidations after a lost connection may still be
     /// pending); returns the id, which ACK_ID confirms.

@@ -434,10 +434,7 @@ fn qos2_arrives_exactly_once_across_a_restart_and_an_absence_in_a_persistent_ses
         "a PUBREC left before the host confirmed\n{report}"
     );
 
-    broker.stop();
-    host.expect_disconnected();
-    broker.restart();
-    host.wait_connected();
+    host.restart_broker(&mut broker);
     broker.wait_log(
         "the re-sent PUBLISH (DUP) of the unconfirmed message",
         |log| log.contains("Sending PUBLISH to q2-v5 (d1, q2"),

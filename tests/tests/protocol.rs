@@ -341,10 +341,7 @@ fn qos2_messages_arrive_exactly_once_across_a_broker_restart() {
     );
 
     // SIGTERM: mosquitto saves the session with the unfinished QoS 2 flow.
-    broker.stop();
-    host.expect_disconnected();
-    broker.restart();
-    host.wait_connected();
+    host.restart_broker(&mut broker);
     broker.wait_log(
         "the re-sent PUBLISH (DUP) of the unconfirmed message",
         |log| log.contains("Sending PUBLISH to q2-client (d1, q2"),

@@ -65,6 +65,19 @@ fn ready_with(c: &SessionConfig, p: ConnAckProperties, now: Instant) -> Session 
     s
 }
 
+/// The next connection of `s` with `c` (its CONNECT dropped), answered by a CONNACK with the
+/// session present.
+fn resume(s: &mut Session, c: &SessionConfig, now: Instant) {
+    s.disconnected();
+    s.connect(c, &Secret::default(), now);
+    drain(s, now);
+    s.handle(
+        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
+        now,
+    )
+    .unwrap();
+}
+
 fn write(s: &mut Session, n: u64, topic: &str, qos: QoS) -> Result<(), PublishError> {
     s.publish(
         WriteToken(n),
@@ -518,7 +531,7 @@ fn more_unacknowledged_messages_than_our_receive_maximum_are_taken_with_a_warnin
     let now = Instant::now();
     let c = cfg(&[("receive_maximum", "2")]);
     let mut s = ready_with(&c, props(), now);
-    let mut take = |s: &mut Session, pkid: u16| {
+    let take = |s: &mut Session, pkid: u16| {
         let ev = s.handle(aliased("t", None, pkid), now).unwrap();
         (ev, s.take_warning())
     };
@@ -539,14 +552,7 @@ fn more_unacknowledged_messages_than_our_receive_maximum_are_taken_with_a_warnin
     assert_eq!(warning, None, "once per connection");
 
     // The next connection: the broker resends all four (handed over once only), then a new one.
-    s.disconnected();
-    s.connect(&c, &Secret::default(), now);
-    drain(&mut s, now);
-    s.handle(
-        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
-        now,
-    )
-    .unwrap();
+    resume(&mut s, &c, now);
     for pkid in 1..=4 {
         let (ev, _) = take(&mut s, pkid);
         assert!(ev.is_none(), "pkid {pkid} again: {ev:?}");
@@ -565,14 +571,7 @@ fn a_refused_unsubscribe_is_a_warning() {
     let now = Instant::now();
     let c = cfg(&[("topic_filter", "old/#")]);
     let mut s = ready_with(&c, props(), now);
-    s.disconnected();
-    s.connect(&cfg(&[("topic_filter", "new/#")]), &Secret::default(), now);
-    drain(&mut s, now);
-    s.handle(
-        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
-        now,
-    )
-    .unwrap();
+    resume(&mut s, &cfg(&[("topic_filter", "new/#")]), now);
     let Some(Packet::Unsubscribe(u)) = s.poll_transmit(now) else {
         panic!()
     };
@@ -601,14 +600,7 @@ fn qos2_is_exactly_once_across_a_reconnect_with_a_persistent_session() {
     let ev = s.handle(Packet::Publish(p.clone()), now).unwrap();
     assert!(matches!(ev, Some(SessionEvent::Message(_))));
     let epoch = s.epoch();
-    s.disconnected();
-    s.connect(&c, &Secret::default(), now);
-    drain(&mut s, now);
-    s.handle(
-        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
-        now,
-    )
-    .unwrap();
+    resume(&mut s, &c, now);
     drain(&mut s, now);
     p.dup = true;
     assert_eq!(s.handle(Packet::Publish(p), now).unwrap(), None);
