@@ -852,9 +852,9 @@ impl Session {
     /// (3.3.4), but mosquitto 2.0 does so (its count of in-flight messages drifts after
     /// acknowledgements) and resends the whole excess after every reconnect: closing with 0x93
     /// would reconnect for ever while messages wait for ACK_ID. The message is taken and the
-    /// overrun warned about once per connection (docs/decisions.md, "Issue 13: persistent sessions and Receive Maximum end to end"). Memory
-    /// stays bounded: at most 65535 packet identifiers can be unacknowledged, as without a
-    /// Receive Maximum.
+    /// overrun warned about once per connection (docs/decisions.md, "Issue 13: persistent
+    /// sessions and Receive Maximum end to end"). Memory stays bounded: at most 65535 packet
+    /// identifiers can be unacknowledged, as without a Receive Maximum.
     fn note_receive_maximum_overrun(&mut self) {
         let limit = self.v5.receive_maximum.unwrap_or(u16::MAX);
         let unacknowledged = self.incoming.len();
