@@ -174,6 +174,12 @@ impl StationConfig {
             .tag("id", "IN_ID", "Ci")
     }
 
+    /// An ACK_ID tag `ack` (Co): the host confirms each message shown before the next one
+    /// comes ([`SimHost::confirm`](crate::SimHost::confirm)).
+    pub fn ack_id(self) -> Self {
+        self.tag("ack", "ACK_ID", "Co")
+    }
+
     fn write_toml(&self, out: &mut String) {
         let _ = writeln!(out, "\n[[station]]");
         let _ = writeln!(out, "name = {}", toml_string(&self.name));

@@ -484,6 +484,56 @@ impl SimHost {
         })
     }
 
+    /// Stops `broker` with SIGTERM (mosquitto saves its persistent sessions), waits until the
+    /// line noticed, restarts the broker on the same port and waits until the line is connected
+    /// again.
+    pub fn restart_broker(&mut self, broker: &mut Mosquitto) {
+        broker.stop();
+        self.expect_disconnected();
+        broker.restart();
+        self.wait_connected();
+    }
+
+    /// Waits for IN_DATA = `data` on `station` (a station with [`StationConfig::inputs`]), then
+    /// for the valid IN_ID that follows it (invalidations after a lost connection may still be
+    /// pending); returns the id, which ACK_ID confirms.
+    ///
+    /// [`StationConfig::inputs`]: crate::StationConfig::inputs
+    pub fn expect_message(&mut self, station: &str, data: &str) -> i64 {
+        self.expect_value_eq(station, "data", data);
+        let id = self.expect(&format!("the IN_ID of {station} after {data:?}"), |e| {
+            ev::is_value(e, station, "id") && e["valid"] == Value::Bool(true)
+        });
+        match id["value"].as_i64() {
+            Some(id) => id,
+            None => {
+                let report = self.report();
+                panic!("IN_ID of {station} is not an integer: {id}\n{report}")
+            }
+        }
+    }
+
+    /// Confirms IN_ID `id` by writing it to `station`'s ACK_ID tag `ack` (a station with
+    /// [`StationConfig::ack_id`]) and asserts that the write event says `ok`.
+    ///
+    /// [`StationConfig::ack_id`]: crate::StationConfig::ack_id
+    pub fn confirm(&mut self, station: &str, id: i64) {
+        self.send(&format!("write {station} ack {id}"));
+        let w = self.expect_write(station, "ack");
+        if ev::write_ok(&w) != Some(true) {
+            let report = self.report();
+            panic!("confirming IN_ID {id} on {station} through ACK_ID failed: {w}\n{report}");
+        }
+    }
+
+    /// The valid IN_DATA values of `station` so far, in order.
+    pub fn data_values(&mut self, station: &str) -> Vec<String> {
+        self.events_where(|e| ev::is_value(e, station, "data") && e["valid"] == Value::Bool(true))
+            .iter()
+            .map(|e| e["value"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
     /// Sends one command line (`write battery cmd 1`, `station battery off`, `quit`).
     pub fn send(&mut self, command: &str) {
         self.commands.push(command.to_string());

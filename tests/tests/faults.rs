@@ -590,7 +590,7 @@ fn ack_line(port: u16) -> LineConfig {
     let station = |name: &str| {
         StationConfig::new(name, &format!("ack/{name}"))
             .inputs()
-            .tag("ack", "ACK_ID", "Co")
+            .ack_id()
     };
     LineConfig::new(port)
         .param("client_id", "faults-ack")
@@ -612,15 +612,6 @@ fn shown(host: &mut SimHost, station: &str, payload: &str) -> i64 {
             let report = host.report();
             panic!("IN_ID of {payload} is not an integer: {id}\n{report}")
         }
-    }
-}
-
-fn confirm(host: &mut SimHost, station: &str, id: i64) {
-    host.send(&format!("write {station} ack {id}"));
-    let w = host.expect_write(station, "ack");
-    if ev::write_ok(&w) != Some(true) {
-        let report = host.report();
-        panic!("confirming IN_ID {id} on {station} failed: {w}\n{report}");
     }
 }
 
@@ -657,15 +648,15 @@ fn sim_host_killed_with_confirmations_pending_gets_exactly_the_unconfirmed_again
     let a1 = shown(&mut first, "a", "a1");
     let b1 = shown(&mut first, "b", "b1");
     let c1 = shown(&mut first, "c", "c1");
-    confirm(&mut first, "a", a1);
+    first.confirm("a", a1);
     let a2 = shown(&mut first, "a", "a2");
-    confirm(&mut first, "b", b1);
+    first.confirm("b", b1);
     shown(&mut first, "b", "b2");
-    confirm(&mut first, "c", c1);
+    first.confirm("c", c1);
     let c2 = shown(&mut first, "c", "c2");
-    confirm(&mut first, "a", a2);
+    first.confirm("a", a2);
     shown(&mut first, "a", "a3");
-    confirm(&mut first, "c", c2);
+    first.confirm("c", c2);
     // The broker got the acknowledgements of the confirmed prefix (PUBACK for QoS 1, PUBREC for
     // QoS 2) before sim-host dies.
     for (id, packet) in [
@@ -706,7 +697,7 @@ fn sim_host_killed_with_confirmations_pending_gets_exactly_the_unconfirmed_again
             let payload = e["value"].as_str().unwrap_or_default().to_string();
             let id = second.expect_value(station, "id");
             let id = id["value"].as_i64().unwrap_or(-1);
-            confirm(&mut second, station, id);
+            second.confirm(station, id);
             let done = payload == end;
             seen.entry(station).or_default().push(payload);
             if done {

@@ -387,3 +387,204 @@ fn a_shared_subscription_splits_one_stream_between_two_lines() {
         host.quit_ok();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Persistent sessions and Receive Maximum
+// ---------------------------------------------------------------------------------------------
+
+/// `mosquitto_pub -V mqttv5` of one message at QoS `qos` to `topic`.
+fn publish_qos(broker: &Mosquitto, topic: &str, payload: &str, qos: u8) {
+    let qos = qos.to_string();
+    publish_v5(broker.port(), &["-t", topic, "-m", payload, "-q", &qos]);
+}
+
+/// QoS 2 exactly once in a persistent MQTT 5 session (`clean_session = NO`: no Clean Start and
+/// a Session Expiry that outlives the connection). A stream is split by a broker restart
+/// (SIGTERM, so mosquitto saves the session); a message whose PUBREC the line still owes (its
+/// station did not confirm it) is re-sent with DUP by the restarted broker and not shown again.
+/// Then the line goes away (every station off: it disconnects) while more is published, and those
+/// messages arrive once it is back, because the broker kept the session.
+#[test]
+fn qos2_arrives_exactly_once_across_a_restart_and_an_absence_in_a_persistent_session() {
+    let mut broker = Mosquitto::builder().persistence().start();
+    let config = v5(&broker)
+        .param("client_id", "q2-v5")
+        .param("clean_session", "NO")
+        .param("subscribe_qos", "QoS_2")
+        .param("topic_filter", "q2/#")
+        .station(StationConfig::new("q", "q2/x").inputs())
+        .station(StationConfig::new("g", "q2/gated").inputs().ack_id());
+    let mut host = SimHost::start_on(&broker, &config);
+    host.wait_connected();
+    // mosquitto logs the protocol (p5) and the Clean Start flag (c0) of each CONNECT.
+    broker.wait_log("an MQTT 5 CONNECT without Clean Start", |log| {
+        log.contains("as q2-v5 (p5, c0")
+    });
+    for m in ["a1", "a2", "a3"] {
+        publish_qos(&broker, "q2/x", m, 2);
+    }
+    host.expect_value_eq("q", "data", "a3");
+    publish_qos(&broker, "q2/gated", "held", 2);
+    let held = host.expect_message("g", "held");
+    // mosquitto logs an MQTT 5 PUBREC without its reason code: `(Mid: 4)`.
+    let pubrec = format!("Received PUBREC from q2-v5 (Mid: {held})");
+    let report = host.report();
+    assert!(
+        !broker.log().contains(&pubrec),
+        "a PUBREC left before the host confirmed\n{report}"
+    );
+
+    host.restart_broker(&mut broker);
+    broker.wait_log(
+        "the re-sent PUBLISH (DUP) of the unconfirmed message",
+        |log| log.contains("Sending PUBLISH to q2-v5 (d1, q2"),
+    );
+    for m in ["b1", "b2", "b3"] {
+        publish_qos(&broker, "q2/x", m, 2);
+    }
+    // b3 was published after the redelivery: by now the line has handled it.
+    host.expect_value_eq("q", "data", "b3");
+    host.confirm("g", held);
+    broker.wait_log("PUBREC and PUBCOMP of the confirmed message", |log| {
+        log.contains(&pubrec) && log.contains(&format!("Received PUBCOMP from q2-v5 (Mid: {held}"))
+    });
+
+    // Away: with every station off the line disconnects; the broker keeps the session.
+    host.send("station q off");
+    host.expect_station("q", "off");
+    host.send("station g off");
+    let e = host.expect_disconnected();
+    assert_eq!(
+        ev::field(&e, "reason"),
+        "every station is off or simulated",
+        "{e}\n{}",
+        host.report()
+    );
+    broker.wait_log("the line's DISCONNECT", |log| {
+        log.contains("Received DISCONNECT from q2-v5")
+    });
+    for m in ["c1", "c2", "c3"] {
+        publish_qos(&broker, "q2/x", m, 2);
+    }
+    host.send("station q on");
+    host.wait_connected();
+    host.expect_value_eq("q", "data", "c3");
+    // Published after the reconnect, delivered after whatever the session still held.
+    publish_qos(&broker, "q2/x", "d1", 2);
+    host.expect_value_eq("q", "data", "d1");
+    host.quit_ok();
+
+    let report = host.report();
+    assert_eq!(
+        broker.log().matches("as q2-v5 (p5, c0").count(),
+        3,
+        "three connections, each resuming the session\n{report}"
+    );
+    assert_eq!(
+        host.data_values("q"),
+        ["a1", "a2", "a3", "b1", "b2", "b3", "c1", "c2", "c3", "d1"],
+        "each QoS 2 message once, in order\n{report}"
+    );
+    assert_eq!(host.data_values("g"), ["held"], "{report}");
+}
+
+/// The most PUBLISH packets to `client` the broker had unacknowledged at any one time, read from
+/// its log (`log_type all` logs each PUBLISH it sends and each PUBACK it receives).
+fn most_unacknowledged(log: &str, client: &str) -> usize {
+    let sent = format!("Sending PUBLISH to {client} ");
+    let acked = format!("Received PUBACK from {client} ");
+    let (mut now, mut most) = (0usize, 0usize);
+    for line in log.lines() {
+        if line.contains(&sent) {
+            now += 1;
+            most = most.max(now);
+        } else if line.contains(&acked) {
+            now = now.saturating_sub(1);
+        }
+    }
+    most
+}
+
+/// Receive Maximum 2 with an ACK_ID station whose host does not confirm: the broker sends two
+/// QoS 1 messages and waits; the line shows the first and holds the second, and confirmations
+/// (PUBACKs) let the rest in. Every message is shown once, in order, one at a time, and the
+/// connection stays up. mosquitto 2.0 later exceeds the window (its in-flight count drifts after
+/// PUBACKs); the line then warns once instead of closing with 0x93 (docs/decisions.md).
+#[test]
+fn receive_maximum_bounds_what_waits_for_ack_id_and_nothing_is_lost() {
+    const MESSAGES: [&str; 6] = ["m1", "m2", "m3", "m4", "m5", "m6"];
+    let broker = Mosquitto::start();
+    let config = v5(&broker)
+        .param("client_id", "rm-2")
+        .param("receive_maximum", "2")
+        .param("topic_filter", "rm/#")
+        .station(StationConfig::new("st", "rm/x").inputs().ack_id());
+    let mut host = SimHost::start_on(&broker, &config);
+    host.wait_connected();
+    // Each publication returns once the broker took it (and routed it): after the last one the
+    // broker has decided what to send now and what to queue.
+    for m in MESSAGES {
+        publish_qos(&broker, "rm/x", m, 1);
+    }
+    let mut id = host.expect_message("st", "m1");
+    let log = broker.wait_log("the window of two sent to rm-2", |log| {
+        log.matches("Sending PUBLISH to rm-2 ").count() >= 2
+    });
+    let report = host.report();
+    assert_eq!(
+        (
+            log.matches("Sending PUBLISH to rm-2 ").count(),
+            log.matches("Received PUBACK from rm-2 ").count()
+        ),
+        (2, 0),
+        "two sent, the rest queued by the broker, nothing acknowledged before ACK_ID\n{report}"
+    );
+    assert_eq!(
+        host.data_values("st"),
+        ["m1"],
+        "one message shown until the host confirms it\n{report}"
+    );
+
+    for next in &MESSAGES[1..] {
+        assert!(id > 0, "a QoS 1 message has its packet id as IN_ID: {id}");
+        host.confirm("st", id);
+        id = host.expect_message("st", next);
+        let report = host.report();
+        assert_eq!(
+            host.data_values("st").last().map(String::as_str),
+            Some(*next),
+            "one message shown per confirmation\n{report}"
+        );
+    }
+    host.confirm("st", id);
+    let log = broker.wait_log("a PUBACK for every message", |log| {
+        log.matches("Received PUBACK from rm-2 ").count() == MESSAGES.len()
+    });
+    host.quit_ok();
+
+    let report = host.report();
+    assert_eq!(
+        host.data_values("st"),
+        MESSAGES,
+        "each message once, in order\n{report}"
+    );
+    assert!(
+        host.events_where(|e| e.get("duplicate") == Some(&Value::Bool(true)))
+            .is_empty(),
+        "nothing was delivered twice\n{report}"
+    );
+    let stderr = host.stderr();
+    assert!(
+        host.events_where(ev::is_disconnected).is_empty()
+            && log.matches("as rm-2 (p5").count() == 1
+            && !log.contains("Client rm-2 closed its connection"),
+        "the line's one connection stayed up\n{report}"
+    );
+    // The broker counts a PUBACK from when it reads it, the line from when it sends it: the
+    // broker's log can show an overrun the line never saw, not the other way round.
+    let overrun = stderr.contains("the broker sent more than the Receive Maximum of 2");
+    assert!(
+        !overrun || most_unacknowledged(&log, "rm-2") > 2,
+        "a warning only when the broker's log shows more than 2 unacknowledged\n{report}"
+    );
+}

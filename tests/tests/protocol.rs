@@ -14,51 +14,14 @@ use mqtt_line_e2e::{
 };
 use serde_json::{json, Value};
 
-/// sim-host for `config`, with the broker's log in its failure messages.
 /// A station with `topic`, `data`, `id` inputs and an ACK_ID tag `ack` (Co): the host confirms
 /// each message.
 fn gated(name: &str, address: &str) -> StationConfig {
-    StationConfig::new(name, address)
-        .inputs()
-        .tag("ack", "ACK_ID", "Co")
+    StationConfig::new(name, address).inputs().ack_id()
 }
 
 fn ungated(name: &str, address: &str) -> StationConfig {
     StationConfig::new(name, address).inputs()
-}
-
-/// Waits for IN_DATA = `data` on `station`, then for the IN_ID that follows it; returns the id.
-fn expect_message(host: &mut SimHost, station: &str, data: &str) -> i64 {
-    host.expect_value_eq(station, "data", data);
-    // Valid ones only: invalidations after a lost connection may still be pending.
-    let id = host.expect(&format!("the IN_ID of {station} after {data:?}"), |e| {
-        ev::is_value(e, station, "id") && e["valid"] == json!(true)
-    });
-    match id["value"].as_i64() {
-        Some(id) => id,
-        None => {
-            let report = host.report();
-            panic!("IN_ID of {station} is not an integer: {id}\n{report}")
-        }
-    }
-}
-
-/// Writes ACK_ID and asserts that the write event says `ok`.
-fn confirm(host: &mut SimHost, station: &str, id: i64) {
-    host.send(&format!("write {station} ack {id}"));
-    let w = host.expect_write(station, "ack");
-    if ev::write_ok(&w) != Some(true) {
-        let report = host.report();
-        panic!("ACK_ID {id} on {station} was refused: {w}\n{report}");
-    }
-}
-
-/// Valid IN_DATA values of `station` so far, in order.
-fn data_values(host: &mut SimHost, station: &str) -> Vec<String> {
-    host.events_where(|e| ev::is_value(e, station, "data") && e["valid"] == json!(true))
-        .iter()
-        .map(|e| e["value"].as_str().unwrap_or("").to_string())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -79,11 +42,11 @@ fn ack_id_shows_one_message_at_a_time_until_the_host_confirms_it() {
     }
     // Published after them, delivered after them: once it is seen, m2 and m3 reached the line.
     publish(broker.port(), "marker", b"after", 1, false);
-    let id1 = expect_message(&mut host, "st", "m1");
+    let id1 = host.expect_message("st", "m1");
     host.expect_value_eq("marker", "data", "after");
     let report = host.report();
     assert_eq!(
-        data_values(&mut host, "st"),
+        host.data_values("st"),
         ["m1"],
         "only the first message may be shown before ACK_ID\n{report}"
     );
@@ -100,20 +63,20 @@ fn ack_id_shows_one_message_at_a_time_until_the_host_confirms_it() {
         error.contains(&wrong.to_string()) && error.contains(&format!("expected IN_ID {id1}")),
         "the error must name the received {wrong} and the expected {id1}: {w}\n{report}"
     );
-    assert_eq!(data_values(&mut host, "st"), ["m1"], "{report}");
+    assert_eq!(host.data_values("st"), ["m1"], "{report}");
 
-    confirm(&mut host, "st", id1);
-    let id2 = expect_message(&mut host, "st", "m2");
+    host.confirm("st", id1);
+    let id2 = host.expect_message("st", "m2");
     // 0 does not confirm a QoS 1 message either.
     host.send("write st ack 0");
     let w = host.expect_write("st", "ack");
     let report = host.report();
     assert_eq!(ev::write_ok(&w), Some(false), "{w}\n{report}");
-    confirm(&mut host, "st", id2);
-    let id3 = expect_message(&mut host, "st", "m3");
-    confirm(&mut host, "st", id3);
+    host.confirm("st", id2);
+    let id3 = host.expect_message("st", "m3");
+    host.confirm("st", id3);
     let report = host.report();
-    assert_eq!(data_values(&mut host, "st"), ["m1", "m2", "m3"], "{report}");
+    assert_eq!(host.data_values("st"), ["m1", "m2", "m3"], "{report}");
 
     // Nothing is shown: a confirmation now is an error.
     host.send("write st ack 0");
@@ -125,17 +88,13 @@ fn ack_id_shows_one_message_at_a_time_until_the_host_confirms_it() {
     publish(broker.port(), "gate/x", b"z1", 0, false);
     publish(broker.port(), "gate/x", b"z2", 0, false);
     publish(broker.port(), "marker", b"after z", 1, false);
-    let z1 = expect_message(&mut host, "st", "z1");
+    let z1 = host.expect_message("st", "z1");
     host.expect_value_eq("marker", "data", "after z");
     let report = host.report();
     assert_eq!(z1, 0, "IN_ID of a QoS 0 message\n{report}");
-    assert_eq!(
-        data_values(&mut host, "st"),
-        ["m1", "m2", "m3", "z1"],
-        "{report}"
-    );
-    confirm(&mut host, "st", 0);
-    let z2 = expect_message(&mut host, "st", "z2");
+    assert_eq!(host.data_values("st"), ["m1", "m2", "m3", "z1"], "{report}");
+    host.confirm("st", 0);
+    let z2 = host.expect_message("st", "z2");
     assert_eq!(z2, 0);
     host.quit_ok();
 }
@@ -155,14 +114,14 @@ fn ack_id_unconfirmed_message_is_redelivered_to_the_next_run() {
     first.wait_connected();
     publish(broker.port(), "gate/x", b"p1", 1, false);
     publish(broker.port(), "gate/x", b"p2", 1, false);
-    let id1 = expect_message(&mut first, "st", "p1");
+    let id1 = first.expect_message("st", "p1");
     let report = first.report();
     assert!(
         !broker.log().contains("Received PUBACK from gate-persist"),
         "a PUBACK left before the host confirmed\n{report}"
     );
-    confirm(&mut first, "st", id1);
-    expect_message(&mut first, "st", "p2");
+    first.confirm("st", id1);
+    first.expect_message("st", "p2");
     broker.wait_log("the PUBACK of p1, sent on confirmation", |log| {
         log.contains(&format!("Received PUBACK from gate-persist (Mid: {id1}"))
     });
@@ -186,7 +145,7 @@ fn ack_id_unconfirmed_message_is_redelivered_to_the_next_run() {
     publish(broker.port(), "marker", b"after", 1, false);
     second.expect_value_eq("marker", "data", "after");
     let report = second.report();
-    assert_eq!(data_values(&mut second, "st"), ["p2"], "{report}");
+    assert_eq!(second.data_values("st"), ["p2"], "{report}");
     assert_eq!(
         again.get("duplicate"),
         Some(&json!(true)),
@@ -215,7 +174,7 @@ fn unconfirmed_station_holds_back_the_whole_line_until_it_confirms() {
     // s1 is shown, s2 held: both unconfirmed, the window of 2 is full.
     publish(broker.port(), "slow/x", b"s1", 1, false);
     publish(broker.port(), "slow/x", b"s2", 1, false);
-    let id1 = expect_message(&mut host, "slow", "s1");
+    let id1 = host.expect_message("slow", "s1");
     broker.wait_log("before, s1 and s2 sent to hold-1", |log| {
         log.matches("Sending PUBLISH to hold-1").count() >= 3
     });
@@ -244,10 +203,10 @@ fn unconfirmed_station_holds_back_the_whole_line_until_it_confirms() {
     );
 
     // One confirmation frees one slot of the window: the queued message comes.
-    confirm(&mut host, "slow", id1);
+    host.confirm("slow", id1);
     host.expect("free.data = stuck after the confirmation", stuck);
-    let id2 = expect_message(&mut host, "slow", "s2");
-    confirm(&mut host, "slow", id2);
+    let id2 = host.expect_message("slow", "s2");
+    host.confirm("slow", id2);
     host.quit_ok();
     let stderr = host.stderr();
     assert_eq!(
@@ -282,7 +241,7 @@ fn full_ack_id_queue_drops_qos0_messages_and_carries_on_after_confirmation() {
     // QoS 1 is never dropped, even with the queue full.
     publish(broker.port(), "gate/x", b"k1", 1, false);
     publish(broker.port(), "marker", b"after", 1, false);
-    assert_eq!(expect_message(&mut host, "st", "q1"), 0);
+    assert_eq!(host.expect_message("st", "q1"), 0);
     host.expect_value_eq("marker", "data", "after");
     let stderr = host.wait_stderr("the warning about dropped messages", |s| {
         s.contains("new QoS 0 messages are dropped")
@@ -305,20 +264,20 @@ fn full_ack_id_queue_drops_qos0_messages_and_carries_on_after_confirmation() {
     );
 
     for (data, next) in [("q1", "q2"), ("q2", "q3"), ("q3", "q4")] {
-        confirm(&mut host, "st", 0);
-        let id = expect_message(&mut host, "st", next);
+        host.confirm("st", 0);
+        let id = host.expect_message("st", next);
         assert_eq!(id, 0, "{data} confirmed, {next} shown");
     }
-    confirm(&mut host, "st", 0);
-    let k1 = expect_message(&mut host, "st", "k1");
+    host.confirm("st", 0);
+    let k1 = host.expect_message("st", "k1");
     assert!(k1 > 0, "the QoS 1 message has its packet id");
-    confirm(&mut host, "st", k1);
+    host.confirm("st", k1);
     // Nothing is held any more: a new message is shown at once.
     publish(broker.port(), "gate/x", b"q9", 0, false);
-    expect_message(&mut host, "st", "q9");
+    host.expect_message("st", "q9");
     let report = host.report();
     assert_eq!(
-        data_values(&mut host, "st"),
+        host.data_values("st"),
         ["q1", "q2", "q3", "q4", "k1", "q9"],
         "q5..q8 were dropped, nothing else\n{report}"
     );
@@ -372,7 +331,7 @@ fn qos2_messages_arrive_exactly_once_across_a_broker_restart() {
     }
     host.expect_value_eq("q", "data", "a3");
     publish(broker.port(), "q2/gated", b"held", 2, false);
-    let held_id = expect_message(&mut host, "g", "held");
+    let held_id = host.expect_message("g", "held");
     let report = host.report();
     assert!(
         !broker
@@ -382,10 +341,7 @@ fn qos2_messages_arrive_exactly_once_across_a_broker_restart() {
     );
 
     // SIGTERM: mosquitto saves the session with the unfinished QoS 2 flow.
-    broker.stop();
-    host.expect_disconnected();
-    broker.restart();
-    host.wait_connected();
+    host.restart_broker(&mut broker);
     broker.wait_log(
         "the re-sent PUBLISH (DUP) of the unconfirmed message",
         |log| log.contains("Sending PUBLISH to q2-client (d1, q2"),
@@ -395,22 +351,22 @@ fn qos2_messages_arrive_exactly_once_across_a_broker_restart() {
     }
     // b2 comes after the redelivery: by now it was handled.
     host.expect_value_eq("q", "data", "b2");
-    confirm(&mut host, "g", held_id);
+    host.confirm("g", held_id);
     broker.wait_log("PUBREC then PUBCOMP of the confirmed message", |log| {
         log.contains(&format!("Received PUBREC from q2-client (Mid: {held_id}"))
             && log.contains(&format!("Received PUBCOMP from q2-client (Mid: {held_id}"))
     });
     publish(broker.port(), "q2/gated", b"next", 2, false);
-    expect_message(&mut host, "g", "next");
+    host.expect_message("g", "next");
     host.quit_ok();
 
     let report = host.report();
     assert_eq!(
-        data_values(&mut host, "q"),
+        host.data_values("q"),
         ["a1", "a2", "a3", "b1", "b2"],
         "each QoS 2 message once, in order\n{report}"
     );
-    assert_eq!(data_values(&mut host, "g"), ["held", "next"], "{report}");
+    assert_eq!(host.data_values("g"), ["held", "next"], "{report}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -699,7 +655,7 @@ fn changed_topic_filter_unsubscribes_the_old_one_in_a_persistent_session() {
     host.expect_value_eq("b", "data", "b1");
     host.quit_ok();
     let report = host.report();
-    assert_eq!(data_values(&mut host, "a"), ["a1"], "{report}");
+    assert_eq!(host.data_values("a"), ["a1"], "{report}");
     assert_eq!(
         host.events_where(ev::is_disconnected).len(),
         1,
@@ -750,7 +706,7 @@ fn full_debug_traces_packets_and_never_the_password() {
     let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     publish(broker.port(), "dbg/x", b"12345", 1, false);
-    let id = expect_message(&mut host, "st", "12345");
+    let id = host.expect_message("st", "12345");
     let want = [
         "send CONNECT".to_string(),
         "user_name=operator password=set".to_string(),

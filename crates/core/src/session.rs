@@ -219,6 +219,12 @@ pub struct Session {
     assigned_client_id: Option<String>,
     /// The last CONNECT had an empty client identifier (the server may assign one).
     sent_empty_client_id: bool,
+    /// This connection's broker has sent more unacknowledged messages than our Receive Maximum
+    /// (warned about once per connection).
+    receive_maximum_overrun: bool,
+    /// A warning that came with a packet whose own event was something else; see
+    /// [`Session::take_warning`].
+    warning: Option<String>,
 }
 
 impl Session {
@@ -251,6 +257,8 @@ impl Session {
             aliases: Aliases::default(),
             assigned_client_id: None,
             sent_empty_client_id: false,
+            receive_maximum_overrun: false,
+            warning: None,
         }
     }
 
@@ -293,6 +301,8 @@ impl Session {
         self.v5 = cfg.v5.clone();
         self.limits = ServerLimits::default();
         self.aliases = Aliases::default();
+        self.receive_maximum_overrun = false;
+        self.warning = None;
         if self.clean_session {
             self.new_epoch();
         }
@@ -527,6 +537,12 @@ impl Session {
     /// How many received messages wait for confirmation.
     pub fn unconfirmed(&self) -> usize {
         self.owed.iter().filter(|o| !o.confirmed).count()
+    }
+
+    /// A warning left by the last [`Session::handle`] beside the event it returned (a message
+    /// taken although the broker broke a limit); the caller logs it.
+    pub fn take_warning(&mut self) -> Option<String> {
+        self.warning.take()
     }
 
     /// Handles a packet from the broker.
@@ -808,14 +824,7 @@ impl Session {
                 Ok(None)
             }
             None => {
-                let limit = self.v5.receive_maximum.unwrap_or(u16::MAX);
-                if self.protocol == Protocol::V5 && self.incoming.len() >= usize::from(limit) {
-                    // MQTT 5 3.3.4-9: the broker may not send more; 0x93 is the reason to close.
-                    return Err(ProtocolError::Violation(format!(
-                        "the broker sent more than the Receive Maximum of {limit} \
-                         unacknowledged messages (0x93 Receive Maximum exceeded)"
-                    )));
-                }
+                self.note_receive_maximum_overrun();
                 let refused = refusal.is_some();
                 self.incoming.insert(
                     p.pkid,
@@ -837,6 +846,32 @@ impl Session {
                 Ok(Some(SessionEvent::Message(p)))
             }
         }
+    }
+
+    /// A broker sending more unacknowledged messages than our Receive Maximum breaks MQTT 5
+    /// (3.3.4), but mosquitto 2.0 does so (its count of in-flight messages drifts after
+    /// acknowledgements) and resends the whole excess after every reconnect: closing with 0x93
+    /// would reconnect for ever while messages wait for ACK_ID. The message is taken and the
+    /// overrun warned about once per connection (docs/decisions.md, "Issue 13: persistent
+    /// sessions and Receive Maximum end to end"). Memory stays bounded: at most 65535 packet
+    /// identifiers can be unacknowledged, as without a Receive Maximum.
+    fn note_receive_maximum_overrun(&mut self) {
+        let limit = self.v5.receive_maximum.unwrap_or(u16::MAX);
+        let unacknowledged = self.incoming.len();
+        if self.protocol != Protocol::V5
+            || unacknowledged < usize::from(limit)
+            || self.receive_maximum_overrun
+        {
+            return;
+        }
+        self.receive_maximum_overrun = true;
+        self.warning = Some(format!(
+            "the broker sent more than the Receive Maximum of {limit} unacknowledged messages \
+             ({} now; MQTT 5 calls this 0x93 Receive Maximum exceeded); the line takes them and \
+             keeps the connection, so more messages than receive_maximum can wait for ACK_ID \
+             (warned once per connection)",
+            unacknowledged + 1
+        ));
     }
 
     fn finish_outgoing(&mut self, pkid: u16, qos: QoS, reason: Reason) -> Option<SessionEvent> {

@@ -65,6 +65,19 @@ fn ready_with(c: &SessionConfig, p: ConnAckProperties, now: Instant) -> Session 
     s
 }
 
+/// The next connection of `s` with `c` (its CONNECT dropped), answered by a CONNACK with the
+/// session present.
+fn resume(s: &mut Session, c: &SessionConfig, now: Instant) {
+    s.disconnected();
+    s.connect(c, &Secret::default(), now);
+    drain(s, now);
+    s.handle(
+        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
+        now,
+    )
+    .unwrap();
+}
+
 fn write(s: &mut Session, n: u64, topic: &str, qos: QoS) -> Result<(), PublishError> {
     s.publish(
         WriteToken(n),
@@ -510,14 +523,47 @@ fn a_payload_that_is_not_the_utf8_it_claims_is_refused_with_0x99() {
     );
 }
 
+/// mosquitto 2.0 sends more unacknowledged messages than our Receive Maximum (and resends them
+/// all after a reconnect): they are taken, each once, with one warning per connection, instead
+/// of a 0x93 disconnection that would only repeat.
 #[test]
-fn more_unacknowledged_messages_than_our_receive_maximum_close_the_connection() {
+fn more_unacknowledged_messages_than_our_receive_maximum_are_taken_with_a_warning() {
     let now = Instant::now();
-    let mut s = ready_with(&cfg(&[("receive_maximum", "2")]), props(), now);
-    s.handle(aliased("t", None, 1), now).unwrap();
-    s.handle(aliased("t", None, 2), now).unwrap();
-    let err = s.handle(aliased("t", None, 3), now).unwrap_err();
-    assert!(err.to_string().contains("0x93"), "{err}");
+    let c = cfg(&[("receive_maximum", "2")]);
+    let mut s = ready_with(&c, props(), now);
+    let take = |s: &mut Session, pkid: u16| {
+        let ev = s.handle(aliased("t", None, pkid), now).unwrap();
+        (ev, s.take_warning())
+    };
+    for pkid in [1, 2] {
+        let (ev, warning) = take(&mut s, pkid);
+        assert!(matches!(ev, Some(SessionEvent::Message(_))), "{ev:?}");
+        assert_eq!(warning, None, "within the Receive Maximum");
+    }
+    let (ev, warning) = take(&mut s, 3);
+    assert!(matches!(ev, Some(SessionEvent::Message(_))), "{ev:?}");
+    let warning = warning.unwrap_or_default();
+    assert!(
+        warning.contains("Receive Maximum of 2") && warning.contains("(3 now;"),
+        "{warning}"
+    );
+    let (ev, warning) = take(&mut s, 4);
+    assert!(matches!(ev, Some(SessionEvent::Message(_))), "{ev:?}");
+    assert_eq!(warning, None, "once per connection");
+
+    // The next connection: the broker resends all four (handed over once only), then a new one.
+    resume(&mut s, &c, now);
+    for pkid in 1..=4 {
+        let (ev, _) = take(&mut s, pkid);
+        assert!(ev.is_none(), "pkid {pkid} again: {ev:?}");
+    }
+    let (ev, warning) = take(&mut s, 5);
+    assert!(matches!(ev, Some(SessionEvent::Message(_))), "{ev:?}");
+    assert!(
+        warning.is_some_and(|w| w.contains("(5 now;")),
+        "warned again on a new connection"
+    );
+    assert!(s.handle_timeout(now).is_ok(), "the connection stays");
 }
 
 #[test]
@@ -525,14 +571,7 @@ fn a_refused_unsubscribe_is_a_warning() {
     let now = Instant::now();
     let c = cfg(&[("topic_filter", "old/#")]);
     let mut s = ready_with(&c, props(), now);
-    s.disconnected();
-    s.connect(&cfg(&[("topic_filter", "new/#")]), &Secret::default(), now);
-    drain(&mut s, now);
-    s.handle(
-        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
-        now,
-    )
-    .unwrap();
+    resume(&mut s, &cfg(&[("topic_filter", "new/#")]), now);
     let Some(Packet::Unsubscribe(u)) = s.poll_transmit(now) else {
         panic!()
     };
@@ -561,14 +600,7 @@ fn qos2_is_exactly_once_across_a_reconnect_with_a_persistent_session() {
     let ev = s.handle(Packet::Publish(p.clone()), now).unwrap();
     assert!(matches!(ev, Some(SessionEvent::Message(_))));
     let epoch = s.epoch();
-    s.disconnected();
-    s.connect(&c, &Secret::default(), now);
-    drain(&mut s, now);
-    s.handle(
-        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, true)),
-        now,
-    )
-    .unwrap();
+    resume(&mut s, &c, now);
     drain(&mut s, now);
     p.dup = true;
     assert_eq!(s.handle(Packet::Publish(p), now).unwrap(), None);

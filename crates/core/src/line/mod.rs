@@ -368,6 +368,9 @@ impl Line {
             Some(SessionEvent::Note(text)) => self.log(LogLevel::Debug, text),
             Some(SessionEvent::Warning(text)) => self.log(LogLevel::Warn, text),
         }
+        if let Some(text) = self.session.take_warning() {
+            self.log(LogLevel::Warn, text);
+        }
         Ok(())
     }
 
