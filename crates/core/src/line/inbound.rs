@@ -16,6 +16,7 @@ use crate::ids::{StationIndex, TagIndex};
 use crate::payload::{self, PayloadError};
 use crate::station::StationCommand;
 use crate::tag::TagAddress;
+use crate::text::hex;
 use crate::value::Value;
 
 impl Line {
@@ -377,17 +378,6 @@ fn route_excerpt(payload: &[u8]) -> String {
 /// (gzip.rs).
 pub(super) fn content_type(p: &Publish) -> Option<&str> {
     p.properties.as_ref()?.content_type.as_deref()
-}
-
-/// Bytes in lowercase hexadecimal, two digits each.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// A received message's topic. The codec made sure it is UTF-8 (and the session resolved its

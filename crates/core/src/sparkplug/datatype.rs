@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::payload::{CellValue, DataSet, Metric, MetricValue, ParameterValue, Template};
 use crate::json_value::from_json_text;
+use crate::text::hex;
 use crate::value::{format_time_ns, Value, ValueKind, ValueType};
 
 /// The data types of the Sparkplug 3.0 specification, by their numbers.
@@ -205,15 +206,6 @@ fn date_time(ms: u64, ty: ValueType) -> Result<Value, String> {
             from_json_text(&json, &ms.to_string(), ty)
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// A DataSet as JSON: `{"columns": [...], "types": [...], "rows": [[...], ...]}`.
