@@ -23,19 +23,6 @@ impl Line {
     /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
     /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
     pub(super) fn deliver(&mut self, p: Publish, now: Instant, wall_ns: i64) {
-        let encoding = content_type(&p).map_or(Encoding::Detect, Encoding::from_content_type);
-        self.deliver_as(p, encoding, now, wall_ns);
-    }
-
-    /// [`Line::deliver`] for a message that announced its payload's encoding (an MQTT 5
-    /// Content-Type, read with [`Encoding::from_content_type`]).
-    pub(super) fn deliver_as(
-        &mut self,
-        p: Publish,
-        encoding: Encoding,
-        now: Instant,
-        wall_ns: i64,
-    ) {
         self.stats.received += 1;
         self.stats.bytes_received += p.payload.len() as u64;
         self.stats.last_message_ns = Some(wall_ns);
@@ -55,6 +42,8 @@ impl Line {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         };
+        // An MQTT 5 Content-Type may say the payload is gzip.
+        let encoding = content_type(&p).map_or(Encoding::Detect, Encoding::from_content_type);
         let s = &mut self.stations[i];
         let epoch = self.session.epoch();
         if !s.gated {
@@ -376,7 +365,7 @@ fn route_excerpt(payload: &[u8]) -> String {
 
 /// The received message's Content Type (MQTT 5): one that names gzip announces a gzip payload
 /// (gzip.rs).
-pub(super) fn content_type(p: &Publish) -> Option<&str> {
+fn content_type(p: &Publish) -> Option<&str> {
     p.properties.as_ref()?.content_type.as_deref()
 }
 
