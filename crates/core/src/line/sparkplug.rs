@@ -30,6 +30,8 @@ struct Origin<'a> {
     node: &'a str,
     device: Option<&'a str>,
     flags: u32,
+    /// The station this identity is routed to, whatever its command (routed once a message).
+    station: Option<StationIndex>,
 }
 
 impl Origin<'_> {
@@ -192,8 +194,8 @@ impl Line {
         }
         // Counted, traced and STALE-timed like any message for the station of this identity;
         // births and deaths still count for a station that is off (see `routed`).
-        let routed = self.routed(&identity(group, node, device));
-        self.account(p, routed, now, wall_ns);
+        let station = self.routed(&identity(group, node, device));
+        self.account(p, station, now, wall_ns);
         let mut flags = FLAG_VALID;
         if p.dup && p.qos == QoS::AtLeastOnce {
             flags |= FLAG_DUPLICATE;
@@ -206,6 +208,7 @@ impl Line {
             node,
             device,
             flags,
+            station,
         };
         let Some(state) = host.nodes.get_or_add(group, node) else {
             let text = format!(
@@ -264,12 +267,6 @@ impl Line {
         }
     }
 
-    /// The station of a node or device, when one is routed and on.
-    fn station_of(&self, identity: &str) -> Option<StationIndex> {
-        let i = self.routed(identity)?;
-        (self.stations[i].command == StationCommand::On).then_some(i)
-    }
-
     /// The station of a node or device, whatever its command: a birth or death counts for a
     /// station that is off too, and shows when it is switched on.
     fn routed(&self, identity: &str) -> Option<StationIndex> {
@@ -278,7 +275,7 @@ impl Line {
 
     /// A birth: the station is `ok` again after a death.
     fn born(&mut self, origin: &Origin, wall_ns: i64) {
-        let Some(i) = self.routed(&origin.identity()) else {
+        let Some(i) = origin.station else {
             return;
         };
         if self.stations[i].device_lost {
@@ -346,7 +343,10 @@ impl Line {
             Ok(table) => table,
             Err(why) => return Some(why),
         };
-        let station = self.station_of(&origin.identity());
+        // Values only for a station that is on.
+        let station = origin
+            .station
+            .filter(|&i| self.stations[i].command == StationCommand::On);
         let station_tags = station.and_then(|i| tags.get(i.0));
         let mut unknown = None;
         for m in &payload.metrics {
