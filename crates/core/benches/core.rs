@@ -13,6 +13,10 @@ use mqtt_line_core::parts::{RouteEntry, Router};
 use mqtt_line_core::parts::{TimeMask, TimeZone};
 use mqtt_line_core::{Line, LineConfig, StationId, TagId, ValueType};
 
+#[path = "../tests/common/payloads.rs"]
+mod payloads;
+use payloads::{kepware_item, kepware_message, UPLINK, UPLINK_TAGS};
+
 /// `n` stations: even ones exact topics, odd ones regular expressions, as in scenario 3 of
 /// `mqtt-line-bench`.
 fn addresses(n: usize) -> Vec<String> {
@@ -72,23 +76,12 @@ fn routing(c: &mut Criterion) {
     g.finish();
 }
 
-const UPLINK: &str = r#"{"deduplicationId":"3ac7e3c4-4401-4b8d-9386-a5c902f9202d","time":"2026-11-24T00:00:00.123456789Z","deviceInfo":{"tenantId":"52f14cd4-c6f1-4fbd-8f87-4025e1d49242","tenantName":"ChirpStack","applicationId":"17c82e96-be03-4f38-aef3-f83d48582d97","applicationName":"Test application","deviceProfileId":"14855bf7-d10d-4aee-b618-ebfcb64dc7ad","deviceProfileName":"Test device-profile","deviceName":"Test device","devEui":"0101010101010101","tags":{"key":"value"}},"devAddr":"00189440","dr":1,"fPort":1,"data":"qg==","rxInfo":[{"gatewayId":"0016c001f153a14c","uplinkId":4217106255,"rssi":-36,"snr":10.5,"context":"E3OWOQ==","metadata":{"region_name":"eu868","region_common_name":"EU868"}}],"txInfo":{"frequency":867100000,"modulation":{"lora":{"bandwidth":125000,"spreadingFactor":11,"codeRate":"CR_4_5"}}}}"#;
-
 fn json(c: &mut Criterion) {
     let mut g = c.benchmark_group("json");
-    let paths: Vec<JsonPath> = [
-        "deduplicationId",
-        "deviceInfo.devEui",
-        "devAddr",
-        "dr",
-        "fPort",
-        "rxInfo[1].rssi",
-        "rxInfo[1].snr",
-        "txInfo.modulation.lora.spreadingFactor",
-    ]
-    .iter()
-    .map(|p| JsonPath::parse(p).expect("path"))
-    .collect();
+    let paths: Vec<JsonPath> = UPLINK_TAGS
+        .iter()
+        .map(|(p, _)| JsonPath::parse(p).expect("path"))
+        .collect();
     g.bench_function("parse_uplink_1k", |b| {
         b.iter(|| black_box(parse_json(black_box(UPLINK.as_bytes())).is_ok()))
     });
@@ -124,22 +117,9 @@ fn json(c: &mut Criterion) {
     });
     // A Kepware IoT Gateway message of 100 items in reverse order, read as the line reads it:
     // each tag's value, its item's time and its item's quality (300 addresses), in one pass.
-    let name = |k: usize| format!("Channel1.Device1.Tag{k:03}");
-    let items: Vec<String> = (1..=100)
-        .rev()
-        .map(|k| {
-            format!(
-                r#"{{"id":"{}","v":{k}.5,"q":true,"t":1700000000{k:03}}}"#,
-                name(k)
-            )
-        })
-        .collect();
-    let kepware = format!(
-        r#"{{"timestamp":1700000000000,"values":[{}]}}"#,
-        items.join(",")
-    );
+    let kepware = kepware_message(100);
     let kep_paths: Vec<JsonPath> = (1..=100)
-        .flat_map(|k| ["v", "t", "q"].map(|f| format!(r#"values[id="{}"].{f}"#, name(k))))
+        .flat_map(|k| ["v", "t", "q"].map(|f| format!(r#"values[id="{}"].{f}"#, kepware_item(k))))
         .map(|p| JsonPath::parse(&p).expect("path"))
         .collect();
     let kep_tree = PathTree::new(&kep_paths);

@@ -1,6 +1,8 @@
 //! A line driven as the shell drives it: packets in, events out, no network.
 #![allow(dead_code)]
 
+pub mod payloads;
+
 use std::time::Instant;
 
 use mqtt_line_core::mqtt::{

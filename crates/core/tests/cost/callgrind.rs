@@ -1,0 +1,82 @@
+//! Counting instructions: this test binary runs again under valgrind's callgrind, its ignored
+//! test `measured_run` feeding one workload a given number of messages; callgrind's total of
+//! executed instructions (Ir) is read from its output file.
+//!
+//! Two runs, of n and 2n messages, differ only in the n messages more, so their difference is
+//! the cost of n messages without the process, the test harness and the line's setup. The
+//! count is exact and the same on every run of the same binary (callgrind counts, it does not
+//! sample); it changes with the compiler and the CPU features the libraries detect.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The environment of the measured run: which workload, how many messages.
+pub const WORKLOAD_VAR: &str = "MQTT_LINE_COST_WORKLOAD";
+pub const MESSAGES_VAR: &str = "MQTT_LINE_COST_MESSAGES";
+
+/// The test the measured run executes (in main.rs).
+const MEASURED_TEST: &str = "measured_run";
+
+/// Whether valgrind can be run, or why not.
+pub fn available() -> Result<String, String> {
+    match Command::new("valgrind").arg("--version").output() {
+        Ok(out) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }
+        Ok(out) => Err(format!(
+            "`valgrind --version` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("valgrind cannot be run: {e}")),
+    }
+}
+
+/// A scratch directory for callgrind's output files, removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("mqtt-line-cost-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Instructions executed by the measured run of `workload` over `messages` messages.
+pub fn instructions(scratch: &Scratch, workload: &str, messages: u64) -> Result<u64, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("the test binary: {e}"))?;
+    let out_file = scratch.0.join(format!("{workload}-{messages}.out"));
+    let out = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg(&exe)
+        .args([MEASURED_TEST, "--exact", "--ignored", "--test-threads=1"])
+        .env(WORKLOAD_VAR, workload)
+        .env(MESSAGES_VAR, messages.to_string())
+        .output()
+        .map_err(|e| format!("valgrind cannot be run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the measured run of {workload} ({messages} messages) failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    total(&out_file)
+}
+
+/// The `totals:` line of a callgrind output file (its first event, Ir, the only one counted).
+fn total(file: &Path) -> Result<u64, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("totals:"))
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("{}: no `totals:` line", file.display()))
+}
