@@ -33,6 +33,7 @@ esac
 
 # ---- What the suite needs, one line each: "package...  -- the commands that show it is there".
 # chromium (headless) is for the live page's browser test (tests/tests/live_page.rs).
+# valgrind (callgrind) counts the instructions of the cost test (crates/core/tests/cost).
 requirements=(
     "mosquitto mosquitto-clients -- mosquitto mosquitto_pub mosquitto_sub"
     "build-essential -- gcc g++ make"
@@ -41,6 +42,7 @@ requirements=(
     "rabbitmq-server -- rabbitmq-server"
     "chromium -- chromium"
     "nodejs npm -- node npm"
+    "valgrind -- valgrind"
 )
 
 missing_packages=()
@@ -80,7 +82,7 @@ fi
 
 say "$(mosquitto -h 2>/dev/null | head -n 1)"
 say "$(gcc --version | head -n 1); $(openssl version); $(nats-server --version 2>&1 | head -n 1)"
-say "$(cargo --version); $(cargo fuzz --version)"
+say "$(cargo --version); $(cargo fuzz --version); $(valgrind --version)"
 
 # ---- The suite. Every step runs even when an earlier one failed, so one run shows everything;
 # the exit code says whether any failed.
