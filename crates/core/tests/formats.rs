@@ -225,14 +225,7 @@ fn kepware(items: &str) -> Vec<u8> {
     format!(r#"{{"timestamp":1700000000000,"values":[{items}]}}"#).into_bytes()
 }
 
-const KEP: &[(&str, &str)] = &[
-    ("payload_type", "JSON"),
-    ("time_field_name", "timestamp"),
-    ("time_mask", "UNIXMS"),
-    ("item_time_field", "t"),
-    ("quality_field", "q"),
-    ("valid_quality", "true"),
-];
+const KEP: &[(&str, &str)] = &common::payloads::KEPWARE_PARAMS;
 
 fn kep_line() -> Harness {
     use ValueType::*;

@@ -18,6 +18,17 @@ pub const UPLINK_TAGS: [(&str, ValueType); 8] = [
     ("txInfo.modulation.lora.spreadingFactor", ValueType::Ci),
 ];
 
+/// The line parameters of a Kepware IoT Gateway station: the message's `timestamp` in Unix ms,
+/// each item's own time `t` and quality `q`.
+pub const KEPWARE_PARAMS: [(&str, &str); 6] = [
+    ("payload_type", "JSON"),
+    ("time_field_name", "timestamp"),
+    ("time_mask", "UNIXMS"),
+    ("item_time_field", "t"),
+    ("quality_field", "q"),
+    ("valid_quality", "true"),
+];
+
 /// The `id` of item `k` of a Kepware IoT Gateway message.
 pub fn kepware_item(k: usize) -> String {
     format!("Channel1.Device1.Tag{k:03}")

@@ -13,7 +13,7 @@ use mqtt_line_core::mqtt::{write_packet, Packet, Protocol, Publish, PublishPrope
 use mqtt_line_core::parts::sparkplug_payload::{encode, Metric, MetricValue, Payload};
 use mqtt_line_core::{Event, StationId, TagId, ValueType, FLAG_VALID};
 
-use crate::common::payloads::{kepware_item, kepware_message, UPLINK, UPLINK_TAGS};
+use crate::common::payloads::{kepware_item, kepware_message, KEPWARE_PARAMS, UPLINK, UPLINK_TAGS};
 use crate::common::{gated, Harness};
 
 /// The wall-clock time handed to the line with every call (ns since the Unix epoch).
@@ -212,6 +212,13 @@ fn publishes(topic: &str, qos: QoS, payload: impl Fn(usize) -> String) -> Vec<Pu
         .collect()
 }
 
+/// A JSON station whose payload's `time` is ISO 8601 (scenarios 2 and 6).
+const JSON_ISO_TIME: [(&str, &str); 3] = [
+    ("payload_type", "JSON"),
+    ("time_field_name", "time"),
+    ("time_mask", "ISO8601"),
+];
+
 /// A time stamp of message `i` in ISO 8601 with ns (30 characters, as the benchmark's).
 fn iso_time(i: usize) -> String {
     format!("2026-12-06T17:00:0{i}.{:09}Z", 123_456_789 + i)
@@ -230,17 +237,12 @@ fn text() -> Feed {
 }
 
 fn raw_json() -> Feed {
-    let params = [
-        ("payload_type", "JSON"),
-        ("time_field_name", "time"),
-        ("time_mask", "ISO8601"),
-    ];
     let tags = [
         ("JA=temp".into(), ValueType::Ai),
         ("JA=hum".into(), ValueType::Ci),
         ("JA=ok".into(), ValueType::Ci),
     ];
-    let h = line(&params, "bench/s6/sensor/1", &tags);
+    let h = line(&JSON_ISO_TIME, "bench/s6/sensor/1", &tags);
     let msgs = publishes("bench/s6/sensor/1", QoS::AtMostOnce, |i| {
         format!(
             r#"{{"time":"{}","temp":2{i}.5,"hum":4{i},"ok":1}}"#,
@@ -251,17 +253,12 @@ fn raw_json() -> Feed {
 }
 
 fn lorawan() -> Feed {
-    let params = [
-        ("payload_type", "JSON"),
-        ("time_field_name", "time"),
-        ("time_mask", "ISO8601"),
-    ];
     let tags: Vec<(String, ValueType)> = UPLINK_TAGS
         .iter()
         .map(|(path, ty)| (format!("JA={path}"), *ty))
         .collect();
     let topic = "bench/s2/application/1/device/0101010101010101/event/up";
-    let h = line(&params, topic, &tags);
+    let h = line(&JSON_ISO_TIME, topic, &tags);
     let time = "2026-11-24T00:00:00.123456789Z";
     let msgs = publishes(topic, QoS::AtMostOnce, |i| {
         UPLINK
@@ -272,14 +269,6 @@ fn lorawan() -> Feed {
 }
 
 fn kepware() -> Feed {
-    let params = [
-        ("payload_type", "JSON"),
-        ("time_field_name", "timestamp"),
-        ("time_mask", "UNIXMS"),
-        ("item_time_field", "t"),
-        ("quality_field", "q"),
-        ("valid_quality", "true"),
-    ];
     let tags: Vec<(String, ValueType)> = (1..=100)
         .map(|k| {
             let address = format!(r#"JA=values[id="{}"].v"#, kepware_item(k));
@@ -287,7 +276,7 @@ fn kepware() -> Feed {
         })
         .collect();
     let topic = "bench/s2k/iotgateway";
-    let h = line(&params, topic, &tags);
+    let h = line(&KEPWARE_PARAMS, topic, &tags);
     let message = kepware_message(100);
     let msgs = publishes(topic, QoS::AtMostOnce, |i| {
         message.replace("\"v\":1.5,", &format!("\"v\":{i}.25,"))
