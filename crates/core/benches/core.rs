@@ -13,7 +13,9 @@ use mqtt_line_core::parts::{RouteEntry, Router};
 use mqtt_line_core::parts::{TimeMask, TimeZone};
 use mqtt_line_core::{Line, LineConfig, StationId, TagId, ValueType};
 
+// Shared with the tests, which use more of it than the bench does.
 #[path = "../tests/common/payloads.rs"]
+#[allow(dead_code)]
 mod payloads;
 use payloads::{kepware_item, kepware_message, UPLINK, UPLINK_TAGS};
 
