@@ -5,7 +5,8 @@
 //! Two runs, of n and 2n messages, differ only in the n messages more, so their difference is
 //! the cost of n messages without the process, the test harness and the line's setup. The
 //! count is exact and the same on every run of the same binary (callgrind counts, it does not
-//! sample); it changes with the compiler and the CPU features the libraries detect.
+//! sample) once std's random hash seeds are fixed (fixed_random.c, preloaded); it changes with
+//! the compiler and the CPU features the libraries detect.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,11 +49,43 @@ impl Drop for Scratch {
     }
 }
 
-/// Instructions executed by the measured run of `workload` over `messages` messages.
-pub fn instructions(scratch: &Scratch, workload: &str, messages: u64) -> Result<u64, String> {
+/// fixed_random.c built into the scratch directory with the C compiler (`$CC`, else `cc`), for
+/// `LD_PRELOAD`; `Err` says why it could not be.
+pub fn fixed_random(scratch: &Scratch) -> Result<PathBuf, String> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cost/fixed_random.c");
+    let library = scratch.0.join("fixed_random.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("`{cc}` cannot be run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{cc}` could not build {}: {}",
+            source.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(library)
+}
+
+/// Instructions executed by the measured run of `workload` over `messages` messages, with
+/// `preload` (the fixed random bytes) when there is one.
+pub fn instructions(
+    scratch: &Scratch,
+    preload: Option<&Path>,
+    workload: &str,
+    messages: u64,
+) -> Result<u64, String> {
     let exe = std::env::current_exe().map_err(|e| format!("the test binary: {e}"))?;
     let out_file = scratch.0.join(format!("{workload}-{messages}.out"));
-    let out = Command::new("valgrind")
+    let mut valgrind = Command::new("valgrind");
+    if let Some(library) = preload {
+        valgrind.env("LD_PRELOAD", library);
+    }
+    let out = valgrind
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg(&exe)

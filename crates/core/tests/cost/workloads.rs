@@ -43,50 +43,50 @@ pub const WORKLOADS: [Workload; 8] = [
     Workload {
         name: "text",
         what: "scenario 1: a text payload into IN_TOPIC, IN_DATA, IN_ID (QoS 0)",
-        messages: 2048,
+        messages: 1024,
         build: text,
     },
     Workload {
         name: "raw_json",
         what: "scenario 6: 70-byte JSON, 3 JA= tags and an ISO 8601 time (QoS 0)",
-        messages: 2048,
+        messages: 1024,
         build: raw_json,
     },
     Workload {
         name: "lorawan_8ja",
         what: "scenario 2: ChirpStack v4 uplink (~1 KB), 8 JA= tags and its time (QoS 0)",
-        messages: 512,
+        messages: 256,
         build: lorawan,
     },
     Workload {
         name: "kepware_100",
         what: "scenario 2's second row: Kepware, 100 items selected by id, item time and quality",
-        messages: 32,
+        messages: 16,
         build: kepware,
     },
     Workload {
         name: "csv",
         what: "a CSV record of 4 fields into 4 CSV= tags (QoS 0)",
-        messages: 2048,
+        messages: 1024,
         build: csv,
     },
     Workload {
         name: "sparkplug_ndata_20",
         what: "scenario 8: Sparkplug B NDATA, 20 Double metrics by alias (QoS 1)",
-        messages: 512,
+        messages: 256,
         build: sparkplug,
     },
     Workload {
         name: "mqtt5_properties",
         what: "MQTT 5: a JSON payload with user property, content type, response topic and \
                correlation data into their tags (QoS 1)",
-        messages: 1024,
+        messages: 512,
         build: mqtt5,
     },
     Workload {
         name: "ack_id_gated",
         what: "an ACK_ID station: each message shown, confirmed by the host, acknowledged (QoS 1)",
-        messages: 1024,
+        messages: 512,
         build: ack_id,
     },
 ];
