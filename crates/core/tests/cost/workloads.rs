@@ -105,10 +105,13 @@ pub struct Feed {
     values: usize,
     /// Gated: the IN_ID tag, and the ACK_ID tag the host writes its value to after each message.
     confirm: Option<(TagId, TagId)>,
+    /// The messages are QoS 1: each must be acknowledged (a PUBACK sent) before the next.
+    acknowledged: bool,
 }
 
 impl Feed {
     fn new(h: Harness, protocol: Protocol, publishes: Vec<Publish>, values: usize) -> Feed {
+        let acknowledged = publishes.iter().all(|p| p.qos != QoS::AtMostOnce);
         let packets = publishes
             .into_iter()
             .map(|p| {
@@ -123,12 +126,14 @@ impl Feed {
             packets,
             values,
             confirm: None,
+            acknowledged,
         }
     }
 
     /// Feeds `messages` messages, one read each, as driver.rs does: the bytes into
     /// `handle_input`, every event taken, the acknowledgements encoded and flushed. Panics
-    /// unless each message gave its valid values (and, gated, was shown and confirmed).
+    /// unless each message gave its valid values, was acknowledged at QoS 1 (and, gated, was
+    /// shown and confirmed).
     pub fn run(&mut self, messages: u64) {
         let (mut input, mut output) = (BytesMut::new(), BytesMut::new());
         let now = self.h.now;
@@ -166,6 +171,11 @@ impl Feed {
                 }
             }
             line.poll_transmit_into(now, &mut output, WALL_NS).unwrap();
+            assert_eq!(
+                !output.is_empty(),
+                self.acknowledged,
+                "message {i} acknowledged"
+            );
             if !output.is_empty() {
                 line.bytes_pending(now);
                 black_box(&output);
