@@ -319,8 +319,10 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         };
         if let Some((reason, deliberate)) = closing {
             outbuf.clear();
-            if let Ok(goodbye) = shared.with_line(|l| l.close_deliberately(deliberate, &mut outbuf))
-            {
+            let goodbye = shared.with_line(|l| {
+                l.close_deliberately(deliberate, &mut outbuf, Instant::now(), now_ns())
+            });
+            if let Ok(goodbye) = goodbye {
                 send_disconnect(&mut io, &outbuf, goodbye.write_within).await;
                 if let Some(within) = goodbye.await_eof {
                     await_broker_close(shared, &mut io, &mut inbuf, within).await;
