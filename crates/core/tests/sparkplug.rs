@@ -292,6 +292,7 @@ fn deaths_with_the_current_bd_seq_end_node_and_devices() {
         ]
     );
     assert_eq!(values(&ev), [(11, None, 0), (21, None, 0)]);
+    assert_eq!(times(&ev), [42; 4], "an NDEATH: the time of receipt");
 
     // The next birth brings the node back; the device waits for its own.
     let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(8));
@@ -299,15 +300,29 @@ fn deaths_with_the_current_bd_seq_end_node_and_devices() {
     let ev = qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
     assert_eq!(states(&ev), [(DEVICE, StationState::Ok)]);
 
-    // DDEATH ends one device.
+    // DDEATH ends one device, at the time its payload says (the NDEATH above took the time of
+    // receipt, 42).
     let ev = h.receive(
         "spBv1.0/plant/DDEATH/press1/plc",
-        &payload(Some(2), None, vec![]),
+        &payload(Some(2), Some(5_000), vec![]),
         QoS::AtMostOnce,
         0,
     );
     assert_eq!(states(&ev), [(DEVICE, StationState::HardError)]);
     assert_eq!(values(&ev), [(21, None, 0)]);
+    assert_eq!(times(&ev), [5_000_000_000, 5_000_000_000]);
+}
+
+/// The time stamps of the station states and tag values among `events`.
+fn times(events: &[mqtt_line_core::Event]) -> Vec<i64> {
+    use mqtt_line_core::Event;
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StationState { time_ns, .. } | Event::TagValue { time_ns, .. } => Some(*time_ns),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Each row: what goes wrong after the birth, then the check that a rebirth was requested.
@@ -577,8 +592,10 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
     h.receive_publish(stale);
     let sent = h.transmit();
     assert!(
-        matches!(sent.as_slice(), [Packet::Publish(p)] if &p.topic[..] == b"spBv1.0/STATE/scada"),
-        "{sent:?}"
+        matches!(sent.as_slice(), [Packet::Publish(p)] if &p.topic[..] == b"spBv1.0/STATE/scada"
+            && &p.payload[..] == br#"{"online":true,"timestamp":1700000000000}"#
+            && p.retain && p.qos == QoS::AtLeastOnce),
+        "the same time stamp as the will: {sent:?}"
     );
 }
 
@@ -687,9 +704,12 @@ fn transmit_at(h: &mut Harness, wall_ns: i64) -> Vec<Packet> {
 /// A primary host `scada` with node station 1 (`plant/press1`, tags as [`host`]), started at
 /// `T0` and not yet connected.
 fn primary_host() -> Harness {
+    // publish_qos and publish_retain do not apply to commands.
     let mut h = Harness::new(&[
         ("payload_type", "Sparkplug B"),
         ("sparkplug_host_id", "scada"),
+        ("publish_qos", "2"),
+        ("publish_retain", "YES"),
     ]);
     h.line
         .add_station(StationId(NODE), "press1", "plant/press1", [])
@@ -810,7 +830,9 @@ fn time_stamps_are_the_moment_of_sending() {
         let Packet::Publish(p) = p else {
             panic!("{p:?}")
         };
+        assert_eq!((p.qos, p.retain), (QoS::AtMostOnce, false), "{p:?}");
         let cmd = decode(&p.payload).unwrap();
+        assert_eq!(cmd.seq, None, "{p:?}");
         assert_eq!(cmd.timestamp, Some(ms(t3)), "{p:?}");
         assert_eq!(cmd.metrics[0].timestamp, Some(ms(t3)), "{p:?}");
     }
@@ -993,12 +1015,15 @@ enum Step {
     Wait(u64),
 }
 
+/// A row of [`a_gap_is_held_for_the_reorder_timeout`].
+type ReorderRow = (&'static str, &'static str, Vec<Step>, Vec<f64>, usize);
+
 /// Issue 19: `sparkplug_reorder_timeout`. Each row: the timeout, the steps, the Temperature
 /// values shown in order, and how many rebirth requests were sent. On virtual time.
 #[test]
 fn a_gap_is_held_for_the_reorder_timeout() {
     use Step::{Data, Wait};
-    let rows: Vec<(&str, &str, Vec<Step>, Vec<f64>, usize)> = vec![
+    let rows: Vec<ReorderRow> = vec![
         (
             "in order",
             "500",

@@ -339,7 +339,14 @@ impl Line {
             (MessageType::DDeath, Some(d)) => {
                 state.device_death(d);
                 let reason = format!("DDEATH of '{}'", escape(&origin.identity()));
-                self.dead(&origin.identity(), &reason, wall_ns);
+                // The edge node sends a DDEATH itself, so its time stamp is when the device
+                // died (tck-id-operational-behavior-edge-node-termination-host-action-ddeath-
+                // devices-offline); an NDEATH, often the broker's will, takes the time of receipt.
+                let died_ns = payload
+                    .timestamp
+                    .and_then(|ms| i64::try_from(ms).ok()?.checked_mul(1_000_000))
+                    .unwrap_or(wall_ns);
+                self.dead(&origin.identity(), &reason, died_ns);
             }
             _ => {
                 let unknown = self.apply(tags, state, origin, payload, wall_ns);

@@ -174,7 +174,8 @@ mod tests {
     /// gets a clean session.
     #[test]
     fn sparkplug_lines_have_a_clean_session() {
-        let rows: [(&[(&str, &str)], Option<&str>); 6] = [
+        type Params = &'static [(&'static str, &'static str)];
+        let rows: [(Params, Option<&str>); 6] = [
             (&[], None),
             (&[("clean_session", "YES")], None),
             (&[("clean_session", "NO")], Some("clean_session")),
