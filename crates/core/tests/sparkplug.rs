@@ -883,7 +883,12 @@ fn an_intended_disconnect_says_offline_first() {
         connect_at(&mut h, T0);
         let mut buf = bytes::BytesMut::new();
         let t1 = T0 + 42 * SECOND;
-        h.line.close_deliberately(why, &mut buf, h.now, t1);
+        let bye = h.line.close_deliberately(why, &mut buf, h.now, t1);
+        assert!(
+            bye.await_eof.is_some(),
+            "{why:?}: the PUBACK is read before the socket closes, or a reset could cost the \
+             DISCONNECT"
+        );
         let offline = format!(r#"{{"online":false,"timestamp":{}}}"#, ms(t1));
         let topic = b"spBv1.0/STATE/scada";
         // PUBLISH, QoS 1, retained: 0x30 | 0x02 | 0x01.
@@ -897,9 +902,11 @@ fn an_intended_disconnect_says_offline_first() {
     // Without a host id, or before the broker accepted the connection: only DISCONNECT.
     let mut h = host(&[]);
     let mut buf = bytes::BytesMut::new();
-    h.line
+    let bye = h
+        .line
         .close_deliberately(mqtt_line_core::Deliberate::Stop, &mut buf, h.now, T0);
     assert_eq!(&buf[..], [0xe0, 0x00]);
+    assert_eq!(bye.await_eof, None, "a stop does not wait for the broker");
     let mut h = primary_host();
     h.line
         .transport_open("127.0.0.1:1883", &Default::default(), h.now);

@@ -415,13 +415,16 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Goodbye {
-        self.sparkplug_goodbye(wall_ns);
+        let said_offline = self.sparkplug_goodbye(wall_ns);
         // Closing anyway: a packet that cannot be encoded is only not sent.
         let _ = self.poll_transmit_into(now, buf, wall_ns);
         // A DISCONNECT is two bytes: it always fits.
         let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
         let _ = self.encode(&Packet::Disconnect(bye), buf);
-        Goodbye::for_close(why)
+        match said_offline {
+            true => Goodbye::for_close(why).awaiting_reply(),
+            false => Goodbye::for_close(why),
+        }
     }
 
     /// Appends `packet` to `buf`, with a Full Debug log line.

@@ -135,33 +135,37 @@ impl Line {
     /// primary host says it is offline before its DISCONNECT, since the broker then drops the
     /// will and edge nodes would otherwise see the retained `online: true` for ever
     /// (tck-id-host-topic-phid-death-payload-disconnect-clean). Stamped with the time of the
-    /// disconnect.
-    pub(super) fn sparkplug_goodbye(&mut self, wall_ns: i64) {
-        if self.sparkplug.is_some() && self.session.is_ready() {
-            self.publish_state_as(false, ms(wall_ns));
-        }
+    /// disconnect. True when it was queued (its PUBACK will come back).
+    pub(super) fn sparkplug_goodbye(&mut self, wall_ns: i64) -> bool {
+        let primary = self.sparkplug.is_some() && !self.config.sparkplug_host_id.is_empty();
+        primary && self.session.is_ready() && self.publish_state_as(false, ms(wall_ns))
     }
 
     fn publish_state(&mut self, timestamp_ms: u64) {
         self.publish_state_as(true, timestamp_ms);
     }
 
-    fn publish_state_as(&mut self, online: bool, timestamp_ms: u64) {
+    /// Publishes the host's STATE; false when there is no host id or the session refused it.
+    fn publish_state_as(&mut self, online: bool, timestamp_ms: u64) -> bool {
         let host_id = &self.config.sparkplug_host_id;
         if host_id.is_empty() {
-            return;
+            return false;
         }
         let topic = state_topic(host_id);
         let payload = Bytes::from(state_payload(online, timestamp_ms));
         let token = self.internal_token();
-        if let Err(e) = self
+        match self
             .session
             .publish(token, &topic, payload, QoS::AtLeastOnce, true, None)
         {
-            self.log(
-                LogLevel::Warn,
-                format!("cannot publish STATE on '{topic}': {e}"),
-            );
+            Ok(()) => true,
+            Err(e) => {
+                self.log(
+                    LogLevel::Warn,
+                    format!("cannot publish STATE on '{topic}': {e}"),
+                );
+                false
+            }
         }
     }
 
