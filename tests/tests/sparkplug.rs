@@ -248,6 +248,21 @@ fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
     host.expect("press1.temp invalid", |e| {
         ev::is_value(e, "press1", "temp") && e["valid"] == false
     });
+    // Issue 19: a dead node and its devices are not commanded; the write says why.
+    host.send("write press1 setpoint 5");
+    let failed = host.expect("the refused write to the dead node", |e| {
+        ev::is_write(e, "press1", "setpoint")
+    });
+    assert_eq!(ev::write_ok(&failed), Some(false), "{failed}");
+    assert!(
+        ev::field(&failed, "error").contains("the node died (NDEATH)"),
+        "{failed}"
+    );
+    host.send("write plc enable 0");
+    let failed = host.expect("the refused write to the dead device", |e| {
+        ev::is_write(e, "plc", "enable") && ev::write_ok(e) == Some(false)
+    });
+    assert!(ev::field(&failed, "error").contains("died"), "{failed}");
     edge.send(json!({"cmd": "quit"}));
     host.quit_ok();
 }
