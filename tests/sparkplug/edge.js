@@ -6,6 +6,10 @@
 // takes one JSON command per stdin line:
 //   {"cmd":"ndata","alias":1,"type":"Double","value":21.5}   NDATA, the metric by alias only
 //   {"cmd":"ddata","alias":10,"type":"Float","value":2.5}    DDATA of DEVICE, by alias only
+//     (either with "compress":"GZIP" or "DEFLATE": Tahu's compressed envelope with that
+//     algorithm metric; "compress":true: the envelope without one)
+//   {"cmd":"swap","alias":1,"type":"Double","values":[1.5,2.5]}  two NDATA published out of
+//     seq order: first 1.5 with the later seq, then 2.5 with the earlier one
 //   {"cmd":"gap"}       skip one seq (the next message shows a gap)
 //   {"cmd":"ddeath"}    DDEATH of DEVICE
 //   {"cmd":"ndeath"}    NDEATH with the current bdSeq
@@ -79,14 +83,31 @@ client.on("error", (e) => {
 
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
     const c = JSON.parse(line);
-    const metric = () => ({ alias: c.alias, type: c.type, value: c.value, timestamp: Date.now() });
+    const metric = (value = c.value) => ({ alias: c.alias, type: c.type, value, timestamp: Date.now() });
+    const options =
+        c.compress === undefined
+            ? undefined
+            : c.compress === true
+              ? { compress: true }
+              : { compress: true, algorithm: c.compress };
     switch (c.cmd) {
         case "ndata":
-            client.publishNodeData({ timestamp: Date.now(), metrics: [metric()] });
+            client.publishNodeData({ timestamp: Date.now(), metrics: [metric()] }, options);
             break;
         case "ddata":
-            client.publishDeviceData(deviceId, { timestamp: Date.now(), metrics: [metric()] });
+            client.publishDeviceData(deviceId, { timestamp: Date.now(), metrics: [metric()] }, options);
             break;
+        case "swap": {
+            // Tahu numbers both, then they go out in the other order.
+            const earlier = { timestamp: Date.now(), metrics: [metric(c.values[1])] };
+            const later = { timestamp: Date.now(), metrics: [metric(c.values[0])] };
+            client.addSeqNumber(earlier);
+            client.addSeqNumber(later);
+            const topic = `spBv1.0/${groupId}/NDATA/${edgeNode}`;
+            client.client.publish(topic, Buffer.from(client.encodePayload(later)));
+            client.client.publish(topic, Buffer.from(client.encodePayload(earlier)));
+            break;
+        }
         case "gap":
             client.incrementSeqNum();
             break;

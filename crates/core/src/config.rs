@@ -93,6 +93,11 @@ pub struct LineConfig {
     pub sparkplug_host_id: String,
     /// Sparkplug B: a node is asked for a rebirth at most once within this time.
     pub sparkplug_rebirth_debounce: Duration,
+    /// Sparkplug B: how long a seq gap may stay open while later messages wait (the Reorder
+    /// Timeout); zero asks for a rebirth at once.
+    pub sparkplug_reorder_timeout: Duration,
+    /// `clean_session` was given: a Sparkplug line refuses an explicit NO (settings.rs).
+    pub(crate) clean_session_given: bool,
     /// The protocol version and what MQTT 5 adds (config_v5.rs).
     pub v5: V5Config,
 }
@@ -138,6 +143,8 @@ impl Default for LineConfig {
             max_wait_retry: 3,
             sparkplug_host_id: String::new(),
             sparkplug_rebirth_debounce: Duration::from_secs(5),
+            sparkplug_reorder_timeout: crate::sparkplug::DEFAULT_REORDER_TIMEOUT,
+            clean_session_given: false,
             v5: V5Config::default(),
         }
     }
@@ -185,6 +192,7 @@ pub const LINE_PARAMETERS: &[&str] = &[
     "max_wait_retry",
     "sparkplug_host_id",
     "sparkplug_rebirth_debounce",
+    "sparkplug_reorder_timeout",
 ];
 
 /// Every canonical line parameter: the protocol's, then MQTT 5's.
@@ -333,7 +341,10 @@ impl LineConfig {
                 }
                 "subscribe_qos" => self.subscribe_qos = p.qos()?,
                 "client_id" => self.client_id = value.to_string(),
-                "clean_session" => self.clean_session = p.yes_no()?,
+                "clean_session" => {
+                    self.clean_session = p.yes_no()?;
+                    self.clean_session_given = true;
+                }
                 "publish_qos" => self.publish_qos = p.qos()?,
                 "publish_retain" => self.publish_retain = p.yes_no()?,
                 "keep_alive" => self.keep_alive = p.integer(0, 65535)? as u16,
@@ -390,6 +401,10 @@ impl LineConfig {
                 }
                 "sparkplug_rebirth_debounce" => {
                     self.sparkplug_rebirth_debounce = p.seconds(3600.0)?;
+                }
+                "sparkplug_reorder_timeout" => {
+                    self.sparkplug_reorder_timeout =
+                        Duration::from_millis(p.integer(0, 3_600_000)?);
                 }
                 other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),

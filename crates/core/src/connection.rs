@@ -74,6 +74,19 @@ impl Goodbye {
     }
 }
 
+impl Goodbye {
+    /// Something sent before the DISCONNECT gets a reply (the PUBACK of a Sparkplug host's
+    /// offline STATE): the shell reads until the broker closes, also on a stop. Closing with the
+    /// reply unread would reset the connection, and a broker that sees the reset before it reads
+    /// the DISCONNECT publishes the will as if the line had failed.
+    pub(crate) fn awaiting_reply(self) -> Goodbye {
+        Goodbye {
+            await_eof: Some(CLOSE_WAIT),
+            ..self
+        }
+    }
+}
+
 /// How long a connection attempt may take: the reply timeout, or [`FALLBACK_TIMEOUT`] when off.
 pub(crate) fn connect_timeout(reply_timeout: Duration) -> Duration {
     if reply_timeout.is_zero() {

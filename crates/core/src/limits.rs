@@ -150,6 +150,15 @@ impl Aliases {
         p
     }
 
+    /// The topic our alias `alias` stands for (a Sparkplug command is recognised by its topic
+    /// after the alias replaced it).
+    pub(crate) fn outgoing_topic(&self, alias: u16) -> Option<Bytes> {
+        self.outgoing
+            .iter()
+            .find(|(_, &a)| a == alias)
+            .map(|(t, _)| t.clone())
+    }
+
     /// A PUBLISH that would have set an alias was not sent: the alias is free again.
     pub(crate) fn not_sent(&mut self, p: &Publish) {
         let alias = p.properties.as_ref().and_then(|pr| pr.topic_alias);

@@ -461,6 +461,11 @@ impl Session {
         Some(packet)
     }
 
+    /// The topic of one of our topic aliases on this connection.
+    pub(crate) fn alias_topic(&self, alias: u16) -> Option<Bytes> {
+        self.aliases.outgoing_topic(alias)
+    }
+
     /// The publication just taken from `poll_transmit` could not be encoded: it is forgotten
     /// (not completed when flushed, not resent after a reconnect) and its token returned.
     pub fn unsendable(&mut self, p: &Publish) -> Option<WriteToken> {

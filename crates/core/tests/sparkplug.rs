@@ -248,12 +248,10 @@ fn datasets_reach_text_tags_as_json() {
     let birth = payload(
         Some(0),
         None,
-        vec![metric(
-            Some("Table"),
-            Some(1),
-            16,
-            MetricValue::DataSet(table),
-        )],
+        vec![
+            metric(Some("bdSeq"), None, 4, MetricValue::Long(0)),
+            metric(Some("Table"), Some(1), 16, MetricValue::DataSet(table)),
+        ],
     );
     let ev = qos0(&mut h, "spBv1.0/g/NBIRTH/n", &birth);
     assert_eq!(
@@ -294,6 +292,7 @@ fn deaths_with_the_current_bd_seq_end_node_and_devices() {
         ]
     );
     assert_eq!(values(&ev), [(11, None, 0), (21, None, 0)]);
+    assert_eq!(times(&ev), [42; 4], "an NDEATH: the time of receipt");
 
     // The next birth brings the node back; the device waits for its own.
     let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(8));
@@ -301,15 +300,29 @@ fn deaths_with_the_current_bd_seq_end_node_and_devices() {
     let ev = qos0(&mut h, "spBv1.0/plant/DBIRTH/press1/plc", &dbirth(1));
     assert_eq!(states(&ev), [(DEVICE, StationState::Ok)]);
 
-    // DDEATH ends one device.
+    // DDEATH ends one device, at the time its payload says (the NDEATH above took the time of
+    // receipt, 42).
     let ev = h.receive(
         "spBv1.0/plant/DDEATH/press1/plc",
-        &payload(Some(2), None, vec![]),
+        &payload(Some(2), Some(5_000), vec![]),
         QoS::AtMostOnce,
         0,
     );
     assert_eq!(states(&ev), [(DEVICE, StationState::HardError)]);
     assert_eq!(values(&ev), [(21, None, 0)]);
+    assert_eq!(times(&ev), [5_000_000_000, 5_000_000_000]);
+}
+
+/// The time stamps of the station states and tag values among `events`.
+fn times(events: &[mqtt_line_core::Event]) -> Vec<i64> {
+    use mqtt_line_core::Event;
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StationState { time_ns, .. } | Event::TagValue { time_ns, .. } => Some(*time_ns),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Each row: what goes wrong after the birth, then the check that a rebirth was requested.
@@ -343,7 +356,11 @@ fn lost_sequence_requests_a_rebirth_at_most_once_per_debounce() {
         ),
     ];
     for (what, topic, bad) in cases {
-        let mut h = host(&[("sparkplug_rebirth_debounce", "10")]);
+        // Without a Reorder Timeout a gap asks at once (with one: a_gap_is_held_for_the_reorder_timeout).
+        let mut h = host(&[
+            ("sparkplug_rebirth_debounce", "10"),
+            ("sparkplug_reorder_timeout", "0"),
+        ]);
         qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
         let ev = qos0(&mut h, topic, &bad);
         assert!(
@@ -400,7 +417,9 @@ fn data_before_any_birth_requests_a_rebirth() {
 
 #[test]
 fn writes_send_commands_with_the_births_data_type() {
-    let mut h = host(&[("publish_qos", "1")]);
+    // publish_qos and publish_retain do not apply: commands go at QoS 0, not retained
+    // (tck-id-payloads-ncmd-qos, -ncmd-retain, -dcmd-qos, -dcmd-retain).
+    let mut h = host(&[("publish_qos", "1"), ("publish_retain", "YES")]);
     born(&mut h);
 
     h.line
@@ -408,22 +427,19 @@ fn writes_send_commands_with_the_births_data_type() {
         .unwrap();
     let p = sent_publish(&mut h);
     assert_eq!(p.topic, "spBv1.0/plant/NCMD/press1");
-    assert_eq!(p.qos, QoS::AtLeastOnce);
+    assert_eq!(p.qos, QoS::AtMostOnce);
+    assert!(!p.retain);
     let cmd = decode(&p.payload).unwrap();
+    assert_eq!(cmd.seq, None, "a command carries no seq");
+    assert!(cmd.timestamp.is_some());
     assert_eq!(cmd.metrics[0].name.as_deref(), Some("Outputs/Setpoint"));
     assert_eq!(cmd.metrics[0].datatype, Some(3));
     assert_eq!(cmd.metrics[0].value, Some(MetricValue::Int(42)));
     assert!(
         write_results(&h.events()).is_empty(),
-        "done when the broker acknowledges"
+        "done once on the socket"
     );
-    h.line
-        .handle_packet(
-            Packet::PubAck(mqtt_line_core::mqtt::PubAck::new(p.pkid, None)),
-            h.now,
-            0,
-        )
-        .unwrap();
+    h.line.flushed(0);
     assert_eq!(write_results(&h.events()), [(1, None)]);
 
     // UInt8 range: 300 does not fit.
@@ -576,8 +592,10 @@ fn a_primary_host_says_it_is_online_after_subscribing() {
     h.receive_publish(stale);
     let sent = h.transmit();
     assert!(
-        matches!(sent.as_slice(), [Packet::Publish(p)] if &p.topic[..] == b"spBv1.0/STATE/scada"),
-        "{sent:?}"
+        matches!(sent.as_slice(), [Packet::Publish(p)] if &p.topic[..] == b"spBv1.0/STATE/scada"
+            && &p.payload[..] == br#"{"online":true,"timestamp":1700000000000}"#
+            && p.retain && p.qos == QoS::AtLeastOnce),
+        "the same time stamp as the will: {sent:?}"
     );
 }
 
@@ -672,4 +690,554 @@ fn messages_are_counted_for_the_station_of_their_identity() {
     assert_eq!(line.payload_errors, 1);
     let station = h.line.station_stats(StationId(NODE)).unwrap();
     assert_eq!(station.received, 2);
+}
+
+/// 2023-11-14T22:13:20Z in Unix ns: a wall time far from the 0 the other helpers use.
+const T0: i64 = 1_700_000_000_000_000_000;
+const SECOND: i64 = 1_000_000_000;
+
+/// The packets due, each stamped at wall time `wall_ns` as the shell's transmit does.
+fn transmit_at(h: &mut Harness, wall_ns: i64) -> Vec<Packet> {
+    std::iter::from_fn(|| h.line.poll_transmit_at(h.now, wall_ns)).collect()
+}
+
+/// A primary host `scada` with node station 1 (`plant/press1`, tags as [`host`]), started at
+/// `T0` and not yet connected.
+fn primary_host() -> Harness {
+    // publish_qos and publish_retain do not apply to commands.
+    let mut h = Harness::new(&[
+        ("payload_type", "Sparkplug B"),
+        ("sparkplug_host_id", "scada"),
+        ("publish_qos", "2"),
+        ("publish_retain", "YES"),
+    ]);
+    h.line
+        .add_station(StationId(NODE), "press1", "plant/press1", [])
+        .unwrap();
+    h.line
+        .add_station(StationId(DEVICE), "plc", "plant/press1/plc", [])
+        .unwrap();
+    for (station, tag, address, ty) in [
+        (NODE, 12, "SPB=Outputs/Setpoint", ValueType::Ao),
+        (DEVICE, 22, "SPB=Speed", ValueType::Ao),
+    ] {
+        h.line
+            .add_tag(StationId(station), TagId(tag), address, address, ty, None)
+            .unwrap();
+    }
+    h.line.start(T0).unwrap();
+    h
+}
+
+/// Connects at wall time `wall_ns` (CONNECT stamped then), the broker accepting; the will's and
+/// the STATE birth's payloads.
+fn connect_at(h: &mut Harness, wall_ns: i64) -> (String, String) {
+    h.line
+        .transport_open("127.0.0.1:1883", &Default::default(), h.now);
+    let sent = transmit_at(h, wall_ns);
+    let [Packet::Connect(connect, Some(will), _)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert!(connect.clean_start, "Sparkplug: a clean session");
+    let will = String::from_utf8(will.message.to_vec()).unwrap();
+    h.line
+        .handle_packet(
+            Packet::ConnAck(mqtt_line_core::mqtt::conn_ack(
+                mqtt_line_core::mqtt::ConnectReturnCode::Success,
+                false,
+            )),
+            h.now,
+            wall_ns + SECOND,
+        )
+        .unwrap();
+    let sent = transmit_at(h, wall_ns + 2 * SECOND);
+    let [Packet::Subscribe(sub)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    h.line
+        .handle_packet(
+            Packet::SubAck(mqtt_line_core::mqtt::sub_ack(
+                sub.pkid,
+                vec![mqtt_line_core::mqtt::SubscribeReasonCode::Success(
+                    QoS::AtLeastOnce,
+                )],
+            )),
+            h.now,
+            wall_ns + 3 * SECOND,
+        )
+        .unwrap();
+    let sent = transmit_at(h, wall_ns + 4 * SECOND);
+    let [Packet::Publish(state)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(&state.topic[..], b"spBv1.0/STATE/scada");
+    h.events();
+    (will, String::from_utf8(state.payload.to_vec()).unwrap())
+}
+
+fn ms(wall_ns: i64) -> u64 {
+    (wall_ns / 1_000_000) as u64
+}
+
+/// Issue 19: every Sparkplug time stamp is the time its packet is encoded, on virtual time: the
+/// STATE will and birth after a reconnect, NCMD, DCMD and rebirth requests after the line was
+/// idle.
+#[test]
+fn time_stamps_are_the_moment_of_sending() {
+    let mut h = primary_host();
+    let t1 = T0 + 60 * SECOND;
+    let (will, online) = connect_at(&mut h, t1);
+    let want = |online: bool, at: i64| format!(r#"{{"online":{online},"timestamp":{}}}"#, ms(at));
+    assert_eq!(will, want(false, t1), "the will: when CONNECT is sent");
+    assert_eq!(online, want(true, t1), "the birth repeats the will's");
+
+    // Births at t2; the host writes 20 s later: the NCMD says t3, not t2.
+    let t2 = t1 + 10 * SECOND;
+    h.line
+        .handle_packet(
+            Packet::Publish(Publish::new(
+                "spBv1.0/plant/NBIRTH/press1",
+                QoS::AtMostOnce,
+                nbirth(0),
+                None,
+            )),
+            h.now,
+            t2,
+        )
+        .unwrap();
+    h.line
+        .handle_packet(
+            Packet::Publish(Publish::new(
+                "spBv1.0/plant/DBIRTH/press1/plc",
+                QoS::AtMostOnce,
+                dbirth(1),
+                None,
+            )),
+            h.now,
+            t2,
+        )
+        .unwrap();
+    let t3 = t2 + 20 * SECOND;
+    h.line
+        .write(TagId(12), 1, Value::Float(1.0), h.now, t3 - SECOND)
+        .unwrap();
+    h.line
+        .write(TagId(22), 2, Value::Float(2.0), h.now, t3 - SECOND)
+        .unwrap();
+    let sent = transmit_at(&mut h, t3);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for p in &sent {
+        let Packet::Publish(p) = p else {
+            panic!("{p:?}")
+        };
+        assert_eq!((p.qos, p.retain), (QoS::AtMostOnce, false), "{p:?}");
+        let cmd = decode(&p.payload).unwrap();
+        assert_eq!(cmd.seq, None, "{p:?}");
+        assert_eq!(cmd.timestamp, Some(ms(t3)), "{p:?}");
+        assert_eq!(cmd.metrics[0].timestamp, Some(ms(t3)), "{p:?}");
+    }
+
+    // A rebirth request decided at t4 and sent at t5 says t5.
+    let t4 = t3 + SECOND;
+    h.line
+        .handle_packet(
+            Packet::Publish(Publish::new(
+                "spBv1.0/plant/NDATA/press1",
+                QoS::AtMostOnce,
+                payload(Some(5), None, vec![]),
+                None,
+            )),
+            h.now,
+            t4,
+        )
+        .unwrap();
+    h.now += Duration::from_secs(3);
+    h.line.handle_timeout(h.now, t4 + 3 * SECOND).unwrap();
+    let t5 = t4 + 5 * SECOND;
+    let sent = transmit_at(&mut h, t5);
+    let [Packet::Publish(p)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(rebirth_requests(&sent), ["spBv1.0/plant/NCMD/press1"]);
+    assert_eq!(decode(&p.payload).unwrap().timestamp, Some(ms(t5)));
+
+    // The broker goes away at t6; the next CONNECT (t7) carries t7, and so does the birth.
+    let t6 = t5 + SECOND;
+    h.line
+        .transport_closed("the broker closed the connection", t6);
+    let t7 = t6 + 30 * SECOND;
+    let (will, online) = connect_at(&mut h, t7);
+    assert_eq!(will, want(false, t7));
+    assert_eq!(online, want(true, t7));
+}
+
+/// Issue 19: on an intended disconnect a primary host publishes its offline STATE (QoS 1,
+/// retained, the time of the disconnect) before DISCONNECT, since the broker then drops the will.
+#[test]
+fn an_intended_disconnect_says_offline_first() {
+    for why in [
+        mqtt_line_core::Deliberate::Stop,
+        mqtt_line_core::Deliberate::Restart,
+    ] {
+        let mut h = primary_host();
+        connect_at(&mut h, T0);
+        let mut buf = bytes::BytesMut::new();
+        let t1 = T0 + 42 * SECOND;
+        let bye = h.line.close_deliberately(why, &mut buf, h.now, t1);
+        assert!(
+            bye.await_eof.is_some(),
+            "{why:?}: the PUBACK is read before the socket closes, or a reset could cost the \
+             DISCONNECT"
+        );
+        let offline = format!(r#"{{"online":false,"timestamp":{}}}"#, ms(t1));
+        let topic = b"spBv1.0/STATE/scada";
+        // PUBLISH, QoS 1, retained: 0x30 | 0x02 | 0x01.
+        assert_eq!(buf[0], 0x33, "{why:?}: {buf:?}");
+        let at = |needle: &[u8]| buf.windows(needle.len()).position(|w| w == needle);
+        assert!(at(topic).is_some(), "{why:?}: {buf:?}");
+        assert!(at(offline.as_bytes()).is_some(), "{why:?}: {buf:?}");
+        assert_eq!(&buf[buf.len() - 2..], [0xe0, 0x00], "then DISCONNECT");
+    }
+
+    // Without a host id, or before the broker accepted the connection: only DISCONNECT.
+    let mut h = host(&[]);
+    let mut buf = bytes::BytesMut::new();
+    let bye = h
+        .line
+        .close_deliberately(mqtt_line_core::Deliberate::Stop, &mut buf, h.now, T0);
+    assert_eq!(&buf[..], [0xe0, 0x00]);
+    assert_eq!(bye.await_eof, None, "a stop does not wait for the broker");
+    let mut h = primary_host();
+    h.line
+        .transport_open("127.0.0.1:1883", &Default::default(), h.now);
+    transmit_at(&mut h, T0);
+    let mut buf = bytes::BytesMut::new();
+    h.line
+        .close_deliberately(mqtt_line_core::Deliberate::Stop, &mut buf, h.now, T0);
+    assert_eq!(&buf[..], [0xe0, 0x00]);
+}
+
+/// Issue 19: after NDEATH a write to the node's tags is refused, saying the node died; after
+/// DDEATH the device's, saying the device died.
+#[test]
+fn writes_to_a_dead_node_or_device_are_refused() {
+    let mut h = primary_host();
+    connect_at(&mut h, T0);
+    born(&mut h);
+    qos0(
+        &mut h,
+        "spBv1.0/plant/DDEATH/press1/plc",
+        &payload(Some(2), None, vec![]),
+    );
+    h.events();
+    h.line
+        .write(TagId(22), 1, Value::Float(1.0), h.now, 0)
+        .unwrap();
+    let err = write_results(&h.events())[0].1.clone().unwrap();
+    assert!(err.contains("device 'plc' died (DDEATH"), "{err}");
+    assert!(h.transmit().is_empty());
+
+    let death = payload(
+        None,
+        None,
+        vec![metric(Some("bdSeq"), None, 4, MetricValue::Long(0))],
+    );
+    qos0(&mut h, "spBv1.0/plant/NDEATH/press1", &death);
+    h.events();
+    for (tag, request) in [(12, 2), (22, 3)] {
+        h.line
+            .write(TagId(tag), request, Value::Float(1.0), h.now, 0)
+            .unwrap();
+        let err = write_results(&h.events())[0].1.clone().unwrap();
+        assert!(err.contains("the node died (NDEATH)"), "{tag}: {err}");
+    }
+    assert!(h.transmit().is_empty(), "no command to a dead node");
+
+    // Reborn: writes go again.
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(1));
+    h.line
+        .write(TagId(12), 4, Value::Float(1.0), h.now, 0)
+        .unwrap();
+    assert_eq!(sent_publish(&mut h).topic, "spBv1.0/plant/NCMD/press1");
+}
+
+/// Issue 19: an NBIRTH without seq, with a seq other than 0 or without bdSeq is not trusted:
+/// a warning, a rebirth request, and none of its values.
+#[test]
+fn births_without_seq_0_or_bd_seq_ask_for_a_rebirth() {
+    let bd = || metric(Some("bdSeq"), None, 4, MetricValue::Long(0));
+    let temp = || {
+        metric(
+            Some("Inputs/Temperature"),
+            Some(1),
+            10,
+            MetricValue::Double(1.5),
+        )
+    };
+    let rows = [
+        (
+            "no seq",
+            payload(None, None, vec![bd(), temp()]),
+            "has no seq",
+        ),
+        (
+            "seq 3",
+            payload(Some(3), None, vec![bd(), temp()]),
+            "has seq 3",
+        ),
+        (
+            "no bdSeq",
+            payload(Some(0), None, vec![temp()]),
+            "no bdSeq metric",
+        ),
+    ];
+    for (what, birth, reason) in rows {
+        let mut h = host(&[]);
+        let ev = qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &birth);
+        assert!(values(&ev).is_empty(), "{what}: {ev:?}");
+        assert!(
+            logs(&ev).iter().any(|(l, t)| *l == LogLevel::Warn
+                && t.contains(reason)
+                && t.contains("requesting a rebirth")),
+            "{what}: {ev:?}"
+        );
+        assert_eq!(
+            rebirth_requests(&h.transmit()),
+            ["spBv1.0/plant/NCMD/press1"],
+            "{what}"
+        );
+        // Its data is not trusted either, until a proper birth.
+        let data = payload(Some(1), None, vec![by_alias(1, MetricValue::Double(2.0))]);
+        assert!(values(&qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data)).is_empty());
+        qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+        let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data);
+        assert_eq!(values(&ev), [(11, Some(Value::Float(2.0)), FLAG_VALID)]);
+    }
+}
+
+/// One step of a reorder row: a node NDATA (seq, Temperature), or time passing (ms).
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Data(u64, f64),
+    Wait(u64),
+}
+
+/// A row of [`a_gap_is_held_for_the_reorder_timeout`].
+type ReorderRow = (&'static str, &'static str, Vec<Step>, Vec<f64>, usize);
+
+/// Issue 19: `sparkplug_reorder_timeout`. Each row: the timeout, the steps, the Temperature
+/// values shown in order, and how many rebirth requests were sent. On virtual time.
+#[test]
+fn a_gap_is_held_for_the_reorder_timeout() {
+    use Step::{Data, Wait};
+    let rows: Vec<ReorderRow> = vec![
+        (
+            "in order",
+            "500",
+            vec![Data(1, 1.0), Data(2, 2.0), Data(3, 3.0)],
+            vec![1.0, 2.0, 3.0],
+            0,
+        ),
+        (
+            "two swapped",
+            "500",
+            vec![Data(1, 1.0), Data(3, 3.0), Data(2, 2.0)],
+            vec![1.0, 2.0, 3.0],
+            0,
+        ),
+        (
+            "three reversed",
+            "500",
+            vec![Data(3, 3.0), Data(2, 2.0), Wait(499), Data(1, 1.0)],
+            vec![1.0, 2.0, 3.0],
+            0,
+        ),
+        (
+            "the gap stays open",
+            "500",
+            vec![Data(1, 1.0), Data(3, 3.0), Wait(499)],
+            vec![1.0],
+            0,
+        ),
+        (
+            "the timeout runs out",
+            "500",
+            vec![Data(1, 1.0), Data(3, 3.0), Wait(500), Data(2, 2.0)],
+            vec![1.0],
+            1,
+        ),
+        (
+            "a second gap starts a new timer",
+            "500",
+            vec![
+                Data(2, 2.0),
+                Data(4, 4.0),
+                Wait(300),
+                Data(1, 1.0),
+                Wait(400),
+                Data(3, 3.0),
+            ],
+            vec![1.0, 2.0, 3.0, 4.0],
+            0,
+        ),
+        (
+            "the second gap's timer runs out",
+            "500",
+            vec![
+                Data(2, 2.0),
+                Data(4, 4.0),
+                Wait(300),
+                Data(1, 1.0),
+                Wait(500),
+            ],
+            vec![1.0, 2.0],
+            1,
+        ),
+        (
+            "a repeat is a gap at once",
+            "500",
+            vec![Data(1, 1.0), Data(1, 1.5)],
+            vec![1.0],
+            1,
+        ),
+        (
+            "a repeat of a held seq is a gap at once",
+            "500",
+            vec![Data(2, 2.0), Data(2, 2.5)],
+            vec![],
+            1,
+        ),
+        (
+            "no timeout: a gap asks at once",
+            "0",
+            vec![Data(1, 1.0), Data(3, 3.0), Data(2, 2.0)],
+            vec![1.0],
+            1,
+        ),
+    ];
+    for (what, timeout, steps, shown, rebirths) in rows {
+        let mut h = host(&[("sparkplug_reorder_timeout", timeout)]);
+        qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+        h.transmit();
+        let mut got = Vec::new();
+        let mut requests = 0;
+        for step in &steps {
+            let ev = match *step {
+                Data(seq, v) => {
+                    let data = payload(Some(seq), None, vec![by_alias(1, MetricValue::Double(v))]);
+                    qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data)
+                }
+                Wait(ms) => {
+                    h.now += Duration::from_millis(ms);
+                    if h.line.poll_timeout().is_some_and(|t| t <= h.now) {
+                        h.line.handle_timeout(h.now, 0).unwrap();
+                    }
+                    h.events()
+                }
+            };
+            for (tag, value, _) in values(&ev) {
+                if let (11, Some(Value::Float(v))) = (tag, value) {
+                    got.push(v);
+                }
+            }
+            requests += rebirth_requests(&h.transmit()).len();
+        }
+        assert_eq!(got, shown, "{what}: {steps:?}");
+        assert_eq!(requests, rebirths, "{what}: {steps:?}");
+    }
+}
+
+/// Issue 19: a held message waits at most the timeout, whatever else happens: `poll_timeout`
+/// says when, and a birth drops what was held.
+#[test]
+fn the_reorder_deadline_is_the_lines_timeout() {
+    let mut h = host(&[("sparkplug_reorder_timeout", "250")]);
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+    let held_at = h.now;
+    let data = payload(Some(2), None, vec![by_alias(1, MetricValue::Double(2.0))]);
+    qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data);
+    assert_eq!(
+        h.line.poll_timeout(),
+        Some(held_at + Duration::from_millis(250))
+    );
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(1));
+    h.now += Duration::from_millis(250);
+    h.line.handle_timeout(h.now, 0).unwrap();
+    assert!(
+        rebirth_requests(&h.transmit()).is_empty(),
+        "the birth ended the gap"
+    );
+}
+
+/// Issue 19: payloads compressed as Tahu does it (uuid SPBV1.0_COMPRESSED, the `algorithm`
+/// metric) are read, within max_decompressed_size.
+#[test]
+fn compressed_payloads_are_read_within_the_bound() {
+    use std::io::Write;
+    let envelope = |algorithm: &str, inner: &[u8]| {
+        let body = match algorithm {
+            "GZIP" => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+                e.write_all(inner).unwrap();
+                e.finish().unwrap()
+            }
+            _ => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
+                e.write_all(inner).unwrap();
+                e.finish().unwrap()
+            }
+        };
+        encode(&Payload {
+            uuid: Some("SPBV1.0_COMPRESSED".into()),
+            body: Some(body),
+            metrics: vec![metric(
+                Some("algorithm"),
+                None,
+                12,
+                MetricValue::String(algorithm.into()),
+            )],
+            ..Default::default()
+        })
+    };
+    for algorithm in ["GZIP", "DEFLATE"] {
+        let mut h = host(&[]);
+        let ev = qos0(
+            &mut h,
+            "spBv1.0/plant/NBIRTH/press1",
+            &envelope(algorithm, &nbirth(0)),
+        );
+        assert!(
+            values(&ev).contains(&(
+                11,
+                Some(Value::Float(20.5)),
+                FLAG_VALID | FLAG_TIME_FROM_PAYLOAD
+            )),
+            "{algorithm}: {ev:?}"
+        );
+        let data = payload(Some(1), None, vec![by_alias(1, MetricValue::Double(3.0))]);
+        let ev = qos0(
+            &mut h,
+            "spBv1.0/plant/NDATA/press1",
+            &envelope(algorithm, &data),
+        );
+        assert_eq!(
+            values(&ev),
+            [(11, Some(Value::Float(3.0)), FLAG_VALID)],
+            "{algorithm}"
+        );
+
+        let mut h = host(&[("max_decompressed_size", "16")]);
+        let ev = qos0(
+            &mut h,
+            "spBv1.0/plant/NBIRTH/press1",
+            &envelope(algorithm, &nbirth(0)),
+        );
+        assert!(values(&ev).is_empty());
+        assert!(
+            logs(&ev)
+                .iter()
+                .any(|(_, t)| t.contains("more than 16 bytes (max_decompressed_size)")),
+            "{algorithm}: {ev:?}"
+        );
+    }
 }

@@ -319,11 +319,14 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         };
         if let Some((reason, deliberate)) = closing {
             outbuf.clear();
-            if let Ok(goodbye) = shared.with_line(|l| l.close_deliberately(deliberate, &mut outbuf))
-            {
+            let goodbye = shared.with_line(|l| {
+                l.close_deliberately(deliberate, &mut outbuf, Instant::now(), now_ns())
+            });
+            if let Ok(goodbye) = goodbye {
                 send_disconnect(&mut io, &outbuf, goodbye.write_within).await;
                 if let Some(within) = goodbye.await_eof {
-                    await_broker_close(shared, &mut io, &mut inbuf, within).await;
+                    let stop_cuts_short = deliberate == Deliberate::Restart;
+                    await_broker_close(shared, &mut io, &mut inbuf, within, stop_cuts_short).await;
                 }
             }
             return Closed {
@@ -404,14 +407,16 @@ async fn send_disconnect(io: &mut Transport, buf: &[u8], within: Duration) {
     .await;
 }
 
-/// After a DISCONNECT that a reconnect follows: reads (and discards) until the broker has closed
-/// the old connection, at most `within` (the core's [`mqtt_line_core::Goodbye`] says why). A stop
-/// ends the wait at once.
+/// After a DISCONNECT: reads (and discards) until the broker has closed the connection, at most
+/// `within` (the core's [`mqtt_line_core::Goodbye`] says why). A stop ends the wait at once when
+/// it was for a reconnect (`stop_cuts_short`); a wait for a reply (the PUBACK of the Sparkplug
+/// offline STATE) goes on, bounded, so that the socket is not reset before the DISCONNECT is read.
 async fn await_broker_close(
     shared: &Shared,
     io: &mut Transport,
     buf: &mut BytesMut,
     within: Duration,
+    stop_cuts_short: bool,
 ) {
     let closed = tokio::time::timeout(within, async {
         loop {
@@ -424,7 +429,7 @@ async fn await_broker_close(
     });
     tokio::select! {
         _ = closed => {}
-        _ = stopped(shared) => {}
+        _ = stopped(shared), if stop_cuts_short => {}
     }
     buf.clear();
 }

@@ -374,8 +374,19 @@ impl Line {
         Ok(())
     }
 
+    /// The next packet due at `now`, as the session made it. The shell uses
+    /// [`Line::poll_transmit_at`] (through [`Line::poll_transmit_into`]), which also stamps it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         self.session.poll_transmit(now)
+    }
+
+    /// The next packet due at `now`, stamped with `wall_ns`, the time it is encoded at: the
+    /// time stamps Sparkplug puts in the STATE will and in commands are the moment they are
+    /// sent, not that of an earlier call into the line.
+    pub fn poll_transmit_at(&mut self, now: Instant, wall_ns: i64) -> Option<Packet> {
+        let mut packet = self.session.poll_transmit(now)?;
+        self.stamp_sparkplug(&mut packet, wall_ns);
+        Some(packet)
     }
 
     /// Encodes every packet due at `now` into `buf`, the shell's send buffer, logging each at
@@ -387,20 +398,33 @@ impl Line {
         buf: &mut BytesMut,
         wall_ns: i64,
     ) -> Result<(), Unsendable> {
-        while let Some(packet) = self.session.poll_transmit(now) {
+        while let Some(packet) = self.poll_transmit_at(now, wall_ns) {
             self.encode(&packet, buf)
                 .or_else(|e| self.unsendable(packet, &e, wall_ns))?;
         }
         Ok(())
     }
 
-    /// The line closes the connection itself (`why`): encodes the DISCONNECT into `buf` and says
+    /// The line closes the connection itself (`why`) at `now` (`wall_ns`): encodes what must go
+    /// before (a Sparkplug primary host's offline STATE) and the DISCONNECT into `buf`, and says
     /// how the shell closes the transport.
-    pub fn close_deliberately(&mut self, why: Deliberate, buf: &mut BytesMut) -> Goodbye {
+    pub fn close_deliberately(
+        &mut self,
+        why: Deliberate,
+        buf: &mut BytesMut,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Goodbye {
+        let said_offline = self.sparkplug_goodbye(wall_ns);
+        // Closing anyway: a packet that cannot be encoded is only not sent.
+        let _ = self.poll_transmit_into(now, buf, wall_ns);
         // A DISCONNECT is two bytes: it always fits.
         let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
         let _ = self.encode(&Packet::Disconnect(bye), buf);
-        Goodbye::for_close(why)
+        match said_offline {
+            true => Goodbye::for_close(why).awaiting_reply(),
+            false => Goodbye::for_close(why),
+        }
     }
 
     /// Appends `packet` to `buf`, with a Full Debug log line.
@@ -503,6 +527,7 @@ impl Line {
             unconfirmed,
             self.io.poll_timeout(self.config.reply_timeout),
             self.stale_clock.next(),
+            self.sparkplug_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -522,6 +547,7 @@ impl Line {
         self.io.check(now, self.config.reply_timeout)?;
         self.warn_unconfirmed(now);
         self.check_stale(now, wall_ns);
+        self.sparkplug_timers(now, wall_ns);
         self.session.handle_timeout(now)
     }
 

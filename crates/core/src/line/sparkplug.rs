@@ -11,13 +11,14 @@ use bytes::Bytes;
 use super::inbound::topic;
 use super::writes::WriteError;
 use super::Line;
-use crate::codec::{Publish, QoS};
+use crate::codec::{Packet, Publish, QoS};
 use crate::event::{LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
 use crate::ids::{StationIndex, TagIndex, WriteToken};
 use crate::payload::escape;
 use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
 use crate::sparkplug::node_state::{Death, MetricTable, Node, OutOfStep, REBIRTH};
 use crate::sparkplug::payload::{self, Metric, MetricValue, Payload};
+use crate::sparkplug::reorder::{Held, Place};
 use crate::sparkplug::topic::{command_topic, state_topic, MessageType, SparkplugTopic};
 use crate::sparkplug::{ms, says_offline, state_payload, Host};
 use crate::station::StationCommand;
@@ -125,26 +126,46 @@ impl Line {
             return;
         };
         host.nodes.clear();
+        host.reordering.clear();
         let timestamp = host.state_ms;
         self.publish_state(timestamp);
     }
 
+    /// An intended disconnect (`quit`, `line_destroy`, new parameters, every station off): a
+    /// primary host says it is offline before its DISCONNECT, since the broker then drops the
+    /// will and edge nodes would otherwise see the retained `online: true` for ever
+    /// (tck-id-host-topic-phid-death-payload-disconnect-clean). Stamped with the time of the
+    /// disconnect. True when it was queued (its PUBACK will come back).
+    pub(super) fn sparkplug_goodbye(&mut self, wall_ns: i64) -> bool {
+        let primary = self.sparkplug.is_some() && !self.config.sparkplug_host_id.is_empty();
+        primary && self.session.is_ready() && self.publish_state_as(false, ms(wall_ns))
+    }
+
     fn publish_state(&mut self, timestamp_ms: u64) {
+        self.publish_state_as(true, timestamp_ms);
+    }
+
+    /// Publishes the host's STATE; false when there is no host id or the session refused it.
+    fn publish_state_as(&mut self, online: bool, timestamp_ms: u64) -> bool {
         let host_id = &self.config.sparkplug_host_id;
         if host_id.is_empty() {
-            return;
+            return false;
         }
         let topic = state_topic(host_id);
-        let payload = Bytes::from(state_payload(true, timestamp_ms));
+        let payload = Bytes::from(state_payload(online, timestamp_ms));
         let token = self.internal_token();
-        if let Err(e) = self
+        match self
             .session
             .publish(token, &topic, payload, QoS::AtLeastOnce, true, None)
         {
-            self.log(
-                LogLevel::Warn,
-                format!("cannot publish STATE on '{topic}': {e}"),
-            );
+            Ok(()) => true,
+            Err(e) => {
+                self.log(
+                    LogLevel::Warn,
+                    format!("cannot publish STATE on '{topic}': {e}"),
+                );
+                false
+            }
         }
     }
 
@@ -219,7 +240,7 @@ impl Line {
             self.log(LogLevel::Warn, text);
             return;
         };
-        let payload = match payload::decode(&p.payload) {
+        let payload = match payload::decode_with(&p.payload, self.config.max_decompressed_size) {
             Ok(payload) => payload,
             Err(e) => {
                 self.stats.payload_errors += 1;
@@ -234,36 +255,190 @@ impl Line {
         };
         match kind {
             MessageType::NBirth => {
-                state.birth(&payload);
+                if let Err(why) = state.birth(&payload) {
+                    self.request_rebirth(state, &origin, &why, now, wall_ns);
+                    return;
+                }
                 self.born(&origin, wall_ns);
                 self.apply(&host.tags, state, &origin, &payload, wall_ns);
             }
             MessageType::NDeath => self.node_death(state, &origin, &payload, wall_ns),
             _ => {
-                if let Err(why) = state.take_seq(payload.seq) {
-                    self.request_rebirth(state, &origin, &why, now, wall_ns);
-                    return;
-                }
-                match (kind, device) {
-                    (MessageType::DBirth, Some(d)) => {
-                        state.device_birth(d, &payload);
-                        self.born(&origin, wall_ns);
-                        self.apply(&host.tags, state, &origin, &payload, wall_ns);
+                let reorder = self.config.sparkplug_reorder_timeout;
+                match state.sequence(payload.seq, !reorder.is_zero()) {
+                    Err(why) => {
+                        self.request_rebirth(state, &origin, &why, now, wall_ns);
+                        return;
                     }
-                    (MessageType::DDeath, Some(d)) => {
-                        state.device_death(d);
-                        let reason = format!("DDEATH of '{}'", escape(&origin.identity()));
-                        self.dead(&origin.identity(), &reason, wall_ns);
-                    }
-                    _ => {
-                        let unknown = self.apply(&host.tags, state, &origin, &payload, wall_ns);
-                        if let Some(why) = unknown {
-                            state.lose_step();
+                    Ok(Place::Ahead) => {
+                        let held = Held {
+                            seq: payload.seq.and_then(|s| u8::try_from(s).ok()).unwrap_or(0),
+                            kind,
+                            device: device.map(String::from),
+                            flags,
+                            payload,
+                            wall_ns,
+                            size: p.payload.len(),
+                        };
+                        let seq = held.seq;
+                        if let Err(why) = state.hold(held, now, reorder) {
                             self.request_rebirth(state, &origin, &why, now, wall_ns);
+                            return;
                         }
+                        if !host.reordering.iter().any(|(g, n)| g == group && n == node) {
+                            host.reordering.push((group.to_string(), node.to_string()));
+                        }
+                        let text = format!(
+                            "Sparkplug: '{}': seq {seq} arrived ahead of its turn; held for up \
+                             to {} ms (sparkplug_reorder_timeout) until the missing ones arrive",
+                            escape(&identity(group, node, None)),
+                            reorder.as_millis()
+                        );
+                        self.log(LogLevel::Debug, text);
+                        return;
+                    }
+                    Ok(_) => {}
+                }
+                self.sequenced(&host.tags, state, kind, &origin, &payload, now, wall_ns);
+                // The messages that waited for this one, in seq order.
+                let mut drained = false;
+                while let Some(held) = state.next_held() {
+                    drained = true;
+                    let device = held.device.as_deref();
+                    let origin = Origin {
+                        group,
+                        node,
+                        device,
+                        flags: held.flags,
+                        station: self.routed(&identity(group, node, device)),
+                    };
+                    let (kind, wall) = (held.kind, held.wall_ns);
+                    self.sequenced(&host.tags, state, kind, &origin, &held.payload, now, wall);
+                }
+                if drained {
+                    state.gap_filled(now);
+                }
+            }
+        }
+    }
+
+    /// A message in its seq order (NDATA, DBIRTH, DDATA, DDEATH) applied.
+    #[allow(clippy::too_many_arguments)]
+    fn sequenced(
+        &mut self,
+        tags: &[HashMap<Box<str>, Vec<TagIndex>>],
+        state: &mut Node,
+        kind: MessageType,
+        origin: &Origin,
+        payload: &Payload,
+        now: Instant,
+        wall_ns: i64,
+    ) {
+        match (kind, origin.device) {
+            (MessageType::DBirth, Some(d)) => {
+                state.device_birth(d, payload);
+                self.born(origin, wall_ns);
+                self.apply(tags, state, origin, payload, wall_ns);
+            }
+            (MessageType::DDeath, Some(d)) => {
+                state.device_death(d);
+                let reason = format!("DDEATH of '{}'", escape(&origin.identity()));
+                // The edge node sends a DDEATH itself, so its time stamp is when the device
+                // died (tck-id-operational-behavior-edge-node-termination-host-action-ddeath-
+                // devices-offline); an NDEATH, often the broker's will, takes the time of receipt.
+                let died_ns = payload
+                    .timestamp
+                    .and_then(|ms| i64::try_from(ms).ok()?.checked_mul(1_000_000))
+                    .unwrap_or(wall_ns);
+                self.dead(&origin.identity(), &reason, died_ns);
+            }
+            _ => {
+                let unknown = self.apply(tags, state, origin, payload, wall_ns);
+                if let Some(why) = unknown {
+                    state.lose_step();
+                    self.request_rebirth(state, origin, &why, now, wall_ns);
+                }
+            }
+        }
+    }
+
+    /// When the next Reorder Timeout runs out, if a node holds messages.
+    pub(super) fn sparkplug_timeout(&self) -> Option<Instant> {
+        let host = self.sparkplug.as_ref()?;
+        host.reordering
+            .iter()
+            .filter_map(|(g, n)| host.nodes.get(g, n)?.reorder_deadline())
+            .min()
+    }
+
+    /// The Reorder Timeouts due at `now`: a gap still open asks its node for a rebirth
+    /// (tck-id-operational-behavior-host-reordering-rebirth).
+    pub(super) fn sparkplug_timers(&mut self, now: Instant, wall_ns: i64) {
+        let Some(mut host) = self.sparkplug.take() else {
+            return;
+        };
+        let reordering = std::mem::take(&mut host.reordering);
+        for (group, node) in reordering {
+            let Some(state) = host.nodes.get_mut(&group, &node) else {
+                continue;
+            };
+            if let Some(why) = state.reorder_expired(now) {
+                let origin = Origin {
+                    group: &group,
+                    node: &node,
+                    device: None,
+                    flags: FLAG_VALID,
+                    station: self.routed(&identity(&group, &node, None)),
+                };
+                self.request_rebirth(state, &origin, &why, now, wall_ns);
+            }
+            if state.reorder_deadline().is_some() {
+                host.reordering.push((group, node));
+            }
+        }
+        self.sparkplug = Some(host);
+    }
+
+    /// Stamps a packet at the moment it is encoded (`wall_ns`), so that no Sparkplug time stamp
+    /// is that of an earlier call into the line: the STATE will of a CONNECT (and so the
+    /// `online` message that repeats it, tck-id-host-topic-phid-death-payload-connect), and
+    /// every NCMD and DCMD (tck-id-payloads-ncmd-timestamp, -dcmd-timestamp).
+    pub(super) fn stamp_sparkplug(&mut self, packet: &mut Packet, wall_ns: i64) {
+        let Some(host) = self.sparkplug.as_mut() else {
+            return;
+        };
+        let now_ms = ms(wall_ns);
+        match packet {
+            Packet::Connect(_, Some(will), _) if !self.config.sparkplug_host_id.is_empty() => {
+                host.state_ms = now_ms;
+                will.message = Bytes::from(state_payload(false, now_ms));
+            }
+            Packet::Publish(p) if p.qos == QoS::AtMostOnce => {
+                let topic = if p.topic.is_empty() {
+                    let alias = p.properties.as_ref().and_then(|pr| pr.topic_alias);
+                    match alias.and_then(|a| self.session.alias_topic(a)) {
+                        Some(t) => t,
+                        None => return,
+                    }
+                } else {
+                    p.topic.clone()
+                };
+                let command = std::str::from_utf8(&topic).is_ok_and(|t| {
+                    matches!(
+                        SparkplugTopic::parse(t),
+                        Ok(SparkplugTopic::Edge {
+                            kind: MessageType::NCmd | MessageType::DCmd,
+                            ..
+                        })
+                    )
+                });
+                if command {
+                    if let Some(bytes) = crate::sparkplug::stamp::restamp(&p.payload, now_ms) {
+                        p.payload = Bytes::from(bytes);
                     }
                 }
             }
+            _ => {}
         }
     }
 
@@ -456,8 +631,8 @@ impl Line {
     }
 
     /// A write to an SPB= output tag: NCMD to a node station, DCMD to a device station, with the
-    /// metric's name and the data type of its birth. Ok(false): completes when the broker
-    /// acknowledges (or once flushed at QoS 0).
+    /// metric's name and the data type of its birth. Ok(false): completes once flushed. A node
+    /// or device that is not born, or died, is not commanded.
     pub(super) fn write_metric(
         &mut self,
         t: TagIndex,
@@ -521,11 +696,13 @@ impl Line {
         };
         let topic = command_topic(group, node, device);
         let bytes = Bytes::from(payload::encode(&payload));
-        let qos = self.config.publish_qos;
+        // Sparkplug 3.0 sends commands at QoS 0, not retained, whatever publish_qos says
+        // (tck-id-payloads-ncmd-qos, -retain, -dcmd-qos, -retain): the write is done once the
+        // command is on the socket.
         // On an MQTT 5 line a command carries what other writes of the station carry.
         let properties = self.write_properties(&self.stations[self.tags[t].station]);
         self.session
-            .publish(token, &topic, bytes, qos, false, properties)
+            .publish(token, &topic, bytes, QoS::AtMostOnce, false, properties)
             .map_err(|reason| WriteError::Publish { object, reason })?;
         Ok(false)
     }

@@ -5,12 +5,17 @@
 //! - [`topic`]: reading `spBv1.0/...` topics and naming the command and STATE topics;
 //! - [`datatype`]: the data types, metric values into tag values and written values into metrics;
 //! - [`node_state`]: births, deaths, seq, bdSeq, aliases and the rebirth debounce per edge node;
+//! - [`reorder`]: messages held for the Reorder Timeout while a seq gap is open;
+//! - [`compression`]: payloads compressed with GZIP or DEFLATE (`uuid = "SPBV1.0_COMPRESSED"`);
 //! - this file: the host's own state (its STATE messages, which tags stand for which metric).
 
+pub(crate) mod compression;
 pub(crate) mod datatype;
 pub(crate) mod node_state;
 pub mod payload;
+pub(crate) mod reorder;
 pub(crate) mod settings;
+pub(crate) mod stamp;
 pub(crate) mod topic;
 
 use std::collections::HashMap;
@@ -32,7 +37,14 @@ pub(crate) struct Host {
     /// that follows carries the same one, as Sparkplug 3.0 asks.
     pub state_ms: u64,
     pub rebirth_debounce: Duration,
+    /// The nodes (group, node) that hold messages for a Reorder Timeout: the only ones whose
+    /// timers `poll_timeout` looks at.
+    pub reordering: Vec<(String, String)>,
 }
+
+/// The Reorder Timeout when `sparkplug_reorder_timeout` is not given: the "couple of seconds"
+/// Sparkplug 3.0 suggests for typical networks.
+pub(crate) const DEFAULT_REORDER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The JSON of a primary host's STATE message.
 pub(crate) fn state_payload(online: bool, timestamp_ms: u64) -> String {

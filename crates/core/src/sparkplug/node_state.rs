@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::datatype::DataType;
 use super::payload::{Metric, MetricValue, Payload};
+use super::reorder::{place, Held, Place, Reorder};
 
 /// Most edge nodes the line keeps state for; messages of further nodes are dropped with a
 /// warning, so that a broker inventing node ids cannot grow the line's memory without bound.
@@ -81,6 +82,8 @@ impl MetricTable {
 #[derive(Debug, Default)]
 struct Device {
     born: bool,
+    /// Its DDEATH (or its node's death) ended it; false again at its next DBIRTH.
+    died: bool,
     metrics: MetricTable,
 }
 
@@ -91,6 +94,18 @@ pub(crate) enum OutOfStep {
     NotBorn,
     #[error("no DBIRTH was received from device '{0}' yet")]
     DeviceNotBorn(String),
+    #[error("the node died (NDEATH) and has not sent a new NBIRTH since")]
+    NodeDied,
+    #[error("device '{0}' died (DDEATH or its node's NDEATH) and has not sent a new DBIRTH since")]
+    DeviceDied(String),
+    #[error("its NBIRTH has no seq (an NBIRTH must carry seq 0)")]
+    BirthWithoutSeq,
+    #[error("its NBIRTH has seq {0} (an NBIRTH must carry seq 0)")]
+    BirthSeq(u64),
+    #[error("its NBIRTH has no bdSeq metric")]
+    BirthWithoutBdSeq,
+    #[error("seq {expected} did not arrive within the reorder timeout of {timeout_ms} ms")]
+    ReorderTimeout { expected: u8, timeout_ms: u128 },
     #[error("seq {got} arrived where {expected} was expected")]
     Gap { expected: u8, got: u64 },
     #[error("the message has no seq")]
@@ -123,6 +138,8 @@ pub(crate) enum Death {
 #[derive(Debug, Default)]
 pub(crate) struct Node {
     born: bool,
+    /// Its NDEATH ended it; false again at its next NBIRTH.
+    died: bool,
     bd_seq: Option<u64>,
     next_seq: u8,
     /// Data is applied; false from a gap (or other loss) until the next NBIRTH.
@@ -130,22 +147,52 @@ pub(crate) struct Node {
     metrics: MetricTable,
     devices: HashMap<String, Device>,
     last_rebirth_request: Option<Instant>,
+    /// Messages that arrived ahead of their seq, and the Reorder Timeout of their gap.
+    reorder: Reorder,
 }
 
 impl Node {
-    /// An NBIRTH: the node's new session.
-    pub(crate) fn birth(&mut self, payload: &Payload) {
-        self.born = true;
-        self.in_step = true;
-        self.bd_seq = bd_seq(payload);
-        self.next_seq = next(payload.seq.unwrap_or(0));
-        self.metrics = MetricTable::from_birth(&payload.metrics);
+    /// An NBIRTH: the node's new session. A birth without seq 0 or without bdSeq is refused
+    /// (`Err`): the node is left unborn and out of step, so that it is asked for a proper one
+    /// rather than trusted with a session whose start cannot be checked.
+    pub(crate) fn birth(&mut self, payload: &Payload) -> Result<(), OutOfStep> {
         self.devices.clear();
+        self.reorder.clear();
+        let checked = match (payload.seq, bd_seq(payload)) {
+            (None, _) => Err(OutOfStep::BirthWithoutSeq),
+            (Some(seq), _) if seq != 0 => Err(OutOfStep::BirthSeq(seq)),
+            (Some(_), None) => Err(OutOfStep::BirthWithoutBdSeq),
+            (Some(_), bd) => Ok(bd),
+        };
+        match checked {
+            Ok(bd) => {
+                self.born = true;
+                self.died = false;
+                self.in_step = true;
+                self.bd_seq = bd;
+                self.next_seq = 1;
+                self.metrics = MetricTable::from_birth(&payload.metrics);
+                Ok(())
+            }
+            Err(why) => {
+                self.born = false;
+                self.in_step = false;
+                self.metrics = MetricTable::default();
+                Err(why)
+            }
+        }
     }
 
     /// Checks the seq of an NDATA, DBIRTH, DDATA or DDEATH and advances it. An `Err` leaves the
     /// node out of step until its next birth.
+    #[cfg(test)]
     pub(crate) fn take_seq(&mut self, seq: Option<u64>) -> Result<(), OutOfStep> {
+        self.sequence(seq, false).map(|_| ())
+    }
+
+    /// [`Node::take_seq`], but with `reorder` a seq ahead of the next one is `Ok(Place::Ahead)`:
+    /// the caller holds the message ([`Node::hold`]) until its turn comes.
+    pub(crate) fn sequence(&mut self, seq: Option<u64>, reorder: bool) -> Result<Place, OutOfStep> {
         let result = if !self.born {
             Err(OutOfStep::NotBorn)
         } else if !self.in_step {
@@ -153,30 +200,87 @@ impl Node {
         } else {
             match seq {
                 None => Err(OutOfStep::NoSeq),
-                Some(got) if got != u64::from(self.next_seq) => Err(OutOfStep::Gap {
-                    expected: self.next_seq,
-                    got,
-                }),
-                Some(got) => {
-                    self.next_seq = next(got);
-                    Ok(())
-                }
+                Some(got) => match place(self.next_seq, got) {
+                    Place::Next => {
+                        self.next_seq = next(got);
+                        Ok(Place::Next)
+                    }
+                    Place::Ahead if reorder => Ok(Place::Ahead),
+                    _ => Err(OutOfStep::Gap {
+                        expected: self.next_seq,
+                        got,
+                    }),
+                },
             }
         };
         if result.is_err() {
-            self.in_step = false;
+            self.lose_step();
         }
         result
     }
 
-    /// The data of a message is not usable (an unknown alias): the node is out of step.
+    /// Holds a message that arrived ahead of its seq, starting the Reorder Timeout if no gap
+    /// was open. `Err` (a repeat, or too much held) leaves the node out of step.
+    pub(crate) fn hold(
+        &mut self,
+        message: Held,
+        now: Instant,
+        timeout: Duration,
+    ) -> Result<(), OutOfStep> {
+        self.reorder.hold(message, now, timeout).map_err(|m| {
+            let why = OutOfStep::Gap {
+                expected: self.next_seq,
+                got: u64::from(m.seq),
+            };
+            self.lose_step();
+            why
+        })
+    }
+
+    /// The held message whose turn has come, its seq taken; none while the node is out of step.
+    pub(crate) fn next_held(&mut self) -> Option<Held> {
+        if !self.in_step {
+            return None;
+        }
+        let held = self.reorder.take(self.next_seq)?;
+        self.next_seq = next(u64::from(held.seq));
+        Some(held)
+    }
+
+    /// Held messages were applied at `now`: the gap that started the timer is filled.
+    pub(crate) fn gap_filled(&mut self, now: Instant) {
+        self.reorder.gap_filled(now);
+    }
+
+    /// When the Reorder Timeout of the node's open gap runs out, if one is open.
+    pub(crate) fn reorder_deadline(&self) -> Option<Instant> {
+        self.reorder.deadline()
+    }
+
+    /// The Reorder Timeout ran out at `now` with the gap open: the node is out of step (why).
+    pub(crate) fn reorder_expired(&mut self, now: Instant) -> Option<OutOfStep> {
+        if !self.reorder.expired(now) {
+            return None;
+        }
+        let why = OutOfStep::ReorderTimeout {
+            expected: self.next_seq,
+            timeout_ms: self.reorder.timeout().as_millis(),
+        };
+        self.lose_step();
+        Some(why)
+    }
+
+    /// The data of a message is not usable (an unknown alias): the node is out of step, and
+    /// what it held is dropped.
     pub(crate) fn lose_step(&mut self) {
         self.in_step = false;
+        self.reorder.clear();
     }
 
     pub(crate) fn device_birth(&mut self, device: &str, payload: &Payload) {
         let d = self.devices.entry(device.to_string()).or_default();
         d.born = true;
+        d.died = false;
         d.metrics = MetricTable::from_birth(&payload.metrics);
     }
 
@@ -184,6 +288,7 @@ impl Node {
     pub(crate) fn device_death(&mut self, device: &str) {
         if let Some(d) = self.devices.get_mut(device) {
             d.born = false;
+            d.died = true;
         }
     }
 
@@ -200,18 +305,30 @@ impl Node {
             };
         }
         self.born = false;
+        self.died = true;
+        self.reorder.clear();
         for d in self.devices.values_mut() {
             d.born = false;
+            d.died = true;
         }
         Death::Current
     }
 
-    /// The metrics the node's birth defined, or a device's; `Err` when that device is not born.
+    /// The metrics the node's birth defined, or a device's; `Err` when the node or that device
+    /// is not born, saying whether it died or was never born.
     pub(crate) fn metrics(&self, device: Option<&str>) -> Result<&MetricTable, OutOfStep> {
+        if !self.born {
+            return Err(if self.died {
+                OutOfStep::NodeDied
+            } else {
+                OutOfStep::NotBorn
+            });
+        }
         match device {
             None => Ok(&self.metrics),
             Some(d) => match self.devices.get(d) {
                 Some(dev) if dev.born => Ok(&dev.metrics),
+                Some(dev) if dev.died => Err(OutOfStep::DeviceDied(d.to_string())),
                 _ => Err(OutOfStep::DeviceNotBorn(d.to_string())),
             },
         }
@@ -281,6 +398,10 @@ impl Nodes {
         self.groups.get(group)?.get(node)
     }
 
+    pub(crate) fn get_mut(&mut self, group: &str, node: &str) -> Option<&mut Node> {
+        self.groups.get_mut(group)?.get_mut(node)
+    }
+
     /// Forgets every node (a new connection: births must come again).
     pub(crate) fn clear(&mut self) {
         self.groups.clear();
@@ -317,10 +438,10 @@ mod tests {
     fn seq_runs_on_from_the_birth_and_wraps() {
         let mut n = Node::default();
         assert_eq!(n.take_seq(Some(0)), Err(OutOfStep::NotBorn));
-        n.birth(&birth(254, 1));
-        assert_eq!(n.take_seq(Some(255)), Ok(()));
-        assert_eq!(n.take_seq(Some(0)), Ok(()));
-        assert_eq!(n.take_seq(Some(1)), Ok(()));
+        n.birth(&birth(0, 1)).unwrap();
+        for seq in (1..=255).chain(0..=1) {
+            assert_eq!(n.take_seq(Some(seq)), Ok(()), "{seq}");
+        }
         assert_eq!(
             n.take_seq(Some(3)),
             Err(OutOfStep::Gap {
@@ -333,7 +454,7 @@ mod tests {
             Err(OutOfStep::Waiting),
             "out of step until reborn"
         );
-        n.birth(&birth(0, 2));
+        n.birth(&birth(0, 2)).unwrap();
         assert_eq!(n.take_seq(Some(1)), Ok(()));
         assert_eq!(n.take_seq(None), Err(OutOfStep::NoSeq));
     }
@@ -356,7 +477,7 @@ mod tests {
         for (born, died, want) in rows {
             let mut n = Node::default();
             if let Some(bd) = born {
-                n.birth(&birth(0, bd));
+                n.birth(&birth(0, bd)).unwrap();
                 n.device_birth("plc", &birth(1, bd));
             }
             let death = Payload {
@@ -372,7 +493,7 @@ mod tests {
     #[test]
     fn metrics_by_name_or_alias_and_per_device() {
         let mut n = Node::default();
-        n.birth(&birth(0, 1));
+        n.birth(&birth(0, 1)).unwrap();
         let table = n.metrics(None).unwrap();
         let by_alias = metric(None, Some(1), 0, MetricValue::Double(1.0));
         assert_eq!(table.resolve(&by_alias).unwrap().name, "Temp");
@@ -388,7 +509,57 @@ mod tests {
         n.device_birth("plc", &birth(1, 0));
         assert!(n.metrics(Some("plc")).is_ok());
         n.device_death("plc");
-        assert!(n.metrics(Some("plc")).is_err());
+        assert_eq!(
+            n.metrics(Some("plc")).unwrap_err(),
+            OutOfStep::DeviceDied("plc".into())
+        );
+    }
+
+    /// Each row: the NBIRTH's seq and bdSeq, and why it is refused (none: accepted).
+    #[test]
+    fn births_must_carry_seq_0_and_a_bd_seq() {
+        let rows = [
+            (Some(0), Some(3), None),
+            (None, Some(3), Some(OutOfStep::BirthWithoutSeq)),
+            (Some(1), Some(3), Some(OutOfStep::BirthSeq(1))),
+            (Some(0), None, Some(OutOfStep::BirthWithoutBdSeq)),
+        ];
+        for (seq, bd, refused) in rows {
+            let mut p = birth(0, bd.unwrap_or(0));
+            p.seq = seq;
+            if bd.is_none() {
+                p.metrics.retain(|m| m.name.as_deref() != Some(BD_SEQ));
+            }
+            let mut n = Node::default();
+            assert_eq!(n.birth(&p).err(), refused, "{seq:?} {bd:?}");
+            let born = n.metrics(None).is_ok();
+            assert_eq!(born, refused.is_none(), "{seq:?} {bd:?}");
+            if refused.is_some() {
+                assert_eq!(n.take_seq(Some(1)), Err(OutOfStep::NotBorn));
+            }
+        }
+    }
+
+    #[test]
+    fn a_dead_node_says_it_died() {
+        let mut n = Node::default();
+        assert_eq!(n.metrics(None).unwrap_err(), OutOfStep::NotBorn);
+        n.birth(&birth(0, 4)).unwrap();
+        n.device_birth("plc", &birth(1, 4));
+        let death = Payload {
+            metrics: vec![metric(Some(BD_SEQ), None, 4, MetricValue::Long(4))],
+            ..Default::default()
+        };
+        assert_eq!(n.death(&death), Death::Current);
+        assert_eq!(n.metrics(None).unwrap_err(), OutOfStep::NodeDied);
+        assert_eq!(n.metrics(Some("plc")).unwrap_err(), OutOfStep::NodeDied);
+        n.birth(&birth(0, 5)).unwrap();
+        assert!(n.metrics(None).is_ok());
+        assert_eq!(
+            n.metrics(Some("plc")).unwrap_err(),
+            OutOfStep::DeviceNotBorn("plc".into()),
+            "a new session: the device's birth is still to come"
+        );
     }
 
     #[test]

@@ -229,25 +229,61 @@ pub enum PayloadError {
     TooLarge { len: usize },
     #[error("the payload is not a Sparkplug B protobuf message: {reason}")]
     NotProtobuf { reason: String },
-    #[error("the payload is compressed ({COMPRESSED}), which the line does not decode")]
+    #[error(
+        "the payload is compressed ({COMPRESSED}), and the line's max_decompressed_size is 0, so \
+         compressed payloads are not inflated"
+    )]
     Compressed,
+    #[error("the compressed payload names algorithm '{algorithm}'; GZIP and DEFLATE are read")]
+    UnknownAlgorithm { algorithm: String },
+    #[error("the compressed payload ({algorithm}) cannot be inflated: {reason}")]
+    Inflate {
+        algorithm: &'static str,
+        reason: String,
+    },
+    #[error(
+        "the compressed payload inflates to more than {limit} bytes (max_decompressed_size); it \
+         is refused"
+    )]
+    InflatedTooLarge { limit: usize },
+    #[error("the compressed payload holds another compressed payload, which is not read")]
+    CompressedTwice,
 }
 
 /// The `uuid` of a compressed payload, whose `body` holds the real one.
 pub(crate) const COMPRESSED: &str = "SPBV1.0_COMPRESSED";
 
-/// Decodes a payload received from the broker.
+/// Decodes a payload received from the broker; a compressed one is refused.
 pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
+    decode_with(bytes, 0)
+}
+
+/// Decodes a payload received from the broker; a compressed one (compression.rs) is inflated
+/// to at most `max_decompressed` bytes (the line's `max_decompressed_size`; 0: refused) and its
+/// content decoded.
+pub fn decode_with(bytes: &[u8], max_decompressed: usize) -> Result<Payload, PayloadError> {
+    let payload = decode_plain(bytes)?;
+    if payload.uuid.as_deref() != Some(COMPRESSED) {
+        return Ok(payload);
+    }
+    if max_decompressed == 0 {
+        return Err(PayloadError::Compressed);
+    }
+    let content = super::compression::decompress(&payload, max_decompressed.min(MAX_PAYLOAD))?;
+    let inner = decode_plain(&content)?;
+    if inner.uuid.as_deref() == Some(COMPRESSED) {
+        return Err(PayloadError::CompressedTwice);
+    }
+    Ok(inner)
+}
+
+fn decode_plain(bytes: &[u8]) -> Result<Payload, PayloadError> {
     if bytes.len() > MAX_PAYLOAD {
         return Err(PayloadError::TooLarge { len: bytes.len() });
     }
-    let payload = Payload::decode(bytes).map_err(|e| PayloadError::NotProtobuf {
+    Payload::decode(bytes).map_err(|e| PayloadError::NotProtobuf {
         reason: e.to_string(),
-    })?;
-    if payload.uuid.as_deref() == Some(COMPRESSED) {
-        return Err(PayloadError::Compressed);
-    }
-    Ok(payload)
+    })
 }
 
 /// Encodes a payload to send (commands).

@@ -38,6 +38,7 @@ impl LineConfig {
                 crate::text::shorten(&self.topic_filter)
             ));
         }
+        self.require_clean_session(object)?;
         if !self.sparkplug_host_id.is_empty() && self.will_flag {
             return Err(ConfigError::InvalidValue {
                 object: object.to_string(),
@@ -49,6 +50,33 @@ impl LineConfig {
             });
         }
         Ok(warnings)
+    }
+
+    /// Sparkplug 3.0 asks every client for a session that ends with the connection: Clean
+    /// Session with MQTT 3.1.1, Clean Start and a Session Expiry Interval of 0 with MQTT 5
+    /// (tck-id-message-flow-phid-sparkplug-clean-session-311 and -50). That is the default of a
+    /// Sparkplug line; asking for anything else is refused, naming the rule.
+    fn require_clean_session(&mut self, object: &str) -> Result<(), ConfigError> {
+        let refuse = |param: &str, value: String| ConfigError::InvalidValue {
+            object: object.to_string(),
+            param: param.into(),
+            value,
+            reason: "Sparkplug B 3.0 requires a clean session for a host application (MQTT \
+                     3.1.1: Clean Session YES; MQTT 5: Clean Start with Session Expiry \
+                     Interval 0), so that no messages of an earlier connection are replayed"
+                .into(),
+        };
+        if self.clean_session_given && !self.clean_session {
+            return Err(refuse("clean_session", "NO".into()));
+        }
+        match self.v5.session_expiry_interval {
+            Some(n) if n != 0 && self.v5.protocol == crate::codec::Protocol::V5 => {
+                return Err(refuse("session_expiry_interval", n.to_string()));
+            }
+            _ => {}
+        }
+        self.clean_session = true;
+        Ok(())
     }
 
     /// The session to open at `timestamp_ms`: for a primary host, with its STATE will.
@@ -130,10 +158,59 @@ mod tests {
         );
         let (_, w) = parse(&[("sparkplug_host_id", "scada")]).unwrap();
         assert!(w[0].contains("no STATE message"), "{w:?}");
+        let (c, _) = parse(&[("sparkplug_reorder_timeout", "250")]).unwrap();
+        assert_eq!(
+            c.sparkplug_reorder_timeout,
+            std::time::Duration::from_millis(250)
+        );
         let (c, _) = parse(&[("sparkplug_rebirth_debounce", "0.5")]).unwrap();
         assert_eq!(
             c.sparkplug_rebirth_debounce,
             std::time::Duration::from_millis(500)
         );
+    }
+
+    /// Each row: parameters, and whether the line is refused (with the parameter named) or
+    /// gets a clean session.
+    #[test]
+    fn sparkplug_lines_have_a_clean_session() {
+        type Params = &'static [(&'static str, &'static str)];
+        let rows: [(Params, Option<&str>); 6] = [
+            (&[], None),
+            (&[("clean_session", "YES")], None),
+            (&[("clean_session", "NO")], Some("clean_session")),
+            (&[("protocol_version", "5")], None),
+            (
+                &[("protocol_version", "5"), ("session_expiry_interval", "60")],
+                Some("session_expiry_interval"),
+            ),
+            (
+                &[("protocol_version", "5"), ("session_expiry_interval", "0")],
+                None,
+            ),
+        ];
+        for (params, refused) in rows {
+            let mut all = vec![("payload_type", "Sparkplug B")];
+            all.extend_from_slice(params);
+            match (parse(&all), refused) {
+                (Ok((c, _)), None) => {
+                    assert!(c.clean_session, "{params:?}");
+                    let s = c.session_at(0);
+                    assert!(s.clean_session, "{params:?}");
+                    assert_eq!(s.v5.session_expiry_interval, 0, "{params:?}");
+                }
+                (Err(e), Some(param)) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains(param) && e.contains("Sparkplug B 3.0 requires a clean session"),
+                        "{e}"
+                    );
+                }
+                (other, _) => panic!("{params:?}: {other:?}"),
+            }
+        }
+        // Other lines keep their default.
+        let (c, _) = parse(&[]).unwrap();
+        assert!(!c.clean_session);
     }
 }
