@@ -216,12 +216,15 @@ impl Value {
     }
 }
 
+/// 2^63: i64::MAX rounds up to it as a double, so from here on no 64-bit integer holds a value.
+const TWO_POW_63: f64 = (1u64 << 63) as f64;
+
 /// A finite double as a 64-bit integer when it is a whole number within range; the error gives
 /// the number briefly (`1e300`, not its 301 digits).
 fn float_to_int(f: f64) -> Result<Value, String> {
     if f.fract() != 0.0 {
         Err(format!("{} is not a whole number", brief_number(f)))
-    } else if f.abs() >= 9.223_372_036_854_775_808e18 {
+    } else if f.abs() >= TWO_POW_63 {
         Err(format!(
             "{} is beyond the range of a 64-bit integer",
             brief_number(f)
@@ -239,8 +242,7 @@ fn parse_int(t: &str) -> Result<i64, String> {
     }
     match t.parse::<f64>() {
         Ok(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Ok(f as i64),
-        // i64::MAX rounds up to 2^63 as a double: from there on no 64-bit integer holds it.
-        Ok(f) if !f.is_nan() && f.abs() >= 9.223_372_036_854_775_808e18 => Err(format!(
+        Ok(f) if !f.is_nan() && f.abs() >= TWO_POW_63 => Err(format!(
             "'{}' is beyond the range of a 64-bit integer",
             shorten(t)
         )),
