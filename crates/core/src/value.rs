@@ -281,15 +281,15 @@ fn spells_infinity(t: &str) -> bool {
 
 /// A 32-bit float as the double its shortest decimal form reads as: a Float 0.1 is the double
 /// 0.1, not 0.10000000149011612 (the float's exact binary value), which is what people sent and
-/// expect to see. Formatted on the stack, without an allocation.
+/// expect to see. ryu formats on the stack, about three times faster than `{:e}`.
 pub(crate) fn f32_as_decimal(f: f32) -> f64 {
-    let mut buf = StackText::default();
-    if std::fmt::Write::write_fmt(&mut buf, format_args!("{f:e}")).is_ok() {
-        if let Ok(d) = buf.as_str().parse::<f64>() {
-            return d;
-        }
+    if !f.is_finite() {
+        return f64::from(f);
     }
-    f64::from(f)
+    ryu::Buffer::new()
+        .format_finite(f)
+        .parse()
+        .unwrap_or(f64::from(f))
 }
 
 /// A number for a message: plain up to 16 digits, else in exponent form (`1e300`, not 301
@@ -300,29 +300,6 @@ pub(crate) fn brief_number(f: f64) -> String {
         format!("{f:e}")
     } else {
         f.to_string()
-    }
-}
-
-/// A short text formatted without an allocation (a float's `{:e}` form fits).
-#[derive(Default)]
-struct StackText {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl StackText {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let dest = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dest.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 

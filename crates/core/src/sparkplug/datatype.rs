@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::payload::{CellValue, DataSet, Metric, MetricValue, ParameterValue, Template};
-use crate::json_value::from_json_text;
+use crate::json_value::{from_json, from_json_text};
 use crate::text::hex;
 use crate::value::{brief_number, f32_as_decimal, format_time_ns, Value, ValueKind, ValueType};
 
@@ -158,6 +158,8 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
     let Some(value) = &metric.value else {
         return Err("the metric carries no value".into());
     };
+    // The value's text is made only for a text tag: no allocation for a number into Ai.
+    let as_text = ty.kind() == ValueKind::Text;
     let (json, text) = match value {
         MetricValue::Int(raw) if dt == DataType::DateTime => return date_time(u64::from(*raw), ty),
         MetricValue::Long(raw) if dt == DataType::DateTime => return date_time(*raw, ty),
@@ -167,13 +169,16 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
-            (Json::from(f32_as_decimal(*f)), Some(f.to_string()))
+            (
+                Json::from(f32_as_decimal(*f)),
+                as_text.then(|| f.to_string()),
+            )
         }
         MetricValue::Double(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
-            (Json::from(*f), Some(f.to_string()))
+            (Json::from(*f), as_text.then(|| f.to_string()))
         }
         MetricValue::Boolean(b) => (Json::Bool(*b), None),
         MetricValue::String(s) => (Json::String(s.clone()), None),
@@ -187,6 +192,9 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
         MetricValue::DataSet(d) => return Ok(Value::Text(dataset_json(d).to_string())),
         MetricValue::Template(t) => return Ok(Value::Text(template_json(t).to_string())),
     };
+    if !as_text {
+        return from_json(&json, ty);
+    }
     let text = text.unwrap_or_else(|| json.to_string());
     from_json_text(&json, &text, ty)
 }
