@@ -6,7 +6,7 @@
 //! broadcast channel ([`Updates`]).
 
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread;
@@ -21,6 +21,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::metrics;
+use crate::slow_client::{self, Guarded, SlowClients};
 use crate::wake::Waker;
 
 /// Live updates as the page receives them (JSON text).
@@ -55,6 +56,22 @@ pub struct HttpServer {
     /// Where it listens (the port chosen when 0 was asked for).
     pub address: SocketAddr,
     pub updates: Updates,
+    /// Connections closed because their client did not take its data.
+    pub slow_clients: Arc<SlowClients>,
+}
+
+impl HttpServer {
+    /// The server's own counters in the Prometheus text format, after the line's in `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        format!(
+            "# HELP sim_host_http_slow_clients_closed_total Connections of the --http server \
+             closed because their client took no data for {} s.\n\
+             # TYPE sim_host_http_slow_clients_closed_total counter\n\
+             sim_host_http_slow_clients_closed_total {}\n",
+            slow_client::STALL_LIMIT.as_secs(),
+            self.slow_clients.count()
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,37 +94,78 @@ pub fn start(
     queries: Sender<Query>,
     waker: Arc<Waker>,
 ) -> Result<HttpServer, HttpError> {
-    let bind_error = |source| HttpError::Bind { address, source };
-    let listener = TcpListener::bind(address).map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
-    let bound = listener.local_addr().map_err(bind_error)?;
     let start_error = |source| HttpError::Start { address, source };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(start_error)?;
+    let listener = {
+        let _inside = runtime.enter();
+        listen(address).map_err(|source| HttpError::Bind { address, source })?
+    };
+    let bound = listener
+        .local_addr()
+        .map_err(|source| HttpError::Bind { address, source })?;
     let (updates, _) = broadcast::channel(UPDATES_BUFFERED);
+    let slow_clients = Arc::new(SlowClients::default());
     let app = router(Arc::new(AppState { queries, waker }));
+    let closed = slow_clients.clone();
     thread::Builder::new()
         .name("http".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => {
-                        if let Err(e) = axum::serve(listener, app).await {
-                            tracing::error!("http server on {bound}: {e}");
-                        }
-                    }
-                    Err(e) => tracing::error!("http server on {bound}: {e}"),
-                }
-            })
-        })
+        .spawn(move || runtime.block_on(serve(listener, app, closed)))
         .map_err(start_error)?;
     Ok(HttpServer {
         address: bound,
         updates,
+        slow_clients,
     })
+}
+
+/// A listening socket whose connections inherit the bounded send buffer.
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(slow_client::SEND_BUFFER)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+/// Accepts connections and serves each on its own task, behind a [`Guarded`] stream: a client
+/// that takes no data for the stall limit loses its connection. HTTP/1.1 only, as before.
+async fn serve(listener: tokio::net::TcpListener, app: Router, closed: Arc<SlowClients>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Too many open files and the like: wait a little instead of spinning.
+                tracing::warn!("http server: cannot accept a connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(Guarded::new(
+            stream,
+            slow_client::STALL_LIMIT,
+            closed.clone(),
+        ));
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            // A connection's end, whatever the reason (the client left, it stalled), concerns
+            // only that client.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(io, service)
+                .await;
+        });
+    }
 }
 
 fn router(state: Arc<AppState>) -> Router {

@@ -11,6 +11,7 @@ mod live;
 mod metrics;
 mod output;
 mod runner;
+mod slow_client;
 mod view;
 
 use mqtt_line_host::{event, plugin, wake};
@@ -107,6 +108,10 @@ struct LiveArgs {
     /// [demo default: a free port on 127.0.0.1].
     #[arg(long, value_name = "ADDRESS:PORT")]
     http: Option<SocketAddr>,
+    /// Allow --http on an address that is not loopback: the page, /metrics and /api/* have no
+    /// authentication, so everyone who reaches the address sees every value.
+    #[arg(long)]
+    http_public: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -211,6 +216,23 @@ fn load_config(path: &Path) -> Result<LineSpec, AppError> {
     LineSpec::load(path).map_err(AppError::Config)
 }
 
+/// The live page and `/api/*` have no authentication: serving them beyond this host must be
+/// asked for (`--http-public`). Checked before anything is bound or loaded.
+fn check_http_address(live: &LiveArgs) -> Result<(), AppError> {
+    match live.http {
+        Some(address) if !address.ip().is_loopback() && !live.http_public => {
+            Err(AppError::Config(format!(
+                "--http {address}: {} is not a loopback address, and the live page, /metrics \
+                 and /api/* serve every value without authentication; add --http-public to \
+                 serve them on the network, or use 127.0.0.1 (behind a reverse proxy that \
+                 authenticates)",
+                address.ip()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn live_options(live: &LiveArgs) -> RunOptions {
     RunOptions {
         json: live.json,
@@ -219,6 +241,7 @@ fn live_options(live: &LiveArgs) -> RunOptions {
         trace_routing: live.trace_routing,
         json_logs: live.json_logs,
         http: live.http,
+        http_public: live.http_public,
     }
 }
 
@@ -229,6 +252,7 @@ fn execute(cli: Cli) -> Result<(), AppError> {
             plugin,
             live,
         } => {
+            check_http_address(&live)?;
             init_tracing(live.log_level);
             let stop = register_signals()?;
             // The configuration is checked first: its errors do not depend on the plugin.
@@ -248,6 +272,7 @@ fn execute(cli: Cli) -> Result<(), AppError> {
         }
         Cmd::Bench { args } => Err(exec_bench(&args)),
         Cmd::Demo { plugin, live } => {
+            check_http_address(&live)?;
             init_tracing(live.log_level);
             let stop = register_signals()?;
             let plugin = load_plugin(&plugin)?;

@@ -73,6 +73,8 @@ pub struct RunOptions {
     pub json_logs: bool,
     /// Serve the live page, `/metrics` and `/api/*` here.
     pub http: Option<SocketAddr>,
+    /// `--http-public`: the address may be one other hosts reach.
+    pub http_public: bool,
 }
 
 /// Creates the line and adds every station and tag, then switches stations that start off or
@@ -374,7 +376,11 @@ impl<W: Write> Session<'_, '_, W> {
 
     fn metrics_text(&mut self) -> Result<String, String> {
         let c = self.counters()?;
-        Ok(metrics::render(self.spec, &self.view, &c))
+        let mut text = metrics::render(self.spec, &self.view, &c);
+        if let Some(live) = &self.live {
+            text.push_str(&live.server.metrics_text());
+        }
+        Ok(text)
     }
 
     fn command(&mut self, cmd: Command) -> Result<Option<Stop>, Failure> {
@@ -533,7 +539,7 @@ pub fn run(
     let mut line = build_line(plugin, spec, options)?;
     // Bound before the line starts, so a port in use fails the run before anything connects.
     let live = match opts.http {
-        Some(address) => Some(start_http(address, waker.clone())?),
+        Some(address) => Some(start_http(address, opts.http_public, waker.clone())?),
         None => None,
     };
     if let Err(e) = line.start() {
@@ -564,13 +570,27 @@ pub fn run(
     Ok(())
 }
 
-fn start_http(address: SocketAddr, waker: Arc<Waker>) -> Result<Live, AppError> {
+fn start_http(address: SocketAddr, public: bool, waker: Arc<Waker>) -> Result<Live, AppError> {
     let (tx, queries) = mpsc::channel();
     let server = http::start(address, tx, waker).map_err(|e| AppError::Fatal(e.to_string()))?;
     stderr_line(&format!(
         "INFO http: live page on http://{0}/ (also /metrics, /api/status, /api/values, /api/stats)",
         server.address
     ));
+    if public && !server.address.ip().is_loopback() {
+        let reach = if server.address.ip().is_unspecified() {
+            format!(
+                "on every network address of this host, port {}",
+                server.address.port()
+            )
+        } else {
+            format!("at http://{}/", server.address)
+        };
+        stderr_line(&format!(
+            "WARN http: --http-public: the live page, /metrics and /api/* are reachable {reach} \
+             from other hosts, without authentication: everyone who reaches it sees every value"
+        ));
+    }
     Ok(Live {
         server,
         queries,

@@ -163,6 +163,76 @@ fn message_properties_fill_the_property_tags() {
     host.quit_ok();
 }
 
+/// A 3.1.1 publisher's message (no properties at all) after one with every property: the
+/// property tags become invalid instead of keeping the first message's values.
+#[test]
+fn a_message_without_properties_invalidates_the_property_tags() {
+    let broker = Mosquitto::start();
+    let station = StationConfig::new("s", "plant/.*")
+        .tag("data", "IN_DATA", "TxtI")
+        .tag("site", "IN_PROPERTY=site", "TxtI")
+        .tag("ctype", "IN_CONTENT_TYPE", "TxtI")
+        .tag("reply", "IN_RESPONSE_TOPIC", "TxtI")
+        .tag("corr", "IN_CORRELATION_DATA", "TxtI");
+    let config = v5(&broker)
+        .param("topic_filter", "plant/#")
+        .station(station);
+    let mut host = SimHost::start_on(&broker, &config);
+    host.wait_connected();
+    publish_v5(
+        broker.port(),
+        &[
+            "-t",
+            "plant/a",
+            "-m",
+            "request",
+            "-D",
+            "publish",
+            "user-property",
+            "site",
+            "north",
+            "-D",
+            "publish",
+            "content-type",
+            "text/plain",
+            "-D",
+            "publish",
+            "response-topic",
+            "replies/a",
+            "-D",
+            "publish",
+            "correlation-data",
+            "ab",
+        ],
+    );
+    host.expect_value_eq("s", "corr", "6162");
+    host.expect_value_eq("s", "data", "request");
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port().to_string()])
+        .args(["-V", "mqttv311", "-t", "plant/a", "-m", "plain"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start mosquitto_pub: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    host.expect_value_eq("s", "data", "plain");
+    for tag in ["site", "ctype", "reply", "corr"] {
+        let e = host
+            .events_where(|e| ev::is_value(e, "s", tag))
+            .pop()
+            .unwrap_or_else(|| panic!("no value of {tag}\n{}", host.report()));
+        assert_eq!(
+            e["valid"],
+            Value::Bool(false),
+            "{tag}: {e}\n{}",
+            host.report()
+        );
+    }
+    host.quit_ok();
+}
+
 /// A `mosquitto_sub -V mqttv5` printing one message with its user properties, message expiry and
 /// content type; returns the line once it arrives. The subscription is ready when the broker
 /// logged it.

@@ -410,3 +410,100 @@ fn metrics_and_api_answer_with_the_published_counts() {
     assert_eq!(http_get(&address, "/nothing-here").status, 404);
     host.quit_ok();
 }
+
+/// `--http` on an address that is not loopback is refused unless `--http-public` says so, and
+/// before anything is bound: the test holds 127.0.0.1:PORT, so an attempt to bind 0.0.0.0:PORT
+/// would fail with "cannot listen" (exit code 1) instead. Nothing here binds beyond loopback.
+#[test]
+fn a_non_loopback_http_address_needs_http_public() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = held.local_addr().expect("address").port();
+    let plugin = mqtt_line_e2e::plugin_path();
+    let config = LineConfig::new(mqtt_line_e2e::free_port())
+        .station(StationConfig::new("a", "plant/a").tag("v", "IN_DATA", "Ci"))
+        .to_toml();
+    let http = format!("0.0.0.0:{port}");
+    let args = [
+        "run",
+        "{config}",
+        "--plugin",
+        plugin.to_str().expect("plugin path"),
+        "--duration",
+        "2",
+        "--http",
+        &http,
+    ];
+    let done = mqtt_line_e2e::run_to_exit(&config, &args, mqtt_line_e2e::TIMEOUT);
+    assert_eq!(done.code, Some(2), "{done}");
+    assert!(
+        done.stderr.contains("0.0.0.0 is not a loopback address")
+            && done.stderr.contains("--http-public"),
+        "{done}"
+    );
+    assert!(!done.stderr.contains("cannot listen"), "{done}");
+    drop(held);
+}
+
+/// A client of `/events` that connects and never reads: once its socket is full, the server
+/// closes it after the stall limit and counts it in `/metrics`; the server goes on answering.
+/// The snapshot is made large (big values) so that it cannot all fit in the socket buffers.
+#[test]
+fn an_event_stream_client_that_never_reads_is_closed_and_counted() {
+    use std::io::{Read, Write};
+    let broker = Mosquitto::start();
+    let mut station = StationConfig::new("big", "plant/big");
+    for i in 0..4 {
+        station = station.tag(&format!("text{i}"), "IN_DATA", "TxtI");
+    }
+    let config = LineConfig::new(broker.port())
+        .param("topic_filter", "plant/#")
+        .station(station);
+    let mut host = SimHost::start_with(&config.to_toml(), &["--http", "127.0.0.1:0"]);
+    host.attach_broker(&broker);
+    let address = host.http_address();
+    host.wait_connected();
+    let big = "x".repeat(1024 * 1024);
+    publish(broker.port(), "plant/big", big.as_bytes(), 1, false);
+    host.expect_value("big", "text3");
+
+    let mut client = std::net::TcpStream::connect(&address).expect("connect to --http");
+    let request = format!("GET /events HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    client
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    // The client now reads nothing. Its connection is closed within the stall limit (10 s)
+    // once the buffers are full; wait for the counter, at most the limit and TIMEOUT.
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(10) + mqtt_line_e2e::TIMEOUT;
+    let closed = loop {
+        let m = samples(&http_get(&address, "/metrics").body);
+        let closed = m.get("sim_host_http_slow_clients_closed_total").cloned();
+        if closed.as_deref() != Some("0") || std::time::Instant::now() > deadline {
+            break closed;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // Not host.report(): its events hold the 4 MiB of values.
+    assert_eq!(
+        closed.as_deref(),
+        Some("1"),
+        "sim_host_http_slow_clients_closed_total in /metrics"
+    );
+    // What the server had handed to the kernel still arrives, then the end of the stream.
+    client
+        .set_read_timeout(Some(mqtt_line_e2e::TIMEOUT))
+        .expect("read timeout");
+    let mut received = Vec::new();
+    let end = client.read_to_end(&mut received);
+    assert!(
+        end.is_ok() || matches!(&end, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the connection is closed: {end:?} after {} bytes",
+        received.len()
+    );
+    assert!(
+        received.len() < big.len() * 4,
+        "the whole snapshot did not get through"
+    );
+    assert_eq!(http_get(&address, "/api/status").status, 200);
+    host.quit_ok();
+}

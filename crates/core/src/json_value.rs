@@ -26,8 +26,13 @@ pub fn from_json(v: &Json, ty: ValueType) -> Result<Value, String> {
                 return from_integer(i, n, ty, kind);
             }
             if n.as_u64().is_some() {
+                // Above i64::MAX: a double holds it only approximately, no signed 64-bit
+                // integer at all.
                 return match kind {
                     ValueKind::Text => Ok(Value::Text(n.to_string())),
+                    ValueKind::Float | ValueKind::RelTime => Err(format!(
+                        "{n} is beyond 2^53 and cannot be held exactly by {ty} (a double)"
+                    )),
                     _ => Err(format!("{n} is beyond the range of a 64-bit integer")),
                 };
             }

@@ -138,6 +138,14 @@ fn wcc_lite_records_give_value_time_and_validity() {
             "time field at position '2' = \"yesterday\"",
         ),
         ("1,2\n3,4", Ai, None, RECEIVED, "is not one CSV record"),
+        // Out of range, which the warning says (not "not a number").
+        (
+            "1e400,1700000000000,1",
+            Ai,
+            None,
+            1_700_000_000_000 * MS,
+            "CSV=1 = '1e400': '1e400' is beyond the range of a double",
+        ),
         (
             "2,1700000000000,1",
             Di,

@@ -128,6 +128,50 @@ fn message_properties_fill_their_tags() {
     );
 }
 
+/// A message without any properties (from a 3.1.1 publisher, or an MQTT 5 one that sets none)
+/// makes every property tag invalid: none keeps the previous message's value, so a script never
+/// answers an old request's correlation data.
+#[test]
+fn a_message_without_properties_invalidates_the_property_tags() {
+    let mut h = Harness::new(&[("protocol_version", "5")]);
+    h.line.add_station(StationId(1), "s", "t", []).unwrap();
+    let addresses = [
+        "IN_PROPERTY=site",
+        "IN_CONTENT_TYPE",
+        "IN_RESPONSE_TOPIC",
+        "IN_CORRELATION_DATA",
+    ];
+    for (id, address) in (1..).zip(addresses) {
+        h.line
+            .add_tag(
+                StationId(1),
+                TagId(id),
+                address,
+                address,
+                ValueType::TxtI,
+                None,
+            )
+            .unwrap();
+    }
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    let mut p = Publish::new("t", QoS::AtMostOnce, "request", None);
+    p.properties = Some(PublishProperties {
+        user_properties: vec![("site".into(), "north".into())],
+        content_type: Some("text/plain".into()),
+        response_topic: Some("r/1".into()),
+        correlation_data: Some(Bytes::from_static(&[0x01])),
+        ..PublishProperties::default()
+    });
+    let got = values(&h.receive_publish(p));
+    assert!(got.iter().all(|(_, v, _)| v.is_some()), "{got:?}");
+
+    let got = values(&h.receive_publish(Publish::new("t", QoS::AtMostOnce, "plain", None)));
+    let shown: Vec<(u64, Option<Value>)> = got.into_iter().map(|(t, v, _)| (t, v)).collect();
+    assert_eq!(shown, [(1, None), (2, None), (3, None), (4, None)]);
+}
+
 #[test]
 fn a_server_reference_is_the_next_host_tried() {
     let mut h = Harness::with_params(&[("protocol_version", "5"), ("host", "a, b")]);

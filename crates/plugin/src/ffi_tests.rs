@@ -898,3 +898,64 @@ fn connection_attempts_are_counted_and_the_line_state_shows() {
     assert_eq!(ss.state, MQL_STATION_COMM_ERROR);
     unsafe { line_destroy(line) };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Log lines
+// ---------------------------------------------------------------------------------------------
+
+/// Every configuration warning (line_create, line_check, line_set_parameters) names its line
+/// once: the dispatcher's `line 'V5': ` prefix is never followed by the line's name again.
+#[test]
+fn no_warning_repeats_the_line_prefix() {
+    let port = refused_port();
+    let port: &'static str = Box::leak(port.into_boxed_str());
+    // Each parameter below draws one configuration warning.
+    let warned = [
+        ("tls_ca_file", "/nonexistent/ca.pem"),
+        ("client_id", ""),
+        ("message_expiry_interval", "30"),
+        ("sparkplug_host_id", "scada"),
+    ];
+    let mut list = vec![("host", "127.0.0.1"), ("port", port)];
+    list.extend_from_slice(&warned);
+    let list = params(&list);
+    let cfg = config("V5", &list, MQL_LOG_DEBUG);
+    let mut line = std::ptr::null_mut();
+    ok(
+        "line_create",
+        call(|e| unsafe { line_create(&cfg, &mut line, e) }),
+    );
+    ok("line_check", call(|e| unsafe { line_check(line, e) }));
+    let again = params(&[("tls_ca_file", "/nonexistent/other.pem")]);
+    ok(
+        "line_set_parameters",
+        call(|e| unsafe { line_set_parameters(line, again.as_ptr(), again.len(), e) }),
+    );
+    let events = poll(line);
+    unsafe { line_destroy(line) };
+    let logs: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == MQL_EVENT_LOG)
+        .map(|e| e.text.as_str())
+        .collect();
+    for warning in [
+        "tls is NO",
+        "forced to YES",
+        "protocol_version is 3.1.1",
+        "no STATE message",
+    ] {
+        assert!(
+            logs.iter().any(|t| t.contains(warning)),
+            "a warning with '{warning}': {logs:#?}"
+        );
+    }
+    for text in &logs {
+        let rest = text
+            .strip_prefix("line 'V5': ")
+            .unwrap_or_else(|| panic!("a log line names its line: {text}"));
+        assert!(
+            !rest.starts_with("line 'V5'"),
+            "the line is named twice: {text}"
+        );
+    }
+}

@@ -70,6 +70,20 @@ struct QueueLayer {
     prefix: String,
 }
 
+impl QueueLayer {
+    /// The message named by its line exactly once. This dispatcher is the one place that names
+    /// the line in its log lines; a message that already starts with the name (a configuration
+    /// warning carries its object, `line 'L1': ...`, because the same text is also an error's)
+    /// keeps it as it is instead of reading `line 'L1': line 'L1': ...`.
+    fn named(&self, message: String) -> String {
+        if message.starts_with(self.prefix.as_str()) {
+            message
+        } else {
+            format!("{}{message}", self.prefix)
+        }
+    }
+}
+
 impl<S: tracing::Subscriber> Layer<S> for QueueLayer {
     fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
         // Decided per event, because the level can change while the line runs.
@@ -86,7 +100,7 @@ impl<S: tracing::Subscriber> Layer<S> for QueueLayer {
             fields: String::new(),
         };
         event.record(&mut text);
-        let mut line = format!("{}{}", self.prefix, text.message);
+        let mut line = self.named(text.message);
         line.push_str(&text.fields);
         // The core escapes outside text where it formats it; this catches whatever slipped past,
         // so no log line can carry a control character to the host's log or terminal.

@@ -250,9 +250,7 @@ impl Line {
         time_ns: i64,
         flags: u32,
     ) {
-        if let Some(props) = &p.properties {
-            self.fill_property_tags(i, props, time_ns, flags);
-        }
+        self.fill_property_tags(i, p.properties.as_ref(), time_ns, flags);
         let text = match body.map(std::str::from_utf8) {
             None => None,
             Some(Ok(s)) => Some(std::borrow::Cow::Borrowed(s)),
@@ -291,24 +289,31 @@ impl Line {
 
     /// The station's tags bound to the message's MQTT 5 properties; a property the message does
     /// not carry makes its tag invalid. Correlation Data, binary, is shown in hexadecimal.
+    /// `props` is `None` when the message has no properties at all (or came from a 3.1.1
+    /// publisher): every property tag is then invalid too, so a script never answers an older
+    /// message's correlation data.
     fn fill_property_tags(
         &mut self,
         i: StationIndex,
-        props: &PublishProperties,
+        props: Option<&PublishProperties>,
         time_ns: i64,
         flags: u32,
     ) {
         for k in 0..self.stations[i].tags.len() {
             let t = self.stations[i].tags[k];
             let text = match &self.tags[t].address {
-                TagAddress::InProperty(name) => props
-                    .user_properties
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.clone()),
-                TagAddress::InContentType => props.content_type.clone(),
-                TagAddress::InResponseTopic => props.response_topic.clone(),
-                TagAddress::InCorrelationData => props.correlation_data.as_deref().map(hex),
+                TagAddress::InProperty(name) => props.and_then(|props| {
+                    props
+                        .user_properties
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                }),
+                TagAddress::InContentType => props.and_then(|p| p.content_type.clone()),
+                TagAddress::InResponseTopic => props.and_then(|p| p.response_topic.clone()),
+                TagAddress::InCorrelationData => {
+                    props.and_then(|p| p.correlation_data.as_deref().map(hex))
+                }
                 _ => continue,
             };
             self.set_value(t, text.map(Value::Text), time_ns, flags);

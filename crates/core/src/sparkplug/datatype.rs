@@ -6,9 +6,9 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::payload::{CellValue, DataSet, Metric, MetricValue, ParameterValue, Template};
-use crate::json_value::from_json_text;
+use crate::json_value::{from_json, from_json_text};
 use crate::text::hex;
-use crate::value::{format_time_ns, Value, ValueKind, ValueType};
+use crate::value::{brief_number, f32_as_decimal, format_time_ns, Value, ValueKind, ValueType};
 
 /// The data types of the Sparkplug 3.0 specification, by their numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,8 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
     let Some(value) = &metric.value else {
         return Err("the metric carries no value".into());
     };
+    // The value's text is made only for a text tag: no allocation for a number into Ai.
+    let as_text = ty.kind() == ValueKind::Text;
     let (json, text) = match value {
         MetricValue::Int(raw) if dt == DataType::DateTime => return date_time(u64::from(*raw), ty),
         MetricValue::Long(raw) if dt == DataType::DateTime => return date_time(*raw, ty),
@@ -167,13 +169,16 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
-            (Json::from(f64::from(*f)), Some(f.to_string()))
+            (
+                Json::from(f32_as_decimal(*f)),
+                as_text.then(|| f.to_string()),
+            )
         }
         MetricValue::Double(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
-            (Json::from(*f), Some(f.to_string()))
+            (Json::from(*f), as_text.then(|| f.to_string()))
         }
         MetricValue::Boolean(b) => (Json::Bool(*b), None),
         MetricValue::String(s) => (Json::String(s.clone()), None),
@@ -187,6 +192,9 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
         MetricValue::DataSet(d) => return Ok(Value::Text(dataset_json(d).to_string())),
         MetricValue::Template(t) => return Ok(Value::Text(template_json(t).to_string())),
     };
+    if !as_text {
+        return from_json(&json, ty);
+    }
     let text = text.unwrap_or_else(|| json.to_string());
     from_json_text(&json, &text, ty)
 }
@@ -226,7 +234,7 @@ pub(crate) fn dataset_json(d: &DataSet) -> Json {
                         None => Json::Null,
                         Some(CellValue::Int(i)) => Json::from(*i),
                         Some(CellValue::Long(i)) => Json::from(*i),
-                        Some(CellValue::Float(f)) => float_json(f64::from(*f)),
+                        Some(CellValue::Float(f)) => float_json(f32_as_decimal(*f)),
                         Some(CellValue::Double(f)) => float_json(*f),
                         Some(CellValue::Boolean(b)) => Json::Bool(*b),
                         Some(CellValue::String(s)) => Json::String(s.clone()),
@@ -246,7 +254,7 @@ pub(crate) fn template_json(t: &Template) -> Json {
             None => Json::Null,
             Some(ParameterValue::Int(i)) => Json::from(*i),
             Some(ParameterValue::Long(i)) => Json::from(*i),
-            Some(ParameterValue::Float(f)) => float_json(f64::from(*f)),
+            Some(ParameterValue::Float(f)) => float_json(f32_as_decimal(*f)),
             Some(ParameterValue::Double(f)) => float_json(*f),
             Some(ParameterValue::Boolean(b)) => Json::Bool(*b),
             Some(ParameterValue::String(s)) => Json::String(s.clone()),
@@ -286,7 +294,7 @@ fn metric_json(m: &Metric) -> Json {
         Some(MetricValue::Long(raw)) => integer(*raw, false, dt)
             .map(integer_json)
             .unwrap_or(Json::Null),
-        Some(MetricValue::Float(f)) => float_json(f64::from(*f)),
+        Some(MetricValue::Float(f)) => float_json(f32_as_decimal(*f)),
         Some(MetricValue::Double(f)) => float_json(*f),
         Some(MetricValue::Boolean(b)) => Json::Bool(*b),
         Some(MetricValue::String(s)) => Json::String(s.clone()),
@@ -308,11 +316,11 @@ pub(crate) fn to_metric_value(value: &Value, dt: DataType) -> Result<MetricValue
         value
             .clone()
             .convert(ty)
-            .map_err(|reason| format!("{} does not fit {dt}: {reason}", value.to_text()))
+            .map_err(|reason| format!("{} does not fit {dt}: {reason}", value.brief()))
     };
     if let Some((min, max)) = dt.integer_range() {
         let Value::Int(i) = as_type(ValueType::Co)? else {
-            return Err(format!("{} is not a whole number", value.to_text()));
+            return Err(format!("{} is not a whole number", value.brief()));
         };
         let wide = i128::from(i);
         if wide < min || wide > max {
@@ -327,19 +335,22 @@ pub(crate) fn to_metric_value(value: &Value, dt: DataType) -> Result<MetricValue
     match dt {
         DataType::Float | DataType::Double => {
             let Value::Float(f) = as_type(ValueType::Ao)? else {
-                return Err(format!("{} is not a number", value.to_text()));
+                return Err(format!("{} is not a number", value.brief()));
             };
             if dt == DataType::Double {
                 return Ok(MetricValue::Double(f));
             }
             if f.abs() > f64::from(f32::MAX) {
-                return Err(format!("{f} is out of the range of Float"));
+                return Err(format!(
+                    "{} is beyond the range of Float (about 3.4e38)",
+                    brief_number(f)
+                ));
             }
             Ok(MetricValue::Float(f as f32))
         }
         DataType::Boolean => match as_type(ValueType::Do)? {
             Value::Bool(b) => Ok(MetricValue::Boolean(b)),
-            _ => Err(format!("{} is not a boolean", value.to_text())),
+            _ => Err(format!("{} is not a boolean", value.brief())),
         },
         DataType::String | DataType::Text | DataType::Uuid => {
             Ok(MetricValue::String(value.to_text()))
@@ -348,7 +359,7 @@ pub(crate) fn to_metric_value(value: &Value, dt: DataType) -> Result<MetricValue
             Value::AbsTime(ns) if ns >= 0 => Ok(MetricValue::Long((ns / 1_000_000) as u64)),
             _ => Err(format!(
                 "{} is before 1970, which DateTime cannot hold",
-                value.to_text()
+                value.brief()
             )),
         },
         other => Err(format!("metrics of type {other} cannot be written")),
@@ -405,6 +416,9 @@ mod tests {
                 Some(Value::Text("0.1".into())),
             ),
             (M::Float(1.5), D::Float, Ai, Some(Value::Float(1.5))),
+            // Through the float's shortest decimal form, not 0.10000000149011612.
+            (M::Float(0.1), D::Float, Ai, Some(Value::Float(0.1))),
+            (M::Float(-23.7), D::Float, ToR, Some(Value::RelTime(-23.7))),
             (M::Float(2.5), D::Float, Ci, None),
             (M::Float(f32::NAN), D::Float, Ai, None),
             (M::Double(23.25), D::Double, Ai, Some(Value::Float(23.25))),
@@ -547,6 +561,76 @@ mod tests {
         }
         let e = to_metric_value(&Value::Int(300), D::UInt8).unwrap_err();
         assert!(e.contains("300") && e.contains("UInt8"), "{e}");
+    }
+
+    /// Each row: a refused metric or written value and the start of its message, which names
+    /// the real reason briefly (no 301-digit numbers).
+    #[test]
+    fn refusals_name_their_reason() {
+        use DataType as D;
+        use MetricValue as M;
+        let received: Vec<(M, DataType, ValueType, &str)> = vec![
+            (
+                M::Long(1 << 63),
+                D::UInt64,
+                Ai,
+                "9223372036854775808 is beyond 2^53 and cannot be held exactly by Ai",
+            ),
+            (
+                M::Long(1 << 63),
+                D::UInt64,
+                Ci,
+                "9223372036854775808 is beyond the range of a 64-bit integer",
+            ),
+            (
+                M::Int(300),
+                D::UInt8,
+                Ci,
+                "300 is out of the range of UInt8",
+            ),
+            (
+                M::Float(f32::INFINITY),
+                D::Float,
+                Ai,
+                "inf is not a finite number",
+            ),
+        ];
+        for (value, dt, ty, want) in received {
+            let shown = format!("{value:?} {dt} into {ty}");
+            let err = to_tag_value(&metric(value), dt, ty).unwrap_err();
+            assert!(err.starts_with(want), "{shown}: {err}");
+        }
+        let written: Vec<(Value, DataType, &str)> = vec![
+            (
+                Value::Float(1e300),
+                D::Float,
+                "1e300 is beyond the range of Float (about 3.4e38)",
+            ),
+            (
+                Value::Float(-1e39),
+                D::Float,
+                "-1e39 is beyond the range of Float (about 3.4e38)",
+            ),
+            (
+                Value::Float(1e300),
+                D::Int64,
+                "1e300 does not fit Int64: 1e300 is beyond the range of a 64-bit integer",
+            ),
+            (
+                Value::Float(2.5),
+                D::Int32,
+                "2.5 does not fit Int32: 2.5 is not a whole number",
+            ),
+            (
+                Value::Int(128),
+                D::Int8,
+                "128 is out of the range of Int8 (-128 to 127)",
+            ),
+        ];
+        for (value, dt, want) in written {
+            let err = to_metric_value(&value, dt).unwrap_err();
+            assert_eq!(err, want, "{value:?} as {dt}");
+        }
     }
 
     #[test]
