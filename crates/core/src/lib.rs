@@ -42,7 +42,7 @@ mod v5_frame;
 mod value;
 
 pub use config::{LineConfig, PasswordSource, Transport, Warnings};
-pub use connection::{Attempt, Deliberate, Ended, Goodbye};
+pub use connection::{Attempt, Closing, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
 pub use event::{
     Event, LineEvent, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED,
