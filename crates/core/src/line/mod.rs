@@ -308,6 +308,7 @@ impl Line {
         self.host = Some(host.to_string());
         self.io = IoDeadlines::default();
         self.was_ready = false;
+        self.closed = None;
         let will_ms = self.sparkplug_will_ms();
         self.session
             .connect(&self.config.session_at(will_ms), password, now);
