@@ -251,7 +251,8 @@ typedef MqlStatus (*MqlLineCheckFn)(MqlLine *line,
                                     MqlError *err);
 
 // The counters and state of one line (ABI 1.2), filled by `line_stats`. Counters start at 0 when
-// the line is created and only grow (except the gauge `held`); they survive reconnects.
+// the line is created and only grow (except the gauge `held`); they survive reconnects. A counter
+// appended here is also appended to `line_counters!` (counters.rs).
 typedef struct {
   // `sizeof(MqlLineStats)` as the host was compiled with; the plugin writes no byte past it.
   size_t size;
@@ -295,7 +296,8 @@ typedef MqlStatus (*MqlLineStatsFn)(MqlLine *line,
                                     MqlLineStats *out,
                                     MqlError *err);
 
-// The counters and state of one station (ABI 1.2), filled by `line_station_stats`.
+// The counters and state of one station (ABI 1.2), filled by `line_station_stats`. A counter
+// appended here is also appended to `station_counters!` (counters.rs).
 typedef struct {
   // `sizeof(MqlStationStats)` as the host was compiled with; the plugin writes no byte past it.
   size_t size;

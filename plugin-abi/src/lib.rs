@@ -23,6 +23,8 @@
 
 use std::ffi::c_void;
 
+mod counters;
+
 /// ABI major version: a change here is incompatible.
 pub const MQL_ABI_MAJOR: u32 = 1;
 /// ABI minor version: grows when functions or fields are appended.
@@ -241,7 +243,8 @@ pub struct MqlLineConfig {
 }
 
 /// The counters and state of one line (ABI 1.2), filled by `line_stats`. Counters start at 0 when
-/// the line is created and only grow (except the gauge `held`); they survive reconnects.
+/// the line is created and only grow (except the gauge `held`); they survive reconnects. A counter
+/// appended here is also appended to `line_counters!` (counters.rs).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MqlLineStats {
@@ -279,7 +282,8 @@ pub struct MqlLineStats {
     pub last_message_ns: i64,
 }
 
-/// The counters and state of one station (ABI 1.2), filled by `line_station_stats`.
+/// The counters and state of one station (ABI 1.2), filled by `line_station_stats`. A counter
+/// appended here is also appended to `station_counters!` (counters.rs).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MqlStationStats {

@@ -73,31 +73,64 @@ pub struct ValuesAnswer {
     pub time: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct LineCountersJson {
-    pub received: u64,
-    pub bytes_received: u64,
-    pub unrouted: u64,
-    pub dropped_off: u64,
-    pub dropped_simulated: u64,
-    pub payload_errors: u64,
-    pub will_messages: u64,
-    pub held: u64,
-    pub writes_ok: u64,
-    pub writes_failed: u64,
-    pub connection_attempts: u64,
-    pub reconnects: u64,
-    pub last_message: Option<String>,
-}
+macro_rules! line_counters_json {
+    ($($field:ident, $kind:ident, $metric:literal, $help:literal;)*) => {
+        /// The line's counters in `stats`: each named as its C field (plugin-abi's
+        /// `line_counters!`), then the time of the last message.
+        #[derive(Debug, Serialize)]
+        pub struct LineCountersJson {
+            $(pub $field: u64,)*
+            pub last_message: Option<String>,
+        }
 
-#[derive(Debug, Serialize)]
-pub struct StationCountersJson {
-    pub station: String,
-    pub received: u64,
-    pub dropped: u64,
-    pub held: u64,
-    pub last_message: Option<String>,
+        pub fn line_counters(c: &LineStats) -> LineCountersJson {
+            LineCountersJson {
+                $($field: c.$field,)*
+                last_message: time(c.last_message_ns),
+            }
+        }
+
+        impl LineCountersJson {
+            /// Each counter's name and value, in the order of the JSON.
+            pub fn named(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($field), self.$field)),*]
+            }
+        }
+    };
 }
+mqtt_line_abi::line_counters!(line_counters_json);
+
+macro_rules! station_counters_json {
+    ($($field:ident, $kind:ident, $metric:literal, $help:literal;)*) => {
+        /// One station's counters in `stats`: its name, each counter named as its C field
+        /// (plugin-abi's `station_counters!`), then the time of its last message.
+        #[derive(Debug, Serialize)]
+        pub struct StationCountersJson {
+            pub station: String,
+            $(pub $field: u64,)*
+            pub last_message: Option<String>,
+        }
+
+        pub fn station_counters(name: &str, c: &StationStats) -> StationCountersJson {
+            StationCountersJson {
+                station: name.to_string(),
+                $($field: c.$field,)*
+                last_message: time(c.last_message_ns),
+            }
+        }
+
+        impl StationCountersJson {
+            /// The counters' names, in the order of the JSON.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// Each counter's value, in the order of [`Self::NAMES`].
+            pub fn values(&self) -> Vec<u64> {
+                vec![$(self.$field),*]
+            }
+        }
+    };
+}
+mqtt_line_abi::station_counters!(station_counters_json);
 
 #[derive(Debug, Serialize)]
 pub struct StatsAnswer {
@@ -217,34 +250,6 @@ pub fn values_answer(spec: &LineSpec, view: &LineView, now_ns: i64) -> ValuesAns
             .filter_map(|i| tag_value(spec, view, i))
             .collect(),
         time: format_time(now_ns),
-    }
-}
-
-pub fn line_counters(c: &LineStats) -> LineCountersJson {
-    LineCountersJson {
-        received: c.received,
-        bytes_received: c.bytes_received,
-        unrouted: c.unrouted,
-        dropped_off: c.dropped_off,
-        dropped_simulated: c.dropped_simulated,
-        payload_errors: c.payload_errors,
-        will_messages: c.will_messages,
-        held: c.held,
-        writes_ok: c.writes_ok,
-        writes_failed: c.writes_failed,
-        connection_attempts: c.connection_attempts,
-        reconnects: c.reconnects,
-        last_message: time(c.last_message_ns),
-    }
-}
-
-pub fn station_counters(name: &str, c: &StationStats) -> StationCountersJson {
-    StationCountersJson {
-        station: name.to_string(),
-        received: c.received,
-        dropped: c.dropped,
-        held: c.held,
-        last_message: time(c.last_message_ns),
     }
 }
 
@@ -380,45 +385,33 @@ pub fn values_readable(a: &ValuesAnswer, view_values: impl Fn(usize) -> Option<S
 
 pub fn stats_readable(a: &StatsAnswer) -> String {
     let l = &a.line;
-    let line_rows = vec![
-        ("received", l.received),
-        ("bytes_received", l.bytes_received),
-        ("unrouted", l.unrouted),
-        ("dropped_off", l.dropped_off),
-        ("dropped_simulated", l.dropped_simulated),
-        ("payload_errors", l.payload_errors),
-        ("will_messages", l.will_messages),
-        ("held", l.held),
-        ("writes_ok", l.writes_ok),
-        ("writes_failed", l.writes_failed),
-        ("connection_attempts", l.connection_attempts),
-        ("reconnects", l.reconnects),
-    ]
-    .into_iter()
-    .map(|(name, n)| vec![name.to_string(), n.to_string()])
-    .chain(std::iter::once(vec![
-        "last_message".to_string(),
-        or_dash(l.last_message.as_deref()),
-    ]))
-    .collect();
+    let line_rows = l
+        .named()
+        .into_iter()
+        .map(|(name, n)| vec![name.to_string(), n.to_string()])
+        .chain(std::iter::once(vec![
+            "last_message".to_string(),
+            or_dash(l.last_message.as_deref()),
+        ]))
+        .collect();
     let station_rows = a
         .stations
         .iter()
         .map(|s| {
-            vec![
-                s.station.clone(),
-                s.received.to_string(),
-                s.dropped.to_string(),
-                s.held.to_string(),
-                or_dash(s.last_message.as_deref()),
-            ]
+            std::iter::once(s.station.clone())
+                .chain(s.values().iter().map(u64::to_string))
+                .chain(std::iter::once(or_dash(s.last_message.as_deref())))
+                .collect()
         })
         .collect();
     format!(
         "{}\n{}",
         table(&["line", "count"], line_rows),
         table(
-            &["station", "received", "dropped", "held", "last_message"],
+            &std::iter::once("station")
+                .chain(StationCountersJson::NAMES.iter().copied())
+                .chain(std::iter::once("last_message"))
+                .collect::<Vec<_>>(),
             station_rows
         )
     )
@@ -435,6 +428,51 @@ pub fn readable_tag_value(view: &LineView, index: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The JSON field names of `stats` are a contract (docs/sim-host.md): the list in plugin-abi
+    /// may grow, but these stay, in this order.
+    #[test]
+    fn stats_json_fields_keep_their_names_and_order() {
+        /// The field names of a JSON object's text, in the order written.
+        fn keys(text: &str) -> Vec<String> {
+            text.trim_matches(['{', '}'])
+                .split(',')
+                .filter_map(|pair| pair.split(':').next())
+                .map(|k| k.trim_matches('"').to_string())
+                .collect()
+        }
+        let line = serde_json::to_string(&line_counters(&LineStats::default())).unwrap();
+        let today = [
+            "received",
+            "bytes_received",
+            "unrouted",
+            "dropped_off",
+            "dropped_simulated",
+            "payload_errors",
+            "will_messages",
+            "held",
+            "writes_ok",
+            "writes_failed",
+            "connection_attempts",
+            "reconnects",
+        ];
+        let k = keys(&line);
+        assert_eq!(k[..today.len()], today, "{line}");
+        assert_eq!(k.last().map(String::as_str), Some("last_message"), "{line}");
+        let station = serde_json::to_string(&station_counters("s", &StationStats::default()));
+        let station = station.unwrap();
+        let k = keys(&station);
+        assert_eq!(
+            k[..4],
+            ["station", "received", "dropped", "held"],
+            "{station}"
+        );
+        assert_eq!(
+            k.last().map(String::as_str),
+            Some("last_message"),
+            "{station}"
+        );
+    }
 
     #[test]
     fn tables_pad_columns_and_escape_cells() {

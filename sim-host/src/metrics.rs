@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::answers::Counters;
 use crate::config::LineSpec;
-use crate::counters::StationStats;
+use crate::counters::{LineStats, StationStats};
 use crate::view::{LineState, LineView};
 
 /// The content type Prometheus expects for the text format.
@@ -24,6 +24,14 @@ pub fn escape_label(value: &str) -> String {
     out
 }
 
+/// A metric of the line's counters: name, type, help, and how to read it.
+type LineFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&LineStats) -> u64,
+);
+
 /// A per-station metric: name, type, help, and how to read it from a station's counters.
 type StationFamily = (
     &'static str,
@@ -31,6 +39,22 @@ type StationFamily = (
     &'static str,
     fn(&StationStats) -> u64,
 );
+
+/// The metrics of a list of plugin-abi (`line_counters!`, `station_counters!`).
+macro_rules! families {
+    ($($field:ident, $kind:ident, $metric:literal, $help:literal;)*) => {
+        [$(($metric, stringify!($kind), $help, |s| s.$field)),*]
+    };
+}
+
+/// The line's counters; the counters come first, then the gauges.
+fn line_families() -> Vec<LineFamily> {
+    let all: &[LineFamily] = &mqtt_line_abi::line_counters!(families);
+    let (mut counters, gauges): (Vec<_>, Vec<_>) =
+        all.iter().partition(|(_, kind, _, _)| *kind == "counter");
+    counters.extend(gauges);
+    counters
+}
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -45,76 +69,9 @@ fn seconds(ns: i64) -> f64 {
 pub fn render(spec: &LineSpec, view: &LineView, counters: &Counters) -> String {
     let l = &counters.line;
     let mut out = String::with_capacity(512 + spec.stations.len() * 400);
-    let line_counters: [(&str, &str, u64); 12] = [
-        (
-            "mqtt_line_messages_received_total",
-            "PUBLISH messages the line took from the broker, routed or not.",
-            l.received,
-        ),
-        (
-            "mqtt_line_received_bytes_total",
-            "Payload bytes of the messages received.",
-            l.bytes_received,
-        ),
-        (
-            "mqtt_line_messages_unrouted_total",
-            "Messages no station's address matched.",
-            l.unrouted,
-        ),
-        (
-            "mqtt_line_messages_dropped_station_off_total",
-            "Messages dropped because their station is switched off.",
-            l.dropped_off,
-        ),
-        (
-            "mqtt_line_messages_dropped_simulated_total",
-            "Messages dropped because their station is in simulation.",
-            l.dropped_simulated,
-        ),
-        (
-            "mqtt_line_payload_errors_total",
-            "Payloads that could not be read as their payload type.",
-            l.payload_errors,
-        ),
-        (
-            "mqtt_line_will_messages_total",
-            "Will messages of stations received.",
-            l.will_messages,
-        ),
-        (
-            "mqtt_line_writes_ok_total",
-            "Tag writes the plugin completed.",
-            l.writes_ok,
-        ),
-        (
-            "mqtt_line_writes_failed_total",
-            "Tag writes that failed after the plugin accepted them.",
-            l.writes_failed,
-        ),
-        (
-            "mqtt_line_connection_attempts_total",
-            "Connections to a broker attempted.",
-            l.connection_attempts,
-        ),
-        (
-            "mqtt_line_reconnects_total",
-            "Connections made again after a ready connection was lost or closed.",
-            l.reconnects,
-        ),
-        (
-            "mqtt_line_messages_held",
-            "Messages held now by ACK_ID gates.",
-            l.held,
-        ),
-    ];
-    for (name, help, n) in line_counters {
-        let kind = if name.ends_with("_total") {
-            "counter"
-        } else {
-            "gauge"
-        };
+    for (name, kind, help, get) in line_families() {
         family(&mut out, name, kind, help);
-        let _ = writeln!(out, "{name} {n}");
+        let _ = writeln!(out, "{name} {}", get(l));
     }
     family(
         &mut out,
@@ -143,27 +100,8 @@ pub fn render(spec: &LineSpec, view: &LineView, counters: &Counters) -> String {
         .iter()
         .map(|s| escape_label(&s.name))
         .collect();
-    let station_families: [StationFamily; 3] = [
-        (
-            "mqtt_line_station_messages_received_total",
-            "counter",
-            "Messages routed to the station, whatever became of them.",
-            |s| s.received,
-        ),
-        (
-            "mqtt_line_station_messages_dropped_total",
-            "counter",
-            "Messages of the station dropped (off, simulation, full ACK_ID gate).",
-            |s| s.dropped,
-        ),
-        (
-            "mqtt_line_station_messages_held",
-            "gauge",
-            "Messages held now by the station's ACK_ID gate.",
-            |s| s.held,
-        ),
-    ];
-    for (name, kind, help, get) in station_families {
+    let station_families: &[StationFamily] = &mqtt_line_abi::station_counters!(families);
+    for &(name, kind, help, get) in station_families {
         family(&mut out, name, kind, help);
         for (label, s) in names.iter().zip(&counters.stations) {
             let _ = writeln!(out, "{name}{{station=\"{label}\"}} {}", get(s));
@@ -203,6 +141,37 @@ pub fn render(spec: &LineSpec, view: &LineView, counters: &Counters) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Metric names are a contract: the list in plugin-abi may grow, but these stay, in this
+    /// order (counters, then the gauge).
+    #[test]
+    fn line_metrics_keep_their_names_and_order() {
+        let names: Vec<&str> = line_families().iter().map(|f| f.0).collect();
+        let today = [
+            "mqtt_line_messages_received_total",
+            "mqtt_line_received_bytes_total",
+            "mqtt_line_messages_unrouted_total",
+            "mqtt_line_messages_dropped_station_off_total",
+            "mqtt_line_messages_dropped_simulated_total",
+            "mqtt_line_payload_errors_total",
+            "mqtt_line_will_messages_total",
+            "mqtt_line_writes_ok_total",
+            "mqtt_line_writes_failed_total",
+            "mqtt_line_connection_attempts_total",
+            "mqtt_line_reconnects_total",
+            "mqtt_line_messages_held",
+        ];
+        assert_eq!(names, today);
+        let stats = LineStats {
+            writes_failed: 7,
+            ..LineStats::default()
+        };
+        let failed = line_families()
+            .into_iter()
+            .find(|f| f.0 == "mqtt_line_writes_failed_total")
+            .unwrap();
+        assert_eq!((failed.1, (failed.3)(&stats)), ("counter", 7));
+    }
 
     #[test]
     fn label_values_are_escaped() {

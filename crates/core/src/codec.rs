@@ -3,29 +3,20 @@
 //!
 //! The session works with rumqttc's MQTT 5 packet types for both versions (5 is a superset of
 //! 3.1.1: properties and reason codes added). On a 3.1.1 connection, packets are read and written
-//! by the v4 codec and converted here (`v4.rs`), so that the 3.1.1 wire is exactly what it was.
+//! by the v4 codec and converted (`v4.rs`), so that the 3.1.1 wire is exactly what it was. The
+//! packet types themselves are in `packet.rs`.
 
-use bytes::{Bytes, BytesMut};
-/// The packet types of rumqttc's MQTT 5 codec, used by the session, the configuration and the
-/// shell through this module.
-pub use rumqttc::v5::mqttbytes::v5::{
-    ConnAck, ConnAckProperties, Connect, ConnectProperties, ConnectReturnCode, Disconnect,
-    DisconnectProperties, DisconnectReasonCode, Filter, LastWill, Login, Packet, PingReq, PingResp,
-    PubAck, PubAckReason, PubComp, PubCompReason, PubRec, PubRecReason, PubRel, Publish,
-    PublishProperties, RetainForwardRule, SubAck, Subscribe, SubscribeReasonCode, UnsubAck,
-    UnsubAckReason, Unsubscribe,
+/// The packet types, through this module as before they had a file of their own (packet.rs).
+pub use crate::packet::{
+    conn_ack, packet_name, sub_ack, ConnAck, ConnAckProperties, Connect, ConnectProperties,
+    ConnectReturnCode, Disconnect, DisconnectProperties, DisconnectReasonCode, Filter, LastWill,
+    Login, Packet, PingReq, PingResp, Protocol, PubAck, PubAckReason, PubComp, PubRec,
+    PubRecReason, PubRel, Publish, PublishProperties, QoS, RetainForwardRule, SubAck, Subscribe,
+    SubscribeReasonCode, UnsubAck, UnsubAckReason, Unsubscribe,
 };
-pub use rumqttc::v5::mqttbytes::QoS;
-
 use crate::params::MQTT_STRING_MAX;
 use crate::v4;
-
-/// The protocol version a line speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    V311,
-    V5,
-}
+use bytes::{Bytes, BytesMut};
 
 /// Reads the next whole packet from `buf` (taking its bytes), `Ok(None)` while it is incomplete
 /// (after reserving room for the rest).
@@ -45,7 +36,7 @@ pub fn read_packet(
     protocol: Protocol,
 ) -> Result<Option<Packet>, String> {
     if protocol == Protocol::V311 {
-        return v4::read_packet(buf, max_size);
+        return read_packet_v311(buf, max_size);
     }
     use rumqttc::v5::mqttbytes::Error as CodecError;
     let limit = u32::try_from(max_size).unwrap_or(u32::MAX);
@@ -83,6 +74,35 @@ pub fn read_packet(
         check_topic(&p.topic, true)?;
     }
     Ok(Some(packet))
+}
+
+/// [`read_packet`] for a 3.1.1 connection: the v4 codec frames the packet, the frame checks and
+/// [`read_publish`] are those of MQTT 5, and any other packet is read by the v4 codec and
+/// converted (v4.rs).
+fn read_packet_v311(buf: &mut BytesMut, max_size: usize) -> Result<Option<Packet>, String> {
+    use rumqttc::mqttbytes::Error as CodecError;
+    let header = match rumqttc::mqttbytes::check(buf.iter(), max_size) {
+        Ok(h) => h,
+        Err(CodecError::InsufficientBytes(needed)) => {
+            // Room for the rest of a large packet in one step (bounded by `max_size`).
+            buf.reserve(needed);
+            return Ok(None);
+        }
+        Err(CodecError::PayloadSizeLimitExceeded(n)) => {
+            return Err(format!(
+                "a packet of {n} bytes is larger than the limit of {max_size} bytes"
+            ))
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let len = header.frame_length();
+    check_frame(&buf[..len], Protocol::V311)?;
+    if buf[0] >> 4 == 3 {
+        let frame = buf.split_to(len).freeze();
+        return read_publish(frame, Protocol::V311).map(|p| Some(Packet::Publish(p)));
+    }
+    let packet = rumqttc::mqttbytes::v4::Packet::read(buf, max_size).map_err(|e| e.to_string())?;
+    Ok(Some(v4::into_v5(packet)))
 }
 
 /// A PUBLISH that `check_frame` passed, read as rumqttc's codecs read it (same checks, same error
@@ -447,45 +467,6 @@ pub fn describe(p: &Packet) -> String {
             )),
         ),
         Packet::PingReq(_) | Packet::PingResp(_) | Packet::Auth(_) => name.to_string(),
-    }
-}
-
-/// The packet type's name, for traces and messages.
-pub fn packet_name(p: &Packet) -> &'static str {
-    match p {
-        Packet::Connect(..) => "CONNECT",
-        Packet::ConnAck(_) => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::PubAck(_) => "PUBACK",
-        Packet::PubRec(_) => "PUBREC",
-        Packet::PubRel(_) => "PUBREL",
-        Packet::PubComp(_) => "PUBCOMP",
-        Packet::Subscribe(_) => "SUBSCRIBE",
-        Packet::SubAck(_) => "SUBACK",
-        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
-        Packet::UnsubAck(_) => "UNSUBACK",
-        Packet::PingReq(_) => "PINGREQ",
-        Packet::PingResp(_) => "PINGRESP",
-        Packet::Disconnect(_) => "DISCONNECT",
-        Packet::Auth(_) => "AUTH",
-    }
-}
-
-/// A CONNACK without properties (what a 3.1.1 broker sends), for tests and fuzz targets.
-pub fn conn_ack(code: ConnectReturnCode, session_present: bool) -> ConnAck {
-    ConnAck {
-        session_present,
-        code,
-        properties: None,
-    }
-}
-
-/// A SUBACK without properties, for tests and fuzz targets.
-pub fn sub_ack(pkid: u16, return_codes: Vec<SubscribeReasonCode>) -> SubAck {
-    SubAck {
-        pkid,
-        return_codes,
-        properties: None,
     }
 }
 

@@ -6,21 +6,10 @@ use crate::codec::{LastWill, QoS};
 use crate::config_v5::{V5Config, V5_PARAMETERS};
 use crate::error::ConfigError;
 use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
+/// Where the line's code has always found it.
+pub use crate::payload_params::PayloadType;
+use crate::payload_params::{PayloadParams, PAYLOAD_PARAMETERS};
 use crate::session::SessionConfig;
-
-/// How message payloads are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadType {
-    /// The payload is only handed to IN_DATA.
-    Text,
-    /// The payload is parsed as JSON for JA= tags (and still handed to IN_DATA).
-    Json,
-    /// The payload is one comma-separated record for CSV= tags (and still handed to IN_DATA).
-    Csv,
-    /// The line is a Sparkplug B 3.0 host application: topics `spBv1.0/...`, protobuf payloads,
-    /// SPB= tags (docs/sparkplug.md). A line parameter only.
-    SparkplugB,
-}
 
 /// How bytes reach the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,19 +55,8 @@ pub struct LineConfig {
     pub publish_retain: bool,
     pub keep_alive: u16,
     pub ping_interval: Duration,
-    pub payload_type: PayloadType,
-    pub time_field_name: String,
-    pub time_mask: String,
-    pub ignore_missing_time: bool,
-    /// CSV payloads: the character between fields.
-    pub csv_separator: String,
-    /// JSON payloads: the time stamp inside the array element a tag selects (`[id="T1"]`).
-    pub item_time_field: String,
-    /// Where a value's quality is: a CSV field position, or a JSON address inside the element a
-    /// tag selects. Empty: no quality is read.
-    pub quality_field: String,
-    /// The quality values that mean valid, separated by commas.
-    pub valid_quality: String,
+    /// The line's payload parameters; a station's override them (payload_params.rs).
+    pub payload: PayloadParams,
     /// The most bytes a gzip payload may inflate to (0: gzip payloads are not inflated).
     pub max_decompressed_size: usize,
     pub will_flag: bool,
@@ -124,14 +102,7 @@ impl Default for LineConfig {
             publish_retain: false,
             keep_alive: 0,
             ping_interval: Duration::from_secs(60),
-            payload_type: PayloadType::Text,
-            time_field_name: String::new(),
-            time_mask: "yyyy-mm-dd hh:mi:ss.mss".into(),
-            ignore_missing_time: false,
-            csv_separator: ",".into(),
-            item_time_field: String::new(),
-            quality_field: String::new(),
-            valid_quality: DEFAULT_VALID_QUALITY.into(),
+            payload: PayloadParams::default(),
             max_decompressed_size: DEFAULT_MAX_DECOMPRESSED,
             will_flag: false,
             will_qos: QoS::AtMostOnce,
@@ -211,10 +182,6 @@ fn alias(key: &str) -> &str {
         k => k,
     }
 }
-
-/// The quality values that mean valid unless `valid_quality` says otherwise: WCC Lite's `1` and
-/// Kepware's `true`.
-pub const DEFAULT_VALID_QUALITY: &str = "1, true";
 
 /// 16 MiB: a quarter of the largest packet the line accepts.
 pub const DEFAULT_MAX_DECOMPRESSED: usize = 16 * 1024 * 1024;
@@ -351,32 +318,6 @@ impl LineConfig {
                 "ping_interval" => {
                     self.ping_interval = Duration::from_secs(p.integer(0, 3600)?);
                 }
-                "payload_type" => self.payload_type = payload_type(&p)?,
-                "time_field_name" => {
-                    crate::station::check_time_field(&p)?;
-                    self.time_field_name = value.trim().to_string();
-                }
-                "time_mask" => {
-                    crate::time_mask::TimeMask::parse(value).map_err(|r| p.invalid(r))?;
-                    self.time_mask = value.to_string();
-                }
-                "ignore_missing_time" => self.ignore_missing_time = p.yes_no()?,
-                "csv_separator" => {
-                    crate::csv::separator(value).map_err(|r| p.invalid(r))?;
-                    self.csv_separator = value.to_string();
-                }
-                "item_time_field" => {
-                    crate::station::check_time_field(&p)?;
-                    self.item_time_field = value.trim().to_string();
-                }
-                "quality_field" => {
-                    crate::station::check_time_field(&p)?;
-                    self.quality_field = value.trim().to_string();
-                }
-                "valid_quality" => {
-                    crate::payload::valid_qualities(value).map_err(|r| p.invalid(r))?;
-                    self.valid_quality = value.to_string();
-                }
                 "max_decompressed_size" => {
                     self.max_decompressed_size = p.integer(0, MAX_DECOMPRESSED_LIMIT)? as usize
                 }
@@ -406,11 +347,17 @@ impl LineConfig {
                     self.sparkplug_reorder_timeout =
                         Duration::from_millis(p.integer(0, 3_600_000)?);
                 }
+                other if PAYLOAD_PARAMETERS.contains(&other) => self.payload.set(other, &p)?,
                 other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),
             }
         }
         Ok(())
+    }
+
+    /// How this line's payloads are read (Text unless `payload_type` says otherwise).
+    pub fn payload_type(&self) -> PayloadType {
+        self.payload.payload_type.unwrap_or_default()
     }
 
     /// The port in use: as configured, else 8883 with TLS and 1883 without.
@@ -459,17 +406,18 @@ impl LineConfig {
                 reason: "Will Flag is YES, so a will topic is required".into(),
             });
         }
-        if self.payload_type == PayloadType::Csv {
+        if self.payload_type() == PayloadType::Csv {
             // The line's own fields must fit its payload type; a station's are checked with it.
             for (param, value) in [
-                ("time_field_name", &self.time_field_name),
-                ("quality_field", &self.quality_field),
+                ("time_field_name", &self.payload.time_field_name),
+                ("quality_field", &self.payload.quality_field),
             ] {
-                crate::payload::field_position(value).map_err(|reason| {
+                let value = value.as_deref().unwrap_or_default();
+                crate::payload_params::field_position(value).map_err(|reason| {
                     ConfigError::InvalidValue {
                         object: object.to_string(),
                         param: param.into(),
-                        value: value.clone(),
+                        value: value.to_string(),
                         reason,
                     }
                 })?;
@@ -485,16 +433,6 @@ impl LineConfig {
         }
         warnings.extend(self.v5.warning(object));
         Ok(warnings)
-    }
-}
-
-pub(crate) fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
-    match normalize_key(p.value).as_str() {
-        "text_only" | "text" => Ok(PayloadType::Text),
-        "json" => Ok(PayloadType::Json),
-        "csv" => Ok(PayloadType::Csv),
-        "sparkplug_b" | "sparkplug" | "spb" => Ok(PayloadType::SparkplugB),
-        _ => Err(p.invalid("expected 'Text only', 'JSON', 'CSV' or 'Sparkplug B'")),
     }
 }
 
@@ -547,8 +485,12 @@ mod tests {
         assert_eq!(c.reply_timeout, Duration::from_secs(20));
         assert_eq!(c.wait_timeout, Duration::from_millis(100));
         assert_eq!(c.max_wait_retry, 3);
-        assert_eq!(c.time_mask, "yyyy-mm-dd hh:mi:ss.mss");
-        assert_eq!(c.payload_type, PayloadType::Text);
+        assert_eq!(c.payload, PayloadParams::default());
+        assert_eq!(c.payload_type(), PayloadType::Text);
+        assert_eq!(
+            crate::payload_params::DEFAULT_TIME_MASK,
+            "yyyy-mm-dd hh:mi:ss.mss"
+        );
     }
 
     #[test]
@@ -566,7 +508,7 @@ mod tests {
         assert_eq!(c.subscribe_qos, QoS::ExactlyOnce);
         assert!(c.clean_session);
         assert_eq!(c.max_wait_retry, 5);
-        assert_eq!(c.payload_type, PayloadType::Json);
+        assert_eq!(c.payload_type(), PayloadType::Json);
         assert_eq!(c.wait_timeout, Duration::from_millis(5));
     }
 
@@ -620,7 +562,7 @@ mod tests {
             ("quality_field", "3"),
         ])
         .unwrap();
-        assert_eq!(c.payload_type, PayloadType::Csv);
+        assert_eq!(c.payload_type(), PayloadType::Csv);
     }
 
     #[test]

@@ -50,6 +50,47 @@ pub enum Deliberate {
     Restart,
 }
 
+/// A connection the line closes itself: how, and the reason its `Disconnected` event and log give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing {
+    pub how: Deliberate,
+    pub reason: &'static str,
+}
+
+impl Closing {
+    /// The host stops the line.
+    pub const STOP: Closing = Closing {
+        how: Deliberate::Stop,
+        reason: "the line was stopped",
+    };
+    /// The host changed the line's parameters: connect again with them.
+    pub const NEW_PARAMETERS: Closing = Closing {
+        how: Deliberate::Restart,
+        reason: "line parameters changed",
+    };
+    /// No station is on: nothing is wanted from the broker. A restart, not a loss: when a station
+    /// is switched on again the line connects to the first host at once, with no back-off.
+    pub const NO_STATION_ON: Closing = Closing {
+        how: Deliberate::Restart,
+        reason: "every station is off or simulated",
+    };
+
+    /// Whether an open connection closes now, given what the host asked since the shell last
+    /// looked (`stop`, `new_parameters`) and whether some station is on
+    /// ([`Line::wants_connection`](crate::Line::wants_connection)). A stop wins.
+    pub fn decide(stop: bool, new_parameters: bool, station_on: bool) -> Option<Closing> {
+        if stop {
+            Some(Closing::STOP)
+        } else if new_parameters {
+            Some(Closing::NEW_PARAMETERS)
+        } else if !station_on {
+            Some(Closing::NO_STATION_ON)
+        } else {
+            None
+        }
+    }
+}
+
 /// How the shell closes a connection the line ends itself: after writing the DISCONNECT the core
 /// encoded (at most `write_within`) it shuts down its writes, then reads and discards until the
 /// broker closes, at most `await_eof` (`None`: close at once).

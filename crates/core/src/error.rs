@@ -1,4 +1,6 @@
 //! Errors of configuration and of host requests. Each names the object and the offending value.
+//! Also why a publication cannot be taken (`PublishError`): the session refuses one for its own
+//! reasons and for the broker's limits (limits.rs), so the error lives below both.
 //!
 //! Values are shown through [`quote`]: escaped, and cut after their start when long, so that the
 //! reason at the end of a message is always visible.
@@ -81,4 +83,17 @@ pub enum ConfigError {
 /// How an object is named in messages: `station 'battery'`, its name quoted like any value.
 pub fn object(kind: &str, name: &str) -> String {
     format!("{kind} {}", quote(name))
+}
+
+/// Why the session cannot take a publication now: its own state, or a limit the broker announced.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PublishError {
+    #[error("the line is not connected to a broker")]
+    NotConnected,
+    #[error("all 65535 packet ids are in flight")]
+    PacketIdsInFlight,
+    #[error("the broker takes messages up to QoS {maximum} (its Maximum QoS); this write asks for QoS {qos}")]
+    QosNotSupported { qos: u8, maximum: u8 },
+    #[error("the broker announced that it keeps no retained messages; this write is retained")]
+    RetainNotSupported,
 }

@@ -24,8 +24,10 @@ mod json_plan;
 mod json_value;
 mod limits;
 mod line;
+mod packet;
 mod params;
 mod payload;
+mod payload_params;
 mod reason;
 mod routing;
 mod session;
@@ -39,8 +41,8 @@ mod v4;
 mod v5_frame;
 mod value;
 
-pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
-pub use connection::{Attempt, Deliberate, Ended, Goodbye};
+pub use config::{LineConfig, PasswordSource, Transport, Warnings};
+pub use connection::{Attempt, Closing, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
 pub use event::{
     Event, LineEvent, LogLevel, RouteOutcome, FLAG_DUPLICATE, FLAG_RETAINED,
@@ -51,6 +53,7 @@ pub use ids::{StationId, TagId, WriteToken};
 pub use line::{Line, LineState, LineStats, StationStats, Unsendable};
 pub use params::Secret;
 pub use payload::escape;
+pub use payload_params::{PayloadParams, PayloadType};
 pub use station::{StationCommand, StationParams, StationState};
 pub use value::{Value, ValueType};
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use crate::codec::{ConnAckProperties, Publish, QoS};
-use crate::session::PublishError;
+use crate::error::PublishError;
 
 /// The server's limits; on 3.1.1 (no properties) the defaults MQTT 5 gives an absent property.
 #[derive(Debug, Clone, PartialEq, Eq)]

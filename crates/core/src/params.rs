@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::codec::QoS;
 use crate::error::ConfigError;
+use crate::packet::QoS;
 
 /// Folds a parameter name to its canonical snake_case key, so that `Topic Filter`,
 /// `topic-filter`, `TOPIC_FILTER` and `Max. Wait Retry` all find their parameter.

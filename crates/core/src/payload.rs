@@ -4,11 +4,15 @@
 
 use serde_json::Value as Json;
 
-use crate::config::{LineConfig, PayloadType};
+use crate::config::LineConfig;
 use crate::csv::CsvError;
 use crate::error::ConfigError;
 use crate::gzip::GzipError;
 use crate::json_path::JsonPath;
+use crate::payload_params::{
+    field_position, valid_qualities, PayloadType, DEFAULT_CSV_SEPARATOR, DEFAULT_TIME_MASK,
+    DEFAULT_VALID_QUALITY,
+};
 use crate::station::StationParams;
 /// Values in warnings are shown by the one helper every message uses.
 pub use crate::text::{escape, shorten};
@@ -50,14 +54,28 @@ impl PayloadSettings {
         line: &LineConfig,
         station: &StationParams,
     ) -> Result<PayloadSettings, ConfigError> {
-        let payload_type = station.payload_type.unwrap_or(line.payload_type);
-        let pick = |own: &Option<String>, line: &str| own.as_deref().unwrap_or(line).to_string();
-        let field = pick(&station.time_field_name, &line.time_field_name);
-        let mask = pick(&station.time_mask, &line.time_mask);
-        let item_time = pick(&station.item_time_field, &line.item_time_field);
-        let quality = pick(&station.quality_field, &line.quality_field);
-        let separator = pick(&station.csv_separator, &line.csv_separator);
-        let valid = pick(&station.valid_quality, &line.valid_quality);
+        let (own, line_own) = (&station.payload, &line.payload);
+        let payload_type = own.payload_type.unwrap_or(line.payload_type());
+        let pick = |own: &Option<String>, line: &Option<String>, default: &str| {
+            own.as_deref()
+                .or(line.as_deref())
+                .unwrap_or(default)
+                .to_string()
+        };
+        let field = pick(&own.time_field_name, &line_own.time_field_name, "");
+        let mask = pick(&own.time_mask, &line_own.time_mask, DEFAULT_TIME_MASK);
+        let item_time = pick(&own.item_time_field, &line_own.item_time_field, "");
+        let quality = pick(&own.quality_field, &line_own.quality_field, "");
+        let separator = pick(
+            &own.csv_separator,
+            &line_own.csv_separator,
+            DEFAULT_CSV_SEPARATOR,
+        );
+        let valid = pick(
+            &own.valid_quality,
+            &line_own.valid_quality,
+            DEFAULT_VALID_QUALITY,
+        );
         let invalid = |param: &str, value: &str, reason: String| ConfigError::InvalidValue {
             object: object.to_string(),
             param: param.to_string(),
@@ -95,9 +113,10 @@ impl PayloadSettings {
             time_mask: TimeMask::parse(&mask).map_err(|r| invalid("time_mask", &mask, r))?,
             time_mask_text: mask,
             zone: station.time_zone,
-            ignore_missing_time: station
+            ignore_missing_time: own
                 .ignore_missing_time
-                .unwrap_or(line.ignore_missing_time),
+                .or(line_own.ignore_missing_time)
+                .unwrap_or(false),
             item_time_field: address("item_time_field", &item_time)?,
             item_quality_field: if csv_type {
                 None
@@ -116,37 +135,6 @@ impl PayloadSettings {
         let t = text.trim();
         self.valid_quality.iter().any(|v| v.eq_ignore_ascii_case(t))
     }
-}
-
-/// A CSV field position as written (`2`, from 1), counted from 0; empty: none.
-pub fn field_position(text: &str) -> Result<Option<usize>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_CSV_FIELD).contains(&n) => Ok(Some(n - 1)),
-        _ => Err(format!(
-            "with payload type CSV this is a field position, a whole number from 1 to {}",
-            MAX_CSV_FIELD
-        )),
-    }
-}
-
-/// The highest CSV field position accepted.
-pub const MAX_CSV_FIELD: usize = 65_535;
-
-/// The list of `valid_quality`: values separated by commas, at least one.
-pub fn valid_qualities(text: &str) -> Result<Vec<String>, String> {
-    let list: Vec<String> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(String::from)
-        .collect();
-    if list.is_empty() {
-        return Err("expected at least one value, values separated by commas".into());
-    }
-    Ok(list)
 }
 
 /// The text a quality found in a JSON payload is compared as: a string's content, or the JSON

@@ -1,7 +1,7 @@
 //! MQTT 5 reason codes: their numbers and names, and the reason a broker gave for a refusal
 //! (`0x87 Not authorized: <reason string>`), as the line reports it.
 
-use crate::codec::{
+use crate::packet::{
     ConnectReturnCode, DisconnectReasonCode, PubAckReason, PubCompReason, PubRecReason,
     SubscribeReasonCode, UnsubAckReason,
 };
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(PubAckReason::QuotaExceeded.code(), 0x97);
         assert_eq!(DisconnectReasonCode::ServerMoved.code(), 0x9D);
         assert_eq!(
-            SubscribeReasonCode::Success(crate::codec::QoS::ExactlyOnce).code(),
+            SubscribeReasonCode::Success(crate::packet::QoS::ExactlyOnce).code(),
             2
         );
     }

@@ -21,6 +21,7 @@ use crate::codec::{
     PubComp, PubRec, PubRecReason, PubRel, Publish, PublishProperties, QoS, RetainForwardRule,
     SubAck, Subscribe, SubscribeReasonCode, Unsubscribe,
 };
+pub use crate::error::PublishError;
 use crate::ids::WriteToken;
 use crate::limits::{Aliases, ServerLimits};
 use crate::params::Secret;
@@ -1013,19 +1014,6 @@ pub fn connack_reason(code: ConnectReturnCode) -> String {
         ConnectReturnCode::NotAuthorized => "not authorized (5)".into(),
         other => Reason::new(other.code(), None).to_string(),
     }
-}
-
-/// Why the session cannot take a publication now.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PublishError {
-    #[error("the line is not connected to a broker")]
-    NotConnected,
-    #[error("all 65535 packet ids are in flight")]
-    PacketIdsInFlight,
-    #[error("the broker takes messages up to QoS {maximum} (its Maximum QoS); this write asks for QoS {qos}")]
-    QosNotSupported { qos: u8, maximum: u8 },
-    #[error("the broker announced that it keeps no retained messages; this write is retained")]
-    RetainNotSupported,
 }
 
 #[cfg(test)]

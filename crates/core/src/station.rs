@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use crate::config::PayloadType;
 use crate::error::ConfigError;
-use crate::json_path::JsonPath;
 use crate::params::{normalize_key, unhandled, GivenOnce, Param};
-use crate::time_mask::{TimeMask, TimeZone};
+use crate::payload_params::{PayloadParams, PayloadType, PAYLOAD_PARAMETERS};
+use crate::time_mask::TimeZone;
 
 /// What the host asked a station to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,14 +47,8 @@ pub struct StationParams {
     pub will_topic: String,
     /// Station Will Payload: when set, the will message must also carry exactly this payload.
     pub will_payload: String,
-    pub payload_type: Option<PayloadType>,
-    pub time_field_name: Option<String>,
-    pub time_mask: Option<String>,
-    pub ignore_missing_time: Option<bool>,
-    pub csv_separator: Option<String>,
-    pub item_time_field: Option<String>,
-    pub quality_field: Option<String>,
-    pub valid_quality: Option<String>,
+    /// The payload parameters the station gives over the line's (payload_params.rs).
+    pub payload: PayloadParams,
     /// The zone of payload time stamps that carry none.
     pub time_zone: TimeZone,
     /// With ACK_ID: how many messages may wait behind the shown one before QoS 0 ones are
@@ -74,14 +67,7 @@ impl Default for StationParams {
         StationParams {
             will_topic: String::new(),
             will_payload: String::new(),
-            payload_type: None,
-            time_field_name: None,
-            time_mask: None,
-            ignore_missing_time: None,
-            csv_separator: None,
-            item_time_field: None,
-            quality_field: None,
-            valid_quality: None,
+            payload: PayloadParams::default(),
             time_zone: TimeZone::Local,
             max_held_messages: crate::ack_gate::DEFAULT_MAX_HELD,
             stale: None,
@@ -139,40 +125,15 @@ impl StationParams {
                 "swt" => p.will_topic = value.to_string(),
                 "swp" => p.will_payload = value.to_string(),
                 "payload_type" => {
-                    let ty = crate::config::payload_type(&param)?;
-                    if ty == PayloadType::SparkplugB {
+                    p.payload.set("payload_type", &param)?;
+                    if p.payload.payload_type == Some(PayloadType::SparkplugB) {
                         return Err(param.invalid(
                             "Sparkplug B is a line's payload type (payload_type of the line), \
                              not a station's",
                         ));
                     }
-                    p.payload_type = Some(ty);
                 }
-                "time_field_name" => {
-                    check_time_field(&param)?;
-                    p.time_field_name = Some(value.trim().to_string());
-                }
-                "time_mask" => {
-                    TimeMask::parse(value).map_err(|r| param.invalid(r))?;
-                    p.time_mask = Some(value.to_string());
-                }
-                "ignore_missing_time" => p.ignore_missing_time = Some(param.yes_no()?),
-                "csv_separator" => {
-                    crate::csv::separator(value).map_err(|r| param.invalid(r))?;
-                    p.csv_separator = Some(value.to_string());
-                }
-                "item_time_field" => {
-                    check_time_field(&param)?;
-                    p.item_time_field = Some(value.trim().to_string());
-                }
-                "quality_field" => {
-                    check_time_field(&param)?;
-                    p.quality_field = Some(value.trim().to_string());
-                }
-                "valid_quality" => {
-                    crate::payload::valid_qualities(value).map_err(|r| param.invalid(r))?;
-                    p.valid_quality = Some(value.to_string());
-                }
+                other if PAYLOAD_PARAMETERS.contains(&other) => p.payload.set(other, &param)?,
                 "time_zone" => {
                     p.time_zone = TimeZone::parse(value).map_err(|r| param.invalid(r))?
                 }
@@ -195,17 +156,6 @@ impl StationParams {
         }
         Ok(p)
     }
-}
-
-/// A time field name is a JSON address (empty means none); so are the item time and quality
-/// fields. A CSV station's field positions (`2`) are JSON addresses too, checked as positions
-/// once the payload type is known (payload.rs).
-pub fn check_time_field(p: &Param) -> Result<(), ConfigError> {
-    let v = p.value.trim();
-    if !v.is_empty() {
-        JsonPath::parse(v).map_err(|e| p.invalid(format!("not a JSON address: {e}")))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -231,7 +181,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(p.payload_type, Some(PayloadType::Json));
+        assert_eq!(p.payload.payload_type, Some(PayloadType::Json));
         assert_eq!(p.time_zone, TimeZone::Utc);
         assert_eq!(p.max_held_messages, crate::ack_gate::DEFAULT_MAX_HELD);
         let p = StationParams::from_params("station 's'", [("Max. Held Messages", "5")]).unwrap();

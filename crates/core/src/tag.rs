@@ -4,7 +4,7 @@ use crate::error::ConfigError;
 use std::sync::Arc;
 
 use crate::json_path::JsonPath;
-use crate::payload::MAX_CSV_FIELD;
+use crate::payload_params::MAX_CSV_FIELD;
 use crate::value::ValueType;
 
 /// What an I/O tag is bound to.

@@ -7,38 +7,11 @@ use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::v4;
 use rumqttc::mqttbytes::QoS as V4QoS;
 
-use crate::codec::{
-    check_frame, read_publish, ConnAck, ConnectReturnCode, Disconnect, DisconnectReasonCode,
-    Packet, PingReq, PingResp, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck,
-    SubscribeReasonCode, UnsubAck,
+use crate::packet::{
+    packet_name, ConnAck, Connect, ConnectReturnCode, Disconnect, DisconnectReasonCode, Packet,
+    PingReq, PingResp, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe,
+    SubscribeReasonCode, UnsubAck, Unsubscribe,
 };
-
-/// [`crate::codec::read_packet`] for a 3.1.1 connection.
-pub(crate) fn read_packet(buf: &mut BytesMut, max_size: usize) -> Result<Option<Packet>, String> {
-    use rumqttc::mqttbytes::Error as CodecError;
-    let header = match rumqttc::mqttbytes::check(buf.iter(), max_size) {
-        Ok(h) => h,
-        Err(CodecError::InsufficientBytes(needed)) => {
-            // Room for the rest of a large packet in one step (bounded by `max_size`).
-            buf.reserve(needed);
-            return Ok(None);
-        }
-        Err(CodecError::PayloadSizeLimitExceeded(n)) => {
-            return Err(format!(
-                "a packet of {n} bytes is larger than the limit of {max_size} bytes"
-            ))
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    let len = header.frame_length();
-    check_frame(&buf[..len], Protocol::V311)?;
-    if buf[0] >> 4 == 3 {
-        let frame = buf.split_to(len).freeze();
-        return read_publish(frame, Protocol::V311).map(|p| Some(Packet::Publish(p)));
-    }
-    let packet = v4::Packet::read(buf, max_size).map_err(|e| e.to_string())?;
-    Ok(Some(into_v5(packet)))
-}
 
 fn qos_v5(q: V4QoS) -> QoS {
     match q {
@@ -112,7 +85,7 @@ pub(crate) fn into_v5(p: v4::Packet) -> Packet {
             Packet::Disconnect(Disconnect::new(DisconnectReasonCode::NormalDisconnection))
         }
         v4::Packet::Connect(c) => Packet::Connect(
-            crate::codec::Connect {
+            Connect {
                 keep_alive: c.keep_alive,
                 client_id: c.client_id,
                 clean_start: c.clean_session,
@@ -121,12 +94,12 @@ pub(crate) fn into_v5(p: v4::Packet) -> Packet {
             None,
             None,
         ),
-        v4::Packet::Subscribe(s) => Packet::Subscribe(crate::codec::Subscribe {
+        v4::Packet::Subscribe(s) => Packet::Subscribe(Subscribe {
             pkid: s.pkid,
             filters: Vec::new(),
             properties: None,
         }),
-        v4::Packet::Unsubscribe(u) => Packet::Unsubscribe(crate::codec::Unsubscribe {
+        v4::Packet::Unsubscribe(u) => Packet::Unsubscribe(Unsubscribe {
             pkid: u.pkid,
             filters: u.topics,
             properties: None,
@@ -184,7 +157,7 @@ fn from_v5(p: &Packet) -> Result<v4::Packet, String> {
         other => {
             return Err(format!(
                 "{} is not sent on an MQTT 3.1.1 connection",
-                crate::codec::packet_name(other)
+                packet_name(other)
             ))
         }
     })

@@ -423,7 +423,7 @@ fn a_line_change_that_leaves_a_station_without_positions_is_refused() {
         "{e}"
     );
     assert_eq!(
-        h.line.config().payload_type,
+        h.line.config().payload_type(),
         mqtt_line_core::PayloadType::Json,
         "nothing changed"
     );

@@ -723,13 +723,12 @@ fn failover_back_off_and_reply_timeout_on_virtual_time() {
     let reason = h.line.handle_timeout(h.now, 0).unwrap_err().to_string();
     assert!(reason.contains("CONNACK"), "{reason}");
     h.line.transport_closed(&reason, 0);
-    h.line
-        .connection_ended(h.now, Ended::Lost, h.line.was_ready());
+    h.line.connection_ended(h.now, Ended::Lost);
 
     // `b` refuses: the round is over, so the line backs off before `a` again.
     assert_eq!(attempt(&mut h), Ok("b".into()));
     h.line.transport_closed("connection refused", 0);
-    h.line.connection_ended(h.now, Ended::Lost, false);
+    h.line.connection_ended(h.now, Ended::Lost);
     let until = attempt(&mut h).expect_err("a back-off");
     assert_eq!(until, h.now + Duration::from_millis(250));
     h.now = until;
@@ -740,8 +739,106 @@ fn failover_back_off_and_reply_timeout_on_virtual_time() {
     assert!(h.line.was_ready());
     h.line
         .transport_closed("the broker closed the connection", 0);
-    h.line.connection_ended(h.now, Ended::Lost, true);
+    h.line.connection_ended(h.now, Ended::Lost);
     assert_eq!(attempt(&mut h), Ok("b".into()));
+}
+
+/// Whether the line closes its open connection, and how: the host's stop wins over its new
+/// parameters, and no station being on is a deliberate restart, not a loss.
+#[test]
+fn the_line_decides_when_it_closes_its_connection() {
+    use mqtt_line_core::{Closing, Deliberate};
+
+    let mut h = Harness::new(&[]);
+    h.station(1, "s");
+    h.line.start(0).unwrap();
+    for (stop, new_parameters, expected) in [
+        (false, false, None),
+        (false, true, Some(Closing::NEW_PARAMETERS)),
+        (true, false, Some(Closing::STOP)),
+        (true, true, Some(Closing::STOP)),
+    ] {
+        assert_eq!(
+            h.line.closing(stop, new_parameters),
+            expected,
+            "stop {stop}, new parameters {new_parameters}"
+        );
+    }
+    h.line
+        .station_command(StationId(1), StationCommand::Off, h.now, 0)
+        .unwrap();
+    let closing = h.line.closing(false, false).expect("no station is on");
+    assert_eq!(closing.how, Deliberate::Restart);
+    assert_eq!(closing.reason, "every station is off or simulated");
+    assert_eq!(h.line.closing(true, false), Some(Closing::STOP));
+}
+
+/// A connection the broker had accepted is logged when it ends: a warning when it was lost,
+/// information when the line closed it itself. A failed attempt is not (its `Disconnected`
+/// event says it), and it does not count as ready: the failed attempt after a lost ready
+/// connection ends the round and starts the back-off.
+#[test]
+fn a_ready_connection_that_ends_is_logged_by_how_it_ended() {
+    use mqtt_line_core::{Attempt, Deliberate, Ended};
+
+    let logs = |h: &mut Harness| -> Vec<(LogLevel, String)> {
+        h.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Log { level, text } => Some((level, text)),
+                _ => None,
+            })
+            .collect()
+    };
+    let attempt = |h: &mut Harness| match h.line.next_attempt(h.now) {
+        Some(Attempt::Connect { host, .. }) => host.to_string(),
+        _ => panic!("expected a connection attempt"),
+    };
+    let mut h = Harness::with_params(&[("host", "a, b")]);
+    h.station(1, "s");
+    h.line.start(0).unwrap();
+
+    assert_eq!(attempt(&mut h), "a");
+    h.connect();
+    logs(&mut h);
+    h.line
+        .transport_closed("the broker closed the connection", 0);
+    h.line.connection_ended(h.now, Ended::Lost);
+    let lost = logs(&mut h);
+    assert!(
+        lost.iter().any(|(level, text)| *level == LogLevel::Warn
+            && text.contains("ended: the broker closed the connection")),
+        "{lost:?}"
+    );
+    assert!(!h.line.was_ready(), "the end was reported");
+
+    // The ready connection's loss moves on to `b` at once; `b` refuses, which ends the round
+    // (it is no ready connection), so the line backs off before `a` again.
+    assert_eq!(attempt(&mut h), "b");
+    h.line.transport_closed("connection refused", 0);
+    h.line.connection_ended(h.now, Ended::Lost);
+    assert!(
+        !logs(&mut h).iter().any(|(_, text)| text.contains("ended:")),
+        "a failed attempt is not logged as a connection that ended"
+    );
+    let Some(Attempt::Wait(until)) = h.line.next_attempt(h.now) else {
+        panic!("a back-off after a round of failures")
+    };
+    h.now = until;
+    assert_eq!(attempt(&mut h), "a");
+
+    h.connect();
+    logs(&mut h);
+    let closing = h.line.closing(false, true).expect("new parameters");
+    h.line.transport_closed(closing.reason, 0);
+    h.line
+        .connection_ended(h.now, Ended::Deliberate(Deliberate::Restart));
+    let closed = logs(&mut h);
+    assert!(
+        closed.iter().any(|(level, text)| *level == LogLevel::Info
+            && text.contains("ended: line parameters changed")),
+        "{closed:?}"
+    );
 }
 
 /// Bytes the broker does not take within the reply timeout close the connection; a new

@@ -196,13 +196,13 @@ fn a_server_reference_is_the_next_host_tried() {
         .to_string();
     assert!(err.contains("0x9c Use another server"), "{err}");
     h.line.transport_closed(&err, 0);
-    h.line.connection_ended(h.now, Ended::Lost, true);
+    h.line.connection_ended(h.now, Ended::Lost);
     let Some(Attempt::Connect { host, port, .. }) = h.line.next_attempt(h.now) else {
         panic!()
     };
     assert_eq!((host, port), ("spare.example", 1999));
     // Tried once: then the host list goes on.
-    h.line.connection_ended(h.now, Ended::Lost, false);
+    h.line.connection_ended(h.now, Ended::Lost);
     let Some(Attempt::Connect { host, port, .. }) = h.line.next_attempt(h.now) else {
         panic!()
     };

@@ -78,43 +78,41 @@ fn route_outcome(o: RouteOutcome) -> u32 {
     }
 }
 
-/// The C view of the line's counters (`size` is left to the host's).
+/// The C view of the line's counters (`size` is left to the host's). Each counter listed in
+/// `line_counters!` (plugin-abi) is the core's counter of the same name.
 pub fn line_stats_to_abi(s: &LineStats) -> MqlLineStats {
-    MqlLineStats {
-        size: 0,
-        state: match s.state {
-            None => 0,
-            Some(LineState::Connected) => MQL_LINE_CONNECTED,
-            Some(LineState::Disconnected) => MQL_LINE_DISCONNECTED,
-        },
-        reserved: 0,
-        received: s.received,
-        bytes_received: s.bytes_received,
-        unrouted: s.unrouted,
-        dropped_off: s.dropped_off,
-        dropped_simulated: s.dropped_simulated,
-        payload_errors: s.payload_errors,
-        will_messages: s.will_messages,
-        held: s.held,
-        writes_ok: s.writes_ok,
-        writes_failed: s.writes_failed,
-        connection_attempts: s.connection_attempts,
-        reconnects: s.reconnects,
-        last_message_ns: s.last_message_ns.unwrap_or(0),
+    macro_rules! fill {
+        ($($field:ident, $kind:ident, $metric:literal, $help:literal;)*) => {
+            MqlLineStats {
+                size: 0,
+                state: match s.state {
+                    None => 0,
+                    Some(LineState::Connected) => MQL_LINE_CONNECTED,
+                    Some(LineState::Disconnected) => MQL_LINE_DISCONNECTED,
+                },
+                reserved: 0,
+                $($field: s.$field,)*
+                last_message_ns: s.last_message_ns.unwrap_or(0),
+            }
+        };
     }
+    mqtt_line_abi::line_counters!(fill)
 }
 
-/// The C view of a station's counters (`size` is left to the host's).
+/// The C view of a station's counters (`size` is left to the host's), as for the line's.
 pub fn station_stats_to_abi(s: &StationStats) -> MqlStationStats {
-    MqlStationStats {
-        size: 0,
-        state: s.state.map_or(0, station_state),
-        reserved: 0,
-        received: s.received,
-        dropped: s.dropped,
-        held: s.held,
-        last_message_ns: s.last_message_ns.unwrap_or(0),
+    macro_rules! fill {
+        ($($field:ident, $kind:ident, $metric:literal, $help:literal;)*) => {
+            MqlStationStats {
+                size: 0,
+                state: s.state.map_or(0, station_state),
+                reserved: 0,
+                $($field: s.$field,)*
+                last_message_ns: s.last_message_ns.unwrap_or(0),
+            }
+        };
     }
+    mqtt_line_abi::station_counters!(fill)
 }
 
 /// The C view of an event; its strings borrow from `e`.

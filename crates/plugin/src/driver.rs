@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
-use mqtt_line_core::{Attempt, Deliberate, Ended, Event, LineEvent};
+use mqtt_line_core::{Attempt, Closing, Deliberate, Ended, Event, LineEvent};
 
 use crate::queue::EventQueue;
 use crate::transport::{resolve_password, Transport};
@@ -116,9 +116,8 @@ pub fn run(shared: Arc<Shared>) {
 /// How a connection ended, as the driver saw it.
 struct Closed {
     reason: String,
-    was_ready: bool,
-    /// `None` for a lost connection or a failed attempt.
-    deliberate: Option<Deliberate>,
+    /// `Lost` for a lost connection or a failed attempt.
+    ended: Ended,
 }
 
 /// Connects where the core's connection policy says, and sleeps through its back-off.
@@ -167,8 +166,7 @@ async fn supervise(shared: &Shared) {
         let addr = format!("{host}:{port}");
         let failed = |reason: String| Closed {
             reason,
-            was_ready: false,
-            deliberate: None,
+            ended: Ended::Lost,
         };
         let closed = match resolve_password(&config.password) {
             Err(e) => failed(e),
@@ -186,27 +184,19 @@ async fn supervise(shared: &Shared) {
                         )),
                     },
                     _ = stopped(shared) => Closed {
-                        deliberate: Some(Deliberate::Stop),
-                        ..failed("the line was stopped".into())
+                        reason: Closing::STOP.reason.into(),
+                        ended: Ended::Deliberate(Closing::STOP.how),
                     },
                 }
             }
         };
-        let ended = closed.deliberate.map_or(Ended::Lost, Ended::Deliberate);
         let now = Instant::now();
         let reported = shared.with_line(|l| {
             l.transport_closed(&closed.reason, now_ns());
-            l.connection_ended(now, ended, closed.was_ready);
+            l.connection_ended(now, closed.ended);
         });
         if reported.is_err() {
             return;
-        }
-        if closed.was_ready {
-            if closed.deliberate.is_some() {
-                tracing::info!("connection to {addr} ended: {}", closed.reason);
-            } else {
-                tracing::warn!("connection to {addr} ended: {}", closed.reason);
-            }
         }
     }
 }
@@ -246,30 +236,27 @@ async fn stopped(shared: &Shared) {
 async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Closed {
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
-    let mut was_ready = false;
-    let end = |reason: String, was_ready: bool| Closed {
+    let end = |reason: String| Closed {
         reason,
-        was_ready,
-        deliberate: None,
+        ended: Ended::Lost,
     };
     if shared
         .with_line(|l| l.transport_open(addr, password, Instant::now()))
         .is_err()
     {
-        return end("internal error".into(), false);
+        return end("internal error".into());
     }
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, wants, unsendable)) = shared.with_line(|l| {
+        let Ok((deadline, station_on, unsendable)) = shared.with_line(|l| {
             let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
-            was_ready |= l.is_ready();
             (l.poll_timeout(), l.wants_connection(), unsendable)
         }) else {
-            return end("internal error".into(), was_ready);
+            return end("internal error".into());
         };
         if let Err(reason) = unsendable {
-            return end(reason.to_string(), was_ready);
+            return end(reason.to_string());
         }
 
         if !outbuf.is_empty() {
@@ -279,60 +266,54 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 .with_line(|l| l.bytes_pending(Instant::now()))
                 .is_err()
             {
-                return end("internal error".into(), was_ready);
+                return end("internal error".into());
             }
             let written = {
                 let write = io.write_all(&outbuf);
                 tokio::pin!(write);
                 loop {
                     let Ok(deadline) = shared.with_line(|l| l.poll_timeout()) else {
-                        return end("internal error".into(), was_ready);
+                        return end("internal error".into());
                     };
                     tokio::select! {
                         written = &mut write => break written,
                         _ = sleep_until(deadline) => {
                             if let Err(reason) = fire_timers(shared) {
-                                return end(reason, was_ready);
+                                return end(reason);
                             }
                         }
                     }
                 }
             };
             if let Err(e) = written {
-                return end(format!("sending to the broker failed: {e}"), was_ready);
+                return end(format!("sending to the broker failed: {e}"));
             }
             outbuf.clear();
             if shared.with_line(|l| l.flushed(now_ns())).is_err() {
-                return end("internal error".into(), was_ready);
+                return end("internal error".into());
             }
         }
         shared.queue.notify_if_pending();
 
-        let closing = if shared.shutting_down() {
-            Some(("the line was stopped", Deliberate::Stop))
-        } else if shared.reconnect.swap(false, Ordering::AcqRel) {
-            Some(("line parameters changed", Deliberate::Restart))
-        } else if !wants {
-            Some(("every station is off or simulated", Deliberate::Restart))
-        } else {
-            None
-        };
-        if let Some((reason, deliberate)) = closing {
+        // The core decides (`Line::closing`); the station state was read above, with the
+        // transmit, so that this takes no second lock on the receive path.
+        let stop = shared.shutting_down();
+        let new_parameters = !stop && shared.reconnect.swap(false, Ordering::AcqRel);
+        if let Some(closing) = Closing::decide(stop, new_parameters, station_on) {
             outbuf.clear();
             let goodbye = shared.with_line(|l| {
-                l.close_deliberately(deliberate, &mut outbuf, Instant::now(), now_ns())
+                l.close_deliberately(closing.how, &mut outbuf, Instant::now(), now_ns())
             });
             if let Ok(goodbye) = goodbye {
                 send_disconnect(&mut io, &outbuf, goodbye.write_within).await;
                 if let Some(within) = goodbye.await_eof {
-                    let stop_cuts_short = deliberate == Deliberate::Restart;
+                    let stop_cuts_short = closing.how == Deliberate::Restart;
                     await_broker_close(shared, &mut io, &mut inbuf, within, stop_cuts_short).await;
                 }
             }
             return Closed {
-                reason: reason.into(),
-                was_ready,
-                deliberate: Some(deliberate),
+                reason: closing.reason.into(),
+                ended: Ended::Deliberate(closing.how),
             };
         }
 
@@ -341,32 +322,28 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         tokio::select! {
             read = io.read(&mut inbuf), if can_read => {
                 match read {
-                    Ok(0) => return end("the broker closed the connection".into(), was_ready),
-                    Err(e) => return end(format!("reading from the broker failed: {e}"), was_ready),
+                    Ok(0) => return end("the broker closed the connection".into()),
+                    Err(e) => return end(format!("reading from the broker failed: {e}")),
                     Ok(_) => {}
                 }
                 let now = Instant::now();
                 let wall = now_ns();
-                let handled = shared.with_line(|l| {
-                    let handled = l.handle_input(&mut inbuf, now, wall);
-                    was_ready |= l.was_ready();
-                    handled
-                });
+                let handled = shared.with_line(|l| l.handle_input(&mut inbuf, now, wall));
                 match handled {
                     Ok(Ok(())) => {}
-                    Ok(Err(reason)) => return end(reason.to_string(), was_ready),
-                    Err(_) => return end("internal error".into(), was_ready),
+                    Ok(Err(reason)) => return end(reason.to_string()),
+                    Err(_) => return end("internal error".into()),
                 }
             }
             _ = sleep_until(deadline), if can_read => {
                 if let Err(reason) = fire_timers(shared) {
-                    return end(reason, was_ready);
+                    return end(reason);
                 }
             }
             _ = shared.wake.notified() => {}
             _ = shared.queue.room(), if !can_read => {
                 if let Err(reason) = resume_after_pause(shared, now) {
-                    return end(reason, was_ready);
+                    return end(reason);
                 }
             }
         }

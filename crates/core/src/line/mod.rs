@@ -38,7 +38,7 @@ use bytes::BytesMut;
 
 use crate::codec::{describe, read_packet, write_packet, Disconnect, DisconnectReasonCode, Packet};
 use crate::config::LineConfig;
-use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
+use crate::connection::{Attempt, Closing, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::Found;
@@ -162,8 +162,13 @@ pub struct Line {
     reconnect: Reconnect,
     /// Half-read packets and writes the broker does not take.
     io: IoDeadlines,
-    /// The broker accepted the current connection at some point (it may be closing now).
+    /// The broker accepted the current connection at some point (it may be closing now); false
+    /// again once its end was reported (`connection_ended`), so a failed attempt after it does
+    /// not count as ready.
     was_ready: bool,
+    /// The connection that closed, when the broker had accepted it: its host and why it ended,
+    /// for the log line `connection_ended` writes.
+    closed: Option<(String, String)>,
     /// Some connection was ready before: the next ready one is a reconnect.
     ever_ready: bool,
     /// The Sparkplug B host's state, when the payload type is Sparkplug B.
@@ -205,6 +210,7 @@ impl Line {
             reconnect: Reconnect::default(),
             io: IoDeadlines::default(),
             was_ready: false,
+            closed: None,
             ever_ready: false,
             sparkplug: None,
             redirect: None,
@@ -259,9 +265,24 @@ impl Line {
         }
     }
 
-    /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why;
-    /// `was_ready` says whether the broker had accepted it. Call after [`Line::transport_closed`].
-    pub fn connection_ended(&mut self, now: Instant, ended: Ended, was_ready: bool) {
+    /// Whether the open connection closes now, and how, given what the host asked since the
+    /// shell last looked: its stop, its new parameters, or no station being on (connection.rs).
+    pub fn closing(&self, stop: bool, new_parameters: bool) -> Option<Closing> {
+        Closing::decide(stop, new_parameters, self.wants_connection())
+    }
+
+    /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why. Call
+    /// after [`Line::transport_closed`]. A connection the broker had accepted is logged: a
+    /// warning when it was lost, information when the line closed it itself.
+    pub fn connection_ended(&mut self, now: Instant, ended: Ended) {
+        let was_ready = std::mem::take(&mut self.was_ready);
+        if let Some((host, reason)) = self.closed.take() {
+            let level = match ended {
+                Ended::Lost => LogLevel::Warn,
+                Ended::Deliberate(_) => LogLevel::Info,
+            };
+            self.log(level, format!("connection to {host} ended: {reason}"));
+        }
         let redirected = self.redirect.as_ref().is_some_and(|r| r.tried);
         if redirected || matches!(ended, Ended::Deliberate(_)) {
             self.redirect = None;
@@ -287,6 +308,7 @@ impl Line {
         self.host = Some(host.to_string());
         self.io = IoDeadlines::default();
         self.was_ready = false;
+        self.closed = None;
         let will_ms = self.sparkplug_will_ms();
         self.session
             .connect(&self.config.session_at(will_ms), password, now);
@@ -295,6 +317,10 @@ impl Line {
     /// The transport closed, or an attempt to open one failed.
     pub fn transport_closed(&mut self, reason: &str, wall_ns: i64) {
         let was_ready = self.session.is_ready();
+        if self.was_ready {
+            let host = self.host.clone().unwrap_or_default();
+            self.closed = Some((host, reason.to_string()));
+        }
         for token in self.session.disconnected() {
             self.fail_write(
                 token,

@@ -12,7 +12,7 @@ use super::topic::{state_topic, NAMESPACE};
 impl LineConfig {
     /// Whether the line is a Sparkplug B host application.
     pub fn is_sparkplug(&self) -> bool {
-        self.payload_type == PayloadType::SparkplugB
+        self.payload_type() == PayloadType::SparkplugB
     }
 
     /// The checks and defaults of the Sparkplug parameters (called by `validate`).
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn topic_filter_defaults_to_the_namespace() {
         let (c, w) = parse(&[("Payload Type", "Sparkplug B")]).unwrap();
-        assert_eq!(c.payload_type, PayloadType::SparkplugB);
+        assert_eq!(c.payload_type(), PayloadType::SparkplugB);
         assert_eq!(c.topic_filter, "spBv1.0/#");
         assert!(w.is_empty(), "{w:?}");
         let (c, _) = parse(&[
