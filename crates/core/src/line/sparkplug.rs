@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::inbound::topic;
+use super::emit::topic;
 use super::writes::WriteError;
 use super::Line;
 use crate::codec::{Publish, QoS};
