@@ -28,6 +28,8 @@ use serde_json::Value as Json;
 
 use crate::json_path::{JsonPath, Step};
 
+mod scan;
+
 /// The addresses of one station as a tree of steps; slot `i` is the `i`-th address.
 #[derive(Debug, Default, Clone)]
 pub struct PathTree {
@@ -178,9 +180,22 @@ impl PathTree {
 
     /// Fills `out` (resized to [`len`](Self::len)) with the value of each address, `None` where
     /// the payload has none. A payload that is not JSON is an error, with its line and column.
+    ///
+    /// A byte scanner (scan.rs) reads the payload first; when it is unsure (escapes, an error),
+    /// the serde-based pass below reads it again and decides.
     pub fn extract(&self, payload: &[u8], out: &mut Vec<Option<Found>>) -> Result<(), String> {
         out.clear();
         out.resize(self.slots, None);
+        if scan::extract(self, payload, out).is_ok() {
+            return Ok(());
+        }
+        out.clear();
+        out.resize(self.slots, None);
+        self.extract_with_serde(payload, out)
+    }
+
+    /// The serde-based pass: the reference the fast pass must agree with.
+    fn extract_with_serde(&self, payload: &[u8], out: &mut [Option<Found>]) -> Result<(), String> {
         let mut de = serde_json::Deserializer::from_slice(payload);
         let result = NodeSeed {
             tree: self,
@@ -685,6 +700,70 @@ mod tests {
         ] {
             check(doc, &paths[..5]);
         }
+    }
+
+    /// The fast pass answers only when it agrees with the serde pass, value and span.
+    #[test]
+    fn the_fast_pass_agrees_with_the_serde_pass() {
+        let paths = [
+            "a",
+            "a.b",
+            "a.b.c",
+            "l[1]",
+            "l[3].x",
+            "l[2][1]",
+            "s",
+            "n",
+            "values[id=T1].v",
+            "values[id=T1].t",
+            "values[id=T2]",
+            "values[1].q",
+            "values[id=T1].sub[k=a].n",
+            "values",
+            "e",
+        ];
+        let parsed: Vec<JsonPath> = paths.iter().map(|p| JsonPath::parse(p).unwrap()).collect();
+        let tree = PathTree::new(&parsed);
+        let mut fast_answered = 0;
+        for doc in [
+            r#"{"a":{"b":{"c":1,"d":[1,2]}},"l":[10,[20,21],{"x":"y"}],"s":"t","n":null}"#,
+            r#" { "a" : 1 , "l" : "x" , "s" : { "t" : 1 } } "#,
+            r#"{"a":{"b":1},"a":{"x":2}}"#,
+            r#"{"a":{"b":{"c":1}},"a":{"b":2}}"#,
+            r#"{"e":"\u00e9","a":[{"b":1}]}"#,
+            r#"{"e":"tab\t \"q\" é","s":"\/"}"#,
+            r#"{"values":[{"id":"T1","v":25.5,"q":true,"t":17},{"v":2,"q":false,"id":"T2"}]}"#,
+            r#"{"values":[{"id":"T1","v":1,"id":"T2"},{"id":"T2","v":2,"id":5}]}"#,
+            r#"{"values":[{"v":1},"T1",[{"id":"T1"}],null,{"id":"T2","v":{"x":"y"}}]}"#,
+            r#"{"values":[{"id":"T1","sub":[{"k":"a","n":1},{"k":"b","n":2}],"v":0}]}"#,
+            r#"{"values":[{"id":"T1","v":1}],"values":[{"id":"T2","v":2}]}"#,
+            r#"{"a":-0.5e+3,"s":0,"n":[true,false,null,{},[]],"l":[1E3,-12,0.25]}"#,
+            r#"{"a": 1,}"#,
+            r#"{"a": 01}"#,
+            r#"{"a": 1e999}"#,
+            r#"{"a": tru}"#,
+            r#"{"a": 1} x"#,
+            r#"{"a": "x
+y"}"#,
+            r#""#,
+            r#"[1,2,3]"#,
+        ] {
+            let mut fast = vec![None; tree.len()];
+            let mut slow = vec![None; tree.len()];
+            let serde = tree.extract_with_serde(doc.as_bytes(), &mut slow);
+            if scan::extract(&tree, doc.as_bytes(), &mut fast).is_ok() {
+                fast_answered += 1;
+                assert!(
+                    serde.is_ok(),
+                    "{doc}: the fast pass took what serde refuses"
+                );
+                assert_eq!(fast, slow, "{doc}");
+            }
+        }
+        assert!(
+            fast_answered >= 10,
+            "the fast pass answered {fast_answered} times"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::payload::{CellValue, DataSet, Metric, MetricValue, ParameterValue, Template};
-use crate::json_value::from_json_text;
+use crate::json_value::{from_json, from_json_text};
 use crate::text::hex;
 use crate::value::{format_time_ns, Value, ValueKind, ValueType};
 
@@ -158,7 +158,9 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
     let Some(value) = &metric.value else {
         return Err("the metric carries no value".into());
     };
-    let (json, text) = match value {
+    // The text of a float as sent (an f32 shown as f32) is what a text tag gets; it is made only
+    // for a text tag, since formatting a float costs more than the rest of the conversion.
+    let (json, float) = match value {
         MetricValue::Int(raw) if dt == DataType::DateTime => return date_time(u64::from(*raw), ty),
         MetricValue::Long(raw) if dt == DataType::DateTime => return date_time(*raw, ty),
         MetricValue::Int(raw) => (integer_json(integer(u64::from(*raw), true, dt)?), None),
@@ -167,13 +169,13 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
-            (Json::from(f64::from(*f)), Some(f.to_string()))
+            (Json::from(f64::from(*f)), Some(Float::Single(*f)))
         }
         MetricValue::Double(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
-            (Json::from(*f), Some(f.to_string()))
+            (Json::from(*f), Some(Float::Double(*f)))
         }
         MetricValue::Boolean(b) => (Json::Bool(*b), None),
         MetricValue::String(s) => (Json::String(s.clone()), None),
@@ -187,8 +189,21 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
         MetricValue::DataSet(d) => return Ok(Value::Text(dataset_json(d).to_string())),
         MetricValue::Template(t) => return Ok(Value::Text(template_json(t).to_string())),
     };
-    let text = text.unwrap_or_else(|| json.to_string());
+    if ty.kind() != ValueKind::Text {
+        return from_json(&json, ty);
+    }
+    let text = match float {
+        Some(Float::Single(f)) => f.to_string(),
+        Some(Float::Double(f)) => f.to_string(),
+        None => json.to_string(),
+    };
     from_json_text(&json, &text, ty)
+}
+
+/// A float metric's value, kept in its own width for its text.
+enum Float {
+    Single(f32),
+    Double(f64),
 }
 
 /// A DateTime (ms since the epoch) into a time tag as that instant, into a text tag as RFC 3339,
