@@ -79,6 +79,11 @@ impl Found {
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or_default()
     }
+
+    /// [`Found::text`] for a payload already known to be UTF-8: no second check of its bytes.
+    pub fn text_in<'p>(&self, payload: &'p str) -> &'p str {
+        payload.get(self.span.clone()).unwrap_or_default()
+    }
 }
 
 impl PathTree {
@@ -293,6 +298,16 @@ fn build(text: &str) -> Result<Json, serde_json::Error> {
         // A checked string without escapes is its bytes between the quotes.
         Some(b'"') if !text.contains('\\') && text.len() >= 2 => {
             Ok(Json::String(text[1..text.len() - 1].to_string()))
+        }
+        // A whole number that fits 64 bits is exact either way; serde reads the rest (and `-0`,
+        // which it makes a float).
+        Some(b'-' | b'0'..=b'9')
+            if text.len() < 19 && !text.starts_with("-0") && !text.contains(['.', 'e', 'E']) =>
+        {
+            match text.parse::<i64>() {
+                Ok(i) => Ok(Json::from(i)),
+                Err(_) => text.parse().map(Json::Number),
+            }
         }
         Some(b'-' | b'0'..=b'9') => text.parse().map(Json::Number),
         _ => match text {
@@ -738,6 +753,7 @@ mod tests {
             r#"{"values":[{"id":"T1","sub":[{"k":"a","n":1},{"k":"b","n":2}],"v":0}]}"#,
             r#"{"values":[{"id":"T1","v":1}],"values":[{"id":"T2","v":2}]}"#,
             r#"{"a":-0.5e+3,"s":0,"n":[true,false,null,{},[]],"l":[1E3,-12,0.25]}"#,
+            r#"{"a":-0,"s":123456789012345678,"e":-9223372036854775808,"n":18446744073709551615}"#,
             r#"{"a": 1,}"#,
             r#"{"a": 01}"#,
             r#"{"a": 1e999}"#,

@@ -49,11 +49,12 @@ impl Scanner<'_, '_, '_> {
     }
 
     /// Skips JSON whitespace from `at`.
-    fn ws(&self, mut at: usize) -> usize {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(at) {
-            at += 1;
-        }
-        at
+    fn ws(&self, at: usize) -> usize {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        at + rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+            .unwrap_or(rest.len())
     }
 
     fn byte(&self, at: usize) -> Scan<u8> {
@@ -290,6 +291,12 @@ impl Scanner<'_, '_, '_> {
     fn string_end(&self, at: usize) -> Scan<usize> {
         let mut i = at + 1;
         loop {
+            // Plain characters in one tight loop; quotes, escapes and control characters below.
+            let rest = self.bytes.get(i..).ok_or(Unsure)?;
+            i += rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .ok_or(Unsure)?;
             match self.byte(i)? {
                 b'"' => return Ok(i + 1),
                 b'\\' => match self.byte(i + 1)? {

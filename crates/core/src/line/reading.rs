@@ -77,6 +77,12 @@ impl Line {
             return (wall_ns, flags);
         }
         let found = |slot: Option<usize>| slot.and_then(|s| values.get(s)).and_then(Option::as_ref);
+        // The payload as text once, so that each value's text is a slice of it.
+        let body_text = std::str::from_utf8(body).ok();
+        let text_of = |f: &crate::json_extract::Found| match body_text {
+            Some(t) => f.text_in(t),
+            None => f.text(body),
+        };
         let st = &self.stations[i];
         if let Some(field) = &st.payload.time_field {
             let stamp = payload::stamp_at(
@@ -122,7 +128,7 @@ impl Line {
             }
             // The quality field's position, and its text when the item has it.
             let quality = item.quality.map(|at| {
-                let q = found(Some(at)).map(|f| payload::quality_text(&f.value, f.text(body)));
+                let q = found(Some(at)).map(|f| payload::quality_text(&f.value, text_of(f)));
                 (at, q)
             });
             let value = match (value_found, quality) {
@@ -150,7 +156,7 @@ impl Line {
                     None
                 }
                 (Some(f), _) => {
-                    let text = f.text(body);
+                    let text = text_of(f);
                     match json_value::from_json_text(&f.value, text, self.tags[t].ty) {
                         Ok(v) => Some(v),
                         Err(reason) => {
