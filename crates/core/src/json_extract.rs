@@ -18,7 +18,6 @@
 //! `serde_json::Value` cannot give back without the `arbitrary_precision` feature (which would
 //! change number handling for every crate of the workspace).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -27,6 +26,7 @@ use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use crate::json_path::{JsonPath, Step};
+use crate::routing::FxMap;
 
 mod scan;
 
@@ -57,11 +57,13 @@ struct Node {
     below: Vec<usize>,
 }
 
-/// The elements selected by the value of one member (`id` in `[id="T1"]`).
+/// The elements selected by the value of one member (`id` in `[id="T1"]`). The values come
+/// from the configuration, so a payload cannot lengthen a probe chain: the routing tables'
+/// small hash serves, where SipHash cost as much as the rest of an item.
 #[derive(Debug, Default, Clone)]
 struct Select {
     key: Box<str>,
-    by_value: HashMap<Box<str>, usize>,
+    by_value: FxMap<Box<str>, usize>,
 }
 
 /// The value at one address, and where its JSON text is in the payload.
@@ -125,7 +127,7 @@ impl PathTree {
                     None => {
                         node.selects.push(Select {
                             key: key.as_str().into(),
-                            by_value: HashMap::new(),
+                            by_value: FxMap::default(),
                         });
                         node.selects.len() - 1
                     }

@@ -278,12 +278,23 @@ impl Scanner<'_, '_, '_> {
         if self.byte(at)? != b'"' {
             return Err(Unsure);
         }
-        let end = self.string_end(at)?;
-        let name = self.text.get(at + 1..end - 1).ok_or(Unsure)?;
-        if name.contains('\\') {
+        // A name without escapes is one plain run up to its closing quote.
+        let close = self.plain_run(at + 1);
+        if self.byte(close)? != b'"' {
             return Err(Unsure);
         }
-        Ok((name, end))
+        let name = self.text.get(at + 1..close).ok_or(Unsure)?;
+        Ok((name, close + 1))
+    }
+
+    /// Where the run of plain string bytes from `at` ends (at a quote, an escape or a control
+    /// character, or the payload's end).
+    fn plain_run(&self, at: usize) -> usize {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        at + rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len())
     }
 
     /// The end of the string starting at `at` (its opening quote). Control characters and
@@ -292,11 +303,7 @@ impl Scanner<'_, '_, '_> {
         let mut i = at + 1;
         loop {
             // Plain characters in one tight loop; quotes, escapes and control characters below.
-            let rest = self.bytes.get(i..).ok_or(Unsure)?;
-            i += rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .ok_or(Unsure)?;
+            i = self.plain_run(i);
             match self.byte(i)? {
                 b'"' => return Ok(i + 1),
                 b'\\' => match self.byte(i + 1)? {
