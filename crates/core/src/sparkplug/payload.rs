@@ -241,9 +241,16 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
     if bytes.len() > MAX_PAYLOAD {
         return Err(PayloadError::TooLarge { len: bytes.len() });
     }
-    let payload = Payload::decode(bytes).map_err(|e| PayloadError::NotProtobuf {
-        reason: e.to_string(),
-    })?;
+    // Room for the metrics up front: growing the vector one doubling at a time moved every
+    // metric decoded so far, several times a message. A metric takes at least 8 bytes on the
+    // wire in practice (alias or name, type, value); the cap keeps a hostile length harmless.
+    let mut payload = Payload::default();
+    payload.metrics.reserve((bytes.len() / 8).min(4096));
+    payload
+        .merge(bytes)
+        .map_err(|e| PayloadError::NotProtobuf {
+            reason: e.to_string(),
+        })?;
     if payload.uuid.as_deref() == Some(COMPRESSED) {
         return Err(PayloadError::Compressed);
     }
