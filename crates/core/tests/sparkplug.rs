@@ -252,7 +252,7 @@ fn datasets_reach_text_tags_as_json() {
             Some("Table"),
             Some(1),
             16,
-            MetricValue::DataSet(table),
+            MetricValue::DataSet(Box::new(table)),
         )],
     );
     let ev = qos0(&mut h, "spBv1.0/g/NBIRTH/n", &birth);
