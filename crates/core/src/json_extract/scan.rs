@@ -222,10 +222,7 @@ impl Scanner<'_, '_, '_> {
                 }
             }
         };
-        for s in 0..matched.len() {
-            let Some(c) = matched[s] else {
-                continue;
-            };
+        for &c in matched.iter().flatten() {
             // A later element with the same value replaces the earlier one entirely.
             let child = &tree.nodes[c];
             for &slot in &child.below {
