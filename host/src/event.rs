@@ -115,6 +115,10 @@ pub fn route_outcome_name(code: u32) -> String {
 /// # Safety
 /// `s` must point to `len` readable bytes.
 pub unsafe fn copy_str(s: &MqlStr) -> String {
+    // Most events (tag values) carry no text: nothing to check or copy.
+    if s.len == 0 {
+        return String::new();
+    }
     // SAFETY: forwarded to the caller.
     match unsafe { s.as_bytes() } {
         Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),

@@ -18,7 +18,6 @@
 //! `serde_json::Value` cannot give back without the `arbitrary_precision` feature (which would
 //! change number handling for every crate of the workspace).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -27,6 +26,9 @@ use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use crate::json_path::{JsonPath, Step};
+use crate::routing::FxMap;
+
+mod scan;
 
 /// The addresses of one station as a tree of steps; slot `i` is the `i`-th address.
 #[derive(Debug, Default, Clone)]
@@ -55,11 +57,13 @@ struct Node {
     below: Vec<usize>,
 }
 
-/// The elements selected by the value of one member (`id` in `[id="T1"]`).
+/// The elements selected by the value of one member (`id` in `[id="T1"]`). The values come
+/// from the configuration, so a payload cannot lengthen a probe chain: the routing tables'
+/// small hash serves, where SipHash cost as much as the rest of an item.
 #[derive(Debug, Default, Clone)]
 struct Select {
     key: Box<str>,
-    by_value: HashMap<Box<str>, usize>,
+    by_value: FxMap<Box<str>, usize>,
 }
 
 /// The value at one address, and where its JSON text is in the payload.
@@ -76,6 +80,11 @@ impl Found {
             .get(self.span.clone())
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or_default()
+    }
+
+    /// [`Found::text`] for a payload already known to be UTF-8: no second check of its bytes.
+    pub fn text_in<'p>(&self, payload: &'p str) -> &'p str {
+        payload.get(self.span.clone()).unwrap_or_default()
     }
 }
 
@@ -118,7 +127,7 @@ impl PathTree {
                     None => {
                         node.selects.push(Select {
                             key: key.as_str().into(),
-                            by_value: HashMap::new(),
+                            by_value: FxMap::default(),
                         });
                         node.selects.len() - 1
                     }
@@ -178,9 +187,22 @@ impl PathTree {
 
     /// Fills `out` (resized to [`len`](Self::len)) with the value of each address, `None` where
     /// the payload has none. A payload that is not JSON is an error, with its line and column.
+    ///
+    /// A byte scanner (scan.rs) reads the payload first; when it is unsure (escapes, an error),
+    /// the serde-based pass below reads it again and decides.
     pub fn extract(&self, payload: &[u8], out: &mut Vec<Option<Found>>) -> Result<(), String> {
         out.clear();
         out.resize(self.slots, None);
+        if scan::extract(self, payload, out).is_ok() {
+            return Ok(());
+        }
+        out.clear();
+        out.resize(self.slots, None);
+        self.extract_with_serde(payload, out)
+    }
+
+    /// The serde-based pass: the reference the fast pass must agree with.
+    fn extract_with_serde(&self, payload: &[u8], out: &mut [Option<Found>]) -> Result<(), String> {
         let mut de = serde_json::Deserializer::from_slice(payload);
         let result = NodeSeed {
             tree: self,
@@ -278,6 +300,16 @@ fn build(text: &str) -> Result<Json, serde_json::Error> {
         // A checked string without escapes is its bytes between the quotes.
         Some(b'"') if !text.contains('\\') && text.len() >= 2 => {
             Ok(Json::String(text[1..text.len() - 1].to_string()))
+        }
+        // A whole number that fits 64 bits is exact either way; serde reads the rest (and `-0`,
+        // which it makes a float).
+        Some(b'-' | b'0'..=b'9')
+            if text.len() < 19 && !text.starts_with("-0") && !text.contains(['.', 'e', 'E']) =>
+        {
+            match text.parse::<i64>() {
+                Ok(i) => Ok(Json::from(i)),
+                Err(_) => text.parse().map(Json::Number),
+            }
         }
         Some(b'-' | b'0'..=b'9') => text.parse().map(Json::Number),
         _ => match text {
@@ -685,6 +717,71 @@ mod tests {
         ] {
             check(doc, &paths[..5]);
         }
+    }
+
+    /// The fast pass answers only when it agrees with the serde pass, value and span.
+    #[test]
+    fn the_fast_pass_agrees_with_the_serde_pass() {
+        let paths = [
+            "a",
+            "a.b",
+            "a.b.c",
+            "l[1]",
+            "l[3].x",
+            "l[2][1]",
+            "s",
+            "n",
+            "values[id=T1].v",
+            "values[id=T1].t",
+            "values[id=T2]",
+            "values[1].q",
+            "values[id=T1].sub[k=a].n",
+            "values",
+            "e",
+        ];
+        let parsed: Vec<JsonPath> = paths.iter().map(|p| JsonPath::parse(p).unwrap()).collect();
+        let tree = PathTree::new(&parsed);
+        let mut fast_answered = 0;
+        for doc in [
+            r#"{"a":{"b":{"c":1,"d":[1,2]}},"l":[10,[20,21],{"x":"y"}],"s":"t","n":null}"#,
+            r#" { "a" : 1 , "l" : "x" , "s" : { "t" : 1 } } "#,
+            r#"{"a":{"b":1},"a":{"x":2}}"#,
+            r#"{"a":{"b":{"c":1}},"a":{"b":2}}"#,
+            r#"{"e":"\u00e9","a":[{"b":1}]}"#,
+            r#"{"e":"tab\t \"q\" é","s":"\/"}"#,
+            r#"{"values":[{"id":"T1","v":25.5,"q":true,"t":17},{"v":2,"q":false,"id":"T2"}]}"#,
+            r#"{"values":[{"id":"T1","v":1,"id":"T2"},{"id":"T2","v":2,"id":5}]}"#,
+            r#"{"values":[{"v":1},"T1",[{"id":"T1"}],null,{"id":"T2","v":{"x":"y"}}]}"#,
+            r#"{"values":[{"id":"T1","sub":[{"k":"a","n":1},{"k":"b","n":2}],"v":0}]}"#,
+            r#"{"values":[{"id":"T1","v":1}],"values":[{"id":"T2","v":2}]}"#,
+            r#"{"a":-0.5e+3,"s":0,"n":[true,false,null,{},[]],"l":[1E3,-12,0.25]}"#,
+            r#"{"a":-0,"s":123456789012345678,"e":-9223372036854775808,"n":18446744073709551615}"#,
+            r#"{"a": 1,}"#,
+            r#"{"a": 01}"#,
+            r#"{"a": 1e999}"#,
+            r#"{"a": tru}"#,
+            r#"{"a": 1} x"#,
+            r#"{"a": "x
+y"}"#,
+            r#""#,
+            r#"[1,2,3]"#,
+        ] {
+            let mut fast = vec![None; tree.len()];
+            let mut slow = vec![None; tree.len()];
+            let serde = tree.extract_with_serde(doc.as_bytes(), &mut slow);
+            if scan::extract(&tree, doc.as_bytes(), &mut fast).is_ok() {
+                fast_answered += 1;
+                assert!(
+                    serde.is_ok(),
+                    "{doc}: the fast pass took what serde refuses"
+                );
+                assert_eq!(fast, slow, "{doc}");
+            }
+        }
+        assert!(
+            fast_answered >= 10,
+            "the fast pass answered {fast_answered} times"
+        );
     }
 
     #[test]

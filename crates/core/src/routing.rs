@@ -49,7 +49,7 @@ use crate::error::ConfigError;
 /// come from the configuration, not from the broker, so a topic cannot lengthen a probe chain;
 /// SipHash, the default, cost as much as the rest of a lookup for short topics.
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -91,7 +91,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// A station address as the router sees it.
 pub struct RouteEntry<'a> {

@@ -183,6 +183,15 @@ impl TimeMask {
 /// integer arithmetic so that milliseconds are exact; fractions are rounded to nanoseconds.
 fn epoch_ns(value: &Json, unit_ns: i64) -> Result<i64, String> {
     let out_of_range = || "out of range".to_string();
+    // Whole numbers, the common case, without making text of them first.
+    let whole = match value {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => s.trim().parse::<i64>().ok(),
+        _ => return Err("expected a number".into()),
+    };
+    if let Some(whole) = whole {
+        return whole.checked_mul(unit_ns).ok_or_else(out_of_range);
+    }
     let text = match value {
         Json::Number(n) => n.to_string(),
         Json::String(s) => s.trim().to_string(),
@@ -205,6 +214,9 @@ fn epoch_ns(value: &Json, unit_ns: i64) -> Result<i64, String> {
 
 fn read_iso8601(text: &str, zone: TimeZone) -> Result<i64, String> {
     let t = text.trim();
+    if let Some(ns) = rfc3339_plain(t) {
+        return Ok(ns);
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return d.timestamp_nanos_opt().ok_or_else(|| "out of range".into());
     }
@@ -271,6 +283,93 @@ pub fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> i
         .single()
         .and_then(|t| t.timestamp_nanos_opt())
         .map_or(0, |ns| ns + i64::from(nanos))
+}
+
+/// The common RFC 3339 form, `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+HH:MM|-HH:MM)` with a year from
+/// 1970 to 2199, read by hand: chrono's parser costs more than the rest of a small message.
+/// Anything else (leap seconds, lower-case separators, other years) is `None`, and chrono reads
+/// it, so both give the same instant for what this accepts.
+fn rfc3339_plain(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let digits = b.get(from..from + len)?;
+        digits.iter().try_fold(0i64, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        })
+    };
+    let sep = |at: usize, c: u8| b.get(at) == Some(&c);
+    if b.len() < 20 || !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':')) {
+        return None;
+    }
+    if !sep(16, b':') {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1970..2200).contains(&year) || !(1..=12).contains(&month) || day < 1 {
+        return None;
+    }
+    if day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut nanos = 0i64;
+    if sep(at, b'.') {
+        let start = at + 1;
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        let len = end - start;
+        if len == 0 || len > 9 {
+            return None;
+        }
+        nanos = num(start, len)? * 10i64.pow((9 - len) as u32);
+        at = end;
+    }
+    let offset_s = match b.get(at)? {
+        b'Z' if b.len() == at + 1 => 0,
+        sign @ (b'+' | b'-') if b.len() == at + 6 && sep(at + 3, b':') => {
+            let (h, m) = (num(at + 1, 2)?, num(at + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let s = h * 3600 + m * 60;
+            if *sign == b'-' {
+                -s
+            } else {
+                s
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
+    Some(seconds * 1_000_000_000 + nanos)
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -425,6 +524,39 @@ mod tests {
         }
         for bad in ["CET", "+25:00", "+01:99", "1"] {
             assert!(TimeZone::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The hand-read RFC 3339 form gives chrono's instant; what it leaves is left to chrono.
+    #[test]
+    fn plain_rfc3339_matches_chrono() {
+        for t in [
+            "2026-12-06T17:13:35Z",
+            "2026-12-06T17:13:35.123Z",
+            "2026-12-06T17:13:35.123456789+01:30",
+            "2024-02-29T00:00:00-05:00",
+            "1970-01-01T00:00:00Z",
+            "2199-12-31T23:59:59.5Z",
+            "2000-03-01T12:00:00.000000001+00:00",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap();
+            assert_eq!(rfc3339_plain(t), Some(chrono), "{t}");
+        }
+        for t in [
+            "2026-12-06t17:13:35Z",
+            "2026-12-06T17:13:60Z",
+            "2023-02-29T00:00:00Z",
+            "2026-12-06T17:13:35",
+            "2026-12-06T17:13:35.Z",
+            "2026-12-06T17:13:35.1234567890Z",
+            "1969-12-31T23:59:59Z",
+            "2026-12-06T17:13:35+0100",
+            "2026-12-06 17:13:35Z",
+        ] {
+            assert_eq!(rfc3339_plain(t), None, "{t}");
         }
     }
 }

@@ -250,7 +250,12 @@ fn datasets_reach_text_tags_as_json() {
         None,
         vec![
             metric(Some("bdSeq"), None, 4, MetricValue::Long(0)),
-            metric(Some("Table"), Some(1), 16, MetricValue::DataSet(table)),
+            metric(
+                Some("Table"),
+                Some(1),
+                16,
+                MetricValue::DataSet(Box::new(table)),
+            ),
         ],
     );
     let ev = qos0(&mut h, "spBv1.0/g/NBIRTH/n", &birth);

@@ -423,6 +423,11 @@ pub unsafe extern "C" fn line_poll_events(
         for (i, e) in borrowed.iter().enumerate() {
             let ev = fill_event(e);
             let dst = (events as *mut u8).add(i * event_size);
+            if event_size == std::mem::size_of::<MqlEvent>() {
+                // The host's layout is ours (the usual case): one plain store, no byte copy.
+                (dst as *mut MqlEvent).write_unaligned(ev);
+                continue;
+            }
             std::ptr::copy_nonoverlapping(&ev as *const MqlEvent as *const u8, dst, copy);
             // A newer host's fields that this plugin does not know read as zero.
             std::ptr::write_bytes(dst.add(copy), 0, event_size - copy);

@@ -13,7 +13,8 @@ use crate::value::Value;
 impl Line {
     /// Shows a message of a gated station: its IN_* tags are set and it waits for ACK_ID.
     pub(super) fn show(&mut self, i: StationIndex, m: Held, now: Instant) {
-        self.fill_inputs_as(i, &m.publish, m.encoding, m.wall_ns);
+        let topic = super::emit::topic(&m.publish);
+        self.fill_inputs_as(i, &m.publish, topic, m.encoding, m.wall_ns);
         self.stations[i].gate.mark_shown(&m, now);
     }
 
@@ -61,7 +62,8 @@ impl Line {
     /// for ACK_ID.
     pub(super) fn warn_unconfirmed(&mut self, now: Instant) {
         let unconfirmed = self.session.unconfirmed();
-        for s in &mut self.stations {
+        for &i in &self.gated_stations {
+            let s = &mut self.stations[i];
             let Some((pkid, waited)) = s.gate.due_warning(now) else {
                 continue;
             };
@@ -74,7 +76,7 @@ impl Line {
                 waited.as_secs(),
                 s.gate.held(),
             );
-            super::log_to(&mut self.events, LogLevel::Warn, text);
+            super::emit::log_to(&mut self.events, LogLevel::Warn, text);
         }
     }
 }

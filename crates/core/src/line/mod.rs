@@ -6,18 +6,27 @@
 //!   it: the routing table, the will topics, the JSON extraction trees, the start warnings.
 //! - [`station_state`]: a station's state from its command, the connection and its will message;
 //!   invalidating input tags when communication fails.
-//! - [`inbound`]: delivering a received message: will messages, routing, JSON extraction, the
-//!   payload's time stamp, filling the JA= and IN_* tags.
+//! - [`inbound`]: delivering a received message: will messages, routing, the ACK_ID gate or
+//!   the Sparkplug host.
+//! - [`accounting`]: counting a routed message and tracing where it went.
 //! - [`ack`]: the ACK_ID orchestration: showing a held message, its confirmation by the host,
 //!   showing the next one, and the warning about messages left unconfirmed.
+//! - [`inputs`]: filling a station's input tags from a message (payload tags, then IN_*).
+//! - [`reading`]: reading a JSON or CSV payload into JA= or CSV= tags, with its time stamps.
+//! - [`emit`]: the floor of the receive path: tag values, invalid-value warnings, payload
+//!   errors, the routing trace and log lines. The files above call down into it, never the
+//!   other way: inbound -> accounting/ack/sparkplug -> inputs -> reading -> emit.
 //! - [`writes`]: host writes (OUT_TOPIC, OUT_VALUE, ACK_ID), their completion or failure.
 //! - [`sparkplug`]: a Sparkplug B host application's births, data, deaths, rebirth requests,
 //!   commands and STATE (its rules are in `crate::sparkplug`).
 //!
 //! This file holds the types and the shell's entry points (packets, time, transport).
 
+mod accounting;
 mod ack;
+mod emit;
 mod inbound;
+mod inputs;
 mod reading;
 mod sparkplug;
 mod stale;
@@ -135,6 +144,9 @@ pub struct Line {
     name: String,
     config: LineConfig,
     stations: Vec<Station>,
+    /// The stations with an ACK_ID tag: only they have unconfirmed-message deadlines, so the
+    /// timers look at these, not at every station (10,000 stations, a handful gated).
+    gated_stations: Vec<StationIndex>,
     tags: Vec<Tag>,
     station_ids: HashMap<StationId, StationIndex>,
     tag_ids: HashMap<TagId, TagIndex>,
@@ -191,6 +203,7 @@ impl Line {
             config,
             stations: Vec::new(),
             tags: Vec::new(),
+            gated_stations: Vec::new(),
             station_ids: HashMap::new(),
             tag_ids: HashMap::new(),
             addresses: HashMap::new(),
@@ -544,9 +557,9 @@ impl Line {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let unconfirmed = self
-            .stations
+            .gated_stations
             .iter()
-            .filter_map(|s| s.gate.warning_deadline())
+            .filter_map(|&i| self.stations[i].gate.warning_deadline())
             .min();
         [
             self.session.poll_timeout(),
@@ -585,11 +598,6 @@ impl Line {
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
-
-    /// A line for the host's log, reported in order with the other events.
-    fn log(&mut self, level: LogLevel, text: String) {
-        log_to(&mut self.events, level, text);
-    }
 }
 
 /// A server reference (MQTT 5 4.11): the first of its space-separated entries, as `host` or
@@ -609,9 +617,4 @@ fn server_reference(reference: &str, default_port: u16) -> (String, u16) {
         },
         _ => (first.to_string(), default_port),
     }
-}
-
-/// [`Line::log`] for code that holds another part of the line borrowed.
-fn log_to(events: &mut VecDeque<Event>, level: LogLevel, text: String) {
-    events.push_back(Event::Log { level, text });
 }

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use super::{log_to, Line, Station};
+use super::emit::log_to;
+use super::{Line, Station};
 use crate::config::PayloadType;
 use crate::csv;
 use crate::event::{Event, LogLevel, FLAG_TIME_FROM_PAYLOAD};
-use crate::ids::{StationIndex, TagIndex};
+use crate::ids::StationIndex;
+use crate::json_path::JsonPath;
 use crate::json_value;
 use crate::payload::{self, PayloadError, PayloadSettings, Stamp};
 use crate::tag::TagAddress;
@@ -75,6 +77,12 @@ impl Line {
             return (wall_ns, flags);
         }
         let found = |slot: Option<usize>| slot.and_then(|s| values.get(s)).and_then(Option::as_ref);
+        // The payload as text once, so that each value's text is a slice of it.
+        let body_text = std::str::from_utf8(body).ok();
+        let text_of = |f: &crate::json_extract::Found| match body_text {
+            Some(t) => f.text_in(t),
+            None => f.text(body),
+        };
         let st = &self.stations[i];
         if let Some(field) = &st.payload.time_field {
             let stamp = payload::stamp_at(
@@ -91,22 +99,20 @@ impl Line {
         let mut slot = 0;
         for k in 0..self.stations[i].tags.len() {
             let t = self.stations[i].tags[k];
-            let TagAddress::Json(path) = &self.tags[t].address else {
+            if !matches!(self.tags[t].address, TagAddress::Json(_)) {
                 continue;
-            };
-            let path = Arc::clone(path);
+            }
             let item = plan.items.get(slot).copied().unwrap_or_default();
             let value_found = found(Some(slot));
             slot += 1;
             let (mut tag_time, mut tag_flags) = (time_ns, flags);
             // A missing item is warned about once, below, not for its time as well.
             if let Some(at) = item.time.filter(|_| value_found.is_some()) {
-                let field = plan.item_path(at).map_or(String::new(), |p| p.to_string());
                 let st = &self.stations[i];
                 let stamp = payload::stamp_at(
                     &st.payload,
                     "item time field",
-                    &field,
+                    &ItemField(plan.item_path(at)),
                     found(Some(at)).map(|f| &f.value),
                 );
                 if let Some(ns) = time_or_warn(
@@ -120,45 +126,46 @@ impl Line {
                     tag_flags |= FLAG_TIME_FROM_PAYLOAD;
                 }
             }
+            // The quality field's position, and its text when the item has it.
             let quality = item.quality.map(|at| {
-                let field = plan.item_path(at).map_or(String::new(), |p| p.to_string());
-                let q = found(Some(at)).map(|f| payload::quality_text(&f.value, f.text(body)));
-                (field, q)
+                let q = found(Some(at)).map(|f| payload::quality_text(&f.value, text_of(f)));
+                (at, q)
             });
             let value = match (value_found, quality) {
                 (None, _) => {
-                    self.warn_invalid(
-                        t,
-                        &format!(
-                            "JA={path} is not in the payload of '{}'",
-                            payload::escape(topic)
-                        ),
+                    let why = format!(
+                        "{} is not in the payload of '{}'",
+                        self.tags[t].address,
+                        payload::escape(topic)
                     );
+                    self.warn_invalid(t, &why);
                     None
                 }
-                (Some(_), Some((field, None))) => {
-                    self.warn_invalid(
-                        t,
-                        &format!(
-                            "no quality field '{field}' in the payload of '{}'",
-                            payload::escape(topic)
-                        ),
+                (Some(_), Some((at, None))) => {
+                    let why = format!(
+                        "no quality field '{}' in the payload of '{}'",
+                        ItemField(plan.item_path(at)),
+                        payload::escape(topic)
                     );
+                    self.warn_invalid(t, &why);
                     None
                 }
-                (Some(_), Some((field, Some(q))))
-                    if !self.stations[i].payload.is_valid_quality(q) =>
-                {
+                (Some(_), Some((at, Some(q)))) if !self.stations[i].payload.is_valid_quality(q) => {
+                    let field = ItemField(plan.item_path(at)).to_string();
                     self.note_bad_quality(t, &field, q);
                     None
                 }
                 (Some(f), _) => {
-                    let text = f.text(body);
+                    let text = text_of(f);
                     match json_value::from_json_text(&f.value, text, self.tags[t].ty) {
                         Ok(v) => Some(v),
                         Err(reason) => {
-                            let shown = payload::shorten(text);
-                            self.warn_invalid(t, &format!("JA={path} = {shown}: {reason}"));
+                            let why = format!(
+                                "{} = {}: {reason}",
+                                self.tags[t].address,
+                                payload::shorten(text)
+                            );
+                            self.warn_invalid(t, &why);
                             None
                         }
                     }
@@ -261,25 +268,6 @@ impl Line {
         }
         (time_ns, flags)
     }
-
-    /// A value the device itself marks as invalid (a bad quality): expected in operation, so
-    /// only a debug line.
-    fn note_bad_quality(&mut self, t: TagIndex, field: &str, quality: &str) {
-        let text = format!(
-            "quality field {field} = {} is not one of valid_quality",
-            payload::shorten(quality)
-        );
-        self.note_invalid(t, &text);
-    }
-
-    fn note_invalid(&mut self, t: TagIndex, why: &str) {
-        let tag = &self.tags[t];
-        let text = format!(
-            "tag '{}.{}': {why}; the tag is invalid",
-            self.stations[tag.station].name, tag.name
-        );
-        self.log(LogLevel::Debug, text);
-    }
 }
 
 /// Which time stamp a warning about an unusable one is for.
@@ -300,34 +288,40 @@ fn time_or_warn(
     stamp: Stamp,
     events: &mut VecDeque<Event>,
 ) -> Option<i64> {
-    let topic = payload::escape(topic);
-    let (who, field, instead) = match of {
-        TimeOf::Message => (
-            format!("station '{}'", st.name),
-            time_field_name(&st.payload),
-            "the receive time",
-        ),
-        TimeOf::Item(tag) => (
-            format!("tag '{}.{tag}'", st.name),
-            st.payload
-                .item_time_field
-                .as_ref()
-                .map_or(String::new(), |f| format!("item time field '{f}' for it")),
-            "the message's time",
-        ),
-    };
     let why = match stamp {
         Stamp::Payload(ns) => return Some(ns),
         Stamp::Missing if st.payload.ignore_missing_time => return None,
-        Stamp::Missing => format!("no {field} in the payload of '{topic}'"),
-        Stamp::Unreadable(why) => format!("{why} (topic '{topic}')"),
+        Stamp::Missing => {
+            let field = match of {
+                TimeOf::Message => time_field_name(&st.payload),
+                TimeOf::Item(_) => st
+                    .payload
+                    .item_time_field
+                    .as_ref()
+                    .map_or(String::new(), |f| format!("item time field '{f}' for it")),
+            };
+            format!("no {field} in the payload of '{}'", payload::escape(topic))
+        }
+        Stamp::Unreadable(why) => format!("{why} (topic '{}')", payload::escape(topic)),
     };
-    log_to(
-        events,
-        LogLevel::Warn,
-        format!("{who}: {why}; {instead} is used"),
-    );
+    let text = match of {
+        TimeOf::Message => format!("station '{}': {why}; the receive time is used", st.name),
+        TimeOf::Item(tag) => format!("tag '{}.{tag}': {why}; the message's time is used", st.name),
+    };
+    log_to(events, LogLevel::Warn, text);
     None
+}
+
+/// The path of a selected item's time or quality field, as warnings name it.
+struct ItemField<'a>(Option<&'a JsonPath>);
+
+impl std::fmt::Display for ItemField<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(path) => path.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 /// How the message's time field is named in warnings.

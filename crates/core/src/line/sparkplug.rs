@@ -3,18 +3,18 @@
 //! primary host's STATE. The rules themselves are in `crate::sparkplug`; this file connects them
 //! to the line's stations, tags, session and events.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::inbound::topic;
+use super::emit::topic;
 use super::writes::WriteError;
 use super::Line;
 use crate::codec::{Packet, Publish, QoS};
 use crate::event::{LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
 use crate::ids::{StationIndex, TagIndex, WriteToken};
 use crate::payload::escape;
+use crate::routing::FxMap;
 use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
 use crate::sparkplug::node_state::{Death, MetricTable, Node, OutOfStep, REBIRTH};
 use crate::sparkplug::payload::{self, Metric, MetricValue, Payload};
@@ -57,8 +57,8 @@ impl Line {
             self.sparkplug = None;
             return;
         }
-        let mut tags: Vec<HashMap<Box<str>, Vec<TagIndex>>> =
-            vec![HashMap::new(); self.stations.len()];
+        let mut tags: Vec<FxMap<Box<str>, Vec<TagIndex>>> =
+            vec![FxMap::default(); self.stations.len()];
         for (k, tag) in self.tags.iter().enumerate() {
             if let TagAddress::Sparkplug(name) = &tag.address {
                 if !tag.ty.is_output() {
@@ -326,7 +326,7 @@ impl Line {
     #[allow(clippy::too_many_arguments)]
     fn sequenced(
         &mut self,
-        tags: &[HashMap<Box<str>, Vec<TagIndex>>],
+        tags: &[FxMap<Box<str>, Vec<TagIndex>>],
         state: &mut Node,
         kind: MessageType,
         origin: &Origin,
@@ -508,7 +508,7 @@ impl Line {
     /// step when a metric's alias or name was not defined by the birth.
     fn apply(
         &mut self,
-        tags: &[HashMap<Box<str>, Vec<TagIndex>>],
+        tags: &[FxMap<Box<str>, Vec<TagIndex>>],
         state: &Node,
         origin: &Origin,
         payload: &Payload,

@@ -153,7 +153,11 @@ impl Line {
             }
         }
         match parsed {
-            TagAddress::AckId => self.stations[station].gated = true,
+            TagAddress::AckId if !self.stations[station].gated => {
+                self.stations[station].gated = true;
+                self.gated_stations.push(station);
+            }
+            TagAddress::AckId => {}
             TagAddress::Json(_) => self.stations[station].json_tags = true,
             TagAddress::Csv(_) => self.stations[station].csv_tags = true,
             ref a if a.is_message_field() => self.stations[station].in_tags = true,

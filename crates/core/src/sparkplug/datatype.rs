@@ -492,7 +492,7 @@ mod tests {
             }],
         };
         let got = to_tag_value(
-            &metric(MetricValue::DataSet(d.clone())),
+            &metric(MetricValue::DataSet(Box::new(d.clone()))),
             DataType::DataSet,
             TxtI,
         );
@@ -502,7 +502,12 @@ mod tests {
                 r#"{"columns":["n","s"],"types":["Int32","String"],"rows":[[4,"a"]]}"#.into()
             ))
         );
-        assert!(to_tag_value(&metric(MetricValue::DataSet(d)), DataType::DataSet, Ci).is_err());
+        assert!(to_tag_value(
+            &metric(MetricValue::DataSet(Box::new(d))),
+            DataType::DataSet,
+            Ci
+        )
+        .is_err());
         let t = Template {
             template_ref: Some("Motor".into()),
             metrics: vec![Metric {
@@ -513,7 +518,11 @@ mod tests {
             }],
             ..Default::default()
         };
-        let got = to_tag_value(&metric(MetricValue::Template(t)), DataType::Template, TxtI);
+        let got = to_tag_value(
+            &metric(MetricValue::Template(Box::new(t))),
+            DataType::Template,
+            TxtI,
+        );
         assert_eq!(
             got,
             Ok(Value::Text(

@@ -18,10 +18,10 @@ pub(crate) mod settings;
 pub(crate) mod stamp;
 pub(crate) mod topic;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::ids::TagIndex;
+use crate::routing::FxMap;
 use node_state::Nodes;
 
 /// The host application's state in a line whose payload type is Sparkplug B.
@@ -29,7 +29,9 @@ use node_state::Nodes;
 pub(crate) struct Host {
     pub nodes: Nodes,
     /// Per station (by index), the input tags of each metric name (`SPB=<name>`).
-    pub tags: Vec<HashMap<Box<str>, Vec<TagIndex>>>,
+    /// By station, its SPB= input tags by metric name. The names come from the configuration,
+    /// so the routing tables' small hash serves (looked up for every metric received).
+    pub tags: Vec<FxMap<Box<str>, Vec<TagIndex>>>,
     /// The latest wall time the line was given (Unix ns): the time stamp of the STATE will,
     /// which the shell opens the transport without.
     pub clock_ns: i64,

@@ -42,6 +42,10 @@ pub(crate) struct MetricTable {
     defs: Vec<MetricDef>,
     by_name: HashMap<String, usize>,
     by_alias: HashMap<u64, usize>,
+    /// `by_alias` as a vector indexed by alias, when the birth numbered its aliases densely
+    /// (0..n or 1..n, as edge nodes do): every data message resolves each metric by alias, and
+    /// an index costs a fraction of a SipHash lookup. Empty otherwise.
+    dense: Vec<Option<usize>>,
 }
 
 impl MetricTable {
@@ -61,6 +65,13 @@ impl MetricTable {
                 table.by_alias.insert(alias, k);
             }
         }
+        let highest = table.by_alias.keys().copied().max();
+        if let Some(highest) = highest.filter(|&h| h < 2 * table.defs.len() as u64 + 16) {
+            table.dense = vec![None; highest as usize + 1];
+            for (&alias, &k) in &table.by_alias {
+                table.dense[alias as usize] = Some(k);
+            }
+        }
         table
     }
 
@@ -68,7 +79,12 @@ impl MetricTable {
     pub(crate) fn resolve(&self, m: &Metric) -> Option<&MetricDef> {
         let k = match (&m.name, m.alias) {
             (Some(name), _) => self.by_name.get(name.as_str()),
-            (None, Some(alias)) => self.by_alias.get(&alias),
+            (None, Some(alias)) => {
+                match usize::try_from(alias).ok().and_then(|a| self.dense.get(a)) {
+                    Some(slot) => slot.as_ref(),
+                    None => self.by_alias.get(&alias),
+                }
+            }
             (None, None) => None,
         }?;
         self.defs.get(*k)

@@ -42,10 +42,12 @@ pub struct Metric {
     pub is_transient: Option<bool>,
     #[prost(bool, optional, tag = "7")]
     pub is_null: Option<bool>,
-    #[prost(message, optional, tag = "8")]
-    pub metadata: Option<MetaData>,
-    #[prost(message, optional, tag = "9")]
-    pub properties: Option<PropertySet>,
+    // The rare parts are boxed: a metric is built and moved for every one received, and
+    // inline they made it several hundred bytes.
+    #[prost(message, optional, boxed, tag = "8")]
+    pub metadata: Option<Box<MetaData>>,
+    #[prost(message, optional, boxed, tag = "9")]
+    pub properties: Option<Box<PropertySet>>,
     #[prost(oneof = "MetricValue", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18")]
     pub value: Option<MetricValue>,
 }
@@ -67,10 +69,10 @@ pub enum MetricValue {
     String(String),
     #[prost(bytes = "vec", tag = "16")]
     Bytes(Vec<u8>),
-    #[prost(message, tag = "17")]
-    DataSet(DataSet),
-    #[prost(message, tag = "18")]
-    Template(Template),
+    #[prost(message, boxed, tag = "17")]
+    DataSet(Box<DataSet>),
+    #[prost(message, boxed, tag = "18")]
+    Template(Box<Template>),
 }
 
 /// Describes a metric's content (multi-part files, content type); carried, not interpreted.
@@ -281,9 +283,17 @@ fn decode_plain(bytes: &[u8]) -> Result<Payload, PayloadError> {
     if bytes.len() > MAX_PAYLOAD {
         return Err(PayloadError::TooLarge { len: bytes.len() });
     }
-    Payload::decode(bytes).map_err(|e| PayloadError::NotProtobuf {
-        reason: e.to_string(),
-    })
+    // Room for the metrics up front: growing the vector one doubling at a time moved every
+    // metric decoded so far, several times a message. A metric takes at least 8 bytes on the
+    // wire in practice (alias or name, type, value); the cap keeps a hostile length harmless.
+    let mut payload = Payload::default();
+    payload.metrics.reserve((bytes.len() / 8).min(4096));
+    payload
+        .merge(bytes)
+        .map_err(|e| PayloadError::NotProtobuf {
+            reason: e.to_string(),
+        })?;
+    Ok(payload)
 }
 
 /// Encodes a payload to send (commands).
@@ -329,7 +339,7 @@ mod tests {
                 metric(
                     "table",
                     16,
-                    MetricValue::DataSet(DataSet {
+                    MetricValue::DataSet(Box::new(DataSet {
                         num_of_columns: Some(2),
                         columns: vec!["a".into(), "b".into()],
                         types: vec![3, 12],
@@ -343,12 +353,12 @@ mod tests {
                                 },
                             ],
                         }],
-                    }),
+                    })),
                 ),
                 metric(
                     "motor",
                     19,
-                    MetricValue::Template(Template {
+                    MetricValue::Template(Box::new(Template {
                         template_ref: Some("Motor".into()),
                         metrics: vec![metric("rpm", 10, MetricValue::Double(1.5))],
                         parameters: vec![Parameter {
@@ -357,7 +367,7 @@ mod tests {
                             value: Some(ParameterValue::Int(9)),
                         }],
                         ..Default::default()
-                    }),
+                    })),
                 ),
             ],
             ..Default::default()

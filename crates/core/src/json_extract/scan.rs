@@ -1,0 +1,411 @@
+//! The fast pass of [`PathTree::extract`]: a byte scanner
+//! over the payload that walks the same address tree as the serde-based pass and finds the same
+//! values, without serde's per-member machinery (a visitor per value, a UTF-8 check per member
+//! name and per value taken, a second parse of each number).
+//!
+//! It only answers when it is sure: the payload must be valid UTF-8 and plain JSON (no `\u`
+//! escapes, no escaped member names, nesting within [`MAX_DEPTH`]), and every value taken must
+//! build. Anything else, an error included, answers `None` and the serde-based pass reads the
+//! payload again, so its error texts (with line and column) and its rules stay the only ones.
+
+use super::{selected, take, Found, Node, PathTree};
+
+/// Deeper than this, the serde pass decides (serde_json stops at 128).
+const MAX_DEPTH: usize = 100;
+
+/// Why the fast pass gave up; the serde pass reads the payload instead.
+pub(super) struct Unsure;
+
+type Scan<T> = Result<T, Unsure>;
+
+/// Fills `out` (already sized and cleared) with the value of each address of `tree`.
+pub(super) fn extract(tree: &PathTree, payload: &[u8], out: &mut [Option<Found>]) -> Scan<()> {
+    let text = std::str::from_utf8(payload).map_err(|_| Unsure)?;
+    let mut s = Scanner {
+        tree,
+        text,
+        bytes: payload,
+        out,
+    };
+    let at = s.ws(0);
+    let end = s.walk(0, false, at, 0)?;
+    let end = s.ws(end);
+    if end != payload.len() {
+        return Err(Unsure);
+    }
+    Ok(())
+}
+
+struct Scanner<'t, 'p, 'o> {
+    tree: &'t PathTree,
+    text: &'p str,
+    bytes: &'p [u8],
+    out: &'o mut [Option<Found>],
+}
+
+impl Scanner<'_, '_, '_> {
+    fn node(&self, n: usize) -> &Node {
+        &self.tree.nodes[n]
+    }
+
+    /// Skips JSON whitespace from `at`.
+    fn ws(&self, at: usize) -> usize {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        at + rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+            .unwrap_or(rest.len())
+    }
+
+    fn byte(&self, at: usize) -> Scan<u8> {
+        self.bytes.get(at).copied().ok_or(Unsure)
+    }
+
+    /// The value at `at` for tree node `node`: taken when an address ends there (unless
+    /// `inside`: it was taken already), then searched for deeper addresses. Returns its end.
+    fn walk(&mut self, node: usize, inside: bool, at: usize, depth: usize) -> Scan<usize> {
+        if depth > MAX_DEPTH {
+            return Err(Unsure);
+        }
+        let n = &self.tree.nodes[node];
+        if !n.here.is_empty() && !inside {
+            let end = self.skip(at, depth)?;
+            self.take(at, end, &n.here)?;
+            if n.keys.is_empty() && n.indexes.is_empty() && n.selects.is_empty() {
+                return Ok(end);
+            }
+            // Deeper addresses are read from the same text.
+            self.walk(node, true, at, depth)?;
+            return Ok(end);
+        }
+        match self.byte(at)? {
+            b'{' => self.object(node, at, depth),
+            b'[' if !n.selects.is_empty() => self.selecting_array(node, at, depth),
+            b'[' => self.array(node, at, depth),
+            _ => self.skip(at, depth),
+        }
+    }
+
+    fn take(&mut self, start: usize, end: usize, here: &[usize]) -> Scan<()> {
+        let text = self.text.get(start..end).ok_or(Unsure)?;
+        take(text, here, self.text.as_ptr() as usize, self.out).map_err(|_| Unsure)
+    }
+
+    /// An object whose members may lead to addresses.
+    fn object(&mut self, node: usize, at: usize, depth: usize) -> Scan<usize> {
+        let mut at = self.ws(at + 1);
+        if self.byte(at)? == b'}' {
+            return Ok(at + 1);
+        }
+        loop {
+            let (key, after) = self.key(at)?;
+            let value_at = self.colon(after)?;
+            let child = self
+                .node(node)
+                .keys
+                .iter()
+                .find(|(k, _)| **k == *key)
+                .map(|(_, c)| *c);
+            let end = match child {
+                Some(c) => {
+                    // A repeated member replaces the earlier one entirely.
+                    for &s in &self.tree.nodes[c].below {
+                        self.out[s] = None;
+                    }
+                    self.walk(c, false, value_at, depth + 1)?
+                }
+                None => self.skip(value_at, depth + 1)?,
+            };
+            match self.next(end, b'}')? {
+                Some(next) => at = next,
+                None => return Ok(self.ws(end) + 1),
+            }
+        }
+    }
+
+    /// An array whose elements may be addressed by position.
+    fn array(&mut self, node: usize, at: usize, depth: usize) -> Scan<usize> {
+        let mut at = self.ws(at + 1);
+        if self.byte(at)? == b']' {
+            return Ok(at + 1);
+        }
+        let mut i = 0usize;
+        loop {
+            let end = match index(self.node(node), i) {
+                Some(c) => self.walk(c, false, at, depth + 1)?,
+                None => self.skip(at, depth + 1)?,
+            };
+            i += 1;
+            match self.next(end, b']')? {
+                Some(next) => at = next,
+                None => return Ok(self.ws(end) + 1),
+            }
+        }
+    }
+
+    /// An array whose elements are selected by a member's value (`values[id="T1"].v`).
+    fn selecting_array(&mut self, node: usize, at: usize, depth: usize) -> Scan<usize> {
+        let n = &self.tree.nodes[node];
+        let mut matched: Vec<Option<usize>> = vec![None; n.selects.len()];
+        let mut captured: Vec<Option<(usize, usize)>> = vec![None; n.members.len()];
+        let whole_items = n.whole_items;
+        let mut at = self.ws(at + 1);
+        if self.byte(at)? == b']' {
+            return Ok(at + 1);
+        }
+        let mut i = 0usize;
+        loop {
+            let child = index(self.node(node), i);
+            let end = if whole_items || child.is_some() {
+                let end = self.skip(at, depth + 1)?;
+                if let Some(c) = child {
+                    self.walk(c, false, at, depth + 1)?;
+                }
+                self.item(node, at, Some(end), &mut matched, &mut captured, depth + 1)?;
+                end
+            } else {
+                self.item(node, at, None, &mut matched, &mut captured, depth + 1)?
+            };
+            i += 1;
+            match self.next(end, b']')? {
+                Some(next) => at = next,
+                None => return Ok(self.ws(end) + 1),
+            }
+        }
+    }
+
+    /// One element of an array with selections (`node` is the array's node); `whole`: the end
+    /// of the element, when an address takes an element whole. Returns the element's end.
+    fn item(
+        &mut self,
+        node: usize,
+        at: usize,
+        whole: Option<usize>,
+        matched: &mut [Option<usize>],
+        captured: &mut [Option<(usize, usize)>],
+        depth: usize,
+    ) -> Scan<usize> {
+        if depth > MAX_DEPTH {
+            return Err(Unsure);
+        }
+        if self.byte(at)? != b'{' {
+            // Elements that are not objects select nothing.
+            return self.skip(at, depth);
+        }
+        let tree = self.tree;
+        let n = &tree.nodes[node];
+        matched.fill(None);
+        captured.fill(None);
+        let mut pos = self.ws(at + 1);
+        let end = if self.byte(pos)? == b'}' {
+            pos + 1
+        } else {
+            loop {
+                let (key, after) = self.key(pos)?;
+                let value_at = self.colon(after)?;
+                let select = n.selects.iter().position(|x| *x.key == *key);
+                let kept = n.members.iter().position(|m| **m == *key);
+                let end = self.skip(value_at, depth + 1)?;
+                if select.is_some() || kept.is_some() {
+                    let text = self.text.get(value_at..end).ok_or(Unsure)?;
+                    // A repeated member counts as in a parsed document: the last one.
+                    if let Some(s) = select {
+                        matched[s] = selected(&n.selects[s], text);
+                    }
+                    if let Some(m) = kept {
+                        captured[m] = Some((value_at, end));
+                    }
+                }
+                match self.next(end, b'}')? {
+                    Some(next) => pos = next,
+                    None => break self.ws(end) + 1,
+                }
+            }
+        };
+        for &c in matched.iter().flatten() {
+            // A later element with the same value replaces the earlier one entirely.
+            let child = &tree.nodes[c];
+            for &slot in &child.below {
+                self.out[slot] = None;
+            }
+            if let Some(whole_end) = whole.filter(|_| !child.here.is_empty()) {
+                self.take(at, whole_end, &child.here)?;
+            }
+            for (&(_, g), &m) in child.keys.iter().zip(&child.member_of) {
+                let Some((start, stop)) = captured[m] else {
+                    continue;
+                };
+                let member = &tree.nodes[g];
+                let leaf = member.keys.is_empty()
+                    && member.indexes.is_empty()
+                    && member.selects.is_empty();
+                if leaf {
+                    // The common case (`.v`, `.t`, `.q`): the member's text is the value.
+                    self.take(start, stop, &member.here)?;
+                } else {
+                    self.walk(g, false, start, depth + 1)?;
+                }
+            }
+        }
+        Ok(end)
+    }
+
+    /// After a member or element ending at `end`: the start of the next one, or `None` at the
+    /// closing `close`.
+    fn next(&self, end: usize, close: u8) -> Scan<Option<usize>> {
+        let at = self.ws(end);
+        match self.byte(at)? {
+            b',' => Ok(Some(self.ws(at + 1))),
+            b if b == close => Ok(None),
+            _ => Err(Unsure),
+        }
+    }
+
+    /// The `:` after a member name ending at `at`; returns where the value starts.
+    fn colon(&self, at: usize) -> Scan<usize> {
+        let at = self.ws(at);
+        if self.byte(at)? != b':' {
+            return Err(Unsure);
+        }
+        Ok(self.ws(at + 1))
+    }
+
+    /// A member name without escapes at `at`: its text and where it ends.
+    fn key(&self, at: usize) -> Scan<(&str, usize)> {
+        if self.byte(at)? != b'"' {
+            return Err(Unsure);
+        }
+        // A name without escapes is one plain run up to its closing quote.
+        let close = self.plain_run(at + 1);
+        if self.byte(close)? != b'"' {
+            return Err(Unsure);
+        }
+        let name = self.text.get(at + 1..close).ok_or(Unsure)?;
+        Ok((name, close + 1))
+    }
+
+    /// Where the run of plain string bytes from `at` ends (at a quote, an escape or a control
+    /// character, or the payload's end).
+    fn plain_run(&self, at: usize) -> usize {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        at + rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len())
+    }
+
+    /// The end of the string starting at `at` (its opening quote). Control characters and
+    /// `\u` escapes are left to the serde pass.
+    fn string_end(&self, at: usize) -> Scan<usize> {
+        let mut i = at + 1;
+        loop {
+            // Plain characters in one tight loop; quotes, escapes and control characters below.
+            i = self.plain_run(i);
+            match self.byte(i)? {
+                b'"' => return Ok(i + 1),
+                b'\\' => match self.byte(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                    _ => return Err(Unsure),
+                },
+                0..=0x1f => return Err(Unsure),
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// Checks the value at `at` and returns its end.
+    fn skip(&self, at: usize, depth: usize) -> Scan<usize> {
+        if depth > MAX_DEPTH {
+            return Err(Unsure);
+        }
+        match self.byte(at)? {
+            b'"' => self.string_end(at),
+            b'{' => {
+                let mut at = self.ws(at + 1);
+                if self.byte(at)? == b'}' {
+                    return Ok(at + 1);
+                }
+                loop {
+                    let after = self.string_end_checked(at)?;
+                    let value_at = self.colon(after)?;
+                    let end = self.skip(value_at, depth + 1)?;
+                    match self.next(end, b'}')? {
+                        Some(next) => at = next,
+                        None => return Ok(self.ws(end) + 1),
+                    }
+                }
+            }
+            b'[' => {
+                let mut at = self.ws(at + 1);
+                if self.byte(at)? == b']' {
+                    return Ok(at + 1);
+                }
+                loop {
+                    let end = self.skip(at, depth + 1)?;
+                    match self.next(end, b']')? {
+                        Some(next) => at = next,
+                        None => return Ok(self.ws(end) + 1),
+                    }
+                }
+            }
+            b't' => self.literal(at, b"true"),
+            b'f' => self.literal(at, b"false"),
+            b'n' => self.literal(at, b"null"),
+            b'-' | b'0'..=b'9' => self.number(at),
+            _ => Err(Unsure),
+        }
+    }
+
+    /// A member name at `at` (any string); returns its end.
+    fn string_end_checked(&self, at: usize) -> Scan<usize> {
+        if self.byte(at)? != b'"' {
+            return Err(Unsure);
+        }
+        self.string_end(at)
+    }
+
+    fn literal(&self, at: usize, word: &[u8]) -> Scan<usize> {
+        let end = at + word.len();
+        if self.bytes.get(at..end) == Some(word) {
+            Ok(end)
+        } else {
+            Err(Unsure)
+        }
+    }
+
+    /// A number as JSON writes it: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&self, at: usize) -> Scan<usize> {
+        let digits = |mut i: usize| {
+            let start = i;
+            while let Some(b'0'..=b'9') = self.bytes.get(i) {
+                i += 1;
+            }
+            (i > start).then_some(i).ok_or(Unsure)
+        };
+        let mut i = at;
+        if self.bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        i = match self.byte(i)? {
+            b'0' => i + 1,
+            b'1'..=b'9' => digits(i)?,
+            _ => return Err(Unsure),
+        };
+        if self.bytes.get(i) == Some(&b'.') {
+            i = digits(i + 1)?;
+        }
+        if let Some(b'e' | b'E') = self.bytes.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(i) {
+                i += 1;
+            }
+            i = digits(i)?;
+        }
+        Ok(i)
+    }
+}
+
+/// The child of an array node for the element at position `i`.
+fn index(n: &Node, i: usize) -> Option<usize> {
+    n.indexes.iter().find(|(j, _)| *j == i).map(|(_, c)| *c)
+}
