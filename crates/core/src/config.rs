@@ -7,6 +7,7 @@ use crate::config_v5::{V5Config, V5_PARAMETERS};
 use crate::error::ConfigError;
 use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 use crate::session::SessionConfig;
+use crate::sparkplug::edge_settings::{EdgeConfig, EDGE_PARAMETERS};
 
 /// How message payloads are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,9 @@ pub enum PayloadType {
     /// The line is a Sparkplug B 3.0 host application: topics `spBv1.0/...`, protobuf payloads,
     /// SPB= tags (docs/sparkplug.md). A line parameter only.
     SparkplugB,
+    /// The line is a Sparkplug B 3.0 edge node: it publishes births, data and deaths of its
+    /// SPB= tags and takes commands (docs/sparkplug.md). A line parameter only.
+    SparkplugEdge,
 }
 
 /// How bytes reach the broker.
@@ -95,6 +99,8 @@ pub struct LineConfig {
     pub sparkplug_rebirth_debounce: Duration,
     /// The protocol version and what MQTT 5 adds (config_v5.rs).
     pub v5: V5Config,
+    /// The Sparkplug edge node's parameters (sparkplug/edge_settings.rs).
+    pub edge: EdgeConfig,
 }
 
 impl Default for LineConfig {
@@ -139,6 +145,7 @@ impl Default for LineConfig {
             sparkplug_host_id: String::new(),
             sparkplug_rebirth_debounce: Duration::from_secs(5),
             v5: V5Config::default(),
+            edge: EdgeConfig::default(),
         }
     }
 }
@@ -190,7 +197,7 @@ pub const LINE_PARAMETERS: &[&str] = &[
 /// Every canonical line parameter: the protocol's, then MQTT 5's.
 fn known_parameters() -> &'static [&'static str] {
     static ALL: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| [LINE_PARAMETERS, V5_PARAMETERS].concat())
+    ALL.get_or_init(|| [LINE_PARAMETERS, V5_PARAMETERS, EDGE_PARAMETERS].concat())
 }
 
 /// Other spellings an engineering tool may store.
@@ -228,6 +235,7 @@ impl LineConfig {
             ping_interval: self.ping_interval,
             reply_timeout: self.reply_timeout,
             topic_filter: self.topic_filter.clone(),
+            more_filters: Vec::new(),
             subscribe_qos: self.subscribe_qos,
             last_will: self.will_flag.then(|| {
                 LastWill::new(
@@ -392,6 +400,7 @@ impl LineConfig {
                     self.sparkplug_rebirth_debounce = p.seconds(3600.0)?;
                 }
                 other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
+                other if EDGE_PARAMETERS.contains(&other) => self.edge.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),
             }
         }
@@ -461,6 +470,7 @@ impl LineConfig {
             }
         }
         warnings.extend(self.validate_sparkplug(object)?);
+        warnings.extend(self.validate_edge(object)?);
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \
@@ -479,7 +489,10 @@ pub(crate) fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
         "json" => Ok(PayloadType::Json),
         "csv" => Ok(PayloadType::Csv),
         "sparkplug_b" | "sparkplug" | "spb" => Ok(PayloadType::SparkplugB),
-        _ => Err(p.invalid("expected 'Text only', 'JSON', 'CSV' or 'Sparkplug B'")),
+        "sparkplug_edge_node" | "sparkplug_edge" => Ok(PayloadType::SparkplugEdge),
+        _ => Err(p.invalid(
+            "expected 'Text only', 'JSON', 'CSV', 'Sparkplug B' or 'Sparkplug Edge Node'",
+        )),
     }
 }
 

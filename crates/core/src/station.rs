@@ -140,9 +140,9 @@ impl StationParams {
                 "swp" => p.will_payload = value.to_string(),
                 "payload_type" => {
                     let ty = crate::config::payload_type(&param)?;
-                    if ty == PayloadType::SparkplugB {
+                    if matches!(ty, PayloadType::SparkplugB | PayloadType::SparkplugEdge) {
                         return Err(param.invalid(
-                            "Sparkplug B is a line's payload type (payload_type of the line), \
+                            "Sparkplug is a line's payload type (payload_type of the line), \
                              not a station's",
                         ));
                     }

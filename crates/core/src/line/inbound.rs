@@ -33,6 +33,10 @@ impl Line {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
+        if self.edge.is_some() {
+            self.deliver_edge(p, now, wall_ns);
+            return;
+        }
         if self.sparkplug.is_some() {
             self.deliver_sparkplug(p, now, wall_ns);
             return;
@@ -222,7 +226,7 @@ impl Line {
         let tags = match st.payload.payload_type {
             PayloadType::Json => Some("JA="),
             PayloadType::Csv => Some("CSV="),
-            PayloadType::Text | PayloadType::SparkplugB => None,
+            PayloadType::Text | PayloadType::SparkplugB | PayloadType::SparkplugEdge => None,
         };
         let invalid = match (tags, matches!(error, PayloadError::Gzip(_))) {
             (Some(t), false) => format!("its {t} tags are invalid"),

@@ -11,12 +11,15 @@
 //! - [`ack`]: the ACK_ID orchestration: showing a held message, its confirmation by the host,
 //!   showing the next one, and the warning about messages left unconfirmed.
 //! - [`writes`]: host writes (OUT_TOPIC, OUT_VALUE, ACK_ID), their completion or failure.
+//! - [`edge`]: the line as a Sparkplug B edge node: births, data, deaths, commands and
+//!   store-and-forward (its rules are in `crate::sparkplug::{edge_node, store}`).
 //! - [`sparkplug`]: a Sparkplug B host application's births, data, deaths, rebirth requests,
 //!   commands and STATE (its rules are in `crate::sparkplug`).
 //!
 //! This file holds the types and the shell's entry points (packets, time, transport).
 
 mod ack;
+mod edge;
 mod inbound;
 mod reading;
 mod sparkplug;
@@ -26,6 +29,7 @@ mod stats;
 mod topology;
 mod writes;
 
+pub use edge::EdgeFiles;
 use stats::StationCounters;
 pub use stats::{LineState, LineStats, StationStats};
 
@@ -168,6 +172,8 @@ pub struct Line {
     ever_ready: bool,
     /// The Sparkplug B host's state, when the payload type is Sparkplug B.
     sparkplug: Option<Box<crate::sparkplug::Host>>,
+    /// The Sparkplug edge node, when the payload type is Sparkplug Edge Node (line/edge.rs).
+    edge: Option<Box<edge::Edge>>,
     /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
     redirect: Option<Redirect>,
 }
@@ -207,6 +213,7 @@ impl Line {
             was_ready: false,
             ever_ready: false,
             sparkplug: None,
+            edge: None,
             redirect: None,
         }
     }
@@ -226,6 +233,9 @@ impl Line {
 
     /// Whether the line should hold a connection: some station is on.
     pub fn wants_connection(&self) -> bool {
+        if let Some(wants) = self.edge_wants_connection() {
+            return wants;
+        }
         self.stations
             .iter()
             .any(|s| s.command == StationCommand::On)
@@ -288,13 +298,16 @@ impl Line {
         self.io = IoDeadlines::default();
         self.was_ready = false;
         let will_ms = self.sparkplug_will_ms();
-        self.session
-            .connect(&self.config.session_at(will_ms), password, now);
+        let mut session = self.config.session_at(will_ms);
+        self.edge_session(&mut session);
+        self.session.connect(&session, password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.
     pub fn transport_closed(&mut self, reason: &str, wall_ns: i64) {
         let was_ready = self.session.is_ready();
+        self.edge_clock(wall_ns);
+        self.edge_disconnected();
         for token in self.session.disconnected() {
             self.fail_write(
                 token,
@@ -358,6 +371,7 @@ impl Line {
                     self.refresh_station(i, "connected to the broker", wall_ns);
                 }
                 self.sparkplug_connected();
+                self.edge_ready(wall_ns);
             }
             Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
@@ -398,6 +412,7 @@ impl Line {
     /// how the shell closes the transport.
     pub fn close_deliberately(&mut self, why: Deliberate, buf: &mut BytesMut) -> Goodbye {
         // A DISCONNECT is two bytes: it always fits.
+        self.edge_goodbye(buf);
         let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
         let _ = self.encode(&Packet::Disconnect(bye), buf);
         Goodbye::for_close(why)

@@ -55,6 +55,7 @@ impl Line {
         let params = StationParams::from_params(&object, params)?;
         let payload = PayloadSettings::resolve(&object, &self.config, &params)?;
         check_address_text(&object, address)?;
+        self.check_edge_station(name, address)?;
         for warning in check_address(name, address)? {
             self.log(LogLevel::Warn, warning.to_string());
         }
@@ -184,6 +185,7 @@ impl Line {
             )));
         }
         self.router = self.build_router()?;
+        self.build_edge(wall_ns)?;
         let warnings = self.start_warnings();
         self.build_extract_trees();
         // Configuration is complete: give back what the growing vectors reserved.
@@ -238,7 +240,11 @@ impl Line {
             // The plugin's log prefixes every message with the line's name.
             warnings.push("no stations are configured, so no message reaches the host".into());
         }
-        warnings.extend(self.sparkplug_warnings());
+        if self.config.is_edge_node() {
+            warnings.extend(self.edge_warnings());
+        } else {
+            warnings.extend(self.sparkplug_warnings());
+        }
         let catch_all = self.stations.iter().find(|s| s.address == "#");
         for st in &self.stations {
             let station = object("station", &st.name);

@@ -5,12 +5,17 @@
 //! - [`topic`]: reading `spBv1.0/...` topics and naming the command and STATE topics;
 //! - [`datatype`]: the data types, metric values into tag values and written values into metrics;
 //! - [`node_state`]: births, deaths, seq, bdSeq, aliases and the rebirth debounce per edge node;
+//! - [`edge_node`], [`edge_settings`], [`store`]: the line as an edge node: its metrics, bdSeq,
+//!   seq and births; its parameters; store-and-forward (`line/edge.rs` connects them);
 //! - this file: the host's own state (its STATE messages, which tags stand for which metric).
 
 pub(crate) mod datatype;
+pub(crate) mod edge_node;
+pub(crate) mod edge_settings;
 pub(crate) mod node_state;
 pub mod payload;
 pub(crate) mod settings;
+pub mod store;
 pub(crate) mod topic;
 
 use std::collections::HashMap;
