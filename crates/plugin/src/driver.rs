@@ -197,6 +197,7 @@ async fn supervise(shared: &Shared) {
         let reported = shared.with_line(|l| {
             l.transport_closed(&closed.reason, now_ns());
             l.connection_ended(now, ended, closed.was_ready);
+            crate::edge_files::save(l);
         });
         if reported.is_err() {
             return;
@@ -264,6 +265,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         let Ok((deadline, wants, unsendable)) = shared.with_line(|l| {
             let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
             was_ready |= l.is_ready();
+            crate::edge_files::save(l);
             (l.poll_timeout(), l.wants_connection(), unsendable)
         }) else {
             return end("internal error".into(), was_ready);
