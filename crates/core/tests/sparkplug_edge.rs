@@ -163,8 +163,18 @@ fn will_and_subscriptions_before_the_births_then_nbirth_and_dbirth() {
         bd_seq.value,
         "the will's bdSeq"
     );
+    let untimed: Vec<_> = births
+        .iter()
+        .flat_map(|(_, p)| &p.metrics)
+        .filter(|m| m.timestamp.is_none())
+        .collect();
+    assert!(
+        untimed.is_empty(),
+        "every birth metric has a time: {untimed:?}"
+    );
     for control in ["Node Control/Rebirth", "Node Control/Next Server"] {
         let m = metric(nbirth, control);
+        assert_eq!(m.alias, None, "{control}: no alias");
         assert_eq!(
             (m.datatype, &m.value),
             (Some(11), &Some(MetricValue::Boolean(false)))
@@ -251,6 +261,7 @@ fn writes_publish_data_by_alias_with_their_time_and_seq_wraps() {
         };
         assert_eq!(m.alias, alias_of(birth, name), "{name} by alias");
         assert_eq!(m.name, None, "{name}: data carries no name");
+        assert_eq!(m.datatype, None, "{name}: nor a data type");
         assert_eq!(
             m.timestamp,
             Some(T0_MS + i as u64 + 1),

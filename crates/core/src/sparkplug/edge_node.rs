@@ -37,12 +37,17 @@ pub(crate) struct EdgeMetric {
 }
 
 impl EdgeMetric {
-    /// The metric as births carry it: name, alias, data type, time and value (or null).
-    fn birth(&self) -> Metric {
+    /// The metric as births carry it at `now_ms`: name, alias, data type, time (of its value,
+    /// else of the birth) and value (or null).
+    fn birth(&self, now_ms: u64) -> Metric {
         Metric {
             name: Some(self.name.to_string()),
             alias: Some(self.alias),
-            timestamp: Some(self.time_ms),
+            timestamp: Some(if self.time_ms == 0 {
+                now_ms
+            } else {
+                self.time_ms
+            }),
             datatype: Some(self.datatype.code()),
             is_null: self.value.is_none().then_some(true),
             value: self.value.clone(),
@@ -250,7 +255,7 @@ impl EdgeNode {
             control(REBIRTH),
             control(NEXT_SERVER),
         ];
-        metrics.extend(self.metrics.iter().map(EdgeMetric::birth));
+        metrics.extend(self.metrics.iter().map(|m| m.birth(now_ms)));
         Payload {
             timestamp: Some(now_ms),
             metrics,
@@ -265,7 +270,7 @@ impl EdgeNode {
         let metrics = self.devices[d]
             .metrics
             .iter()
-            .map(EdgeMetric::birth)
+            .map(|m| m.birth(now_ms))
             .collect();
         Payload {
             timestamp: Some(now_ms),
@@ -286,7 +291,8 @@ impl EdgeNode {
     }
 
     /// NDATA or DDATA of one metric by alias: its value at `time_ms`, historical when it was
-    /// stored while the node could not publish.
+    /// stored while the node could not publish. No data type: the birth gave it, and Sparkplug
+    /// 3.0 asks data messages to leave it out.
     pub(crate) fn data(
         &mut self,
         at: MetricRef,
@@ -299,7 +305,6 @@ impl EdgeNode {
         let metric = Metric {
             alias: Some(m.alias),
             timestamp: Some(time_ms),
-            datatype: Some(m.datatype.code()),
             is_historical: historical.then_some(true),
             value: Some(value),
             ..Default::default()
