@@ -343,3 +343,167 @@ fn primary_host_offline_and_back_and_store_and_forward_across_a_broker_outage() 
     edge.quit_ok();
     host.quit_ok();
 }
+
+/// pysparkplug (PyPI) as an independent host: `tests/sparkplug/host.py` in the virtual
+/// environment tests/run.sh makes (`tests/sparkplug/.venv`); its JSON lines on stdout, its
+/// commands on stdin. Killed on drop.
+struct PyHost {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+fn python() -> std::path::PathBuf {
+    mqtt_line_e2e::workspace_dir().join("tests/sparkplug/.venv/bin/python")
+}
+
+/// Why pysparkplug cannot run here, if it cannot.
+fn pysparkplug_missing() -> Option<String> {
+    let ok = Command::new(python())
+        .args(["-c", "import pysparkplug"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    (!matches!(ok, Ok(s) if s.success())).then(|| {
+        format!(
+            "pysparkplug is not installed in {} (tests/run.sh makes it: python3 -m venv, pip \
+             install pysparkplug)",
+            python().display()
+        )
+    })
+}
+
+impl PyHost {
+    fn start(port: u16, group: &str) -> PyHost {
+        let script = mqtt_line_e2e::workspace_dir().join("tests/sparkplug/host.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args([&port.to_string(), group])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start host.py: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut host = PyHost {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        };
+        host.expect("ready", |v| v["event"] == "ready");
+        host
+    }
+
+    fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
+                    "pysparkplug did not report {what} within {TIMEOUT:?}; it said: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    fn send(&mut self, command: Value) {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}").expect("host.py takes commands");
+        self.stdin.flush().expect("host.py takes commands");
+        self.expect("that it sent the command", |v| v["event"] == "sent");
+    }
+}
+
+impl Drop for PyHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn py_metric<'a>(message: &'a Value, name: &str) -> &'a Value {
+    message["metrics"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["name"] == name))
+        .unwrap_or_else(|| panic!("no metric {name} in {message}"))
+}
+
+#[test]
+fn pysparkplug_host_reads_births_and_data_and_sends_commands() {
+    if let Some(why) = pysparkplug_missing() {
+        eprintln!("ignored: {why}");
+        return;
+    }
+    let broker = Mosquitto::start();
+    let port = broker.port();
+    let mut py = PyHost::start(port, "plant");
+    let mut edge = SimHost::start_on(&broker, &edge_config(port));
+    edge.wait_connected();
+    let is = |kind: &'static str| move |v: &Value| v["event"] == "message" && v["type"] == kind;
+    let nbirth = py.expect("NBIRTH", is("NBIRTH"));
+    assert_eq!(nbirth["seq"], 0, "{nbirth}");
+    assert_eq!(py_metric(&nbirth, "bdSeq")["type"], "INT64");
+    assert_eq!(py_metric(&nbirth, "Node Control/Rebirth")["value"], false);
+    let temp = py_metric(&nbirth, "Temperature");
+    assert_eq!(
+        (&temp["type"], &temp["is_null"]),
+        (&json!("DOUBLE"), &json!(true))
+    );
+    let dbirth = py.expect("DBIRTH", is("DBIRTH"));
+    assert_eq!(
+        (&dbirth["device"], &dbirth["seq"]),
+        (&json!("plc"), &json!(1))
+    );
+
+    // Data by alias, which pysparkplug resolves to the birth's names.
+    write_ok(&mut edge, "edge1", "temp", "5.5");
+    let ndata = py.expect("NDATA", is("NDATA"));
+    assert_eq!(ndata["seq"], 2);
+    assert_eq!(ndata["metrics"][0]["alias"], temp["alias"], "{ndata}");
+    assert_eq!(ndata["metrics"][0]["value"], 5.5, "{ndata}");
+    write_ok(&mut edge, "plc", "speed", "7");
+    let ddata = py.expect("DDATA", is("DDATA"));
+    assert_eq!(
+        (&ddata["seq"], &ddata["metrics"][0]["value"]),
+        (&json!(3), &json!(7.0))
+    );
+
+    // Its NCMD reaches the input tag; its rebirth request gets the births again.
+    py.send(json!({"cmd": "ncmd", "node": "edge1", "name": "Setpoint", "type": "Double", "value": 12.5}));
+    edge.expect_value_eq("edge1", "setpoint", 12.5);
+    py.send(json!({"cmd": "ncmd", "node": "edge1", "name": "Node Control/Rebirth", "type": "Boolean", "value": true}));
+    let again = py.expect("NBIRTH again", is("NBIRTH"));
+    assert_eq!(again["seq"], 0);
+    assert_eq!(
+        py_metric(&again, "bdSeq")["value"],
+        py_metric(&nbirth, "bdSeq")["value"]
+    );
+    assert_eq!(py_metric(&again, "Temperature")["value"], 5.5);
+    py.expect("DBIRTH again", is("DBIRTH"));
+    edge.quit_ok();
+    // A clean stop: NDEATH before DISCONNECT.
+    let death = py.expect("NDEATH", is("NDEATH"));
+    assert_eq!(
+        py_metric(&death, "bdSeq")["value"],
+        py_metric(&nbirth, "bdSeq")["value"]
+    );
+}
