@@ -507,3 +507,20 @@ fn pysparkplug_host_reads_births_and_data_and_sends_commands() {
         py_metric(&nbirth, "bdSeq")["value"]
     );
 }
+
+/// examples/sparkplug-edge.toml is a valid configuration, without warnings.
+#[test]
+fn the_edge_example_configuration_checks_clean() {
+    let path = mqtt_line_e2e::workspace_dir().join("examples/sparkplug-edge.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let plugin = mqtt_line_e2e::plugin_path();
+    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap()];
+    let done = mqtt_line_e2e::run_to_exit(&config, &args, TIMEOUT);
+    assert_eq!(done.code, Some(0), "{done}");
+    assert!(
+        done.stdout.contains("configuration OK: 2 stations, 7 tags"),
+        "{done}"
+    );
+    assert!(!done.stderr.contains("WARN"), "{done}");
+}

@@ -114,9 +114,18 @@ impl Line {
 
     /// The edge node of the configured stations and SPB= tags (called by `start`).
     pub(super) fn build_edge(&mut self, wall_ns: i64) -> Result<(), ConfigError> {
+        self.edge = self.edge_of_configuration(wall_ns)?;
+        Ok(())
+    }
+
+    /// What `build_edge` makes, for `check` too: `Err` for stations and tags that do not make
+    /// one edge node.
+    pub(super) fn edge_of_configuration(
+        &self,
+        wall_ns: i64,
+    ) -> Result<Option<Box<Edge>>, ConfigError> {
         if !self.config.is_edge_node() {
-            self.edge = None;
-            return Ok(());
+            return Ok(None);
         }
         let line = format!("line '{}'", self.name);
         let node_station = self
@@ -176,13 +185,12 @@ impl Line {
         n.start_bd_seq(None, wall_ns);
         n.host_online = self.config.edge.primary_host_id.is_empty();
         let edge = &self.config.edge;
-        self.edge = Some(Box::new(Edge {
+        Ok(Some(Box::new(Edge {
             node: n,
             store: Store::new(edge.store_max_messages, !edge.store_path.is_empty()),
             forwarding: Vec::new(),
             clock_ns: wall_ns,
-        }));
-        Ok(())
+        })))
     }
 
     /// The start warnings of an edge node line: tags that are not SPB= tags.

@@ -215,6 +215,7 @@ impl Line {
     /// configurations that are valid but cannot work as meant are returned as warnings.
     pub fn check(&self) -> Result<Warnings, ConfigError> {
         self.build_router()?;
+        self.edge_of_configuration(0)?;
         Ok(self.start_warnings())
     }
 
