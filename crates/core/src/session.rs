@@ -231,6 +231,23 @@ pub struct Session {
     warning: Option<String>,
 }
 
+/// A DISCONNECT with `reason`. Another reason than 0 carries Session Expiry Interval 0 (what a
+/// clean session has anyway): rumqttc 0.25 writes the property length of a DISCONNECT without
+/// properties but leaves it out of the remaining length, and writes one whose properties are
+/// empty as a bare DISCONNECT; both would lose the reason.
+pub(crate) fn disconnect(reason: DisconnectReasonCode) -> Disconnect {
+    let mut bye = Disconnect::new(reason);
+    if reason != DisconnectReasonCode::NormalDisconnection {
+        bye.properties = Some(crate::codec::DisconnectProperties {
+            session_expiry_interval: Some(0),
+            reason_string: None,
+            user_properties: Vec::new(),
+            server_reference: None,
+        });
+    }
+    bye
+}
+
 impl Session {
     pub fn new(now: Instant) -> Session {
         Session {
@@ -346,10 +363,11 @@ impl Session {
     }
 
     /// The client leaves on its own after what is queued (a Sparkplug edge node after its
-    /// NDEATH): DISCONNECT goes out next, and the broker closes the connection.
-    pub fn queue_disconnect(&mut self) {
-        let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
-        self.outbox.push_back(Packet::Disconnect(bye));
+    /// NDEATH, or with its will on MQTT 5): DISCONNECT with `reason` (MQTT 5; 3.1.1 has none)
+    /// goes out next, and the broker closes the connection.
+    pub fn queue_disconnect(&mut self, reason: DisconnectReasonCode) {
+        self.outbox
+            .push_back(Packet::Disconnect(disconnect(reason)));
     }
 
     /// The transport is gone. Returns the tokens of publications that will not be completed:

@@ -499,6 +499,38 @@ fn device_station_off_and_on_node_station_off_and_line_stop() {
     );
 }
 
+#[test]
+fn mqtt5_leaves_with_its_will_instead_of_publishing_ndeath() {
+    let mut h = edge_line(&[("protocol_version", "5")]);
+    let sent = connect(&mut h);
+    let Packet::Connect(c, _, _) = &sent[0] else {
+        panic!("{sent:?}")
+    };
+    let props = c.properties.as_ref();
+    assert_eq!(
+        props.and_then(|p| p.session_expiry_interval),
+        None,
+        "expiry 0"
+    );
+    assert!(c.clean_start);
+    let mut buf = BytesMut::new();
+    h.line.close_deliberately(Deliberate::Stop, &mut buf);
+    // DISCONNECT only (no NDEATH PUBLISH), reason 0x04 Disconnect with Will Message, well
+    // formed (the remaining length covers the reason and the properties).
+    assert_eq!(&buf[..], b"\xe0\x07\x04\x05\x11\0\0\0\0", "{buf:?}");
+    // Next Server the same way.
+    let mut h = edge_line(&[("protocol_version", "5")]);
+    connect(&mut h);
+    let next = named("Node Control/Next Server", 11, MetricValue::Boolean(true));
+    command(&mut h, "spBv1.0/plant/NCMD/edge1", vec![next]);
+    let sent = h.transmit();
+    assert!(kinds(&sent).is_empty(), "{sent:?}");
+    assert!(
+        matches!(sent.as_slice(), [Packet::Disconnect(d)] if d.reason_code as u8 == 0x04),
+        "{sent:?}"
+    );
+}
+
 fn state(h: &mut Harness, online: bool, timestamp: u64) -> Vec<Packet> {
     let body = format!("{{\"online\":{online},\"timestamp\":{timestamp}}}");
     let mut p = Publish::new(

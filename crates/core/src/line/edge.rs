@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use super::inbound::topic;
 use super::writes::WriteError;
 use super::Line;
-use crate::codec::{LastWill, Packet, Publish, QoS};
+use crate::codec::{DisconnectReasonCode, LastWill, Packet, Protocol, Publish, QoS};
 use crate::error::{object, ConfigError};
 use crate::event::{LogLevel, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
 use crate::ids::{StationIndex, TagIndex, WriteToken};
@@ -437,8 +437,16 @@ impl Line {
         let death = e.node.ndeath(Some(ms(wall_ns)));
         e.node.leaving = true;
         let identity = format!("{}/{}", e.node.group, e.node.node);
-        self.edge_send(MessageType::NDeath, None, &death);
-        self.session.queue_disconnect();
+        if self.session.protocol() == Protocol::V5 {
+            // MQTT 5: the broker publishes the will NDEATH on this reason code (Sparkplug 3.0
+            // payloads-ndeath-will-message-publisher-disconnect-mqtt50).
+            self.session
+                .queue_disconnect(DisconnectReasonCode::DisconnectWithWillMessage);
+        } else {
+            self.edge_send(MessageType::NDeath, None, &death);
+            self.session
+                .queue_disconnect(DisconnectReasonCode::NormalDisconnection);
+        }
         self.log(
             LogLevel::Info,
             format!(
@@ -449,16 +457,20 @@ impl Line {
         );
     }
 
-    /// The line closes the connection itself (stop, node station off, new parameters): NDEATH
-    /// goes into `buf` before the DISCONNECT, since the broker drops the will on DISCONNECT.
-    pub(super) fn edge_goodbye(&mut self, buf: &mut BytesMut) {
+    /// The line closes the connection itself (stop, node station off, new parameters): on
+    /// 3.1.1 NDEATH goes into `buf` before the DISCONNECT, since the broker drops the will on
+    /// DISCONNECT; on MQTT 5 the DISCONNECT's reason asks the broker to publish the will (the
+    /// reason code returned).
+    pub(super) fn edge_goodbye(&mut self, buf: &mut BytesMut) -> Option<DisconnectReasonCode> {
         if !self.edge_live() {
-            return;
+            return None;
         }
-        let Some(e) = self.edge.as_mut() else {
-            return;
-        };
+        let v5 = self.session.protocol() == Protocol::V5;
+        let e = self.edge.as_mut()?;
         let death = e.node.ndeath(Some(ms(e.clock_ns)));
+        if v5 {
+            return Some(DisconnectReasonCode::DisconnectWithWillMessage);
+        }
         let topic = edge_topic(&e.node.group, MessageType::NDeath, &e.node.node, None);
         let p = Publish::new(topic, QoS::AtMostOnce, payload::encode(&death), None);
         if let Err(why) = self.encode(&Packet::Publish(p), buf) {
@@ -467,6 +479,7 @@ impl Line {
                 format!("Sparkplug edge node: cannot send NDEATH: {why}"),
             );
         }
+        None
     }
 
     /// The latest wall time the line was given.

@@ -40,7 +40,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use bytes::BytesMut;
 
-use crate::codec::{describe, read_packet, write_packet, Disconnect, DisconnectReasonCode, Packet};
+use crate::codec::{describe, read_packet, write_packet, DisconnectReasonCode, Packet};
 use crate::config::LineConfig;
 use crate::connection::{Attempt, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
@@ -412,8 +412,10 @@ impl Line {
     /// how the shell closes the transport.
     pub fn close_deliberately(&mut self, why: Deliberate, buf: &mut BytesMut) -> Goodbye {
         // A DISCONNECT is two bytes: it always fits.
-        self.edge_goodbye(buf);
-        let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
+        let reason = self
+            .edge_goodbye(buf)
+            .unwrap_or(DisconnectReasonCode::NormalDisconnection);
+        let bye = crate::session::disconnect(reason);
         let _ = self.encode(&Packet::Disconnect(bye), buf);
         Goodbye::for_close(why)
     }

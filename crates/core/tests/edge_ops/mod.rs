@@ -115,7 +115,7 @@ impl EdgeRun {
         self.now += Duration::from_millis(10);
         self.wall += 10_000_000;
         match op % 12 {
-            0 | 1 | 2 => {
+            0..=2 => {
                 let station = [NODE, DEVICES[0], DEVICES[1]][usize::from(op / 12 % 3)];
                 self.writes += 1;
                 let value = Value::Float(f64::from(op));
