@@ -753,6 +753,23 @@ fn bd_seq_and_the_store_survive_a_restart_through_the_files() {
 }
 
 #[test]
+fn a_started_line_does_not_change_role() {
+    let mut h = edge_line(&[]);
+    let err = h
+        .line
+        .reconfigure([("payload_type", "JSON")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot become or stop being a Sparkplug edge node"),
+        "{err}"
+    );
+    h.line
+        .reconfigure([("sparkplug_primary_host_id", "scada")])
+        .unwrap();
+}
+
+#[test]
 fn configuration_errors_name_both_stations() {
     let mut h = Harness::new(&[("payload_type", "Sparkplug Edge Node")]);
     h.line

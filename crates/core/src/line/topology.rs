@@ -295,6 +295,16 @@ impl Line {
     ) -> Result<Warnings, ConfigError> {
         let object = format!("line '{}'", self.name);
         let (config, warnings) = self.config.with_changes(&object, params)?;
+        if self.started && config.is_edge_node() != self.config.is_edge_node() {
+            // The edge node (its metrics, aliases, store) is built from the stations at start.
+            return Err(ConfigError::InvalidValue {
+                object,
+                param: "payload_type".into(),
+                value: format!("{:?}", config.payload_type),
+                reason: "a started line cannot become or stop being a Sparkplug edge node;                          configure the line again"
+                    .into(),
+            });
+        }
         // Every station must accept the new line settings before any is changed.
         let settings = self
             .stations
