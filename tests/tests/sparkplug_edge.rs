@@ -524,3 +524,61 @@ fn the_edge_example_configuration_checks_clean() {
     );
     assert!(!done.stderr.contains("WARN"), "{done}");
 }
+
+/// With `store_path`, writes stored by one process are forwarded by the next, and the next
+/// process's bdSeq follows the one saved beside the store.
+#[test]
+fn stored_writes_and_bd_seq_survive_a_restart_of_the_process() {
+    let broker = Mosquitto::start();
+    let port = broker.port();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("edge.store");
+    let edge_cfg = edge_config(port)
+        .param("sparkplug_primary_host_id", "scada")
+        .param("store_path", store.to_str().unwrap());
+    // No primary host: nothing is born, the writes are stored (in the file).
+    let mut edge = SimHost::start_on(&broker, &edge_cfg);
+    edge.wait_connected();
+    for v in ["1", "2"] {
+        write_ok(&mut edge, "edge1", "temp", v);
+    }
+    write_ok(&mut edge, "plc", "speed", "3");
+    edge.quit_ok();
+    let saved: u64 = std::fs::read_to_string(dir.path().join("edge.store.bdseq"))
+        .expect("the bdSeq file")
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(std::fs::metadata(&store).expect("the store file").len() > 0);
+
+    // The next process forwards them once the host is online.
+    let mut watch = Watch::start(port, "spBv1.0/plant/+/edge1/#");
+    let mut edge = SimHost::start_on(&broker, &edge_cfg);
+    edge.wait_connected();
+    let mut host = SimHost::start_on(&broker, &host_config(port));
+    host.wait_connected();
+    let nbirth = watch.expect("NBIRTH/edge1");
+    let bd_seq = nbirth
+        .metrics
+        .iter()
+        .find(|m| m.name.as_deref() == Some("bdSeq"))
+        .and_then(|m| m.value.clone());
+    assert_eq!(bd_seq, Some(MetricValue::Long((saved + 1) % 256)));
+    let mut forwarded = Vec::new();
+    for kind in ["NDATA/edge1", "NDATA/edge1", "DDATA/edge1/plc"] {
+        let p = watch.expect(kind);
+        let m = sole_metric(&p);
+        assert_eq!(m.is_historical, Some(true), "{m:?}");
+        forwarded.push(m.value.clone());
+    }
+    assert_eq!(
+        forwarded,
+        [1.0, 2.0, 3.0].map(|v| Some(MetricValue::Double(v))),
+        "in their original order"
+    );
+    host.expect_value_eq("plc", "speed", 3.0);
+    edge.quit_ok();
+    host.quit_ok();
+    // Forwarded: the file is empty again.
+    assert_eq!(std::fs::metadata(&store).unwrap().len(), 0);
+}
