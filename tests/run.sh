@@ -79,6 +79,14 @@ fi
 # Project-local preparations (an `npm ci` of a web part, say) go here, one line each.
 # Eclipse Tahu's Sparkplug edge node for tests/tests/sparkplug.rs and the benchmark's Sparkplug row.
 (cd tests/sparkplug && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+# pysparkplug from PyPI, an independent Sparkplug host for tests/tests/sparkplug_edge.rs, in a
+# virtual environment of its own (Debian's python3-venv makes it).
+if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv || exit 1
+fi
+(cd tests/sparkplug && { [ -x .venv/bin/python ] || python3 -m venv .venv; } &&
+    .venv/bin/pip install --quiet --disable-pip-version-check pysparkplug==0.6.1) || exit 1
 
 say "$(mosquitto -h 2>/dev/null | head -n 1)"
 say "$(gcc --version | head -n 1); $(openssl version); $(nats-server --version 2>&1 | head -n 1)"

@@ -276,5 +276,76 @@ fn deliver(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, routing, json, time, startup, deliver);
+/// A Sparkplug edge node line with 20 output metrics on its node station, born: each iteration
+/// writes all 20 (20 NDATA by alias), encodes the packets into the shell's buffer, flushes and
+/// drains the write-done events; throughput in NDATA messages.
+fn edge_ndata(c: &mut Criterion) {
+    use bytes::BytesMut;
+    use mqtt_line_core::mqtt::SubscribeReasonCode;
+    use mqtt_line_core::mqtt::{conn_ack, sub_ack, ConnectReturnCode, Packet, QoS};
+    use mqtt_line_core::Value;
+    let params = [
+        ("host", "127.0.0.1"),
+        ("payload_type", "Sparkplug Edge Node"),
+    ];
+    let (config, _) = LineConfig::from_params("line 'bench'", params).expect("valid parameters");
+    let now = Instant::now();
+    let mut line = Line::new("bench", config, now);
+    line.add_station(StationId(1), "node", "plant/edge1", [])
+        .expect("station");
+    for t in 0..20u64 {
+        let address = format!("SPB=Metric {t}");
+        line.add_tag(
+            StationId(1),
+            TagId(t),
+            &address,
+            &address,
+            ValueType::Ao,
+            None,
+        )
+        .expect("tag");
+    }
+    line.start(0).expect("start");
+    line.transport_open("127.0.0.1:1883", &Default::default(), now);
+    while line.poll_transmit(now).is_some() {}
+    let connack = Packet::ConnAck(conn_ack(ConnectReturnCode::Success, false));
+    line.handle_packet(connack, now, 0).expect("connack");
+    let mut sub = (0, 0);
+    while let Some(p) = line.poll_transmit(now) {
+        if let Packet::Subscribe(s) = p {
+            sub = (s.pkid, s.filters.len());
+        }
+    }
+    let ok = vec![SubscribeReasonCode::Success(QoS::AtMostOnce); sub.1];
+    line.handle_packet(Packet::SubAck(sub_ack(sub.0, ok)), now, 0)
+        .expect("suback");
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    line.poll_transmit_into(now, &mut buf, 0).expect("births");
+    while line.poll_event().is_some() {}
+    let mut g = c.benchmark_group("edge");
+    g.throughput(Throughput::Elements(20));
+    let mut request = 0u64;
+    let wall = 1_700_000_000_000_000_000i64;
+    g.bench_function("ndata_20_metrics", |b| {
+        b.iter(|| {
+            for t in 0..20u64 {
+                request += 1;
+                let value = Value::Float(request as f64 * 0.5);
+                line.write(TagId(t), request, value, now, wall)
+                    .expect("write");
+            }
+            buf.clear();
+            line.poll_transmit_into(now, &mut buf, wall)
+                .expect("encode");
+            black_box(buf.len());
+            line.flushed(wall);
+            while let Some(e) = line.poll_event() {
+                black_box(e);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, routing, json, time, startup, deliver, edge_ndata);
 criterion_main!(benches);

@@ -10,6 +10,7 @@ use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 pub use crate::payload_params::PayloadType;
 use crate::payload_params::{PayloadParams, PAYLOAD_PARAMETERS};
 use crate::session::SessionConfig;
+use crate::sparkplug::edge_settings::{EdgeConfig, EDGE_PARAMETERS};
 
 /// How bytes reach the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub struct LineConfig {
     pub(crate) clean_session_given: bool,
     /// The protocol version and what MQTT 5 adds (config_v5.rs).
     pub v5: V5Config,
+    /// The Sparkplug edge node's parameters (sparkplug/edge_settings.rs).
+    pub edge: EdgeConfig,
 }
 
 impl Default for LineConfig {
@@ -117,6 +120,7 @@ impl Default for LineConfig {
             sparkplug_reorder_timeout: crate::sparkplug::DEFAULT_REORDER_TIMEOUT,
             clean_session_given: false,
             v5: V5Config::default(),
+            edge: EdgeConfig::default(),
         }
     }
 }
@@ -169,7 +173,7 @@ pub const LINE_PARAMETERS: &[&str] = &[
 /// Every canonical line parameter: the protocol's, then MQTT 5's.
 fn known_parameters() -> &'static [&'static str] {
     static ALL: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| [LINE_PARAMETERS, V5_PARAMETERS].concat())
+    ALL.get_or_init(|| [LINE_PARAMETERS, V5_PARAMETERS, EDGE_PARAMETERS].concat())
 }
 
 /// Other spellings an engineering tool may store.
@@ -203,6 +207,7 @@ impl LineConfig {
             ping_interval: self.ping_interval,
             reply_timeout: self.reply_timeout,
             topic_filter: self.topic_filter.clone(),
+            more_filters: Vec::new(),
             subscribe_qos: self.subscribe_qos,
             last_will: self.will_flag.then(|| {
                 LastWill::new(
@@ -349,6 +354,7 @@ impl LineConfig {
                 }
                 other if PAYLOAD_PARAMETERS.contains(&other) => self.payload.set(other, &p)?,
                 other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
+                other if EDGE_PARAMETERS.contains(&other) => self.edge.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),
             }
         }
@@ -424,6 +430,7 @@ impl LineConfig {
             }
         }
         warnings.extend(self.validate_sparkplug(object)?);
+        warnings.extend(self.validate_edge(object)?);
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \

@@ -50,10 +50,11 @@ pub use event::{
 };
 pub use gzip::Encoding;
 pub use ids::{StationId, TagId, WriteToken};
-pub use line::{Line, LineState, LineStats, StationStats, Unsendable};
+pub use line::{EdgeFiles, Line, LineState, LineStats, StationStats, Unsendable};
 pub use params::Secret;
 pub use payload::escape;
 pub use payload_params::{PayloadParams, PayloadType};
+pub use sparkplug::store::StoreFile;
 pub use station::{StationCommand, StationParams, StationState};
 pub use value::{Value, ValueType};
 

@@ -21,6 +21,9 @@ pub enum PayloadType {
     /// The line is a Sparkplug B 3.0 host application: topics `spBv1.0/...`, protobuf payloads,
     /// SPB= tags (docs/sparkplug.md). A line parameter only.
     SparkplugB,
+    /// The line is a Sparkplug B 3.0 edge node: it publishes births, data and deaths of its
+    /// SPB= tags and takes commands (docs/sparkplug.md). A line parameter only.
+    SparkplugEdge,
 }
 
 /// Canonical names of the payload parameters (after [`normalize_key`]).
@@ -102,7 +105,10 @@ fn payload_type(p: &Param) -> Result<PayloadType, ConfigError> {
         "json" => Ok(PayloadType::Json),
         "csv" => Ok(PayloadType::Csv),
         "sparkplug_b" | "sparkplug" | "spb" => Ok(PayloadType::SparkplugB),
-        _ => Err(p.invalid("expected 'Text only', 'JSON', 'CSV' or 'Sparkplug B'")),
+        "sparkplug_edge_node" | "sparkplug_edge" => Ok(PayloadType::SparkplugEdge),
+        _ => Err(p.invalid(
+            "expected 'Text only', 'JSON', 'CSV', 'Sparkplug B' or 'Sparkplug Edge Node'",
+        )),
     }
 }
 

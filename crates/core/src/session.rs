@@ -39,6 +39,9 @@ pub struct SessionConfig {
     pub ping_interval: Duration,
     pub reply_timeout: Duration,
     pub topic_filter: String,
+    /// Filters subscribed beside `topic_filter` in the same SUBSCRIBE (a Sparkplug edge node's
+    /// command and STATE topics); every one must be granted.
+    pub more_filters: Vec<String>,
     pub subscribe_qos: QoS,
     /// The line's own will message, sent in CONNECT.
     pub last_will: Option<LastWill>,
@@ -205,6 +208,7 @@ pub struct Session {
     last_ping: Instant,
     subscribed_filter: Option<String>,
     filter: String,
+    more_filters: Vec<String>,
     subscribe_qos: QoS,
     keep_alive: Duration,
     ping_interval: Duration,
@@ -228,6 +232,23 @@ pub struct Session {
     warning: Option<String>,
 }
 
+/// A DISCONNECT with `reason`. Another reason than 0 carries Session Expiry Interval 0 (what a
+/// clean session has anyway): rumqttc 0.25 writes the property length of a DISCONNECT without
+/// properties but leaves it out of the remaining length, and writes one whose properties are
+/// empty as a bare DISCONNECT; both would lose the reason.
+pub(crate) fn disconnect(reason: DisconnectReasonCode) -> Disconnect {
+    let mut bye = Disconnect::new(reason);
+    if reason != DisconnectReasonCode::NormalDisconnection {
+        bye.properties = Some(crate::codec::DisconnectProperties {
+            session_expiry_interval: Some(0),
+            reason_string: None,
+            user_properties: Vec::new(),
+            server_reference: None,
+        });
+    }
+    bye
+}
+
 impl Session {
     pub fn new(now: Instant) -> Session {
         Session {
@@ -247,6 +268,7 @@ impl Session {
             last_ping: now,
             subscribed_filter: None,
             filter: String::new(),
+            more_filters: Vec::new(),
             subscribe_qos: QoS::AtLeastOnce,
             keep_alive: Duration::ZERO,
             ping_interval: Duration::ZERO,
@@ -288,6 +310,7 @@ impl Session {
         self.sent_qos0.clear();
         self.qos0_waiting.clear();
         self.filter = cfg.topic_filter.clone();
+        self.more_filters = cfg.more_filters.clone();
         self.subscribe_qos = cfg.subscribe_qos;
         self.keep_alive = Duration::from_secs(cfg.keep_alive.into());
         self.ping_interval = cfg.ping_interval;
@@ -338,6 +361,14 @@ impl Session {
         self.expect(Expect::ConnAck, now);
         self.outbox
             .push_back(Packet::Connect(connect, cfg.last_will.clone(), login));
+    }
+
+    /// The client leaves on its own after what is queued (a Sparkplug edge node after its
+    /// NDEATH, or with its will on MQTT 5): DISCONNECT with `reason` (MQTT 5; 3.1.1 has none)
+    /// goes out next, and the broker closes the connection.
+    pub fn queue_disconnect(&mut self, reason: DisconnectReasonCode) {
+        self.outbox
+            .push_back(Packet::Disconnect(disconnect(reason)));
     }
 
     /// The transport is gone. Returns the tokens of publications that will not be completed:
@@ -759,20 +790,31 @@ impl Session {
         let pkid = self.allocate_pkid().unwrap_or(1);
         self.phase = Phase::AwaitSubAck;
         self.expect(Expect::SubAck(pkid), now);
-        let mut filter = Filter::new(self.filter.clone(), self.subscribe_qos);
-        if self.protocol == Protocol::V5 {
-            filter.nolocal = self.v5.no_local;
-            filter.preserve_retain = self.v5.retain_as_published;
-            filter.retain_forward_rule = self.v5.retain_handling.clone();
-        }
-        let mut sub = Subscribe::new(filter, None);
+        let filters = std::iter::once(&self.filter)
+            .chain(&self.more_filters)
+            .map(|path| {
+                let mut filter = Filter::new(path.clone(), self.subscribe_qos);
+                if self.protocol == Protocol::V5 {
+                    filter.nolocal = self.v5.no_local;
+                    filter.preserve_retain = self.v5.retain_as_published;
+                    filter.retain_forward_rule = self.v5.retain_handling.clone();
+                }
+                filter
+            });
+        let mut sub = Subscribe::new_many(filters, None);
         sub.pkid = pkid;
         self.outbox.push_back(Packet::Subscribe(sub));
     }
 
     fn on_suback(&mut self, ack: SubAck) -> Result<Option<SessionEvent>, ProtocolError> {
         self.fulfil(Expect::SubAck(ack.pkid), "SUBACK")?;
-        match ack.return_codes.first() {
+        // With more filters than one, the first refused one decides.
+        let code = ack
+            .return_codes
+            .iter()
+            .find(|c| !matches!(c, SubscribeReasonCode::Success(_)))
+            .or(ack.return_codes.first());
+        match code {
             Some(SubscribeReasonCode::Success(_)) => {
                 self.subscribed_filter = Some(self.filter.clone());
                 self.phase = Phase::Ready;

@@ -126,9 +126,12 @@ impl StationParams {
                 "swp" => p.will_payload = value.to_string(),
                 "payload_type" => {
                     p.payload.set("payload_type", &param)?;
-                    if p.payload.payload_type == Some(PayloadType::SparkplugB) {
+                    if matches!(
+                        p.payload.payload_type,
+                        Some(PayloadType::SparkplugB | PayloadType::SparkplugEdge)
+                    ) {
                         return Err(param.invalid(
-                            "Sparkplug B is a line's payload type (payload_type of the line), \
+                            "Sparkplug is a line's payload type (payload_type of the line), \
                              not a station's",
                         ));
                     }

@@ -194,6 +194,7 @@ async fn supervise(shared: &Shared) {
         let reported = shared.with_line(|l| {
             l.transport_closed(&closed.reason, now_ns());
             l.connection_ended(now, closed.ended);
+            crate::edge_files::save(l);
         });
         if reported.is_err() {
             return;
@@ -251,6 +252,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         let now = Instant::now();
         let Ok((deadline, station_on, unsendable)) = shared.with_line(|l| {
             let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
+            crate::edge_files::save(l);
             (l.poll_timeout(), l.wants_connection(), unsendable)
         }) else {
             return end("internal error".into());

@@ -299,8 +299,14 @@ pub unsafe extern "C" fn line_add_tag(
 pub unsafe extern "C" fn line_start(line: *mut MqlLine, err: *mut MqlError) -> MqlStatus {
     guard(err, || {
         let h = handle(line)?;
-        h.with_line(|l| l.start(now_ns()).map(log_warnings))?
-            .map_err(Failure::config)?;
+        h.with_line(|l| {
+            let started = l.start(now_ns()).map(log_warnings);
+            if started.is_ok() {
+                crate::edge_files::load(l);
+            }
+            started
+        })?
+        .map_err(Failure::config)?;
         let shared = h.shared.clone();
         let dispatch = h.dispatch.clone();
         let name = h.shared.lock()?.name().to_string();
@@ -362,8 +368,12 @@ pub unsafe extern "C" fn line_write(
                 format!("line '{name}' is not started: writes are accepted after line_start"),
             ));
         }
-        h.with_line(|l| l.write(TagId(tag_id), request_id, value, Instant::now(), now_ns()))?
-            .map_err(Failure::config)
+        h.with_line(|l| {
+            let written = l.write(TagId(tag_id), request_id, value, Instant::now(), now_ns());
+            crate::edge_files::save(l);
+            written
+        })?
+        .map_err(Failure::config)
     })
 }
 

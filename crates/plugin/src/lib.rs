@@ -6,6 +6,7 @@
 
 mod convert;
 mod driver;
+mod edge_files;
 mod ffi;
 mod logging;
 mod queue;

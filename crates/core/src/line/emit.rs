@@ -84,7 +84,7 @@ impl Line {
         let tags = match st.payload.payload_type {
             PayloadType::Json => Some("JA="),
             PayloadType::Csv => Some("CSV="),
-            PayloadType::Text | PayloadType::SparkplugB => None,
+            PayloadType::Text | PayloadType::SparkplugB | PayloadType::SparkplugEdge => None,
         };
         let invalid = match (tags, matches!(error, PayloadError::Gzip(_))) {
             (Some(t), false) => format!("its {t} tags are invalid"),

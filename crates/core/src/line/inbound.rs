@@ -28,6 +28,10 @@ impl Line {
             self.session.confirm(p.pkid, self.session.epoch());
             return;
         }
+        if self.edge.is_some() {
+            self.deliver_edge(p, now, wall_ns);
+            return;
+        }
         if self.sparkplug.is_some() {
             self.deliver_sparkplug(p, now, wall_ns);
             return;

@@ -17,6 +17,8 @@
 //!   errors, the routing trace and log lines. The files above call down into it, never the
 //!   other way: inbound -> accounting/ack/sparkplug -> inputs -> reading -> emit.
 //! - [`writes`]: host writes (OUT_TOPIC, OUT_VALUE, ACK_ID), their completion or failure.
+//! - [`edge`]: the line as a Sparkplug B edge node: births, data, deaths, commands and
+//!   store-and-forward (its rules are in `crate::sparkplug::{edge_node, store}`).
 //! - [`sparkplug`]: a Sparkplug B host application's births, data, deaths, rebirth requests,
 //!   commands and STATE (its rules are in `crate::sparkplug`).
 //!
@@ -24,6 +26,7 @@
 
 mod accounting;
 mod ack;
+mod edge;
 mod emit;
 mod inbound;
 mod inputs;
@@ -35,6 +38,7 @@ mod stats;
 mod topology;
 mod writes;
 
+pub use edge::EdgeFiles;
 use stats::StationCounters;
 pub use stats::{LineState, LineStats, StationStats};
 
@@ -45,7 +49,7 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use bytes::BytesMut;
 
-use crate::codec::{describe, read_packet, write_packet, Disconnect, DisconnectReasonCode, Packet};
+use crate::codec::{describe, read_packet, write_packet, DisconnectReasonCode, Packet};
 use crate::config::LineConfig;
 use crate::connection::{Attempt, Closing, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
 use crate::event::{Event, LineEvent, LogLevel};
@@ -185,6 +189,8 @@ pub struct Line {
     ever_ready: bool,
     /// The Sparkplug B host's state, when the payload type is Sparkplug B.
     sparkplug: Option<Box<crate::sparkplug::Host>>,
+    /// The Sparkplug edge node, when the payload type is Sparkplug Edge Node (line/edge.rs).
+    edge: Option<Box<edge::Edge>>,
     /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
     redirect: Option<Redirect>,
 }
@@ -226,6 +232,7 @@ impl Line {
             closed: None,
             ever_ready: false,
             sparkplug: None,
+            edge: None,
             redirect: None,
         }
     }
@@ -245,6 +252,9 @@ impl Line {
 
     /// Whether the line should hold a connection: some station is on.
     pub fn wants_connection(&self) -> bool {
+        if let Some(wants) = self.edge_wants_connection() {
+            return wants;
+        }
         self.stations
             .iter()
             .any(|s| s.command == StationCommand::On)
@@ -323,8 +333,9 @@ impl Line {
         self.was_ready = false;
         self.closed = None;
         let will_ms = self.sparkplug_will_ms();
-        self.session
-            .connect(&self.config.session_at(will_ms), password, now);
+        let mut session = self.config.session_at(will_ms);
+        self.edge_session(&mut session);
+        self.session.connect(&session, password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.
@@ -334,6 +345,8 @@ impl Line {
             let host = self.host.clone().unwrap_or_default();
             self.closed = Some((host, reason.to_string()));
         }
+        self.edge_clock(wall_ns);
+        self.edge_disconnected();
         for token in self.session.disconnected() {
             self.fail_write(
                 token,
@@ -397,6 +410,7 @@ impl Line {
                     self.refresh_station(i, "connected to the broker", wall_ns);
                 }
                 self.sparkplug_connected();
+                self.edge_ready(wall_ns);
             }
             Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
@@ -458,7 +472,10 @@ impl Line {
         // Closing anyway: a packet that cannot be encoded is only not sent.
         let _ = self.poll_transmit_into(now, buf, wall_ns);
         // A DISCONNECT is two bytes: it always fits.
-        let bye = Disconnect::new(DisconnectReasonCode::NormalDisconnection);
+        let reason = self
+            .edge_goodbye(buf)
+            .unwrap_or(DisconnectReasonCode::NormalDisconnection);
+        let bye = crate::session::disconnect(reason);
         let _ = self.encode(&Packet::Disconnect(bye), buf);
         match said_offline {
             true => Goodbye::for_close(why).awaiting_reply(),

@@ -34,6 +34,7 @@ impl Line {
         };
         if self.started {
             self.refresh_station(i, reason, wall_ns);
+            self.edge_station_switched(i, wall_ns);
         }
         Ok(())
     }

@@ -33,6 +33,12 @@ pub struct LineStats {
     pub reconnects: u64,
     /// Wall time (Unix ns) of the last PUBLISH; `None` before the first.
     pub last_message_ns: Option<i64>,
+    /// Sparkplug edge node store-and-forward: writes stored, forwarded after a birth, dropped
+    /// beyond `store_max_messages` (or unreadable from `store_path`), held in the store now.
+    pub edge_stored: u64,
+    pub edge_forwarded: u64,
+    pub edge_dropped: u64,
+    pub edge_held: u64,
 }
 
 /// Counters of one station.
@@ -62,7 +68,15 @@ impl Line {
     /// The line's counters now.
     pub fn stats(&self) -> LineStats {
         let held = self.stations.iter().map(|s| s.gate.held() as u64).sum();
-        LineStats { held, ..self.stats }
+        let (edge_stored, edge_forwarded, edge_dropped, edge_held) = self.edge_counters();
+        LineStats {
+            held,
+            edge_stored,
+            edge_forwarded,
+            edge_dropped,
+            edge_held,
+            ..self.stats
+        }
     }
 
     /// One station's counters now.

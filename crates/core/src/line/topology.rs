@@ -55,6 +55,7 @@ impl Line {
         let params = StationParams::from_params(&object, params)?;
         let payload = PayloadSettings::resolve(&object, &self.config, &params)?;
         check_address_text(&object, address)?;
+        self.check_edge_station(name, address)?;
         for warning in check_address(name, address)? {
             self.log(LogLevel::Warn, warning.to_string());
         }
@@ -188,6 +189,7 @@ impl Line {
             )));
         }
         self.router = self.build_router()?;
+        self.build_edge(wall_ns)?;
         let warnings = self.start_warnings();
         self.build_extract_trees();
         // Configuration is complete: give back what the growing vectors reserved.
@@ -217,6 +219,7 @@ impl Line {
     /// configurations that are valid but cannot work as meant are returned as warnings.
     pub fn check(&self) -> Result<Warnings, ConfigError> {
         self.build_router()?;
+        self.edge_of_configuration(0)?;
         Ok(self.start_warnings())
     }
 
@@ -242,7 +245,11 @@ impl Line {
             // The plugin's log prefixes every message with the line's name.
             warnings.push("no stations are configured, so no message reaches the host".into());
         }
-        warnings.extend(self.sparkplug_warnings());
+        if self.config.is_edge_node() {
+            warnings.extend(self.edge_warnings());
+        } else {
+            warnings.extend(self.sparkplug_warnings());
+        }
         let catch_all = self.stations.iter().find(|s| s.address == "#");
         for st in &self.stations {
             let station = object("station", &st.name);
@@ -292,6 +299,16 @@ impl Line {
     ) -> Result<Warnings, ConfigError> {
         let object = format!("line '{}'", self.name);
         let (config, warnings) = self.config.with_changes(&object, params)?;
+        if self.started && config.is_edge_node() != self.config.is_edge_node() {
+            // The edge node (its metrics, aliases, store) is built from the stations at start.
+            return Err(ConfigError::InvalidValue {
+                object,
+                param: "payload_type".into(),
+                value: format!("{:?}", config.payload_type()),
+                reason: "a started line cannot become or stop being a Sparkplug edge node;                          configure the line again"
+                    .into(),
+            });
+        }
         // Every station must accept the new line settings before any is changed.
         let settings = self
             .stations

@@ -49,7 +49,7 @@ impl Line {
                 tag: tag_id,
             },
         );
-        match self.perform_write(t, token, value) {
+        match self.perform_write(t, token, value, wall_ns) {
             Ok(true) => {
                 self.complete_write(token, wall_ns);
                 self.show_next(station, now);
@@ -66,6 +66,7 @@ impl Line {
         t: TagIndex,
         token: WriteToken,
         value: Value,
+        wall_ns: i64,
     ) -> Result<bool, WriteError> {
         let tag = &self.tags[t];
         let s = &self.stations[tag.station];
@@ -123,6 +124,9 @@ impl Line {
                 Ok(true)
             }
             TagAddress::Json(_) => Err(WriteError::JsonTag { object }),
+            TagAddress::Sparkplug(_) if self.edge.is_some() => {
+                self.write_edge(t, &value, token, object, wall_ns)
+            }
             TagAddress::Sparkplug(name) => {
                 let name = name.clone();
                 self.write_metric(t, &name, &value, token, object)
@@ -159,6 +163,9 @@ impl Line {
     }
 
     fn finish_write(&mut self, token: WriteToken, error: Option<String>, wall_ns: i64) {
+        if self.edge_write_finished(token, error.is_none()) {
+            return;
+        }
         if let Some(w) = self.writes.remove(&token) {
             match error {
                 None => self.stats.writes_ok += 1,

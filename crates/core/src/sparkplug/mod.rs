@@ -7,15 +7,20 @@
 //! - [`node_state`]: births, deaths, seq, bdSeq, aliases and the rebirth debounce per edge node;
 //! - [`reorder`]: messages held for the Reorder Timeout while a seq gap is open;
 //! - [`compression`]: payloads compressed with GZIP or DEFLATE (`uuid = "SPBV1.0_COMPRESSED"`);
+//! - [`edge_node`], [`edge_settings`], [`store`]: the line as an edge node: its metrics, bdSeq,
+//!   seq and births; its parameters; store-and-forward (`line/edge.rs` connects them);
 //! - this file: the host's own state (its STATE messages, which tags stand for which metric).
 
 pub(crate) mod compression;
 pub(crate) mod datatype;
+pub(crate) mod edge_node;
+pub(crate) mod edge_settings;
 pub(crate) mod node_state;
 pub mod payload;
 pub(crate) mod reorder;
 pub(crate) mod settings;
 pub(crate) mod stamp;
+pub mod store;
 pub(crate) mod topic;
 
 use std::time::Duration;

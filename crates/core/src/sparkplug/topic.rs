@@ -113,6 +113,30 @@ pub(crate) fn command_topic(group: &str, node: &str, device: Option<&str>) -> St
     }
 }
 
+/// The topic of an edge node's own message of type `kind` (`NBIRTH`, `DDATA`, ...): the node's,
+/// or its device's when `device` is given.
+pub(crate) fn edge_topic(
+    group: &str,
+    kind: MessageType,
+    node: &str,
+    device: Option<&str>,
+) -> String {
+    let name = match kind {
+        MessageType::NBirth => "NBIRTH",
+        MessageType::NData => "NDATA",
+        MessageType::NDeath => "NDEATH",
+        MessageType::NCmd => "NCMD",
+        MessageType::DBirth => "DBIRTH",
+        MessageType::DData => "DDATA",
+        MessageType::DDeath => "DDEATH",
+        MessageType::DCmd => "DCMD",
+    };
+    match device {
+        Some(d) => format!("{NAMESPACE}/{group}/{name}/{node}/{d}"),
+        None => format!("{NAMESPACE}/{group}/{name}/{node}"),
+    }
+}
+
 /// The primary host's state topic.
 pub(crate) fn state_topic(host_id: &str) -> String {
     format!("{NAMESPACE}/STATE/{host_id}")
