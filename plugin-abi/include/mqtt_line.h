@@ -286,6 +286,16 @@ typedef struct {
   uint64_t reconnects;
   // Reception time of the last PUBLISH (ns since the Unix epoch); 0 = none yet.
   int64_t last_message_ns;
+  // Appended after ABI 1.2's `last_message_ns`, so a host compiled with the shorter struct
+  // never sees them and a plugin that predates them leaves them 0. Sparkplug edge node
+  // store-and-forward (`payload_type = "Sparkplug Edge Node"`; 0 on every other line): writes
+  // stored while the node was not born, stored writes forwarded as historical NDATA/DDATA,
+  // stored writes dropped (beyond `store_max_messages`, or unreadable from `store_path`).
+  uint64_t edge_stored;
+  uint64_t edge_forwarded;
+  uint64_t edge_dropped;
+  // Writes in the store now, waiting to be forwarded (a gauge, not a counter).
+  uint64_t edge_held;
 } MqlLineStats;
 
 // Fills the line's counters and state (ABI 1.2). The host sets `out->size` to

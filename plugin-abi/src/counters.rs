@@ -43,6 +43,14 @@ macro_rules! line_counters {
                 "Connections to a broker attempted.";
             reconnects, counter, "mqtt_line_reconnects_total",
                 "Connections made again after a ready connection was lost or closed.";
+            edge_stored, counter, "mqtt_line_edge_stored_total",
+                "Sparkplug edge node writes stored while the node was not born.";
+            edge_forwarded, counter, "mqtt_line_edge_forwarded_total",
+                "Stored Sparkplug edge node writes forwarded as historical data.";
+            edge_dropped, counter, "mqtt_line_edge_dropped_total",
+                "Stored Sparkplug edge node writes dropped (store full or unreadable).";
+            edge_held, gauge, "mqtt_line_edge_held",
+                "Sparkplug edge node writes in the store now, waiting to be forwarded.";
         }
     };
 }
@@ -81,8 +89,9 @@ mod tests {
         let station: fn(&MqlStationStats) -> Vec<u64> = station_counters!(read_all);
         let listed_line = line(&MqlLineStats::default()).len();
         let listed_station = station(&MqlStationStats::default()).len();
-        // size, state and reserved; then the counters; then last_message_ns. A field appended
-        // that is not a listed counter makes this fail: list it, or count it here.
+        // size, state and reserved; then the counters, with last_message_ns among them (the
+        // edge counters follow it). A field appended that is not a listed counter makes this
+        // fail: list it, or count it here.
         let head = offset_of!(MqlLineStats, received);
         assert_eq!(size_of::<MqlLineStats>(), head + 8 * (listed_line + 1));
         let head = offset_of!(MqlStationStats, received);

@@ -280,6 +280,16 @@ pub struct MqlLineStats {
     pub reconnects: u64,
     /// Reception time of the last PUBLISH (ns since the Unix epoch); 0 = none yet.
     pub last_message_ns: i64,
+    /// Appended after ABI 1.2's `last_message_ns`, so a host compiled with the shorter struct
+    /// never sees them and a plugin that predates them leaves them 0. Sparkplug edge node
+    /// store-and-forward (`payload_type = "Sparkplug Edge Node"`; 0 on every other line): writes
+    /// stored while the node was not born, stored writes forwarded as historical NDATA/DDATA,
+    /// stored writes dropped (beyond `store_max_messages`, or unreadable from `store_path`).
+    pub edge_stored: u64,
+    pub edge_forwarded: u64,
+    pub edge_dropped: u64,
+    /// Writes in the store now, waiting to be forwarded (a gauge, not a counter).
+    pub edge_held: u64,
 }
 
 /// The counters and state of one station (ABI 1.2), filled by `line_station_stats`. A counter

@@ -340,6 +340,19 @@ fn primary_host_offline_and_back_and_store_and_forward_across_a_broker_outage() 
         .filter(|(t, _)| t.ends_with("NDATA/edge1"))
         .collect();
     assert_eq!(extra.len(), 4, "no write forwarded twice: {extra:?}");
+    // The counters through the C ABI (sim-host `stats`): the five writes made while the node was
+    // not born were stored and forwarded, none dropped, none left in the store; the live one is
+    // in neither.
+    edge.send("stats");
+    let stats = edge.expect("the stats answer", |e| ev::kind(e) == "stats");
+    let l = &stats["line"];
+    let counters = ["edge_stored", "edge_forwarded", "edge_dropped", "edge_held"]
+        .map(|c| l[c].as_u64().unwrap_or_else(|| panic!("no {c}: {stats}")));
+    assert_eq!(
+        counters,
+        [5, 5, 0, 0],
+        "stored, forwarded, dropped, held: {stats}"
+    );
     edge.quit_ok();
     host.quit_ok();
 }
