@@ -172,6 +172,49 @@ impl<'p> HostLine<'p> {
         Err("the line did not connect".into())
     }
 
+    /// The line's counters, as a host reads them through `line_stats`.
+    pub fn stats(&self) -> Result<mqtt_line_host::stats::LineStats, String> {
+        self.line.stats().map_err(|e| e.message)
+    }
+
+    /// Writes `count` values to `tags` in turn, at most `window` outstanding, until all are done
+    /// or `limit` passed: (done ok, failed, wall time of the last done). Each write is its own
+    /// request; the value is the request number.
+    pub fn write_flood(
+        &mut self,
+        tags: &[u64],
+        count: u64,
+        window: u64,
+        limit: Duration,
+    ) -> Result<(u64, u64, i64), String> {
+        let (mut issued, mut ok, mut failed, mut last_ns) = (0u64, 0u64, 0u64, 0i64);
+        let end = Instant::now() + limit;
+        while ok + failed < count && Instant::now() < end {
+            while issued < count && issued - ok - failed < window {
+                let tag = tags[(issued % tags.len() as u64) as usize];
+                issued += 1;
+                if self.line.write(tag, issued, &issued.to_string()).is_err() {
+                    failed += 1;
+                }
+            }
+            let full = self.drain()?;
+            for e in &self.buf {
+                if e.kind == MQL_EVENT_WRITE_DONE {
+                    if e.code == MQL_WRITE_OK {
+                        ok += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    last_ns = wall_ns();
+                }
+            }
+            if !full {
+                self.waker.wait(Duration::from_micros(200));
+            }
+        }
+        Ok((ok, failed, last_ns))
+    }
+
     /// Takes events until `target` probe values arrived or `limit` passed. `seen` publishes the
     /// count for a closed-loop publisher; `writes` issues writes meanwhile.
     pub fn collect(

@@ -23,8 +23,8 @@ use crate::wire::{self, Plan, StampFormat, Template};
 pub struct BenchArgs {
     /// Scenarios to run, comma-separated (1 text, 2 LoRaWAN JSON and a 100-item Kepware array,
     /// 3 10,000 stations, 4 writes, 5 drain, 6 raw source, 7 start-up of 1,000 and 10,000
-    /// stations, 8 Sparkplug B NDATA).
-    #[arg(long, default_value = "1,2,3,4,5,6,7,8", value_delimiter = ',')]
+    /// stations, 8 Sparkplug B NDATA, 9 Sparkplug edge node NDATA out).
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9", value_delimiter = ',')]
     scenarios: Vec<u32>,
     /// Multiplies every message count (0.1 for a quick look).
     #[arg(long, default_value_t = 1.0)]
@@ -940,6 +940,155 @@ fn scenario_sparkplug(ctx: &mut Ctx, count: u64) -> Result<(), String> {
     r.map(|_| ())
 }
 
+/// How many output metrics the edge node of scenario 9 has.
+const EDGE_METRICS: u64 = 20;
+
+/// Scenario 9: our line as a Sparkplug edge node publishing NDATA, and Eclipse Tahu's JS edge
+/// client (`sparkplug-client`) publishing the same, on one broker in one run. The edge node has
+/// 20 Ao tags `SPB=m1` .. `SPB=m20` (20 Double metrics in its NBIRTH); the host writes them in
+/// turn, each write one NDATA carrying that metric by alias with the write's time (what
+/// `line_write` does: the line does not batch writes), at most 64 writes outstanding. msg/s is
+/// NDATA per second until the last write is done; CPU is the bench process (host and plugin)
+/// while writing. Tahu publishes the same NDATA (one metric by alias each, in turn), and, in a
+/// second row, NDATA carrying all 20 metrics (a twentieth as many, the same metric updates).
+fn scenario_edge(ctx: &mut Ctx, count: u64) -> Result<(), String> {
+    let scenario = "9 edge NDATA 20 metrics";
+    let client = ctx.next_id("edge");
+    let station = StationDef {
+        id: 1,
+        address: "bench9/edge1".into(),
+        tags: (1..=EDGE_METRICS)
+            .map(|m| TagDef {
+                id: SLOTS + m,
+                address: format!("SPB=m{m}"),
+                ty: MQL_TYPE_AO,
+                default: None,
+            })
+            .collect(),
+    };
+    let tags: Vec<u64> = station.tags.iter().map(|t| t.id).collect();
+    let params = vec![
+        ("host", "127.0.0.1".to_string()),
+        ("port", ctx.broker.port.to_string()),
+        ("client_id", client.clone()),
+        ("payload_type", "Sparkplug Edge Node".to_string()),
+    ];
+    let mut line = HostLine::build(ctx.plugin, &params, &[station])?;
+    line.wait_connected(Duration::from_secs(10))?;
+    // Born when a write is published rather than stored: before that, writes go to the store.
+    let born_by = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = line.stats()?.edge_stored;
+        line.write_flood(&tags[..1], 1, 1, Duration::from_secs(5))?;
+        if line.stats()?.edge_stored == before {
+            break;
+        }
+        if std::time::Instant::now() > born_by {
+            return Err("the edge node was not born in 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    trim_and_reset_peak();
+    let cpu0 = process_cpu_s();
+    let start_ns = wall_ns();
+    let (ok, failed, last_ns) = line.write_flood(&tags, count, 64, ctx.limit)?;
+    let cpu = process_cpu_s() - cpu0;
+    let stats = line.stats()?;
+    drop(line);
+    let rate = ok as f64 / ((last_ns - start_ns) as f64 / 1e9).max(1e-9);
+    let mut note = format!(
+        "1 metric/NDATA, {:.2} us CPU/NDATA",
+        cpu * 1e6 / ok.max(1) as f64
+    );
+    if failed > 0 || ok < count {
+        let _ = write!(note, "; {ok} of {count} done, {failed} failed");
+    }
+    if stats.edge_stored > 0 {
+        let _ = write!(note, "; {} stored", stats.edge_stored);
+    }
+    ctx.push(Row {
+        scenario: scenario.into(),
+        client: "mqtt-line edge".into(),
+        messages: ok,
+        rate,
+        lat_ms: None,
+        cpu_s: cpu,
+        pub_cpu_s: None,
+        rss_mb: peak_rss_mb(),
+        note,
+    });
+    if ctx.args.no_external {
+        return Ok(());
+    }
+    if !ctx.scripts.join("node_modules/sparkplug-client").is_dir() {
+        eprintln!(
+            "bench: Tahu JS edge skipped: node_modules/sparkplug-client not installed (cd {} && npm ci)",
+            ctx.scripts.display()
+        );
+        return Ok(());
+    }
+    for (mode, n, per) in [
+        ("single", count, 1),
+        ("batch", count / EDGE_METRICS, EDGE_METRICS),
+    ] {
+        match tahu_edge(ctx, mode, n) {
+            Ok((done, secs, cpu_s)) => ctx.push(Row {
+                scenario: scenario.into(),
+                client: "Tahu JS edge (Node)".into(),
+                messages: done,
+                rate: done as f64 / secs.max(1e-9),
+                lat_ms: None,
+                cpu_s,
+                pub_cpu_s: None,
+                rss_mb: 0.0,
+                note: format!(
+                    "{per} metric/NDATA, {:.2} us CPU/NDATA; RSS not measured",
+                    cpu_s * 1e6 / done.max(1) as f64
+                ),
+            }),
+            Err(e) => eprintln!("bench: Tahu JS edge {mode}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Runs `spb_edge_pub.js` on the bench's broker: (NDATA published, seconds, CPU seconds).
+fn tahu_edge(ctx: &mut Ctx, mode: &str, count: u64) -> Result<(u64, f64, f64), String> {
+    let node = ctx.next_id(&format!("tahu-{mode}"));
+    let out = std::process::Command::new("timeout")
+        .arg(format!("{}", ctx.limit.as_secs() + 20))
+        .arg("node")
+        .arg(ctx.scripts.join("spb_edge_pub.js"))
+        .args([
+            ctx.broker.port.to_string(),
+            "bench9".into(),
+            node,
+            count.to_string(),
+            EDGE_METRICS.to_string(),
+            mode.into(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start node: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: Json = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("no report ({})", out.status))?;
+    let field = |k: &str| {
+        report[k]
+            .as_f64()
+            .ok_or_else(|| format!("no {k} in {report}"))
+    };
+    Ok((
+        field("count")? as u64,
+        (field("end_ns")? - field("start_ns")?) / 1e9,
+        field("cpu_s")?,
+    ))
+}
+
 /// Scenario 7: how long a host waits before a line of scenario 3's stations (half exact topics,
 /// half regular expressions, 10 tags each) is usable: configuring it through the C ABI (what
 /// `sim-host check` does), `line_start` (the routing table), and the time until `connected`,
@@ -1164,6 +1313,10 @@ pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
             8 => {
                 let n = ctx.scaled(100_000);
                 scenario_sparkplug(&mut ctx, n)
+            }
+            9 => {
+                let n = ctx.scaled(100_000);
+                scenario_edge(&mut ctx, n)
             }
             other => Err(format!("there is no scenario {other}")),
         };
