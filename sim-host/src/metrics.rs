@@ -143,7 +143,7 @@ mod tests {
     use super::*;
 
     /// Metric names are a contract: the list in plugin-abi may grow, but these stay, in this
-    /// order (counters, then the gauge).
+    /// order (counters, then the gauges; a name appended to the list joins its kind's end).
     #[test]
     fn line_metrics_keep_their_names_and_order() {
         let names: Vec<&str> = line_families().iter().map(|f| f.0).collect();
@@ -159,7 +159,11 @@ mod tests {
             "mqtt_line_writes_failed_total",
             "mqtt_line_connection_attempts_total",
             "mqtt_line_reconnects_total",
+            "mqtt_line_edge_stored_total",
+            "mqtt_line_edge_forwarded_total",
+            "mqtt_line_edge_dropped_total",
             "mqtt_line_messages_held",
+            "mqtt_line_edge_held",
         ];
         assert_eq!(names, today);
         let stats = LineStats {
