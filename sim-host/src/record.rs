@@ -380,7 +380,12 @@ pub fn record(o: &RecordOptions, stop: &Arc<AtomicBool>) -> Result<(), AppError>
                     p.topics.insert(m.topic);
                 }
             }
-            Step::Connected => subscribed = true,
+            Step::Connected => {
+                if !subscribed {
+                    stderr_line("INFO record: subscribed; recording");
+                }
+                subscribed = true;
+            }
             Step::Other | Step::Idle => {}
             Step::Failed(e) if !subscribed && started.elapsed() < CONNECT_TIMEOUT => {
                 tracing::debug!("record: connecting: {e}");
