@@ -162,13 +162,10 @@ impl RunObserver for Watch<'_> {
             }
             return false;
         }
-        let received = match line.stats() {
-            Ok(s) => s.received,
-            Err(e) => {
-                self.failed = Some(format!("cannot read the line's counters: {e}"));
-                return true;
-            }
-        };
+        // Counted from the route events the host has drained, not from the line's counters:
+        // those run ahead of the events still in the plugin's queue.
+        let _ = line;
+        let received = self.tally.deliveries.len() as u64;
         if received != self.last_received {
             self.last_received = received;
             self.last_change = Instant::now();
@@ -370,9 +367,12 @@ fn replay_once<W: Write>(
     let limit = max_payload.saturating_add(64 * 1024).max(1024 * 1024);
     let port = demo::start_broker_for_replay(limit, v5).map_err(AppError::Fatal)?;
     let line_spec = against_broker(spec, port);
+    let sparkplug = line_param(spec, "payload_type")
+        .is_some_and(|p| p.to_ascii_lowercase().starts_with("sparkplug"));
+    // The line's own default filter (docs/parameters.md, docs/sparkplug.md).
     let filter = line_param(spec, "topic_filter")
         .filter(|f| !f.is_empty())
-        .unwrap_or("#")
+        .unwrap_or(if sparkplug { "spBv1.0/#" } else { "#" })
         .to_string();
     let (go_tx, go_rx) = mpsc::channel();
     let progress = Arc::new(Progress::default());
