@@ -181,8 +181,8 @@ fn watch_stdin(stop: Arc<AtomicBool>) {
 
 /// One of rumqttc's two clients.
 enum Client {
-    V4(rumqttc::Client, rumqttc::Connection),
-    V5(rumqttc::v5::Client, rumqttc::v5::Connection),
+    V4(rumqttc::Client, Box<rumqttc::Connection>),
+    V5(rumqttc::v5::Client, Box<rumqttc::v5::Connection>),
 }
 
 /// What one wait on the connection gave.
@@ -208,7 +208,7 @@ impl Client {
                 );
             }
             let (c, conn) = rumqttc::v5::Client::new(m, 1024);
-            Client::V5(c, conn)
+            Client::V5(c, Box::new(conn))
         } else {
             let mut m = rumqttc::MqttOptions::new(&o.client_id, &o.host, o.port);
             m.set_keep_alive(Duration::from_secs(30));
@@ -221,7 +221,7 @@ impl Client {
                 );
             }
             let (c, conn) = rumqttc::Client::new(m, 1024);
-            Client::V4(c, conn)
+            Client::V4(c, Box::new(conn))
         }
     }
 

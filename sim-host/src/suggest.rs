@@ -1016,7 +1016,8 @@ mod tests {
     #[test]
     fn csv_numbers_text_and_binary_are_told_apart() {
         let g = exact_group("t".into());
-        let cases: [(&[&[u8]], &str, &[&str]); 4] = [
+        type Case<'a> = (&'a [&'a [u8]], &'a str, &'a [&'a str]);
+        let cases: [Case; 4] = [
             (
                 &[b"1.5,1700000000000,1", b"2,1700000001000,0"],
                 "CSV records",
