@@ -538,3 +538,105 @@ fn quit_stops_a_recording_with_whole_lines_and_bad_recordings_are_named() {
         assert!(stderr.contains("bad.jsonl line 2"), "{stderr}");
     }
 }
+
+/// Publishes with mosquitto_pub as MQTT 5 with a content type and a user property.
+fn publish_v5(port: u16, topic: &str, payload: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-V",
+            "mqttv5",
+            "-q",
+            "1",
+        ])
+        .args(["-t", topic, "-m", payload])
+        .args(["-D", "publish", "content-type", "text/plain"])
+        .args(["-D", "publish", "user-property", "site", "north"])
+        .status()
+        .expect("mosquitto_pub runs");
+    assert!(status.success(), "mosquitto_pub -V mqttv5 -t {topic}");
+}
+
+#[test]
+fn mqtt5_properties_are_recorded_and_replayed_to_an_mqtt5_line() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("v5.jsonl");
+    let mut cmd = Command::new(sim_host_path());
+    cmd.args(["record", "--host", "127.0.0.1", "--port"])
+        .arg(broker.port().to_string())
+        .args(["--protocol-version", "5", "--count", "2", "-o"])
+        .arg(&file)
+        .stdin(Stdio::null());
+    let mut rec = Spawned::start("sim-host record", cmd);
+    wait_stderr(
+        &rec,
+        "the recorder's subscription",
+        "INFO record: subscribed",
+    );
+    publish_v5(broker.port(), "a/one", "1");
+    publish_v5(broker.port(), "b/two", "2");
+    assert!(
+        rec.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        rec.report()
+    );
+    let text = std::fs::read_to_string(&file).expect("recording");
+    let first: Value = serde_json::from_str(text.lines().nth(1).expect("a message")).expect("JSON");
+    assert_eq!(first["properties"]["content_type"], "text/plain", "{text}");
+    assert_eq!(
+        first["properties"]["user_properties"],
+        serde_json::json!([["site", "north"]]),
+        "{text}"
+    );
+
+    // Two topics under one `#` subscription must keep their own topics on the MQTT 5 line.
+    let config = dir.path().join("v5.toml");
+    std::fs::write(
+        &config,
+        r#"
+[line]
+host = "192.0.2.1"
+port = 1883
+
+[line.parameters]
+protocol_version = 5
+
+[[station]]
+name = "one"
+address = "a/one"
+
+[[station.tag]]
+name = "content_type"
+address = "IN_CONTENT_TYPE"
+type = "TxtI"
+
+[[station]]
+name = "two"
+address = "b/two"
+
+[[station.tag]]
+name = "topic"
+address = "IN_TOPIC"
+type = "TxtI"
+"#,
+    )
+    .expect("write the configuration");
+    let summary = replay(&config, &file);
+    assert_eq!(count_of(&summary, "one"), 1, "{summary}");
+    assert_eq!(count_of(&summary, "two"), 1, "{summary}");
+    assert_eq!(
+        summary["tags_without_value"],
+        serde_json::json!([]),
+        "{summary}"
+    );
+    // The content type travelled from the recording through the embedded broker to the line.
+    assert_eq!(
+        summary["tags_only_invalid"],
+        serde_json::json!([]),
+        "{summary}"
+    );
+}
