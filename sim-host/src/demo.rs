@@ -31,6 +31,12 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 fn broker_config(listen: SocketAddr) -> Config {
+    broker_config_sized(listen, 20 * 1024, false)
+}
+
+/// The broker's configuration with a payload limit; `v5`: an MQTT 5 listener instead of 3.1.1
+/// (replay.rs uses both).
+fn broker_config_sized(listen: SocketAddr, max_payload: usize, v5: bool) -> Config {
     let server = ServerSettings {
         name: "demo-v4".into(),
         listen,
@@ -38,7 +44,7 @@ fn broker_config(listen: SocketAddr) -> Config {
         next_connection_delay_ms: 1,
         connections: ConnectionSettings {
             connection_timeout_ms: 60_000,
-            max_payload_size: 20 * 1024,
+            max_payload_size: max_payload,
             max_inflight_count: 100,
             auth: None,
             external_auth: None,
@@ -54,9 +60,39 @@ fn broker_config(listen: SocketAddr) -> Config {
             max_segment_count: 10,
             ..RouterConfig::default()
         },
-        v4: Some(HashMap::from([("1".to_string(), server)])),
+        v4: (!v5).then(|| HashMap::from([("1".to_string(), server.clone())])),
+        v5: v5.then(|| HashMap::from([("1".to_string(), server)])),
         ..Config::default()
     }
+}
+
+/// [`start_broker`] for replay: a payload limit that fits the recording, MQTT 3.1.1 or 5, and a
+/// router log large enough that a fast replay does not overtake a slower line.
+pub fn start_broker_for_replay(max_payload: usize, v5: bool) -> Result<u16, String> {
+    let port = free_port().map_err(|e| format!("cannot find a free port: {e}"))?;
+    let mut config = broker_config_sized(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        max_payload,
+        v5,
+    );
+    config.router.max_segment_size = 64 * 1024 * 1024;
+    config.router.max_segment_count = 64;
+    config.router.max_outgoing_packet_count = 1000;
+    spawn_broker(config)?;
+    Ok(port)
+}
+
+fn spawn_broker(config: Config) -> Result<(), String> {
+    thread::Builder::new()
+        .name("demo-broker".into())
+        .spawn(move || {
+            let mut broker = Broker::new(config);
+            if let Err(e) = broker.start() {
+                stderr_line(&format!("ERROR embedded broker: {e}"));
+            }
+        })
+        .map_err(|e| format!("cannot start the embedded broker: {e}"))?;
+    Ok(())
 }
 
 /// Starts the broker on its own thread; it is ready once a client gets its CONNACK

@@ -10,8 +10,14 @@ mod http;
 mod live;
 mod metrics;
 mod output;
+mod record;
+mod recording;
+mod replay;
 mod runner;
 mod slow_client;
+mod spb_birth;
+mod suggest;
+mod summary;
 mod view;
 
 use mqtt_line_host::{event, plugin, wake};
@@ -78,6 +84,85 @@ enum Cmd {
         #[command(flatten)]
         live: LiveArgs,
     },
+    /// Subscribes to a broker as a line would and writes every message into a recording
+    /// (docs/commissioning.md).
+    Record(RecordArgs),
+    /// Runs the line of CONFIG against a recording on an embedded broker, then prints a summary.
+    Replay {
+        /// The line's TOML configuration.
+        config: PathBuf,
+        /// The recording (`record -o FILE`; `.gz` accepted).
+        file: PathBuf,
+        /// Replay at X times the recorded pace [default: 1].
+        #[arg(long, value_name = "X", conflicts_with = "as_fast_as_possible")]
+        speed: Option<f64>,
+        /// Replay without pauses between messages.
+        #[arg(long)]
+        as_fast_as_possible: bool,
+        /// Also replay with OTHER.toml and print which messages and tag values change.
+        #[arg(long, value_name = "OTHER.toml")]
+        diff: Option<PathBuf>,
+        #[command(flatten)]
+        plugin: PluginArg,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+    /// Proposes a line configuration (TOML) for a recording, on stdout.
+    Suggest {
+        /// The recording.
+        file: PathBuf,
+        /// The output format (only toml so far).
+        #[arg(long, value_enum, default_value_t = SuggestFormat::Toml)]
+        format: SuggestFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SuggestFormat {
+    Toml,
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// Take the broker settings (host, port, topic_filter, protocol_version, subscribe_qos,
+    /// user_name, password) from this line configuration; options given override them.
+    config: Option<PathBuf>,
+    /// The broker's host name or address.
+    #[arg(long, required_unless_present = "config")]
+    host: Option<String>,
+    /// The broker's port [default: 1883].
+    #[arg(long)]
+    port: Option<u16>,
+    /// The topic filter to subscribe to [default: #].
+    #[arg(long, value_name = "F")]
+    topic_filter: Option<String>,
+    /// 4 (MQTT 3.1.1, the default) or 5 (records MQTT 5 properties).
+    #[arg(long, value_name = "4|5", value_parser = clap::value_parser!(u8).range(4..=5))]
+    protocol_version: Option<u8>,
+    /// The user name in CONNECT.
+    #[arg(long)]
+    user_name: Option<String>,
+    /// The password in CONNECT (prefer --password-env: command lines are visible to others).
+    #[arg(long)]
+    password: Option<String>,
+    /// Take the password from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    password_env: Option<String>,
+    /// Connect with TLS (not supported by record yet: refused with the reason).
+    #[arg(long)]
+    tls: bool,
+    /// tcp or websocket (only tcp so far).
+    #[arg(long)]
+    transport: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "S", value_parser = parse_seconds, conflicts_with = "count")]
+    duration: Option<Duration>,
+    /// Stop after this many messages.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// The recording to write (`.gz`: gzip-compressed).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
 }
 
 #[derive(Args)]
@@ -291,7 +376,106 @@ fn execute(cli: Cli) -> Result<(), AppError> {
             );
             runner::run(&plugin, &spec, &options, &stop)
         }
+        Cmd::Record(args) => {
+            init_tracing(LogLevel::Info);
+            let stop = register_signals()?;
+            let options = record_options(args)?;
+            record::record(&options, &stop)
+        }
+        Cmd::Replay {
+            config,
+            file,
+            speed,
+            as_fast_as_possible,
+            diff,
+            plugin,
+            live,
+        } => {
+            init_tracing(live.log_level);
+            let stop = register_signals()?;
+            let spec = load_config(&config)?;
+            let other = diff.as_deref().map(load_config).transpose()?;
+            let plugin = load_plugin(&plugin)?;
+            let pace = match (as_fast_as_possible, speed) {
+                (true, _) => replay::Pace::AsFastAsPossible,
+                (false, Some(x)) if x.is_finite() && x > 0.0 => replay::Pace::Speed(x),
+                (false, Some(x)) => {
+                    return Err(AppError::Config(format!(
+                        "--speed {x}: must be a positive number"
+                    )))
+                }
+                (false, None) => replay::Pace::Speed(1.0),
+            };
+            let replay_options = replay::ReplayOptions {
+                file,
+                pace,
+                run: live_options(&live),
+            };
+            replay::replay(&plugin, &spec, other.as_ref(), &replay_options, &stop)
+        }
+        Cmd::Suggest { file, format } => {
+            init_tracing(LogLevel::Warn);
+            let SuggestFormat::Toml = format;
+            let text = suggest::suggest_file(&file)?;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+            Ok(())
+        }
     }
+}
+
+/// The recorder's settings: the configuration's, then the options given.
+fn record_options(a: RecordArgs) -> Result<record::RecordOptions, AppError> {
+    let mut o = match &a.config {
+        Some(path) => record::options_from_line(&load_config(path)?, a.output.clone())?,
+        None => record::RecordOptions {
+            host: String::new(),
+            port: 1883,
+            topic_filter: "#".into(),
+            protocol_version: 4,
+            qos: 1,
+            user_name: None,
+            password: None,
+            client_id: format!("sim-host-record-{}", std::process::id()),
+            duration: None,
+            count: None,
+            output: a.output.clone(),
+        },
+    };
+    if a.tls
+        || a.transport
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("tcp"))
+    {
+        return Err(AppError::Config(record::TLS_WS_UNSUPPORTED.into()));
+    }
+    if let Some(h) = a.host {
+        o.host = h;
+    }
+    if let Some(p) = a.port {
+        o.port = p;
+    }
+    if let Some(f) = a.topic_filter {
+        o.topic_filter = f;
+    }
+    if let Some(v) = a.protocol_version {
+        o.protocol_version = v;
+    }
+    if let Some(u) = a.user_name {
+        o.user_name = Some(u);
+    }
+    if let Some(p) = a.password {
+        o.password = Some(p);
+    }
+    if let Some(name) = a.password_env {
+        let p = std::env::var(&name).map_err(|_| {
+            AppError::Config(format!("--password-env: the variable '{name}' is not set"))
+        })?;
+        o.password = Some(p);
+    }
+    o.duration = a.duration;
+    o.count = a.count;
+    Ok(o)
 }
 
 fn main() -> ExitCode {

@@ -169,6 +169,18 @@ enum Stop {
     Signal,
     Deadline,
     StdoutClosed,
+    /// The observer said the run is complete (`replay`).
+    Observed,
+}
+
+/// What `replay` watches of a run: every event before it is printed, whether the run is
+/// complete, and the line's counters at the end.
+pub trait RunObserver {
+    fn event(&mut self, ev: &RawEvent);
+    /// Asked after every turn of the main loop; true ends the run cleanly.
+    fn finished(&mut self, line: &Line<'_>) -> bool;
+    /// The line just before it is destroyed.
+    fn last_look(&mut self, line: &Line<'_>);
 }
 
 /// The running line with what is needed to print its events by name.
@@ -183,6 +195,7 @@ struct Session<'a, 'p, W: Write> {
     view: LineView,
     trace_routing: bool,
     live: Option<Live>,
+    observer: Option<&'a mut dyn RunObserver>,
 }
 
 /// The `--http` server's side of the main loop.
@@ -312,6 +325,9 @@ impl<W: Write> Session<'_, '_, W> {
                 .poll(&mut raw)
                 .map_err(|e| Failure::App(AppError::Fatal(e.message)))?;
             for ev in raw.drain(..) {
+                if let Some(o) = self.observer.as_mut() {
+                    o.event(&ev);
+                }
                 if let Some(ev) = self.resolve(ev) {
                     self.printer.print(&ev).map_err(Failure::Stdout)?;
                 }
@@ -528,9 +544,21 @@ pub fn run(
     opts: &RunOptions,
     stop_signal: &AtomicBool,
 ) -> Result<(), AppError> {
+    run_observed(plugin, spec, opts, stop_signal, io::stdout(), None)
+}
+
+/// [`run`] printing into `out`, with an observer that sees every event and may end the run.
+pub fn run_observed<'a, W: Write>(
+    plugin: &Plugin,
+    spec: &'a LineSpec,
+    opts: &RunOptions,
+    stop_signal: &AtomicBool,
+    out: W,
+    observer: Option<&'a mut dyn RunObserver>,
+) -> Result<(), AppError> {
     let waker = Arc::new(Waker::default());
-    // The page lists unrouted topics, which only route events tell.
-    let trace_routing = opts.trace_routing || opts.http.is_some();
+    // The page lists unrouted topics, which only route events tell; so does replay's summary.
+    let trace_routing = opts.trace_routing || opts.http.is_some() || observer.is_some();
     let options = LineOptions {
         log_level: opts.log_level,
         waker: Some(waker.clone()),
@@ -555,14 +583,18 @@ pub fn run(
     let mut session = Session {
         spec,
         line,
-        printer: Printer::new(io::stdout(), opts.json).with_json_logs(opts.json_logs),
+        printer: Printer::new(out, opts.json).with_json_logs(opts.json_logs),
         next_request: 1,
         pending: HashMap::new(),
         view: LineView::new(spec.stations.len(), spec.tag_count(), live.is_some()),
         trace_routing: opts.trace_routing,
         live,
+        observer,
     };
     let outcome = main_loop(&mut session, &commands, &waker, opts, started, stop_signal);
+    if let Some(o) = session.observer.as_mut() {
+        o.last_look(&session.line);
+    }
     // Dropping the session destroys the line: a clean MQTT DISCONNECT.
     drop(session);
     let stop = outcome?;
@@ -639,6 +671,11 @@ fn main_loop<W: Write>(
         };
         session.answer_queries();
         session.push_delta();
+        if let Some(o) = session.observer.as_mut() {
+            if o.finished(&session.line) {
+                return Ok(Stop::Observed);
+            }
+        }
     }
 }
 

@@ -1,0 +1,433 @@
+//! `sim-host record`: subscribes to a broker as a line would and writes every message into a
+//! recording (recording.rs). The client is rumqttc's, which sim-host already uses for the demo's
+//! devices (docs/decisions.md says why not the plugin itself).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttc::{QoS, RecvTimeoutError};
+
+use crate::config::LineSpec;
+use crate::output::stderr_line;
+use crate::recording::{self, Header, Message, Properties, RecordingWriter, Source};
+use crate::runner::AppError;
+
+/// Where and how to subscribe, and when to stop.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    pub host: String,
+    pub port: u16,
+    pub topic_filter: String,
+    pub protocol_version: u8,
+    pub qos: u8,
+    pub user_name: Option<String>,
+    pub password: Option<String>,
+    pub client_id: String,
+    pub duration: Option<Duration>,
+    pub count: Option<u64>,
+    pub output: PathBuf,
+}
+
+/// How often progress goes to stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How long one wait for the broker lasts before stop conditions are looked at again.
+const TURN: Duration = Duration::from_millis(100);
+/// The largest packet the recorder accepts: the line's own maximum decompressed size.
+const MAX_PACKET: usize = 268_435_456;
+
+/// The broker settings of a line configuration: the first host, the port (1883 by default),
+/// topic filter, protocol version, subscribe QoS, user name and password (also from
+/// `password_env` / `password_file`). TLS and WebSocket lines are refused with the reason.
+pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptions, AppError> {
+    let mut o = RecordOptions {
+        host: String::new(),
+        port: 1883,
+        topic_filter: "#".into(),
+        protocol_version: 4,
+        qos: 1,
+        user_name: None,
+        password: None,
+        client_id: format!("sim-host-record-{}", std::process::id()),
+        duration: None,
+        count: None,
+        output,
+    };
+    for (name, value) in &spec.params {
+        let value = value.trim();
+        let bad = |what: &str| {
+            AppError::Config(format!(
+                "line parameter '{name}' = '{}': {what}",
+                value.escape_debug()
+            ))
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "host" | "hosts" | "address" => {
+                o.host = value
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .find(|h| !h.is_empty())
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            "port" => o.port = value.parse().map_err(|_| bad("not a port"))?,
+            "topic_filter" => o.topic_filter = value.to_string(),
+            "protocol_version" => {
+                o.protocol_version = match value {
+                    "4" | "3.1.1" => 4,
+                    "5" | "5.0" => 5,
+                    _ => return Err(bad("record knows 4 (3.1.1) and 5")),
+                }
+            }
+            "subscribe_qos" => o.qos = parse_qos(value).ok_or_else(|| bad("not a QoS"))?,
+            "user_name" | "username" | "user" => o.user_name = Some(value.to_string()),
+            "password" => o.password = Some(value.to_string()),
+            "password_env" => {
+                o.password = Some(
+                    std::env::var(value)
+                        .map_err(|_| bad("the environment variable is not set (or not UTF-8)"))?,
+                )
+            }
+            "password_file" => {
+                let text = std::fs::read_to_string(value)
+                    .map_err(|e| bad(&format!("cannot read the file: {e}")))?;
+                o.password = Some(text.trim_end_matches(['\r', '\n']).to_string());
+            }
+            "client_id" => o.client_id = format!("{value}-record"),
+            "tls" if is_yes(value) => return Err(bad(TLS_WS_UNSUPPORTED)),
+            "transport" if !value.eq_ignore_ascii_case("tcp") => {
+                return Err(bad(TLS_WS_UNSUPPORTED))
+            }
+            _ => {}
+        }
+    }
+    if o.host.is_empty() {
+        return Err(AppError::Config(
+            "the line configuration has no host to record from".into(),
+        ));
+    }
+    Ok(o)
+}
+
+pub const TLS_WS_UNSUPPORTED: &str =
+    "record connects over plain TCP only so far (TLS and WebSocket are not built into sim-host's \
+     MQTT client); record from a broker listener without them";
+
+fn is_yes(v: &str) -> bool {
+    matches!(v.to_ascii_uppercase().as_str(), "YES" | "TRUE" | "1" | "Y")
+}
+
+/// `QoS_1`, `1`, `qos1` in any case.
+pub fn parse_qos(v: &str) -> Option<u8> {
+    let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+    match digits.as_str() {
+        "0" => Some(0),
+        "1" => Some(1),
+        "2" => Some(2),
+        _ => None,
+    }
+}
+
+fn qos_of(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// Counts for the progress lines and the final summary.
+#[derive(Default)]
+struct Progress {
+    messages: u64,
+    bytes: u64,
+    topics: std::collections::HashSet<String>,
+}
+
+impl Progress {
+    fn line(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}: {} messages, {} payload bytes, {} topics",
+            self.messages,
+            self.bytes,
+            self.topics.len()
+        )
+    }
+}
+
+/// A `quit` line on stdin asks for the same clean stop as Ctrl-C.
+fn watch_stdin(stop: Arc<AtomicBool>) {
+    let _ = std::thread::Builder::new()
+        .name("record-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                match line {
+                    Ok(l) if l.trim().eq_ignore_ascii_case("quit") => {
+                        stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+}
+
+/// One of rumqttc's two clients.
+enum Client {
+    V4(rumqttc::Client, Box<rumqttc::Connection>),
+    V5(rumqttc::v5::Client, Box<rumqttc::v5::Connection>),
+}
+
+/// What one wait on the connection gave.
+enum Step {
+    Message(Message),
+    Connected,
+    Other,
+    Idle,
+    Failed(String),
+}
+
+impl Client {
+    fn connect(o: &RecordOptions) -> Client {
+        if o.protocol_version == 5 {
+            let mut m = rumqttc::v5::MqttOptions::new(&o.client_id, &o.host, o.port);
+            m.set_keep_alive(Duration::from_secs(30));
+            m.set_clean_start(true);
+            m.set_max_packet_size(Some(MAX_PACKET as u32));
+            if o.user_name.is_some() || o.password.is_some() {
+                m.set_credentials(
+                    o.user_name.clone().unwrap_or_default(),
+                    o.password.clone().unwrap_or_default(),
+                );
+            }
+            let (c, conn) = rumqttc::v5::Client::new(m, 1024);
+            Client::V5(c, Box::new(conn))
+        } else {
+            let mut m = rumqttc::MqttOptions::new(&o.client_id, &o.host, o.port);
+            m.set_keep_alive(Duration::from_secs(30));
+            m.set_clean_session(true);
+            m.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+            if o.user_name.is_some() || o.password.is_some() {
+                m.set_credentials(
+                    o.user_name.clone().unwrap_or_default(),
+                    o.password.clone().unwrap_or_default(),
+                );
+            }
+            let (c, conn) = rumqttc::Client::new(m, 1024);
+            Client::V4(c, Box::new(conn))
+        }
+    }
+
+    fn subscribe(&self, filter: &str, qos: u8) -> Result<(), String> {
+        let r = match self {
+            Client::V4(c, _) => c.subscribe(filter, qos_of(qos)).map_err(|e| e.to_string()),
+            Client::V5(c, _) => c.subscribe(filter, v5_qos(qos)).map_err(|e| e.to_string()),
+        };
+        r.map_err(|e| format!("cannot subscribe to '{}': {e}", filter.escape_debug()))
+    }
+
+    fn disconnect(&self) {
+        // A broker already gone makes this fail; the file is complete either way.
+        let _ = match self {
+            Client::V4(c, _) => c.disconnect().map_err(|e| e.to_string()),
+            Client::V5(c, _) => c.disconnect().map_err(|e| e.to_string()),
+        };
+    }
+
+    fn step(&mut self) -> Step {
+        match self {
+            Client::V4(_, conn) => match conn.recv_timeout(TURN) {
+                Err(RecvTimeoutError::Timeout) => Step::Idle,
+                Err(RecvTimeoutError::Disconnected) => Step::Failed("the client ended".into()),
+                Ok(Err(e)) => Step::Failed(e.to_string()),
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) => {
+                    Step::Message(Message {
+                        time_ns: now_ns(),
+                        topic: String::from_utf8_lossy(p.topic.as_bytes()).into_owned(),
+                        qos: p.qos as u8,
+                        retain: p.retain,
+                        payload: p.payload.to_vec(),
+                        properties: Properties::default(),
+                    })
+                }
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) => Step::Connected,
+                Ok(Ok(_)) => Step::Other,
+            },
+            Client::V5(_, conn) => match conn.recv_timeout(TURN) {
+                Err(rumqttc::v5::RecvTimeoutError::Timeout) => Step::Idle,
+                Err(rumqttc::v5::RecvTimeoutError::Disconnected) => {
+                    Step::Failed("the client ended".into())
+                }
+                Ok(Err(e)) => Step::Failed(e.to_string()),
+                Ok(Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::Publish(p)))) => {
+                    Step::Message(Message {
+                        time_ns: now_ns(),
+                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                        qos: p.qos as u8,
+                        retain: p.retain,
+                        payload: p.payload.to_vec(),
+                        properties: p.properties.map(v5_properties).unwrap_or_default(),
+                    })
+                }
+                Ok(Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::SubAck(_)))) => {
+                    Step::Connected
+                }
+                Ok(Ok(_)) => Step::Other,
+            },
+        }
+    }
+}
+
+fn v5_qos(q: u8) -> rumqttc::v5::mqttbytes::QoS {
+    use rumqttc::v5::mqttbytes::QoS as Q;
+    match q {
+        0 => Q::AtMostOnce,
+        1 => Q::AtLeastOnce,
+        _ => Q::ExactlyOnce,
+    }
+}
+
+fn v5_properties(p: rumqttc::v5::mqttbytes::v5::PublishProperties) -> Properties {
+    use base64::Engine;
+    Properties {
+        payload_format_indicator: p.payload_format_indicator,
+        message_expiry_interval: p.message_expiry_interval,
+        content_type: p.content_type,
+        response_topic: p.response_topic,
+        correlation_data_base64: p
+            .correlation_data
+            .map(|d| base64::engine::general_purpose::STANDARD.encode(&d)),
+        user_properties: p.user_properties,
+        subscription_identifiers: p.subscription_identifiers,
+    }
+}
+
+/// The first connection must succeed within this; later losses end the recording (it is
+/// complete up to there).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Records until `--duration`, `--count`, Ctrl-C / SIGTERM or `quit` on stdin.
+pub fn record(o: &RecordOptions, stop: &Arc<AtomicBool>) -> Result<(), AppError> {
+    let header = Header {
+        format: recording::FORMAT.into(),
+        version: recording::VERSION,
+        started: recording::rfc3339(now_ns()),
+        source: Source {
+            host: o.host.clone(),
+            port: o.port,
+            topic_filter: o.topic_filter.clone(),
+            protocol_version: o.protocol_version,
+        },
+    };
+    let mut writer =
+        RecordingWriter::create(&o.output, &header).map_err(|e| AppError::Fatal(e.to_string()))?;
+    watch_stdin(stop.clone());
+    let mut client = Client::connect(o);
+    client
+        .subscribe(&o.topic_filter, o.qos)
+        .map_err(AppError::Fatal)?;
+    stderr_line(&format!(
+        "INFO record: {}:{} '{}' (MQTT {}) into {}; type 'quit' or press Ctrl-C to stop",
+        o.host,
+        o.port,
+        o.topic_filter,
+        if o.protocol_version == 5 {
+            "5"
+        } else {
+            "3.1.1"
+        },
+        o.output.display()
+    ));
+    let progress_to_terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    let mut subscribed = false;
+    let mut p = Progress::default();
+    let outcome = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ok("stopped");
+        }
+        if o.duration.is_some_and(|d| started.elapsed() >= d) {
+            break Ok("duration reached");
+        }
+        if o.count.is_some_and(|n| p.messages >= n) {
+            break Ok("count reached");
+        }
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            last_progress = Instant::now();
+            let line = p.line("record");
+            if progress_to_terminal {
+                eprint!("\r{line}   ");
+            } else {
+                stderr_line(&line);
+            }
+        }
+        match client.step() {
+            Step::Message(m) => {
+                if let Err(e) = writer.write(&m) {
+                    break Err(AppError::Fatal(e.to_string()));
+                }
+                p.messages += 1;
+                p.bytes += m.payload.len() as u64;
+                if !p.topics.contains(&m.topic) {
+                    p.topics.insert(m.topic);
+                }
+            }
+            Step::Connected => {
+                if !subscribed {
+                    stderr_line("INFO record: subscribed; recording");
+                }
+                subscribed = true;
+            }
+            Step::Other | Step::Idle => {}
+            Step::Failed(e) if !subscribed && started.elapsed() < CONNECT_TIMEOUT => {
+                tracing::debug!("record: connecting: {e}");
+                std::thread::sleep(TURN);
+            }
+            Step::Failed(e) => {
+                break Err(AppError::Fatal(format!(
+                    "the connection to {}:{} failed: {e}",
+                    o.host, o.port
+                )))
+            }
+        }
+    };
+    client.disconnect();
+    // Whatever ended the recording, what was written is made whole on disk.
+    let finished = writer.finish().map_err(|e| AppError::Fatal(e.to_string()));
+    if progress_to_terminal {
+        eprintln!();
+    }
+    let why = outcome?;
+    finished?;
+    stderr_line(&format!(
+        "{} ({why}) in {}",
+        p.line("INFO record: done"),
+        o.output.display()
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qos_spellings() {
+        for (text, q) in [
+            ("QoS_0", Some(0)),
+            ("1", Some(1)),
+            ("qos2", Some(2)),
+            ("x", None),
+        ] {
+            assert_eq!(parse_qos(text), q, "{text}");
+        }
+    }
+}
