@@ -9,6 +9,7 @@
 //! in [`mqtt`], and building blocks measured or fuzzed on their own in [`parts`].
 
 mod ack_gate;
+mod azure_sas;
 mod codec;
 mod config;
 mod config_v5;
@@ -39,7 +40,8 @@ mod v4;
 mod v5_frame;
 mod value;
 
-pub use config::{LineConfig, PasswordSource, PayloadType, Transport, Warnings};
+pub use azure_sas::SasKeyError;
+pub use config::{Auth, LineConfig, PasswordSource, PayloadType, Transport, Warnings};
 pub use connection::{Attempt, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
 pub use event::{

@@ -67,6 +67,8 @@ pub struct StationParams {
     /// MQTT 5 Content Type and Response Topic of the station's writes (else the line's).
     pub content_type: Option<String>,
     pub response_topic: Option<String>,
+    /// OUT_VALUE payloads gzip-compressed (else the line's `compress_writes`).
+    pub compress_writes: Option<bool>,
 }
 
 impl Default for StationParams {
@@ -87,6 +89,7 @@ impl Default for StationParams {
             stale: None,
             content_type: None,
             response_topic: None,
+            compress_writes: None,
         }
     }
 }
@@ -114,6 +117,7 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "stale",
     "content_type",
     "response_topic",
+    "compress_writes",
 ];
 
 impl StationParams {
@@ -190,6 +194,7 @@ impl StationParams {
                     }
                     p.response_topic = Some(value.to_string())
                 }
+                "compress_writes" => p.compress_writes = Some(param.yes_no()?),
                 other => return Err(unhandled(object, other)),
             }
         }

@@ -15,7 +15,7 @@ use mqtt_line_core::Secret;
 use mqtt_line_core::{Attempt, Deliberate, Ended, Event, LineEvent};
 
 use crate::queue::EventQueue;
-use crate::transport::{resolve_password, Transport};
+use crate::transport::{resolve_credentials, Transport};
 use crate::{logging, now_ns};
 
 /// What the host side and the line's thread share.
@@ -170,7 +170,7 @@ async fn supervise(shared: &Shared) {
             was_ready: false,
             deliberate: None,
         };
-        let closed = match resolve_password(&config.password) {
+        let closed = match resolve_credentials(&config) {
             Err(e) => failed(e),
             Ok(password) => {
                 // A stop must not wait for a connection attempt that hangs (a TLS or WebSocket
@@ -252,19 +252,23 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         was_ready,
         deliberate: None,
     };
-    if shared
-        .with_line(|l| l.transport_open(addr, password, Instant::now()))
-        .is_err()
-    {
-        return end("internal error".into(), false);
+    match shared.with_line(|l| l.transport_open_at(addr, password, Instant::now(), now_ns())) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return end(format!("auth = azure-sas: {e}"), false),
+        Err(_) => return end("internal error".into(), false),
     }
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, wants, unsendable)) = shared.with_line(|l| {
+        let Ok((deadline, wants, renew, unsendable)) = shared.with_line(|l| {
             let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
             was_ready |= l.is_ready();
-            (l.poll_timeout(), l.wants_connection(), unsendable)
+            (
+                l.poll_timeout(),
+                l.wants_connection(),
+                l.renewal_due(),
+                unsendable,
+            )
         }) else {
             return end("internal error".into(), was_ready);
         };
@@ -314,6 +318,11 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             Some(("line parameters changed", Deliberate::Restart))
         } else if !wants {
             Some(("every station is off or simulated", Deliberate::Restart))
+        } else if renew {
+            Some((
+                "the Azure SAS token is renewed before it expires",
+                Deliberate::Restart,
+            ))
         } else {
             None
         };

@@ -19,6 +19,7 @@
 mod ack;
 mod inbound;
 mod reading;
+mod sas;
 mod sparkplug;
 mod stale;
 mod station_state;
@@ -170,6 +171,8 @@ pub struct Line {
     sparkplug: Option<Box<crate::sparkplug::Host>>,
     /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
     redirect: Option<Redirect>,
+    /// `auth = azure-sas`: when the connection's token is renewed.
+    sas: sas::SasRenewal,
 }
 
 /// Where a broker sent the line, and whether the attempt there was made.
@@ -208,6 +211,7 @@ impl Line {
             ever_ready: false,
             sparkplug: None,
             redirect: None,
+            sas: sas::SasRenewal::default(),
         }
     }
 
@@ -303,6 +307,7 @@ impl Line {
             );
         }
         self.host = None;
+        self.sas_closed();
         self.stop_stale_clocks();
         self.stats.state = Some(LineState::Disconnected);
         if let Some(sp) = self.sparkplug.as_mut() {
@@ -528,6 +533,7 @@ impl Line {
             self.io.poll_timeout(self.config.reply_timeout),
             self.stale_clock.next(),
             self.sparkplug_timeout(),
+            self.sas_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -548,6 +554,7 @@ impl Line {
         self.warn_unconfirmed(now);
         self.check_stale(now, wall_ns);
         self.sparkplug_timers(now, wall_ns);
+        self.sas_timers(now);
         self.session.handle_timeout(now)
     }
 
