@@ -119,6 +119,9 @@ pub struct LineConfig {
     pub sas_key: Option<PasswordSource>,
     /// How long each SAS token is valid (`sas_ttl`).
     pub sas_ttl: Duration,
+    /// `topic_filter` was given: it is subscribed beside the stations' own subscriptions
+    /// (`subscribe_station_address`); when not given, only they are.
+    pub topic_filter_given: bool,
 }
 
 impl Default for LineConfig {
@@ -169,6 +172,7 @@ impl Default for LineConfig {
             auth: Auth::Password,
             sas_key: None,
             sas_ttl: crate::azure_sas::DEFAULT_TTL,
+            topic_filter_given: false,
         }
     }
 }
@@ -265,6 +269,7 @@ impl LineConfig {
             ping_interval: self.ping_interval,
             reply_timeout: self.reply_timeout,
             topic_filter: self.topic_filter.clone(),
+            station_filters: Default::default(),
             subscribe_qos: self.subscribe_qos,
             last_will: self.will_flag.then(|| {
                 LastWill::new(
@@ -367,6 +372,7 @@ impl LineConfig {
                 "topic_filter" => {
                     check_topic_filter(value).map_err(|r| p.invalid(r))?;
                     self.topic_filter = value.to_string();
+                    self.topic_filter_given = true;
                 }
                 "subscribe_qos" => self.subscribe_qos = p.qos()?,
                 "client_id" => self.client_id = value.to_string(),

@@ -33,6 +33,7 @@ mod session;
 mod sparkplug;
 mod stale;
 mod station;
+mod station_filter;
 mod tag;
 mod text;
 mod time_mask;

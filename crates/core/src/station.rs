@@ -69,6 +69,9 @@ pub struct StationParams {
     pub response_topic: Option<String>,
     /// OUT_VALUE payloads gzip-compressed (else the line's `compress_writes`).
     pub compress_writes: Option<bool>,
+    /// Subscribe Station Address: the line subscribes to the station's address (the filter
+    /// covering it, station_filter.rs) while the station is on.
+    pub subscribe_station_address: bool,
 }
 
 impl Default for StationParams {
@@ -90,6 +93,7 @@ impl Default for StationParams {
             content_type: None,
             response_topic: None,
             compress_writes: None,
+            subscribe_station_address: false,
         }
     }
 }
@@ -118,6 +122,7 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "content_type",
     "response_topic",
     "compress_writes",
+    "subscribe_station_address",
 ];
 
 impl StationParams {
@@ -195,6 +200,7 @@ impl StationParams {
                     p.response_topic = Some(value.to_string())
                 }
                 "compress_writes" => p.compress_writes = Some(param.yes_no()?),
+                "subscribe_station_address" => p.subscribe_station_address = param.yes_no()?,
                 other => return Err(unhandled(object, other)),
             }
         }

@@ -75,6 +75,8 @@ struct Station {
     state: Option<StationState>,
     tags: Vec<TagIndex>,
     out_topic: Option<String>,
+    /// `subscribe_station_address`: the filter the line subscribes to while the station is on.
+    subscription: Option<String>,
     /// MQTT 5: the values of its OUT_PROPERTY tags, sent with every write, in the order first set.
     user_properties: Vec<(String, String)>,
     /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
@@ -292,8 +294,9 @@ impl Line {
         self.io = IoDeadlines::default();
         self.was_ready = false;
         let will_ms = self.sparkplug_will_ms();
-        self.session
-            .connect(&self.config.session_at(will_ms), password, now);
+        let mut session = self.config.session_at(will_ms);
+        self.subscriptions_into(&mut session);
+        self.session.connect(&session, password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.

@@ -43,6 +43,7 @@ impl Line {
         let expiry = azure_sas::expiry(wall_ns, ttl);
         let token = azure_sas::token(host, &device, &key, expiry);
         let mut session = self.config.session_at(will_ms);
+        self.subscriptions_into(&mut session);
         session.user_name = azure_sas::user_name(host, &device);
         self.host = Some(addr.to_string());
         self.io = Default::default();

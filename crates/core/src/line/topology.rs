@@ -25,6 +25,25 @@ use crate::text::quote;
 use crate::value::{Value, ValueType};
 
 impl Line {
+    /// The filters of the stations that subscribe their address and are on.
+    pub(super) fn station_filters(&self) -> std::collections::BTreeSet<String> {
+        self.stations
+            .iter()
+            .filter(|s| s.command == StationCommand::On)
+            .filter_map(|s| s.subscription.clone())
+            .collect()
+    }
+
+    /// What a connection subscribes to: the stations' filters, and the line's `topic_filter`
+    /// when it was given or no station subscribes its address (then its default `#`).
+    pub(super) fn subscriptions_into(&self, session: &mut crate::session::SessionConfig) {
+        let any = self.stations.iter().any(|s| s.subscription.is_some());
+        if any && !self.config.topic_filter_given {
+            session.topic_filter.clear();
+        }
+        session.station_filters = self.station_filters();
+    }
+
     /// Refuses configuring `what` ("stations", "tags") once the line is started.
     fn refuse_after_start(&self, what: &str) -> Result<(), ConfigError> {
         if self.started {
@@ -65,6 +84,19 @@ impl Line {
                 other: self.stations[other].name.clone(),
             });
         }
+        let subscription = params
+            .subscribe_station_address
+            .then(|| crate::station_filter::covering_filter(address));
+        if let Some(filter) = &subscription {
+            self.log(
+                LogLevel::Debug,
+                format!(
+                    "station '{name}' subscribes to {} for its address {}",
+                    quote(filter),
+                    quote(address)
+                ),
+            );
+        }
         let index = StationIndex(self.stations.len());
         self.addresses.insert(address.to_string(), index);
         self.station_ids.insert(id, index);
@@ -83,6 +115,7 @@ impl Line {
             state: None,
             tags: Vec::new(),
             out_topic: None,
+            subscription,
             user_properties: Vec::new(),
             gated: false,
             gate: AckGate::default(),
