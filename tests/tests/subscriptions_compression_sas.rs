@@ -151,3 +151,53 @@ fn azure_sas_user_name_token_and_renewal_at_the_fake_hub() {
         "{output}"
     );
 }
+
+/// Two stations subscribe their address (one exact, one an expression), a third does not and
+/// the line has no `topic_filter`: mosquitto gets the two filters only, so the third station's
+/// topic never arrives; switching a station off is an UNSUBSCRIBE in mosquitto's log, and on
+/// again a SUBSCRIBE.
+#[test]
+fn per_station_subscriptions_follow_the_stations() {
+    let broker = Mosquitto::builder().start();
+    let subscribing = |name: &str, address: &str| {
+        StationConfig::new(name, address)
+            .param("subscribe_station_address", "YES")
+            .inputs()
+    };
+    let config = LineConfig::new(broker.port())
+        .param("client_id", "per-station")
+        .station(subscribing("a", "plant/a/temp"))
+        .station(subscribing("b", "sensors/[^/]+/temp"))
+        .station(StationConfig::new("c", "other/x").inputs());
+    let mut host = SimHost::start_on(&broker, &config);
+    host.wait_connected();
+    let log = broker.wait_log("the stations' SUBSCRIBE", |log| {
+        log.contains("Received SUBSCRIBE from per-station")
+            && log.contains("\tplant/a/temp (QoS 1)")
+            && log.contains("\tsensors/+/temp (QoS 1)")
+    });
+    assert!(!log.contains("\t# (QoS"), "no catch-all subscription:\n{log}");
+
+    // other/x first: it would arrive before the others if the line were subscribed to it.
+    mqtt_line_e2e::publish(broker.port(), "other/x", b"c1", 1, false);
+    mqtt_line_e2e::publish(broker.port(), "plant/a/temp", b"a1", 1, false);
+    mqtt_line_e2e::publish(broker.port(), "sensors/s9/temp", b"b1", 1, false);
+    host.expect_value_eq("a", "data", "a1");
+    host.expect_value_eq("b", "data", "b1");
+
+    host.send("station a off");
+    host.expect_station("a", "off");
+    broker.wait_log("the UNSUBSCRIBE of station a", |log| {
+        log.contains("Received UNSUBSCRIBE from per-station")
+    });
+    host.send("station a on");
+    broker.wait_log("station a's SUBSCRIBE again", |log| {
+        log.matches("\tplant/a/temp (QoS 1)").count() == 2
+    });
+    mqtt_line_e2e::publish(broker.port(), "plant/a/temp", b"a3", 1, false);
+    host.expect_value_eq("a", "data", "a3");
+    host.quit_ok();
+    let report = host.report();
+    assert!(host.data_values("c").is_empty(), "{report}");
+    assert_eq!(host.data_values("a"), ["a1", "a3"], "{report}");
+}
