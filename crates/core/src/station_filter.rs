@@ -1,5 +1,5 @@
 //! `subscribe_station_address`: the MQTT topic filter a station subscribes to, the narrowest one
-//! that covers every topic its address routes (docs/routing.md, "Per-station subscriptions").
+//! that covers every topic its address routes (docs/parameters.md, "Per-station subscriptions").
 //!
 //! The rule, level by level (levels are the parts between the `/` that stand outside any group,
 //! class or escape):

@@ -195,6 +195,35 @@ fn a_line_with_only_station_subscriptions_and_a_reconnect_after_changes() {
 }
 
 #[test]
+fn a_sparkplug_line_refuses_station_subscriptions() {
+    let mut h = Harness::new(&[("payload_type", "Sparkplug B")]);
+    let err = h
+        .line
+        .add_station(
+            StationId(1),
+            "n",
+            "g/n",
+            [("subscribe_station_address", "YES")],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("station 'n'") && err.contains("subscribe_station_address"),
+        "{err}"
+    );
+    let err = mqtt_line_core::StationParams::from_params(
+        "station 's'",
+        [("subscribe_station_address", "sometimes")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("sometimes") && err.contains("YES or NO"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_refused_station_subscription_is_a_warning_not_a_lost_line() {
     let mut h = line(&[("topic_filter", "cmd/#")], &[(1, "plant/a/temp", true)]);
     let sent = connack(&mut h, false);

@@ -84,6 +84,14 @@ impl Line {
                 other: self.stations[other].name.clone(),
             });
         }
+        if params.subscribe_station_address && self.config.payload_type == PayloadType::SparkplugB {
+            return Err(ConfigError::InvalidValue {
+                object,
+                param: "subscribe_station_address".into(),
+                value: "YES".into(),
+                reason: "a Sparkplug B line subscribes to the Sparkplug namespace itself".into(),
+            });
+        }
         let subscription = params
             .subscribe_station_address
             .then(|| crate::station_filter::covering_filter(address));
