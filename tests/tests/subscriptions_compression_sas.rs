@@ -176,7 +176,10 @@ fn per_station_subscriptions_follow_the_stations() {
             && log.contains("\tplant/a/temp (QoS 1)")
             && log.contains("\tsensors/+/temp (QoS 1)")
     });
-    assert!(!log.contains("\t# (QoS"), "no catch-all subscription:\n{log}");
+    assert!(
+        !log.contains("\t# (QoS"),
+        "no catch-all subscription:\n{log}"
+    );
 
     // other/x first: it would arrive before the others if the line were subscribed to it.
     mqtt_line_e2e::publish(broker.port(), "other/x", b"c1", 1, false);

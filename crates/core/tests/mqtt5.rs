@@ -219,8 +219,9 @@ fn compressed_writes_carry_gzip_and_read_back() {
         p
     };
     let value = r#"{"v": 21.5}"#;
+    type Params<'a> = &'a [(&'a str, &'a str)];
     // (line parameters, station parameters, compressed, Content-Type sent)
-    let cases: &[(&[(&str, &str)], &[(&str, &str)], bool, Option<&str>)] = &[
+    let cases: &[(Params, Params, bool, Option<&str>)] = &[
         (
             &[("compress_writes", "YES")],
             &[],

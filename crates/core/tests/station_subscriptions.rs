@@ -89,8 +89,9 @@ fn the_first_subscribe_holds_the_stations_filters_beside_or_instead_of_the_lines
         (2, "sensors/[^/]+/temp", true),
         (3, "other/x", false),
     ];
+    type Params<'a> = &'a [(&'a str, &'a str)];
     // (line parameters, the filters of the first SUBSCRIBE)
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[(Params, &[&str])] = &[
         // No topic_filter given: the stations' subscriptions instead of the default `#`.
         (&[], &["plant/a/temp", "sensors/+/temp"]),
         // Given: beside them, first.
