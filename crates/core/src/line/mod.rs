@@ -175,6 +175,8 @@ pub struct Line {
     redirect: Option<Redirect>,
     /// `auth = azure-sas`: when the connection's token is renewed.
     sas: sas::SasRenewal,
+    /// `compress_writes`: the deflate state, made at the first compressed write.
+    gzip_writer: Option<Box<crate::gzip::GzipWriter>>,
 }
 
 /// Where a broker sent the line, and whether the attempt there was made.
@@ -214,6 +216,7 @@ impl Line {
             sparkplug: None,
             redirect: None,
             sas: sas::SasRenewal::default(),
+            gzip_writer: None,
         }
     }
 

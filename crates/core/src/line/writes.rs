@@ -116,12 +116,14 @@ impl Line {
                     properties
                         .get_or_insert_with(PublishProperties::default)
                         .content_type = Some(crate::gzip::CONTENT_TYPE.to_string());
-                    let packed = crate::gzip::compress(text.as_bytes()).map_err(|e| {
-                        WriteError::Compress {
+                    let packed = self
+                        .gzip_writer
+                        .get_or_insert_with(|| Box::new(crate::gzip::GzipWriter::new()))
+                        .compress(text.as_bytes())
+                        .map_err(|reason| WriteError::Compress {
                             object: object.clone(),
-                            reason: e.to_string(),
-                        }
-                    })?;
+                            reason,
+                        })?;
                     Bytes::from(packed)
                 } else {
                     Bytes::from(text)
