@@ -391,6 +391,7 @@ fn execute(cli: Cli) -> Result<(), AppError> {
             plugin,
             live,
         } => {
+            check_http_address(&live)?;
             init_tracing(live.log_level);
             let stop = register_signals()?;
             let spec = load_config(&config)?;

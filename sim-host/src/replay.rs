@@ -454,6 +454,7 @@ pub fn replay(
         trace_routing: false,
         json_logs: false,
         http: None,
+        http_public: false,
     };
     let second = ReplayOptions {
         file: o.file.clone(),

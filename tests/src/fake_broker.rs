@@ -217,6 +217,8 @@ struct State {
     outcomes: Vec<Outcome>,
     /// Connections accepted after the scripts ran out.
     extra_connections: usize,
+    /// The user name and password of every MQTT 3.1.1 CONNECT received, in order.
+    logins: Vec<(String, String)>,
 }
 
 /// A running fake broker on 127.0.0.1. Stopped on drop.
@@ -273,6 +275,12 @@ impl FakeBroker {
     /// Outcomes of the scripts that finished so far.
     pub fn outcomes(&self) -> Vec<Outcome> {
         self.with_state(|s| s.outcomes.clone())
+    }
+
+    /// The user name and password of each 3.1.1 CONNECT received so far (empty strings for a
+    /// CONNECT without them).
+    pub fn logins(&self) -> Vec<(String, String)> {
+        self.with_state(|s| s.logins.clone())
     }
 
     /// Connections accepted after every script had run.
@@ -431,6 +439,13 @@ impl Conn<'_> {
         loop {
             if let Some(p) = self.take_packet() {
                 self.note(format!("recv {}", to_hex(&p)));
+                if PacketType::Connect.matches(&p) {
+                    if let Some(login) = wire::connect_login(&p) {
+                        if let Ok(mut s) = self.state.lock() {
+                            s.logins.push(login);
+                        }
+                    }
+                }
                 if PacketType::Subscribe.matches(&p) && p.len() >= 4 {
                     let at = p.len() - self.remaining_len(&p);
                     self.last_subscribe = Some(u16::from_be_bytes([p[at], p[at + 1]]));

@@ -110,6 +110,20 @@ pub fn frame(first: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The user name and password of an MQTT 3.1.1 CONNECT (empty when it has none); `None` when
+/// the bytes are not one.
+pub fn connect_login(packet: &[u8]) -> Option<(String, String)> {
+    let mut buf = BytesMut::from(packet);
+    match rumqttc::mqttbytes::v4::Packet::read(&mut buf, packet.len()) {
+        Ok(rumqttc::mqttbytes::v4::Packet::Connect(c)) => Some(
+            c.login
+                .map(|l| (l.username, l.password))
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

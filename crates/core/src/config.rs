@@ -31,6 +31,16 @@ pub enum PasswordSource {
     File(String),
 }
 
+/// How the line proves who it is in CONNECT (`auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `user_name` and the password from its source (the default).
+    Password,
+    /// Azure IoT Hub: the user name and a SAS token built from the host, the client id (the
+    /// device id) and `sas_key`, renewed before it expires (azure_sas.rs).
+    AzureSas,
+}
+
 /// Everything a line is configured with. Defaults are those of the protocol description.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineConfig {
@@ -81,6 +91,18 @@ pub struct LineConfig {
     pub v5: V5Config,
     /// The Sparkplug edge node's parameters (sparkplug/edge_settings.rs).
     pub edge: EdgeConfig,
+    /// OUT_VALUE payloads go out gzip-compressed (a station may say otherwise).
+    pub compress_writes: bool,
+    /// `auth`: a password, or an Azure IoT Hub SAS token.
+    pub auth: Auth,
+    /// The device key that signs SAS tokens (base64), from where `sas_key`, `sas_key_file` or
+    /// `sas_key_env` says; `None`: none of them was given.
+    pub sas_key: Option<PasswordSource>,
+    /// How long each SAS token is valid (`sas_ttl`).
+    pub sas_ttl: Duration,
+    /// `topic_filter` was given: it is subscribed beside the stations' own subscriptions
+    /// (`subscribe_station_address`); when not given, only they are.
+    pub topic_filter_given: bool,
 }
 
 impl Default for LineConfig {
@@ -121,6 +143,11 @@ impl Default for LineConfig {
             clean_session_given: false,
             v5: V5Config::default(),
             edge: EdgeConfig::default(),
+            compress_writes: false,
+            auth: Auth::Password,
+            sas_key: None,
+            sas_ttl: crate::azure_sas::DEFAULT_TTL,
+            topic_filter_given: false,
         }
     }
 }
@@ -168,6 +195,12 @@ pub const LINE_PARAMETERS: &[&str] = &[
     "sparkplug_host_id",
     "sparkplug_rebirth_debounce",
     "sparkplug_reorder_timeout",
+    "compress_writes",
+    "auth",
+    "sas_key",
+    "sas_key_file",
+    "sas_key_env",
+    "sas_ttl",
 ];
 
 /// Every canonical line parameter: the protocol's, then MQTT 5's.
@@ -207,7 +240,7 @@ impl LineConfig {
             ping_interval: self.ping_interval,
             reply_timeout: self.reply_timeout,
             topic_filter: self.topic_filter.clone(),
-            more_filters: Vec::new(),
+            station_filters: Default::default(),
             subscribe_qos: self.subscribe_qos,
             last_will: self.will_flag.then(|| {
                 LastWill::new(
@@ -310,6 +343,7 @@ impl LineConfig {
                 "topic_filter" => {
                     check_topic_filter(value).map_err(|r| p.invalid(r))?;
                     self.topic_filter = value.to_string();
+                    self.topic_filter_given = true;
                 }
                 "subscribe_qos" => self.subscribe_qos = p.qos()?,
                 "client_id" => self.client_id = value.to_string(),
@@ -353,6 +387,42 @@ impl LineConfig {
                         Duration::from_millis(p.integer(0, 3_600_000)?);
                 }
                 other if PAYLOAD_PARAMETERS.contains(&other) => self.payload.set(other, &p)?,
+                "compress_writes" => self.compress_writes = p.yes_no()?,
+                "auth" => {
+                    self.auth = match normalize_key(value).as_str() {
+                        "password" => Auth::Password,
+                        "azure_sas" => Auth::AzureSas,
+                        _ => return Err(p.invalid("expected password or azure-sas")),
+                    }
+                }
+                "sas_key" => {
+                    if let Err(e) = crate::azure_sas::decode_key(value) {
+                        // The key itself is not repeated in the message.
+                        return Err(ConfigError::InvalidValue {
+                            object: object.to_string(),
+                            param: name.to_string(),
+                            value: "***".into(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    self.sas_key = Some(PasswordSource::Inline(Secret::new(value.trim())));
+                }
+                "sas_key_file" => {
+                    if value.trim().is_empty() {
+                        return Err(p.invalid("expected a file path"));
+                    }
+                    self.sas_key = Some(PasswordSource::File(value.trim().to_string()));
+                }
+                "sas_key_env" => {
+                    if value.trim().is_empty() {
+                        return Err(p.invalid("expected the name of an environment variable"));
+                    }
+                    self.sas_key = Some(PasswordSource::Env(value.trim().to_string()));
+                }
+                "sas_ttl" => {
+                    use crate::azure_sas::{MAX_TTL_SECS, MIN_TTL_SECS};
+                    self.sas_ttl = Duration::from_secs(p.integer(MIN_TTL_SECS, MAX_TTL_SECS)?);
+                }
                 other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
                 other if EDGE_PARAMETERS.contains(&other) => self.edge.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),
@@ -439,7 +509,72 @@ impl LineConfig {
             self.clean_session = true;
         }
         warnings.extend(self.v5.warning(object));
+        warnings.extend(self.compress_writes_warning(object));
+        self.validate_auth(object)?;
         Ok(warnings)
+    }
+
+    /// On a 3.1.1 line compressed writes carry no Content-Type: only a reader that looks at the
+    /// payload's first bytes (1f 8b), as this line does, knows they are gzip.
+    fn compress_writes_warning(&self, object: &str) -> Option<String> {
+        (self.compress_writes && self.v5.protocol == crate::codec::Protocol::V311).then(|| {
+            format!(
+                "{object}: compress_writes is YES on an MQTT 3.1.1 line: writes are gzip without \
+                 a Content-Type, so their readers must recognise gzip by its first bytes (1f 8b)"
+            )
+        })
+    }
+
+    /// `auth = azure-sas` needs a key and a client id (the device id) and builds the user name
+    /// and password itself; a key without it is a mistake, not something to ignore.
+    fn validate_auth(&self, object: &str) -> Result<(), ConfigError> {
+        let refuse = |param: &str, value: &str, reason: &str| ConfigError::InvalidValue {
+            object: object.to_string(),
+            param: param.into(),
+            value: value.into(),
+            reason: reason.into(),
+        };
+        match self.auth {
+            Auth::Password if self.sas_key.is_some() => Err(refuse(
+                "auth",
+                "password",
+                "a SAS key (sas_key, sas_key_file or sas_key_env) is given, so auth must be \
+                 azure-sas",
+            )),
+            Auth::Password => Ok(()),
+            Auth::AzureSas => {
+                if self.sas_key.is_none() {
+                    return Err(refuse(
+                        "auth",
+                        "azure-sas",
+                        "needs the device key: sas_key, sas_key_file or sas_key_env",
+                    ));
+                }
+                if self.client_id.is_empty() {
+                    return Err(refuse(
+                        "client_id",
+                        "",
+                        "auth = azure-sas needs the device id as client_id",
+                    ));
+                }
+                if !self.user_name.is_empty() {
+                    return Err(refuse(
+                        "user_name",
+                        &self.user_name,
+                        "auth = azure-sas builds the user name itself; remove user_name",
+                    ));
+                }
+                if self.password != PasswordSource::Inline(Secret::default()) {
+                    return Err(refuse(
+                        "password",
+                        "***",
+                        "auth = azure-sas sends a SAS token as the password; remove password, \
+                         password_file and password_env",
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 }
 

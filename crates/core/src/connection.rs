@@ -74,17 +74,32 @@ impl Closing {
         how: Deliberate::Restart,
         reason: "every station is off or simulated",
     };
+    /// `auth = azure-sas`: the token is renewed before it expires (line/sas.rs), by connecting
+    /// again at once with a fresh one.
+    pub const RENEW_TOKEN: Closing = Closing {
+        how: Deliberate::Restart,
+        reason: "the Azure SAS token is renewed before it expires",
+    };
 
     /// Whether an open connection closes now, given what the host asked since the shell last
     /// looked (`stop`, `new_parameters`) and whether some station is on
-    /// ([`Line::wants_connection`](crate::Line::wants_connection)). A stop wins.
-    pub fn decide(stop: bool, new_parameters: bool, station_on: bool) -> Option<Closing> {
+    /// ([`Line::wants_connection`](crate::Line::wants_connection)), and whether the
+    /// connection's token is due for renewal ([`Line::renewal_due`](crate::Line::renewal_due)).
+    /// A stop wins.
+    pub fn decide(
+        stop: bool,
+        new_parameters: bool,
+        station_on: bool,
+        renew_token: bool,
+    ) -> Option<Closing> {
         if stop {
             Some(Closing::STOP)
         } else if new_parameters {
             Some(Closing::NEW_PARAMETERS)
         } else if !station_on {
             Some(Closing::NO_STATION_ON)
+        } else if renew_token {
+            Some(Closing::RENEW_TOKEN)
         } else {
             None
         }

@@ -9,6 +9,7 @@
 //! in [`mqtt`], and building blocks measured or fuzzed on their own in [`parts`].
 
 mod ack_gate;
+mod azure_sas;
 mod codec;
 mod config;
 mod config_v5;
@@ -34,6 +35,7 @@ mod session;
 mod sparkplug;
 mod stale;
 mod station;
+mod station_filter;
 mod tag;
 mod text;
 mod time_mask;
@@ -41,7 +43,8 @@ mod v4;
 mod v5_frame;
 mod value;
 
-pub use config::{LineConfig, PasswordSource, Transport, Warnings};
+pub use azure_sas::SasKeyError;
+pub use config::{Auth, LineConfig, PasswordSource, Transport, Warnings};
 pub use connection::{Attempt, Closing, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
 pub use event::{

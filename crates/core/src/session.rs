@@ -10,7 +10,7 @@
 //! (`limits.rs`), resolves and assigns topic aliases, turns reason codes into refusals with their
 //! reason, and reports a server's DISCONNECT and its server reference.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -38,10 +38,11 @@ pub struct SessionConfig {
     pub keep_alive: u16,
     pub ping_interval: Duration,
     pub reply_timeout: Duration,
+    /// The line's filter; empty: the line subscribes only its stations' filters.
     pub topic_filter: String,
-    /// Filters subscribed beside `topic_filter` in the same SUBSCRIBE (a Sparkplug edge node's
-    /// command and STATE topics); every one must be granted.
-    pub more_filters: Vec<String>,
+    /// The filters of the stations that subscribe their address and are on
+    /// (`subscribe_station_address`, station_filter.rs).
+    pub station_filters: BTreeSet<String>,
     pub subscribe_qos: QoS,
     /// The line's own will message, sent in CONNECT.
     pub last_will: Option<LastWill>,
@@ -127,6 +128,14 @@ pub enum SessionEvent {
     Note(String),
 }
 
+/// A SUBSCRIBE or UNSUBSCRIBE in flight: its filters, and whether it is part of connecting
+/// (the first SUBSCRIBE, or the UNSUBSCRIBE of old filters before it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Change {
+    Subscribe { filters: Vec<String>, initial: bool },
+    Unsubscribe { filters: Vec<String>, initial: bool },
+}
+
 /// What the session waits for, with a deadline when Reply Timeout is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -206,9 +215,15 @@ pub struct Session {
     last_sent: Instant,
     last_received: Instant,
     last_ping: Instant,
-    subscribed_filter: Option<String>,
+    /// The filters the broker confirmed (SUBACK) and that were not unsubscribed since; they
+    /// outlive a connection, as the broker's session does.
+    subscribed: BTreeSet<String>,
+    /// The line's filter (empty: none).
     filter: String,
-    more_filters: Vec<String>,
+    /// The stations' filters wanted now.
+    station_filters: BTreeSet<String>,
+    /// SUBSCRIBE and UNSUBSCRIBE packets in flight, by packet id.
+    changes: HashMap<u16, Change>,
     subscribe_qos: QoS,
     keep_alive: Duration,
     ping_interval: Duration,
@@ -266,9 +281,10 @@ impl Session {
             last_sent: now,
             last_received: now,
             last_ping: now,
-            subscribed_filter: None,
+            subscribed: BTreeSet::new(),
             filter: String::new(),
-            more_filters: Vec::new(),
+            station_filters: BTreeSet::new(),
+            changes: HashMap::new(),
             subscribe_qos: QoS::AtLeastOnce,
             keep_alive: Duration::ZERO,
             ping_interval: Duration::ZERO,
@@ -310,7 +326,8 @@ impl Session {
         self.sent_qos0.clear();
         self.qos0_waiting.clear();
         self.filter = cfg.topic_filter.clone();
-        self.more_filters = cfg.more_filters.clone();
+        self.station_filters = cfg.station_filters.clone();
+        self.changes.clear();
         self.subscribe_qos = cfg.subscribe_qos;
         self.keep_alive = Duration::from_secs(cfg.keep_alive.into());
         self.ping_interval = cfg.ping_interval;
@@ -598,7 +615,7 @@ impl Session {
         }
         match packet {
             Packet::ConnAck(ack) => self.on_connack(ack, now),
-            Packet::SubAck(ack) => self.on_suback(ack),
+            Packet::SubAck(ack) => self.on_suback(ack, now),
             Packet::UnsubAck(ack) => {
                 if !self
                     .expects
@@ -622,11 +639,24 @@ impl Session {
                             .and_then(|p| p.reason_string.as_ref()),
                     );
                     SessionEvent::Warning(format!(
-                        "the broker refused to unsubscribe the old topic filter: {reason}"
+                        "the broker refused to unsubscribe a topic filter it no longer needs: \
+                         {reason}"
                     ))
                 });
-                self.subscribed_filter = None;
-                self.subscribe(now);
+                let change = self.changes.remove(&ack.pkid);
+                if let Some(Change::Unsubscribe { filters, .. }) = &change {
+                    for f in filters {
+                        self.subscribed.remove(f);
+                    }
+                }
+                match change {
+                    Some(Change::Unsubscribe { initial: true, .. }) => {
+                        if let Some(ready) = self.subscribe(now) {
+                            return Ok(Some(ready));
+                        }
+                    }
+                    _ => self.reconcile(now),
+                }
                 Ok(refused)
             }
             Packet::PingResp(_) => {
@@ -772,77 +802,191 @@ impl Session {
             };
             self.outbox.push_back(packet);
         }
-        match self.subscribed_filter.clone() {
-            Some(old) if old != self.filter => {
-                let pkid = self.allocate_pkid().unwrap_or(1);
-                self.phase = Phase::AwaitUnsubAck;
-                self.expect(Expect::UnsubAck(pkid), now);
-                let mut unsub = Unsubscribe::new(old, None);
-                unsub.pkid = pkid;
-                self.outbox.push_back(Packet::Unsubscribe(unsub));
+        // Filters subscribed before (another line filter, a station switched off meanwhile) go
+        // first, then the wanted ones are subscribed.
+        let wanted = self.wanted();
+        let stale: Vec<String> = self
+            .subscribed
+            .iter()
+            .filter(|f| !wanted.contains(*f))
+            .cloned()
+            .collect();
+        if stale.is_empty() {
+            if let Some(ready) = self.subscribe(now) {
+                return Ok(Some(ready));
             }
-            _ => self.subscribe(now),
+        } else {
+            self.phase = Phase::AwaitUnsubAck;
+            self.send_unsubscribe(stale, true, now);
         }
         Ok((!notes.is_empty()).then(|| SessionEvent::Note(notes.join("; "))))
     }
 
-    fn subscribe(&mut self, now: Instant) {
-        let pkid = self.allocate_pkid().unwrap_or(1);
-        self.phase = Phase::AwaitSubAck;
-        self.expect(Expect::SubAck(pkid), now);
-        let filters = std::iter::once(&self.filter)
-            .chain(&self.more_filters)
-            .map(|path| {
-                let mut filter = Filter::new(path.clone(), self.subscribe_qos);
-                if self.protocol == Protocol::V5 {
-                    filter.nolocal = self.v5.no_local;
-                    filter.preserve_retain = self.v5.retain_as_published;
-                    filter.retain_forward_rule = self.v5.retain_handling.clone();
-                }
-                filter
-            });
-        let mut sub = Subscribe::new_many(filters, None);
-        sub.pkid = pkid;
-        self.outbox.push_back(Packet::Subscribe(sub));
+    /// Every filter wanted now: the line's (when it has one) and its stations'.
+    fn wanted(&self) -> BTreeSet<String> {
+        let mut all = self.station_filters.clone();
+        if !self.filter.is_empty() {
+            all.insert(self.filter.clone());
+        }
+        all
     }
 
-    fn on_suback(&mut self, ack: SubAck) -> Result<Option<SessionEvent>, ProtocolError> {
-        self.fulfil(Expect::SubAck(ack.pkid), "SUBACK")?;
-        // With more filters than one, the first refused one decides.
-        let code = ack
-            .return_codes
-            .iter()
-            .find(|c| !matches!(c, SubscribeReasonCode::Success(_)))
-            .or(ack.return_codes.first());
-        match code {
-            Some(SubscribeReasonCode::Success(_)) => {
-                self.subscribed_filter = Some(self.filter.clone());
-                self.phase = Phase::Ready;
-                Ok(Some(SessionEvent::Ready {
-                    session_present: true,
-                }))
-            }
-            Some(code) => {
-                let why = if self.protocol == Protocol::V311 {
-                    "SUBACK return code 0x80".to_string()
-                } else {
-                    Reason::new(
-                        code.code(),
-                        ack.properties
-                            .as_ref()
-                            .and_then(|p| p.reason_string.as_ref()),
-                    )
-                    .to_string()
-                };
-                Err(ProtocolError::SubscribeRefused {
-                    filter: self.filter.clone(),
-                    why,
-                })
-            }
-            None => Err(ProtocolError::Violation(
-                "SUBACK without a return code".into(),
-            )),
+    /// The connection's first SUBSCRIBE, of every wanted filter; with none (a line whose
+    /// subscribing stations are all off) the session is ready at once.
+    fn subscribe(&mut self, now: Instant) -> Option<SessionEvent> {
+        let mut filters: Vec<String> = Vec::new();
+        if !self.filter.is_empty() {
+            filters.push(self.filter.clone());
         }
+        filters.extend(
+            self.station_filters
+                .iter()
+                .filter(|f| **f != self.filter)
+                .cloned(),
+        );
+        if filters.is_empty() {
+            self.phase = Phase::Ready;
+            return Some(SessionEvent::Ready {
+                session_present: true,
+            });
+        }
+        self.phase = Phase::AwaitSubAck;
+        self.send_subscribe(filters, true, now);
+        None
+    }
+
+    fn send_subscribe(&mut self, filters: Vec<String>, initial: bool, now: Instant) {
+        let pkid = self.allocate_pkid().unwrap_or(1);
+        self.expect(Expect::SubAck(pkid), now);
+        let options = filters.iter().map(|f| {
+            let mut filter = Filter::new(f.clone(), self.subscribe_qos);
+            if self.protocol == Protocol::V5 {
+                filter.nolocal = self.v5.no_local;
+                filter.preserve_retain = self.v5.retain_as_published;
+                filter.retain_forward_rule = self.v5.retain_handling.clone();
+            }
+            filter
+        });
+        let mut sub = Subscribe::new_many(options, None);
+        sub.pkid = pkid;
+        self.outbox.push_back(Packet::Subscribe(sub));
+        self.changes
+            .insert(pkid, Change::Subscribe { filters, initial });
+    }
+
+    fn send_unsubscribe(&mut self, filters: Vec<String>, initial: bool, now: Instant) {
+        let pkid = self.allocate_pkid().unwrap_or(1);
+        self.expect(Expect::UnsubAck(pkid), now);
+        let mut unsub = Unsubscribe::new(filters[0].clone(), None);
+        unsub.filters = filters.clone();
+        unsub.pkid = pkid;
+        self.outbox.push_back(Packet::Unsubscribe(unsub));
+        self.changes
+            .insert(pkid, Change::Unsubscribe { filters, initial });
+    }
+
+    /// The stations' filters wanted now (a station switched on or off): once the connection
+    /// is ready, what changed is subscribed or unsubscribed at once; before, the next
+    /// SUBSCRIBE takes it.
+    pub fn set_station_filters(&mut self, filters: BTreeSet<String>, now: Instant) {
+        self.station_filters = filters;
+        self.reconcile(now);
+    }
+
+    /// When ready: SUBSCRIBE what is wanted and neither subscribed nor on its way, UNSUBSCRIBE
+    /// what is subscribed, no longer wanted and not on its way out.
+    fn reconcile(&mut self, now: Instant) {
+        if self.phase != Phase::Ready {
+            return;
+        }
+        let wanted = self.wanted();
+        let (mut coming, mut going) = (BTreeSet::new(), BTreeSet::new());
+        for change in self.changes.values() {
+            match change {
+                Change::Subscribe { filters, .. } => coming.extend(filters.iter().cloned()),
+                Change::Unsubscribe { filters, .. } => going.extend(filters.iter().cloned()),
+            }
+        }
+        let drop: Vec<String> = self
+            .subscribed
+            .iter()
+            .filter(|f| !wanted.contains(*f) && !going.contains(*f))
+            .cloned()
+            .collect();
+        let add: Vec<String> = wanted
+            .iter()
+            .filter(|f| {
+                !self.subscribed.contains(*f) && !coming.contains(*f) && !going.contains(*f)
+            })
+            .cloned()
+            .collect();
+        if !drop.is_empty() {
+            self.send_unsubscribe(drop, false, now);
+        }
+        if !add.is_empty() {
+            self.send_subscribe(add, false, now);
+        }
+    }
+
+    fn on_suback(
+        &mut self,
+        ack: SubAck,
+        now: Instant,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        self.fulfil(Expect::SubAck(ack.pkid), "SUBACK")?;
+        let Some(Change::Subscribe { filters, initial }) = self.changes.remove(&ack.pkid) else {
+            return Ok(Some(SessionEvent::Note(format!(
+                "SUBACK for no SUBSCRIBE in flight pkid={}",
+                ack.pkid
+            ))));
+        };
+        if ack.return_codes.is_empty() {
+            return Err(ProtocolError::Violation(
+                "SUBACK without a return code".into(),
+            ));
+        }
+        let mut refused = Vec::new();
+        for (i, filter) in filters.into_iter().enumerate() {
+            // A SUBACK with fewer codes than filters: the last code stands for the rest.
+            let code = ack.return_codes.get(i).or(ack.return_codes.last());
+            match code {
+                Some(SubscribeReasonCode::Success(_)) => {
+                    self.subscribed.insert(filter);
+                }
+                Some(code) => {
+                    let why = if self.protocol == Protocol::V311 {
+                        "SUBACK return code 0x80".to_string()
+                    } else {
+                        Reason::new(
+                            code.code(),
+                            ack.properties
+                                .as_ref()
+                                .and_then(|p| p.reason_string.as_ref()),
+                        )
+                        .to_string()
+                    };
+                    if initial && filter == self.filter {
+                        return Err(ProtocolError::SubscribeRefused { filter, why });
+                    }
+                    refused.push(format!(
+                        "the broker refused the subscription to {}: {why}",
+                        crate::text::quote(&filter)
+                    ));
+                }
+                None => {}
+            }
+        }
+        let warning = (!refused.is_empty()).then(|| refused.join("; "));
+        if initial {
+            self.phase = Phase::Ready;
+            self.warning = warning;
+            self.reconcile(now);
+            return Ok(Some(SessionEvent::Ready {
+                session_present: true,
+            }));
+        }
+        self.reconcile(now);
+        Ok(warning.map(SessionEvent::Warning))
     }
 
     fn on_publish(&mut self, mut p: Publish) -> Result<Option<SessionEvent>, ProtocolError> {

@@ -60,6 +60,11 @@ pub struct StationParams {
     /// MQTT 5 Content Type and Response Topic of the station's writes (else the line's).
     pub content_type: Option<String>,
     pub response_topic: Option<String>,
+    /// OUT_VALUE payloads gzip-compressed (else the line's `compress_writes`).
+    pub compress_writes: Option<bool>,
+    /// Subscribe Station Address: the line subscribes to the station's address (the filter
+    /// covering it, station_filter.rs) while the station is on.
+    pub subscribe_station_address: bool,
 }
 
 impl Default for StationParams {
@@ -73,6 +78,8 @@ impl Default for StationParams {
             stale: None,
             content_type: None,
             response_topic: None,
+            compress_writes: None,
+            subscribe_station_address: false,
         }
     }
 }
@@ -100,6 +107,8 @@ pub const STATION_PARAMETERS: &[&str] = &[
     "stale",
     "content_type",
     "response_topic",
+    "compress_writes",
+    "subscribe_station_address",
 ];
 
 impl StationParams {
@@ -154,6 +163,8 @@ impl StationParams {
                     }
                     p.response_topic = Some(value.to_string())
                 }
+                "compress_writes" => p.compress_writes = Some(param.yes_no()?),
+                "subscribe_station_address" => p.subscribe_station_address = param.yes_no()?,
                 other => return Err(unhandled(object, other)),
             }
         }

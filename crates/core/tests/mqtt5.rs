@@ -241,3 +241,133 @@ fn a_content_type_that_says_gzip_decides_how_the_payload_is_read() {
     let got = values(&h.receive_publish(with_type(br#"{"v": 4}"#.to_vec(), "application/json")));
     assert_eq!(got[0].1, Some(Value::Float(4.0)));
 }
+
+/// `compress_writes`: OUT_VALUE goes out as gzip with Content-Type `application/gzip` (MQTT 5),
+/// a station may say otherwise, a 3.1.1 line sends the gzip without a type (and warns), and our
+/// own reading line takes the payload back either way.
+#[test]
+fn compressed_writes_carry_gzip_and_read_back() {
+    let inflate = |payload: &[u8]| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(payload), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let sent = |h: &mut Harness, value: &str| {
+        h.line
+            .write(TagId(2), 1, Value::Text(value.into()), h.now, 0)
+            .unwrap();
+        let out = h.transmit();
+        let Some(Packet::Publish(p)) = out.into_iter().next() else {
+            panic!("no PUBLISH")
+        };
+        p
+    };
+    let value = r#"{"v": 21.5}"#;
+    type Params<'a> = &'a [(&'a str, &'a str)];
+    // (line parameters, station parameters, compressed, Content-Type sent)
+    let cases: &[(Params, Params, bool, Option<&str>)] = &[
+        (
+            &[("compress_writes", "YES")],
+            &[],
+            true,
+            Some("application/gzip"),
+        ),
+        (
+            &[
+                ("compress_writes", "YES"),
+                ("content_type", "application/json"),
+            ],
+            &[],
+            true,
+            Some("application/gzip"),
+        ),
+        (
+            &[("compress_writes", "YES")],
+            &[("compress_writes", "NO")],
+            false,
+            None,
+        ),
+        (
+            &[],
+            &[("Compress Writes", "YES")],
+            true,
+            Some("application/gzip"),
+        ),
+        (&[], &[], false, None),
+    ];
+    for &(line, station, compressed, content_type) in cases {
+        let mut h = v5_writer(line, station);
+        let p = sent(&mut h, value);
+        let props = p.properties.clone().unwrap_or_default();
+        assert_eq!(
+            props.content_type.as_deref(),
+            content_type,
+            "{line:?} {station:?}"
+        );
+        if compressed {
+            assert_eq!(&p.payload[..2], [0x1f, 0x8b], "{line:?} {station:?}");
+            assert_eq!(inflate(&p.payload), value);
+        } else {
+            assert_eq!(&p.payload[..], value.as_bytes());
+        }
+        // Our own line reads it back: the write, as received, fills a JA= tag.
+        let mut reader = Harness::new(&[("protocol_version", "5"), ("payload_type", "JSON")]);
+        reader
+            .line
+            .add_station(StationId(1), "s", "cmd/x", [])
+            .unwrap();
+        reader
+            .line
+            .add_tag(StationId(1), TagId(1), "v", "JA=v", ValueType::Ai, None)
+            .unwrap();
+        reader.line.start(0).unwrap();
+        reader.connect();
+        reader.events();
+        let got = values(&reader.receive_publish(p));
+        assert_eq!(got[0].1, Some(Value::Float(21.5)), "{line:?} {station:?}");
+    }
+
+    // MQTT 3.1.1: gzip without a Content-Type, which a reader recognises by 1f 8b.
+    let (_, warnings) = mqtt_line_core::LineConfig::from_params(
+        "line 'L'",
+        [("host", "h"), ("compress_writes", "YES")],
+    )
+    .unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("compress_writes") && w.contains("1f 8b")),
+        "{warnings:?}"
+    );
+    let mut h = Harness::writer(&[("compress_writes", "YES")], Some("cmd/x"));
+    let p = sent(&mut h, value);
+    assert_eq!(p.properties, None);
+    assert_eq!(inflate(&p.payload), value);
+    let mut reader = Harness::new(&[("payload_type", "JSON")]);
+    reader
+        .line
+        .add_station(StationId(1), "s", "cmd/x", [])
+        .unwrap();
+    reader
+        .line
+        .add_tag(StationId(1), TagId(1), "v", "JA=v", ValueType::Ai, None)
+        .unwrap();
+    reader.line.start(0).unwrap();
+    reader.connect();
+    reader.events();
+    assert_eq!(
+        values(&reader.receive_publish(p))[0].1,
+        Some(Value::Float(21.5))
+    );
+
+    let err = mqtt_line_core::LineConfig::from_params(
+        "line 'L'",
+        [("host", "h"), ("compress_writes", "maybe")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("compress_writes") && err.contains("maybe"),
+        "{err}"
+    );
+}

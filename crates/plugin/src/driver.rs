@@ -15,7 +15,7 @@ use mqtt_line_core::Secret;
 use mqtt_line_core::{Attempt, Closing, Deliberate, Ended, Event, LineEvent};
 
 use crate::queue::EventQueue;
-use crate::transport::{resolve_password, Transport};
+use crate::transport::{resolve_credentials, Transport};
 use crate::{logging, now_ns};
 
 /// What the host side and the line's thread share.
@@ -168,7 +168,7 @@ async fn supervise(shared: &Shared) {
             reason,
             ended: Ended::Lost,
         };
-        let closed = match resolve_password(&config.password) {
+        let closed = match resolve_credentials(&config) {
             Err(e) => failed(e),
             Ok(password) => {
                 // A stop must not wait for a connection attempt that hangs (a TLS or WebSocket
@@ -241,19 +241,23 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         reason,
         ended: Ended::Lost,
     };
-    if shared
-        .with_line(|l| l.transport_open(addr, password, Instant::now()))
-        .is_err()
-    {
-        return end("internal error".into());
+    match shared.with_line(|l| l.transport_open_at(addr, password, Instant::now(), now_ns())) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return end(format!("auth = azure-sas: {e}")),
+        Err(_) => return end("internal error".into()),
     }
 
     loop {
         let now = Instant::now();
-        let Ok((deadline, station_on, unsendable)) = shared.with_line(|l| {
+        let Ok((deadline, station_on, renew, unsendable)) = shared.with_line(|l| {
             let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
             crate::edge_files::save(l);
-            (l.poll_timeout(), l.wants_connection(), unsendable)
+            (
+                l.poll_timeout(),
+                l.wants_connection(),
+                l.renewal_due(),
+                unsendable,
+            )
         }) else {
             return end("internal error".into());
         };
@@ -301,7 +305,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         // transmit, so that this takes no second lock on the receive path.
         let stop = shared.shutting_down();
         let new_parameters = !stop && shared.reconnect.swap(false, Ordering::AcqRel);
-        if let Some(closing) = Closing::decide(stop, new_parameters, station_on) {
+        if let Some(closing) = Closing::decide(stop, new_parameters, station_on, renew) {
             outbuf.clear();
             let goodbye = shared.with_line(|l| {
                 l.close_deliberately(closing.how, &mut outbuf, Instant::now(), now_ns())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use mqtt_line_core::Secret;
-use mqtt_line_core::{LineConfig, PasswordSource, Transport as Kind};
+use mqtt_line_core::{Auth, LineConfig, PasswordSource, Transport as Kind};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -166,13 +166,28 @@ fn handshake_hint(e: &io::Error) -> &'static str {
 
 /// The password for the next CONNECT, read now from where the configuration says.
 pub fn resolve_password(source: &PasswordSource) -> Result<Secret, String> {
+    resolve_secret(source, "password")
+}
+
+/// The secret CONNECT is made with, read now: the password, or with `auth = azure-sas` the
+/// device key that signs the token (the core builds the token from it).
+pub fn resolve_credentials(config: &LineConfig) -> Result<Secret, String> {
+    match (&config.auth, &config.sas_key) {
+        (Auth::AzureSas, Some(key)) => resolve_secret(key, "sas_key"),
+        (Auth::AzureSas, None) => Err("auth = azure-sas but no SAS key is configured".into()),
+        (Auth::Password, _) => resolve_password(&config.password),
+    }
+}
+
+/// A secret from its source; `param` (`password`, `sas_key`) names the parameters in messages.
+fn resolve_secret(source: &PasswordSource, param: &str) -> Result<Secret, String> {
     match source {
         PasswordSource::Inline(s) => Ok(s.clone()),
         PasswordSource::Env(name) => std::env::var(name)
             .map(Secret::new)
-            .map_err(|_| format!("password_env: environment variable '{name}' is not set")),
+            .map_err(|_| format!("{param}_env: environment variable '{name}' is not set")),
         PasswordSource::File(path) => std::fs::read_to_string(path)
             .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
-            .map_err(|e| format!("password_file '{path}' cannot be read: {e}")),
+            .map_err(|e| format!("{param}_file '{path}' cannot be read: {e}")),
     }
 }

@@ -241,10 +241,22 @@ impl Line {
         cfg.clean_session = true;
         cfg.v5.session_expiry_interval = 0;
         cfg.topic_filter = command_topic(&group, &node, None);
-        cfg.more_filters = vec![format!("{NAMESPACE}/{group}/DCMD/{node}/+")];
+    }
+
+    /// What an edge node subscribes beside its NCMD topic (the session's `topic_filter`): its
+    /// devices' DCMD and, with a primary host, its STATE. They ride with the stations' own
+    /// filters (topology.rs), so a station switched on or off never unsubscribes them.
+    pub(super) fn edge_filters(&self) -> Vec<String> {
+        let Some(e) = self.edge.as_ref() else {
+            return Vec::new();
+        };
+        let (group, node) = (&e.node.group, &e.node.node);
+        let mut filters = vec![format!("{NAMESPACE}/{group}/DCMD/{node}/+")];
+        let primary = &self.config.edge.primary_host_id;
         if !primary.is_empty() {
-            cfg.more_filters.push(state_topic(&primary));
+            filters.push(state_topic(primary));
         }
+        filters
     }
 
     /// The connection is ready (subscribed): the births, unless a primary host must say it is

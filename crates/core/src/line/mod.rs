@@ -31,6 +31,7 @@ mod emit;
 mod inbound;
 mod inputs;
 mod reading;
+mod sas;
 mod sparkplug;
 mod stale;
 mod station_state;
@@ -87,6 +88,8 @@ struct Station {
     state: Option<StationState>,
     tags: Vec<TagIndex>,
     out_topic: Option<String>,
+    /// `subscribe_station_address`: the filter the line subscribes to while the station is on.
+    subscription: Option<String>,
     /// MQTT 5: the values of its OUT_PROPERTY tags, sent with every write, in the order first set.
     user_properties: Vec<(String, String)>,
     /// The station has an ACK_ID tag: the host confirms each message before the next is shown.
@@ -193,6 +196,10 @@ pub struct Line {
     edge: Option<Box<edge::Edge>>,
     /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
     redirect: Option<Redirect>,
+    /// `auth = azure-sas`: when the connection's token is renewed.
+    sas: sas::SasRenewal,
+    /// `compress_writes`: the deflate state, made at the first compressed write.
+    gzip_writer: Option<Box<crate::gzip::GzipWriter>>,
 }
 
 /// Where a broker sent the line, and whether the attempt there was made.
@@ -234,6 +241,8 @@ impl Line {
             sparkplug: None,
             edge: None,
             redirect: None,
+            sas: sas::SasRenewal::default(),
+            gzip_writer: None,
         }
     }
 
@@ -289,9 +298,15 @@ impl Line {
     }
 
     /// Whether the open connection closes now, and how, given what the host asked since the
-    /// shell last looked: its stop, its new parameters, or no station being on (connection.rs).
+    /// shell last looked: its stop, its new parameters, no station being on, or a token to
+    /// renew (connection.rs).
     pub fn closing(&self, stop: bool, new_parameters: bool) -> Option<Closing> {
-        Closing::decide(stop, new_parameters, self.wants_connection())
+        Closing::decide(
+            stop,
+            new_parameters,
+            self.wants_connection(),
+            self.renewal_due(),
+        )
     }
 
     /// The connection or attempt begun after [`Line::next_attempt`] ended at `now`, and why. Call
@@ -328,13 +343,29 @@ impl Line {
 
     /// A transport to `host` is open: the session starts with CONNECT.
     pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
+        self.open_session(host, password, None, now);
+    }
+
+    /// Queues CONNECT on a transport to `host`, with `user_name` instead of the configured one
+    /// when given (an Azure SAS connection, line/sas.rs).
+    fn open_session(
+        &mut self,
+        host: &str,
+        password: &Secret,
+        user_name: Option<String>,
+        now: Instant,
+    ) {
         self.host = Some(host.to_string());
         self.io = IoDeadlines::default();
         self.was_ready = false;
         self.closed = None;
         let will_ms = self.sparkplug_will_ms();
         let mut session = self.config.session_at(will_ms);
+        self.subscriptions_into(&mut session);
         self.edge_session(&mut session);
+        if let Some(user_name) = user_name {
+            session.user_name = user_name;
+        }
         self.session.connect(&session, password, now);
     }
 
@@ -355,6 +386,7 @@ impl Line {
             );
         }
         self.host = None;
+        self.sas_closed();
         self.stop_stale_clocks();
         self.stats.state = Some(LineState::Disconnected);
         if let Some(sp) = self.sparkplug.as_mut() {
@@ -584,6 +616,7 @@ impl Line {
             self.io.poll_timeout(self.config.reply_timeout),
             self.stale_clock.next(),
             self.sparkplug_timeout(),
+            self.sas_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -604,6 +637,7 @@ impl Line {
         self.warn_unconfirmed(now);
         self.check_stale(now, wall_ns);
         self.sparkplug_timers(now, wall_ns);
+        self.sas_timers(now);
         self.session.handle_timeout(now)
     }
 

@@ -27,6 +27,13 @@ impl Line {
         if cmd == StationCommand::On && was != StationCommand::On {
             self.restart_stale_clock(i, now);
         }
+        if self.stations[i].subscription.is_some()
+            && (cmd == StationCommand::On) != (was == StationCommand::On)
+        {
+            // Its subscription follows it: UNSUBSCRIBE when it leaves on, SUBSCRIBE when back.
+            let filters = self.station_filters();
+            self.session.set_station_filters(filters, now);
+        }
         let reason = match cmd {
             StationCommand::On => "switched on",
             StationCommand::Off => "switched off",

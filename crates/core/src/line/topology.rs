@@ -25,6 +25,26 @@ use crate::text::quote;
 use crate::value::{Value, ValueType};
 
 impl Line {
+    /// The filters of the stations that subscribe their address and are on.
+    pub(super) fn station_filters(&self) -> std::collections::BTreeSet<String> {
+        self.stations
+            .iter()
+            .filter(|s| s.command == StationCommand::On)
+            .filter_map(|s| s.subscription.clone())
+            .chain(self.edge_filters())
+            .collect()
+    }
+
+    /// What a connection subscribes to: the stations' filters, and the line's `topic_filter`
+    /// when it was given or no station subscribes its address (then its default `#`).
+    pub(super) fn subscriptions_into(&self, session: &mut crate::session::SessionConfig) {
+        let any = self.stations.iter().any(|s| s.subscription.is_some());
+        if any && !self.config.topic_filter_given {
+            session.topic_filter.clear();
+        }
+        session.station_filters = self.station_filters();
+    }
+
     /// Refuses configuring `what` ("stations", "tags") once the line is started.
     fn refuse_after_start(&self, what: &str) -> Result<(), ConfigError> {
         if self.started {
@@ -66,6 +86,32 @@ impl Line {
                 other: self.stations[other].name.clone(),
             });
         }
+        if params.subscribe_station_address
+            && matches!(
+                self.config.payload_type(),
+                PayloadType::SparkplugB | PayloadType::SparkplugEdge
+            )
+        {
+            return Err(ConfigError::InvalidValue {
+                object,
+                param: "subscribe_station_address".into(),
+                value: "YES".into(),
+                reason: "a Sparkplug line subscribes to the Sparkplug namespace itself".into(),
+            });
+        }
+        let subscription = params
+            .subscribe_station_address
+            .then(|| crate::station_filter::covering_filter(address));
+        if let Some(filter) = &subscription {
+            self.log(
+                LogLevel::Debug,
+                format!(
+                    "station '{name}' subscribes to {} for its address {}",
+                    quote(filter),
+                    quote(address)
+                ),
+            );
+        }
         let index = StationIndex(self.stations.len());
         self.addresses.insert(address.to_string(), index);
         self.station_ids.insert(id, index);
@@ -84,6 +130,7 @@ impl Line {
             state: None,
             tags: Vec::new(),
             out_topic: None,
+            subscription,
             user_properties: Vec::new(),
             gated: false,
             gate: AckGate::default(),

@@ -105,9 +105,30 @@ impl Line {
                 let Some(topic) = s.out_topic.clone() else {
                     return Err(WriteError::NoTopic { object, station });
                 };
-                let payload = Bytes::from(value.to_text());
+                let text = value.to_text();
                 let (qos, retain) = (self.config.publish_qos, self.config.publish_retain);
-                let properties = self.write_properties(s);
+                let mut properties = self.write_properties(s);
+                let compress = s
+                    .params
+                    .compress_writes
+                    .unwrap_or(self.config.compress_writes);
+                let payload = if compress {
+                    // The Content-Type says gzip; on 3.1.1 it is not sent (config.rs warns).
+                    properties
+                        .get_or_insert_with(PublishProperties::default)
+                        .content_type = Some(crate::gzip::CONTENT_TYPE.to_string());
+                    let packed = self
+                        .gzip_writer
+                        .get_or_insert_with(|| Box::new(crate::gzip::GzipWriter::new()))
+                        .compress(text.as_bytes())
+                        .map_err(|reason| WriteError::Compress {
+                            object: object.clone(),
+                            reason,
+                        })?;
+                    Bytes::from(packed)
+                } else {
+                    Bytes::from(text)
+                };
                 self.session
                     .publish(token, &topic, payload, qos, retain, properties)
                     .map_err(|reason| WriteError::Publish { object, reason })?;
@@ -245,4 +266,6 @@ pub(crate) enum WriteError {
     MessageTag { object: String },
     #[error("{object}: {reason}")]
     Sparkplug { object: String, reason: String },
+    #[error("{object}: the value could not be gzip-compressed (compress_writes): {reason}")]
+    Compress { object: String, reason: String },
 }
