@@ -26,6 +26,7 @@ mod limits;
 mod line;
 mod params;
 mod payload;
+mod proxy_url;
 mod reason;
 mod routing;
 mod session;
@@ -35,6 +36,7 @@ mod station;
 mod tag;
 mod text;
 mod time_mask;
+mod tls_psk;
 mod v4;
 mod v5_frame;
 mod value;
@@ -51,7 +53,9 @@ pub use ids::{StationId, TagId, WriteToken};
 pub use line::{Line, LineState, LineStats, StationStats, Unsendable};
 pub use params::Secret;
 pub use payload::escape;
+pub use proxy_url::{host_port, ProxyConfig, ProxyKind};
 pub use station::{StationCommand, StationParams, StationState};
+pub use tls_psk::{decode_psk_key, PskKeySource};
 pub use value::{Value, ValueType};
 
 /// MQTT 3.1.1 and 5 on the wire: rumqttc's v5 packet types (the session's, for both versions),
