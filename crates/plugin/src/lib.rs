@@ -8,6 +8,8 @@ mod convert;
 mod driver;
 mod ffi;
 mod logging;
+mod proxy;
+mod psk;
 mod queue;
 mod transport;
 
