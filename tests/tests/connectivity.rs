@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mqtt_line_e2e::{
-    ev, find_program, free_port, publish, send_signal, wait_for_port, LineConfig, Mosquitto,
+    ev, find_program, free_port, publish, send_signal, wait_for_port, LineConfig, Mosquitto, Pki,
     SimHost, Spawned, StationConfig, TIMEOUT,
 };
 
@@ -327,5 +327,37 @@ fn a_proxy_that_is_not_there_is_named() {
         ))
     });
     assert!(!reason.contains("s3cr3t"), "{reason}");
+    host.quit_ok();
+}
+
+#[test]
+fn socks5_proxy_carries_a_tls_connection_with_the_brokers_certificate_checked() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = Mosquitto::builder()
+        .listener(
+            tls_port,
+            [
+                format!("cafile {}", pki.path_text("ca.crt")),
+                format!("certfile {}", pki.path_text("server.crt")),
+                format!("keyfile {}", pki.path_text("server.key")),
+            ],
+        )
+        .start();
+    let Some(proxy) = danted() else {
+        return;
+    };
+    let config = LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text("ca.crt"))
+        .param("proxy", &format!("socks5://127.0.0.1:{}", proxy.port))
+        .param("topic_filter", "conn/#")
+        .station(station());
+    let mut host = SimHost::start_on(&broker, &config);
+    host.wait_connected();
+    broker.wait_log("the line's client came in on the TLS port", |log| {
+        log.contains(&format!("on port {tls_port}.")) && log.contains(" as D2000kom ")
+    });
+    value_arrives(&broker, &mut host, "tls through dante");
     host.quit_ok();
 }

@@ -303,7 +303,8 @@ impl LineConfig {
                 name,
                 value,
             };
-            match given.accept(&p, &key, alias(&key), known_parameters())? {
+            let accepted = given.accept(&p, &key, alias(&key), known_parameters());
+            match accepted.map_err(|e| hide_secret(alias(&key), e))? {
                 "host" => {
                     self.hosts = value
                         .split([',', ';'])
@@ -580,6 +581,32 @@ impl LineConfig {
     }
 }
 
+/// A refusal of the shared checks (NUL, length) for a parameter whose value is or holds a secret:
+/// the password and the pre-shared key are shown as `***`, the proxy without its password.
+fn hide_secret(canonical: &str, e: ConfigError) -> ConfigError {
+    match e {
+        ConfigError::InvalidValue {
+            object,
+            param,
+            value,
+            reason,
+        } => {
+            let value = match canonical {
+                "password" | "tls_psk_key" => "***".to_string(),
+                "proxy" => redact(&value),
+                _ => value,
+            };
+            ConfigError::InvalidValue {
+                object,
+                param,
+                value,
+                reason,
+            }
+        }
+        other => other,
+    }
+}
+
 /// An invalid value whose text is a secret (a key) or holds one (a proxy's password): the
 /// message shows `shown` instead.
 fn hidden(p: &Param, shown: &str, reason: String) -> ConfigError {
@@ -847,6 +874,17 @@ mod tests {
         for (params, want) in rows {
             let err = parse(params).expect_err(want).to_string();
             assert!(err.contains(want), "{params:?}: {err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_with_a_nul_are_refused_without_showing_them() {
+        for param in ["password", "tls_psk_key", "proxy"] {
+            let err = parse(&[(param, "http://op:s3cr3t\0@h:1")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("NUL") && err.contains(param), "{err}");
             assert!(!err.contains("s3cr3t"), "{err}");
         }
     }

@@ -286,7 +286,8 @@ mod tests {
 
     #[test]
     fn http_connect_requests() {
-        let rows: &[(&str, Option<(&str, &str)>, &str)] = &[
+        type Credentials<'a> = Option<(&'a str, &'a str)>;
+        let rows: &[(&str, Credentials, &str)] = &[
             (
                 "127.0.0.1:1883",
                 None,
