@@ -1,6 +1,7 @@
 //! Connectivity as integrators meet it (issue 24): TLS with a pre-shared key against mosquitto's
 //! own PSK listener, and the line's `proxy` through real proxies from Debian: tinyproxy (HTTP
-//! CONNECT, with Basic credentials) and dante (`danted`, SOCKS5).
+//! CONNECT, with Basic credentials) and dante (`danted`, SOCKS5), with plain TCP, TLS, TLS-PSK and
+//! WebSocket connections inside the tunnel.
 //!
 //! Each proxy runs as a child of the test on a free loopback port, with its own configuration in
 //! a temporary directory, and is stopped by pid. A test whose proxy program is missing says
