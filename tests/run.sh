@@ -43,6 +43,10 @@ requirements=(
     "chromium -- chromium"
     "nodejs npm -- node npm"
     "valgrind -- valgrind"
+    # TLS-PSK lines build against the system's OpenSSL; proxies for tests/tests/connectivity.rs.
+    "libssl-dev pkg-config -- pkg-config"
+    "tinyproxy -- tinyproxy"
+    "dante-server -- danted"
 )
 
 missing_packages=()
@@ -56,6 +60,11 @@ for line in "${requirements[@]}"; do
         fi
     done
 done
+
+# libssl-dev has no command of its own: pkg-config knows whether its openssl.pc is there.
+if command -v pkg-config >/dev/null 2>&1 && ! pkg-config --exists openssl; then
+    missing_packages+=(libssl-dev)
+fi
 
 if [ "${#missing_packages[@]}" -gt 0 ]; then
     say "installing ${missing_packages[*]} (apt-get)"

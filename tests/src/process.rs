@@ -232,6 +232,12 @@ impl Spawned {
         }
     }
 
+    /// Whether the child still runs (an exited child is reaped here). Never panics, so a
+    /// `Drop` can poll it.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits (at most `timeout`) for the exit; panics with the output when it still runs.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         match wait_with_deadline(&mut self.child, timeout) {

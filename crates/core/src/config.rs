@@ -9,8 +9,10 @@ use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 /// Where the line's code has always found it.
 pub use crate::payload_params::PayloadType;
 use crate::payload_params::{PayloadParams, PAYLOAD_PARAMETERS};
+use crate::proxy_url::{redact, ProxyConfig};
 use crate::session::SessionConfig;
 use crate::sparkplug::edge_settings::{EdgeConfig, EDGE_PARAMETERS};
+use crate::tls_psk::{check_psk_identity, decode_psk_key, PskKeySource};
 
 /// How bytes reach the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +105,12 @@ pub struct LineConfig {
     /// `topic_filter` was given: it is subscribed beside the stations' own subscriptions
     /// (`subscribe_station_address`); when not given, only they are.
     pub topic_filter_given: bool,
+    /// TLS with a pre-shared key (tls_psk.rs): the identity sent to the broker; empty: no PSK.
+    pub tls_psk_identity: String,
+    /// Where the pre-shared key comes from; `None` unless one of its parameters was given.
+    pub tls_psk_key: Option<PskKeySource>,
+    /// The proxy that opens the TCP tunnel to the broker (proxy_url.rs); `None`: direct.
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl Default for LineConfig {
@@ -148,6 +156,9 @@ impl Default for LineConfig {
             sas_key: None,
             sas_ttl: crate::azure_sas::DEFAULT_TTL,
             topic_filter_given: false,
+            tls_psk_identity: String::new(),
+            tls_psk_key: None,
+            proxy: None,
         }
     }
 }
@@ -201,6 +212,11 @@ pub const LINE_PARAMETERS: &[&str] = &[
     "sas_key_file",
     "sas_key_env",
     "sas_ttl",
+    "tls_psk_identity",
+    "tls_psk_key",
+    "tls_psk_key_file",
+    "tls_psk_key_env",
+    "proxy",
 ];
 
 /// Every canonical line parameter: the protocol's, then MQTT 5's.
@@ -292,7 +308,8 @@ impl LineConfig {
                 name,
                 value,
             };
-            match given.accept(&p, &key, alias(&key), known_parameters())? {
+            let accepted = given.accept(&p, &key, alias(&key), known_parameters());
+            match accepted.map_err(|e| hide_secret(alias(&key), e))? {
                 "host" => {
                     self.hosts = value
                         .split([',', ';'])
@@ -423,6 +440,37 @@ impl LineConfig {
                     use crate::azure_sas::{MAX_TTL_SECS, MIN_TTL_SECS};
                     self.sas_ttl = Duration::from_secs(p.integer(MIN_TTL_SECS, MAX_TTL_SECS)?);
                 }
+                "tls_psk_identity" => {
+                    if let Some(reason) = check_psk_identity(value.trim()) {
+                        return Err(p.invalid(reason));
+                    }
+                    self.tls_psk_identity = value.trim().to_string();
+                }
+                "tls_psk_key" => {
+                    decode_psk_key(value).map_err(|r| hidden(&p, "***", r))?;
+                    self.tls_psk_key = Some(PskKeySource::Inline(Secret::new(value.trim())));
+                }
+                "tls_psk_key_file" => {
+                    if value.trim().is_empty() {
+                        return Err(p.invalid("expected a file path"));
+                    }
+                    self.tls_psk_key = Some(PskKeySource::File(value.trim().to_string()));
+                }
+                "tls_psk_key_env" => {
+                    if value.trim().is_empty() {
+                        return Err(p.invalid("expected the name of an environment variable"));
+                    }
+                    self.tls_psk_key = Some(PskKeySource::Env(value.trim().to_string()));
+                }
+                "proxy" => {
+                    self.proxy = if value.trim().is_empty() {
+                        None
+                    } else {
+                        let proxy = ProxyConfig::parse(value)
+                            .map_err(|r| hidden(&p, &redact(value.trim()), r))?;
+                        Some(proxy)
+                    };
+                }
                 other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
                 other if EDGE_PARAMETERS.contains(&other) => self.edge.apply(other, &p)?,
                 other => return Err(unhandled(object, other)),
@@ -501,6 +549,7 @@ impl LineConfig {
         }
         warnings.extend(self.validate_sparkplug(object)?);
         warnings.extend(self.validate_edge(object)?);
+        warnings.extend(self.validate_psk(object)?);
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \
@@ -575,6 +624,87 @@ impl LineConfig {
                 Ok(())
             }
         }
+    }
+}
+
+impl LineConfig {
+    /// TLS-PSK needs both halves and TLS; the certificate files are then not used.
+    fn validate_psk(&self, object: &str) -> Result<Warnings, ConfigError> {
+        let error = |param: &str, reason: &str| ConfigError::InvalidValue {
+            object: object.to_string(),
+            param: param.into(),
+            value: String::new(),
+            reason: reason.into(),
+        };
+        match (self.tls_psk_identity.is_empty(), self.tls_psk_key.is_some()) {
+            (true, false) => return Ok(Vec::new()),
+            (true, true) => {
+                return Err(error(
+                    "tls_psk_identity",
+                    "a pre-shared key is configured, so tls_psk_identity is required",
+                ))
+            }
+            (false, false) => {
+                return Err(error(
+                    "tls_psk_key",
+                    "tls_psk_identity is set, so a key is required (tls_psk_key, \
+                     tls_psk_key_file or tls_psk_key_env)",
+                ))
+            }
+            (false, true) => {}
+        }
+        if !self.tls {
+            return Err(error(
+                "tls",
+                "TLS-PSK is configured but tls is NO: set tls = YES (otherwise the key would \
+                 not be used and the connection would be plain text)",
+            ));
+        }
+        let mut warnings = Vec::new();
+        if !self.tls_ca_file.is_empty() || !self.tls_client_cert_file.is_empty() {
+            warnings.push(format!(
+                "{object}: TLS-PSK is configured, so tls_ca_file and the client certificate are \
+                 not used (the pre-shared key authenticates both sides)"
+            ));
+        }
+        Ok(warnings)
+    }
+}
+
+/// A refusal of the shared checks (NUL, length) for a parameter whose value is or holds a secret:
+/// the password and the pre-shared key are shown as `***`, the proxy without its password.
+fn hide_secret(canonical: &str, e: ConfigError) -> ConfigError {
+    match e {
+        ConfigError::InvalidValue {
+            object,
+            param,
+            value,
+            reason,
+        } => {
+            let value = match canonical {
+                "password" | "tls_psk_key" => "***".to_string(),
+                "proxy" => redact(&value),
+                _ => value,
+            };
+            ConfigError::InvalidValue {
+                object,
+                param,
+                value,
+                reason,
+            }
+        }
+        other => other,
+    }
+}
+
+/// An invalid value whose text is a secret (a key) or holds one (a proxy's password): the
+/// message shows `shown` instead.
+fn hidden(p: &Param, shown: &str, reason: String) -> ConfigError {
+    ConfigError::InvalidValue {
+        object: p.object.to_string(),
+        param: p.name.to_string(),
+        value: shown.to_string(),
+        reason,
     }
 }
 
@@ -760,5 +890,104 @@ mod tests {
         assert!(w[0].contains("tls is NO"), "{w:?}");
         assert!(parse(&[("transport", "quic")]).is_err());
         assert!(parse(&[("ws_path", "mqtt")]).is_err());
+    }
+
+    #[test]
+    fn tls_psk_parameters() {
+        let (c, w) = parse(&[
+            ("tls", "YES"),
+            ("tls_psk_identity", "line-1"),
+            ("tls_psk_key", "0a1B2c"),
+        ])
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.tls_psk_identity, "line-1");
+        assert_eq!(
+            c.tls_psk_key,
+            Some(PskKeySource::Inline(Secret::new("0a1B2c")))
+        );
+        assert!(!format!("{c:?}").contains("0a1B2c"));
+        let (c, _) = parse(&[
+            ("tls", "YES"),
+            ("TLS PSK Identity", "id"),
+            ("tls_psk_key_env", "PSK"),
+        ])
+        .unwrap();
+        assert_eq!(c.tls_psk_key, Some(PskKeySource::Env("PSK".into())));
+        let (c, _) = parse(&[
+            ("tls", "YES"),
+            ("tls_psk_identity", "id"),
+            ("tls_psk_key_file", " /run/psk "),
+        ])
+        .unwrap();
+        assert_eq!(c.tls_psk_key, Some(PskKeySource::File("/run/psk".into())));
+        let (_, w) = parse(&[
+            ("tls", "YES"),
+            ("tls_ca_file", "ca.pem"),
+            ("tls_psk_identity", "id"),
+            ("tls_psk_key", "00"),
+        ])
+        .unwrap();
+        assert!(w[0].contains("not used"), "{w:?}");
+
+        let rows: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("tls", "YES"), ("tls_psk_identity", "id")],
+                "'tls_psk_key'",
+            ),
+            (
+                &[("tls", "YES"), ("tls_psk_key", "00")],
+                "'tls_psk_identity'",
+            ),
+            (
+                &[("tls_psk_identity", "id"), ("tls_psk_key", "00")],
+                "tls is NO",
+            ),
+            (
+                &[
+                    ("tls", "YES"),
+                    ("tls_psk_identity", "id"),
+                    ("tls_psk_key", "s3cr3tzz"),
+                ],
+                "not hexadecimal",
+            ),
+            (&[("tls_psk_key_file", " ")], "expected a file path"),
+            (&[("tls_psk_key_env", "")], "environment variable"),
+            (&[("tls_psk_identity", " ")], "identity is empty"),
+        ];
+        for (params, want) in rows {
+            let err = parse(params).expect_err(want).to_string();
+            assert!(err.contains(want), "{params:?}: {err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_with_a_nul_are_refused_without_showing_them() {
+        for param in ["password", "tls_psk_key", "proxy"] {
+            let err = parse(&[(param, "http://op:s3cr3t\0@h:1")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("NUL") && err.contains(param), "{err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+    }
+
+    #[test]
+    fn proxy_parameter() {
+        let (c, _) = parse(&[("proxy", "socks5://op:s3cr3t@127.0.0.1:1080")]).unwrap();
+        let proxy = c.proxy.clone().unwrap();
+        assert_eq!(proxy.display(), "socks5://op@127.0.0.1:1080");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let (c, _) = parse(&[("proxy", "")]).unwrap();
+        assert_eq!(c.proxy, None);
+        let err = parse(&[("proxy", "ftp://op:s3cr3t@proxy:21")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'proxy'") && err.contains("ftp://op:***@proxy:21"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 }

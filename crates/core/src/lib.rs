@@ -29,6 +29,7 @@ mod packet;
 mod params;
 mod payload;
 mod payload_params;
+mod proxy_url;
 mod reason;
 mod routing;
 mod session;
@@ -39,6 +40,7 @@ mod station_filter;
 mod tag;
 mod text;
 mod time_mask;
+mod tls_psk;
 mod v4;
 mod v5_frame;
 mod value;
@@ -57,8 +59,10 @@ pub use line::{EdgeFiles, Line, LineState, LineStats, StationStats, Unsendable};
 pub use params::Secret;
 pub use payload::escape;
 pub use payload_params::{PayloadParams, PayloadType};
+pub use proxy_url::{host_port, ProxyConfig, ProxyKind};
 pub use sparkplug::store::StoreFile;
 pub use station::{StationCommand, StationParams, StationState};
+pub use tls_psk::{decode_psk_key, PskKeySource};
 pub use value::{Value, ValueType};
 
 /// MQTT 3.1.1 and 5 on the wire: rumqttc's v5 packet types (the session's, for both versions),

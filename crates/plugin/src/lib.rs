@@ -9,6 +9,8 @@ mod driver;
 mod edge_files;
 mod ffi;
 mod logging;
+mod proxy;
+mod psk;
 mod queue;
 mod transport;
 

@@ -1,4 +1,5 @@
-//! The byte stream to the broker: plain TCP, TLS (rustls), or a WebSocket over either.
+//! The byte stream to the broker: plain TCP, TLS (rustls; OpenSSL for TLS-PSK, psk.rs), or a
+//! WebSocket over either; directly or through the line's proxy (proxy.rs).
 //!
 //! The driver never reads and writes at the same moment, so one object serves both directions;
 //! `read` is cancel-safe, as the driver's `select!` requires.
@@ -35,11 +36,21 @@ impl Transport {
     /// Opens the transport the configuration asks for. Errors name the step that failed.
     pub async fn connect(cfg: &LineConfig, host: &str, port: u16) -> Result<Transport, String> {
         let addr = format!("{host}:{port}");
-        let tcp = TcpStream::connect((host, port))
-            .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        // Read before connecting: a missing key file fails the attempt without a handshake.
+        let psk_key = match &cfg.tls_psk_key {
+            Some(source) if cfg.tls => Some(crate::psk::resolve_key(source)?),
+            _ => None,
+        };
+        let tcp = match &cfg.proxy {
+            Some(proxy) => crate::proxy::open(proxy, host, port).await?,
+            None => TcpStream::connect((host, port))
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?,
+        };
         let _ = tcp.set_nodelay(true);
-        let stream: Box<dyn Io> = if cfg.tls {
+        let stream: Box<dyn Io> = if let Some(key) = psk_key {
+            crate::psk::connect(Box::new(tcp), host, &addr, &cfg.tls_psk_identity, key).await?
+        } else if cfg.tls {
             let connector = TlsConnector::from(Arc::new(tls_config(cfg)?));
             let name = ServerName::try_from(host.to_string())
                 .map_err(|e| format!("'{host}' cannot be checked against a certificate: {e}"))?;
