@@ -535,14 +535,8 @@ impl Line {
         object: String,
         wall_ns: i64,
     ) -> Result<bool, WriteError> {
-        let s = &self.stations[self.tags[t].station];
-        match s.command {
-            StationCommand::Off => {
-                let station = s.name.clone();
-                return Err(WriteError::StationOff { object, station });
-            }
-            StationCommand::Simulate => return Ok(true),
-            StationCommand::On => {}
+        if !self.station_sends(t, &object)? {
+            return Ok(true);
         }
         self.edge_clock(wall_ns);
         let live = self.edge_live();

@@ -641,20 +641,14 @@ impl Line {
         token: WriteToken,
         object: String,
     ) -> Result<bool, WriteError> {
-        let s = &self.stations[self.tags[t].station];
-        match s.command {
-            StationCommand::Off => {
-                let station = s.name.clone();
-                return Err(WriteError::StationOff { object, station });
-            }
-            StationCommand::Simulate => return Ok(true),
-            StationCommand::On => {}
+        if !self.station_sends(t, &object)? {
+            return Ok(true);
         }
         let fail = |reason: String| WriteError::Sparkplug {
             object: object.clone(),
             reason,
         };
-        let address = s.address.clone();
+        let address = self.stations[self.tags[t].station].address.clone();
         let Some((group, node, device)) = edge_identity(&address) else {
             return Err(fail(format!(
                 "station address '{}' is not one edge node ('group/node') or device \

@@ -20,6 +20,20 @@ use crate::text::quote;
 use crate::value::{Value, ValueType};
 
 impl Line {
+    /// Whether the station of tag `t` sends a write: `Err` when it is off, `Ok(false)` when it
+    /// is simulated (the write completes at once and nothing is sent), `Ok(true)` when it is on.
+    pub(super) fn station_sends(&self, t: TagIndex, object: &str) -> Result<bool, WriteError> {
+        let s = &self.stations[self.tags[t].station];
+        match s.command {
+            StationCommand::Off => Err(WriteError::StationOff {
+                object: object.to_string(),
+                station: s.name.clone(),
+            }),
+            StationCommand::Simulate => Ok(false),
+            StationCommand::On => Ok(true),
+        }
+    }
+
     /// A write from the host. Unknown tag ids are refused here; everything else ends in exactly
     /// one [`Event::WriteDone`].
     /// `now` and `wall_ns` are the time of the call: an ACK_ID write shows the next held message.
