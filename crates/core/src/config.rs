@@ -14,6 +14,10 @@ use crate::session::SessionConfig;
 use crate::sparkplug::edge_settings::{EdgeConfig, EDGE_PARAMETERS};
 use crate::tls_psk::{check_psk_identity, decode_psk_key, PskKeySource};
 
+/// The Reorder Timeout when `sparkplug_reorder_timeout` is not given: the "couple of seconds"
+/// Sparkplug 3.0 suggests for typical networks.
+const DEFAULT_REORDER_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How bytes reach the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -147,7 +151,7 @@ impl Default for LineConfig {
             max_wait_retry: 3,
             sparkplug_host_id: String::new(),
             sparkplug_rebirth_debounce: Duration::from_secs(5),
-            sparkplug_reorder_timeout: crate::sparkplug::DEFAULT_REORDER_TIMEOUT,
+            sparkplug_reorder_timeout: DEFAULT_REORDER_TIMEOUT,
             clean_session_given: false,
             v5: V5Config::default(),
             edge: EdgeConfig::default(),

@@ -12,6 +12,7 @@ mod logging;
 mod proxy;
 mod psk;
 mod queue;
+mod stream;
 mod transport;
 
 use mqtt_line_abi::{MqlPluginApi, MqlStr, MQL_ABI_MAJOR, MQL_ABI_MINOR};

@@ -12,7 +12,7 @@ use openssl::error::ErrorStack;
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
 use tokio_openssl::SslStream;
 
-use crate::transport::Io;
+use crate::stream::Io;
 
 /// TLS 1.2 suites: PSK with ephemeral (EC)DH first, plain PSK after; never RSA-PSK (it needs a
 /// server certificate), NULL encryption or SHA-1.

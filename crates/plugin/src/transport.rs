@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use mqtt_line_core::Secret;
 use mqtt_line_core::{Auth, LineConfig, PasswordSource, Transport as Kind};
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::sign::SingleCertAndKey;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
@@ -24,8 +24,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub use crate::stream::Io;
 
 pub enum Transport {
     Stream(Box<dyn Io>),

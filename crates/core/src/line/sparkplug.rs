@@ -15,6 +15,7 @@ use crate::event::{LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLO
 use crate::ids::{StationIndex, TagIndex, WriteToken};
 use crate::payload::escape;
 use crate::routing::FxMap;
+use crate::sparkplug::compression;
 use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
 use crate::sparkplug::node_state::{Death, MetricTable, Node, OutOfStep, REBIRTH};
 use crate::sparkplug::payload::{self, Metric, MetricValue, Payload};
@@ -240,7 +241,8 @@ impl Line {
             self.log(LogLevel::Warn, text);
             return;
         };
-        let payload = match payload::decode_with(&p.payload, self.config.max_decompressed_size) {
+        let payload = match compression::decode_with(&p.payload, self.config.max_decompressed_size)
+        {
             Ok(payload) => payload,
             Err(e) => {
                 self.stats.payload_errors += 1;

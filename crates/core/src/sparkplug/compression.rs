@@ -9,7 +9,7 @@ use std::io::Read;
 
 use flate2::read::{DeflateDecoder, ZlibDecoder};
 
-use super::payload::{MetricValue, Payload, PayloadError};
+use super::payload::{decode_plain, MetricValue, Payload, PayloadError, COMPRESSED, MAX_PAYLOAD};
 use crate::gzip::{self, Encoding, GzipError};
 
 /// The metric of the envelope that names the algorithm.
@@ -50,6 +50,25 @@ pub(crate) fn algorithm(envelope: &Payload) -> Result<Algorithm, PayloadError> {
             },
         }),
     }
+}
+
+/// Decodes a payload received from the broker; a compressed one is inflated to at most
+/// `max_decompressed` bytes (the line's `max_decompressed_size`; 0: refused) and its content
+/// decoded.
+pub fn decode_with(bytes: &[u8], max_decompressed: usize) -> Result<Payload, PayloadError> {
+    let payload = decode_plain(bytes)?;
+    if payload.uuid.as_deref() != Some(COMPRESSED) {
+        return Ok(payload);
+    }
+    if max_decompressed == 0 {
+        return Err(PayloadError::Compressed);
+    }
+    let content = decompress(&payload, max_decompressed.min(MAX_PAYLOAD))?;
+    let inner = decode_plain(&content)?;
+    if inner.uuid.as_deref() == Some(COMPRESSED) {
+        return Err(PayloadError::CompressedTwice);
+    }
+    Ok(inner)
 }
 
 /// The encoded payload inside a compressed envelope, at most `limit` bytes.
@@ -99,7 +118,8 @@ fn bounded(
 
 #[cfg(test)]
 mod tests {
-    use super::super::payload::{decode_with, encode, Metric, COMPRESSED};
+    use super::super::payload::{encode, Metric, COMPRESSED};
+    use super::decode_with;
     use super::*;
     use std::io::Write;
 

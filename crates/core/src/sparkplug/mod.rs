@@ -7,12 +7,13 @@
 //! - [`node_state`]: births, deaths, seq, bdSeq, aliases and the rebirth debounce per edge node;
 //! - [`reorder`]: messages held for the Reorder Timeout while a seq gap is open;
 //! - [`compression`]: payloads compressed with GZIP or DEFLATE (`uuid = "SPBV1.0_COMPRESSED"`);
-//! - [`edge_node`], [`edge_settings`], [`store`]: the line as an edge node: its metrics, bdSeq,
+//! - [`edge_node`], [`edge_settings`], [`edge_checks`], [`store`]: the line as an edge node: its metrics, bdSeq,
 //!   seq and births; its parameters; store-and-forward (`line/edge.rs` connects them);
 //! - this file: the host's own state (its STATE messages, which tags stand for which metric).
 
 pub(crate) mod compression;
 pub(crate) mod datatype;
+pub(crate) mod edge_checks;
 pub(crate) mod edge_node;
 pub(crate) mod edge_settings;
 pub(crate) mod node_state;
@@ -48,10 +49,6 @@ pub(crate) struct Host {
     /// timers `poll_timeout` looks at.
     pub reordering: Vec<(String, String)>,
 }
-
-/// The Reorder Timeout when `sparkplug_reorder_timeout` is not given: the "couple of seconds"
-/// Sparkplug 3.0 suggests for typical networks.
-pub(crate) const DEFAULT_REORDER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The JSON of a primary host's STATE message.
 pub(crate) fn state_payload(online: bool, timestamp_ms: u64) -> String {

@@ -255,31 +255,18 @@ pub enum PayloadError {
 /// The `uuid` of a compressed payload, whose `body` holds the real one.
 pub(crate) const COMPRESSED: &str = "SPBV1.0_COMPRESSED";
 
-/// Decodes a payload received from the broker; a compressed one is refused.
+/// Decodes a payload received from the broker; a compressed one is refused (compression.rs
+/// reads those, within the line's bound).
 pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
-    decode_with(bytes, 0)
-}
-
-/// Decodes a payload received from the broker; a compressed one (compression.rs) is inflated
-/// to at most `max_decompressed` bytes (the line's `max_decompressed_size`; 0: refused) and its
-/// content decoded.
-pub fn decode_with(bytes: &[u8], max_decompressed: usize) -> Result<Payload, PayloadError> {
     let payload = decode_plain(bytes)?;
-    if payload.uuid.as_deref() != Some(COMPRESSED) {
-        return Ok(payload);
-    }
-    if max_decompressed == 0 {
+    if payload.uuid.as_deref() == Some(COMPRESSED) {
         return Err(PayloadError::Compressed);
     }
-    let content = super::compression::decompress(&payload, max_decompressed.min(MAX_PAYLOAD))?;
-    let inner = decode_plain(&content)?;
-    if inner.uuid.as_deref() == Some(COMPRESSED) {
-        return Err(PayloadError::CompressedTwice);
-    }
-    Ok(inner)
+    Ok(payload)
 }
 
-fn decode_plain(bytes: &[u8]) -> Result<Payload, PayloadError> {
+/// Decodes one protobuf payload as it is, compressed or not.
+pub(crate) fn decode_plain(bytes: &[u8]) -> Result<Payload, PayloadError> {
     if bytes.len() > MAX_PAYLOAD {
         return Err(PayloadError::TooLarge { len: bytes.len() });
     }
