@@ -191,9 +191,22 @@ impl PathTree {
     /// A byte scanner (scan.rs) reads the payload first; when it is unsure (escapes, an error),
     /// the serde-based pass below reads it again and decides.
     pub fn extract(&self, payload: &[u8], out: &mut Vec<Option<Found>>) -> Result<(), String> {
+        self.extract_checked(payload, std::str::from_utf8(payload).ok(), out)
+    }
+
+    /// [`extract`](Self::extract) of a payload whose UTF-8 check the caller has made already
+    /// (`text`: the payload as text, `None` when it is not UTF-8): the reader needs the text
+    /// for the values' spans too, and a second check of every byte cost as much as the
+    /// scanner's walk over a short payload.
+    pub fn extract_checked(
+        &self,
+        payload: &[u8],
+        text: Option<&str>,
+        out: &mut Vec<Option<Found>>,
+    ) -> Result<(), String> {
         out.clear();
         out.resize(self.slots, None);
-        if scan::extract(self, payload, out).is_ok() {
+        if scan::extract(self, payload, text, out).is_ok() {
             return Ok(());
         }
         out.clear();
@@ -769,7 +782,7 @@ y"}"#,
             let mut fast = vec![None; tree.len()];
             let mut slow = vec![None; tree.len()];
             let serde = tree.extract_with_serde(doc.as_bytes(), &mut slow);
-            if scan::extract(&tree, doc.as_bytes(), &mut fast).is_ok() {
+            if scan::extract(&tree, doc.as_bytes(), Some(doc), &mut fast).is_ok() {
                 fast_answered += 1;
                 assert!(
                     serde.is_ok(),

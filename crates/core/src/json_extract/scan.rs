@@ -19,8 +19,17 @@ pub(super) struct Unsure;
 type Scan<T> = Result<T, Unsure>;
 
 /// Fills `out` (already sized and cleared) with the value of each address of `tree`.
-pub(super) fn extract(tree: &PathTree, payload: &[u8], out: &mut [Option<Found>]) -> Scan<()> {
-    let text = std::str::from_utf8(payload).map_err(|_| Unsure)?;
+/// `text` is `payload` as text, `None` when it is not UTF-8 (checked once, by the caller).
+pub(super) fn extract(
+    tree: &PathTree,
+    payload: &[u8],
+    text: Option<&str>,
+    out: &mut [Option<Found>],
+) -> Scan<()> {
+    let text = text.ok_or(Unsure)?;
+    if text.len() != payload.len() || text.as_ptr() != payload.as_ptr() {
+        return Err(Unsure);
+    }
     let mut s = Scanner {
         tree,
         text,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::Line;
 use crate::ack_gate::{Held, Refusal};
 use crate::event::LogLevel;
-use crate::ids::StationIndex;
+use crate::ids::{StationIndex, TagIndex};
 use crate::value::Value;
 
 impl Line {
@@ -18,37 +18,41 @@ impl Line {
         self.stations[i].gate.mark_shown(&m, now);
     }
 
-    /// The host wrote ACK_ID: confirm the shown message and show the next held one.
+    /// The host wrote ACK_ID (tag `t`): confirm the shown message and show the next held one.
+    /// The tag is named only in an error: the normal path formats nothing.
     pub(super) fn acknowledge(
         &mut self,
         i: StationIndex,
-        object: &str,
+        t: TagIndex,
         value: &Value,
     ) -> Result<(), AckError> {
-        let s = &mut self.stations[i];
         let Value::Int(written) = *value else {
             return Err(AckError::NotAnId {
-                object: object.to_string(),
+                object: self.tag_object(t),
                 value: value.to_text(),
             });
         };
-        match s.gate.confirm(written) {
+        let refusal = match self.stations[i].gate.confirm(written) {
             Ok(shown) => {
                 self.session.confirm(shown.pkid, shown.epoch);
-                Ok(())
+                return Ok(());
             }
-            Err(Refusal::NothingShown) => Err(AckError::NothingShown {
-                object: object.to_string(),
+            Err(refusal) => refusal,
+        };
+        let (object, station) = (self.tag_object(t), self.stations[i].name.clone());
+        Err(match refusal {
+            Refusal::NothingShown => AckError::NothingShown {
+                object,
                 written,
-                station: s.name.clone(),
-            }),
-            Err(Refusal::Mismatch { expected }) => Err(AckError::Mismatch {
-                object: object.to_string(),
+                station,
+            },
+            Refusal::Mismatch { expected } => AckError::Mismatch {
+                object,
                 written,
-                station: s.name.clone(),
+                station,
                 expected,
-            }),
-        }
+            },
+        })
     }
 
     /// After a confirmation has been reported, the next held message is shown.

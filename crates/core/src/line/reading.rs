@@ -70,15 +70,15 @@ impl Line {
         let plan = Arc::clone(&self.stations[i].extract);
         let mut values = std::mem::take(&mut self.extracted);
         let (mut time_ns, mut flags) = (wall_ns, flags);
-        if let Err(e) = plan.tree.extract(body, &mut values) {
+        // The payload as text once: the scanner reads it, and each value's text is a slice of it.
+        let body_text = std::str::from_utf8(body).ok();
+        if let Err(e) = plan.tree.extract_checked(body, body_text, &mut values) {
             self.payload_error(i, topic, PayloadError::NotJson(e));
             self.extracted = values;
             self.invalidate_payload_tags(i, wall_ns, flags);
             return (wall_ns, flags);
         }
         let found = |slot: Option<usize>| slot.and_then(|s| values.get(s)).and_then(Option::as_ref);
-        // The payload as text once, so that each value's text is a slice of it.
-        let body_text = std::str::from_utf8(body).ok();
         let text_of = |f: &crate::json_extract::Found| match body_text {
             Some(t) => f.text_in(t),
             None => f.text(body),

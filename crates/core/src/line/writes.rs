@@ -84,24 +84,35 @@ impl Line {
     ) -> Result<bool, WriteError> {
         let tag = &self.tags[t];
         let s = &self.stations[tag.station];
-        let object = format!("tag '{}.{}'", s.name, tag.name);
+        // The tag's name and the written value are formatted only for an error: for every
+        // write they cost more than an ACK_ID confirmation itself.
+        let object = || format!("tag '{}.{}'", s.name, tag.name);
         let ty = tag.ty;
         if !ty.is_output() {
-            return Err(WriteError::InputTag { object, ty });
+            return Err(WriteError::InputTag {
+                object: object(),
+                ty,
+            });
         }
-        let shown = value.to_text();
-        let value = value.convert(ty).map_err(|reason| WriteError::DoesNotFit {
-            object: object.clone(),
-            value: shown,
-            ty,
-            reason,
-        })?;
+        // Kept for the error's text (a copy of a number costs nothing next to formatting it).
+        let written = value.clone();
+        let value = match value.convert(ty) {
+            Ok(converted) => converted,
+            Err(reason) => {
+                return Err(WriteError::DoesNotFit {
+                    object: object(),
+                    value: written.to_text(),
+                    ty,
+                    reason,
+                })
+            }
+        };
         match &tag.address {
             TagAddress::OutTopic => {
                 let topic = value.to_text();
                 if let Err(reason) = check_publish_topic(&topic) {
                     return Err(WriteError::NotATopic {
-                        object,
+                        object: object(),
                         topic,
                         reason,
                     });
@@ -112,12 +123,20 @@ impl Line {
             TagAddress::OutValue => {
                 let station = s.name.clone();
                 match s.command {
-                    StationCommand::Off => return Err(WriteError::StationOff { object, station }),
+                    StationCommand::Off => {
+                        return Err(WriteError::StationOff {
+                            object: object(),
+                            station,
+                        })
+                    }
                     StationCommand::Simulate => return Ok(true),
                     StationCommand::On => {}
                 }
                 let Some(topic) = s.out_topic.clone() else {
-                    return Err(WriteError::NoTopic { object, station });
+                    return Err(WriteError::NoTopic {
+                        object: object(),
+                        station,
+                    });
                 };
                 let text = value.to_text();
                 let (qos, retain) = (self.config.publish_qos, self.config.publish_retain);
@@ -136,7 +155,7 @@ impl Line {
                         .get_or_insert_with(|| Box::new(crate::gzip::GzipWriter::new()))
                         .compress(text.as_bytes())
                         .map_err(|reason| WriteError::Compress {
-                            object: object.clone(),
+                            object: object(),
                             reason,
                         })?;
                     Bytes::from(packed)
@@ -145,7 +164,10 @@ impl Line {
                 };
                 self.session
                     .publish(token, &topic, payload, qos, retain, properties)
-                    .map_err(|reason| WriteError::Publish { object, reason })?;
+                    .map_err(|reason| WriteError::Publish {
+                        object: object(),
+                        reason,
+                    })?;
                 Ok(false)
             }
             TagAddress::OutProperty(name) => {
@@ -155,20 +177,26 @@ impl Line {
             }
             TagAddress::AckId => {
                 let station = tag.station;
-                self.acknowledge(station, &object, &value)?;
+                self.acknowledge(station, t, &value)?;
                 Ok(true)
             }
-            TagAddress::Json(_) => Err(WriteError::JsonTag { object }),
+            TagAddress::Json(_) => Err(WriteError::JsonTag { object: object() }),
             TagAddress::Sparkplug(_) if self.edge.is_some() => {
-                self.write_edge(t, &value, token, object, wall_ns)
+                self.write_edge(t, &value, token, object(), wall_ns)
             }
             TagAddress::Sparkplug(name) => {
                 let name = name.clone();
-                self.write_metric(t, &name, &value, token, object)
+                self.write_metric(t, &name, &value, token, object())
             }
             // IN_TOPIC, IN_DATA, IN_ID, CSV= and the message's MQTT 5 properties.
-            _ => Err(WriteError::MessageTag { object }),
+            _ => Err(WriteError::MessageTag { object: object() }),
         }
+    }
+
+    /// How an error names tag `t`: `tag 'station.tag'`.
+    pub(super) fn tag_object(&self, t: TagIndex) -> String {
+        let tag = &self.tags[t];
+        format!("tag '{}.{}'", self.stations[tag.station].name, tag.name)
     }
 
     /// MQTT 5 properties of a write of station `s`: the line's Message Expiry Interval, the

@@ -174,6 +174,10 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
                 as_text.then(|| f.to_string()),
             )
         }
+        // The common case (scenario 8) straight, as from_json would give it for a float number.
+        MetricValue::Double(f) if f.is_finite() && ty.kind() == ValueKind::Float => {
+            return Ok(Value::Float(*f));
+        }
         MetricValue::Double(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
