@@ -66,6 +66,9 @@ fn broker_config_sized(listen: SocketAddr, max_payload: usize, v5: bool) -> Conf
     }
 }
 
+/// The QoS 1 window of the replay broker and publisher (replay.rs).
+pub const REPLAY_INFLIGHT: u16 = 1000;
+
 /// [`start_broker`] for replay: a payload limit that fits the recording, MQTT 3.1.1 or 5, and a
 /// router log large enough that a fast replay does not overtake a slower line.
 pub fn start_broker_for_replay(max_payload: usize, v5: bool) -> Result<u16, String> {
@@ -78,6 +81,16 @@ pub fn start_broker_for_replay(max_payload: usize, v5: bool) -> Result<u16, Stri
     config.router.max_segment_size = 64 * 1024 * 1024;
     config.router.max_segment_count = 64;
     config.router.max_outgoing_packet_count = 1000;
+    // A wider QoS 1 window towards the line and from the publisher: with 100 the replay waited
+    // for acknowledgements and ran slower than the line receives live (docs/commissioning.md).
+    for servers in [config.v4.as_mut(), config.v5.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        for server in servers.values_mut() {
+            server.connections.max_inflight_count = usize::from(REPLAY_INFLIGHT);
+        }
+    }
     spawn_broker(config)?;
     Ok(port)
 }

@@ -11,6 +11,7 @@ mod live;
 mod metrics;
 mod output;
 mod record;
+mod record_transport;
 mod recording;
 mod replay;
 mod runner;
@@ -148,12 +149,25 @@ struct RecordArgs {
     /// Take the password from this environment variable.
     #[arg(long, value_name = "NAME")]
     password_env: Option<String>,
-    /// Connect with TLS (not supported by record yet: refused with the reason).
+    /// Connect with TLS (the port then defaults to 8883), as the line's `tls` = YES.
     #[arg(long)]
     tls: bool,
-    /// tcp or websocket (only tcp so far).
-    #[arg(long)]
+    /// The CA certificates (PEM) the broker's certificate must chain up to [default: the
+    /// system's roots]; implies --tls.
+    #[arg(long, value_name = "PEM")]
+    tls_ca_file: Option<PathBuf>,
+    /// The recorder's own certificate (PEM), for brokers that ask for one; implies --tls.
+    #[arg(long, value_name = "PEM", requires = "tls_client_key_file")]
+    tls_client_cert_file: Option<PathBuf>,
+    /// The unencrypted private key of that certificate (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_client_cert_file")]
+    tls_client_key_file: Option<PathBuf>,
+    /// tcp or websocket (ws); websocket over TLS with --tls.
+    #[arg(long, value_name = "tcp|websocket")]
     transport: Option<String>,
+    /// The HTTP path of the WebSocket upgrade [default: /mqtt].
+    #[arg(long, value_name = "PATH")]
+    ws_path: Option<String>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "S", value_parser = parse_seconds, conflicts_with = "count")]
     duration: Option<Duration>,
@@ -441,20 +455,44 @@ fn record_options(a: RecordArgs) -> Result<record::RecordOptions, AppError> {
             duration: None,
             count: None,
             output: a.output.clone(),
+            security: record_transport::Security {
+                ws_path: "/mqtt".into(),
+                ..Default::default()
+            },
         },
     };
-    if a.tls
-        || a.transport
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("tcp"))
-    {
-        return Err(AppError::Config(record::TLS_WS_UNSUPPORTED.into()));
+    let tls_before = o.security.tls;
+    if a.tls || a.tls_ca_file.is_some() || a.tls_client_cert_file.is_some() {
+        o.security.tls = true;
+    }
+    if let Some(f) = a.tls_ca_file {
+        o.security.ca_file = Some(f);
+    }
+    if let Some(f) = a.tls_client_cert_file {
+        o.security.client_cert_file = Some(f);
+    }
+    if let Some(f) = a.tls_client_key_file {
+        o.security.client_key_file = Some(f);
+    }
+    if let Some(t) = a.transport {
+        o.security.websocket = record_transport::parse_transport(&t).ok_or_else(|| {
+            AppError::Config(format!(
+                "--transport '{}': tcp or websocket",
+                t.escape_debug()
+            ))
+        })?;
+    }
+    if let Some(p) = a.ws_path {
+        o.security.ws_path = p;
     }
     if let Some(h) = a.host {
         o.host = h;
     }
-    if let Some(p) = a.port {
-        o.port = p;
+    match a.port {
+        Some(p) => o.port = p,
+        // TLS asked for on the command line: the TLS port, as a line's default.
+        None if o.security.tls && !tls_before && a.config.is_none() => o.port = 8883,
+        None => {}
     }
     if let Some(f) = a.topic_filter {
         o.topic_filter = f;

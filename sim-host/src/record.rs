@@ -12,6 +12,7 @@ use rumqttc::{QoS, RecvTimeoutError};
 
 use crate::config::LineSpec;
 use crate::output::stderr_line;
+use crate::record_transport::{parse_transport, Relay, Security};
 use crate::recording::{self, Header, Message, Properties, RecordingWriter, Source};
 use crate::runner::AppError;
 
@@ -29,6 +30,8 @@ pub struct RecordOptions {
     pub duration: Option<Duration>,
     pub count: Option<u64>,
     pub output: PathBuf,
+    /// TLS and WebSocket, as the line's parameters of the same names (record_transport.rs).
+    pub security: Security,
 }
 
 /// How often progress goes to stderr.
@@ -40,7 +43,9 @@ const MAX_PACKET: usize = 268_435_456;
 
 /// The broker settings of a line configuration: the first host, the port (1883 by default),
 /// topic filter, protocol version, subscribe QoS, user name and password (also from
-/// `password_env` / `password_file`). TLS and WebSocket lines are refused with the reason.
+/// `password_env` / `password_file`), TLS (`tls`, `tls_ca_file`, `tls_client_cert_file`,
+/// `tls_client_key_file`) and WebSocket (`transport`, `ws_path`). The port defaults to 8883 with
+/// TLS, as for the line.
 pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptions, AppError> {
     let mut o = RecordOptions {
         host: String::new(),
@@ -54,7 +59,12 @@ pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptio
         duration: None,
         count: None,
         output,
+        security: Security {
+            ws_path: "/mqtt".into(),
+            ..Security::default()
+        },
     };
+    let mut port_given = false;
     for (name, value) in &spec.params {
         let value = value.trim();
         let bad = |what: &str| {
@@ -72,7 +82,10 @@ pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptio
                     .unwrap_or_default()
                     .to_string()
             }
-            "port" => o.port = value.parse().map_err(|_| bad("not a port"))?,
+            "port" => {
+                o.port = value.parse().map_err(|_| bad("not a port"))?;
+                port_given = true;
+            }
             "topic_filter" => o.topic_filter = value.to_string(),
             "protocol_version" => {
                 o.protocol_version = match value {
@@ -96,9 +109,21 @@ pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptio
                 o.password = Some(text.trim_end_matches(['\r', '\n']).to_string());
             }
             "client_id" => o.client_id = format!("{value}-record"),
-            "tls" if is_yes(value) => return Err(bad(TLS_WS_UNSUPPORTED)),
-            "transport" if !value.eq_ignore_ascii_case("tcp") => {
-                return Err(bad(TLS_WS_UNSUPPORTED))
+            "tls" => o.security.tls = is_yes(value),
+            "transport" => {
+                o.security.websocket =
+                    parse_transport(value).ok_or_else(|| bad("tcp or websocket"))?
+            }
+            "ws_path" => o.security.ws_path = value.to_string(),
+            "tls_ca_file" => o.security.ca_file = non_empty(value),
+            "tls_client_cert_file" => o.security.client_cert_file = non_empty(value),
+            "tls_client_key_file" => o.security.client_key_file = non_empty(value),
+            "tls_psk_identity" | "tls_psk_key" | "tls_psk_key_env" | "tls_psk_key_file"
+                if !value.is_empty() =>
+            {
+                return Err(bad(
+                    "record does not do TLS-PSK; record from a certificate or plain listener",
+                ))
             }
             _ => {}
         }
@@ -108,12 +133,15 @@ pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptio
             "the line configuration has no host to record from".into(),
         ));
     }
+    if o.security.tls && !port_given {
+        o.port = 8883;
+    }
     Ok(o)
 }
 
-pub const TLS_WS_UNSUPPORTED: &str =
-    "record connects over plain TCP only so far (TLS and WebSocket are not built into sim-host's \
-     MQTT client); record from a broker listener without them";
+fn non_empty(v: &str) -> Option<PathBuf> {
+    (!v.is_empty()).then(|| PathBuf::from(v))
+}
 
 fn is_yes(v: &str) -> bool {
     matches!(v.to_ascii_uppercase().as_str(), "YES" | "TRUE" | "1" | "Y")
@@ -188,6 +216,8 @@ enum Client {
 /// What one wait on the connection gave.
 enum Step {
     Message(Message),
+    /// CONNACK: the moment to subscribe.
+    ConnAck,
     Connected,
     Other,
     Idle,
@@ -195,9 +225,17 @@ enum Step {
 }
 
 impl Client {
-    fn connect(o: &RecordOptions) -> Client {
+    /// Straight to the broker, or (TLS, WebSocket) to the relay's socket.
+    fn connect(o: &RecordOptions, relay: Option<&Relay>) -> Client {
+        let (host, port) = match relay {
+            Some(r) => (r.socket().to_string_lossy().into_owned(), 0),
+            None => (o.host.clone(), o.port),
+        };
         if o.protocol_version == 5 {
-            let mut m = rumqttc::v5::MqttOptions::new(&o.client_id, &o.host, o.port);
+            let mut m = rumqttc::v5::MqttOptions::new(&o.client_id, &host, port);
+            if relay.is_some() {
+                m.set_transport(rumqttc::Transport::Unix);
+            }
             m.set_keep_alive(Duration::from_secs(30));
             m.set_clean_start(true);
             m.set_max_packet_size(Some(MAX_PACKET as u32));
@@ -210,7 +248,10 @@ impl Client {
             let (c, conn) = rumqttc::v5::Client::new(m, 1024);
             Client::V5(c, Box::new(conn))
         } else {
-            let mut m = rumqttc::MqttOptions::new(&o.client_id, &o.host, o.port);
+            let mut m = rumqttc::MqttOptions::new(&o.client_id, &host, port);
+            if relay.is_some() {
+                m.set_transport(rumqttc::Transport::Unix);
+            }
             m.set_keep_alive(Duration::from_secs(30));
             m.set_clean_session(true);
             m.set_max_packet_size(MAX_PACKET, MAX_PACKET);
@@ -258,6 +299,7 @@ impl Client {
                     })
                 }
                 Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) => Step::Connected,
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))) => Step::ConnAck,
                 Ok(Ok(_)) => Step::Other,
             },
             Client::V5(_, conn) => match conn.recv_timeout(TURN) {
@@ -278,6 +320,9 @@ impl Client {
                 }
                 Ok(Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::SubAck(_)))) => {
                     Step::Connected
+                }
+                Ok(Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::ConnAck(_)))) => {
+                    Step::ConnAck
                 }
                 Ok(Ok(_)) => Step::Other,
             },
@@ -328,11 +373,13 @@ pub fn record(o: &RecordOptions, stop: &Arc<AtomicBool>) -> Result<(), AppError>
     };
     let mut writer =
         RecordingWriter::create(&o.output, &header).map_err(|e| AppError::Fatal(e.to_string()))?;
+    let relay = if o.security.is_plain() {
+        None
+    } else {
+        Some(Relay::start(&o.host, o.port, &o.security)?)
+    };
     watch_stdin(stop.clone());
-    let mut client = Client::connect(o);
-    client
-        .subscribe(&o.topic_filter, o.qos)
-        .map_err(AppError::Fatal)?;
+    let mut client = Client::connect(o, relay.as_ref());
     stderr_line(&format!(
         "INFO record: {}:{} '{}' (MQTT {}) into {}; type 'quit' or press Ctrl-C to stop",
         o.host,
@@ -380,22 +427,32 @@ pub fn record(o: &RecordOptions, stop: &Arc<AtomicBool>) -> Result<(), AppError>
                     p.topics.insert(m.topic);
                 }
             }
+            // Subscribing at each CONNACK until a SUBACK came: rumqttc drops a request queued
+            // before CONNACK when the attempt that took it fails, and the recorder would wait
+            // for ever on a connection without a subscription.
+            Step::ConnAck if !subscribed => {
+                if let Err(e) = client.subscribe(&o.topic_filter, o.qos) {
+                    break Err(AppError::Fatal(e));
+                }
+            }
             Step::Connected => {
                 if !subscribed {
                     stderr_line("INFO record: subscribed; recording");
                 }
                 subscribed = true;
             }
-            Step::Other | Step::Idle => {}
+            Step::ConnAck | Step::Other | Step::Idle => {}
             Step::Failed(e) if !subscribed && started.elapsed() < CONNECT_TIMEOUT => {
                 tracing::debug!("record: connecting: {e}");
                 std::thread::sleep(TURN);
             }
             Step::Failed(e) => {
+                // Behind the relay rumqttc sees only its socket closed; the relay knows why.
+                let e = relay.as_ref().and_then(Relay::last_error).unwrap_or(e);
                 break Err(AppError::Fatal(format!(
                     "the connection to {}:{} failed: {e}",
                     o.host, o.port
-                )))
+                )));
             }
         }
     };

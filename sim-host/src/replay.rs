@@ -275,6 +275,7 @@ impl Publisher {
             let mut o = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", port);
             o.set_max_packet_size(Some(u32::MAX));
             o.set_keep_alive(Duration::from_secs(60));
+            o.set_outgoing_inflight_upper_limit(crate::demo::REPLAY_INFLIGHT);
             let (client, mut conn) = rumqttc::v5::Client::new(o, 1024);
             thread::spawn(move || {
                 for ev in conn.iter() {
@@ -292,6 +293,7 @@ impl Publisher {
             let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
             o.set_max_packet_size(usize::MAX, usize::MAX);
             o.set_keep_alive(Duration::from_secs(60));
+            o.set_inflight(crate::demo::REPLAY_INFLIGHT);
             let (client, mut conn) = rumqttc::Client::new(o, 1024);
             thread::spawn(move || {
                 for ev in conn.iter() {

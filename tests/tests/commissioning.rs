@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mqtt_line_e2e::{plugin_path, publish, sim_host_path, workspace_dir, Mosquitto, Spawned};
+use mqtt_line_e2e::{
+    free_port, plugin_path, publish, sim_host_path, workspace_dir, Mosquitto, Pki, Spawned,
+    CLIENT_CN,
+};
 use serde_json::Value;
 
 fn payload_dir() -> PathBuf {
@@ -639,4 +642,213 @@ type = "TxtI"
         serde_json::json!([]),
         "{summary}"
     );
+}
+
+/// The messages of a recording (header skipped), as (topic, payload bytes).
+fn recorded(file: &Path) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(file).expect("recording");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("every line is JSON");
+            let payload = match v["payload"].as_str() {
+                Some(s) => s.as_bytes().to_vec(),
+                None => base64::engine::general_purpose::STANDARD
+                    .decode(v["payload_base64"].as_str().expect("payload_base64"))
+                    .expect("base64"),
+            };
+            (v["topic"].as_str().expect("topic").to_string(), payload)
+        })
+        .collect()
+}
+
+/// `sim-host record` with `args` until `count` messages; waits until it has subscribed.
+fn start_recording_with(args: &[String], count: usize, out: &Path) -> Spawned {
+    let mut cmd = Command::new(sim_host_path());
+    cmd.arg("record")
+        .args(args)
+        .args(["--topic-filter", "rec/#", "--count"])
+        .arg(count.to_string())
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null());
+    let rec = Spawned::start("sim-host record", cmd);
+    wait_stderr(
+        &rec,
+        "the recorder's subscription",
+        "INFO record: subscribed",
+    );
+    rec
+}
+
+/// Issue 22's "TLS, WebSocket ... as for a line": one mosquitto with a TLS listener that
+/// requires a client certificate, a WebSocket listener and a WebSocket-over-TLS listener; a
+/// recorder on each (options on the command line for TLS and ws, a line configuration for wss);
+/// what the plain listener gets published is recorded byte for byte by all three.
+#[test]
+fn record_over_tls_with_a_client_certificate_and_over_websockets_keeps_the_bytes() {
+    let pki = Pki::generate();
+    let (tls_port, ws_port, wss_port) = (free_port(), free_port(), free_port());
+    let tls = |more: &[&str]| {
+        let mut l = vec![
+            format!("cafile {}", pki.path_text("ca.crt")),
+            format!("certfile {}", pki.path_text("server.crt")),
+            format!("keyfile {}", pki.path_text("server.key")),
+        ];
+        l.extend(more.iter().map(|s| s.to_string()));
+        l
+    };
+    let ws = ["protocol websockets", "socket_domain ipv4"];
+    let broker = Mosquitto::builder()
+        .listener(
+            tls_port,
+            tls(&["require_certificate true", "use_identity_as_username true"]),
+        )
+        .listener(
+            ws_port,
+            ws.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+        .listener(wss_port, tls(&ws))
+        .start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let msgs: Vec<(String, Vec<u8>)> = vec![
+        ("rec/json".into(), br#"{"t":21.5}"#.to_vec()),
+        ("rec/binary".into(), (0u8..=255).collect()),
+        ("rec/control".into(), b"a\x1b[31m\x00\r\nb".to_vec()),
+        ("rec/big".into(), vec![b'x'; 300_000]),
+    ];
+
+    let tls_file = dir.path().join("tls.jsonl");
+    let tls_args: Vec<String> = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &tls_port.to_string(),
+        "--tls-ca-file",
+        &pki.path_text("ca.crt"),
+        "--tls-client-cert-file",
+        &pki.path_text("client.crt"),
+        "--tls-client-key-file",
+        &pki.path_text("client.key"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut tls_rec = start_recording_with(&tls_args, msgs.len(), &tls_file);
+
+    let ws_file = dir.path().join("ws.jsonl");
+    let ws_args: Vec<String> = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &ws_port.to_string(),
+        "--transport",
+        "websocket",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut ws_rec = start_recording_with(&ws_args, msgs.len(), &ws_file);
+
+    // wss from a line configuration: the line's own parameter names.
+    let config = dir.path().join("wss-line.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[line]\nhost = \"127.0.0.1\"\nport = {wss_port}\n\n[line.parameters]\n\
+             transport = \"websocket\"\nws_path = \"/mqtt\"\ntls = \"YES\"\n\
+             tls_ca_file = \"{}\"\n",
+            pki.path_text("ca.crt")
+        ),
+    )
+    .expect("config");
+    let wss_file = dir.path().join("wss.jsonl");
+    let mut wss_rec = start_recording_with(
+        &[config.to_str().expect("utf-8").to_string()],
+        msgs.len(),
+        &wss_file,
+    );
+
+    for (topic, payload) in &msgs {
+        publish(broker.port(), topic, payload, 1, false);
+    }
+    for (name, rec, file) in [
+        ("tls", &mut tls_rec, &tls_file),
+        ("ws", &mut ws_rec, &ws_file),
+        ("wss", &mut wss_rec, &wss_file),
+    ] {
+        let status = rec.wait_exit(Duration::from_secs(30));
+        assert!(status.success(), "{name} record failed:\n{}", rec.report());
+        assert!(rec.stderr().contains("count reached"), "{}", rec.report());
+        assert_eq!(recorded(file), msgs, "{name}: the bytes come back exactly");
+    }
+    // The certificate's common name was the recorder's user name at the TLS listener.
+    assert!(
+        broker.log().contains(CLIENT_CN),
+        "the broker saw the client certificate:\n{}",
+        broker.log_tail()
+    );
+}
+
+/// A broker certificate from a CA the recorder was not given is refused, and the error says so
+/// (the TLS reason, not only "connection closed"); a CA file that cannot be read is named before
+/// anything connects.
+#[test]
+fn record_over_tls_names_a_wrong_ca_and_a_missing_ca_file() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = Mosquitto::builder()
+        .listener(
+            tls_port,
+            vec![
+                format!("cafile {}", pki.path_text("ca.crt")),
+                format!("certfile {}", pki.path_text("server.crt")),
+                format!("keyfile {}", pki.path_text("server.key")),
+            ],
+        )
+        .start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("r.jsonl");
+    let port = tls_port.to_string();
+    let base = [
+        "record",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--count",
+        "1",
+    ];
+    let other_ca = pki.path_text("other-ca.crt");
+    let mut args = base.to_vec();
+    args.extend([
+        "--tls-ca-file",
+        &other_ca,
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    let r = sim_host(&args);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "{err}");
+    assert!(
+        err.contains("TLS handshake with 127.0.0.1:") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+
+    let mut args = base.to_vec();
+    args.extend([
+        "--tls-ca-file",
+        "/nonexistent/ca.crt",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    let r = sim_host(&args);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "{err}");
+    assert!(
+        err.contains("tls_ca_file '/nonexistent/ca.crt' cannot be read"),
+        "{err}"
+    );
+    drop(broker);
 }
