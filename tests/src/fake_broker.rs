@@ -20,7 +20,7 @@
 //! broker.wait_scripts();
 //! ```
 //!
-//! The corpus in `/work/shared/corpora/mqtt-malformed-packets/` maps onto it directly: its
+//! The corpus in `../shared/corpora/mqtt-malformed-packets/` maps onto it directly: its
 //! `connack: true` is [`Script::handshake`] (or [`Script::connack`] without the subscription), a
 //! `send` message is [`Script::send_hex`], a `recv` message is [`Script::expect_hex`], and
 //! `expect_disconnect` true / false is [`Script::expect_close`] / [`Script::expect_alive`].
