@@ -74,7 +74,9 @@ impl Line {
         time_ns: i64,
         flags: u32,
     ) {
-        self.fill_property_tags(i, p.properties.as_ref(), time_ns, flags);
+        if self.stations[i].property_tags {
+            self.fill_property_tags(i, p.properties.as_ref(), time_ns, flags);
+        }
         let text = match body.map(std::str::from_utf8) {
             None => None,
             Some(Ok(s)) => Some(Cow::Borrowed(s)),

@@ -80,8 +80,11 @@ struct Station {
     extract: Arc<JsonPlan>,
     /// The station has CSV= tags, so CSV payloads are split for it.
     csv_tags: bool,
-    /// The station has IN_TOPIC, IN_DATA or IN_ID tags.
+    /// The station has IN_TOPIC, IN_DATA or IN_ID tags (or MQTT 5 property tags).
     in_tags: bool,
+    /// The station has MQTT 5 property tags (IN_PROPERTY=, IN_CONTENT_TYPE, IN_RESPONSE_TOPIC,
+    /// IN_CORRELATION_DATA): only then are its tags looked through for them per message.
+    property_tags: bool,
     /// Its will message arrived: hard error until data comes again.
     device_lost: bool,
     command: StationCommand,

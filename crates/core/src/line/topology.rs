@@ -125,6 +125,7 @@ impl Line {
             extract: Arc::default(),
             csv_tags: false,
             in_tags: false,
+            property_tags: false,
             device_lost: false,
             command: StationCommand::On,
             state: None,
@@ -208,6 +209,14 @@ impl Line {
             TagAddress::AckId => {}
             TagAddress::Json(_) => self.stations[station].json_tags = true,
             TagAddress::Csv(_) => self.stations[station].csv_tags = true,
+            TagAddress::InProperty(_)
+            | TagAddress::InContentType
+            | TagAddress::InResponseTopic
+            | TagAddress::InCorrelationData => {
+                let st = &mut self.stations[station];
+                st.in_tags = true;
+                st.property_tags = true;
+            }
             ref a if a.is_message_field() => self.stations[station].in_tags = true,
             _ => {}
         }
