@@ -65,6 +65,8 @@ pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptio
         },
     };
     let mut port_given = false;
+    // The first entry of the host list may name its own port, which wins over `port`.
+    let mut entry_port = None;
     for (name, value) in &spec.params {
         let value = value.trim();
         let bad = |what: &str| {
@@ -75,12 +77,12 @@ pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptio
         };
         match name.to_ascii_lowercase().as_str() {
             "host" | "hosts" | "address" => {
-                o.host = value
-                    .split([',', ';'])
-                    .map(str::trim)
-                    .find(|h| !h.is_empty())
-                    .unwrap_or_default()
-                    .to_string()
+                let list =
+                    mqtt_line_core::parse_host_list(value).map_err(|e| bad(&e.to_string()))?;
+                if let Some(first) = list.into_iter().next() {
+                    o.host = first.host;
+                    entry_port = first.port;
+                }
             }
             "port" => {
                 o.port = value.parse().map_err(|_| bad("not a port"))?;
@@ -133,7 +135,9 @@ pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptio
             "the line configuration has no host to record from".into(),
         ));
     }
-    if o.security.tls && !port_given {
+    if let Some(port) = entry_port {
+        o.port = port;
+    } else if o.security.tls && !port_given {
         o.port = 8883;
     }
     Ok(o)

@@ -397,6 +397,18 @@ fn inputs_are_invalidated_when_the_connection_is_lost() {
     host.quit_ok();
 }
 
+/// Waits for the line's `connected` event and asserts it names `broker`; returns the report.
+fn expect_connected_to(host: &mut SimHost, broker: &Mosquitto) -> String {
+    let connected = host.wait_connected();
+    let report = host.report();
+    assert_eq!(
+        ev::field(&connected, "host"),
+        format!("127.0.0.1:{}", broker.port()),
+        "{report}"
+    );
+    report
+}
+
 #[test]
 fn fails_over_to_the_next_host_in_the_list() {
     let broker = Mosquitto::start();
@@ -405,13 +417,7 @@ fn fails_over_to_the_next_host_in_the_list() {
         .host("127.0.0.2,127.0.0.1")
         .station(inputs("battery", "status/battery"));
     let mut host = SimHost::start_on(&broker, &config);
-    let connected = host.wait_connected();
-    let report = host.report();
-    assert_eq!(
-        ev::field(&connected, "host"),
-        format!("127.0.0.1:{}", broker.port()),
-        "{report}"
-    );
+    let report = expect_connected_to(&mut host, &broker);
     let first_disconnected = host.position(ev::is_disconnected);
     let first_connected = host.position(ev::is_connected);
     assert!(
@@ -420,6 +426,25 @@ fn fails_over_to_the_next_host_in_the_list() {
     );
     publish(broker.port(), "status/battery", b"via failover", 1, false);
     host.expect_value_eq("battery", "data", "via failover");
+    host.quit_ok();
+}
+
+#[test]
+fn each_host_entry_is_tried_at_its_own_port() {
+    let broker = Mosquitto::start();
+    // Nothing listens on the line's `port` nor on the first entry's: only the second entry's own
+    // port reaches the broker.
+    let (nobody, nobody_either) = (free_port(), free_port());
+    let config = LineConfig::new(nobody)
+        .host(&format!(
+            "127.0.0.1:{nobody_either}; 127.0.0.1:{}",
+            broker.port()
+        ))
+        .station(inputs("battery", "status/battery"));
+    let mut host = SimHost::start_on(&broker, &config);
+    expect_connected_to(&mut host, &broker);
+    publish(broker.port(), "status/battery", b"at its port", 1, false);
+    host.expect_value_eq("battery", "data", "at its port");
     host.quit_ok();
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::codec::{LastWill, QoS};
 use crate::config_v5::{V5Config, V5_PARAMETERS};
 use crate::error::ConfigError;
+use crate::host_list::{parse_host_list, HostEntry};
 use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 /// Where the line's code has always found it.
 pub use crate::payload_params::PayloadType;
@@ -50,9 +51,10 @@ pub enum Auth {
 /// Everything a line is configured with. Defaults are those of the protocol description.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineConfig {
-    /// Broker addresses, tried in order.
-    pub hosts: Vec<String>,
-    /// The port as configured; see [`LineConfig::port`] for the one in use.
+    /// Broker addresses, tried in order, each with its own port or the line's (host_list.rs).
+    pub hosts: Vec<HostEntry>,
+    /// The port as configured; see [`LineConfig::port`] for the one in use by entries that give
+    /// none.
     pub port_param: Option<u16>,
     pub tls: bool,
     /// PEM file of the CA certificates to trust; empty: the system's roots.
@@ -315,18 +317,7 @@ impl LineConfig {
             let accepted = given.accept(&p, &key, alias(&key), known_parameters());
             match accepted.map_err(|e| hide_secret(alias(&key), e))? {
                 "host" => {
-                    self.hosts = value
-                        .split([',', ';'])
-                        .map(str::trim)
-                        .filter(|h| !h.is_empty())
-                        .map(String::from)
-                        .collect();
-                    if self.hosts.is_empty() {
-                        return Err(p.invalid("expected at least one host name or address"));
-                    }
-                    if let Some(bad) = self.hosts.iter().find(|h| h.contains(char::is_whitespace)) {
-                        return Err(p.invalid(format!("host '{bad}' contains white space")));
-                    }
+                    self.hosts = parse_host_list(value).map_err(|e| p.invalid(e.to_string()))?;
                 }
                 "port" => self.port_param = Some(p.integer(1, 65535)? as u16),
                 "tls" => self.tls = p.yes_no()?,
@@ -791,7 +782,8 @@ mod tests {
     #[test]
     fn hosts_split_on_comma_and_semicolon() {
         let (c, _) = LineConfig::from_params("l", [("host", "a, b;c")]).unwrap();
-        assert_eq!(c.hosts, ["a", "b", "c"]);
+        let names: Vec<_> = c.hosts.iter().map(|h| h.host.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
     }
 
     #[test]
@@ -819,6 +811,22 @@ mod tests {
             assert!(err.contains(value), "{err}");
             assert!(err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn a_bad_port_in_the_host_list_names_the_line_the_entry_and_the_value() {
+        let err = LineConfig::from_params("line 'L1'", [("host", "a:1883; b:99999")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "line 'L1': parameter 'host' = 'a:1883; b:99999' is invalid: entry 'b:99999': port \
+             '99999' is not a number from 1 to 65535"
+        );
+        let (c, _) =
+            LineConfig::from_params("l", [("host", "a:1884; b"), ("port", "8883")]).unwrap();
+        let ports: Vec<_> = c.hosts.iter().map(|h| h.port_or(c.port())).collect();
+        assert_eq!(ports, [1884, 8883]);
     }
 
     #[test]

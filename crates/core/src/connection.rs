@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::host_list::HostEntry;
 use crate::session::ProtocolError;
 
 /// The wait after the first round of failed hosts; it doubles after each further round.
@@ -180,13 +181,14 @@ impl Default for Reconnect {
 }
 
 impl Reconnect {
-    /// What to do at `now` with `hosts` (never empty: the configuration requires a host).
+    /// What to do at `now` with `hosts` (never empty: the configuration requires a host): an
+    /// entry is tried at its own port, else at `default_port` (the line's `port`).
     /// `None` once the line was stopped.
     pub(crate) fn next_attempt<'a>(
         &mut self,
         now: Instant,
-        hosts: &'a [String],
-        port: u16,
+        hosts: &'a [HostEntry],
+        default_port: u16,
         reply_timeout: Duration,
     ) -> Option<Attempt<'a>> {
         if self.stopped || hosts.is_empty() {
@@ -196,10 +198,10 @@ impl Reconnect {
             Some(until) if now < until => return Some(Attempt::Wait(until)),
             _ => self.wait_until = None,
         }
-        let host = &hosts[self.host_index % hosts.len()];
+        let entry = &hosts[self.host_index % hosts.len()];
         Some(Attempt::Connect {
-            host,
-            port,
+            host: &entry.host,
+            port: entry.port_or(default_port),
             timeout: connect_timeout(reply_timeout),
         })
     }
@@ -309,8 +311,8 @@ impl IoDeadlines {
 mod tests {
     use super::*;
 
-    fn hosts(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
+    fn hosts(names: &[&str]) -> Vec<HostEntry> {
+        names.iter().map(|s| HostEntry::new(*s)).collect()
     }
 
     fn ms(n: u64) -> Duration {
@@ -318,7 +320,7 @@ mod tests {
     }
 
     /// The host to connect to at `now`, or the instant to wait for.
-    fn next(r: &mut Reconnect, now: Instant, hosts: &[String]) -> Result<String, Instant> {
+    fn next(r: &mut Reconnect, now: Instant, hosts: &[HostEntry]) -> Result<String, Instant> {
         match r.next_attempt(now, hosts, 1883, Duration::ZERO) {
             Some(Attempt::Connect {
                 host,
@@ -349,6 +351,24 @@ mod tests {
         assert_eq!(next(&mut r, t0, &list), Err(t0 + ms(250)));
         assert_eq!(next(&mut r, t0 + ms(249), &list), Err(t0 + ms(250)));
         assert_eq!(next(&mut r, t0 + ms(250), &list), Ok("a".into()));
+    }
+
+    #[test]
+    fn each_entry_is_tried_at_its_own_port_or_the_lines() {
+        let list = crate::host_list::parse_host_list("n1:1884; n2; [::1]:1886").expect("a list");
+        let mut r = Reconnect::default();
+        let now = Instant::now();
+        let mut tried = Vec::new();
+        for _ in 0..3 {
+            match r.next_attempt(now, &list, 8883, Duration::ZERO) {
+                Some(Attempt::Connect { host, port, .. }) => tried.push((host.to_string(), port)),
+                other => panic!("expected an attempt, got {other:?}"),
+            }
+            r.connection_ended(now, Ended::Lost, false, list.len());
+        }
+        let want = [("n1", 1884), ("n2", 8883), ("::1", 1886)];
+        let want: Vec<_> = want.iter().map(|(h, p)| (h.to_string(), *p)).collect();
+        assert_eq!(tried, want);
     }
 
     #[test]

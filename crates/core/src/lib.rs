@@ -18,6 +18,7 @@ mod csv;
 mod error;
 mod event;
 mod gzip;
+mod host_list;
 mod ids;
 mod json_extract;
 mod json_path;
@@ -54,6 +55,7 @@ pub use event::{
     FLAG_TIME_FROM_PAYLOAD, FLAG_VALID, ROUTE_PAYLOAD_MAX,
 };
 pub use gzip::Encoding;
+pub use host_list::{parse_host_list, HostEntry, HostListError};
 pub use ids::{StationId, TagId, WriteToken};
 pub use line::{EdgeFiles, Line, LineState, LineStats, StationStats, Unsendable};
 pub use params::Secret;

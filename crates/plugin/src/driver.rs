@@ -163,7 +163,7 @@ async fn supervise(shared: &Shared) {
         let Ok(config) = shared.with_line(|l| l.config().clone()) else {
             return;
         };
-        let addr = format!("{host}:{port}");
+        let addr = mqtt_line_core::host_port(&host, port);
         let failed = |reason: String| Closed {
             reason,
             ended: Ended::Lost,

@@ -34,7 +34,7 @@ pub enum Transport {
 impl Transport {
     /// Opens the transport the configuration asks for. Errors name the step that failed.
     pub async fn connect(cfg: &LineConfig, host: &str, port: u16) -> Result<Transport, String> {
-        let addr = format!("{host}:{port}");
+        let addr = mqtt_line_core::host_port(host, port);
         // Read before connecting: a missing key file fails the attempt without a handshake.
         let psk_key = match &cfg.tls_psk_key {
             Some(source) if cfg.tls => Some(crate::psk::resolve_key(source)?),
