@@ -18,6 +18,8 @@
 //!   the DevTools protocol, for the live page.
 //! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
 //!   configurations, `--duration`).
+//! * [`require_program`] and [`missing`]: a program or package the test command installs is
+//!   missing, so the test fails saying how to get it (never a silent pass).
 //!
 //! Every wait is bounded by a deadline ([`TIMEOUT`] unless a test says otherwise) and fails with a
 //! message that shows what was seen so far: sim-host events, its stderr, and the broker log.
@@ -35,6 +37,7 @@ mod net;
 mod paths;
 mod pki;
 mod process;
+mod required;
 mod simhost;
 pub mod wire;
 
@@ -49,6 +52,7 @@ pub use net::{free_port, wait_for_addr, wait_for_port};
 pub use paths::{bin_dir, plugin_path, sim_host_path, workspace_dir};
 pub use pki::{mosquitto_password_file, Pki, CLIENT_CN};
 pub use process::{send_signal, wait_with_deadline, Spawned};
+pub use required::{missing, missing_program, require_program};
 pub use simhost::{assert_refused, ev, run_to_exit, Finished, SimHost};
 
 /// How long any single wait of a test may last before the test fails.

@@ -4,16 +4,16 @@
 //! WebSocket connections inside the tunnel.
 //!
 //! Each proxy runs as a child of the test on a free loopback port, with its own configuration in
-//! a temporary directory, and is stopped by pid. A test whose proxy program is missing says
-//! SKIPPED with the reason and passes: `tests/run.sh` installs tinyproxy and dante-server.
+//! a temporary directory, and is stopped by pid. A test whose proxy program is missing fails,
+//! saying how to install it: `tests/run.sh` installs tinyproxy and dante-server.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use mqtt_line_e2e::{
-    ev, find_program, free_port, publish, send_signal, wait_for_port, LineConfig, Mosquitto, Pki,
-    SimHost, Spawned, StationConfig, TIMEOUT,
+    ev, free_port, publish, require_program, send_signal, wait_for_port, LineConfig, Mosquitto,
+    Pki, SimHost, Spawned, StationConfig, TIMEOUT,
 };
 
 /// A station `s` on `conn/value` with the input tags.
@@ -116,21 +116,15 @@ struct Proxy {
 }
 
 impl Proxy {
-    /// Starts `program` with `args(config path)` after writing `config(port)`; `None` (and a
-    /// SKIPPED line) when the program is not installed.
+    /// Starts `program` with `args(config path)` after writing `config(port)`; fails the test,
+    /// naming the Debian `package`, when the program is not installed.
     fn start(
         program: &str,
         package: &str,
         config: impl Fn(u16) -> String,
         args: impl Fn(&str) -> Vec<String>,
-    ) -> Option<Proxy> {
-        let Some(path): Option<PathBuf> = find_program(program) else {
-            eprintln!(
-                "SKIPPED: {program} is not installed (tests/run.sh installs it: apt-get install \
-                 {package})"
-            );
-            return None;
-        };
+    ) -> Proxy {
+        let path = require_program(program, package);
         let dir = tempfile::Builder::new()
             .prefix("mqtt-line-proxy-")
             .tempdir()
@@ -148,11 +142,11 @@ impl Proxy {
             "{program} does not listen on 127.0.0.1:{port}\n{}",
             child.report()
         );
-        Some(Proxy {
+        Proxy {
             child,
             port,
             _dir: dir,
-        })
+        }
     }
 
     fn report(&self) -> String {
@@ -176,7 +170,7 @@ impl Drop for Proxy {
 
 /// tinyproxy in the foreground, allowing CONNECT from loopback to `connect_port` only, asking
 /// for Basic credentials when `auth` is given.
-fn tinyproxy(connect_port: u16, auth: Option<(&str, &str)>) -> Option<Proxy> {
+fn tinyproxy(connect_port: u16, auth: Option<(&str, &str)>) -> Proxy {
     let auth = auth.map(|(u, p)| format!("BasicAuth {u} {p}\n"));
     Proxy::start(
         "tinyproxy",
@@ -194,7 +188,7 @@ fn tinyproxy(connect_port: u16, auth: Option<(&str, &str)>) -> Option<Proxy> {
 
 /// danted in the foreground: SOCKS5 without authentication (dante's user name method checks the
 /// system's accounts, which a test cannot add), from and to loopback only.
-fn danted() -> Option<Proxy> {
+fn danted() -> Proxy {
     Proxy::start(
         "danted",
         "dante-server",
@@ -228,9 +222,7 @@ fn danted() -> Option<Proxy> {
 #[test]
 fn http_connect_proxy_with_credentials_carries_the_connection() {
     let broker = Mosquitto::start();
-    let Some(proxy) = tinyproxy(broker.port(), Some(("op", "s3cr3t"))) else {
-        return;
-    };
+    let proxy = tinyproxy(broker.port(), Some(("op", "s3cr3t")));
     let config = LineConfig::new(broker.port())
         .param(
             "proxy",
@@ -250,10 +242,7 @@ fn http_connect_proxy_with_credentials_carries_the_connection() {
 fn http_proxy_refusing_the_port_is_a_connection_error_with_its_answer() {
     let broker = Mosquitto::start();
     // tinyproxy allows CONNECT to another port only: 403 for the broker's.
-    let Some(proxy) = tinyproxy(broker.port().wrapping_add(1).max(1), Some(("op", "s3cr3t")))
-    else {
-        return;
-    };
+    let proxy = tinyproxy(broker.port().wrapping_add(1).max(1), Some(("op", "s3cr3t")));
     let config = LineConfig::new(broker.port())
         .param(
             "proxy",
@@ -274,9 +263,7 @@ fn socks5_proxy_carries_a_websocket_connection() {
     let broker = Mosquitto::builder()
         .listener(ws_port, ["protocol websockets", "socket_domain ipv4"])
         .start();
-    let Some(proxy) = danted() else {
-        return;
-    };
+    let proxy = danted();
     let config = LineConfig::new(ws_port)
         .param("transport", "websocket")
         .param("proxy", &format!("socks5://127.0.0.1:{}", proxy.port))
@@ -298,9 +285,7 @@ fn socks5_proxy_carries_a_websocket_connection() {
 fn tls_psk_through_an_http_proxy() {
     let psk_port = free_port();
     let broker = psk_broker(psk_port);
-    let Some(proxy) = tinyproxy(psk_port, None) else {
-        return;
-    };
+    let proxy = tinyproxy(psk_port, None);
     let config = LineConfig::new(psk_port)
         .param("tls", "YES")
         .param("tls_psk_identity", PSK_IDENTITY)
@@ -345,9 +330,7 @@ fn socks5_proxy_carries_a_tls_connection_with_the_brokers_certificate_checked() 
             ],
         )
         .start();
-    let Some(proxy) = danted() else {
-        return;
-    };
+    let proxy = danted();
     let config = LineConfig::new(tls_port)
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("ca.crt"))

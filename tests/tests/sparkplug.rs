@@ -3,7 +3,8 @@
 //! `npm ci` in tests/sparkplug), on a private mosquitto: births, data by alias, deaths, our
 //! rebirth request answered, commands received, the primary host's STATE.
 //!
-//! Ignored (with the reason printed) when `node` or the npm packages are missing.
+//! Without `node` or the npm packages the Tahu tests fail, saying how to install them
+//! (`tests/run.sh` does).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -12,8 +13,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Instant;
 
 use mqtt_line_e2e::{
-    ev, plugin_path, run_to_exit, subscribe_one, workspace_dir, LineConfig, Mosquitto, SimHost,
-    StationConfig, TIMEOUT,
+    ev, missing, plugin_path, require_program, run_to_exit, subscribe_one, workspace_dir,
+    LineConfig, Mosquitto, SimHost, StationConfig, TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -30,26 +31,17 @@ fn edge_dir() -> PathBuf {
     workspace_dir().join("tests/sparkplug")
 }
 
-/// Why the Tahu edge node cannot run here, if it cannot.
-fn edge_missing() -> Option<String> {
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !matches!(node, Ok(s) if s.success()) {
-        return Some(
-            "`node` is not installed (Debian: nodejs npm; tests/run.sh installs it)".into(),
-        );
-    }
+/// Fails the calling test when the Tahu edge node cannot run here: `node` or the npm packages
+/// (`npm ci` in tests/sparkplug) are missing.
+fn require_edge() {
+    require_program("node", "nodejs npm");
     let module = edge_dir().join("node_modules/sparkplug-client");
     if !module.is_dir() {
-        return Some(format!(
-            "{} is missing: run `npm ci` in tests/sparkplug (tests/run.sh does)",
-            module.display()
-        ));
+        missing(
+            &format!("{} is missing", module.display()),
+            "run `npm ci` in tests/sparkplug",
+        );
     }
-    None
 }
 
 impl Edge {
@@ -166,10 +158,7 @@ fn config(port: u16) -> LineConfig {
 
 #[test]
 fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
-    if let Some(why) = edge_missing() {
-        eprintln!("ignored: {why}");
-        return;
-    }
+    require_edge();
     let broker = Mosquitto::start();
     let port = broker.port();
     let mut host = SimHost::start_on(&broker, &config(port));
@@ -290,10 +279,7 @@ fn the_example_configuration_checks_clean() {
 /// are read like any other.
 #[test]
 fn tahu_reordered_and_compressed_messages() {
-    if let Some(why) = edge_missing() {
-        eprintln!("ignored: {why}");
-        return;
-    }
+    require_edge();
     let broker = Mosquitto::start();
     let port = broker.port();
     let mut host = SimHost::start_on(&broker, &config(port));

@@ -2,7 +2,9 @@
 //! own line in the host role (`payload_type = "Sparkplug B"`) and an independent watcher
 //! (`mosquitto_sub`) that decodes what the edge node publishes: values with their times, host
 //! writes into the edge's input tags, rebirth, NDEATH on SIGKILL, DDEATH/DBIRTH on station
-//! off/on, the primary host offline and back, store-and-forward across a broker outage.
+//! off/on, the primary host offline and back, store-and-forward across a broker outage; and
+//! pysparkplug (PyPI) as an independent host. Without pysparkplug in `tests/sparkplug/.venv` its
+//! test fails, saying how to install it (`tests/run.sh` does).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +12,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Instant;
 
 use mqtt_line_core::parts::sparkplug_payload::{decode, encode, Metric, MetricValue, Payload};
-use mqtt_line_e2e::{ev, publish, LineConfig, Mosquitto, SimHost, StationConfig, TIMEOUT};
+use mqtt_line_e2e::{ev, missing, publish, LineConfig, Mosquitto, SimHost, StationConfig, TIMEOUT};
 use serde_json::{json, Value};
 
 /// Every message on a topic filter, decoded, as `mosquitto_sub -v` prints it; killed on drop.
@@ -371,20 +373,20 @@ fn python() -> std::path::PathBuf {
     mqtt_line_e2e::workspace_dir().join("tests/sparkplug/.venv/bin/python")
 }
 
-/// Why pysparkplug cannot run here, if it cannot.
-fn pysparkplug_missing() -> Option<String> {
+/// Fails the calling test when pysparkplug is not installed in tests/sparkplug/.venv.
+fn require_pysparkplug() {
     let ok = Command::new(python())
         .args(["-c", "import pysparkplug"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    (!matches!(ok, Ok(s) if s.success())).then(|| {
-        format!(
-            "pysparkplug is not installed in {} (tests/run.sh makes it: python3 -m venv, pip \
-             install pysparkplug)",
-            python().display()
-        )
-    })
+    if !matches!(ok, Ok(s) if s.success()) {
+        missing(
+            &format!("pysparkplug is not installed in {}", python().display()),
+            "`python3 -m venv tests/sparkplug/.venv` and `tests/sparkplug/.venv/bin/pip install \
+             pysparkplug==0.6.1`",
+        );
+    }
 }
 
 impl PyHost {
@@ -462,10 +464,7 @@ fn py_metric<'a>(message: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn pysparkplug_host_reads_births_and_data_and_sends_commands() {
-    if let Some(why) = pysparkplug_missing() {
-        eprintln!("ignored: {why}");
-        return;
-    }
+    require_pysparkplug();
     let broker = Mosquitto::start();
     let port = broker.port();
     let mut py = PyHost::start(port, "plant");
