@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use mqtt_line_e2e::{
     ev, free_port, publish, require_program, send_signal, wait_for_port, LineConfig, Mosquitto,
-    Pki, SimHost, Spawned, StationConfig, TIMEOUT,
+    Pki, SimHost, Spawned, StationConfig, TIMEOUT, WEBSOCKET_LISTENER,
 };
 
 /// A station `s` on `conn/value` with the input tags.
@@ -25,23 +25,6 @@ fn station() -> StationConfig {
 fn value_arrives(broker: &Mosquitto, host: &mut SimHost, text: &str) {
     publish(broker.port(), "conn/value", text.as_bytes(), 1, false);
     host.expect_value_eq("s", "data", text);
-}
-
-/// Waits for the first `disconnected` event; the line must never have been connected.
-fn expect_refusal(host: &mut SimHost, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let e = host.expect_disconnected();
-    let reason = ev::field(&e, "reason").to_string();
-    eprintln!("refused ({what}): {reason}");
-    let report = host.report();
-    assert!(
-        pred(&reason),
-        "the `disconnected` reason should say {what}: {reason:?}\n{report}"
-    );
-    assert!(
-        !host.events().iter().any(ev::is_connected),
-        "the line must not report `connected`\n{report}"
-    );
-    reason
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,7 +74,7 @@ fn tls_psk_with_a_wrong_key_is_refused_with_the_reason() {
         .param("tls_psk_key", wrong)
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "that the broker refused the key", |r| {
+    host.expect_refusal("that the broker refused the key", |r| {
         r.contains("TLS-PSK handshake")
             && r.contains("refused the pre-shared key for identity 'line-1'")
     });
@@ -250,7 +233,7 @@ fn http_proxy_refusing_the_port_is_a_connection_error_with_its_answer() {
         )
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    let reason = expect_refusal(&mut host, "the proxy and its 403", |r| {
+    let reason = host.expect_refusal("the proxy and its 403", |r| {
         r.contains(&format!("proxy http://op@127.0.0.1:{}", proxy.port)) && r.contains(" 403 ")
     });
     assert!(!reason.contains("s3cr3t"), "{reason}");
@@ -261,7 +244,7 @@ fn http_proxy_refusing_the_port_is_a_connection_error_with_its_answer() {
 fn socks5_proxy_carries_a_websocket_connection() {
     let ws_port = free_port();
     let broker = Mosquitto::builder()
-        .listener(ws_port, ["protocol websockets", "socket_domain ipv4"])
+        .listener(ws_port, WEBSOCKET_LISTENER)
         .start();
     let proxy = danted();
     let config = LineConfig::new(ws_port)
@@ -307,7 +290,7 @@ fn a_proxy_that_is_not_there_is_named() {
         .param("proxy", &format!("socks5://op:s3cr3t@127.0.0.1:{dead}"))
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    let reason = expect_refusal(&mut host, "the proxy it cannot reach", |r| {
+    let reason = host.expect_refusal("the proxy it cannot reach", |r| {
         r.contains(&format!(
             "cannot connect to proxy socks5://op@127.0.0.1:{dead}"
         ))
@@ -321,14 +304,7 @@ fn socks5_proxy_carries_a_tls_connection_with_the_brokers_certificate_checked() 
     let pki = Pki::generate();
     let tls_port = free_port();
     let broker = Mosquitto::builder()
-        .listener(
-            tls_port,
-            [
-                format!("cafile {}", pki.path_text("ca.crt")),
-                format!("certfile {}", pki.path_text("server.crt")),
-                format!("keyfile {}", pki.path_text("server.key")),
-            ],
-        )
+        .listener(tls_port, pki.tls_listener_lines("server.crt", "server.key"))
         .start();
     let proxy = danted();
     let config = LineConfig::new(tls_port)
