@@ -20,7 +20,7 @@ use crate::demo;
 use crate::event::RawEvent;
 use crate::output::stderr_line;
 use crate::plugin::{Line, Plugin};
-use crate::recording::{filter_matches, Message, RecordingReader};
+use crate::recording::{self, filter_matches, Message, RecordingReader};
 use crate::replay_publisher::{LineProgress, Publisher};
 use crate::runner::{self, AppError, RunObserver, RunOptions};
 use crate::summary::{Diff, Summary, Tally};
@@ -106,19 +106,6 @@ const REPLAY_PING_INTERVAL: &str = "20";
 
 fn is_v5(spec: &LineSpec) -> bool {
     line_param(spec, "protocol_version").is_some_and(|v| v.starts_with('5'))
-}
-
-/// The largest payload of a recording, for the broker's limit.
-fn largest_payload(file: &std::path::Path) -> Result<usize, AppError> {
-    let mut reader = RecordingReader::open(file).map_err(|e| AppError::Fatal(e.to_string()))?;
-    let mut max = 0;
-    while let Some(m) = reader
-        .next_message()
-        .map_err(|e| AppError::Fatal(e.to_string()))?
-    {
-        max = max.max(m.payload.len() + m.topic.len());
-    }
-    Ok(max)
 }
 
 /// What the publisher and the main loop share.
@@ -298,14 +285,15 @@ fn replay_once<W: Write>(
     plugin: &Plugin,
     spec: &LineSpec,
     o: &ReplayOptions,
-    max_payload: usize,
     diff: bool,
     stop: &AtomicBool,
     out: W,
 ) -> Result<(Tally, u64), AppError> {
     let v5 = is_v5(spec);
-    // Room for the packet's other fields.
-    let limit = max_payload.saturating_add(64 * 1024).max(1024 * 1024);
+    // Any message a recording can hold, with room for the packet's other fields: the limit is
+    // only a check in rumqttd (nothing is allocated by it), and a limit that fits the recording
+    // would take a pass over the whole file first (a second of a million messages).
+    let limit = recording::MAX_LINE.saturating_add(64 * 1024);
     let port = demo::start_broker_for_replay(limit, v5).map_err(AppError::Fatal)?;
     let line_spec = against_broker(spec, port);
     let sparkplug = line_param(spec, "payload_type")
@@ -359,21 +347,12 @@ pub fn replay(
     o: &ReplayOptions,
     stop: &AtomicBool,
 ) -> Result<(), AppError> {
-    let max_payload = largest_payload(&o.file)?;
     stderr_line(&format!(
         "INFO replay: {} against line '{}' on an embedded broker",
         o.file.display(),
         spec.name
     ));
-    let (tally, not_received) = replay_once(
-        plugin,
-        spec,
-        o,
-        max_payload,
-        other.is_some(),
-        stop,
-        io::stdout(),
-    )?;
+    let (tally, not_received) = replay_once(plugin, spec, o, other.is_some(), stop, io::stdout())?;
     let mut out = io::stdout().lock();
     let print = |out: &mut io::StdoutLock, text: String| {
         // A reader that went away misses only the summary.
@@ -410,8 +389,7 @@ pub fn replay(
         pace: o.pace,
         run: quiet,
     };
-    let (other_tally, _) =
-        replay_once(plugin, other, &second, max_payload, true, stop, io::sink())?;
+    let (other_tally, _) = replay_once(plugin, other, &second, true, stop, io::sink())?;
     let diff = Diff::new((spec, &tally), (other, &other_tally));
     let mut out = io::stdout().lock();
     if o.run.json {

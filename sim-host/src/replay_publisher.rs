@@ -12,7 +12,7 @@
 //! - towards the line, end to end: at most [`LINE_WINDOW_MESSAGES`] messages and
 //!   [`LINE_WINDOW_BYTES`] bytes published that the line has not yet received (route events
 //!   counted by the main loop). The embedded broker's message log is bounded
-//!   ([`crate::demo::REPLAY_LOG_BYTES`]) and drops its oldest segment when full, so without this
+//!   ([`crate::demo::REPLAY_SEGMENTS`] segments) and drops its oldest segment when full, so without this
 //!   window a publisher faster than the line would overrun messages the line has not read yet;
 //!   with it, the log never holds more unread messages than the window, and memory stays bounded
 //!   whatever the length of the recording.
@@ -36,6 +36,12 @@ pub(crate) const LINE_WINDOW_MESSAGES: usize = 50_000;
 /// Bytes (as the broker's log counts them: topic, payload and 4) published but not yet received
 /// by the line; a single larger message is still published, alone.
 pub(crate) const LINE_WINDOW_BYTES: u64 = 32 * 1024 * 1024;
+// The broker's log keeps more than the window: at least REPLAY_SEGMENTS - 1 full segments, and
+// the segment holding the oldest unread message is one of them.
+const _: () = assert!(
+    LINE_WINDOW_BYTES as usize + crate::demo::REPLAY_SEGMENT_BYTES
+        <= (crate::demo::REPLAY_SEGMENTS - 2) * crate::demo::REPLAY_SEGMENT_BYTES
+);
 /// Keep-alive of the publisher's connection; rumqttd refuses 0.
 const KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// A PINGREQ is sent when nothing was written for this long (a publisher waiting on a slow line).
