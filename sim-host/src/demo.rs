@@ -69,7 +69,7 @@ fn broker_config_sized(listen: SocketAddr, max_payload: usize, v5: bool) -> Conf
 /// The QoS 1 window of the replay broker towards the line.
 pub const REPLAY_INFLIGHT: u16 = 1000;
 /// The replay broker's message log: segments of this size...
-pub const REPLAY_SEGMENT_BYTES: usize = 8 * 1024 * 1024;
+pub const REPLAY_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 /// ... and at most this many; the oldest is dropped when a new one starts. The replay publisher
 /// keeps fewer unread bytes than two segments less than this holds
 /// (`replay_publisher::LINE_WINDOW_BYTES`), so no message the line has not read is dropped.

@@ -35,7 +35,7 @@ pub(crate) const BROKER_INFLIGHT: usize = 8192;
 pub(crate) const LINE_WINDOW_MESSAGES: usize = 50_000;
 /// Bytes (as the broker's log counts them: topic, payload and 4) published but not yet received
 /// by the line; a single larger message is still published, alone.
-pub(crate) const LINE_WINDOW_BYTES: u64 = 32 * 1024 * 1024;
+pub(crate) const LINE_WINDOW_BYTES: u64 = 8 * 1024 * 1024;
 // The broker's log keeps more than the window: at least REPLAY_SEGMENTS - 1 full segments, and
 // the segment holding the oldest unread message is one of them.
 const _: () = assert!(
