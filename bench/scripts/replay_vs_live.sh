@@ -11,6 +11,9 @@
 # publisher is out of the measurement). Replay: the wall time of the whole `sim-host replay`
 # process (reading the file, embedded broker, publishing, the line, the summary), and the time to
 # the marker value. Both print readable events into a pipe to grep (OUTPUT=json: --json).
+# Also the CPU seconds of both (live: sim-host run up to the marker and mosquitto while it hands
+# the messages over; replay: the whole process): on a loaded machine the rates also depend on
+# how much of the machine each run gets.
 # Usage: N=1000000 bench/scripts/replay_vs_live.sh [TARGET_DIR]
 set -euo pipefail
 N=${N:-1000000}
@@ -93,11 +96,16 @@ print(f"queued {acks[0]} messages for the line's session")
 PY
 
 now() { date +%s.%N; }
+# CPU seconds (user + system) a process has used so far, from /proc.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"; }
 # Live: from the start of sim-host run to the marker value.
+MQ_CPU0=$(cpu $MQ)
 T0=$(now)
 "$SH" run live.toml --plugin "$PLUGIN" "${JSON[@]}" 2> live.err \
     > >(grep -m1 -q "$MARK" && now > live.mark; cat > /dev/null) & LIVE=$!
 for _ in $(seq 6000); do [ -s live.mark ] && break; sleep 0.05; done
+LIVE_CPU=$(cpu $LIVE)
+MQ_CPU=$(python3 -c "print(round($(cpu $MQ) - $MQ_CPU0, 2))")
 kill $LIVE; wait $LIVE 2>/dev/null || true
 [ -s live.mark ] || { echo "the live line never got the last message"; cat live.err; exit 1; }
 T1=$(cat live.mark)
@@ -106,7 +114,7 @@ kill $MQ; MQ=
 # Replay: the same messages from the recording.
 sed -e 's/^clean_session = .*/clean_session = true/' live.toml > replay.toml
 T2=$(now)
-{ /usr/bin/time -f "%e s wall, %M KB peak RSS" -o replay.time \
+{ /usr/bin/time -f "%e s wall, %U s user + %S s system CPU, %M KB peak RSS" -o replay.time \
     "$SH" replay replay.toml rec.jsonl --as-fast-as-possible --plugin "$PLUGIN" "${JSON[@]}" \
     2> replay.err | tee >(grep -m1 -q "$MARK" && now > replay.mark; cat > /dev/null) > replay.out; }
 T3=$(now)
@@ -117,5 +125,6 @@ n,t0,t1,t2,t3,tm=$N,$T0,$T1,$T2,$T3,$TM
 print(f'live   sim-host run    ({\"$OUTPUT\"}): {n} messages in {t1-t0:.2f}s to the last value: {n/(t1-t0):,.0f} msg/s')
 print(f'replay --as-fast-as-possible     : last value after {tm-t2:.2f}s ({n/(tm-t2):,.0f} msg/s), whole run with summary {t3-t2:.2f}s ({n/(t3-t2):,.0f} msg/s)')
 "
+echo "live: sim-host run ${LIVE_CPU} s CPU to the last value, mosquitto ${MQ_CPU} s CPU"
 echo "replay: $(cat replay.time)"
 grep -E "messages|not_received" replay.out | tail -3

@@ -66,11 +66,17 @@ fn broker_config_sized(listen: SocketAddr, max_payload: usize, v5: bool) -> Conf
     }
 }
 
-/// The QoS 1 window of the replay broker and publisher (replay.rs).
+/// The QoS 1 window of the replay broker towards the line.
 pub const REPLAY_INFLIGHT: u16 = 1000;
+/// The replay broker's message log: segments of this size...
+pub const REPLAY_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
+/// ... and at most this many; the oldest is dropped when a new one starts. The replay publisher
+/// keeps fewer unread bytes than two segments less than this holds
+/// (`replay_publisher::LINE_WINDOW_BYTES`), so no message the line has not read is dropped.
+pub const REPLAY_SEGMENTS: usize = 10;
 
-/// [`start_broker`] for replay: a payload limit that fits the recording, MQTT 3.1.1 or 5, and a
-/// router log large enough that a fast replay does not overtake a slower line.
+/// [`start_broker`] for replay: a payload limit of `max_payload`, MQTT 3.1.1 or 5, and a
+/// bounded message log ([`REPLAY_SEGMENTS`] x [`REPLAY_SEGMENT_BYTES`]).
 pub fn start_broker_for_replay(max_payload: usize, v5: bool) -> Result<u16, String> {
     let port = free_port().map_err(|e| format!("cannot find a free port: {e}"))?;
     let mut config = broker_config_sized(
@@ -78,11 +84,11 @@ pub fn start_broker_for_replay(max_payload: usize, v5: bool) -> Result<u16, Stri
         max_payload,
         v5,
     );
-    config.router.max_segment_size = 64 * 1024 * 1024;
-    config.router.max_segment_count = 64;
+    config.router.max_segment_size = REPLAY_SEGMENT_BYTES;
+    config.router.max_segment_count = REPLAY_SEGMENTS;
     config.router.max_outgoing_packet_count = 1000;
-    // A wider QoS 1 window towards the line and from the publisher: with 100 the replay waited
-    // for acknowledgements and ran slower than the line receives live (docs/commissioning.md).
+    // A wider QoS 1 window towards the line: with 100 the replay waited for acknowledgements and
+    // ran slower than the line receives live (docs/commissioning.md).
     for servers in [config.v4.as_mut(), config.v5.as_mut()]
         .into_iter()
         .flatten()

@@ -14,6 +14,7 @@ mod record;
 mod record_transport;
 mod recording;
 mod replay;
+mod replay_publisher;
 mod runner;
 mod slow_client;
 mod spb_birth;

@@ -21,7 +21,7 @@ pub const FORMAT: &str = "mqtt-line-recording";
 /// The format version this sim-host writes and reads.
 pub const VERSION: u32 = 1;
 /// The longest line read from a recording: a payload of up to 256 MiB in base64, with room.
-const MAX_LINE: usize = 360 * 1024 * 1024;
+pub(crate) const MAX_LINE: usize = 360 * 1024 * 1024;
 
 /// Why a recording cannot be written or read; each names the file and, when reading, the line.
 #[derive(Debug, thiserror::Error)]

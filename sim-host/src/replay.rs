@@ -13,14 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_line_abi::{MQL_EVENT_LINE_STATE, MQL_LINE_CONNECTED};
+use mqtt_line_abi::{MQL_EVENT_LINE_STATE, MQL_EVENT_ROUTE, MQL_LINE_CONNECTED};
 
 use crate::config::LineSpec;
 use crate::demo;
 use crate::event::RawEvent;
 use crate::output::stderr_line;
 use crate::plugin::{Line, Plugin};
-use crate::recording::{filter_matches, Message, RecordingReader};
+use crate::recording::{self, filter_matches, Message, RecordingReader};
+use crate::replay_publisher::{LineProgress, Publisher};
 use crate::runner::{self, AppError, RunObserver, RunOptions};
 use crate::summary::{Diff, Summary, Tally};
 
@@ -107,24 +108,13 @@ fn is_v5(spec: &LineSpec) -> bool {
     line_param(spec, "protocol_version").is_some_and(|v| v.starts_with('5'))
 }
 
-/// The largest payload of a recording, for the broker's limit.
-fn largest_payload(file: &std::path::Path) -> Result<usize, AppError> {
-    let mut reader = RecordingReader::open(file).map_err(|e| AppError::Fatal(e.to_string()))?;
-    let mut max = 0;
-    while let Some(m) = reader
-        .next_message()
-        .map_err(|e| AppError::Fatal(e.to_string()))?
-    {
-        max = max.max(m.payload.len() + m.topic.len());
-    }
-    Ok(max)
-}
-
 /// What the publisher and the main loop share.
 #[derive(Default)]
 struct Progress {
     /// Messages published that the line's topic filter takes.
     expected: AtomicU64,
+    /// The line's progress, for the publisher's flow control (replay_publisher.rs).
+    line: LineProgress,
     done: AtomicBool,
     error: Mutex<Option<String>>,
 }
@@ -152,6 +142,12 @@ impl RunObserver for Watch<'_> {
             }
         }
         self.tally.record(self.spec, ev);
+        if ev.kind == MQL_EVENT_ROUTE {
+            self.progress
+                .line
+                .received
+                .store(self.tally.messages, Ordering::Release);
+        }
     }
 
     fn finished(&mut self, line: &Line<'_>) -> bool {
@@ -172,7 +168,7 @@ impl RunObserver for Watch<'_> {
         // Counted from the route events the host has drained, not from the line's counters:
         // those run ahead of the events still in the plugin's queue.
         let _ = line;
-        let received = self.tally.deliveries.len() as u64;
+        let received = self.tally.messages;
         if received != self.last_received {
             self.last_received = received;
             self.last_change = Instant::now();
@@ -230,11 +226,12 @@ fn publish_all(
     progress: &Progress,
 ) -> Result<(), String> {
     let mut reader = RecordingReader::open(file).map_err(|e| e.to_string())?;
-    let publisher = Publisher::connect(port, v5)?;
+    let mut publisher = Publisher::connect(port, v5).map_err(|e| e.to_string())?;
     // The line's connection comes first, so no message is published before it subscribed.
     if go.recv().is_err() {
         return Ok(());
     }
+    let filters: Vec<&str> = filter.split([',', ';']).map(str::trim).collect();
     let started = Instant::now();
     let mut first_ns = None;
     while let Some(m) = reader.next_message().map_err(|e| e.to_string())? {
@@ -244,104 +241,25 @@ fn publish_all(
             let due = started + offset.div_f64(x);
             let now = Instant::now();
             if due > now {
+                publisher.flush().map_err(|e| e.to_string())?;
                 thread::sleep(due - now);
             }
         }
-        publisher.publish(&m)?;
-        if filter
-            .split([',', ';'])
-            .any(|f| filter_matches(f.trim(), &m.topic))
+        let to_line = filters.iter().any(|f| filter_matches(f, &m.topic));
+        if !publisher
+            .publish(m, to_line, &progress.line)
+            .map_err(|e| e.to_string())?
         {
+            return Ok(());
+        }
+        if to_line {
             progress.expected.fetch_add(1, Ordering::AcqRel);
         }
     }
-    Ok(())
+    publisher.finish(&progress.line).map_err(|e| e.to_string())
 }
 
-/// rumqttc's client towards the embedded broker, with its connection driven on a thread.
-enum Publisher {
-    V4(rumqttc::Client),
-    V5(rumqttc::v5::Client),
-}
-
-/// How long the publisher may take to connect to the embedded broker.
-const PUBLISHER_CONNECT: Duration = Duration::from_secs(5);
-
-impl Publisher {
-    fn connect(port: u16, v5: bool) -> Result<Publisher, String> {
-        let (tx, rx) = mpsc::channel();
-        let id = format!("sim-host-replay-{}", std::process::id());
-        let publisher = if v5 {
-            let mut o = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", port);
-            o.set_max_packet_size(Some(u32::MAX));
-            o.set_keep_alive(Duration::from_secs(60));
-            o.set_outgoing_inflight_upper_limit(crate::demo::REPLAY_INFLIGHT);
-            let (client, mut conn) = rumqttc::v5::Client::new(o, 1024);
-            thread::spawn(move || {
-                for ev in conn.iter() {
-                    match ev {
-                        Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::ConnAck(_))) => {
-                            let _ = tx.send(());
-                        }
-                        Ok(_) => {}
-                        Err(_) => thread::sleep(Duration::from_millis(50)),
-                    }
-                }
-            });
-            Publisher::V5(client)
-        } else {
-            let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
-            o.set_max_packet_size(usize::MAX, usize::MAX);
-            o.set_keep_alive(Duration::from_secs(60));
-            o.set_inflight(crate::demo::REPLAY_INFLIGHT);
-            let (client, mut conn) = rumqttc::Client::new(o, 1024);
-            thread::spawn(move || {
-                for ev in conn.iter() {
-                    match ev {
-                        Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
-                            let _ = tx.send(());
-                        }
-                        Ok(_) => {}
-                        Err(_) => thread::sleep(Duration::from_millis(50)),
-                    }
-                }
-            });
-            Publisher::V4(client)
-        };
-        rx.recv_timeout(PUBLISHER_CONNECT).map_err(|_| {
-            format!("the embedded broker on 127.0.0.1:{port} did not accept the replay publisher")
-        })?;
-        Ok(publisher)
-    }
-
-    fn publish(&self, m: &Message) -> Result<(), String> {
-        let r = match self {
-            Publisher::V4(c) => {
-                let qos = match m.qos {
-                    0 => rumqttc::QoS::AtMostOnce,
-                    1 => rumqttc::QoS::AtLeastOnce,
-                    _ => rumqttc::QoS::ExactlyOnce,
-                };
-                c.publish(m.topic.as_str(), qos, m.retain, m.payload.clone())
-                    .map_err(|e| e.to_string())
-            }
-            Publisher::V5(c) => {
-                use rumqttc::v5::mqttbytes::QoS as Q;
-                let qos = match m.qos {
-                    0 => Q::AtMostOnce,
-                    1 => Q::AtLeastOnce,
-                    _ => Q::ExactlyOnce,
-                };
-                let props = v5_properties(m);
-                c.publish_with_properties(m.topic.as_str(), qos, m.retain, m.payload.clone(), props)
-                    .map_err(|e| e.to_string())
-            }
-        };
-        r.map_err(|e| format!("cannot publish to the embedded broker: {e}"))
-    }
-}
-
-fn v5_properties(m: &Message) -> rumqttc::v5::mqttbytes::v5::PublishProperties {
+pub(crate) fn v5_properties(m: &Message) -> rumqttc::v5::mqttbytes::v5::PublishProperties {
     use base64::Engine;
     let p = &m.properties;
     rumqttc::v5::mqttbytes::v5::PublishProperties {
@@ -367,13 +285,15 @@ fn replay_once<W: Write>(
     plugin: &Plugin,
     spec: &LineSpec,
     o: &ReplayOptions,
-    max_payload: usize,
+    diff: bool,
     stop: &AtomicBool,
     out: W,
 ) -> Result<(Tally, u64), AppError> {
     let v5 = is_v5(spec);
-    // Room for the packet's other fields.
-    let limit = max_payload.saturating_add(64 * 1024).max(1024 * 1024);
+    // Any message a recording can hold, with room for the packet's other fields: the limit is
+    // only a check in rumqttd (nothing is allocated by it), and a limit that fits the recording
+    // would take a pass over the whole file first (a second of a million messages).
+    let limit = recording::MAX_LINE.saturating_add(64 * 1024);
     let port = demo::start_broker_for_replay(limit, v5).map_err(AppError::Fatal)?;
     let line_spec = against_broker(spec, port);
     let sparkplug = line_param(spec, "payload_type")
@@ -396,7 +316,11 @@ fn replay_once<W: Write>(
     )?;
     let mut watch = Watch {
         spec: &line_spec,
-        tally: Tally::default(),
+        tally: if diff {
+            Tally::keeping_deliveries()
+        } else {
+            Tally::default()
+        },
         go: Some(go_tx),
         progress,
         connect_deadline: Instant::now() + CONNECT_TIMEOUT,
@@ -405,7 +329,10 @@ fn replay_once<W: Write>(
         not_received: 0,
         failed: None,
     };
-    runner::run_observed(plugin, &line_spec, &o.run, stop, out, Some(&mut watch))?;
+    let run = runner::run_observed(plugin, &line_spec, &o.run, stop, out, Some(&mut watch));
+    // A run ended early (quit, Ctrl-C, --duration, an error) stops the publisher too.
+    watch.progress.line.cancelled.store(true, Ordering::Release);
+    run?;
     if let Some(e) = watch.failed {
         return Err(AppError::Fatal(format!("replay: {e}")));
     }
@@ -420,13 +347,12 @@ pub fn replay(
     o: &ReplayOptions,
     stop: &AtomicBool,
 ) -> Result<(), AppError> {
-    let max_payload = largest_payload(&o.file)?;
     stderr_line(&format!(
         "INFO replay: {} against line '{}' on an embedded broker",
         o.file.display(),
         spec.name
     ));
-    let (tally, not_received) = replay_once(plugin, spec, o, max_payload, stop, io::stdout())?;
+    let (tally, not_received) = replay_once(plugin, spec, o, other.is_some(), stop, io::stdout())?;
     let mut out = io::stdout().lock();
     let print = |out: &mut io::StdoutLock, text: String| {
         // A reader that went away misses only the summary.
@@ -463,7 +389,7 @@ pub fn replay(
         pace: o.pace,
         run: quiet,
     };
-    let (other_tally, _) = replay_once(plugin, other, &second, max_payload, stop, io::sink())?;
+    let (other_tally, _) = replay_once(plugin, other, &second, true, stop, io::sink())?;
     let diff = Diff::new((spec, &tally), (other, &other_tally));
     let mut out = io::stdout().lock();
     if o.run.json {

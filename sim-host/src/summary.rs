@@ -5,42 +5,83 @@ use std::collections::{BTreeMap, HashMap};
 
 use mqtt_line_abi::{
     MQL_EVENT_LOG, MQL_EVENT_ROUTE, MQL_EVENT_TAG_VALUE, MQL_FLAG_VALID, MQL_LOG_WARN,
-    MQL_ROUTE_TAKEN,
+    MQL_ROUTE_TAKEN, MQL_ROUTE_UNROUTED,
 };
 use serde::Serialize;
 
 use crate::config::LineSpec;
-use crate::event::{route_outcome_name, RawEvent};
+use crate::event::{route_outcome_name, RawEvent, Value};
 use crate::output::readable_value;
 use mqtt_line_host::text::escape_readable;
 
-/// Where one received message went: the station's name, or the route outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub topic: String,
-    pub went_to: String,
+/// Where each received message went, in arrival order, for `--diff`: topic and destination
+/// (the station's name, or the route outcome) as indexes into name tables, 8 bytes a message.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+    went: Vec<(u32, u32)>,
+}
+
+impl Deliveries {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+
+    fn push(&mut self, topic: &str, went_to: &str) {
+        let t = self.intern(topic);
+        let w = self.intern(went_to);
+        self.went.push((t, w));
+    }
+
+    fn name(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", String::as_str)
+    }
 }
 
 /// Everything a replay observed, filled from the line's events.
+///
+/// Per message it only counts (the route event's station id, or its topic when unrouted):
+/// names and value texts are made once, for the summary, so that the replay's main loop does
+/// not do much more per message than `run`'s.
 #[derive(Debug, Default)]
 pub struct Tally {
-    /// Messages in arrival order (from route events), for `--diff`.
-    pub deliveries: Vec<Delivery>,
-    pub per_station: BTreeMap<String, u64>,
-    pub unrouted: BTreeMap<String, u64>,
+    /// Messages received (route events).
+    pub messages: u64,
+    /// Kept only for `--diff` ([`Tally::keeping_deliveries`]).
+    deliveries: Option<Deliveries>,
+    /// Messages taken, by station id.
+    taken: HashMap<u64, u64>,
+    unrouted: BTreeMap<String, u64>,
     /// Station off, simulated, will messages: by outcome.
-    pub other_outcomes: BTreeMap<String, u64>,
-    pub payload_errors: BTreeMap<String, u64>,
-    pub other_warnings: u64,
-    /// Per tag (`station.tag`): values received, invalid ones, and the last value's text.
-    pub tags: HashMap<u64, TagTally>,
+    other_outcomes: BTreeMap<String, u64>,
+    payload_errors: BTreeMap<String, u64>,
+    other_warnings: u64,
+    /// Per tag id: values received, invalid ones, and the last value.
+    tags: HashMap<u64, TagTally>,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct TagTally {
     pub values: u64,
     pub invalid: u64,
-    pub last: String,
+    /// The last value, `None` when it was invalid.
+    last: Option<Value>,
+}
+
+impl TagTally {
+    /// The last value as the readable output shows it.
+    fn last_text(&self) -> String {
+        self.last
+            .as_ref()
+            .map_or_else(|| "(invalid)".to_string(), readable_value)
+    }
 }
 
 /// The kind of a payload warning, from the core's wording (crates/core/src/payload.rs).
@@ -62,41 +103,53 @@ pub fn payload_error_kind(text: &str) -> Option<&'static str> {
 }
 
 impl Tally {
+    /// A tally that also keeps where every message went, for `--diff`.
+    pub fn keeping_deliveries() -> Tally {
+        Tally {
+            deliveries: Some(Deliveries::default()),
+            ..Tally::default()
+        }
+    }
+
     pub fn record(&mut self, spec: &LineSpec, ev: &RawEvent) {
         match ev.kind {
             MQL_EVENT_ROUTE => {
-                let Some(route) = ev.route() else { return };
-                let went_to = match route.station_id {
-                    Some(id) if route.outcome == MQL_ROUTE_TAKEN => {
-                        let name = spec
-                            .station_by_id(id)
-                            .map_or_else(|| format!("#{id}"), |s| s.name.clone());
-                        *self.per_station.entry(name.clone()).or_default() += 1;
-                        name
+                self.messages += 1;
+                // The event's text is the topic (RawEvent::route).
+                let topic = ev.text.as_str();
+                let outcome = ev.code;
+                if outcome == MQL_ROUTE_TAKEN {
+                    *self.taken.entry(ev.station_id).or_default() += 1;
+                } else if outcome == MQL_ROUTE_UNROUTED {
+                    match self.unrouted.get_mut(topic) {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.unrouted.insert(topic.to_string(), 1);
+                        }
                     }
-                    None => {
-                        *self.unrouted.entry(route.topic.clone()).or_default() += 1;
-                        "(unrouted)".to_string()
-                    }
-                    Some(_) => {
-                        let outcome = route_outcome_name(route.outcome);
-                        *self.other_outcomes.entry(outcome.clone()).or_default() += 1;
-                        format!("({outcome})")
-                    }
-                };
-                self.deliveries.push(Delivery {
-                    topic: route.topic,
-                    went_to,
-                });
+                } else {
+                    *self
+                        .other_outcomes
+                        .entry(route_outcome_name(outcome))
+                        .or_default() += 1;
+                }
+                if let Some(d) = self.deliveries.as_mut() {
+                    let went_to = match outcome {
+                        MQL_ROUTE_TAKEN => station_name(spec, ev.station_id),
+                        MQL_ROUTE_UNROUTED => "(unrouted)".to_string(),
+                        other => format!("({})", route_outcome_name(other)),
+                    };
+                    d.push(topic, &went_to);
+                }
             }
             MQL_EVENT_TAG_VALUE => {
                 let t = self.tags.entry(ev.tag_id).or_default();
                 t.values += 1;
                 if ev.flags & MQL_FLAG_VALID == 0 {
                     t.invalid += 1;
-                    t.last = "(invalid)".into();
+                    t.last = None;
                 } else {
-                    t.last = readable_value(&ev.value);
+                    t.last = Some(ev.value.clone());
                 }
             }
             MQL_EVENT_LOG if ev.code <= MQL_LOG_WARN => match payload_error_kind(&ev.text) {
@@ -106,6 +159,20 @@ impl Tally {
             _ => {}
         }
     }
+
+    /// Messages taken, by station name.
+    fn per_station(&self, spec: &LineSpec) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (&id, &n) in &self.taken {
+            *out.entry(station_name(spec, id)).or_default() += n;
+        }
+        out
+    }
+}
+
+fn station_name(spec: &LineSpec, id: u64) -> String {
+    spec.station_by_id(id)
+        .map_or_else(|| format!("#{id}"), |s| s.name.clone())
 }
 
 #[derive(Debug, Serialize)]
@@ -142,9 +209,9 @@ impl Summary {
         }
         Summary {
             event: "replay_summary",
-            messages: tally.deliveries.len() as u64,
+            messages: tally.messages,
             not_received,
-            per_station: tally.per_station.clone(),
+            per_station: tally.per_station(spec),
             unrouted_topics: tally.unrouted.clone(),
             other_outcomes: tally.other_outcomes.clone(),
             payload_errors: tally.payload_errors.clone(),
@@ -241,7 +308,7 @@ fn tag_table(spec: &LineSpec, tally: &Tally) -> BTreeMap<String, (u64, Option<St
             let t = tally.tags.get(&tag.id);
             out.insert(
                 format!("{}.{}", st.name, tag.name),
-                (t.map_or(0, |t| t.values), t.map(|t| t.last.clone())),
+                (t.map_or(0, |t| t.values), t.map(TagTally::last_text)),
             );
         }
     }
@@ -253,11 +320,13 @@ impl Diff {
     /// the same order) and the tags by name.
     pub fn new(a: (&LineSpec, &Tally), b: (&LineSpec, &Tally)) -> Diff {
         let mut routes: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-        for (x, y) in a.1.deliveries.iter().zip(&b.1.deliveries) {
-            if x.went_to != y.went_to {
-                *routes
-                    .entry((x.topic.clone(), x.went_to.clone(), y.went_to.clone()))
-                    .or_default() += 1;
+        if let (Some(da), Some(db)) = (&a.1.deliveries, &b.1.deliveries) {
+            for (&(topic, x), &(_, y)) in da.went.iter().zip(&db.went) {
+                let (x, y) = (da.name(x), db.name(y));
+                if x != y {
+                    let key = (da.name(topic).to_string(), x.to_string(), y.to_string());
+                    *routes.entry(key).or_default() += 1;
+                }
             }
         }
         let ta = tag_table(a.0, a.1);
@@ -280,7 +349,7 @@ impl Diff {
         }
         Diff {
             event: "replay_diff",
-            messages: [a.1.deliveries.len() as u64, b.1.deliveries.len() as u64],
+            messages: [a.1.messages, b.1.messages],
             routes: routes
                 .into_iter()
                 .map(|((topic, from, to), messages)| RouteChange {
