@@ -428,21 +428,26 @@ pub unsafe extern "C" fn line_poll_events(
         }
         let mut borrowed = h.borrowed.lock().map_err(|_| Failure::internal())?;
         borrowed.clear();
-        h.shared.queue.drain(capacity, &mut borrowed);
         let copy = event_size.min(std::mem::size_of::<MqlEvent>());
-        for (i, e) in borrowed.iter().enumerate() {
-            let ev = fill_event(e);
+        // Each event is written to the host's array as it leaves the queue; only those whose
+        // strings the host's copy points into are kept until the next poll (moving a `String`
+        // keeps its bytes where they are).
+        let count = h.shared.queue.drain_each(capacity, |i, e| {
+            let ev = fill_event(&e);
             let dst = (events as *mut u8).add(i * event_size);
             if event_size == std::mem::size_of::<MqlEvent>() {
                 // The host's layout is ours (the usual case): one plain store, no byte copy.
                 (dst as *mut MqlEvent).write_unaligned(ev);
-                continue;
+            } else {
+                std::ptr::copy_nonoverlapping(&ev as *const MqlEvent as *const u8, dst, copy);
+                // A newer host's fields that this plugin does not know read as zero.
+                std::ptr::write_bytes(dst.add(copy), 0, event_size - copy);
             }
-            std::ptr::copy_nonoverlapping(&ev as *const MqlEvent as *const u8, dst, copy);
-            // A newer host's fields that this plugin does not know read as zero.
-            std::ptr::write_bytes(dst.add(copy), 0, event_size - copy);
-        }
-        *out_count = borrowed.len();
+            if e.lends_text() {
+                borrowed.push(e);
+            }
+        });
+        *out_count = count;
         Ok(())
     })
 }

@@ -27,6 +27,19 @@ pub enum HostEvent {
     },
 }
 
+impl HostEvent {
+    /// Whether the host's view of this event points into its strings, so that it must live
+    /// until the next poll. A tag value that is not text (most events) points into nothing.
+    pub fn lends_text(&self) -> bool {
+        match self {
+            HostEvent::Core(Event::TagValue { value, .. }) => {
+                matches!(value, Some(mqtt_line_core::Value::Text(_)))
+            }
+            _ => true,
+        }
+    }
+}
+
 /// Events that count against the capacity: tag values and routing traces, one or more per
 /// received message, so a host that does not drain stops the reading.
 fn holds_room(e: &Event) -> bool {
@@ -129,17 +142,24 @@ impl EventQueue {
         }
     }
 
-    /// Takes up to `max` events, oldest first.
+    /// Takes up to `max` events, oldest first (the FFI writes them out with `drain_each`).
+    #[cfg(test)]
     pub fn drain(&self, max: usize, out: &mut Vec<HostEvent>) {
+        self.drain_each(max, |_, e| out.push(e));
+    }
+
+    /// Takes up to `max` events, oldest first, and hands each to `each` with its position in
+    /// the batch, so that the host's copy is written straight from the queue. Returns how many.
+    pub fn drain_each(&self, max: usize, mut each: impl FnMut(usize, HostEvent)) -> usize {
         let mut inner = self.lock();
         let n = max.min(inner.events.len());
         let before = inner.values;
         let inner = &mut *inner;
-        for e in inner.events.drain(..n) {
+        for (i, e) in inner.events.drain(..n).enumerate() {
             if matches!(&e, HostEvent::Core(c) if holds_room(c)) {
                 inner.values -= 1;
             }
-            out.push(e);
+            each(i, e);
         }
         if inner.dropped_logs > 0 && inner.events.len() < self.capacity {
             let text = format!(
@@ -157,6 +177,7 @@ impl EventQueue {
         if inner.values < before {
             self.room.notify_one();
         }
+        n
     }
 }
 

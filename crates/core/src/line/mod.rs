@@ -651,6 +651,7 @@ impl Line {
         (0..self.stations.len()).map(StationIndex)
     }
 
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -216,7 +216,18 @@ impl Line {
         }
         // Counted, traced and STALE-timed like any message for the station of this identity;
         // births and deaths still count for a station that is off (see `routed`).
-        let station = self.routed(&identity(group, node, device));
+        let station = {
+            let id = &mut host.identity;
+            id.clear();
+            id.push_str(group);
+            id.push('/');
+            id.push_str(node);
+            if let Some(d) = device {
+                id.push('/');
+                id.push_str(d);
+            }
+            self.routed(id)
+        };
         self.account(p, station, now, wall_ns);
         let mut flags = FLAG_VALID;
         if p.dup && p.qos == QoS::AtLeastOnce {

@@ -11,6 +11,7 @@
 //!   seq and births; its parameters; store-and-forward (`line/edge.rs` connects them);
 //! - this file: the host's own state (its STATE messages, which tags stand for which metric).
 
+mod common_payload;
 pub(crate) mod compression;
 pub(crate) mod datatype;
 pub(crate) mod edge_checks;
@@ -48,6 +49,9 @@ pub(crate) struct Host {
     /// The nodes (group, node) that hold messages for a Reorder Timeout: the only ones whose
     /// timers `poll_timeout` looks at.
     pub reordering: Vec<(String, String)>,
+    /// Scratch for the `group/node[/device]` identity each received message is routed by:
+    /// formatting a new string per message cost more than the routing itself.
+    pub identity: String,
 }
 
 /// The JSON of a primary host's STATE message.

@@ -1,0 +1,249 @@
+//! The common Sparkplug B payload read by hand: a time stamp, a seq and metrics made of a name or
+//! an alias, a time stamp, a data type, the three flags and a scalar value (what NBIRTH, NDATA
+//! and DDATA of edge nodes carry). prost builds the same structs through a generic merge per
+//! field and per metric, which cost as much as everything else the line does with an NDATA.
+//!
+//! It answers only when it is sure: any other field (metadata, properties, data sets,
+//! templates, bytes, uuid, body: a compressed payload), a wire type that does not fit its field,
+//! a varint prost would refuse, text that is not UTF-8 or a length past the end, and it returns
+//! `None`: prost then reads the payload, with its rules and its error texts.
+
+use super::payload::{Metric, MetricValue, Payload};
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const FIXED32: u8 = 5;
+
+/// The payload of `bytes` when it has the common form (see the module's text), as prost would
+/// decode it; else `None`.
+pub(crate) fn decode(bytes: &[u8]) -> Option<Payload> {
+    let mut payload = Payload::default();
+    // As payload::decode_plain does, room for the metrics up front.
+    payload.metrics.reserve((bytes.len() / 8).min(4096));
+    let mut r = Reader(bytes);
+    while !r.0.is_empty() {
+        match r.key()? {
+            (1, VARINT) => payload.timestamp = Some(r.varint()?),
+            (2, LEN) => {
+                // Decoded in place: a metric is large, and returning one moved it twice.
+                let body = r.len_delimited()?;
+                payload.metrics.push(Metric::default());
+                metric(body, payload.metrics.last_mut()?)?;
+            }
+            (3, VARINT) => payload.seq = Some(r.varint()?),
+            _ => return None,
+        }
+    }
+    Some(payload)
+}
+
+/// One metric; a later field replaces an earlier one of the same number, as in prost (and in
+/// the `value` one-of, a later value of any kind replaces the earlier).
+fn metric(bytes: &[u8], m: &mut Metric) -> Option<()> {
+    let mut r = Reader(bytes);
+    while !r.0.is_empty() {
+        match r.key()? {
+            (1, LEN) => m.name = Some(text(r.len_delimited()?)?),
+            (2, VARINT) => m.alias = Some(r.varint()?),
+            (3, VARINT) => m.timestamp = Some(r.varint()?),
+            // prost's uint32 keeps the low 32 bits of the varint, and a bool is "not zero".
+            (4, VARINT) => m.datatype = Some(r.varint()? as u32),
+            (5, VARINT) => m.is_historical = Some(r.varint()? != 0),
+            (6, VARINT) => m.is_transient = Some(r.varint()? != 0),
+            (7, VARINT) => m.is_null = Some(r.varint()? != 0),
+            (10, VARINT) => m.value = Some(MetricValue::Int(r.varint()? as u32)),
+            (11, VARINT) => m.value = Some(MetricValue::Long(r.varint()?)),
+            (12, FIXED32) => m.value = Some(MetricValue::Float(f32::from_le_bytes(r.fixed()?))),
+            (13, FIXED64) => m.value = Some(MetricValue::Double(f64::from_le_bytes(r.fixed()?))),
+            (14, VARINT) => m.value = Some(MetricValue::Boolean(r.varint()? != 0)),
+            (15, LEN) => m.value = Some(MetricValue::String(text(r.len_delimited()?)?)),
+            _ => return None,
+        }
+    }
+    Some(())
+}
+
+fn text(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes).ok().map(String::from)
+}
+
+/// The unread rest of a message.
+struct Reader<'b>(&'b [u8]);
+
+impl<'b> Reader<'b> {
+    /// A varint of at most 10 bytes whose 10th byte is 0 or 1 (prost refuses the others).
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for (i, &b) in self.0.iter().enumerate().take(10) {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return None;
+                }
+                self.0 = &self.0[i + 1..];
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    /// A field's number and wire type; field numbers past protobuf's range are left to prost.
+    fn key(&mut self) -> Option<(u64, u8)> {
+        let key = self.varint()?;
+        if key > u64::from(u32::MAX) {
+            return None;
+        }
+        Some((key >> 3, (key & 7) as u8))
+    }
+
+    fn len_delimited(&mut self) -> Option<&'b [u8]> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        if len > self.0.len() {
+            return None;
+        }
+        let (field, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Some(field)
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (field, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sparkplug::payload::{encode, MetaData};
+    use prost::Message;
+
+    fn by_prost(bytes: &[u8]) -> Result<Payload, prost::DecodeError> {
+        Payload::decode(bytes)
+    }
+
+    fn metric(name: Option<&str>, alias: Option<u64>, value: Option<MetricValue>) -> Metric {
+        Metric {
+            name: name.map(String::from),
+            alias,
+            value,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn common_payloads_decode_as_prost_decodes_them() {
+        let values = [
+            MetricValue::Int(7),
+            MetricValue::Int(u32::MAX),
+            MetricValue::Long(u64::MAX),
+            MetricValue::Float(-1.25),
+            MetricValue::Float(f32::NAN),
+            MetricValue::Double(21.5),
+            MetricValue::Double(f64::INFINITY),
+            MetricValue::Boolean(true),
+            MetricValue::Boolean(false),
+            MetricValue::String("héllo".into()),
+            MetricValue::String(String::new()),
+        ];
+        let mut payloads = vec![Payload::default()];
+        for (k, v) in values.iter().enumerate() {
+            let k = k as u64;
+            payloads.push(Payload {
+                timestamp: Some(1_700_000_000_000 + k),
+                seq: Some(k % 256),
+                metrics: vec![
+                    metric(Some("M/1"), Some(k), Some(v.clone())),
+                    Metric {
+                        timestamp: Some(k),
+                        datatype: Some(10),
+                        is_historical: Some(k % 2 == 0),
+                        is_transient: Some(false),
+                        is_null: Some(k % 3 == 0),
+                        ..metric(None, Some(k + 1), Some(v.clone()))
+                    },
+                    metric(Some(""), None, None),
+                ],
+                ..Default::default()
+            });
+        }
+        for p in payloads {
+            let bytes = encode(&p);
+            let fast = decode(&bytes).expect("a common payload");
+            let slow = by_prost(&bytes).unwrap();
+            // Compared as bytes: NaN is not equal to itself.
+            assert_eq!(encode(&fast), encode(&slow), "{p:?}");
+            assert_eq!(fast.metrics.len(), p.metrics.len());
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_prost() {
+        let rare = [
+            Payload {
+                uuid: Some("SPBV1.0_COMPRESSED".into()),
+                body: Some(vec![1]),
+                ..Default::default()
+            },
+            Payload {
+                metrics: vec![Metric {
+                    metadata: Some(Box::new(MetaData::default())),
+                    ..metric(Some("a"), None, None)
+                }],
+                ..Default::default()
+            },
+            Payload {
+                metrics: vec![metric(
+                    Some("b"),
+                    None,
+                    Some(MetricValue::Bytes(vec![1, 2])),
+                )],
+                ..Default::default()
+            },
+        ];
+        for p in rare {
+            assert_eq!(decode(&encode(&p)), None, "{p:?}");
+        }
+        let odd: [&[u8]; 9] = [
+            &[0x08],                         // a varint cut short
+            &[0x12, 0x05, 0x10, 0x01],       // a metric longer than the payload
+            &[0x12, 0x02, 0x0a, 0x01],       // a name longer than its metric
+            &[0x12, 0x03, 0x0a, 0x01, 0xff], // a name that is not UTF-8
+            &[0x09, 0, 0, 0, 0, 0, 0, 0, 0], // timestamp as fixed64
+            &[0x12, 0x02, 0x68, 0x00],       // double as varint
+            &[0x00, 0x01],                   // field 0
+            &[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+            ], // 10th byte 2
+            &[0x22, 0x00],                   // uuid (4)
+        ];
+        for bytes in odd {
+            assert_eq!(decode(bytes), None, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn repeated_fields_end_as_in_prost() {
+        // timestamp twice; one metric with alias twice and an Int, then a Double value.
+        let bytes = [
+            0x08, 0x01, 0x08, 0x02, // timestamp 1, then 2
+            0x12, 0x0f, 0x10, 0x03, 0x10, 0x04, 0x50, 0x05, // alias 3, 4, int 5
+            0x69, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, // double 1.5
+            0x18, 0xff, 0x01, // seq 255
+        ];
+        let fast = decode(&bytes).expect("a common payload");
+        assert_eq!(Ok(fast.clone()), by_prost(&bytes));
+        assert_eq!(fast.timestamp, Some(2));
+        assert_eq!(fast.metrics[0].alias, Some(4));
+        assert_eq!(fast.metrics[0].value, Some(MetricValue::Double(1.5)));
+        assert_eq!(fast.seq, Some(255));
+        // The largest varint prost reads.
+        let mut max = vec![0x08];
+        max.extend([0xff; 9]);
+        max.push(0x01);
+        assert_eq!(decode(&max).map(|p| p.timestamp), Some(Some(u64::MAX)));
+        assert_eq!(by_prost(&max).unwrap().timestamp, Some(u64::MAX));
+    }
+}
