@@ -518,3 +518,21 @@ fn an_edge_node_refuses_redundant_host() {
         .to_toml();
     assert_refused(&config, &["redundant_host", "one server at a time"]);
 }
+
+/// examples/redundant.toml is a valid configuration, without warnings.
+#[test]
+#[ignore = "waiting for redundant-core: the redundant_* parameters"]
+fn the_redundant_example_configuration_checks_clean() {
+    let path = mqtt_line_e2e::workspace_dir().join("examples/redundant.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let plugin = mqtt_line_e2e::plugin_path();
+    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap_or("")];
+    let done = mqtt_line_e2e::run_to_exit(&config, &args, mqtt_line_e2e::TIMEOUT);
+    assert_eq!(done.code, Some(0), "{done}");
+    assert!(
+        done.stdout.contains("configuration OK: 2 stations, 7 tags"),
+        "{done}"
+    );
+    assert!(!done.stderr.contains("WARN"), "{done}");
+}
