@@ -527,7 +527,12 @@ fn the_redundant_example_configuration_checks_clean() {
     let config = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let plugin = mqtt_line_e2e::plugin_path();
-    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap_or("")];
+    let args = [
+        "check",
+        "{config}",
+        "--plugin",
+        plugin.to_str().unwrap_or(""),
+    ];
     let done = mqtt_line_e2e::run_to_exit(&config, &args, mqtt_line_e2e::TIMEOUT);
     assert_eq!(done.code, Some(0), "{done}");
     assert!(
