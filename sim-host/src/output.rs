@@ -22,9 +22,6 @@ pub enum Event {
     },
     /// One connection of a redundant line (issue 21) changed state: `connection` is `A` (`host`)
     /// or `B` (`redundant_host`). The line's own state stays [`Event::Line`].
-    // Made from the plugin's connection events once redundant-core's ABI 1.3 is merged (its
-    // `MQL_EVENT_LINK_STATE`; the arm in runner.rs `resolve`).
-    #[cfg_attr(not(test), allow(dead_code))]
     Connection {
         time_ns: i64,
         connection: &'static str,

@@ -273,6 +273,15 @@ impl<W: Write> Session<'_, '_, W> {
                 connected: ev.code == MQL_LINE_CONNECTED,
                 text: ev.text,
             }),
+            MQL_EVENT_LINK_STATE => {
+                let i = crate::view::connection_index(ev.link)?;
+                Some(Event::Connection {
+                    time_ns: status_time,
+                    connection: crate::view::CONNECTION_NAMES[i],
+                    connected: ev.code == MQL_LINE_CONNECTED,
+                    text: ev.text,
+                })
+            }
             MQL_EVENT_WRITE_DONE => {
                 let (station, tag) = match self.pending.remove(&ev.request_id) {
                     Some(names) => names,

@@ -131,6 +131,15 @@ fn index(id: u64) -> Option<usize> {
     usize::try_from(id).ok()?.checked_sub(1)
 }
 
+/// The index in [`CONNECTION_NAMES`] of an event's `link` (`MQL_LINK_A`, `MQL_LINK_B`).
+pub fn connection_index(link: u32) -> Option<usize> {
+    match link {
+        MQL_LINK_A => Some(0),
+        MQL_LINK_B => Some(1),
+        _ => None,
+    }
+}
+
 fn push_bounded(list: &mut VecDeque<UnroutedTopic>, item: UnroutedTopic) {
     if list.len() == UNROUTED_KEPT {
         list.pop_front();
@@ -211,6 +220,11 @@ impl LineView {
                     c.line = true;
                 }
             }
+            MQL_EVENT_LINK_STATE => {
+                if let Some(i) = connection_index(ev.link) {
+                    self.record_connection(i, ev.code == MQL_LINE_CONNECTED, &ev.text, time_ns);
+                }
+            }
             MQL_EVENT_ROUTE => self.record_route(ev, time_ns),
             _ => {}
         }
@@ -232,8 +246,6 @@ impl LineView {
 
     /// Notes a connection event of a redundant line: `index` 0 is A, 1 is B; `text` is
     /// `host:port` when connected, the reason otherwise. Other indexes are ignored.
-    // Called from `record` once redundant-core's ABI 1.3 (`MQL_EVENT_LINK_STATE`) is merged.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn record_connection(&mut self, index: usize, connected: bool, text: &str, time_ns: i64) {
         if index >= CONNECTION_NAMES.len() {
             return;
@@ -303,6 +315,7 @@ mod tests {
             time_ns: 7,
             value: Value::None,
             text: String::new(),
+            link: 0,
         }
     }
 
