@@ -1234,7 +1234,8 @@ fn scenario_redundant(ctx: &mut Ctx, count: u64) -> Result<(), String> {
     let twice = median(&mut per_msg[1]);
     let ratio = twice / single.max(1e-9);
     eprintln!(
-        "bench: 10 redundant: CPU per message shown: single line {single:.3} us, redundant line          (every message twice) {twice:.3} us, ratio {ratio:.2} (target at most {REDUNDANT_TARGET})"
+        "bench: 10 redundant: CPU per message shown: single line {single:.3} us, redundant line \
+         (every message twice) {twice:.3} us, ratio {ratio:.2} (target at most {REDUNDANT_TARGET})"
     );
     ctx.redundant.push(json!({
         "messages": count, "rounds": REDUNDANT_ROUNDS,
