@@ -602,6 +602,7 @@ impl Line {
     /// Connection `id` was accepted and subscribed. The line becomes connected with its first
     /// ready connection; a redundant line's second one only reports itself (and a Sparkplug
     /// host says online on its broker too).
+    #[cold]
     fn link_ready(&mut self, id: LinkId, now: Instant, wall_ns: i64) {
         let line_was_ready = match id {
             LinkId::A => self.is_link_ready(LinkId::B),
