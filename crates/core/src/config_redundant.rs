@@ -179,7 +179,9 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_line_the_parameter_and_the_value() {
-        let rows: &[(&[(&str, &str)], &str, &str)] = &[
+        // (parameters, the parameter the error names, why)
+        type Row<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let rows: &[Row] = &[
             (
                 &[("redundant_host", " ; ")],
                 "redundant_host",

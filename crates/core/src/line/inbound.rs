@@ -88,6 +88,8 @@ impl Line {
     /// A copy through `link` of a message the other connection delivered: not shown. Its
     /// acknowledgement waits with the original when a gated station still holds or shows that
     /// one (the broker of the original may yet fail); otherwise it goes at once.
+    // Kept out of `deliver`, so a single line's receive path stays as small as before.
+    #[inline(never)]
     fn duplicate(&mut self, p: Publish, link: LinkId, key: u64) {
         let epoch = self.epoch(link);
         if p.qos != crate::codec::QoS::AtMostOnce && !self.gated_stations.is_empty() {

@@ -540,6 +540,7 @@ impl Line {
         }
     }
 
+    #[inline]
     pub fn handle_packet(
         &mut self,
         packet: Packet,
@@ -602,6 +603,7 @@ impl Line {
     /// Connection `id` was accepted and subscribed. The line becomes connected with its first
     /// ready connection; a redundant line's second one only reports itself (and a Sparkplug
     /// host says online on its broker too).
+    #[cold]
     fn link_ready(&mut self, id: LinkId, now: Instant, wall_ns: i64) {
         let line_was_ready = match id {
             LinkId::A => self.is_link_ready(LinkId::B),
@@ -656,6 +658,7 @@ impl Line {
     /// The next packet due at `now`, stamped with `wall_ns`, the time it is encoded at: the
     /// time stamps Sparkplug puts in the STATE will and in commands are the moment they are
     /// sent, not that of an earlier call into the line.
+    #[inline]
     pub fn poll_transmit_at(&mut self, now: Instant, wall_ns: i64) -> Option<Packet> {
         self.poll_transmit_at_on(LinkId::A, now, wall_ns)
     }
@@ -675,6 +678,7 @@ impl Line {
     /// Encodes every packet due at `now` into `buf`, the shell's send buffer, logging each at
     /// Full Debug. A packet that cannot be encoded is never sent nor counted as sent (see
     /// [`Line::unsendable`]); `Err` is the reason to close the connection.
+    #[inline]
     pub fn poll_transmit_into(
         &mut self,
         now: Instant,
@@ -807,6 +811,7 @@ impl Line {
     /// Handles every whole packet the shell read into `buf` (taking their bytes; the rest of a
     /// packet stays for the next read), logging each at Full Debug. `Err` is the reason to close
     /// the connection.
+    #[inline]
     pub fn handle_input(
         &mut self,
         buf: &mut BytesMut,
@@ -854,6 +859,7 @@ impl Line {
 
     /// Bytes were handed to the socket at `now`; the broker must take them within the reply
     /// timeout, until [`Line::flushed`].
+    #[inline]
     pub fn bytes_pending(&mut self, now: Instant) {
         self.bytes_pending_on(LinkId::A, now);
     }
@@ -866,6 +872,7 @@ impl Line {
     }
 
     /// Everything taken from `poll_transmit` is on the socket.
+    #[inline]
     pub fn flushed(&mut self, wall_ns: i64) {
         self.flushed_on(LinkId::A, wall_ns);
     }
