@@ -23,8 +23,9 @@ use crate::wire::{self, Plan, StampFormat, Template};
 pub struct BenchArgs {
     /// Scenarios to run, comma-separated (1 text, 2 LoRaWAN JSON and a 100-item Kepware array,
     /// 3 10,000 stations, 4 writes, 5 drain, 6 raw source, 7 start-up of 1,000 and 10,000
-    /// stations, 8 Sparkplug B NDATA, 9 Sparkplug edge node NDATA out).
-    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9", value_delimiter = ',')]
+    /// stations, 8 Sparkplug B NDATA, 9 Sparkplug edge node NDATA out, 10 a redundant line
+    /// receiving every message twice against a single line receiving it once).
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9,10", value_delimiter = ',')]
     scenarios: Vec<u32>,
     /// Multiplies every message count (0.1 for a quick look).
     #[arg(long, default_value_t = 1.0)]
@@ -93,6 +94,8 @@ struct Ctx<'p> {
     rows: Vec<Row>,
     sweep: Vec<Json>,
     startup: Vec<Json>,
+    /// Scenario 10's CPU per message, single and redundant, and their ratio.
+    redundant: Vec<Json>,
     limit: Duration,
     run: u32,
     /// Our line speaks MQTT 5 in the run under way (`--mqtt5`).
@@ -198,6 +201,7 @@ impl Ctx<'_> {
             count: load.count,
             window,
             limit: self.limit,
+            stamp_every: wire::STAMP_EVERY,
         }
     }
 
@@ -1198,6 +1202,114 @@ fn scenario_drain(ctx: &mut Ctx, count: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// How many times scenario 10 runs each line, alternating, on a machine shared with others.
+const REDUNDANT_ROUNDS: usize = 3;
+
+/// The redundant line's duplicate rule must cost at most this much more per message shown
+/// (issue 21); printed beside the measured ratio.
+const REDUNDANT_TARGET: f64 = 1.5;
+
+/// Scenario 10: CPU per message of a redundant line (issue 21) receiving every message twice
+/// against a single line receiving it once, in one run. One raw source plays both brokers: the
+/// redundant line connects to it twice (`host` and `redundant_host` the same address, A and B)
+/// and gets the same bytes on both connections, as from two brokers fed by one dual-homed
+/// publisher; the single line gets them once. The load is scenario 6's JSON reading (3 JA=
+/// tags and the time stamp, QoS 0) with a time stamp of its own in every payload, so that no
+/// two messages in a row are equal. CPU is the bench process (host and plugin) less the
+/// source's thread, until the last value; up to one 32 KiB batch of copies through the second
+/// connection may still be under way then (about 0.1 % of the copies at the default count).
+/// Each line runs [`REDUNDANT_ROUNDS`] times, alternating; the medians give the ratio.
+fn scenario_redundant(ctx: &mut Ctx, count: u64) -> Result<(), String> {
+    let mut per_msg: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..REDUNDANT_ROUNDS {
+        for (i, clients) in [1usize, 2].into_iter().enumerate() {
+            per_msg[i].push(redundant_round(ctx, count, clients)?);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let single = median(&mut per_msg[0]);
+    let twice = median(&mut per_msg[1]);
+    let ratio = twice / single.max(1e-9);
+    eprintln!(
+        "bench: 10 redundant: CPU per message shown: single line {single:.3} us, redundant line \
+         (every message twice) {twice:.3} us, ratio {ratio:.2} (target at most {REDUNDANT_TARGET})"
+    );
+    ctx.redundant.push(json!({
+        "messages": count, "rounds": REDUNDANT_ROUNDS,
+        "single_cpu_us_per_msg": single, "redundant_cpu_us_per_msg": twice,
+        "ratio": ratio, "target": REDUNDANT_TARGET,
+    }));
+    Ok(())
+}
+
+/// One line of scenario 10 (`clients` 1: single, 2: redundant); returns its CPU microseconds per
+/// message shown.
+fn redundant_round(ctx: &mut Ctx, count: u64, clients: usize) -> Result<f64, String> {
+    let mut load = raw_load("s10", count);
+    let mut plan = ctx.plan(&load, None);
+    plan.stamp_every = 1;
+    let source = wire::raw_source_for(plan, clients).map_err(|e| e.to_string())?;
+    let client = ctx.next_id("s10");
+    let mut params = ctx.line_params(source.port, "bench/s10/#", &client, &load);
+    if clients == 2 {
+        params.push(("redundant_host", "127.0.0.1".into()));
+        params.push(("redundant_port", source.port.to_string()));
+    }
+    let mut line = HostLine::build(ctx.plugin, &params, &load.stations)?;
+    load.stations = Vec::new();
+    trim_and_reset_peak();
+    let cpu0 = process_cpu_s();
+    let got = line.collect(load.probe, load.count, ctx.limit, None, None)?;
+    let cpu = process_cpu_s() - cpu0;
+    let rss = peak_rss_mb();
+    // Copies shown twice would arrive as more values: look a little longer (not measured).
+    let extra = line
+        .collect(load.probe, u64::MAX, Duration::from_millis(300), None, None)?
+        .count;
+    drop(line);
+    let generator = source
+        .handle
+        .join()
+        .map_err(|_| "load generator panicked".to_string())?;
+    if let Some(e) = generator.error {
+        return Err(e);
+    }
+    let cpu = cpu - generator.cpu_s;
+    let us = cpu * 1e6 / got.count.max(1) as f64;
+    let mut lat = got.lat_us;
+    let secs = (got.last_ns - generator.start_ns) as f64 / 1e9;
+    let mut note = format!("{us:.3} us CPU/message shown");
+    if clients == 2 {
+        let _ = write!(note, "; every message received twice (A and B)");
+    }
+    if got.count < count {
+        let _ = write!(note, "; {} of {count} in time", got.count);
+    }
+    if extra > 0 {
+        let _ = write!(note, "; {extra} more values than messages: copies shown");
+    }
+    ctx.push(Row {
+        scenario: if clients == 2 {
+            "10 redundant: twice"
+        } else {
+            "10 redundant: single"
+        }
+        .into(),
+        client: "mqtt-line".into(),
+        messages: got.count,
+        rate: got.count as f64 / secs.max(1e-9),
+        lat_ms: percentiles_us_ms(&mut lat),
+        cpu_s: cpu,
+        pub_cpu_s: Some(generator.cpu_s),
+        rss_mb: rss,
+        note,
+    });
+    Ok(us)
+}
+
 fn machine() -> Json {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -1248,6 +1360,7 @@ pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
         rows: Vec::new(),
         sweep: Vec::new(),
         startup: Vec::new(),
+        redundant: Vec::new(),
         limit,
         run: 0,
         v5: false,
@@ -1318,6 +1431,10 @@ pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
                 let n = ctx.scaled(100_000);
                 scenario_edge(&mut ctx, n)
             }
+            10 => {
+                let n = ctx.scaled(300_000);
+                scenario_redundant(&mut ctx, n)
+            }
             other => Err(format!("there is no scenario {other}")),
         };
         if let Err(e) = result {
@@ -1351,6 +1468,7 @@ pub fn run(plugin: &Plugin, args: BenchArgs) -> Result<(), String> {
         "rows": ctx.rows.iter().map(Row::json).collect::<Vec<_>>(),
         "sweep": ctx.sweep,
         "startup": ctx.startup,
+        "redundant": ctx.redundant,
     });
     let file = work.join("results.json");
     std::fs::write(

@@ -264,11 +264,16 @@ pub struct Plan {
     pub window: Option<(Arc<AtomicU64>, u64)>,
     /// Give up after this long.
     pub limit: Duration,
+    /// How many messages in a row share one formatted time stamp: [`STAMP_EVERY`], or 1 where
+    /// every payload must differ from the one before (scenario 10: two equal payloads in a row
+    /// are a device repeating itself to the redundant line's duplicate rule, not the load meant).
+    pub stamp_every: u64,
 }
 
 const BATCH_BYTES: usize = 32 * 1024;
-/// Messages sharing one formatted time stamp.
-const STAMP_EVERY: u64 = 16;
+/// Messages sharing one formatted time stamp, by default: formatting a stamp for each would cost
+/// the generator more than the client measured.
+pub const STAMP_EVERY: u64 = 16;
 
 impl Plan {
     /// Writes the plan's packets to `w` in batches; returns the count written.
@@ -296,7 +301,7 @@ impl Plan {
                     }
                 }
             }
-            if i % STAMP_EVERY == 0 {
+            if i % self.stamp_every.max(1) == 0 {
                 self.stamp.write(wall_ns(), &mut stamp);
                 if start.elapsed() > self.limit {
                     w.write_all(&buf)?;
@@ -378,14 +383,84 @@ pub fn publish(port: u16, client_id: String, plan: Plan) -> thread::JoinHandle<G
     })
 }
 
-/// A raw source on a free loopback port: it accepts one client, answers CONNECT and SUBSCRIBE,
-/// streams the plan, and then waits (bounded) for the client to close.
+/// A raw source on a free loopback port: it accepts its clients, answers each one's CONNECT and
+/// SUBSCRIBE, streams the plan to all of them (the same bytes to each, in the order they
+/// connected), and then waits (bounded) for them to close.
 pub struct RawSource {
     pub port: u16,
     pub handle: thread::JoinHandle<GenReport>,
 }
 
+/// A raw source for one client (scenario 6).
 pub fn raw_source(plan: Plan) -> std::io::Result<RawSource> {
+    raw_source_for(plan, 1)
+}
+
+/// Every write goes to each stream in turn: the raw source of several clients, which plays two
+/// brokers fed by one dual-homed publisher (scenario 10).
+struct Fanout(Vec<TcpStream>);
+
+impl Write for Fanout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for s in &mut self.0 {
+            s.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(Write::flush)
+    }
+}
+
+/// Accepts one client within the plan's limit and answers its CONNECT and SUBSCRIBE; returns the
+/// stream and the client's protocol level.
+fn accept_subscriber(listener: &TcpListener, limit: Duration) -> std::io::Result<(TcpStream, u8)> {
+    let accept_by = Instant::now() + limit;
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > accept_by {
+                    return Err(std::io::Error::other("no client connected"));
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    s.set_nonblocking(false)?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(limit))?;
+    let connect = read_packet(&mut s)?;
+    if connect[0] != 0x10 {
+        return Err(std::io::Error::other(
+            "the client did not start with CONNECT",
+        ));
+    }
+    // The protocol level follows the protocol name "MQTT" (2 + 4 bytes).
+    let level = connect
+        .get(fixed_header_len(&connect) + 6)
+        .copied()
+        .unwrap_or(4);
+    let (connack, _) = handshake(level, 0)?;
+    s.write_all(&connack)?;
+    let sub = loop {
+        let p = read_packet(&mut s)?;
+        if p[0] == 0x82 {
+            break p;
+        }
+    };
+    // Packet id right after the fixed header (one length byte for a short SUBSCRIBE).
+    let at = 1 + sub[1..].iter().position(|b| b & 0x80 == 0).unwrap_or(0) + 1;
+    let pkid = u16::from_be_bytes([sub[at], sub[at + 1]]);
+    let (_, suback) = handshake(level, pkid)?;
+    s.write_all(&suback)?;
+    Ok((s, level))
+}
+
+/// A raw source that streams only once `clients` clients have subscribed.
+pub fn raw_source_for(plan: Plan, clients: usize) -> std::io::Result<RawSource> {
     let listener = TcpListener::bind(("127.0.0.1", 0))?;
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
@@ -393,68 +468,38 @@ pub fn raw_source(plan: Plan) -> std::io::Result<RawSource> {
         let mut report = GenReport::default();
         let cpu0 = thread_cpu_s();
         let result = (|| -> std::io::Result<u64> {
-            let accept_by = Instant::now() + plan.limit;
-            let mut s = loop {
-                match listener.accept() {
-                    Ok((s, _)) => break s,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if Instant::now() > accept_by {
-                            return Err(std::io::Error::other("no client connected"));
-                        }
-                        thread::sleep(Duration::from_millis(2));
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
-            s.set_nonblocking(false)?;
-            s.set_nodelay(true)?;
-            s.set_read_timeout(Some(plan.limit))?;
-            let connect = read_packet(&mut s)?;
-            if connect[0] != 0x10 {
-                return Err(std::io::Error::other(
-                    "the client did not start with CONNECT",
-                ));
+            let mut streams = Vec::with_capacity(clients);
+            let mut level = 4;
+            for _ in 0..clients {
+                let (s, l) = accept_subscriber(&listener, plan.limit)?;
+                streams.push(s);
+                level = l;
             }
-            // The protocol level follows the protocol name "MQTT" (2 + 4 bytes).
-            let level = connect
-                .get(fixed_header_len(&connect) + 6)
-                .copied()
-                .unwrap_or(4);
             let mut plan = plan;
             if level == 5 {
                 plan.templates = plan.templates.iter().map(Template::to_v5).collect();
             }
-            let (connack, _) = handshake(level, 0)?;
-            s.write_all(&connack)?;
-            let sub = loop {
-                let p = read_packet(&mut s)?;
-                if p[0] == 0x82 {
-                    break p;
-                }
-            };
-            // Packet id right after the fixed header (one length byte for a short SUBSCRIBE).
-            let at = 1 + sub[1..].iter().position(|b| b & 0x80 == 0).unwrap_or(0) + 1;
-            let pkid = u16::from_be_bytes([sub[at], sub[at + 1]]);
-            let (_, suback) = handshake(level, pkid)?;
-            s.write_all(&suback)?;
             report.start_ns = wall_ns();
             let start = Instant::now();
-            let sent = plan.stream(&mut s, start)?;
+            let mut out = Fanout(streams);
+            let sent = plan.stream(&mut out, start)?;
             report.elapsed_s = start.elapsed().as_secs_f64();
-            // Drain until the client hangs up (it counts the messages it needs).
+            // Drain until the clients hang up (they count the messages they need).
             let mut sink = vec![0u8; 4096];
-            s.set_read_timeout(Some(Duration::from_millis(200)))?;
             let end = Instant::now() + plan.limit;
-            while Instant::now() < end {
-                match s.read(&mut sink) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(_) => break,
+            for s in &mut out.0 {
+                s.set_read_timeout(Some(Duration::from_millis(200)))?;
+                while Instant::now() < end {
+                    match s.read(&mut sink) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
                 }
             }
             Ok(sent)

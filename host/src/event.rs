@@ -30,6 +30,9 @@ pub struct RawEvent {
     pub time_ns: i64,
     pub value: Value,
     pub text: String,
+    /// The connection a line or connection state event is about (`MQL_LINK_A`, `MQL_LINK_B`,
+    /// ABI 1.3); 0 in other events and from older plugins.
+    pub link: u32,
 }
 
 impl RawEvent {
@@ -60,6 +63,7 @@ impl RawEvent {
             value,
             // SAFETY: as above.
             text: unsafe { copy_str(&ev.text) },
+            link: ev.link,
         }
     }
 }

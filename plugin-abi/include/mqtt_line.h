@@ -12,7 +12,13 @@
 #define MQL_ABI_MAJOR 1
 
 // ABI minor version: grows when functions or fields are appended.
-#define MQL_ABI_MINOR 2
+#define MQL_ABI_MINOR 3
+
+// Connections of a line ([`MqlEvent::link`]): A to `host`, B to `redundant_host`; 0 in events
+// that are about no connection.
+#define MQL_LINK_A 1
+
+#define MQL_LINK_B 2
 
 // Routing outcomes (`code` of [`MQL_EVENT_ROUTE`]).
 // A station took the message (it fills its tags, or waits behind its ACK_ID gate).
@@ -225,6 +231,11 @@ typedef struct {
   int64_t time_ns;
   MqlValue value;
   MqlStr text;
+  // Appended in ABI 1.3: the connection an `MQL_EVENT_LINE_STATE` or `MQL_EVENT_LINK_STATE`
+  // is about (`MQL_LINK_A`, `MQL_LINK_B`); 0 in other events. A host that passes the older,
+  // shorter `event_size` never sees it.
+  uint32_t link;
+  uint32_t reserved2;
 } MqlEvent;
 
 // Moves up to `capacity` events into `events`, laid out with a stride of `event_size` bytes
@@ -456,6 +467,12 @@ typedef const MqlPluginApi *(*MqlEntryFn)(uint32_t host_abi_major,
 // [`MQL_ROUTE_PAYLOAD_MAX`] bytes), `code` an `MQL_ROUTE_*` outcome, `station_id` the station
 // that took it (codes TAKEN, STATION_OFF, SIMULATED and WILL), `time_ns` the time of reception.
 #define MQL_EVENT_ROUTE 6
+
+// One connection of a redundant line (`redundant_host`) changed state (ABI 1.3): `link` says
+// which (`MQL_LINK_A`, `MQL_LINK_B`), `code` is an `MQL_LINE_*` state of that connection, `text`
+// its host:port or the reason. The line's own state stays [`MQL_EVENT_LINE_STATE`], which
+// changes only with the first ready connection and the last lost one.
+#define MQL_EVENT_LINK_STATE 7
 
 #endif  /* MQTT_LINE_H */
 

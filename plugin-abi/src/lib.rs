@@ -28,7 +28,7 @@ mod counters;
 /// ABI major version: a change here is incompatible.
 pub const MQL_ABI_MAJOR: u32 = 1;
 /// ABI minor version: grows when functions or fields are appended.
-pub const MQL_ABI_MINOR: u32 = 2;
+pub const MQL_ABI_MINOR: u32 = 3;
 
 /// Name of the one exported function, NUL-terminated, for `dlsym`.
 pub const MQL_ENTRY_SYMBOL: &[u8] = b"mql_plugin_entry\0";
@@ -131,6 +131,16 @@ pub const MQL_EVENT_LOG: MqlEventKind = 5;
 /// [`MQL_ROUTE_PAYLOAD_MAX`] bytes), `code` an `MQL_ROUTE_*` outcome, `station_id` the station
 /// that took it (codes TAKEN, STATION_OFF, SIMULATED and WILL), `time_ns` the time of reception.
 pub const MQL_EVENT_ROUTE: MqlEventKind = 6;
+/// One connection of a redundant line (`redundant_host`) changed state (ABI 1.3): `link` says
+/// which (`MQL_LINK_A`, `MQL_LINK_B`), `code` is an `MQL_LINE_*` state of that connection, `text`
+/// its host:port or the reason. The line's own state stays [`MQL_EVENT_LINE_STATE`], which
+/// changes only with the first ready connection and the last lost one.
+pub const MQL_EVENT_LINK_STATE: MqlEventKind = 7;
+
+/// Connections of a line ([`MqlEvent::link`]): A to `host`, B to `redundant_host`; 0 in events
+/// that are about no connection.
+pub const MQL_LINK_A: u32 = 1;
+pub const MQL_LINK_B: u32 = 2;
 
 /// Routing outcomes (`code` of [`MQL_EVENT_ROUTE`]).
 /// A station took the message (it fills its tags, or waits behind its ACK_ID gate).
@@ -204,6 +214,11 @@ pub struct MqlEvent {
     pub time_ns: i64,
     pub value: MqlValue,
     pub text: MqlStr,
+    /// Appended in ABI 1.3: the connection an `MQL_EVENT_LINE_STATE` or `MQL_EVENT_LINK_STATE`
+    /// is about (`MQL_LINK_A`, `MQL_LINK_B`); 0 in other events. A host that passes the older,
+    /// shorter `event_size` never sees it.
+    pub link: u32,
+    pub reserved2: u32,
 }
 
 /// Opaque handle of one communication line.
@@ -522,6 +537,8 @@ impl MqlEvent {
             time_ns: 0,
             value: MqlValue::none(),
             text: MqlStr::empty(),
+            link: 0,
+            reserved2: 0,
         }
     }
 }

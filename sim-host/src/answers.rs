@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use crate::commands::HELP;
 use crate::config::LineSpec;
-use crate::counters::{self, LineStats, StationStats};
+use crate::counters::{self, ConnectionStats, LineStats, StationStats};
 use crate::output::{format_time, readable_value, value_json};
 use crate::plugin::Line;
-use crate::view::{LineState, LineView};
+use crate::view::{LineState, LineStatus, LineView, CONNECTION_NAMES};
 use mqtt_line_host::text::escape_readable;
 
 fn time(ns: Option<i64>) -> Option<String> {
@@ -22,6 +22,16 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Serialize)]
 pub struct LineStatusJson {
     pub name: String,
+    #[serde(flatten)]
+    pub status: StateJson,
+    /// A redundant line's connections A and B (issue 21); absent for a line with one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionStatusJson>,
+}
+
+/// The state of the line or of one of its connections.
+#[derive(Debug, Serialize)]
+pub struct StateJson {
     /// `connecting` until the first attempt ended, then `connected` or `disconnected`.
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,6 +39,14 @@ pub struct LineStatusJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub since: Option<String>,
+}
+
+/// One connection of a redundant line in `status`: its state as the line's own is shown.
+#[derive(Debug, Serialize)]
+pub struct ConnectionStatusJson {
+    pub connection: &'static str,
+    #[serde(flatten)]
+    pub status: StateJson,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,11 +150,59 @@ macro_rules! station_counters_json {
 }
 mqtt_line_abi::station_counters!(station_counters_json);
 
+/// One connection of a redundant line in `stats` (issue 21).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionCountersJson {
+    pub connection: &'static str,
+    pub received: u64,
+    pub duplicates: u64,
+    pub reconnects: u64,
+    pub connection_attempts: u64,
+}
+
+impl ConnectionCountersJson {
+    /// The counters' names, in the order of the JSON.
+    pub const NAMES: &'static [&'static str] = &[
+        "received",
+        "duplicates",
+        "reconnects",
+        "connection_attempts",
+    ];
+
+    /// Each counter's value, in the order of [`Self::NAMES`].
+    pub fn values(&self) -> [u64; 4] {
+        [
+            self.received,
+            self.duplicates,
+            self.reconnects,
+            self.connection_attempts,
+        ]
+    }
+}
+
+/// A redundant line's connections in `stats`, A then B; empty for a line with one.
+pub fn connection_counters(stats: &[ConnectionStats]) -> Vec<ConnectionCountersJson> {
+    CONNECTION_NAMES
+        .iter()
+        .zip(stats)
+        .map(|(&connection, c)| ConnectionCountersJson {
+            connection,
+            received: c.received,
+            duplicates: c.duplicates,
+            reconnects: c.reconnects,
+            connection_attempts: c.connection_attempts,
+        })
+        .collect()
+}
+
 #[derive(Debug, Serialize)]
 pub struct StatsAnswer {
     pub event: &'static str,
     pub line: LineCountersJson,
     pub stations: Vec<StationCountersJson>,
+    /// A redundant line's connections (issue 21); absent for a line with one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionCountersJson>,
     pub time: String,
 }
 
@@ -158,6 +224,8 @@ struct HelpAnswer {
 pub struct Counters {
     pub line: LineStats,
     pub stations: Vec<StationStats>,
+    /// A redundant line's connections A and B; empty for a line with one.
+    pub connections: Vec<ConnectionStats>,
 }
 
 /// Reads every counter through the ABI.
@@ -171,21 +239,38 @@ pub fn collect_counters(line: &Line<'_>, spec: &LineSpec) -> Result<Counters, St
     Ok(Counters {
         line: line_stats,
         stations,
+        connections: counters::connection_stats(line)?,
     })
 }
 
-pub fn line_status(spec: &LineSpec, view: &LineView) -> LineStatusJson {
-    let (state, host, reason) = match &view.line.state {
+/// A state as `status` shows it: its name, `host:port` when connected, the reason when
+/// disconnected, and since when.
+fn state_json(status: &LineStatus) -> StateJson {
+    let (state, host, reason) = match &status.state {
         LineState::Connecting => ("connecting", None, None),
         LineState::Connected(host) => ("connected", Some(host.clone()), None),
         LineState::Disconnected(reason) => ("disconnected", None, Some(reason.clone())),
     };
-    LineStatusJson {
-        name: spec.name.clone(),
+    StateJson {
         state,
         host,
         reason,
-        since: time(view.line.since_ns),
+        since: time(status.since_ns),
+    }
+}
+
+pub fn line_status(spec: &LineSpec, view: &LineView) -> LineStatusJson {
+    LineStatusJson {
+        name: spec.name.clone(),
+        status: state_json(&view.line),
+        connections: CONNECTION_NAMES
+            .iter()
+            .zip(&view.connections)
+            .map(|(&connection, c)| ConnectionStatusJson {
+                connection,
+                status: state_json(c),
+            })
+            .collect(),
     }
 }
 
@@ -263,6 +348,7 @@ pub fn stats_answer(spec: &LineSpec, counters: &Counters, now_ns: i64) -> StatsA
             .zip(&counters.stations)
             .map(|(st, c)| station_counters(&st.name, c))
             .collect(),
+        connections: connection_counters(&counters.connections),
         time: format_time(now_ns),
     }
 }
@@ -330,18 +416,31 @@ fn or_dash(s: Option<&str>) -> String {
     s.unwrap_or("-").to_string()
 }
 
-pub fn status_readable(a: &StatusAnswer) -> String {
-    let l = &a.line;
-    let detail = match (&l.host, &l.reason) {
+/// `STATE HOST since TIME` or `STATE: REASON since TIME` in readable `status`.
+fn state_readable(s: &StateJson) -> String {
+    let detail = match (&s.host, &s.reason) {
         (Some(h), _) => format!(" {h}"),
         (None, Some(r)) => format!(": {r}"),
         (None, None) => String::new(),
     };
-    let since = l
+    let since = s
         .since
         .as_deref()
-        .map_or(String::new(), |s| format!(" since {s}"));
-    let head = escape_readable(&format!("line {}: {}{detail}{since}", l.name, l.state));
+        .map_or(String::new(), |t| format!(" since {t}"));
+    format!("{}{detail}{since}", s.state)
+}
+
+pub fn status_readable(a: &StatusAnswer) -> String {
+    let l = &a.line;
+    let mut head = escape_readable(&format!("line {}: {}", l.name, state_readable(&l.status)));
+    for c in &l.connections {
+        head.push('\n');
+        head.push_str(&escape_readable(&format!(
+            "  connection {}: {}",
+            c.connection,
+            state_readable(&c.status)
+        )));
+    }
     let rows = a
         .stations
         .iter()
@@ -404,7 +503,7 @@ pub fn stats_readable(a: &StatsAnswer) -> String {
                 .collect()
         })
         .collect();
-    format!(
+    let mut out = format!(
         "{}\n{}",
         table(&["line", "count"], line_rows),
         table(
@@ -414,7 +513,24 @@ pub fn stats_readable(a: &StatsAnswer) -> String {
                 .collect::<Vec<_>>(),
             station_rows
         )
-    )
+    );
+    if !a.connections.is_empty() {
+        let rows = a
+            .connections
+            .iter()
+            .map(|c| {
+                std::iter::once(c.connection.to_string())
+                    .chain(c.values().iter().map(u64::to_string))
+                    .collect()
+            })
+            .collect();
+        let header: Vec<&str> = std::iter::once("connection")
+            .chain(ConnectionCountersJson::NAMES.iter().copied())
+            .collect();
+        out.push('\n');
+        out.push_str(&table(&header, rows));
+    }
+    out
 }
 
 /// A tag value as a readable table shows it (cut when long).
@@ -471,6 +587,63 @@ mod tests {
             k.last().map(String::as_str),
             Some("last_message"),
             "{station}"
+        );
+    }
+
+    /// A redundant line's `status` and `stats` carry its connections, A then B; a line with one
+    /// connection's answers are unchanged.
+    #[test]
+    fn connections_appear_only_for_a_redundant_line() {
+        let text = "[line]\nhost = \"a\"\n";
+        let spec = crate::config::FileConfig::parse(text)
+            .and_then(|f| f.into_spec(text, "L"))
+            .expect("a valid configuration");
+        let mut view = LineView::new(0, 0, false);
+        let status = serde_json::to_value(status_answer(&spec, &view, 1)).unwrap();
+        assert!(status["line"].get("connections").is_none(), "{status}");
+        let stats = serde_json::to_value(stats_answer(&spec, &Counters::default(), 1)).unwrap();
+        assert!(stats.get("connections").is_none(), "{stats}");
+
+        view.record_connection(0, true, "a:1883", 1_000_000);
+        view.record_connection(1, false, "connection refused", 2_000_000);
+        let answer = status_answer(&spec, &view, 3_000_000);
+        let status = serde_json::to_value(&answer).unwrap();
+        assert_eq!(
+            status["line"]["connections"],
+            serde_json::json!([
+                {"connection":"A","state":"connected","host":"a:1883","since":"1970-01-01T00:00:00.001Z"},
+                {"connection":"B","state":"disconnected","reason":"connection refused","since":"1970-01-01T00:00:00.002Z"}
+            ])
+        );
+        let readable = status_readable(&answer);
+        assert!(
+            readable.contains("\n  connection B: disconnected: connection refused since"),
+            "{readable}"
+        );
+        let counters = Counters {
+            connections: vec![
+                ConnectionStats::default(),
+                ConnectionStats {
+                    received: 7,
+                    duplicates: 6,
+                    reconnects: 1,
+                    connection_attempts: 3,
+                },
+            ],
+            ..Counters::default()
+        };
+        let answer = stats_answer(&spec, &counters, 1);
+        let stats = serde_json::to_value(&answer).unwrap();
+        assert_eq!(
+            stats["connections"][1],
+            serde_json::json!({"connection":"B","received":7,"duplicates":6,"reconnects":1,"connection_attempts":3})
+        );
+        let readable = stats_readable(&answer);
+        assert!(
+            readable
+                .lines()
+                .any(|l| l == "B           7         6           1           3"),
+            "{readable}"
         );
     }
 

@@ -292,6 +292,15 @@ impl FileConfig {
 }
 
 impl LineSpec {
+    /// Whether the configuration makes the line redundant (issue 21): `redundant_host` given
+    /// and not empty, its name in any spelling the plugin reads (`Redundant Host`,
+    /// `redundant-host`).
+    pub fn is_redundant(&self) -> bool {
+        self.params
+            .iter()
+            .any(|(k, v)| parameter_key(k) == "redundant_host" && !v.trim().is_empty())
+    }
+
     /// Reads, parses and checks a configuration file.
     pub fn load(path: &Path) -> Result<LineSpec, String> {
         let text = std::fs::read_to_string(path)
@@ -598,5 +607,40 @@ default = 1.5
         for (value, text) in cases {
             assert_eq!(value.to_text(), text, "{value:?}");
         }
+    }
+}
+
+/// A parameter name as the plugin compares it: lower case, each run of characters that are not
+/// letters or digits one `_`, none at either end (docs/parameters.md).
+fn parameter_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            key.extend(c.to_lowercase());
+        } else if !key.is_empty() && !key.ends_with('_') {
+            key.push('_');
+        }
+    }
+    if key.ends_with('_') {
+        key.pop();
+    }
+    key
+}
+
+#[cfg(test)]
+mod parameter_key_tests {
+    use super::parameter_key;
+
+    #[test]
+    fn names_read_in_any_spelling() {
+        for name in [
+            "redundant_host",
+            "Redundant Host",
+            "REDUNDANT-HOST",
+            " redundant..host_",
+        ] {
+            assert_eq!(parameter_key(name), "redundant_host", "{name:?}");
+        }
+        assert_eq!(parameter_key("redundant_hosts"), "redundant_hosts");
     }
 }

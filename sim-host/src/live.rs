@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::answers::{
-    self, LineCountersJson, LineStatusJson, StationCountersJson, StationStatusJson, StatsAnswer,
-    StatusAnswer, TagJson, ValuesAnswer,
+    self, ConnectionCountersJson, LineCountersJson, LineStatusJson, StationCountersJson,
+    StationStatusJson, StatsAnswer, StatusAnswer, TagJson, ValuesAnswer,
 };
 use crate::config::LineSpec;
 use crate::counters;
@@ -53,6 +53,10 @@ struct Delta {
     counters: Option<LineCountersJson>,
     stations: Vec<StationStatusJson>,
     station_stats: Vec<StationCountersJson>,
+    /// A redundant line's connection counters, with every delta (the line's counters come so
+    /// too); absent for a line with one connection.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    connection_stats: Vec<ConnectionCountersJson>,
     tags: Vec<TagJson>,
     unrouted: Vec<UnroutedJson>,
     time: String,
@@ -94,9 +98,13 @@ pub fn delta(spec: &LineSpec, view: &mut LineView, line: &Line<'_>, now_ns: i64)
                 .map(|c| answers::station_counters(&st.name, &c))
         })
         .collect();
+    let connection_stats = counters::connection_stats(line)
+        .map(|c| answers::connection_counters(&c))
+        .unwrap_or_default();
     let delta = Delta {
         line: line_changed.then(|| answers::line_status(spec, view)),
         counters: line_counters,
+        connection_stats,
         stations: stations
             .iter()
             .filter(|&&i| i < spec.stations.len())

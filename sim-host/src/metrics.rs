@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use crate::answers::Counters;
 use crate::config::LineSpec;
-use crate::counters::{LineStats, StationStats};
-use crate::view::{LineState, LineView};
+use crate::counters::{ConnectionStats, LineStats, StationStats};
+use crate::view::{LineState, LineView, CONNECTION_NAMES};
 
 /// The content type Prometheus expects for the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -135,7 +135,73 @@ pub fn render(spec: &LineSpec, view: &LineView, counters: &Counters) -> String {
             );
         }
     }
+    connection_metrics(&mut out, view, &counters.connections);
     out
+}
+
+/// A per-connection metric of a redundant line: name, type, help, and how to read it.
+type ConnectionFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ConnectionStats) -> u64,
+);
+
+/// The per-connection metrics of a redundant line (issue 21), each with a `connection` label
+/// (`A`, `B`). Their names are a contract (docs/sim-host.md).
+const CONNECTION_FAMILIES: [ConnectionFamily; 4] = [
+    (
+        "mqtt_line_connection_messages_received_total",
+        "counter",
+        "Messages received through the connection, copies included.",
+        |c| c.received,
+    ),
+    (
+        "mqtt_line_connection_duplicates_suppressed_total",
+        "counter",
+        "Copies of a message the other connection delivered first: received, not shown.",
+        |c| c.duplicates,
+    ),
+    (
+        "mqtt_line_connection_reconnects_total",
+        "counter",
+        "Connections made again after a ready one was lost or closed.",
+        |c| c.reconnects,
+    ),
+    (
+        "mqtt_line_connection_connect_attempts_total",
+        "counter",
+        "Connections to a broker attempted by the connection.",
+        |c| c.connection_attempts,
+    ),
+];
+
+/// A redundant line's connections: their counters and `mqtt_line_connection_up`. Nothing for a
+/// line with one connection.
+fn connection_metrics(out: &mut String, view: &LineView, stats: &[ConnectionStats]) {
+    if stats.is_empty() && view.connections.is_empty() {
+        return;
+    }
+    for (name, kind, help, get) in CONNECTION_FAMILIES {
+        family(out, name, kind, help);
+        for (label, c) in CONNECTION_NAMES.iter().zip(stats) {
+            let _ = writeln!(out, "{name}{{connection=\"{label}\"}} {}", get(c));
+        }
+    }
+    family(
+        out,
+        "mqtt_line_connection_up",
+        "gauge",
+        "1 while the connection of a redundant line is ready, else 0.",
+    );
+    for (label, c) in CONNECTION_NAMES.iter().zip(&view.connections) {
+        let up = matches!(c.state, LineState::Connected(_));
+        let _ = writeln!(
+            out,
+            "mqtt_line_connection_up{{connection=\"{label}\"}} {}",
+            u8::from(up)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +241,59 @@ mod tests {
             .find(|f| f.0 == "mqtt_line_writes_failed_total")
             .unwrap();
         assert_eq!((failed.1, (failed.3)(&stats)), ("counter", 7));
+    }
+
+    fn spec(text: &str) -> LineSpec {
+        let parsed = crate::config::FileConfig::parse(text).and_then(|f| f.into_spec(text, "L"));
+        parsed.expect("a valid configuration")
+    }
+
+    /// A redundant line's connections get their own families, labelled `A` and `B`; a line with
+    /// one connection gets none of them.
+    #[test]
+    fn connections_of_a_redundant_line_are_labelled() {
+        let text = "[line]\nhost = \"a\"\n[line.parameters]\n\"Redundant Host\" = \"b\"\n";
+        let redundant = spec(text);
+        assert!(redundant.is_redundant());
+        let mut view = LineView::new(0, 0, false);
+        view.set_redundant();
+        view.record_connection(1, true, "b:1883", 5);
+        let counters = Counters {
+            connections: vec![
+                ConnectionStats {
+                    received: 10,
+                    duplicates: 0,
+                    reconnects: 2,
+                    connection_attempts: 4,
+                },
+                ConnectionStats {
+                    received: 9,
+                    duplicates: 9,
+                    reconnects: 0,
+                    connection_attempts: 1,
+                },
+            ],
+            ..Counters::default()
+        };
+        let text = render(&redundant, &view, &counters);
+        for line in [
+            "mqtt_line_connection_messages_received_total{connection=\"A\"} 10",
+            "mqtt_line_connection_messages_received_total{connection=\"B\"} 9",
+            "mqtt_line_connection_duplicates_suppressed_total{connection=\"B\"} 9",
+            "mqtt_line_connection_reconnects_total{connection=\"A\"} 2",
+            "mqtt_line_connection_connect_attempts_total{connection=\"A\"} 4",
+            "mqtt_line_connection_up{connection=\"A\"} 0",
+            "mqtt_line_connection_up{connection=\"B\"} 1",
+            "# TYPE mqtt_line_connection_duplicates_suppressed_total counter",
+            "# TYPE mqtt_line_connection_up gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        let single = spec("[line]\nhost = \"a\"\n");
+        assert!(!single.is_redundant());
+        let text = render(&single, &LineView::new(0, 0, false), &Counters::default());
+        assert!(!text.contains("connection=\""), "{text}");
+        assert!(!text.contains("mqtt_line_connection_up"), "{text}");
     }
 
     #[test]

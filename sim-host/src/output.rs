@@ -20,6 +20,15 @@ pub enum Event {
         /// host:port when connected, the reason otherwise.
         text: String,
     },
+    /// One connection of a redundant line (issue 21) changed state: `connection` is `A` (`host`)
+    /// or `B` (`redundant_host`). The line's own state stays [`Event::Line`].
+    Connection {
+        time_ns: i64,
+        connection: &'static str,
+        connected: bool,
+        /// host:port when connected, the reason otherwise.
+        text: String,
+    },
     Station {
         time_ns: i64,
         station: String,
@@ -97,6 +106,9 @@ fn is_false(b: &bool) -> bool {
 #[derive(Serialize)]
 struct LineJson<'a> {
     event: &'static str,
+    /// Only in `connection` events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<&'a str>,
     state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<&'a str>,
@@ -162,6 +174,29 @@ struct LogJson<'a> {
     time: String,
 }
 
+impl<'a> LineJson<'a> {
+    /// A `line` event, or with `connection` a `connection` event; `text` is `host:port` when
+    /// connected, the reason otherwise.
+    fn new(connection: Option<&'a str>, connected: bool, text: &'a str, time_ns: i64) -> Self {
+        LineJson {
+            event: if connection.is_some() {
+                "connection"
+            } else {
+                "line"
+            },
+            connection,
+            state: if connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            host: connected.then_some(text),
+            reason: (!connected).then_some(text),
+            time: format_time(time_ns),
+        }
+    }
+}
+
 /// One JSON object, without the newline.
 pub fn json_line(ev: &Event) -> String {
     let result = match ev {
@@ -169,17 +204,13 @@ pub fn json_line(ev: &Event) -> String {
             time_ns,
             connected,
             text,
-        } => serde_json::to_string(&LineJson {
-            event: "line",
-            state: if *connected {
-                "connected"
-            } else {
-                "disconnected"
-            },
-            host: connected.then_some(text.as_str()),
-            reason: (!connected).then_some(text.as_str()),
-            time: format_time(*time_ns),
-        }),
+        } => serde_json::to_string(&LineJson::new(None, *connected, text, *time_ns)),
+        Event::Connection {
+            time_ns,
+            connection,
+            connected,
+            text,
+        } => serde_json::to_string(&LineJson::new(Some(connection), *connected, text, *time_ns)),
         Event::Station {
             time_ns,
             station,
@@ -313,6 +344,24 @@ fn readable_text(ev: &Event) -> String {
             connected: false,
             text,
         } => format!("{} line disconnected: {text}", format_time(*time_ns)),
+        Event::Connection {
+            time_ns,
+            connection,
+            connected: true,
+            text,
+        } => format!(
+            "{} connection {connection} connected {text}",
+            format_time(*time_ns)
+        ),
+        Event::Connection {
+            time_ns,
+            connection,
+            connected: false,
+            text,
+        } => format!(
+            "{} connection {connection} disconnected: {text}",
+            format_time(*time_ns)
+        ),
         Event::Station {
             time_ns,
             station,
@@ -598,6 +647,24 @@ mod tests {
                 json!({"event":"line","state":"disconnected","reason":"connection refused"}),
             ),
             (
+                Event::Connection {
+                    time_ns: T,
+                    connection: "B",
+                    connected: true,
+                    text: "10.0.0.2:1883".into(),
+                },
+                json!({"event":"connection","connection":"B","state":"connected","host":"10.0.0.2:1883"}),
+            ),
+            (
+                Event::Connection {
+                    time_ns: T,
+                    connection: "A",
+                    connected: false,
+                    text: "connection refused".into(),
+                },
+                json!({"event":"connection","connection":"A","state":"disconnected","reason":"connection refused"}),
+            ),
+            (
                 Event::Station {
                     time_ns: T,
                     station: "battery".into(),
@@ -671,6 +738,15 @@ mod tests {
                     text: "127.0.0.1:1883".into(),
                 },
                 "2026-11-23T10:00:00.123Z line connected 127.0.0.1:1883",
+            ),
+            (
+                Event::Connection {
+                    time_ns: T,
+                    connection: "A",
+                    connected: false,
+                    text: "the broker closed the connection".into(),
+                },
+                "2026-11-23T10:00:00.123Z connection A disconnected: the broker closed the connection",
             ),
             (
                 Event::Write {

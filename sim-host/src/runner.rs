@@ -273,6 +273,15 @@ impl<W: Write> Session<'_, '_, W> {
                 connected: ev.code == MQL_LINE_CONNECTED,
                 text: ev.text,
             }),
+            MQL_EVENT_LINK_STATE => {
+                let i = crate::view::connection_index(ev.link)?;
+                Some(Event::Connection {
+                    time_ns: status_time,
+                    connection: crate::view::CONNECTION_NAMES[i],
+                    connected: ev.code == MQL_LINE_CONNECTED,
+                    text: ev.text,
+                })
+            }
             MQL_EVENT_WRITE_DONE => {
                 let (station, tag) = match self.pending.remove(&ev.request_id) {
                     Some(names) => names,
@@ -586,7 +595,7 @@ pub fn run_observed<'a, W: Write>(
         printer: Printer::new(out, opts.json).with_json_logs(opts.json_logs),
         next_request: 1,
         pending: HashMap::new(),
-        view: LineView::new(spec.stations.len(), spec.tag_count(), live.is_some()),
+        view: redundant_view(spec, live.is_some()),
         trace_routing: opts.trace_routing,
         live,
         observer,
@@ -686,4 +695,13 @@ fn failure(f: Failure) -> Result<Stop, AppError> {
         Failure::Stdout(e) => Err(AppError::Fatal(format!("cannot write to stdout: {e}"))),
         Failure::App(e) => Err(e),
     }
+}
+
+/// The view of `spec`'s line; a redundant one shows its connections from the start.
+fn redundant_view(spec: &LineSpec, track_changes: bool) -> LineView {
+    let mut view = LineView::new(spec.stations.len(), spec.tag_count(), track_changes);
+    if spec.is_redundant() {
+        view.set_redundant();
+    }
+    view
 }

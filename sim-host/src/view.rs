@@ -29,6 +29,10 @@ pub struct LineStatus {
     pub since_ns: Option<i64>,
 }
 
+/// The names of a redundant line's connections (issue 21), by index: A to `host`, B to
+/// `redundant_host`.
+pub const CONNECTION_NAMES: [&str; 2] = ["A", "B"];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StationStatus {
     /// The contract's name (`ok`, `comm_error`, ...); `unknown` before the first report.
@@ -110,6 +114,9 @@ impl Changes {
 #[derive(Debug)]
 pub struct LineView {
     pub line: LineStatus,
+    /// A redundant line's connections, A and B, as their events reported them; empty on a line
+    /// with one connection, whose state is [`LineView::line`] alone.
+    pub connections: Vec<LineStatus>,
     /// By station id - 1.
     pub stations: Vec<StationStatus>,
     /// By tag id - 1; None until the tag's first value event.
@@ -122,6 +129,15 @@ pub struct LineView {
 
 fn index(id: u64) -> Option<usize> {
     usize::try_from(id).ok()?.checked_sub(1)
+}
+
+/// The index in [`CONNECTION_NAMES`] of an event's `link` (`MQL_LINK_A`, `MQL_LINK_B`).
+pub fn connection_index(link: u32) -> Option<usize> {
+    match link {
+        MQL_LINK_A => Some(0),
+        MQL_LINK_B => Some(1),
+        _ => None,
+    }
 }
 
 fn push_bounded(list: &mut VecDeque<UnroutedTopic>, item: UnroutedTopic) {
@@ -140,6 +156,7 @@ impl LineView {
                 state: LineState::Connecting,
                 since_ns: None,
             },
+            connections: Vec::new(),
             stations: vec![
                 StationStatus {
                     state: "unknown".into(),
@@ -203,8 +220,47 @@ impl LineView {
                     c.line = true;
                 }
             }
+            MQL_EVENT_LINK_STATE => {
+                if let Some(i) = connection_index(ev.link) {
+                    self.record_connection(i, ev.code == MQL_LINE_CONNECTED, &ev.text, time_ns);
+                }
+            }
             MQL_EVENT_ROUTE => self.record_route(ev, time_ns),
             _ => {}
+        }
+    }
+
+    /// Makes the view one of a redundant line (its configuration sets `redundant_host`): both
+    /// connections are shown, `connecting` until their first event.
+    pub fn set_redundant(&mut self) {
+        if self.connections.is_empty() {
+            self.connections = vec![
+                LineStatus {
+                    state: LineState::Connecting,
+                    since_ns: None,
+                };
+                CONNECTION_NAMES.len()
+            ];
+        }
+    }
+
+    /// Notes a connection event of a redundant line: `index` 0 is A, 1 is B; `text` is
+    /// `host:port` when connected, the reason otherwise. Other indexes are ignored.
+    pub fn record_connection(&mut self, index: usize, connected: bool, text: &str, time_ns: i64) {
+        if index >= CONNECTION_NAMES.len() {
+            return;
+        }
+        self.set_redundant();
+        self.connections[index] = LineStatus {
+            state: if connected {
+                LineState::Connected(text.to_string())
+            } else {
+                LineState::Disconnected(text.to_string())
+            },
+            since_ns: Some(time_ns),
+        };
+        if let Some(c) = self.changes.as_mut() {
+            c.line = true;
         }
     }
 
@@ -259,6 +315,7 @@ mod tests {
             time_ns: 7,
             value: Value::None,
             text: String::new(),
+            link: 0,
         }
     }
 

@@ -11,6 +11,8 @@
 //! * [`publish`] and [`subscribe_one`]: mosquitto_pub / mosquitto_sub as the other MQTT clients.
 //! * [`Pki`]: a CA, server and client certificates made with `openssl`, for TLS tests;
 //!   [`mosquitto_password_file`] for brokers that check passwords.
+//! * [`Gateway`]: a dual-homed publisher sending every numbered message to each of its brokers,
+//!   which keeps going while one of them is down (the redundant line's tests).
 //! * [`fake_broker::FakeBroker`]: a scripted loopback MQTT peer for protocol misbehaviour.
 //! * [`wire`]: the packets those brokers send, from rumqttc's codec (raw bytes only for
 //!   deliberately malformed ones).
@@ -32,6 +34,7 @@ mod clients;
 mod config;
 pub mod corpus_broker;
 pub mod fake_broker;
+mod gateway;
 mod http_client;
 mod interop_brokers;
 mod json_lines;
@@ -48,6 +51,7 @@ use std::time::Duration;
 pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder, WEBSOCKET_LISTENER};
 pub use clients::{publish, publish_at, subscribe_one, try_publish, Received, Subscription};
 pub use config::{toml_string, LineConfig, StationConfig};
+pub use gateway::{Gateway, StreamReport};
 pub use http_client::{http_get, HttpResponse};
 pub use interop_brokers::{find_program, ExternalBroker};
 pub use json_lines::JsonLinesChild;

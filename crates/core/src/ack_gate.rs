@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use crate::codec::{Publish, QoS};
 use crate::gzip::Encoding;
+use crate::ids::LinkId;
 
 /// How long a shown message may wait for ACK_ID before the line warns. The held-count warning
 /// alone never fires when the broker's in-flight window is smaller than the count (mosquitto's
@@ -52,6 +53,22 @@ pub struct Held {
     pub epoch: u64,
     /// The payload's encoding as the message announced it (gzip.rs).
     pub encoding: Encoding,
+    /// The connection it came through (always A on a line with one connection).
+    pub link: LinkId,
+    /// A redundant line's duplicate key of it (duplicates.rs); `None` on a single line.
+    pub key: Option<u64>,
+    /// The copy the other connection of a redundant line delivered: acknowledged to its broker
+    /// only when this one is confirmed, so that losing this one's broker loses nothing.
+    pub twin: Option<Twin>,
+}
+
+/// The copy of a held or shown message that a redundant line's other connection delivered: its
+/// acknowledgement waits for the host's confirmation of the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Twin {
+    pub link: LinkId,
+    pub pkid: u16,
+    pub epoch: u64,
 }
 
 /// The shown message: what its confirmation must acknowledge.
@@ -59,6 +76,9 @@ pub struct Held {
 pub struct Shown {
     pub pkid: u16,
     pub epoch: u64,
+    pub link: LinkId,
+    pub twin: Option<Twin>,
+    key: Option<u64>,
     since: Instant,
     warned: bool,
 }
@@ -218,6 +238,9 @@ impl AckGate {
         self.shown = Some(Shown {
             pkid: m.publish.pkid,
             epoch: m.epoch,
+            link: m.link,
+            twin: m.twin,
+            key: m.key,
             since: now,
             warned: false,
         });
@@ -252,6 +275,27 @@ impl AckGate {
             self.dropped_run = 0;
         }
         next
+    }
+
+    /// A redundant line's other connection delivered `twin`, a copy of a message with `key`:
+    /// it is kept with the oldest shown or held message of that key from the other connection
+    /// that has no copy yet, and acknowledged when that one is confirmed. False when there is
+    /// none (the message was confirmed already): the copy is acknowledged at once.
+    pub fn attach_twin(&mut self, key: u64, twin: Twin) -> bool {
+        let fits = |k: Option<u64>, link: LinkId, t: &Option<Twin>| {
+            k == Some(key) && link != twin.link && t.is_none()
+        };
+        if let Some(s) = self.shown.as_mut().filter(|s| fits(s.key, s.link, &s.twin)) {
+            s.twin = Some(twin);
+            return true;
+        }
+        match self.held.iter_mut().find(|m| fits(m.key, m.link, &m.twin)) {
+            Some(m) => {
+                m.twin = Some(twin);
+                true
+            }
+            None => false,
+        }
     }
 
     /// When the shown message will have waited long enough for a warning.
@@ -297,6 +341,9 @@ mod tests {
             wall_ns: 0,
             epoch: 0,
             encoding: Encoding::Detect,
+            link: LinkId::A,
+            key: None,
+            twin: None,
         }
     }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::codec::{LastWill, QoS};
+use crate::config_redundant::{RedundantConfig, REDUNDANT_PARAMETERS};
 use crate::config_v5::{V5Config, V5_PARAMETERS};
 use crate::error::ConfigError;
 use crate::host_list::{parse_host_list, HostEntry};
@@ -117,6 +118,8 @@ pub struct LineConfig {
     pub tls_psk_key: Option<PskKeySource>,
     /// The proxy that opens the TCP tunnel to the broker (proxy_url.rs); `None`: direct.
     pub proxy: Option<ProxyConfig>,
+    /// A redundant line's second connection (config_redundant.rs); off unless `redundant_host`.
+    pub redundant: RedundantConfig,
 }
 
 impl Default for LineConfig {
@@ -165,6 +168,7 @@ impl Default for LineConfig {
             tls_psk_identity: String::new(),
             tls_psk_key: None,
             proxy: None,
+            redundant: RedundantConfig::default(),
         }
     }
 }
@@ -228,7 +232,15 @@ pub const LINE_PARAMETERS: &[&str] = &[
 /// Every canonical line parameter: the protocol's, then MQTT 5's.
 fn known_parameters() -> &'static [&'static str] {
     static ALL: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| [LINE_PARAMETERS, V5_PARAMETERS, EDGE_PARAMETERS].concat())
+    ALL.get_or_init(|| {
+        [
+            LINE_PARAMETERS,
+            V5_PARAMETERS,
+            EDGE_PARAMETERS,
+            REDUNDANT_PARAMETERS,
+        ]
+        .concat()
+    })
 }
 
 /// Other spellings an engineering tool may store.
@@ -240,6 +252,12 @@ fn alias(key: &str) -> &str {
         "hosts" | "address" => "host",
         k => k,
     }
+}
+
+/// A host list (`host`, `redundant_host`): addresses separated by commas or semicolons, tried
+/// in order; at least one, none with white space.
+pub(crate) fn host_list(p: &Param) -> Result<Vec<HostEntry>, ConfigError> {
+    parse_host_list(&p.value).map_err(|e| p.invalid(e.to_string()))
 }
 
 /// 16 MiB: a quarter of the largest packet the line accepts.
@@ -316,9 +334,7 @@ impl LineConfig {
             };
             let accepted = given.accept(&p, &key, alias(&key), known_parameters());
             match accepted.map_err(|e| hide_secret(alias(&key), e))? {
-                "host" => {
-                    self.hosts = parse_host_list(value).map_err(|e| p.invalid(e.to_string()))?;
-                }
+                "host" => self.hosts = host_list(&p)?,
                 "port" => self.port_param = Some(p.integer(1, 65535)? as u16),
                 "tls" => self.tls = p.yes_no()?,
                 "tls_ca_file" => self.tls_ca_file = value.trim().to_string(),
@@ -468,6 +484,9 @@ impl LineConfig {
                 }
                 other if V5_PARAMETERS.contains(&other) => self.v5.apply(other, &p)?,
                 other if EDGE_PARAMETERS.contains(&other) => self.edge.apply(other, &p)?,
+                other if REDUNDANT_PARAMETERS.contains(&other) => {
+                    self.redundant.apply(other, &p)?
+                }
                 other => return Err(unhandled(object, other)),
             }
         }
@@ -545,6 +564,7 @@ impl LineConfig {
         warnings.extend(self.validate_sparkplug(object)?);
         warnings.extend(self.validate_edge(object)?);
         warnings.extend(self.validate_psk(object)?);
+        warnings.extend(self.validate_redundant(object)?);
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \

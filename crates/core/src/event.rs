@@ -1,5 +1,6 @@
 //! What the line reports to the host.
 
+use crate::ids::LinkId;
 use crate::ids::{StationId, TagId};
 use crate::station::StationState;
 use crate::value::Value;
@@ -16,10 +17,14 @@ pub enum LineEvent {
     Connected {
         host: String,
         time_ns: i64,
+        /// The connection it is about (always A on a line with one connection).
+        link: LinkId,
     },
     Disconnected {
         reason: String,
         time_ns: i64,
+        /// The connection it is about (always A on a line with one connection).
+        link: LinkId,
     },
 }
 
@@ -81,6 +86,10 @@ pub enum Event {
         time_ns: i64,
     },
     Line(LineEvent),
+    /// One connection of a redundant line changed state (issue 21). The line's own state is
+    /// [`Event::Line`], which changes only with the first ready connection and the last lost:
+    /// a host that knows nothing of redundancy sees the line connected while either is.
+    Link(LineEvent),
     /// The end of a write: `error` is `None` on success.
     WriteDone {
         request: u64,

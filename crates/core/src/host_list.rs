@@ -37,6 +37,16 @@ impl HostEntry {
     }
 }
 
+/// The list as a person reads it, every entry with the port it connects to (`a:1883;b:8883`),
+/// for messages that name all the brokers of a connection.
+pub fn describe_host_list(entries: &[HostEntry], default_port: u16) -> String {
+    entries
+        .iter()
+        .map(|e| crate::proxy_url::host_port(&e.host, e.port_or(default_port)))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// Why a host list is refused; each names the entry and, where one is at fault, the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostListError {

@@ -28,6 +28,38 @@ impl fmt::Display for TagId {
     }
 }
 
+/// Which connection of the line: A to `host`, B to `redundant_host` (a redundant line only,
+/// issue 21). The shell names the connection in every call about one; events and statistics
+/// name it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkId {
+    A,
+    B,
+}
+
+impl LinkId {
+    /// The other connection of a redundant line.
+    pub fn other(self) -> LinkId {
+        match self {
+            LinkId::A => LinkId::B,
+            LinkId::B => LinkId::A,
+        }
+    }
+
+    /// `A` or `B`, as events, logs and statistics name the connection.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkId::A => "A",
+            LinkId::B => "B",
+        }
+    }
+
+    /// 0 for A, 1 for B: an index into per-connection arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// A station's place in the line's station vector (and in the routing table).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct StationIndex(pub usize);

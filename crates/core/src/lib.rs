@@ -12,9 +12,11 @@ mod ack_gate;
 mod azure_sas;
 mod codec;
 mod config;
+mod config_redundant;
 mod config_v5;
 mod connection;
 mod csv;
+mod duplicates;
 mod error;
 mod event;
 mod gzip;
@@ -48,6 +50,7 @@ mod value;
 
 pub use azure_sas::SasKeyError;
 pub use config::{Auth, LineConfig, PasswordSource, Transport, Warnings};
+pub use config_redundant::RedundantConfig;
 pub use connection::{Attempt, Closing, Deliberate, Ended, Goodbye};
 pub use error::ConfigError;
 pub use event::{
@@ -57,7 +60,9 @@ pub use event::{
 pub use gzip::Encoding;
 pub use host_list::{parse_host_list, HostEntry, HostListError};
 pub use ids::{StationId, TagId, WriteToken};
-pub use line::{EdgeFiles, Line, LineState, LineStats, StationStats, Unsendable};
+pub use line::{
+    EdgeFiles, Line, LineState, LineStats, LinkId, LinkStats, StationStats, Unsendable,
+};
 pub use params::Secret;
 pub use payload::escape;
 pub use payload_params::{PayloadParams, PayloadType};

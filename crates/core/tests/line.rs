@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use mqtt_line_core::mqtt::{Packet, PubAck, Publish, QoS};
-use mqtt_line_core::{Event, LineEvent, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID};
+use mqtt_line_core::{
+    Event, LineEvent, LinkId, LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_VALID,
+};
 use mqtt_line_core::{StationCommand, StationId, StationState, TagId, Value, ValueType};
 
 #[test]
@@ -25,6 +27,7 @@ fn stations_report_comm_error_until_connected_then_ok() {
     assert!(ev.contains(&Event::Line(LineEvent::Connected {
         host: "127.0.0.1:1883".into(),
         time_ns: 0,
+        link: LinkId::A,
     })));
     assert_eq!(states(&ev), [(1, StationState::Ok)]);
 }
@@ -161,6 +164,7 @@ fn lost_connection_invalidates_inputs_and_sets_comm_error() {
     assert!(ev.contains(&Event::Line(LineEvent::Disconnected {
         reason: "broker gone".into(),
         time_ns: 7,
+        link: LinkId::A,
     })));
     assert_eq!(
         states(&ev),

@@ -1,7 +1,7 @@
 //! Conversions between the core's types and the C ABI's.
 
 use mqtt_line_abi::*;
-use mqtt_line_core::{Event, LineEvent, LineState, LineStats, RouteOutcome, StationStats};
+use mqtt_line_core::{Event, LineEvent, LineState, LineStats, LinkId, RouteOutcome, StationStats};
 use mqtt_line_core::{StationState, Value, ValueType};
 
 use crate::queue::HostEvent;
@@ -115,6 +115,34 @@ pub fn station_stats_to_abi(s: &StationStats) -> MqlStationStats {
     mqtt_line_abi::station_counters!(fill)
 }
 
+/// A line or connection state into `out`: its code, text, time and connection.
+fn line_event(out: &mut MqlEvent, l: &LineEvent) {
+    let (code, text, time_ns, link) = match l {
+        LineEvent::Connected {
+            host,
+            time_ns,
+            link,
+        } => (MQL_LINE_CONNECTED, host, time_ns, link),
+        LineEvent::Disconnected {
+            reason,
+            time_ns,
+            link,
+        } => (MQL_LINE_DISCONNECTED, reason, time_ns, link),
+    };
+    out.code = code;
+    out.text = MqlStr::from_str(text);
+    out.time_ns = *time_ns;
+    out.link = link_number(*link);
+}
+
+/// The C number of a connection.
+pub fn link_number(link: LinkId) -> u32 {
+    match link {
+        LinkId::A => MQL_LINK_A,
+        LinkId::B => MQL_LINK_B,
+    }
+}
+
 /// The C view of an event; its strings borrow from `e`.
 pub fn fill_event(e: &HostEvent) -> MqlEvent {
     let mut out = MqlEvent::empty();
@@ -159,18 +187,11 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
         }
         HostEvent::Core(Event::Line(l)) => {
             out.kind = MQL_EVENT_LINE_STATE;
-            match l {
-                LineEvent::Connected { host, time_ns } => {
-                    out.code = MQL_LINE_CONNECTED;
-                    out.text = MqlStr::from_str(host);
-                    out.time_ns = *time_ns;
-                }
-                LineEvent::Disconnected { reason, time_ns } => {
-                    out.code = MQL_LINE_DISCONNECTED;
-                    out.text = MqlStr::from_str(reason);
-                    out.time_ns = *time_ns;
-                }
-            }
+            line_event(&mut out, l);
+        }
+        HostEvent::Core(Event::Link(l)) => {
+            out.kind = MQL_EVENT_LINK_STATE;
+            line_event(&mut out, l);
         }
         HostEvent::Core(Event::Route {
             topic,

@@ -1,5 +1,6 @@
 //! The line's IO thread: a single-threaded tokio runtime that connects to the broker, moves bytes
-//! between the socket and the core, and fires the core's timers.
+//! between the socket and the core, and fires the core's timers. A redundant line (issue 21) runs
+//! one connection loop per connection on the same runtime, each moving the bytes of its own.
 //!
 //! The core is shared with host calls behind a mutex that is never held across an await, so a
 //! write from the host waits at most for the packets of one read to be processed.
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
-use mqtt_line_core::{Attempt, Closing, Deliberate, Ended, Event, LineEvent};
+use mqtt_line_core::{Attempt, Closing, Deliberate, Ended, Event, LineEvent, LinkId};
 
 use crate::queue::EventQueue;
 use crate::transport::{resolve_credentials, Transport};
@@ -22,9 +23,11 @@ use crate::{logging, now_ns};
 pub struct Shared {
     line: Mutex<Line>,
     pub queue: Arc<EventQueue>,
-    wake: tokio::sync::Notify,
+    /// One per connection loop (A, B): a wake-up is for both, and each keeps its own permit.
+    wake: [tokio::sync::Notify; 2],
     shutdown: AtomicBool,
-    reconnect: AtomicBool,
+    /// New parameters, per connection loop: each takes its own.
+    reconnect: [AtomicBool; 2],
 }
 
 /// The core could not be used: a panic happened while it was locked.
@@ -36,9 +39,9 @@ impl Shared {
         Shared {
             line: Mutex::new(line),
             queue,
-            wake: tokio::sync::Notify::new(),
+            wake: [tokio::sync::Notify::new(), tokio::sync::Notify::new()],
             shutdown: AtomicBool::new(false),
-            reconnect: AtomicBool::new(false),
+            reconnect: [AtomicBool::new(false), AtomicBool::new(false)],
         }
     }
 
@@ -73,11 +76,15 @@ impl Shared {
 
     /// Asks the line's thread to look at the core again (a host request changed something).
     pub fn wake(&self) {
-        self.wake.notify_one();
+        for w in &self.wake {
+            w.notify_one();
+        }
     }
 
     pub fn request_reconnect(&self) {
-        self.reconnect.store(true, Ordering::Release);
+        for r in &self.reconnect {
+            r.store(true, Ordering::Release);
+        }
         self.wake();
     }
 
@@ -99,13 +106,17 @@ pub fn run(shared: Arc<Shared>) {
             .enable_time()
             .build();
         match rt {
-            Ok(rt) => rt.block_on(supervise(&shared)),
+            Ok(rt) => rt.block_on(async {
+                // Connection B's loop idles (waiting for a wake-up) while the line has none.
+                tokio::join!(supervise(&shared, LinkId::A), supervise(&shared, LinkId::B));
+            }),
             Err(e) => tracing::error!("cannot start the line's runtime: {e}"),
         }
     }));
     if outcome.is_err() {
         tracing::error!("internal error: the line's thread stopped after a panic");
         shared.queue.push_all([Event::Line(LineEvent::Disconnected {
+            link: mqtt_line_core::LinkId::A,
             reason: "internal error in the plugin; the line has stopped".into(),
             time_ns: now_ns(),
         })]);
@@ -120,28 +131,31 @@ struct Closed {
     ended: Ended,
 }
 
-/// Connects where the core's connection policy says, and sleeps through its back-off.
-async fn supervise(shared: &Shared) {
+/// Connects connection `id` where the core's connection policy says, and sleeps through its
+/// back-off.
+async fn supervise(shared: &Shared, id: LinkId) {
+    let wake = &shared.wake[id.index()];
+    let reconnect = &shared.reconnect[id.index()];
     loop {
         shared.queue.notify_if_pending();
         if shared.shutting_down() {
             return;
         }
-        let Ok(wants) = shared.with_line(|l| l.wants_connection()) else {
+        let Ok(wants) = shared.with_line(|l| l.wants_connection() && l.has_link(id)) else {
             return;
         };
         if !wants {
-            shared.reconnect.store(false, Ordering::Release);
-            shared.wake.notified().await;
+            reconnect.store(false, Ordering::Release);
+            wake.notified().await;
             continue;
         }
-        let restart = shared.reconnect.swap(false, Ordering::AcqRel);
+        let restart = reconnect.swap(false, Ordering::AcqRel);
         let now = Instant::now();
         let Ok(next) = shared.with_line(|l| {
             if restart {
-                l.restart_connection();
+                l.restart_connection_on(id);
             }
-            match l.next_attempt(now)? {
+            match l.next_attempt_on(id, now)? {
                 Attempt::Connect {
                     host,
                     port,
@@ -155,7 +169,7 @@ async fn supervise(shared: &Shared) {
         let (host, port, timeout) = match next {
             None => return,
             Some(Err(until)) => {
-                back_off(shared, until, now).await;
+                back_off(shared, id, until, now).await;
                 continue;
             }
             Some(Ok(attempt)) => attempt,
@@ -177,13 +191,15 @@ async fn supervise(shared: &Shared) {
                     tokio::time::timeout(timeout, Transport::connect(&config, &host, port));
                 tokio::select! {
                     connected = attempt => match connected {
-                        Ok(Ok(transport)) => serve(shared, transport, &addr, &password).await,
+                        Ok(Ok(transport)) => {
+                            serve(shared, id, transport, &addr, &password).await
+                        }
                         Ok(Err(e)) => failed(e),
                         Err(_) => failed(format!(
                             "cannot connect to {addr}: no answer within {timeout:?}"
                         )),
                     },
-                    _ = stopped(shared) => Closed {
+                    _ = stopped(shared, id) => Closed {
                         reason: Closing::STOP.reason.into(),
                         ended: Ended::Deliberate(Closing::STOP.how),
                     },
@@ -192,8 +208,8 @@ async fn supervise(shared: &Shared) {
         };
         let now = Instant::now();
         let reported = shared.with_line(|l| {
-            l.transport_closed(&closed.reason, now_ns());
-            l.connection_ended(now, closed.ended);
+            l.transport_closed_on(id, &closed.reason, now_ns());
+            l.connection_ended_on(id, now, closed.ended);
             crate::edge_files::save(l);
         });
         if reported.is_err() {
@@ -205,7 +221,7 @@ async fn supervise(shared: &Shared) {
 /// Sleeps until `until`, the end of the core's back-off. Host writes wake this thread too; only a
 /// stop or new parameters cut the back-off short (a write per wake-up would otherwise be a
 /// connection attempt each).
-async fn back_off(shared: &Shared, until: Instant, now: Instant) {
+async fn back_off(shared: &Shared, id: LinkId, until: Instant, now: Instant) {
     tracing::debug!(
         "waiting {:?} before the next connection attempt",
         until.saturating_duration_since(now)
@@ -216,8 +232,8 @@ async fn back_off(shared: &Shared, until: Instant, now: Instant) {
     loop {
         tokio::select! {
             _ = &mut sleep => return,
-            _ = shared.wake.notified() => {
-                if shared.shutting_down() || shared.reconnect.load(Ordering::Acquire) {
+            _ = shared.wake[id.index()].notified() => {
+                if shared.shutting_down() || shared.reconnect[id.index()].load(Ordering::Acquire) {
                     return;
                 }
             }
@@ -227,21 +243,28 @@ async fn back_off(shared: &Shared, until: Instant, now: Instant) {
 
 /// Returns once the line is being stopped. Other wake-ups are taken and ignored: `serve` looks at
 /// the core from scratch when it starts, so nothing they announced is lost.
-async fn stopped(shared: &Shared) {
+async fn stopped(shared: &Shared, id: LinkId) {
     while !shared.shutting_down() {
-        shared.wake.notified().await;
+        shared.wake[id.index()].notified().await;
     }
 }
 
-/// Serves one open connection until it ends.
-async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret) -> Closed {
+/// Serves one open connection (`id`) until it ends.
+async fn serve(
+    shared: &Shared,
+    id: LinkId,
+    mut io: Transport,
+    addr: &str,
+    password: &Secret,
+) -> Closed {
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
     let end = |reason: String| Closed {
         reason,
         ended: Ended::Lost,
     };
-    match shared.with_line(|l| l.transport_open_at(addr, password, Instant::now(), now_ns())) {
+    match shared.with_line(|l| l.transport_open_at_on(id, addr, password, Instant::now(), now_ns()))
+    {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return end(format!("auth = azure-sas: {e}")),
         Err(_) => return end("internal error".into()),
@@ -250,12 +273,14 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
     loop {
         let now = Instant::now();
         let Ok((deadline, station_on, renew, unsendable)) = shared.with_line(|l| {
-            let unsendable = l.poll_transmit_into(now, &mut outbuf, now_ns());
+            let unsendable = l.poll_transmit_into_on(id, now, &mut outbuf, now_ns());
             crate::edge_files::save(l);
             (
-                l.poll_timeout(),
-                l.wants_connection(),
-                l.renewal_due(),
+                l.poll_timeout_on(id),
+                // A connection B the line no longer has (new parameters) closes like a line
+                // whose stations are all off, and is not opened again.
+                l.wants_connection() && l.has_link(id),
+                id == LinkId::A && l.renewal_due(),
                 unsendable,
             )
         }) else {
@@ -269,7 +294,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
             // The core's deadlines go on during the write; one of them is the broker taking
             // the bytes within the reply timeout.
             if shared
-                .with_line(|l| l.bytes_pending(Instant::now()))
+                .with_line(|l| l.bytes_pending_on(id, Instant::now()))
                 .is_err()
             {
                 return end("internal error".into());
@@ -278,13 +303,13 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 let write = io.write_all(&outbuf);
                 tokio::pin!(write);
                 loop {
-                    let Ok(deadline) = shared.with_line(|l| l.poll_timeout()) else {
+                    let Ok(deadline) = shared.with_line(|l| l.poll_timeout_on(id)) else {
                         return end("internal error".into());
                     };
                     tokio::select! {
                         written = &mut write => break written,
                         _ = sleep_until(deadline) => {
-                            if let Err(reason) = fire_timers(shared) {
+                            if let Err(reason) = fire_timers(shared, id) {
                                 return end(reason);
                             }
                         }
@@ -295,7 +320,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 return end(format!("sending to the broker failed: {e}"));
             }
             outbuf.clear();
-            if shared.with_line(|l| l.flushed(now_ns())).is_err() {
+            if shared.with_line(|l| l.flushed_on(id, now_ns())).is_err() {
                 return end("internal error".into());
             }
         }
@@ -304,17 +329,18 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
         // The core decides (`Line::closing`); the station state was read above, with the
         // transmit, so that this takes no second lock on the receive path.
         let stop = shared.shutting_down();
-        let new_parameters = !stop && shared.reconnect.swap(false, Ordering::AcqRel);
+        let new_parameters = !stop && shared.reconnect[id.index()].swap(false, Ordering::AcqRel);
         if let Some(closing) = Closing::decide(stop, new_parameters, station_on, renew) {
             outbuf.clear();
             let goodbye = shared.with_line(|l| {
-                l.close_deliberately(closing.how, &mut outbuf, Instant::now(), now_ns())
+                l.close_deliberately_on(id, closing.how, &mut outbuf, Instant::now(), now_ns())
             });
             if let Ok(goodbye) = goodbye {
                 send_disconnect(&mut io, &outbuf, goodbye.write_within).await;
                 if let Some(within) = goodbye.await_eof {
                     let stop_cuts_short = closing.how == Deliberate::Restart;
-                    await_broker_close(shared, &mut io, &mut inbuf, within, stop_cuts_short).await;
+                    await_broker_close(shared, id, &mut io, &mut inbuf, within, stop_cuts_short)
+                        .await;
                 }
             }
             return Closed {
@@ -334,7 +360,7 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 }
                 let now = Instant::now();
                 let wall = now_ns();
-                let handled = shared.with_line(|l| l.handle_input(&mut inbuf, now, wall));
+                let handled = shared.with_line(|l| l.handle_input_on(id, &mut inbuf, now, wall));
                 match handled {
                     Ok(Ok(())) => {}
                     Ok(Err(reason)) => return end(reason.to_string()),
@@ -342,13 +368,13 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
                 }
             }
             _ = sleep_until(deadline), if can_read => {
-                if let Err(reason) = fire_timers(shared) {
+                if let Err(reason) = fire_timers(shared, id) {
                     return end(reason);
                 }
             }
-            _ = shared.wake.notified() => {}
-            _ = shared.queue.room(), if !can_read => {
-                if let Err(reason) = resume_after_pause(shared, now) {
+            _ = shared.wake[id.index()].notified() => {}
+            _ = room_or_recheck(shared), if !can_read => {
+                if let Err(reason) = resume_after_pause(shared, id, now) {
                     return end(reason);
                 }
             }
@@ -356,20 +382,29 @@ async fn serve(shared: &Shared, mut io: Transport, addr: &str, password: &Secret
     }
 }
 
+/// Room in the host's queue, or a moment passed: two connection loops may wait for the same
+/// room, and the queue's wake-up may come between one loop's look and its wait.
+async fn room_or_recheck(shared: &Shared) {
+    tokio::select! {
+        _ = shared.queue.room() => {}
+        _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+    }
+}
+
 /// Lets the core handle what is due now; `Err` is the reason to close the connection.
-fn fire_timers(shared: &Shared) -> Result<(), String> {
+fn fire_timers(shared: &Shared, id: LinkId) -> Result<(), String> {
     let now = Instant::now();
-    match shared.with_line(|l| l.handle_timeout(now, now_ns())) {
+    match shared.with_line(|l| l.handle_timeout_on(id, now, now_ns())) {
         Ok(handled) => handled.map_err(|e| e.to_string()),
         Err(_) => Err("internal error".into()),
     }
 }
 
 /// The host drained its queue after reading was paused since `since`: move the deadlines.
-fn resume_after_pause(shared: &Shared, since: Instant) -> Result<(), String> {
+fn resume_after_pause(shared: &Shared, id: LinkId, since: Instant) -> Result<(), String> {
     let paused = since.elapsed();
     shared
-        .with_line(|l| l.postpone(paused))
+        .with_line(|l| l.postpone_on(id, paused))
         .map_err(|_| "internal error".to_string())
 }
 
@@ -396,6 +431,7 @@ async fn send_disconnect(io: &mut Transport, buf: &[u8], within: Duration) {
 /// offline STATE) goes on, bounded, so that the socket is not reset before the DISCONNECT is read.
 async fn await_broker_close(
     shared: &Shared,
+    id: LinkId,
     io: &mut Transport,
     buf: &mut BytesMut,
     within: Duration,
@@ -412,7 +448,7 @@ async fn await_broker_close(
     });
     tokio::select! {
         _ = closed => {}
-        _ = stopped(shared), if stop_cuts_short => {}
+        _ = stopped(shared, id), if stop_cuts_short => {}
     }
     buf.clear();
 }

@@ -175,6 +175,8 @@ impl EventQueue {
             self.pending.store(true, Ordering::Release);
         }
         if inner.values < before {
+            // A redundant line has two connection loops that may both wait for room.
+            self.room.notify_waiters();
             self.room.notify_one();
         }
         n
@@ -212,6 +214,7 @@ mod tests {
     fn logs_beyond_capacity_are_counted_and_reported() {
         let q = EventQueue::new(1, None, std::ptr::null_mut());
         q.push_all([Event::Line(LineEvent::Disconnected {
+            link: mqtt_line_core::LinkId::A,
             reason: "x".into(),
             time_ns: 0,
         })]);

@@ -5,6 +5,7 @@
 const UNROUTED_SHOWN = 20;
 const stations = new Map(); // station name -> its row's cells
 const tags = new Map(); // station "\u0000" tag -> its row's cells
+const connections = new Map(); // a redundant line's connection (A, B) -> its row's cells
 let filterText = "";
 
 function $(id) {
@@ -34,25 +35,26 @@ function matches(station) {
   return filterText === "" || station.toLowerCase().includes(filterText);
 }
 
+// A new table row in `tbody` whose cells are named by `columns` (name -> CSS class), the first
+// holding `name`; kept in `map` under `name`.
+function newRow(map, name, tbody, columns) {
+  const tr = document.createElement("tr");
+  const r = { tr };
+  for (const [key, cls] of Object.entries(columns)) r[key] = cell(tr, cls);
+  text(r.name, name);
+  map.set(name, r);
+  document.querySelector(tbody).appendChild(tr);
+  return r;
+}
+
 function stationRow(name) {
   let r = stations.get(name);
   if (r) return r;
-  const tr = document.createElement("tr");
-  tr.dataset.station = name;
-  r = {
-    tr,
-    name: cell(tr),
-    state: cell(tr, "state"),
-    received: cell(tr, "num"),
-    dropped: cell(tr, "num"),
-    held: cell(tr, "num"),
-    last: cell(tr, "time"),
-    reason: cell(tr, "reason"),
-  };
-  text(r.name, name);
-  tr.hidden = !matches(name);
-  stations.set(name, r);
-  document.querySelector("#stations tbody").appendChild(tr);
+  r = newRow(stations, name, "#stations tbody", {
+    name: "", state: "state", received: "num", dropped: "num", held: "num", last: "time", reason: "reason",
+  });
+  r.tr.dataset.station = name;
+  r.tr.hidden = !matches(name);
   text($("station-count"), `(${stations.size})`);
   return r;
 }
@@ -104,6 +106,33 @@ function showLine(l) {
   $("line-state").dataset.state = l.state;
   text($("line-detail"), l.host ? "broker " + l.host : l.reason || "");
   text($("line-since"), l.since ? "since " + l.since.slice(0, 19).replace("T", " ") + " UTC" : "");
+  (l.connections || []).forEach(showConnection);
+}
+
+// A redundant line's connections (issue 21): the section shows only once one is reported.
+function connectionRow(name) {
+  let r = connections.get(name);
+  if (r) return r;
+  r = newRow(connections, name, "#connections tbody", {
+    name: "", state: "state", detail: "reason", received: "num", duplicates: "num", reconnects: "num", since: "time",
+  });
+  $("connections-section").hidden = false;
+  return r;
+}
+
+function showConnection(c) {
+  const r = connectionRow(c.connection);
+  text(r.state, c.state);
+  r.state.dataset.state = c.state === "connected" ? "ok" : c.state === "disconnected" ? "comm_error" : "";
+  text(r.detail, c.host || c.reason || "");
+  showTime(r.since, c.since);
+}
+
+function showConnectionStats(c) {
+  const r = connectionRow(c.connection);
+  text(r.received, c.received);
+  text(r.duplicates, c.duplicates);
+  text(r.reconnects, c.reconnects);
 }
 
 function showCounters(c) {
@@ -144,7 +173,9 @@ function showUnrouted(list) {
 function reset() {
   stations.clear();
   tags.clear();
-  for (const sel of ["#stations tbody", "#tags tbody", "#unrouted", "#counters"]) {
+  connections.clear();
+  $("connections-section").hidden = true;
+  for (const sel of ["#stations tbody", "#tags tbody", "#unrouted", "#counters", "#connections tbody"]) {
     document.querySelector(sel).replaceChildren();
   }
 }
@@ -156,6 +187,7 @@ function applySnapshot(s) {
   if (s.stats) {
     showCounters(s.stats.line);
     s.stats.stations.forEach(showStationStats);
+    (s.stats.connections || []).forEach(showConnectionStats);
   }
   s.values.tags.forEach(showTag);
   showUnrouted(s.unrouted);
@@ -164,6 +196,7 @@ function applySnapshot(s) {
 function applyDelta(d) {
   if (d.line) showLine(d.line);
   if (d.counters) showCounters(d.counters);
+  (d.connection_stats || []).forEach(showConnectionStats);
   d.stations.forEach(showStation);
   d.station_stats.forEach(showStationStats);
   d.tags.forEach(showTag);

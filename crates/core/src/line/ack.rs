@@ -34,7 +34,12 @@ impl Line {
         };
         let refusal = match self.stations[i].gate.confirm(written) {
             Ok(shown) => {
-                self.session.confirm(shown.pkid, shown.epoch);
+                // A redundant line acknowledges the message on its connection and the copy the
+                // other one delivered on that one (inbound.rs keeps it with the message).
+                self.confirm_in(shown.link, shown.pkid, shown.epoch);
+                if let Some(twin) = shown.twin {
+                    self.confirm_in(twin.link, twin.pkid, twin.epoch);
+                }
                 return Ok(());
             }
             Err(refusal) => refusal,
@@ -65,7 +70,11 @@ impl Line {
     /// Warns once per shown message that waited [`crate::ack_gate::UNCONFIRMED_WARNING_AFTER`]
     /// for ACK_ID.
     pub(super) fn warn_unconfirmed(&mut self, now: Instant) {
-        let unconfirmed = self.session.unconfirmed();
+        let unconfirmed = self.link.session.unconfirmed()
+            + self
+                .redundancy
+                .as_ref()
+                .map_or(0, |r| r.b.session.unconfirmed());
         for &i in &self.gated_stations {
             let s = &mut self.stations[i];
             let Some((pkid, waited)) = s.gate.due_warning(now) else {

@@ -15,7 +15,7 @@ use super::Line;
 use crate::codec::{DisconnectReasonCode, LastWill, Packet, Protocol, Publish, QoS};
 use crate::error::{object, ConfigError};
 use crate::event::{LogLevel, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
-use crate::ids::{StationIndex, TagIndex, WriteToken};
+use crate::ids::{LinkId, StationIndex, TagIndex, WriteToken};
 use crate::payload::escape;
 use crate::session::SessionConfig;
 use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
@@ -285,7 +285,7 @@ impl Line {
 
     /// The node may publish now: connected and subscribed, born, not leaving.
     fn edge_live(&self) -> bool {
-        self.session.is_ready()
+        self.link.session.is_ready()
             && self
                 .edge
                 .as_ref()
@@ -314,7 +314,8 @@ impl Line {
         let device = device.map(|d| n.devices[d].name.as_str());
         let topic = edge_topic(&n.group, kind, &n.node, device);
         let bytes = Bytes::from(payload::encode(p));
-        self.session
+        self.link
+            .session
             .publish(token, &topic, bytes, QoS::AtMostOnce, false, None)
     }
 
@@ -331,7 +332,7 @@ impl Line {
 
     /// NBIRTH, a DBIRTH for each device station that is on, then the stored writes.
     fn edge_births(&mut self, wall_ns: i64) {
-        if !self.session.is_ready() {
+        if !self.link.session.is_ready() {
             return;
         }
         let now_ms = ms(wall_ns);
@@ -449,14 +450,16 @@ impl Line {
         let death = e.node.ndeath(Some(ms(wall_ns)));
         e.node.leaving = true;
         let identity = format!("{}/{}", e.node.group, e.node.node);
-        if self.session.protocol() == Protocol::V5 {
+        if self.link.session.protocol() == Protocol::V5 {
             // MQTT 5: the broker publishes the will NDEATH on this reason code (Sparkplug 3.0
             // payloads-ndeath-will-message-publisher-disconnect-mqtt50).
-            self.session
+            self.link
+                .session
                 .queue_disconnect(DisconnectReasonCode::DisconnectWithWillMessage);
         } else {
             self.edge_send(MessageType::NDeath, None, &death);
-            self.session
+            self.link
+                .session
                 .queue_disconnect(DisconnectReasonCode::NormalDisconnection);
         }
         self.log(
@@ -477,7 +480,7 @@ impl Line {
         if !self.edge_live() {
             return None;
         }
-        let v5 = self.session.protocol() == Protocol::V5;
+        let v5 = self.link.session.protocol() == Protocol::V5;
         let e = self.edge.as_mut()?;
         let death = e.node.ndeath(Some(ms(e.clock_ns)));
         if v5 {
@@ -485,7 +488,7 @@ impl Line {
         }
         let topic = edge_topic(&e.node.group, MessageType::NDeath, &e.node.node, None);
         let p = Publish::new(topic, QoS::AtMostOnce, payload::encode(&death), None);
-        if let Err(why) = self.encode(&Packet::Publish(p), buf) {
+        if let Err(why) = self.encode(LinkId::A, &Packet::Publish(p), buf) {
             self.log(
                 LogLevel::Warn,
                 format!("Sparkplug edge node: cannot send NDEATH: {why}"),
@@ -593,7 +596,7 @@ impl Line {
         };
         let dropped = e.store.push(w, || record(device.as_deref(), file_metric));
         let first_drop = dropped && !std::mem::replace(&mut e.store.warned, true);
-        let why = if self.session.is_ready() {
+        let why = if self.link.session.is_ready() {
             "the primary host is offline"
         } else {
             "the line is not connected"
@@ -618,8 +621,8 @@ impl Line {
 
     /// A message on an edge node line: the primary host's STATE, NCMD or DCMD.
     pub(super) fn deliver_edge(&mut self, p: Publish, now: std::time::Instant, wall_ns: i64) {
-        let epoch = self.session.epoch();
-        self.session.confirm(p.pkid, epoch);
+        let epoch = self.link.session.epoch();
+        self.link.session.confirm(p.pkid, epoch);
         self.edge_clock(wall_ns);
         let Some(e) = self.edge.as_ref() else {
             return;

@@ -6,17 +6,29 @@ use std::time::Instant;
 
 use super::emit::topic;
 use super::Line;
-use crate::ack_gate::{Held, HeldLimit, Offered};
+use crate::ack_gate::{Held, HeldLimit, Offered, Twin};
 use crate::codec::Publish;
+use crate::duplicates::Verdict;
 use crate::event::{LogLevel, RouteOutcome};
 use crate::gzip::Encoding;
+use crate::ids::LinkId;
 use crate::ids::StationIndex;
 use crate::payload;
 
 impl Line {
-    /// Routes a received message. Stations without ACK_ID get it at once and it is confirmed to
-    /// the broker; a station with ACK_ID shows it when the previous one was confirmed.
-    pub(super) fn deliver(&mut self, p: Publish, now: Instant, wall_ns: i64) {
+    /// Routes a received message from connection `link`. Stations without ACK_ID get it at once
+    /// and it is confirmed to the broker; a station with ACK_ID shows it when the previous one
+    /// was confirmed. On a redundant line a copy of a message the other connection delivered
+    /// is not shown (duplicates.rs).
+    pub(super) fn deliver(&mut self, p: Publish, link: LinkId, now: Instant, wall_ns: i64) {
+        let key = match self.redundant_verdict(link, &p, now) {
+            None => None,
+            Some(Verdict::Original { key }) => Some(key),
+            Some(Verdict::Duplicate { key }) => {
+                self.duplicate(p, link, key);
+                return;
+            }
+        };
         self.stats.received += 1;
         self.stats.bytes_received += p.payload.len() as u64;
         self.stats.last_message_ns = Some(wall_ns);
@@ -25,7 +37,7 @@ impl Line {
             self.stats.will_messages += 1;
             self.trace(&p, RouteOutcome::Will, hit.first().copied(), wall_ns);
             self.devices_lost(&hit, name, wall_ns);
-            self.session.confirm(p.pkid, self.session.epoch());
+            self.confirm(link, p.pkid);
             return;
         }
         if self.edge.is_some() {
@@ -33,28 +45,32 @@ impl Line {
             return;
         }
         if self.sparkplug.is_some() {
-            self.deliver_sparkplug(p, now, wall_ns);
+            self.deliver_sparkplug(p, link, now, wall_ns);
             return;
         }
         let routed = self.router.route(name).map(StationIndex);
         let Some(i) = self.account(&p, routed, now, wall_ns) else {
-            self.session.confirm(p.pkid, self.session.epoch());
+            self.confirm(link, p.pkid);
             return;
         };
         // An MQTT 5 Content-Type may say the payload is gzip.
         let encoding = content_type(&p).map_or(Encoding::Detect, Encoding::from_content_type);
+        let epoch = self.epoch(link);
         let s = &mut self.stations[i];
-        let epoch = self.session.epoch();
         if !s.gated {
             self.fill_inputs_as(i, &p, name, encoding, wall_ns);
-            self.session.confirm(p.pkid, epoch);
+            self.confirm_in(link, p.pkid, epoch);
             return;
         }
+        let s = &mut self.stations[i];
         let held = Held {
             publish: p,
             wall_ns,
             epoch,
             encoding,
+            link,
+            key,
+            twin: None,
         };
         if let Offered::Show(now_shown) = s
             .gate
@@ -66,6 +82,46 @@ impl Line {
         if let Some(warning) = s.gate.warning() {
             let text = warning.text(&s.name);
             self.log(LogLevel::Warn, text);
+        }
+    }
+
+    /// A copy through `link` of a message the other connection delivered: not shown. Its
+    /// acknowledgement waits with the original when a gated station still holds or shows that
+    /// one (the broker of the original may yet fail); otherwise it goes at once.
+    // Kept out of `deliver`, so a single line's receive path stays as small as before.
+    #[inline(never)]
+    fn duplicate(&mut self, p: Publish, link: LinkId, key: u64) {
+        let epoch = self.epoch(link);
+        if p.qos != crate::codec::QoS::AtMostOnce && !self.gated_stations.is_empty() {
+            if let Some(i) = self.router.route(topic(&p)).map(StationIndex) {
+                let twin = Twin {
+                    link,
+                    pkid: p.pkid,
+                    epoch,
+                };
+                if self.stations[i].gated && self.stations[i].gate.attach_twin(key, twin) {
+                    return;
+                }
+            }
+        }
+        self.confirm_in(link, p.pkid, epoch);
+    }
+
+    /// The broker session of connection `link` (its messages' packet ids belong to it).
+    pub(super) fn epoch(&self, link: LinkId) -> u64 {
+        self.link_ref(link).map_or(0, |l| l.session.epoch())
+    }
+
+    /// Confirms message `pkid` of connection `link`'s current session to its broker.
+    pub(super) fn confirm(&mut self, link: LinkId, pkid: u16) {
+        let epoch = self.epoch(link);
+        self.confirm_in(link, pkid, epoch);
+    }
+
+    /// Confirms message `pkid` of broker session `epoch` of connection `link`.
+    pub(super) fn confirm_in(&mut self, link: LinkId, pkid: u16, epoch: u64) {
+        if let Some(l) = self.link_mut(link) {
+            l.session.confirm(pkid, epoch);
         }
     }
 

@@ -30,7 +30,9 @@ mod edge;
 mod emit;
 mod inbound;
 mod inputs;
+mod link;
 mod reading;
+mod redundancy;
 mod sas;
 mod sparkplug;
 mod stale;
@@ -40,6 +42,9 @@ mod topology;
 mod writes;
 
 pub use edge::EdgeFiles;
+use link::{Link, Redirect};
+pub use link::{LinkId, LinkStats};
+use redundancy::Redundancy;
 use stats::StationCounters;
 pub use stats::{LineState, LineStats, StationStats};
 
@@ -52,7 +57,7 @@ use bytes::BytesMut;
 
 use crate::codec::{describe, read_packet, write_packet, DisconnectReasonCode, Packet};
 use crate::config::LineConfig;
-use crate::connection::{Attempt, Closing, Deliberate, Ended, Goodbye, IoDeadlines, Reconnect};
+use crate::connection::{Attempt, Closing, Deliberate, Ended, Goodbye, IoDeadlines};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
 use crate::json_extract::Found;
@@ -61,7 +66,7 @@ use crate::json_plan::JsonPlan;
 use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::{FxMap, Router};
-use crate::session::{ProtocolError, Session, SessionEvent};
+use crate::session::{ProtocolError, SessionEvent};
 use crate::stale::StaleClock;
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
@@ -131,6 +136,11 @@ struct PendingWrite {
     request: u64,
     station: StationId,
     tag: TagId,
+    /// A redundant line's write, published on both connections: the connections (bit 1 A, bit
+    /// 2 B) it still waits for; 0 on a single line, whose write ends with its one outcome.
+    waiting: u8,
+    /// Why it failed on the connections that are done with it (line/writes.rs).
+    failed: Option<String>,
 }
 
 /// Largest packet the line encodes; a larger one is unsendable (a write fails, or the connection
@@ -166,10 +176,13 @@ pub struct Line {
     router: Router,
     /// Station Will Topics, checked before routing: a device's will often has another topic.
     wills: HashMap<String, Vec<StationIndex>>,
-    session: Session,
+    /// Connection A, the line's one connection unless it is redundant.
+    link: Link,
+    /// A redundant line's connection B and its duplicate filter (issue 21); `None` on a line
+    /// with one connection, which so never hashes a message nor looks at a second session.
+    redundancy: Option<Box<Redundancy>>,
     events: VecDeque<Event>,
     started: bool,
-    host: Option<String>,
     writes: FxMap<WriteToken, PendingWrite>,
     next_token: u64,
     /// The line's counters (their `held` is summed from the gates when asked).
@@ -182,41 +195,28 @@ pub struct Line {
     extracted: Vec<Option<Found>>,
     /// One copy of each distinct JA= address, shared by the tags that use it.
     json_paths: HashMap<String, Arc<JsonPath>>,
-    /// Host rotation and back-off.
-    reconnect: Reconnect,
-    /// Half-read packets and writes the broker does not take.
-    io: IoDeadlines,
-    /// The broker accepted the current connection at some point (it may be closing now); false
-    /// again once its end was reported (`connection_ended`), so a failed attempt after it does
-    /// not count as ready.
-    was_ready: bool,
-    /// The connection that closed, when the broker had accepted it: its host and why it ended,
-    /// for the log line `connection_ended` writes.
-    closed: Option<(String, String)>,
-    /// Some connection was ready before: the next ready one is a reconnect.
+    /// Some connection was ready before: the next ready one is a reconnect of the line.
     ever_ready: bool,
     /// The Sparkplug B host's state, when the payload type is Sparkplug B.
     sparkplug: Option<Box<crate::sparkplug::Host>>,
     /// The Sparkplug edge node, when the payload type is Sparkplug Edge Node (line/edge.rs).
     edge: Option<Box<edge::Edge>>,
-    /// A server reference from the broker (MQTT 5 0x9C/0x9D): the next attempt goes there.
-    redirect: Option<Redirect>,
     /// `auth = azure-sas`: when the connection's token is renewed.
     sas: sas::SasRenewal,
     /// `compress_writes`: the deflate state, made at the first compressed write.
     gzip_writer: Option<Box<crate::gzip::GzipWriter>>,
+    /// When the line was made: a connection B added by new parameters starts its session
+    /// clock here (its CONNECT sets the real times).
+    created: Instant,
 }
 
-/// Where a broker sent the line, and whether the attempt there was made.
-struct Redirect {
-    host: String,
-    port: u16,
-    tried: bool,
-}
+/// The connections of a single line and of a redundant one.
+const ONE_LINK: &[LinkId] = &[LinkId::A];
+const TWO_LINKS: &[LinkId] = &[LinkId::A, LinkId::B];
 
 impl Line {
     pub fn new(name: &str, config: LineConfig, now: Instant) -> Line {
-        Line {
+        let mut line = Line {
             name: name.to_string(),
             config,
             stations: Vec::new(),
@@ -227,10 +227,10 @@ impl Line {
             addresses: HashMap::new(),
             wills: HashMap::new(),
             router: Router::default(),
-            session: Session::new(now),
+            link: Link::new(now),
+            redundancy: None,
             events: VecDeque::new(),
             started: false,
-            host: None,
             writes: FxMap::default(),
             next_token: 1,
             stats: LineStats::default(),
@@ -238,16 +238,28 @@ impl Line {
             stale_clock: StaleClock::default(),
             extracted: Vec::new(),
             json_paths: HashMap::new(),
-            reconnect: Reconnect::default(),
-            io: IoDeadlines::default(),
-            was_ready: false,
-            closed: None,
             ever_ready: false,
             sparkplug: None,
             edge: None,
-            redirect: None,
             sas: sas::SasRenewal::default(),
             gzip_writer: None,
+            created: now,
+        };
+        line.sync_redundancy();
+        line
+    }
+
+    /// Gives the line connection B when `redundant_host` is set, and takes it away when no
+    /// longer (the shell then closes B: [`Line::has_link`]).
+    fn sync_redundancy(&mut self) {
+        match (&mut self.redundancy, self.config.redundant.is_on()) {
+            (None, true) => {
+                let window = self.config.redundant.window;
+                self.redundancy = Some(Box::new(Redundancy::new(self.created, window)));
+            }
+            (Some(_), false) => self.redundancy = None,
+            (Some(r), true) => r.set_window(self.config.redundant.window),
+            (None, false) => {}
         }
     }
 
@@ -274,22 +286,77 @@ impl Line {
             .any(|s| s.command == StationCommand::On)
     }
 
+    /// The line's connections: A, and B on a redundant line. The shell runs one connection loop
+    /// for each.
+    pub fn links(&self) -> &'static [LinkId] {
+        match self.redundancy {
+            Some(_) => TWO_LINKS,
+            None => ONE_LINK,
+        }
+    }
+
+    /// Whether the line has connection `id` (B only while `redundant_host` is set).
+    pub fn has_link(&self, id: LinkId) -> bool {
+        self.link_ref(id).is_some()
+    }
+
+    fn link_ref(&self, id: LinkId) -> Option<&Link> {
+        match id {
+            LinkId::A => Some(&self.link),
+            LinkId::B => self.redundancy.as_deref().map(|r| &r.b),
+        }
+    }
+
+    fn link_mut(&mut self, id: LinkId) -> Option<&mut Link> {
+        match id {
+            LinkId::A => Some(&mut self.link),
+            LinkId::B => self.redundancy.as_deref_mut().map(|r| &mut r.b),
+        }
+    }
+
+    /// Every connection the line has, for what applies to all (subscriptions, writes).
+    fn links_mut(&mut self) -> impl Iterator<Item = &mut Link> {
+        std::iter::once(&mut self.link).chain(self.redundancy.as_deref_mut().map(|r| &mut r.b))
+    }
+
+    /// Whether some connection of the line is ready: the line is connected.
     pub fn is_ready(&self) -> bool {
-        self.session.is_ready()
+        self.link.session.is_ready()
+            || self
+                .redundancy
+                .as_ref()
+                .is_some_and(|r| r.b.session.is_ready())
+    }
+
+    /// Whether connection `id` is ready.
+    pub fn is_link_ready(&self, id: LinkId) -> bool {
+        self.link_ref(id).is_some_and(|l| l.session.is_ready())
     }
 
     /// Where to connect at `now`, or until when to back off; `None` once the line was stopped.
-    /// A server reference from the broker is tried first, once.
+    /// A server reference from the broker is tried first, once. Connection A of the line.
     pub fn next_attempt(&mut self, now: Instant) -> Option<Attempt<'_>> {
-        let port = self.config.port();
-        let hosts = &self.config.hosts;
-        let attempt = self
-            .reconnect
-            .next_attempt(now, hosts, port, self.config.reply_timeout);
+        self.next_attempt_on(LinkId::A, now)
+    }
+
+    /// [`Line::next_attempt`] for connection `id`, within its own host list; `None` also when
+    /// the line has no such connection.
+    pub fn next_attempt_on(&mut self, id: LinkId, now: Instant) -> Option<Attempt<'_>> {
+        let reply_timeout = self.config.reply_timeout;
+        let (link, hosts, port) = match id {
+            LinkId::A => (&mut self.link, &self.config.hosts, self.config.port()),
+            LinkId::B => {
+                let r = self.redundancy.as_deref_mut()?;
+                let port = self.config.redundant_port();
+                (&mut r.b, &self.config.redundant.hosts, port)
+            }
+        };
+        let attempt = link.reconnect.next_attempt(now, hosts, port, reply_timeout);
         if let Some(Attempt::Connect { .. }) = attempt {
             self.stats.connection_attempts += 1;
+            link.counters.connection_attempts += 1;
         }
-        match (attempt, &mut self.redirect) {
+        match (attempt, &mut link.redirect) {
             (Some(Attempt::Connect { timeout, .. }), Some(r)) => {
                 r.tried = true;
                 Some(Attempt::Connect {
@@ -318,52 +385,82 @@ impl Line {
     /// after [`Line::transport_closed`]. A connection the broker had accepted is logged: a
     /// warning when it was lost, information when the line closed it itself.
     pub fn connection_ended(&mut self, now: Instant, ended: Ended) {
-        let was_ready = std::mem::take(&mut self.was_ready);
-        if let Some((host, reason)) = self.closed.take() {
+        self.connection_ended_on(LinkId::A, now, ended);
+    }
+
+    /// [`Line::connection_ended`] for connection `id`.
+    pub fn connection_ended_on(&mut self, id: LinkId, now: Instant, ended: Ended) {
+        let redundant = self.redundancy.is_some();
+        let hosts = match id {
+            LinkId::A => self.config.hosts.len(),
+            LinkId::B => self.config.redundant.hosts.len(),
+        };
+        let Some(link) = self.link_mut(id) else {
+            return;
+        };
+        let was_ready = std::mem::take(&mut link.was_ready);
+        let closed = link.closed.take();
+        let redirected = link.redirect.as_ref().is_some_and(|r| r.tried);
+        if redirected || matches!(ended, Ended::Deliberate(_)) {
+            link.redirect = None;
+        }
+        if !(redirected && ended == Ended::Lost) {
+            // An attempt at a server reference was an extra one: the rotation (which counted
+            // the connection that sent the line there) goes on where it was.
+            link.reconnect
+                .connection_ended(now, ended, was_ready, hosts);
+        }
+        if let Some((host, reason)) = closed {
             let level = match ended {
                 Ended::Lost => LogLevel::Warn,
                 Ended::Deliberate(_) => LogLevel::Info,
             };
-            self.log(level, format!("connection to {host} ended: {reason}"));
+            let text = match redundant {
+                true => format!("connection {} to {host} ended: {reason}", id.name()),
+                false => format!("connection to {host} ended: {reason}"),
+            };
+            self.log(level, text);
         }
-        let redirected = self.redirect.as_ref().is_some_and(|r| r.tried);
-        if redirected || matches!(ended, Ended::Deliberate(_)) {
-            self.redirect = None;
-        }
-        if redirected && ended == Ended::Lost {
-            // The attempt at the server reference was an extra one: the rotation (which counted
-            // the connection that sent the line there) goes on where it was.
-            return;
-        }
-        let hosts = self.config.hosts.len();
-        self.reconnect
-            .connection_ended(now, ended, was_ready, hosts);
     }
 
-    /// New parameters: the next attempt goes to the first host at once, with no back-off.
+    /// New parameters: the next attempt of each connection goes to its first host at once, with
+    /// no back-off.
     pub fn restart_connection(&mut self) {
-        self.redirect = None;
-        self.reconnect.restart();
+        for link in self.links_mut() {
+            link.redirect = None;
+            link.reconnect.restart();
+        }
+    }
+
+    /// [`Line::restart_connection`] for connection `id` only (each connection loop of the shell
+    /// takes the request for its own).
+    pub fn restart_connection_on(&mut self, id: LinkId) {
+        if let Some(link) = self.link_mut(id) {
+            link.redirect = None;
+            link.reconnect.restart();
+        }
     }
 
     /// A transport to `host` is open: the session starts with CONNECT.
     pub fn transport_open(&mut self, host: &str, password: &Secret, now: Instant) {
-        self.open_session(host, password, None, now);
+        self.open_session(LinkId::A, host, password, None, now);
+    }
+
+    /// [`Line::transport_open`] for connection `id`.
+    pub fn transport_open_on(&mut self, id: LinkId, host: &str, password: &Secret, now: Instant) {
+        self.open_session(id, host, password, None, now);
     }
 
     /// Queues CONNECT on a transport to `host`, with `user_name` instead of the configured one
     /// when given (an Azure SAS connection, line/sas.rs).
     fn open_session(
         &mut self,
+        id: LinkId,
         host: &str,
         password: &Secret,
         user_name: Option<String>,
         now: Instant,
     ) {
-        self.host = Some(host.to_string());
-        self.io = IoDeadlines::default();
-        self.was_ready = false;
-        self.closed = None;
         let will_ms = self.sparkplug_will_ms();
         let mut session = self.config.session_at(will_ms);
         self.subscriptions_into(&mut session);
@@ -371,35 +468,70 @@ impl Line {
         if let Some(user_name) = user_name {
             session.user_name = user_name;
         }
-        self.session.connect(&session, password, now);
+        if id == LinkId::B {
+            session.client_id = self.config.redundant_client_id().to_string();
+        }
+        let Some(link) = self.link_mut(id) else {
+            return;
+        };
+        link.host = Some(host.to_string());
+        link.io = IoDeadlines::default();
+        link.was_ready = false;
+        link.closed = None;
+        link.state_ms = will_ms;
+        link.session.connect(&session, password, now);
     }
 
     /// The transport closed, or an attempt to open one failed.
     pub fn transport_closed(&mut self, reason: &str, wall_ns: i64) {
-        let was_ready = self.session.is_ready();
-        if self.was_ready {
-            let host = self.host.clone().unwrap_or_default();
-            self.closed = Some((host, reason.to_string()));
+        self.transport_closed_on(LinkId::A, reason, wall_ns);
+    }
+
+    /// [`Line::transport_closed`] for connection `id`. On a redundant line the line stays
+    /// connected while the other connection is ready: only its own state and writes change.
+    pub fn transport_closed_on(&mut self, id: LinkId, reason: &str, wall_ns: i64) {
+        let redundant = self.redundancy.is_some();
+        let Some(link) = self.link_mut(id) else {
+            return;
+        };
+        let was_ready = link.session.is_ready();
+        if link.was_ready {
+            let host = link.host.clone().unwrap_or_default();
+            link.closed = Some((host, reason.to_string()));
         }
-        self.edge_clock(wall_ns);
-        self.edge_disconnected();
-        for token in self.session.disconnected() {
-            self.fail_write(
-                token,
-                "the connection to the broker was lost before the broker acknowledged the message",
-                wall_ns,
-            );
+        let failed = link.session.disconnected();
+        link.host = None;
+        link.counters.state = Some(LineState::Disconnected);
+        if id == LinkId::A {
+            self.edge_clock(wall_ns);
+            self.edge_disconnected();
+            self.sas_closed();
         }
-        self.host = None;
-        self.sas_closed();
-        self.stop_stale_clocks();
-        self.stats.state = Some(LineState::Disconnected);
+        let lost =
+            "the connection to the broker was lost before the broker acknowledged the message";
+        for token in failed {
+            self.fail_write_on(id, token, lost, wall_ns);
+        }
         if let Some(sp) = self.sparkplug.as_mut() {
             sp.clock_ns = wall_ns;
         }
+        if redundant {
+            self.events.push_back(Event::Link(LineEvent::Disconnected {
+                reason: reason.to_string(),
+                time_ns: wall_ns,
+                link: id,
+            }));
+            if self.is_ready() {
+                // The other connection carries the line on.
+                return;
+            }
+        }
+        self.stop_stale_clocks();
+        self.stats.state = Some(LineState::Disconnected);
         self.events.push_back(Event::Line(LineEvent::Disconnected {
             reason: reason.to_string(),
             time_ns: wall_ns,
+            link: id,
         }));
         if was_ready {
             for i in self.station_indexes() {
@@ -408,18 +540,37 @@ impl Line {
         }
     }
 
+    #[inline]
     pub fn handle_packet(
         &mut self,
         packet: Packet,
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
-        let event = match self.session.handle(packet, now) {
+        self.handle_packet_on(LinkId::A, packet, now, wall_ns)
+    }
+
+    /// [`Line::handle_packet`] for a packet from connection `id`.
+    pub fn handle_packet_on(
+        &mut self,
+        id: LinkId,
+        packet: Packet,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        let default_port = match id {
+            LinkId::A => self.config.port(),
+            LinkId::B => self.config.redundant_port(),
+        };
+        let Some(link) = self.link_mut(id) else {
+            return Ok(());
+        };
+        let event = match link.session.handle(packet, now) {
             Ok(event) => event,
             Err(e) => {
                 if let ProtocolError::Redirected { server, .. } = &e {
-                    let (host, port) = server_reference(server, self.config.port());
-                    self.redirect = Some(Redirect {
+                    let (host, port) = server_reference(server, default_port);
+                    link.redirect = Some(Redirect {
                         host,
                         port,
                         tried: false,
@@ -430,67 +581,124 @@ impl Line {
         };
         match event {
             None => {}
-            Some(SessionEvent::Ready { .. }) => {
-                self.was_ready = true;
-                if self.ever_ready {
-                    self.stats.reconnects += 1;
-                }
-                self.ever_ready = true;
-                self.stats.state = Some(LineState::Connected);
-                self.start_stale_clocks(now);
-                let host = self.host.clone().unwrap_or_default();
-                self.events.push_back(Event::Line(LineEvent::Connected {
-                    host,
-                    time_ns: wall_ns,
-                }));
-                for i in self.station_indexes() {
-                    self.refresh_station(i, "connected to the broker", wall_ns);
-                }
-                self.sparkplug_connected();
-                self.edge_ready(wall_ns);
-            }
-            Some(SessionEvent::Message(p)) => self.deliver(p, now, wall_ns),
+            Some(SessionEvent::Ready { .. }) => self.link_ready(id, now, wall_ns),
+            Some(SessionEvent::Message(p)) => self.deliver(p, id, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
             Some(SessionEvent::Refused(token, reason)) => {
                 let why = format!("the broker refused the message: {reason}");
-                self.fail_write(token, &why, wall_ns);
+                self.fail_write_on(id, token, &why, wall_ns);
             }
             Some(SessionEvent::Note(text)) => self.log(LogLevel::Debug, text),
             Some(SessionEvent::Warning(text)) => self.log(LogLevel::Warn, text),
         }
-        if let Some(text) = self.session.take_warning() {
+        if let Some(text) = self
+            .link_mut(id)
+            .and_then(|link| link.session.take_warning())
+        {
             self.log(LogLevel::Warn, text);
         }
         Ok(())
     }
 
+    /// Connection `id` was accepted and subscribed. The line becomes connected with its first
+    /// ready connection; a redundant line's second one only reports itself (and a Sparkplug
+    /// host says online on its broker too).
+    #[cold]
+    fn link_ready(&mut self, id: LinkId, now: Instant, wall_ns: i64) {
+        let line_was_ready = match id {
+            LinkId::A => self.is_link_ready(LinkId::B),
+            LinkId::B => self.is_link_ready(LinkId::A),
+        };
+        let redundant = self.redundancy.is_some();
+        let Some(link) = self.link_mut(id) else {
+            return;
+        };
+        link.was_ready = true;
+        if link.ever_ready {
+            link.counters.reconnects += 1;
+        }
+        link.ever_ready = true;
+        link.counters.state = Some(LineState::Connected);
+        let host = link.host.clone().unwrap_or_default();
+        if redundant {
+            self.events.push_back(Event::Link(LineEvent::Connected {
+                host: host.clone(),
+                time_ns: wall_ns,
+                link: id,
+            }));
+        }
+        if line_was_ready {
+            self.sparkplug_link_ready(id);
+            return;
+        }
+        if self.ever_ready {
+            self.stats.reconnects += 1;
+        }
+        self.ever_ready = true;
+        self.stats.state = Some(LineState::Connected);
+        self.start_stale_clocks(now);
+        self.events.push_back(Event::Line(LineEvent::Connected {
+            host,
+            time_ns: wall_ns,
+            link: id,
+        }));
+        for i in self.station_indexes() {
+            self.refresh_station(i, "connected to the broker", wall_ns);
+        }
+        self.sparkplug_connected(id);
+        self.edge_ready(wall_ns);
+    }
+
     /// The next packet due at `now`, as the session made it. The shell uses
     /// [`Line::poll_transmit_at`] (through [`Line::poll_transmit_into`]), which also stamps it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
-        self.session.poll_transmit(now)
+        self.link.session.poll_transmit(now)
     }
 
     /// The next packet due at `now`, stamped with `wall_ns`, the time it is encoded at: the
     /// time stamps Sparkplug puts in the STATE will and in commands are the moment they are
     /// sent, not that of an earlier call into the line.
+    #[inline]
     pub fn poll_transmit_at(&mut self, now: Instant, wall_ns: i64) -> Option<Packet> {
-        let mut packet = self.session.poll_transmit(now)?;
-        self.stamp_sparkplug(&mut packet, wall_ns);
+        self.poll_transmit_at_on(LinkId::A, now, wall_ns)
+    }
+
+    /// [`Line::poll_transmit_at`] for connection `id`.
+    pub fn poll_transmit_at_on(
+        &mut self,
+        id: LinkId,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Option<Packet> {
+        let mut packet = self.link_mut(id)?.session.poll_transmit(now)?;
+        self.stamp_sparkplug(id, &mut packet, wall_ns);
         Some(packet)
     }
 
     /// Encodes every packet due at `now` into `buf`, the shell's send buffer, logging each at
     /// Full Debug. A packet that cannot be encoded is never sent nor counted as sent (see
     /// [`Line::unsendable`]); `Err` is the reason to close the connection.
+    #[inline]
     pub fn poll_transmit_into(
         &mut self,
         now: Instant,
         buf: &mut BytesMut,
         wall_ns: i64,
     ) -> Result<(), Unsendable> {
-        while let Some(packet) = self.poll_transmit_at(now, wall_ns) {
-            self.encode(&packet, buf)
-                .or_else(|e| self.unsendable(packet, &e, wall_ns))?;
+        self.poll_transmit_into_on(LinkId::A, now, buf, wall_ns)
+    }
+
+    /// [`Line::poll_transmit_into`] for connection `id`.
+    pub fn poll_transmit_into_on(
+        &mut self,
+        id: LinkId,
+        now: Instant,
+        buf: &mut BytesMut,
+        wall_ns: i64,
+    ) -> Result<(), Unsendable> {
+        while let Some(packet) = self.poll_transmit_at_on(id, now, wall_ns) {
+            self.encode(id, &packet, buf)
+                .or_else(|e| self.unsendable_on(id, packet, &e, wall_ns))?;
         }
         Ok(())
     }
@@ -505,15 +713,29 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Goodbye {
-        let said_offline = self.sparkplug_goodbye(wall_ns);
+        self.close_deliberately_on(LinkId::A, why, buf, now, wall_ns)
+    }
+
+    /// [`Line::close_deliberately`] for connection `id`.
+    pub fn close_deliberately_on(
+        &mut self,
+        id: LinkId,
+        why: Deliberate,
+        buf: &mut BytesMut,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Goodbye {
+        let said_offline = self.sparkplug_goodbye(id, wall_ns);
         // Closing anyway: a packet that cannot be encoded is only not sent.
-        let _ = self.poll_transmit_into(now, buf, wall_ns);
+        let _ = self.poll_transmit_into_on(id, now, buf, wall_ns);
         // A DISCONNECT is two bytes: it always fits.
-        let reason = self
-            .edge_goodbye(buf)
-            .unwrap_or(DisconnectReasonCode::NormalDisconnection);
+        let reason = match id {
+            LinkId::A => self.edge_goodbye(buf),
+            LinkId::B => None,
+        }
+        .unwrap_or(DisconnectReasonCode::NormalDisconnection);
         let bye = crate::session::disconnect(reason);
-        let _ = self.encode(&Packet::Disconnect(bye), buf);
+        let _ = self.encode(id, &Packet::Disconnect(bye), buf);
         match said_offline {
             true => Goodbye::for_close(why).awaiting_reply(),
             false => Goodbye::for_close(why),
@@ -521,18 +743,25 @@ impl Line {
     }
 
     /// Appends `packet` to `buf`, with a Full Debug log line.
-    fn encode(&mut self, packet: &Packet, buf: &mut BytesMut) -> Result<(), String> {
+    fn encode(&mut self, id: LinkId, packet: &Packet, buf: &mut BytesMut) -> Result<(), String> {
         if self.config.full_debug {
-            self.log(LogLevel::Debug, format!("send {}", describe(packet)));
+            let text = match self.redundancy {
+                Some(_) => format!("send {} ({})", describe(packet), id.name()),
+                None => format!("send {}", describe(packet)),
+            };
+            self.log(LogLevel::Debug, text);
         }
+        let Some(link) = self.link_ref(id) else {
+            return Err("the line has no such connection".into());
+        };
         // The broker's Maximum Packet Size bounds writes; the session's own small packets
         // (acknowledgements, SUBSCRIBE, pings) always go, or a broker announcing a tiny limit
         // would make the line unable to acknowledge anything.
         let max = match packet {
-            Packet::Publish(_) => self.session.max_outgoing_packet(MAX_OUTGOING_PACKET),
+            Packet::Publish(_) => link.session.max_outgoing_packet(MAX_OUTGOING_PACKET),
             _ => MAX_OUTGOING_PACKET,
         };
-        write_packet(packet, buf, max, self.session.protocol())
+        write_packet(packet, buf, max, link.session.protocol())
     }
 
     /// The packet just taken from `poll_transmit` could not be encoded (`error` says why), so it
@@ -545,12 +774,24 @@ impl Line {
         error: &str,
         wall_ns: i64,
     ) -> Result<(), Unsendable> {
+        self.unsendable_on(LinkId::A, packet, error, wall_ns)
+    }
+
+    /// [`Line::unsendable`] for connection `id`.
+    pub fn unsendable_on(
+        &mut self,
+        id: LinkId,
+        packet: Packet,
+        error: &str,
+        wall_ns: i64,
+    ) -> Result<(), Unsendable> {
         let what = crate::codec::packet_name(&packet);
         match packet {
             Packet::Publish(p) => {
-                if let Some(token) = self.session.unsendable(&p) {
+                let token = self.link_mut(id).and_then(|l| l.session.unsendable(&p));
+                if let Some(token) = token {
                     let why = format!("the message cannot be sent: {error}");
-                    self.fail_write(token, &why, wall_ns);
+                    self.fail_write_on(id, token, &why, wall_ns);
                 }
                 Ok(())
             }
@@ -564,19 +805,34 @@ impl Line {
     /// Whether the broker accepted the current connection, even if a later packet ended it: the
     /// back-off starts over after such a connection.
     pub fn was_ready(&self) -> bool {
-        self.was_ready
+        self.link.was_ready
     }
 
     /// Handles every whole packet the shell read into `buf` (taking their bytes; the rest of a
     /// packet stays for the next read), logging each at Full Debug. `Err` is the reason to close
     /// the connection.
+    #[inline]
     pub fn handle_input(
         &mut self,
         buf: &mut BytesMut,
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
-        let protocol = self.session.protocol();
+        self.handle_input_on(LinkId::A, buf, now, wall_ns)
+    }
+
+    /// [`Line::handle_input`] for bytes read from connection `id`.
+    pub fn handle_input_on(
+        &mut self,
+        id: LinkId,
+        buf: &mut BytesMut,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        let Some(link) = self.link_ref(id) else {
+            return Ok(());
+        };
+        let protocol = link.session.protocol();
         let max = match self.config.v5.options.maximum_packet_size {
             Some(m) if protocol == crate::codec::Protocol::V5 => {
                 MAX_INCOMING_PACKET.min(m as usize)
@@ -587,38 +843,80 @@ impl Line {
             read_packet(buf, max, protocol).map_err(ProtocolError::Malformed)?
         {
             if self.config.full_debug {
-                self.log(LogLevel::Debug, format!("recv {}", describe(&packet)));
+                let text = match self.redundancy {
+                    Some(_) => format!("recv {} ({})", describe(&packet), id.name()),
+                    None => format!("recv {}", describe(&packet)),
+                };
+                self.log(LogLevel::Debug, text);
             }
-            self.handle_packet(packet, now, wall_ns)?;
+            self.handle_packet_on(id, packet, now, wall_ns)?;
         }
-        self.io.partial_read(now, !buf.is_empty());
+        if let Some(link) = self.link_mut(id) {
+            link.io.partial_read(now, !buf.is_empty());
+        }
         Ok(())
     }
 
     /// Bytes were handed to the socket at `now`; the broker must take them within the reply
     /// timeout, until [`Line::flushed`].
+    #[inline]
     pub fn bytes_pending(&mut self, now: Instant) {
-        self.io.bytes_pending(now);
+        self.bytes_pending_on(LinkId::A, now);
+    }
+
+    /// [`Line::bytes_pending`] for connection `id`.
+    pub fn bytes_pending_on(&mut self, id: LinkId, now: Instant) {
+        if let Some(link) = self.link_mut(id) {
+            link.io.bytes_pending(now);
+        }
     }
 
     /// Everything taken from `poll_transmit` is on the socket.
+    #[inline]
     pub fn flushed(&mut self, wall_ns: i64) {
-        self.io.flushed();
-        for token in self.session.flushed() {
+        self.flushed_on(LinkId::A, wall_ns);
+    }
+
+    /// [`Line::flushed`] for connection `id`.
+    pub fn flushed_on(&mut self, id: LinkId, wall_ns: i64) {
+        let Some(link) = self.link_mut(id) else {
+            return;
+        };
+        link.io.flushed();
+        for token in link.session.flushed() {
             self.complete_write(token, wall_ns);
         }
     }
 
+    /// The earliest deadline of the line and of connection A: the shell calls
+    /// [`Line::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.poll_timeout_on(LinkId::A)
+    }
+
+    /// The earliest deadline of the line and of connection `id`. The line's own timers (ACK_ID
+    /// warnings, STALE, Sparkplug, SAS) are fired by one connection loop, not both: see
+    /// [`Line::serves_line_timers`].
+    pub fn poll_timeout_on(&self, id: LinkId) -> Option<Instant> {
+        let link = self.link_ref(id)?;
+        let own = [
+            link.session.poll_timeout(),
+            link.io.poll_timeout(self.config.reply_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if !self.serves_line_timers(id) {
+            return own;
+        }
         let unconfirmed = self
             .gated_stations
             .iter()
             .filter_map(|&i| self.stations[i].gate.warning_deadline())
             .min();
         [
-            self.session.poll_timeout(),
+            own,
             unconfirmed,
-            self.io.poll_timeout(self.config.reply_timeout),
             self.stale_clock.next(),
             self.sparkplug_timeout(),
             self.sas_timeout(),
@@ -628,22 +926,59 @@ impl Line {
         .min()
     }
 
+    /// Whether connection `id`'s loop fires the line's own timers: A's, unless A is not ready
+    /// (on a redundant line B then carries the line). While A is connecting both may fire them,
+    /// which is harmless: each timer fires what is due at the time given, once.
+    fn serves_line_timers(&self, id: LinkId) -> bool {
+        id == LinkId::A || !self.link.session.is_ready()
+    }
+
     /// Reading was paused for `d` (the host's queue was full): see [`Session::postpone`].
     pub fn postpone(&mut self, d: std::time::Duration) {
-        self.io.postpone(d);
-        self.postpone_stale_clocks(d);
-        self.session.postpone(d)
+        self.postpone_on(LinkId::A, d);
+    }
+
+    /// [`Line::postpone`] for connection `id`; the line's STALE clocks move with the connection
+    /// that serves the line's timers.
+    pub fn postpone_on(&mut self, id: LinkId, d: std::time::Duration) {
+        if self.serves_line_timers(id) {
+            self.postpone_stale_clocks(d);
+        }
+        if let Some(link) = self.link_mut(id) {
+            link.io.postpone(d);
+            link.session.postpone(d);
+        }
     }
 
     /// Fires what is due at `now` (`wall_ns` stamps the events); `Err` is the reason to close
     /// the connection (the transport's deadlines first, then the session's reply timeouts).
     pub fn handle_timeout(&mut self, now: Instant, wall_ns: i64) -> Result<(), ProtocolError> {
-        self.io.check(now, self.config.reply_timeout)?;
-        self.warn_unconfirmed(now);
-        self.check_stale(now, wall_ns);
-        self.sparkplug_timers(now, wall_ns);
-        self.sas_timers(now);
-        self.session.handle_timeout(now)
+        self.handle_timeout_on(LinkId::A, now, wall_ns)
+    }
+
+    /// [`Line::handle_timeout`] for connection `id`; the line's own timers fire with the
+    /// connection that serves them.
+    pub fn handle_timeout_on(
+        &mut self,
+        id: LinkId,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        let reply_timeout = self.config.reply_timeout;
+        let Some(link) = self.link_mut(id) else {
+            return Ok(());
+        };
+        link.io.check(now, reply_timeout)?;
+        if self.serves_line_timers(id) {
+            self.warn_unconfirmed(now);
+            self.check_stale(now, wall_ns);
+            self.sparkplug_timers(now, wall_ns);
+            self.sas_timers(now);
+        }
+        match self.link_mut(id) {
+            Some(link) => link.session.handle_timeout(now),
+            None => Ok(()),
+        }
     }
 
     /// Every station's index, in the order they were added.

@@ -8,6 +8,7 @@ use super::Line;
 use crate::azure_sas::{self, SasKeyError};
 use crate::config::Auth;
 use crate::event::LogLevel;
+use crate::ids::LinkId;
 use crate::params::Secret;
 
 /// When the current connection's token is renewed.
@@ -31,8 +32,21 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), SasKeyError> {
-        if self.config.auth != Auth::AzureSas {
-            self.transport_open(addr, secret, now);
+        self.transport_open_at_on(LinkId::A, addr, secret, now, wall_ns)
+    }
+
+    /// [`Line::transport_open_at`] for connection `id` (a redundant line refuses `azure-sas`,
+    /// config_redundant.rs, so B never signs a token).
+    pub fn transport_open_at_on(
+        &mut self,
+        id: LinkId,
+        addr: &str,
+        secret: &Secret,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), SasKeyError> {
+        if self.config.auth != Auth::AzureSas || id != LinkId::A {
+            self.transport_open_on(id, addr, secret, now);
             return Ok(());
         }
         let key = azure_sas::decode_key(secret.expose())?;
@@ -42,7 +56,7 @@ impl Line {
         let expiry = azure_sas::expiry(wall_ns, ttl);
         let token = azure_sas::token(host, &device, &key, expiry);
         let user_name = azure_sas::user_name(host, &device);
-        self.open_session(addr, &token, Some(user_name), now);
+        self.open_session(LinkId::A, addr, &token, Some(user_name), now);
         self.sas = SasRenewal {
             at: Some(now + azure_sas::renew_after(ttl)),
             due: false,

@@ -12,7 +12,7 @@ use super::writes::WriteError;
 use super::Line;
 use crate::codec::{Packet, Publish, QoS};
 use crate::event::{LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
-use crate::ids::{StationIndex, TagIndex, WriteToken};
+use crate::ids::{LinkId, StationIndex, TagIndex, WriteToken};
 use crate::payload::escape;
 use crate::routing::FxMap;
 use crate::sparkplug::compression;
@@ -112,24 +112,32 @@ impl Line {
         warnings
     }
 
-    /// The time stamp of the STATE will of the connection being opened.
+    /// The time stamp of the STATE will of the connection being opened (kept by its `Link`).
     pub(super) fn sparkplug_will_ms(&mut self) -> u64 {
-        self.sparkplug.as_mut().map_or(0, |h| {
-            h.state_ms = ms(h.clock_ns);
-            h.state_ms
-        })
+        self.sparkplug.as_ref().map_or(0, |h| ms(h.clock_ns))
     }
 
-    /// Connected: a primary host says it is online; node state starts over (births must come
-    /// again, and data before them asks for a rebirth).
-    pub(super) fn sparkplug_connected(&mut self) {
+    /// The line connected (through `id`): a primary host says it is online; node state starts
+    /// over (births must come again, and data before them asks for a rebirth).
+    pub(super) fn sparkplug_connected(&mut self, id: LinkId) {
         let Some(host) = self.sparkplug.as_mut() else {
             return;
         };
         host.nodes.clear();
         host.reordering.clear();
-        let timestamp = host.state_ms;
-        self.publish_state(timestamp);
+        self.sparkplug_link_ready(id);
+    }
+
+    /// Connection `id` is ready: a primary host says it is online on that broker, with the time
+    /// stamp of that connection's will (Sparkplug 3.0: each server has its own STATE). A
+    /// redundant line's second connection changes nothing else: the nodes are heard already.
+    pub(super) fn sparkplug_link_ready(&mut self, id: LinkId) {
+        if self.sparkplug.is_none() {
+            return;
+        }
+        if let Some(timestamp) = self.link_ref(id).map(|l| l.state_ms) {
+            self.publish_state_on(id, true, timestamp);
+        }
     }
 
     /// An intended disconnect (`quit`, `line_destroy`, new parameters, every station off): a
@@ -137,17 +145,14 @@ impl Line {
     /// will and edge nodes would otherwise see the retained `online: true` for ever
     /// (tck-id-host-topic-phid-death-payload-disconnect-clean). Stamped with the time of the
     /// disconnect. True when it was queued (its PUBACK will come back).
-    pub(super) fn sparkplug_goodbye(&mut self, wall_ns: i64) -> bool {
+    pub(super) fn sparkplug_goodbye(&mut self, id: LinkId, wall_ns: i64) -> bool {
         let primary = self.sparkplug.is_some() && !self.config.sparkplug_host_id.is_empty();
-        primary && self.session.is_ready() && self.publish_state_as(false, ms(wall_ns))
+        primary && self.is_link_ready(id) && self.publish_state_on(id, false, ms(wall_ns))
     }
 
-    fn publish_state(&mut self, timestamp_ms: u64) {
-        self.publish_state_as(true, timestamp_ms);
-    }
-
-    /// Publishes the host's STATE; false when there is no host id or the session refused it.
-    fn publish_state_as(&mut self, online: bool, timestamp_ms: u64) -> bool {
+    /// Publishes the host's STATE on connection `id`'s broker; false when there is no host id
+    /// or the session refused it.
+    fn publish_state_on(&mut self, id: LinkId, online: bool, timestamp_ms: u64) -> bool {
         let host_id = &self.config.sparkplug_host_id;
         if host_id.is_empty() {
             return false;
@@ -155,7 +160,10 @@ impl Line {
         let topic = state_topic(host_id);
         let payload = Bytes::from(state_payload(online, timestamp_ms));
         let token = self.internal_token();
-        match self
+        let Some(link) = self.link_mut(id) else {
+            return false;
+        };
+        match link
             .session
             .publish(token, &topic, payload, QoS::AtLeastOnce, true, None)
         {
@@ -180,17 +188,23 @@ impl Line {
 
     /// A message on a line whose payload type is Sparkplug B: confirmed at once, since seq and
     /// rebirths, not ACK_ID, keep the host in step with the nodes.
-    pub(super) fn deliver_sparkplug(&mut self, p: Publish, now: Instant, wall_ns: i64) {
-        let epoch = self.session.epoch();
+    pub(super) fn deliver_sparkplug(
+        &mut self,
+        p: Publish,
+        link: LinkId,
+        now: Instant,
+        wall_ns: i64,
+    ) {
+        let epoch = self.epoch(link);
         if let Some(mut host) = self.sparkplug.take() {
             host.clock_ns = wall_ns;
-            self.consume(&mut host, &p, now, wall_ns);
+            self.consume(&mut host, &p, link, now, wall_ns);
             self.sparkplug = Some(host);
         }
-        self.session.confirm(p.pkid, epoch);
+        self.confirm_in(link, p.pkid, epoch);
     }
 
-    fn consume(&mut self, host: &mut Host, p: &Publish, now: Instant, wall_ns: i64) {
+    fn consume(&mut self, host: &mut Host, p: &Publish, link: LinkId, now: Instant, wall_ns: i64) {
         let (kind, group, node, device) = match SparkplugTopic::parse(topic(p)) {
             Ok(SparkplugTopic::Edge {
                 kind,
@@ -200,7 +214,7 @@ impl Line {
             }) => (kind, group, node, device),
             Ok(SparkplugTopic::State { host_id }) => {
                 self.account(p, None, now, wall_ns);
-                self.state_seen(host_id, &p.payload, host.state_ms);
+                self.state_seen(link, host_id, &p.payload);
                 return;
             }
             Err(e) => {
@@ -416,20 +430,24 @@ impl Line {
     /// is that of an earlier call into the line: the STATE will of a CONNECT (and so the
     /// `online` message that repeats it, tck-id-host-topic-phid-death-payload-connect), and
     /// every NCMD and DCMD (tck-id-payloads-ncmd-timestamp, -dcmd-timestamp).
-    pub(super) fn stamp_sparkplug(&mut self, packet: &mut Packet, wall_ns: i64) {
-        let Some(host) = self.sparkplug.as_mut() else {
+    pub(super) fn stamp_sparkplug(&mut self, id: LinkId, packet: &mut Packet, wall_ns: i64) {
+        if self.sparkplug.is_none() {
+            return;
+        }
+        let primary = !self.config.sparkplug_host_id.is_empty();
+        let Some(link) = self.link_mut(id) else {
             return;
         };
         let now_ms = ms(wall_ns);
         match packet {
-            Packet::Connect(_, Some(will), _) if !self.config.sparkplug_host_id.is_empty() => {
-                host.state_ms = now_ms;
+            Packet::Connect(_, Some(will), _) if primary => {
+                link.state_ms = now_ms;
                 will.message = Bytes::from(state_payload(false, now_ms));
             }
             Packet::Publish(p) if p.qos == QoS::AtMostOnce => {
                 let topic = if p.topic.is_empty() {
                     let alias = p.properties.as_ref().and_then(|pr| pr.topic_alias);
-                    match alias.and_then(|a| self.session.alias_topic(a)) {
+                    match alias.and_then(|a| link.session.alias_topic(a)) {
                         Some(t) => t,
                         None => return,
                     }
@@ -620,10 +638,7 @@ impl Line {
         let topic = command_topic(origin.group, origin.node, None);
         let token = self.internal_token();
         let bytes = Bytes::from(payload::encode(&payload));
-        if let Err(e) = self
-            .session
-            .publish(token, &topic, bytes, QoS::AtMostOnce, false, None)
-        {
+        if let Err(e) = self.publish_everywhere(token, &topic, bytes) {
             self.log(
                 LogLevel::Warn,
                 format!("Sparkplug: cannot request a rebirth: {e}"),
@@ -633,13 +648,15 @@ impl Line {
 
     /// A STATE message: our own `online: false` (the will of an earlier connection, retained)
     /// while connected is answered with `online: true` again.
-    fn state_seen(&mut self, host_id: &str, payload: &[u8], state_ms: u64) {
+    fn state_seen(&mut self, link: LinkId, host_id: &str, payload: &[u8]) {
         if host_id == self.config.sparkplug_host_id && says_offline(payload) {
             self.log(
                 LogLevel::Info,
                 "Sparkplug: STATE says this host is offline; publishing online again".into(),
             );
-            self.publish_state(state_ms);
+            if let Some(state_ms) = self.link_ref(link).map(|l| l.state_ms) {
+                self.publish_state_on(link, true, state_ms);
+            }
         }
     }
 
@@ -708,9 +725,8 @@ impl Line {
         // command is on the socket.
         // On an MQTT 5 line a command carries what other writes of the station carry.
         let properties = self.write_properties(&self.stations[self.tags[t].station]);
-        self.session
-            .publish(token, &topic, bytes, QoS::AtMostOnce, false, properties)
-            .map_err(|reason| WriteError::Publish { object, reason })?;
+        self.publish_write(token, &topic, bytes, (QoS::AtMostOnce, false), properties)
+            .map_err(|reason| reason.into_write_error(object))?;
         Ok(false)
     }
 }

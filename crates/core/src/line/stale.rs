@@ -46,7 +46,7 @@ impl Line {
     /// Station `i` was switched on at `now`: its clock starts when the line is ready.
     pub(super) fn restart_stale_clock(&mut self, i: StationIndex, now: Instant) {
         self.stations[i].staleness.stale = false;
-        if self.session.is_ready() {
+        if self.is_ready() {
             self.station_heard_at(i, now);
         }
     }

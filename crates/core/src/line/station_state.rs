@@ -32,7 +32,10 @@ impl Line {
         {
             // Its subscription follows it: UNSUBSCRIBE when it leaves on, SUBSCRIBE when back.
             let filters = self.station_filters();
-            self.session.set_station_filters(filters, now);
+            if let Some(r) = self.redundancy.as_mut() {
+                r.b.session.set_station_filters(filters.clone(), now);
+            }
+            self.link.session.set_station_filters(filters, now);
         }
         let reason = match cmd {
             StationCommand::On => "switched on",
@@ -48,7 +51,7 @@ impl Line {
 
     /// The state a station should show now, reported when it changed.
     pub(super) fn refresh_station(&mut self, i: StationIndex, reason: &str, wall_ns: i64) {
-        let connected = self.session.is_ready();
+        let connected = self.is_ready();
         let s = &self.stations[i];
         let state = match s.command {
             StationCommand::Off => StationState::Off,

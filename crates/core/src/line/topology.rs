@@ -378,6 +378,7 @@ impl Line {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.config = config;
+        self.sync_redundancy();
         for (st, payload) in self.stations.iter_mut().zip(settings) {
             st.payload = payload;
         }

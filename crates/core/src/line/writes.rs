@@ -8,10 +8,11 @@ use bytes::Bytes;
 
 use super::ack::AckError;
 use super::{Line, PendingWrite};
-use crate::codec::PublishProperties;
+use crate::codec::{PublishProperties, QoS};
 use crate::error::ConfigError;
 use crate::event::Event;
-use crate::ids::{TagId, TagIndex, WriteToken};
+use crate::host_list::describe_host_list;
+use crate::ids::{LinkId, TagId, TagIndex, WriteToken};
 use crate::params::MQTT_STRING_MAX;
 use crate::session::PublishError;
 use crate::station::StationCommand;
@@ -61,6 +62,8 @@ impl Line {
                 request,
                 station: self.stations[station].id,
                 tag: tag_id,
+                waiting: 0,
+                failed: None,
             },
         );
         match self.perform_write(t, token, value, wall_ns) {
@@ -162,12 +165,9 @@ impl Line {
                 } else {
                     Bytes::from(text)
                 };
-                self.session
-                    .publish(token, &topic, payload, qos, retain, properties)
-                    .map_err(|reason| WriteError::Publish {
-                        object: object(),
-                        reason,
-                    })?;
+                let object = object();
+                self.publish_write(token, &topic, payload, (qos, retain), properties)
+                    .map_err(|refused| refused.into_write_error(object))?;
                 Ok(false)
             }
             TagAddress::OutProperty(name) => {
@@ -217,12 +217,132 @@ impl Line {
         (p != PublishProperties::default()).then_some(p)
     }
 
+    /// Publishes a write (token `token`) on the line's connection, or on a redundant line on
+    /// every connection that takes it: the write then waits for the first broker to accept it
+    /// and fails only when each has failed ([`Line::fail_write_on`]).
+    pub(super) fn publish_write(
+        &mut self,
+        token: WriteToken,
+        topic: &str,
+        payload: Bytes,
+        (qos, retain): (QoS, bool),
+        properties: Option<PublishProperties>,
+    ) -> Result<(), PublishRefused> {
+        if self.redundancy.is_none() {
+            return self
+                .link
+                .session
+                .publish(token, topic, payload, qos, retain, properties)
+                .map_err(PublishRefused::One);
+        }
+        let mut waiting = 0u8;
+        let mut reasons = Vec::new();
+        for id in [LinkId::A, LinkId::B] {
+            let Some(link) = self.link_mut(id) else {
+                continue;
+            };
+            let published = link.session.publish(
+                token,
+                topic,
+                payload.clone(),
+                qos,
+                retain,
+                properties.clone(),
+            );
+            match published {
+                Ok(()) => waiting |= link_bit(id),
+                Err(e) => reasons.push(self.link_reason(id, &e.to_string())),
+            }
+        }
+        if waiting == 0 {
+            return Err(PublishRefused::Each(reasons.join("; ")));
+        }
+        if let Some(w) = self.writes.get_mut(&token) {
+            w.waiting = waiting;
+            w.failed = (!reasons.is_empty()).then(|| reasons.join("; "));
+        }
+        Ok(())
+    }
+
+    /// Publishes a message of the line's own (a Sparkplug rebirth request) on every connection
+    /// that takes it; `Err` only when none did, with the first reason.
+    pub(super) fn publish_everywhere(
+        &mut self,
+        token: WriteToken,
+        topic: &str,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let mut outcome = Err(PublishError::NotConnected);
+        for id in self.links() {
+            let Some(link) = self.link_mut(*id) else {
+                continue;
+            };
+            let published =
+                link.session
+                    .publish(token, topic, payload.clone(), QoS::AtMostOnce, false, None);
+            outcome = match (outcome, published) {
+                (Ok(()), _) | (_, Ok(())) => Ok(()),
+                (Err(first), Err(_)) if *id == LinkId::B => Err(first),
+                (_, Err(e)) => Err(e),
+            };
+        }
+        outcome
+    }
+
+    /// `reason` as a redundant line's write failure names it: `A (host:port): reason`.
+    fn link_reason(&self, id: LinkId, reason: &str) -> String {
+        let host = match (self.link_ref(id).and_then(|l| l.host.clone()), id) {
+            (Some(host), _) => host,
+            (None, LinkId::A) => describe_host_list(&self.config.hosts, self.config.port()),
+            (None, LinkId::B) => describe_host_list(
+                &self.config.redundant.hosts,
+                self.config.redundant_port(),
+            ),
+        };
+        format!("{} ({host}): {reason}", id.name())
+    }
+
     pub(super) fn complete_write(&mut self, token: WriteToken, wall_ns: i64) {
         self.finish_write(token, None, wall_ns);
     }
 
     pub(super) fn fail_write(&mut self, token: WriteToken, error: &str, wall_ns: i64) {
         self.finish_write(token, Some(error.to_string()), wall_ns);
+    }
+
+    /// Write `token` failed on connection `id`. A redundant line's write published on both
+    /// fails only when the other one has failed too, with both reasons; until then it waits for
+    /// the other broker. A write on one connection fails at once.
+    pub(super) fn fail_write_on(
+        &mut self,
+        id: LinkId,
+        token: WriteToken,
+        error: &str,
+        wall_ns: i64,
+    ) {
+        let waiting = self.writes.get(&token).map_or(0, |w| w.waiting);
+        if waiting == 0 {
+            self.fail_write(token, error, wall_ns);
+            return;
+        }
+        if waiting & link_bit(id) == 0 {
+            // Already failed on this connection (it is reported once).
+            return;
+        }
+        let reason = self.link_reason(id, error);
+        let Some(w) = self.writes.get_mut(&token) else {
+            return;
+        };
+        w.waiting &= !link_bit(id);
+        let all = match w.failed.take() {
+            Some(earlier) => format!("{earlier}; {reason}"),
+            None => reason,
+        };
+        if w.waiting == 0 {
+            self.fail_write(token, &all, wall_ns);
+        } else {
+            w.failed = Some(all);
+        }
     }
 
     fn finish_write(&mut self, token: WriteToken, error: Option<String>, wall_ns: i64) {
@@ -272,6 +392,30 @@ pub(crate) enum TopicError {
     TooLong { len: usize },
 }
 
+/// The bit of connection `id` in [`PendingWrite`](super::PendingWrite)'s `waiting`.
+fn link_bit(id: LinkId) -> u8 {
+    1 << id.index()
+}
+
+/// Why no connection took a write.
+#[derive(Debug)]
+pub(super) enum PublishRefused {
+    /// The line's one connection refused it.
+    One(PublishError),
+    /// Each connection of a redundant line refused it; the reasons, each naming its connection.
+    Each(String),
+}
+
+impl PublishRefused {
+    /// The write's error, `object` naming its tag.
+    pub(super) fn into_write_error(self, object: String) -> WriteError {
+        match self {
+            PublishRefused::One(reason) => WriteError::Publish { object, reason },
+            PublishRefused::Each(reasons) => WriteError::PublishEach { object, reasons },
+        }
+    }
+}
+
 /// Why a host write failed; the text is what the host gets in its `WriteDone`. `object` reads
 /// like `tag 'station.tag'`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -300,6 +444,8 @@ pub(crate) enum WriteError {
         object: String,
         reason: PublishError,
     },
+    #[error("{object}: no broker took the write: {reasons}")]
+    PublishEach { object: String, reasons: String },
     #[error(transparent)]
     Ack(#[from] AckError),
     #[error("{object}: JA= tags are filled from received payloads and cannot be written")]

@@ -42,9 +42,6 @@ pub(crate) struct Host {
     /// The latest wall time the line was given (Unix ns): the time stamp of the STATE will,
     /// which the shell opens the transport without.
     pub clock_ns: i64,
-    /// The time stamp (ms) of the STATE will of the current connection; the `online` message
-    /// that follows carries the same one, as Sparkplug 3.0 asks.
-    pub state_ms: u64,
     pub rebirth_debounce: Duration,
     /// The nodes (group, node) that hold messages for a Reorder Timeout: the only ones whose
     /// timers `poll_timeout` looks at.

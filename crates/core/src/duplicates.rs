@@ -1,0 +1,306 @@
+//! The duplicate rule of a redundant line (issue 21): a message that arrives through both
+//! connections is shown once.
+//!
+//! The same message is recognised by its topic and payload: a dual-homed publisher sends the
+//! same bytes to both brokers, and nothing else (packet ids, properties, the DUP flag) is the
+//! same on both paths. Both are hashed into a 64-bit key with a key chosen at random per line
+//! (SipHash through `RandomState`), so that a publisher cannot craft two messages that collide.
+//!
+//! A message from connection X is a copy when the other connection delivered a message with the
+//! same key, not yet matched, within the window (`redundant_window`); it then matches that one
+//! and is not shown. Matching is one to one: each original matches at most one copy, so a device
+//! that sends the same payload several times in a row is shown as often as it sent it, as long
+//! as both brokers carry every copy. What the rule cannot tell apart is a repeat whose copy one
+//! broker lost, within the window: then the later repeat through that broker matches the earlier
+//! original and is not shown (docs/decisions.md, issue 21).
+//!
+//! An unmatched original is forgotten when its window ends, and at most [`MAX_ENTRIES`] are kept:
+//! beyond that the oldest is forgotten early, counted, and the line warns (a copy arriving later
+//! would be shown again, never a message lost).
+
+use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant};
+
+use crate::ids::LinkId;
+use crate::routing::FxMap;
+
+/// The most unmatched originals remembered: 10,000 messages a second for a window of 10 s fit
+/// twice over; about 50 bytes each.
+pub(crate) const MAX_ENTRIES: usize = 1 << 18;
+
+/// Whether a received message is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Shown: no copy of it came through the other connection (yet). `key` identifies it.
+    Original { key: u64 },
+    /// A copy of a message the other connection delivered: not shown.
+    Duplicate { key: u64 },
+}
+
+/// The originals of one key still within their window. Unmatched ones all come from one
+/// connection (a message from the other one would have matched them): `unmatched` of them, the
+/// newest from `link`. `in_window` counts each connection's entries still in the queue, matched
+/// or not, so that an entry leaving the queue is known to be matched or not without a list per
+/// key: matching takes the oldest first and so does the window, so the unmatched are always the
+/// newest of their connection's entries.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    link: LinkId,
+    unmatched: u32,
+    in_window: [u32; 2],
+}
+
+/// The duplicate filter of one redundant line.
+#[derive(Debug)]
+pub(crate) struct Duplicates {
+    hasher: RandomState,
+    window: Duration,
+    slots: FxMap<u64, Slot>,
+    /// Every original in arrival order, with the end of its window.
+    queue: VecDeque<(Instant, u64, LinkId)>,
+    /// Originals forgotten before their window ended, because [`MAX_ENTRIES`] were kept.
+    overflowed: u64,
+    limit: usize,
+}
+
+impl Duplicates {
+    pub(crate) fn new(window: Duration) -> Duplicates {
+        Duplicates::with_limit(window, MAX_ENTRIES)
+    }
+
+    pub(crate) fn with_limit(window: Duration, limit: usize) -> Duplicates {
+        Duplicates {
+            hasher: RandomState::new(),
+            window,
+            slots: FxMap::default(),
+            queue: VecDeque::new(),
+            overflowed: 0,
+            limit: limit.max(1),
+        }
+    }
+
+    /// The key of a message.
+    pub(crate) fn key(&self, topic: &[u8], payload: &[u8]) -> u64 {
+        // `&[u8]` hashes its length first: topic and payload cannot run into each other.
+        self.hasher.hash_one((topic, payload))
+    }
+
+    /// A message with `topic` and `payload` arrived through `link` at `now`.
+    pub(crate) fn check(
+        &mut self,
+        link: LinkId,
+        topic: &[u8],
+        payload: &[u8],
+        now: Instant,
+    ) -> Verdict {
+        let key = self.key(topic, payload);
+        self.check_key(link, key, now)
+    }
+
+    /// As [`Duplicates::check`], for a message whose key is known.
+    pub(crate) fn check_key(&mut self, link: LinkId, key: u64, now: Instant) -> Verdict {
+        self.expire(now);
+        let slot = self.slots.entry(key).or_insert(Slot {
+            link,
+            unmatched: 0,
+            in_window: [0, 0],
+        });
+        if slot.unmatched > 0 && slot.link != link {
+            slot.unmatched -= 1;
+            return Verdict::Duplicate { key };
+        }
+        slot.link = link;
+        slot.unmatched += 1;
+        slot.in_window[link.index()] += 1;
+        if self.queue.len() >= self.limit {
+            if let Some((_, old, from)) = self.queue.pop_front() {
+                self.overflowed += 1;
+                self.forget(old, from);
+            }
+        }
+        self.queue.push_back((now + self.window, key, link));
+        Verdict::Original { key }
+    }
+
+    /// Originals whose window ended by `now` can no longer be matched.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(until, key, link)) = self.queue.front() {
+            if until > now {
+                break;
+            }
+            self.queue.pop_front();
+            self.forget(key, link);
+        }
+    }
+
+    /// The oldest entry of `key` from `link` leaves the window.
+    fn forget(&mut self, key: u64, link: LinkId) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let i = link.index();
+        if slot.link == link && slot.in_window[i] == slot.unmatched {
+            slot.unmatched = slot.unmatched.saturating_sub(1);
+        }
+        slot.in_window[i] = slot.in_window[i].saturating_sub(1);
+        if slot.in_window == [0, 0] {
+            self.slots.remove(&key);
+        }
+    }
+
+    /// Originals forgotten early so far; the line warns when this reaches 1, 10, 100, ...
+    pub(crate) fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
+    /// Originals remembered now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// New parameters: originals already remembered keep the window they had.
+    pub(crate) fn set_window(&mut self, window: Duration) {
+        self.window = window;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LinkId::{A, B};
+
+    /// One arrival: after `at_ms`, through `link`, payload `payload` (topic `t`); whether it is
+    /// shown.
+    type Row = (u64, LinkId, &'static str, bool);
+
+    fn run(window_ms: u64, limit: usize, rows: &[Row]) -> Vec<bool> {
+        let t0 = Instant::now();
+        let mut d = Duplicates::with_limit(Duration::from_millis(window_ms), limit);
+        rows.iter()
+            .map(|&(at, link, payload, _)| {
+                let now = t0 + Duration::from_millis(at);
+                matches!(
+                    d.check(link, b"t", payload.as_bytes(), now),
+                    Verdict::Original { .. }
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_rule_on_virtual_time() {
+        let cases: &[(&str, u64, &[Row])] = &[
+            (
+                "each message through both: shown once",
+                1000,
+                &[
+                    (0, A, "1", true),
+                    (1, B, "1", false),
+                    (2, B, "2", true),
+                    (3, A, "2", false),
+                ],
+            ),
+            (
+                "a device repeating a payload, both brokers carry both: shown twice",
+                1000,
+                &[
+                    (0, A, "x", true),
+                    (0, A, "x", true),
+                    (1, B, "x", false),
+                    (1, B, "x", false),
+                ],
+            ),
+            (
+                "repeats interleaved across the connections",
+                1000,
+                &[
+                    (0, A, "x", true),
+                    (1, B, "x", false),
+                    (2, B, "x", true),
+                    (3, A, "x", false),
+                ],
+            ),
+            (
+                "a copy later than the window is shown again",
+                1000,
+                &[
+                    (0, A, "1", true),
+                    (1000, B, "1", true),
+                    (1001, A, "1", false),
+                ],
+            ),
+            (
+                "a copy just within the window is not",
+                1000,
+                &[(0, A, "1", true), (999, B, "1", false)],
+            ),
+            (
+                "one connection only: everything shown, repeats included",
+                1000,
+                &[(0, A, "1", true), (1, A, "1", true), (2, A, "1", true)],
+            ),
+            (
+                "a repeat whose copy one broker lost: the later copy matches the earlier one",
+                1000,
+                &[(0, A, "x", true), (10, A, "x", true), (11, B, "x", false)],
+            ),
+            (
+                "matched entries leaving the window do not expire newer unmatched ones",
+                1000,
+                &[
+                    (0, A, "x", true),
+                    (1, B, "x", false),
+                    (500, A, "x", true),
+                    (1200, B, "x", false),
+                ],
+            ),
+            (
+                "the side of the unmatched ones flips and flips back",
+                1000,
+                &[
+                    (0, A, "x", true),
+                    (1, B, "x", false),
+                    (2, B, "x", true),
+                    (3, A, "x", false),
+                    (4, A, "x", true),
+                    (1003, B, "x", false),
+                    (1005, B, "x", true),
+                ],
+            ),
+        ];
+        for (name, window, rows) in cases {
+            let want: Vec<bool> = rows.iter().map(|r| r.3).collect();
+            assert_eq!(run(*window, MAX_ENTRIES, rows), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded_and_overflow_counted() {
+        let t0 = Instant::now();
+        let mut d = Duplicates::with_limit(Duration::from_secs(60), 3);
+        for n in 0..5u8 {
+            d.check(A, b"t", &[n], t0);
+        }
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.overflowed(), 2);
+        // The two oldest were forgotten: their copies are shown; the others' are not.
+        let shown: Vec<bool> = (0..5u8)
+            .rev()
+            .map(|n| matches!(d.check(B, b"t", &[n], t0), Verdict::Original { .. }))
+            .collect();
+        assert_eq!(shown, [false, false, false, true, true]);
+    }
+
+    #[test]
+    fn topic_and_payload_do_not_run_into_each_other() {
+        let d = Duplicates::new(Duration::from_secs(1));
+        assert_ne!(d.key(b"ab", b"c"), d.key(b"a", b"bc"));
+        assert_eq!(d.key(b"a", b"bc"), d.key(b"a", b"bc"));
+        let other = Duplicates::new(Duration::from_secs(1));
+        // Keyed per line: another line's keys differ (with overwhelming probability).
+        assert_ne!(d.key(b"a", b"bc"), other.key(b"a", b"bc"));
+    }
+}

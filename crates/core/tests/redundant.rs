@@ -1,0 +1,306 @@
+//! A redundant line (issue 21) on virtual time: two sessions, the duplicate rule through the
+//! line, copies of gated messages acknowledged with their original, writes on both connections.
+
+mod common;
+
+use common::*;
+use mqtt_line_core::mqtt::SubscribeReasonCode;
+use mqtt_line_core::mqtt::{conn_ack, sub_ack, ConnectReturnCode, Packet, Publish, QoS};
+use mqtt_line_core::{Event, LineEvent, LinkId, StationId, TagId, Value, ValueType};
+
+use LinkId::{A, B};
+
+/// Opens connection `id` and lets its broker accept it and the subscription.
+fn connect(h: &mut Harness, id: LinkId) {
+    let host = match id {
+        A => "a:1883",
+        B => "b:1883",
+    };
+    h.line
+        .transport_open_on(id, host, &Default::default(), h.now);
+    let sent = transmit(h, id);
+    assert!(
+        matches!(sent.first(), Some(Packet::Connect(..))),
+        "{sent:?}"
+    );
+    h.line
+        .handle_packet_on(
+            id,
+            Packet::ConnAck(conn_ack(ConnectReturnCode::Success, false)),
+            h.now,
+            0,
+        )
+        .unwrap();
+    let sent = transmit(h, id);
+    let Some(Packet::Subscribe(sub)) = sent.last() else {
+        panic!("{sent:?}")
+    };
+    let ack = sub_ack(
+        sub.pkid,
+        vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+    );
+    h.line
+        .handle_packet_on(id, Packet::SubAck(ack), h.now, 0)
+        .unwrap();
+}
+
+fn transmit(h: &mut Harness, id: LinkId) -> Vec<Packet> {
+    let now = h.now;
+    std::iter::from_fn(|| h.line.poll_transmit_at_on(id, now, 0)).collect()
+}
+
+fn receive(h: &mut Harness, id: LinkId, payload: &str, qos: QoS, pkid: u16) -> Vec<Event> {
+    let mut p = Publish::new("t", qos, payload.as_bytes().to_vec(), None);
+    p.pkid = pkid;
+    h.line
+        .handle_packet_on(id, Packet::Publish(p), h.now, 42)
+        .unwrap();
+    h.events()
+}
+
+/// IN_DATA values shown by station 1 (tag 11).
+fn shown(events: &[Event]) -> Vec<String> {
+    values(events)
+        .into_iter()
+        .filter(|(tag, _, _)| *tag == 11)
+        .filter_map(|(_, v, _)| match v {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// PUBACK packet ids sent on connection `id`.
+fn pubacks(h: &mut Harness, id: LinkId) -> Vec<u16> {
+    transmit(h, id)
+        .into_iter()
+        .filter_map(|p| match p {
+            Packet::PubAck(a) => Some(a.pkid),
+            _ => None,
+        })
+        .collect()
+}
+
+fn redundant(gate: bool) -> Harness {
+    let mut h = Harness::new(&[("redundant_host", "b"), ("redundant_window", "1")]);
+    h.station(1, "t");
+    if gate {
+        h.line
+            .add_tag(
+                StationId(1),
+                TagId(50),
+                "ack",
+                "ACK_ID",
+                ValueType::Co,
+                None,
+            )
+            .unwrap();
+    }
+    h.line.start(0).unwrap();
+    connect(&mut h, A);
+    connect(&mut h, B);
+    h.events();
+    h
+}
+
+#[test]
+fn the_line_is_connected_while_one_connection_is() {
+    let mut h = Harness::new(&[("redundant_host", "b")]);
+    h.station(1, "t");
+    h.line.start(0).unwrap();
+    assert_eq!(h.line.links(), [A, B]);
+    connect(&mut h, A);
+    connect(&mut h, B);
+    let ev = h.events();
+    let line: Vec<&LineEvent> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Line(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    // One line event for the first ready connection; each connection reports itself.
+    assert!(
+        matches!(line[..], [LineEvent::Connected { link: A, .. }]),
+        "{line:?}"
+    );
+    let links = ev.iter().filter(|e| matches!(e, Event::Link(_))).count();
+    assert_eq!(links, 2);
+    h.line.transport_closed_on(A, "A gone", 1);
+    let ev = h.events();
+    assert!(h.line.is_ready());
+    assert!(!ev.iter().any(|e| matches!(e, Event::Line(_))), "{ev:?}");
+    h.line.transport_closed_on(B, "B gone", 2);
+    let ev = h.events();
+    assert!(!h.line.is_ready());
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::Line(LineEvent::Disconnected { link: B, .. }))));
+}
+
+#[test]
+fn each_message_through_both_is_shown_once_and_acknowledged_on_both() {
+    // (connection, payload, packet id, shown)
+    let rows: &[(LinkId, &str, u16, bool)] = &[
+        (A, "1", 1, true),
+        (B, "1", 7, false),
+        (B, "2", 8, true),
+        (A, "2", 2, false),
+        (A, "3", 3, true),
+        (A, "3", 4, true),
+        (B, "3", 9, false),
+        (B, "3", 10, false),
+    ];
+    let mut h = redundant(false);
+    for &(id, payload, pkid, want) in rows {
+        let ev = receive(&mut h, id, payload, QoS::AtLeastOnce, pkid);
+        let got = !shown(&ev).is_empty();
+        assert_eq!(got, want, "{id:?} {payload} {pkid}");
+    }
+    assert_eq!(pubacks(&mut h, A), [1, 2, 3, 4]);
+    assert_eq!(pubacks(&mut h, B), [7, 8, 9, 10]);
+    let a = h.line.link_stats(A).unwrap();
+    let b = h.line.link_stats(B).unwrap();
+    assert_eq!((a.received, a.duplicates), (4, 1));
+    assert_eq!((b.received, b.duplicates), (4, 3));
+    assert_eq!(h.line.stats().received, 4);
+}
+
+#[test]
+fn a_copy_of_a_gated_message_is_acknowledged_when_the_host_confirms() {
+    let mut h = redundant(true);
+    assert_eq!(shown(&receive(&mut h, A, "1", QoS::AtLeastOnce, 5)), ["1"]);
+    assert!(shown(&receive(&mut h, B, "1", QoS::AtLeastOnce, 9)).is_empty());
+    // Neither broker has its acknowledgement before the host confirmed.
+    assert_eq!(pubacks(&mut h, A), Vec::<u16>::new());
+    assert_eq!(pubacks(&mut h, B), Vec::<u16>::new());
+    // A is lost before the confirmation: the copy through B is still acknowledged.
+    h.line.transport_closed_on(A, "A gone", 1);
+    h.line.write(TagId(50), 1, Value::Int(5), h.now, 2).unwrap();
+    let ev = h.events();
+    assert!(
+        write_results(&ev).iter().all(|(_, e)| e.is_none()),
+        "{ev:?}"
+    );
+    assert_eq!(pubacks(&mut h, B), [9]);
+}
+
+#[test]
+fn writes_go_to_both_and_fail_only_when_both_fail() {
+    // (A ready, B ready, outcome: None = ok once a broker accepted)
+    let rows: &[(bool, bool, Option<&[&str]>)] = &[
+        (true, true, None),
+        (true, false, None),
+        (false, true, None),
+        (false, false, Some(&["A (", "B (", "not connected"])),
+    ];
+    for &(a_up, b_up, want) in rows {
+        let mut h = Harness::new(&[("redundant_host", "b"), ("publish_qos", "1")]);
+        h.line.add_station(StationId(1), "cmd", "cmd", []).unwrap();
+        h.line
+            .add_tag(
+                StationId(1),
+                TagId(1),
+                "topic",
+                "OUT_TOPIC",
+                ValueType::TxtO,
+                Some(Value::Text("out".into())),
+            )
+            .unwrap();
+        h.line
+            .add_tag(
+                StationId(1),
+                TagId(2),
+                "value",
+                "OUT_VALUE",
+                ValueType::TxtO,
+                None,
+            )
+            .unwrap();
+        h.line.start(0).unwrap();
+        for (id, up) in [(A, a_up), (B, b_up)] {
+            if up {
+                connect(&mut h, id);
+            }
+        }
+        h.events();
+        h.line
+            .write(TagId(2), 7, Value::Text("v".into()), h.now, 0)
+            .unwrap();
+        let mut results = write_results(&h.events());
+        for (id, up) in [(A, a_up), (B, b_up)] {
+            if !up {
+                continue;
+            }
+            for p in transmit(&mut h, id) {
+                if let Packet::Publish(p) = p {
+                    let ack = mqtt_line_core::mqtt::PubAck::new(p.pkid, None);
+                    h.line
+                        .handle_packet_on(id, Packet::PubAck(ack), h.now, 0)
+                        .unwrap();
+                }
+            }
+            results.extend(write_results(&h.events()));
+        }
+        assert_eq!(
+            results.len(),
+            1,
+            "exactly one WriteDone: {a_up} {b_up} {results:?}"
+        );
+        match (want, &results[0].1) {
+            (None, None) => {}
+            (Some(parts), Some(e)) => {
+                for part in parts {
+                    assert!(e.contains(part), "{e}");
+                }
+            }
+            (w, got) => panic!("{a_up} {b_up}: want {w:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_write_lost_on_both_connections_fails_with_both_reasons() {
+    // With clean_session a lost connection's QoS 1 writes are not resent: they fail.
+    let mut h = Harness::new(&[
+        ("redundant_host", "b"),
+        ("publish_qos", "1"),
+        ("clean_session", "YES"),
+    ]);
+    h.line.add_station(StationId(1), "cmd", "cmd", []).unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(1),
+            "topic",
+            "OUT_TOPIC",
+            ValueType::TxtO,
+            Some(Value::Text("out".into())),
+        )
+        .unwrap();
+    h.line
+        .add_tag(
+            StationId(1),
+            TagId(2),
+            "value",
+            "OUT_VALUE",
+            ValueType::TxtO,
+            None,
+        )
+        .unwrap();
+    h.line.start(0).unwrap();
+    connect(&mut h, A);
+    connect(&mut h, B);
+    h.events();
+    h.line
+        .write(TagId(2), 7, Value::Text("v".into()), h.now, 0)
+        .unwrap();
+    transmit(&mut h, A);
+    h.line.transport_closed_on(A, "A gone", 1);
+    assert!(write_results(&h.events()).is_empty());
+    h.line.transport_closed_on(B, "B gone", 2);
+    let results = write_results(&h.events());
+    assert_eq!(results.len(), 1);
+    let e = results[0].1.clone().unwrap();
+    assert!(e.contains("A (") && e.contains("B ("), "{e}");
+}
