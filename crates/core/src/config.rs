@@ -257,7 +257,7 @@ fn alias(key: &str) -> &str {
 /// A host list (`host`, `redundant_host`): addresses separated by commas or semicolons, tried
 /// in order; at least one, none with white space.
 pub(crate) fn host_list(p: &Param) -> Result<Vec<HostEntry>, ConfigError> {
-    parse_host_list(&p.value).map_err(|e| p.invalid(e.to_string()))
+    parse_host_list(p.value).map_err(|e| p.invalid(e.to_string()))
 }
 
 /// 16 MiB: a quarter of the largest packet the line accepts.

@@ -294,10 +294,9 @@ impl Line {
         let host = match (self.link_ref(id).and_then(|l| l.host.clone()), id) {
             (Some(host), _) => host,
             (None, LinkId::A) => describe_host_list(&self.config.hosts, self.config.port()),
-            (None, LinkId::B) => describe_host_list(
-                &self.config.redundant.hosts,
-                self.config.redundant_port(),
-            ),
+            (None, LinkId::B) => {
+                describe_host_list(&self.config.redundant.hosts, self.config.redundant_port())
+            }
         };
         format!("{} ({host}): {reason}", id.name())
     }
