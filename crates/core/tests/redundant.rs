@@ -304,3 +304,60 @@ fn a_write_lost_on_both_connections_fails_with_both_reasons() {
     let e = results[0].1.clone().unwrap();
     assert!(e.contains("A (") && e.contains("B ("), "{e}");
 }
+
+/// Confirms the message station 1 shows (IN_ID `pkid`) and returns what it shows next.
+fn confirm(h: &mut Harness, pkid: u16) -> Vec<String> {
+    h.line
+        .write(TagId(50), 1, Value::Int(i64::from(pkid)), h.now, 0)
+        .unwrap();
+    shown(&h.events())
+}
+
+#[test]
+fn a_gated_station_shows_the_messages_of_a_rejoined_connection_in_order() {
+    // A is lost with "2" shown and misses "3" and "4"; B lags behind (its broker's in-flight
+    // window waits for ACK_ID): when A is back, it delivers "5" before B delivers "4". The
+    // station shows 2, 3, 4, 5: "5" waits behind B's messages until B delivers its copy.
+    let mut h = redundant(true);
+    assert_eq!(shown(&receive(&mut h, A, "2", QoS::AtLeastOnce, 1)), ["2"]);
+    h.line.transport_closed_on(A, "A gone", 1);
+    assert!(shown(&receive(&mut h, B, "2", QoS::AtLeastOnce, 11)).is_empty());
+    assert!(shown(&receive(&mut h, B, "3", QoS::AtLeastOnce, 12)).is_empty());
+    connect(&mut h, A);
+    h.events();
+    assert!(shown(&receive(&mut h, A, "5", QoS::AtLeastOnce, 1)).is_empty());
+    assert!(shown(&receive(&mut h, B, "4", QoS::AtLeastOnce, 13)).is_empty());
+    assert_eq!(confirm(&mut h, 1), ["3"]);
+    assert_eq!(confirm(&mut h, 12), ["4"]);
+    // "5" waits for B: its copy is what says B has caught up.
+    assert!(confirm(&mut h, 13).is_empty());
+    assert_eq!(shown(&receive(&mut h, B, "5", QoS::AtLeastOnce, 14)), ["5"]);
+    assert!(confirm(&mut h, 1).is_empty());
+    assert_eq!(pubacks(&mut h, A), [1]);
+    assert_eq!(pubacks(&mut h, B), [11, 12, 13, 14]);
+}
+
+#[test]
+fn a_rejoined_connections_messages_wait_at_most_the_window() {
+    // (what happens after A rejoined, shown once the window of 1 s is over)
+    let rows: &[(&str, bool)] = &[("the window ends", false), ("B is lost", true)];
+    for &(case, lose_b) in rows {
+        let mut h = redundant(true);
+        h.line.transport_closed_on(A, "A gone", 1);
+        connect(&mut h, A);
+        h.events();
+        assert!(
+            shown(&receive(&mut h, A, "7", QoS::AtLeastOnce, 1)).is_empty(),
+            "{case}"
+        );
+        if lose_b {
+            h.line.transport_closed_on(B, "B gone", 2);
+        } else {
+            h.now += std::time::Duration::from_secs(1);
+        }
+        let due = h.line.poll_timeout().unwrap();
+        assert!(due <= h.now, "{case}");
+        h.line.handle_timeout(h.now, 3).unwrap();
+        assert_eq!(shown(&h.events()), ["7"], "{case}");
+    }
+}

@@ -25,7 +25,7 @@ impl Line {
             None => None,
             Some(Verdict::Original { key }) => Some(key),
             Some(Verdict::Duplicate { key }) => {
-                self.duplicate(p, link, key);
+                self.duplicate(p, link, key, now);
                 return;
             }
         };
@@ -62,6 +62,7 @@ impl Line {
             self.confirm_in(link, p.pkid, epoch);
             return;
         }
+        let ahead = self.is_ahead(link);
         let s = &mut self.stations[i];
         let held = Held {
             publish: p,
@@ -71,6 +72,7 @@ impl Line {
             link,
             key,
             twin: None,
+            ahead,
         };
         if let Offered::Show(now_shown) = s
             .gate
@@ -90,17 +92,21 @@ impl Line {
     /// one (the broker of the original may yet fail); otherwise it goes at once.
     // Kept out of `deliver`, so a single line's receive path stays as small as before.
     #[inline(never)]
-    fn duplicate(&mut self, p: Publish, link: LinkId, key: u64) {
+    fn duplicate(&mut self, p: Publish, link: LinkId, key: u64, now: Instant) {
         let epoch = self.epoch(link);
-        if p.qos != crate::codec::QoS::AtMostOnce && !self.gated_stations.is_empty() {
+        if !self.gated_stations.is_empty() {
             if let Some(i) = self.router.route(topic(&p)).map(StationIndex) {
-                let twin = Twin {
+                let twin = (p.qos != crate::codec::QoS::AtMostOnce).then_some(Twin {
                     link,
                     pkid: p.pkid,
                     epoch,
-                };
-                if self.stations[i].gated && self.stations[i].gate.attach_twin(key, twin) {
-                    return;
+                });
+                if self.stations[i].gated {
+                    let kept = self.stations[i].gate.attach_twin(key, link, twin);
+                    self.show_next(i, now);
+                    if kept {
+                        return;
+                    }
                 }
             }
         }

@@ -516,6 +516,7 @@ impl Line {
             sp.clock_ns = wall_ns;
         }
         if redundant {
+            self.rejoin_over();
             self.events.push_back(Event::Link(LineEvent::Disconnected {
                 reason: reason.to_string(),
                 time_ns: wall_ns,
@@ -614,6 +615,7 @@ impl Line {
             return;
         };
         link.was_ready = true;
+        let rejoined = link.ever_ready;
         if link.ever_ready {
             link.counters.reconnects += 1;
         }
@@ -628,6 +630,9 @@ impl Line {
             }));
         }
         if line_was_ready {
+            if rejoined {
+                self.link_rejoined(id, now);
+            }
             self.sparkplug_link_ready(id);
             return;
         }
@@ -920,6 +925,7 @@ impl Line {
             self.stale_clock.next(),
             self.sparkplug_timeout(),
             self.sas_timeout(),
+            self.rejoin_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -974,6 +980,7 @@ impl Line {
             self.check_stale(now, wall_ns);
             self.sparkplug_timers(now, wall_ns);
             self.sas_timers(now);
+            self.end_rejoin(now);
         }
         match self.link_mut(id) {
             Some(link) => link.session.handle_timeout(now),

@@ -16,6 +16,10 @@ pub(super) struct Redundancy {
     duplicates: Duplicates,
     /// The overflow count at the last warning (1, 10, 100, ...).
     warned_overflow: u64,
+    /// The connection that became ready again while the other one stayed ready, and until when
+    /// its messages to gated stations are held ahead (ack_gate.rs, `Held::ahead`).
+    rejoined: Option<(LinkId, Instant)>,
+    window: Duration,
 }
 
 impl Redundancy {
@@ -24,11 +28,18 @@ impl Redundancy {
             b: Link::new(now),
             duplicates: Duplicates::new(window),
             warned_overflow: 0,
+            rejoined: None,
+            window,
         }
     }
 
     pub(super) fn set_window(&mut self, window: Duration) {
         self.duplicates.set_window(window);
+        self.window = window;
+    }
+
+    fn window(&self) -> Duration {
+        self.window
     }
 
     /// A message `p` arrived through `link` at `now`: counted for that connection, and whether
@@ -70,6 +81,65 @@ impl Redundancy {
 }
 
 impl Line {
+    /// Whether a message from `link` to a gated station is held ahead: `link` rejoined a
+    /// redundant line a moment ago (see [`Line::link_rejoined`]).
+    pub(super) fn is_ahead(&self, link: LinkId) -> bool {
+        self.redundancy
+            .as_ref()
+            .and_then(|r| r.rejoined)
+            .is_some_and(|(id, _)| id == link)
+    }
+
+    /// Connection `id` became ready while the other one was: its broker missed what was
+    /// published during its outage, and its first messages may be newer than those the other
+    /// connection still has to deliver (its in-flight window waits for the host's ACK_ID). For
+    /// `redundant_window` its messages to gated stations wait behind the other connection's,
+    /// each until that one delivers its copy or a later one's; so a gated station shows them in
+    /// the order of the connection that carried the line through the outage.
+    #[cold]
+    pub(super) fn link_rejoined(&mut self, id: LinkId, now: Instant) {
+        // Those held ahead of the other connection's rejoin wait no longer.
+        self.rejoin_over();
+        self.end_rejoin(now);
+        if let Some(r) = self.redundancy.as_deref_mut() {
+            r.rejoined = Some((id, now + r.window()));
+        }
+    }
+
+    /// When the messages held ahead stop waiting.
+    pub(super) fn rejoin_deadline(&self) -> Option<Instant> {
+        self.redundancy.as_ref()?.rejoined.map(|(_, until)| until)
+    }
+
+    /// A connection was lost: nothing more is to be learnt about the order of the messages held
+    /// ahead; they stop waiting at the next timer (the line's first deadline, due at once).
+    pub(super) fn rejoin_over(&mut self) {
+        let created = self.created;
+        if let Some((_, until)) = self
+            .redundancy
+            .as_deref_mut()
+            .and_then(|r| r.rejoined.as_mut())
+        {
+            *until = created;
+        }
+    }
+
+    /// Messages held ahead stop waiting once their time is up.
+    pub(super) fn end_rejoin(&mut self, now: Instant) {
+        let Some(r) = self.redundancy.as_deref_mut() else {
+            return;
+        };
+        match r.rejoined {
+            Some((_, until)) if now >= until => r.rejoined = None,
+            _ => return,
+        }
+        for k in 0..self.gated_stations.len() {
+            let i = self.gated_stations[k];
+            self.stations[i].gate.release_ahead();
+            self.show_next(i, now);
+        }
+    }
+
     /// Passes a message from `link` through a redundant line's duplicate filter; `None` on a
     /// line with one connection (which never hashes).
     #[inline(never)]
