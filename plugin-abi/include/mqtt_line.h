@@ -307,6 +307,19 @@ typedef struct {
   uint64_t edge_dropped;
   // Writes in the store now, waiting to be forwarded (a gauge, not a counter).
   uint64_t edge_held;
+  // Appended in ABI 1.3, a redundant line's connections (`redundant_host`): each one's
+  // `MQL_LINE_*` state (0 before its first attempt ended, and B's on a line without B), the
+  // PUBLISH messages it took (copies included), the copies of messages the other connection
+  // delivered first (not shown), and its reconnects. On a line with one connection, A's
+  // `received` and `reconnects` are the line's.
+  uint32_t link_a_state;
+  uint32_t link_b_state;
+  uint64_t link_a_received;
+  uint64_t link_a_duplicates;
+  uint64_t link_a_reconnects;
+  uint64_t link_b_received;
+  uint64_t link_b_duplicates;
+  uint64_t link_b_reconnects;
 } MqlLineStats;
 
 // Fills the line's counters and state (ABI 1.2). The host sets `out->size` to

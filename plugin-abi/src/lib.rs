@@ -305,6 +305,19 @@ pub struct MqlLineStats {
     pub edge_dropped: u64,
     /// Writes in the store now, waiting to be forwarded (a gauge, not a counter).
     pub edge_held: u64,
+    /// Appended in ABI 1.3, a redundant line's connections (`redundant_host`): each one's
+    /// `MQL_LINE_*` state (0 before its first attempt ended, and B's on a line without B), the
+    /// PUBLISH messages it took (copies included), the copies of messages the other connection
+    /// delivered first (not shown), and its reconnects. On a line with one connection, A's
+    /// `received` and `reconnects` are the line's.
+    pub link_a_state: u32,
+    pub link_b_state: u32,
+    pub link_a_received: u64,
+    pub link_a_duplicates: u64,
+    pub link_a_reconnects: u64,
+    pub link_b_received: u64,
+    pub link_b_duplicates: u64,
+    pub link_b_reconnects: u64,
 }
 
 /// The counters and state of one station (ABI 1.2), filled by `line_station_stats`. A counter

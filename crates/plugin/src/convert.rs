@@ -78,6 +78,15 @@ fn route_outcome(o: RouteOutcome) -> u32 {
     }
 }
 
+/// The C number of a line or connection state (0: none yet).
+fn line_state(s: Option<LineState>) -> u32 {
+    match s {
+        None => 0,
+        Some(LineState::Connected) => MQL_LINE_CONNECTED,
+        Some(LineState::Disconnected) => MQL_LINE_DISCONNECTED,
+    }
+}
+
 /// The C view of the line's counters (`size` is left to the host's). Each counter listed in
 /// `line_counters!` (plugin-abi) is the core's counter of the same name.
 pub fn line_stats_to_abi(s: &LineStats) -> MqlLineStats {
@@ -85,14 +94,12 @@ pub fn line_stats_to_abi(s: &LineStats) -> MqlLineStats {
         ($($field:ident, $kind:ident, $metric:literal, $help:literal;)*) => {
             MqlLineStats {
                 size: 0,
-                state: match s.state {
-                    None => 0,
-                    Some(LineState::Connected) => MQL_LINE_CONNECTED,
-                    Some(LineState::Disconnected) => MQL_LINE_DISCONNECTED,
-                },
+                state: line_state(s.state),
                 reserved: 0,
                 $($field: s.$field,)*
                 last_message_ns: s.last_message_ns.unwrap_or(0),
+                link_a_state: line_state(s.link_a_state),
+                link_b_state: line_state(s.link_b_state),
             }
         };
     }

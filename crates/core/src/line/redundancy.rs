@@ -162,16 +162,16 @@ impl Line {
     pub fn link_stats(&self, id: LinkId) -> Option<LinkStats> {
         let link = self.link_ref(id)?;
         let c = link.counters;
-        let received = match self.redundancy {
-            Some(_) => c.received,
-            None => self.stats.received,
+        let (received, reconnects) = match self.redundancy {
+            Some(_) => (c.received, c.reconnects),
+            None => (self.stats.received, self.stats.reconnects),
         };
         Some(LinkStats {
             state: c.state,
             host: link.host.clone(),
             received,
             duplicates: c.duplicates,
-            reconnects: c.reconnects,
+            reconnects,
             connection_attempts: c.connection_attempts,
         })
     }

@@ -1,7 +1,7 @@
 //! The line's counters: plain integers bumped on the receive path (no allocation per message),
 //! read by the host through [`Line::stats`] and [`Line::station_stats`].
 
-use super::Line;
+use super::{Line, LinkId};
 use crate::error::ConfigError;
 use crate::ids::{StationId, StationIndex};
 use crate::station::StationState;
@@ -39,6 +39,15 @@ pub struct LineStats {
     pub edge_forwarded: u64,
     pub edge_dropped: u64,
     pub edge_held: u64,
+    /// Per connection (A, and B of a redundant line): see [`super::LinkStats`].
+    pub link_a_state: Option<LineState>,
+    pub link_b_state: Option<LineState>,
+    pub link_a_received: u64,
+    pub link_a_duplicates: u64,
+    pub link_a_reconnects: u64,
+    pub link_b_received: u64,
+    pub link_b_duplicates: u64,
+    pub link_b_reconnects: u64,
 }
 
 /// Counters of one station.
@@ -69,8 +78,18 @@ impl Line {
     pub fn stats(&self) -> LineStats {
         let held = self.stations.iter().map(|s| s.gate.held() as u64).sum();
         let (edge_stored, edge_forwarded, edge_dropped, edge_held) = self.edge_counters();
+        let a = self.link_stats(LinkId::A).unwrap_or_default();
+        let b = self.link_stats(LinkId::B).unwrap_or_default();
         LineStats {
             held,
+            link_a_state: a.state,
+            link_b_state: b.state,
+            link_a_received: a.received,
+            link_a_duplicates: a.duplicates,
+            link_a_reconnects: a.reconnects,
+            link_b_received: b.received,
+            link_b_duplicates: b.duplicates,
+            link_b_reconnects: b.reconnects,
             edge_stored,
             edge_forwarded,
             edge_dropped,
