@@ -14,7 +14,7 @@ use libloading::Library;
 use mqtt_line_abi::*;
 
 use crate::event::{copy_str, RawEvent};
-use crate::stats::{LineStats, StationStats};
+use crate::stats::{ConnectionStats, LineStats, StationStats};
 use crate::wake::Waker;
 
 /// Reads one function pointer from the table when the plugin's `size` covers it; `None` when it
@@ -491,6 +491,15 @@ impl<'p> Line<'p> {
     /// The line's counters and state (ABI 1.2; a clear `MQL_ERR_VERSION` error from an older
     /// plugin).
     pub fn stats(&self) -> Result<LineStats, CallError> {
+        self.raw_stats().map(|s| LineStats::from_abi(&s))
+    }
+
+    /// The state and counters of a redundant line's connections A and B (ABI 1.3).
+    pub fn connection_stats(&self) -> Result<[ConnectionStats; 2], CallError> {
+        self.raw_stats().map(|s| ConnectionStats::from_abi(&s))
+    }
+
+    fn raw_stats(&self) -> Result<MqlLineStats, CallError> {
         let f = self
             .plugin
             .fns
@@ -504,7 +513,7 @@ impl<'p> Line<'p> {
         // SAFETY: a live handle; `out` is a whole `MqlLineStats` with its size set.
         let status = unsafe { f(self.handle, &mut out, err.ptr()) };
         err.check(status, "line_stats")?;
-        Ok(LineStats::from_abi(&out))
+        Ok(out)
     }
 
     /// One station's counters and state (ABI 1.2, as [`Line::stats`]).

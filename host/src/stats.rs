@@ -50,6 +50,44 @@ macro_rules! station_stats {
 mqtt_line_abi::line_counters!(line_stats);
 mqtt_line_abi::station_counters!(station_stats);
 
+/// The state and counters of one connection of a redundant line (ABI 1.3), read from
+/// `MqlLineStats`' `link_a_*` and `link_b_*` fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionStats {
+    /// Its `MQL_LINE_*` state; `None` before one was reported.
+    pub state: Option<u32>,
+    /// Messages received through it, copies included.
+    pub received: u64,
+    /// Of those, copies of a message the other connection delivered first: not shown.
+    pub duplicates: u64,
+    /// Connections made again after a ready one was lost or closed.
+    pub reconnects: u64,
+    /// Connections to a broker attempted.
+    pub connection_attempts: u64,
+}
+
+impl ConnectionStats {
+    /// Connections A and B, from the C struct (a plugin older than ABI 1.3 leaves them zero).
+    pub fn from_abi(s: &MqlLineStats) -> [ConnectionStats; 2] {
+        [
+            ConnectionStats {
+                state: nonzero(s.link_a_state),
+                received: s.link_a_received,
+                duplicates: s.link_a_duplicates,
+                reconnects: s.link_a_reconnects,
+                connection_attempts: s.link_a_connection_attempts,
+            },
+            ConnectionStats {
+                state: nonzero(s.link_b_state),
+                received: s.link_b_received,
+                duplicates: s.link_b_duplicates,
+                reconnects: s.link_b_reconnects,
+                connection_attempts: s.link_b_connection_attempts,
+            },
+        ]
+    }
+}
+
 /// 0 means "none" in the C structs.
 fn nonzero<T: Default + PartialEq>(v: T) -> Option<T> {
     (v != T::default()).then_some(v)

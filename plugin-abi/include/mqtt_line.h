@@ -320,6 +320,9 @@ typedef struct {
   uint64_t link_b_received;
   uint64_t link_b_duplicates;
   uint64_t link_b_reconnects;
+  // Appended in ABI 1.3 with the above: connections to a broker each one attempted.
+  uint64_t link_a_connection_attempts;
+  uint64_t link_b_connection_attempts;
 } MqlLineStats;
 
 // Fills the line's counters and state (ABI 1.2). The host sets `out->size` to

@@ -318,6 +318,9 @@ pub struct MqlLineStats {
     pub link_b_received: u64,
     pub link_b_duplicates: u64,
     pub link_b_reconnects: u64,
+    /// Appended in ABI 1.3 with the above: connections to a broker each one attempted.
+    pub link_a_connection_attempts: u64,
+    pub link_b_connection_attempts: u64,
 }
 
 /// The counters and state of one station (ABI 1.2), filled by `line_station_stats`. A counter

@@ -239,7 +239,7 @@ pub fn collect_counters(line: &Line<'_>, spec: &LineSpec) -> Result<Counters, St
     Ok(Counters {
         line: line_stats,
         stations,
-        connections: counters::connection_stats(line)?,
+        connections: counters::connection_stats(line, spec.is_redundant())?,
     })
 }
 

@@ -26,9 +26,21 @@ pub struct ConnectionStats {
     pub connection_attempts: u64,
 }
 
-/// The counters of a redundant line's connections, A then B; empty for a line with one, and
-/// (for now) always: they are read through the C ABI once redundant-core's per-connection
-/// stats are merged.
-pub fn connection_stats(_line: &Line<'_>) -> Result<Vec<ConnectionStats>, String> {
-    Ok(Vec::new())
+/// The counters of a redundant line's connections, A then B (ABI 1.3's `link_a_*` and
+/// `link_b_*` fields of `MqlLineStats`); empty for a line with one (`redundant` false), which
+/// shows none.
+pub fn connection_stats(line: &Line<'_>, redundant: bool) -> Result<Vec<ConnectionStats>, String> {
+    if !redundant {
+        return Ok(Vec::new());
+    }
+    let both = line.connection_stats().map_err(|e| e.message)?;
+    Ok(both
+        .iter()
+        .map(|c| ConnectionStats {
+            received: c.received,
+            duplicates: c.duplicates,
+            reconnects: c.reconnects,
+            connection_attempts: c.connection_attempts,
+        })
+        .collect())
 }

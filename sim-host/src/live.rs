@@ -98,7 +98,8 @@ pub fn delta(spec: &LineSpec, view: &mut LineView, line: &Line<'_>, now_ns: i64)
                 .map(|c| answers::station_counters(&st.name, &c))
         })
         .collect();
-    let connection_stats = counters::connection_stats(line)
+    let redundant = spec.is_redundant() || !view.connections.is_empty();
+    let connection_stats = counters::connection_stats(line, redundant)
         .map(|c| answers::connection_counters(&c))
         .unwrap_or_default();
     let delta = Delta {

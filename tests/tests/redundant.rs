@@ -479,7 +479,6 @@ fn an_ack_id_station_shows_each_message_once_in_order_while_a_is_killed() {
 }
 
 #[test]
-#[ignore = "waiting for redundant-core: per-connection stats (received, duplicates, reconnects) through the C ABI; sim-host's `stats` shows `connections` once they are read"]
 fn the_connections_counters_account_for_every_message_and_copy() {
     kill_a_mid_stream(false, true);
 }

@@ -100,6 +100,14 @@ pub fn line_stats_to_abi(s: &LineStats) -> MqlLineStats {
                 last_message_ns: s.last_message_ns.unwrap_or(0),
                 link_a_state: line_state(s.link_a_state),
                 link_b_state: line_state(s.link_b_state),
+                link_a_received: s.link_a_received,
+                link_a_duplicates: s.link_a_duplicates,
+                link_a_reconnects: s.link_a_reconnects,
+                link_b_received: s.link_b_received,
+                link_b_duplicates: s.link_b_duplicates,
+                link_b_reconnects: s.link_b_reconnects,
+                link_a_connection_attempts: s.link_a_connection_attempts,
+                link_b_connection_attempts: s.link_b_connection_attempts,
             }
         };
     }

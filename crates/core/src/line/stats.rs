@@ -48,6 +48,8 @@ pub struct LineStats {
     pub link_b_received: u64,
     pub link_b_duplicates: u64,
     pub link_b_reconnects: u64,
+    pub link_a_connection_attempts: u64,
+    pub link_b_connection_attempts: u64,
 }
 
 /// Counters of one station.
@@ -90,6 +92,8 @@ impl Line {
             link_b_received: b.received,
             link_b_duplicates: b.duplicates,
             link_b_reconnects: b.reconnects,
+            link_a_connection_attempts: a.connection_attempts,
+            link_b_connection_attempts: b.connection_attempts,
             edge_stored,
             edge_forwarded,
             edge_dropped,
