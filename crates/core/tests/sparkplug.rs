@@ -10,7 +10,7 @@ use mqtt_line_core::mqtt::{Packet, Publish, QoS};
 use mqtt_line_core::parts::sparkplug_payload::{
     decode, encode, DataSet, DataSetValue, Metric, MetricValue, Payload, Row,
 };
-use mqtt_line_core::{LogLevel, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
+use mqtt_line_core::{Ended, LinkId, LogLevel, FLAG_TIME_FROM_PAYLOAD, FLAG_VALID};
 use mqtt_line_core::{StationCommand, StationId, StationState, TagId, Value, ValueType};
 
 const NODE: u64 = 1;
@@ -703,19 +703,31 @@ const SECOND: i64 = 1_000_000_000;
 
 /// The packets due, each stamped at wall time `wall_ns` as the shell's transmit does.
 fn transmit_at(h: &mut Harness, wall_ns: i64) -> Vec<Packet> {
-    std::iter::from_fn(|| h.line.poll_transmit_at(h.now, wall_ns)).collect()
+    transmit_on_at(h, LinkId::A, wall_ns)
+}
+
+/// [`transmit_at`] on connection `id`.
+fn transmit_on_at(h: &mut Harness, id: LinkId, wall_ns: i64) -> Vec<Packet> {
+    std::iter::from_fn(|| h.line.poll_transmit_at_on(id, h.now, wall_ns)).collect()
 }
 
 /// A primary host `scada` with node station 1 (`plant/press1`, tags as [`host`]), started at
 /// `T0` and not yet connected.
 fn primary_host() -> Harness {
+    primary_host_with(&[])
+}
+
+/// [`primary_host`] with `extra` parameters.
+fn primary_host_with(extra: &[(&str, &str)]) -> Harness {
     // publish_qos and publish_retain do not apply to commands.
-    let mut h = Harness::new(&[
+    let mut params = vec![
         ("payload_type", "Sparkplug B"),
         ("sparkplug_host_id", "scada"),
         ("publish_qos", "2"),
         ("publish_retain", "YES"),
-    ]);
+    ];
+    params.extend_from_slice(extra);
+    let mut h = Harness::new(&params);
     h.line
         .add_station(StationId(NODE), "press1", "plant/press1", [])
         .unwrap();
@@ -737,16 +749,22 @@ fn primary_host() -> Harness {
 /// Connects at wall time `wall_ns` (CONNECT stamped then), the broker accepting; the will's and
 /// the STATE birth's payloads.
 fn connect_at(h: &mut Harness, wall_ns: i64) -> (String, String) {
+    connect_on_at(h, LinkId::A, wall_ns)
+}
+
+/// [`connect_at`] on connection `id` of a redundant line.
+fn connect_on_at(h: &mut Harness, id: LinkId, wall_ns: i64) -> (String, String) {
     h.line
-        .transport_open("127.0.0.1:1883", &Default::default(), h.now);
-    let sent = transmit_at(h, wall_ns);
+        .transport_open_on(id, "127.0.0.1:1883", &Default::default(), h.now);
+    let sent = transmit_on_at(h, id, wall_ns);
     let [Packet::Connect(connect, Some(will), _)] = sent.as_slice() else {
         panic!("{sent:?}")
     };
     assert!(connect.clean_start, "Sparkplug: a clean session");
     let will = String::from_utf8(will.message.to_vec()).unwrap();
     h.line
-        .handle_packet(
+        .handle_packet_on(
+            id,
             Packet::ConnAck(mqtt_line_core::mqtt::conn_ack(
                 mqtt_line_core::mqtt::ConnectReturnCode::Success,
                 false,
@@ -755,12 +773,13 @@ fn connect_at(h: &mut Harness, wall_ns: i64) -> (String, String) {
             wall_ns + SECOND,
         )
         .unwrap();
-    let sent = transmit_at(h, wall_ns + 2 * SECOND);
+    let sent = transmit_on_at(h, id, wall_ns + 2 * SECOND);
     let [Packet::Subscribe(sub)] = sent.as_slice() else {
         panic!("{sent:?}")
     };
     h.line
-        .handle_packet(
+        .handle_packet_on(
+            id,
             Packet::SubAck(mqtt_line_core::mqtt::sub_ack(
                 sub.pkid,
                 vec![mqtt_line_core::mqtt::SubscribeReasonCode::Success(
@@ -771,7 +790,7 @@ fn connect_at(h: &mut Harness, wall_ns: i64) -> (String, String) {
             wall_ns + 3 * SECOND,
         )
         .unwrap();
-    let sent = transmit_at(h, wall_ns + 4 * SECOND);
+    let sent = transmit_on_at(h, id, wall_ns + 4 * SECOND);
     let [Packet::Publish(state)] = sent.as_slice() else {
         panic!("{sent:?}")
     };
@@ -1245,4 +1264,27 @@ fn compressed_payloads_are_read_within_the_bound() {
             "{algorithm}: {ev:?}"
         );
     }
+}
+
+/// Issue 21: a redundant Sparkplug host line keeps a STATE per broker (Sparkplug 3.0, several
+/// servers): each connection's CONNECT carries its own will, stamped when that CONNECT was
+/// encoded, and its `online` birth repeats that connection's time stamp, not the other's; a
+/// reconnect of one restamps only its own.
+#[test]
+fn a_redundant_host_says_online_on_each_broker_with_its_own_time_stamp() {
+    let mut h = primary_host_with(&[("redundant_host", "127.0.0.2")]);
+    let (will_a, birth_a) = connect_on_at(&mut h, LinkId::A, T0);
+    let (will_b, birth_b) = connect_on_at(&mut h, LinkId::B, T0 + 10 * SECOND);
+    let (a, b) = (ms(T0), ms(T0 + 10 * SECOND));
+    let state = |online: bool, t: u64| format!("{{\"online\":{online},\"timestamp\":{t}}}");
+    assert_eq!((will_a, birth_a), (state(false, a), state(true, a)));
+    assert_eq!((will_b, birth_b), (state(false, b), state(true, b)));
+    // B is lost and comes back: its new STATE is its own; A's stays.
+    h.line
+        .transport_closed_on(LinkId::B, "gone", T0 + 20 * SECOND);
+    h.line.connection_ended_on(LinkId::B, h.now, Ended::Lost);
+    let (will_b, birth_b) = connect_on_at(&mut h, LinkId::B, T0 + 30 * SECOND);
+    let b = ms(T0 + 30 * SECOND);
+    assert_eq!((will_b, birth_b), (state(false, b), state(true, b)));
+    assert!(transmit_on_at(&mut h, LinkId::A, T0 + 40 * SECOND).is_empty());
 }
