@@ -10,9 +10,10 @@
 //! same key, not yet matched, within the window (`redundant_window`); it then matches that one
 //! and is not shown. Matching is one to one: each original matches at most one copy, so a device
 //! that sends the same payload several times in a row is shown as often as it sent it, as long
-//! as both brokers carry every copy. What the rule cannot tell apart is a repeat whose copy one
-//! broker lost, within the window: then the later repeat through that broker matches the earlier
-//! original and is not shown (docs/decisions.md, issue 21).
+//! as both brokers carry every copy, and as often as the fuller broker carried it when one lost a
+//! copy. What the rule cannot tell apart is two identical messages within the window of which
+//! each broker lost a different one: they look like one message and its copy and are shown once
+//! (docs/decisions.md, issue 21).
 //!
 //! An unmatched original is forgotten when its window ends, and at most [`MAX_ENTRIES`] are kept:
 //! beyond that the oldest is forgotten early, counted, and the line warns (a copy arriving later
@@ -243,7 +244,7 @@ mod tests {
                 &[(0, A, "1", true), (1, A, "1", true), (2, A, "1", true)],
             ),
             (
-                "a repeat whose copy one broker lost: the later copy matches the earlier one",
+                "a repeat whose copy one broker lost: shown as often as the other carried it",
                 1000,
                 &[(0, A, "x", true), (10, A, "x", true), (11, B, "x", false)],
             ),

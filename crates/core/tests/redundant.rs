@@ -361,3 +361,25 @@ fn a_rejoined_connections_messages_wait_at_most_the_window() {
         assert_eq!(shown(&h.events()), ["7"], "{case}");
     }
 }
+
+#[test]
+fn a_repeated_payload_is_shown_as_often_as_the_fuller_broker_carried_it() {
+    // (case, arrivals of the same payload "x" in order, how often it is shown)
+    let rows: &[(&str, &[LinkId], usize)] = &[
+        ("both carry both", &[A, B, A, B], 2),
+        ("A lost the first copy, B first", &[B, A, B], 2),
+        ("A lost the first copy, A first", &[A, B, B], 2),
+        ("B lost the second copy", &[A, B, A], 2),
+        ("each lost a different one", &[A, B], 1),
+        ("three through each", &[A, A, A, B, B, B], 3),
+    ];
+    for &(case, arrivals, want) in rows {
+        let mut h = redundant(false);
+        let mut count = 0;
+        for (n, &id) in arrivals.iter().enumerate() {
+            let pkid = u16::try_from(n + 1).unwrap();
+            count += shown(&receive(&mut h, id, "x", QoS::AtLeastOnce, pkid)).len();
+        }
+        assert_eq!(count, want, "{case}");
+    }
+}
