@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use crate::ids::LinkId;
 use crate::routing::FxMap;
 
-/// The most unmatched originals remembered: 10,000 messages a second for a window of 10 s fit
-/// twice over; about 50 bytes each.
+/// The most originals remembered (each until its window ends, matched or not): 130,000
+/// messages a second for the default window of 2 s; some 50-70 bytes each, so at most about
+/// 18 MB per line. Beyond it the oldest is forgotten early (counted, warned).
 pub(crate) const MAX_ENTRIES: usize = 1 << 18;
 
 /// Whether a received message is shown.
