@@ -4,7 +4,8 @@
 //! The same message is recognised by its topic and payload: a dual-homed publisher sends the
 //! same bytes to both brokers, and nothing else (packet ids, properties, the DUP flag) is the
 //! same on both paths. Both are hashed into a 64-bit key with a key chosen at random per line
-//! (SipHash through `RandomState`), so that a publisher cannot craft two messages that collide.
+//! (foldhash's quality hasher, seeded per line: several times faster than SipHash on a 70-byte
+//! payload), so that a publisher cannot predict which two messages collide.
 //!
 //! A message from connection X is a copy when the other connection delivered a message with the
 //! same key, not yet matched, within the window (`redundant_window`); it then matches that one
@@ -18,7 +19,6 @@
 //! beyond that the oldest is forgotten early, counted, and the line warns (a copy arriving later
 //! would be shown again, never a message lost).
 
-use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ struct Slot {
 /// The duplicate filter of one redundant line.
 #[derive(Debug)]
 pub(crate) struct Duplicates {
-    hasher: RandomState,
+    hasher: foldhash::quality::RandomState,
     window: Duration,
     slots: FxMap<u64, Slot>,
     /// Every original in arrival order, with the end of its window.
@@ -73,7 +73,7 @@ impl Duplicates {
 
     pub(crate) fn with_limit(window: Duration, limit: usize) -> Duplicates {
         Duplicates {
-            hasher: RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
             window,
             slots: FxMap::default(),
             queue: VecDeque::new(),
