@@ -10,10 +10,11 @@ use crate::error::ConfigError;
 use crate::host_list::{describe_host_list, HostEntry};
 use crate::params::Param;
 
-/// The duplicate window when `redundant_window` is not given. Long enough for the copy through
-/// the slower broker of a healthy pair (milliseconds apart) with a wide margin, short enough that
-/// the entries it keeps stay small (line/duplicates.rs).
-pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+/// The duplicate window when `redundant_window` is not given. Copies through two healthy
+/// brokers arrive milliseconds apart: 2 s covers a slow broker with a wide margin, and keeps the
+/// duplicate filter within its cap up to about 130,000 messages a second (duplicates.rs;
+/// docs/decisions.md, issue 21).
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(2);
 
 /// The longest `redundant_window` accepted: one hour.
 const MAX_WINDOW_SECS: f64 = 3600.0;

@@ -552,6 +552,9 @@ impl Line {
     }
 
     /// [`Line::handle_packet`] for a packet from connection `id`.
+    // Inlined into `handle_input_on`, where the packet is read: called out of line, the packet
+    // (some 200 bytes) is copied once more on its way into the session.
+    #[inline(always)]
     pub fn handle_packet_on(
         &mut self,
         id: LinkId,
@@ -559,10 +562,6 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
-        let default_port = match id {
-            LinkId::A => self.config.port(),
-            LinkId::B => self.config.redundant_port(),
-        };
         let Some(link) = self.link_mut(id) else {
             return Ok(());
         };
@@ -570,12 +569,7 @@ impl Line {
             Ok(event) => event,
             Err(e) => {
                 if let ProtocolError::Redirected { server, .. } = &e {
-                    let (host, port) = server_reference(server, default_port);
-                    link.redirect = Some(Redirect {
-                        host,
-                        port,
-                        tried: false,
-                    });
+                    self.redirected(id, server);
                 }
                 return Err(e);
             }
@@ -583,7 +577,12 @@ impl Line {
         match event {
             None => {}
             Some(SessionEvent::Ready { .. }) => self.link_ready(id, now, wall_ns),
-            Some(SessionEvent::Message(p)) => self.deliver(p, id, now, wall_ns),
+            // A single line never looks at the duplicate filter (its receive path stays as it
+            // was before the redundant line); a redundant one passes each message through it.
+            Some(SessionEvent::Message(p)) => match self.redundancy {
+                None => self.deliver(p, id, None, now, wall_ns),
+                Some(_) => self.deliver_redundant(p, id, now, wall_ns),
+            },
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
             Some(SessionEvent::Refused(token, reason)) => {
                 let why = format!("the broker refused the message: {reason}");
@@ -599,6 +598,24 @@ impl Line {
             self.log(LogLevel::Warn, text);
         }
         Ok(())
+    }
+
+    /// Connection `id`'s broker sent it to `server` (MQTT 5 server reference): its next attempt
+    /// goes there.
+    #[cold]
+    fn redirected(&mut self, id: LinkId, server: &str) {
+        let default_port = match id {
+            LinkId::A => self.config.port(),
+            LinkId::B => self.config.redundant_port(),
+        };
+        let (host, port) = server_reference(server, default_port);
+        if let Some(link) = self.link_mut(id) {
+            link.redirect = Some(Redirect {
+                host,
+                port,
+                tried: false,
+            });
+        }
     }
 
     /// Connection `id` was accepted and subscribed. The line becomes connected with its first

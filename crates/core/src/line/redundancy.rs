@@ -142,7 +142,7 @@ impl Line {
 
     /// Passes a message from `link` through a redundant line's duplicate filter; `None` on a
     /// line with one connection (which never hashes).
-    #[inline(never)]
+    #[inline]
     pub(super) fn redundant_verdict(
         &mut self,
         link: LinkId,

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use workloads::{workload, Workload, WORKLOADS};
+use workloads::{workload, Workload, REDUNDANT_SINGLE, WORKLOADS};
 
 /// Every workload delivers what it should, natively: the cost test measures working code.
 #[test]
@@ -123,6 +123,20 @@ fn cost_within_budgets() {
         budgets::header(),
     ];
     let mut failures = Vec::new();
+    let measured_of = |name: &str| {
+        results
+            .iter()
+            .find_map(|(w, r)| (w.name == name).then(|| r.as_ref().ok().copied()).flatten())
+    };
+    let (twice, single) = REDUNDANT_SINGLE;
+    let ratio = match (measured_of(twice), measured_of(single)) {
+        (Some(t), Some(s)) if s > 0 => Some(format!(
+            "{twice} / {single}: {:.2}x (issue 21: a redundant line receiving every message \
+             twice, at most 1.5x a single line receiving it once)",
+            t as f64 / s as f64
+        )),
+        _ => None,
+    };
     for (w, r) in results {
         match r {
             Ok(measured) => {
@@ -149,6 +163,7 @@ fn cost_within_budgets() {
             Err(e) => failures.push(e),
         }
     }
+    report.extend(ratio);
     let report = report.join("\n");
     eprintln!("{report}");
     assert!(failures.is_empty(), "{report}\n\n{}", failures.join("\n\n"));

@@ -9,9 +9,10 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
+use mqtt_line_core::mqtt::{conn_ack, sub_ack, ConnectReturnCode, SubscribeReasonCode};
 use mqtt_line_core::mqtt::{write_packet, Packet, Protocol, Publish, PublishProperties, QoS};
 use mqtt_line_core::parts::sparkplug_payload::{encode, Metric, MetricValue, Payload};
-use mqtt_line_core::{Event, StationId, TagId, ValueType, FLAG_VALID};
+use mqtt_line_core::{Event, LinkId, StationId, TagId, ValueType, FLAG_VALID};
 
 use crate::common::payloads::{kepware_item, kepware_message, KEPWARE_PARAMS, UPLINK, UPLINK_TAGS};
 use crate::common::{gated, Harness};
@@ -39,7 +40,7 @@ impl Workload {
 }
 
 /// Every workload, in the order of the budget file.
-pub const WORKLOADS: [Workload; 8] = [
+pub const WORKLOADS: [Workload; 9] = [
     Workload {
         name: "text",
         what: "scenario 1: a text payload into IN_TOPIC, IN_DATA, IN_ID (QoS 0)",
@@ -89,7 +90,18 @@ pub const WORKLOADS: [Workload; 8] = [
         messages: 512,
         build: ack_id,
     },
+    Workload {
+        name: "redundant_twice",
+        what: "issue 21, scenario 10: raw_json's messages on a redundant line, each through \
+               connection A and then its copy through B (per message shown, both packets)",
+        messages: 1024,
+        build: redundant_twice,
+    },
 ];
+
+/// The workload whose messages `redundant_twice` receives once per connection: the report
+/// prints their ratio (issue 21's target: at most 1.5).
+pub const REDUNDANT_SINGLE: (&str, &str) = ("redundant_twice", "raw_json");
 
 pub fn workload(name: &str) -> Option<&'static Workload> {
     WORKLOADS.iter().find(|w| w.name == name)
@@ -107,6 +119,9 @@ pub struct Feed {
     confirm: Option<(TagId, TagId)>,
     /// The messages are QoS 1: each must be acknowledged (a PUBACK sent) before the next.
     acknowledged: bool,
+    /// The connections each message arrives through, in turn: A alone, or on a redundant line
+    /// A and then B (the copy, which must show nothing).
+    links: &'static [LinkId],
 }
 
 impl Feed {
@@ -127,6 +142,7 @@ impl Feed {
             values,
             confirm: None,
             acknowledged,
+            links: &[LinkId::A],
         }
     }
 
@@ -141,8 +157,13 @@ impl Feed {
         let mut request = 0;
         for i in 0..messages {
             let packet = &self.packets[i as usize % self.packets.len()];
-            input.extend_from_slice(packet);
-            line.handle_input(&mut input, now, WALL_NS).unwrap();
+            // Through each connection in turn, as the driver's loop of that connection does
+            // (the `_on` forms); a redundant line's copy through B must show nothing.
+            for &link in self.links {
+                input.extend_from_slice(packet);
+                line.handle_input_on(link, &mut input, now, WALL_NS)
+                    .unwrap();
+            }
             let (mut valid, mut shown) = (0, None);
             while let Some(e) = line.poll_event() {
                 if let Event::TagValue {
@@ -170,17 +191,20 @@ impl Feed {
                     black_box(e);
                 }
             }
-            line.poll_transmit_into(now, &mut output, WALL_NS).unwrap();
-            assert_eq!(
-                !output.is_empty(),
-                self.acknowledged,
-                "message {i} acknowledged"
-            );
-            if !output.is_empty() {
-                line.bytes_pending(now);
-                black_box(&output);
-                output.clear();
-                line.flushed(WALL_NS);
+            for &link in self.links {
+                line.poll_transmit_into_on(link, now, &mut output, WALL_NS)
+                    .unwrap();
+                assert_eq!(
+                    !output.is_empty(),
+                    self.acknowledged,
+                    "message {i} acknowledged on {link:?}"
+                );
+                if !output.is_empty() {
+                    line.bytes_pending_on(link, now);
+                    black_box(&output);
+                    output.clear();
+                    line.flushed_on(link, WALL_NS);
+                }
             }
         }
         assert!(
@@ -399,4 +423,53 @@ fn ack_id() -> Feed {
     let mut feed = Feed::new(h, Protocol::V311, msgs, 3);
     feed.confirm = Some((TagId(12), TagId(50)));
     feed
+}
+
+/// raw_json's station and messages on a redundant line (`redundant_host`), both connections
+/// ready; each message arrives through A and its copy through B.
+fn redundant_twice() -> Feed {
+    let tags = [
+        ("JA=temp".into(), ValueType::Ai),
+        ("JA=hum".into(), ValueType::Ci),
+        ("JA=ok".into(), ValueType::Ci),
+    ];
+    let mut params = JSON_ISO_TIME.to_vec();
+    params.push(("redundant_host", "127.0.0.2"));
+    let mut h = line(&params, "bench/s6/sensor/1", &tags);
+    connect_on(&mut h, LinkId::B);
+    h.events();
+    let msgs = publishes("bench/s6/sensor/1", QoS::AtMostOnce, |i| {
+        format!(
+            r#"{{"time":"{}","temp":2{i}.5,"hum":4{i},"ok":1}}"#,
+            iso_time(i)
+        )
+    });
+    let mut feed = Feed::new(h, Protocol::V311, msgs, 3);
+    feed.links = &[LinkId::A, LinkId::B];
+    feed
+}
+
+/// Opens connection `id` of the harness's line and lets its broker accept it and the
+/// subscription (the harness connects A only).
+fn connect_on(h: &mut Harness, id: LinkId) {
+    let now = h.now;
+    h.line
+        .transport_open_on(id, "127.0.0.2:1883", &Default::default(), now);
+    while h.line.poll_transmit_at_on(id, now, 0).is_some() {}
+    let ack = conn_ack(ConnectReturnCode::Success, false);
+    h.line
+        .handle_packet_on(id, Packet::ConnAck(ack), now, 0)
+        .unwrap();
+    let mut pkid = None;
+    while let Some(p) = h.line.poll_transmit_at_on(id, now, 0) {
+        if let Packet::Subscribe(sub) = p {
+            pkid = Some(sub.pkid);
+        }
+    }
+    let pkid = pkid.expect("connection B subscribes");
+    let granted = vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)];
+    h.line
+        .handle_packet_on(id, Packet::SubAck(sub_ack(pkid, granted)), now, 0)
+        .unwrap();
+    assert!(h.line.is_link_ready(id), "connection {id:?} ready");
 }
