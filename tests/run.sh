@@ -47,6 +47,8 @@ requirements=(
     "libssl-dev pkg-config -- pkg-config"
     "tinyproxy -- tinyproxy"
     "dante-server -- danted"
+    # rmqttd's build (below) compiles protobuf definitions and a C library with these.
+    "protobuf-compiler cmake -- protoc cmake"
 )
 
 missing_packages=()
@@ -97,6 +99,45 @@ fi
 (cd tests/sparkplug && { [ -x .venv/bin/python ] || python3 -m venv .venv; } &&
     .venv/bin/pip install --quiet --disable-pip-version-check pysparkplug==0.6.1) || exit 1
 
+# rmqttd, the raft-clustered broker of tests/tests/scale_out.rs and the scale-out benchmark
+# (docs/scale-out.md): not a Debian package, so a pinned version is built once into a tool
+# directory outside the repository and reused by every later run (docs/decisions.md, issue 23).
+# The build takes about 25 minutes on a 2-core machine: it runs in the background while the
+# workspace is checked and built, and the `cargo test` step waits for it.
+rmqttd_version=0.24.0
+rmqttd_root="$HOME/.cache/mqtt-line-tools/rmqttd-$rmqttd_version"
+rmqttd_log="$HOME/.cache/mqtt-line-tools/rmqttd-$rmqttd_version.install.log"
+rmqttd_pid=""
+if [ -n "${MQTT_LINE_RMQTTD:-}" ]; then
+    say "rmqttd: $MQTT_LINE_RMQTTD (MQTT_LINE_RMQTTD)"
+elif [ -x "$rmqttd_root/bin/rmqttd" ]; then
+    say "rmqttd $rmqttd_version: $rmqttd_root/bin/rmqttd"
+else
+    say "installing rmqttd $rmqttd_version in the background (cargo install, ~25 min once; log $rmqttd_log)"
+    mkdir -p "$(dirname "$rmqttd_log")"
+    cargo install --locked "rmqttd@$rmqttd_version" --root "$rmqttd_root" >"$rmqttd_log" 2>&1 &
+    rmqttd_pid=$!
+fi
+
+# Waits for the background install, if one runs; fails (with the end of its log) when it failed.
+# The scale-out tests then say they are ignored and why; this step makes the run red.
+wait_rmqttd() {
+    if [ -n "$rmqttd_pid" ]; then
+        say "waiting for the rmqttd install (pid $rmqttd_pid)"
+        local status=0
+        wait "$rmqttd_pid" || status=$?
+        rmqttd_pid=""
+        if [ "$status" -ne 0 ]; then
+            tail -n 20 "$rmqttd_log"
+            return 1
+        fi
+    fi
+    if [ -z "${MQTT_LINE_RMQTTD:-}" ] && [ -x "$rmqttd_root/bin/rmqttd" ]; then
+        export MQTT_LINE_RMQTTD="$rmqttd_root/bin/rmqttd"
+    fi
+    [ -n "${MQTT_LINE_RMQTTD:-}" ]
+}
+
 say "$(mosquitto -h 2>/dev/null | head -n 1)"
 say "$(gcc --version | head -n 1); $(openssl version); $(nats-server --version 2>&1 | head -n 1)"
 say "$(cargo --version); $(cargo fuzz --version); $(valgrind --version)"
@@ -116,7 +157,8 @@ step() {
 
 test_log="$(mktemp)"
 fuzz_scratch="$(mktemp -d)"
-trap 'rm -rf "$test_log" "$fuzz_scratch"' EXIT
+# An interrupted run also ends the rmqttd install it started (a later run starts it again).
+trap 'rm -rf "$test_log" "$fuzz_scratch"; [ -z "$rmqttd_pid" ] || kill "$rmqttd_pid" 2>/dev/null' EXIT
 
 run_tests() {
     cargo test --release --workspace --no-fail-fast 2>&1 | tee "$test_log"
@@ -146,6 +188,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo fmt --check (fuzz)" bash -c 'cd crates/core/fuzz && cargo fmt -- --check'
 step "cargo clippy" cargo clippy --release --workspace --all-targets -- -D warnings
 step "release build" cargo build --release --workspace
+step "rmqttd install" wait_rmqttd
 step "cargo test" run_tests
 step "fuzz run" fuzz_targets
 
