@@ -16,6 +16,7 @@
 //!   deliberately malformed ones).
 //! * [`http_get`]: a GET for sim-host's `--http` server; [`browser`]: headless chromium through
 //!   the DevTools protocol, for the live page.
+//! * [`rmqtt_cluster::RmqttCluster`]: a 3-node rmqtt raft cluster on loopback, for scale-out.
 //! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
 //!   configurations, `--duration`).
 //!
@@ -35,6 +36,7 @@ mod net;
 mod paths;
 mod pki;
 mod process;
+pub mod rmqtt_cluster;
 mod simhost;
 pub mod wire;
 
@@ -43,7 +45,7 @@ use std::time::Duration;
 pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder};
 pub use clients::{publish, publish_at, subscribe_one, try_publish, Received, Subscription};
 pub use config::{toml_string, LineConfig, StationConfig};
-pub use http_client::{http_get, HttpResponse};
+pub use http_client::{http_get, try_http_get, HttpResponse};
 pub use interop_brokers::{find_program, ExternalBroker};
 pub use net::{free_port, wait_for_addr, wait_for_port};
 pub use paths::{bin_dir, plugin_path, sim_host_path, workspace_dir};
