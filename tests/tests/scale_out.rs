@@ -26,6 +26,9 @@ use serde_json::Value;
 const TOPIC: &str = "plant/data";
 /// The shared subscription every line makes.
 const SHARED_FILTER: &str = "$share/scada/plant/#";
+/// After the moved line's reconnection, the time the cluster is given to apply its new
+/// subscription on every node (raft heartbeat 100 ms, proposals batched up to 200 ms).
+const SETTLE_MARGIN: Duration = Duration::from_secs(2);
 /// How long, at most, after the last publish the lines may take to show what they got.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -448,7 +451,6 @@ fn node_loss(flavour: Flavour) -> NodeLoss {
     let (count, rate, kill_at) = (3000u64, 100.0, 1000u64);
     let publisher = Publisher::start(cluster.mqtt_port(0), count, rate);
     // Pacing: the kill comes when message `kill_at` is due.
-    let started = Instant::now();
     pump_for(
         &mut processes,
         Duration::from_secs_f64(kill_at as f64 / rate),
@@ -476,7 +478,6 @@ fn node_loss(flavour: Flavour) -> NodeLoss {
     };
     let sent = publisher.finish();
     drain(&mut processes, &sent);
-    let _ = started;
     // Message numbers by when they left the publisher.
     let first_at_or_after = |t: Instant| {
         sent.at
@@ -485,17 +486,27 @@ fn node_loss(flavour: Flavour) -> NodeLoss {
             .unwrap_or(sent.at.len()) as u64
     };
     let kill_n = first_at_or_after(killed_at);
-    let settled_n = first_at_or_after(settled);
+    // The moved line's SUBACK means its subscription is committed in the raft log; the
+    // publisher's node applies it a heartbeat or so later.
+    let settled_n = first_at_or_after(settled + SETTLE_MARGIN);
     let out = NodeLoss {
         before: tally(&processes, &sent, 0..kill_n),
         between: tally(&processes, &sent, kill_n..settled_n),
         after: tally(&processes, &sent, settled_n..count),
         settled_after: settled - killed_at,
     };
+    // How long after the kill the cluster lost its last message.
+    let last_loss = out
+        .between
+        .lost
+        .iter()
+        .chain(&out.after.lost)
+        .max()
+        .map(|n| sent.at[*n as usize].saturating_duration_since(killed_at));
     eprintln!(
         "{flavour:?}: node 3 killed at message {kill_n}; the moved line connected again after \
-         {:?} (message {settled_n}); lost before {} of {}, between {} of {}, after {} of {} \
-         ({:?}); duplicated {} / {} / {}",
+         {:?}, settled from message {settled_n} on; last loss {last_loss:?} after the kill; lost \
+         before {} of {}, between {} of {}, after {} of {} ({:?}); duplicated {} / {} / {}",
         out.settled_after,
         out.before.lost.len(),
         out.before.sent,
