@@ -61,7 +61,7 @@ def scale_out(path, out):
     right.set_xticks(list(xs), labels, rotation=15, fontsize=8)
     right.set_ylabel("CPU µs per message")
     right.set_title("CPU per message")
-    right.legend(loc="upper left")
+    right.legend(loc="best")
     fig.suptitle("Lines sharing $share/scada/plant/# on rmqtt 0.24.0 (QoS 1, one publisher)",
                  fontsize=10)
     fig.tight_layout()

@@ -707,7 +707,10 @@ fn benchmark_lines_on_a_cluster_against_one_node() {
     for lines in [1, 2, 4] {
         rows.push(bench_row(
             &cluster,
-            &format!("{lines} processes, 3 nodes"),
+            &format!(
+                "{lines} process{}, 3 nodes",
+                if lines == 1 { "" } else { "es" }
+            ),
             lines,
             count,
         ));
