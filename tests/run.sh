@@ -120,7 +120,7 @@ else
 fi
 
 # Waits for the background install, if one runs; fails (with the end of its log) when it failed.
-# The scale-out tests then say they are ignored and why; this step makes the run red.
+# The scale-out tests would fail too, naming rmqttd; this step says why first.
 wait_rmqttd() {
     if [ -n "$rmqttd_pid" ]; then
         say "waiting for the rmqttd install (pid $rmqttd_pid)"

@@ -443,23 +443,7 @@ fn execute(cli: Cli) -> Result<(), AppError> {
 fn record_options(a: RecordArgs) -> Result<record::RecordOptions, AppError> {
     let mut o = match &a.config {
         Some(path) => record::options_from_line(&load_config(path)?, a.output.clone())?,
-        None => record::RecordOptions {
-            host: String::new(),
-            port: 1883,
-            topic_filter: "#".into(),
-            protocol_version: 4,
-            qos: 1,
-            user_name: None,
-            password: None,
-            client_id: format!("sim-host-record-{}", std::process::id()),
-            duration: None,
-            count: None,
-            output: a.output.clone(),
-            security: record_transport::Security {
-                ws_path: "/mqtt".into(),
-                ..Default::default()
-            },
-        },
+        None => record::RecordOptions::defaults(a.output.clone()),
     };
     let tls_before = o.security.tls;
     if a.tls || a.tls_ca_file.is_some() || a.tls_client_cert_file.is_some() {

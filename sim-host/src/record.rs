@@ -34,6 +34,30 @@ pub struct RecordOptions {
     pub security: Security,
 }
 
+impl RecordOptions {
+    /// What `sim-host record` uses when neither a configuration nor an option says otherwise:
+    /// port 1883, every topic, MQTT 3.1.1 at QoS 1, a client id of its own, no end, no TLS.
+    pub fn defaults(output: PathBuf) -> RecordOptions {
+        RecordOptions {
+            host: String::new(),
+            port: 1883,
+            topic_filter: "#".into(),
+            protocol_version: 4,
+            qos: 1,
+            user_name: None,
+            password: None,
+            client_id: format!("sim-host-record-{}", std::process::id()),
+            duration: None,
+            count: None,
+            output,
+            security: Security {
+                ws_path: "/mqtt".into(),
+                ..Security::default()
+            },
+        }
+    }
+}
+
 /// How often progress goes to stderr.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How long one wait for the broker lasts before stop conditions are looked at again.
@@ -47,23 +71,7 @@ const MAX_PACKET: usize = 268_435_456;
 /// `tls_client_key_file`) and WebSocket (`transport`, `ws_path`). The port defaults to 8883 with
 /// TLS, as for the line.
 pub fn options_from_line(spec: &LineSpec, output: PathBuf) -> Result<RecordOptions, AppError> {
-    let mut o = RecordOptions {
-        host: String::new(),
-        port: 1883,
-        topic_filter: "#".into(),
-        protocol_version: 4,
-        qos: 1,
-        user_name: None,
-        password: None,
-        client_id: format!("sim-host-record-{}", std::process::id()),
-        duration: None,
-        count: None,
-        output,
-        security: Security {
-            ws_path: "/mqtt".into(),
-            ..Security::default()
-        },
-    };
+    let mut o = RecordOptions::defaults(output);
     let mut port_given = false;
     // The first entry of the host list may name its own port, which wins over `port`.
     let mut entry_port = None;

@@ -180,6 +180,11 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
+/// The lines of a mosquitto WebSocket listener, for [`MosquittoBuilder::listener`]: mosquitto
+/// 2.0.11 binds a websockets listener to every address unless it also says `socket_domain ipv4`,
+/// which keeps it on loopback.
+pub const WEBSOCKET_LISTENER: [&str; 2] = ["protocol websockets", "socket_domain ipv4"];
+
 /// Where Debian (and most distributions) install mosquitto's dynamic-security plugin.
 pub fn dynamic_security_plugin() -> PathBuf {
     const NAME: &str = "mosquitto_dynamic_security.so";

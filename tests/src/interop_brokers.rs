@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::{free_port, wait_for_port};
 use crate::process::{kill_group, tail};
+use crate::required::require_program;
 
 /// Where a program is: on PATH, or in /usr/sbin or /usr/lib/rabbitmq/bin (Debian).
 pub fn find_program(name: &str) -> Option<PathBuf> {
@@ -20,17 +21,6 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .unwrap_or_default();
     dirs.extend(["/usr/sbin", "/usr/lib/rabbitmq/bin"].map(PathBuf::from));
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// Where a broker program the interop tests need is. Panics when it is missing, with how to install
-/// it: the test command installs it, so a missing broker is a failure, not a skip.
-fn require_program(name: &str, package: &str) -> PathBuf {
-    find_program(name).unwrap_or_else(|| {
-        panic!(
-            "{name} is not installed: run tests/run.sh (the README's test command), which \
-             installs it, or `apt-get install {package}`"
-        )
-    })
 }
 
 /// A broker process (group) of one test.

@@ -19,6 +19,9 @@
 //! * [`rmqtt_cluster::RmqttCluster`]: a 3-node rmqtt raft cluster on loopback, for scale-out.
 //! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
 //!   configurations, `--duration`).
+//! * [`JsonLinesChild`]: a helper program speaking JSON lines (Tahu's edge node, pysparkplug).
+//! * [`require_program`] and [`missing`]: a program or package the test command installs is
+//!   missing, so the test fails saying how to get it (never a silent pass).
 //!
 //! Every wait is bounded by a deadline ([`TIMEOUT`] unless a test says otherwise) and fails with a
 //! message that shows what was seen so far: sim-host events, its stderr, and the broker log.
@@ -32,26 +35,32 @@ pub mod corpus_broker;
 pub mod fake_broker;
 mod http_client;
 mod interop_brokers;
+mod json_lines;
 mod net;
 mod paths;
 mod pki;
 mod process;
+mod required;
 pub mod rmqtt_cluster;
 mod simhost;
 pub mod wire;
 
 use std::time::Duration;
 
-pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder};
+pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder, WEBSOCKET_LISTENER};
 pub use clients::{publish, publish_at, subscribe_one, try_publish, Received, Subscription};
 pub use config::{toml_string, LineConfig, StationConfig};
 pub use http_client::{http_get, try_http_get, HttpResponse};
 pub use interop_brokers::{find_program, ExternalBroker};
+pub use json_lines::JsonLinesChild;
 pub use net::{free_port, wait_for_addr, wait_for_port};
 pub use paths::{bin_dir, plugin_path, sim_host_path, workspace_dir};
 pub use pki::{mosquitto_password_file, Pki, CLIENT_CN};
 pub use process::{send_signal, wait_with_deadline, Spawned};
-pub use simhost::{assert_refused, ev, run_to_exit, Finished, SimHost};
+pub use required::{missing, missing_program, require_program};
+pub use simhost::{
+    assert_example_checks_clean, assert_refused, check_config, ev, run_to_exit, Finished, SimHost,
+};
 
 /// How long any single wait of a test may last before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(20);

@@ -179,6 +179,18 @@ impl Pki {
         self.path(name).display().to_string()
     }
 
+    /// The lines of a mosquitto TLS listener serving `cert` and `key` (names in this directory)
+    /// and trusting `ca.crt` for client certificates, for [`MosquittoBuilder::listener`].
+    ///
+    /// [`MosquittoBuilder::listener`]: crate::MosquittoBuilder::listener
+    pub fn tls_listener_lines(&self, cert: &str, key: &str) -> Vec<String> {
+        vec![
+            format!("cafile {}", self.path_text("ca.crt")),
+            format!("certfile {}", self.path_text(cert)),
+            format!("keyfile {}", self.path_text(key)),
+        ]
+    }
+
     fn write(&self, name: &str, contents: &str) {
         std::fs::write(self.path(name), contents)
             .unwrap_or_else(|e| panic!("cannot write {name}: {e}"));

@@ -10,7 +10,8 @@
 //! node is a child process in its own process group, stopped by its process id (SIGKILL) at drop.
 //!
 //! rmqttd is not a Debian package; tests/run.sh installs a pinned version with `cargo install`
-//! into a tool directory ([`rmqttd_path`] says where it is looked for).
+//! into a tool directory ([`require_rmqttd`] says where it is looked for; without it the tests
+//! fail saying how to install it).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::process::CommandExt;
@@ -23,6 +24,7 @@ use serde_json::Value;
 use crate::http_client::try_http_get;
 use crate::net::{free_port, wait_for_port};
 use crate::process::{kill_group, tail};
+use crate::required::missing;
 
 /// The pinned rmqttd version tests/run.sh installs.
 pub const RMQTTD_VERSION: &str = "0.24.0";
@@ -34,34 +36,50 @@ pub const RMQTTD_ENV: &str = "MQTT_LINE_RMQTTD";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where rmqttd is: `$MQTT_LINE_RMQTTD`, else tests/run.sh's tool directory
-/// `$HOME/.cache/mqtt-line-tools/rmqttd-0.24.0/bin/rmqttd`. `Err` says why there is none, for
-/// the message of an ignored test.
-pub fn rmqttd_path() -> Result<PathBuf, String> {
+/// `$HOME/.cache/mqtt-line-tools/rmqttd-0.24.0/bin/rmqttd`. Fails the calling test when neither
+/// names a file, saying how to install it: tests/run.sh installs it, so a missing rmqttd is a
+/// broken set-up, never a test to pass silently (docs/decisions.md, *Tests: a missing tool fails
+/// its test*).
+#[track_caller]
+pub fn require_rmqttd() -> PathBuf {
+    let install = format!(
+        "install it with `apt-get install protobuf-compiler cmake && cargo install --locked \
+         rmqttd@{RMQTTD_VERSION} --root ~/.cache/mqtt-line-tools/rmqttd-{RMQTTD_VERSION}` (about \
+         25 minutes once) or set {RMQTTD_ENV} to an rmqttd {RMQTTD_VERSION} binary"
+    );
     if let Some(path) = std::env::var_os(RMQTTD_ENV) {
         let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!(
-                "{RMQTTD_ENV}={} is not a file",
-                path.display().to_string().escape_debug()
-            ))
-        };
+        if !path.is_file() {
+            missing(
+                &format!(
+                    "the rmqttd binary {RMQTTD_ENV}={} is not a file",
+                    path.display().to_string().escape_debug()
+                ),
+                &install,
+            );
+        }
+        return path;
     }
-    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    let Some(home) = std::env::var_os("HOME") else {
+        missing(
+            &format!("the rmqttd binary: HOME is not set and neither is {RMQTTD_ENV}"),
+            &install,
+        );
+    };
     let path = PathBuf::from(home).join(format!(
         ".cache/mqtt-line-tools/rmqttd-{RMQTTD_VERSION}/bin/rmqttd"
     ));
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "rmqttd {RMQTTD_VERSION} is not installed at {} and {RMQTTD_ENV} is not set: \
-             tests/run.sh installs it (cargo install --locked rmqttd@{RMQTTD_VERSION}, about 25 \
-             minutes once)",
-            path.display()
-        ))
+    if !path.is_file() {
+        missing(
+            &format!(
+                "the rmqttd binary ({RMQTTD_VERSION}) is not installed at {} and {RMQTTD_ENV} is \
+                 not set",
+                path.display()
+            ),
+            &install,
+        );
     }
+    path
 }
 
 /// One node's ports, all on 127.0.0.1.

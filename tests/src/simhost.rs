@@ -455,6 +455,25 @@ impl SimHost {
         self.expect("a `disconnected` event", ev::is_disconnected)
     }
 
+    /// Waits for the first `disconnected` event, whose reason must pass `pred` (it should name
+    /// `what`), and checks that the line never reported `connected`: for a connection the line
+    /// must refuse (a certificate, a key, a proxy's answer) or cannot make. Returns the reason.
+    pub fn expect_refusal(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let e = self.expect_disconnected();
+        let reason = ev::field(&e, "reason").to_string();
+        eprintln!("refused ({what}): {reason}");
+        let report = self.report();
+        assert!(
+            pred(&reason),
+            "the `disconnected` reason should name {what}: {reason:?}\n{report}"
+        );
+        assert!(
+            !self.events().iter().any(ev::is_connected),
+            "the line must not report `connected`\n{report}"
+        );
+        reason
+    }
+
     /// Waits for a station event with this state.
     pub fn expect_station(&mut self, station: &str, state: &str) -> Value {
         self.expect(&format!("station {station} state {state}"), |e| {
@@ -684,6 +703,29 @@ pub fn run_to_exit(config: &str, args: &[&str], timeout: Duration) -> Finished {
         stdout: stdout.text(),
         stderr: stderr.text(),
     }
+}
+
+/// `sim-host check` of `config` with the built plugin, waited for (at most [`crate::TIMEOUT`]).
+pub fn check_config(config: &str) -> Finished {
+    let plugin = plugin_path();
+    let plugin = plugin.to_str().expect("UTF-8 path");
+    run_to_exit(
+        config,
+        &["check", "{config}", "--plugin", plugin],
+        crate::TIMEOUT,
+    )
+}
+
+/// Checks the shipped example `examples/{name}`: it must pass `check` without a warning, and
+/// `check` must sum it up as `summary` (`configuration OK: 3 stations, 6 tags`).
+pub fn assert_example_checks_clean(name: &str, summary: &str) {
+    let path = crate::workspace_dir().join("examples").join(name);
+    let config = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let done = check_config(&config);
+    assert_eq!(done.code, Some(0), "{done}");
+    assert!(done.stdout.contains(summary), "{done}");
+    assert!(!done.stderr.contains("WARN"), "{done}");
 }
 
 /// Runs `check` and `run` on `config`; both must exit 2 with a message containing each of

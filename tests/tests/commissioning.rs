@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mqtt_line_e2e::{
     free_port, plugin_path, publish, sim_host_path, workspace_dir, Mosquitto, Pki, Spawned,
-    CLIENT_CN,
+    CLIENT_CN, WEBSOCKET_LISTENER,
 };
 use serde_json::Value;
 
@@ -18,14 +18,11 @@ fn payload_dir() -> PathBuf {
     workspace_dir().join("../shared/payloads")
 }
 
-/// Starts `sim-host record` on `broker` with `filter` until `count` messages, and waits until it
-/// has subscribed.
-fn start_recording(broker: &Mosquitto, filter: &str, count: usize, out: &Path) -> Spawned {
+/// Starts `sim-host record ARGS -o OUT` and waits until it has subscribed.
+fn record_to<S: AsRef<std::ffi::OsStr>>(args: &[S], out: &Path) -> Spawned {
     let mut cmd = Command::new(sim_host_path());
-    cmd.args(["record", "--host", "127.0.0.1", "--port"])
-        .arg(broker.port().to_string())
-        .args(["--topic-filter", filter, "--count"])
-        .arg(count.to_string())
+    cmd.arg("record")
+        .args(args)
         .arg("-o")
         .arg(out)
         .stdin(Stdio::null());
@@ -36,6 +33,25 @@ fn start_recording(broker: &Mosquitto, filter: &str, count: usize, out: &Path) -
         "INFO record: subscribed",
     );
     rec
+}
+
+/// Starts `sim-host record` on `broker` with `filter` until `count` messages, and waits until it
+/// has subscribed.
+fn start_recording(broker: &Mosquitto, filter: &str, count: usize, out: &Path) -> Spawned {
+    let (port, count) = (broker.port().to_string(), count.to_string());
+    record_to(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--topic-filter",
+            filter,
+            "--count",
+            &count,
+        ],
+        out,
+    )
 }
 
 /// Waits (bounded) until the process's stderr holds `needle`.
@@ -568,17 +584,19 @@ fn mqtt5_properties_are_recorded_and_replayed_to_an_mqtt5_line() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("v5.jsonl");
-    let mut cmd = Command::new(sim_host_path());
-    cmd.args(["record", "--host", "127.0.0.1", "--port"])
-        .arg(broker.port().to_string())
-        .args(["--protocol-version", "5", "--count", "2", "-o"])
-        .arg(&file)
-        .stdin(Stdio::null());
-    let mut rec = Spawned::start("sim-host record", cmd);
-    wait_stderr(
-        &rec,
-        "the recorder's subscription",
-        "INFO record: subscribed",
+    let port = broker.port().to_string();
+    let mut rec = record_to(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--protocol-version",
+            "5",
+            "--count",
+            "2",
+        ],
+        &file,
     );
     publish_v5(broker.port(), "a/one", "1");
     publish_v5(broker.port(), "b/two", "2");
@@ -665,21 +683,10 @@ fn recorded(file: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// `sim-host record` with `args` until `count` messages; waits until it has subscribed.
 fn start_recording_with(args: &[String], count: usize, out: &Path) -> Spawned {
-    let mut cmd = Command::new(sim_host_path());
-    cmd.arg("record")
-        .args(args)
-        .args(["--topic-filter", "rec/#", "--count"])
-        .arg(count.to_string())
-        .arg("-o")
-        .arg(out)
-        .stdin(Stdio::null());
-    let rec = Spawned::start("sim-host record", cmd);
-    wait_stderr(
-        &rec,
-        "the recorder's subscription",
-        "INFO record: subscribed",
-    );
-    rec
+    let mut args = args.to_vec();
+    args.extend(["--topic-filter".into(), "rec/#".into(), "--count".into()]);
+    args.push(count.to_string());
+    record_to(&args, out)
 }
 
 /// Issue 22's "TLS, WebSocket ... as for a line": one mosquitto with a TLS listener that
@@ -691,25 +698,17 @@ fn record_over_tls_with_a_client_certificate_and_over_websockets_keeps_the_bytes
     let pki = Pki::generate();
     let (tls_port, ws_port, wss_port) = (free_port(), free_port(), free_port());
     let tls = |more: &[&str]| {
-        let mut l = vec![
-            format!("cafile {}", pki.path_text("ca.crt")),
-            format!("certfile {}", pki.path_text("server.crt")),
-            format!("keyfile {}", pki.path_text("server.key")),
-        ];
+        let mut l = pki.tls_listener_lines("server.crt", "server.key");
         l.extend(more.iter().map(|s| s.to_string()));
         l
     };
-    let ws = ["protocol websockets", "socket_domain ipv4"];
     let broker = Mosquitto::builder()
         .listener(
             tls_port,
             tls(&["require_certificate true", "use_identity_as_username true"]),
         )
-        .listener(
-            ws_port,
-            ws.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        )
-        .listener(wss_port, tls(&ws))
+        .listener(ws_port, WEBSOCKET_LISTENER)
+        .listener(wss_port, tls(&WEBSOCKET_LISTENER))
         .start();
     let dir = tempfile::tempdir().expect("temp dir");
     let msgs: Vec<(String, Vec<u8>)> = vec![
@@ -799,14 +798,7 @@ fn record_over_tls_names_a_wrong_ca_and_a_missing_ca_file() {
     let pki = Pki::generate();
     let tls_port = free_port();
     let broker = Mosquitto::builder()
-        .listener(
-            tls_port,
-            vec![
-                format!("cafile {}", pki.path_text("ca.crt")),
-                format!("certfile {}", pki.path_text("server.crt")),
-                format!("keyfile {}", pki.path_text("server.key")),
-            ],
-        )
+        .listener(tls_port, pki.tls_listener_lines("server.crt", "server.key"))
         .start();
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("r.jsonl");

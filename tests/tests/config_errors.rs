@@ -2,8 +2,7 @@
 //! the 65,535-byte MQTT string limit, parameters given twice, and the `check` warnings.
 
 use mqtt_line_e2e::{
-    assert_refused, ev, free_port, plugin_path, run_to_exit, LineConfig, Mosquitto, SimHost,
-    StationConfig, TIMEOUT,
+    assert_refused, check_config, ev, free_port, LineConfig, Mosquitto, SimHost, StationConfig,
 };
 
 fn inputs(name: &str, address: &str) -> StationConfig {
@@ -93,10 +92,8 @@ fn check_warns_about_configurations_that_cannot_work_as_meant() {
             "Station Will Topic 'dev/#' contains an MQTT wildcard",
         ),
     ];
-    let plugin = plugin_path();
-    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap()];
     for (what, config, warning) in cases {
-        let done = run_to_exit(&config.to_toml(), &args, TIMEOUT);
+        let done = check_config(&config.to_toml());
         assert_eq!(done.code, Some(0), "{what}\n{done}");
         assert!(done.stderr.contains("WARN"), "{what}\n{done}");
         assert!(
@@ -105,7 +102,7 @@ fn check_warns_about_configurations_that_cannot_work_as_meant() {
         );
     }
     let good = LineConfig::new(free_port()).station(inputs("dev", "dev/1"));
-    let done = run_to_exit(&good.to_toml(), &args, TIMEOUT);
+    let done = check_config(&good.to_toml());
     assert_eq!((done.code, done.stderr.as_str()), (Some(0), ""), "{done}");
 }
 

@@ -4,16 +4,16 @@
 //! WebSocket connections inside the tunnel.
 //!
 //! Each proxy runs as a child of the test on a free loopback port, with its own configuration in
-//! a temporary directory, and is stopped by pid. A test whose proxy program is missing says
-//! SKIPPED with the reason and passes: `tests/run.sh` installs tinyproxy and dante-server.
+//! a temporary directory, and is stopped by pid. A test whose proxy program is missing fails,
+//! saying how to install it: `tests/run.sh` installs tinyproxy and dante-server.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use mqtt_line_e2e::{
-    ev, find_program, free_port, publish, send_signal, wait_for_port, LineConfig, Mosquitto, Pki,
-    SimHost, Spawned, StationConfig, TIMEOUT,
+    ev, free_port, publish, require_program, send_signal, wait_for_port, LineConfig, Mosquitto,
+    Pki, SimHost, Spawned, StationConfig, TIMEOUT, WEBSOCKET_LISTENER,
 };
 
 /// A station `s` on `conn/value` with the input tags.
@@ -25,23 +25,6 @@ fn station() -> StationConfig {
 fn value_arrives(broker: &Mosquitto, host: &mut SimHost, text: &str) {
     publish(broker.port(), "conn/value", text.as_bytes(), 1, false);
     host.expect_value_eq("s", "data", text);
-}
-
-/// Waits for the first `disconnected` event; the line must never have been connected.
-fn expect_refusal(host: &mut SimHost, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let e = host.expect_disconnected();
-    let reason = ev::field(&e, "reason").to_string();
-    eprintln!("refused ({what}): {reason}");
-    let report = host.report();
-    assert!(
-        pred(&reason),
-        "the `disconnected` reason should say {what}: {reason:?}\n{report}"
-    );
-    assert!(
-        !host.events().iter().any(ev::is_connected),
-        "the line must not report `connected`\n{report}"
-    );
-    reason
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,7 +74,7 @@ fn tls_psk_with_a_wrong_key_is_refused_with_the_reason() {
         .param("tls_psk_key", wrong)
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "that the broker refused the key", |r| {
+    host.expect_refusal("that the broker refused the key", |r| {
         r.contains("TLS-PSK handshake")
             && r.contains("refused the pre-shared key for identity 'line-1'")
     });
@@ -116,21 +99,15 @@ struct Proxy {
 }
 
 impl Proxy {
-    /// Starts `program` with `args(config path)` after writing `config(port)`; `None` (and a
-    /// SKIPPED line) when the program is not installed.
+    /// Starts `program` with `args(config path)` after writing `config(port)`; fails the test,
+    /// naming the Debian `package`, when the program is not installed.
     fn start(
         program: &str,
         package: &str,
         config: impl Fn(u16) -> String,
         args: impl Fn(&str) -> Vec<String>,
-    ) -> Option<Proxy> {
-        let Some(path): Option<PathBuf> = find_program(program) else {
-            eprintln!(
-                "SKIPPED: {program} is not installed (tests/run.sh installs it: apt-get install \
-                 {package})"
-            );
-            return None;
-        };
+    ) -> Proxy {
+        let path = require_program(program, package);
         let dir = tempfile::Builder::new()
             .prefix("mqtt-line-proxy-")
             .tempdir()
@@ -148,11 +125,11 @@ impl Proxy {
             "{program} does not listen on 127.0.0.1:{port}\n{}",
             child.report()
         );
-        Some(Proxy {
+        Proxy {
             child,
             port,
             _dir: dir,
-        })
+        }
     }
 
     fn report(&self) -> String {
@@ -176,7 +153,7 @@ impl Drop for Proxy {
 
 /// tinyproxy in the foreground, allowing CONNECT from loopback to `connect_port` only, asking
 /// for Basic credentials when `auth` is given.
-fn tinyproxy(connect_port: u16, auth: Option<(&str, &str)>) -> Option<Proxy> {
+fn tinyproxy(connect_port: u16, auth: Option<(&str, &str)>) -> Proxy {
     let auth = auth.map(|(u, p)| format!("BasicAuth {u} {p}\n"));
     Proxy::start(
         "tinyproxy",
@@ -194,7 +171,7 @@ fn tinyproxy(connect_port: u16, auth: Option<(&str, &str)>) -> Option<Proxy> {
 
 /// danted in the foreground: SOCKS5 without authentication (dante's user name method checks the
 /// system's accounts, which a test cannot add), from and to loopback only.
-fn danted() -> Option<Proxy> {
+fn danted() -> Proxy {
     Proxy::start(
         "danted",
         "dante-server",
@@ -228,9 +205,7 @@ fn danted() -> Option<Proxy> {
 #[test]
 fn http_connect_proxy_with_credentials_carries_the_connection() {
     let broker = Mosquitto::start();
-    let Some(proxy) = tinyproxy(broker.port(), Some(("op", "s3cr3t"))) else {
-        return;
-    };
+    let proxy = tinyproxy(broker.port(), Some(("op", "s3cr3t")));
     let config = LineConfig::new(broker.port())
         .param(
             "proxy",
@@ -250,10 +225,7 @@ fn http_connect_proxy_with_credentials_carries_the_connection() {
 fn http_proxy_refusing_the_port_is_a_connection_error_with_its_answer() {
     let broker = Mosquitto::start();
     // tinyproxy allows CONNECT to another port only: 403 for the broker's.
-    let Some(proxy) = tinyproxy(broker.port().wrapping_add(1).max(1), Some(("op", "s3cr3t")))
-    else {
-        return;
-    };
+    let proxy = tinyproxy(broker.port().wrapping_add(1).max(1), Some(("op", "s3cr3t")));
     let config = LineConfig::new(broker.port())
         .param(
             "proxy",
@@ -261,7 +233,7 @@ fn http_proxy_refusing_the_port_is_a_connection_error_with_its_answer() {
         )
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    let reason = expect_refusal(&mut host, "the proxy and its 403", |r| {
+    let reason = host.expect_refusal("the proxy and its 403", |r| {
         r.contains(&format!("proxy http://op@127.0.0.1:{}", proxy.port)) && r.contains(" 403 ")
     });
     assert!(!reason.contains("s3cr3t"), "{reason}");
@@ -272,11 +244,9 @@ fn http_proxy_refusing_the_port_is_a_connection_error_with_its_answer() {
 fn socks5_proxy_carries_a_websocket_connection() {
     let ws_port = free_port();
     let broker = Mosquitto::builder()
-        .listener(ws_port, ["protocol websockets", "socket_domain ipv4"])
+        .listener(ws_port, WEBSOCKET_LISTENER)
         .start();
-    let Some(proxy) = danted() else {
-        return;
-    };
+    let proxy = danted();
     let config = LineConfig::new(ws_port)
         .param("transport", "websocket")
         .param("proxy", &format!("socks5://127.0.0.1:{}", proxy.port))
@@ -298,9 +268,7 @@ fn socks5_proxy_carries_a_websocket_connection() {
 fn tls_psk_through_an_http_proxy() {
     let psk_port = free_port();
     let broker = psk_broker(psk_port);
-    let Some(proxy) = tinyproxy(psk_port, None) else {
-        return;
-    };
+    let proxy = tinyproxy(psk_port, None);
     let config = LineConfig::new(psk_port)
         .param("tls", "YES")
         .param("tls_psk_identity", PSK_IDENTITY)
@@ -322,7 +290,7 @@ fn a_proxy_that_is_not_there_is_named() {
         .param("proxy", &format!("socks5://op:s3cr3t@127.0.0.1:{dead}"))
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    let reason = expect_refusal(&mut host, "the proxy it cannot reach", |r| {
+    let reason = host.expect_refusal("the proxy it cannot reach", |r| {
         r.contains(&format!(
             "cannot connect to proxy socks5://op@127.0.0.1:{dead}"
         ))
@@ -336,18 +304,9 @@ fn socks5_proxy_carries_a_tls_connection_with_the_brokers_certificate_checked() 
     let pki = Pki::generate();
     let tls_port = free_port();
     let broker = Mosquitto::builder()
-        .listener(
-            tls_port,
-            [
-                format!("cafile {}", pki.path_text("ca.crt")),
-                format!("certfile {}", pki.path_text("server.crt")),
-                format!("keyfile {}", pki.path_text("server.key")),
-            ],
-        )
+        .listener(tls_port, pki.tls_listener_lines("server.crt", "server.key"))
         .start();
-    let Some(proxy) = danted() else {
-        return;
-    };
+    let proxy = danted();
     let config = LineConfig::new(tls_port)
         .param("tls", "YES")
         .param("tls_ca_file", &pki.path_text("ca.crt"))

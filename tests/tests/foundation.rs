@@ -8,8 +8,8 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, TcpListener};
 
 use mqtt_line_e2e::{
-    assert_refused, ev, free_port, plugin_path, publish, run_to_exit, subscribe_one, LineConfig,
-    Mosquitto, SimHost, StationConfig, TIMEOUT,
+    assert_refused, check_config, ev, free_port, publish, subscribe_one, LineConfig, Mosquitto,
+    SimHost, StationConfig,
 };
 use serde_json::{json, Value};
 
@@ -632,9 +632,7 @@ fn check_accepts_a_good_file_without_connecting() {
                 .tag("out_value", "OUT_VALUE", "TxtO"),
         )
         .to_toml();
-    let plugin = plugin_path();
-    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap()];
-    let done = run_to_exit(&config, &args, TIMEOUT);
+    let done = check_config(&config);
     assert_eq!(done.code, Some(0), "{done}");
     match listener.accept() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}

@@ -3,10 +3,10 @@
 //! without a reload, and a payload that looks like markup shows as text.
 //!
 //! The browser is started once for this test binary (one test) and killed by its pid at the
-//! end. Without chromium the test says SKIPPED and passes: `tests/run.sh` installs it.
+//! end. Without chromium the test fails, saying how to install it (`tests/run.sh` does).
 
 use mqtt_line_e2e::browser::Browser;
-use mqtt_line_e2e::{publish, LineConfig, Mosquitto, SimHost, StationConfig};
+use mqtt_line_e2e::{missing_program, publish, LineConfig, Mosquitto, SimHost, StationConfig};
 use serde_json::Value;
 
 /// The text of a tag's value cell, or null while the row is not there.
@@ -19,10 +19,7 @@ fn value_cell(station: &str, tag: &str) -> String {
 
 #[test]
 fn published_values_appear_live_and_markup_stays_text() {
-    let Some(browser) = Browser::start() else {
-        eprintln!("SKIPPED: chromium is not installed (tests/run.sh installs it: apt-get install chromium)");
-        return;
-    };
+    let browser = Browser::start().unwrap_or_else(|| missing_program("chromium", "chromium"));
     let broker = Mosquitto::start();
     let config = LineConfig::new(broker.port())
         .param("topic_filter", "plant/#")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use mqtt_line_e2e::corpus_broker::{
     corpus_dir, hex, load_corpus, to_hex, Case, CorpusBroker, Msg, PacketType, Peer, Reaction,
 };
-use mqtt_line_e2e::{ev, wire, LineConfig, SimHost, StationConfig};
+use mqtt_line_e2e::{ev, missing, wire, LineConfig, SimHost, StationConfig};
 use serde_json::json;
 
 /// How long one step of a case may wait. Only reached when something is wrong.
@@ -244,11 +244,10 @@ const KNOWN_EXCEPTIONS_V5: &[(&str, &str)] = &[(
 fn replay_corpus(ver: u64, count: usize, known: &[(&str, &str)]) {
     let dir = corpus_dir();
     if !dir.is_dir() {
-        eprintln!(
-            "SKIPPED: the malformed-packet corpus is not at {} (set MQTT_MALFORMED_CORPUS)",
-            dir.display()
+        missing(
+            &format!("the malformed-packet corpus is not at {}", dir.display()),
+            "put shared/ beside the repository, or point MQTT_MALFORMED_CORPUS at a copy",
         );
-        return;
     }
     let cases = load_corpus(&dir, ver).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cases.len(), count, "level {ver} cases in {}", dir.display());

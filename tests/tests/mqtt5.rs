@@ -113,8 +113,9 @@ fn a_refused_subscription_is_a_line_error_with_its_reason() {
     host.quit_ok();
 }
 
-#[test]
-fn message_properties_fill_the_property_tags() {
+/// A running MQTT 5 line on a new mosquitto with station `s` on `plant/.*`: `data` (IN_DATA)
+/// and a tag for each message property that [`publish_with_every_property`] sets.
+fn property_tag_line() -> (Mosquitto, SimHost) {
     let broker = Mosquitto::start();
     let station = StationConfig::new("s", "plant/.*")
         .tag("data", "IN_DATA", "TxtI")
@@ -127,34 +128,41 @@ fn message_properties_fill_the_property_tags() {
         .station(station);
     let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
-    publish_v5(
-        broker.port(),
-        &[
-            "-t",
-            "plant/a",
-            "-m",
-            "42",
-            "-q",
-            "1",
-            "-D",
-            "publish",
-            "user-property",
-            "site",
-            "north",
-            "-D",
-            "publish",
-            "content-type",
-            "text/plain",
-            "-D",
-            "publish",
-            "response-topic",
-            "replies/a",
-            "-D",
-            "publish",
-            "correlation-data",
-            "ab",
-        ],
-    );
+    (broker, host)
+}
+
+/// Publishes `message` on `plant/a` (with `more` options of mosquitto_pub) with the user
+/// property `site` = `north`, content type `text/plain`, response topic `replies/a` and
+/// correlation data `ab`.
+fn publish_with_every_property(port: u16, message: &str, more: &[&str]) {
+    let mut args = vec!["-t", "plant/a", "-m", message];
+    args.extend(more);
+    args.extend([
+        "-D",
+        "publish",
+        "user-property",
+        "site",
+        "north",
+        "-D",
+        "publish",
+        "content-type",
+        "text/plain",
+        "-D",
+        "publish",
+        "response-topic",
+        "replies/a",
+        "-D",
+        "publish",
+        "correlation-data",
+        "ab",
+    ]);
+    publish_v5(port, &args);
+}
+
+#[test]
+fn message_properties_fill_the_property_tags() {
+    let (broker, mut host) = property_tag_line();
+    publish_with_every_property(broker.port(), "42", &["-q", "1"]);
     host.expect_value_eq("s", "site", "north");
     host.expect_value_eq("s", "ctype", "text/plain");
     host.expect_value_eq("s", "reply", "replies/a");
@@ -167,44 +175,8 @@ fn message_properties_fill_the_property_tags() {
 /// property tags become invalid instead of keeping the first message's values.
 #[test]
 fn a_message_without_properties_invalidates_the_property_tags() {
-    let broker = Mosquitto::start();
-    let station = StationConfig::new("s", "plant/.*")
-        .tag("data", "IN_DATA", "TxtI")
-        .tag("site", "IN_PROPERTY=site", "TxtI")
-        .tag("ctype", "IN_CONTENT_TYPE", "TxtI")
-        .tag("reply", "IN_RESPONSE_TOPIC", "TxtI")
-        .tag("corr", "IN_CORRELATION_DATA", "TxtI");
-    let config = v5(&broker)
-        .param("topic_filter", "plant/#")
-        .station(station);
-    let mut host = SimHost::start_on(&broker, &config);
-    host.wait_connected();
-    publish_v5(
-        broker.port(),
-        &[
-            "-t",
-            "plant/a",
-            "-m",
-            "request",
-            "-D",
-            "publish",
-            "user-property",
-            "site",
-            "north",
-            "-D",
-            "publish",
-            "content-type",
-            "text/plain",
-            "-D",
-            "publish",
-            "response-topic",
-            "replies/a",
-            "-D",
-            "publish",
-            "correlation-data",
-            "ab",
-        ],
-    );
+    let (broker, mut host) = property_tag_line();
+    publish_with_every_property(broker.port(), "request", &[]);
     host.expect_value_eq("s", "corr", "6162");
     host.expect_value_eq("s", "data", "request");
     let out = Command::new("mosquitto_pub")

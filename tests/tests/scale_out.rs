@@ -8,16 +8,16 @@
 //! counted, never silent). What the cluster loses between the kill and its settling is counted
 //! and printed, not asserted: it is rmqtt's (docs/scale-out.md explains and reproduces it).
 //!
-//! rmqttd is installed by tests/run.sh; without it each test says why it is ignored and returns.
+//! rmqttd is installed by tests/run.sh; without it every cluster test fails, naming the binary,
+//! `MQTT_LINE_RMQTTD` and how to install it (never a silent pass).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mqtt_line_e2e::rmqtt_cluster::{rmqttd_path, RmqttCluster};
+use mqtt_line_e2e::rmqtt_cluster::{require_rmqttd, RmqttCluster};
 use mqtt_line_e2e::{ev, LineConfig, Mosquitto, SimHost, StationConfig};
 use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet, QoS};
 use serde_json::Value;
@@ -38,21 +38,6 @@ static CLUSTER_LOCK: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// rmqttd, or `None` after printing why the test is ignored. A path named by the environment
-/// variable that does not exist is a failure: someone meant it to run.
-fn rmqttd() -> Option<PathBuf> {
-    match rmqttd_path() {
-        Ok(p) => Some(p),
-        Err(why) if std::env::var_os(mqtt_line_e2e::rmqtt_cluster::RMQTTD_ENV).is_some() => {
-            panic!("{why}")
-        }
-        Err(why) => {
-            eprintln!("ignored: {why}");
-            None
-        }
-    }
 }
 
 /// How a line of the test is configured.
@@ -417,7 +402,7 @@ fn split_exactly_once(brokers: Brokers, lines: usize, first_id: usize, count: u6
 
 #[test]
 fn two_then_four_lines_share_the_stream_exactly_once() {
-    let Some(rmqttd) = rmqttd() else { return };
+    let rmqttd = require_rmqttd();
     let _one = one_at_a_time();
     let cluster = RmqttCluster::start(&rmqttd, 3);
     split_exactly_once(Brokers::Cluster(&cluster), 2, 0, 2000);
@@ -442,7 +427,7 @@ struct NodeLoss {
 
 /// Two lines (nodes 2 and 3), the publisher on node 1; node 3 is killed after `kill_at` messages.
 fn node_loss(flavour: Flavour) -> NodeLoss {
-    let rmqttd = rmqttd().expect("checked by the caller");
+    let rmqttd = require_rmqttd();
     let mut cluster = RmqttCluster::start(&rmqttd, 3);
     let mut processes = vec![
         Process::start(&line(Brokers::Cluster(&cluster), 0, 1, flavour), flavour),
@@ -534,27 +519,21 @@ fn node_loss(flavour: Flavour) -> NodeLoss {
 
 #[test]
 fn a_node_killed_under_load_loses_nothing_before_nor_after_settling_mqtt5() {
-    if rmqttd().is_none() {
-        return;
-    }
+    require_rmqttd();
     let _one = one_at_a_time();
     node_loss(Flavour::V5);
 }
 
 #[test]
 fn a_node_killed_under_load_with_an_ack_id_station() {
-    if rmqttd().is_none() {
-        return;
-    }
+    require_rmqttd();
     let _one = one_at_a_time();
     node_loss(Flavour::V5AckId);
 }
 
 #[test]
 fn a_node_killed_under_load_with_mqtt_3_1_1() {
-    if rmqttd().is_none() {
-        return;
-    }
+    require_rmqttd();
     let _one = one_at_a_time();
     node_loss(Flavour::V311);
 }
@@ -692,7 +671,7 @@ fn bench_row(cluster: &RmqttCluster, label: &str, lines: usize, count: u64) -> V
 #[test]
 #[ignore = "benchmark: prints numbers and writes target/bench/scale_out.json"]
 fn benchmark_lines_on_a_cluster_against_one_node() {
-    let Some(rmqttd) = rmqttd() else { return };
+    let rmqttd = require_rmqttd();
     let _one = one_at_a_time();
     let count = std::env::var("MQTT_LINE_SCALE_OUT_MESSAGES")
         .ok()

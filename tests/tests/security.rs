@@ -11,9 +11,9 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use mqtt_line_e2e::{
-    ev, free_port, mosquitto_password_file, plugin_path, publish, run_to_exit, subscribe_one,
-    try_publish, LineConfig, Mosquitto, MosquittoBuilder, Pki, SimHost, StationConfig, CLIENT_CN,
-    TIMEOUT,
+    check_config, ev, free_port, mosquitto_password_file, plugin_path, publish, run_to_exit,
+    subscribe_one, try_publish, LineConfig, Mosquitto, MosquittoBuilder, Pki, SimHost,
+    StationConfig, CLIENT_CN, TIMEOUT, WEBSOCKET_LISTENER,
 };
 
 /// A station `s` on `sec/value` with the input tags and an OUT_VALUE writing to `sec/out`.
@@ -24,20 +24,29 @@ fn station() -> StationConfig {
         .tag("out_value", "OUT_VALUE", "TxtO")
 }
 
-/// The TLS lines of a mosquitto listener serving `cert`/`key` (names in `pki`).
-fn tls_lines(pki: &Pki, cert: &str, key: &str) -> Vec<String> {
-    vec![
-        format!("cafile {}", pki.path_text("ca.crt")),
-        format!("certfile {}", pki.path_text(cert)),
-        format!("keyfile {}", pki.path_text(key)),
-    ]
-}
-
 /// A broker with a TLS listener on `tls_port` (plus `more` lines for that listener).
 fn tls_broker(pki: &Pki, tls_port: u16, cert: &str, key: &str, more: &[&str]) -> Mosquitto {
-    let mut lines = tls_lines(pki, cert, key);
+    let mut lines = pki.tls_listener_lines(cert, key);
     lines.extend(more.iter().map(|l| l.to_string()));
     Mosquitto::builder().listener(tls_port, lines).start()
+}
+
+/// A new [`Pki`] and a broker with a TLS listener on a free port serving `cert`/`key` (plus
+/// `more` lines for that listener): the set-up of the TLS and wss tests.
+fn pki_and_tls_broker(cert: &str, key: &str, more: &[&str]) -> (Pki, u16, Mosquitto) {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let broker = tls_broker(&pki, tls_port, cert, key, more);
+    (pki, tls_port, broker)
+}
+
+/// The line over TLS to 127.0.0.1:`tls_port` trusting `pki`'s CA file `ca` (`ca.crt`, or
+/// `other-ca.crt` to be refused), with the [`station`].
+fn tls_line(pki: &Pki, tls_port: u16, ca: &str) -> LineConfig {
+    LineConfig::new(tls_port)
+        .param("tls", "YES")
+        .param("tls_ca_file", &pki.path_text(ca))
+        .station(station())
 }
 
 /// Publishes on the plain listener and waits for the value; then a QoS 1 write through the line
@@ -55,38 +64,16 @@ fn value_in_and_write_out(broker: &Mosquitto, host: &mut SimHost, text: &str) {
     assert_eq!(got.payload, out.as_bytes(), "{got:?}\n{report}");
 }
 
-/// Waits for the first `disconnected` event and checks that the line never got connected.
-fn expect_refusal(host: &mut SimHost, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let e = host.expect_disconnected();
-    let reason = ev::field(&e, "reason").to_string();
-    eprintln!("refused ({what}): {reason}");
-    let report = host.report();
-    assert!(
-        pred(&reason),
-        "the `disconnected` reason should name {what}: {reason:?}\n{report}"
-    );
-    assert!(
-        !host.events().iter().any(ev::is_connected),
-        "the line must not report `connected`\n{report}"
-    );
-    reason
-}
-
 // ---------------------------------------------------------------------------------------------
 // TLS
 // ---------------------------------------------------------------------------------------------
 
 #[test]
 fn tls_with_the_test_ca_connects_receives_and_writes() {
-    let pki = Pki::generate();
-    let tls_port = free_port();
-    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
-    let config = LineConfig::new(tls_port)
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
+    let (pki, tls_port, broker) = pki_and_tls_broker("server.crt", "server.key", &[]);
+    let config = tls_line(&pki, tls_port, "ca.crt")
         .param("publish_qos", "QoS_1")
-        .param("topic_filter", "sec/#")
-        .station(station());
+        .param("topic_filter", "sec/#");
     let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
     assert_eq!(
@@ -104,18 +91,12 @@ fn tls_with_the_test_ca_connects_receives_and_writes() {
 
 /// The line to `localhost` over TLS, trusting `pki`'s CA.
 fn tls_line_to_localhost(pki: &Pki, tls_port: u16) -> LineConfig {
-    LineConfig::new(tls_port)
-        .host("localhost")
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
-        .station(station())
+    tls_line(pki, tls_port, "ca.crt").host("localhost")
 }
 
 #[test]
 fn tls_checks_the_dns_name_localhost_too() {
-    let pki = Pki::generate();
-    let tls_port = free_port();
-    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
+    let (pki, tls_port, broker) = pki_and_tls_broker("server.crt", "server.key", &[]);
     let config = tls_line_to_localhost(&pki, tls_port);
     let mut host = SimHost::start_on(&broker, &config);
     let connected = host.wait_connected();
@@ -143,13 +124,10 @@ fn client_cert_broker(pki: &Pki, tls_port: u16) -> Mosquitto {
 
 /// The line of `pki` with the client certificate and key files named.
 fn client_cert_line(pki: &Pki, tls_port: u16, cert: &str, key: &str) -> LineConfig {
-    LineConfig::new(tls_port)
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
+    tls_line(pki, tls_port, "ca.crt")
         .param("tls_client_cert_file", &pki.path_text(cert))
         .param("tls_client_key_file", &pki.path_text(key))
         .param("publish_qos", "QoS_1")
-        .station(station())
 }
 
 /// mosquitto_sub over TLS with `pki`'s client certificate receives the retained message of
@@ -209,12 +187,9 @@ fn tls_client_certificate_required_but_missing_is_reported() {
     let pki = Pki::generate();
     let tls_port = free_port();
     let broker = client_cert_broker(&pki, tls_port);
-    let config = LineConfig::new(tls_port)
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
-        .station(station());
+    let config = tls_line(&pki, tls_port, "ca.crt");
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "the missing client certificate", |r| {
+    host.expect_refusal("the missing client certificate", |r| {
         r.to_lowercase().contains("certificate")
     });
     host.quit_ok();
@@ -256,7 +231,7 @@ fn tls_v1_broker_certificate_from_the_recipe_is_refused_with_what_to_do() {
     );
     let config = tls_line_to_localhost(&pki, tls_port);
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "the v1 broker certificate and the fix", |r| {
+    host.expect_refusal("the v1 broker certificate and the fix", |r| {
         r.contains("TLS handshake") && r.contains("version 1") && r.contains("subjectAltName")
     });
     host.quit_ok();
@@ -342,7 +317,7 @@ fn tls_unusable_client_certificates_and_keys_are_named_with_the_reason() {
         let config = client_cert_line(&pki, port, cert, key);
         let mut host = SimHost::start(&config.to_toml());
         let what = format!("certificate {cert} with key {key}");
-        let reason = expect_refusal(&mut host, &what, |r| wants.iter().all(|w| r.contains(w)));
+        let reason = host.expect_refusal(&what, |r| wants.iter().all(|w| r.contains(w)));
         assert!(
             !reason.contains("do not fit together"),
             "{what}: the old misleading reason: {reason}"
@@ -353,15 +328,10 @@ fn tls_unusable_client_certificates_and_keys_are_named_with_the_reason() {
 
 #[test]
 fn tls_wrong_ca_is_refused_as_unknown_issuer() {
-    let pki = Pki::generate();
-    let tls_port = free_port();
-    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
-    let config = LineConfig::new(tls_port)
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("other-ca.crt"))
-        .station(station());
+    let (pki, tls_port, broker) = pki_and_tls_broker("server.crt", "server.key", &[]);
+    let config = tls_line(&pki, tls_port, "other-ca.crt");
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "the unknown issuer", |r| {
+    host.expect_refusal("the unknown issuer", |r| {
         r.contains("UnknownIssuer") && r.contains("TLS")
     });
     host.quit_ok();
@@ -369,38 +339,27 @@ fn tls_wrong_ca_is_refused_as_unknown_issuer() {
 
 #[test]
 fn tls_without_ca_file_uses_the_system_roots_which_do_not_know_the_test_ca() {
-    let pki = Pki::generate();
-    let tls_port = free_port();
-    let broker = tls_broker(&pki, tls_port, "server.crt", "server.key", &[]);
+    let (_pki, tls_port, broker) = pki_and_tls_broker("server.crt", "server.key", &[]);
     let config = LineConfig::new(tls_port)
         .param("tls", "YES")
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
     // With system roots: the test CA is unknown. Without any (a bare container): said so.
-    expect_refusal(
-        &mut host,
-        "the unknown issuer or the missing system roots",
-        |r| r.contains("UnknownIssuer") || r.contains("no system CA certificates"),
-    );
+    host.expect_refusal("the unknown issuer or the missing system roots", |r| {
+        r.contains("UnknownIssuer") || r.contains("no system CA certificates")
+    });
     host.quit_ok();
 }
 
 #[test]
 fn tls_host_name_mismatch_is_refused() {
-    let pki = Pki::generate();
-    let tls_port = free_port();
     // Signed by the trusted CA, but for broker.elsewhere.test only.
-    let broker = tls_broker(&pki, tls_port, "elsewhere.crt", "elsewhere.key", &[]);
-    let config = LineConfig::new(tls_port)
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
-        .station(station());
+    let (pki, tls_port, broker) = pki_and_tls_broker("elsewhere.crt", "elsewhere.key", &[]);
+    let config = tls_line(&pki, tls_port, "ca.crt");
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(
-        &mut host,
-        "the name the certificate is not valid for",
-        |r| r.contains("TLS") && r.contains("not valid for name") && r.contains("127.0.0.1"),
-    );
+    host.expect_refusal("the name the certificate is not valid for", |r| {
+        r.contains("TLS") && r.contains("not valid for name") && r.contains("127.0.0.1")
+    });
     host.quit_ok();
 }
 
@@ -443,16 +402,12 @@ fn tls_port_defaults_to_8883() {
 // WebSockets
 // ---------------------------------------------------------------------------------------------
 
-/// A mosquitto websockets listener; mosquitto 2.0.11 needs `socket_domain ipv4` to bind it to
-/// 127.0.0.1 only (it binds every address otherwise).
-fn ws_lines() -> Vec<String> {
-    vec!["protocol websockets".into(), "socket_domain ipv4".into()]
-}
-
 #[test]
 fn websocket_to_mosquitto_receives_and_writes() {
     let ws_port = free_port();
-    let broker = Mosquitto::builder().listener(ws_port, ws_lines()).start();
+    let broker = Mosquitto::builder()
+        .listener(ws_port, WEBSOCKET_LISTENER)
+        .start();
     let config = LineConfig::new(ws_port)
         .param("transport", "websocket")
         .param("publish_qos", "QoS_1")
@@ -472,17 +427,11 @@ fn websocket_to_mosquitto_receives_and_writes() {
 
 #[test]
 fn wss_to_mosquitto_receives_and_writes() {
-    let pki = Pki::generate();
-    let wss_port = free_port();
-    let mut lines = ws_lines();
-    lines.extend(tls_lines(&pki, "server.crt", "server.key"));
-    let broker = Mosquitto::builder().listener(wss_port, lines).start();
-    let config = LineConfig::new(wss_port)
+    let (pki, wss_port, broker) =
+        pki_and_tls_broker("server.crt", "server.key", &WEBSOCKET_LISTENER);
+    let config = tls_line(&pki, wss_port, "ca.crt")
         .param("transport", "websocket")
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("ca.crt"))
-        .param("publish_qos", "QoS_1")
-        .station(station());
+        .param("publish_qos", "QoS_1");
     let mut host = SimHost::start_on(&broker, &config);
     host.wait_connected();
     value_in_and_write_out(&broker, &mut host, "over wss");
@@ -491,20 +440,11 @@ fn wss_to_mosquitto_receives_and_writes() {
 
 #[test]
 fn wss_with_a_wrong_ca_is_refused() {
-    let pki = Pki::generate();
-    let wss_port = free_port();
-    let mut lines = ws_lines();
-    lines.extend(tls_lines(&pki, "server.crt", "server.key"));
-    let broker = Mosquitto::builder().listener(wss_port, lines).start();
-    let config = LineConfig::new(wss_port)
-        .param("transport", "websocket")
-        .param("tls", "YES")
-        .param("tls_ca_file", &pki.path_text("other-ca.crt"))
-        .station(station());
+    let (pki, wss_port, broker) =
+        pki_and_tls_broker("server.crt", "server.key", &WEBSOCKET_LISTENER);
+    let config = tls_line(&pki, wss_port, "other-ca.crt").param("transport", "websocket");
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "the unknown issuer", |r| {
-        r.contains("UnknownIssuer")
-    });
+    host.expect_refusal("the unknown issuer", |r| r.contains("UnknownIssuer"));
     host.quit_ok();
 }
 
@@ -662,7 +602,7 @@ fn wrong_password_is_refused_with_a_clear_reason() {
     let mut host = SimHost::start_on(&broker, &config);
     // MQTT 3.1.1 return code 4 (bad user name or password) or 5 (not authorized): mosquitto 2.0
     // answers 5 to a wrong password.
-    let reason = expect_refusal(&mut host, "the refused login", |r| {
+    let reason = host.expect_refusal("the refused login", |r| {
         r.contains("bad user name or password") || r.contains("not authorized")
     });
     assert!(!reason.contains("not-the-password"), "{reason}");
@@ -677,7 +617,7 @@ fn missing_password_env_and_file_are_reported_by_name() {
         .param("password_env", "MQTT_LINE_E2E_UNSET_VARIABLE")
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "the unset variable", |r| {
+    host.expect_refusal("the unset variable", |r| {
         r.contains("MQTT_LINE_E2E_UNSET_VARIABLE")
     });
     host.quit_ok();
@@ -687,7 +627,7 @@ fn missing_password_env_and_file_are_reported_by_name() {
         .param("password_file", "/nonexistent/mqtt-line-secret")
         .station(station());
     let mut host = SimHost::start_on(&broker, &config);
-    expect_refusal(&mut host, "the unreadable file", |r| {
+    host.expect_refusal("the unreadable file", |r| {
         r.contains("/nonexistent/mqtt-line-secret")
     });
     host.quit_ok();
@@ -737,11 +677,7 @@ fn password_not_in_check_output_nor_in_errors_next_to_it() {
         )
     };
     // A good file.
-    let done = run_to_exit(
-        &base(""),
-        &["check", "{config}", "--plugin", plugin],
-        TIMEOUT,
-    );
+    let done = check_config(&base(""));
     assert_eq!(done.code, Some(0), "{done}");
     assert_no_password(&format!("{}{}", done.stdout, done.stderr), "`check` output");
     // Invalid parameters next to the password, in check and run.
@@ -774,8 +710,6 @@ fn password_not_in_check_output_nor_in_errors_next_to_it() {
 /// the position and the toml crate's message.
 #[test]
 fn password_not_in_toml_syntax_errors() {
-    let plugin = plugin_path();
-    let plugin = plugin.to_str().unwrap();
     let texts = [
         format!("[line]\nhost = \"127.0.0.1\"\n[line.parameters]\npassword = \"{PASSWORD}\" x\n"),
         format!(
@@ -785,7 +719,7 @@ fn password_not_in_toml_syntax_errors() {
         format!("[line]\nhost = \"127.0.0.1\"\n[line.parameters]\npassword = [\"{PASSWORD}\"]\n"),
     ];
     for text in texts {
-        let done = run_to_exit(&text, &["check", "{config}", "--plugin", plugin], TIMEOUT);
+        let done = check_config(&text);
         assert_eq!(done.code, Some(2), "{done}");
         assert_no_password(&format!("{}{}", done.stdout, done.stderr), "a TOML error");
     }

@@ -3,115 +3,62 @@
 //! `npm ci` in tests/sparkplug), on a private mosquitto: births, data by alias, deaths, our
 //! rebirth request answered, commands received, the primary host's STATE.
 //!
-//! Ignored (with the reason printed) when `node` or the npm packages are missing.
+//! Without `node` or the npm packages the Tahu tests fail, saying how to install them
+//! (`tests/run.sh` does).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
 
 use mqtt_line_e2e::{
-    ev, plugin_path, run_to_exit, subscribe_one, workspace_dir, LineConfig, Mosquitto, SimHost,
-    StationConfig, TIMEOUT,
+    assert_example_checks_clean, ev, missing, require_program, subscribe_one, workspace_dir,
+    JsonLinesChild, LineConfig, Mosquitto, SimHost, StationConfig, TIMEOUT,
 };
 use serde_json::{json, Value};
 
 /// The Tahu edge node: `node edge.js PORT GROUP NODE DEVICE`, its JSON lines on stdout and its
 /// commands on stdin. Killed on drop.
-struct Edge {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<Value>,
-    seen: Vec<Value>,
-}
+struct Edge(JsonLinesChild);
 
 fn edge_dir() -> PathBuf {
     workspace_dir().join("tests/sparkplug")
 }
 
-/// Why the Tahu edge node cannot run here, if it cannot.
-fn edge_missing() -> Option<String> {
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !matches!(node, Ok(s) if s.success()) {
-        return Some(
-            "`node` is not installed (Debian: nodejs npm; tests/run.sh installs it)".into(),
-        );
-    }
+/// Fails the calling test when the Tahu edge node cannot run here: `node` or the npm packages
+/// (`npm ci` in tests/sparkplug) are missing.
+fn require_edge() {
+    require_program("node", "nodejs npm");
     let module = edge_dir().join("node_modules/sparkplug-client");
     if !module.is_dir() {
-        return Some(format!(
-            "{} is missing: run `npm ci` in tests/sparkplug (tests/run.sh does)",
-            module.display()
-        ));
+        missing(
+            &format!("{} is missing", module.display()),
+            "run `npm ci` in tests/sparkplug",
+        );
     }
-    None
 }
 
 impl Edge {
     fn start(port: u16, group: &str, node: &str, device: &str) -> Edge {
-        let mut child = Command::new("node")
-            .arg(edge_dir().join("edge.js"))
-            .args([&port.to_string(), group, node, device])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start node edge.js: {e}"));
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        Edge {
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
+        let mut cmd = Command::new("node");
+        cmd.arg(edge_dir().join("edge.js"))
+            .args([&port.to_string(), group, node, device]);
+        Edge(JsonLinesChild::start("the edge node", cmd))
     }
 
     fn send(&mut self, command: Value) {
-        writeln!(self.stdin, "{command}").expect("edge.js takes commands");
-        self.stdin.flush().expect("edge.js takes commands");
+        self.0.send(command);
     }
 
     /// Waits (at most [`TIMEOUT`]) for an event of the edge node; earlier ones are passed over.
     fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => panic!(
-                    "the edge node did not report {what} within {TIMEOUT:?}; it said: {:#?}",
-                    self.seen
-                ),
-            }
-        }
+        self.0.expect(what, pred)
     }
 
     /// The commands (NCMD, DCMD) the edge node reported so far, waiting for none.
     fn commands(&mut self) -> Vec<Value> {
-        while let Ok(v) = self.lines.try_recv() {
-            self.seen.push(v);
-        }
-        self.seen
+        self.0
+            .seen()
             .iter()
             .filter(|v| v["event"] == "ncmd" || v["event"] == "dcmd")
             .cloned()
@@ -125,13 +72,6 @@ impl Edge {
         self.expect("that it sent the message", |v| {
             v["event"] == "sent" && v["cmd"] == cmd
         });
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -166,10 +106,7 @@ fn config(port: u16) -> LineConfig {
 
 #[test]
 fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
-    if let Some(why) = edge_missing() {
-        eprintln!("ignored: {why}");
-        return;
-    }
+    require_edge();
     let broker = Mosquitto::start();
     let port = broker.port();
     let mut host = SimHost::start_on(&broker, &config(port));
@@ -270,18 +207,7 @@ fn tahu_edge_node_births_data_rebirth_commands_and_deaths() {
 /// The worked example of docs/sparkplug.md is a valid configuration, without warnings.
 #[test]
 fn the_example_configuration_checks_clean() {
-    let path = workspace_dir().join("examples/sparkplug.toml");
-    let config = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let plugin = plugin_path();
-    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap()];
-    let done = run_to_exit(&config, &args, TIMEOUT);
-    assert_eq!(done.code, Some(0), "{done}");
-    assert!(
-        done.stdout.contains("configuration OK: 3 stations, 6 tags"),
-        "{done}"
-    );
-    assert!(!done.stderr.contains("WARN"), "{done}");
+    assert_example_checks_clean("sparkplug.toml", "configuration OK: 3 stations, 6 tags");
 }
 
 /// Issue 19: messages of a node that arrive out of seq order within the Reorder Timeout are
@@ -290,10 +216,7 @@ fn the_example_configuration_checks_clean() {
 /// are read like any other.
 #[test]
 fn tahu_reordered_and_compressed_messages() {
-    if let Some(why) = edge_missing() {
-        eprintln!("ignored: {why}");
-        return;
-    }
+    require_edge();
     let broker = Mosquitto::start();
     let port = broker.port();
     let mut host = SimHost::start_on(&broker, &config(port));

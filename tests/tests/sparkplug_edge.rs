@@ -2,7 +2,9 @@
 //! own line in the host role (`payload_type = "Sparkplug B"`) and an independent watcher
 //! (`mosquitto_sub`) that decodes what the edge node publishes: values with their times, host
 //! writes into the edge's input tags, rebirth, NDEATH on SIGKILL, DDEATH/DBIRTH on station
-//! off/on, the primary host offline and back, store-and-forward across a broker outage.
+//! off/on, the primary host offline and back, store-and-forward across a broker outage; and
+//! pysparkplug (PyPI) as an independent host. Without pysparkplug in `tests/sparkplug/.venv` its
+//! test fails, saying how to install it (`tests/run.sh` does).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +12,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Instant;
 
 use mqtt_line_core::parts::sparkplug_payload::{decode, encode, Metric, MetricValue, Payload};
-use mqtt_line_e2e::{ev, publish, LineConfig, Mosquitto, SimHost, StationConfig, TIMEOUT};
+use mqtt_line_e2e::{
+    assert_example_checks_clean, ev, missing, publish, JsonLinesChild, LineConfig, Mosquitto,
+    SimHost, StationConfig, TIMEOUT,
+};
 use serde_json::{json, Value};
 
 /// Every message on a topic filter, decoded, as `mosquitto_sub -v` prints it; killed on drop.
@@ -360,96 +365,46 @@ fn primary_host_offline_and_back_and_store_and_forward_across_a_broker_outage() 
 /// pysparkplug (PyPI) as an independent host: `tests/sparkplug/host.py` in the virtual
 /// environment tests/run.sh makes (`tests/sparkplug/.venv`); its JSON lines on stdout, its
 /// commands on stdin. Killed on drop.
-struct PyHost {
-    child: Child,
-    stdin: std::process::ChildStdin,
-    lines: Receiver<Value>,
-    seen: Vec<Value>,
-}
+struct PyHost(JsonLinesChild);
 
 fn python() -> std::path::PathBuf {
     mqtt_line_e2e::workspace_dir().join("tests/sparkplug/.venv/bin/python")
 }
 
-/// Why pysparkplug cannot run here, if it cannot.
-fn pysparkplug_missing() -> Option<String> {
+/// Fails the calling test when pysparkplug is not installed in tests/sparkplug/.venv.
+fn require_pysparkplug() {
     let ok = Command::new(python())
         .args(["-c", "import pysparkplug"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    (!matches!(ok, Ok(s) if s.success())).then(|| {
-        format!(
-            "pysparkplug is not installed in {} (tests/run.sh makes it: python3 -m venv, pip \
-             install pysparkplug)",
-            python().display()
-        )
-    })
+    if !matches!(ok, Ok(s) if s.success()) {
+        missing(
+            &format!("pysparkplug is not installed in {}", python().display()),
+            "`python3 -m venv tests/sparkplug/.venv` and `tests/sparkplug/.venv/bin/pip install \
+             pysparkplug==0.6.1`",
+        );
+    }
 }
 
 impl PyHost {
     fn start(port: u16, group: &str) -> PyHost {
         let script = mqtt_line_e2e::workspace_dir().join("tests/sparkplug/host.py");
-        let mut child = Command::new(python())
-            .arg(script)
-            .args([&port.to_string(), group])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start host.py: {e}"));
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut host = PyHost {
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        };
+        let mut cmd = Command::new(python());
+        cmd.arg(script).args([&port.to_string(), group]);
+        let mut host = JsonLinesChild::start("pysparkplug", cmd);
         host.expect("ready", |v| v["event"] == "ready");
-        host
+        PyHost(host)
     }
 
     fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
-                    "pysparkplug did not report {what} within {TIMEOUT:?}; it said: {:#?}",
-                    self.seen
-                ),
-            }
-        }
+        self.0.expect(what, pred)
     }
 
+    /// Sends a command and waits until host.py has published it.
     fn send(&mut self, command: Value) {
-        use std::io::Write;
-        writeln!(self.stdin, "{command}").expect("host.py takes commands");
-        self.stdin.flush().expect("host.py takes commands");
+        self.0.send(command);
         self.expect("that it sent the command", |v| v["event"] == "sent");
-    }
-}
-
-impl Drop for PyHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -462,10 +417,7 @@ fn py_metric<'a>(message: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn pysparkplug_host_reads_births_and_data_and_sends_commands() {
-    if let Some(why) = pysparkplug_missing() {
-        eprintln!("ignored: {why}");
-        return;
-    }
+    require_pysparkplug();
     let broker = Mosquitto::start();
     let port = broker.port();
     let mut py = PyHost::start(port, "plant");
@@ -524,18 +476,10 @@ fn pysparkplug_host_reads_births_and_data_and_sends_commands() {
 /// examples/sparkplug-edge.toml is a valid configuration, without warnings.
 #[test]
 fn the_edge_example_configuration_checks_clean() {
-    let path = mqtt_line_e2e::workspace_dir().join("examples/sparkplug-edge.toml");
-    let config = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let plugin = mqtt_line_e2e::plugin_path();
-    let args = ["check", "{config}", "--plugin", plugin.to_str().unwrap()];
-    let done = mqtt_line_e2e::run_to_exit(&config, &args, TIMEOUT);
-    assert_eq!(done.code, Some(0), "{done}");
-    assert!(
-        done.stdout.contains("configuration OK: 2 stations, 7 tags"),
-        "{done}"
+    assert_example_checks_clean(
+        "sparkplug-edge.toml",
+        "configuration OK: 2 stations, 7 tags",
     );
-    assert!(!done.stderr.contains("WARN"), "{done}");
 }
 
 /// With `store_path`, writes stored by one process are forwarded by the next, and the next

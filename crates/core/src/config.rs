@@ -744,15 +744,21 @@ pub fn check_topic_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Line `L1` on 127.0.0.1 with `params`: one way to read line parameters for the unit tests of
+/// every module that adds some (MQTT 5, Sparkplug host and edge node).
+#[cfg(test)]
+pub(crate) fn parse_test_line(
+    params: &[(&str, &str)],
+) -> Result<(LineConfig, Warnings), ConfigError> {
+    let mut all = vec![("host", "127.0.0.1")];
+    all.extend_from_slice(params);
+    LineConfig::from_params("line 'L1'", all)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::parse_test_line as parse;
     use super::*;
-
-    fn parse(params: &[(&str, &str)]) -> Result<(LineConfig, Warnings), ConfigError> {
-        let mut all = vec![("host", "127.0.0.1")];
-        all.extend_from_slice(params);
-        LineConfig::from_params("line 'L1'", all)
-    }
 
     #[test]
     fn defaults_are_the_protocol_defaults() {

@@ -154,9 +154,7 @@ mod tests {
     use crate::config::LineConfig;
 
     fn parse(params: &[(&str, &str)]) -> Result<LineConfig, String> {
-        let mut all = vec![("host", "h")];
-        all.extend_from_slice(params);
-        LineConfig::from_params("line 'L1'", all)
+        crate::config::parse_test_line(params)
             .map(|(c, _)| c)
             .map_err(|e| e.to_string())
     }

@@ -51,14 +51,8 @@ impl LineConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::parse_test_line as parse;
     use crate::sparkplug::edge_settings::EdgeConfig;
-
-    fn parse(params: &[(&str, &str)]) -> Result<(LineConfig, Warnings), ConfigError> {
-        let mut all = vec![("host", "127.0.0.1")];
-        all.extend_from_slice(params);
-        LineConfig::from_params("line 'E'", all)
-    }
 
     #[test]
     fn edge_parameters() {

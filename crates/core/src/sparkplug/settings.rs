@@ -98,12 +98,7 @@ impl LineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(params: &[(&str, &str)]) -> Result<(LineConfig, Warnings), ConfigError> {
-        let mut all = vec![("host", "127.0.0.1")];
-        all.extend_from_slice(params);
-        LineConfig::from_params("line 'L1'", all)
-    }
+    use crate::config::parse_test_line as parse;
 
     #[test]
     fn topic_filter_defaults_to_the_namespace() {
