@@ -29,6 +29,9 @@ const SHARED_FILTER: &str = "$share/scada/plant/#";
 /// After the moved line's reconnection, the time the cluster is given to apply its new
 /// subscription on every node (raft heartbeat 100 ms, proposals batched up to 200 ms).
 const SETTLE_MARGIN: Duration = Duration::from_secs(2);
+/// How long the stream goes on after the cluster settled: the messages that show it lost
+/// nothing once settled.
+const AFTER_SETTLED: Duration = Duration::from_secs(5);
 /// How long, at most, after the last publish the lines may take to show what they got.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -179,6 +182,17 @@ impl Publisher {
     }
 
     fn finish(mut self) -> Sent {
+        self.join()
+    }
+
+    /// Stops publishing (the messages not yet sent are never sent) and waits for the
+    /// acknowledgements of those that were.
+    fn stop(mut self) -> Sent {
+        self.stop.store(true, Ordering::Release);
+        self.join()
+    }
+
+    fn join(&mut self) -> Sent {
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(sent)) => sent,
             _ => panic!("the publisher thread panicked"),
@@ -207,7 +221,9 @@ fn publish_numbered(port: u16, count: u64, rate: f64, stop: &AtomicBool) -> Sent
     let mut opts = MqttOptions::new(id, "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_inflight(100);
-    let (client, mut connection) = Client::new(opts, 1000);
+    // Room for every message: `publish` never blocks, so a publisher whose node does not answer
+    // cannot hang the test (the acknowledgement wait below is bounded).
+    let (client, mut connection) = Client::new(opts, count as usize + 16);
     // Outgoing PUBLISH packets leave in the order of `publish` calls: packet id -> number.
     let order: Arc<Mutex<VecDeque<u64>>> = Arc::default();
     let acked: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(vec![false; count as usize]));
@@ -263,7 +279,13 @@ fn publish_numbered(port: u16, count: u64, rate: f64, stop: &AtomicBool) -> Sent
     }
     // Every acknowledgement, at most 20 s after the last publish.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline && !reader.is_finished() {
+    let published = at.len();
+    let all_acked = || {
+        acked
+            .lock()
+            .is_ok_and(|a| a[..published].iter().all(|x| *x))
+    };
+    while Instant::now() < deadline && !reader.is_finished() && !all_acked() {
         std::thread::sleep(Duration::from_millis(50));
     }
     done.store(true, Ordering::Release);
@@ -405,8 +427,8 @@ fn two_then_four_lines_share_the_stream_exactly_once() {
     let rmqttd = require_rmqttd();
     let _one = one_at_a_time();
     let cluster = RmqttCluster::start(&rmqttd, 3);
-    split_exactly_once(Brokers::Cluster(&cluster), 2, 0, 2000);
-    split_exactly_once(Brokers::Cluster(&cluster), 4, 10, 2000);
+    split_exactly_once(Brokers::Cluster(&cluster), 2, 0, 1000);
+    split_exactly_once(Brokers::Cluster(&cluster), 4, 10, 1000);
 }
 
 /// The baseline the issue starts from: the same split on one mosquitto.
@@ -433,7 +455,8 @@ fn node_loss(flavour: Flavour) -> NodeLoss {
         Process::start(&line(Brokers::Cluster(&cluster), 0, 1, flavour), flavour),
         Process::start(&line(Brokers::Cluster(&cluster), 1, 2, flavour), flavour),
     ];
-    let (count, rate, kill_at) = (3000u64, 100.0, 1000u64);
+    // At most a minute of messages: the publisher is stopped AFTER_SETTLED after settling.
+    let (count, rate, kill_at) = (6000u64, 100.0, 400u64);
     let publisher = Publisher::start(cluster.mqtt_port(0), count, rate);
     // Pacing: the kill comes when message `kill_at` is due.
     pump_for(
@@ -461,7 +484,9 @@ fn node_loss(flavour: Flavour) -> NodeLoss {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let sent = publisher.finish();
+    pump_for(&mut processes, SETTLE_MARGIN + AFTER_SETTLED);
+    let sent = publisher.stop();
+    let count = sent.at.len() as u64;
     drain(&mut processes, &sent);
     // Message numbers by when they left the publisher.
     let first_at_or_after = |t: Instant| {
