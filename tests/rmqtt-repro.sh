@@ -40,6 +40,7 @@ start_node() {
     mkdir -p "$d/plugins"
     cat >"$d/rmqtt.toml" <<EOF
 node.id = $n
+node.busy.check_enable = false
 rpc.server_addr = "127.0.0.1:$(grpc "$n")"
 log.to = "console"
 log.level = "info"
