@@ -8,6 +8,12 @@ Inputs, both written by the benchmarks themselves:
     `cargo bench -p mqtt-line-core --bench core -- routing` (ns per route, 10 .. 100,000).
 
 Usage: python3 bench/scripts/plot.py [--results FILE] [--criterion DIR] [--out PNG]
+       python3 bench/scripts/plot.py --scale-out target/bench/scale_out.json
+         [--out docs/benchmarks-scale-out.png]
+  The second form draws the scale-out row (issue 23): messages per second and CPU per message
+  with 1, 2 and 4 line processes on a 3-node rmqtt cluster against one process on one node, as
+  written by `cargo test --release -p mqtt-line-e2e --test scale_out -- --ignored --nocapture
+  benchmark`.
 Install: pip install matplotlib
 """
 import argparse
@@ -36,12 +42,44 @@ def criterion_routing(root):
     return series
 
 
+def scale_out(path, out):
+    """Bars of messages/s per configuration, CPU µs per message (lines, broker) beside them."""
+    with open(path) as f:
+        rows = json.load(f)["scale_out"]
+    labels = [r["label"] for r in rows]
+    xs = range(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.bar(xs, [r["msg_per_s"] for r in rows], color="tab:blue")
+    left.set_xticks(list(xs), labels, rotation=15, fontsize=8)
+    left.set_ylabel("messages / s shown (all processes)")
+    left.set_title("Throughput")
+    width = 0.4
+    right.bar([x - width / 2 for x in xs], [r["line_cpu_us_per_msg"] for r in rows], width,
+              label="line processes (sim-host + plugin)")
+    right.bar([x + width / 2 for x in xs], [r["broker_cpu_us_per_msg"] for r in rows], width,
+              label="rmqtt nodes", color="tab:red")
+    right.set_xticks(list(xs), labels, rotation=15, fontsize=8)
+    right.set_ylabel("CPU µs per message")
+    right.set_title("CPU per message")
+    right.legend(loc="best")
+    fig.suptitle("Lines sharing $share/scada/plant/# on rmqtt 0.24.0 (QoS 1, one publisher)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default="target/bench/results.json")
     ap.add_argument("--criterion", default="target/criterion")
-    ap.add_argument("--out", default="docs/benchmarks-scaling.png")
+    ap.add_argument("--scale-out", help="draw the scale-out row from this JSON instead")
+    ap.add_argument("--out")
     a = ap.parse_args()
+    if a.scale_out:
+        scale_out(a.scale_out, a.out or "docs/benchmarks-scale-out.png")
+        return
+    a.out = a.out or "docs/benchmarks-scaling.png"
 
     with open(a.results) as f:
         results = json.load(f)

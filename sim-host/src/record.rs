@@ -499,4 +499,25 @@ mod tests {
             assert_eq!(parse_qos(text), q, "{text}");
         }
     }
+
+    /// The first entry of the line's host list, at its own port or the line's.
+    #[test]
+    fn records_from_the_first_host_at_its_port() {
+        let rows: &[(&str, &str, &str, u16)] = &[
+            ("a, b", "port = 2000", "a", 2000),
+            ("a:1884; b:1885", "port = 2000", "a", 1884),
+            ("[::1]:1886", "", "::1", 1886),
+            ("b:8884", "[line.parameters]\ntls = \"YES\"", "b", 8884),
+            ("b", "[line.parameters]\ntls = \"YES\"", "b", 8883),
+        ];
+        for (hosts, more, host, port) in rows {
+            let text = format!("[line]\nhost = \"{hosts}\"\n{more}\n");
+            let spec = crate::config::FileConfig::parse(&text)
+                .and_then(|f| f.into_spec(&text, "L"))
+                .unwrap_or_else(|e| panic!("{hosts}: {e}"));
+            let o = options_from_line(&spec, PathBuf::from("out.jsonl"))
+                .unwrap_or_else(|e| panic!("{hosts}: {e}"));
+            assert_eq!((o.host.as_str(), o.port), (*host, *port), "{hosts} {more}");
+        }
+    }
 }

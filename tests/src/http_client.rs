@@ -71,14 +71,18 @@ fn parse_head(head: &str) -> Result<(u16, Vec<(String, String)>), String> {
 
 /// `GET path` from `address` (`127.0.0.1:PORT`); panics with what went wrong (an assertion).
 pub fn http_get(address: &str, path: &str) -> HttpResponse {
-    let fail = |what: String| -> ! { panic!("GET http://{address}{path}: {what}") };
-    let mut stream =
-        TcpStream::connect(address).unwrap_or_else(|e| fail(format!("cannot connect: {e}")));
+    try_http_get(address, path).unwrap_or_else(|e| panic!("GET http://{address}{path}: {e}"))
+}
+
+/// `GET path` from `address`; `Err` says what went wrong (for polling a server that may not
+/// serve yet, such as a starting broker's HTTP API).
+pub fn try_http_get(address: &str, path: &str) -> Result<HttpResponse, String> {
+    let mut stream = TcpStream::connect(address).map_err(|e| format!("cannot connect: {e}"))?;
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
-        .unwrap_or_else(|e| fail(format!("cannot send: {e}")));
+        .map_err(|e| format!("cannot send: {e}"))?;
     // Read until the response is whole: some servers (chromium's DevTools) keep the connection
     // open despite `Connection: close`, so the end of the stream cannot be waited for.
     let mut raw = Vec::new();
@@ -86,13 +90,13 @@ pub fn http_get(address: &str, path: &str) -> HttpResponse {
     let (split, status, headers) = loop {
         if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-            let (status, headers) = parse_head(&head).unwrap_or_else(|e| fail(e));
+            let (status, headers) = parse_head(&head)?;
             break (split, status, headers);
         }
         match stream.read(&mut buf) {
-            Ok(0) => fail(format!("the connection closed within the headers: {raw:?}")),
+            Ok(0) => return Err(format!("the connection closed within the headers: {raw:?}")),
             Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) => fail(format!("cannot read the response: {e}")),
+            Err(e) => return Err(format!("cannot read the response: {e}")),
         }
     };
     let header = |name: &str| {
@@ -112,20 +116,20 @@ pub fn http_get(address: &str, path: &str) -> HttpResponse {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) => fail(format!("cannot read the response body: {e}")),
+            Err(e) => return Err(format!("cannot read the response body: {e}")),
         }
     }
     let mut body = raw[split + 4..].to_vec();
     if let Some(n) = length {
         body.truncate(n);
     } else if chunked {
-        body = dechunk(&body).unwrap_or_else(|e| fail(e));
+        body = dechunk(&body)?;
     }
-    HttpResponse {
+    Ok(HttpResponse {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    })
 }
 
 #[cfg(test)]

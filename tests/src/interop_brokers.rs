@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::net::{free_port, wait_for_port};
-use crate::process::{send_signal, tail};
+use crate::process::{kill_group, tail};
 use crate::required::require_program;
 
 /// Where a program is: on PATH, or in /usr/sbin or /usr/lib/rabbitmq/bin (Debian).
@@ -237,15 +237,7 @@ impl ExternalBroker {
             return true;
         };
         {
-            let _ = send_signal(child.id(), "KILL");
-            // The group: the negative process id.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            let _ = child.wait();
+            kill_group(&mut child);
             // The port is free again once nothing of the group holds it.
             let deadline = Instant::now() + Duration::from_secs(10);
             while wait_for_port(self.port, Duration::from_millis(50)) {

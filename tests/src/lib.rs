@@ -18,6 +18,7 @@
 //!   deliberately malformed ones).
 //! * [`http_get`]: a GET for sim-host's `--http` server; [`browser`]: headless chromium through
 //!   the DevTools protocol, for the live page.
+//! * [`rmqtt_cluster::RmqttCluster`]: a 3-node rmqtt raft cluster on loopback, for scale-out.
 //! * [`run_to_exit`]: runs a sim-host command that is expected to end by itself (`check`, bad
 //!   configurations, `--duration`).
 //! * [`JsonLinesChild`]: a helper program speaking JSON lines (Tahu's edge node, pysparkplug).
@@ -43,6 +44,7 @@ mod paths;
 mod pki;
 mod process;
 mod required;
+pub mod rmqtt_cluster;
 mod simhost;
 pub mod wire;
 
@@ -52,7 +54,7 @@ pub use broker::{dynamic_security_plugin, Mosquitto, MosquittoBuilder, WEBSOCKET
 pub use clients::{publish, publish_at, subscribe_one, try_publish, Received, Subscription};
 pub use config::{toml_string, LineConfig, StationConfig};
 pub use gateway::{Gateway, StreamReport};
-pub use http_client::{http_get, HttpResponse};
+pub use http_client::{http_get, try_http_get, HttpResponse};
 pub use interop_brokers::{find_program, ExternalBroker};
 pub use json_lines::JsonLinesChild;
 pub use net::{free_port, wait_for_addr, wait_for_port};

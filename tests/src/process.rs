@@ -43,6 +43,20 @@ pub fn wait_with_deadline(
     }
 }
 
+/// Kills a child started in its own process group (`process_group(0)`) and everything in that
+/// group with SIGKILL, by the child's process id, and reaps the child.
+pub(crate) fn kill_group(child: &mut Child) {
+    let _ = send_signal(child.id(), "KILL");
+    // The group: the negative process id.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
+}
+
 /// Kills a child (SIGKILL) unless it already ended, and reaps it.
 pub(crate) fn kill_and_reap(child: &mut Child) {
     if let Ok(None) = child.try_wait() {

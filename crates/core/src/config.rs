@@ -20,6 +20,9 @@ use crate::tls_psk::{check_psk_identity, decode_psk_key, PskKeySource};
 /// Sparkplug 3.0 suggests for typical networks.
 const DEFAULT_REORDER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The client id when `client_id` is not given (the protocol description's).
+const DEFAULT_CLIENT_ID: &str = "D2000kom";
+
 /// How bytes reach the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -138,7 +141,7 @@ impl Default for LineConfig {
             password: PasswordSource::Inline(Secret::default()),
             topic_filter: "#".into(),
             subscribe_qos: QoS::AtLeastOnce,
-            client_id: "D2000kom".into(),
+            client_id: DEFAULT_CLIENT_ID.into(),
             clean_session: false,
             publish_qos: QoS::AtMostOnce,
             publish_retain: false,
@@ -574,6 +577,7 @@ impl LineConfig {
         }
         warnings.extend(self.v5.warning(object));
         warnings.extend(self.compress_writes_warning(object));
+        warnings.extend(self.shared_subscription_warning(object));
         self.validate_auth(object)?;
         Ok(warnings)
     }
@@ -683,6 +687,22 @@ impl LineConfig {
             ));
         }
         Ok(warnings)
+    }
+
+    /// A shared subscription splits one stream over several lines, each in its own process;
+    /// with the default client id they would all connect under one id, and the broker (a
+    /// cluster across its nodes too) closes one connection for each new one: the lines take
+    /// turns instead of sharing (docs/scale-out.md).
+    fn shared_subscription_warning(&self, object: &str) -> Option<String> {
+        (self.topic_filter.starts_with("$share/") && self.client_id == DEFAULT_CLIENT_ID).then(
+            || {
+                format!(
+                    "{object}: topic_filter is a shared subscription but client_id is the default \
+                 '{DEFAULT_CLIENT_ID}': give each line that shares the group its own client_id, \
+                 or they disconnect each other"
+                )
+            },
+        )
     }
 }
 
@@ -836,6 +856,26 @@ mod tests {
             assert!(err.contains(param), "{err}");
             assert!(err.contains(value), "{err}");
             assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_shared_subscription_with_the_default_client_id_is_warned_about() {
+        let rows: &[(&[(&str, &str)], bool)] = &[
+            (&[("topic_filter", "$share/scada/plant/#")], true),
+            (
+                &[
+                    ("topic_filter", "$share/scada/plant/#"),
+                    ("client_id", "scada-1"),
+                ],
+                false,
+            ),
+            (&[("topic_filter", "plant/#")], false),
+        ];
+        for (params, warned) in rows {
+            let (_, warnings) = parse(params).unwrap();
+            let found = warnings.iter().any(|w| w.contains("its own client_id"));
+            assert_eq!(found, *warned, "{params:?}: {warnings:?}");
         }
     }
 
