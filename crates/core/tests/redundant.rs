@@ -195,29 +195,10 @@ fn writes_go_to_both_and_fail_only_when_both_fail() {
         (false, false, Some(&["A (", "B (", "not connected"])),
     ];
     for &(a_up, b_up, want) in rows {
-        let mut h = Harness::new(&[("redundant_host", "b"), ("publish_qos", "1")]);
-        h.line.add_station(StationId(1), "cmd", "cmd", []).unwrap();
-        h.line
-            .add_tag(
-                StationId(1),
-                TagId(1),
-                "topic",
-                "OUT_TOPIC",
-                ValueType::TxtO,
-                Some(Value::Text("out".into())),
-            )
-            .unwrap();
-        h.line
-            .add_tag(
-                StationId(1),
-                TagId(2),
-                "value",
-                "OUT_VALUE",
-                ValueType::TxtO,
-                None,
-            )
-            .unwrap();
-        h.line.start(0).unwrap();
+        let mut h = Harness::writer_started(
+            &[("redundant_host", "b"), ("publish_qos", "1")],
+            Some("out"),
+        );
         for (id, up) in [(A, a_up), (B, b_up)] {
             if up {
                 connect(&mut h, id);
@@ -262,33 +243,14 @@ fn writes_go_to_both_and_fail_only_when_both_fail() {
 #[test]
 fn a_write_lost_on_both_connections_fails_with_both_reasons() {
     // With clean_session a lost connection's QoS 1 writes are not resent: they fail.
-    let mut h = Harness::new(&[
-        ("redundant_host", "b"),
-        ("publish_qos", "1"),
-        ("clean_session", "YES"),
-    ]);
-    h.line.add_station(StationId(1), "cmd", "cmd", []).unwrap();
-    h.line
-        .add_tag(
-            StationId(1),
-            TagId(1),
-            "topic",
-            "OUT_TOPIC",
-            ValueType::TxtO,
-            Some(Value::Text("out".into())),
-        )
-        .unwrap();
-    h.line
-        .add_tag(
-            StationId(1),
-            TagId(2),
-            "value",
-            "OUT_VALUE",
-            ValueType::TxtO,
-            None,
-        )
-        .unwrap();
-    h.line.start(0).unwrap();
+    let mut h = Harness::writer_started(
+        &[
+            ("redundant_host", "b"),
+            ("publish_qos", "1"),
+            ("clean_session", "YES"),
+        ],
+        Some("out"),
+    );
     connect(&mut h, A);
     connect(&mut h, B);
     h.events();

@@ -55,6 +55,16 @@ impl Harness {
     /// A started, connected line with station 1 `cmd` holding OUT_TOPIC (tag 1, with
     /// `default_topic`) and OUT_VALUE (tag 2).
     pub fn writer(params: &[(&str, &str)], default_topic: Option<&str>) -> Harness {
+        let mut h = Harness::writer_started(params, default_topic);
+        h.connect();
+        h.events();
+        h
+    }
+
+    /// [`Harness::writer`]'s line, started but not connected (a test that connects its own way,
+    /// e.g. both connections of a redundant line).
+    #[allow(dead_code)] // not every test binary that shares this module uses it
+    pub fn writer_started(params: &[(&str, &str)], default_topic: Option<&str>) -> Harness {
         let mut h = Harness::new(params);
         h.line.add_station(StationId(1), "cmd", "cmd", []).unwrap();
         let default = default_topic.map(|t| Value::Text(t.into()));
@@ -79,8 +89,6 @@ impl Harness {
             )
             .unwrap();
         h.line.start(0).unwrap();
-        h.connect();
-        h.events();
         h
     }
 
