@@ -20,7 +20,7 @@ use crate::demo;
 use crate::event::RawEvent;
 use crate::output::stderr_line;
 use crate::plugin::{Line, Plugin};
-use crate::recording::{self, filter_matches, Message, RecordingReader};
+use crate::recording::{self, filter_matches, RecordingReader};
 use crate::replay_publisher::{LineProgress, Publisher};
 use crate::runner::{self, AppError, RunObserver, RunOptions};
 use crate::summary::{Diff, Summary, Tally};
@@ -257,27 +257,6 @@ fn publish_all(
         }
     }
     publisher.finish(&progress.line).map_err(|e| e.to_string())
-}
-
-pub(crate) fn v5_properties(m: &Message) -> rumqttc::v5::mqttbytes::v5::PublishProperties {
-    use base64::Engine;
-    let p = &m.properties;
-    rumqttc::v5::mqttbytes::v5::PublishProperties {
-        payload_format_indicator: p.payload_format_indicator,
-        message_expiry_interval: p.message_expiry_interval,
-        topic_alias: None,
-        response_topic: p.response_topic.clone(),
-        correlation_data: p.correlation_data_base64.as_ref().and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b)
-                .ok()
-                .map(Into::into)
-        }),
-        user_properties: p.user_properties.clone(),
-        // The broker assigns these from the subscription; they are not the publisher's.
-        subscription_identifiers: Vec::new(),
-        content_type: p.content_type.clone(),
-    }
 }
 
 /// One replay of the recording with `spec`; prints the run's events into `out`.

@@ -284,7 +284,7 @@ impl Publisher {
             reason: e,
         };
         if self.v5 {
-            let properties = crate::replay::v5_properties(&m);
+            let properties = v5_properties(&m);
             let publish = rumqttc::v5::mqttbytes::v5::Publish {
                 dup: false,
                 qos: qos_v5(m.qos),
@@ -638,5 +638,27 @@ fn read_acks(mut socket: TcpStream, mut input: BytesMut, v5: bool, shared: &Shar
         }
         drop(acks);
         shared.changed.notify_all();
+    }
+}
+
+/// The MQTT 5 properties a recorded message is published with.
+fn v5_properties(m: &Message) -> rumqttc::v5::mqttbytes::v5::PublishProperties {
+    use base64::Engine;
+    let p = &m.properties;
+    rumqttc::v5::mqttbytes::v5::PublishProperties {
+        payload_format_indicator: p.payload_format_indicator,
+        message_expiry_interval: p.message_expiry_interval,
+        topic_alias: None,
+        response_topic: p.response_topic.clone(),
+        correlation_data: p.correlation_data_base64.as_ref().and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .ok()
+                .map(Into::into)
+        }),
+        user_properties: p.user_properties.clone(),
+        // The broker assigns these from the subscription; they are not the publisher's.
+        subscription_identifiers: Vec::new(),
+        content_type: p.content_type.clone(),
     }
 }

@@ -60,12 +60,6 @@ pub struct Held {
     /// The copy the other connection of a redundant line delivered: acknowledged to its broker
     /// only when this one is confirmed, so that losing this one's broker loses nothing.
     pub twin: Option<Twin>,
-    /// It came through a redundant line's connection that rejoined while the other one stayed
-    /// ready: the rejoined broker missed what was published during its outage, so this message
-    /// may be newer than what the other connection has still to deliver. It waits behind the
-    /// other connection's messages until that one delivers its copy (or a later one's), or the
-    /// line lets it go ([`AckGate::release_ahead`]).
-    pub ahead: bool,
 }
 
 /// The copy of a held or shown message that a redundant line's other connection delivered: its
@@ -186,7 +180,7 @@ impl AckGate {
     /// Takes a new message: handed back when it can be shown now, held while there is room
     /// within `limit` (or it is QoS 1/2), dropped otherwise. One message is always held.
     pub fn offer(&mut self, mut m: Held, limit: HeldLimit) -> Offered {
-        if self.shown.is_none() && !m.ahead {
+        if self.shown.is_none() {
             return Offered::Show(Box::new(m));
         }
         let waiting = self.waiting().unwrap_or(0);
@@ -212,11 +206,7 @@ impl AckGate {
         // long queue from pinning one read buffer per message.
         m.publish.payload = Bytes::copy_from_slice(&m.publish.payload);
         self.held_bytes += size;
-        // Messages ahead are the queue's tail: one that is not goes before them.
-        match self.held.iter().position(|h| h.ahead).filter(|_| !m.ahead) {
-            Some(first_ahead) => self.held.insert(first_ahead, m),
-            None => self.held.push_back(m),
-        }
+        self.held.push_back(m);
         let held = self.held.len();
         if held >= 10 && held >= self.warned_at * 10 {
             self.warned_at = held;
@@ -273,7 +263,7 @@ impl AckGate {
 
     /// The next held message, once nothing is shown.
     pub fn take_next(&mut self) -> Option<Held> {
-        if self.shown.is_some() || self.held.front().is_some_and(|m| m.ahead) {
+        if self.shown.is_some() {
             return None;
         }
         let next = self.held.pop_front();
@@ -289,8 +279,7 @@ impl AckGate {
 
     /// A redundant line's other connection delivered a copy (through `link`) of a message with
     /// `key`: the oldest shown or held message of that key from the other connection that has no
-    /// copy yet is matched. A held message ahead (and every one before it) is no longer: the
-    /// copy shows that `link` has caught up with it. With `twin` (QoS 1/2) the copy is kept with
+    /// copy yet is matched. With `twin` (QoS 1/2) the copy is kept with
     /// it and acknowledged when it is confirmed. False when there is none (the message was
     /// confirmed already): the copy is acknowledged at once.
     pub fn attach_twin(&mut self, key: u64, link: LinkId, twin: Option<Twin>) -> bool {
@@ -301,21 +290,12 @@ impl AckGate {
             s.twin = twin;
             return twin.is_some();
         }
-        let Some(j) = self.held.iter().position(|m| fits(m.key, m.link, &m.twin)) else {
-            return false;
-        };
-        for m in self.held.iter_mut().take(j + 1) {
-            m.ahead = false;
-        }
-        self.held[j].twin = twin;
-        twin.is_some()
-    }
-
-    /// Held messages ahead wait no longer: the connection they wait for is gone, or had time
-    /// enough to deliver its copies.
-    pub fn release_ahead(&mut self) {
-        for m in &mut self.held {
-            m.ahead = false;
+        match self.held.iter_mut().find(|m| fits(m.key, m.link, &m.twin)) {
+            Some(m) => {
+                m.twin = twin;
+                twin.is_some()
+            }
+            None => false,
         }
     }
 
@@ -365,7 +345,6 @@ mod tests {
             link: LinkId::A,
             key: None,
             twin: None,
-            ahead: false,
         }
     }
 

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use crate::codec::{LastWill, QoS};
-use crate::config_redundant::{RedundantConfig, REDUNDANT_PARAMETERS};
+use crate::config_redundant::{LineSide, RedundantConfig, REDUNDANT_PARAMETERS};
 use crate::config_v5::{V5Config, V5_PARAMETERS};
 use crate::error::ConfigError;
-use crate::host_list::{parse_host_list, HostEntry};
+use crate::host_list::{self, HostEntry};
 use crate::params::{normalize_key, unhandled, GivenOnce, Param, Secret};
 /// Where the line's code has always found it.
 pub use crate::payload_params::PayloadType;
@@ -257,12 +257,6 @@ fn alias(key: &str) -> &str {
     }
 }
 
-/// A host list (`host`, `redundant_host`): addresses separated by commas or semicolons, tried
-/// in order; at least one, none with white space.
-pub(crate) fn host_list(p: &Param) -> Result<Vec<HostEntry>, ConfigError> {
-    parse_host_list(p.value).map_err(|e| p.invalid(e.to_string()))
-}
-
 /// 16 MiB: a quarter of the largest packet the line accepts.
 pub const DEFAULT_MAX_DECOMPRESSED: usize = 16 * 1024 * 1024;
 
@@ -337,7 +331,7 @@ impl LineConfig {
             };
             let accepted = given.accept(&p, &key, alias(&key), known_parameters());
             match accepted.map_err(|e| hide_secret(alias(&key), e))? {
-                "host" => self.hosts = host_list(&p)?,
+                "host" => self.hosts = host_list::from_param(&p)?,
                 "port" => self.port_param = Some(p.integer(1, 65535)? as u16),
                 "tls" => self.tls = p.yes_no()?,
                 "tls_ca_file" => self.tls_ca_file = value.trim().to_string(),
@@ -507,6 +501,19 @@ impl LineConfig {
             .unwrap_or(if self.tls { 8883 } else { 1883 })
     }
 
+    /// The port of connection B: `redundant_port`, else the line's.
+    pub fn redundant_port(&self) -> u16 {
+        self.redundant.port.unwrap_or_else(|| self.port())
+    }
+
+    /// The client id of connection B: `redundant_client_id`, else the line's.
+    pub fn redundant_client_id(&self) -> &str {
+        self.redundant
+            .client_id
+            .as_deref()
+            .unwrap_or(&self.client_id)
+    }
+
     fn validate(&mut self, object: &str) -> Result<Warnings, ConfigError> {
         let mut warnings = Vec::new();
         let no_cert = self.tls_client_cert_file.is_empty();
@@ -567,7 +574,13 @@ impl LineConfig {
         warnings.extend(self.validate_sparkplug(object)?);
         warnings.extend(self.validate_edge(object)?);
         warnings.extend(self.validate_psk(object)?);
-        warnings.extend(self.validate_redundant(object)?);
+        let side = LineSide {
+            edge_node: self.is_edge_node(),
+            azure_sas: self.auth == Auth::AzureSas,
+            clean_session: self.clean_session,
+            port: self.redundant_port(),
+        };
+        warnings.extend(self.redundant.validate(object, side)?);
         if self.client_id.is_empty() && !self.clean_session {
             warnings.push(format!(
                 "{object}: client_id is empty, so the broker assigns one and clean_session is \

@@ -13,6 +13,9 @@
 //! - `::1`, `fe80::1`: a bare IPv6 address (more than one `:`), always the line's port, as before;
 //!   a port needs the brackets, since `fe80::1:1883` could be either.
 
+use crate::error::ConfigError;
+use crate::params::Param;
+
 /// One broker of the list: where to connect, and the port the entry gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostEntry {
@@ -62,6 +65,11 @@ pub enum HostListError {
     AfterBracket { entry: String, rest: String },
     #[error("entry '{entry}': port '{port}' is not a number from 1 to 65535")]
     BadPort { entry: String, port: String },
+}
+
+/// A host list parameter (`host`, `redundant_host`): its error names the parameter and value.
+pub(crate) fn from_param(p: &Param) -> Result<Vec<HostEntry>, ConfigError> {
+    parse_host_list(p.value).map_err(|e| p.invalid(e.to_string()))
 }
 
 /// Reads a host list. Spaces around entries are trimmed and empty entries skipped, as always.

@@ -300,11 +300,69 @@ fn a_gated_station_shows_the_messages_of_a_rejoined_connection_in_order() {
 }
 
 #[test]
+fn a_station_without_ack_id_shows_the_messages_of_a_rejoined_connection_in_order() {
+    // A is lost and misses "3" and "4"; B carries them. When A is back, its broker delivers "6"
+    // before B (behind a full socket) delivers "5": "6" waits until B's copy of it arrives, so
+    // the station shows 3, 4, 5, 6; A's "6" is acknowledged when it is shown, B's copy at once.
+    let mut h = redundant(false);
+    h.line.transport_closed_on(A, "A gone", 1);
+    assert_eq!(shown(&receive(&mut h, B, "3", QoS::AtLeastOnce, 11)), ["3"]);
+    assert_eq!(shown(&receive(&mut h, B, "4", QoS::AtLeastOnce, 12)), ["4"]);
+    connect(&mut h, A);
+    h.events();
+    assert!(shown(&receive(&mut h, A, "6", QoS::AtLeastOnce, 1)).is_empty());
+    assert!(pubacks(&mut h, A).is_empty());
+    assert_eq!(shown(&receive(&mut h, B, "5", QoS::AtLeastOnce, 13)), ["5"]);
+    assert_eq!(shown(&receive(&mut h, B, "6", QoS::AtLeastOnce, 14)), ["6"]);
+    // Within the window every message of A waits for B's copy, which shows it.
+    assert!(shown(&receive(&mut h, A, "7", QoS::AtLeastOnce, 2)).is_empty());
+    assert_eq!(shown(&receive(&mut h, B, "7", QoS::AtLeastOnce, 15)), ["7"]);
+    assert_eq!(pubacks(&mut h, A), [1, 2]);
+    assert_eq!(pubacks(&mut h, B), [11, 12, 13, 14, 15]);
+}
+
+#[test]
+fn the_hold_lasts_while_the_other_connection_delivers_its_backlog() {
+    // Window 1 s. A rejoins and delivers "9"; B, still working through the outage's backlog,
+    // delivers "5" after 0.8 s and "6" after 1.6 s: "9" waits a window after the last of them.
+    let mut h = redundant(false);
+    h.line.transport_closed_on(A, "A gone", 1);
+    connect(&mut h, A);
+    h.events();
+    assert!(shown(&receive(&mut h, A, "9", QoS::AtLeastOnce, 1)).is_empty());
+    let step = std::time::Duration::from_millis(800);
+    for backlog in ["5", "6"] {
+        h.now += step;
+        h.line.handle_timeout(h.now, 3).unwrap();
+        assert_eq!(
+            shown(&receive(&mut h, B, backlog, QoS::AtLeastOnce, 11)),
+            [backlog]
+        );
+    }
+    h.now += step;
+    h.line.handle_timeout(h.now, 3).unwrap();
+    assert!(
+        shown(&h.events()).is_empty(),
+        "still within a window of '6'"
+    );
+    h.now += step;
+    assert!(h.line.poll_timeout().unwrap() <= h.now);
+    h.line.handle_timeout(h.now, 3).unwrap();
+    assert_eq!(shown(&h.events()), ["9"]);
+}
+
+#[test]
 fn a_rejoined_connections_messages_wait_at_most_the_window() {
-    // (what happens after A rejoined, shown once the window of 1 s is over)
-    let rows: &[(&str, bool)] = &[("the window ends", false), ("B is lost", true)];
-    for &(case, lose_b) in rows {
-        let mut h = redundant(true);
+    // (what happens after A rejoined, shown once the window of 1 s is over; with and without
+    // ACK_ID)
+    let rows: &[(&str, bool, bool)] = &[
+        ("the window ends", false, true),
+        ("B is lost", true, true),
+        ("the window ends, no ACK_ID", false, false),
+        ("B is lost, no ACK_ID", true, false),
+    ];
+    for &(case, lose_b, gate) in rows {
+        let mut h = redundant(gate);
         h.line.transport_closed_on(A, "A gone", 1);
         connect(&mut h, A);
         h.events();
@@ -343,5 +401,103 @@ fn a_repeated_payload_is_shown_as_often_as_the_fuller_broker_carried_it() {
             count += shown(&receive(&mut h, id, "x", QoS::AtLeastOnce, pkid)).len();
         }
         assert_eq!(count, want, "{case}");
+    }
+}
+
+/// The redundant line's parameters (config_redundant.rs): defaults, values, and errors that name
+/// the line, the parameter and the value.
+mod parameters {
+    use std::time::Duration;
+
+    use mqtt_line_core::{ConfigError, HostEntry, LineConfig, Warnings};
+
+    fn parse_params(params: &[(&str, &str)]) -> Result<(LineConfig, Warnings), ConfigError> {
+        let mut all = vec![("host", "a1;a2")];
+        all.extend_from_slice(params);
+        LineConfig::from_params("line L", all)
+    }
+
+    #[test]
+    fn second_connection_and_its_defaults() {
+        let (c, _) = parse_params(&[]).unwrap();
+        assert!(!c.redundant.is_on());
+        let (c, _) = parse_params(&[("redundant_host", "b1, b2"), ("port", "1884")]).unwrap();
+        assert_eq!(
+            c.redundant.hosts,
+            [HostEntry::new("b1"), HostEntry::new("b2")]
+        );
+        assert_eq!(c.redundant_port(), 1884);
+        assert_eq!(c.redundant_client_id(), "D2000kom");
+        assert_eq!(c.redundant.window, Duration::from_secs(2));
+        let (c, _) = parse_params(&[
+            ("redundant_host", "b1"),
+            ("redundant_port", "2883"),
+            ("redundant_client_id", "scada-b"),
+            ("redundant_window", "2.5"),
+        ])
+        .unwrap();
+        assert_eq!(c.redundant_port(), 2883);
+        assert_eq!(c.redundant_client_id(), "scada-b");
+        assert_eq!(c.redundant.window, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn bad_values_name_the_line_the_parameter_and_the_value() {
+        // (parameters, the parameter the error names, why)
+        type Row<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let rows: &[Row] = &[
+            (
+                &[("redundant_host", " ; ")],
+                "redundant_host",
+                "at least one host",
+            ),
+            (
+                &[("redundant_host", "b 1")],
+                "redundant_host",
+                "white space",
+            ),
+            (
+                &[("redundant_port", "0")],
+                "redundant_port",
+                "from 1 to 65535",
+            ),
+            (
+                &[("redundant_window", "0")],
+                "redundant_window",
+                "more than 0",
+            ),
+            (&[("redundant_window", "x")], "redundant_window", "seconds"),
+            (&[("redundant_window", "7200")], "redundant_window", "3600"),
+            (
+                &[("redundant_host", "b"), ("redundant_client_id", "")],
+                "redundant_client_id",
+                "clean_session",
+            ),
+            (
+                &[
+                    ("redundant_host", "b"),
+                    ("payload_type", "Sparkplug Edge Node"),
+                ],
+                "redundant_host",
+                "one server at a time",
+            ),
+        ];
+        for (params, param, why) in rows {
+            let e = parse_params(params).unwrap_err().to_string();
+            assert!(e.contains("line L"), "{e}");
+            assert!(e.contains(param), "{params:?}: {e}");
+            assert!(e.contains(why), "{params:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn b_settings_without_b_are_warned_about() {
+        let (_, w) = parse_params(&[("redundant_port", "2883")]).unwrap();
+        assert!(
+            w.iter().any(|w| w.contains("redundant_host is not")),
+            "{w:?}"
+        );
+        let (c, _) = parse_params(&[("redundant_host", "")]).unwrap();
+        assert!(!c.redundant.is_on());
     }
 }

@@ -28,6 +28,9 @@ pub struct Shared {
     shutdown: AtomicBool,
     /// New parameters, per connection loop: each takes its own.
     reconnect: [AtomicBool; 2],
+    /// Whether the line has a connection B: without one, B's loop idles until new parameters or
+    /// a stop, and a host request does not wake it.
+    has_b: AtomicBool,
 }
 
 /// The core could not be used: a panic happened while it was locked.
@@ -37,6 +40,7 @@ pub struct Poisoned;
 impl Shared {
     pub fn new(line: Line, queue: Arc<EventQueue>) -> Shared {
         Shared {
+            has_b: AtomicBool::new(line.has_link(LinkId::B)),
             line: Mutex::new(line),
             queue,
             wake: [tokio::sync::Notify::new(), tokio::sync::Notify::new()],
@@ -76,6 +80,14 @@ impl Shared {
 
     /// Asks the line's thread to look at the core again (a host request changed something).
     pub fn wake(&self) {
+        self.wake[LinkId::A.index()].notify_one();
+        if self.has_b.load(Ordering::Acquire) {
+            self.wake[LinkId::B.index()].notify_one();
+        }
+    }
+
+    /// Wakes both connection loops, B's even when it idles without a connection.
+    fn wake_both(&self) {
         for w in &self.wake {
             w.notify_one();
         }
@@ -85,12 +97,12 @@ impl Shared {
         for r in &self.reconnect {
             r.store(true, Ordering::Release);
         }
-        self.wake();
+        self.wake_both();
     }
 
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
-        self.wake();
+        self.wake_both();
     }
 
     fn shutting_down(&self) -> bool {
@@ -141,10 +153,13 @@ async fn supervise(shared: &Shared, id: LinkId) {
         if shared.shutting_down() {
             return;
         }
-        let Ok(wants) = shared.with_line(|l| l.wants_connection() && l.has_link(id)) else {
+        let Ok((wants, has)) = shared.with_line(|l| (l.wants_connection(), l.has_link(id))) else {
             return;
         };
-        if !wants {
+        if id == LinkId::B {
+            shared.has_b.store(has, Ordering::Release);
+        }
+        if !(wants && has) {
             reconnect.store(false, Ordering::Release);
             wake.notified().await;
             continue;

@@ -8,7 +8,6 @@ use super::emit::topic;
 use super::Line;
 use crate::ack_gate::{Held, HeldLimit, Offered, Twin};
 use crate::codec::Publish;
-use crate::duplicates::Verdict;
 use crate::event::{LogLevel, RouteOutcome};
 use crate::gzip::Encoding;
 use crate::ids::LinkId;
@@ -32,6 +31,21 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) {
+        let epoch = self.epoch(link);
+        self.deliver_in(p, link, epoch, key, now, wall_ns);
+    }
+
+    /// [`Line::deliver`] of a message that came in broker session `epoch` of `link`.
+    #[inline(always)]
+    pub(super) fn deliver_in(
+        &mut self,
+        p: Publish,
+        link: LinkId,
+        epoch: u64,
+        key: Option<u64>,
+        now: Instant,
+        wall_ns: i64,
+    ) {
         self.stats.received += 1;
         self.stats.bytes_received += p.payload.len() as u64;
         self.stats.last_message_ns = Some(wall_ns);
@@ -40,7 +54,7 @@ impl Line {
             self.stats.will_messages += 1;
             self.trace(&p, RouteOutcome::Will, hit.first().copied(), wall_ns);
             self.devices_lost(&hit, name, wall_ns);
-            self.confirm(link, p.pkid);
+            self.confirm_in(link, p.pkid, epoch);
             return;
         }
         if self.edge.is_some() {
@@ -53,20 +67,17 @@ impl Line {
         }
         let routed = self.router.route(name).map(StationIndex);
         let Some(i) = self.account(&p, routed, now, wall_ns) else {
-            self.confirm(link, p.pkid);
+            self.confirm_in(link, p.pkid, epoch);
             return;
         };
         // An MQTT 5 Content-Type may say the payload is gzip.
         let encoding = content_type(&p).map_or(Encoding::Detect, Encoding::from_content_type);
-        let epoch = self.epoch(link);
         let s = &mut self.stations[i];
         if !s.gated {
             self.fill_inputs_as(i, &p, name, encoding, wall_ns);
             self.confirm_in(link, p.pkid, epoch);
             return;
         }
-        let ahead = self.is_ahead(link);
-        let s = &mut self.stations[i];
         let held = Held {
             publish: p,
             wall_ns,
@@ -75,7 +86,6 @@ impl Line {
             link,
             key,
             twin: None,
-            ahead,
         };
         if let Offered::Show(now_shown) = s
             .gate
@@ -90,30 +100,12 @@ impl Line {
         }
     }
 
-    /// A redundant line's message from `link`: a copy of one the other connection delivered is
-    /// only acknowledged ([`Line::duplicate`]); an original is delivered.
-    // Out of line, so that the single line's `deliver` stays as small as before.
-    #[inline(never)]
-    pub(super) fn deliver_redundant(
-        &mut self,
-        p: Publish,
-        link: LinkId,
-        now: Instant,
-        wall_ns: i64,
-    ) {
-        match self.redundant_verdict(link, &p, now) {
-            Some(Verdict::Duplicate { key }) => self.duplicate(p, link, key, now),
-            Some(Verdict::Original { key }) => self.deliver(p, link, Some(key), now, wall_ns),
-            None => self.deliver(p, link, None, now, wall_ns),
-        }
-    }
-
     /// A copy through `link` of a message the other connection delivered: not shown. Its
     /// acknowledgement waits with the original when a gated station still holds or shows that
     /// one (the broker of the original may yet fail); otherwise it goes at once.
     // Kept out of `deliver`, so a single line's receive path stays as small as before.
     #[inline(never)]
-    fn duplicate(&mut self, p: Publish, link: LinkId, key: u64, now: Instant) {
+    pub(super) fn duplicate(&mut self, p: Publish, link: LinkId, key: u64, now: Instant) {
         let epoch = self.epoch(link);
         if !self.gated_stations.is_empty() {
             if let Some(i) = self.router.route(topic(&p)).map(StationIndex) {
@@ -137,12 +129,6 @@ impl Line {
     /// The broker session of connection `link` (its messages' packet ids belong to it).
     pub(super) fn epoch(&self, link: LinkId) -> u64 {
         self.link_ref(link).map_or(0, |l| l.session.epoch())
-    }
-
-    /// Confirms message `pkid` of connection `link`'s current session to its broker.
-    pub(super) fn confirm(&mut self, link: LinkId, pkid: u16) {
-        let epoch = self.epoch(link);
-        self.confirm_in(link, pkid, epoch);
     }
 
     /// Confirms message `pkid` of broker session `epoch` of connection `link`.
