@@ -31,17 +31,17 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) {
-        let epoch = self.epoch(link);
-        self.deliver_in(p, link, epoch, key, now, wall_ns);
+        self.deliver_in(p, link, None, key, now, wall_ns);
     }
 
-    /// [`Line::deliver`] of a message that came in broker session `epoch` of `link`.
+    /// [`Line::deliver`] of a message that came in broker session `epoch` of `link` (`None`:
+    /// the current one, looked up only when the message is confirmed).
     #[inline(always)]
     pub(super) fn deliver_in(
         &mut self,
         p: Publish,
         link: LinkId,
-        epoch: u64,
+        epoch: Option<u64>,
         key: Option<u64>,
         now: Instant,
         wall_ns: i64,
@@ -54,6 +54,7 @@ impl Line {
             self.stats.will_messages += 1;
             self.trace(&p, RouteOutcome::Will, hit.first().copied(), wall_ns);
             self.devices_lost(&hit, name, wall_ns);
+            let epoch = epoch.unwrap_or_else(|| self.epoch(link));
             self.confirm_in(link, p.pkid, epoch);
             return;
         }
@@ -67,11 +68,13 @@ impl Line {
         }
         let routed = self.router.route(name).map(StationIndex);
         let Some(i) = self.account(&p, routed, now, wall_ns) else {
+            let epoch = epoch.unwrap_or_else(|| self.epoch(link));
             self.confirm_in(link, p.pkid, epoch);
             return;
         };
         // An MQTT 5 Content-Type may say the payload is gzip.
         let encoding = content_type(&p).map_or(Encoding::Detect, Encoding::from_content_type);
+        let epoch = epoch.unwrap_or_else(|| self.epoch(link));
         let s = &mut self.stations[i];
         if !s.gated {
             self.fill_inputs_as(i, &p, name, encoding, wall_ns);

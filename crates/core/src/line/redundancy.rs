@@ -271,7 +271,14 @@ impl Line {
     }
 
     fn deliver_ahead(&mut self, m: Ahead, now: Instant) {
-        self.deliver_in(m.publish, m.link, m.epoch, Some(m.key), now, m.wall_ns);
+        self.deliver_in(
+            m.publish,
+            m.link,
+            Some(m.epoch),
+            Some(m.key),
+            now,
+            m.wall_ns,
+        );
     }
 
     /// A redundant line's message from `link`: a copy of one the other connection delivered is
