@@ -16,9 +16,11 @@
 //! each broker lost a different one: they look like one message and its copy and are shown once
 //! (docs/decisions.md, issue 21).
 //!
-//! An unmatched original is forgotten when its window ends, and at most [`MAX_ENTRIES`] are kept:
-//! beyond that the oldest is forgotten early, counted, and the line warns (a copy arriving later
-//! would be shown again, never a message lost).
+//! An original is forgotten when its window ends, and as soon as it is matched. At most
+//! [`MAX_ENTRIES`] originals are kept in the window; beyond that the oldest is forgotten early.
+//! A matched one forgotten early costs nothing; an unmatched one is counted and the line warns
+//! (a copy arriving later would be shown again, never a message lost). So what the filter must
+//! hold is the messages in transit between the two connections, not the rate times the window.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -27,9 +29,10 @@ use std::time::{Duration, Instant};
 use crate::ids::LinkId;
 use crate::routing::FxMap;
 
-/// The most originals remembered (each until its window ends, matched or not): 130,000
-/// messages a second for the default window of 2 s; some 50-70 bytes each, so at most about
-/// 18 MB per line. Beyond it the oldest is forgotten early (counted, warned).
+/// The most originals kept in the window (matched or not): 130,000 messages a second for the
+/// default window of 2 s, some 60 bytes each with the unmatched ones' index, so at most about
+/// 16 MB per line. Beyond it the oldest is forgotten early (counted and warned when it was not
+/// matched yet).
 pub(crate) const MAX_ENTRIES: usize = 1 << 18;
 
 /// Whether a received message is shown.
@@ -41,17 +44,33 @@ pub(crate) enum Verdict {
     Duplicate { key: u64 },
 }
 
-/// The originals of one key still within their window. Unmatched ones all come from one
-/// connection (a message from the other one would have matched them): `unmatched` of them, the
-/// newest from `link`. `in_window` counts each connection's entries still in the queue, matched
-/// or not, so that an entry leaving the queue is known to be matched or not without a list per
-/// key: matching takes the oldest first and so does the window, so the unmatched are always the
-/// newest of their connection's entries.
+/// The unmatched originals of one key, all from one connection (a message from the other one
+/// would have matched them), oldest first: a chain through the window's entries from `head` to
+/// `tail` (sequence numbers). Matching and the window both take the oldest first, so the
+/// unmatched ones are always the newest of their key, and an entry leaving the window is
+/// unmatched exactly when it is its key's `head`. A key without unmatched originals has no slot.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     link: LinkId,
     unmatched: u32,
-    in_window: [u32; 2],
+    head: u64,
+    tail: u64,
+}
+
+/// An original in the window.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    until: Instant,
+    key: u64,
+    /// The next unmatched original of the same key ([`NONE`] while there is none).
+    next: u64,
+}
+
+const NONE: u64 = u64::MAX;
+
+/// The entry with sequence number `seq` of a queue whose front one is `first`.
+fn entry(queue: &mut VecDeque<Entry>, first: u64, seq: u64) -> Option<&mut Entry> {
+    queue.get_mut(usize::try_from(seq.checked_sub(first)?).ok()?)
 }
 
 /// The duplicate filter of one redundant line.
@@ -60,9 +79,11 @@ pub(crate) struct Duplicates {
     hasher: foldhash::quality::RandomState,
     window: Duration,
     slots: FxMap<u64, Slot>,
-    /// Every original in arrival order, with the end of its window.
-    queue: VecDeque<(Instant, u64, LinkId)>,
-    /// Originals forgotten before their window ended, because [`MAX_ENTRIES`] were kept.
+    /// Every original in arrival order, until its window ends; `first` is the sequence number
+    /// of the front one.
+    queue: VecDeque<Entry>,
+    first: u64,
+    /// Unmatched originals forgotten before their window ended, because [`MAX_ENTRIES`] were kept.
     overflowed: u64,
     limit: usize,
 }
@@ -78,6 +99,7 @@ impl Duplicates {
             window,
             slots: FxMap::default(),
             queue: VecDeque::new(),
+            first: 0,
             overflowed: 0,
             limit: limit.max(1),
         }
@@ -104,52 +126,74 @@ impl Duplicates {
     /// As [`Duplicates::check`], for a message whose key is known.
     pub(crate) fn check_key(&mut self, link: LinkId, key: u64, now: Instant) -> Verdict {
         self.expire(now);
-        let slot = self.slots.entry(key).or_insert(Slot {
-            link,
-            unmatched: 0,
-            in_window: [0, 0],
-        });
-        if slot.unmatched > 0 && slot.link != link {
-            slot.unmatched -= 1;
-            return Verdict::Duplicate { key };
-        }
-        slot.link = link;
-        slot.unmatched += 1;
-        slot.in_window[link.index()] += 1;
-        if self.queue.len() >= self.limit {
-            if let Some((_, old, from)) = self.queue.pop_front() {
-                self.overflowed += 1;
-                self.forget(old, from);
+        let seq = self.first + self.queue.len() as u64;
+        match self.slots.get_mut(&key) {
+            Some(slot) if slot.link != link => {
+                // The oldest unmatched original of the other connection is matched.
+                let head = slot.head;
+                slot.unmatched -= 1;
+                if slot.unmatched == 0 {
+                    self.slots.remove(&key);
+                } else {
+                    slot.head = entry(&mut self.queue, self.first, head).map_or(NONE, |e| e.next);
+                }
+                return Verdict::Duplicate { key };
+            }
+            Some(slot) => {
+                let tail = slot.tail;
+                slot.tail = seq;
+                slot.unmatched += 1;
+                if let Some(e) = entry(&mut self.queue, self.first, tail) {
+                    e.next = seq;
+                }
+            }
+            None => {
+                self.slots.insert(
+                    key,
+                    Slot {
+                        link,
+                        unmatched: 1,
+                        head: seq,
+                        tail: seq,
+                    },
+                );
             }
         }
-        self.queue.push_back((now + self.window, key, link));
+        self.queue.push_back(Entry {
+            until: now + self.window,
+            key,
+            next: NONE,
+        });
+        if self.queue.len() > self.limit && self.pop_front() {
+            self.overflowed += 1;
+        }
         Verdict::Original { key }
     }
 
     /// Originals whose window ended by `now` can no longer be matched.
     fn expire(&mut self, now: Instant) {
-        while let Some(&(until, key, link)) = self.queue.front() {
-            if until > now {
-                break;
-            }
-            self.queue.pop_front();
-            self.forget(key, link);
+        while self.queue.front().is_some_and(|e| e.until <= now) {
+            self.pop_front();
         }
     }
 
-    /// The oldest entry of `key` from `link` leaves the window.
-    fn forget(&mut self, key: u64, link: LinkId) {
-        let Some(slot) = self.slots.get_mut(&key) else {
-            return;
+    /// The oldest original leaves the window; true when it was still unmatched.
+    fn pop_front(&mut self) -> bool {
+        let seq = self.first;
+        let Some(e) = self.queue.pop_front() else {
+            return false;
         };
-        let i = link.index();
-        if slot.link == link && slot.in_window[i] == slot.unmatched {
-            slot.unmatched = slot.unmatched.saturating_sub(1);
+        self.first += 1;
+        let Some(slot) = self.slots.get_mut(&e.key).filter(|s| s.head == seq) else {
+            return false;
+        };
+        slot.unmatched -= 1;
+        if slot.unmatched == 0 {
+            self.slots.remove(&e.key);
+        } else {
+            slot.head = e.next;
         }
-        slot.in_window[i] = slot.in_window[i].saturating_sub(1);
-        if slot.in_window == [0, 0] {
-            self.slots.remove(&key);
-        }
+        true
     }
 
     /// Originals forgotten early so far; the line warns when this reaches 1, 10, 100, ...
@@ -157,10 +201,11 @@ impl Duplicates {
         self.overflowed
     }
 
-    /// Originals remembered now.
+    /// Originals in the window now, and those of them not matched yet.
     #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+    pub(crate) fn len(&self) -> (usize, usize) {
+        let unmatched = self.slots.values().map(|s| s.unmatched as usize).sum();
+        (self.queue.len(), unmatched)
     }
 
     /// New parameters: originals already remembered keep the window they had.
@@ -286,7 +331,7 @@ mod tests {
         for n in 0..5u8 {
             d.check(A, b"t", &[n], t0);
         }
-        assert_eq!(d.len(), 3);
+        assert_eq!(d.len(), (3, 3));
         assert_eq!(d.overflowed(), 2);
         // The two oldest were forgotten: their copies are shown; the others' are not.
         let shown: Vec<bool> = (0..5u8)
@@ -294,6 +339,26 @@ mod tests {
             .map(|n| matches!(d.check(B, b"t", &[n], t0), Verdict::Original { .. }))
             .collect();
         assert_eq!(shown, [false, false, false, true, true]);
+    }
+
+    #[test]
+    fn matched_originals_are_forgotten_at_once_and_cost_no_overflow() {
+        let t0 = Instant::now();
+        let mut d = Duplicates::with_limit(Duration::from_secs(60), 3);
+        for n in 0..1000u16 {
+            let payload = n.to_be_bytes();
+            assert!(matches!(
+                d.check(A, b"t", &payload, t0),
+                Verdict::Original { .. }
+            ));
+            assert!(matches!(
+                d.check(B, b"t", &payload, t0),
+                Verdict::Duplicate { .. }
+            ));
+        }
+        assert_eq!(d.len(), (3, 0));
+        assert_eq!(d.overflowed(), 0);
+        assert!(d.slots.is_empty());
     }
 
     #[test]
