@@ -133,7 +133,7 @@ impl Redundancy {
         self.warned_overflow = n;
         Some(format!(
             "the redundant line remembers at most {MAX_ENTRIES} messages for redundant_window; \
-             {n} were forgotten before their window ended, so a later copy of them through the \
+             {n} were forgotten before their copy came, so a later copy of them through the \
              other connection is shown again (shorten redundant_window or lower the message rate)"
         ))
     }
