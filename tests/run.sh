@@ -47,6 +47,9 @@ requirements=(
     "libssl-dev pkg-config -- pkg-config"
     "tinyproxy -- tinyproxy"
     "dante-server -- danted"
+    # rmqttd, the clustered broker of tests/tests/scale_out.rs, is built from crates.io with these.
+    "protobuf-compiler -- protoc"
+    "cmake -- cmake"
 )
 
 missing_packages=()
@@ -97,6 +100,31 @@ fi
 (cd tests/sparkplug && { [ -x .venv/bin/python ] || python3 -m venv .venv; } &&
     .venv/bin/pip install --quiet --disable-pip-version-check pysparkplug==0.6.1) || exit 1
 
+# rmqttd (rmqtt's broker, crates.io), the raft cluster of tests/tests/scale_out.rs: one pinned
+# version, built once into a tool directory outside the tree and reused by every later run. The
+# first build (about 25 minutes on a quiet 2-core machine) runs in the background beside the
+# lint and build steps, and `cargo test` waits for it (docs/decisions.md, issue 23).
+# MQTT_LINE_RMQTTD names another rmqttd 0.24.0 binary instead.
+rmqttd_version=0.24.0
+rmqttd_root="${HOME:-/root}/.cache/mqtt-line-tools/rmqttd-$rmqttd_version"
+rmqttd_log="$(mktemp)"
+rmqttd_pid=""
+if [ -z "${MQTT_LINE_RMQTTD:-}" ] && [ ! -x "$rmqttd_root/bin/rmqttd" ]; then
+    say "building rmqttd $rmqttd_version once into $rmqttd_root (cargo install, in the background)"
+    cargo install --locked "rmqttd@$rmqttd_version" --root "$rmqttd_root" >"$rmqttd_log" 2>&1 &
+    rmqttd_pid=$!
+fi
+# Waits for the background build of rmqttd, if one was started; its log when it failed.
+rmqttd_ready() {
+    [ -z "$rmqttd_pid" ] && return 0
+    say "waiting for the rmqttd build"
+    local status=0
+    wait "$rmqttd_pid" || status=$?
+    rmqttd_pid=""
+    [ "$status" -eq 0 ] || tail -n 40 "$rmqttd_log"
+    return "$status"
+}
+
 say "$(mosquitto -h 2>/dev/null | head -n 1)"
 say "$(gcc --version | head -n 1); $(openssl version); $(nats-server --version 2>&1 | head -n 1)"
 say "$(cargo --version); $(cargo fuzz --version); $(valgrind --version)"
@@ -116,7 +144,8 @@ step() {
 
 test_log="$(mktemp)"
 fuzz_scratch="$(mktemp -d)"
-trap 'rm -rf "$test_log" "$fuzz_scratch"' EXIT
+# A run that ends early leaves no rmqttd build behind.
+trap 'rm -rf "$test_log" "$fuzz_scratch" "$rmqttd_log"; [ -z "$rmqttd_pid" ] || kill "$rmqttd_pid" 2>/dev/null' EXIT
 
 run_tests() {
     cargo test --release --workspace --no-fail-fast 2>&1 | tee "$test_log"
@@ -146,6 +175,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo fmt --check (fuzz)" bash -c 'cd crates/core/fuzz && cargo fmt -- --check'
 step "cargo clippy" cargo clippy --release --workspace --all-targets -- -D warnings
 step "release build" cargo build --release --workspace
+step "rmqttd install" rmqttd_ready
 step "cargo test" run_tests
 step "fuzz run" fuzz_targets
 
