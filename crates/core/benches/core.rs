@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use mqtt_line_core::parts::parse_json;
 use mqtt_line_core::parts::JsonPath;
 use mqtt_line_core::parts::PathTree;
-use mqtt_line_core::parts::{RouteEntry, Router};
+use mqtt_line_core::parts::{check_address, RouteEntry, Router};
 use mqtt_line_core::parts::{TimeMask, TimeZone};
 use mqtt_line_core::{Line, LineConfig, StationId, TagId, ValueType};
 
@@ -42,6 +42,7 @@ fn route_entries(addrs: &[String]) -> Vec<RouteEntry<'_>> {
             station: i,
             name: a,
             address: a,
+            pattern: check_address(a, a).is_ok_and(|c| c.pattern),
         })
         .collect()
 }

@@ -105,6 +105,19 @@ pub struct RouteEntry<'a> {
     /// The station's name, for messages.
     pub name: &'a str,
     pub address: &'a str,
+    /// The address is a regular expression with regex syntax, valid ([`AddressCheck::pattern`]);
+    /// any other is matched as the exact topic.
+    pub pattern: bool,
+}
+
+/// What [`check_address`] found of one address.
+#[derive(Debug, Default)]
+pub struct AddressCheck {
+    /// Warnings to log, each naming the station and the address.
+    pub warnings: Vec<String>,
+    /// Whether the address is a regular expression with regex syntax, valid: the routing
+    /// table's patterns. Checked once, when the station is added.
+    pub pattern: bool,
 }
 
 /// The routing table of one line.
@@ -137,8 +150,9 @@ struct Bucket {
 /// Checks one station address on its own, before the table is built: an empty address is
 /// refused; an address that is not a valid regular expression or looks like an MQTT filter gets a
 /// warning that explains how it will be matched.
-pub fn check_address(name: &str, address: &str) -> Result<Vec<String>, ConfigError> {
-    let mut warnings = Vec::new();
+pub fn check_address(name: &str, address: &str) -> Result<AddressCheck, ConfigError> {
+    let mut check = AddressCheck::default();
+    let warnings = &mut check.warnings;
     if address.is_empty() {
         return Err(ConfigError::InvalidAddress {
             object: format!("station '{name}'"),
@@ -147,7 +161,7 @@ pub fn check_address(name: &str, address: &str) -> Result<Vec<String>, ConfigErr
         });
     }
     if address == "#" || address == ".*" {
-        return Ok(warnings);
+        return Ok(check);
     }
     if looks_like_mqtt_filter(address) {
         warnings.push(format!(
@@ -155,13 +169,20 @@ pub fn check_address(name: &str, address: &str) -> Result<Vec<String>, ConfigErr
              addresses are regular expressions (use '[^/]+' for one level and '.*' for several)"
         ));
     }
-    if let Some(err) = regex_error(address) {
-        warnings.push(format!(
-            "station '{name}': address '{address}' is not a valid regular expression, so it \
-             matches only that exact topic ({err})"
-        ));
+    // An address of plain characters is a valid expression (of itself): only one with regex
+    // syntax, or long enough to come near the size limit, is parsed (thousands of stations are
+    // configured at start-up).
+    let syntax = has_regex_syntax(address);
+    if syntax || address.len() > PLAIN_ADDRESS_MAX {
+        match regex_error(address) {
+            None => check.pattern = syntax,
+            Some(err) => check.warnings.push(format!(
+                "station '{name}': address '{address}' is not a valid regular expression, so it \
+                 matches only that exact topic ({err})"
+            )),
+        }
     }
-    Ok(warnings)
+    Ok(check)
 }
 
 impl Router {
@@ -186,7 +207,7 @@ impl Router {
                     router.exact.insert(address.to_string(), e.station);
                     // Addresses without regex syntax match only themselves: the hash lookup
                     // covers them, which keeps the set small.
-                    if has_regex_syntax(address) && regex_error(address).is_none() {
+                    if e.pattern {
                         patterns.push((address, e.station));
                     }
                 }
@@ -395,6 +416,10 @@ fn anchored(address: &str) -> String {
     format!("^(?:{address})$")
 }
 
+/// The longest address of plain characters taken as a valid expression without parsing it: far
+/// below what could come near the regex crate's size limit.
+const PLAIN_ADDRESS_MAX: usize = 4096;
+
 /// Why `address` is not a regular expression the router uses, or `None` when it is: exactly when
 /// the regex crate's `Regex::new` would refuse it. The syntax is parsed as that crate parses it;
 /// compiling, which is what costs, is only needed for the rare expression whose compiled size
@@ -483,6 +508,7 @@ mod tests {
                 station: i,
                 name: a,
                 address: a,
+                pattern: check_address(a, a).is_ok_and(|c| c.pattern),
             })
             .collect();
         Router::build(&entries).unwrap()
@@ -708,11 +734,13 @@ mod tests {
                 station: 0,
                 name: "one",
                 address: "a/b",
+                pattern: false,
             },
             RouteEntry {
                 station: 1,
                 name: "two",
                 address: "a/b",
+                pattern: false,
             },
         ];
         let err = Router::build(&entries).unwrap_err().to_string();
@@ -725,12 +753,12 @@ mod tests {
 
     #[test]
     fn warnings_explain_odd_addresses() {
-        let w = check_address("s", "a/+/b").unwrap();
+        let w = check_address("s", "a/+/b").unwrap().warnings;
         assert!(w[0].contains("looks like an MQTT topic filter"), "{w:?}");
-        let w = check_address("s", "bad([").unwrap();
+        let w = check_address("s", "bad([").unwrap().warnings;
         assert!(w[0].contains("not a valid regular expression"), "{w:?}");
         for ok in ["plain/topic", "re/.*", "#", ".*"] {
-            assert!(check_address("s", ok).unwrap().is_empty(), "{ok}");
+            assert!(check_address("s", ok).unwrap().warnings.is_empty(), "{ok}");
         }
         assert!(check_address("s", "").is_err());
     }

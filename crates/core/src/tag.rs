@@ -46,7 +46,17 @@ pub enum TagAddress {
 
 impl TagAddress {
     /// Parses an address; `object` names the tag in the error.
+    #[cfg(test)]
     pub fn parse(object: &str, address: &str) -> Result<TagAddress, ConfigError> {
+        TagAddress::parse_for(&|| object.to_string(), address)
+    }
+
+    /// [`TagAddress::parse`] with the tag's name made only for an error: configuring thousands
+    /// of tags formats nothing on the way.
+    pub(crate) fn parse_for(
+        object: &dyn Fn() -> String,
+        address: &str,
+    ) -> Result<TagAddress, ConfigError> {
         let a = address.trim();
         let upper = a.to_ascii_uppercase();
         let parsed = match upper.as_str() {
@@ -64,7 +74,7 @@ impl TagAddress {
                 let name = &address.trim_start()[4..];
                 if name.is_empty() {
                     return Err(ConfigError::InvalidAddress {
-                        object: object.to_string(),
+                        object: object(),
                         address: address.to_string(),
                         reason: "SPB= needs a metric name after '='".into(),
                     });
@@ -75,7 +85,7 @@ impl TagAddress {
                 let (_, name) = a.split_once('=').unwrap_or_default();
                 if name.is_empty() {
                     return Err(ConfigError::InvalidAddress {
-                        object: object.to_string(),
+                        object: object(),
                         address: address.to_string(),
                         reason: "needs a user property name after '='".into(),
                     });
@@ -90,13 +100,13 @@ impl TagAddress {
                 let path = a[3..].trim();
                 if path.is_empty() {
                     return Err(ConfigError::InvalidAddress {
-                        object: object.to_string(),
+                        object: object(),
                         address: address.to_string(),
                         reason: "JA= needs a JSON address after '='".into(),
                     });
                 }
                 let path = JsonPath::parse(path).map_err(|e| ConfigError::InvalidAddress {
-                    object: object.to_string(),
+                    object: object(),
                     address: address.to_string(),
                     reason: format!("JSON address '{path}' {e}"),
                 })?;
@@ -106,7 +116,7 @@ impl TagAddress {
                 Ok(n) if (1..=MAX_CSV_FIELD).contains(&n) => TagAddress::Csv(n - 1),
                 _ => {
                     return Err(ConfigError::InvalidAddress {
-                        object: object.to_string(),
+                        object: object(),
                         address: address.to_string(),
                         reason: format!(
                             "CSV= needs a field position, a whole number from 1 to \
@@ -117,7 +127,7 @@ impl TagAddress {
             },
             _ => {
                 return Err(ConfigError::InvalidAddress {
-                    object: object.to_string(),
+                    object: object(),
                     address: address.to_string(),
                     reason: "expected IN_TOPIC, IN_DATA, IN_ID, ACK_ID, OUT_TOPIC, OUT_VALUE, \
                              JA=json_address, CSV=position, SPB=metric_name, or with MQTT 5 \

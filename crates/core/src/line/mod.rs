@@ -76,6 +76,8 @@ struct Station {
     id: StationId,
     name: String,
     address: String,
+    /// The address is a valid regular expression with regex syntax (routing.rs).
+    pattern: bool,
     params: StationParams,
     payload: PayloadSettings,
     /// The station has JA= tags, so JSON payloads are parsed for it.

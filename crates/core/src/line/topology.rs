@@ -76,8 +76,9 @@ impl Line {
         let payload = PayloadSettings::resolve(&object, &self.config, &params)?;
         check_address_text(&object, address)?;
         self.check_edge_station(name, address)?;
-        for warning in check_address(name, address)? {
-            self.log(LogLevel::Warn, warning.to_string());
+        let checked = check_address(name, address)?;
+        for warning in checked.warnings {
+            self.log(LogLevel::Warn, warning);
         }
         if let Some(&other) = self.addresses.get(address) {
             return Err(ConfigError::DuplicateAddress {
@@ -119,6 +120,7 @@ impl Line {
             id,
             name: name.to_string(),
             address: address.to_string(),
+            pattern: checked.pattern,
             params,
             payload,
             json_tags: false,
@@ -155,15 +157,15 @@ impl Line {
             .station_ids
             .get(&station_id)
             .ok_or(ConfigError::UnknownStation(station_id))?;
-        let object = object("tag", &format!("{}.{}", self.stations[station].name, name));
+        // The tag's name in errors is made only for one.
         if self.tag_ids.contains_key(&id) {
             return Err(ConfigError::DuplicateId {
-                object,
+                object: self.new_tag_object(station, name),
                 what: "tag",
                 id: id.0,
             });
         }
-        let mut parsed = TagAddress::parse(&object, address)?;
+        let mut parsed = TagAddress::parse_for(&|| self.new_tag_object(station, name), address)?;
         if let TagAddress::Json(path) = &mut parsed {
             *path = self
                 .json_paths
@@ -174,7 +176,7 @@ impl Line {
         parsed
             .check_type(ty)
             .map_err(|reason| ConfigError::TypeMismatch {
-                object: object.clone(),
+                object: self.new_tag_object(station, name),
                 address: address.to_string(),
                 value_type: ty.name().to_string(),
                 reason,
@@ -184,14 +186,14 @@ impl Line {
             let v = v
                 .convert(ty)
                 .map_err(|reason| ConfigError::InvalidDefault {
-                    object: object.clone(),
+                    object: self.new_tag_object(station, name),
                     value: text,
                     reason,
                 })?;
             if parsed == TagAddress::OutTopic {
                 let topic = v.to_text();
                 check_publish_topic(&topic).map_err(|reason| ConfigError::InvalidDefault {
-                    object: object.clone(),
+                    object: self.new_tag_object(station, name),
                     value: topic.clone(),
                     reason: reason.to_string(),
                 })?;
@@ -232,6 +234,11 @@ impl Line {
             valid: false,
         });
         Ok(())
+    }
+
+    /// How errors name tag `name` of station `station` while it is being added.
+    fn new_tag_object(&self, station: StationIndex, name: &str) -> String {
+        object("tag", &format!("{}.{name}", self.stations[station].name))
     }
 
     /// Ends configuration: builds the routing table and reports every station's first state.
@@ -288,6 +295,7 @@ impl Line {
                 station: i,
                 name: &s.name,
                 address: &s.address,
+                pattern: s.pattern,
             })
             .collect();
         Router::build(&entries)
