@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::emit::topic;
 use super::Line;
-use crate::ack_gate::{Held, HeldLimit, Offered, Twin};
+use crate::ack_gate::{CopyKey, Held, HeldLimit, Offered, Twin};
 use crate::codec::Publish;
 use crate::duplicates::Verdict;
 use crate::event::{LogLevel, RouteOutcome};
@@ -66,6 +66,11 @@ impl Line {
             return;
         }
         let ahead = self.is_ahead(link);
+        let key = key.map(|key| CopyKey {
+            key,
+            until: now + self.config.redundant.window,
+            matched: false,
+        });
         let s = &mut self.stations[i];
         let held = Held {
             publish: p,
@@ -123,7 +128,7 @@ impl Line {
                     epoch,
                 });
                 if self.stations[i].gated {
-                    let kept = self.stations[i].gate.attach_twin(key, link, twin);
+                    let kept = self.stations[i].gate.attach_twin(key, link, twin, now);
                     self.show_next(i, now);
                     if kept {
                         return;

@@ -157,6 +157,49 @@ impl Line {
         Some(verdict)
     }
 
+    /// Connection B is taken away (new parameters without `redundant_host`). A write that still
+    /// waits for A's broker now waits for it alone; one that waited for B's alone (A's share
+    /// had failed) can wait no longer. Both that failure and the messages held ahead of B's
+    /// (A rejoined a moment ago) need the time, which `reconfigure` does not have: they are
+    /// settled at the next packet or timer, before any new message can pass them.
+    #[cold]
+    pub(super) fn retire_b(&mut self) {
+        let bit = super::writes::link_bit(LinkId::B);
+        let mut alone = Vec::new();
+        for (&token, w) in self.writes.iter_mut() {
+            if w.waiting & bit != 0 {
+                w.waiting &= !bit;
+                if w.waiting == 0 {
+                    alone.push(token);
+                }
+            }
+        }
+        self.retired_b.get_or_insert_with(Vec::new).extend(alone);
+        self.redundancy = None;
+    }
+
+    /// What connection B's removal left waiting ([`Line::retire_b`]) ends: writes that waited
+    /// for B alone fail with A's reason, and messages held ahead are shown in their turn.
+    #[cold]
+    pub(super) fn settle_retired_b(&mut self, now: Instant, wall_ns: i64) {
+        let Some(tokens) = self.retired_b.take() else {
+            return;
+        };
+        let reason = "B: the line no longer has connection B (redundant_host was cleared)";
+        for token in tokens {
+            let all = match self.writes.get_mut(&token).and_then(|w| w.failed.take()) {
+                Some(earlier) => format!("{earlier}; {reason}"),
+                None => reason.to_string(),
+            };
+            self.fail_write(token, &all, wall_ns);
+        }
+        for k in 0..self.gated_stations.len() {
+            let i = self.gated_stations[k];
+            self.stations[i].gate.release_ahead();
+            self.show_next(i, now);
+        }
+    }
+
     /// The state and counters of connection `id`; `None` when the line has no such connection.
     /// On a line with one connection, A's received count is the line's.
     pub fn link_stats(&self, id: LinkId) -> Option<LinkStats> {
