@@ -60,7 +60,9 @@ pub(crate) struct Duplicates {
     hasher: foldhash::quality::RandomState,
     window: Duration,
     slots: FxMap<u64, Slot>,
-    /// Every original in arrival order, with the end of its window.
+    /// Every original in arrival order, with the time it arrived: its window ends `window`
+    /// later, so the queue is in the order the windows end, whatever the window was when each
+    /// arrived.
     queue: VecDeque<(Instant, u64, LinkId)>,
     /// Originals forgotten before their window ended, because [`MAX_ENTRIES`] were kept.
     overflowed: u64,
@@ -122,14 +124,14 @@ impl Duplicates {
                 self.forget(old, from);
             }
         }
-        self.queue.push_back((now + self.window, key, link));
+        self.queue.push_back((now, key, link));
         Verdict::Original { key }
     }
 
     /// Originals whose window ended by `now` can no longer be matched.
     fn expire(&mut self, now: Instant) {
-        while let Some(&(until, key, link)) = self.queue.front() {
-            if until > now {
+        while let Some(&(at, key, link)) = self.queue.front() {
+            if at + self.window > now {
                 break;
             }
             self.queue.pop_front();
@@ -163,7 +165,9 @@ impl Duplicates {
         self.queue.len()
     }
 
-    /// New parameters: originals already remembered keep the window they had.
+    /// New parameters: the window applies to the originals already remembered too. Each keeping
+    /// the window it had would leave the queue out of order after a shorter one, and an original
+    /// whose window had ended would still match a copy behind an older one whose had not.
     pub(crate) fn set_window(&mut self, window: Duration) {
         self.window = window;
     }

@@ -468,3 +468,42 @@ fn a_copy_waits_for_the_message_the_rule_matched_it_with() {
         assert_eq!(pubacks(&mut h, A), [1, 2, 3], "{case}");
     }
 }
+
+#[test]
+fn a_changed_window_applies_to_the_messages_remembered() {
+    // Found by the `line` fuzz target: the remembered originals kept the window they arrived
+    // with, in a queue ordered by its end; after redundant_window was shortened, a message
+    // whose window had ended stayed behind an older one whose had not, and its copy was taken
+    // for a duplicate. (case, the window set after "old" arrived, ms until the copy of "new",
+    // whether that copy is shown)
+    let rows: &[(&str, &str, u64, bool)] = &[
+        ("shortened, copy after the window", "0.5", 1000, true),
+        ("shortened, copy within the window", "0.5", 200, false),
+        (
+            "lengthened, copy within the new window",
+            "60",
+            40_000,
+            false,
+        ),
+    ];
+    for &(case, window, delay_ms, want) in rows {
+        let mut h = Harness::new(&[("redundant_host", "b"), ("redundant_window", "30")]);
+        h.station(1, "t");
+        h.line.start(0).unwrap();
+        connect(&mut h, A);
+        connect(&mut h, B);
+        h.events();
+        assert_eq!(
+            shown(&receive(&mut h, A, "old", QoS::AtLeastOnce, 1)),
+            ["old"]
+        );
+        h.line.reconfigure([("redundant_window", window)]).unwrap();
+        assert_eq!(
+            shown(&receive(&mut h, A, "new", QoS::AtLeastOnce, 2)),
+            ["new"]
+        );
+        h.now += std::time::Duration::from_millis(delay_ms);
+        let got = !shown(&receive(&mut h, B, "new", QoS::AtLeastOnce, 9)).is_empty();
+        assert_eq!(got, want, "{case}");
+    }
+}

@@ -68,7 +68,7 @@ impl Line {
         let ahead = self.is_ahead(link);
         let key = key.map(|key| CopyKey {
             key,
-            until: now + self.config.redundant.window,
+            at: now,
             matched: false,
         });
         let s = &mut self.stations[i];
@@ -128,7 +128,10 @@ impl Line {
                     epoch,
                 });
                 if self.stations[i].gated {
-                    let kept = self.stations[i].gate.attach_twin(key, link, twin, now);
+                    let window = self.config.redundant.window;
+                    let kept = self.stations[i]
+                        .gate
+                        .attach_twin(key, link, twin, (now, window));
                     self.show_next(i, now);
                     if kept {
                         return;
