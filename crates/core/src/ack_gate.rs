@@ -75,8 +75,9 @@ pub struct Held {
 pub struct CopyKey {
     /// Its topic and payload, hashed.
     pub key: u64,
-    /// When it arrived: its window (`redundant_window`, as the rule has it now) starts then.
-    pub at: Instant,
+    /// Its number among the rule's originals (`Verdict::Original`): the rule has forgotten it
+    /// once `Duplicates::remembered_from` has passed it (its window ended).
+    pub seq: u64,
     /// A copy matched it, kept as its twin or not (a copy with QoS 0 is not kept, but matches
     /// all the same: it must not be kept with a later message of the same key instead).
     pub matched: bool,
@@ -302,11 +303,12 @@ impl AckGate {
     }
 
     /// A redundant line's other connection delivered a copy (through `link`) at `now` of a
-    /// message with `key`; `window` is `redundant_window`. It matches what the duplicate rule
-    /// matched (duplicates.rs): the oldest shown or held message of that key from the other
-    /// connection that no copy matched yet and whose window has not ended. One whose window
-    /// ended is passed over: the rule matched a later one, and the copy must wait for that one's
-    /// confirmation, or losing that one's broker would lose it. A held message ahead (and every one before it) is no longer: the
+    /// message with `key`; the rule still remembers the originals numbered from
+    /// `remembered_from` on. It matches what the duplicate rule matched (duplicates.rs): the
+    /// oldest shown or held message of that key from the other connection that no copy matched
+    /// yet and that the rule still remembers. One the rule forgot (its window ended) is passed
+    /// over: the rule matched a later one, and the copy must wait for that one's confirmation,
+    /// or losing that one's broker would lose it. A held message ahead (and every one before it) is no longer: the
     /// copy shows that `link` has caught up with it. With `twin` (QoS 1/2) the copy is kept with
     /// it and acknowledged when it is confirmed. False when there is none (the message was
     /// confirmed already): the copy is acknowledged at once.
@@ -315,10 +317,11 @@ impl AckGate {
         key: u64,
         link: LinkId,
         twin: Option<Twin>,
-        (now, window): (Instant, Duration),
+        remembered_from: u64,
     ) -> bool {
         let fits = |k: &Option<CopyKey>, from: LinkId| {
-            from != link && k.is_some_and(|k| k.key == key && !k.matched && now < k.at + window)
+            from != link
+                && k.is_some_and(|k| k.key == key && !k.matched && k.seq >= remembered_from)
         };
         let matched = |k: &mut Option<CopyKey>| {
             if let Some(k) = k.as_mut() {

@@ -35,8 +35,9 @@ pub(crate) const MAX_ENTRIES: usize = 1 << 18;
 /// Whether a received message is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Shown: no copy of it came through the other connection (yet). `key` identifies it.
-    Original { key: u64 },
+    /// Shown: no copy of it came through the other connection (yet). `key` identifies it;
+    /// `seq` numbers the originals in arrival order (see [`Duplicates::remembered_from`]).
+    Original { key: u64, seq: u64 },
     /// A copy of a message the other connection delivered: not shown.
     Duplicate { key: u64 },
 }
@@ -66,6 +67,11 @@ pub(crate) struct Duplicates {
     queue: VecDeque<(Instant, u64, LinkId)>,
     /// Originals forgotten before their window ended, because [`MAX_ENTRIES`] were kept.
     overflowed: u64,
+    /// Originals taken so far (the next one's `seq`), and those that left the queue since (its
+    /// window ended, or the cap forgot it): they leave in arrival order, so the originals still
+    /// remembered are those numbered from `forgotten` on.
+    taken: u64,
+    forgotten: u64,
     limit: usize,
 }
 
@@ -81,6 +87,8 @@ impl Duplicates {
             slots: FxMap::default(),
             queue: VecDeque::new(),
             overflowed: 0,
+            taken: 0,
+            forgotten: 0,
             limit: limit.max(1),
         }
     }
@@ -125,7 +133,9 @@ impl Duplicates {
             }
         }
         self.queue.push_back((now, key, link));
-        Verdict::Original { key }
+        let seq = self.taken;
+        self.taken += 1;
+        Verdict::Original { key, seq }
     }
 
     /// Originals whose window ended by `now` can no longer be matched.
@@ -141,6 +151,7 @@ impl Duplicates {
 
     /// The oldest entry of `key` from `link` leaves the window.
     fn forget(&mut self, key: u64, link: LinkId) {
+        self.forgotten += 1;
         let Some(slot) = self.slots.get_mut(&key) else {
             return;
         };
@@ -152,6 +163,12 @@ impl Duplicates {
         if slot.in_window == [0, 0] {
             self.slots.remove(&key);
         }
+    }
+
+    /// The `seq` of the oldest original still remembered: a copy can only have matched one
+    /// numbered from here on (the ACK_ID gate looks for the message a copy matched with it).
+    pub(crate) fn remembered_from(&self) -> u64 {
+        self.forgotten
     }
 
     /// Originals forgotten early so far; the line warns when this reaches 1, 10, 100, ...

@@ -507,3 +507,26 @@ fn a_changed_window_applies_to_the_messages_remembered() {
         assert_eq!(got, want, "{case}");
     }
 }
+
+#[test]
+fn a_copy_passes_over_a_message_the_rule_forgot_before_the_window_grew() {
+    // The gate judged a held message's window with the window as it is now; the rule forgets
+    // an original for good when its window ends. After redundant_window grew, a copy through B
+    // that the rule matched with a later "r" was kept with the forgotten earlier one, and B's
+    // broker got its PUBACK when that one was confirmed.
+    let mut h = redundant(true);
+    assert_eq!(shown(&receive(&mut h, A, "g", QoS::AtLeastOnce, 1)), ["g"]);
+    assert!(shown(&receive(&mut h, A, "r", QoS::AtLeastOnce, 2)).is_empty());
+    h.now += std::time::Duration::from_millis(1500);
+    // Any message makes the rule forget what is past its window of 1 s.
+    assert!(shown(&receive(&mut h, A, "x", QoS::AtLeastOnce, 3)).is_empty());
+    assert!(shown(&receive(&mut h, A, "r", QoS::AtLeastOnce, 4)).is_empty());
+    h.line.reconfigure([("redundant_window", "10")]).unwrap();
+    assert!(shown(&receive(&mut h, B, "r", QoS::AtLeastOnce, 9)).is_empty());
+    assert_eq!(confirm(&mut h, 1), ["r"]);
+    assert_eq!(confirm(&mut h, 2), ["x"]);
+    assert_eq!(confirm(&mut h, 3), ["r"]);
+    assert_eq!(pubacks(&mut h, B), Vec::<u16>::new());
+    assert!(confirm(&mut h, 4).is_empty());
+    assert_eq!(pubacks(&mut h, B), [9]);
+}

@@ -20,7 +20,8 @@ impl Line {
     /// and it is confirmed to the broker; a station with ACK_ID shows it when the previous one
     /// was confirmed. On a redundant line a copy of a message the other connection delivered
     /// is not shown (duplicates.rs).
-    /// `key` is a redundant line's duplicate key of the message (`None` on a single line).
+    /// `key` is what a redundant line's duplicate rule knows of the message (`None` on a single
+    /// line).
     // Inlined into the packet handler, as it was before the redundant line: called out of line,
     // the message is copied once more (about 4% of a text message's cost).
     #[inline(always)]
@@ -28,7 +29,7 @@ impl Line {
         &mut self,
         p: Publish,
         link: LinkId,
-        key: Option<u64>,
+        key: Option<CopyKey>,
         now: Instant,
         wall_ns: i64,
     ) {
@@ -66,11 +67,6 @@ impl Line {
             return;
         }
         let ahead = self.is_ahead(link);
-        let key = key.map(|key| CopyKey {
-            key,
-            at: now,
-            matched: false,
-        });
         let s = &mut self.stations[i];
         let held = Held {
             publish: p,
@@ -108,7 +104,14 @@ impl Line {
     ) {
         match self.redundant_verdict(link, &p, now) {
             Some(Verdict::Duplicate { key }) => self.duplicate(p, link, key, now),
-            Some(Verdict::Original { key }) => self.deliver(p, link, Some(key), now, wall_ns),
+            Some(Verdict::Original { key, seq }) => {
+                let key = CopyKey {
+                    key,
+                    seq,
+                    matched: false,
+                };
+                self.deliver(p, link, Some(key), now, wall_ns)
+            }
             None => self.deliver(p, link, None, now, wall_ns),
         }
     }
@@ -128,10 +131,8 @@ impl Line {
                     epoch,
                 });
                 if self.stations[i].gated {
-                    let window = self.config.redundant.window;
-                    let kept = self.stations[i]
-                        .gate
-                        .attach_twin(key, link, twin, (now, window));
+                    let from = self.remembered_from();
+                    let kept = self.stations[i].gate.attach_twin(key, link, twin, from);
                     self.show_next(i, now);
                     if kept {
                         return;

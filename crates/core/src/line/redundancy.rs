@@ -200,6 +200,14 @@ impl Line {
         }
     }
 
+    /// The `seq` of the oldest original the duplicate filter still remembers (0 on a line with
+    /// one connection, which numbers none).
+    pub(super) fn remembered_from(&self) -> u64 {
+        self.redundancy
+            .as_ref()
+            .map_or(0, |r| r.duplicates.remembered_from())
+    }
+
     /// The state and counters of connection `id`; `None` when the line has no such connection.
     /// On a line with one connection, A's received count is the line's.
     pub fn link_stats(&self, id: LinkId) -> Option<LinkStats> {
