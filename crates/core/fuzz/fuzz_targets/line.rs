@@ -202,10 +202,11 @@ impl Conn {
 struct GateMsg {
     pkid: u16,
     link: LinkId,
-    /// On a redundant line: its payload (the topic is the gated station's), for a copy through
-    /// the other connection to match it while its window (from `at`) lasts, once (`matched`).
+    /// On a redundant line: its payload (the topic is the gated station's) and its number among
+    /// the rule's originals, for a copy through the other connection to match it while the rule
+    /// remembers it, once (`matched`).
     payload: Option<Bytes>,
-    at: Instant,
+    seq: u64,
     matched: bool,
     /// The copy through the other connection, kept with it: (connection, packet id) when QoS
     /// 1/2, acknowledged when this one is confirmed.
@@ -223,6 +224,7 @@ struct Original {
     link: LinkId,
     at: Instant,
     matched: bool,
+    seq: u64,
 }
 
 /// The reference model of the gated station on a line with one or two connections: the
@@ -233,6 +235,9 @@ struct GateModel {
     held: VecDeque<usize>,
     shown: Option<usize>,
     originals: Vec<Original>,
+    /// Originals numbered so far, and forgotten (they leave in arrival order).
+    taken: u64,
+    forgotten: u64,
     /// The connection that rejoined and until when its messages are held ahead (`None`: at
     /// once, the other connection was lost).
     rejoined: Option<(LinkId, Option<Instant>)>,
@@ -241,10 +246,16 @@ struct GateModel {
 }
 
 impl GateModel {
-    /// A message with `payload` through `link` at `now`: whether it is a copy of an original
+    /// A message with `payload` through `link` at `now`: `None` when it is a copy of an original
     /// of the other connection (the oldest unmatched one within its window), else it is an
-    /// original itself.
-    fn is_copy(&mut self, link: LinkId, payload: &Bytes, now: Instant, window: Duration) -> bool {
+    /// original itself, with its number.
+    fn is_copy(
+        &mut self,
+        link: LinkId,
+        payload: &Bytes,
+        now: Instant,
+        window: Duration,
+    ) -> Option<u64> {
         self.forget(now, window);
         if let Some(o) = self
             .originals
@@ -252,15 +263,18 @@ impl GateModel {
             .find(|o| !o.matched && o.link != link && o.payload == *payload)
         {
             o.matched = true;
-            return true;
+            return None;
         }
+        let seq = self.taken;
+        self.taken += 1;
         self.originals.push(Original {
             payload: payload.clone(),
             link,
             at: now,
             matched: false,
+            seq,
         });
-        false
+        Some(seq)
     }
 
     /// The rule forgets the originals whose window has ended whenever a message comes (any
@@ -274,6 +288,13 @@ impl GateModel {
             self.expired_copy = true;
         }
         self.originals.retain(|o| now < o.at + window);
+        self.forgotten = self.originals.first().map_or(self.taken, |o| o.seq);
+    }
+
+    /// The rule starts over (connection B came or went): it remembers nothing.
+    fn forget_all(&mut self) {
+        self.originals.clear();
+        self.forgotten = self.taken;
     }
 
     /// The station takes a message: behind the others, but before those held ahead unless it
@@ -290,25 +311,20 @@ impl GateModel {
         i
     }
 
-    /// A copy with `payload` came through `link` at `now`: it goes with the oldest shown or
-    /// held message of that payload from the other connection that no copy matched yet and
-    /// whose window lasts (ack_gate.rs, `attach_twin`), kept with it when QoS 1/2 (`twin`); that
+    /// A copy with `payload` came through `link`: it goes with the oldest shown or held message
+    /// of that payload from the other connection that no copy matched yet and that the rule
+    /// still remembers (ack_gate.rs, `attach_twin`), kept with it when QoS 1/2 (`twin`); that
     /// one and every message before it are no longer ahead. False when there is none (the
     /// message was confirmed, or dropped): the copy is acknowledged at once.
-    fn attach(
-        &mut self,
-        link: LinkId,
-        payload: &Bytes,
-        twin: Option<(LinkId, u16)>,
-        (now, window): (Instant, Duration),
-    ) -> bool {
+    fn attach(&mut self, link: LinkId, payload: &Bytes, twin: Option<(LinkId, u16)>) -> bool {
         let msgs = &self.msgs;
+        let forgotten = self.forgotten;
         let fits = |m: usize| {
             let m = &msgs[m];
             m.link != link
                 && m.payload.as_ref() == Some(payload)
                 && !m.matched
-                && now < m.at + window
+                && m.seq >= forgotten
         };
         let m = match self.shown.filter(|&m| fits(m)) {
             Some(m) => m,
@@ -585,7 +601,7 @@ impl Harness {
         self.reached.insert("B came or went");
         // The duplicate filter and the rejoin are the redundant line's: they start over. What
         // waited for B waits no longer.
-        self.gate.originals.clear();
+        self.gate.forget_all();
         self.gate.rejoined = None;
         self.gate.release_ahead();
         if !has_b {
@@ -766,14 +782,18 @@ impl Harness {
         let blocks = qos != QoS::AtMostOnce;
         let redundant = self.line.has_link(LinkId::B);
         let window = self.line.config().redundant.window;
-        if redundant && self.gate.is_copy(id, &payload, self.now, window) {
+        let seq = match redundant {
+            true => self.gate.is_copy(id, &payload, self.now, window),
+            false => Some(0),
+        };
+        let Some(seq) = seq else {
             let twin = blocks.then_some((id, pkid));
-            if self.gate.attach(id, &payload, twin, (self.now, window)) {
+            if self.gate.attach(id, &payload, twin) {
                 self.reached.insert("copy kept with a held message");
                 self.conn(id).blocked.insert(pkid, (qos, payload));
             }
             return;
-        }
+        };
         if self.commands[&GATE_STATION] != StationCommand::On {
             // Dropped, and acknowledged at once.
             return;
@@ -788,7 +808,7 @@ impl Harness {
             pkid,
             link: id,
             payload: redundant.then(|| payload.clone()),
-            at: self.now,
+            seq,
             matched: false,
             twin: None,
             ahead: self.gate.is_ahead(id),

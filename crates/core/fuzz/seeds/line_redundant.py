@@ -163,3 +163,18 @@ s.time(1)
 s.copy('A', idx=1)               # g2 through B after its window: shown again
 s.ack(); s.ack(); s.ack()
 s.save('redundant-window-shortened')
+
+# 11. redundant_window grows after the rule forgot an original still held: a copy goes with the
+#     later identical message the rule matched, not the forgotten one.
+s = Seed(window=0)               # 0.5 s
+s.connect('A'); s.connect('B')
+s.gate_pub('A', both=False)                          # g1 shown
+s.gate_pub('A', repeat=0, both=False, blocked=True)  # r1 held
+s.time(1)
+s.gate_pub('A', both=False, blocked=True)            # g2: the rule forgets r1
+s.gate_pub('A', repeat=0, both=False, blocked=True)  # r1 again
+s.step('A', 14, 0, 0, 0, 2)      # redundant_window = 30
+s.connect('A', present=1); s.connect('B', present=1)
+s.copy('A', idx=3)               # r1 through B
+s.ack(); s.ack(); s.ack(); s.transmit('B'); s.ack(); s.transmit('B')
+s.save('redundant-window-grown-after-forgetting')
