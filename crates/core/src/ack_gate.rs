@@ -55,11 +55,26 @@ pub struct Held {
     pub encoding: Encoding,
     /// The connection it came through (always A on a line with one connection).
     pub link: LinkId,
-    /// A redundant line's duplicate key of it (duplicates.rs); `None` on a single line.
-    pub key: Option<u64>,
+    /// What a redundant line's duplicate rule knows of it (duplicates.rs); `None` on a single
+    /// line.
+    pub key: Option<CopyKey>,
     /// The copy the other connection of a redundant line delivered: acknowledged to its broker
     /// only when this one is confirmed, so that losing this one's broker loses nothing.
     pub twin: Option<Twin>,
+}
+
+/// A redundant line's message as its duplicate rule sees it (duplicates.rs): a copy through the
+/// other connection matches it while its window lasts, once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyKey {
+    /// Its topic and payload, hashed.
+    pub key: u64,
+    /// Its number among the rule's originals (`Verdict::Original`): the rule has forgotten it
+    /// once `Duplicates::remembered_from` has passed it (its window ended).
+    pub seq: u64,
+    /// A copy matched it, kept as its twin or not (a copy with QoS 0 is not kept, but matches
+    /// all the same: it must not be kept with a later message of the same key instead).
+    pub matched: bool,
 }
 
 /// The copy of a held or shown message that a redundant line's other connection delivered: its
@@ -78,7 +93,7 @@ pub struct Shown {
     pub epoch: u64,
     pub link: LinkId,
     pub twin: Option<Twin>,
-    key: Option<u64>,
+    key: Option<CopyKey>,
     since: Instant,
     warned: bool,
 }
@@ -277,21 +292,39 @@ impl AckGate {
         next
     }
 
-    /// A redundant line's other connection delivered a copy (through `link`) of a message with
-    /// `key`: the oldest shown or held message of that key from the other connection that has no
-    /// copy yet is matched. With `twin` (QoS 1/2) the copy is kept with
+    /// A redundant line's other connection delivered a copy (through `link`) of a message
+    /// with `key`; the rule still remembers the originals numbered from `remembered_from` on. It
+    /// matches what the duplicate rule matched (duplicates.rs): the oldest shown or held message
+    /// of that key from the other connection that no copy matched yet and that the rule still
+    /// remembers. One the rule forgot (its window ended) is passed over: the rule matched a later
+    /// one, and the copy must wait for that one's confirmation, or losing that one's broker would
+    /// lose it. With `twin` (QoS 1/2) the copy is kept with
     /// it and acknowledged when it is confirmed. False when there is none (the message was
     /// confirmed already): the copy is acknowledged at once.
-    pub fn attach_twin(&mut self, key: u64, link: LinkId, twin: Option<Twin>) -> bool {
-        let fits = |k: Option<u64>, from: LinkId, t: &Option<Twin>| {
-            k == Some(key) && from != link && t.is_none()
+    pub fn attach_twin(
+        &mut self,
+        key: u64,
+        link: LinkId,
+        twin: Option<Twin>,
+        remembered_from: u64,
+    ) -> bool {
+        let fits = |k: &Option<CopyKey>, from: LinkId| {
+            from != link
+                && k.is_some_and(|k| k.key == key && !k.matched && k.seq >= remembered_from)
         };
-        if let Some(s) = self.shown.as_mut().filter(|s| fits(s.key, s.link, &s.twin)) {
+        let matched = |k: &mut Option<CopyKey>| {
+            if let Some(k) = k.as_mut() {
+                k.matched = true;
+            }
+        };
+        if let Some(s) = self.shown.as_mut().filter(|s| fits(&s.key, s.link)) {
+            matched(&mut s.key);
             s.twin = twin;
             return twin.is_some();
         }
-        match self.held.iter_mut().find(|m| fits(m.key, m.link, &m.twin)) {
+        match self.held.iter_mut().find(|m| fits(&m.key, m.link)) {
             Some(m) => {
+                matched(&mut m.key);
                 m.twin = twin;
                 twin.is_some()
             }

@@ -38,8 +38,9 @@ pub(crate) const MAX_ENTRIES: usize = 1 << 18;
 /// Whether a received message is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Shown: no copy of it came through the other connection (yet). `key` identifies it.
-    Original { key: u64 },
+    /// Shown: no copy of it came through the other connection (yet). `key` identifies it;
+    /// `seq` numbers the originals in arrival order (see [`Duplicates::remembered_from`]).
+    Original { key: u64, seq: u64 },
     /// A copy of a message the other connection delivered: not shown.
     Duplicate { key: u64 },
 }
@@ -60,7 +61,9 @@ struct Slot {
 /// An original in the window.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    until: Instant,
+    /// When it arrived: its window ends `window` later, so the queue is in the order the
+    /// windows end, whatever the window was when each arrived.
+    at: Instant,
     key: u64,
     /// The next unmatched original of the same key ([`NONE`] while there is none).
     next: u64,
@@ -160,19 +163,23 @@ impl Duplicates {
             }
         }
         self.queue.push_back(Entry {
-            until: now + self.window,
+            at: now,
             key,
             next: NONE,
         });
         if self.queue.len() > self.limit && self.pop_front() {
             self.overflowed += 1;
         }
-        Verdict::Original { key }
+        Verdict::Original { key, seq }
     }
 
     /// Originals whose window ended by `now` can no longer be matched.
     fn expire(&mut self, now: Instant) {
-        while self.queue.front().is_some_and(|e| e.until <= now) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|e| e.at + self.window <= now)
+        {
             self.pop_front();
         }
     }
@@ -196,6 +203,12 @@ impl Duplicates {
         true
     }
 
+    /// The `seq` of the oldest original still remembered: a copy can only have matched one
+    /// numbered from here on (the ACK_ID gate looks for the message a copy matched with it).
+    pub(crate) fn remembered_from(&self) -> u64 {
+        self.first
+    }
+
     /// Originals forgotten early so far; the line warns when this reaches 1, 10, 100, ...
     pub(crate) fn overflowed(&self) -> u64 {
         self.overflowed
@@ -208,7 +221,9 @@ impl Duplicates {
         (self.queue.len(), unmatched)
     }
 
-    /// New parameters: originals already remembered keep the window they had.
+    /// New parameters: the window applies to the originals already remembered too. Each keeping
+    /// the window it had would leave the queue out of order after a shorter one, and an original
+    /// whose window had ended would still match a copy behind an older one whose had not.
     pub(crate) fn set_window(&mut self, window: Duration) {
         self.window = window;
     }

@@ -501,3 +501,188 @@ mod parameters {
         assert!(!c.redundant.is_on());
     }
 }
+
+#[test]
+fn taking_b_away_ends_each_write_that_waited_for_it_once() {
+    // Found by the `line` fuzz target: a write published on both connections lost B's share
+    // with B itself (new parameters without redundant_host), so when A's share failed too the
+    // write never ended. (what happens to A's share, the write's outcome)
+    let rows: &[(&str, Option<&str>)] = &[
+        ("A's broker acknowledges", None),
+        (
+            "A is lost first, clean session",
+            Some("B: the line no longer has"),
+        ),
+        (
+            "A is lost after, clean session",
+            Some("the connection to the broker was lost"),
+        ),
+    ];
+    for &(case, want) in rows {
+        let mut h = Harness::writer_started(
+            &[
+                ("redundant_host", "b"),
+                ("publish_qos", "1"),
+                ("clean_session", "YES"),
+            ],
+            Some("out"),
+        );
+        connect(&mut h, A);
+        connect(&mut h, B);
+        h.events();
+        h.line
+            .write(TagId(2), 7, Value::Text("v".into()), h.now, 0)
+            .unwrap();
+        let sent = transmit(&mut h, A);
+        let mut results = write_results(&h.events());
+        let lose_first = case.contains("first");
+        if lose_first {
+            h.line.transport_closed_on(A, "A gone", 1);
+            results.extend(write_results(&h.events()));
+        }
+        h.line.reconfigure([("redundant_host", "")]).unwrap();
+        assert!(!h.line.has_link(B), "{case}");
+        // The shell reconnects A after new parameters; its loop's timer is due at once.
+        let due = h.line.poll_timeout().unwrap();
+        assert!(due <= h.now, "{case}");
+        h.line.handle_timeout(h.now, 2).unwrap();
+        results.extend(write_results(&h.events()));
+        if case.contains("acknowledges") {
+            for p in sent {
+                if let Packet::Publish(p) = p {
+                    let ack = mqtt_line_core::mqtt::PubAck::new(p.pkid, None);
+                    h.line.handle_packet(Packet::PubAck(ack), h.now, 3).unwrap();
+                }
+            }
+        } else if !lose_first {
+            h.line.transport_closed("A gone", 3);
+        }
+        results.extend(write_results(&h.events()));
+        assert_eq!(
+            results.len(),
+            1,
+            "exactly one WriteDone: {case} {results:?}"
+        );
+        match (want, &results[0].1) {
+            (None, None) => {}
+            (Some(part), Some(e)) => assert!(e.contains(part), "{case}: {e}"),
+            (w, got) => panic!("{case}: want {w:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn taking_b_away_shows_the_messages_held_ahead_of_its_own() {
+    // Found by the `line` fuzz target: A rejoined, so its message waited behind B's; B taken
+    // away by new parameters took the rejoin with it, and the message was never shown.
+    let mut h = redundant(true);
+    h.line.transport_closed_on(A, "A gone", 1);
+    connect(&mut h, A);
+    h.events();
+    assert!(shown(&receive(&mut h, A, "7", QoS::AtLeastOnce, 1)).is_empty());
+    h.line.reconfigure([("redundant_host", "")]).unwrap();
+    h.line.transport_closed("parameters changed", 2);
+    h.events();
+    let due = h.line.poll_timeout().unwrap();
+    assert!(due <= h.now);
+    h.line.handle_timeout(h.now, 3).unwrap();
+    assert_eq!(shown(&h.events()), ["7"]);
+    assert!(confirm(&mut h, 1).is_empty());
+}
+
+#[test]
+fn a_copy_waits_for_the_message_the_rule_matched_it_with() {
+    // Found by the `line` fuzz target: with a repeated payload, the copy through B was kept with
+    // the first message of that payload although the duplicate rule had matched it with the
+    // second, so B's broker got its PUBACK while the second waited for ACK_ID (losing A's broker
+    // then would lose it). (case, whether 1 s passes before the second "r", QoS of a first copy)
+    let rows: &[(&str, bool, Option<QoS>)] = &[
+        ("the first one's window ended", true, None),
+        (
+            "a copy with QoS 0 matched the first one",
+            false,
+            Some(QoS::AtMostOnce),
+        ),
+    ];
+    for &(case, wait, first_copy) in rows {
+        let mut h = redundant(true);
+        assert_eq!(shown(&receive(&mut h, A, "g", QoS::AtLeastOnce, 1)), ["g"]);
+        assert!(shown(&receive(&mut h, A, "r", QoS::AtLeastOnce, 2)).is_empty());
+        if let Some(qos) = first_copy {
+            receive(&mut h, B, "r", qos, 8);
+        }
+        if wait {
+            h.now += std::time::Duration::from_secs(1);
+        }
+        assert!(shown(&receive(&mut h, A, "r", QoS::AtLeastOnce, 3)).is_empty());
+        assert!(shown(&receive(&mut h, B, "r", QoS::AtLeastOnce, 9)).is_empty());
+        assert_eq!(confirm(&mut h, 1), ["r"], "{case}");
+        assert_eq!(confirm(&mut h, 2), ["r"], "{case}");
+        assert_eq!(pubacks(&mut h, B), Vec::<u16>::new(), "{case}");
+        assert!(confirm(&mut h, 3).is_empty(), "{case}");
+        assert_eq!(pubacks(&mut h, B), [9], "{case}");
+        assert_eq!(pubacks(&mut h, A), [1, 2, 3], "{case}");
+    }
+}
+
+#[test]
+fn a_changed_window_applies_to_the_messages_remembered() {
+    // Found by the `line` fuzz target: the remembered originals kept the window they arrived
+    // with, in a queue ordered by its end; after redundant_window was shortened, a message
+    // whose window had ended stayed behind an older one whose had not, and its copy was taken
+    // for a duplicate. (case, the window set after "old" arrived, ms until the copy of "new",
+    // whether that copy is shown)
+    let rows: &[(&str, &str, u64, bool)] = &[
+        ("shortened, copy after the window", "0.5", 1000, true),
+        ("shortened, copy within the window", "0.5", 200, false),
+        (
+            "lengthened, copy within the new window",
+            "60",
+            40_000,
+            false,
+        ),
+    ];
+    for &(case, window, delay_ms, want) in rows {
+        let mut h = Harness::new(&[("redundant_host", "b"), ("redundant_window", "30")]);
+        h.station(1, "t");
+        h.line.start(0).unwrap();
+        connect(&mut h, A);
+        connect(&mut h, B);
+        h.events();
+        assert_eq!(
+            shown(&receive(&mut h, A, "old", QoS::AtLeastOnce, 1)),
+            ["old"]
+        );
+        h.line.reconfigure([("redundant_window", window)]).unwrap();
+        assert_eq!(
+            shown(&receive(&mut h, A, "new", QoS::AtLeastOnce, 2)),
+            ["new"]
+        );
+        h.now += std::time::Duration::from_millis(delay_ms);
+        let got = !shown(&receive(&mut h, B, "new", QoS::AtLeastOnce, 9)).is_empty();
+        assert_eq!(got, want, "{case}");
+    }
+}
+
+#[test]
+fn a_copy_passes_over_a_message_the_rule_forgot_before_the_window_grew() {
+    // The gate judged a held message's window with the window as it is now; the rule forgets
+    // an original for good when its window ends. After redundant_window grew, a copy through B
+    // that the rule matched with a later "r" was kept with the forgotten earlier one, and B's
+    // broker got its PUBACK when that one was confirmed.
+    let mut h = redundant(true);
+    assert_eq!(shown(&receive(&mut h, A, "g", QoS::AtLeastOnce, 1)), ["g"]);
+    assert!(shown(&receive(&mut h, A, "r", QoS::AtLeastOnce, 2)).is_empty());
+    h.now += std::time::Duration::from_millis(1500);
+    // Any message makes the rule forget what is past its window of 1 s.
+    assert!(shown(&receive(&mut h, A, "x", QoS::AtLeastOnce, 3)).is_empty());
+    assert!(shown(&receive(&mut h, A, "r", QoS::AtLeastOnce, 4)).is_empty());
+    h.line.reconfigure([("redundant_window", "10")]).unwrap();
+    assert!(shown(&receive(&mut h, B, "r", QoS::AtLeastOnce, 9)).is_empty());
+    assert_eq!(confirm(&mut h, 1), ["r"]);
+    assert_eq!(confirm(&mut h, 2), ["x"]);
+    assert_eq!(confirm(&mut h, 3), ["r"]);
+    assert_eq!(pubacks(&mut h, B), Vec::<u16>::new());
+    assert!(confirm(&mut h, 4).is_empty());
+    assert_eq!(pubacks(&mut h, B), [9]);
+}

@@ -1,14 +1,20 @@
 //! The whole line, driven as the plugin's shell drives it: a fixed set of stations (exact, regex
 //! and `.*` addresses, a JSON station, an ACK_ID station, outputs) on a fuzz-chosen line
-//! configuration, then an interleaving decoded from the input of transport opens and closes,
-//! broker packets, host writes, ACK_ID confirmations, station commands, parameter changes, time
-//! steps and transmissions. After every step it checks what the line promises (docs/fuzzing.md):
-//! every accepted write ends in exactly one write-done; no PUBACK/PUBREC leaves for a message of
-//! the gated station before the host confirmed it; the gated station shows each of its messages
-//! once, in arrival order; ACK_ID is accepted exactly when it names the shown message; events and
-//! packets per step stay within a bound proportional to the input; a handled timeout leaves no
-//! deadline in the past. At the end a well-behaved broker takes the line back, every shown
-//! message is confirmed, and once the transport closes no write is left without its write-done.
+//! configuration, with one connection or, when the first byte says so, two (a redundant line:
+//! `redundant_host`, issue 21), then an interleaving decoded from the input of transport opens
+//! and closes, broker packets (each addressed to connection A or B; the same publication through
+//! both, as a dual-homed gateway sends it), host writes, ACK_ID confirmations, station commands,
+//! parameter changes, time steps and transmissions. After every step it checks what the line
+//! promises (docs/fuzzing.md): every accepted write ends in exactly one write-done, whichever
+//! connection is closed; no PUBACK/PUBREC leaves on either connection for a message of the gated
+//! station (or its copy through the other connection) before the host confirmed it; the gated
+//! station shows each of its messages once, a copy through the other connection within
+//! `redundant_window` not at all, in the order of the reference model below; ACK_ID is accepted
+//! exactly when it names the shown message; events and packets per step stay within a bound
+//! proportional to the input; a handled timeout leaves no deadline in the past. At the end
+//! well-behaved brokers take every connection back, every shown message is confirmed and
+//! acknowledged on the connection(s) it came through, and once the transports close no write is
+//! left without its write-done.
 #![no_main]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -18,12 +24,14 @@ use bytes::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use mqtt_line_core::mqtt::{
-    conn_ack, sub_ack, ConnectReturnCode, Packet, PingReq, PingResp, PubAck, PubComp, PubRec,
-    PubRel, Publish, QoS, SubscribeReasonCode, UnsubAck,
+    conn_ack, sub_ack, ConnectReturnCode, Packet, PingReq, PingResp, Protocol, PubAck, PubComp,
+    PubRec, PubRel, Publish, QoS, SubscribeReasonCode, UnsubAck,
 };
 use mqtt_line_core::Event;
 use mqtt_line_core::Secret;
-use mqtt_line_core::{Line, LineConfig, StationCommand, StationId, TagId, Value, ValueType};
+use mqtt_line_core::{
+    Line, LineConfig, LinkId, StationCommand, StationId, TagId, Value, ValueType,
+};
 
 /// (id, name, address, station parameters).
 const STATIONS: &[(u64, &str, &str, &[(&str, &str)])] = &[
@@ -87,6 +95,8 @@ const GATE_PKID_BASE: u16 = 30_000;
 const WRITABLE: &[u64] = &[13, 14, 21, 22, 44, 45, 11, 30, 99];
 const UNKNOWN_TAG: u64 = 99;
 const MAX_STEPS: usize = 400;
+/// Publications remembered for a copy through the other connection (or a repeat).
+const RECENT: usize = 8;
 
 const TOPICS: &[&str] = &[
     "plant/a",
@@ -129,50 +139,342 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("protocol_version", &["3.1.1", "5", "6"]),
     ("message_expiry_interval", &["0", "30"]),
 ];
+/// A redundant line's own parameters, at the start and as changes at run time (an empty
+/// `redundant_host` takes connection B away; `0` is refused).
+const REDUNDANT_PARAMS: &[(&str, &[&str])] = &[
+    ("redundant_window", &["0.5", "2", "30", "0"]),
+    ("redundant_host", &["b", "b1;b2", ""]),
+];
+/// Payloads a device repeats: the same message twice is two messages (duplicates.rs).
+const REPEATS: &[&[u8]] = &[b"r1", b"r2"];
+
+/// What the harness knows of one connection and of its broker's session.
+struct Conn {
+    open: bool,
+    /// The session's clean-session flag, taken from the configuration when it last connected.
+    clean: bool,
+    /// The protocol it last connected with: another one is another session.
+    protocol: Option<Protocol>,
+    /// QoS 1/2 messages of the gated station (and copies of them kept with their original) in
+    /// the current broker session that the host has not confirmed: no PUBACK or PUBREC may leave
+    /// for them on this connection. By packet id, with their QoS and payload (for redelivery).
+    blocked: BTreeMap<u16, (QoS, Bytes)>,
+    /// Blocked ids the broker sent PUBREL for (a protocol violation that ends the flow early):
+    /// not redelivered, since the session rightly takes them as new messages afterwards.
+    released: BTreeSet<u16>,
+    last_subscribe: u16,
+    last_unsubscribe: u16,
+    /// Packet ids of the line's own QoS 1/2 PUBLISHes on this connection, for the broker's
+    /// answers.
+    sent: Vec<u16>,
+    /// This connection was ready once (the core's `Link::ever_ready`): its next ready connection
+    /// is a rejoin when the other one is ready.
+    ever_ready: bool,
+    /// At the end: the unconfirmed messages the broker delivered again, whose PUBACK or PUBREC
+    /// must leave on this connection once the host has confirmed them.
+    must_ack: BTreeSet<u16>,
+    /// Messages of the gated station (and kept copies) the host confirmed in the current broker
+    /// session whose PUBACK or PUBREC has not been seen leaving, with whether the transport was
+    /// open then (an acknowledgement queued and lost with the connection leaves a QoS 1 message
+    /// new to the session again). The broker delivers them again at the end.
+    confirmed: BTreeMap<u16, (QoS, Bytes, bool)>,
+}
+
+impl Conn {
+    fn new() -> Conn {
+        Conn {
+            open: false,
+            clean: false,
+            protocol: None,
+            blocked: BTreeMap::new(),
+            released: BTreeSet::new(),
+            last_subscribe: 1,
+            last_unsubscribe: 1,
+            sent: Vec::new(),
+            ever_ready: false,
+            must_ack: BTreeSet::new(),
+            confirmed: BTreeMap::new(),
+        }
+    }
+}
+
+/// A message the gated station took (an original, not a copy).
+struct GateMsg {
+    pkid: u16,
+    link: LinkId,
+    /// On a redundant line: its payload (the topic is the gated station's) and its number among
+    /// the rule's originals, for a copy through the other connection to match it while the rule
+    /// remembers it, once (`matched`).
+    payload: Option<Bytes>,
+    seq: u64,
+    matched: bool,
+    /// The copy through the other connection, kept with it: (connection, packet id) when QoS
+    /// 1/2, acknowledged when this one is confirmed.
+    twin: Option<(LinkId, u16)>,
+    /// Came through a connection that rejoined while the other one was ready: waits behind
+    /// the other connection's messages (ack_gate.rs, `Held::ahead`).
+    ahead: bool,
+}
+
+/// An original the duplicate rule remembers (duplicates.rs): a message of the gated station's
+/// topic through `link` at `at`, matched by at most one copy through the other connection
+/// within `redundant_window` (as it is now) from then.
+struct Original {
+    payload: Bytes,
+    link: LinkId,
+    at: Instant,
+    matched: bool,
+    seq: u64,
+}
+
+/// The reference model of the gated station on a line with one or two connections: the
+/// duplicate rule, the held queue in the order the station shows it, the shown message.
+#[derive(Default)]
+struct GateModel {
+    msgs: Vec<GateMsg>,
+    held: VecDeque<usize>,
+    shown: Option<usize>,
+    originals: Vec<Original>,
+    /// Originals numbered so far, and forgotten (they leave in arrival order).
+    taken: u64,
+    forgotten: u64,
+    /// The connection that rejoined and until when its messages are held ahead (`None`: at
+    /// once, the other connection was lost).
+    rejoined: Option<(LinkId, Option<Instant>)>,
+    /// An original's window ended unmatched (for the seeds' choice).
+    expired_copy: bool,
+}
+
+impl GateModel {
+    /// A message with `payload` through `link` at `now`: `None` when it is a copy of an original
+    /// of the other connection (the oldest unmatched one within its window), else it is an
+    /// original itself, with its number.
+    fn is_copy(
+        &mut self,
+        link: LinkId,
+        payload: &Bytes,
+        now: Instant,
+        window: Duration,
+    ) -> Option<u64> {
+        self.forget(now, window);
+        if let Some(o) = self
+            .originals
+            .iter_mut()
+            .find(|o| !o.matched && o.link != link && o.payload == *payload)
+        {
+            o.matched = true;
+            return None;
+        }
+        let seq = self.taken;
+        self.taken += 1;
+        self.originals.push(Original {
+            payload: payload.clone(),
+            link,
+            at: now,
+            matched: false,
+            seq,
+        });
+        Some(seq)
+    }
+
+    /// The rule forgets the originals whose window has ended whenever a message comes (any
+    /// topic): a longer window later does not bring them back.
+    fn forget(&mut self, now: Instant, window: Duration) {
+        if self
+            .originals
+            .iter()
+            .any(|o| now >= o.at + window && !o.matched)
+        {
+            self.expired_copy = true;
+        }
+        self.originals.retain(|o| now < o.at + window);
+        self.forgotten = self.originals.first().map_or(self.taken, |o| o.seq);
+    }
+
+    /// The rule starts over (connection B came or went): it remembers nothing.
+    fn forget_all(&mut self) {
+        self.originals.clear();
+        self.forgotten = self.taken;
+    }
+
+    /// The station takes a message: behind the others, but before those held ahead unless it
+    /// is one of them.
+    fn offer(&mut self, m: GateMsg) -> usize {
+        let ahead = m.ahead;
+        let i = self.msgs.len();
+        self.msgs.push(m);
+        let first_ahead = self.held.iter().position(|&h| self.msgs[h].ahead);
+        match first_ahead.filter(|_| !ahead) {
+            Some(at) => self.held.insert(at, i),
+            None => self.held.push_back(i),
+        }
+        i
+    }
+
+    /// A copy with `payload` came through `link`: it goes with the oldest shown or held message
+    /// of that payload from the other connection that no copy matched yet and that the rule
+    /// still remembers (ack_gate.rs, `attach_twin`), kept with it when QoS 1/2 (`twin`); that
+    /// one and every message before it are no longer ahead. False when there is none (the
+    /// message was confirmed, or dropped): the copy is acknowledged at once.
+    fn attach(&mut self, link: LinkId, payload: &Bytes, twin: Option<(LinkId, u16)>) -> bool {
+        let msgs = &self.msgs;
+        let forgotten = self.forgotten;
+        let fits = |m: usize| {
+            let m = &msgs[m];
+            m.link != link
+                && m.payload.as_ref() == Some(payload)
+                && !m.matched
+                && m.seq >= forgotten
+        };
+        let m = match self.shown.filter(|&m| fits(m)) {
+            Some(m) => m,
+            None => {
+                let Some(j) = self.held.iter().position(|&h| fits(h)) else {
+                    return false;
+                };
+                for k in 0..=j {
+                    let h = self.held[k];
+                    self.msgs[h].ahead = false;
+                }
+                self.held[j]
+            }
+        };
+        self.msgs[m].matched = true;
+        self.msgs[m].twin = twin;
+        twin.is_some()
+    }
+
+    fn release_ahead(&mut self) {
+        for &h in &self.held {
+            self.msgs[h].ahead = false;
+        }
+    }
+
+    /// `Line::end_rejoin`: messages held ahead stop waiting once their time is up.
+    fn end_rejoin(&mut self, now: Instant) {
+        if let Some((_, until)) = self.rejoined {
+            if until.is_none_or(|u| now >= u) {
+                self.rejoined = None;
+                self.release_ahead();
+            }
+        }
+    }
+
+    /// `Line::link_rejoined` first ends an earlier rejoin: its messages wait no longer.
+    fn end_rejoin_now(&mut self) {
+        if self.rejoined.take().is_some() {
+            self.release_ahead();
+        }
+    }
+
+    fn is_ahead(&self, link: LinkId) -> bool {
+        self.rejoined.is_some_and(|(l, _)| l == link)
+    }
+
+    /// The station showed IN_ID `value`: the next held message, which may not be ahead.
+    fn shown_now(&mut self, value: &Value) {
+        assert!(
+            self.shown.is_none(),
+            "IN_ID {value:?} shown while {:?} waits for ACK_ID",
+            self.shown.map(|m| self.msgs[m].pkid)
+        );
+        let next = self.held.pop_front();
+        assert_eq!(
+            Some(value.clone()),
+            next.map(|m| Value::Int(self.msgs[m].pkid.into())),
+            "the gated station shows its messages once each, in order (held: {:?})",
+            self.held
+                .iter()
+                .map(|&m| (self.msgs[m].pkid, self.msgs[m].ahead))
+                .collect::<Vec<_>>()
+        );
+        if let Some(m) = next {
+            assert!(
+                !self.msgs[m].ahead,
+                "IN_ID {value:?} shown while it waits behind the other connection's messages"
+            );
+        }
+        self.shown = next;
+    }
+}
+
+/// A publication fed in, for a copy through the other connection or a repeat.
+#[derive(Clone)]
+struct Recent {
+    topic: String,
+    payload: Bytes,
+    qos: QoS,
+}
 
 struct Harness {
     line: Line,
     now: Instant,
-    open: bool,
-    /// The session's clean-session flag, taken from the configuration when it last connected.
-    clean: bool,
+    /// The first byte chose a redundant line: steps choose a connection, and the redundant
+    /// parameters may change.
+    redundant: bool,
+    /// Connection B came or went at run time: its counters start over.
+    b_changed: bool,
+    conns: [Conn; 2],
     commands: HashMap<u64, StationCommand>,
     /// Request ids of accepted writes without their write-done yet.
     pending: BTreeSet<u64>,
     /// ACK_ID writes: request id -> the id written.
     ack_writes: HashMap<u64, i64>,
     next_request: u64,
-    /// Messages routed to the gated station and not shown yet, in arrival order.
-    gate_queue: VecDeque<u16>,
-    /// The IN_ID shown on the gated station, waiting for ACK_ID.
-    shown: Option<u16>,
-    /// QoS 1/2 messages of the gated station in the current broker session that the host has not
-    /// confirmed: no PUBACK or PUBREC may leave for them. By packet id, with their QoS.
-    blocked: BTreeMap<u16, QoS>,
-    /// Blocked ids the broker sent PUBREL for (a protocol violation that ends the flow early):
-    /// not redelivered, since the session rightly takes them as new messages afterwards.
-    released: BTreeSet<u16>,
+    gate: GateModel,
     next_gate_pkid: u16,
-    last_subscribe: u16,
-    last_unsubscribe: u16,
-    /// Packet ids of the line's own QoS 1/2 PUBLISHes, for the broker's answers.
-    sent: Vec<u16>,
+    next_unique: u32,
+    recent: VecDeque<Recent>,
     /// Packets fed in and writes accepted so far: what bounds the packets queued.
     fed: usize,
+    /// The end: a well-behaved broker delivers the unconfirmed messages again on a session
+    /// that is present.
+    finishing: bool,
+    /// What the input reached, printed with `FUZZ_TRACE` (to pick seeds).
+    reached: BTreeSet<&'static str>,
+}
+
+/// `FUZZ_TRACE=1` prints each step, to read a reproduction.
+fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
+}
+
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if tracing() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
+fn other(id: LinkId) -> LinkId {
+    id.other()
 }
 
 impl Harness {
     fn new(u: &mut Unstructured) -> Result<Harness> {
+        let redundant = u.ratio(1, 2)?;
         let mut params = vec![("host", "127.0.0.1")];
+        if redundant {
+            params.push(("redundant_host", "b"));
+            if u.ratio(1, 2)? {
+                params.push(("redundant_window", u.choose(REDUNDANT_PARAMS[0].1)?));
+            }
+        }
         for &(name, values) in PARAMS {
             if u.ratio(1, 3)? {
                 params.push((name, u.choose(values)?));
             }
         }
+        let minimal: &[(&str, &str)] = match redundant {
+            true => &[("host", "127.0.0.1"), ("redundant_host", "b")],
+            false => &[("host", "127.0.0.1")],
+        };
         let (config, _) = match LineConfig::from_params("line 'fuzz'", params.iter().copied()) {
             Ok(c) => c,
             // A refused configuration is the config target's business.
-            Err(_) => LineConfig::from_params("line 'fuzz'", [("host", "127.0.0.1")])
+            Err(_) => LineConfig::from_params("line 'fuzz'", minimal.iter().copied())
                 .expect("the minimal configuration is valid"),
         };
         let now = Instant::now();
@@ -202,24 +504,24 @@ impl Harness {
             commands.insert(id, cmd);
         }
         line.start(0).expect("the fixed configuration starts");
+        assert_eq!(line.has_link(LinkId::B), redundant);
         let mut h = Harness {
             line,
             now,
-            open: false,
-            clean: false,
+            redundant,
+            b_changed: false,
+            conns: [Conn::new(), Conn::new()],
             commands,
             pending: BTreeSet::new(),
             ack_writes: HashMap::new(),
             next_request: 1,
-            gate_queue: VecDeque::new(),
-            shown: None,
-            blocked: BTreeMap::new(),
-            released: BTreeSet::new(),
+            gate: GateModel::default(),
             next_gate_pkid: GATE_PKID_BASE,
-            last_subscribe: 1,
-            last_unsubscribe: 1,
-            sent: Vec::new(),
+            next_unique: 0,
+            recent: VecDeque::new(),
             fed: 0,
+            finishing: false,
+            reached: BTreeSet::new(),
         };
         h.events();
         Ok(h)
@@ -229,37 +531,104 @@ impl Harness {
         1_700_000_000_000_000_000
     }
 
-    /// The broker session starts over: earlier packet ids mean nothing any more.
-    fn new_broker_session(&mut self) {
-        self.blocked.clear();
-        self.released.clear();
+    fn conn(&mut self, id: LinkId) -> &mut Conn {
+        &mut self.conns[id.index()]
     }
 
-    fn open(&mut self) {
-        self.clean = self.line.config().clean_session;
-        if self.clean {
-            self.new_broker_session();
+    fn links(&self) -> Vec<LinkId> {
+        self.line.links().to_vec()
+    }
+
+    /// Connection `id`'s broker session starts over: its earlier packet ids mean nothing any
+    /// more.
+    fn new_broker_session(&mut self, id: LinkId) {
+        let c = self.conn(id);
+        c.blocked.clear();
+        c.released.clear();
+        c.confirmed.clear();
+    }
+
+    fn open(&mut self, id: LinkId) {
+        if !self.line.has_link(id) || self.conns[id.index()].open {
+            return;
         }
+        let clean = self.line.config().clean_session;
+        let protocol = self.line.config().v5.protocol;
+        let c = self.conn(id);
+        let other_protocol = c.protocol.is_some_and(|p| p != protocol);
+        c.clean = clean;
+        c.protocol = Some(protocol);
+        if clean || other_protocol {
+            self.new_broker_session(id);
+        }
+        let host = match id {
+            LinkId::A => "127.0.0.1:1883",
+            LinkId::B => "b:1883",
+        };
+        trace!("{id:?} open (clean {clean})");
         self.line
-            .transport_open("127.0.0.1:1883", &Secret::default(), self.now);
-        self.open = true;
+            .transport_open_on(id, host, &Secret::default(), self.now);
+        self.conn(id).open = true;
     }
 
     /// As the driver does when the connection ends, or an attempt to open one fails.
-    fn close(&mut self, reason: &str) {
-        self.line.transport_closed(reason, self.wall_ns());
-        self.open = false;
-        if self.clean {
-            self.new_broker_session();
+    fn close(&mut self, id: LinkId, reason: &str) {
+        if !self.line.has_link(id) {
+            return;
+        }
+        trace!("{id:?} closed: {reason}");
+        self.line.transport_closed_on(id, reason, self.wall_ns());
+        if self.line.has_link(LinkId::B) {
+            // `Line::rejoin_over`: what is held ahead stops waiting at the next timer.
+            if let Some((_, until)) = self.gate.rejoined.as_mut() {
+                *until = None;
+            }
+        }
+        let c = self.conn(id);
+        c.open = false;
+        if c.clean {
+            self.new_broker_session(id);
         }
     }
 
-    /// A packet from the broker; an error ends the connection, as in the driver.
-    fn feed(&mut self, packet: Packet) -> bool {
+    /// Connection B came or went with new parameters: the model follows.
+    fn links_changed(&mut self, had_b: bool) {
+        let has_b = self.line.has_link(LinkId::B);
+        if had_b == has_b {
+            return;
+        }
+        self.b_changed = true;
+        self.reached.insert("B came or went");
+        // The duplicate filter and the rejoin are the redundant line's: they start over. What
+        // waited for B waits no longer.
+        self.gate.forget_all();
+        self.gate.rejoined = None;
+        self.gate.release_ahead();
+        if !has_b {
+            self.conns[LinkId::B.index()] = Conn::new();
+        }
+    }
+
+    /// A packet from connection `id`'s broker; an error ends the connection, as in the driver.
+    fn feed(&mut self, id: LinkId, packet: Packet) -> bool {
         self.fed += 1;
-        let result = self.line.handle_packet(packet, self.now, self.wall_ns());
+        trace!("{id:?} <- {packet:?}");
+        let was_ready = self.line.is_link_ready(id);
+        let result = self
+            .line
+            .handle_packet_on(id, packet, self.now, self.wall_ns());
         if result.is_err() {
-            self.close("protocol error");
+            trace!("  refused: {result:?}");
+            self.close(id, "protocol error");
+        } else if !was_ready && self.line.is_link_ready(id) {
+            // `Line::link_ready`: a connection ready again while the other one is has rejoined.
+            if self.line.is_link_ready(other(id)) && self.conns[id.index()].ever_ready {
+                self.reached.insert("rejoin");
+                self.gate.end_rejoin_now();
+                let window = self.line.config().redundant.window;
+                self.gate.rejoined = Some((id, Some(self.now + window)));
+            }
+            self.conn(id).ever_ready = true;
         }
         result.is_ok()
     }
@@ -267,6 +636,7 @@ impl Harness {
     fn write(&mut self, tag: u64, value: Value) {
         let request = self.next_request;
         self.next_request += 1;
+        trace!("write {tag} = {value:?} (request {request})");
         let result = self
             .line
             .write(TagId(tag), request, value.clone(), self.now, self.wall_ns());
@@ -294,6 +664,16 @@ impl Harness {
         while let Some(event) = self.line.poll_event() {
             count += 1;
             assert!(count <= bound, "more than {bound} events from one step");
+            if matches!(
+                event,
+                Event::WriteDone { .. }
+                    | Event::TagValue {
+                        tag: TagId(GATE_IN_ID),
+                        ..
+                    }
+            ) {
+                trace!("  event {event:?}");
+            }
             match event {
                 Event::WriteDone { request, error, .. } => {
                     assert!(
@@ -301,17 +681,31 @@ impl Harness {
                         "a second (or unasked) write-done for request {request}"
                     );
                     if let Some(written) = self.ack_writes.remove(&request) {
-                        let names_shown = self.shown.map(i64::from) == Some(written);
+                        let shown = self.gate.shown.map(|m| self.gate.msgs[m].pkid);
+                        let names_shown = shown.map(i64::from) == Some(written);
                         assert_eq!(
                             error.is_none(),
                             names_shown,
-                            "ACK_ID {written} with IN_ID {:?} shown: {error:?}",
-                            self.shown
+                            "ACK_ID {written} with IN_ID {shown:?} shown: {error:?}",
                         );
-                        if names_shown {
-                            self.shown = None;
-                            if let Ok(pkid) = u16::try_from(written) {
-                                self.blocked.remove(&pkid);
+                        if let Some(m) = self.gate.shown.filter(|_| names_shown) {
+                            self.gate.shown = None;
+                            let (link, pkid, twin) = {
+                                let m = &self.gate.msgs[m];
+                                (m.link, m.pkid, m.twin)
+                            };
+                            let mut kept = vec![(link, pkid)];
+                            kept.extend(twin);
+                            for (link, pkid) in kept {
+                                let c = self.conn(link);
+                                let released = c.released.remove(&pkid);
+                                if let Some((qos, payload)) = c.blocked.remove(&pkid) {
+                                    // Not after a PUBREL: the session's flow for it is over.
+                                    if !released {
+                                        let open = c.open;
+                                        c.confirmed.insert(pkid, (qos, payload, open));
+                                    }
+                                }
                             }
                         }
                     }
@@ -320,45 +714,37 @@ impl Harness {
                     tag: TagId(GATE_IN_ID),
                     value: Some(value),
                     ..
-                } => {
-                    assert!(
-                        self.shown.is_none(),
-                        "IN_ID {value:?} shown while {:?} waits for ACK_ID",
-                        self.shown
-                    );
-                    let expected = self.gate_queue.pop_front();
-                    assert_eq!(
-                        Some(value.clone()),
-                        expected.map(|p| Value::Int(p.into())),
-                        "the gated station shows its messages once each, in arrival order"
-                    );
-                    self.shown = expected;
-                }
+                } => self.gate.shown_now(&value),
                 _ => {}
             }
         }
     }
 
-    /// Takes what the line transmits (all of it, or one packet), checking each packet, and
-    /// returns them.
-    fn transmit(&mut self, all: bool) -> Vec<Packet> {
+    /// Takes what connection `id` transmits (all of it, or one packet), checking each packet,
+    /// and returns them.
+    fn transmit(&mut self, id: LinkId, all: bool) -> Vec<Packet> {
         let bound = self.fed + 8;
         let mut out = Vec::new();
-        while let Some(packet) = self.line.poll_transmit(self.now) {
+        while let Some(packet) = self.line.poll_transmit_at_on(id, self.now, self.wall_ns()) {
+            trace!("{id:?} -> {packet:?}");
+            let c = &mut self.conns[id.index()];
             match &packet {
                 Packet::PubAck(PubAck { pkid, .. }) | Packet::PubRec(PubRec { pkid, .. }) => {
                     assert!(
-                        !self.blocked.contains_key(pkid),
-                        "{packet:?} left before the host confirmed message {pkid} through ACK_ID"
+                        !c.blocked.contains_key(pkid),
+                        "{packet:?} left on {id:?} before the host confirmed message {pkid} \
+                         through ACK_ID"
                     );
+                    c.must_ack.remove(pkid);
+                    c.confirmed.remove(pkid);
                 }
                 Packet::Publish(p) if p.qos != QoS::AtMostOnce => {
-                    if !self.sent.contains(&p.pkid) {
-                        self.sent.push(p.pkid);
+                    if !c.sent.contains(&p.pkid) {
+                        c.sent.push(p.pkid);
                     }
                 }
-                Packet::Subscribe(s) => self.last_subscribe = s.pkid,
-                Packet::Unsubscribe(s) => self.last_unsubscribe = s.pkid,
+                Packet::Subscribe(s) => c.last_subscribe = s.pkid,
+                Packet::Unsubscribe(s) => c.last_unsubscribe = s.pkid,
                 _ => {}
             }
             out.push(packet);
@@ -372,7 +758,7 @@ impl Harness {
             }
         }
         if all {
-            self.line.flushed(self.wall_ns());
+            self.line.flushed_on(id, self.wall_ns());
         }
         out
     }
@@ -384,7 +770,92 @@ impl Harness {
         u.int_in_range(1..=24)
     }
 
-    fn publish(&mut self, u: &mut Unstructured) -> Result<()> {
+    fn fresh_gate_pkid(&mut self) -> u16 {
+        let pkid = self.next_gate_pkid;
+        self.next_gate_pkid = self.next_gate_pkid.checked_add(1).unwrap_or(GATE_PKID_BASE);
+        pkid
+    }
+
+    /// A new message (not a redelivery) of the gated station's topic through `id` was taken
+    /// by the session: the duplicate rule, then the station's gate.
+    fn gate_arrival(&mut self, id: LinkId, payload: Bytes, qos: QoS, pkid: u16) {
+        let blocks = qos != QoS::AtMostOnce;
+        let redundant = self.line.has_link(LinkId::B);
+        let window = self.line.config().redundant.window;
+        let seq = match redundant {
+            true => self.gate.is_copy(id, &payload, self.now, window),
+            false => Some(0),
+        };
+        let Some(seq) = seq else {
+            let twin = blocks.then_some((id, pkid));
+            if self.gate.attach(id, &payload, twin) {
+                self.reached.insert("copy kept with a held message");
+                self.conn(id).blocked.insert(pkid, (qos, payload));
+            }
+            return;
+        };
+        if self.commands[&GATE_STATION] != StationCommand::On {
+            // Dropped, and acknowledged at once.
+            return;
+        }
+        if self.gate.is_ahead(id) {
+            self.reached.insert("held ahead");
+        }
+        if redundant && self.gate.originals.len() > 1 {
+            self.reached.insert("original while others remembered");
+        }
+        self.gate.offer(GateMsg {
+            pkid,
+            link: id,
+            payload: redundant.then(|| payload.clone()),
+            seq,
+            matched: false,
+            twin: None,
+            ahead: self.gate.is_ahead(id),
+        });
+        if blocks {
+            self.conn(id).blocked.insert(pkid, (qos, payload));
+        }
+    }
+
+    /// Feeds a PUBLISH through `id`; a new message of the gated station goes to the model.
+    fn deliver(&mut self, id: LinkId, p: Publish, redelivery: bool) {
+        let gated = p.topic == GATE_TOPIC.as_bytes();
+        let (payload, qos, pkid) = (p.payload.clone(), p.qos, p.pkid);
+        if !redelivery {
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(Recent {
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                payload: p.payload.clone(),
+                qos,
+            });
+        }
+        let before = self.taken(id);
+        let accepted = self.feed(id, Packet::Publish(p));
+        let taken = self.taken(id) != before;
+        if taken && self.line.has_link(LinkId::B) {
+            let window = self.line.config().redundant.window;
+            self.gate.forget(self.now, window);
+        }
+        if accepted && gated {
+            assert_eq!(
+                taken, !redelivery,
+                "message {pkid} through {id:?}: taken as new {taken}, redelivered {redelivery}"
+            );
+            if taken {
+                self.gate_arrival(id, payload, qos, pkid);
+            }
+        }
+    }
+
+    /// The messages connection `id`'s session handed to the line (copies included).
+    fn taken(&self, id: LinkId) -> u64 {
+        self.line.link_stats(id).map_or(0, |s| s.received)
+    }
+
+    fn publish(&mut self, id: LinkId, u: &mut Unstructured) -> Result<()> {
         let topic = if u.ratio(1, 8)? {
             // Never the gated station's topic: it goes to a regex or the catch-all.
             let len = u.int_in_range(0..=24)?;
@@ -393,7 +864,16 @@ impl Harness {
         } else {
             u.choose(TOPICS)?.to_string()
         };
-        let payload = if u.ratio(1, 6)? {
+        let gated = topic == GATE_TOPIC;
+        let payload = if gated && self.redundant && u.ratio(1, 2)? {
+            // Mostly distinct messages, as a device's are; sometimes a repeated payload.
+            if u.ratio(1, 4)? {
+                Bytes::from_static(u.choose(REPEATS)?)
+            } else {
+                self.next_unique += 1;
+                Bytes::from(format!("g{}", self.next_unique))
+            }
+        } else if u.ratio(1, 6)? {
             let len = u.int_in_range(0..=128)?;
             Bytes::copy_from_slice(u.bytes(len)?)
         } else {
@@ -401,14 +881,15 @@ impl Harness {
         };
         let mut qos = *u.choose(&[QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce])?;
         let mut dup = u.arbitrary::<bool>()?;
-        let gated = topic == GATE_TOPIC;
-        let redeliverable: Vec<u16> = self
+        let c = &self.conns[id.index()];
+        let redeliverable: Vec<u16> = c
             .blocked
             .keys()
             .copied()
-            .filter(|p| !self.released.contains(p))
+            .filter(|p| !c.released.contains(p))
             .collect();
         let mut redelivery = false;
+        let mut payload = payload;
         let pkid = if qos == QoS::AtMostOnce {
             0
         } else if !gated {
@@ -416,26 +897,43 @@ impl Harness {
         } else if !redeliverable.is_empty() && u.ratio(1, 3)? {
             // The broker sends an unconfirmed message again: the line must not show it twice.
             let pkid = *u.choose(&redeliverable)?;
-            qos = self.blocked[&pkid];
+            (qos, payload) = self.conns[id.index()].blocked[&pkid].clone();
             dup = true;
             redelivery = true;
             pkid
         } else {
-            let pkid = self.next_gate_pkid;
-            self.next_gate_pkid = self.next_gate_pkid.checked_add(1).unwrap_or(GATE_PKID_BASE);
-            pkid
+            self.fresh_gate_pkid()
         };
         let mut p = Publish::new(topic, qos, payload, None);
         p.pkid = pkid;
         p.dup = dup;
         p.retain = u.arbitrary()?;
-        let accepted = self.feed(Packet::Publish(p));
-        if accepted && gated && !redelivery && self.commands[&GATE_STATION] == StationCommand::On {
-            self.gate_queue.push_back(pkid);
-            if qos != QoS::AtMostOnce {
-                self.blocked.insert(pkid, qos);
-            }
+        self.deliver(id, p, redelivery);
+        Ok(())
+    }
+
+    /// A recent publication again, through `id`: on a redundant line mostly the copy a
+    /// dual-homed gateway sent to the other broker; on one connection a repeat.
+    fn copy(&mut self, id: LinkId, u: &mut Unstructured) -> Result<()> {
+        if self.recent.is_empty() {
+            return Ok(());
         }
+        let r = u.choose(self.recent.make_contiguous())?.clone();
+        let qos = match u.ratio(1, 8)? {
+            // The other broker granted another QoS.
+            true => *u.choose(&[QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce])?,
+            false => r.qos,
+        };
+        let pkid = if qos == QoS::AtMostOnce {
+            0
+        } else if r.topic == GATE_TOPIC {
+            self.fresh_gate_pkid()
+        } else {
+            u.int_in_range(1..=24)?
+        };
+        let mut p = Publish::new(r.topic, qos, r.payload, None);
+        p.pkid = pkid;
+        self.deliver(id, p, false);
         Ok(())
     }
 
@@ -455,11 +953,40 @@ impl Harness {
         })
     }
 
+    /// Time passes: each connection's loop handles its timeout, as the shell's do.
+    fn time_step(&mut self, step: Duration) {
+        self.now += step;
+        trace!("time + {step:?}");
+        for id in self.links() {
+            // `Line::serves_line_timers`: A's loop fires the line's timers, B's while A is not
+            // ready.
+            let serves = id == LinkId::A || !self.line.is_link_ready(LinkId::A);
+            let result = self.line.handle_timeout_on(id, self.now, self.wall_ns());
+            if serves {
+                self.gate.end_rejoin(self.now);
+            }
+            if result.is_err() {
+                self.close(id, "timeout");
+            } else if let Some(next) = self.line.poll_timeout_on(id) {
+                // A deadline in the past would make the driver spin.
+                assert!(
+                    next > self.now,
+                    "a handled timeout left a deadline in the past on {id:?}"
+                );
+            }
+        }
+    }
+
     fn step(&mut self, u: &mut Unstructured) -> Result<()> {
-        match u.int_in_range(0..=17)? {
-            0 if !self.open => self.open(),
-            1 => self.close("closed by the fuzzer"),
-            2 if self.open => {
+        let id = match self.redundant && u.arbitrary::<bool>()? {
+            true if self.line.has_link(LinkId::B) => LinkId::B,
+            _ => LinkId::A,
+        };
+        let open = self.conns[id.index()].open;
+        match u.int_in_range(0..=19)? {
+            0 if !open => self.open(id),
+            1 => self.close(id, "closed by the fuzzer"),
+            2 if open => {
                 let code = *u.choose(&[
                     ConnectReturnCode::Success,
                     ConnectReturnCode::Success,
@@ -468,50 +995,55 @@ impl Harness {
                     ConnectReturnCode::ServiceUnavailable,
                 ])?;
                 let session_present = u.arbitrary()?;
-                let accepted = self.feed(Packet::ConnAck(conn_ack(code, session_present)));
+                let accepted = self.feed(id, Packet::ConnAck(conn_ack(code, session_present)));
                 if accepted && !session_present {
-                    self.new_broker_session();
+                    self.new_broker_session(id);
                 }
             }
-            3 if self.open => {
-                let pkid = self.pkid(u, &[self.last_subscribe])?;
+            3 if open => {
+                let last = self.conns[id.index()].last_subscribe;
+                let pkid = self.pkid(u, &[last])?;
                 let codes = match u.int_in_range(0..=5)? {
                     0 => vec![SubscribeReasonCode::Failure],
                     1 => vec![],
                     2 => vec![SubscribeReasonCode::Success(QoS::AtMostOnce)],
                     _ => vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
                 };
-                self.feed(Packet::SubAck(sub_ack(pkid, codes)));
+                self.feed(id, Packet::SubAck(sub_ack(pkid, codes)));
             }
-            4 if self.open => {
-                let pkid = self.pkid(u, &[self.last_unsubscribe])?;
-                self.feed(Packet::UnsubAck(UnsubAck {
-                    pkid: pkid,
-                    reasons: Vec::new(),
-                    properties: None,
-                }));
+            4 if open => {
+                let last = self.conns[id.index()].last_unsubscribe;
+                let pkid = self.pkid(u, &[last])?;
+                self.feed(
+                    id,
+                    Packet::UnsubAck(UnsubAck {
+                        pkid,
+                        reasons: Vec::new(),
+                        properties: None,
+                    }),
+                );
             }
-            5 | 6 if self.open => self.publish(u)?,
-            7 if self.open => {
-                let sent = self.sent.clone();
+            5 | 6 if open => self.publish(id, u)?,
+            7 if open => {
+                let sent = self.conns[id.index()].sent.clone();
                 let pkid = self.pkid(u, &sent)?;
                 let packet = match u.int_in_range(0..=2)? {
                     0 => Packet::PubAck(PubAck::new(pkid, None)),
                     1 => Packet::PubRec(PubRec::new(pkid, None)),
                     _ => Packet::PubComp(PubComp::new(pkid, None)),
                 };
-                self.feed(packet);
+                self.feed(id, packet);
             }
-            8 if self.open => {
-                let blocked: Vec<u16> = self.blocked.keys().copied().collect();
+            8 if open => {
+                let blocked: Vec<u16> = self.conns[id.index()].blocked.keys().copied().collect();
                 let pkid = self.pkid(u, &blocked)?;
-                if self.feed(Packet::PubRel(PubRel::new(pkid, None)))
-                    && self.blocked.contains_key(&pkid)
+                if self.feed(id, Packet::PubRel(PubRel::new(pkid, None)))
+                    && self.conns[id.index()].blocked.contains_key(&pkid)
                 {
-                    self.released.insert(pkid);
+                    self.conn(id).released.insert(pkid);
                 }
             }
-            9 if self.open => {
+            9 if open => {
                 let packet = u
                     .choose(&[
                         Packet::PingResp(PingResp),
@@ -519,7 +1051,7 @@ impl Harness {
                         Packet::PingReq(PingReq),
                     ])?
                     .clone();
-                self.feed(packet);
+                self.feed(id, packet);
             }
             10 | 11 => {
                 let tag = *u.choose(WRITABLE)?;
@@ -527,7 +1059,10 @@ impl Harness {
                 self.write(tag, value);
             }
             12 => {
-                let shown = self.shown.map_or(0, i64::from);
+                let shown = self
+                    .gate
+                    .shown
+                    .map_or(0, |m| i64::from(self.gate.msgs[m].pkid));
                 let written = match u.int_in_range(0..=3)? {
                     0 | 1 => shown,
                     2 => shown + 1,
@@ -542,6 +1077,7 @@ impl Harness {
                     StationCommand::Off,
                     StationCommand::Simulate,
                 ])?;
+                trace!("station {id} {cmd:?}");
                 let result =
                     self.line
                         .station_command(StationId(id), cmd, self.now, self.wall_ns());
@@ -557,12 +1093,26 @@ impl Harness {
             14 => {
                 let mut changes = Vec::new();
                 for _ in 0..u.int_in_range(1..=3)? {
-                    let &(name, values) = u.choose(PARAMS)?;
+                    let &(name, values) = match self.redundant && u.ratio(1, 3)? {
+                        true => u.choose(REDUNDANT_PARAMS)?,
+                        false => u.choose(PARAMS)?,
+                    };
                     changes.push((name, *u.choose(values)?));
                 }
-                // The shell reconnects after a change that was taken.
-                if self.line.reconfigure(changes).is_ok() && self.open {
-                    self.close("parameters changed");
+                let had_b = self.line.has_link(LinkId::B);
+                trace!("reconfigure {changes:?}");
+                // The shell reconnects after a change that was taken (and closes a connection
+                // the line no longer has).
+                if self.line.reconfigure(changes).is_ok() {
+                    for id in [LinkId::A, LinkId::B] {
+                        if self.conns[id.index()].open {
+                            match self.line.has_link(id) {
+                                true => self.close(id, "parameters changed"),
+                                false => self.conn(id).open = false,
+                            }
+                        }
+                    }
+                    self.links_changed(had_b);
                 }
             }
             15 => {
@@ -573,22 +1123,40 @@ impl Harness {
                     3 => Duration::from_secs(61),
                     _ => Duration::from_millis(u.int_in_range(0..=300_000)?),
                 };
-                self.now += step;
-                if self.line.handle_timeout(self.now, self.wall_ns()).is_err() {
-                    self.close("timeout");
-                } else if let Some(next) = self.line.poll_timeout() {
-                    // A deadline in the past would make the driver spin.
-                    assert!(
-                        next > self.now,
-                        "a handled timeout left a deadline in the past"
-                    );
+                self.time_step(step);
+            }
+            16 if open => {
+                self.transmit(id, true);
+            }
+            17 if open => {
+                self.transmit(id, false);
+            }
+            18 if open => {
+                // Mostly the copy of a recent publication through the other connection.
+                let to = match self.line.has_link(other(id)) && u.ratio(3, 4)? {
+                    true => other(id),
+                    false => id,
+                };
+                if self.conns[to.index()].open {
+                    self.copy(to, u)?;
                 }
             }
-            16 if self.open => {
-                self.transmit(true);
-            }
-            17 if self.open => {
-                self.transmit(false);
+            19 if open => {
+                // A dual-homed gateway publishes to both brokers: the copy follows at once.
+                self.publish(id, u)?;
+                let to = other(id);
+                if self.line.has_link(to) && self.conns[to.index()].open {
+                    if let Some(r) = self.recent.back().cloned() {
+                        let pkid = match (r.qos, r.topic == GATE_TOPIC) {
+                            (QoS::AtMostOnce, _) => 0,
+                            (_, true) => self.fresh_gate_pkid(),
+                            (_, false) => u.int_in_range(1..=24)?,
+                        };
+                        let mut p = Publish::new(r.topic, r.qos, r.payload, None);
+                        p.pkid = pkid;
+                        self.deliver(to, p, false);
+                    }
+                }
             }
             _ => {}
         }
@@ -596,68 +1164,154 @@ impl Harness {
         Ok(())
     }
 
-    /// A well-behaved broker answers everything the line sends until it sends nothing more.
+    /// A well-behaved broker on each connection answers everything the line sends until it
+    /// sends nothing more. At the end, a broker whose session is present delivers the
+    /// unconfirmed messages again, as MQTT has it.
     fn serve(&mut self) {
         for _ in 0..64 {
-            let out = self.transmit(true);
-            if out.is_empty() {
-                return;
+            let mut quiet = true;
+            for id in self.links() {
+                if !self.conns[id.index()].open {
+                    continue;
+                }
+                let out = self.transmit(id, true);
+                quiet &= out.is_empty();
+                for packet in out {
+                    let answer = match packet {
+                        Packet::Connect(..) => {
+                            let present = !self.conns[id.index()].clean;
+                            let ack =
+                                Packet::ConnAck(conn_ack(ConnectReturnCode::Success, present));
+                            assert!(self.feed(id, ack), "the line refused a CONNACK");
+                            self.events();
+                            if self.finishing && present {
+                                self.redeliver(id);
+                            }
+                            continue;
+                        }
+                        Packet::Subscribe(s) => Packet::SubAck(sub_ack(
+                            s.pkid,
+                            vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+                        )),
+                        Packet::Unsubscribe(s) => Packet::UnsubAck(UnsubAck {
+                            pkid: s.pkid,
+                            reasons: Vec::new(),
+                            properties: None,
+                        }),
+                        Packet::Publish(p) if p.qos == QoS::AtLeastOnce => {
+                            Packet::PubAck(PubAck::new(p.pkid, None))
+                        }
+                        Packet::Publish(p) if p.qos == QoS::ExactlyOnce => {
+                            Packet::PubRec(PubRec::new(p.pkid, None))
+                        }
+                        Packet::PubRel(r) => Packet::PubComp(PubComp::new(r.pkid, None)),
+                        Packet::PingReq(PingReq) => Packet::PingResp(PingResp),
+                        _ => continue,
+                    };
+                    assert!(
+                        self.feed(id, answer.clone()),
+                        "the line refused {answer:?} from a well-behaved broker"
+                    );
+                    self.events();
+                }
             }
-            for packet in out {
-                let answer = match packet {
-                    Packet::Connect(..) => {
-                        Packet::ConnAck(conn_ack(ConnectReturnCode::Success, !self.clean))
-                    }
-                    Packet::Subscribe(s) => Packet::SubAck(sub_ack(
-                        s.pkid,
-                        vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
-                    )),
-                    Packet::Unsubscribe(s) => Packet::UnsubAck(UnsubAck {
-                        pkid: s.pkid,
-                        reasons: Vec::new(),
-                        properties: None,
-                    }),
-                    Packet::Publish(p) if p.qos == QoS::AtLeastOnce => {
-                        Packet::PubAck(PubAck::new(p.pkid, None))
-                    }
-                    Packet::Publish(p) if p.qos == QoS::ExactlyOnce => {
-                        Packet::PubRec(PubRec::new(p.pkid, None))
-                    }
-                    Packet::PubRel(r) => Packet::PubComp(PubComp::new(r.pkid, None)),
-                    Packet::PingReq(PingReq) => Packet::PingResp(PingResp),
-                    _ => continue,
-                };
-                assert!(
-                    self.feed(answer.clone()),
-                    "the line refused {answer:?} from a well-behaved broker"
-                );
-                self.events();
+            if quiet {
+                return;
             }
         }
         panic!("the line kept sending to a well-behaved broker");
     }
 
-    /// The end: a fresh connection to a well-behaved broker, every shown message confirmed, then
-    /// the transport closes and no write may be left without its write-done.
+    /// The messages of `id`'s broker session it has no acknowledgement for, delivered again:
+    /// the unconfirmed ones are not new to the line, and their PUBACK or PUBREC must leave once
+    /// the host has confirmed them; the confirmed ones are acknowledged at once, unless their
+    /// acknowledgement was queued and lost with a connection (QoS 1 only), when the session
+    /// rightly takes them as new.
+    fn redeliver(&mut self, id: LinkId) {
+        let c = &self.conns[id.index()];
+        let mut again: Vec<(u16, QoS, Bytes, bool)> = c
+            .blocked
+            .iter()
+            .filter(|(p, _)| !c.released.contains(p))
+            .map(|(&p, (q, b))| (p, *q, b.clone(), false))
+            .collect();
+        again.extend(
+            c.confirmed
+                .iter()
+                .map(|(&p, (q, b, open))| (p, *q, b.clone(), *open && *q == QoS::AtLeastOnce)),
+        );
+        for (pkid, qos, payload, may_be_new) in again {
+            let mut p = Publish::new(GATE_TOPIC, qos, payload.clone(), None);
+            p.pkid = pkid;
+            p.dup = true;
+            let before = self.taken(id);
+            assert!(
+                self.feed(id, Packet::Publish(p)),
+                "the line refused a redelivery"
+            );
+            let c = self.conn(id);
+            c.must_ack.insert(pkid);
+            c.confirmed.remove(&pkid);
+            if self.taken(id) != before {
+                let window = self.line.config().redundant.window;
+                self.gate.forget(self.now, window);
+                assert!(
+                    may_be_new,
+                    "message {pkid} delivered again through {id:?} was taken as new"
+                );
+                self.gate_arrival(id, payload, qos, pkid);
+            }
+            self.events();
+        }
+    }
+
+    /// The end: fresh connections to well-behaved brokers, every shown message confirmed and
+    /// acknowledged where it came from, then the transports close and no write may be left
+    /// without its write-done.
     fn finish(&mut self) {
-        self.close("end of input");
+        for id in self.links() {
+            self.close(id, "end of input");
+        }
         self.events();
-        self.open();
+        self.finishing = true;
+        for id in self.links() {
+            self.open(id);
+        }
         self.serve();
-        assert!(self.line.is_ready(), "not ready with a well-behaved broker");
-        for _ in 0..=self.gate_queue.len() + 1 {
-            let Some(shown) = self.shown else { break };
-            self.write(GATE_ACK_ID, Value::Int(shown.into()));
+        for id in self.links() {
+            assert!(
+                self.line.is_link_ready(id),
+                "{id:?} not ready with a well-behaved broker"
+            );
+        }
+        for _ in 0..=self.gate.held.len() + 1 {
+            let Some(shown) = self.gate.shown else { break };
+            let pkid = self.gate.msgs[shown].pkid;
+            self.write(GATE_ACK_ID, Value::Int(pkid.into()));
             self.events();
             self.serve();
         }
         assert!(
-            self.shown.is_none() && self.gate_queue.is_empty(),
+            self.gate.shown.is_none() && self.gate.held.is_empty(),
             "messages of the gated station never shown: {:?} (shown: {:?})",
-            self.gate_queue,
-            self.shown
+            self.gate
+                .held
+                .iter()
+                .map(|&m| (self.gate.msgs[m].pkid, self.gate.msgs[m].ahead))
+                .collect::<Vec<_>>(),
+            self.gate.shown.map(|m| self.gate.msgs[m].pkid)
         );
-        self.close("end");
+        for id in self.links() {
+            let c = &self.conns[id.index()];
+            assert!(
+                c.must_ack.is_empty(),
+                "confirmed messages never acknowledged on {id:?}: {:?}",
+                c.must_ack
+            );
+        }
+        for id in self.links() {
+            self.close(id, "end");
+        }
         self.events();
         assert!(
             self.pending.is_empty(),
@@ -680,6 +1334,18 @@ impl Harness {
             routed + stats.unrouted + stats.will_messages,
             "{stats:?}"
         );
+        // A redundant line counts each connection's messages; the copies are not the line's.
+        if self.redundant && !self.b_changed {
+            let (a, b) = (
+                self.line.link_stats(LinkId::A).expect("A"),
+                self.line.link_stats(LinkId::B).expect("B"),
+            );
+            assert_eq!(
+                a.received + b.received - a.duplicates - b.duplicates,
+                stats.received,
+                "{a:?} {b:?} {stats:?}"
+            );
+        }
     }
 }
 
@@ -694,4 +1360,18 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     h.finish();
+    if tracing() {
+        if h.gate.expired_copy {
+            h.reached.insert("window ended");
+        }
+        if h.gate.msgs.iter().any(|m| m.twin.is_some()) {
+            h.reached.insert("twin kept");
+        }
+        eprintln!(
+            "reached: redundant={} {:?} shown={}",
+            h.redundant,
+            h.reached,
+            h.gate.msgs.len()
+        );
+    }
 });

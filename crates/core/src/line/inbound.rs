@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::emit::topic;
 use super::Line;
-use crate::ack_gate::{Held, HeldLimit, Offered, Twin};
+use crate::ack_gate::{CopyKey, Held, HeldLimit, Offered, Twin};
 use crate::codec::Publish;
 use crate::event::{LogLevel, RouteOutcome};
 use crate::gzip::Encoding;
@@ -19,7 +19,8 @@ impl Line {
     /// and it is confirmed to the broker; a station with ACK_ID shows it when the previous one
     /// was confirmed. On a redundant line a copy of a message the other connection delivered
     /// is not shown (duplicates.rs).
-    /// `key` is a redundant line's duplicate key of the message (`None` on a single line).
+    /// `key` is what a redundant line's duplicate rule knows of the message (`None` on a single
+    /// line).
     // Inlined into the packet handler, as it was before the redundant line: called out of line,
     // the message is copied once more (about 4% of a text message's cost).
     #[inline(always)]
@@ -27,7 +28,7 @@ impl Line {
         &mut self,
         p: Publish,
         link: LinkId,
-        key: Option<u64>,
+        key: Option<CopyKey>,
         now: Instant,
         wall_ns: i64,
     ) {
@@ -42,7 +43,7 @@ impl Line {
         p: Publish,
         link: LinkId,
         epoch: Option<u64>,
-        key: Option<u64>,
+        key: Option<CopyKey>,
         now: Instant,
         wall_ns: i64,
     ) {
@@ -118,7 +119,8 @@ impl Line {
                     epoch,
                 });
                 if self.stations[i].gated {
-                    let kept = self.stations[i].gate.attach_twin(key, link, twin);
+                    let from = self.remembered_from();
+                    let kept = self.stations[i].gate.attach_twin(key, link, twin, from);
                     self.show_next(i, now);
                     if kept {
                         return;

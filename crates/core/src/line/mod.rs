@@ -210,6 +210,10 @@ pub struct Line {
     /// When the line was made: a connection B added by new parameters starts its session
     /// clock here (its CONNECT sets the real times).
     created: Instant,
+    /// Connection B was taken away by new parameters, whose call has no clock: the writes that
+    /// waited for B alone, to fail, and the messages held ahead of B's, to show, at the next
+    /// packet or timer (line/redundancy.rs, `settle_retired_b`).
+    retired_b: Option<redundancy::RetiredB>,
 }
 
 /// The connections of a single line and of a redundant one.
@@ -246,6 +250,7 @@ impl Line {
             sas: sas::SasRenewal::default(),
             gzip_writer: None,
             created: now,
+            retired_b: None,
         };
         line.sync_redundancy();
         line
@@ -259,7 +264,7 @@ impl Line {
                 let window = self.config.redundant.window;
                 self.redundancy = Some(Box::new(Redundancy::new(self.created, window)));
             }
-            (Some(_), false) => self.redundancy = None,
+            (Some(_), false) => self.retire_b(),
             (Some(r), true) => r.set_window(self.config.redundant.window),
             (None, false) => {}
         }
@@ -564,6 +569,9 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
+        if self.retired_b.is_some() {
+            self.settle_retired_b(now, wall_ns);
+        }
         let Some(link) = self.link_mut(id) else {
             return Ok(());
         };
@@ -945,6 +953,7 @@ impl Line {
             self.sparkplug_timeout(),
             self.sas_timeout(),
             self.rejoin_deadline(),
+            self.retired_b.as_ref().map(|_| self.created),
         ]
         .into_iter()
         .flatten()
@@ -1000,6 +1009,7 @@ impl Line {
             self.sparkplug_timers(now, wall_ns);
             self.sas_timers(now);
             self.end_rejoin(now);
+            self.settle_retired_b(now, wall_ns);
         }
         match self.link_mut(id) {
             Some(link) => link.session.handle_timeout(now),

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use super::emit::topic;
 use super::link::{Link, LinkId, LinkStats};
 use super::Line;
+use crate::ack_gate::CopyKey;
 use crate::codec::Publish;
 use crate::duplicates::{Duplicates, Verdict, MAX_ENTRIES};
 use crate::event::LogLevel;
+use crate::ids::WriteToken;
 use bytes::Bytes;
 
 pub(super) struct Redundancy {
@@ -43,12 +45,21 @@ struct Rejoin {
 /// The longest hold after a rejoin, in windows: a minute at the default window.
 const MAX_HOLD_WINDOWS: u32 = 30;
 
+/// What taking connection B away left to settle ([`Line::retire_b`]).
+#[derive(Default)]
+pub(super) struct RetiredB {
+    /// Writes that waited for B alone.
+    writes: Vec<WriteToken>,
+    /// Messages that were held ahead.
+    ahead: VecDeque<Ahead>,
+}
+
 /// A message of a rejoined connection, held until the other connection delivers its copy (or
 /// a later one's), or the rejoin's time is up.
-struct Ahead {
+pub(super) struct Ahead {
     publish: Publish,
     link: LinkId,
-    key: u64,
+    key: CopyKey,
     /// The broker session it came in (its packet id belongs to it).
     epoch: u64,
     wall_ns: i64,
@@ -217,7 +228,14 @@ impl Line {
 
     /// Holds message `p` of the rejoined connection `link` (an original, `key`) ahead.
     #[cold]
-    fn hold_ahead(&mut self, mut p: Publish, link: LinkId, key: u64, now: Instant, wall_ns: i64) {
+    fn hold_ahead(
+        &mut self,
+        mut p: Publish,
+        link: LinkId,
+        key: CopyKey,
+        now: Instant,
+        wall_ns: i64,
+    ) {
         let epoch = self.epoch(link);
         let Some(r) = self.redundancy.as_deref_mut() else {
             return;
@@ -242,17 +260,20 @@ impl Line {
         }
     }
 
-    /// Delivers the messages held ahead: with `copy` (the other connection delivered a copy of
-    /// a message through this connection, with this key) those up to the first of that key from
-    /// the other connection, which the copy shows it has caught up with; without, all of them.
+    /// Delivers the messages held ahead: with `copy` (a copy of a message with this key came
+    /// through this connection) those up to the one the duplicate rule matched (the first of
+    /// that key from the other connection it still remembers), which the copy shows it has
+    /// caught up with; without, all of them.
     fn release_ahead(&mut self, copy: Option<(LinkId, u64)>, now: Instant) {
         let Some(r) = self.redundancy.as_deref_mut() else {
             return;
         };
+        let from = r.duplicates.remembered_from();
         let through = match copy {
             None => r.ahead.len(),
             Some((link, key)) => {
-                match r.ahead.iter().position(|m| m.key == key && m.link != link) {
+                let matched = |m: &Ahead| m.key.key == key && m.link != link && m.key.seq >= from;
+                match r.ahead.iter().position(matched) {
                     Some(j) => j + 1,
                     None => return,
                 }
@@ -298,10 +319,16 @@ impl Line {
                 self.release_ahead(Some((link, key)), now);
                 self.duplicate(p, link, key, now);
             }
-            Some(Verdict::Original { key }) if self.is_ahead(link) => {
-                self.hold_ahead(p, link, key, now, wall_ns);
-            }
-            Some(Verdict::Original { key }) => {
+            Some(Verdict::Original { key, seq }) => {
+                let key = CopyKey {
+                    key,
+                    seq,
+                    matched: false,
+                };
+                if self.is_ahead(link) {
+                    self.hold_ahead(p, link, key, now, wall_ns);
+                    return;
+                }
                 self.backlog_seen(link, now);
                 self.deliver(p, link, Some(key), now, wall_ns);
             }
@@ -319,6 +346,57 @@ impl Line {
             self.log(LogLevel::Warn, text);
         }
         Some(verdict)
+    }
+
+    /// Connection B is taken away (new parameters without `redundant_host`). A write that still
+    /// waits for A's broker now waits for it alone; one that waited for B's alone (A's share
+    /// had failed) can wait no longer. Both that failure and the messages held ahead of B's
+    /// (A rejoined a moment ago) need the time, which `reconfigure` does not have: they are
+    /// settled at the next packet or timer, before any new message can pass them.
+    #[cold]
+    pub(super) fn retire_b(&mut self) {
+        let bit = super::writes::link_bit(LinkId::B);
+        let mut alone = Vec::new();
+        for (&token, w) in self.writes.iter_mut() {
+            if w.waiting & bit != 0 {
+                w.waiting &= !bit;
+                if w.waiting == 0 {
+                    alone.push(token);
+                }
+            }
+        }
+        let ahead = self.redundancy.take().map(|r| r.ahead).unwrap_or_default();
+        let retired = self.retired_b.get_or_insert_with(RetiredB::default);
+        retired.writes.extend(alone);
+        retired.ahead.extend(ahead);
+    }
+
+    /// What connection B's removal left waiting ([`Line::retire_b`]) ends: writes that waited
+    /// for B alone fail with A's reason, and messages held ahead are shown in their turn.
+    #[cold]
+    pub(super) fn settle_retired_b(&mut self, now: Instant, wall_ns: i64) {
+        let Some(retired) = self.retired_b.take() else {
+            return;
+        };
+        let reason = "B: the line no longer has connection B (redundant_host was cleared)";
+        for token in retired.writes {
+            let all = match self.writes.get_mut(&token).and_then(|w| w.failed.take()) {
+                Some(earlier) => format!("{earlier}; {reason}"),
+                None => reason.to_string(),
+            };
+            self.fail_write(token, &all, wall_ns);
+        }
+        for m in retired.ahead {
+            self.deliver_ahead(m, now);
+        }
+    }
+
+    /// The `seq` of the oldest original the duplicate filter still remembers (0 on a line with
+    /// one connection, which numbers none).
+    pub(super) fn remembered_from(&self) -> u64 {
+        self.redundancy
+            .as_ref()
+            .map_or(0, |r| r.duplicates.remembered_from())
     }
 
     /// The state and counters of connection `id`; `None` when the line has no such connection.

@@ -392,7 +392,7 @@ pub(crate) enum TopicError {
 }
 
 /// The bit of connection `id` in [`PendingWrite`](super::PendingWrite)'s `waiting`.
-fn link_bit(id: LinkId) -> u8 {
+pub(super) fn link_bit(id: LinkId) -> u8 {
     1 << id.index()
 }
 
