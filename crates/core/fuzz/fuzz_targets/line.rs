@@ -33,6 +33,9 @@ use mqtt_line_core::{
     Line, LineConfig, LinkId, StationCommand, StationId, TagId, Value, ValueType,
 };
 
+/// `MAX_HOLD_WINDOWS` of line/redundancy.rs: the longest hold after a rejoin, in windows.
+const MAX_HOLD_WINDOWS: u32 = 30;
+
 /// (id, name, address, station parameters).
 const STATIONS: &[(u64, &str, &str, &[(&str, &str)])] = &[
     (
@@ -220,6 +223,7 @@ struct GateMsg {
 /// topic through `link` at `at`, matched by at most one copy through the other connection
 /// within `redundant_window` (as it is now) from then.
 struct Original {
+    topic: Bytes,
     payload: Bytes,
     link: LinkId,
     at: Instant,
@@ -238,9 +242,9 @@ struct GateModel {
     /// Originals numbered so far, and forgotten (they leave in arrival order).
     taken: u64,
     forgotten: u64,
-    /// The connection that rejoined and until when its messages are held ahead (`None`: at
-    /// once, the other connection was lost).
-    rejoined: Option<(LinkId, Option<Instant>)>,
+    /// The connection that rejoined, until when its messages are held ahead (`None`: at once,
+    /// the other connection was lost), and when it rejoined.
+    rejoined: Option<(LinkId, Option<Instant>, Instant)>,
     /// An original's window ended unmatched (for the seeds' choice).
     expired_copy: bool,
 }
@@ -252,6 +256,7 @@ impl GateModel {
     fn is_copy(
         &mut self,
         link: LinkId,
+        topic: &Bytes,
         payload: &Bytes,
         now: Instant,
         window: Duration,
@@ -260,7 +265,7 @@ impl GateModel {
         if let Some(o) = self
             .originals
             .iter_mut()
-            .find(|o| !o.matched && o.link != link && o.payload == *payload)
+            .find(|o| !o.matched && o.link != link && o.payload == *payload && o.topic == *topic)
         {
             o.matched = true;
             return None;
@@ -268,6 +273,7 @@ impl GateModel {
         let seq = self.taken;
         self.taken += 1;
         self.originals.push(Original {
+            topic: topic.clone(),
             payload: payload.clone(),
             link,
             at: now,
@@ -283,7 +289,7 @@ impl GateModel {
         if self
             .originals
             .iter()
-            .any(|o| now >= o.at + window && !o.matched)
+            .any(|o| now >= o.at + window && !o.matched && o.topic == GATE_TOPIC.as_bytes())
         {
             self.expired_copy = true;
         }
@@ -350,9 +356,22 @@ impl GateModel {
         }
     }
 
+    /// `Line::backlog_seen`: an original through `from`, the connection that did not rejoin,
+    /// is its backlog from the outage: the hold goes on a window after it, at most
+    /// `MAX_HOLD_WINDOWS` after the rejoin, unless it is over already.
+    fn backlog_seen(&mut self, from: LinkId, now: Instant, window: Duration) {
+        if let Some((link, Some(until), since)) = self.rejoined.as_mut() {
+            if *link != from && *until > now {
+                *until = (*until)
+                    .max(now + window)
+                    .min(*since + window * MAX_HOLD_WINDOWS);
+            }
+        }
+    }
+
     /// `Line::end_rejoin`: messages held ahead stop waiting once their time is up.
     fn end_rejoin(&mut self, now: Instant) {
-        if let Some((_, until)) = self.rejoined {
+        if let Some((_, until, _)) = self.rejoined {
             if until.is_none_or(|u| now >= u) {
                 self.rejoined = None;
                 self.release_ahead();
@@ -368,7 +387,7 @@ impl GateModel {
     }
 
     fn is_ahead(&self, link: LinkId) -> bool {
-        self.rejoined.is_some_and(|(l, _)| l == link)
+        self.rejoined.is_some_and(|(l, _, _)| l == link)
     }
 
     /// The station showed IN_ID `value`: the next held message, which may not be ahead.
@@ -580,7 +599,7 @@ impl Harness {
         self.line.transport_closed_on(id, reason, self.wall_ns());
         if self.line.has_link(LinkId::B) {
             // `Line::rejoin_over`: what is held ahead stops waiting at the next timer.
-            if let Some((_, until)) = self.gate.rejoined.as_mut() {
+            if let Some((_, until, _)) = self.gate.rejoined.as_mut() {
                 *until = None;
             }
         }
@@ -626,7 +645,7 @@ impl Harness {
                 self.reached.insert("rejoin");
                 self.gate.end_rejoin_now();
                 let window = self.line.config().redundant.window;
-                self.gate.rejoined = Some((id, Some(self.now + window)));
+                self.gate.rejoined = Some((id, Some(self.now + window), self.now));
             }
             self.conn(id).ever_ready = true;
         }
@@ -783,9 +802,15 @@ impl Harness {
         let redundant = self.line.has_link(LinkId::B);
         let window = self.line.config().redundant.window;
         let seq = match redundant {
-            true => self.gate.is_copy(id, &payload, self.now, window),
+            true => {
+                let topic = Bytes::from_static(GATE_TOPIC.as_bytes());
+                self.gate.is_copy(id, &topic, &payload, self.now, window)
+            }
             false => Some(0),
         };
+        if seq.is_some() && redundant && !self.gate.is_ahead(id) {
+            self.gate.backlog_seen(id, self.now, window);
+        }
         let Some(seq) = seq else {
             let twin = blocks.then_some((id, pkid));
             if self.gate.attach(id, &payload, twin) {
@@ -821,7 +846,7 @@ impl Harness {
     /// Feeds a PUBLISH through `id`; a new message of the gated station goes to the model.
     fn deliver(&mut self, id: LinkId, p: Publish, redelivery: bool) {
         let gated = p.topic == GATE_TOPIC.as_bytes();
-        let (payload, qos, pkid) = (p.payload.clone(), p.qos, p.pkid);
+        let (topic, payload, qos, pkid) = (p.topic.clone(), p.payload.clone(), p.qos, p.pkid);
         if !redelivery {
             if self.recent.len() == RECENT {
                 self.recent.pop_front();
@@ -838,6 +863,17 @@ impl Harness {
         if taken && self.line.has_link(LinkId::B) {
             let window = self.line.config().redundant.window;
             self.gate.forget(self.now, window);
+            // Every original of another topic through the connection that did not rejoin
+            // counts as its backlog too (`Line::backlog_seen`).
+            if !gated
+                && self
+                    .gate
+                    .is_copy(id, &topic, &payload, self.now, window)
+                    .is_some()
+                && !self.gate.is_ahead(id)
+            {
+                self.gate.backlog_seen(id, self.now, window);
+            }
         }
         if accepted && gated {
             assert_eq!(

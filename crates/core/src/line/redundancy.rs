@@ -168,7 +168,8 @@ impl Line {
             return;
         };
         let window = r.window();
-        if let Some(j) = r.rejoined.as_mut().filter(|j| j.link != from) {
+        // A hold already over (its time passed, or a connection was lost) is not revived.
+        if let Some(j) = r.rejoined.as_mut().filter(|j| j.link != from && j.until > now) {
             let last = j.since + window * MAX_HOLD_WINDOWS;
             j.until = j.until.max(now + window).min(last);
         }
