@@ -240,9 +240,9 @@ fn writes_go_to_both_and_fail_only_when_both_fail() {
     }
 }
 
-#[test]
-fn a_write_lost_on_both_connections_fails_with_both_reasons() {
-    // With clean_session a lost connection's QoS 1 writes are not resent: they fail.
+/// A redundant line with clean sessions, both connections ready, and a QoS 1 write (request
+/// 7) handed to both.
+fn writing_on_both() -> Harness {
     let mut h = Harness::writer_started(
         &[
             ("redundant_host", "b"),
@@ -257,6 +257,13 @@ fn a_write_lost_on_both_connections_fails_with_both_reasons() {
     h.line
         .write(TagId(2), 7, Value::Text("v".into()), h.now, 0)
         .unwrap();
+    h
+}
+
+#[test]
+fn a_write_lost_on_both_connections_fails_with_both_reasons() {
+    // With clean_session a lost connection's QoS 1 writes are not resent: they fail.
+    let mut h = writing_on_both();
     transmit(&mut h, A);
     h.line.transport_closed_on(A, "A gone", 1);
     assert!(write_results(&h.events()).is_empty());
@@ -519,20 +526,7 @@ fn taking_b_away_ends_each_write_that_waited_for_it_once() {
         ),
     ];
     for &(case, want) in rows {
-        let mut h = Harness::writer_started(
-            &[
-                ("redundant_host", "b"),
-                ("publish_qos", "1"),
-                ("clean_session", "YES"),
-            ],
-            Some("out"),
-        );
-        connect(&mut h, A);
-        connect(&mut h, B);
-        h.events();
-        h.line
-            .write(TagId(2), 7, Value::Text("v".into()), h.now, 0)
-            .unwrap();
+        let mut h = writing_on_both();
         let sent = transmit(&mut h, A);
         let mut results = write_results(&h.events());
         let lose_first = case.contains("first");

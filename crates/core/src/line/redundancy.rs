@@ -169,7 +169,11 @@ impl Line {
         };
         let window = r.window();
         // A hold already over (its time passed, or a connection was lost) is not revived.
-        if let Some(j) = r.rejoined.as_mut().filter(|j| j.link != from && j.until > now) {
+        if let Some(j) = r
+            .rejoined
+            .as_mut()
+            .filter(|j| j.link != from && j.until > now)
+        {
             let last = j.since + window * MAX_HOLD_WINDOWS;
             j.until = j.until.max(now + window).min(last);
         }
