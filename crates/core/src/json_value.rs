@@ -76,6 +76,9 @@ fn from_integer(
         ValueKind::RelTime => Ok(Value::RelTime(i as f64)),
         ValueKind::Text => Ok(Value::Text(n.to_string())),
         ValueKind::AbsTime => seconds_to_time(i as f64),
+        // As the text of the number would be read (docs/parameters.md), without making it.
+        ValueKind::Bool if i == 0 || i == 1 => Ok(Value::Bool(i == 1)),
+        ValueKind::Quad if (0..=3).contains(&i) => Ok(Value::Quad(i as u8)),
         ValueKind::Bool | ValueKind::Quad => Value::parse(&i.to_string(), ty),
     }
 }

@@ -165,24 +165,15 @@ impl Value {
             ValueKind::Text => Ok(Value::Text(text.to_string())),
             ValueKind::Int => parse_int(t).map(Value::Int),
             ValueKind::Float => parse_float(text, "a number").map(Value::Float),
-            ValueKind::Bool => match t.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
-                "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
-                _ => Err(format!(
-                    "'{}' is not a boolean (true/false, 1/0)",
-                    shorten(text)
-                )),
-            },
-            ValueKind::Quad => match t.to_ascii_lowercase().as_str() {
-                "0" | "off" => Ok(Value::Quad(0)),
-                "1" | "false" => Ok(Value::Quad(1)),
-                "2" | "true" => Ok(Value::Quad(2)),
-                "3" | "error" => Ok(Value::Quad(3)),
-                _ => Err(format!(
+            ValueKind::Bool => word(t, BOOL_WORDS)
+                .map(Value::Bool)
+                .ok_or_else(|| format!("'{}' is not a boolean (true/false, 1/0)", shorten(text))),
+            ValueKind::Quad => word(t, QUAD_WORDS).map(Value::Quad).ok_or_else(|| {
+                format!(
                     "'{}' is not a quad state (0..3 or Off, False, True, Error)",
                     shorten(text)
-                )),
-            },
+                )
+            }),
             ValueKind::AbsTime => DateTime::parse_from_rfc3339(t)
                 .ok()
                 .and_then(|d| d.timestamp_nanos_opt())
@@ -312,6 +303,39 @@ pub fn format_time_ns(ns: i64) -> String {
         SecondsFormat::AutoSi
     };
     t.to_rfc3339_opts(format, true)
+}
+
+/// The words a boolean is typed as, in any case.
+const BOOL_WORDS: &[(&str, bool)] = &[
+    ("1", true),
+    ("true", true),
+    ("yes", true),
+    ("on", true),
+    ("0", false),
+    ("false", false),
+    ("no", false),
+    ("off", false),
+];
+
+/// The words a quad state is typed as, in any case.
+const QUAD_WORDS: &[(&str, u8)] = &[
+    ("0", 0),
+    ("off", 0),
+    ("1", 1),
+    ("false", 1),
+    ("2", 2),
+    ("true", 2),
+    ("3", 3),
+    ("error", 3),
+];
+
+/// The meaning of `text` among `words`, compared without regard to ASCII case (no lowercase
+/// copy: a JSON string into a boolean tag is read for every message).
+fn word<T: Copy>(text: &str, words: &[(&str, T)]) -> Option<T> {
+    words
+        .iter()
+        .find(|(w, _)| text.eq_ignore_ascii_case(w))
+        .map(|&(_, v)| v)
 }
 
 #[cfg(test)]
