@@ -236,7 +236,8 @@ struct Original {
 }
 
 /// The reference model of the gated station on a line with one or two connections: the
-/// duplicate rule, the held queue in the order the station shows it, the shown message.
+/// duplicate rule, the line's hold of a rejoined connection's messages, the held queue in the
+/// order the station shows it, the shown message.
 #[derive(Default)]
 struct GateModel {
     msgs: Vec<GateMsg>,
