@@ -41,8 +41,9 @@ pub(crate) enum Verdict {
     /// Shown: no copy of it came through the other connection (yet). `key` identifies it;
     /// `seq` numbers the originals in arrival order (see [`Duplicates::remembered_from`]).
     Original { key: u64, seq: u64 },
-    /// A copy of a message the other connection delivered: not shown.
-    Duplicate { key: u64 },
+    /// A copy of a message the other connection delivered: not shown. `seq` is the number of
+    /// the original it matched (a rejoin's hold releases up to that one, and no further).
+    Duplicate { key: u64, seq: u64 },
 }
 
 /// The unmatched originals of one key, all from one connection (a message from the other one
@@ -140,7 +141,7 @@ impl Duplicates {
                 } else {
                     slot.head = entry(&mut self.queue, self.first, head).map_or(NONE, |e| e.next);
                 }
-                return Verdict::Duplicate { key };
+                return Verdict::Duplicate { key, seq: head };
             }
             Some(slot) => {
                 let tail = slot.tail;

@@ -329,6 +329,30 @@ fn a_station_without_ack_id_shows_the_messages_of_a_rejoined_connection_in_order
 }
 
 #[test]
+fn a_copy_of_an_earlier_message_of_the_same_payload_releases_nothing_held() {
+    // B delivers "x" (A lost it), then is lost and rejoins; it delivers "y" and "x" again,
+    // held behind A's backlog. A's "x" is the copy of B's first "x" (the duplicate rule matches
+    // the oldest), which was shown long ago: it says nothing of B's held messages, which wait
+    // until A delivers "y" and the second "x". The station shows A's order: w, v, y, x.
+    let mut h = redundant(false);
+    assert_eq!(shown(&receive(&mut h, B, "x", QoS::AtLeastOnce, 11)), ["x"]);
+    h.line.transport_closed_on(B, "B gone", 1);
+    connect(&mut h, B);
+    h.events();
+    assert!(shown(&receive(&mut h, B, "y", QoS::AtLeastOnce, 12)).is_empty());
+    assert!(shown(&receive(&mut h, B, "x", QoS::AtLeastOnce, 13)).is_empty());
+    assert_eq!(shown(&receive(&mut h, A, "w", QoS::AtLeastOnce, 1)), ["w"]);
+    assert!(shown(&receive(&mut h, A, "x", QoS::AtLeastOnce, 2)).is_empty());
+    // B's held messages are acknowledged once shown, no earlier (B's first PUBACK was lost
+    // with its connection).
+    assert!(pubacks(&mut h, B).is_empty());
+    assert_eq!(shown(&receive(&mut h, A, "v", QoS::AtLeastOnce, 3)), ["v"]);
+    assert_eq!(shown(&receive(&mut h, A, "y", QoS::AtLeastOnce, 4)), ["y"]);
+    assert_eq!(shown(&receive(&mut h, A, "x", QoS::AtLeastOnce, 5)), ["x"]);
+    assert_eq!(pubacks(&mut h, B), [12, 13]);
+}
+
+#[test]
 fn the_hold_lasts_while_the_other_connection_delivers_its_backlog() {
     // Window 1 s. A rejoins and delivers "9"; B, still working through the outage's backlog,
     // delivers "5" after 0.8 s and "6" after 1.6 s: "9" waits a window after the last of them.

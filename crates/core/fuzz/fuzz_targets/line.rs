@@ -214,9 +214,13 @@ struct GateMsg {
     /// The copy through the other connection, kept with it: (connection, packet id) when QoS
     /// 1/2, acknowledged when this one is confirmed.
     twin: Option<(LinkId, u16)>,
-    /// Came through a connection that rejoined while the other one was ready: waits behind
-    /// the other connection's messages (ack_gate.rs, `Held::ahead`).
-    ahead: bool,
+}
+
+/// What the duplicate rule made of a message: an original with its number, or a copy of the
+/// original with that number.
+enum Taken {
+    Original(u64),
+    Copy(u64),
 }
 
 /// An original the duplicate rule remembers (duplicates.rs): a message of the gated station's
@@ -232,7 +236,8 @@ struct Original {
 }
 
 /// The reference model of the gated station on a line with one or two connections: the
-/// duplicate rule, the held queue in the order the station shows it, the shown message.
+/// duplicate rule, the line's hold of a rejoined connection's messages, the held queue in the
+/// order the station shows it, the shown message.
 #[derive(Default)]
 struct GateModel {
     msgs: Vec<GateMsg>,
@@ -245,22 +250,28 @@ struct GateModel {
     /// The connection that rejoined, until when its messages are held ahead (`None`: at once,
     /// the other connection was lost), and when it rejoined.
     rejoined: Option<(LinkId, Option<Instant>, Instant)>,
+    /// The rejoined connection's originals (every topic) held ahead at the line, before any
+    /// station (redundancy.rs, `Redundancy::ahead`), oldest first: their number, and the
+    /// message when it is the gated station's. They reach the station only when released.
+    ahead: VecDeque<(u64, Option<GateMsg>)>,
+    /// Connection B was taken away with messages held ahead: they are released before the
+    /// next packet or line timer (`Line::settle_retired_b`).
+    retired: bool,
     /// An original's window ended unmatched (for the seeds' choice).
     expired_copy: bool,
 }
 
 impl GateModel {
-    /// A message with `payload` through `link` at `now`: `None` when it is a copy of an original
-    /// of the other connection (the oldest unmatched one within its window), else it is an
-    /// original itself, with its number.
-    fn is_copy(
+    /// A message with `payload` through `link` at `now`: a copy of an original of the other
+    /// connection (the oldest unmatched one within its window), or an original itself.
+    fn take(
         &mut self,
         link: LinkId,
         topic: &Bytes,
         payload: &Bytes,
         now: Instant,
         window: Duration,
-    ) -> Option<u64> {
+    ) -> Taken {
         self.forget(now, window);
         if let Some(o) = self
             .originals
@@ -268,7 +279,7 @@ impl GateModel {
             .find(|o| !o.matched && o.link != link && o.payload == *payload && o.topic == *topic)
         {
             o.matched = true;
-            return None;
+            return Taken::Copy(o.seq);
         }
         let seq = self.taken;
         self.taken += 1;
@@ -280,7 +291,7 @@ impl GateModel {
             matched: false,
             seq,
         });
-        Some(seq)
+        Taken::Original(seq)
     }
 
     /// The rule forgets the originals whose window has ended whenever a message comes (any
@@ -303,25 +314,31 @@ impl GateModel {
         self.forgotten = self.taken;
     }
 
-    /// The station takes a message: behind the others, but before those held ahead unless it
-    /// is one of them.
-    fn offer(&mut self, m: GateMsg) -> usize {
-        let ahead = m.ahead;
-        let i = self.msgs.len();
+    /// The station takes a message, behind the others.
+    fn offer(&mut self, m: GateMsg) {
+        self.held.push_back(self.msgs.len());
         self.msgs.push(m);
-        let first_ahead = self.held.iter().position(|&h| self.msgs[h].ahead);
-        match first_ahead.filter(|_| !ahead) {
-            Some(at) => self.held.insert(at, i),
-            None => self.held.push_back(i),
-        }
-        i
+    }
+
+    /// The messages held ahead that are released: with `through` (a copy of the original with
+    /// that number came through the other connection) those up to it, when it is held ahead;
+    /// without, all of them.
+    fn release(&mut self, through: Option<u64>) -> Vec<(u64, Option<GateMsg>)> {
+        let n = match through {
+            None => self.ahead.len(),
+            Some(seq) => match self.ahead.iter().position(|(s, _)| *s == seq) {
+                Some(j) => j + 1,
+                None => 0,
+            },
+        };
+        self.ahead.drain(..n).collect()
     }
 
     /// A copy with `payload` came through `link`: it goes with the oldest shown or held message
     /// of that payload from the other connection that no copy matched yet and that the rule
-    /// still remembers (ack_gate.rs, `attach_twin`), kept with it when QoS 1/2 (`twin`); that
-    /// one and every message before it are no longer ahead. False when there is none (the
-    /// message was confirmed, or dropped): the copy is acknowledged at once.
+    /// still remembers (ack_gate.rs, `attach_twin`), kept with it when QoS 1/2 (`twin`). False
+    /// when there is none (the message was confirmed, or dropped): the copy is acknowledged at
+    /// once.
     fn attach(&mut self, link: LinkId, payload: &Bytes, twin: Option<(LinkId, u16)>) -> bool {
         let msgs = &self.msgs;
         let forgotten = self.forgotten;
@@ -338,22 +355,12 @@ impl GateModel {
                 let Some(j) = self.held.iter().position(|&h| fits(h)) else {
                     return false;
                 };
-                for k in 0..=j {
-                    let h = self.held[k];
-                    self.msgs[h].ahead = false;
-                }
                 self.held[j]
             }
         };
         self.msgs[m].matched = true;
         self.msgs[m].twin = twin;
         twin.is_some()
-    }
-
-    fn release_ahead(&mut self) {
-        for &h in &self.held {
-            self.msgs[h].ahead = false;
-        }
     }
 
     /// `Line::backlog_seen`: an original through `from`, the connection that did not rejoin,
@@ -369,28 +376,23 @@ impl GateModel {
         }
     }
 
-    /// `Line::end_rejoin`: messages held ahead stop waiting once their time is up.
-    fn end_rejoin(&mut self, now: Instant) {
-        if let Some((_, until, _)) = self.rejoined {
-            if until.is_none_or(|u| now >= u) {
-                self.rejoined = None;
-                self.release_ahead();
-            }
+    /// `Line::end_rejoin`: whether the rejoin is over (its time is up), so that the messages
+    /// held ahead stop waiting.
+    fn end_rejoin(&mut self, now: Instant) -> bool {
+        let over = self
+            .rejoined
+            .is_some_and(|(_, until, _)| until.is_none_or(|u| now >= u));
+        if over {
+            self.rejoined = None;
         }
-    }
-
-    /// `Line::link_rejoined` first ends an earlier rejoin: its messages wait no longer.
-    fn end_rejoin_now(&mut self) {
-        if self.rejoined.take().is_some() {
-            self.release_ahead();
-        }
+        over
     }
 
     fn is_ahead(&self, link: LinkId) -> bool {
         self.rejoined.is_some_and(|(l, _, _)| l == link)
     }
 
-    /// The station showed IN_ID `value`: the next held message, which may not be ahead.
+    /// The station showed IN_ID `value`: the next held message, never one held ahead.
     fn shown_now(&mut self, value: &Value) {
         assert!(
             self.shown.is_none(),
@@ -398,21 +400,27 @@ impl GateModel {
             self.shown.map(|m| self.msgs[m].pkid)
         );
         let next = self.held.pop_front();
+        let expected = next.map(|m| Value::Int(self.msgs[m].pkid.into()));
+        let pkid = |m: &GateMsg| Value::Int(m.pkid.into());
+        // (QoS 0 messages share IN_ID 0: only a value other than the expected one tells.)
+        assert!(
+            expected.as_ref() == Some(value)
+                || !self
+                    .ahead
+                    .iter()
+                    .filter_map(|(_, m)| m.as_ref().map(pkid))
+                    .any(|v| v == *value),
+            "IN_ID {value:?} shown while it waits behind the other connection's messages"
+        );
         assert_eq!(
             Some(value.clone()),
-            next.map(|m| Value::Int(self.msgs[m].pkid.into())),
+            expected,
             "the gated station shows its messages once each, in order (held: {:?})",
             self.held
                 .iter()
-                .map(|&m| (self.msgs[m].pkid, self.msgs[m].ahead))
+                .map(|&m| self.msgs[m].pkid)
                 .collect::<Vec<_>>()
         );
-        if let Some(m) = next {
-            assert!(
-                !self.msgs[m].ahead,
-                "IN_ID {value:?} shown while it waits behind the other connection's messages"
-            );
-        }
         self.shown = next;
     }
 }
@@ -451,6 +459,9 @@ struct Harness {
     finishing: bool,
     /// What the input reached, printed with `FUZZ_TRACE` (to pick seeds).
     reached: BTreeSet<&'static str>,
+    /// Messages held ahead that were released since the events were last taken: each reaches
+    /// its station in this step (its events count on top of the step's own).
+    released: usize,
 }
 
 /// `FUZZ_TRACE=1` prints each step, to read a reproduction.
@@ -541,6 +552,7 @@ impl Harness {
             fed: 0,
             finishing: false,
             reached: BTreeSet::new(),
+            released: 0,
         };
         h.events();
         Ok(h)
@@ -620,10 +632,11 @@ impl Harness {
         self.reached.insert("B came or went");
         // The duplicate filter and the rejoin are the redundant line's: they start over. What
         // waited for B waits no longer.
+        // What was held ahead is shown before the next packet or line timer.
         self.gate.forget_all();
         self.gate.rejoined = None;
-        self.gate.release_ahead();
         if !has_b {
+            self.gate.retired = true;
             self.conns[LinkId::B.index()] = Conn::new();
         }
     }
@@ -632,6 +645,7 @@ impl Harness {
     fn feed(&mut self, id: LinkId, packet: Packet) -> bool {
         self.fed += 1;
         trace!("{id:?} <- {packet:?}");
+        self.settle_retired();
         let was_ready = self.line.is_link_ready(id);
         let result = self
             .line
@@ -643,7 +657,9 @@ impl Harness {
             // `Line::link_ready`: a connection ready again while the other one is has rejoined.
             if self.line.is_link_ready(other(id)) && self.conns[id.index()].ever_ready {
                 self.reached.insert("rejoin");
-                self.gate.end_rejoin_now();
+                // `Line::link_rejoined`: what an earlier rejoin held ahead waits no longer.
+                self.gate.rejoined = None;
+                self.release(None);
                 let window = self.line.config().redundant.window;
                 self.gate.rejoined = Some((id, Some(self.now + window), self.now));
             }
@@ -678,7 +694,8 @@ impl Harness {
 
     /// Takes the line's events and checks them.
     fn events(&mut self) {
-        let bound = 3 * (TAGS.len() + STATIONS.len()) + self.pending.len() + 8;
+        let per_message = TAGS.len() + STATIONS.len();
+        let bound = (3 + std::mem::take(&mut self.released)) * per_message + self.pending.len() + 8;
         let mut count = 0;
         while let Some(event) = self.line.poll_event() {
             count += 1;
@@ -796,50 +813,84 @@ impl Harness {
     }
 
     /// A new message (not a redelivery) of the gated station's topic through `id` was taken
-    /// by the session: the duplicate rule, then the station's gate.
+    /// by the session: the duplicate rule, the line's hold of a rejoined connection's
+    /// messages, then the station's gate.
     fn gate_arrival(&mut self, id: LinkId, payload: Bytes, qos: QoS, pkid: u16) {
         let blocks = qos != QoS::AtMostOnce;
         let redundant = self.line.has_link(LinkId::B);
         let window = self.line.config().redundant.window;
-        let seq = match redundant {
+        let taken = match redundant {
             true => {
                 let topic = Bytes::from_static(GATE_TOPIC.as_bytes());
-                self.gate.is_copy(id, &topic, &payload, self.now, window)
+                self.gate.take(id, &topic, &payload, self.now, window)
             }
-            false => Some(0),
+            false => Taken::Original(0),
         };
-        if seq.is_some() && redundant && !self.gate.is_ahead(id) {
-            self.gate.backlog_seen(id, self.now, window);
-        }
-        let Some(seq) = seq else {
-            let twin = blocks.then_some((id, pkid));
-            if self.gate.attach(id, &payload, twin) {
-                self.reached.insert("copy kept with a held message");
-                self.conn(id).blocked.insert(pkid, (qos, payload));
+        let seq = match taken {
+            Taken::Copy(matched) => {
+                // What was held ahead up to its original is shown first.
+                self.release(Some(matched));
+                let twin = blocks.then_some((id, pkid));
+                if self.gate.attach(id, &payload, twin) {
+                    self.reached.insert("copy kept with a held message");
+                    self.conn(id).blocked.insert(pkid, (qos, payload));
+                }
+                return;
             }
-            return;
+            Taken::Original(seq) => seq,
         };
-        if self.commands[&GATE_STATION] != StationCommand::On {
-            // Dropped, and acknowledged at once.
-            return;
-        }
-        if self.gate.is_ahead(id) {
-            self.reached.insert("held ahead");
-        }
         if redundant && self.gate.originals.len() > 1 {
             self.reached.insert("original while others remembered");
         }
-        self.gate.offer(GateMsg {
+        // Unacknowledged while held ahead, or held by the station.
+        if blocks {
+            self.conn(id).blocked.insert(pkid, (qos, payload.clone()));
+        }
+        let m = GateMsg {
             pkid,
             link: id,
-            payload: redundant.then(|| payload.clone()),
+            payload: redundant.then_some(payload),
             seq,
             matched: false,
             twin: None,
-            ahead: self.gate.is_ahead(id),
-        });
-        if blocks {
-            self.conn(id).blocked.insert(pkid, (qos, payload));
+        };
+        if redundant && self.gate.is_ahead(id) {
+            self.reached.insert("held ahead");
+            self.gate.ahead.push_back((seq, Some(m)));
+            return;
+        }
+        if redundant {
+            self.gate.backlog_seen(id, self.now, window);
+        }
+        self.route(m);
+    }
+
+    /// The gated station takes message `m` when it is on; otherwise it is dropped, and
+    /// acknowledged at once.
+    fn route(&mut self, m: GateMsg) {
+        if self.commands[&GATE_STATION] == StationCommand::On {
+            self.gate.offer(m);
+        } else {
+            self.conn(m.link).blocked.remove(&m.pkid);
+        }
+    }
+
+    /// Messages held ahead are released (`Line::release_ahead`): through the original numbered
+    /// `through` when it is held, or all of them; each goes to its station in its turn.
+    fn release(&mut self, through: Option<u64>) {
+        let released = self.gate.release(through);
+        self.released += released.len();
+        for (_, m) in released {
+            if let Some(m) = m {
+                self.route(m);
+            }
+        }
+    }
+
+    /// `Line::settle_retired_b`: what was held ahead when B was taken away is shown.
+    fn settle_retired(&mut self) {
+        if std::mem::take(&mut self.gate.retired) {
+            self.release(None);
         }
     }
 
@@ -863,16 +914,17 @@ impl Harness {
         if taken && self.line.has_link(LinkId::B) {
             let window = self.line.config().redundant.window;
             self.gate.forget(self.now, window);
-            // Every original of another topic through the connection that did not rejoin
-            // counts as its backlog too (`Line::backlog_seen`).
-            if !gated
-                && self
-                    .gate
-                    .is_copy(id, &topic, &payload, self.now, window)
-                    .is_some()
-                && !self.gate.is_ahead(id)
-            {
-                self.gate.backlog_seen(id, self.now, window);
+            // Messages of other topics are held ahead too, and release the gated station's
+            // before them; an original through the connection that did not rejoin counts as
+            // its backlog (`Line::backlog_seen`).
+            if !gated {
+                match self.gate.take(id, &topic, &payload, self.now, window) {
+                    Taken::Copy(matched) => self.release(Some(matched)),
+                    Taken::Original(seq) if self.gate.is_ahead(id) => {
+                        self.gate.ahead.push_back((seq, None));
+                    }
+                    Taken::Original(_) => self.gate.backlog_seen(id, self.now, window),
+                }
             }
         }
         if accepted && gated {
@@ -998,8 +1050,17 @@ impl Harness {
             // ready.
             let serves = id == LinkId::A || !self.line.is_link_ready(LinkId::A);
             let result = self.line.handle_timeout_on(id, self.now, self.wall_ns());
-            if serves {
-                self.gate.end_rejoin(self.now);
+            // The line's timers run once the connection's own check (a stalled read or write)
+            // passed; the session's timeout comes after them.
+            let checked = result.as_ref().err().is_none_or(|e| {
+                let e = format!("{e:?}");
+                !e.starts_with("HalfRead") && !e.starts_with("WriteStalled")
+            });
+            if serves && checked && self.line.has_link(id) {
+                if self.gate.end_rejoin(self.now) {
+                    self.release(None);
+                }
+                self.settle_retired();
             }
             if result.is_err() {
                 self.close(id, "timeout");
@@ -1320,6 +1381,14 @@ impl Harness {
                 "{id:?} not ready with a well-behaved broker"
             );
         }
+        if !self.gate.ahead.is_empty() {
+            // A connection's new messages were taken while it rejoined: they wait out the
+            // longest hold.
+            let window = self.line.config().redundant.window;
+            self.time_step(window * (MAX_HOLD_WINDOWS + 1));
+            self.events();
+            self.serve();
+        }
         for _ in 0..=self.gate.held.len() + 1 {
             let Some(shown) = self.gate.shown else { break };
             let pkid = self.gate.msgs[shown].pkid;
@@ -1328,14 +1397,19 @@ impl Harness {
             self.serve();
         }
         assert!(
-            self.gate.shown.is_none() && self.gate.held.is_empty(),
-            "messages of the gated station never shown: {:?} (shown: {:?})",
+            self.gate.shown.is_none() && self.gate.held.is_empty() && self.gate.ahead.is_empty(),
+            "messages of the gated station never shown: {:?} (shown: {:?}, held ahead: {:?})",
             self.gate
                 .held
                 .iter()
-                .map(|&m| (self.gate.msgs[m].pkid, self.gate.msgs[m].ahead))
+                .map(|&m| self.gate.msgs[m].pkid)
                 .collect::<Vec<_>>(),
-            self.gate.shown.map(|m| self.gate.msgs[m].pkid)
+            self.gate.shown.map(|m| self.gate.msgs[m].pkid),
+            self.gate
+                .ahead
+                .iter()
+                .filter_map(|(_, m)| m.as_ref().map(|m| m.pkid))
+                .collect::<Vec<_>>()
         );
         for id in self.links() {
             let c = &self.conns[id.index()];

@@ -265,19 +265,18 @@ impl Line {
         }
     }
 
-    /// Delivers the messages held ahead: with `copy` (a copy of a message with this key came
-    /// through this connection) those up to the one the duplicate rule matched (the first of
-    /// that key from the other connection it still remembers), which the copy shows it has
-    /// caught up with; without, all of them.
-    fn release_ahead(&mut self, copy: Option<(LinkId, u64)>, now: Instant) {
+    /// Delivers the messages held ahead: with `copy` (a copy through this connection of the
+    /// original with this key and number) those up to that original, which the copy shows the
+    /// connection has caught up with, when it is held (an earlier original of the same key
+    /// that was shown already says nothing of the later ones); without, all of them.
+    fn release_ahead(&mut self, copy: Option<(LinkId, u64, u64)>, now: Instant) {
         let Some(r) = self.redundancy.as_deref_mut() else {
             return;
         };
-        let from = r.duplicates.remembered_from();
         let through = match copy {
             None => r.ahead.len(),
-            Some((link, key)) => {
-                let matched = |m: &Ahead| m.key.key == key && m.link != link && m.key.seq >= from;
+            Some((link, key, seq)) => {
+                let matched = |m: &Ahead| m.key.key == key && m.link != link && m.key.seq == seq;
                 match r.ahead.iter().position(matched) {
                     Some(j) => j + 1,
                     None => return,
@@ -320,8 +319,8 @@ impl Line {
         wall_ns: i64,
     ) {
         match self.redundant_verdict(link, &p, now) {
-            Some(Verdict::Duplicate { key }) => {
-                self.release_ahead(Some((link, key)), now);
+            Some(Verdict::Duplicate { key, seq }) => {
+                self.release_ahead(Some((link, key, seq)), now);
                 self.duplicate(p, link, key, now);
             }
             Some(Verdict::Original { key, seq }) => {
