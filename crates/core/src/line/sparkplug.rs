@@ -556,15 +556,27 @@ impl Line {
         let station_tags = station.and_then(|i| tags.get(i.0));
         let mut unknown = None;
         for m in &payload.metrics {
-            let Some(def) = table.resolve(m) else {
+            let Some((k, def)) = table
+                .resolve_index(m)
+                .and_then(|k| Some((k, table.def(k)?)))
+            else {
                 unknown.get_or_insert(match (&m.name, m.alias) {
                     (Some(name), _) => OutOfStep::UnknownName(escape(name).into_owned()),
                     (None, alias) => OutOfStep::UnknownAlias(alias.unwrap_or_default()),
                 });
                 continue;
             };
-            let Some(wanted) = station_tags.and_then(|t| t.get(def.name.as_str())) else {
+            let Some(i) = station else {
                 continue;
+            };
+            let find = || {
+                station_tags
+                    .and_then(|t| t.get(def.name.as_str()))
+                    .map(Vec::as_slice)
+            };
+            let wanted = match table.tags_of(k, i.0, find) {
+                Some(tags) if !tags.is_empty() => tags,
+                _ => continue,
             };
             let stamp = m.timestamp.or(payload.timestamp).and_then(|ms| {
                 i64::try_from(ms)

@@ -12,12 +12,14 @@
 //! - NDEATH with the bdSeq of the current birth ends the node and its devices; with another bdSeq
 //!   it belongs to an older session and is ignored.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::datatype::DataType;
 use super::payload::{Metric, MetricValue, Payload};
 use super::reorder::{place, Held, Place, Reorder};
+use crate::ids::TagIndex;
 
 /// Most edge nodes the line keeps state for; messages of further nodes are dropped with a
 /// warning, so that a broker inventing node ids cannot grow the line's memory without bound.
@@ -46,6 +48,11 @@ pub(crate) struct MetricTable {
     /// (0..n or 1..n, as edge nodes do): every data message resolves each metric by alias, and
     /// an index costs a fraction of a SipHash lookup. Empty otherwise.
     dense: Vec<Option<usize>>,
+    /// Per definition, the input tags that take it and the station they are of, found once by
+    /// name: a node's data messages all go to one station, whose tags are fixed once the line
+    /// started (`add_tag` refuses after `start`), so the name's hash lookup is not repeated for
+    /// every metric of every message.
+    wanted: Vec<OnceCell<(usize, Box<[TagIndex]>)>>,
 }
 
 impl MetricTable {
@@ -65,6 +72,7 @@ impl MetricTable {
                 table.by_alias.insert(alias, k);
             }
         }
+        table.wanted = vec![OnceCell::new(); table.defs.len()];
         let highest = table.by_alias.keys().copied().max();
         if let Some(highest) = highest.filter(|&h| h < 2 * table.defs.len() as u64 + 16) {
             table.dense = vec![None; highest as usize + 1];
@@ -75,8 +83,29 @@ impl MetricTable {
         table
     }
 
-    /// The definition of a received metric: by its name when it has one, else by its alias.
-    pub(crate) fn resolve(&self, m: &Metric) -> Option<&MetricDef> {
+    /// The input tags of `station` that take definition `def` (an index from
+    /// [`MetricTable::resolve_index`]), looked up by `find` the first time; `find` again for
+    /// another station than the first one asked for.
+    pub(crate) fn tags_of<'a>(
+        &'a self,
+        def: usize,
+        station: usize,
+        find: impl Fn() -> Option<&'a [TagIndex]>,
+    ) -> Option<&'a [TagIndex]> {
+        let Some(cell) = self.wanted.get(def) else {
+            return find();
+        };
+        let (first, tags) =
+            cell.get_or_init(|| (station, find().map(Box::from).unwrap_or_default()));
+        if *first == station {
+            Some(tags)
+        } else {
+            find()
+        }
+    }
+
+    /// The index of a received metric's definition ([`MetricTable::resolve`]).
+    pub(crate) fn resolve_index(&self, m: &Metric) -> Option<usize> {
         let k = match (&m.name, m.alias) {
             (Some(name), _) => self.by_name.get(name.as_str()),
             (None, Some(alias)) => {
@@ -87,7 +116,18 @@ impl MetricTable {
             }
             (None, None) => None,
         }?;
-        self.defs.get(*k)
+        (*k < self.defs.len()).then_some(*k)
+    }
+
+    /// Definition `k`.
+    pub(crate) fn def(&self, k: usize) -> Option<&MetricDef> {
+        self.defs.get(k)
+    }
+
+    /// The definition of a received metric: by its name when it has one, else by its alias.
+    #[cfg(test)]
+    pub(crate) fn resolve(&self, m: &Metric) -> Option<&MetricDef> {
+        self.def(self.resolve_index(m)?)
     }
 
     pub(crate) fn by_name(&self, name: &str) -> Option<&MetricDef> {
