@@ -33,6 +33,7 @@ mod inputs;
 mod link;
 mod reading;
 mod redundancy;
+mod rejoin;
 mod sas;
 mod sparkplug;
 mod stale;
