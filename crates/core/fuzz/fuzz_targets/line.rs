@@ -33,7 +33,7 @@ use mqtt_line_core::{
     Line, LineConfig, LinkId, StationCommand, StationId, TagId, Value, ValueType,
 };
 
-/// `MAX_HOLD_WINDOWS` of line/redundancy.rs: the longest hold after a rejoin, in windows.
+/// `MAX_HOLD_WINDOWS` of line/rejoin.rs: the longest hold after a rejoin, in windows.
 const MAX_HOLD_WINDOWS: u32 = 30;
 
 /// (id, name, address, station parameters).
@@ -251,7 +251,7 @@ struct GateModel {
     /// the other connection was lost), and when it rejoined.
     rejoined: Option<(LinkId, Option<Instant>, Instant)>,
     /// The rejoined connection's originals (every topic) held ahead at the line, before any
-    /// station (redundancy.rs, `Redundancy::ahead`), oldest first: their number, and the
+    /// station (line/rejoin.rs, `RejoinHold::ahead`), oldest first: their number, and the
     /// message when it is the gated station's. They reach the station only when released.
     ahead: VecDeque<(u64, Option<GateMsg>)>,
     /// Connection B was taken away with messages held ahead: they are released before the
