@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::emit::topic;
 use super::link::{Link, LinkId, LinkStats};
 use super::rejoin::{Ahead, RejoinHold};
 use super::Line;
@@ -72,7 +71,9 @@ impl Redundancy {
         counters.received += 1;
         let verdict = self
             .duplicates
-            .check(link, topic(p).as_bytes(), &p.payload, now);
+            // The topic's bytes as received: the session checked them already, and the key
+            // needs no text.
+            .check(link, &p.topic, &p.payload, now);
         if let Verdict::Duplicate { .. } = verdict {
             counters.duplicates += 1;
         }
