@@ -22,6 +22,7 @@
 //! (a copy arriving later would be shown again, never a message lost). So what the filter must
 //! hold is the messages in transit between the two connections, not the rate times the window.
 
+use std::collections::hash_map::Entry as KeyEntry;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
@@ -131,19 +132,22 @@ impl Duplicates {
     pub(crate) fn check_key(&mut self, link: LinkId, key: u64, now: Instant) -> Verdict {
         self.expire(now);
         let seq = self.first + self.queue.len() as u64;
-        match self.slots.get_mut(&key) {
-            Some(slot) if slot.link != link => {
+        // One lookup of the key, whatever follows (a copy, or an original first or again).
+        match self.slots.entry(key) {
+            KeyEntry::Occupied(mut o) if o.get().link != link => {
                 // The oldest unmatched original of the other connection is matched.
+                let slot = o.get_mut();
                 let head = slot.head;
                 slot.unmatched -= 1;
                 if slot.unmatched == 0 {
-                    self.slots.remove(&key);
+                    o.remove();
                 } else {
                     slot.head = entry(&mut self.queue, self.first, head).map_or(NONE, |e| e.next);
                 }
                 return Verdict::Duplicate { key, seq: head };
             }
-            Some(slot) => {
+            KeyEntry::Occupied(mut o) => {
+                let slot = o.get_mut();
                 let tail = slot.tail;
                 slot.tail = seq;
                 slot.unmatched += 1;
@@ -151,16 +155,13 @@ impl Duplicates {
                     e.next = seq;
                 }
             }
-            None => {
-                self.slots.insert(
-                    key,
-                    Slot {
-                        link,
-                        unmatched: 1,
-                        head: seq,
-                        tail: seq,
-                    },
-                );
+            KeyEntry::Vacant(v) => {
+                v.insert(Slot {
+                    link,
+                    unmatched: 1,
+                    head: seq,
+                    tail: seq,
+                });
             }
         }
         self.queue.push_back(Entry {
