@@ -367,16 +367,7 @@ fn writes_are_counted_by_outcome() {
 fn ack_id_gates_count_what_they_hold() {
     let mut h = Harness::new(&[]);
     h.station(1, "t");
-    h.line
-        .add_tag(
-            StationId(1),
-            TagId(50),
-            "ack",
-            "ACK_ID",
-            ValueType::Co,
-            None,
-        )
-        .unwrap();
+    h.ack_id(1);
     h.line.start(0).unwrap();
     h.connect();
     for pkid in 1..=3 {

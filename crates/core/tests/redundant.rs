@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use mqtt_line_core::mqtt::SubscribeReasonCode;
 use mqtt_line_core::mqtt::{conn_ack, sub_ack, ConnectReturnCode, Packet, Publish, QoS};
-use mqtt_line_core::{Event, LineEvent, LinkId, StationId, TagId, Value, ValueType};
+use mqtt_line_core::{Event, LineEvent, LinkId, TagId, Value};
 
 use LinkId::{A, B};
 
@@ -85,16 +85,7 @@ fn redundant(gate: bool) -> Harness {
     let mut h = Harness::new(&[("redundant_host", "b"), ("redundant_window", "1")]);
     h.station(1, "t");
     if gate {
-        h.line
-            .add_tag(
-                StationId(1),
-                TagId(50),
-                "ack",
-                "ACK_ID",
-                ValueType::Co,
-                None,
-            )
-            .unwrap();
+        h.ack_id(1);
     }
     h.line.start(0).unwrap();
     connect(&mut h, A);

@@ -52,6 +52,20 @@ impl Harness {
         }
     }
 
+    /// Gives station `id` an ACK_ID tag (tag 50).
+    pub fn ack_id(&mut self, id: u64) {
+        self.line
+            .add_tag(
+                StationId(id),
+                TagId(50),
+                "ack",
+                "ACK_ID",
+                ValueType::Co,
+                None,
+            )
+            .unwrap();
+    }
+
     /// A started, connected line with station 1 `cmd` holding OUT_TOPIC (tag 1, with
     /// `default_topic`) and OUT_VALUE (tag 2).
     pub fn writer(params: &[(&str, &str)], default_topic: Option<&str>) -> Harness {
@@ -158,16 +172,7 @@ impl Harness {
 pub fn gated(params: &[(&str, &str)]) -> Harness {
     let mut h = Harness::new(params);
     h.station(1, "t");
-    h.line
-        .add_tag(
-            StationId(1),
-            TagId(50),
-            "ack",
-            "ACK_ID",
-            ValueType::Co,
-            None,
-        )
-        .unwrap();
+    h.ack_id(1);
     h.station(2, "free");
     h.line.start(0).unwrap();
     h.connect();
