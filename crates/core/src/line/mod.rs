@@ -775,14 +775,21 @@ impl Line {
         }
     }
 
+    /// The Full Debug line of a packet sent or received (`verb`) on connection `id`; a redundant
+    /// line names the connection.
+    #[cold]
+    fn log_packet(&mut self, verb: &str, id: LinkId, packet: &Packet) {
+        let text = match self.redundancy {
+            Some(_) => format!("{verb} {} ({})", describe(packet), id.name()),
+            None => format!("{verb} {}", describe(packet)),
+        };
+        self.log(LogLevel::Debug, text);
+    }
+
     /// Appends `packet` to `buf`, with a Full Debug log line.
     fn encode(&mut self, id: LinkId, packet: &Packet, buf: &mut BytesMut) -> Result<(), String> {
         if self.config.full_debug {
-            let text = match self.redundancy {
-                Some(_) => format!("send {} ({})", describe(packet), id.name()),
-                None => format!("send {}", describe(packet)),
-            };
-            self.log(LogLevel::Debug, text);
+            self.log_packet("send", id, packet);
         }
         let Some(link) = self.link_ref(id) else {
             return Err("the line has no such connection".into());
@@ -876,11 +883,7 @@ impl Line {
             read_packet(buf, max, protocol).map_err(ProtocolError::Malformed)?
         {
             if self.config.full_debug {
-                let text = match self.redundancy {
-                    Some(_) => format!("recv {} ({})", describe(&packet), id.name()),
-                    None => format!("recv {}", describe(&packet)),
-                };
-                self.log(LogLevel::Debug, text);
+                self.log_packet("recv", id, &packet);
             }
             self.handle_packet_on(id, packet, now, wall_ns)?;
         }
