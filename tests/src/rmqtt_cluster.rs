@@ -275,18 +275,16 @@ impl RmqttCluster {
             dir = node.dir.display(),
             plugins = plugins.display(),
         );
-        let grpc_addrs = all
-            .iter()
-            .enumerate()
-            .map(|(k, q)| format!("\"{}@127.0.0.1:{}\"", k + 1, q.grpc))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let raft_addrs = all
-            .iter()
-            .enumerate()
-            .map(|(k, q)| format!("\"{}@127.0.0.1:{}\"", k + 1, q.raft))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Every node as `"id@127.0.0.1:port"`, with the port `port` picks.
+        let peers = |port: fn(&NodePorts) -> u16| {
+            all.iter()
+                .enumerate()
+                .map(|(k, q)| format!("\"{}@127.0.0.1:{}\"", k + 1, port(q)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let grpc_addrs = peers(|q| q.grpc);
+        let raft_addrs = peers(|q| q.raft);
         let raft = format!(
             "node_grpc_addrs = [{grpc_addrs}]\n\
              raft_peer_addrs = [{raft_addrs}]\n\
