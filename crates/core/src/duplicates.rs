@@ -67,11 +67,15 @@ struct Entry {
     /// windows end, whatever the window was when each arrived.
     at: Instant,
     key: u64,
-    /// The next unmatched original of the same key ([`NONE`] while there is none).
+    /// The next unmatched original of the same key ([`NONE`] while there is none), or
+    /// [`MATCHED`] once this one was matched.
     next: u64,
 }
 
 const NONE: u64 = u64::MAX;
+/// An entry whose copy came: leaving the window, it needs no look at its key's slot (a random
+/// place in a large map, which would miss the cache for every message).
+const MATCHED: u64 = u64::MAX - 1;
 
 /// The entry with sequence number `seq` of a queue whose front one is `first`.
 fn entry(queue: &mut VecDeque<Entry>, first: u64, seq: u64) -> Option<&mut Entry> {
@@ -139,10 +143,12 @@ impl Duplicates {
                 let slot = o.get_mut();
                 let head = slot.head;
                 slot.unmatched -= 1;
+                let next = entry(&mut self.queue, self.first, head)
+                    .map_or(NONE, |e| std::mem::replace(&mut e.next, MATCHED));
                 if slot.unmatched == 0 {
                     o.remove();
                 } else {
-                    slot.head = entry(&mut self.queue, self.first, head).map_or(NONE, |e| e.next);
+                    slot.head = next;
                 }
                 return Verdict::Duplicate { key, seq: head };
             }
@@ -193,6 +199,9 @@ impl Duplicates {
             return false;
         };
         self.first += 1;
+        if e.next == MATCHED {
+            return false;
+        }
         let Some(slot) = self.slots.get_mut(&e.key).filter(|s| s.head == seq) else {
             return false;
         };

@@ -381,6 +381,12 @@ async fn serve(
                     Ok(Err(reason)) => return end(reason.to_string()),
                     Err(_) => return end("internal error".into()),
                 }
+                // A redundant line's two connections take turns read by read: left to run, one
+                // loop reads until tokio's budget ends (some 128 reads), so the duplicate filter
+                // would hold that many messages in transit and miss the cache on each.
+                if shared.has_b.load(Ordering::Relaxed) {
+                    tokio::task::yield_now().await;
+                }
             }
             _ = sleep_until(deadline), if can_read => {
                 if let Err(reason) = fire_timers(shared, id) {
