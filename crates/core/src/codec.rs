@@ -35,74 +35,96 @@ pub fn read_packet(
     max_size: usize,
     protocol: Protocol,
 ) -> Result<Option<Packet>, String> {
-    if protocol == Protocol::V311 {
-        return read_packet_v311(buf, max_size);
-    }
-    use rumqttc::v5::mqttbytes::Error as CodecError;
-    let limit = u32::try_from(max_size).unwrap_or(u32::MAX);
-    let header = match rumqttc::v5::mqttbytes::v5::check(buf.iter(), Some(limit)) {
-        Ok(h) => h,
-        Err(CodecError::InsufficientBytes(needed)) => {
-            buf.reserve(needed);
-            return Ok(None);
-        }
-        Err(CodecError::PayloadSizeLimitExceeded { pkt_size, .. }) => {
-            return Err(format!(
-                "a packet of {pkt_size} bytes is larger than the limit of {max_size} bytes"
-            ))
-        }
-        Err(e) => return Err(e.to_string()),
+    let Some(len) = frame(buf, max_size, protocol)? else {
+        return Ok(None);
     };
-    let len = header.frame_length();
-    check_frame(&buf[..len], protocol)?;
-    if len == 2 && buf[0] == 0xE0 {
-        // DISCONNECT without a body (normal disconnection), which the codec refuses.
-        let _ = buf.split_to(2);
-        return Ok(Some(Packet::Disconnect(Disconnect::new(
-            DisconnectReasonCode::NormalDisconnection,
-        ))));
-    }
     if buf[0] >> 4 == 3 {
         let frame = buf.split_to(len).freeze();
         return read_publish(frame, protocol).map(|p| Some(Packet::Publish(p)));
     }
-    if buf[0] == 0xB0 {
-        return Ok(Some(Packet::UnsubAck(read_unsuback(&buf.split_to(len)))));
+    read_framed(buf, len, max_size, protocol).map(Some)
+}
+
+/// The length of the whole packet at the front of `buf` once it passed the frame checks of
+/// [`read_packet`]; `Ok(None)` while it is incomplete (after reserving room for the rest). The
+/// caller takes the packet: a PUBLISH (first byte 0x3_) with [`read_publish`], which the
+/// receive path calls itself so that a message is not moved through the much larger `Packet`,
+/// anything else with [`read_framed`].
+pub(crate) fn frame(
+    buf: &mut BytesMut,
+    max_size: usize,
+    protocol: Protocol,
+) -> Result<Option<usize>, String> {
+    let len = match protocol {
+        Protocol::V311 => {
+            use rumqttc::mqttbytes::Error as CodecError;
+            match rumqttc::mqttbytes::check(buf.iter(), max_size) {
+                Ok(h) => h.frame_length(),
+                Err(CodecError::InsufficientBytes(needed)) => {
+                    // Room for the rest of a large packet in one step (bounded by `max_size`).
+                    buf.reserve(needed);
+                    return Ok(None);
+                }
+                Err(CodecError::PayloadSizeLimitExceeded(n)) => {
+                    return Err(format!(
+                        "a packet of {n} bytes is larger than the limit of {max_size} bytes"
+                    ))
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Protocol::V5 => {
+            use rumqttc::v5::mqttbytes::Error as CodecError;
+            let limit = u32::try_from(max_size).unwrap_or(u32::MAX);
+            match rumqttc::v5::mqttbytes::v5::check(buf.iter(), Some(limit)) {
+                Ok(h) => h.frame_length(),
+                Err(CodecError::InsufficientBytes(needed)) => {
+                    buf.reserve(needed);
+                    return Ok(None);
+                }
+                Err(CodecError::PayloadSizeLimitExceeded { pkt_size, .. }) => {
+                    return Err(format!(
+                        "a packet of {pkt_size} bytes is larger than the limit of {max_size} \
+                         bytes"
+                    ))
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    check_frame(&buf[..len], protocol)?;
+    Ok(Some(len))
+}
+
+/// Takes the packet of `len` bytes that [`frame`] found at the front of `buf`, when it is no
+/// PUBLISH. On 3.1.1 it is read by the v4 codec and converted (v4.rs).
+pub(crate) fn read_framed(
+    buf: &mut BytesMut,
+    len: usize,
+    max_size: usize,
+    protocol: Protocol,
+) -> Result<Packet, String> {
+    if protocol == Protocol::V311 {
+        let packet =
+            rumqttc::mqttbytes::v4::Packet::read(buf, max_size).map_err(|e| e.to_string())?;
+        return Ok(v4::into_v5(packet));
     }
+    if len == 2 && buf[0] == 0xE0 {
+        // DISCONNECT without a body (normal disconnection), which the codec refuses.
+        let _ = buf.split_to(2);
+        return Ok(Packet::Disconnect(Disconnect::new(
+            DisconnectReasonCode::NormalDisconnection,
+        )));
+    }
+    if buf[0] == 0xB0 {
+        return Ok(Packet::UnsubAck(read_unsuback(&buf.split_to(len))));
+    }
+    let limit = u32::try_from(max_size).unwrap_or(u32::MAX);
     let packet = Packet::read(buf, Some(limit)).map_err(|e| e.to_string())?;
     if let Packet::Publish(p) = &packet {
         check_topic(&p.topic, true)?;
     }
-    Ok(Some(packet))
-}
-
-/// [`read_packet`] for a 3.1.1 connection: the v4 codec frames the packet, the frame checks and
-/// [`read_publish`] are those of MQTT 5, and any other packet is read by the v4 codec and
-/// converted (v4.rs).
-fn read_packet_v311(buf: &mut BytesMut, max_size: usize) -> Result<Option<Packet>, String> {
-    use rumqttc::mqttbytes::Error as CodecError;
-    let header = match rumqttc::mqttbytes::check(buf.iter(), max_size) {
-        Ok(h) => h,
-        Err(CodecError::InsufficientBytes(needed)) => {
-            // Room for the rest of a large packet in one step (bounded by `max_size`).
-            buf.reserve(needed);
-            return Ok(None);
-        }
-        Err(CodecError::PayloadSizeLimitExceeded(n)) => {
-            return Err(format!(
-                "a packet of {n} bytes is larger than the limit of {max_size} bytes"
-            ))
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    let len = header.frame_length();
-    check_frame(&buf[..len], Protocol::V311)?;
-    if buf[0] >> 4 == 3 {
-        let frame = buf.split_to(len).freeze();
-        return read_publish(frame, Protocol::V311).map(|p| Some(Packet::Publish(p)));
-    }
-    let packet = rumqttc::mqttbytes::v4::Packet::read(buf, max_size).map_err(|e| e.to_string())?;
-    Ok(Some(v4::into_v5(packet)))
+    Ok(packet)
 }
 
 /// A PUBLISH that `check_frame` passed, read as rumqttc's codecs read it (same checks, same error

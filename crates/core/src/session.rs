@@ -989,6 +989,21 @@ impl Session {
         Ok(warning.map(SessionEvent::Warning))
     }
 
+    /// [`Session::handle`] of a PUBLISH, which the receive path reads and hands over on its own
+    /// (not moved through the much larger `Packet`).
+    pub fn handle_publish(
+        &mut self,
+        p: Publish,
+        now: Instant,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        self.last_received = now;
+        if self.phase == Phase::AwaitConnAck {
+            // MQTT-3.2.0-1: the first packet from the server is CONNACK.
+            return Err(ProtocolError::Violation("PUBLISH before CONNACK".into()));
+        }
+        self.on_publish(p)
+    }
+
     fn on_publish(&mut self, mut p: Publish) -> Result<Option<SessionEvent>, ProtocolError> {
         if self.protocol == Protocol::V5 {
             self.aliases

@@ -56,7 +56,9 @@ use std::time::Instant;
 use crate::ack_gate::AckGate;
 use bytes::BytesMut;
 
-use crate::codec::{describe, read_packet, write_packet, DisconnectReasonCode, Packet};
+use crate::codec::{
+    describe, frame, read_framed, read_publish, write_packet, DisconnectReasonCode, Packet, Publish,
+};
 use crate::config::LineConfig;
 use crate::connection::{Attempt, Closing, Deliberate, Ended, Goodbye, IoDeadlines};
 use crate::event::{Event, LineEvent, LogLevel};
@@ -585,6 +587,39 @@ impl Line {
                 return Err(e);
             }
         };
+        self.session_event(id, event, now, wall_ns);
+        Ok(())
+    }
+
+    /// [`Line::handle_packet_on`] of a PUBLISH that the receive path read by itself.
+    #[inline]
+    fn handle_publish_on(
+        &mut self,
+        id: LinkId,
+        p: Publish,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        if self.retired_b.is_some() {
+            self.settle_retired_b(now, wall_ns);
+        }
+        let Some(link) = self.link_mut(id) else {
+            return Ok(());
+        };
+        let event = link.session.handle_publish(p, now)?;
+        self.session_event(id, event, now, wall_ns);
+        Ok(())
+    }
+
+    /// What connection `id`'s session made of a packet.
+    #[inline(always)]
+    fn session_event(
+        &mut self,
+        id: LinkId,
+        event: Option<SessionEvent>,
+        now: Instant,
+        wall_ns: i64,
+    ) {
         match event {
             None => {}
             Some(SessionEvent::Ready { .. }) => self.link_ready(id, now, wall_ns),
@@ -608,7 +643,6 @@ impl Line {
         {
             self.log(LogLevel::Warn, text);
         }
-        Ok(())
     }
 
     /// Connection `id`'s broker sent it to `server` (MQTT 5 server reference): its next attempt
@@ -879,9 +913,19 @@ impl Line {
             }
             _ => MAX_INCOMING_PACKET,
         };
-        while let Some(packet) =
-            read_packet(buf, max, protocol).map_err(ProtocolError::Malformed)?
-        {
+        while let Some(len) = frame(buf, max, protocol).map_err(ProtocolError::Malformed)? {
+            if buf[0] >> 4 == 3 && !self.config.full_debug {
+                // A message: read and handed on by itself, never moved as a whole `Packet`.
+                let p = read_publish(buf.split_to(len).freeze(), protocol)
+                    .map_err(ProtocolError::Malformed)?;
+                self.handle_publish_on(id, p, now, wall_ns)?;
+                continue;
+            }
+            let packet = match buf[0] >> 4 {
+                3 => read_publish(buf.split_to(len).freeze(), protocol).map(Packet::Publish),
+                _ => read_framed(buf, len, max, protocol),
+            }
+            .map_err(ProtocolError::Malformed)?;
             if self.config.full_debug {
                 self.log_packet("recv", id, &packet);
             }
