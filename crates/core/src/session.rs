@@ -605,14 +605,7 @@ impl Session {
         packet: Packet,
         now: Instant,
     ) -> Result<Option<SessionEvent>, ProtocolError> {
-        self.last_received = now;
-        if self.phase == Phase::AwaitConnAck && !matches!(packet, Packet::ConnAck(_)) {
-            // MQTT-3.2.0-1: the first packet from the server is CONNACK.
-            return Err(ProtocolError::Violation(format!(
-                "{} before CONNACK",
-                packet_name(&packet)
-            )));
-        }
+        self.arrived(packet_name(&packet), now)?;
         match packet {
             Packet::ConnAck(ack) => self.on_connack(ack, now),
             Packet::SubAck(ack) => self.on_suback(ack, now),
@@ -996,12 +989,19 @@ impl Session {
         p: Publish,
         now: Instant,
     ) -> Result<Option<SessionEvent>, ProtocolError> {
-        self.last_received = now;
-        if self.phase == Phase::AwaitConnAck {
-            // MQTT-3.2.0-1: the first packet from the server is CONNACK.
-            return Err(ProtocolError::Violation("PUBLISH before CONNACK".into()));
-        }
+        self.arrived("PUBLISH", now)?;
         self.on_publish(p)
+    }
+
+    /// A packet of type `name` came at `now`: the broker is alive, and nothing but CONNACK may
+    /// come first (MQTT-3.2.0-1).
+    #[inline]
+    fn arrived(&mut self, name: &'static str, now: Instant) -> Result<(), ProtocolError> {
+        self.last_received = now;
+        if self.phase == Phase::AwaitConnAck && name != "CONNACK" {
+            return Err(ProtocolError::Violation(format!("{name} before CONNACK")));
+        }
+        Ok(())
     }
 
     fn on_publish(&mut self, mut p: Publish) -> Result<Option<SessionEvent>, ProtocolError> {

@@ -572,13 +572,10 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
-        if self.retired_b.is_some() {
-            self.settle_retired_b(now, wall_ns);
-        }
-        let Some(link) = self.link_mut(id) else {
+        let Some(session) = self.session_on(id, now, wall_ns) else {
             return Ok(());
         };
-        let event = match link.session.handle(packet, now) {
+        let event = match session.handle(packet, now) {
             Ok(event) => event,
             Err(e) => {
                 if let ProtocolError::Redirected { server, .. } = &e {
@@ -600,15 +597,27 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
+        let Some(session) = self.session_on(id, now, wall_ns) else {
+            return Ok(());
+        };
+        let event = session.handle_publish(p, now)?;
+        self.session_event(id, event, now, wall_ns);
+        Ok(())
+    }
+
+    /// The session of connection `id`, which a packet from its broker goes to; first, what
+    /// taking connection B away left to settle, which needed the time the packet brings.
+    #[inline(always)]
+    fn session_on(
+        &mut self,
+        id: LinkId,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Option<&mut crate::session::Session> {
         if self.retired_b.is_some() {
             self.settle_retired_b(now, wall_ns);
         }
-        let Some(link) = self.link_mut(id) else {
-            return Ok(());
-        };
-        let event = link.session.handle_publish(p, now)?;
-        self.session_event(id, event, now, wall_ns);
-        Ok(())
+        self.link_mut(id).map(|link| &mut link.session)
     }
 
     /// What connection `id`'s session made of a packet.
