@@ -133,56 +133,102 @@ pub(crate) fn read_framed(
 /// This is the receive path's hot spot: one message, no allocation beyond the frame (and the
 /// properties, on MQTT 5, when there are any).
 pub(crate) fn read_publish(frame: Bytes, protocol: Protocol) -> Result<Publish, String> {
-    use rumqttc::mqttbytes::Error as E;
-    let first = frame[0];
-    let qos = match (first >> 1) & 0b11 {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        2 => QoS::ExactlyOnce,
-        q => return Err(E::InvalidQoS(q).to_string()),
-    };
-    let mut at = fixed_header_len(&frame);
-    let field = |at: usize, n: usize| {
-        frame
-            .get(at..at + n)
-            .ok_or_else(|| E::MalformedPacket.to_string())
-    };
-    let topic_len = usize::from(u16::from_be_bytes(
-        field(at, 2)?.try_into().unwrap_or([0; 2]),
-    ));
-    at += 2;
-    if topic_len > frame.len() - at {
-        return Err(E::BoundaryCrossed(topic_len).to_string());
-    }
-    let topic = frame.slice(at..at + topic_len);
-    at += topic_len;
-    if std::str::from_utf8(&topic).is_err() {
-        return Err(E::TopicNotUtf8.to_string());
-    }
-    let mut pkid = 0;
-    if qos != QoS::AtMostOnce {
-        pkid = u16::from_be_bytes(field(at, 2)?.try_into().unwrap_or([0; 2]));
+    let shape = PublishShape::read(&frame, protocol)?;
+    shape.publish(frame)
+}
+
+/// Where the parts of a PUBLISH frame lie, once it passed [`read_publish`]'s checks: what a
+/// redundant line needs to recognise a copy without taking the frame out of the read buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PublishShape {
+    first: u8,
+    pub(crate) qos: QoS,
+    pub(crate) pkid: u16,
+    topic: (usize, usize),
+    /// Where the properties (MQTT 5) or the payload (3.1.1) begin.
+    rest: usize,
+    protocol: Protocol,
+}
+
+impl PublishShape {
+    #[inline(always)]
+    pub(crate) fn read(frame: &[u8], protocol: Protocol) -> Result<PublishShape, String> {
+        use rumqttc::mqttbytes::Error as E;
+        let first = frame[0];
+        let qos = match (first >> 1) & 0b11 {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            2 => QoS::ExactlyOnce,
+            q => return Err(E::InvalidQoS(q).to_string()),
+        };
+        let mut at = fixed_header_len(frame);
+        let field = |at: usize| {
+            frame
+                .get(at..at + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .ok_or_else(|| E::MalformedPacket.to_string())
+        };
+        let topic_len = usize::from(field(at)?);
         at += 2;
-        if pkid == 0 {
-            return Err(E::PacketIdZero.to_string());
+        if topic_len > frame.len() - at {
+            return Err(E::BoundaryCrossed(topic_len).to_string());
         }
+        let topic = (at, at + topic_len);
+        at += topic_len;
+        if std::str::from_utf8(&frame[topic.0..topic.1]).is_err() {
+            return Err(E::TopicNotUtf8.to_string());
+        }
+        let mut pkid = 0;
+        if qos != QoS::AtMostOnce {
+            pkid = field(at)?;
+            at += 2;
+            if pkid == 0 {
+                return Err(E::PacketIdZero.to_string());
+            }
+        }
+        // On MQTT 5 an empty topic stands for a Topic Alias, which the session resolves.
+        check_topic(&frame[topic.0..topic.1], protocol == Protocol::V5)?;
+        Ok(PublishShape {
+            first,
+            qos,
+            pkid,
+            topic,
+            rest: at,
+            protocol,
+        })
     }
-    // On MQTT 5 an empty topic stands for a Topic Alias, which the session resolves.
-    check_topic(&topic, protocol == Protocol::V5)?;
-    let mut payload = frame.slice(at..);
-    let properties = match protocol {
-        Protocol::V311 => None,
-        Protocol::V5 => PublishProperties::read(&mut payload).map_err(|e| e.to_string())?,
-    };
-    Ok(Publish {
-        dup: first & 0b1000 != 0,
-        qos,
-        retain: first & 0b0001 != 0,
-        topic,
-        pkid,
-        payload,
-        properties,
-    })
+
+    /// The topic, checked as UTF-8 by [`PublishShape::read`].
+    pub(crate) fn topic<'f>(&self, frame: &'f [u8]) -> &'f [u8] {
+        &frame[self.topic.0..self.topic.1]
+    }
+
+    /// The payload of a 3.1.1 frame (on MQTT 5 the properties come first).
+    pub(crate) fn payload_v311<'f>(&self, frame: &'f [u8]) -> Option<&'f [u8]> {
+        (self.protocol == Protocol::V311).then(|| &frame[self.rest..])
+    }
+
+    /// The message of `frame`, the frame this shape was read from.
+    #[inline(always)]
+    pub(crate) fn publish(self, frame: Bytes) -> Result<Publish, String> {
+        let topic = frame.slice(self.topic.0..self.topic.1);
+        // The frame becomes the payload: one reference to the read buffer fewer to count.
+        let mut payload = frame;
+        bytes::Buf::advance(&mut payload, self.rest);
+        let properties = match self.protocol {
+            Protocol::V311 => None,
+            Protocol::V5 => PublishProperties::read(&mut payload).map_err(|e| e.to_string())?,
+        };
+        Ok(Publish {
+            dup: self.first & 0b1000 != 0,
+            qos: self.qos,
+            retain: self.first & 0b0001 != 0,
+            topic,
+            pkid: self.pkid,
+            payload,
+            properties,
+        })
+    }
 }
 
 /// An MQTT 5 UNSUBACK that `check_frame` passed, read leniently: the codec refuses reason codes

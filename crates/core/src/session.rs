@@ -996,7 +996,11 @@ impl Session {
     /// A packet of type `name` came at `now`: the broker is alive, and nothing but CONNACK may
     /// come first (MQTT-3.2.0-1).
     #[inline]
-    fn arrived(&mut self, name: &'static str, now: Instant) -> Result<(), ProtocolError> {
+    pub(crate) fn arrived(
+        &mut self,
+        name: &'static str,
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
         self.last_received = now;
         if self.phase == Phase::AwaitConnAck && name != "CONNACK" {
             return Err(ProtocolError::Violation(format!("{name} before CONNACK")));

@@ -3,9 +3,12 @@
 
 mod common;
 
+use bytes::BytesMut;
 use common::*;
 use mqtt_line_core::mqtt::SubscribeReasonCode;
-use mqtt_line_core::mqtt::{conn_ack, sub_ack, ConnectReturnCode, Packet, Publish, QoS};
+use mqtt_line_core::mqtt::{
+    conn_ack, sub_ack, write_packet, ConnectReturnCode, Packet, Protocol, Publish, QoS,
+};
 use mqtt_line_core::{Event, LineEvent, LinkId, TagId, Value};
 
 use LinkId::{A, B};
@@ -49,12 +52,15 @@ fn transmit(h: &mut Harness, id: LinkId) -> Vec<Packet> {
     std::iter::from_fn(|| h.line.poll_transmit_at_on(id, now, 0)).collect()
 }
 
+/// A message from the broker of connection `id`, as bytes on the wire: the line reads it as
+/// the driver hands it over (a QoS 0 copy of a 3.1.1 line is judged where it lies in the buffer).
 fn receive(h: &mut Harness, id: LinkId, payload: &str, qos: QoS, pkid: u16) -> Vec<Event> {
     let mut p = Publish::new("t", qos, payload.as_bytes().to_vec(), None);
     p.pkid = pkid;
-    h.line
-        .handle_packet_on(id, Packet::Publish(p), h.now, 42)
-        .unwrap();
+    let mut wire = BytesMut::new();
+    write_packet(&Packet::Publish(p), &mut wire, 1 << 20, Protocol::V311).unwrap();
+    h.line.handle_input_on(id, &mut wire, h.now, 42).unwrap();
+    assert!(wire.is_empty(), "the line read the whole packet");
     h.events()
 }
 
@@ -155,6 +161,47 @@ fn each_message_through_both_is_shown_once_and_acknowledged_on_both() {
     assert_eq!((a.received, a.duplicates), (4, 1));
     assert_eq!((b.received, b.duplicates), (4, 3));
     assert_eq!(h.line.stats().received, 4);
+}
+
+#[test]
+fn qos_0_messages_through_both_are_shown_once() {
+    // (connection, payload, shown): the QoS 1 table's rule, on the path that judges a QoS 0
+    // copy before it becomes a message.
+    let rows: &[(LinkId, &str, bool)] = &[
+        (A, "1", true),
+        (B, "1", false),
+        (B, "2", true),
+        (A, "2", false),
+        (A, "3", true),
+        (A, "3", true),
+        (B, "3", false),
+        (B, "3", false),
+        (B, "4", true),
+    ];
+    let mut h = redundant(false);
+    for &(id, payload, want) in rows {
+        let got = !shown(&receive(&mut h, id, payload, QoS::AtMostOnce, 0)).is_empty();
+        assert_eq!(got, want, "{id:?} {payload}");
+    }
+    let a = h.line.link_stats(A).unwrap();
+    let b = h.line.link_stats(B).unwrap();
+    assert_eq!((a.received, a.duplicates), (4, 1));
+    assert_eq!((b.received, b.duplicates), (5, 3));
+    assert_eq!(h.line.stats().received, 5);
+}
+
+#[test]
+fn a_qos_0_copy_of_a_gated_message_shows_nothing_and_waits_for_nothing() {
+    let mut h = redundant(true);
+    assert_eq!(shown(&receive(&mut h, A, "1", QoS::AtMostOnce, 0)), ["1"]);
+    assert!(shown(&receive(&mut h, B, "1", QoS::AtMostOnce, 0)).is_empty());
+    assert!(shown(&receive(&mut h, B, "2", QoS::AtMostOnce, 0)).is_empty());
+    assert!(shown(&receive(&mut h, A, "2", QoS::AtMostOnce, 0)).is_empty());
+    // IN_ID of a QoS 0 message is 0.
+    assert_eq!(confirm(&mut h, 0), ["2"]);
+    assert!(confirm(&mut h, 0).is_empty());
+    assert_eq!(h.line.link_stats(A).unwrap().duplicates, 1);
+    assert_eq!(h.line.link_stats(B).unwrap().duplicates, 1);
 }
 
 #[test]
@@ -317,6 +364,27 @@ fn a_station_without_ack_id_shows_the_messages_of_a_rejoined_connection_in_order
     assert_eq!(shown(&receive(&mut h, B, "7", QoS::AtLeastOnce, 15)), ["7"]);
     assert_eq!(pubacks(&mut h, A), [1, 2]);
     assert_eq!(pubacks(&mut h, B), [11, 12, 13, 14, 15]);
+}
+
+#[test]
+fn qos_0_messages_of_a_rejoined_connection_are_shown_in_order() {
+    // As above with QoS 0, whose copies are judged before they become messages: B's copy of
+    // "6" must still release A's "6", held ahead.
+    let mut h = redundant(false);
+    h.line.transport_closed_on(A, "A gone", 1);
+    for payload in ["3", "4"] {
+        assert_eq!(
+            shown(&receive(&mut h, B, payload, QoS::AtMostOnce, 0)),
+            [payload]
+        );
+    }
+    connect(&mut h, A);
+    h.events();
+    assert!(shown(&receive(&mut h, A, "6", QoS::AtMostOnce, 0)).is_empty());
+    assert_eq!(shown(&receive(&mut h, B, "5", QoS::AtMostOnce, 0)), ["5"]);
+    assert_eq!(shown(&receive(&mut h, B, "6", QoS::AtMostOnce, 0)), ["6"]);
+    assert!(shown(&receive(&mut h, A, "7", QoS::AtMostOnce, 0)).is_empty());
+    assert_eq!(shown(&receive(&mut h, B, "7", QoS::AtMostOnce, 0)), ["7"]);
 }
 
 #[test]

@@ -104,18 +104,26 @@ impl Line {
         }
     }
 
-    /// A copy through `link` of a message the other connection delivered: not shown. Its
-    /// acknowledgement waits with the original when a gated station still holds or shows that
+    /// A copy through `link` of a message the other connection delivered (the original numbered
+    /// `seq` of `key`): not shown. The messages held ahead of that original are shown first
+    /// (rejoin.rs). Its acknowledgement waits with the original when a gated station still holds or shows that
     /// one (the broker of the original may yet fail); otherwise it goes at once.
     // Kept out of `deliver`, so a single line's receive path stays as small as before.
     #[inline(never)]
-    pub(super) fn duplicate(&mut self, p: Publish, link: LinkId, key: u64, now: Instant) {
+    pub(super) fn duplicate(
+        &mut self,
+        copy: Copy<'_>,
+        link: LinkId,
+        (key, seq): (u64, u64),
+        now: Instant,
+    ) {
+        self.release_ahead(Some((link, key, seq)), now);
         let epoch = self.epoch(link);
         if !self.gated_stations.is_empty() {
-            if let Some(i) = self.router.route(topic(&p)).map(StationIndex) {
-                let twin = (p.qos != crate::codec::QoS::AtMostOnce).then_some(Twin {
+            if let Some(i) = self.router.route(copy.topic).map(StationIndex) {
+                let twin = (copy.qos != crate::codec::QoS::AtMostOnce).then_some(Twin {
                     link,
-                    pkid: p.pkid,
+                    pkid: copy.pkid,
                     epoch,
                 });
                 if self.stations[i].gated {
@@ -128,7 +136,7 @@ impl Line {
                 }
             }
         }
-        self.confirm_in(link, p.pkid, epoch);
+        self.confirm_in(link, copy.pkid, epoch);
     }
 
     /// The broker session of connection `link` (its messages' packet ids belong to it).
@@ -172,6 +180,25 @@ impl Line {
             self.log(LogLevel::Info, text);
             let reason = format!("will message received on '{topic}'");
             self.refresh_station(i, &reason, wall_ns);
+        }
+    }
+}
+
+/// What [`Line::duplicate`] needs of a copy: not the message itself, which a QoS 0 copy of a
+/// 3.1.1 line never becomes (redundancy.rs).
+#[derive(Clone, Copy)]
+pub(super) struct Copy<'m> {
+    pub(super) topic: &'m str,
+    pub(super) qos: crate::codec::QoS,
+    pub(super) pkid: u16,
+}
+
+impl<'m> Copy<'m> {
+    pub(super) fn of(p: &'m Publish) -> Copy<'m> {
+        Copy {
+            topic: topic(p),
+            qos: p.qos,
+            pkid: p.pkid,
         }
     }
 }

@@ -924,6 +924,13 @@ impl Line {
         };
         while let Some(len) = frame(buf, max, protocol).map_err(ProtocolError::Malformed)? {
             if buf[0] >> 4 == 3 && !self.config.full_debug {
+                if buf[0] & 0b0110 == 0
+                    && protocol == crate::codec::Protocol::V311
+                    && self.redundancy.is_some()
+                {
+                    self.take_qos0_v311(id, buf, len, now, wall_ns)?;
+                    continue;
+                }
                 // A message: read and handed on by itself, never moved as a whole `Packet`.
                 let p = read_publish(buf.split_to(len).freeze(), protocol)
                     .map_err(ProtocolError::Malformed)?;

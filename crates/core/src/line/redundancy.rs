@@ -7,14 +7,17 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::inbound::Copy;
 use super::link::{Link, LinkId, LinkStats};
 use super::rejoin::{Ahead, RejoinHold};
 use super::Line;
 use crate::ack_gate::CopyKey;
-use crate::codec::Publish;
+use crate::codec::{Protocol, Publish, PublishShape};
 use crate::duplicates::{Duplicates, Verdict, MAX_ENTRIES};
 use crate::event::LogLevel;
 use crate::ids::WriteToken;
+use crate::session::ProtocolError;
+use bytes::{Buf, BytesMut};
 
 pub(super) struct Redundancy {
     pub(super) b: Link,
@@ -55,13 +58,15 @@ impl Redundancy {
         self.window
     }
 
-    /// A message `p` arrived through `link` at `now`: counted for that connection, and whether
-    /// it is shown. `a` is connection A's counters (the line keeps A outside).
-    pub(super) fn take(
+    /// A message with `topic` and `payload` (the topic's bytes as received: the session or the
+    /// frame's reading checked them already, and the key needs no text) arrived through `link`
+    /// at `now`: counted for that connection, and whether it is shown. `a` is connection A's
+    /// counters (the line keeps A outside).
+    fn take(
         &mut self,
         a: &mut Link,
         link: LinkId,
-        p: &Publish,
+        (topic, payload): (&[u8], &[u8]),
         now: Instant,
     ) -> (Verdict, Option<String>) {
         let counters = match link {
@@ -69,11 +74,7 @@ impl Redundancy {
             LinkId::B => &mut self.b.counters,
         };
         counters.received += 1;
-        let verdict = self
-            .duplicates
-            // The topic's bytes as received: the session checked them already, and the key
-            // needs no text.
-            .check(link, &p.topic, &p.payload, now);
+        let verdict = self.duplicates.check(link, topic, payload, now);
         if let Verdict::Duplicate { .. } = verdict {
             counters.duplicates += 1;
         }
@@ -96,7 +97,7 @@ impl Redundancy {
 
 impl Line {
     /// A redundant line's message from `link`: a copy of one the other connection delivered is
-    /// only acknowledged ([`Line::duplicate`]), after the messages held ahead of it; an original
+    /// only acknowledged ([`Line::duplicate`]); an original
     /// is delivered, or held ahead while `link` has just rejoined.
     // Out of line, so that the single line's `deliver` stays as small as before.
     #[inline(never)]
@@ -107,12 +108,68 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) {
-        match self.redundant_verdict(link, &p, now) {
-            Some(Verdict::Duplicate { key, seq }) => {
-                self.release_ahead(Some((link, key, seq)), now);
-                self.duplicate(p, link, key, now);
-            }
-            Some(Verdict::Original { key, seq }) => {
+        match self.redundant_verdict(link, (&p.topic, &p.payload), now) {
+            Some(verdict) => self.deliver_judged(p, link, verdict, now, wall_ns),
+            None => self.deliver(p, link, None, now, wall_ns),
+        }
+    }
+
+    /// A QoS 0 message of a redundant 3.1.1 line, the frame of `len` bytes at the front of
+    /// `buf`: judged where it lies, so that a copy (half of what such a line receives) is only
+    /// counted and dropped from the buffer, never taken out of it as a message nor handed to
+    /// the session, where a QoS 0 message of 3.1.1 leaves nothing to acknowledge or check. An
+    /// original goes on as any message.
+    #[inline(never)]
+    pub(super) fn take_qos0_v311(
+        &mut self,
+        id: LinkId,
+        buf: &mut BytesMut,
+        len: usize,
+        now: Instant,
+        wall_ns: i64,
+    ) -> Result<(), ProtocolError> {
+        let frame = &buf[..len];
+        let shape = PublishShape::read(frame, Protocol::V311).map_err(ProtocolError::Malformed)?;
+        let Some(session) = self.session_on(id, now, wall_ns) else {
+            buf.advance(len);
+            return Ok(());
+        };
+        session.arrived("PUBLISH", now)?;
+        let topic = shape.topic(frame);
+        let payload = shape.payload_v311(frame).unwrap_or_default();
+        let verdict = self.redundant_verdict(id, (topic, payload), now);
+        if let Some(Verdict::Duplicate { key, seq }) = verdict {
+            let copy = Copy {
+                topic: std::str::from_utf8(topic).unwrap_or_default(),
+                qos: shape.qos,
+                pkid: shape.pkid,
+            };
+            self.duplicate(copy, id, (key, seq), now);
+            buf.advance(len);
+            return Ok(());
+        }
+        let p = shape
+            .publish(buf.split_to(len).freeze())
+            .map_err(ProtocolError::Malformed)?;
+        match verdict {
+            Some(verdict) => self.deliver_judged(p, id, verdict, now, wall_ns),
+            None => self.deliver(p, id, None, now, wall_ns),
+        }
+        Ok(())
+    }
+
+    /// A message from `link` that the duplicate filter judged.
+    fn deliver_judged(
+        &mut self,
+        p: Publish,
+        link: LinkId,
+        verdict: Verdict,
+        now: Instant,
+        wall_ns: i64,
+    ) {
+        match verdict {
+            Verdict::Duplicate { key, seq } => self.duplicate(Copy::of(&p), link, (key, seq), now),
+            Verdict::Original { key, seq } => {
                 let key = CopyKey {
                     key,
                     seq,
@@ -125,16 +182,20 @@ impl Line {
                 self.backlog_seen(link, now);
                 self.deliver(p, link, Some(key), now, wall_ns);
             }
-            None => self.deliver(p, link, None, now, wall_ns),
         }
     }
 
-    /// Passes a message from `link` through a redundant line's duplicate filter; `None` on a
-    /// line with one connection (which never hashes).
+    /// Passes a message (topic and payload) from `link` through a redundant line's duplicate
+    /// filter; `None` on a line with one connection (which never hashes).
     #[inline]
-    fn redundant_verdict(&mut self, link: LinkId, p: &Publish, now: Instant) -> Option<Verdict> {
+    fn redundant_verdict(
+        &mut self,
+        link: LinkId,
+        message: (&[u8], &[u8]),
+        now: Instant,
+    ) -> Option<Verdict> {
         let r = self.redundancy.as_deref_mut()?;
-        let (verdict, warning) = r.take(&mut self.link, link, p, now);
+        let (verdict, warning) = r.take(&mut self.link, link, message, now);
         if let Some(text) = warning {
             self.log(LogLevel::Warn, text);
         }
