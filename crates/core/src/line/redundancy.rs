@@ -97,8 +97,8 @@ impl Redundancy {
 
 impl Line {
     /// A redundant line's message from `link`: a copy of one the other connection delivered is
-    /// only acknowledged ([`Line::duplicate`]); an original
-    /// is delivered, or held ahead while `link` has just rejoined.
+    /// only acknowledged ([`Line::duplicate`]); an original is delivered, or held ahead while
+    /// `link` has just rejoined.
     // Out of line, so that the single line's `deliver` stays as small as before.
     #[inline(never)]
     pub(super) fn deliver_redundant(
