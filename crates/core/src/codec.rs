@@ -175,7 +175,10 @@ impl PublishShape {
         }
         let topic = (at, at + topic_len);
         at += topic_len;
-        if std::str::from_utf8(&frame[topic.0..topic.1]).is_err() {
+        // One look at each byte for both checks below; the full UTF-8 check only for a topic
+        // that is not plain ASCII.
+        let bytes = topic_bytes(&frame[topic.0..topic.1]);
+        if bytes & NOT_ASCII != 0 && std::str::from_utf8(&frame[topic.0..topic.1]).is_err() {
             return Err(E::TopicNotUtf8.to_string());
         }
         let mut pkid = 0;
@@ -187,7 +190,9 @@ impl PublishShape {
             }
         }
         // On MQTT 5 an empty topic stands for a Topic Alias, which the session resolves.
-        check_topic(&frame[topic.0..topic.1], protocol == Protocol::V5)?;
+        if bytes & WILDCARD_OR_NUL != 0 || topic_len == 0 {
+            check_topic(&frame[topic.0..topic.1], protocol == Protocol::V5)?;
+        }
         Ok(PublishShape {
             first,
             qos,
@@ -261,6 +266,33 @@ fn read_unsuback(frame: &[u8]) -> UnsubAck {
 }
 
 /// A received PUBLISH topic: no wildcard or U+0000; empty only where a Topic Alias may stand in.
+/// The classes of the bytes of a topic ([`topic_bytes`]).
+const NOT_ASCII: u8 = 1;
+const WILDCARD_OR_NUL: u8 = 2;
+
+/// Each byte's class: `+`, `#` and U+0000 may not be in a published topic (MQTT-3.3.2-2,
+/// MQTT-1.5.3-2); a byte above 0x7F needs the full UTF-8 check (MQTT-1.5.3-1).
+const TOPIC_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut c = 0x80;
+    while c < 256 {
+        table[c] = NOT_ASCII;
+        c += 1;
+    }
+    table[b'+' as usize] = WILDCARD_OR_NUL;
+    table[b'#' as usize] = WILDCARD_OR_NUL;
+    table[0] = WILDCARD_OR_NUL;
+    table
+};
+
+/// The classes found among the bytes of `topic`, or-ed together.
+#[inline]
+fn topic_bytes(topic: &[u8]) -> u8 {
+    topic
+        .iter()
+        .fold(0, |classes, &c| classes | TOPIC_BYTE[usize::from(c)])
+}
+
 pub(crate) fn check_topic(topic: &[u8], may_be_empty: bool) -> Result<(), String> {
     if topic.is_empty() && !may_be_empty {
         return Err("PUBLISH with an empty topic".into());
@@ -649,6 +681,35 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn published_topics_are_checked_in_one_look_at_each_byte() {
+        // (topic bytes, the error's words, or None when the topic is taken)
+        let rows: &[(&[u8], Option<&str>)] = &[
+            (b"plant/line1/temp", None),
+            ("plant/\u{e9}t\u{e9}".as_bytes(), None),
+            (b"plant/+/temp", Some("'+'")),
+            (b"plant/#", Some("'#'")),
+            (b"plant/\0", Some("'\\0'")),
+            (b"plant/\xff", Some("not utf-8")),
+            // Both wrong: the UTF-8 error comes first, as from the codec.
+            (b"+/\xff", Some("not utf-8")),
+            (b"", Some("empty topic")),
+        ];
+        for &(topic, want) in rows {
+            let mut frame = vec![0x30, (2 + topic.len() + 1) as u8, 0, topic.len() as u8];
+            frame.extend_from_slice(topic);
+            frame.push(b'v');
+            let got = read_publish(Bytes::from(frame), Protocol::V311);
+            match want {
+                None => assert_eq!(&got.unwrap().topic[..], topic),
+                Some(words) => {
+                    let e = got.unwrap_err();
+                    assert!(e.to_lowercase().contains(words), "{topic:?}: {e}");
+                }
+            }
+        }
     }
 
     fn read_hex(hex: &str) -> Result<Option<Packet>, String> {

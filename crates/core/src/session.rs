@@ -111,6 +111,18 @@ pub enum ProtocolError {
     Malformed(String),
 }
 
+/// What the session made of a received PUBLISH ([`Session::handle_publish`]): the message stays
+/// with the caller, so that it is not moved into an event and out again.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Take {
+    /// A new message: the line delivers it (QoS 1 and 2: and confirms it).
+    Message,
+    /// A redelivery of one the line has already: nothing to deliver.
+    Nothing,
+    /// The message cannot be taken (MQTT 5 payload format): a warning for the log instead.
+    Warning(String),
+}
+
 /// What the session hands to the line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
@@ -656,7 +668,11 @@ impl Session {
                 self.expects.retain(|(e, _)| *e != Expect::PingResp);
                 Ok(None)
             }
-            Packet::Publish(p) => self.on_publish(p),
+            Packet::Publish(mut p) => Ok(match self.on_publish(&mut p)? {
+                Take::Message => Some(SessionEvent::Message(p)),
+                Take::Nothing => None,
+                Take::Warning(text) => Some(SessionEvent::Warning(text)),
+            }),
             Packet::PubRel(rel) => {
                 self.incoming.remove(&rel.pkid);
                 self.outbox
@@ -984,11 +1000,7 @@ impl Session {
 
     /// [`Session::handle`] of a PUBLISH, which the receive path reads and hands over on its own
     /// (not moved through the much larger `Packet`).
-    pub fn handle_publish(
-        &mut self,
-        p: Publish,
-        now: Instant,
-    ) -> Result<Option<SessionEvent>, ProtocolError> {
+    pub fn handle_publish(&mut self, p: &mut Publish, now: Instant) -> Result<Take, ProtocolError> {
         self.arrived("PUBLISH", now)?;
         self.on_publish(p)
     }
@@ -1008,18 +1020,18 @@ impl Session {
         Ok(())
     }
 
-    fn on_publish(&mut self, mut p: Publish) -> Result<Option<SessionEvent>, ProtocolError> {
+    fn on_publish(&mut self, p: &mut Publish) -> Result<Take, ProtocolError> {
         if self.protocol == Protocol::V5 {
             self.aliases
-                .incoming(&mut p, self.v5.topic_alias_maximum)
+                .incoming(p, self.v5.topic_alias_maximum)
                 .map_err(ProtocolError::Violation)?;
         }
-        let refusal = payload_format_refusal(&p);
+        let refusal = payload_format_refusal(p);
         if p.qos == QoS::AtMostOnce {
-            return Ok(Some(match refusal {
-                Some(text) => SessionEvent::Warning(text),
-                None => SessionEvent::Message(p),
-            }));
+            return Ok(match refusal {
+                Some(text) => Take::Warning(text),
+                None => Take::Message,
+            });
         }
         match self.incoming.get(&p.pkid).copied() {
             // Sent again (DUP, or redelivered after a reconnect) before its flow ended: it is
@@ -1032,7 +1044,7 @@ impl Session {
                     reason: 0,
                 });
                 self.send_confirmed_acks();
-                Ok(None)
+                Ok(Take::Nothing)
             }
             None => {
                 self.note_receive_maximum_overrun();
@@ -1052,9 +1064,9 @@ impl Session {
                 });
                 if let Some(text) = refusal {
                     self.send_confirmed_acks();
-                    return Ok(Some(SessionEvent::Warning(text)));
+                    return Ok(Take::Warning(text));
                 }
-                Ok(Some(SessionEvent::Message(p)))
+                Ok(Take::Message)
             }
         }
     }

@@ -69,7 +69,7 @@ use crate::json_plan::JsonPlan;
 use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::{FxMap, Router};
-use crate::session::{ProtocolError, SessionEvent};
+use crate::session::{ProtocolError, SessionEvent, Take};
 use crate::stale::StaleClock;
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
@@ -593,16 +593,42 @@ impl Line {
     fn handle_publish_on(
         &mut self,
         id: LinkId,
-        p: Publish,
+        mut p: Publish,
         now: Instant,
         wall_ns: i64,
     ) -> Result<(), ProtocolError> {
         let Some(session) = self.session_on(id, now, wall_ns) else {
             return Ok(());
         };
-        let event = session.handle_publish(p, now)?;
-        self.session_event(id, event, now, wall_ns);
+        match session.handle_publish(&mut p, now)? {
+            Take::Message => self.message(p, id, now, wall_ns),
+            Take::Nothing => {}
+            Take::Warning(text) => self.log(LogLevel::Warn, text),
+        }
+        self.session_warning(id);
         Ok(())
+    }
+
+    /// A new message from connection `id`. A single line never looks at the duplicate filter
+    /// (its receive path stays as it was before the redundant line); a redundant one passes
+    /// each message through it.
+    #[inline(always)]
+    fn message(&mut self, p: Publish, id: LinkId, now: Instant, wall_ns: i64) {
+        match self.redundancy {
+            None => self.deliver(p, id, None, now, wall_ns),
+            Some(_) => self.deliver_redundant(p, id, now, wall_ns),
+        }
+    }
+
+    /// A warning connection `id`'s session keeps for the log (one per connection, say).
+    #[inline(always)]
+    fn session_warning(&mut self, id: LinkId) {
+        if let Some(text) = self
+            .link_mut(id)
+            .and_then(|link| link.session.take_warning())
+        {
+            self.log(LogLevel::Warn, text);
+        }
     }
 
     /// The session of connection `id`, which a packet from its broker goes to; first, what
@@ -632,12 +658,7 @@ impl Line {
         match event {
             None => {}
             Some(SessionEvent::Ready { .. }) => self.link_ready(id, now, wall_ns),
-            // A single line never looks at the duplicate filter (its receive path stays as it
-            // was before the redundant line); a redundant one passes each message through it.
-            Some(SessionEvent::Message(p)) => match self.redundancy {
-                None => self.deliver(p, id, None, now, wall_ns),
-                Some(_) => self.deliver_redundant(p, id, now, wall_ns),
-            },
+            Some(SessionEvent::Message(p)) => self.message(p, id, now, wall_ns),
             Some(SessionEvent::Published(token)) => self.complete_write(token, wall_ns),
             Some(SessionEvent::Refused(token, reason)) => {
                 let why = format!("the broker refused the message: {reason}");
@@ -646,12 +667,7 @@ impl Line {
             Some(SessionEvent::Note(text)) => self.log(LogLevel::Debug, text),
             Some(SessionEvent::Warning(text)) => self.log(LogLevel::Warn, text),
         }
-        if let Some(text) = self
-            .link_mut(id)
-            .and_then(|link| link.session.take_warning())
-        {
-            self.log(LogLevel::Warn, text);
-        }
+        self.session_warning(id);
     }
 
     /// Connection `id`'s broker sent it to `server` (MQTT 5 server reference): its next attempt
