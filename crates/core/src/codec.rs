@@ -38,18 +38,14 @@ pub fn read_packet(
     let Some(len) = frame(buf, max_size, protocol)? else {
         return Ok(None);
     };
-    if buf[0] >> 4 == 3 {
-        let frame = buf.split_to(len).freeze();
-        return read_publish(frame, protocol).map(|p| Some(Packet::Publish(p)));
-    }
     read_framed(buf, len, max_size, protocol).map(Some)
 }
 
 /// The length of the whole packet at the front of `buf` once it passed the frame checks of
 /// [`read_packet`]; `Ok(None)` while it is incomplete (after reserving room for the rest). The
-/// caller takes the packet: a PUBLISH (first byte 0x3_) with [`read_publish`], which the
-/// receive path calls itself so that a message is not moved through the much larger `Packet`,
-/// anything else with [`read_framed`].
+/// caller takes the packet with [`read_framed`], or a PUBLISH (first byte 0x3_) with
+/// [`read_publish`], which the receive path calls itself so that a message is not moved through
+/// the much larger `Packet`.
 pub(crate) fn frame(
     buf: &mut BytesMut,
     max_size: usize,
@@ -96,14 +92,17 @@ pub(crate) fn frame(
     Ok(Some(len))
 }
 
-/// Takes the packet of `len` bytes that [`frame`] found at the front of `buf`, when it is no
-/// PUBLISH. On 3.1.1 it is read by the v4 codec and converted (v4.rs).
+/// Takes the packet of `len` bytes that [`frame`] found at the front of `buf`. A PUBLISH is
+/// read by [`read_publish`]; on 3.1.1 any other packet by the v4 codec and converted (v4.rs).
 pub(crate) fn read_framed(
     buf: &mut BytesMut,
     len: usize,
     max_size: usize,
     protocol: Protocol,
 ) -> Result<Packet, String> {
+    if buf[0] >> 4 == 3 {
+        return read_publish(buf.split_to(len).freeze(), protocol).map(Packet::Publish);
+    }
     if protocol == Protocol::V311 {
         let packet =
             rumqttc::mqttbytes::v4::Packet::read(buf, max_size).map_err(|e| e.to_string())?;
@@ -265,7 +264,6 @@ fn read_unsuback(frame: &[u8]) -> UnsubAck {
     }
 }
 
-/// A received PUBLISH topic: no wildcard or U+0000; empty only where a Topic Alias may stand in.
 /// The classes of the bytes of a topic ([`topic_bytes`]).
 const NOT_ASCII: u8 = 1;
 const WILDCARD_OR_NUL: u8 = 2;
@@ -293,6 +291,7 @@ fn topic_bytes(topic: &[u8]) -> u8 {
         .fold(0, |classes, &c| classes | TOPIC_BYTE[usize::from(c)])
 }
 
+/// A received PUBLISH topic: no wildcard or U+0000; empty only where a Topic Alias may stand in.
 pub(crate) fn check_topic(topic: &[u8], may_be_empty: bool) -> Result<(), String> {
     if topic.is_empty() && !may_be_empty {
         return Err("PUBLISH with an empty topic".into());

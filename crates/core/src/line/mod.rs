@@ -953,11 +953,7 @@ impl Line {
                 self.handle_publish_on(id, p, now, wall_ns)?;
                 continue;
             }
-            let packet = match buf[0] >> 4 {
-                3 => read_publish(buf.split_to(len).freeze(), protocol).map(Packet::Publish),
-                _ => read_framed(buf, len, max, protocol),
-            }
-            .map_err(ProtocolError::Malformed)?;
+            let packet = read_framed(buf, len, max, protocol).map_err(ProtocolError::Malformed)?;
             if self.config.full_debug {
                 self.log_packet("recv", id, &packet);
             }

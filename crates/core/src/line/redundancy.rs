@@ -108,10 +108,8 @@ impl Line {
         now: Instant,
         wall_ns: i64,
     ) {
-        match self.redundant_verdict(link, (&p.topic, &p.payload), now) {
-            Some(verdict) => self.deliver_judged(p, link, verdict, now, wall_ns),
-            None => self.deliver(p, link, None, now, wall_ns),
-        }
+        let verdict = self.redundant_verdict(link, (&p.topic, &p.payload), now);
+        self.deliver_judged(p, link, verdict, now, wall_ns);
     }
 
     /// A QoS 0 message of a redundant 3.1.1 line, the frame of `len` bytes at the front of
@@ -151,25 +149,26 @@ impl Line {
         let p = shape
             .publish(buf.split_to(len).freeze())
             .map_err(ProtocolError::Malformed)?;
-        match verdict {
-            Some(verdict) => self.deliver_judged(p, id, verdict, now, wall_ns),
-            None => self.deliver(p, id, None, now, wall_ns),
-        }
+        self.deliver_judged(p, id, verdict, now, wall_ns);
         Ok(())
     }
 
-    /// A message from `link` that the duplicate filter judged.
+    /// A message from `link` with the duplicate filter's verdict (`None` on a line with one
+    /// connection, which has no filter).
     fn deliver_judged(
         &mut self,
         p: Publish,
         link: LinkId,
-        verdict: Verdict,
+        verdict: Option<Verdict>,
         now: Instant,
         wall_ns: i64,
     ) {
         match verdict {
-            Verdict::Duplicate { key, seq } => self.duplicate(Copy::of(&p), link, (key, seq), now),
-            Verdict::Original { key, seq } => {
+            None => self.deliver(p, link, None, now, wall_ns),
+            Some(Verdict::Duplicate { key, seq }) => {
+                self.duplicate(Copy::of(&p), link, (key, seq), now)
+            }
+            Some(Verdict::Original { key, seq }) => {
                 let key = CopyKey {
                     key,
                     seq,

@@ -51,7 +51,7 @@ pub(crate) struct MetricTable {
     by_alias: HashMap<u64, usize>,
     /// `by_alias` as a vector indexed by alias, when the birth numbered its aliases densely
     /// (0..n or 1..n, as edge nodes do): every data message resolves each metric by alias, and
-    /// an index costs a fraction of a SipHash lookup. Empty otherwise.
+    /// an index costs a fraction of a hash lookup. Empty otherwise.
     dense: Vec<Option<usize>>,
     /// Per definition, the input tags that take it and the station they are of, found once by
     /// name: a node's data messages all go to one station, whose tags are fixed once the line
