@@ -314,17 +314,10 @@ fn build(text: &str) -> Result<Json, serde_json::Error> {
         Some(b'"') if !text.contains('\\') && text.len() >= 2 => {
             Ok(Json::String(text[1..text.len() - 1].to_string()))
         }
-        // A whole number that fits 64 bits is exact either way; serde reads the rest (and `-0`,
-        // which it makes a float).
-        Some(b'-' | b'0'..=b'9')
-            if text.len() < 19 && !text.starts_with("-0") && !text.contains(['.', 'e', 'E']) =>
-        {
-            match text.parse::<i64>() {
-                Ok(i) => Ok(Json::from(i)),
-                Err(_) => text.parse().map(Json::Number),
-            }
-        }
-        Some(b'-' | b'0'..=b'9') => text.parse().map(Json::Number),
+        Some(b'-' | b'0'..=b'9') => match small_integer(text.as_bytes()) {
+            Some(i) => Ok(Json::from(i)),
+            None => text.parse().map(Json::Number),
+        },
         _ => match text {
             "true" => Ok(Json::Bool(true)),
             "false" => Ok(Json::Bool(false)),
@@ -332,6 +325,28 @@ fn build(text: &str) -> Result<Json, serde_json::Error> {
             _ => serde_json::from_str(text),
         },
     }
+}
+
+/// A whole number of at most 18 digits, read in one pass: it fits 64 bits, so it is exact either
+/// way. Anything else (a fraction, an exponent, more digits, and `-0`, which serde makes a
+/// float) is `None`, for serde to read.
+fn small_integer(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 || (negative && digits[0] == b'0') {
+        return None;
+    }
+    let mut v = 0i64;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + i64::from(d);
+    }
+    Some(if negative { -v } else { v })
 }
 
 /// Looks a member name up among a node's keys without allocating (escaped names excepted).
@@ -650,6 +665,21 @@ mod tests {
             }
             (Err(_), Err(_)) => {}
             (a, b) => panic!("{doc}: extract {a:?}, parse {b:?}"),
+        }
+    }
+
+    #[test]
+    fn scalars_build_as_serde_reads_them() {
+        for text in [
+            "0", "-1", "7", "123456789012345678", "-123456789012345678", "1234567890123456789",
+            "-1234567890123456789", "18446744073709551615", "18446744073709551616", "-0",
+            "-0.5", "0.25", "1e3", "1E-3", "-12.5e+2", "\"a\"", "\"\"", "\"a\\nb\"", "true",
+            "false", "null",
+        ] {
+            let want: Json = serde_json::from_str(text).unwrap();
+            let got = build(text).unwrap();
+            assert_eq!(got, want, "{text}");
+            assert_eq!(got.is_f64(), want.is_f64(), "{text}: same kind of number");
         }
     }
 
