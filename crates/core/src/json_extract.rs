@@ -45,6 +45,9 @@ struct Node {
     selects: Vec<Select>,
     /// With selections: the member names that the selected elements' addresses continue with.
     members: Vec<Box<str>>,
+    /// With selections: each member name an element is scanned for, with the selection it
+    /// selects by and its place in `members` (one look per member of each element).
+    item_keys: Vec<ItemKey>,
     /// With selections: some address takes a selected element whole, so each element's text is
     /// taken before its members are scanned.
     whole_items: bool,
@@ -55,6 +58,15 @@ struct Node {
     here: Vec<usize>,
     /// Every address that ends here or below: cleared when the member is met again.
     below: Vec<usize>,
+}
+
+/// A member name that matters in an array's elements: the selection it selects by (`id` in
+/// `[id="T1"]`), the member the selected elements' addresses read (`v` in `[id="T1"].v`), or both.
+#[derive(Debug, Clone)]
+struct ItemKey {
+    name: Box<str>,
+    select: Option<usize>,
+    member: Option<usize>,
 }
 
 /// The elements selected by the value of one member (`id` in `[id="T1"]`). The values come
@@ -171,8 +183,29 @@ impl PathTree {
                 }
                 self.nodes[c].member_of = member_of;
             }
-            self.nodes[n].members = members;
-            self.nodes[n].whole_items = whole;
+            let node = &mut self.nodes[n];
+            let mut item_keys: Vec<ItemKey> = node
+                .selects
+                .iter()
+                .enumerate()
+                .map(|(s, select)| ItemKey {
+                    name: select.key.clone(),
+                    select: Some(s),
+                    member: members.iter().position(|m| *m == select.key),
+                })
+                .collect();
+            for (m, name) in members.iter().enumerate() {
+                if !item_keys.iter().any(|k| k.name == *name) {
+                    item_keys.push(ItemKey {
+                        name: name.clone(),
+                        select: None,
+                        member: Some(m),
+                    });
+                }
+            }
+            node.item_keys = item_keys;
+            node.members = members;
+            node.whole_items = whole;
         }
     }
 

@@ -113,7 +113,7 @@ impl Scanner<'_, '_, '_> {
                 .node(node)
                 .keys
                 .iter()
-                .find(|(k, _)| **k == *key)
+                .find(|(k, _)| same(k, key))
                 .map(|(_, c)| *c);
             let end = match child {
                 Some(c) => {
@@ -212,16 +212,15 @@ impl Scanner<'_, '_, '_> {
             loop {
                 let (key, after) = self.key(pos)?;
                 let value_at = self.colon(after)?;
-                let select = n.selects.iter().position(|x| *x.key == *key);
-                let kept = n.members.iter().position(|m| **m == *key);
+                let hit = n.item_keys.iter().find(|k| same(&k.name, key));
                 let end = self.skip(value_at, depth + 1)?;
-                if select.is_some() || kept.is_some() {
-                    let text = self.text.get(value_at..end).ok_or(Unsure)?;
+                if let Some(hit) = hit {
                     // A repeated member counts as in a parsed document: the last one.
-                    if let Some(s) = select {
+                    if let Some(s) = hit.select {
+                        let text = self.text.get(value_at..end).ok_or(Unsure)?;
                         matched[s] = selected(&n.selects[s], text);
                     }
-                    if let Some(m) = kept {
+                    if let Some(m) = hit.member {
                         captured[m] = Some((value_at, end));
                     }
                 }
@@ -412,6 +411,17 @@ impl Scanner<'_, '_, '_> {
         }
         Ok(i)
     }
+}
+
+/// Whether two member names are the same: short names byte by byte, where a library
+/// comparison's call cost more than the comparison.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && if a.len() <= 4 {
+            a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+        } else {
+            a == b
+        }
 }
 
 /// The child of an array node for the element at position `i`.
