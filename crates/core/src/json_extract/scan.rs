@@ -57,8 +57,11 @@ impl Scanner<'_, '_, '_> {
         &self.tree.nodes[n]
     }
 
-    /// Skips JSON whitespace from `at`.
+    /// Skips JSON whitespace from `at`. Compact JSON, the common case, has none: one look.
     fn ws(&self, at: usize) -> usize {
+        if !matches!(self.bytes.get(at), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            return at;
+        }
         let rest = self.bytes.get(at..).unwrap_or_default();
         at + rest
             .iter()
