@@ -10,6 +10,20 @@
 
 use super::{selected, take, Found, Node, PathTree};
 
+/// The bytes that end a run of plain string bytes: a quote, a backslash, a control character.
+/// One look in a table per byte instead of three comparisons.
+const ENDS_RUN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Deeper than this, the serde pass decides (serde_json stops at 128).
 const MAX_DEPTH: usize = 100;
 
@@ -301,7 +315,7 @@ impl Scanner<'_, '_, '_> {
         let rest = self.bytes.get(at..).unwrap_or_default();
         at + rest
             .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .position(|&b| ENDS_RUN[usize::from(b)])
             .unwrap_or(rest.len())
     }
 
