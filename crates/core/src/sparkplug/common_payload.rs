@@ -74,6 +74,13 @@ struct Reader<'b>(&'b [u8]);
 impl<'b> Reader<'b> {
     /// A varint of at most 10 bytes whose 10th byte is 0 or 1 (prost refuses the others).
     fn varint(&mut self) -> Option<u64> {
+        // One byte, the common case: every key, alias, data type and flag of a usual metric.
+        if let Some((&b, rest)) = self.0.split_first() {
+            if b < 0x80 {
+                self.0 = rest;
+                return Some(u64::from(b));
+            }
+        }
         let mut value = 0u64;
         for (i, &b) in self.0.iter().enumerate().take(10) {
             value |= u64::from(b & 0x7f) << (7 * i);
