@@ -74,9 +74,23 @@ impl<'a> SparkplugTopic<'a> {
             .strip_prefix(NAMESPACE)
             .and_then(|r| r.strip_prefix('/'))
             .ok_or(TopicError::Namespace)?;
-        let levels: Vec<&str> = rest.splitn(5, '/').collect();
+        // At most five levels (a device topic has four, the fifth holds any rest): kept on the
+        // stack, as this runs for every Sparkplug message. A '/' is one byte of its own in
+        // UTF-8, so the cuts fall between characters.
+        let mut split = [""; 5];
+        let mut count = 0;
+        let mut start = 0;
+        for (at, b) in rest.bytes().enumerate() {
+            if b == b'/' && count < 4 {
+                split[count] = &rest[start..at];
+                count += 1;
+                start = at + 1;
+            }
+        }
+        split[count] = &rest[start..];
+        let levels = &split[..=count];
         if levels.first() == Some(&"STATE") {
-            return match levels.as_slice() {
+            return match levels {
                 ["STATE", host_id] if !host_id.is_empty() => Ok(SparkplugTopic::State { host_id }),
                 ["STATE", ""] => Err(TopicError::EmptyId),
                 _ => Err(TopicError::Levels("STATE", levels.len(), 2)),
