@@ -132,7 +132,13 @@ impl PayloadSettings {
     /// Whether a quality value's text (a JSON string's content, any other JSON value's text, a
     /// CSV field) means valid.
     pub fn is_valid_quality(&self, text: &str) -> bool {
-        let t = text.trim();
+        // A quality is usually written without spaces around it: no trim then.
+        let bare = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+        let t = if bare(text.as_bytes().first()) && bare(text.as_bytes().last()) {
+            text
+        } else {
+            text.trim()
+        };
         self.valid_quality.iter().any(|v| v.eq_ignore_ascii_case(t))
     }
 }
