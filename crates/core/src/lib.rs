@@ -8,6 +8,7 @@
 //! fuzz targets use is re-exported here: the line and its configuration at the root, the MQTT wire
 //! in [`mqtt`], and building blocks measured or fuzzed on their own in [`parts`].
 
+mod ack_batch;
 mod ack_gate;
 mod azure_sas;
 mod codec;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::ack_batch::AckBatch;
 use crate::codec::{
     packet_name, ConnAck, Connect, ConnectProperties, ConnectReturnCode, Disconnect,
     DisconnectReasonCode, Filter, LastWill, Login, Packet, PingReq, Protocol, PubAck, PubAckReason,
@@ -257,6 +258,8 @@ pub struct Session {
     /// A warning that came with a packet whose own event was something else; see
     /// [`Session::take_warning`].
     warning: Option<String>,
+    /// PUBACKs under load leave together (ack_batch.rs).
+    ack_batch: AckBatch,
 }
 
 /// A DISCONNECT with `reason`. Another reason than 0 carries Session Expiry Interval 0 (what a
@@ -310,6 +313,7 @@ impl Session {
             sent_empty_client_id: false,
             receive_maximum_overrun: false,
             warning: None,
+            ack_batch: AckBatch::default(),
         }
     }
 
@@ -385,6 +389,7 @@ impl Session {
         let login = (!cfg.user_name.is_empty() || !password.is_empty())
             .then(|| Login::new(cfg.user_name.clone(), password.expose().to_string()));
         self.phase = Phase::AwaitConnAck;
+        self.ack_batch = AckBatch::default();
         self.last_received = now;
         self.last_ping = now;
         self.expect(Expect::ConnAck, now);
@@ -398,6 +403,12 @@ impl Session {
     pub fn queue_disconnect(&mut self, reason: DisconnectReasonCode) {
         self.outbox
             .push_back(Packet::Disconnect(disconnect(reason)));
+    }
+
+    /// Whatever is queued leaves with the next packets taken, held acknowledgements too (a
+    /// deliberate close).
+    pub fn flush_acks(&mut self) {
+        self.ack_batch.flush();
     }
 
     /// The transport is gone. Returns the tokens of publications that will not be completed:
@@ -508,6 +519,9 @@ impl Session {
     /// The next packet to write. A publication gets its topic alias here, as it leaves, so that
     /// one that turns out unsendable frees its alias before the next one is given it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
+        if self.ack_batch.holds(&self.outbox, now) {
+            return None;
+        }
         let packet = match self.outbox.pop_front()? {
             Packet::Publish(p) if self.limits.topic_alias_maximum > 0 => {
                 Packet::Publish(self.aliases.outgoing(p, self.limits.topic_alias_maximum))
@@ -1149,6 +1163,9 @@ impl Session {
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         if !self.keep_alive.is_zero() {
             consider(self.last_sent + self.keep_alive);
+        }
+        if let Some(t) = self.ack_batch.deadline() {
+            consider(t);
         }
         if !self.ping_interval.is_zero() {
             consider(self.last_received.max(self.last_ping) + self.ping_interval);

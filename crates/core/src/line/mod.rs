@@ -818,6 +818,11 @@ impl Line {
         wall_ns: i64,
     ) -> Goodbye {
         let said_offline = self.sparkplug_goodbye(id, wall_ns);
+        // Held acknowledgements go before the DISCONNECT: the broker would deliver those
+        // messages again.
+        if let Some(link) = self.link_mut(id) {
+            link.session.flush_acks();
+        }
         // Closing anyway: a packet that cannot be encoded is only not sent.
         let _ = self.poll_transmit_into_on(id, now, buf, wall_ns);
         // A DISCONNECT is two bytes: it always fits.

@@ -7,6 +7,7 @@
 //! cannot pass for a cheap one.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use mqtt_line_core::mqtt::{conn_ack, sub_ack, ConnectReturnCode, SubscribeReasonCode};
@@ -16,6 +17,9 @@ use mqtt_line_core::{Event, LinkId, StationId, TagId, ValueType, FLAG_VALID};
 
 use crate::common::payloads::{kepware_item, kepware_message, KEPWARE_PARAMS, UPLINK, UPLINK_TAGS};
 use crate::common::{gated, Harness};
+
+/// The time between two messages: longer than PUBACKs are held under load.
+const QUIET: Duration = Duration::from_millis(2);
 
 /// The wall-clock time handed to the line with every call (ns since the Unix epoch).
 const WALL_NS: i64 = 1_764_000_000_000_000_000;
@@ -152,10 +156,13 @@ impl Feed {
     /// shown and confirmed).
     pub fn run(&mut self, messages: u64) {
         let (mut input, mut output) = (BytesMut::new(), BytesMut::new());
-        let now = self.h.now;
+        let start = self.h.now;
         let line = &mut self.h.line;
         let mut request = 0;
         for i in 0..messages {
+            // Each message a quiet moment after the last, so that its acknowledgement leaves at
+            // once (under load they leave together: ack_batch.rs) and is counted per message.
+            let now = start + QUIET * u32::try_from(i).unwrap();
             let packet = &self.packets[i as usize % self.packets.len()];
             // Through each connection in turn, as the driver's loop of that connection does
             // (the `_on` forms); a redundant line's copy through B must show nothing.
