@@ -1185,6 +1185,9 @@ impl Session {
         if matches!(self.phase, Phase::Closed | Phase::AwaitConnAck) {
             return Ok(());
         }
+        // Held acknowledgements whose moment came leave with the next packets taken, so no
+        // deadline is left in the past.
+        self.ack_batch.holds(&self.outbox, now);
         let keep_alive_due = !self.keep_alive.is_zero() && now >= self.last_sent + self.keep_alive;
         let silence_due = !self.ping_interval.is_zero()
             && now >= self.last_received.max(self.last_ping) + self.ping_interval;
