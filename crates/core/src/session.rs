@@ -1435,6 +1435,51 @@ mod tests {
             .is_some());
     }
 
+    /// Under load PUBACKs wait (ack_batch.rs): another packet takes them along, the session's
+    /// deadline and timeout release them, and the clock's release teaches the limit.
+    #[test]
+    fn acks_under_load_leave_together_by_the_session_deadline() {
+        let t0 = Instant::now();
+        let c = cfg(&[]);
+        let mut s = Session::new(t0);
+        ready(&mut s, &c, t0);
+        let ack = |pkid| Packet::PubAck(PubAck::new(pkid, None));
+        let arrive = |s: &mut Session, pkid, qos, at| {
+            s.handle(publish(pkid, qos), at).unwrap();
+            s.confirm_now(pkid);
+            drain(s, at)
+        };
+        assert_eq!(
+            arrive(&mut s, 1, QoS::AtLeastOnce, t0),
+            [ack(1)],
+            "after a quiet moment"
+        );
+        let t1 = t0 + Duration::from_micros(100);
+        assert!(
+            arrive(&mut s, 2, QoS::AtLeastOnce, t1).is_empty(),
+            "under load it waits"
+        );
+        // A QoS 2 message's PUBREC takes the held PUBACK with it, in order.
+        let out = arrive(&mut s, 3, QoS::ExactlyOnce, t1);
+        assert!(
+            matches!(out[..], [Packet::PubAck(_), Packet::PubRec(_)]),
+            "{out:?}"
+        );
+        assert!(arrive(&mut s, 4, QoS::AtLeastOnce, t1).is_empty());
+        let deadline = s.poll_timeout().expect("a deadline for the held PUBACK");
+        assert_eq!(deadline, t1 + crate::ack_batch::WITHIN);
+        s.handle_timeout(deadline).unwrap();
+        assert_ne!(
+            s.poll_timeout(),
+            Some(deadline),
+            "no deadline left in the past"
+        );
+        assert_eq!(drain(&mut s, deadline), [ack(4)]);
+        // Released by the clock with one waiting: one is the limit now, nothing waits.
+        let t2 = deadline + Duration::from_micros(100);
+        assert_eq!(arrive(&mut s, 5, QoS::AtLeastOnce, t2), [ack(5)]);
+    }
+
     #[test]
     fn unconfirmed_message_redelivered_after_reconnect_is_not_handed_over_twice() {
         let now = Instant::now();
