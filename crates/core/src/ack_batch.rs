@@ -17,7 +17,8 @@
 //!   the common windows, and adapts: released by the clock with fewer (the broker may have
 //!   stopped for want of them, or the traffic paused) it becomes that many, and it grows by one
 //!   after [`GROW_AFTER`] releases by the count. At 1 nothing is held: a broker with a window
-//!   of one waits [`WITHIN`] at most once in [`GROW_AFTER`] messages.
+//!   of one waits [`WITHIN`] at most once in [`GROW_AFTER`] messages. On MQTT 5 with a
+//!   Receive Maximum announced, the window is known: at most half of it is held.
 //!
 //! Values are never held: a message's tags are set when it arrives; only the broker learns of
 //! its delivery up to [`WITHIN`] later. A connection that ends with acknowledgements held loses
@@ -41,6 +42,8 @@ pub(crate) const GROW_AFTER: u32 = 16;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AckBatch {
+    /// How many may be held at most on this connection.
+    most: usize,
     /// How many may be held now (1: none).
     limit: usize,
     /// Releases by the count since the limit last changed.
@@ -56,6 +59,7 @@ pub(crate) struct AckBatch {
 impl Default for AckBatch {
     fn default() -> AckBatch {
         AckBatch {
+            most: MOST,
             limit: MOST,
             streak: 0,
             until: None,
@@ -66,6 +70,18 @@ impl Default for AckBatch {
 }
 
 impl AckBatch {
+    /// For a connection on which the broker may send at most `window` messages unacknowledged
+    /// (MQTT 5: the Receive Maximum the line announced): at most half of them are held, so the
+    /// broker never waits for the clock.
+    pub(crate) fn for_window(window: Option<u16>) -> AckBatch {
+        let most = window.map_or(MOST, |w| (usize::from(w) / 2).clamp(1, MOST));
+        AckBatch {
+            most,
+            limit: most,
+            ..AckBatch::default()
+        }
+    }
+
     /// Whether the packets of `outbox` wait (at `now`). Asked before each packet is taken; once
     /// they go, all of them go.
     #[inline]
@@ -98,7 +114,7 @@ impl AckBatch {
             } else {
                 self.streak += 1;
                 if self.streak >= GROW_AFTER {
-                    self.limit = (self.limit + 1).min(MOST);
+                    self.limit = (self.limit + 1).min(self.most);
                     self.streak = 0;
                 }
             }
@@ -190,6 +206,32 @@ mod tests {
         assert_eq!(take(&mut b, &mut out, t0), 0);
         out.push_back(Packet::PingReq(crate::codec::PingReq));
         assert_eq!(take(&mut b, &mut out, t0), 3);
+    }
+
+    #[test]
+    fn a_known_window_is_never_filled() {
+        // Rows: the Receive Maximum announced, the most acknowledgements held.
+        for (window, most) in [
+            (None, MOST),
+            (Some(1), 1),
+            (Some(2), 1),
+            (Some(5), 2),
+            (Some(100), MOST),
+        ] {
+            let t0 = Instant::now();
+            let mut b = AckBatch::for_window(window);
+            take(&mut b, &mut acks(1), t0);
+            let mut out = VecDeque::new();
+            let mut held = 0;
+            for k in 1..=8u16 {
+                out.push_back(Packet::PubAck(PubAck::new(k, None)));
+                if take(&mut b, &mut out, t0) > 0 {
+                    break;
+                }
+                held += 1;
+            }
+            assert_eq!(held + 1, most, "{window:?}: released at the count");
+        }
     }
 
     #[test]

@@ -389,7 +389,11 @@ impl Session {
         let login = (!cfg.user_name.is_empty() || !password.is_empty())
             .then(|| Login::new(cfg.user_name.clone(), password.expose().to_string()));
         self.phase = Phase::AwaitConnAck;
-        self.ack_batch = AckBatch::default();
+        self.ack_batch = AckBatch::for_window(
+            cfg.v5
+                .receive_maximum
+                .filter(|_| self.protocol == Protocol::V5),
+        );
         self.last_received = now;
         self.last_ping = now;
         self.expect(Expect::ConnAck, now);
