@@ -127,9 +127,9 @@ impl AckBatch {
         false
     }
 
-    /// When held acknowledgements must leave.
+    /// When held acknowledgements must leave (`until` is set only while they are held).
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.until.filter(|_| !self.releasing)
+        self.until
     }
 
     /// Everything queued leaves now (a deliberate close).

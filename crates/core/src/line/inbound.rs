@@ -120,7 +120,9 @@ impl Line {
         self.release_ahead(Some((link, key, seq)), now);
         let epoch = self.epoch(link);
         if !self.gated_stations.is_empty() {
-            if let Some(i) = self.router.route(copy.topic).map(StationIndex) {
+            // The topic's bytes were checked as UTF-8 when the frame was read.
+            let topic = std::str::from_utf8(copy.topic).ok();
+            if let Some(i) = topic.and_then(|t| self.router.route(t)).map(StationIndex) {
                 let twin = (copy.qos != crate::codec::QoS::AtMostOnce).then_some(Twin {
                     link,
                     pkid: copy.pkid,
@@ -185,10 +187,11 @@ impl Line {
 }
 
 /// What [`Line::duplicate`] needs of a copy: not the message itself, which a QoS 0 copy of a
-/// 3.1.1 line never becomes (redundancy.rs).
+/// 3.1.1 line never becomes (redundancy.rs). The topic as received: only a line with ACK_ID
+/// stations looks at it as text.
 #[derive(Clone, Copy)]
 pub(super) struct Copy<'m> {
-    pub(super) topic: &'m str,
+    pub(super) topic: &'m [u8],
     pub(super) qos: crate::codec::QoS,
     pub(super) pkid: u16,
 }
@@ -196,7 +199,7 @@ pub(super) struct Copy<'m> {
 impl<'m> Copy<'m> {
     pub(super) fn of(p: &'m Publish) -> Copy<'m> {
         Copy {
-            topic: topic(p),
+            topic: &p.topic,
             qos: p.qos,
             pkid: p.pkid,
         }

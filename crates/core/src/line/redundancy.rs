@@ -138,7 +138,7 @@ impl Line {
         let verdict = self.redundant_verdict(id, (topic, payload), now);
         if let Some(Verdict::Duplicate { key, seq }) = verdict {
             let copy = Copy {
-                topic: std::str::from_utf8(topic).unwrap_or_default(),
+                topic,
                 qos: shape.qos,
                 pkid: shape.pkid,
             };
