@@ -347,10 +347,16 @@ fn build(text: &str) -> Result<Json, serde_json::Error> {
         Some(b'"') if !text.contains('\\') && text.len() >= 2 => {
             Ok(Json::String(text[1..text.len() - 1].to_string()))
         }
-        Some(b'-' | b'0'..=b'9') => match small_integer(text.as_bytes()) {
-            Some(i) => Ok(Json::from(i)),
-            None => text.parse().map(Json::Number),
-        },
+        Some(b'-' | b'0'..=b'9') => {
+            let bytes = text.as_bytes();
+            if let Some(i) = small_integer(bytes) {
+                Ok(Json::from(i))
+            } else if let Some(n) = small_decimal(bytes).and_then(serde_json::Number::from_f64) {
+                Ok(Json::Number(n))
+            } else {
+                text.parse().map(Json::Number)
+            }
+        }
         _ => match text {
             "true" => Ok(Json::Bool(true)),
             "false" => Ok(Json::Bool(false)),
@@ -379,6 +385,43 @@ fn small_integer(text: &[u8]) -> Option<i64> {
         }
         v = v * 10 + i64::from(d);
     }
+    Some(if negative { -v } else { v })
+}
+
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A decimal fraction without exponent and of at most 15 digits (`21.5`, `-0.125`), read in one
+/// pass. Its digits as a whole number and the power of ten are both exact in an `f64`, so one
+/// division gives the correctly rounded value, the one serde computes the same way for such a
+/// number. Anything else is `None`, for serde to read.
+fn small_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    let point = digits.iter().position(|&b| b == b'.')?;
+    let (whole, fraction) = (&digits[..point], &digits[point + 1..]);
+    // JSON: at least one digit on each side, and no leading zero before another digit.
+    if whole.is_empty()
+        || fraction.is_empty()
+        || whole.len() + fraction.len() > 15
+        || (whole[0] == b'0' && whole.len() > 1)
+    {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in whole.iter().chain(fraction) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    let v = v as f64 / EXACT_POWERS_OF_TEN[fraction.len()];
     Some(if negative { -v } else { v })
 }
 
@@ -719,6 +762,14 @@ mod tests {
             "1e3",
             "1E-3",
             "-12.5e+2",
+            "21.5",
+            "-0.0",
+            "0.1",
+            "1.7976931348623157",
+            "123456789.012345",
+            "12345678.9012345678",
+            "0.000000000000001",
+            "9.99999999999999",
             "\"a\"",
             "\"\"",
             "\"a\\nb\"",
@@ -730,6 +781,25 @@ mod tests {
             let got = build(text).unwrap();
             assert_eq!(got, want, "{text}");
             assert_eq!(got.is_f64(), want.is_f64(), "{text}: same kind of number");
+        }
+    }
+
+    #[test]
+    fn decimals_read_in_one_pass_equal_serde_bit_for_bit() {
+        // Every split of digit strings of 1 to 15 digits, and texts JSON refuses.
+        let digits = "907199254740993";
+        for len in 1..=digits.len() {
+            for point in 1..len {
+                for sign in ["", "-"] {
+                    let text = format!("{sign}{}.{}", &digits[..point], &digits[point..len]);
+                    let fast = small_decimal(text.as_bytes()).expect(&text);
+                    let serde: f64 = serde_json::from_str(&text).unwrap();
+                    assert_eq!(fast.to_bits(), serde.to_bits(), "{text}");
+                }
+            }
+        }
+        for text in ["1.", ".5", "01.5", "1.2.3", "1.5e3", "1234567890.1234567", "1,5", "-"] {
+            assert_eq!(small_decimal(text.as_bytes()), None, "{text}");
         }
     }
 
