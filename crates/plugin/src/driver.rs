@@ -15,6 +15,7 @@ use mqtt_line_core::Line;
 use mqtt_line_core::Secret;
 use mqtt_line_core::{Attempt, Closing, Deliberate, Ended, Event, LineEvent, LinkId};
 
+use crate::deadline::DeadlineTimer;
 use crate::queue::EventQueue;
 use crate::transport::{resolve_credentials, Transport};
 use crate::{logging, now_ns};
@@ -285,10 +286,16 @@ async fn serve(
         Err(_) => return end("internal error".into()),
     }
 
+    let mut timer = DeadlineTimer::new();
     loop {
         let now = Instant::now();
         let Ok((deadline, station_on, renew, unsendable)) = shared.with_line(|l| {
             let unsendable = l.poll_transmit_into_on(id, now, &mut outbuf, now_ns());
+            if !outbuf.is_empty() {
+                // The core's deadlines go on during the write; one of them is the broker
+                // taking the bytes within the reply timeout.
+                l.bytes_pending_on(id, now);
+            }
             crate::edge_files::save(l);
             (
                 l.poll_timeout_on(id),
@@ -305,28 +312,25 @@ async fn serve(
             return end(reason.to_string());
         }
 
+        timer.set(deadline);
         if !outbuf.is_empty() {
-            // The core's deadlines go on during the write; one of them is the broker taking
-            // the bytes within the reply timeout.
-            if shared
-                .with_line(|l| l.bytes_pending_on(id, Instant::now()))
-                .is_err()
-            {
-                return end("internal error".into());
-            }
             let written = {
                 let write = io.write_all(&outbuf);
                 tokio::pin!(write);
                 loop {
-                    let Ok(deadline) = shared.with_line(|l| l.poll_timeout_on(id)) else {
-                        return end("internal error".into());
-                    };
+                    // The write first: it usually completes at once, and the timer is then
+                    // not even looked at.
                     tokio::select! {
+                        biased;
                         written = &mut write => break written,
-                        _ = sleep_until(deadline) => {
+                        _ = timer.fired() => {
                             if let Err(reason) = fire_timers(shared, id) {
                                 return end(reason);
                             }
+                            let Ok(deadline) = shared.with_line(|l| l.poll_timeout_on(id)) else {
+                                return end("internal error".into());
+                            };
+                            timer.set(deadline);
                         }
                     }
                 }
@@ -335,9 +339,13 @@ async fn serve(
                 return end(format!("sending to the broker failed: {e}"));
             }
             outbuf.clear();
-            if shared.with_line(|l| l.flushed_on(id, now_ns())).is_err() {
+            let Ok(deadline) = shared.with_line(|l| {
+                l.flushed_on(id, now_ns());
+                l.poll_timeout_on(id)
+            }) else {
                 return end("internal error".into());
-            }
+            };
+            timer.set(deadline);
         }
         shared.queue.notify_if_pending();
 
@@ -388,7 +396,7 @@ async fn serve(
                     tokio::task::yield_now().await;
                 }
             }
-            _ = sleep_until(deadline), if can_read => {
+            _ = timer.fired(), if can_read => {
                 if let Err(reason) = fire_timers(shared, id) {
                     return end(reason);
                 }
@@ -427,13 +435,6 @@ fn resume_after_pause(shared: &Shared, id: LinkId, since: Instant) -> Result<(),
     shared
         .with_line(|l| l.postpone_on(id, paused))
         .map_err(|_| "internal error".to_string())
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// A clean goodbye: the DISCONNECT the core encoded, then the write side is shut down; bounded

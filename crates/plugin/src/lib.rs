@@ -5,6 +5,7 @@
 //! around the IO-free core of `mqtt-line-core`.
 
 mod convert;
+mod deadline;
 mod driver;
 mod edge_files;
 mod ffi;
