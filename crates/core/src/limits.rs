@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::codec::{ConnAckProperties, Publish, QoS};
 use crate::error::PublishError;
+use crate::routing::FxMap;
 
 /// The server's limits; on 3.1.1 (no properties) the defaults MQTT 5 gives an absent property.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +89,9 @@ impl ServerLimits {
 /// we receive) and ours (topic to alias, for the writes we send).
 #[derive(Debug, Default)]
 pub(crate) struct Aliases {
-    incoming: HashMap<u16, Bytes>,
+    /// Alias numbers from the broker, looked up for every aliased message: the routing tables'
+    /// small hash.
+    incoming: FxMap<u16, Bytes>,
     outgoing: HashMap<Bytes, u16>,
 }
 
