@@ -346,7 +346,7 @@ pub fn write_packet(
 /// The four bytes of a PUBACK without a reason (3.1.1 has none; MQTT 5 leaves out a success
 /// without properties), the packet of every QoS 1 message: written directly, as the codec's
 /// general path cost some 850 instructions for them.
-fn plain_puback(packet: &Packet, protocol: Protocol) -> Option<[u8; 4]> {
+pub(crate) fn plain_puback(packet: &Packet, protocol: Protocol) -> Option<[u8; 4]> {
     let Packet::PubAck(ack) = packet else {
         return None;
     };

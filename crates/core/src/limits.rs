@@ -128,12 +128,12 @@ impl Aliases {
         Ok(())
     }
 
-    /// The PUBLISH to send for `p`: with the server's permission (`maximum` > 0) a topic gets an
-    /// alias on its first write, and later writes send the alias with an empty topic. Once every
-    /// alias is taken, further topics go out in full.
-    pub(crate) fn outgoing(&mut self, mut p: Publish, maximum: u16) -> Publish {
+    /// Makes `p` the PUBLISH to send: with the server's permission (`maximum` > 0) a topic gets
+    /// an alias on its first write, and later writes send the alias with an empty topic. Once
+    /// every alias is taken, further topics go out in full.
+    pub(crate) fn outgoing(&mut self, p: &mut Publish, maximum: u16) {
         if maximum == 0 {
-            return p;
+            return;
         }
         let (alias, known) = match self.outgoing.get(&p.topic) {
             Some(&a) => (a, true),
@@ -142,7 +142,7 @@ impl Aliases {
                 self.outgoing.insert(p.topic.clone(), a);
                 (a, false)
             }
-            None => return p,
+            None => return,
         };
         if known {
             p.topic = Bytes::new();
@@ -150,7 +150,6 @@ impl Aliases {
         p.properties
             .get_or_insert_with(Default::default)
             .topic_alias = Some(alias);
-        p
     }
 
     /// The topic our alias `alias` stands for (a Sparkplug command is recognised by its topic

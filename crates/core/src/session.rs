@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::ack_batch::AckBatch;
 use crate::codec::{
-    packet_name, ConnAck, Connect, ConnectProperties, ConnectReturnCode, Disconnect,
+    packet_name, plain_puback, ConnAck, Connect, ConnectProperties, ConnectReturnCode, Disconnect,
     DisconnectReasonCode, Filter, LastWill, Login, Packet, PingReq, Protocol, PubAck, PubAckReason,
     PubComp, PubRec, PubRecReason, PubRel, Publish, PublishProperties, QoS, RetainForwardRule,
     SubAck, Subscribe, SubscribeReasonCode, Unsubscribe,
@@ -212,6 +212,15 @@ struct Incoming {
 /// One client session. It outlives connections: with clean session off, messages in flight are
 /// sent again after a reconnect, and received messages still waiting for confirmation are not
 /// handed to the line twice when the broker delivers them again.
+/// A packet to write, from [`Session::poll_transmit_bytes`]. It lives for one turn of the
+/// line's transmit loop; boxing the packet would allocate for every packet but PUBACKs.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Transmit {
+    /// A PUBACK without a reason, encoded.
+    PubAck([u8; 4]),
+    Packet(Packet),
+}
+
 #[derive(Debug)]
 pub struct Session {
     phase: Phase,
@@ -525,22 +534,46 @@ impl Session {
 
     /// The next packet to write. A publication gets its topic alias here, as it leaves, so that
     /// one that turns out unsendable frees its alias before the next one is given it.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         if self.ack_batch.holds(&self.outbox, now) {
             return None;
         }
-        let packet = match self.outbox.pop_front()? {
-            Packet::Publish(p) if self.limits.topic_alias_maximum > 0 => {
-                Packet::Publish(self.aliases.outgoing(p, self.limits.topic_alias_maximum))
-            }
-            p => p,
-        };
+        self.take_front(now)
+    }
+
+    /// [`Session::poll_transmit`] as the line writes it: a PUBACK without a reason (every QoS 1
+    /// message's) comes as its four bytes, dropped from the outbox where it lies; moving the
+    /// large packet out through the line's layers cost more than writing it.
+    #[inline]
+    pub(crate) fn poll_transmit_bytes(&mut self, now: Instant) -> Option<Transmit> {
+        if self.ack_batch.holds(&self.outbox, now) {
+            return None;
+        }
+        if let Some(bytes) = plain_puback(self.outbox.front()?, self.protocol) {
+            self.outbox.drain(..1);
+            self.taken(now);
+            return Some(Transmit::PubAck(bytes));
+        }
+        self.take_front(now).map(Transmit::Packet)
+    }
+
+    fn take_front(&mut self, now: Instant) -> Option<Packet> {
+        let mut packet = self.outbox.pop_front()?;
+        if let Packet::Publish(p) = &mut packet {
+            self.aliases.outgoing(p, self.limits.topic_alias_maximum);
+        }
+        self.taken(now);
+        Some(packet)
+    }
+
+    /// The first packet of the outbox was taken to be written at `now`.
+    fn taken(&mut self, now: Instant) {
         if let Some(token) = self.qos0_waiting.remove(&self.transmit_seq) {
             self.sent_qos0.push(token);
         }
         self.transmit_seq += 1;
         self.last_sent = now;
-        Some(packet)
     }
 
     /// The topic of one of our topic aliases on this connection.

@@ -306,6 +306,32 @@ fn the_line_encodes_its_packets_and_reports_an_unsendable_connect() {
     assert!(buf.is_empty(), "nothing of the CONNECT is sent: {buf:?}");
 }
 
+/// A QoS 1 message's PUBACK leaves as the same four bytes with and without Full Debug, which
+/// takes the codec's general path so as to log it.
+#[test]
+fn a_puback_is_the_same_four_bytes_with_and_without_full_debug() {
+    for full_debug in ["no", "yes"] {
+        let mut h = Harness::new(&[("full_debug", full_debug)]);
+        h.station(1, "t");
+        h.line.start(0).unwrap();
+        h.connect();
+        h.events();
+        h.receive("t", b"1", mqtt_line_core::mqtt::QoS::AtLeastOnce, 0x1234);
+        let mut buf = bytes::BytesMut::new();
+        h.line.poll_transmit_into(h.now, &mut buf, 0).unwrap();
+        assert_eq!(
+            &buf[..],
+            [0x40, 0x02, 0x12, 0x34],
+            "full_debug = {full_debug}"
+        );
+        let logged = h
+            .events()
+            .into_iter()
+            .any(|e| matches!(e, Event::Log { text, .. } if text.starts_with("send PUBACK")));
+        assert_eq!(logged, full_debug == "yes", "full_debug = {full_debug}");
+    }
+}
+
 /// Each rule for configurations that are accepted but cannot work as meant, reported by
 /// `check` and by `start`.
 #[test]

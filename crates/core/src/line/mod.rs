@@ -69,7 +69,7 @@ use crate::json_plan::JsonPlan;
 use crate::params::Secret;
 use crate::payload::PayloadSettings;
 use crate::routing::{FxMap, Router};
-use crate::session::{ProtocolError, SessionEvent, Take};
+use crate::session::{ProtocolError, SessionEvent, Take, Transmit};
 use crate::stale::StaleClock;
 use crate::station::{StationCommand, StationParams, StationState};
 use crate::tag::TagAddress;
@@ -756,6 +756,7 @@ impl Line {
     }
 
     /// [`Line::poll_transmit_at`] for connection `id`.
+    #[inline]
     pub fn poll_transmit_at_on(
         &mut self,
         id: LinkId,
@@ -788,11 +789,29 @@ impl Line {
         buf: &mut BytesMut,
         wall_ns: i64,
     ) -> Result<(), Unsendable> {
-        while let Some(packet) = self.poll_transmit_at_on(id, now, wall_ns) {
+        loop {
+            // With Full Debug every packet is logged, so every one takes the general path.
+            let full_debug = self.config.full_debug;
+            let Some(link) = self.link_mut(id) else {
+                return Ok(());
+            };
+            let next = if full_debug {
+                link.session.poll_transmit(now).map(Transmit::Packet)
+            } else {
+                link.session.poll_transmit_bytes(now)
+            };
+            let mut packet = match next {
+                None => return Ok(()),
+                Some(Transmit::PubAck(bytes)) => {
+                    buf.extend_from_slice(&bytes);
+                    continue;
+                }
+                Some(Transmit::Packet(packet)) => packet,
+            };
+            self.stamp_sparkplug(id, &mut packet, wall_ns);
             self.encode(id, &packet, buf)
                 .or_else(|e| self.unsendable_on(id, packet, &e, wall_ns))?;
         }
-        Ok(())
     }
 
     /// The line closes the connection itself (`why`) at `now` (`wall_ns`): encodes what must go
