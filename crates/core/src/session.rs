@@ -209,9 +209,6 @@ struct Incoming {
     confirmed: bool,
 }
 
-/// One client session. It outlives connections: with clean session off, messages in flight are
-/// sent again after a reconnect, and received messages still waiting for confirmation are not
-/// handed to the line twice when the broker delivers them again.
 /// A packet to write, from [`Session::poll_transmit_bytes`]. It lives for one turn of the
 /// line's transmit loop; boxing the packet would allocate for every packet but PUBACKs.
 #[allow(clippy::large_enum_variant)]
@@ -221,6 +218,9 @@ pub(crate) enum Transmit {
     Packet(Packet),
 }
 
+/// One client session. It outlives connections: with clean session off, messages in flight are
+/// sent again after a reconnect, and received messages still waiting for confirmation are not
+/// handed to the line twice when the broker delivers them again.
 #[derive(Debug)]
 pub struct Session {
     phase: Phase,
