@@ -150,6 +150,12 @@ mod tests {
             .collect()
     }
 
+    /// `b` just after one acknowledgement left at `now`: those that follow within WITHIN wait.
+    fn loaded(mut b: AckBatch, now: Instant) -> AckBatch {
+        assert_eq!(take(&mut b, &mut acks(1), now), 1, "the first goes at once");
+        b
+    }
+
     /// Takes what `outbox` releases at `now`, as the session's transmit loop does.
     fn take(b: &mut AckBatch, outbox: &mut VecDeque<Packet>, now: Instant) -> usize {
         let mut n = 0;
@@ -174,9 +180,7 @@ mod tests {
     #[test]
     fn under_load_acks_wait_for_the_count_or_the_clock() {
         let t0 = Instant::now();
-        let mut b = AckBatch::default();
-        let mut out = acks(1);
-        assert_eq!(take(&mut b, &mut out, t0), 1);
+        let mut b = loaded(AckBatch::default(), t0);
         // Dense: held until MOST wait ...
         let mut out = VecDeque::new();
         for k in 1..MOST as u16 {
@@ -200,8 +204,7 @@ mod tests {
     #[test]
     fn another_packet_takes_the_held_acks_with_it() {
         let t0 = Instant::now();
-        let mut b = AckBatch::default();
-        take(&mut b, &mut acks(1), t0);
+        let mut b = loaded(AckBatch::default(), t0);
         let mut out = acks(2);
         assert_eq!(take(&mut b, &mut out, t0), 0);
         out.push_back(Packet::PingReq(crate::codec::PingReq));
@@ -219,8 +222,7 @@ mod tests {
             (Some(100), MOST),
         ] {
             let t0 = Instant::now();
-            let mut b = AckBatch::for_window(window);
-            take(&mut b, &mut acks(1), t0);
+            let mut b = loaded(AckBatch::for_window(window), t0);
             let mut out = VecDeque::new();
             let mut held = 0;
             for k in 1..=8u16 {
@@ -237,8 +239,7 @@ mod tests {
     #[test]
     fn a_flush_sends_what_is_held() {
         let t0 = Instant::now();
-        let mut b = AckBatch::default();
-        take(&mut b, &mut acks(1), t0);
+        let mut b = loaded(AckBatch::default(), t0);
         let mut out = acks(2);
         assert_eq!(take(&mut b, &mut out, t0), 0);
         b.flush();
@@ -250,10 +251,9 @@ mod tests {
     /// clock while the broker waited for them, in `messages` messages.
     fn stalls(window: usize, messages: usize) -> usize {
         let mut now = Instant::now();
-        let mut b = AckBatch::default();
+        let mut b = loaded(AckBatch::default(), now);
         let mut out: VecDeque<Packet> = VecDeque::new();
         let (mut sent, mut unacked, mut stalls) = (0, 0, 0);
-        take(&mut b, &mut acks(1), now);
         while sent < messages {
             if unacked < window {
                 // A message arrives 10 us after the last: load.

@@ -588,6 +588,7 @@ pub fn describe(p: &Packet) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// The direct PUBACK is byte for byte what the codec writes (both protocols, several packet
     /// ids and reasons); a PUBACK with a reason or properties still takes the codec.
@@ -619,8 +620,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
 
     /// The codec writes a string's length in two bytes without checking it: every string of an
     /// outgoing packet longer than that is refused, and the buffer is left as it was.

@@ -756,7 +756,6 @@ impl Line {
     }
 
     /// [`Line::poll_transmit_at`] for connection `id`.
-    #[inline]
     pub fn poll_transmit_at_on(
         &mut self,
         id: LinkId,
