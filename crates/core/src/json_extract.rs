@@ -865,6 +865,9 @@ mod tests {
             r#"{"values":[{"id":"T1","v":1},]}"#,
             r#"{"values":[{"id":"T1","v":1}"#,
             r#"[{"id":"T1"}]"#,
+            // Names that begin or are part of a wanted name, and a wanted name with an escape.
+            r#"{"values":[{"idx":"T1","v":9},{"i":"T2","vv":1,"id":"T2","v":2},{"\u0069d":"T1","v":7}]}"#,
+            r#"{"values":[{"id":"T1\n","v":1},{"id":"T1","v":"\u0031"},{"id":"T1""#,
         ] {
             check(doc, &paths);
         }

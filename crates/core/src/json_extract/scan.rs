@@ -8,7 +8,7 @@
 //! build. Anything else, an error included, answers `None` and the serde-based pass reads the
 //! payload again, so its error texts (with line and column) and its rules stay the only ones.
 
-use super::{selected, take, Found, Node, PathTree};
+use super::{selected, take, Found, ItemKey, Node, PathTree};
 
 /// The bytes that end a run of plain string bytes: a quote, a backslash, a control character.
 /// One look in a table per byte instead of three comparisons.
@@ -227,19 +227,31 @@ impl Scanner<'_, '_, '_> {
             pos + 1
         } else {
             loop {
-                let (key, after) = self.key(pos)?;
+                let (hit, after) = self.item_key(pos, &n.item_keys)?;
                 let value_at = self.colon(after)?;
-                let hit = n.item_keys.iter().find(|k| same(&k.name, key));
-                let end = self.skip(value_at, depth + 1)?;
-                if let Some(hit) = hit {
-                    // A repeated member counts as in a parsed document: the last one.
-                    if let Some(s) = hit.select {
-                        let text = self.text.get(value_at..end).ok_or(Unsure)?;
-                        matched[s] = selected(&n.selects[s], text);
+                // A repeated member counts as in a parsed document: the last one.
+                let end = match hit.and_then(|h| h.select) {
+                    Some(s) => {
+                        let select = &n.selects[s];
+                        match self.plain_string(value_at) {
+                            // The usual selecting value, a string without escapes: scanned
+                            // once and looked up as it lies.
+                            Some((value, end)) => {
+                                matched[s] = select.by_value.get(value).copied();
+                                end
+                            }
+                            None => {
+                                let end = self.skip(value_at, depth + 1)?;
+                                let text = self.text.get(value_at..end).ok_or(Unsure)?;
+                                matched[s] = selected(select, text);
+                                end
+                            }
+                        }
                     }
-                    if let Some(m) = hit.member {
-                        captured[m] = Some((value_at, end));
-                    }
+                    None => self.skip(value_at, depth + 1)?,
+                };
+                if let Some(m) = hit.and_then(|h| h.member) {
+                    captured[m] = Some((value_at, end));
                 }
                 match self.next(end, b'}')? {
                     Some(next) => pos = next,
@@ -293,6 +305,37 @@ impl Scanner<'_, '_, '_> {
             return Err(Unsure);
         }
         Ok(self.ws(at + 1))
+    }
+
+    /// The member name at `at` among an array element's wanted names (`id`, `v`, `t`...), and
+    /// where the name ends. Each wanted name is tried where it would lie, followed by its
+    /// closing quote, before any scan: most members of an element are wanted ones.
+    fn item_key<'k>(&self, at: usize, keys: &'k [ItemKey]) -> Scan<(Option<&'k ItemKey>, usize)> {
+        if self.byte(at)? != b'"' {
+            return Err(Unsure);
+        }
+        let rest = self.bytes.get(at + 1..).unwrap_or_default();
+        let wanted = keys.iter().find(|k| {
+            let name = k.name.as_bytes();
+            rest.get(name.len()) == Some(&b'"') && rest.starts_with(name)
+        });
+        match wanted {
+            Some(k) => Ok((Some(k), at + 2 + k.name.len())),
+            // Not a wanted name (or one written with escapes, which the scan refuses).
+            None => self.key(at).map(|(_, after)| (None, after)),
+        }
+    }
+
+    /// The string at `at` when it is written without escapes: its content and its end.
+    fn plain_string(&self, at: usize) -> Option<(&str, usize)> {
+        if self.bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let close = self.plain_run(at + 1);
+        if self.bytes.get(close) != Some(&b'"') {
+            return None;
+        }
+        Some((self.text.get(at + 1..close)?, close + 1))
     }
 
     /// A member name without escapes at `at`: its text and where it ends.
