@@ -54,9 +54,14 @@ pub fn from_json(v: &Json, ty: ValueType) -> Result<Value, String> {
 
 /// As [`from_json`], given the value's JSON text as written in the payload: a number into a
 /// text tag is that text exactly (`1E3`, `12.50`, digits beyond 64 bits), as the rules promise.
-pub fn from_json_text(v: &Json, text: &str, ty: ValueType) -> Result<Value, String> {
+/// The text is asked for only then: finding it in the payload costs on every value.
+pub fn from_json_text<'t>(
+    v: &Json,
+    text: impl FnOnce() -> &'t str,
+    ty: ValueType,
+) -> Result<Value, String> {
     match v {
-        Json::Number(_) if ty.kind() == ValueKind::Text => Ok(Value::Text(text.to_string())),
+        Json::Number(_) if ty.kind() == ValueKind::Text => Ok(Value::Text(text().to_string())),
         _ => from_json(v, ty),
     }
 }
@@ -191,7 +196,11 @@ mod tests {
         ];
         for (text, ty, want) in rows {
             let v: Json = serde_json::from_str(text).unwrap();
-            assert_eq!(from_json_text(&v, text, ty).ok(), want, "{text} into {ty}");
+            assert_eq!(
+                from_json_text(&v, || text, ty).ok(),
+                want,
+                "{text} into {ty}"
+            );
         }
     }
 

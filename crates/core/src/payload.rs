@@ -139,16 +139,22 @@ impl PayloadSettings {
         } else {
             text.trim()
         };
-        self.valid_quality.iter().any(|v| v.eq_ignore_ascii_case(t))
+        // Written as configured, the usual case, before the letter-by-letter comparison.
+        self.valid_quality
+            .iter()
+            .any(|v| v.as_str() == t || v.eq_ignore_ascii_case(t))
     }
 }
 
 /// The text a quality found in a JSON payload is compared as: a string's content, or the JSON
-/// text of a number or boolean.
-pub fn quality_text<'t>(value: &'t Json, raw: &'t str) -> &'t str {
+/// text of a number or boolean (`raw`, asked for only for a number: a boolean has one way to be
+/// written).
+pub fn quality_text<'t>(value: &'t Json, raw: impl FnOnce() -> &'t str) -> &'t str {
     match value {
         Json::String(s) => s,
-        _ => raw,
+        Json::Bool(true) => "true",
+        Json::Bool(false) => "false",
+        _ => raw(),
     }
 }
 
@@ -327,6 +333,30 @@ mod tests {
                 "{e}"
             );
             assert!(e.contains("field position"), "{e}");
+        }
+    }
+
+    #[test]
+    fn json_qualities_compare_as_their_text() {
+        let s = settings(
+            &[("payload_type", "JSON")],
+            &[("quality_field", "q"), ("valid_quality", "true, 192, Good")],
+        );
+        // (the quality's JSON text, valid)
+        let rows = [
+            ("true", true),
+            ("false", false),
+            ("\"TRUE\"", true),
+            ("\" good \"", true),
+            ("\"bad\"", false),
+            ("192", true),
+            ("192.0", false),
+            ("1", false),
+        ];
+        for (text, valid) in rows {
+            let value: Json = serde_json::from_str(text).unwrap();
+            let q = quality_text(&value, || text);
+            assert_eq!(s.is_valid_quality(q), valid, "{text}");
         }
     }
 

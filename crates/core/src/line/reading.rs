@@ -128,7 +128,7 @@ impl Line {
             }
             // The quality field's position, and its text when the item has it.
             let quality = item.quality.map(|at| {
-                let q = found(Some(at)).map(|f| payload::quality_text(&f.value, text_of(f)));
+                let q = found(Some(at)).map(|f| payload::quality_text(&f.value, || text_of(f)));
                 (at, q)
             });
             let value = match (value_found, quality) {
@@ -156,14 +156,13 @@ impl Line {
                     None
                 }
                 (Some(f), _) => {
-                    let text = text_of(f);
-                    match json_value::from_json_text(&f.value, text, self.tags[t].ty) {
+                    match json_value::from_json_text(&f.value, || text_of(f), self.tags[t].ty) {
                         Ok(v) => Some(v),
                         Err(reason) => {
                             let why = format!(
                                 "{} = {}: {reason}",
                                 self.tags[t].address,
-                                payload::shorten(text)
+                                payload::shorten(text_of(f))
                             );
                             self.warn_invalid(t, &why);
                             None

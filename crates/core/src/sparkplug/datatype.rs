@@ -200,7 +200,7 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
         return from_json(&json, ty);
     }
     let text = text.unwrap_or_else(|| json.to_string());
-    from_json_text(&json, &text, ty)
+    from_json_text(&json, || &text, ty)
 }
 
 /// A DateTime (ms since the epoch) into a time tag as that instant, into a text tag as RFC 3339,
@@ -214,8 +214,8 @@ fn date_time(ms: u64, ty: ValueType) -> Result<Value, String> {
         ValueKind::AbsTime => Ok(Value::AbsTime(ns)),
         ValueKind::Text => Ok(Value::Text(format_time_ns(ns))),
         _ => {
-            let json = Json::from(ms);
-            from_json_text(&json, &ms.to_string(), ty)
+            let (json, text) = (Json::from(ms), ms.to_string());
+            from_json_text(&json, || &text, ty)
         }
     }
 }
