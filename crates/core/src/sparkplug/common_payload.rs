@@ -16,7 +16,10 @@ const LEN: u8 = 2;
 const FIXED32: u8 = 5;
 
 /// The payload of `bytes` when it has the common form (see the module's text), as prost would
-/// decode it; else `None`.
+/// decode it; else `None`. Never inlined: once per message, a call costs nothing, and in its
+/// own function the per-metric code keeps the inlining measured for it (inlined into its
+/// caller, the compiler stopped inlining the metric's drops: +5 % per NDATA).
+#[inline(never)]
 pub(crate) fn decode(bytes: &[u8]) -> Option<Payload> {
     let mut payload = Payload::default();
     // As payload::decode_plain does, room for the metrics up front.
@@ -52,16 +55,28 @@ fn metric(bytes: &[u8], m: &mut Metric) -> Option<()> {
             (5, VARINT) => m.is_historical = Some(r.varint()? != 0),
             (6, VARINT) => m.is_transient = Some(r.varint()? != 0),
             (7, VARINT) => m.is_null = Some(r.varint()? != 0),
-            (10, VARINT) => m.value = Some(MetricValue::Int(r.varint()? as u32)),
-            (11, VARINT) => m.value = Some(MetricValue::Long(r.varint()?)),
-            (12, FIXED32) => m.value = Some(MetricValue::Float(f32::from_le_bytes(r.fixed()?))),
-            (13, FIXED64) => m.value = Some(MetricValue::Double(f64::from_le_bytes(r.fixed()?))),
-            (14, VARINT) => m.value = Some(MetricValue::Boolean(r.varint()? != 0)),
-            (15, LEN) => m.value = Some(MetricValue::String(text(r.len_delimited()?)?)),
+            (10, VARINT) => set_value(m, MetricValue::Int(r.varint()? as u32)),
+            (11, VARINT) => set_value(m, MetricValue::Long(r.varint()?)),
+            (12, FIXED32) => set_value(m, MetricValue::Float(f32::from_le_bytes(r.fixed()?))),
+            (13, FIXED64) => set_value(m, MetricValue::Double(f64::from_le_bytes(r.fixed()?))),
+            (14, VARINT) => set_value(m, MetricValue::Boolean(r.varint()? != 0)),
+            (15, LEN) => set_value(m, MetricValue::String(text(r.len_delimited()?)?)),
             _ => return None,
         }
     }
     Some(())
+}
+
+/// The metric's value; a later one replaces an earlier. The first, the usual case, replaces
+/// nothing: its empty slot is left without a drop, which the compiler otherwise calls out of
+/// line for every metric (measured: 18 instructions a metric).
+fn set_value(m: &mut Metric, value: MetricValue) {
+    if m.value.is_none() {
+        // Forgetting `None` leaks nothing.
+        std::mem::forget(m.value.replace(value));
+    } else {
+        m.value = Some(value);
+    }
 }
 
 fn text(bytes: &[u8]) -> Option<String> {

@@ -90,7 +90,10 @@ impl MetricTable {
 
     /// The input tags of `station` that take definition `def` (an index from
     /// [`MetricTable::resolve_index`]), looked up by `find` the first time; `find` again for
-    /// another station than the first one asked for.
+    /// another station than the first one asked for. Inlined: it is a few instructions per
+    /// metric, and a call cost as much (left to itself, the compiler decides by where the
+    /// crate's code happens to be cut into units).
+    #[inline]
     pub(crate) fn tags_of<'a>(
         &'a self,
         def: usize,
