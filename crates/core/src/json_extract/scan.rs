@@ -317,7 +317,8 @@ impl Scanner<'_, '_, '_> {
         let rest = self.bytes.get(at + 1..).unwrap_or_default();
         let wanted = keys.iter().find(|k| {
             let name = k.name.as_bytes();
-            rest.get(name.len()) == Some(&b'"') && rest.starts_with(name)
+            rest.get(name.len()) == Some(&b'"')
+                && rest.get(..name.len()).is_some_and(|r| same_bytes(r, name))
         });
         match wanted {
             Some(k) => Ok((Some(k), at + 2 + k.name.len())),
@@ -476,9 +477,13 @@ impl Scanner<'_, '_, '_> {
 /// Whether two member names are the same: short names byte by byte, where a library
 /// comparison's call cost more than the comparison.
 fn same(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len()
         && if a.len() <= 4 {
-            a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+            a.iter().zip(b).all(|(x, y)| x == y)
         } else {
             a == b
         }
