@@ -94,6 +94,15 @@ impl Found {
             .unwrap_or_default()
     }
 
+    /// Takes a string value out (leaving `null`; empty for any other value): [`Found::text`]
+    /// still finds its text.
+    pub fn take_string(&mut self) -> String {
+        match std::mem::take(&mut self.value) {
+            Json::String(s) => s,
+            _ => String::new(),
+        }
+    }
+
     /// [`Found::text`] for a payload already known to be UTF-8: no second check of its bytes.
     pub fn text_in<'p>(&self, payload: &'p str) -> &'p str {
         payload.get(self.span.clone()).unwrap_or_default()

@@ -394,3 +394,53 @@ fn numbers_into_text_tags_keep_their_json_text() {
         assert_eq!(&value, want, "JA={address} into {ty}");
     }
 }
+
+/// A JSON string into a text tag is its content; an address read by several tags gives each
+/// of them the value (a text tag takes the string out of what was extracted: the other tags
+/// must still see theirs).
+#[test]
+fn strings_reach_every_tag_that_reads_them() {
+    use ValueType::*;
+    // Each row: JA address, type, the value the tag must get (None: invalid).
+    let rows: Vec<(&str, ValueType, Option<Value>)> = vec![
+        ("s", TxtI, text("12")),
+        ("s", TxtO, text("12")),
+        ("s", Ci, Some(Value::Int(12))),
+        ("s", TxtI, text("12")),
+        ("esc", TxtI, text("a\"b\n")),
+        ("list[1]", TxtI, text("x")),
+        ("word", Ci, None),
+        ("word", TxtI, text("north")),
+    ];
+    let body = br#"{"s":"12","esc":"a\"b\n","list":["x"],"word":"north"}"#;
+    let mut h = Harness::new(&[]);
+    h.line
+        .add_station(StationId(1), "dev", "up", [("payload_type", "JSON")])
+        .unwrap();
+    for (k, (address, ty, _)) in rows.iter().enumerate() {
+        h.line
+            .add_tag(
+                StationId(1),
+                TagId(k as u64 + 1),
+                &format!("t{k}"),
+                &format!("JA={address}"),
+                *ty,
+                None,
+            )
+            .unwrap();
+    }
+    h.line.start(0).unwrap();
+    h.connect();
+    h.events();
+    for round in 0..2 {
+        let got = values(&h.receive("up", body, QoS::AtMostOnce, 0));
+        for (k, (address, ty, want)) in rows.iter().enumerate() {
+            let value = got
+                .iter()
+                .find(|v| v.0 == k as u64 + 1)
+                .map(|v| v.1.clone())
+                .unwrap_or_else(|| panic!("no value for JA={address}"));
+            assert_eq!(&value, want, "JA={address} into {ty}, message {round}");
+        }
+    }
+}

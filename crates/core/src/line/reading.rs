@@ -13,11 +13,12 @@ use crate::config::PayloadType;
 use crate::csv;
 use crate::event::{Event, LogLevel, FLAG_TIME_FROM_PAYLOAD};
 use crate::ids::StationIndex;
+use crate::json_extract::Found;
 use crate::json_path::JsonPath;
 use crate::json_value;
 use crate::payload::{self, PayloadError, PayloadSettings, Stamp};
 use crate::tag::TagAddress;
-use crate::value::Value;
+use crate::value::{Value, ValueKind};
 
 impl Line {
     /// Reads `body` (the payload, inflated when it was gzip) into the station's JA= or CSV=
@@ -78,8 +79,7 @@ impl Line {
             self.invalidate_payload_tags(i, wall_ns, flags);
             return (wall_ns, flags);
         }
-        let found = |slot: Option<usize>| slot.and_then(|s| values.get(s)).and_then(Option::as_ref);
-        let text_of = |f: &crate::json_extract::Found| match body_text {
+        let text_of = |f: &Found| match body_text {
             Some(t) => f.text_in(t),
             None => f.text(body),
         };
@@ -89,7 +89,7 @@ impl Line {
                 &st.payload,
                 "time field",
                 field,
-                found(plan.time).map(|f| &f.value),
+                found(&values, plan.time).map(|f| &f.value),
             );
             if let Some(ns) = time_or_warn(st, TimeOf::Message, topic, stamp, &mut self.events) {
                 time_ns = ns;
@@ -103,7 +103,8 @@ impl Line {
                 continue;
             }
             let item = plan.items.get(slot).copied().unwrap_or_default();
-            let value_found = found(Some(slot));
+            let value_slot = slot;
+            let value_found = found(&values, Some(slot));
             slot += 1;
             let (mut tag_time, mut tag_flags) = (time_ns, flags);
             // A missing item is warned about once, below, not for its time as well.
@@ -113,7 +114,7 @@ impl Line {
                     &st.payload,
                     "item time field",
                     &ItemField(plan.item_path(at)),
-                    found(Some(at)).map(|f| &f.value),
+                    found(&values, Some(at)).map(|f| &f.value),
                 );
                 if let Some(ns) = time_or_warn(
                     st,
@@ -128,7 +129,8 @@ impl Line {
             }
             // The quality field's position, and its text when the item has it.
             let quality = item.quality.map(|at| {
-                let q = found(Some(at)).map(|f| payload::quality_text(&f.value, || text_of(f)));
+                let q = found(&values, Some(at))
+                    .map(|f| payload::quality_text(&f.value, || text_of(f)));
                 (at, q)
             });
             let value = match (value_found, quality) {
@@ -156,13 +158,27 @@ impl Line {
                     None
                 }
                 (Some(f), _) => {
-                    match json_value::from_json_text(&f.value, || text_of(f), self.tags[t].ty) {
+                    let ty = self.tags[t].ty;
+                    let read = match &f.value {
+                        // The value's slot is this tag's alone: a string moves into a text tag
+                        // instead of being copied.
+                        Json::String(_) if ty.kind() == ValueKind::Text => {
+                            let taken = values.get_mut(value_slot).and_then(Option::as_mut);
+                            Ok(Value::Text(
+                                taken.map(Found::take_string).unwrap_or_default(),
+                            ))
+                        }
+                        v => json_value::from_json_text(v, || text_of(f), ty),
+                    };
+                    match read {
                         Ok(v) => Some(v),
                         Err(reason) => {
                             let why = format!(
                                 "{} = {}: {reason}",
                                 self.tags[t].address,
-                                payload::shorten(text_of(f))
+                                payload::shorten(
+                                    found(&values, Some(value_slot)).map_or("", text_of)
+                                )
                             );
                             self.warn_invalid(t, &why);
                             None
@@ -330,4 +346,9 @@ fn time_field_name(settings: &PayloadSettings) -> String {
         (None, Some(at)) => format!("time field at position {}", at + 1),
         (None, None) => "time field".into(),
     }
+}
+
+/// The value extracted into `slot`, if the payload had it.
+fn found(values: &[Option<Found>], slot: Option<usize>) -> Option<&Found> {
+    slot.and_then(|s| values.get(s)).and_then(Option::as_ref)
 }
