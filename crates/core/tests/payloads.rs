@@ -365,6 +365,13 @@ fn numbers_into_text_tags_keep_their_json_text() {
     ];
     let body = br#"{"big": 12345678901234567890123, "exp":1E3, "frac" :  12.50 ,
         "neg":-0.0, "deep": {"list": [1, 7.10e-3]}}"#;
+    let mut h = json_station(&rows);
+    check_rows(&mut h, body, &rows, "");
+}
+
+/// A line with one JSON station on topic `up` and a tag `JA=<address>` of each row's type, ids
+/// from 1 in row order; connected.
+fn json_station(rows: &[(&str, ValueType, Option<Value>)]) -> Harness {
     let mut h = Harness::new(&[]);
     h.line
         .add_station(StationId(1), "dev", "up", [("payload_type", "JSON")])
@@ -384,6 +391,11 @@ fn numbers_into_text_tags_keep_their_json_text() {
     h.line.start(0).unwrap();
     h.connect();
     h.events();
+    h
+}
+
+/// Receives `body` on `up` and checks that each row's tag got the row's value.
+fn check_rows(h: &mut Harness, body: &[u8], rows: &[(&str, ValueType, Option<Value>)], what: &str) {
     let got = values(&h.receive("up", body, QoS::AtMostOnce, 0));
     for (k, (address, ty, want)) in rows.iter().enumerate() {
         let value = got
@@ -391,7 +403,7 @@ fn numbers_into_text_tags_keep_their_json_text() {
             .find(|v| v.0 == k as u64 + 1)
             .map(|v| v.1.clone())
             .unwrap_or_else(|| panic!("no value for JA={address}"));
-        assert_eq!(&value, want, "JA={address} into {ty}");
+        assert_eq!(&value, want, "JA={address} into {ty}{what}");
     }
 }
 
@@ -413,34 +425,8 @@ fn strings_reach_every_tag_that_reads_them() {
         ("word", TxtI, text("north")),
     ];
     let body = br#"{"s":"12","esc":"a\"b\n","list":["x"],"word":"north"}"#;
-    let mut h = Harness::new(&[]);
-    h.line
-        .add_station(StationId(1), "dev", "up", [("payload_type", "JSON")])
-        .unwrap();
-    for (k, (address, ty, _)) in rows.iter().enumerate() {
-        h.line
-            .add_tag(
-                StationId(1),
-                TagId(k as u64 + 1),
-                &format!("t{k}"),
-                &format!("JA={address}"),
-                *ty,
-                None,
-            )
-            .unwrap();
-    }
-    h.line.start(0).unwrap();
-    h.connect();
-    h.events();
+    let mut h = json_station(&rows);
     for round in 0..2 {
-        let got = values(&h.receive("up", body, QoS::AtMostOnce, 0));
-        for (k, (address, ty, want)) in rows.iter().enumerate() {
-            let value = got
-                .iter()
-                .find(|v| v.0 == k as u64 + 1)
-                .map(|v| v.1.clone())
-                .unwrap_or_else(|| panic!("no value for JA={address}"));
-            assert_eq!(&value, want, "JA={address} into {ty}, message {round}");
-        }
+        check_rows(&mut h, body, &rows, &format!(", message {round}"));
     }
 }
