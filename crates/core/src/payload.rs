@@ -147,8 +147,8 @@ impl PayloadSettings {
 }
 
 /// The text a quality found in a JSON payload is compared as: a string's content, or the JSON
-/// text of a number or boolean (`raw`, asked for only for a number: a boolean has one way to be
-/// written).
+/// text of any other value (`raw`, asked for only when the value is neither a string nor a
+/// boolean: a boolean has one way to be written).
 pub fn quality_text<'t>(value: &'t Json, raw: impl FnOnce() -> &'t str) -> &'t str {
     match value {
         Json::String(s) => s,
