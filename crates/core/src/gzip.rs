@@ -81,13 +81,20 @@ pub fn inflate(
             Encoding::Gzip => Err(GzipError::NotGzip),
         };
     }
+    inflate_gzip(payload, limit).map(Cow::Owned)
+}
+
+/// Inflates a gzip payload. Its own function: the 16 KB buffer on its stack would otherwise be
+/// reserved (and its pages probed) for every payload, gzip or not.
+#[inline(never)]
+fn inflate_gzip(payload: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
     let cap = limit.saturating_add(1);
     let mut decoder = MultiGzDecoder::new(payload);
     let mut out: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let n = match decoder.read(&mut chunk) {
-            Ok(0) => return Ok(Cow::Owned(out)),
+            Ok(0) => return Ok(out),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Err(GzipError::Truncated {
