@@ -19,7 +19,6 @@
 //! change number handling for every crate of the workspace).
 
 use std::fmt;
-use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -28,7 +27,11 @@ use serde_json::Value as Json;
 use crate::json_path::{JsonPath, Step};
 use crate::routing::FxMap;
 
+mod found;
 mod scan;
+
+use found::Held;
+pub use found::{Found, View};
 
 /// The addresses of one station as a tree of steps; slot `i` is the `i`-th address.
 #[derive(Debug, Default, Clone)]
@@ -76,37 +79,6 @@ struct ItemKey {
 struct Select {
     key: Box<str>,
     by_value: FxMap<Box<str>, usize>,
-}
-
-/// The value at one address, and where its JSON text is in the payload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Found {
-    pub value: Json,
-    span: Range<usize>,
-}
-
-impl Found {
-    /// The value's JSON text as written in `payload` (the one it was extracted from).
-    pub fn text<'p>(&self, payload: &'p [u8]) -> &'p str {
-        payload
-            .get(self.span.clone())
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or_default()
-    }
-
-    /// Takes a string value out (leaving `null`; empty for any other value): [`Found::text`]
-    /// still finds its text.
-    pub fn take_string(&mut self) -> String {
-        match std::mem::take(&mut self.value) {
-            Json::String(s) => s,
-            _ => String::new(),
-        }
-    }
-
-    /// [`Found::text`] for a payload already known to be UTF-8: no second check of its bytes.
-    pub fn text_in<'p>(&self, payload: &'p str) -> &'p str {
-        payload.get(self.span.clone()).unwrap_or_default()
-    }
 }
 
 impl PathTree {
@@ -312,12 +284,9 @@ fn take(
     base: usize,
     out: &mut [Option<Found>],
 ) -> Result<(), serde_json::Error> {
-    let value = build(text)?;
+    let held = hold(text)?;
     let start = (text.as_ptr() as usize).wrapping_sub(base);
-    let found = Found {
-        value,
-        span: start..start + text.len(),
-    };
+    let found = Found::new(held, start..start + text.len());
     if let Some((&last, others)) = here.split_last() {
         for &s in others {
             out[s] = Some(found.clone());
@@ -348,29 +317,28 @@ fn below_text(
     .deserialize(&mut inner)
 }
 
-/// Builds the value of a JSON text that the deserializer has just checked. Scalars, the common
-/// case, take a short way instead of a second full parse.
-fn build(text: &str) -> Result<Json, serde_json::Error> {
+/// Keeps the value of a JSON text that the deserializer has just checked: the usual scalars as
+/// read (their JSON is made only if a reader asks), anything else built now.
+fn hold(text: &str) -> Result<Held, serde_json::Error> {
+    let built = |j: Json| Held::Built(Box::new(j));
     match text.as_bytes().first() {
         // A checked string without escapes is its bytes between the quotes.
-        Some(b'"') if !has_backslash(text) && text.len() >= 2 => {
-            Ok(Json::String(text[1..text.len() - 1].to_string()))
-        }
+        Some(b'"') if !has_backslash(text) && text.len() >= 2 => Ok(Held::Plain),
         Some(b'-' | b'0'..=b'9') => {
             let bytes = text.as_bytes();
             if let Some(i) = small_integer(bytes) {
-                Ok(Json::from(i))
-            } else if let Some(n) = small_decimal(bytes).and_then(serde_json::Number::from_f64) {
-                Ok(Json::Number(n))
+                Ok(Held::Int(i))
+            } else if let Some(f) = small_decimal(bytes).filter(|f| f.is_finite()) {
+                Ok(Held::Float(f))
             } else {
-                text.parse().map(Json::Number)
+                text.parse().map(|n| built(Json::Number(n)))
             }
         }
         _ => match text {
-            "true" => Ok(Json::Bool(true)),
-            "false" => Ok(Json::Bool(false)),
-            "null" => Ok(Json::Null),
-            _ => serde_json::from_str(text),
+            "true" => Ok(Held::Bool(true)),
+            "false" => Ok(Held::Bool(false)),
+            "null" => Ok(Held::Null),
+            _ => serde_json::from_str(text).map(built),
         },
     }
 }
@@ -736,6 +704,12 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_, 'de> {
 mod tests {
     use super::*;
 
+    /// The value of `text` as the line would build it when asked.
+    fn build(text: &str) -> Json {
+        let found = Found::new(hold(text).unwrap(), 0..text.len());
+        found.json(text.as_bytes()).into_owned()
+    }
+
     fn check(doc: &str, paths: &[&str]) {
         let parsed: Vec<JsonPath> = paths.iter().map(|p| JsonPath::parse(p).unwrap()).collect();
         let tree = PathTree::new(&parsed);
@@ -745,13 +719,17 @@ mod tests {
             (Ok(()), Ok(full)) => {
                 for (p, got) in parsed.iter().zip(&out) {
                     assert_eq!(
-                        got.as_ref().map(|f| &f.value),
-                        p.find(&full),
+                        got.as_ref().map(|f| f.json(doc.as_bytes()).into_owned()),
+                        p.find(&full).cloned(),
                         "{p} in {doc}"
                     );
                     if let Some(f) = got {
                         let again: Json = serde_json::from_str(f.text(doc.as_bytes())).unwrap();
-                        assert_eq!(again, f.value, "{p} in {doc}: the text is the value's");
+                        assert_eq!(
+                            again,
+                            *f.json(doc.as_bytes()),
+                            "{p} in {doc}: the text is the value's"
+                        );
                     }
                 }
             }
@@ -797,9 +775,53 @@ mod tests {
             "null",
         ] {
             let want: Json = serde_json::from_str(text).unwrap();
-            let got = build(text).unwrap();
+            let got = build(text);
             assert_eq!(got, want, "{text}");
             assert_eq!(got.is_f64(), want.is_f64(), "{text}: same kind of number");
+        }
+    }
+
+    /// A value kept as read (no JSON made of it) becomes the same tag value, or the same
+    /// warning, as its parsed JSON, for every tag type.
+    #[test]
+    fn values_kept_as_read_convert_as_their_json() {
+        use crate::json_value::from_json_text;
+        use crate::value::ValueType;
+        for text in [
+            "0",
+            "-7",
+            "1",
+            "2",
+            "3",
+            "123456789012345678",
+            "-0",
+            "21.5",
+            "-0.125",
+            "12.50",
+            "1.0",
+            "1e3",
+            "18446744073709551616",
+            "\"868300000\"",
+            "\" 23.5 \"",
+            "\"true\"",
+            "\"2026-11-23T10:00:00.123Z\"",
+            "\"a\\nb\"",
+            "\"\"",
+            "true",
+            "false",
+            "null",
+            "{\"a\":1}",
+            "[1,2]",
+        ] {
+            let kept = Found::new(hold(text).unwrap(), 0..text.len());
+            let json: Json = serde_json::from_str(text).unwrap();
+            for ty in ValueType::ALL {
+                assert_eq!(
+                    from_json_text(&kept.view(text.as_bytes()), || text, ty),
+                    from_json_text(&View::from(&json), || text, ty),
+                    "{text} into {ty}"
+                );
+            }
         }
     }
 

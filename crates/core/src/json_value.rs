@@ -3,27 +3,23 @@
 
 use serde_json::Value as Json;
 
+use crate::json_extract::View;
 use crate::value::{Value, ValueKind, ValueType};
 
 /// Largest integer a float holds exactly (2^53).
 const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
 
 pub fn from_json(v: &Json, ty: ValueType) -> Result<Value, String> {
-    match (v, ty.kind()) {
-        (Json::Null, _) => Err("the value is null".into()),
-        (Json::Object(_) | Json::Array(_), ValueKind::Text) => Ok(Value::Text(v.to_string())),
-        (Json::Object(_), _) => Err("an object only fits a text tag".into()),
-        (Json::Array(_), _) => Err("an array only fits a text tag".into()),
-        (Json::String(s), _) => Value::parse(s, ty),
-        (Json::Bool(b), ValueKind::Bool) => Ok(Value::Bool(*b)),
-        (Json::Bool(b), ValueKind::Int) => Ok(Value::Int(i64::from(*b))),
-        (Json::Bool(b), ValueKind::Float) => Ok(Value::Float(f64::from(u8::from(*b)))),
-        (Json::Bool(b), ValueKind::Quad) => Ok(Value::Quad(if *b { 2 } else { 1 })),
-        (Json::Bool(b), ValueKind::Text) => Ok(Value::Text(b.to_string())),
-        (Json::Bool(_), _) => Err("a boolean does not fit a time tag".into()),
-        (Json::Number(n), kind) => {
+    let kind = ty.kind();
+    match v {
+        Json::Object(_) | Json::Array(_) if kind == ValueKind::Text => {
+            Ok(Value::Text(v.to_string()))
+        }
+        Json::Object(_) => Err("an object only fits a text tag".into()),
+        Json::Array(_) => Err("an array only fits a text tag".into()),
+        Json::Number(n) => {
             if let Some(i) = n.as_i64() {
-                return from_integer(i, n, ty, kind);
+                return from_integer(i, ty, kind);
             }
             if n.as_u64().is_some() {
                 // Above i64::MAX: a double holds it only approximately, no signed 64-bit
@@ -36,42 +32,55 @@ pub fn from_json(v: &Json, ty: ValueType) -> Result<Value, String> {
                     _ => Err(format!("{n} is beyond the range of a 64-bit integer")),
                 };
             }
-            let f = n.as_f64().ok_or("not a number")?;
-            match kind {
-                ValueKind::Float => Ok(Value::Float(f)),
-                ValueKind::RelTime => Ok(Value::RelTime(f)),
-                ValueKind::Text => Ok(Value::Text(n.to_string())),
-                ValueKind::Int if f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INT => {
-                    Ok(Value::Int(f as i64))
-                }
-                ValueKind::Int => Err(format!("{n} is not a whole number")),
-                ValueKind::AbsTime => seconds_to_time(f),
-                ValueKind::Bool | ValueKind::Quad => Value::parse(&n.to_string(), ty),
-            }
+            from_float(n.as_f64().ok_or("not a number")?, ty, kind)
         }
+        Json::String(_) | Json::Bool(_) | Json::Null => from_scalar(View::from(v), ty),
     }
 }
 
 /// As [`from_json`], given the value's JSON text as written in the payload: a number into a
 /// text tag is that text exactly (`1E3`, `12.50`, digits beyond 64 bits), as the rules promise.
-/// The text is asked for only then: finding it in the payload costs on every value.
+/// The text is asked for only then: finding it in the payload costs on every value. A scalar
+/// found in a payload is read as it was found, without a JSON value made of it.
 pub fn from_json_text<'t>(
-    v: &Json,
+    v: &View<'_>,
     text: impl FnOnce() -> &'t str,
     ty: ValueType,
 ) -> Result<Value, String> {
-    match v {
-        Json::Number(_) if ty.kind() == ValueKind::Text => Ok(Value::Text(text().to_string())),
-        _ => from_json(v, ty),
+    match *v {
+        View::Int(_) | View::Float(_) | View::Json(Json::Number(_))
+            if ty.kind() == ValueKind::Text =>
+        {
+            Ok(Value::Text(text().to_string()))
+        }
+        View::Json(j) => from_json(j, ty),
+        scalar => from_scalar(scalar, ty),
     }
 }
 
-fn from_integer(
-    i: i64,
-    n: &serde_json::Number,
-    ty: ValueType,
-    kind: ValueKind,
-) -> Result<Value, String> {
+/// A value that is neither an object, an array nor a number beyond 64 bits.
+fn from_scalar(v: View<'_>, ty: ValueType) -> Result<Value, String> {
+    let kind = ty.kind();
+    match v {
+        View::Null => Err("the value is null".into()),
+        View::Str(s) => Value::parse(s, ty),
+        View::Bool(b) => match kind {
+            ValueKind::Bool => Ok(Value::Bool(b)),
+            ValueKind::Int => Ok(Value::Int(i64::from(b))),
+            ValueKind::Float => Ok(Value::Float(f64::from(u8::from(b)))),
+            ValueKind::Quad => Ok(Value::Quad(if b { 2 } else { 1 })),
+            ValueKind::Text => Ok(Value::Text(b.to_string())),
+            ValueKind::AbsTime | ValueKind::RelTime => {
+                Err("a boolean does not fit a time tag".into())
+            }
+        },
+        View::Int(i) => from_integer(i, ty, kind),
+        View::Float(f) => from_float(f, ty, kind),
+        View::Json(j) => from_json(j, ty),
+    }
+}
+
+fn from_integer(i: i64, ty: ValueType, kind: ValueKind) -> Result<Value, String> {
     match kind {
         ValueKind::Int => Ok(Value::Int(i)),
         ValueKind::Float | ValueKind::RelTime if i.unsigned_abs() > 1u64 << 53 => Err(format!(
@@ -79,12 +88,29 @@ fn from_integer(
         )),
         ValueKind::Float => Ok(Value::Float(i as f64)),
         ValueKind::RelTime => Ok(Value::RelTime(i as f64)),
-        ValueKind::Text => Ok(Value::Text(n.to_string())),
+        ValueKind::Text => Ok(Value::Text(i.to_string())),
         ValueKind::AbsTime => seconds_to_time(i as f64),
         // As the text of the number would be read (docs/parameters.md), without making it.
         ValueKind::Bool if i == 0 || i == 1 => Ok(Value::Bool(i == 1)),
         ValueKind::Quad if (0..=3).contains(&i) => Ok(Value::Quad(i as u8)),
         ValueKind::Bool | ValueKind::Quad => Value::parse(&i.to_string(), ty),
+    }
+}
+
+/// A number that is not a whole number of 64 bits (`f` is finite: JSON has no other).
+fn from_float(f: f64, ty: ValueType, kind: ValueKind) -> Result<Value, String> {
+    // Written as a JSON document writes it (`1e21`, not Rust's `1000000000000000000000`).
+    let text = || serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string());
+    match kind {
+        ValueKind::Float => Ok(Value::Float(f)),
+        ValueKind::RelTime => Ok(Value::RelTime(f)),
+        ValueKind::Text => Ok(Value::Text(text())),
+        ValueKind::Int if f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INT => {
+            Ok(Value::Int(f as i64))
+        }
+        ValueKind::Int => Err(format!("{} is not a whole number", text())),
+        ValueKind::AbsTime => seconds_to_time(f),
+        ValueKind::Bool | ValueKind::Quad => Value::parse(&text(), ty),
     }
 }
 
@@ -197,7 +223,7 @@ mod tests {
         for (text, ty, want) in rows {
             let v: Json = serde_json::from_str(text).unwrap();
             assert_eq!(
-                from_json_text(&v, || text, ty).ok(),
+                from_json_text(&View::from(&v), || text, ty).ok(),
                 want,
                 "{text} into {ty}"
             );

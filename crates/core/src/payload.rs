@@ -8,6 +8,7 @@ use crate::config::LineConfig;
 use crate::csv::CsvError;
 use crate::error::ConfigError;
 use crate::gzip::GzipError;
+use crate::json_extract::View;
 use crate::json_path::JsonPath;
 use crate::payload_params::{
     field_position, valid_qualities, PayloadType, DEFAULT_CSV_SEPARATOR, DEFAULT_TIME_MASK,
@@ -149,11 +150,12 @@ impl PayloadSettings {
 /// The text a quality found in a JSON payload is compared as: a string's content, or the JSON
 /// text of any other value (`raw`, asked for only when the value is neither a string nor a
 /// boolean: a boolean has one way to be written).
-pub fn quality_text<'t>(value: &'t Json, raw: impl FnOnce() -> &'t str) -> &'t str {
+pub fn quality_text<'t>(value: View<'t>, raw: impl FnOnce() -> &'t str) -> &'t str {
     match value {
-        Json::String(s) => s,
-        Json::Bool(true) => "true",
-        Json::Bool(false) => "false",
+        View::Str(s) => s,
+        View::Json(Json::String(s)) => s,
+        View::Bool(true) | View::Json(Json::Bool(true)) => "true",
+        View::Bool(false) | View::Json(Json::Bool(false)) => "false",
         _ => raw(),
     }
 }
@@ -211,16 +213,20 @@ pub fn stamp_at(
     settings: &PayloadSettings,
     what: &str,
     field: &dyn std::fmt::Display,
-    value: Option<&Json>,
+    value: Option<View<'_>>,
 ) -> Stamp {
     let Some(value) = value else {
         return Stamp::Missing;
     };
-    match settings.time_mask.read(value, settings.zone) {
+    let read = match value {
+        View::Str(s) => settings.time_mask.read_text(s, settings.zone),
+        other => settings.time_mask.read(&other.to_json(), settings.zone),
+    };
+    match read {
         Ok(ns) => Stamp::Payload(ns),
         Err(reason) => Stamp::Unreadable(format!(
             "{what} '{field}' = {} does not fit time mask '{}': {reason}",
-            shorten(&value.to_string()),
+            shorten(&value.to_json().to_string()),
             settings.time_mask_text
         )),
     }
@@ -235,7 +241,12 @@ mod tests {
     /// Reads the time stamp of a parsed payload (`None`: no time field is configured).
     fn stamp(settings: &PayloadSettings, doc: &Json) -> Option<Stamp> {
         let field = settings.time_field.as_ref()?;
-        Some(stamp_at(settings, "time field", field, field.find(doc)))
+        Some(stamp_at(
+            settings,
+            "time field",
+            field,
+            field.find(doc).map(View::from),
+        ))
     }
 
     fn settings(params: &[(&str, &str)], station: &[(&str, &str)]) -> PayloadSettings {
@@ -355,7 +366,7 @@ mod tests {
         ];
         for (text, valid) in rows {
             let value: Json = serde_json::from_str(text).unwrap();
-            let q = quality_text(&value, || text);
+            let q = quality_text(View::from(&value), || text);
             assert_eq!(s.is_valid_quality(q), valid, "{text}");
         }
     }

@@ -164,39 +164,45 @@ impl TimeMask {
 
     /// Reads a time field into nanoseconds since the epoch.
     pub fn read(&self, value: &Json, zone: TimeZone) -> Result<i64, String> {
+        match (self, value) {
+            (_, Json::String(s)) => self.read_text(s, zone),
+            (TimeMask::Unix, _) => epoch_ns(value, 1_000_000_000),
+            (TimeMask::UnixMs, _) => epoch_ns(value, 1_000_000),
+            (TimeMask::Iso8601 | TimeMask::Pattern(_), _) => {
+                Err("expected a date-time string".into())
+            }
+        }
+    }
+
+    /// [`TimeMask::read`] of a string field, given as its text (no JSON value made of it).
+    pub fn read_text(&self, text: &str, zone: TimeZone) -> Result<i64, String> {
         match self {
-            TimeMask::Unix => epoch_ns(value, 1_000_000_000),
-            TimeMask::UnixMs => epoch_ns(value, 1_000_000),
-            TimeMask::Iso8601 => {
-                let text = value.as_str().ok_or("expected a date-time string")?;
-                read_iso8601(text, zone)
-            }
-            TimeMask::Pattern(parts) => {
-                let text = value.as_str().ok_or("expected a date-time string")?;
-                read_pattern(parts, text, zone)
-            }
+            TimeMask::Unix => epoch_ns_text(text.trim(), 1_000_000_000),
+            TimeMask::UnixMs => epoch_ns_text(text.trim(), 1_000_000),
+            TimeMask::Iso8601 => read_iso8601(text, zone),
+            TimeMask::Pattern(parts) => read_pattern(parts, text, zone),
         }
     }
 }
 
-/// A count of `unit_ns` since the epoch, as a number or numeric text. Whole numbers stay in
-/// integer arithmetic so that milliseconds are exact; fractions are rounded to nanoseconds.
+/// A count of `unit_ns` since the epoch, as a JSON value that is not a string.
 fn epoch_ns(value: &Json, unit_ns: i64) -> Result<i64, String> {
-    let out_of_range = || "out of range".to_string();
-    // Whole numbers, the common case, without making text of them first.
-    let whole = match value {
-        Json::Number(n) => n.as_i64(),
-        Json::String(s) => s.trim().parse::<i64>().ok(),
-        _ => return Err("expected a number".into()),
-    };
-    if let Some(whole) = whole {
-        return whole.checked_mul(unit_ns).ok_or_else(out_of_range);
+    match value {
+        // Whole numbers, the common case, without making text of them first.
+        Json::Number(n) => match n.as_i64() {
+            Some(whole) => whole
+                .checked_mul(unit_ns)
+                .ok_or_else(|| "out of range".to_string()),
+            None => epoch_ns_text(&n.to_string(), unit_ns),
+        },
+        _ => Err("expected a number".into()),
     }
-    let text = match value {
-        Json::Number(n) => n.to_string(),
-        Json::String(s) => s.trim().to_string(),
-        _ => return Err("expected a number".into()),
-    };
+}
+
+/// A count of `unit_ns` since the epoch written as `text`. Whole numbers stay in integer
+/// arithmetic so that milliseconds are exact; fractions are rounded to nanoseconds.
+fn epoch_ns_text(text: &str, unit_ns: i64) -> Result<i64, String> {
+    let out_of_range = || "out of range".to_string();
     if let Ok(whole) = text.parse::<i64>() {
         return whole.checked_mul(unit_ns).ok_or_else(out_of_range);
     }

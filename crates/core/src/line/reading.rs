@@ -5,20 +5,18 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use serde_json::Value as Json;
-
 use super::emit::log_to;
 use super::{Line, Station};
 use crate::config::PayloadType;
 use crate::csv;
 use crate::event::{Event, LogLevel, FLAG_TIME_FROM_PAYLOAD};
 use crate::ids::StationIndex;
-use crate::json_extract::Found;
+use crate::json_extract::{Found, View};
 use crate::json_path::JsonPath;
 use crate::json_value;
 use crate::payload::{self, PayloadError, PayloadSettings, Stamp};
 use crate::tag::TagAddress;
-use crate::value::{Value, ValueKind};
+use crate::value::Value;
 
 impl Line {
     /// Reads `body` (the payload, inflated when it was gzip) into the station's JA= or CSV=
@@ -83,13 +81,14 @@ impl Line {
             Some(t) => f.text_in(t),
             None => f.text(body),
         };
+        let view_of = |f| view(f, body, body_text);
         let st = &self.stations[i];
         if let Some(field) = &st.payload.time_field {
             let stamp = payload::stamp_at(
                 &st.payload,
                 "time field",
                 field,
-                found(&values, plan.time).map(|f| &f.value),
+                found(&values, plan.time).map(view_of),
             );
             if let Some(ns) = time_or_warn(st, TimeOf::Message, topic, stamp, &mut self.events) {
                 time_ns = ns;
@@ -114,7 +113,7 @@ impl Line {
                     &st.payload,
                     "item time field",
                     &ItemField(plan.item_path(at)),
-                    found(&values, Some(at)).map(|f| &f.value),
+                    found(&values, Some(at)).map(view_of),
                 );
                 if let Some(ns) = time_or_warn(
                     st,
@@ -130,7 +129,7 @@ impl Line {
             // The quality field's position, and its text when the item has it.
             let quality = item.quality.map(|at| {
                 let q = found(&values, Some(at))
-                    .map(|f| payload::quality_text(&f.value, || text_of(f)));
+                    .map(|f| payload::quality_text(view_of(f), || text_of(f)));
                 (at, q)
             });
             let value = match (value_found, quality) {
@@ -159,17 +158,7 @@ impl Line {
                 }
                 (Some(f), _) => {
                     let ty = self.tags[t].ty;
-                    let read = match &f.value {
-                        // The value's slot is this tag's alone: a string moves into a text tag
-                        // instead of being copied.
-                        Json::String(_) if ty.kind() == ValueKind::Text => {
-                            let taken = values.get_mut(value_slot).and_then(Option::as_mut);
-                            Ok(Value::Text(
-                                taken.map(Found::take_string).unwrap_or_default(),
-                            ))
-                        }
-                        v => json_value::from_json_text(v, || text_of(f), ty),
-                    };
+                    let read = json_value::from_json_text(&view_of(f), || text_of(f), ty);
                     match read {
                         Ok(v) => Some(v),
                         Err(reason) => {
@@ -211,13 +200,8 @@ impl Line {
         let count = fields.len();
         let (mut time_ns, mut flags) = (wall_ns, flags);
         if let Some(at) = st.payload.csv.time {
-            let value = fields.get(at).map(|f| Json::String(f.trim().to_string()));
-            let stamp = payload::stamp_at(
-                &st.payload,
-                "time field at position",
-                &(at + 1),
-                value.as_ref(),
-            );
+            let value = fields.get(at).map(|f| View::Str(f.trim()));
+            let stamp = payload::stamp_at(&st.payload, "time field at position", &(at + 1), value);
             if let Some(ns) = time_or_warn(st, TimeOf::Message, topic, stamp, &mut self.events) {
                 time_ns = ns;
                 flags |= FLAG_TIME_FROM_PAYLOAD;
@@ -349,6 +333,14 @@ fn time_field_name(settings: &PayloadSettings) -> String {
 }
 
 /// The value extracted into `slot`, if the payload had it.
+/// The value found in `body` (`text`: the same, when it is UTF-8) as a reader takes it.
+fn view<'a>(f: &'a Found, body: &'a [u8], text: Option<&'a str>) -> View<'a> {
+    match text {
+        Some(t) => f.view_in(t),
+        None => f.view(body),
+    }
+}
+
 fn found(values: &[Option<Found>], slot: Option<usize>) -> Option<&Found> {
     slot.and_then(|s| values.get(s)).and_then(Option::as_ref)
 }

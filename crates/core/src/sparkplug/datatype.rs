@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::payload::{CellValue, DataSet, Metric, MetricValue, ParameterValue, Template};
+use crate::json_extract::View;
 use crate::json_value::{from_json, from_json_text};
 use crate::text::hex;
 use crate::value::{brief_number, f32_as_decimal, format_time_ns, Value, ValueKind, ValueType};
@@ -200,7 +201,7 @@ pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Resu
         return from_json(&json, ty);
     }
     let text = text.unwrap_or_else(|| json.to_string());
-    from_json_text(&json, || &text, ty)
+    from_json_text(&View::from(&json), || &text, ty)
 }
 
 /// A DateTime (ms since the epoch) into a time tag as that instant, into a text tag as RFC 3339,
@@ -215,7 +216,7 @@ fn date_time(ms: u64, ty: ValueType) -> Result<Value, String> {
         ValueKind::Text => Ok(Value::Text(format_time_ns(ns))),
         _ => {
             let (json, text) = (Json::from(ms), ms.to_string());
-            from_json_text(&json, || &text, ty)
+            from_json_text(&View::from(&json), || &text, ty)
         }
     }
 }
