@@ -219,7 +219,13 @@ fn epoch_ns_text(text: &str, unit_ns: i64) -> Result<i64, String> {
 }
 
 fn read_iso8601(text: &str, zone: TimeZone) -> Result<i64, String> {
-    let t = text.trim();
+    // A time stamp rarely has spaces around it: look at its ends before a full trim.
+    let spaced = |c: Option<&u8>| c.is_none_or(|c| !c.is_ascii_graphic());
+    let t = if spaced(text.as_bytes().first()) || spaced(text.as_bytes().last()) {
+        text.trim()
+    } else {
+        text
+    };
     if let Some(ns) = rfc3339_plain(t) {
         return Ok(ns);
     }
@@ -297,21 +303,28 @@ pub fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> i
 /// it, so both give the same instant for what this accepts.
 fn rfc3339_plain(t: &str) -> Option<i64> {
     let b = t.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let digits = b.get(from..from + len)?;
-        digits.iter().try_fold(0i64, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
-        })
-    };
-    let sep = |at: usize, c: u8| b.get(at) == Some(&c);
-    if b.len() < 20 || !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':')) {
+    let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    if b.len() < 20
+        || head[4] != b'-'
+        || head[7] != b'-'
+        || head[10] != b'T'
+        || head[13] != b':'
+        || head[16] != b':'
+    {
         return None;
     }
-    if !sep(16, b':') {
+    // Every other byte of the head is a digit: one look each, no early exit.
+    let digit = |i: usize| head[i].wrapping_sub(b'0');
+    let not_digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+        .iter()
+        .fold(false, |bad, &i| bad | (digit(i) > 9));
+    if not_digits {
         return None;
     }
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let two = |i: usize| i64::from(digit(i) * 10 + digit(i + 1));
+    let year = two(0) * 100 + two(2);
+    let (month, day) = (two(5), two(8));
+    let (hour, minute, second) = (two(11), two(14), two(17));
     if !(1970..2200).contains(&year) || !(1..=12).contains(&month) || day < 1 {
         return None;
     }
@@ -320,23 +333,33 @@ fn rfc3339_plain(t: &str) -> Option<i64> {
     }
     let mut at = 19;
     let mut nanos = 0i64;
-    if sep(at, b'.') {
-        let start = at + 1;
-        let mut end = start;
-        while b.get(end).is_some_and(u8::is_ascii_digit) {
-            end += 1;
+    if b[at] == b'.' {
+        at += 1;
+        let start = at;
+        while let Some(d) = b.get(at).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            nanos = nanos * 10 + i64::from(d);
+            at += 1;
+            if at - start > 9 {
+                return None;
+            }
         }
-        let len = end - start;
-        if len == 0 || len > 9 {
+        let len = at - start;
+        if len == 0 {
             return None;
         }
-        nanos = num(start, len)? * 10i64.pow((9 - len) as u32);
-        at = end;
+        nanos *= NANOS_PER_DIGITS[len];
     }
     let offset_s = match b.get(at)? {
         b'Z' if b.len() == at + 1 => 0,
-        sign @ (b'+' | b'-') if b.len() == at + 6 && sep(at + 3, b':') => {
-            let (h, m) = (num(at + 1, 2)?, num(at + 4, 2)?);
+        sign @ (b'+' | b'-') if b.len() == at + 6 && b[at + 3] == b':' => {
+            let zone = [b[at + 1], b[at + 2], b[at + 4], b[at + 5]].map(|c| c.wrapping_sub(b'0'));
+            if zone.iter().any(|d| *d > 9) {
+                return None;
+            }
+            let (h, m) = (
+                i64::from(zone[0] * 10 + zone[1]),
+                i64::from(zone[2] * 10 + zone[3]),
+            );
             if h > 23 || m > 59 {
                 return None;
             }
@@ -353,6 +376,20 @@ fn rfc3339_plain(t: &str) -> Option<i64> {
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
     Some(seconds * 1_000_000_000 + nanos)
 }
+
+/// What one unit of a fraction of `n` digits is in nanoseconds (`n` from 1 to 9).
+const NANOS_PER_DIGITS: [i64; 10] = [
+    0,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
 
 fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
@@ -544,6 +581,8 @@ mod tests {
             "1970-01-01T00:00:00Z",
             "2199-12-31T23:59:59.5Z",
             "2000-03-01T12:00:00.000000001+00:00",
+            "2026-12-06T17:13:35.12345678-11:45",
+            "2026-12-06T17:13:35.1Z",
         ] {
             let chrono = DateTime::parse_from_rfc3339(t)
                 .unwrap()
@@ -561,8 +600,26 @@ mod tests {
             "1969-12-31T23:59:59Z",
             "2026-12-06T17:13:35+0100",
             "2026-12-06 17:13:35Z",
+            "2026-1a-06T17:13:35Z",
+            "2026-12-06T17:13:3/Z",
+            "2026-12-06T17:13:35+0a:00",
+            "2026-12-06T17:13:35+01:00 ",
+            "2026-12-06T17:13:35.12a4Z",
         ] {
             assert_eq!(rfc3339_plain(t), None, "{t}");
+        }
+        // Spaces around a time stamp, and other white space, are trimmed before it is read.
+        let utc = TimeZone::parse("UTC").unwrap();
+        for t in [
+            " 2026-12-06T17:13:35Z",
+            "2026-12-06T17:13:35Z\n",
+            "\u{3000}2026-12-06T17:13:35Z",
+        ] {
+            assert_eq!(
+                read_iso8601(t, utc),
+                Ok(utc_ns(2026, 12, 6, 17, 13, 35, 0)),
+                "{t:?}"
+            );
         }
     }
 }
