@@ -286,14 +286,18 @@ fn take(
 ) -> Result<(), serde_json::Error> {
     let held = hold(text)?;
     let start = (text.as_ptr() as usize).wrapping_sub(base);
-    let found = Found::new(held, start..start + text.len());
+    put(Found::new(held, start..start + text.len()), here, out);
+    Ok(())
+}
+
+/// Stores `found` in the slots of the addresses that end where it was found.
+fn put(found: Found, here: &[usize], out: &mut [Option<Found>]) {
     if let Some((&last, others)) = here.split_last() {
         for &s in others {
             out[s] = Some(found.clone());
         }
         out[last] = Some(found);
     }
-    Ok(())
 }
 
 /// Reads the addresses below node `node` from `text`, a value inside the payload (so that spans
@@ -778,6 +782,67 @@ mod tests {
             let got = build(text);
             assert_eq!(got, want, "{text}");
             assert_eq!(got.is_f64(), want.is_f64(), "{text}: same kind of number");
+        }
+    }
+
+    /// The scan reads a value where an address ends, and an array element's member, in the
+    /// same pass as it checks it: each is what serde reads, the same kind of number included.
+    #[test]
+    fn values_read_while_scanned_are_serdes() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "10",
+            "-0.0",
+            "0.5",
+            "-0.5",
+            "21.5",
+            "1.0",
+            "12.50",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "-1234567890123456789",
+            "18446744073709551615",
+            "18446744073709551616",
+            "123456789012345.6",
+            "12345678901234.5",
+            "0.000000000000001",
+            "0.0000000000000001",
+            "1e3",
+            "1E-3",
+            "-12.5e+2",
+            "1.5E2",
+            "\"\"",
+            "\"a\"",
+            "\"a\\nb\"",
+            "\"\\u00e9\"",
+            "\"2026-11-23T10:00:00.123Z\"",
+            "true",
+            "false",
+            "null",
+            "[1]",
+            "{}",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        // Every length of a run of digits, whole and with a point at each place.
+        let digits = "1234567890123456789012";
+        for len in 1..=digits.len() {
+            texts.push(digits[..len].to_string());
+            texts.push(format!("-{}", &digits[..len]));
+            for point in 1..len {
+                texts.push(format!("{}.{}", &digits[..point], &digits[point..len]));
+            }
+        }
+        for text in &texts {
+            check(
+                &format!(r#"{{"a":{text},"b":[{{"id":"x","v":{text}}}]}}"#),
+                &["a", r#"b[id="x"].v"#],
+            );
         }
     }
 

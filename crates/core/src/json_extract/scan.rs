@@ -8,7 +8,7 @@
 //! build. Anything else, an error included, answers `None` and the serde-based pass reads the
 //! payload again, so its error texts (with line and column) and its rules stay the only ones.
 
-use super::{selected, take, Found, ItemKey, Node, PathTree};
+use super::{put, selected, take, Found, Held, ItemKey, Node, PathTree, EXACT_POWERS_OF_TEN};
 
 /// The bytes that end a run of plain string bytes: a quote, a backslash, a control character.
 /// One look in a table per byte instead of three comparisons.
@@ -26,6 +26,10 @@ const ENDS_RUN: [bool; 256] = {
 
 /// Deeper than this, the serde pass decides (serde_json stops at 128).
 const MAX_DEPTH: usize = 100;
+
+/// A member of an array element kept until the element ends: where its value starts and ends,
+/// and the value when the scan could keep it as read.
+type Captured = (usize, usize, Option<Held>);
 
 /// Why the fast pass gave up; the serde pass reads the payload instead.
 pub(super) struct Unsure;
@@ -95,8 +99,8 @@ impl Scanner<'_, '_, '_> {
         }
         let n = &self.tree.nodes[node];
         if !n.here.is_empty() && !inside {
-            let end = self.skip(at, depth)?;
-            self.take(at, end, &n.here)?;
+            let (end, held) = self.scalar(at, depth)?;
+            self.take_held(at, end, held, &n.here)?;
             if n.keys.is_empty() && n.indexes.is_empty() && n.selects.is_empty() {
                 return Ok(end);
             }
@@ -115,6 +119,23 @@ impl Scanner<'_, '_, '_> {
     fn take(&mut self, start: usize, end: usize, here: &[usize]) -> Scan<()> {
         let text = self.text.get(start..end).ok_or(Unsure)?;
         take(text, here, self.text.as_ptr() as usize, self.out).map_err(|_| Unsure)
+    }
+
+    /// [`Scanner::take`] of a value the scan has already read (`held`), or else of its text.
+    fn take_held(
+        &mut self,
+        start: usize,
+        end: usize,
+        held: Option<Held>,
+        here: &[usize],
+    ) -> Scan<()> {
+        match held {
+            Some(held) => {
+                put(Found::new(held, start..end), here, self.out);
+                Ok(())
+            }
+            None => self.take(start, end, here),
+        }
     }
 
     /// An object whose members may lead to addresses.
@@ -173,7 +194,7 @@ impl Scanner<'_, '_, '_> {
     fn selecting_array(&mut self, node: usize, at: usize, depth: usize) -> Scan<usize> {
         let n = &self.tree.nodes[node];
         let mut matched: Vec<Option<usize>> = vec![None; n.selects.len()];
-        let mut captured: Vec<Option<(usize, usize)>> = vec![None; n.members.len()];
+        let mut captured: Vec<Option<Captured>> = vec![None; n.members.len()];
         let whole_items = n.whole_items;
         let mut at = self.ws(at + 1);
         if self.byte(at)? == b']' {
@@ -208,7 +229,7 @@ impl Scanner<'_, '_, '_> {
         at: usize,
         whole: Option<usize>,
         matched: &mut [Option<usize>],
-        captured: &mut [Option<(usize, usize)>],
+        captured: &mut [Option<Captured>],
         depth: usize,
     ) -> Scan<usize> {
         if depth > MAX_DEPTH {
@@ -230,6 +251,7 @@ impl Scanner<'_, '_, '_> {
                 let (hit, after) = self.item_key(pos, &n.item_keys)?;
                 let value_at = self.colon(after)?;
                 // A repeated member counts as in a parsed document: the last one.
+                let mut held = None;
                 let end = match hit.and_then(|h| h.select) {
                     Some(s) => {
                         let select = &n.selects[s];
@@ -248,10 +270,15 @@ impl Scanner<'_, '_, '_> {
                             }
                         }
                     }
+                    None if hit.is_some_and(|h| h.member.is_some()) => {
+                        let (end, read) = self.scalar(value_at, depth + 1)?;
+                        held = read;
+                        end
+                    }
                     None => self.skip(value_at, depth + 1)?,
                 };
                 if let Some(m) = hit.and_then(|h| h.member) {
-                    captured[m] = Some((value_at, end));
+                    captured[m] = Some((value_at, end, held));
                 }
                 match self.next(end, b'}')? {
                     Some(next) => pos = next,
@@ -269,7 +296,7 @@ impl Scanner<'_, '_, '_> {
                 self.take(at, whole_end, &child.here)?;
             }
             for (&(_, g), &m) in child.keys.iter().zip(&child.member_of) {
-                let Some((start, stop)) = captured[m] else {
+                let Some((start, stop, held)) = captured[m].clone() else {
                     continue;
                 };
                 let member = &tree.nodes[g];
@@ -278,7 +305,7 @@ impl Scanner<'_, '_, '_> {
                     && member.selects.is_empty();
                 if leaf {
                     // The common case (`.v`, `.t`, `.q`): the member's text is the value.
-                    self.take(start, stop, &member.here)?;
+                    self.take_held(start, stop, held, &member.here)?;
                 } else {
                     self.walk(g, false, start, depth + 1)?;
                 }
@@ -380,6 +407,95 @@ impl Scanner<'_, '_, '_> {
                 _ => i += 1,
             }
         }
+    }
+
+    /// [`Scanner::skip`] that also keeps a scalar of the quick forms as read (a string without
+    /// escapes, a number [`Held`] takes, a literal): `None` for anything else, built from its
+    /// text when taken.
+    fn scalar(&self, at: usize, depth: usize) -> Scan<(usize, Option<Held>)> {
+        match self.byte(at)? {
+            b'"' => {
+                let close = self.plain_run(at + 1);
+                if self.byte(close)? == b'"' {
+                    return Ok((close + 1, Some(Held::Plain)));
+                }
+                Ok((self.string_end(at)?, None))
+            }
+            b'-' | b'0'..=b'9' => self.number_held(at),
+            b't' => Ok((self.literal(at, b"true")?, Some(Held::Bool(true)))),
+            b'f' => Ok((self.literal(at, b"false")?, Some(Held::Bool(false)))),
+            b'n' => Ok((self.literal(at, b"null")?, Some(Held::Null))),
+            _ => Ok((self.skip(at, depth)?, None)),
+        }
+    }
+
+    /// [`Scanner::number`] that reads the number in the same pass: a whole number of at most 18
+    /// digits (not `-0`, which serde makes a float) as an `i64`, a decimal fraction of at most
+    /// 15 digits without exponent as the `f64` one division gives (the rules of `hold`), and
+    /// `None` for anything else.
+    fn number_held(&self, at: usize) -> Scan<(usize, Option<Held>)> {
+        let b = self.bytes;
+        let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9);
+        let mut i = at;
+        let negative = b.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let first = i;
+        // Wrapping: past 19 digits the value is not kept anyway.
+        let mut v = 0u64;
+        match self.byte(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => {
+                while let Some(d) = digit(i) {
+                    v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+                    i += 1;
+                }
+            }
+            _ => return Err(Unsure),
+        }
+        let whole = i - first;
+        let mut fraction = 0;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while let Some(d) = digit(i) {
+                v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+                i += 1;
+            }
+            fraction = i - start;
+            if fraction == 0 {
+                return Err(Unsure);
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            let start = i;
+            while digit(i).is_some() {
+                i += 1;
+            }
+            return if i > start {
+                Ok((i, None))
+            } else {
+                Err(Unsure)
+            };
+        }
+        let held = if fraction == 0 {
+            // At most 18 digits fit an i64 whatever they are.
+            (whole <= 18 && !(negative && v == 0)).then(|| {
+                let v = v as i64;
+                Held::Int(if negative { -v } else { v })
+            })
+        } else {
+            (whole + fraction <= 15).then(|| {
+                let v = v as f64 / EXACT_POWERS_OF_TEN[fraction];
+                Held::Float(if negative { -v } else { v })
+            })
+        };
+        Ok((i, held))
     }
 
     /// Checks the value at `at` and returns its end.
