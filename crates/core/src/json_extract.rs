@@ -742,42 +742,54 @@ mod tests {
         }
     }
 
+    /// JSON scalars the quick readers take and leave: small and large numbers of both kinds,
+    /// strings with and without escapes, literals.
+    const SCALARS: &[&str] = &[
+        "0",
+        "-0",
+        "7",
+        "-7",
+        "10",
+        "-0.0",
+        "0.1",
+        "0.25",
+        "-0.5",
+        "21.5",
+        "1.0",
+        "12.50",
+        "123456789012345678",
+        "-123456789012345678",
+        "1234567890123456789",
+        "-1234567890123456789",
+        "18446744073709551615",
+        "18446744073709551616",
+        "123456789012345.6",
+        "12345678901234.5",
+        "123456789.012345",
+        "12345678.9012345678",
+        "1.7976931348623157",
+        "9.99999999999999",
+        "0.000000000000001",
+        "0.0000000000000001",
+        "1e3",
+        "1E-3",
+        "-12.5e+2",
+        "1.5E2",
+        "\"a\"",
+        "\"\"",
+        "\"a\\nb\"",
+        "\"\\u00e9\"",
+        // An escape past the first sixteen bytes, and a long plain string.
+        "\"2026-11-24T00:00:00.123456789\\u005a\"",
+        "\"2026-11-24T00:00:00.123456789+01:00 plain\"",
+        "true",
+        "false",
+        "null",
+    ];
+
     #[test]
     fn scalars_build_as_serde_reads_them() {
-        for text in [
-            "0",
-            "-1",
-            "7",
-            "123456789012345678",
-            "-123456789012345678",
-            "1234567890123456789",
-            "-1234567890123456789",
-            "18446744073709551615",
-            "18446744073709551616",
-            "-0",
-            "-0.5",
-            "0.25",
-            "1e3",
-            "1E-3",
-            "-12.5e+2",
-            "21.5",
-            "-0.0",
-            "0.1",
-            "1.7976931348623157",
-            "123456789.012345",
-            "12345678.9012345678",
-            "0.000000000000001",
-            "9.99999999999999",
-            "\"a\"",
-            "\"\"",
-            "\"a\\nb\"",
-            // An escape past the first sixteen bytes, and a long plain string.
-            "\"2026-11-24T00:00:00.123456789\\u005a\"",
-            "\"2026-11-24T00:00:00.123456789+01:00 plain\"",
-            "true",
-            "false",
-            "null",
-        ] {
+        for &text in SCALARS {
             let want: Json = serde_json::from_str(text).unwrap();
             let got = build(text);
             assert_eq!(got, want, "{text}");
@@ -789,46 +801,11 @@ mod tests {
     /// same pass as it checks it: each is what serde reads, the same kind of number included.
     #[test]
     fn values_read_while_scanned_are_serdes() {
-        let mut texts: Vec<String> = [
-            "0",
-            "-0",
-            "7",
-            "-7",
-            "10",
-            "-0.0",
-            "0.5",
-            "-0.5",
-            "21.5",
-            "1.0",
-            "12.50",
-            "123456789012345678",
-            "-123456789012345678",
-            "1234567890123456789",
-            "-1234567890123456789",
-            "18446744073709551615",
-            "18446744073709551616",
-            "123456789012345.6",
-            "12345678901234.5",
-            "0.000000000000001",
-            "0.0000000000000001",
-            "1e3",
-            "1E-3",
-            "-12.5e+2",
-            "1.5E2",
-            "\"\"",
-            "\"a\"",
-            "\"a\\nb\"",
-            "\"\\u00e9\"",
-            "\"2026-11-23T10:00:00.123Z\"",
-            "true",
-            "false",
-            "null",
-            "[1]",
-            "{}",
-        ]
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
+        let mut texts: Vec<String> = SCALARS
+            .iter()
+            .chain(&["[1]", "{}"])
+            .map(|t| t.to_string())
+            .collect();
         // Every length of a run of digits, whole and with a point at each place.
         let digits = "1234567890123456789012";
         for len in 1..=digits.len() {
