@@ -70,6 +70,20 @@ struct ItemKey {
     name: Box<str>,
     select: Option<usize>,
     member: Option<usize>,
+    /// The name is written in JSON as it is (no quote, backslash or control character), so
+    /// its bytes followed by a quote in a payload are that member's name and nothing else.
+    plain: bool,
+}
+
+impl ItemKey {
+    fn new(name: &str, select: Option<usize>, member: Option<usize>) -> ItemKey {
+        ItemKey {
+            name: name.into(),
+            select,
+            member,
+            plain: !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
+        }
+    }
 }
 
 /// The elements selected by the value of one member (`id` in `[id="T1"]`). The values come
@@ -169,19 +183,14 @@ impl PathTree {
                 .selects
                 .iter()
                 .enumerate()
-                .map(|(s, select)| ItemKey {
-                    name: select.key.clone(),
-                    select: Some(s),
-                    member: members.iter().position(|m| *m == select.key),
+                .map(|(s, select)| {
+                    let member = members.iter().position(|m| *m == select.key);
+                    ItemKey::new(&select.key, Some(s), member)
                 })
                 .collect();
             for (m, name) in members.iter().enumerate() {
                 if !item_keys.iter().any(|k| k.name == *name) {
-                    item_keys.push(ItemKey {
-                        name: name.clone(),
-                        select: None,
-                        member: Some(m),
-                    });
+                    item_keys.push(ItemKey::new(name, None, Some(m)));
                 }
             }
             node.item_keys = item_keys;
@@ -974,6 +983,25 @@ mod tests {
             r#"{"values":[{"q":true,"id":"T1","v":1,"t":5},{"id":"T9","v":1}]}"#,
         ] {
             check(doc, &paths[..5]);
+        }
+    }
+
+    /// A wanted member name with a quote in it (`"a\":\"}"` in an address) is never found by
+    /// comparing bytes: a payload that would match it byte for byte is not JSON, and one that
+    /// writes it properly escapes the quote.
+    #[test]
+    fn names_with_quotes_are_not_matched_as_bytes() {
+        let paths = [
+            r#"values[id=T1]."a\":\"}""#,
+            r#""a\":\"}""#,
+            "values[id=T1].v",
+        ];
+        for doc in [
+            r#"{"values":[{"id":"T1","a":"}":2}]}"#,
+            r#"{"a":"}":2}"#,
+            r#"{"values":[{"id":"T1","a\":\"}":2,"v":1}],"a\":\"}":3}"#,
+        ] {
+            check(doc, &paths);
         }
     }
 

@@ -335,8 +335,9 @@ impl Scanner<'_, '_, '_> {
     }
 
     /// The member name at `at` among an array element's wanted names (`id`, `v`, `t`...), and
-    /// where the name ends. Each wanted name is tried where it would lie, followed by its
-    /// closing quote, before any scan: most members of an element are wanted ones.
+    /// where the name ends. Each wanted name that JSON writes as it is is tried where it would
+    /// lie, followed by its closing quote, before any scan: most members of an element are
+    /// wanted ones. A name with a quote or backslash is written escaped, which the scan refuses.
     fn item_key<'k>(&self, at: usize, keys: &'k [ItemKey]) -> Scan<(Option<&'k ItemKey>, usize)> {
         if self.byte(at)? != b'"' {
             return Err(Unsure);
@@ -344,7 +345,8 @@ impl Scanner<'_, '_, '_> {
         let rest = self.bytes.get(at + 1..).unwrap_or_default();
         let wanted = keys.iter().find(|k| {
             let name = k.name.as_bytes();
-            rest.get(name.len()) == Some(&b'"')
+            k.plain
+                && rest.get(name.len()) == Some(&b'"')
                 && rest.get(..name.len()).is_some_and(|r| same_bytes(r, name))
         });
         match wanted {
