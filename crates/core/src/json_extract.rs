@@ -43,6 +43,8 @@ pub struct PathTree {
 #[derive(Debug, Default, Clone)]
 struct Node {
     keys: Vec<(Box<str>, usize)>,
+    /// Every one of `keys` is [`written_as_is`]: the scan tries them where a member's name lies.
+    keys_as_is: bool,
     indexes: Vec<(usize, usize)>,
     /// Elements of this array selected by a member's value, one entry per member name.
     selects: Vec<Select>,
@@ -70,8 +72,7 @@ struct ItemKey {
     name: Box<str>,
     select: Option<usize>,
     member: Option<usize>,
-    /// The name is written in JSON as it is (no quote, backslash or control character), so
-    /// its bytes followed by a quote in a payload are that member's name and nothing else.
+    /// The name is [`written_as_is`].
     plain: bool,
 }
 
@@ -81,9 +82,15 @@ impl ItemKey {
             name: name.into(),
             select,
             member,
-            plain: !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
+            plain: written_as_is(name),
         }
     }
+}
+
+/// Whether JSON writes `name` as it is: no quote, backslash or control character to escape.
+/// Its bytes followed by a quote in a payload are then that name and nothing else.
+fn written_as_is(name: &str) -> bool {
+    !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
 /// The elements selected by the value of one member (`id` in `[id="T1"]`). The values come
@@ -112,6 +119,9 @@ impl PathTree {
             t.nodes[n].here.push(slot);
         }
         t.link_selections();
+        for node in &mut t.nodes {
+            node.keys_as_is = node.keys.iter().all(|(k, _)| written_as_is(k));
+        }
         t
     }
 
@@ -983,6 +993,23 @@ mod tests {
             r#"{"values":[{"q":true,"id":"T1","v":1,"t":5},{"id":"T9","v":1}]}"#,
         ] {
             check(doc, &paths[..5]);
+        }
+    }
+
+    /// An object's wanted names are tried where a member's name lies: names that begin or
+    /// extend a wanted one, an empty name, a wanted name written with an escape, repeats.
+    #[test]
+    fn object_members_are_found_where_they_lie() {
+        let paths = ["temp", "t", "\"\"", "a.temp", "a.te"];
+        for doc in [
+            r#"{"tempx":1,"tem":2,"temp":3,"":4,"t":5,"a":{"te":6,"temp":7,"tempe":8}}"#,
+            r#"{"t":1,"temp":2,"temp":3,"a":{"temp":{"x":1},"te":[1]},"a":{"te":9}}"#,
+            r#"{"t\u0065mp":1,"t":2}"#,
+            r#"{"temp" :1, "t"  : 2 ,"a":{ "te":3}}"#,
+            r#"{"temp":1,"t":2,"a":{"te":3}"#,
+            r#"{"temp":1,"t":2,"a":{"te:3}}"#,
+        ] {
+            check(doc, &paths);
         }
     }
 

@@ -145,14 +145,8 @@ impl Scanner<'_, '_, '_> {
             return Ok(at + 1);
         }
         loop {
-            let (key, after) = self.key(at)?;
+            let (child, after) = self.member(at, self.node(node))?;
             let value_at = self.colon(after)?;
-            let child = self
-                .node(node)
-                .keys
-                .iter()
-                .find(|(k, _)| same(k, key))
-                .map(|(_, c)| *c);
             let end = match child {
                 Some(c) => {
                     // A repeated member replaces the earlier one entirely.
@@ -354,6 +348,27 @@ impl Scanner<'_, '_, '_> {
             // Not a wanted name (or one written with escapes, which the scan refuses).
             None => self.key(at).map(|(_, after)| (None, after)),
         }
+    }
+
+    /// The member name at `at` of an object whose members may lead to addresses: the child of
+    /// `n` it leads to, and where the name ends. Each wanted name is tried where it would lie,
+    /// followed by its closing quote, before the name is scanned (see [`Scanner::item_key`]).
+    fn member(&self, at: usize, n: &Node) -> Scan<(Option<usize>, usize)> {
+        if n.keys_as_is && self.byte(at)? == b'"' {
+            let rest = self.bytes.get(at + 1..).unwrap_or_default();
+            let wanted = n.keys.iter().find(|(k, _)| {
+                let name = k.as_bytes();
+                rest.get(name.len()) == Some(&b'"')
+                    && rest.get(..name.len()).is_some_and(|r| same_bytes(r, name))
+            });
+            if let Some((k, c)) = wanted {
+                return Ok((Some(*c), at + 2 + k.len()));
+            }
+            return self.key(at).map(|(_, after)| (None, after));
+        }
+        let (key, after) = self.key(at)?;
+        let child = n.keys.iter().find(|(k, _)| same(k, key)).map(|(_, c)| *c);
+        Ok((child, after))
     }
 
     /// The string at `at` when it is written without escapes: its content and its end.
