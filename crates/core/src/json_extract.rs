@@ -99,7 +99,52 @@ fn written_as_is(name: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 struct Select {
     key: Box<str>,
-    by_value: FxMap<Box<str>, usize>,
+    /// Each value's place in `values`.
+    by_value: FxMap<Box<str>, u32>,
+    values: Vec<SelectValue>,
+}
+
+/// One value of a selection and the element node it selects.
+#[derive(Debug, Clone)]
+struct SelectValue {
+    text: Box<str>,
+    child: usize,
+    /// The value is [`written_as_is`]: a payload string of its bytes is that value.
+    as_is: bool,
+}
+
+impl Select {
+    /// The element node selected by the string value `value`.
+    fn child(&self, value: &str) -> Option<usize> {
+        let v = *self.by_value.get(value)?;
+        self.values.get(v as usize).map(|v| v.child)
+    }
+}
+
+/// For each element of the selecting arrays of a payload, in the payload's order, the value
+/// that selected it (its place in its selection's values, plus one) the last time: devices send
+/// their items in the same order from one message to the next, so this value is tried first,
+/// where the element's value lies, before the value is scanned and looked up. Only a hint: a
+/// miss reads the element as if there were none. A station keeps its own.
+#[derive(Debug, Default, Clone)]
+pub struct ElementHints(Vec<u32>);
+
+impl ElementHints {
+    /// Elements beyond this many (in one payload) get no hint: the memory stays bounded.
+    const MAX: usize = 4096;
+
+    fn get(&self, element: usize) -> u32 {
+        self.0.get(element).copied().unwrap_or(0)
+    }
+
+    fn set(&mut self, element: usize, hint: u32) {
+        if element < ElementHints::MAX {
+            if self.0.len() <= element {
+                self.0.resize(element + 1, 0);
+            }
+            self.0[element] = hint;
+        }
+    }
 }
 
 impl PathTree {
@@ -144,18 +189,23 @@ impl PathTree {
                     None => {
                         node.selects.push(Select {
                             key: key.as_str().into(),
-                            by_value: FxMap::default(),
+                            ..Select::default()
                         });
                         node.selects.len() - 1
                     }
                 };
-                let by_value = &mut node.selects[at].by_value;
-                match by_value.get(value.as_str()) {
-                    Some(&c) => return c,
-                    None => {
-                        by_value.insert(value.as_str().into(), next);
-                    }
+                let select = &mut node.selects[at];
+                if let Some(c) = select.child(value) {
+                    return c;
                 }
+                select
+                    .by_value
+                    .insert(value.as_str().into(), select.values.len() as u32);
+                select.values.push(SelectValue {
+                    text: value.as_str().into(),
+                    child: next,
+                    as_is: written_as_is(value),
+                });
             }
         }
         self.nodes.push(Node::default());
@@ -169,7 +219,7 @@ impl PathTree {
             let children: Vec<usize> = self.nodes[n]
                 .selects
                 .iter()
-                .flat_map(|s| s.by_value.values().copied())
+                .flat_map(|s| s.values.iter().map(|v| v.child))
                 .collect();
             let mut members: Vec<Box<str>> = Vec::new();
             let mut whole = false;
@@ -224,7 +274,8 @@ impl PathTree {
     /// A byte scanner (scan.rs) reads the payload first; when it is unsure (escapes, an error),
     /// the serde-based pass below reads it again and decides.
     pub fn extract(&self, payload: &[u8], out: &mut Vec<Option<Found>>) -> Result<(), String> {
-        self.extract_checked(payload, std::str::from_utf8(payload).ok(), out)
+        let text = std::str::from_utf8(payload).ok();
+        self.extract_checked(payload, text, out, &mut ElementHints::default())
     }
 
     /// [`extract`](Self::extract) of a payload whose UTF-8 check the caller has made already
@@ -236,10 +287,11 @@ impl PathTree {
         payload: &[u8],
         text: Option<&str>,
         out: &mut Vec<Option<Found>>,
+        hints: &mut ElementHints,
     ) -> Result<(), String> {
         out.clear();
         out.resize(self.slots, None);
-        if scan::extract(self, payload, text, out).is_ok() {
+        if scan::extract(self, payload, text, out, hints).is_ok() {
             return Ok(());
         }
         out.clear();
@@ -648,10 +700,10 @@ impl<'de> Visitor<'de> for MemberSeed<'_> {
 fn selected(select: &Select, text: &str) -> Option<usize> {
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
     if !has_backslash(inner) {
-        return select.by_value.get(inner).copied();
+        return select.child(inner);
     }
     let decoded: String = serde_json::from_str(text).ok()?;
-    select.by_value.get(decoded.as_str()).copied()
+    select.child(&decoded)
 }
 
 impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_, 'de> {
@@ -1013,6 +1065,47 @@ mod tests {
         }
     }
 
+    /// One station's payloads read with the hints of the ones before: items in the same order,
+    /// reversed, missing, repeated, renamed, escaped, not objects. Each gives what serde finds.
+    #[test]
+    fn element_hints_never_decide() {
+        let paths = [
+            r#"values[id=T1].v"#,
+            r#"values[id=T2].v"#,
+            r#"values[id="T\"3"].v"#,
+            r#"values[name=T1].v"#,
+            r#"more[id=T2].v"#,
+        ];
+        let parsed: Vec<JsonPath> = paths.iter().map(|p| JsonPath::parse(p).unwrap()).collect();
+        let tree = PathTree::new(&parsed);
+        let mut hints = ElementHints::default();
+        let docs = [
+            r#"{"values":[{"id":"T1","v":1},{"id":"T2","v":2},{"id":"T\"3","v":3}]}"#,
+            r#"{"values":[{"id":"T1","v":4},{"id":"T2","v":5},{"id":"T\"3","v":6}]}"#,
+            r#"{"values":[{"id":"T2","v":7},{"id":"T1","v":8},{"id":"T\"3","v":9}]}"#,
+            r#"{"values":[{"id":"T1","v":10},{"id":"T1x","v":11},{"id":"T","v":12}]}"#,
+            r#"{"values":[{"id":"T1","v":13},{"id":"T\u0031","v":14},{"name":"T1","v":15}]}"#,
+            r#"{"values":[{"name":"T1","v":16},{"id":"T2","id":"T1","v":17},[1],"T2"]}"#,
+            r#"{"values":[5,{"id":"T2","v":18}],"more":[{"id":"T2","v":19}]}"#,
+            r#"{"more":[{"id":"T2","v":20}],"values":[{"id":"T2","v":21},{"id":"T1","v":22}]}"#,
+            r#"{"values":[{"id":"T1","v":23},{"id":"T2","v":24}]}"#,
+            r#"{"values":[{"id":"T1","v":25},{"id":"T2","v":26}]}"#,
+        ];
+        for doc in docs {
+            let mut out = Vec::new();
+            tree.extract_checked(doc.as_bytes(), Some(doc), &mut out, &mut hints)
+                .unwrap();
+            let full: Json = serde_json::from_str(doc).unwrap();
+            for (p, got) in parsed.iter().zip(&out) {
+                assert_eq!(
+                    got.as_ref().map(|f| f.json(doc.as_bytes()).into_owned()),
+                    p.find(&full).cloned(),
+                    "{p} in {doc}"
+                );
+            }
+        }
+    }
+
     /// A wanted member name with a quote in it (`"a\":\"}"` in an address) is never found by
     /// comparing bytes: a payload that would match it byte for byte is not JSON, and one that
     /// writes it properly escapes the quote.
@@ -1082,7 +1175,15 @@ y"}"#,
             let mut fast = vec![None; tree.len()];
             let mut slow = vec![None; tree.len()];
             let serde = tree.extract_with_serde(doc.as_bytes(), &mut slow);
-            if scan::extract(&tree, doc.as_bytes(), Some(doc), &mut fast).is_ok() {
+            if scan::extract(
+                &tree,
+                doc.as_bytes(),
+                Some(doc),
+                &mut fast,
+                &mut ElementHints::default(),
+            )
+            .is_ok()
+            {
                 fast_answered += 1;
                 assert!(
                     serde.is_ok(),

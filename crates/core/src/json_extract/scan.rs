@@ -8,7 +8,10 @@
 //! build. Anything else, an error included, answers `None` and the serde-based pass reads the
 //! payload again, so its error texts (with line and column) and its rules stay the only ones.
 
-use super::{put, selected, take, Found, Held, ItemKey, Node, PathTree, EXACT_POWERS_OF_TEN};
+use super::{
+    put, selected, take, ElementHints, Found, Held, ItemKey, Node, PathTree, Select,
+    EXACT_POWERS_OF_TEN,
+};
 
 /// The bytes that end a run of plain string bytes: a quote, a backslash, a control character.
 /// One look in a table per byte instead of three comparisons.
@@ -27,6 +30,21 @@ const ENDS_RUN: [bool; 256] = {
 /// Deeper than this, the serde pass decides (serde_json stops at 128).
 const MAX_DEPTH: usize = 100;
 
+/// A hint (ElementHints) is the selection's place above these bits and its value's place plus
+/// one below them; a selection or value beyond them gets no hint.
+const HINT_VALUE_BITS: u32 = 20;
+const HINT_VALUE_MASK: u32 = (1 << HINT_VALUE_BITS) - 1;
+
+/// The hint for value `v` of selection `s` (0: none).
+fn hint(s: usize, v: u32) -> u32 {
+    match u32::try_from(s) {
+        Ok(s) if s < 1 << (32 - HINT_VALUE_BITS) && v < HINT_VALUE_MASK => {
+            s << HINT_VALUE_BITS | (v + 1)
+        }
+        _ => 0,
+    }
+}
+
 /// A member of an array element kept until the element ends: where its value starts and ends,
 /// and the value when the scan could keep it as read.
 type Captured = (usize, usize, Option<Held>);
@@ -43,6 +61,7 @@ pub(super) fn extract(
     payload: &[u8],
     text: Option<&str>,
     out: &mut [Option<Found>],
+    hints: &mut ElementHints,
 ) -> Scan<()> {
     let text = text.ok_or(Unsure)?;
     if text.len() != payload.len() || text.as_ptr() != payload.as_ptr() {
@@ -53,6 +72,8 @@ pub(super) fn extract(
         text,
         bytes: payload,
         out,
+        hints,
+        elements: 0,
     };
     let at = s.ws(0);
     let end = s.walk(0, false, at, 0)?;
@@ -68,6 +89,9 @@ struct Scanner<'t, 'p, 'o> {
     text: &'p str,
     bytes: &'p [u8],
     out: &'o mut [Option<Found>],
+    hints: &'o mut ElementHints,
+    /// Elements of selecting arrays met so far: the next one's place in `hints`.
+    elements: usize,
 }
 
 impl Scanner<'_, '_, '_> {
@@ -229,6 +253,8 @@ impl Scanner<'_, '_, '_> {
         if depth > MAX_DEPTH {
             return Err(Unsure);
         }
+        let element = self.elements;
+        self.elements += 1;
         if self.byte(at)? != b'{' {
             // Elements that are not objects select nothing.
             return self.skip(at, depth);
@@ -249,18 +275,29 @@ impl Scanner<'_, '_, '_> {
                 let end = match hit.and_then(|h| h.select) {
                     Some(s) => {
                         let select = &n.selects[s];
-                        match self.plain_string(value_at) {
-                            // The usual selecting value, a string without escapes: scanned
-                            // once and looked up as it lies.
-                            Some((value, end)) => {
-                                matched[s] = select.by_value.get(value).copied();
-                                end
-                            }
-                            None => {
-                                let end = self.skip(value_at, depth + 1)?;
-                                let text = self.text.get(value_at..end).ok_or(Unsure)?;
-                                matched[s] = selected(select, text);
-                                end
+                        if let Some((child, end)) = self.hinted(select, s, element, value_at) {
+                            matched[s] = Some(child);
+                            end
+                        } else {
+                            match self.plain_string(value_at) {
+                                // The usual selecting value, a string without escapes: scanned
+                                // once and looked up as it lies.
+                                Some((value, end)) => {
+                                    matched[s] = match select.by_value.get(value) {
+                                        Some(&v) => {
+                                            self.hints.set(element, hint(s, v));
+                                            select.values.get(v as usize).map(|v| v.child)
+                                        }
+                                        None => None,
+                                    };
+                                    end
+                                }
+                                None => {
+                                    let end = self.skip(value_at, depth + 1)?;
+                                    let text = self.text.get(value_at..end).ok_or(Unsure)?;
+                                    matched[s] = selected(select, text);
+                                    end
+                                }
                             }
                         }
                     }
@@ -369,6 +406,31 @@ impl Scanner<'_, '_, '_> {
         let (key, after) = self.key(at)?;
         let child = n.keys.iter().find(|(k, _)| same(k, key)).map(|(_, c)| *c);
         Ok((child, after))
+    }
+
+    /// The element node that the value at `at` selects when it is the string the element at the
+    /// same place selected by last time (`hints`), and the string's end.
+    fn hinted(
+        &self,
+        select: &Select,
+        s: usize,
+        element: usize,
+        at: usize,
+    ) -> Option<(usize, usize)> {
+        let h = self.hints.get(element);
+        if h == 0 || (h >> HINT_VALUE_BITS) as usize != s {
+            return None;
+        }
+        let value = select
+            .values
+            .get((h & HINT_VALUE_MASK).checked_sub(1)? as usize)?;
+        let text = value.text.as_bytes();
+        let end = at + text.len() + 2;
+        let lies = value.as_is
+            && self.bytes.get(at) == Some(&b'"')
+            && self.bytes.get(end - 1) == Some(&b'"')
+            && self.bytes.get(at + 1..end - 1) == Some(text);
+        lies.then_some((value.child, end))
     }
 
     /// The string at `at` when it is written without escapes: its content and its end.

@@ -63,7 +63,7 @@ use crate::config::LineConfig;
 use crate::connection::{Attempt, Closing, Deliberate, Ended, Goodbye, IoDeadlines};
 use crate::event::{Event, LineEvent, LogLevel};
 use crate::ids::{indexes, StationId, StationIndex, TagId, TagIndex, WriteToken};
-use crate::json_extract::Found;
+use crate::json_extract::{ElementHints, Found};
 use crate::json_path::JsonPath;
 use crate::json_plan::JsonPlan;
 use crate::params::Secret;
@@ -88,6 +88,8 @@ struct Station {
     /// What is read from a JSON payload in one pass: its JA= addresses in tag order, the time
     /// field, the selected items' time and quality. Stations with the same addresses share one.
     extract: Arc<JsonPlan>,
+    /// Which value selected each element of its JSON payloads' selecting arrays last time.
+    element_hints: ElementHints,
     /// The station has CSV= tags, so CSV payloads are split for it.
     csv_tags: bool,
     /// The station has IN_TOPIC, IN_DATA or IN_ID tags (or MQTT 5 property tags).

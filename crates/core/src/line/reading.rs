@@ -71,7 +71,11 @@ impl Line {
         let (mut time_ns, mut flags) = (wall_ns, flags);
         // The payload as text once: the scanner reads it, and each value's text is a slice of it.
         let body_text = std::str::from_utf8(body).ok();
-        if let Err(e) = plan.tree.extract_checked(body, body_text, &mut values) {
+        let hints = &mut self.stations[i].element_hints;
+        if let Err(e) = plan
+            .tree
+            .extract_checked(body, body_text, &mut values, hints)
+        {
             self.payload_error(i, topic, PayloadError::NotJson(e));
             self.extracted = values;
             self.invalidate_payload_tags(i, wall_ns, flags);

@@ -125,6 +125,7 @@ impl Line {
             payload,
             json_tags: false,
             extract: Arc::default(),
+            element_hints: Default::default(),
             csv_tags: false,
             in_tags: false,
             property_tags: false,
