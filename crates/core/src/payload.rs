@@ -220,6 +220,7 @@ pub fn stamp_at(
     };
     let read = match value {
         View::Str(s) => settings.time_mask.read_text(s, settings.zone),
+        View::Int(i) => settings.time_mask.read_whole(i),
         other => settings.time_mask.read(&other.to_json(), settings.zone),
     };
     match read {

@@ -164,6 +164,9 @@ impl TimeMask {
 
     /// Reads a time field into nanoseconds since the epoch.
     pub fn read(&self, value: &Json, zone: TimeZone) -> Result<i64, String> {
+        if let Some(whole) = value.as_i64() {
+            return self.read_whole(whole);
+        }
         match (self, value) {
             (_, Json::String(s)) => self.read_text(s, zone),
             (TimeMask::Unix, _) => epoch_ns(value, 1_000_000_000),
@@ -172,6 +175,20 @@ impl TimeMask {
                 Err("expected a date-time string".into())
             }
         }
+    }
+
+    /// [`TimeMask::read`] of a whole number that fits 64 bits (no JSON value made of it).
+    pub fn read_whole(&self, whole: i64) -> Result<i64, String> {
+        let unit_ns: i64 = match self {
+            TimeMask::Unix => 1_000_000_000,
+            TimeMask::UnixMs => 1_000_000,
+            TimeMask::Iso8601 | TimeMask::Pattern(_) => {
+                return Err("expected a date-time string".into())
+            }
+        };
+        whole
+            .checked_mul(unit_ns)
+            .ok_or_else(|| "out of range".to_string())
     }
 
     /// [`TimeMask::read`] of a string field, given as its text (no JSON value made of it).
@@ -185,16 +202,12 @@ impl TimeMask {
     }
 }
 
-/// A count of `unit_ns` since the epoch, as a JSON value that is not a string.
+/// A count of `unit_ns` since the epoch, as a JSON value that is neither a string nor a whole
+/// number of 64 bits.
 fn epoch_ns(value: &Json, unit_ns: i64) -> Result<i64, String> {
     match value {
-        // Whole numbers, the common case, without making text of them first.
-        Json::Number(n) => match n.as_i64() {
-            Some(whole) => whole
-                .checked_mul(unit_ns)
-                .ok_or_else(|| "out of range".to_string()),
-            None => epoch_ns_text(&n.to_string(), unit_ns),
-        },
+        // Whole numbers of 64 bits are read_whole's.
+        Json::Number(n) => epoch_ns_text(&n.to_string(), unit_ns),
         _ => Err("expected a number".into()),
     }
 }
