@@ -15,10 +15,11 @@ pub struct Found {
     span: Range<usize>,
 }
 
-/// How a found value is kept. The scalars the quick readers of `build` accept are kept as
+/// How a found value is kept. The scalars the quick readers of `hold` accept are kept as
 /// read, so they cannot fail later; anything else (a string with escapes, an object, an array,
 /// a number beyond the quick forms) is built when found, where a failure still belongs to the
 /// payload.
+///
 /// Its tag is a whole word: a value is moved as two aligned words, where a one-byte tag made the
 /// compiler copy the fifteen bytes after it with overlapping loads that stall on the stores just
 /// made (scenario 6's profile).

@@ -274,32 +274,10 @@ impl Scanner<'_, '_, '_> {
                 let mut held = None;
                 let end = match hit.and_then(|h| h.select) {
                     Some(s) => {
-                        let select = &n.selects[s];
-                        if let Some((child, end)) = self.hinted(select, s, element, value_at) {
-                            matched[s] = Some(child);
-                            end
-                        } else {
-                            match self.plain_string(value_at) {
-                                // The usual selecting value, a string without escapes: scanned
-                                // once and looked up as it lies.
-                                Some((value, end)) => {
-                                    matched[s] = match select.by_value.get(value) {
-                                        Some(&v) => {
-                                            self.hints.set(element, hint(s, v));
-                                            select.values.get(v as usize).map(|v| v.child)
-                                        }
-                                        None => None,
-                                    };
-                                    end
-                                }
-                                None => {
-                                    let end = self.skip(value_at, depth + 1)?;
-                                    let text = self.text.get(value_at..end).ok_or(Unsure)?;
-                                    matched[s] = selected(select, text);
-                                    end
-                                }
-                            }
-                        }
+                        let (child, end) =
+                            self.selecting_value(&n.selects[s], s, element, value_at, depth)?;
+                        matched[s] = child;
+                        end
                     }
                     None if hit.is_some_and(|h| h.member.is_some()) => {
                         let (end, read) = self.scalar(value_at, depth + 1)?;
@@ -406,6 +384,33 @@ impl Scanner<'_, '_, '_> {
         let (key, after) = self.key(at)?;
         let child = n.keys.iter().find(|(k, _)| same(k, key)).map(|(_, c)| *c);
         Ok((child, after))
+    }
+
+    /// The element node that the value at `at` of member `select` selects (`s`: its place among
+    /// the array's selections; `element`: the element's place in `hints`), and the value's end.
+    fn selecting_value(
+        &mut self,
+        select: &Select,
+        s: usize,
+        element: usize,
+        at: usize,
+        depth: usize,
+    ) -> Scan<(Option<usize>, usize)> {
+        if let Some((child, end)) = self.hinted(select, s, element, at) {
+            return Ok((Some(child), end));
+        }
+        // The usual selecting value, a string without escapes: scanned once and looked up as it
+        // lies.
+        if let Some((value, end)) = self.plain_string(at) {
+            let Some(&v) = select.by_value.get(value) else {
+                return Ok((None, end));
+            };
+            self.hints.set(element, hint(s, v));
+            return Ok((select.values.get(v as usize).map(|v| v.child), end));
+        }
+        let end = self.skip(at, depth + 1)?;
+        let text = self.text.get(at..end).ok_or(Unsure)?;
+        Ok((selected(select, text), end))
     }
 
     /// The element node that the value at `at` selects when it is the string the element at the
