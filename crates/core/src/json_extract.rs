@@ -900,32 +900,15 @@ mod tests {
     fn values_kept_as_read_convert_as_their_json() {
         use crate::json_value::from_json_text;
         use crate::value::ValueType;
-        for text in [
-            "0",
-            "-7",
-            "1",
-            "2",
-            "3",
-            "123456789012345678",
-            "-0",
-            "21.5",
-            "-0.125",
-            "12.50",
-            "1.0",
-            "1e3",
-            "18446744073709551616",
+        let strings = [
             "\"868300000\"",
             "\" 23.5 \"",
             "\"true\"",
             "\"2026-11-23T10:00:00.123Z\"",
-            "\"a\\nb\"",
-            "\"\"",
-            "true",
-            "false",
-            "null",
             "{\"a\":1}",
             "[1,2]",
-        ] {
+        ];
+        for &text in SCALARS.iter().chain(&strings) {
             let kept = Found::new(hold(text).unwrap(), 0..text.len());
             let json: Json = serde_json::from_str(text).unwrap();
             for ty in ValueType::ALL {
