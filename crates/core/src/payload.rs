@@ -153,9 +153,8 @@ impl PayloadSettings {
 pub fn quality_text<'t>(value: View<'t>, raw: impl FnOnce() -> &'t str) -> &'t str {
     match value {
         View::Str(s) => s,
-        View::Json(Json::String(s)) => s,
-        View::Bool(true) | View::Json(Json::Bool(true)) => "true",
-        View::Bool(false) | View::Json(Json::Bool(false)) => "false",
+        View::Bool(true) => "true",
+        View::Bool(false) => "false",
         _ => raw(),
     }
 }

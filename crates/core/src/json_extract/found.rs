@@ -37,7 +37,8 @@ pub(super) enum Held {
 }
 
 /// A found value as a reader takes it: a scalar as read (a string as its text), anything else
-/// (an object, an array, a number beyond 64 bits or 15 digits) as JSON.
+/// (an object, an array, a number beyond 64 bits or 15 digits) as JSON. [`Found::view`] and
+/// `View::from` never give a string, a boolean or null as `Json`; readers rely on it.
 #[derive(Debug, Clone, Copy)]
 pub enum View<'a> {
     Str(&'a str),

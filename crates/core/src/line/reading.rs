@@ -106,7 +106,6 @@ impl Line {
                 continue;
             }
             let item = plan.items.get(slot).copied().unwrap_or_default();
-            let value_slot = slot;
             let value_found = found(&values, Some(slot));
             slot += 1;
             let (mut tag_time, mut tag_flags) = (time_ns, flags);
@@ -169,9 +168,7 @@ impl Line {
                             let why = format!(
                                 "{} = {}: {reason}",
                                 self.tags[t].address,
-                                payload::shorten(
-                                    found(&values, Some(value_slot)).map_or("", text_of)
-                                )
+                                payload::shorten(text_of(f))
                             );
                             self.warn_invalid(t, &why);
                             None
@@ -336,7 +333,6 @@ fn time_field_name(settings: &PayloadSettings) -> String {
     }
 }
 
-/// The value extracted into `slot`, if the payload had it.
 /// The value found in `body` (`text`: the same, when it is UTF-8) as a reader takes it.
 fn view<'a>(f: &'a Found, body: &'a [u8], text: Option<&'a str>) -> View<'a> {
     match text {
@@ -345,6 +341,7 @@ fn view<'a>(f: &'a Found, body: &'a [u8], text: Option<&'a str>) -> View<'a> {
     }
 }
 
+/// The value extracted into `slot`, if the payload had it.
 fn found(values: &[Option<Found>], slot: Option<usize>) -> Option<&Found> {
     slot.and_then(|s| values.get(s)).and_then(Option::as_ref)
 }
