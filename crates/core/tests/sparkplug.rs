@@ -219,6 +219,36 @@ fn a_value_that_does_not_fit_invalidates_with_a_warning() {
 }
 
 #[test]
+fn a_data_message_is_read_whole_before_any_tag_is_set() {
+    let mut h = host(&[("sparkplug_reorder_timeout", "0")]);
+    qos0(&mut h, "spBv1.0/plant/NBIRTH/press1", &nbirth(0));
+    // Two good metrics, then the second one's value key turned into a wire type protobuf does
+    // not have: prost refuses the payload, so the first metric must not reach its tag either.
+    let mut data = payload(
+        Some(1),
+        None,
+        vec![
+            by_alias(1, MetricValue::Double(7.0)),
+            by_alias(1, MetricValue::Double(8.0)),
+        ],
+    );
+    let last_value = data.iter().rposition(|&b| b == 0x69).unwrap();
+    data[last_value] = 0x6f;
+    let ev = qos0(&mut h, "spBv1.0/plant/NDATA/press1", &data);
+    assert!(values(&ev).is_empty(), "{ev:?}");
+    assert!(
+        logs(&ev)
+            .iter()
+            .any(|(l, t)| *l == LogLevel::Warn && t.contains("requesting a rebirth")),
+        "{ev:?}"
+    );
+    assert_eq!(
+        rebirth_requests(&h.transmit()),
+        ["spBv1.0/plant/NCMD/press1"]
+    );
+}
+
+#[test]
 fn datasets_reach_text_tags_as_json() {
     let mut h = Harness::new(&[("payload_type", "Sparkplug B")]);
     h.line.add_station(StationId(1), "n", "g/n", []).unwrap();

@@ -15,10 +15,11 @@ use crate::event::{LogLevel, FLAG_DUPLICATE, FLAG_RETAINED, FLAG_TIME_FROM_PAYLO
 use crate::ids::{LinkId, StationIndex, TagIndex, WriteToken};
 use crate::payload::escape;
 use crate::routing::FxMap;
-use crate::sparkplug::compression;
 use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
+use crate::sparkplug::metric_ref::MetricRef;
 use crate::sparkplug::node_state::{Death, MetricTable, Node, OutOfStep, REBIRTH};
 use crate::sparkplug::payload::{self, Metric, MetricValue, Payload};
+use crate::sparkplug::received::Message;
 use crate::sparkplug::reorder::{Held, Place};
 use crate::sparkplug::topic::{command_topic, state_topic, MessageType, SparkplugTopic};
 use crate::sparkplug::{ms, says_offline, state_payload, Host};
@@ -266,9 +267,8 @@ impl Line {
             self.log(LogLevel::Warn, text);
             return;
         };
-        let payload = match compression::decode_with(&p.payload, self.config.max_decompressed_size)
-        {
-            Ok(payload) => payload,
+        let message = match Message::read(kind, &p.payload, self.config.max_decompressed_size) {
+            Ok(message) => message,
             Err(e) => {
                 self.stats.payload_errors += 1;
                 let text = format!("Sparkplug: {e} topic={}", escape(topic(p)));
@@ -282,28 +282,31 @@ impl Line {
         };
         match kind {
             MessageType::NBirth => {
-                if let Err(why) = state.birth(&payload) {
+                if let Err(why) = state.birth(&message.payload()) {
                     self.request_rebirth(state, &origin, &why, now, wall_ns);
                     return;
                 }
                 self.born(&origin, wall_ns);
-                self.apply(&host.tags, state, &origin, &payload, wall_ns);
+                self.apply(&host.tags, state, &origin, &message, wall_ns);
             }
-            MessageType::NDeath => self.node_death(state, &origin, &payload, wall_ns),
+            MessageType::NDeath => self.node_death(state, &origin, &message.payload(), wall_ns),
             _ => {
                 let reorder = self.config.sparkplug_reorder_timeout;
-                match state.sequence(payload.seq, !reorder.is_zero()) {
+                match state.sequence(message.seq(), !reorder.is_zero()) {
                     Err(why) => {
                         self.request_rebirth(state, &origin, &why, now, wall_ns);
                         return;
                     }
                     Ok(Place::Ahead) => {
                         let held = Held {
-                            seq: payload.seq.and_then(|s| u8::try_from(s).ok()).unwrap_or(0),
+                            seq: message
+                                .seq()
+                                .and_then(|s| u8::try_from(s).ok())
+                                .unwrap_or(0),
                             kind,
                             device: device.map(String::from),
                             flags,
-                            payload,
+                            payload: message.into_payload(),
                             wall_ns,
                             size: p.payload.len(),
                         };
@@ -326,7 +329,7 @@ impl Line {
                     }
                     Ok(_) => {}
                 }
-                self.sequenced(&host.tags, state, kind, &origin, &payload, now, wall_ns);
+                self.sequenced(&host.tags, state, kind, &origin, &message, now, wall_ns);
                 // The messages that waited for this one, in seq order.
                 let mut drained = false;
                 while let Some(held) = state.next_held() {
@@ -340,7 +343,8 @@ impl Line {
                         station: self.routed(&identity(group, node, device)),
                     };
                     let (kind, wall) = (held.kind, held.wall_ns);
-                    self.sequenced(&host.tags, state, kind, &origin, &held.payload, now, wall);
+                    let message = Message::Decoded(held.payload);
+                    self.sequenced(&host.tags, state, kind, &origin, &message, now, wall);
                 }
                 if drained {
                     state.gap_filled(now);
@@ -357,15 +361,15 @@ impl Line {
         state: &mut Node,
         kind: MessageType,
         origin: &Origin,
-        payload: &Payload,
+        message: &Message,
         now: Instant,
         wall_ns: i64,
     ) {
         match (kind, origin.device) {
             (MessageType::DBirth, Some(d)) => {
-                state.device_birth(d, payload);
+                state.device_birth(d, &message.payload());
                 self.born(origin, wall_ns);
-                self.apply(tags, state, origin, payload, wall_ns);
+                self.apply(tags, state, origin, message, wall_ns);
             }
             (MessageType::DDeath, Some(d)) => {
                 state.device_death(d);
@@ -373,14 +377,14 @@ impl Line {
                 // The edge node sends a DDEATH itself, so its time stamp is when the device
                 // died (tck-id-operational-behavior-edge-node-termination-host-action-ddeath-
                 // devices-offline); an NDEATH, often the broker's will, takes the time of receipt.
-                let died_ns = payload
-                    .timestamp
+                let died_ns = message
+                    .timestamp()
                     .and_then(|ms| i64::try_from(ms).ok()?.checked_mul(1_000_000))
                     .unwrap_or(wall_ns);
                 self.dead(&origin.identity(), &reason, died_ns);
             }
             _ => {
-                let unknown = self.apply(tags, state, origin, payload, wall_ns);
+                let unknown = self.apply(tags, state, origin, message, wall_ns);
                 if let Some(why) = unknown {
                     state.lose_step();
                     self.request_rebirth(state, origin, &why, now, wall_ns);
@@ -542,7 +546,7 @@ impl Line {
         tags: &[FxMap<Box<str>, Vec<TagIndex>>],
         state: &Node,
         origin: &Origin,
-        payload: &Payload,
+        message: &Message,
         wall_ns: i64,
     ) -> Option<OutOfStep> {
         let table: &MetricTable = match state.metrics(origin.device) {
@@ -554,20 +558,21 @@ impl Line {
             .station
             .filter(|&i| self.stations[i].command == StationCommand::On);
         let station_tags = station.and_then(|i| tags.get(i.0));
+        let timestamp = message.timestamp();
         let mut unknown = None;
-        for m in &payload.metrics {
+        message.for_each_metric(|m| {
             let Some((k, def)) = table
                 .resolve_index(m)
                 .and_then(|k| Some((k, table.def(k)?)))
             else {
-                unknown.get_or_insert(match (&m.name, m.alias) {
+                unknown.get_or_insert(match (m.name, m.alias) {
                     (Some(name), _) => OutOfStep::UnknownName(escape(name).into_owned()),
                     (None, alias) => OutOfStep::UnknownAlias(alias.unwrap_or_default()),
                 });
-                continue;
+                return;
             };
             let Some(i) = station else {
-                continue;
+                return;
             };
             let find = || {
                 station_tags
@@ -576,9 +581,9 @@ impl Line {
             };
             let wanted = match table.tags_of(k, i.0, find) {
                 Some(tags) if !tags.is_empty() => tags,
-                _ => continue,
+                _ => return,
             };
-            let stamp = m.timestamp.or(payload.timestamp).and_then(|ms| {
+            let stamp = m.timestamp.or(timestamp).and_then(|ms| {
                 i64::try_from(ms)
                     .ok()
                     .and_then(|ms| ms.checked_mul(1_000_000))
@@ -591,17 +596,23 @@ impl Line {
                 let value = self.metric_value(t, m, def.datatype, &def.name);
                 self.set_value(t, value, time_ns, flags);
             }
-        }
+        });
         unknown
     }
 
     /// A metric's value for tag `t`: none when the metric is null or does not fit (with a
     /// warning).
-    fn metric_value(&mut self, t: TagIndex, m: &Metric, dt: DataType, name: &str) -> Option<Value> {
+    fn metric_value(
+        &mut self,
+        t: TagIndex,
+        m: &MetricRef<'_>,
+        dt: DataType,
+        name: &str,
+    ) -> Option<Value> {
         if m.is_null == Some(true) {
             return None;
         }
-        match to_tag_value(m, dt, self.tags[t].ty) {
+        match to_tag_value(m.value, dt, self.tags[t].ty) {
             Ok(v) => Some(v),
             Err(reason) => {
                 self.warn_invalid(t, &format!("SPB={} ({dt}): {reason}", escape(name)));

@@ -2,85 +2,143 @@
 //! an alias, a time stamp, a data type, the three flags and a scalar value (what NBIRTH, NDATA
 //! and DDATA of edge nodes carry). prost builds the same structs through a generic merge per
 //! field and per metric, which cost as much as everything else the line does with an NDATA.
+//! Data messages are not even built into a `Payload`: their metrics are read into borrowed
+//! views ([`MetricRef`]) that the line applies (`received.rs`).
 //!
 //! It answers only when it is sure: any other field (metadata, properties, data sets,
 //! templates, bytes, uuid, body: a compressed payload), a wire type that does not fit its field,
 //! a varint prost would refuse, text that is not UTF-8 or a length past the end, and it returns
 //! `None`: prost then reads the payload, with its rules and its error texts.
 
-use super::payload::{Metric, MetricValue, Payload};
+use super::metric_ref::{MetricRef, ValueRef};
+use super::payload::{Payload, MAX_PAYLOAD};
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const FIXED32: u8 = 5;
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+const FIXED32: u64 = 5;
 
-/// The payload of `bytes` when it has the common form (see the module's text), as prost would
-/// decode it; else `None`. Never inlined: once per message, a call costs nothing, and in its
-/// own function the per-metric code keeps the inlining measured for it (inlined into its
-/// caller, the compiler stopped inlining the metric's drops: +5 % per NDATA).
-#[inline(never)]
-pub(crate) fn decode(bytes: &[u8]) -> Option<Payload> {
-    let mut payload = Payload::default();
-    // As payload::decode_plain does, room for the metrics up front.
-    payload.metrics.reserve((bytes.len() / 8).min(4096));
-    let mut r = Reader(bytes);
-    while !r.0.is_empty() {
-        match r.key()? {
-            (1, VARINT) => payload.timestamp = Some(r.varint()?),
-            (2, LEN) => {
-                // Decoded in place: a metric is large, and returning one moved it twice.
-                let body = r.len_delimited()?;
-                payload.metrics.push(Metric::default());
-                metric(body, payload.metrics.last_mut()?)?;
-            }
-            (3, VARINT) => payload.seq = Some(r.varint()?),
-            _ => return None,
-        }
-    }
-    Some(payload)
+/// A field's key as written: its number, then its wire type in the low three bits. A key is
+/// matched whole, so a field number past protobuf's range, or a known field with another wire
+/// type, is simply not one of these (and left to prost).
+const fn key(field: u64, wire_type: u64) -> u64 {
+    field << 3 | wire_type
 }
 
-/// One metric; a later field replaces an earlier one of the same number, as in prost (and in
-/// the `value` one-of, a later value of any kind replaces the earlier).
-fn metric(bytes: &[u8], m: &mut Metric) -> Option<()> {
+/// The keys of a payload's fields read here.
+mod payload_key {
+    use super::*;
+    pub const TIMESTAMP: u64 = key(1, VARINT);
+    pub const METRIC: u64 = key(2, LEN);
+    pub const SEQ: u64 = key(3, VARINT);
+}
+
+/// The keys of a metric's fields read here (10 to 15: the scalar values of the one-of).
+mod metric_key {
+    use super::*;
+    pub const NAME: u64 = key(1, LEN);
+    pub const ALIAS: u64 = key(2, VARINT);
+    pub const TIMESTAMP: u64 = key(3, VARINT);
+    pub const DATATYPE: u64 = key(4, VARINT);
+    pub const IS_HISTORICAL: u64 = key(5, VARINT);
+    pub const IS_TRANSIENT: u64 = key(6, VARINT);
+    pub const IS_NULL: u64 = key(7, VARINT);
+    pub const INT: u64 = key(10, VARINT);
+    pub const LONG: u64 = key(11, VARINT);
+    pub const FLOAT: u64 = key(12, FIXED32);
+    pub const DOUBLE: u64 = key(13, FIXED64);
+    pub const BOOLEAN: u64 = key(14, VARINT);
+    pub const STRING: u64 = key(15, LEN);
+}
+
+/// A payload of the common form, read whole, its metrics borrowing their names and texts from
+/// where they lie.
+#[derive(Debug)]
+pub(crate) struct Wire<'b> {
+    pub timestamp: Option<u64>,
+    pub seq: Option<u64>,
+    pub metrics: Vec<MetricRef<'b>>,
+}
+
+impl<'b> Wire<'b> {
+    /// `bytes` when they have the common form (see the module's text) and are no longer than
+    /// prost is allowed to read; else `None`. Read whole before any metric is applied, since
+    /// prost refuses a payload whole.
+    pub(crate) fn read(bytes: &'b [u8]) -> Option<Wire<'b>> {
+        if bytes.len() > MAX_PAYLOAD {
+            return None;
+        }
+        let mut wire = Wire {
+            timestamp: None,
+            seq: None,
+            // Room for the metrics up front, as payload::decode_plain makes it.
+            metrics: Vec::with_capacity((bytes.len() / 8).min(4096)),
+        };
+        let mut r = Reader(bytes);
+        while !r.0.is_empty() {
+            match r.varint()? {
+                payload_key::TIMESTAMP => wire.timestamp = Some(r.varint()?),
+                payload_key::METRIC => {
+                    // Read in place: returned or pushed, a metric was copied out field by
+                    // field, which cost as much as reading it.
+                    let body = r.len_delimited()?;
+                    wire.metrics.push(MetricRef::default());
+                    metric(body, wire.metrics.last_mut()?)?;
+                }
+                payload_key::SEQ => wire.seq = Some(r.varint()?),
+                _ => return None,
+            }
+        }
+        Some(wire)
+    }
+
+    /// The payload as prost would decode it.
+    pub(crate) fn to_payload(&self) -> Payload {
+        Payload {
+            timestamp: self.timestamp,
+            seq: self.seq,
+            metrics: self.metrics.iter().map(MetricRef::to_metric).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The payload of `bytes` when it has the common form (see the module's text), as prost would
+/// decode it; else `None`.
+pub(crate) fn decode(bytes: &[u8]) -> Option<Payload> {
+    Some(Wire::read(bytes)?.to_payload())
+}
+
+/// Reads one metric into `m`, which starts empty; a later field replaces an earlier one of the
+/// same number, as in prost (and in the `value` one-of, a later value of any kind replaces the
+/// earlier).
+fn metric<'b>(bytes: &'b [u8], m: &mut MetricRef<'b>) -> Option<()> {
     let mut r = Reader(bytes);
     while !r.0.is_empty() {
-        match r.key()? {
-            (1, LEN) => m.name = Some(text(r.len_delimited()?)?),
-            (2, VARINT) => m.alias = Some(r.varint()?),
-            (3, VARINT) => m.timestamp = Some(r.varint()?),
+        use metric_key::*;
+        match r.varint()? {
+            NAME => m.name = Some(text(r.len_delimited()?)?),
+            ALIAS => m.alias = Some(r.varint()?),
+            TIMESTAMP => m.timestamp = Some(r.varint()?),
             // prost's uint32 keeps the low 32 bits of the varint, and a bool is "not zero".
-            (4, VARINT) => m.datatype = Some(r.varint()? as u32),
-            (5, VARINT) => m.is_historical = Some(r.varint()? != 0),
-            (6, VARINT) => m.is_transient = Some(r.varint()? != 0),
-            (7, VARINT) => m.is_null = Some(r.varint()? != 0),
-            (10, VARINT) => set_value(m, MetricValue::Int(r.varint()? as u32)),
-            (11, VARINT) => set_value(m, MetricValue::Long(r.varint()?)),
-            (12, FIXED32) => set_value(m, MetricValue::Float(f32::from_le_bytes(r.fixed()?))),
-            (13, FIXED64) => set_value(m, MetricValue::Double(f64::from_le_bytes(r.fixed()?))),
-            (14, VARINT) => set_value(m, MetricValue::Boolean(r.varint()? != 0)),
-            (15, LEN) => set_value(m, MetricValue::String(text(r.len_delimited()?)?)),
+            DATATYPE => m.datatype = Some(r.varint()? as u32),
+            IS_HISTORICAL => m.is_historical = Some(r.varint()? != 0),
+            IS_TRANSIENT => m.is_transient = Some(r.varint()? != 0),
+            IS_NULL => m.is_null = Some(r.varint()? != 0),
+            INT => m.value = Some(ValueRef::Int(r.varint()? as u32)),
+            LONG => m.value = Some(ValueRef::Long(r.varint()?)),
+            FLOAT => m.value = Some(ValueRef::Float(f32::from_le_bytes(r.fixed()?))),
+            DOUBLE => m.value = Some(ValueRef::Double(f64::from_le_bytes(r.fixed()?))),
+            BOOLEAN => m.value = Some(ValueRef::Boolean(r.varint()? != 0)),
+            STRING => m.value = Some(ValueRef::String(text(r.len_delimited()?)?)),
             _ => return None,
         }
     }
     Some(())
 }
 
-/// The metric's value; a later one replaces an earlier. The first, the usual case, replaces
-/// nothing: its empty slot is left without a drop, which the compiler otherwise calls out of
-/// line for every metric (measured: 18 instructions a metric).
-fn set_value(m: &mut Metric, value: MetricValue) {
-    if m.value.is_none() {
-        // Forgetting `None` leaks nothing.
-        std::mem::forget(m.value.replace(value));
-    } else {
-        m.value = Some(value);
-    }
-}
-
-fn text(bytes: &[u8]) -> Option<String> {
-    std::str::from_utf8(bytes).ok().map(String::from)
+fn text(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
 }
 
 /// The unread rest of a message.
@@ -110,15 +168,6 @@ impl<'b> Reader<'b> {
         None
     }
 
-    /// A field's number and wire type; field numbers past protobuf's range are left to prost.
-    fn key(&mut self) -> Option<(u64, u8)> {
-        let key = self.varint()?;
-        if key > u64::from(u32::MAX) {
-            return None;
-        }
-        Some((key >> 3, (key & 7) as u8))
-    }
-
     fn len_delimited(&mut self) -> Option<&'b [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
         if len > self.0.len() {
@@ -139,7 +188,7 @@ impl<'b> Reader<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sparkplug::payload::{encode, MetaData};
+    use crate::sparkplug::payload::{encode, MetaData, Metric, MetricValue};
     use prost::Message;
 
     fn by_prost(bytes: &[u8]) -> Result<Payload, prost::DecodeError> {

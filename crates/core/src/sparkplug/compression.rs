@@ -58,10 +58,8 @@ pub(crate) fn algorithm(envelope: &Payload) -> Result<Algorithm, PayloadError> {
 pub fn decode_with(bytes: &[u8], max_decompressed: usize) -> Result<Payload, PayloadError> {
     // The common form (which has no uuid, so is never compressed) by hand; prost reads
     // anything else and decides every error.
-    if bytes.len() <= MAX_PAYLOAD {
-        if let Some(payload) = super::common_payload::decode(bytes) {
-            return Ok(payload);
-        }
+    if let Some(payload) = super::common_payload::decode(bytes) {
+        return Ok(payload);
     }
     let payload = decode_plain(bytes)?;
     if payload.uuid.as_deref() != Some(COMPRESSED) {

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
+use super::metric_ref::ValueRef;
 use super::payload::{CellValue, DataSet, Metric, MetricValue, ParameterValue, Template};
 use crate::json_extract::View;
 use crate::json_value::{from_json, from_json_text};
@@ -155,47 +156,51 @@ fn integer_json(v: i128) -> Json {
 }
 
 /// The metric's value for a tag of type `ty`, by the data type its birth declared.
-pub(crate) fn to_tag_value(metric: &Metric, dt: DataType, ty: ValueType) -> Result<Value, String> {
-    let Some(value) = &metric.value else {
+pub(crate) fn to_tag_value(
+    value: Option<ValueRef<'_>>,
+    dt: DataType,
+    ty: ValueType,
+) -> Result<Value, String> {
+    let Some(value) = value else {
         return Err("the metric carries no value".into());
     };
     // The value's text is made only for a text tag: no allocation for a number into Ai.
     let as_text = ty.kind() == ValueKind::Text;
     let (json, text) = match value {
-        MetricValue::Int(raw) if dt == DataType::DateTime => return date_time(u64::from(*raw), ty),
-        MetricValue::Long(raw) if dt == DataType::DateTime => return date_time(*raw, ty),
-        MetricValue::Int(raw) => (integer_json(integer(u64::from(*raw), true, dt)?), None),
-        MetricValue::Long(raw) => (integer_json(integer(*raw, false, dt)?), None),
-        MetricValue::Float(f) => {
+        ValueRef::Int(raw) if dt == DataType::DateTime => return date_time(u64::from(raw), ty),
+        ValueRef::Long(raw) if dt == DataType::DateTime => return date_time(raw, ty),
+        ValueRef::Int(raw) => (integer_json(integer(u64::from(raw), true, dt)?), None),
+        ValueRef::Long(raw) => (integer_json(integer(raw, false, dt)?), None),
+        ValueRef::Float(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
             (
-                Json::from(f32_as_decimal(*f)),
+                Json::from(f32_as_decimal(f)),
                 as_text.then(|| f.to_string()),
             )
         }
         // The common case (scenario 8) straight, as from_json would give it for a float number.
-        MetricValue::Double(f) if f.is_finite() && ty.kind() == ValueKind::Float => {
-            return Ok(Value::Float(*f));
+        ValueRef::Double(f) if f.is_finite() && ty.kind() == ValueKind::Float => {
+            return Ok(Value::Float(f));
         }
-        MetricValue::Double(f) => {
+        ValueRef::Double(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
-            (Json::from(*f), as_text.then(|| f.to_string()))
+            (Json::from(f), as_text.then(|| f.to_string()))
         }
-        MetricValue::Boolean(b) => (Json::Bool(*b), None),
-        MetricValue::String(s) => (Json::String(s.clone()), None),
-        MetricValue::Bytes(b) if ty.kind() == ValueKind::Text => {
+        ValueRef::Boolean(b) => (Json::Bool(b), None),
+        ValueRef::String(s) => (Json::String(s.to_owned()), None),
+        ValueRef::Bytes(b) if ty.kind() == ValueKind::Text => {
             return Ok(Value::Text(hex(b)));
         }
-        MetricValue::Bytes(_) => return Err(format!("{dt} only fits a text tag (as hex)")),
-        MetricValue::DataSet(_) | MetricValue::Template(_) if ty.kind() != ValueKind::Text => {
+        ValueRef::Bytes(_) => return Err(format!("{dt} only fits a text tag (as hex)")),
+        ValueRef::DataSet(_) | ValueRef::Template(_) if ty.kind() != ValueKind::Text => {
             return Err(format!("{dt} only fits a text tag (as JSON)"));
         }
-        MetricValue::DataSet(d) => return Ok(Value::Text(dataset_json(d).to_string())),
-        MetricValue::Template(t) => return Ok(Value::Text(template_json(t).to_string())),
+        ValueRef::DataSet(d) => return Ok(Value::Text(dataset_json(d).to_string())),
+        ValueRef::Template(t) => return Ok(Value::Text(template_json(t).to_string())),
     };
     if !as_text {
         return from_json(&json, ty);
@@ -376,11 +381,9 @@ mod tests {
     use super::*;
     use ValueType::*;
 
-    fn metric(value: MetricValue) -> Metric {
-        Metric {
-            value: Some(value),
-            ..Default::default()
-        }
+    /// A decoded metric's value as the host reads it.
+    fn of(value: &MetricValue) -> Option<ValueRef<'_>> {
+        Some(ValueRef::from(value))
     }
 
     /// Each row: the metric's value, its data type, the tag type, the tag value (None: invalid).
@@ -474,9 +477,9 @@ mod tests {
         ];
         for (value, dt, ty, want) in rows {
             let shown = format!("{value:?} {dt} into {ty}");
-            assert_eq!(to_tag_value(&metric(value), dt, ty).ok(), want, "{shown}");
+            assert_eq!(to_tag_value(of(&value), dt, ty).ok(), want, "{shown}");
         }
-        assert!(to_tag_value(&Metric::default(), DataType::Int32, Ci).is_err());
+        assert!(to_tag_value(None, DataType::Int32, Ci).is_err());
     }
 
     #[test]
@@ -497,7 +500,7 @@ mod tests {
             }],
         };
         let got = to_tag_value(
-            &metric(MetricValue::DataSet(Box::new(d.clone()))),
+            of(&MetricValue::DataSet(Box::new(d.clone()))),
             DataType::DataSet,
             TxtI,
         );
@@ -508,7 +511,7 @@ mod tests {
             ))
         );
         assert!(to_tag_value(
-            &metric(MetricValue::DataSet(Box::new(d))),
+            of(&MetricValue::DataSet(Box::new(d))),
             DataType::DataSet,
             Ci
         )
@@ -524,7 +527,7 @@ mod tests {
             ..Default::default()
         };
         let got = to_tag_value(
-            &metric(MetricValue::Template(Box::new(t))),
+            of(&MetricValue::Template(Box::new(t))),
             DataType::Template,
             TxtI,
         );
@@ -611,7 +614,7 @@ mod tests {
         ];
         for (value, dt, ty, want) in received {
             let shown = format!("{value:?} {dt} into {ty}");
-            let err = to_tag_value(&metric(value), dt, ty).unwrap_err();
+            let err = to_tag_value(of(&value), dt, ty).unwrap_err();
             assert!(err.starts_with(want), "{shown}: {err}");
         }
         let written: Vec<(Value, DataType, &str)> = vec![

@@ -6,19 +6,23 @@
 //! - [`datatype`]: the data types, metric values into tag values and written values into metrics;
 //! - [`node_state`]: births, deaths, seq, bdSeq, aliases and the rebirth debounce per edge node;
 //! - [`reorder`]: messages held for the Reorder Timeout while a seq gap is open;
+//! - [`received`], [`metric_ref`], [`common_payload`]: a received payload, its data read where it
+//!   lies when it has the common form, else decoded;
 //! - [`compression`]: payloads compressed with GZIP or DEFLATE (`uuid = "SPBV1.0_COMPRESSED"`);
 //! - [`edge_node`], [`edge_settings`], [`edge_checks`], [`store`]: the line as an edge node: its metrics, bdSeq,
 //!   seq and births; its parameters; store-and-forward (`line/edge.rs` connects them);
 //! - this file: the host's own state (its STATE messages, which tags stand for which metric).
 
-mod common_payload;
+pub(crate) mod common_payload;
 pub(crate) mod compression;
 pub(crate) mod datatype;
 pub(crate) mod edge_checks;
 pub(crate) mod edge_node;
 pub(crate) mod edge_settings;
+pub(crate) mod metric_ref;
 pub(crate) mod node_state;
 pub mod payload;
+pub(crate) mod received;
 pub(crate) mod reorder;
 pub(crate) mod settings;
 pub(crate) mod stamp;
