@@ -267,7 +267,8 @@ impl Line {
             self.log(LogLevel::Warn, text);
             return;
         };
-        let message = match Message::read(kind, &p.payload, self.config.max_decompressed_size) {
+        let max = self.config.max_decompressed_size;
+        let message = match Message::read(kind, &p.payload, max, &mut host.metric_room) {
             Ok(message) => message,
             Err(e) => {
                 self.stats.payload_errors += 1;
@@ -330,6 +331,7 @@ impl Line {
                     Ok(_) => {}
                 }
                 self.sequenced(&host.tags, state, kind, &origin, &message, now, wall_ns);
+                message.done(&mut host.metric_room);
                 // The messages that waited for this one, in seq order.
                 let mut drained = false;
                 while let Some(held) = state.next_held() {

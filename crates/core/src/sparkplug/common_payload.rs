@@ -64,15 +64,18 @@ impl<'b> Wire<'b> {
     /// `bytes` when they have the common form (see the module's text) and are no longer than
     /// prost is allowed to read; else `None`. Read whole before any metric is applied, since
     /// prost refuses a payload whole.
-    pub(crate) fn read(bytes: &'b [u8]) -> Option<Wire<'b>> {
+    /// The metrics are kept in `room`'s vector, if it has one.
+    pub(crate) fn read(bytes: &'b [u8], room: &mut MetricRoom) -> Option<Wire<'b>> {
         if bytes.len() > MAX_PAYLOAD {
             return None;
         }
+        let mut metrics = room.take();
+        // Room for the metrics up front, as payload::decode_plain makes it.
+        metrics.reserve((bytes.len() / 8).min(4096));
         let mut wire = Wire {
             timestamp: None,
             seq: None,
-            // Room for the metrics up front, as payload::decode_plain makes it.
-            metrics: Vec::with_capacity((bytes.len() / 8).min(4096)),
+            metrics,
         };
         let mut r = Reader(bytes);
         while !r.0.is_empty() {
@@ -103,10 +106,40 @@ impl<'b> Wire<'b> {
     }
 }
 
+/// The vector of an earlier payload's metrics, kept empty for the next one: a data message then
+/// allocates nothing (its metrics are larger than the allocator's small sizes, so each vector
+/// cost a few hundred instructions).
+#[derive(Debug, Default)]
+pub(crate) struct MetricRoom(Vec<MetricRef<'static>>);
+
+impl MetricRoom {
+    fn take<'b>(&mut self) -> Vec<MetricRef<'b>> {
+        relabel(std::mem::take(&mut self.0))
+    }
+
+    /// Keeps the vector of `wire`'s metrics for the next payload, unless a payload of more
+    /// than 4,096 metrics made it large: that one is freed, not kept for the line's life.
+    pub(crate) fn keep(&mut self, wire: Wire<'_>) {
+        if wire.metrics.capacity() <= 4096 {
+            self.0 = relabel(wire.metrics);
+        }
+    }
+}
+
+/// The allocation of `metrics`, emptied, for metrics of another lifetime. Collecting a vector's
+/// own iterator reuses its allocation in place (the standard library does so for `filter_map`
+/// over `vec::IntoIter` of one layout); were it ever not to, only an allocation would be lost.
+// `filter` cannot change the elements' lifetime, which is the point here.
+#[allow(clippy::unnecessary_filter_map)]
+fn relabel<'a, 'b>(mut metrics: Vec<MetricRef<'a>>) -> Vec<MetricRef<'b>> {
+    metrics.clear();
+    metrics.into_iter().filter_map(|_| None).collect()
+}
+
 /// The payload of `bytes` when it has the common form (see the module's text), as prost would
 /// decode it; else `None`.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Payload> {
-    Some(Wire::read(bytes)?.to_payload())
+    Some(Wire::read(bytes, &mut MetricRoom::default())?.to_payload())
 }
 
 /// Reads one metric into `m`, which starts empty; a later field replaces an earlier one of the

@@ -33,15 +33,16 @@ use std::time::Duration;
 
 use crate::ids::TagIndex;
 use crate::routing::FxMap;
+use common_payload::MetricRoom;
 use node_state::Nodes;
 
 /// The host application's state in a line whose payload type is Sparkplug B.
 #[derive(Debug, Default)]
 pub(crate) struct Host {
     pub nodes: Nodes,
-    /// Per station (by index), the input tags of each metric name (`SPB=<name>`).
-    /// By station, its SPB= input tags by metric name. The names come from the configuration,
-    /// so the routing tables' small hash serves (looked up for every metric received).
+    /// Per station (by index), the input tags of each metric name (`SPB=<name>`). The names
+    /// come from the configuration, so the routing tables' small hash serves (looked up for
+    /// every metric received).
     pub tags: Vec<FxMap<Box<str>, Vec<TagIndex>>>,
     /// The latest wall time the line was given (Unix ns): the time stamp of the STATE will,
     /// which the shell opens the transport without.
@@ -53,6 +54,8 @@ pub(crate) struct Host {
     /// Scratch for the `group/node[/device]` identity each received message is routed by:
     /// formatting a new string per message cost more than the routing itself.
     pub identity: String,
+    /// The vector a data message's metrics are read into, kept between messages.
+    pub metric_room: MetricRoom,
 }
 
 /// The JSON of a primary host's STATE message.

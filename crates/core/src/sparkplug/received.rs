@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::common_payload::Wire;
+use super::common_payload::{MetricRoom, Wire};
 use super::compression;
 use super::metric_ref::MetricRef;
 use super::payload::{Payload, PayloadError};
@@ -18,13 +18,16 @@ pub(crate) enum Message<'b> {
 impl<'b> Message<'b> {
     /// The payload of a message of kind `kind` (a compressed one inflated to at most
     /// `max_decompressed` bytes), or why it cannot be read.
+    /// Data read where it lies keeps its metrics in `room`'s vector (give it back with
+    /// [`Message::done`]).
     pub(crate) fn read(
         kind: MessageType,
         bytes: &'b [u8],
         max_decompressed: usize,
+        room: &mut MetricRoom,
     ) -> Result<Message<'b>, PayloadError> {
         if matches!(kind, MessageType::NData | MessageType::DData) {
-            if let Some(wire) = Wire::read(bytes) {
+            if let Some(wire) = Wire::read(bytes, room) {
                 return Ok(Message::Wire(wire));
             }
         }
@@ -58,6 +61,13 @@ impl<'b> Message<'b> {
         match self {
             Message::Wire(w) => w.to_payload(),
             Message::Decoded(p) => p,
+        }
+    }
+
+    /// The message has been applied: its metrics' vector goes back to `room`.
+    pub(crate) fn done(self, room: &mut MetricRoom) {
+        if let Message::Wire(wire) = self {
+            room.keep(wire);
         }
     }
 
@@ -115,7 +125,7 @@ mod tests {
         let bytes = encode(&payload);
         let prost = decode_plain(&bytes).unwrap();
         for kind in [MessageType::NData, MessageType::DData] {
-            let message = Message::read(kind, &bytes, 0).unwrap();
+            let message = Message::read(kind, &bytes, 0, &mut MetricRoom::default()).unwrap();
             assert!(matches!(message, Message::Wire(_)), "{kind:?}");
             assert_eq!(message.timestamp(), prost.timestamp);
             assert_eq!(message.seq(), prost.seq);
@@ -129,12 +139,19 @@ mod tests {
             assert_eq!(encode(&message.into_payload()), encode(&prost), "{kind:?}");
         }
         // Births and deaths are decoded, and so is data of another form; both show the same.
-        let birth = Message::read(MessageType::NBirth, &bytes, 0).unwrap();
+        let birth =
+            Message::read(MessageType::NBirth, &bytes, 0, &mut MetricRoom::default()).unwrap();
         assert!(matches!(birth, Message::Decoded(_)));
         let mut rare = prost.clone();
         rare.metrics[0].metadata = Some(Box::new(MetaData::default()));
         let rare_bytes = encode(&rare);
-        let rare_data = Message::read(MessageType::NData, &rare_bytes, 0).unwrap();
+        let rare_data = Message::read(
+            MessageType::NData,
+            &rare_bytes,
+            0,
+            &mut MetricRoom::default(),
+        )
+        .unwrap();
         assert!(matches!(rare_data, Message::Decoded(_)));
         // Metadata aside, which a metric read for its value never needs.
         let shown = Payload {
