@@ -173,7 +173,9 @@ pub fn check_address(name: &str, address: &str) -> Result<AddressCheck, ConfigEr
     // syntax, or long enough to come near the size limit, is parsed (thousands of stations are
     // configured at start-up).
     let syntax = has_regex_syntax(address);
-    if syntax || address.len() > PLAIN_ADDRESS_MAX {
+    if syntax && is_simple_pattern(address) {
+        check.pattern = true;
+    } else if syntax || address.len() > PLAIN_ADDRESS_MAX {
         match regex_error(address) {
             None => check.pattern = syntax,
             Some(err) => check.warnings.push(format!(
@@ -491,6 +493,62 @@ fn has_regex_syntax(address: &str) -> bool {
     })
 }
 
+/// The longest address [`is_simple_pattern`] takes as valid without parsing it.
+const SIMPLE_PATTERN_MAX: usize = 256;
+
+/// Whether `address` is made only of the pieces station addresses are usually written with:
+/// plain characters, an escaped meta character (`\.`), and `.` or `[^/]`, alone or followed by
+/// `*` or `+`. Such an address is a valid expression far below the size limit without being
+/// parsed: the parse was a seventh of configuring 10,000 stations of which half end in `[^/]+`.
+/// Anything else, a quantifier after an escape included, is left to [`regex_error`].
+fn is_simple_pattern(address: &str) -> bool {
+    if address.len() > SIMPLE_PATTERN_MAX {
+        return false;
+    }
+    let mut rest = address.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = match b {
+            b'\\' => match tail.split_first() {
+                Some((&escaped, after)) if is_meta(escaped) => after,
+                _ => return false,
+            },
+            b'.' => quantified(tail),
+            b'[' if tail.starts_with(b"^/]") => quantified(&tail[3..]),
+            _ if is_meta(b) => return false,
+            // Bytes of other characters, ASCII or not, stand for themselves.
+            _ => tail,
+        };
+    }
+    true
+}
+
+/// `rest` past a `*` or `+` that starts it.
+fn quantified(rest: &[u8]) -> &[u8] {
+    match rest.split_first() {
+        Some((b'*' | b'+', after)) => after,
+        _ => rest,
+    }
+}
+
+fn is_meta(b: u8) -> bool {
+    matches!(
+        b,
+        b'.' | b'*'
+            | b'+'
+            | b'?'
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'|'
+            | b'^'
+            | b'$'
+            | b'\\'
+    )
+}
+
 /// `a/+/b`, `a/#`, `+/x`: MQTT wildcard levels, which mean something else in a regex.
 fn looks_like_mqtt_filter(address: &str) -> bool {
     address.split('/').any(|level| level == "+" || level == "#")
@@ -749,6 +807,49 @@ mod tests {
             err.contains("'a/b'") && err.contains("station 'one'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn simple_patterns_are_what_the_parser_accepts() {
+        let simple = [
+            "bench/s7/r/1/[^/]+",
+            "plant/.*",
+            "plant/.+/x",
+            "a.b",
+            "x/[^/]*/y",
+            r"site\.1/[^/]+",
+            r"\[\]\(\)\{\}\|\^\$\*\+\?\\",
+            "zürich/.*",
+        ];
+        for a in simple {
+            assert!(is_simple_pattern(a), "{a}");
+            assert_eq!(regex_error(a), None, "{a}");
+        }
+        let other = [
+            "a**", ".*?", "[^/]?", r"\.*", r"\d", r"x\", "[^/", "[a]", "a{2}", "(a)", "a|b", "^a$",
+            "a?",
+        ];
+        for a in other {
+            assert!(!is_simple_pattern(a), "{a}");
+        }
+        assert!(!is_simple_pattern(&".*".repeat(200)));
+        // Every address of up to four pieces that the quick check takes, the parser takes.
+        let pieces = [
+            "a", "/", ".", "*", "+", "?", "[^/]", "[", "]", "\\", "\\.", "é",
+        ];
+        let mut addresses = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = addresses
+                .iter()
+                .flat_map(|a| pieces.iter().map(move |p| format!("{a}{p}")))
+                .collect();
+            for a in &longer {
+                if is_simple_pattern(a) {
+                    assert_eq!(regex_error(a), None, "{a}");
+                }
+            }
+            addresses = longer;
+        }
     }
 
     #[test]
