@@ -63,8 +63,7 @@ pub(crate) struct Wire<'b> {
 impl<'b> Wire<'b> {
     /// `bytes` when they have the common form (see the module's text) and are no longer than
     /// prost is allowed to read; else `None`. Read whole before any metric is applied, since
-    /// prost refuses a payload whole.
-    /// The metrics are kept in `room`'s vector, if it has one.
+    /// prost refuses a payload whole. The metrics go into `room`'s vector, if it has one.
     pub(crate) fn read(bytes: &'b [u8], room: &mut MetricRoom) -> Option<Wire<'b>> {
         if bytes.len() > MAX_PAYLOAD {
             return None;

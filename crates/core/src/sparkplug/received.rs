@@ -1,6 +1,6 @@
 //! A received payload in the form the host reads it: NDATA and DDATA of the common form are
-//! checked and their metrics read where they lie; births, deaths and anything else are decoded
-//! into a [`Payload`], as is a data message held for its turn.
+//! read whole into views of their metrics that borrow from the payload; births, deaths and
+//! anything else are decoded into a [`Payload`], as is a data message held for its turn.
 
 use std::borrow::Cow;
 
@@ -10,6 +10,7 @@ use super::metric_ref::MetricRef;
 use super::payload::{Payload, PayloadError};
 use super::topic::MessageType;
 
+/// A received payload, in one of its two forms.
 pub(crate) enum Message<'b> {
     Wire(Wire<'b>),
     Decoded(Payload),
@@ -17,9 +18,8 @@ pub(crate) enum Message<'b> {
 
 impl<'b> Message<'b> {
     /// The payload of a message of kind `kind` (a compressed one inflated to at most
-    /// `max_decompressed` bytes), or why it cannot be read.
-    /// Data read where it lies keeps its metrics in `room`'s vector (give it back with
-    /// [`Message::done`]).
+    /// `max_decompressed` bytes), or why it cannot be read. Data read where it lies keeps its
+    /// metrics in `room`'s vector (given back by [`Message::done`]).
     pub(crate) fn read(
         kind: MessageType,
         bytes: &'b [u8],
