@@ -33,7 +33,8 @@ esac
 
 # ---- What the suite needs, one line each: "package...  -- the commands that show it is there".
 # chromium (headless) is for the live page's browser test (tests/tests/live_page.rs).
-# valgrind (callgrind) counts the instructions of the cost test (crates/core/tests/cost).
+# valgrind (callgrind) counts the instructions of the cost tests (crates/core/tests/cost,
+# crates/plugin/src/event_cost.rs).
 requirements=(
     "mosquitto mosquitto-clients -- mosquitto mosquitto_pub mosquitto_sub"
     "build-essential -- gcc g++ make"

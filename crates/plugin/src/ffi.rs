@@ -558,3 +558,7 @@ fn log_warnings(warnings: Vec<String>) {
 #[cfg(test)]
 #[path = "ffi_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "event_cost.rs"]
+mod event_cost;

@@ -1,6 +1,6 @@
-//! Counting instructions: this test binary runs again under valgrind's callgrind, its ignored
-//! test `measured_run` feeding one workload a given number of messages; callgrind's total of
-//! executed instructions (Ir) is read from its output file.
+//! Counting instructions: the test binary that calls this runs again under valgrind's
+//! callgrind, its ignored test `measured_run` feeding one workload a given number of messages;
+//! callgrind's total of executed instructions (Ir) is read from its output file.
 //!
 //! Two runs, of n and 2n messages, differ only in the n messages more, so their difference is
 //! the cost of n messages without the process, the test harness and the line's setup. The
@@ -14,9 +14,6 @@ use std::process::Command;
 /// The environment of the measured run: which workload, how many messages.
 pub const WORKLOAD_VAR: &str = "MQTT_LINE_COST_WORKLOAD";
 pub const MESSAGES_VAR: &str = "MQTT_LINE_COST_MESSAGES";
-
-/// The test the measured run executes (in main.rs).
-const MEASURED_TEST: &str = "measured_run";
 
 /// Whether valgrind can be run, or why not.
 pub fn available() -> Result<String, String> {
@@ -33,14 +30,15 @@ pub fn available() -> Result<String, String> {
 }
 
 /// A scratch directory for callgrind's output files, removed when dropped.
-pub struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    pub fn new() -> Scratch {
+    pub(crate) fn new() -> Scratch {
         // The same length every run: the preloaded library's path is in the measured run's
         // environment, and a longer one shifts its stack, which moves the count a little.
         let dir = std::env::temp_dir().join(format!("mqtt-line-cost-{:010}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // A directory that cannot be made shows as the measured runs' error.
+        let _ = std::fs::create_dir_all(&dir);
         Scratch(dir)
     }
 }
@@ -53,8 +51,8 @@ impl Drop for Scratch {
 
 /// fixed_random.c built into the scratch directory with the C compiler (`$CC`, else `cc`), for
 /// `LD_PRELOAD`; `Err` says why it could not be.
-pub fn fixed_random(scratch: &Scratch) -> Result<PathBuf, String> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cost/fixed_random.c");
+pub(crate) fn fixed_random(scratch: &Scratch) -> Result<PathBuf, String> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixed_random.c");
     let library = scratch.0.join("fixed_random.so");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let out = Command::new(&cc)
@@ -75,9 +73,12 @@ pub fn fixed_random(scratch: &Scratch) -> Result<PathBuf, String> {
 
 /// Instructions executed by the measured run of `workload` over `messages` messages, with
 /// `preload` (the fixed random bytes) when there is one.
-pub fn instructions(
+/// `measured_test` is the test the measured run executes (its full path in the test binary):
+/// each cost test defines it, ignored, reading the two variables above.
+pub(crate) fn instructions(
     scratch: &Scratch,
     preload: Option<&Path>,
+    measured_test: &str,
     workload: &str,
     messages: u64,
 ) -> Result<u64, String> {
@@ -91,7 +92,7 @@ pub fn instructions(
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg(&exe)
-        .args([MEASURED_TEST, "--exact", "--ignored", "--test-threads=1"])
+        .args([measured_test, "--exact", "--ignored", "--test-threads=1"])
         .env(WORKLOAD_VAR, workload)
         .env(MESSAGES_VAR, messages.to_string())
         .output()
@@ -102,6 +103,13 @@ pub fn instructions(
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // The measured test ends the process before the harness reports it; a report means the
+    // name matched no test, and only the harness was counted.
+    if String::from_utf8_lossy(&out.stdout).contains("test result:") {
+        return Err(format!(
+            "the measured run of {workload} ran no test named `{measured_test}`"
         ));
     }
     total(&out_file)

@@ -1,11 +1,8 @@
-//! The budget file, crates/core/cost-budgets.toml: one line per workload, the instructions one
-//! received message may cost; and the verdict on a measured cost.
+//! A budget file (`cost-budgets.toml` of a crate with a cost test): one line per workload, the
+//! instructions one message may cost; and the verdict on a measured cost.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-/// The file as the failure text names it, from the top of the repository.
-pub const FILE: &str = "crates/core/cost-budgets.toml";
+use std::path::Path;
 
 /// How far over its budget a workload may go before the test fails: the counts are exact, so
 /// this is room for a compiler update or other CPU features, not for noise.
@@ -14,15 +11,26 @@ pub const TOLERANCE_PERCENT: f64 = 3.0;
 /// Below its budget by more than this, a workload's report line suggests lowering the budget.
 const LOWER_PERCENT: f64 = 5.0;
 
-/// Workload name to instructions per message.
-pub fn load() -> Result<BTreeMap<String, u64>, String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cost-budgets.toml");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{FILE}: {e}"))?;
-    toml::from_str(&text).map_err(|e| format!("{FILE}: {e}"))
+/// A budget file's workloads and their instructions per message.
+pub struct Budgets {
+    /// The file as reports name it, from the top of the repository.
+    pub file: &'static str,
+    pub by_name: BTreeMap<String, u64>,
+}
+
+impl Budgets {
+    /// Reads `path`, shown as `file` (its path from the top of the repository).
+    pub fn load(path: &Path, file: &'static str) -> Result<Budgets, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
+        let by_name = toml::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
+        Ok(Budgets { file, by_name })
+    }
 }
 
 /// One workload's measured cost against its budget.
 pub struct Judged {
+    /// The budget file.
+    pub file: &'static str,
     pub name: &'static str,
     /// What the workload stands for.
     pub what: &'static str,
@@ -64,9 +72,10 @@ impl Judged {
             "workload `{name}` ({what}) costs {measured} instructions per message, {pct:.1}% over its \
              budget of {budget} (more than {TOLERANCE_PERCENT}% over fails). Find what made \
              the receive path slower (docs/benchmarks.md, \"The cost test\": callgrind_annotate \
-             shows where). If the cost is wanted, raise its line in {FILE} to \
+             shows where). If the cost is wanted, raise its line in {file} to \
              `{name} = {measured}` and give the reason in the commit message: a raised budget \
              without a reason is not merged.",
+            file = self.file,
             name = self.name,
             what = self.what,
             measured = self.measured,

@@ -1,4 +1,4 @@
-/* Preloaded into the cost test's measured runs (callgrind.rs): the Rust standard library seeds
+/* Preloaded into the cost tests' measured runs (src/callgrind.rs): the Rust standard library seeds
  * every HashMap from getrandom(2), and a different seed gives other probe sequences, so the
  * instruction counts of two runs would differ by a few hundred per message. With this getrandom
  * every run gets the same bytes, and the same binary the same count. Only the measured runs
