@@ -95,6 +95,7 @@ pub mod parts {
     pub use crate::json_value::from_json;
     pub use crate::payload::parse_json;
     pub use crate::routing::{check_address, AddressCheck, RouteEntry, Router};
+    pub use crate::sparkplug::compression::decode_with as sparkplug_decode_with;
     pub use crate::sparkplug::payload as sparkplug_payload;
     pub use crate::time_mask::{utc_ns, TimeMask, TimeZone};
 }
