@@ -158,9 +158,7 @@ pub fn link_number(link: LinkId) -> u32 {
     }
 }
 
-/// The C view of an event; its strings borrow from `e`. Inlined into the poll, so the view is
-/// built where it is stored instead of copied there.
-#[inline(always)]
+/// The C view of an event; its strings borrow from `e`.
 pub fn fill_event(e: &HostEvent) -> MqlEvent {
     let mut out = MqlEvent::empty();
     match e {

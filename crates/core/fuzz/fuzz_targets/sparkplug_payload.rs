@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         // NaN floats compare unequal to themselves, so compare the encodings.
         (Ok(p), Ok(l)) => assert_eq!(encode(p), encode(l), "read differently"),
         (Err(_), Err(_)) => {}
-        (p, l) => panic!("prost read it: {}, the line read it: {}", p.is_ok(), l.is_ok()),
+        (p, l) => panic!(
+            "prost read it: {}, the line read it: {}",
+            p.is_ok(),
+            l.is_ok()
+        ),
     }
     let Ok(payload) = by_prost else {
         return;
