@@ -485,12 +485,7 @@ fn last_line(s: &str) -> String {
 
 /// True when the address uses a character that means something in a regular expression.
 fn has_regex_syntax(address: &str) -> bool {
-    address.chars().any(|c| {
-        matches!(
-            c,
-            '.' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '|' | '^' | '$' | '\\'
-        )
-    })
+    address.bytes().any(is_meta)
 }
 
 /// The longest address [`is_simple_pattern`] takes as valid without parsing it.
@@ -530,6 +525,8 @@ fn quantified(rest: &[u8]) -> &[u8] {
     }
 }
 
+/// A character that means something in a regular expression (all of them ASCII, so a byte of a
+/// longer UTF-8 character is never one).
 fn is_meta(b: u8) -> bool {
     matches!(
         b,
