@@ -2,10 +2,16 @@
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Ports handed out by this process so far; keeps parallel tests from picking the same port.
 static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+
+/// Where this process starts in the range: drawn once, so that successive ports step apart
+/// from one start. (Drawn anew for every port, two draws could land on the same port: a
+/// duplicate in one run of `free_ports_are_distinct_and_unused` in twenty ports.)
+static START: OnceLock<u32> = OnceLock::new();
 
 /// The lowest port of the kernel's ephemeral range (`ip_local_port_range`).
 fn ephemeral_low() -> u16 {
@@ -29,11 +35,13 @@ pub fn free_port() -> u16 {
     let low = u32::from(ephemeral_low()).clamp(12000, 65535);
     let base = 10000u32;
     let span = low - base;
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        ^ std::process::id().wrapping_mul(7919);
+    let seed = *START.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            ^ std::process::id().wrapping_mul(7919)
+    });
     for _ in 0..200 {
         let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
         // A stride coprime with most spans spreads successive ports apart.
