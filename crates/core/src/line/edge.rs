@@ -22,7 +22,7 @@ use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
 use crate::sparkplug::edge_node::{
     metric_address, value_fits, EdgeNode, MetricRef, Owner, NEXT_SERVER,
 };
-use crate::sparkplug::metric_ref::ValueRef;
+use crate::sparkplug::metric_view::ValueView;
 use crate::sparkplug::ms;
 use crate::sparkplug::node_state::REBIRTH;
 use crate::sparkplug::payload::{self, Metric, MetricValue, Payload};
@@ -805,7 +805,7 @@ impl Line {
         }
         let mut values = Vec::with_capacity(def.inputs.len());
         for &t in &def.inputs {
-            match to_tag_value(m.value.as_ref().map(ValueRef::from), dt, self.tags[t].ty) {
+            match to_tag_value(m.value.as_ref().map(ValueView::from), dt, self.tags[t].ty) {
                 Ok(v) => values.push((t, v)),
                 Err(why) => {
                     self.command_warning(device, &name, &shown_value, &why);

@@ -16,7 +16,7 @@ use crate::ids::{LinkId, StationIndex, TagIndex, WriteToken};
 use crate::payload::escape;
 use crate::routing::FxMap;
 use crate::sparkplug::datatype::{to_metric_value, to_tag_value, DataType};
-use crate::sparkplug::metric_ref::MetricRef;
+use crate::sparkplug::metric_view::MetricView;
 use crate::sparkplug::node_state::{Death, MetricTable, Node, OutOfStep, REBIRTH};
 use crate::sparkplug::payload::{self, Metric, MetricValue, Payload};
 use crate::sparkplug::received::Message;
@@ -607,7 +607,7 @@ impl Line {
     fn metric_value(
         &mut self,
         t: TagIndex,
-        m: &MetricRef<'_>,
+        m: &MetricView<'_>,
         dt: DataType,
         name: &str,
     ) -> Option<Value> {

@@ -3,14 +3,14 @@
 //! and DDATA of edge nodes carry). prost builds the same structs through a generic merge per
 //! field and per metric, which cost as much as everything else the line does with an NDATA.
 //! Data messages are not even built into a `Payload`: their metrics are read into borrowed
-//! views ([`MetricRef`]) that the line applies (`received.rs`).
+//! views ([`MetricView`]) that the line applies (`received.rs`).
 //!
 //! It answers only when it is sure: any other field (metadata, properties, data sets,
 //! templates, bytes, uuid, body: a compressed payload), a wire type that does not fit its field,
 //! a varint prost would refuse, text that is not UTF-8 or a length past the end, and it returns
 //! `None`: prost then reads the payload, with its rules and its error texts.
 
-use super::metric_ref::{MetricRef, ValueRef};
+use super::metric_view::{MetricView, ValueView};
 use super::payload::{Payload, MAX_PAYLOAD};
 
 const VARINT: u64 = 0;
@@ -57,7 +57,7 @@ mod metric_key {
 pub(crate) struct Wire<'b> {
     pub timestamp: Option<u64>,
     pub seq: Option<u64>,
-    pub metrics: Vec<MetricRef<'b>>,
+    pub metrics: Vec<MetricView<'b>>,
 }
 
 impl<'b> Wire<'b> {
@@ -84,7 +84,7 @@ impl<'b> Wire<'b> {
                     // Read in place: returned or pushed, a metric was copied out field by
                     // field, which cost as much as reading it.
                     let body = r.len_delimited()?;
-                    wire.metrics.push(MetricRef::default());
+                    wire.metrics.push(MetricView::default());
                     metric(body, wire.metrics.last_mut()?)?;
                 }
                 payload_key::SEQ => wire.seq = Some(r.varint()?),
@@ -99,7 +99,7 @@ impl<'b> Wire<'b> {
         Payload {
             timestamp: self.timestamp,
             seq: self.seq,
-            metrics: self.metrics.iter().map(MetricRef::to_metric).collect(),
+            metrics: self.metrics.iter().map(MetricView::to_metric).collect(),
             ..Default::default()
         }
     }
@@ -109,10 +109,10 @@ impl<'b> Wire<'b> {
 /// allocates nothing (its metrics are larger than the allocator's small sizes, so each vector
 /// cost a few hundred instructions).
 #[derive(Debug, Default)]
-pub(crate) struct MetricRoom(Vec<MetricRef<'static>>);
+pub(crate) struct MetricRoom(Vec<MetricView<'static>>);
 
 impl MetricRoom {
-    fn take<'b>(&mut self) -> Vec<MetricRef<'b>> {
+    fn take<'b>(&mut self) -> Vec<MetricView<'b>> {
         relabel(std::mem::take(&mut self.0))
     }
 
@@ -130,7 +130,7 @@ impl MetricRoom {
 /// over `vec::IntoIter` of one layout); were it ever not to, only an allocation would be lost.
 // `filter` cannot change the elements' lifetime, which is the point here.
 #[allow(clippy::unnecessary_filter_map)]
-fn relabel<'a, 'b>(mut metrics: Vec<MetricRef<'a>>) -> Vec<MetricRef<'b>> {
+fn relabel<'a, 'b>(mut metrics: Vec<MetricView<'a>>) -> Vec<MetricView<'b>> {
     metrics.clear();
     metrics.into_iter().filter_map(|_| None).collect()
 }
@@ -144,7 +144,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Payload> {
 /// Reads one metric into `m`, which starts empty; a later field replaces an earlier one of the
 /// same number, as in prost (and in the `value` one-of, a later value of any kind replaces the
 /// earlier).
-fn metric<'b>(bytes: &'b [u8], m: &mut MetricRef<'b>) -> Option<()> {
+fn metric<'b>(bytes: &'b [u8], m: &mut MetricView<'b>) -> Option<()> {
     let mut r = Reader(bytes);
     while !r.0.is_empty() {
         use metric_key::*;
@@ -157,12 +157,12 @@ fn metric<'b>(bytes: &'b [u8], m: &mut MetricRef<'b>) -> Option<()> {
             IS_HISTORICAL => m.is_historical = Some(r.varint()? != 0),
             IS_TRANSIENT => m.is_transient = Some(r.varint()? != 0),
             IS_NULL => m.is_null = Some(r.varint()? != 0),
-            INT => m.value = Some(ValueRef::Int(r.varint()? as u32)),
-            LONG => m.value = Some(ValueRef::Long(r.varint()?)),
-            FLOAT => m.value = Some(ValueRef::Float(f32::from_le_bytes(r.fixed()?))),
-            DOUBLE => m.value = Some(ValueRef::Double(f64::from_le_bytes(r.fixed()?))),
-            BOOLEAN => m.value = Some(ValueRef::Boolean(r.varint()? != 0)),
-            STRING => m.value = Some(ValueRef::String(text(r.len_delimited()?)?)),
+            INT => m.value = Some(ValueView::Int(r.varint()? as u32)),
+            LONG => m.value = Some(ValueView::Long(r.varint()?)),
+            FLOAT => m.value = Some(ValueView::Float(f32::from_le_bytes(r.fixed()?))),
+            DOUBLE => m.value = Some(ValueView::Double(f64::from_le_bytes(r.fixed()?))),
+            BOOLEAN => m.value = Some(ValueView::Boolean(r.varint()? != 0)),
+            STRING => m.value = Some(ValueView::String(text(r.len_delimited()?)?)),
             _ => return None,
         }
     }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use super::metric_ref::ValueRef;
+use super::metric_view::ValueView;
 use super::payload::{CellValue, DataSet, Metric, MetricValue, ParameterValue, Template};
 use crate::json_extract::View;
 use crate::json_value::{from_json, from_json_text};
@@ -158,14 +158,14 @@ fn integer_json(v: i128) -> Json {
 /// The metric's value for a tag of type `ty`, by the data type its birth declared.
 #[inline]
 pub(crate) fn to_tag_value(
-    value: Option<ValueRef<'_>>,
+    value: Option<ValueView<'_>>,
     dt: DataType,
     ty: ValueType,
 ) -> Result<Value, String> {
     // The common case (scenario 8) in the caller, as `converted` would give it: a finite Double
     // into a float tag. Out of line, the call's set-up cost twice the conversion.
     match value {
-        Some(ValueRef::Double(f)) if f.is_finite() && ty.kind() == ValueKind::Float => {
+        Some(ValueView::Double(f)) if f.is_finite() && ty.kind() == ValueKind::Float => {
             Ok(Value::Float(f))
         }
         _ => converted(value, dt, ty),
@@ -173,18 +173,18 @@ pub(crate) fn to_tag_value(
 }
 
 /// [`to_tag_value`] of every value.
-fn converted(value: Option<ValueRef<'_>>, dt: DataType, ty: ValueType) -> Result<Value, String> {
+fn converted(value: Option<ValueView<'_>>, dt: DataType, ty: ValueType) -> Result<Value, String> {
     let Some(value) = value else {
         return Err("the metric carries no value".into());
     };
     // The value's text is made only for a text tag: no allocation for a number into Ai.
     let as_text = ty.kind() == ValueKind::Text;
     let (json, text) = match value {
-        ValueRef::Int(raw) if dt == DataType::DateTime => return date_time(u64::from(raw), ty),
-        ValueRef::Long(raw) if dt == DataType::DateTime => return date_time(raw, ty),
-        ValueRef::Int(raw) => (integer_json(integer(u64::from(raw), true, dt)?), None),
-        ValueRef::Long(raw) => (integer_json(integer(raw, false, dt)?), None),
-        ValueRef::Float(f) => {
+        ValueView::Int(raw) if dt == DataType::DateTime => return date_time(u64::from(raw), ty),
+        ValueView::Long(raw) if dt == DataType::DateTime => return date_time(raw, ty),
+        ValueView::Int(raw) => (integer_json(integer(u64::from(raw), true, dt)?), None),
+        ValueView::Long(raw) => (integer_json(integer(raw, false, dt)?), None),
+        ValueView::Float(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
@@ -193,23 +193,23 @@ fn converted(value: Option<ValueRef<'_>>, dt: DataType, ty: ValueType) -> Result
                 as_text.then(|| f.to_string()),
             )
         }
-        ValueRef::Double(f) => {
+        ValueView::Double(f) => {
             if !f.is_finite() {
                 return Err(format!("{f} is not a finite number"));
             }
             (Json::from(f), as_text.then(|| f.to_string()))
         }
-        ValueRef::Boolean(b) => (Json::Bool(b), None),
-        ValueRef::String(s) => (Json::String(s.to_owned()), None),
-        ValueRef::Bytes(b) if ty.kind() == ValueKind::Text => {
+        ValueView::Boolean(b) => (Json::Bool(b), None),
+        ValueView::String(s) => (Json::String(s.to_owned()), None),
+        ValueView::Bytes(b) if ty.kind() == ValueKind::Text => {
             return Ok(Value::Text(hex(b)));
         }
-        ValueRef::Bytes(_) => return Err(format!("{dt} only fits a text tag (as hex)")),
-        ValueRef::DataSet(_) | ValueRef::Template(_) if ty.kind() != ValueKind::Text => {
+        ValueView::Bytes(_) => return Err(format!("{dt} only fits a text tag (as hex)")),
+        ValueView::DataSet(_) | ValueView::Template(_) if ty.kind() != ValueKind::Text => {
             return Err(format!("{dt} only fits a text tag (as JSON)"));
         }
-        ValueRef::DataSet(d) => return Ok(Value::Text(dataset_json(d).to_string())),
-        ValueRef::Template(t) => return Ok(Value::Text(template_json(t).to_string())),
+        ValueView::DataSet(d) => return Ok(Value::Text(dataset_json(d).to_string())),
+        ValueView::Template(t) => return Ok(Value::Text(template_json(t).to_string())),
     };
     if !as_text {
         return from_json(&json, ty);
@@ -391,8 +391,8 @@ mod tests {
     use ValueType::*;
 
     /// A decoded metric's value as the host reads it.
-    fn of(value: &MetricValue) -> Option<ValueRef<'_>> {
-        Some(ValueRef::from(value))
+    fn of(value: &MetricValue) -> Option<ValueView<'_>> {
+        Some(ValueView::from(value))
     }
 
     /// Each row: the metric's value, its data type, the tag type, the tag value (None: invalid).

@@ -6,7 +6,7 @@
 //! - [`datatype`]: the data types, metric values into tag values and written values into metrics;
 //! - [`node_state`]: births, deaths, seq, bdSeq, aliases and the rebirth debounce per edge node;
 //! - [`reorder`]: messages held for the Reorder Timeout while a seq gap is open;
-//! - [`received`], [`metric_ref`], [`common_payload`]: a received payload, its data read where it
+//! - [`received`], [`metric_view`], [`common_payload`]: a received payload, its data read where it
 //!   lies when it has the common form, else decoded;
 //! - [`compression`]: payloads compressed with GZIP or DEFLATE (`uuid = "SPBV1.0_COMPRESSED"`);
 //! - [`edge_node`], [`edge_settings`], [`edge_checks`], [`store`]: the line as an edge node: its metrics, bdSeq,
@@ -19,7 +19,7 @@ pub(crate) mod datatype;
 pub(crate) mod edge_checks;
 pub(crate) mod edge_node;
 pub(crate) mod edge_settings;
-pub(crate) mod metric_ref;
+pub(crate) mod metric_view;
 pub(crate) mod node_state;
 pub mod payload;
 pub(crate) mod received;

@@ -16,7 +16,7 @@ use std::cell::OnceCell;
 use std::time::{Duration, Instant};
 
 use super::datatype::DataType;
-use super::metric_ref::MetricRef;
+use super::metric_view::MetricView;
 use super::payload::{Metric, MetricValue, Payload};
 use super::reorder::{place, Held, Place, Reorder};
 use crate::ids::TagIndex;
@@ -114,7 +114,7 @@ impl MetricTable {
     }
 
     /// The index of a received metric's definition ([`MetricTable::resolve`]).
-    pub(crate) fn resolve_index(&self, m: &MetricRef<'_>) -> Option<usize> {
+    pub(crate) fn resolve_index(&self, m: &MetricView<'_>) -> Option<usize> {
         let k = match (m.name, m.alias) {
             (Some(name), _) => self.by_name.get(name),
             (None, Some(alias)) => {
@@ -136,7 +136,7 @@ impl MetricTable {
     /// The definition of a received metric: by its name when it has one, else by its alias.
     #[cfg(test)]
     pub(crate) fn resolve(&self, m: &Metric) -> Option<&MetricDef> {
-        self.def(self.resolve_index(&MetricRef::from(m))?)
+        self.def(self.resolve_index(&MetricView::from(m))?)
     }
 
     pub(crate) fn by_name(&self, name: &str) -> Option<&MetricDef> {

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::common_payload::{MetricRoom, Wire};
 use super::compression;
-use super::metric_ref::MetricRef;
+use super::metric_view::MetricView;
 use super::payload::{Payload, PayloadError};
 use super::topic::MessageType;
 
@@ -74,10 +74,10 @@ impl<'b> Message<'b> {
     /// Calls `each` with every metric, in order. One loop per form, so that the compiler keeps
     /// each without a match per metric.
     #[inline]
-    pub(crate) fn for_each_metric(&self, mut each: impl FnMut(&MetricRef<'_>)) {
+    pub(crate) fn for_each_metric(&self, mut each: impl FnMut(&MetricView<'_>)) {
         match self {
             Message::Wire(w) => w.metrics.iter().for_each(each),
-            Message::Decoded(p) => p.metrics.iter().for_each(|m| each(&MetricRef::from(m))),
+            Message::Decoded(p) => p.metrics.iter().for_each(|m| each(&MetricView::from(m))),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! A received metric as the host reads it, borrowed from wherever it lies: from the wire for a
 //! payload of the common form (`common_payload.rs`), from a decoded [`Metric`] otherwise.
 //! Applying a data message reads each metric so, instead of building a `Metric` (its name
-//! copied into a `String`) and dropping it again: that was a third of an NDATA's cost.
+//! copied into a `String`) and dropping it again: that was a third of an NDATA's cost. (Not the
+//! edge node's `edge_node::MetricRef`, which names one of the line's own metrics.)
 
 use super::payload::{DataSet, Metric, MetricValue, Template};
 
 /// The fields of a metric the host reads; `None` where the metric has no such field.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct MetricRef<'a> {
+pub(crate) struct MetricView<'a> {
     pub name: Option<&'a str>,
     pub alias: Option<u64>,
     pub timestamp: Option<u64>,
@@ -15,12 +16,12 @@ pub(crate) struct MetricRef<'a> {
     pub is_historical: Option<bool>,
     pub is_transient: Option<bool>,
     pub is_null: Option<bool>,
-    pub value: Option<ValueRef<'a>>,
+    pub value: Option<ValueView<'a>>,
 }
 
 /// A metric's value, borrowed; one variant per field of the value one-of.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum ValueRef<'a> {
+pub(crate) enum ValueView<'a> {
     Int(u32),
     Long(u64),
     Float(f32),
@@ -32,25 +33,25 @@ pub(crate) enum ValueRef<'a> {
     Template(&'a Template),
 }
 
-impl<'a> From<&'a MetricValue> for ValueRef<'a> {
-    fn from(v: &'a MetricValue) -> ValueRef<'a> {
+impl<'a> From<&'a MetricValue> for ValueView<'a> {
+    fn from(v: &'a MetricValue) -> ValueView<'a> {
         match v {
-            MetricValue::Int(i) => ValueRef::Int(*i),
-            MetricValue::Long(l) => ValueRef::Long(*l),
-            MetricValue::Float(f) => ValueRef::Float(*f),
-            MetricValue::Double(d) => ValueRef::Double(*d),
-            MetricValue::Boolean(b) => ValueRef::Boolean(*b),
-            MetricValue::String(s) => ValueRef::String(s),
-            MetricValue::Bytes(b) => ValueRef::Bytes(b),
-            MetricValue::DataSet(d) => ValueRef::DataSet(d),
-            MetricValue::Template(t) => ValueRef::Template(t),
+            MetricValue::Int(i) => ValueView::Int(*i),
+            MetricValue::Long(l) => ValueView::Long(*l),
+            MetricValue::Float(f) => ValueView::Float(*f),
+            MetricValue::Double(d) => ValueView::Double(*d),
+            MetricValue::Boolean(b) => ValueView::Boolean(*b),
+            MetricValue::String(s) => ValueView::String(s),
+            MetricValue::Bytes(b) => ValueView::Bytes(b),
+            MetricValue::DataSet(d) => ValueView::DataSet(d),
+            MetricValue::Template(t) => ValueView::Template(t),
         }
     }
 }
 
-impl<'a> From<&'a Metric> for MetricRef<'a> {
-    fn from(m: &'a Metric) -> MetricRef<'a> {
-        MetricRef {
+impl<'a> From<&'a Metric> for MetricView<'a> {
+    fn from(m: &'a Metric) -> MetricView<'a> {
+        MetricView {
             name: m.name.as_deref(),
             alias: m.alias,
             timestamp: m.timestamp,
@@ -58,28 +59,28 @@ impl<'a> From<&'a Metric> for MetricRef<'a> {
             is_historical: m.is_historical,
             is_transient: m.is_transient,
             is_null: m.is_null,
-            value: m.value.as_ref().map(ValueRef::from),
+            value: m.value.as_ref().map(ValueView::from),
         }
     }
 }
 
-impl ValueRef<'_> {
+impl ValueView<'_> {
     pub(crate) fn to_owned(self) -> MetricValue {
         match self {
-            ValueRef::Int(i) => MetricValue::Int(i),
-            ValueRef::Long(l) => MetricValue::Long(l),
-            ValueRef::Float(f) => MetricValue::Float(f),
-            ValueRef::Double(d) => MetricValue::Double(d),
-            ValueRef::Boolean(b) => MetricValue::Boolean(b),
-            ValueRef::String(s) => MetricValue::String(s.to_owned()),
-            ValueRef::Bytes(b) => MetricValue::Bytes(b.to_vec()),
-            ValueRef::DataSet(d) => MetricValue::DataSet(Box::new(d.clone())),
-            ValueRef::Template(t) => MetricValue::Template(Box::new(t.clone())),
+            ValueView::Int(i) => MetricValue::Int(i),
+            ValueView::Long(l) => MetricValue::Long(l),
+            ValueView::Float(f) => MetricValue::Float(f),
+            ValueView::Double(d) => MetricValue::Double(d),
+            ValueView::Boolean(b) => MetricValue::Boolean(b),
+            ValueView::String(s) => MetricValue::String(s.to_owned()),
+            ValueView::Bytes(b) => MetricValue::Bytes(b.to_vec()),
+            ValueView::DataSet(d) => MetricValue::DataSet(Box::new(d.clone())),
+            ValueView::Template(t) => MetricValue::Template(Box::new(t.clone())),
         }
     }
 }
 
-impl MetricRef<'_> {
+impl MetricView<'_> {
     /// The metric as prost would have decoded it (metadata and properties aside, which a
     /// borrowed metric never carries).
     pub(crate) fn to_metric(&self) -> Metric {
@@ -91,7 +92,7 @@ impl MetricRef<'_> {
             is_historical: self.is_historical,
             is_transient: self.is_transient,
             is_null: self.is_null,
-            value: self.value.map(ValueRef::to_owned),
+            value: self.value.map(ValueView::to_owned),
             ..Default::default()
         }
     }
