@@ -15,6 +15,17 @@ use std::process::Command;
 pub const WORKLOAD_VAR: &str = "MQTT_LINE_COST_WORKLOAD";
 pub const MESSAGES_VAR: &str = "MQTT_LINE_COST_MESSAGES";
 
+/// The workload and message count a measured run was started with, read from its environment;
+/// `Err` when the harness did not start it.
+pub fn requested() -> Result<(String, u64), String> {
+    let workload = std::env::var(WORKLOAD_VAR).map_err(|e| format!("{WORKLOAD_VAR}: {e}"))?;
+    let messages = std::env::var(MESSAGES_VAR).map_err(|e| format!("{MESSAGES_VAR}: {e}"))?;
+    let messages = messages
+        .parse()
+        .map_err(|e| format!("{MESSAGES_VAR}={messages}: {e}"))?;
+    Ok((workload, messages))
+}
+
 /// Whether valgrind can be run, or why not.
 pub fn available() -> Result<String, String> {
     match Command::new("valgrind").arg("--version").output() {

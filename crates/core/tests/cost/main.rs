@@ -52,11 +52,7 @@ fn the_budget_file_names_every_workload_once() {
 #[test]
 #[ignore = "the measured run of cost_within_budgets, which starts it under callgrind"]
 fn measured_run() {
-    let name = std::env::var(mqtt_line_cost::callgrind::WORKLOAD_VAR).unwrap();
-    let messages: u64 = std::env::var(mqtt_line_cost::callgrind::MESSAGES_VAR)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (name, messages) = mqtt_line_cost::callgrind::requested().unwrap();
     let w = workload(&name).unwrap_or_else(|| panic!("no workload {name}"));
     w.feed().run(messages);
     // Ends here, before the harness times and reports the test: formatting a different
