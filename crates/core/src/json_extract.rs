@@ -65,6 +65,13 @@ struct Node {
     below: Vec<usize>,
 }
 
+impl Node {
+    /// No address goes deeper than this node: its value is only taken, never looked into.
+    fn is_leaf(&self) -> bool {
+        self.keys.is_empty() && self.indexes.is_empty() && self.selects.is_empty()
+    }
+}
+
 /// A member name that matters in an array's elements: the selection it selects by (`id` in
 /// `[id="T1"]`), the member the selected elements' addresses read (`v` in `[id="T1"].v`), or both.
 #[derive(Debug, Clone)]
@@ -289,13 +296,14 @@ impl PathTree {
         out: &mut Vec<Option<Found>>,
         hints: &mut ElementHints,
     ) -> Result<(), String> {
+        // `resize_with`: `resize` clones its `None` into each slot, a call per slot.
         out.clear();
-        out.resize(self.slots, None);
+        out.resize_with(self.slots, || None);
         if scan::extract(self, payload, text, out, hints).is_ok() {
             return Ok(());
         }
         out.clear();
-        out.resize(self.slots, None);
+        out.resize_with(self.slots, || None);
         self.extract_with_serde(payload, out)
     }
 
@@ -337,7 +345,7 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_> {
         let raw = <&'de RawValue>::deserialize(d)?;
         let text = raw.get();
         take(text, &n.here, self.base, self.out).map_err(de::Error::custom)?;
-        if n.keys.is_empty() && n.indexes.is_empty() && n.selects.is_empty() {
+        if n.is_leaf() {
             return Ok(());
         }
         // Deeper addresses are read from the same text, so their spans point into the payload.
@@ -751,10 +759,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_, 'de> {
                     continue;
                 };
                 let member = &self.tree.nodes[g];
-                let leaf = member.keys.is_empty()
-                    && member.indexes.is_empty()
-                    && member.selects.is_empty();
-                if leaf {
+                if member.is_leaf() {
                     // The common case (`.v`, `.t`, `.q`): the member's text is the value.
                     take(raw.get(), &member.here, self.base, self.out)
                         .map_err(de::Error::custom)?;

@@ -125,7 +125,7 @@ impl Scanner<'_, '_, '_> {
         if !n.here.is_empty() && !inside {
             let (end, held) = self.scalar(at, depth)?;
             self.take_held(at, end, held, &n.here)?;
-            if n.keys.is_empty() && n.indexes.is_empty() && n.selects.is_empty() {
+            if n.is_leaf() {
                 return Ok(end);
             }
             // Deeper addresses are read from the same text.
@@ -171,10 +171,19 @@ impl Scanner<'_, '_, '_> {
         loop {
             let (child, after) = self.member(at, self.node(node))?;
             let value_at = self.colon(after)?;
+            let tree = self.tree;
             let end = match child {
+                // The common member (`temp` in `{"temp":21.5}`): a value that only addresses
+                // end at, read here instead of in a walk of its own. Its value replaces any
+                // earlier one's in the same slots, so nothing needs clearing first.
+                Some(c) if tree.nodes[c].is_leaf() && !tree.nodes[c].here.is_empty() => {
+                    let (end, held) = self.scalar(value_at, depth + 1)?;
+                    self.take_held(value_at, end, held, &tree.nodes[c].here)?;
+                    end
+                }
                 Some(c) => {
                     // A repeated member replaces the earlier one entirely.
-                    for &s in &self.tree.nodes[c].below {
+                    for &s in &tree.nodes[c].below {
                         self.out[s] = None;
                     }
                     self.walk(c, false, value_at, depth + 1)?
@@ -309,10 +318,7 @@ impl Scanner<'_, '_, '_> {
                     continue;
                 };
                 let member = &tree.nodes[g];
-                let leaf = member.keys.is_empty()
-                    && member.indexes.is_empty()
-                    && member.selects.is_empty();
-                if leaf {
+                if member.is_leaf() {
                     // The common case (`.v`, `.t`, `.q`): the member's text is the value.
                     self.take_held(start, stop, held, &member.here)?;
                 } else {
