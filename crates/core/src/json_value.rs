@@ -42,7 +42,21 @@ pub fn from_json(v: &Json, ty: ValueType) -> Result<Value, String> {
 /// text tag is that text exactly (`1E3`, `12.50`, digits beyond 64 bits), as the rules promise.
 /// The text is asked for only then: finding it in the payload costs on every value. A scalar
 /// found in a payload is read as it was found, without a JSON value made of it.
+#[inline]
 pub fn from_json_text<'t>(
+    v: &View<'_>,
+    text: impl FnOnce() -> &'t str,
+    ty: ValueType,
+) -> Result<Value, String> {
+    // The usual pairs, a number into a tag of its kind, decided where the reader calls.
+    match (*v, ty.kind()) {
+        (View::Float(f), ValueKind::Float) => Ok(Value::Float(f)),
+        (View::Int(i), ValueKind::Int) => Ok(Value::Int(i)),
+        _ => from_any_json_text(v, text, ty),
+    }
+}
+
+fn from_any_json_text<'t>(
     v: &View<'_>,
     text: impl FnOnce() -> &'t str,
     ty: ValueType,

@@ -334,6 +334,7 @@ fn time_field_name(settings: &PayloadSettings) -> String {
 }
 
 /// The value found in `body` (`text`: the same, when it is UTF-8) as a reader takes it.
+#[inline]
 fn view<'a>(f: &'a Found, body: &'a [u8], text: Option<&'a str>) -> View<'a> {
     match text {
         Some(t) => f.view_in(t),
