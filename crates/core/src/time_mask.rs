@@ -317,31 +317,25 @@ pub fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> i
 fn rfc3339_plain(t: &str) -> Option<i64> {
     let b = t.as_bytes();
     let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
-    if b.len() < 20
-        || head[4] != b'-'
-        || head[7] != b'-'
-        || head[10] != b'T'
-        || head[13] != b':'
-        || head[16] != b':'
-    {
+    if b.len() < 20 || !head_fits(head) {
         return None;
     }
-    // Every other byte of the head is a digit: one look each, no early exit.
     let digit = |i: usize| head[i].wrapping_sub(b'0');
-    let not_digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-        .iter()
-        .fold(false, |bad, &i| bad | (digit(i) > 9));
-    if not_digits {
-        return None;
-    }
     let two = |i: usize| i64::from(digit(i) * 10 + digit(i + 1));
     let year = two(0) * 100 + two(2);
     let (month, day) = (two(5), two(8));
     let (hour, minute, second) = (two(11), two(14), two(17));
-    if !(1970..2200).contains(&year) || !(1..=12).contains(&month) || day < 1 {
+    let since = usize::try_from(year - FIRST_YEAR).ok()?;
+    let (Some(&before_year), Some(&before_next)) =
+        (DAYS_BEFORE_YEAR.get(since), DAYS_BEFORE_YEAR.get(since + 1))
+    else {
+        return None;
+    };
+    let leap = before_next - before_year == 366;
+    if !(1..=12).contains(&month) || day < 1 {
         return None;
     }
-    if day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+    if day > days_in_month(leap, month) || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let mut at = 19;
@@ -385,7 +379,11 @@ fn rfc3339_plain(t: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
+    let days = i64::from(before_year)
+        + DAYS_BEFORE_MONTH[month as usize]
+        + i64::from(leap && month > 2)
+        + day
+        - 1;
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
     Some(seconds * 1_000_000_000 + nanos)
 }
@@ -404,28 +402,90 @@ const NANOS_PER_DIGITS: [i64; 10] = [
     1,
 ];
 
-fn is_leap(year: i64) -> bool {
+/// The head `YYYY-MM-DDTHH:MM:SS` with a zero at each digit's place: XOR-ed with it, a
+/// well-formed head has each digit's value (0 to 9) at a digit's place and zero elsewhere.
+const HEAD: &[u8; 19] = b"0000-00-00T00:00:00";
+
+/// Where the head is looked at, eight bytes at a time (the last two words overlap).
+const HEAD_WORDS: [usize; 3] = [0, 8, 11];
+
+/// Eight bytes of `b` from `at` as a little-endian word.
+const fn word_at(b: &[u8; 19], at: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        w |= (b[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// For each byte of a head word, what may be added to it before its top bit is set by more
+/// than the byte may hold: 0x7F - 9 at a digit's place, 0x7F (nothing may be there) elsewhere.
+const fn room_at(at: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        let room = if HEAD[at + i] == b'0' { 0x7F - 9 } else { 0x7F };
+        w |= room << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+const HEAD_XOR: [u64; 3] = [
+    word_at(HEAD, HEAD_WORDS[0]),
+    word_at(HEAD, HEAD_WORDS[1]),
+    word_at(HEAD, HEAD_WORDS[2]),
+];
+const HEAD_ROOM: [u64; 3] = [
+    room_at(HEAD_WORDS[0]),
+    room_at(HEAD_WORDS[1]),
+    room_at(HEAD_WORDS[2]),
+];
+
+/// Whether `head` has a digit at each digit's place of `YYYY-MM-DDTHH:MM:SS` and the separators
+/// at theirs, in three word-wide looks instead of nineteen: a byte XOR-ed with [`HEAD`] that
+/// exceeds its place's limit (9 or 0) sets its top bit, itself or once its room is added.
+fn head_fits(head: &[u8; 19]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    (0..3).all(|k| {
+        let t = word_at(head, HEAD_WORDS[k]) ^ HEAD_XOR[k];
+        (t | t.wrapping_add(HEAD_ROOM[k])) & HIGH == 0
+    })
+}
+
+/// The first year the hand reader takes, and one past the last.
+const FIRST_YEAR: i64 = 1970;
+const END_YEAR: i64 = 2200;
+
+const fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
+/// Days from 1970-01-01 to January 1 of each year from [`FIRST_YEAR`] to [`END_YEAR`]
+/// (inclusive: a year's length is the next entry minus its own).
+const DAYS_BEFORE_YEAR: [i32; (END_YEAR - FIRST_YEAR + 1) as usize] = {
+    let mut t = [0i32; (END_YEAR - FIRST_YEAR + 1) as usize];
+    let mut i = 1;
+    while i < t.len() {
+        let year = FIRST_YEAR + i as i64 - 1;
+        t[i] = t[i - 1] + if is_leap(year) { 366 } else { 365 };
+        i += 1;
+    }
+    t
+};
+
+/// Days of a common year before the first of each month (1 to 12).
+const DAYS_BEFORE_MONTH: [i64; 13] = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+fn days_in_month(leap: bool, month: i64) -> i64 {
     match month {
-        2 if is_leap(year) => 29,
+        2 if leap => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -581,6 +641,45 @@ mod tests {
         for bad in ["CET", "+25:00", "+01:99", "1"] {
             assert!(TimeZone::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Near misses of well-formed stamps, each byte of the head replaced by bytes around the
+    /// digits and separators, on dates across the years the hand reader takes (leap days, month
+    /// ends, its first and last year): whatever it reads, chrono reads as the same instant.
+    #[test]
+    fn plain_rfc3339_never_differs_from_chrono() {
+        let dates = [
+            "1970-01-01T00:00:00Z",
+            "1999-12-31T23:59:59.9Z",
+            "2000-02-29T12:30:00+01:00",
+            "2100-02-28T00:00:00.000001Z",
+            "2100-03-01T00:00:00-23:59",
+            "2024-02-29T23:59:59.123456789Z",
+            "2199-12-31T23:59:59Z",
+            "2026-04-30T08:07:06.5+05:30",
+        ];
+        let mut read = 0;
+        for date in dates {
+            for place in 0..19 {
+                for b in [
+                    b'/', b'0', b'1', b'2', b'3', b'5', b'9', b':', b'-', b'T', b'A',
+                ] {
+                    let mut t = date.as_bytes().to_vec();
+                    t[place] = b;
+                    let t = String::from_utf8(t).unwrap();
+                    let t = t.as_str();
+                    let chrono = DateTime::parse_from_rfc3339(t)
+                        .ok()
+                        .and_then(|d| d.timestamp_nanos_opt());
+                    // `None` leaves the stamp to chrono: never wrong, only slower.
+                    if let Some(ns) = rfc3339_plain(t) {
+                        read += 1;
+                        assert_eq!(Some(ns), chrono, "{t}");
+                    }
+                }
+            }
+        }
+        assert!(read > 200, "only {read} stamps were read by hand");
     }
 
     /// The hand-read RFC 3339 form gives chrono's instant; what it leaves is left to chrono.
