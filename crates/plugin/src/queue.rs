@@ -1,8 +1,9 @@
 //! The event queue between a line and its host.
 //!
-//! Overflow policy: tag values are never dropped. When `capacity` values wait, the driver stops
-//! reading from the socket until the host drains, so TCP pushes back on the broker. Station and
-//! line states and write completions always enter the queue. Log lines beyond the capacity are
+//! Overflow policy: tag values are never dropped. When `capacity` events wait (of any kind: most
+//! are tag values), the driver stops reading from the socket until the host drains, so TCP
+//! pushes back on the broker. Station and line states and write completions always enter the
+//! queue. Log lines beyond the capacity are
 //! dropped and counted; the count is reported as a warning once there is room again.
 //!
 //! The host is woken only from the line's own thread ([`EventQueue::notify_if_pending`]), so its
@@ -40,12 +41,6 @@ impl HostEvent {
     }
 }
 
-/// Events that count against the capacity: tag values and routing traces, one or more per
-/// received message, so a host that does not drain stops the reading.
-fn holds_room(e: &Event) -> bool {
-    matches!(e, Event::TagValue { .. } | Event::Route { .. })
-}
-
 /// The host's wake-up callback. The host promises it may be called from any thread.
 struct Notify {
     callback: MqlNotifyFn,
@@ -59,7 +54,6 @@ unsafe impl Sync for Notify {}
 #[derive(Default)]
 struct Inner {
     events: VecDeque<HostEvent>,
-    values: usize,
     dropped_logs: u64,
 }
 
@@ -94,12 +88,8 @@ impl EventQueue {
     pub fn push_all(&self, events: impl IntoIterator<Item = Event>) {
         let mut inner = self.lock();
         let was_empty = inner.events.is_empty();
-        for e in events {
-            if holds_room(&e) {
-                inner.values += 1;
-            }
-            inner.events.push_back(HostEvent::Core(e));
-        }
+        // No look at each event: the room is the queue's length, whatever waits in it.
+        inner.events.extend(events.into_iter().map(HostEvent::Core));
         if was_empty && !inner.events.is_empty() {
             self.pending.store(true, Ordering::Release);
         }
@@ -124,10 +114,10 @@ impl EventQueue {
 
     /// Whether the driver may read more messages.
     pub fn has_room(&self) -> bool {
-        self.lock().values < self.capacity
+        self.lock().events.len() < self.capacity
     }
 
-    /// Resolves once the host has drained some values.
+    /// Resolves once the host has drained some events.
     pub async fn room(&self) {
         self.room.notified().await
     }
@@ -153,12 +143,8 @@ impl EventQueue {
     pub fn drain_each(&self, max: usize, mut each: impl FnMut(usize, HostEvent)) -> usize {
         let mut inner = self.lock();
         let n = max.min(inner.events.len());
-        let before = inner.values;
         let inner = &mut *inner;
         for (i, e) in inner.events.drain(..n).enumerate() {
-            if matches!(&e, HostEvent::Core(c) if holds_room(c)) {
-                inner.values -= 1;
-            }
             each(i, e);
         }
         if inner.dropped_logs > 0 && inner.events.len() < self.capacity {
@@ -174,7 +160,7 @@ impl EventQueue {
             });
             self.pending.store(true, Ordering::Release);
         }
-        if inner.values < before {
+        if n > 0 {
             // A redundant line has two connection loops that may both wait for room.
             self.room.notify_waiters();
             self.room.notify_one();
@@ -207,6 +193,24 @@ mod tests {
         let mut out = Vec::new();
         q.drain(10, &mut out);
         assert_eq!(out.len(), 3);
+        assert!(q.has_room());
+    }
+
+    /// The room is the queue's length: a line event and a log line fill it as values do.
+    #[test]
+    fn every_waiting_event_takes_room() {
+        let q = EventQueue::new(3, None, std::ptr::null_mut());
+        q.push_all([value()]);
+        q.push_log(3, "a".into(), 0);
+        assert!(q.has_room());
+        q.push_all([Event::Line(LineEvent::Disconnected {
+            link: mqtt_line_core::LinkId::A,
+            reason: "x".into(),
+            time_ns: 0,
+        })]);
+        assert!(!q.has_room());
+        let mut out = Vec::new();
+        q.drain(1, &mut out);
         assert!(q.has_room());
     }
 
