@@ -161,6 +161,13 @@ pub fn link_number(link: LinkId) -> u32 {
 /// The C view of an event; its strings borrow from `e`.
 pub fn fill_event(e: &HostEvent) -> MqlEvent {
     let mut out = MqlEvent::empty();
+    fill_event_into(e, &mut out);
+    out
+}
+
+/// [`fill_event`] into `out`, which starts empty ([`MqlEvent::empty`]): the poll writes the
+/// host's slot in place instead of building the view and copying it there.
+pub fn fill_event_into(e: &HostEvent, out: &mut MqlEvent) {
     match e {
         HostEvent::Log {
             level,
@@ -202,11 +209,11 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
         }
         HostEvent::Core(Event::Line(l)) => {
             out.kind = MQL_EVENT_LINE_STATE;
-            line_event(&mut out, l);
+            line_event(out, l);
         }
         HostEvent::Core(Event::Link(l)) => {
             out.kind = MQL_EVENT_LINK_STATE;
-            line_event(&mut out, l);
+            line_event(out, l);
         }
         HostEvent::Core(Event::Route {
             topic,
@@ -251,7 +258,6 @@ pub fn fill_event(e: &HostEvent) -> MqlEvent {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use mqtt_line_core::{ConfigError, Line, LineConfig, StationCommand, StationId, T
 use tracing::Dispatch;
 
 use crate::convert::{
-    fill_event, line_stats_to_abi, station_stats_to_abi, value_from_abi, value_type_from_abi,
+    fill_event, fill_event_into, line_stats_to_abi, station_stats_to_abi, value_from_abi,
+    value_type_from_abi,
 };
 use crate::driver::{self, Shared};
 use crate::logging::{self, LogLevel};
@@ -432,13 +433,19 @@ pub unsafe extern "C" fn line_poll_events(
         // Each event is written to the host's array as it leaves the queue; only those whose
         // strings the host's copy points into are kept until the next poll (moving a `String`
         // keeps its bytes where they are).
+        let in_place = event_size == std::mem::size_of::<MqlEvent>()
+            && (events as usize) % std::mem::align_of::<MqlEvent>() == 0;
         let count = h.shared.queue.drain_each(capacity, |i, e| {
-            let ev = fill_event(&e);
             let dst = (events as *mut u8).add(i * event_size);
-            if event_size == std::mem::size_of::<MqlEvent>() {
-                // The host's layout is ours (the usual case): one plain store, no byte copy.
-                (dst as *mut MqlEvent).write_unaligned(ev);
+            if in_place {
+                // The host's layout is ours (the usual case): the view is written in its slot.
+                let slot = dst as *mut MqlEvent;
+                slot.write(MqlEvent::empty());
+                fill_event_into(&e, &mut *slot);
+            } else if event_size == std::mem::size_of::<MqlEvent>() {
+                (dst as *mut MqlEvent).write_unaligned(fill_event(&e));
             } else {
+                let ev = fill_event(&e);
                 std::ptr::copy_nonoverlapping(&ev as *const MqlEvent as *const u8, dst, copy);
                 // A newer host's fields that this plugin does not know read as zero.
                 std::ptr::write_bytes(dst.add(copy), 0, event_size - copy);

@@ -316,6 +316,34 @@ fn larger_event_slots_get_a_zeroed_tail() {
     unsafe { line_destroy(line) };
 }
 
+/// A host array that is not aligned for `MqlEvent` (a packed buffer) gets the events written
+/// byte-wise, as an aligned one gets them in place.
+#[test]
+fn an_unaligned_event_array_gets_the_same_events() {
+    const SLOTS: usize = 4;
+    let size = size_of::<MqlEvent>();
+    let mut polled = Vec::new();
+    for offset in [0, 1] {
+        let line = started(&refused_port(), MQL_LOG_INFO);
+        // u64 words: offset 0 is aligned, offset 1 is not.
+        let mut buf = vec![0u64; (size * SLOTS + 8) / 8 + 1];
+        let at = unsafe { (buf.as_mut_ptr() as *mut u8).add(offset) } as *mut MqlEvent;
+        let mut n = 0usize;
+        let (status, msg) = call(|e| unsafe { line_poll_events(line, at, size, SLOTS, &mut n, e) });
+        assert_eq!(status, MQL_OK, "{msg}");
+        assert!(n > 0, "line_start reports the station's state");
+        let events: Vec<(u32, u64, u32)> = (0..n)
+            .map(|i| {
+                let ev = unsafe { at.add(i).read_unaligned() };
+                (ev.kind, ev.station_id, ev.code)
+            })
+            .collect();
+        polled.push(events);
+        unsafe { line_destroy(line) };
+    }
+    assert_eq!(polled[0], polled[1]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Values
 // ---------------------------------------------------------------------------------------------
