@@ -439,10 +439,13 @@ pub unsafe extern "C" fn line_poll_events(
             let dst = (events as *mut u8).add(i * event_size);
             if in_place {
                 // The host's layout is ours (the usual case): the view is written in its slot.
+                // SAFETY: the slot is within the host's array, aligned, and initialised by the
+                // write before it is borrowed.
                 let slot = dst as *mut MqlEvent;
                 slot.write(MqlEvent::empty());
                 fill_event_into(&e, &mut *slot);
             } else if event_size == std::mem::size_of::<MqlEvent>() {
+                // An array packed without MqlEvent's alignment: one unaligned store.
                 (dst as *mut MqlEvent).write_unaligned(fill_event(&e));
             } else {
                 let ev = fill_event(&e);

@@ -3,8 +3,8 @@
 //! Overflow policy: tag values are never dropped. When `capacity` events wait (of any kind: most
 //! are tag values), the driver stops reading from the socket until the host drains, so TCP
 //! pushes back on the broker. Station and line states and write completions always enter the
-//! queue. Log lines beyond the capacity are
-//! dropped and counted; the count is reported as a warning once there is room again.
+//! queue. Log lines beyond the capacity are dropped and counted; the count is reported as a
+//! warning once there is room again.
 //!
 //! The host is woken only from the line's own thread ([`EventQueue::notify_if_pending`]), so its
 //! callback never runs inside one of its own calls into the plugin.
