@@ -19,6 +19,13 @@ pub struct Budgets {
 }
 
 impl Budgets {
+    /// Reads the budget file of the crate whose directory is `manifest_dir` (its
+    /// `CARGO_MANIFEST_DIR`): `cost-budgets.toml` there, shown as `file` (its path from the top
+    /// of the repository).
+    pub fn of_crate(manifest_dir: &str, file: &'static str) -> Result<Budgets, String> {
+        Budgets::load(&Path::new(manifest_dir).join("cost-budgets.toml"), file)
+    }
+
     /// Reads `path`, shown as `file` (its path from the top of the repository).
     pub fn load(path: &Path, file: &'static str) -> Result<Budgets, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;

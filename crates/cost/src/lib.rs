@@ -17,6 +17,7 @@ use std::sync::Mutex;
 pub use budgets::{Budgets, Judged};
 
 /// A workload as the harness runs it.
+#[derive(Debug, Clone, Copy)]
 pub struct Workload {
     /// Its key in the budget file.
     pub name: &'static str,

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::mem::size_of;
-use std::path::Path;
 use std::sync::Arc;
 
 use mqtt_line_core::{Event, StationId, TagId, Value, FLAG_VALID};
@@ -195,19 +194,11 @@ impl Drop for Feed {
 }
 
 fn budgets() -> Budgets {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cost-budgets.toml");
-    Budgets::load(&path, BUDGET_FILE).unwrap()
+    Budgets::of_crate(env!("CARGO_MANIFEST_DIR"), BUDGET_FILE).unwrap()
 }
 
 fn workloads() -> Vec<Workload> {
-    WORKLOADS
-        .iter()
-        .map(|(w, _)| Workload {
-            name: w.name,
-            what: w.what,
-            messages: w.messages,
-        })
-        .collect()
+    WORKLOADS.iter().map(|&(w, _)| w).collect()
 }
 
 /// Every workload's events all reach the host: the cost test measures working code.

@@ -9,16 +9,13 @@ mod common;
 
 mod workloads;
 
-use std::path::Path;
-
 use mqtt_line_cost::{measure, same_names, Budgets, Measured};
 use workloads::{workload, REDUNDANT_SINGLE, WORKLOADS};
 
 const BUDGET_FILE: &str = "crates/core/cost-budgets.toml";
 
 fn budgets() -> Budgets {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cost-budgets.toml");
-    Budgets::load(&path, BUDGET_FILE).unwrap()
+    Budgets::of_crate(env!("CARGO_MANIFEST_DIR"), BUDGET_FILE).unwrap()
 }
 
 /// The workloads as the harness runs them.
