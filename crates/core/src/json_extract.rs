@@ -56,9 +56,9 @@ struct Node {
     /// With selections: some address takes a selected element whole, so each element's text is
     /// taken before its members are scanned.
     whole_items: bool,
-    /// In a node reached by a selection: for each of `keys`, its position in the parent's
-    /// `members`.
-    member_of: Vec<usize>,
+    /// In a node reached by a selection: for each of the parent's `members`, the child of this
+    /// node it leads to, if any.
+    by_member: Vec<Option<usize>>,
     /// Addresses that end here.
     here: Vec<usize>,
     /// Every address that ends here or below: cleared when the member is met again.
@@ -232,18 +232,19 @@ impl PathTree {
             let mut whole = false;
             for &c in &children {
                 whole |= !self.nodes[c].here.is_empty();
-                let mut member_of = Vec::with_capacity(self.nodes[c].keys.len());
                 for (name, _) in &self.nodes[c].keys {
-                    let m = match members.iter().position(|m| m == name) {
-                        Some(m) => m,
-                        None => {
-                            members.push(name.clone());
-                            members.len() - 1
-                        }
-                    };
-                    member_of.push(m);
+                    if !members.contains(name) {
+                        members.push(name.clone());
+                    }
                 }
-                self.nodes[c].member_of = member_of;
+            }
+            for &c in &children {
+                let keys = &self.nodes[c].keys;
+                let by_member = members
+                    .iter()
+                    .map(|m| keys.iter().find(|(k, _)| k == m).map(|&(_, g)| g))
+                    .collect();
+                self.nodes[c].by_member = by_member;
             }
             let node = &mut self.nodes[n];
             let mut item_keys: Vec<ItemKey> = node
@@ -754,8 +755,8 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_, 'de> {
             if let Some(text) = self.whole.filter(|_| !child.here.is_empty()) {
                 take(text, &child.here, self.base, self.out).map_err(de::Error::custom)?;
             }
-            for (&(_, g), &m) in child.keys.iter().zip(&child.member_of) {
-                let Some(raw) = self.scan.captured[m] else {
+            for (m, &g) in child.by_member.iter().enumerate() {
+                let (Some(g), Some(raw)) = (g, self.scan.captured[m]) else {
                     continue;
                 };
                 let member = &self.tree.nodes[g];
@@ -1010,8 +1011,17 @@ mod tests {
             // Names that begin or are part of a wanted name, and a wanted name with an escape.
             r#"{"values":[{"idx":"T1","v":9},{"i":"T2","vv":1,"id":"T2","v":2},{"\u0069d":"T1","v":7}]}"#,
             r#"{"values":[{"id":"T1\n","v":1},{"id":"T1","v":"\u0031"},{"id":"T1""#,
+            // Members before and after the selecting one, repeated, and one selecting nothing.
+            r#"{"values":[{"v":1,"id":"T1","v":2,"q":3},{"id":"T2","v":{"x":1},"v":4}]}"#,
+            r#"{"values":[{"id":"T9","v":1,"t":2},{"t":3,"id":"T1","sub":[{"k":"a","n":5}]}]}"#,
+            r#"{"values":[{"id":"T1","sub":[{"k":"a","n":1}],"sub":[{"k":"b","n":2}]}]}"#,
+            r#"{"values":[{"id":"T1","v":1},{"id":"T1","q":2},{"id":"T1","v":[3],"id":"T1"}]}"#,
         ] {
             check(doc, &paths);
+            // One selection and no element taken whole: the members after the selecting one
+            // are taken as they are read (scan.rs, `item`).
+            check(doc, &paths[..5]);
+            check(doc, &[paths[0], paths[8], paths[10], paths[4]]);
         }
         let doc = r#"{"values":[{"v":1.5,"q":true,"t":5,"id":"T1"},{"id":"T2","v":"x"}]}"#;
         let parsed: Vec<JsonPath> = ["values[id=T1].v", "values[id=T1].t", "values[id=T2].v"]
@@ -1184,6 +1194,51 @@ y"}"#,
             fast_answered >= 10,
             "the fast pass answered {fast_answered} times"
         );
+    }
+
+    /// One selection and no element taken whole: the fast pass itself answers for members
+    /// before, after and between selecting ones, repeated, not wanted or leading deeper, and
+    /// gives the serde pass's values; two selecting members in one element it leaves to serde.
+    #[test]
+    fn members_after_the_selecting_one_are_taken_as_read() {
+        let paths = [
+            "values[id=T1].v",
+            "values[id=T1].t",
+            "values[id=T1].id",
+            "values[id=T2].v.x",
+            "values[id=T1].sub[k=a].n",
+        ];
+        let parsed: Vec<JsonPath> = paths.iter().map(|p| JsonPath::parse(p).unwrap()).collect();
+        let tree = PathTree::new(&parsed);
+        let fast = |doc: &str| {
+            let mut fast = vec![None; tree.len()];
+            let answered = scan::extract(
+                &tree,
+                doc.as_bytes(),
+                Some(doc),
+                &mut fast,
+                &mut ElementHints::default(),
+            );
+            answered.is_ok().then_some(fast)
+        };
+        for doc in [
+            r#"{"values":[{"id":"T1","v":25.5,"q":true,"t":17},{"v":2,"q":false,"id":"T2"}]}"#,
+            r#"{"values":[{"v":1,"id":"T1","v":2,"x":3},{"id":"T2","v":{"x":1},"v":{"y":4}}]}"#,
+            r#"{"values":[{"id":"T9","v":1,"t":2},{"t":3,"id":"T1","sub":[{"k":"a","n":5}]}]}"#,
+            r#"{"values":[{"id":"T1","sub":[{"k":"a","n":1}],"sub":[{"k":"b","n":2}]}]}"#,
+            r#"{"values":[{"id":"T1","v":1,"t":7},{"id":"T1","t":2},{"v":3,"id":"T1"}]}"#,
+            r#"{"values":[{"id":"T2","v":{"x":[1]}},{"id":"T2","v":5}],"values":[]}"#,
+        ] {
+            let mut slow = vec![None; tree.len()];
+            tree.extract_with_serde(doc.as_bytes(), &mut slow).unwrap();
+            assert_eq!(fast(doc), Some(slow), "{doc}");
+        }
+        for doc in [
+            r#"{"values":[{"id":"T1","v":1,"id":"T2"}]}"#,
+            r#"{"values":[{"id":"T9","id":"T1","v":1}]}"#,
+        ] {
+            assert_eq!(fast(doc), None, "{doc}");
+        }
     }
 
     #[test]

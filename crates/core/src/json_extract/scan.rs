@@ -197,6 +197,33 @@ impl Scanner<'_, '_, '_> {
         }
     }
 
+    /// The value at `at` of a member that leads to tree node `child` (`None`: to no address),
+    /// read and taken; returns its end.
+    fn member_value(&mut self, child: Option<usize>, at: usize, depth: usize) -> Scan<usize> {
+        let tree = self.tree;
+        match child {
+            // The common member (`temp` in `{"temp":21.5}`, `v` in a Kepware item): a value
+            // that only addresses end at, read here instead of in a walk of its own. Its value
+            // replaces any earlier one's in the same slots, so nothing needs clearing first.
+            Some(c) if tree.nodes[c].is_leaf() && !tree.nodes[c].here.is_empty() => {
+                let (end, held) = self.scalar(at, depth)?;
+                match held {
+                    Some(held) => put(Found::new(held, at..end), &tree.nodes[c].here, self.out),
+                    None => self.take(at, end, &tree.nodes[c].here)?,
+                }
+                Ok(end)
+            }
+            Some(c) => {
+                // A repeated member replaces the earlier one entirely.
+                for &s in &tree.nodes[c].below {
+                    self.out[s] = None;
+                }
+                self.walk(c, false, at, depth)
+            }
+            None => self.skip(at, depth),
+        }
+    }
+
     /// An array whose elements may be addressed by position.
     fn array(&mut self, node: usize, at: usize, depth: usize) -> Scan<usize> {
         let mut at = self.ws(at + 1);
@@ -270,8 +297,17 @@ impl Scanner<'_, '_, '_> {
         }
         let tree = self.tree;
         let n = &tree.nodes[node];
-        matched.fill(None);
-        captured.fill(None);
+        // With one selection and no element taken whole (Kepware's `values[id="T1"].v`), the
+        // members after the selecting one are taken as they are read instead of kept until the
+        // element ends: devices write the selecting member first. `verdict`: what that member
+        // selected, once read.
+        let at_once = whole.is_none() && n.selects.len() == 1;
+        let mut verdict: Option<Option<usize>> = None;
+        if !at_once {
+            matched.fill(None);
+        }
+        // `captured` comes in empty and is emptied again below only when a member was kept.
+        let mut kept = false;
         let mut pos = self.ws(at + 1);
         let end = if self.byte(pos)? == b'}' {
             pos + 1
@@ -279,54 +315,91 @@ impl Scanner<'_, '_, '_> {
             loop {
                 let (hit, after) = self.item_key(pos, &n.item_keys)?;
                 let value_at = self.colon(after)?;
-                // A repeated member counts as in a parsed document: the last one.
-                let mut held = None;
-                let end = match hit.and_then(|h| h.select) {
-                    Some(s) => {
+                let member = hit.and_then(|h| h.member);
+                let end = match (hit.and_then(|h| h.select), verdict) {
+                    // A repeated member counts as in a parsed document: the last one. Which
+                    // of two selecting values counts is left to the serde pass.
+                    (Some(_), Some(_)) if at_once => return Err(Unsure),
+                    (Some(s), _) => {
                         let (child, end) =
                             self.selecting_value(&n.selects[s], s, element, value_at, depth)?;
-                        matched[s] = child;
+                        if let Some(m) = member {
+                            captured[m] = Some((value_at, end, None));
+                            kept = true;
+                        }
+                        if !at_once {
+                            matched[s] = child;
+                        } else if let Some(c) = child {
+                            self.clear(c);
+                            if kept {
+                                self.replay(c, captured, depth)?;
+                            }
+                        }
+                        verdict = Some(child);
                         end
                     }
-                    None if hit.is_some_and(|h| h.member.is_some()) => {
-                        let (end, read) = self.scalar(value_at, depth + 1)?;
-                        held = read;
-                        end
+                    (None, Some(child)) if at_once => {
+                        let leads = child
+                            .zip(member)
+                            .and_then(|(c, m)| tree.nodes[c].by_member[m]);
+                        self.member_value(leads, value_at, depth + 1)?
                     }
-                    None => self.skip(value_at, depth + 1)?,
+                    (None, _) => match member {
+                        Some(m) => {
+                            let (end, held) = self.scalar(value_at, depth + 1)?;
+                            captured[m] = Some((value_at, end, held));
+                            kept = true;
+                            end
+                        }
+                        None => self.skip(value_at, depth + 1)?,
+                    },
                 };
-                if let Some(m) = hit.and_then(|h| h.member) {
-                    captured[m] = Some((value_at, end, held));
-                }
                 match self.next(end, b'}')? {
                     Some(next) => pos = next,
                     None => break self.ws(end) + 1,
                 }
             }
         };
-        for &c in matched.iter().flatten() {
-            // A later element with the same value replaces the earlier one entirely.
-            let child = &tree.nodes[c];
-            for &slot in &child.below {
-                self.out[slot] = None;
-            }
-            if let Some(whole_end) = whole.filter(|_| !child.here.is_empty()) {
-                self.take(at, whole_end, &child.here)?;
-            }
-            for (&(_, g), &m) in child.keys.iter().zip(&child.member_of) {
-                let Some((start, stop, held)) = captured[m].clone() else {
-                    continue;
-                };
-                let member = &tree.nodes[g];
-                if member.is_leaf() {
-                    // The common case (`.v`, `.t`, `.q`): the member's text is the value.
-                    self.take_held(start, stop, held, &member.here)?;
-                } else {
-                    self.walk(g, false, start, depth + 1)?;
+        if !at_once {
+            for &c in matched.iter().flatten() {
+                self.clear(c);
+                let child = &tree.nodes[c];
+                if let Some(whole_end) = whole.filter(|_| !child.here.is_empty()) {
+                    self.take(at, whole_end, &child.here)?;
                 }
+                self.replay(c, captured, depth)?;
             }
         }
+        if kept {
+            captured.fill(None);
+        }
         Ok(end)
+    }
+
+    /// Clears what element node `c` addresses: a later element with the same value replaces
+    /// the earlier one entirely.
+    fn clear(&mut self, c: usize) {
+        for &slot in &self.tree.nodes[c].below {
+            self.out[slot] = None;
+        }
+    }
+
+    /// Takes what element node `c` addresses from the members `captured` so far.
+    fn replay(&mut self, c: usize, captured: &[Option<Captured>], depth: usize) -> Scan<()> {
+        let child = &self.tree.nodes[c];
+        for (m, &g) in child.by_member.iter().enumerate() {
+            let (Some(g), Some((start, stop, held))) = (g, captured[m].clone()) else {
+                continue;
+            };
+            let member = &self.tree.nodes[g];
+            if member.is_leaf() {
+                // The common case (`.v`, `.t`, `.q`): the member's text is the value.
+                self.take_held(start, stop, held, &member.here)?;
+            } else {
+                self.walk(g, false, start, depth + 1)?;
+            }
+        }
+        Ok(())
     }
 
     /// After a member or element ending at `end`: the start of the next one, or `None` at the
