@@ -81,15 +81,30 @@ struct ItemKey {
     member: Option<usize>,
     /// The name is [`written_as_is`].
     plain: bool,
+    /// A plain name of at most seven bytes, with its closing quote, as the little-endian word
+    /// its bytes make, and the mask of those bytes (0 for any other name): the scan compares
+    /// the eight bytes after a member's opening quote with it in one look (`id`, `v`, `t`...).
+    word: u64,
+    mask: u64,
 }
 
 impl ItemKey {
     fn new(name: &str, select: Option<usize>, member: Option<usize>) -> ItemKey {
+        let plain = written_as_is(name);
+        let (mut word, mut mask) = (0, 0);
+        if plain && name.len() < 8 {
+            for (i, &b) in name.as_bytes().iter().chain(b"\"").enumerate() {
+                word |= u64::from(b) << (8 * i);
+                mask |= 0xff << (8 * i);
+            }
+        }
         ItemKey {
             name: name.into(),
             select,
             member,
-            plain: written_as_is(name),
+            plain,
+            word,
+            mask,
         }
     }
 }
@@ -1043,6 +1058,31 @@ mod tests {
             r#"{"values":[{"q":true,"id":"T1","v":1,"t":5},{"id":"T9","v":1}]}"#,
         ] {
             check(doc, &paths[..5]);
+        }
+    }
+
+    /// An element's member names of up to seven bytes are compared as one word with their
+    /// quote, longer ones byte by byte: names around that length, names that begin or extend
+    /// another, and names near the payload's end, where fewer than eight bytes are left.
+    #[test]
+    fn element_member_names_of_every_length_are_found() {
+        let paths = [
+            r#"v[id=a].abcdefg"#,
+            r#"v[id=a].abcdefgh"#,
+            r#"v[id=a].abcdef"#,
+            r#"v[id=a].x"#,
+            r#"v[abcdefg=b].x"#,
+        ];
+        for doc in [
+            r#"{"v":[{"id":"a","abcdefg":1,"abcdefgh":2,"abcdef":3,"abcdefgx":4,"x":5}]}"#,
+            r#"{"v":[{"abcdefgh":2,"abcdefg":1,"abcde":0,"id":"a","abcdef":3}]}"#,
+            r#"{"v":[{"abcdefg":"b","x":1},{"id":"a","x":6}]}"#,
+            r#"{"v":[{"id":"a","x":7}]}"#,
+            r#"{"v":[{"x":7,"id":"a"}]}"#,
+            r#"{"v":[{"id":"a","x""#,
+        ] {
+            check(doc, &paths);
+            check(doc, &paths[..4]);
         }
     }
 

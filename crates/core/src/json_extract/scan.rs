@@ -380,7 +380,10 @@ impl Scanner<'_, '_, '_> {
     /// the earlier one entirely.
     fn clear(&mut self, c: usize) {
         for &slot in &self.tree.nodes[c].below {
-            self.out[slot] = None;
+            // Usually empty (the first element with this value in the payload): no drop then.
+            if self.out[slot].is_some() {
+                self.out[slot] = None;
+            }
         }
     }
 
@@ -431,12 +434,23 @@ impl Scanner<'_, '_, '_> {
             return Err(Unsure);
         }
         let rest = self.bytes.get(at + 1..).unwrap_or_default();
-        let wanted = keys.iter().find(|k| {
+        let lies = |k: &ItemKey| {
             let name = k.name.as_bytes();
             k.plain
                 && rest.get(name.len()) == Some(&b'"')
                 && rest.get(..name.len()).is_some_and(|r| same_bytes(r, name))
-        });
+        };
+        let wanted = match rest.first_chunk::<8>() {
+            // A short name and its quote in one look; a longer one byte by byte.
+            Some(w) => {
+                let w = u64::from_le_bytes(*w);
+                keys.iter().find(|k| match k.mask {
+                    0 => lies(k),
+                    mask => w & mask == k.word,
+                })
+            }
+            None => keys.iter().find(|k| lies(k)),
+        };
         match wanted {
             Some(k) => Ok((Some(k), at + 2 + k.name.len())),
             // Not a wanted name (or one written with escapes, which the scan refuses).
