@@ -45,6 +45,8 @@ struct Node {
     keys: Vec<(Box<str>, usize)>,
     /// Every one of `keys` is [`written_as_is`]: the scan tries them where a member's name lies.
     keys_as_is: bool,
+    /// Each of `keys` as a [`NameWord`].
+    key_words: Vec<NameWord>,
     indexes: Vec<(usize, usize)>,
     /// Elements of this array selected by a member's value, one entry per member name.
     selects: Vec<Select>,
@@ -81,23 +83,39 @@ struct ItemKey {
     member: Option<usize>,
     /// The name is [`written_as_is`].
     plain: bool,
-    /// A plain name of at most seven bytes, with its closing quote, as the little-endian word
-    /// its bytes make, and the mask of those bytes (0 for any other name): the scan compares
-    /// the eight bytes after a member's opening quote with it in one look (`id`, `v`, `t`...).
+    /// See [`NameWord`].
     word: u64,
     mask: u64,
+}
+
+/// A plain member name of at most seven bytes, with its closing quote, as the little-endian
+/// word its bytes make, and the mask of those bytes (both 0 for any other name): the scan
+/// compares the eight bytes after a member's opening quote with it in one look (`id`, `v`,
+/// `temp`...), where a byte-by-byte comparison per wanted name cost more than the rest of a
+/// short member.
+#[derive(Debug, Default, Clone, Copy)]
+struct NameWord {
+    word: u64,
+    mask: u64,
+}
+
+impl NameWord {
+    fn of(name: &str) -> NameWord {
+        let mut w = NameWord::default();
+        if written_as_is(name) && name.len() < 8 {
+            for (i, &b) in name.as_bytes().iter().chain(b"\"").enumerate() {
+                w.word |= u64::from(b) << (8 * i);
+                w.mask |= 0xff << (8 * i);
+            }
+        }
+        w
+    }
 }
 
 impl ItemKey {
     fn new(name: &str, select: Option<usize>, member: Option<usize>) -> ItemKey {
         let plain = written_as_is(name);
-        let (mut word, mut mask) = (0, 0);
-        if plain && name.len() < 8 {
-            for (i, &b) in name.as_bytes().iter().chain(b"\"").enumerate() {
-                word |= u64::from(b) << (8 * i);
-                mask |= 0xff << (8 * i);
-            }
-        }
+        let NameWord { word, mask } = NameWord::of(name);
         ItemKey {
             name: name.into(),
             select,
@@ -188,6 +206,7 @@ impl PathTree {
         t.link_selections();
         for node in &mut t.nodes {
             node.keys_as_is = node.keys.iter().all(|(k, _)| written_as_is(k));
+            node.key_words = node.keys.iter().map(|(k, _)| NameWord::of(k)).collect();
         }
         t
     }
@@ -1061,17 +1080,21 @@ mod tests {
         }
     }
 
-    /// An element's member names of up to seven bytes are compared as one word with their
-    /// quote, longer ones byte by byte: names around that length, names that begin or extend
-    /// another, and names near the payload's end, where fewer than eight bytes are left.
+    /// Wanted member names of up to seven bytes are compared as one word with their quote,
+    /// longer ones byte by byte, in objects and in array elements: names around that length,
+    /// names that begin or extend another, and names near the payload's end, where fewer than
+    /// eight bytes are left.
     #[test]
-    fn element_member_names_of_every_length_are_found() {
+    fn member_names_of_every_length_are_found() {
         let paths = [
             r#"v[id=a].abcdefg"#,
             r#"v[id=a].abcdefgh"#,
             r#"v[id=a].abcdef"#,
             r#"v[id=a].x"#,
             r#"v[abcdefg=b].x"#,
+            "o.abcdefg",
+            "o.abcdefgh",
+            "o.x",
         ];
         for doc in [
             r#"{"v":[{"id":"a","abcdefg":1,"abcdefgh":2,"abcdef":3,"abcdefgx":4,"x":5}]}"#,
@@ -1080,6 +1103,10 @@ mod tests {
             r#"{"v":[{"id":"a","x":7}]}"#,
             r#"{"v":[{"x":7,"id":"a"}]}"#,
             r#"{"v":[{"id":"a","x""#,
+            r#"{"o":{"abcdefgh":1,"abcdefg":2,"abcdefgx":3,"abcdef":4,"xx":5,"x":6}}"#,
+            r#"{"o":{"abcdefg":1,"x":2}}"#,
+            r#"{"o":{"x":1}}"#,
+            r#"{"o":{"x""#,
         ] {
             check(doc, &paths);
             check(doc, &paths[..4]);

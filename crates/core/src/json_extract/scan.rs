@@ -464,11 +464,24 @@ impl Scanner<'_, '_, '_> {
     fn member(&self, at: usize, n: &Node) -> Scan<(Option<usize>, usize)> {
         if n.keys_as_is && self.byte(at)? == b'"' {
             let rest = self.bytes.get(at + 1..).unwrap_or_default();
-            let wanted = n.keys.iter().find(|(k, _)| {
-                let name = k.as_bytes();
+            let lies = |name: &str| {
+                let name = name.as_bytes();
                 rest.get(name.len()) == Some(&b'"')
                     && rest.get(..name.len()).is_some_and(|r| same_bytes(r, name))
-            });
+            };
+            let wanted = match rest.first_chunk::<8>() {
+                // A short name and its quote in one look; a longer one byte by byte.
+                Some(w) => {
+                    let w = u64::from_le_bytes(*w);
+                    let mut keys = n.keys.iter().zip(&n.key_words);
+                    keys.find(|((k, _), nw)| match nw.mask {
+                        0 => lies(k),
+                        mask => w & mask == nw.word,
+                    })
+                    .map(|(k, _)| k)
+                }
+                None => n.keys.iter().find(|(k, _)| lies(k)),
+            };
             if let Some((k, c)) = wanted {
                 return Ok((Some(*c), at + 2 + k.len()));
             }
