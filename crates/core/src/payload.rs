@@ -35,7 +35,10 @@ pub struct PayloadSettings {
     pub item_quality_field: Option<JsonPath>,
     pub csv: CsvSettings,
     /// The quality values that mean valid (compared in any case).
-    pub valid_quality: Vec<String>,
+    valid_quality: Vec<String>,
+    /// Whether `false` and `true` are among them: a JSON boolean quality (Kepware's `"q":true`)
+    /// is judged without comparing its text for every item.
+    valid_bool: [bool; 2],
 }
 
 /// Where a CSV station's fields are (positions from 0).
@@ -104,7 +107,7 @@ impl PayloadSettings {
             time: position("time_field_name", &field)?,
             quality: position("quality_field", &quality)?,
         };
-        Ok(PayloadSettings {
+        let mut settings = PayloadSettings {
             payload_type,
             time_field: if csv_type {
                 None
@@ -127,7 +130,10 @@ impl PayloadSettings {
             csv,
             valid_quality: valid_qualities(&valid)
                 .map_err(|r| invalid("valid_quality", &valid, r))?,
-        })
+            valid_bool: [false; 2],
+        };
+        settings.valid_bool = [false, true].map(|b| settings.is_valid_quality(&b.to_string()));
+        Ok(settings)
     }
 
     /// Whether a quality value's text (a JSON string's content, any other JSON value's text, a
@@ -144,6 +150,21 @@ impl PayloadSettings {
         self.valid_quality
             .iter()
             .any(|v| v.as_str() == t || v.eq_ignore_ascii_case(t))
+    }
+}
+
+impl PayloadSettings {
+    /// [`PayloadSettings::is_valid_quality`] of a quality found in a JSON payload (`raw`: its
+    /// JSON text, asked for only when it is neither a string nor a boolean).
+    pub fn is_valid_quality_found<'t>(
+        &self,
+        value: View<'t>,
+        raw: impl FnOnce() -> &'t str,
+    ) -> bool {
+        match value {
+            View::Bool(b) => self.valid_bool[usize::from(b)],
+            other => self.is_valid_quality(quality_text(other, raw)),
+        }
     }
 }
 
@@ -368,6 +389,25 @@ mod tests {
             let value: Json = serde_json::from_str(text).unwrap();
             let q = quality_text(View::from(&value), || text);
             assert_eq!(s.is_valid_quality(q), valid, "{text}");
+            assert_eq!(
+                s.is_valid_quality_found(View::from(&value), || text),
+                valid,
+                "{text}"
+            );
+        }
+        // A boolean is judged without its text, as its text would be, whatever is valid.
+        for valid_quality in ["FALSE, 0", " True ", "good"] {
+            let s = settings(
+                &[("payload_type", "JSON")],
+                &[("quality_field", "q"), ("valid_quality", valid_quality)],
+            );
+            for b in [false, true] {
+                assert_eq!(
+                    s.is_valid_quality_found(View::Bool(b), || unreachable!()),
+                    s.is_valid_quality(&b.to_string()),
+                    "{b} with valid_quality '{valid_quality}'"
+                );
+            }
         }
     }
 

@@ -129,12 +129,8 @@ impl Line {
                     tag_flags |= FLAG_TIME_FROM_PAYLOAD;
                 }
             }
-            // The quality field's position, and its text when the item has it.
-            let quality = item.quality.map(|at| {
-                let q = found(&values, Some(at))
-                    .map(|f| payload::quality_text(view_of(f), || text_of(f)));
-                (at, q)
-            });
+            // The quality field's position, and the value when the item has it.
+            let quality = item.quality.map(|at| (at, found(&values, Some(at))));
             let value = match (value_found, quality) {
                 (None, _) => {
                     let why = format!(
@@ -154,8 +150,13 @@ impl Line {
                     self.warn_invalid(t, &why);
                     None
                 }
-                (Some(_), Some((at, Some(q)))) if !self.stations[i].payload.is_valid_quality(q) => {
+                (Some(_), Some((at, Some(q))))
+                    if !self.stations[i]
+                        .payload
+                        .is_valid_quality_found(view_of(q), || text_of(q)) =>
+                {
                     let field = ItemField(plan.item_path(at)).to_string();
+                    let q = payload::quality_text(view_of(q), || text_of(q));
                     self.note_bad_quality(t, &field, q);
                     None
                 }
