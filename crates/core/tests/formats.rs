@@ -330,6 +330,16 @@ fn kepware_broken_items() {
         1,
         "a missing item is one warning: {w:#?}"
     );
+    // Milliseconds beyond the range of a time stamp: warned about, the message's time used.
+    let body = kepware(r#"{"id":"Channel1.Device1.Tag1","v":2.5,"q":true,"t":9223372036854775}"#);
+    let ev = h.receive("t", &body, QoS::AtMostOnce, 0);
+    assert_eq!(
+        stamped(&ev)[0],
+        (1, Some(Value::Float(2.5)), msg, FLAG_VALID | p)
+    );
+    let needle = r#"item time field 'values[id="Channel1.Device1.Tag1"].t' = 9223372036854775 does not fit time mask 'UNIXMS': out of range"#;
+    let w = warnings(&ev);
+    assert!(w.iter().any(|t| t.contains(needle)), "{w:#?}");
     // Not JSON: every JA= tag is invalid, IN_DATA still gets the text.
     let ev = h.receive("t", b"{\"values\":[", QoS::AtMostOnce, 0);
     let got = values(&ev);

@@ -112,19 +112,16 @@ impl Line {
             // A missing item is warned about once, below, not for its time as well.
             if let Some(at) = item.time.filter(|_| value_found.is_some()) {
                 let st = &self.stations[i];
-                let stamp = payload::stamp_at(
-                    &st.payload,
-                    "item time field",
-                    &ItemField(plan.item_path(at)),
-                    found(&values, Some(at)).map(view_of),
-                );
-                if let Some(ns) = time_or_warn(
-                    st,
-                    TimeOf::Item(&self.tags[t].name),
-                    topic,
-                    stamp,
-                    &mut self.events,
-                ) {
+                let time = found(&values, Some(at)).map(view_of);
+                let quick = match time {
+                    Some(View::Int(whole)) => st.payload.time_mask.whole_ns(whole),
+                    _ => None,
+                };
+                if let Some(ns) = quick.or_else(|| {
+                    let field = ItemField(plan.item_path(at));
+                    let of = TimeOf::Item(&self.tags[t].name);
+                    item_time(st, &field, of, topic, time, &mut self.events)
+                }) {
                     tag_time = ns;
                     tag_flags |= FLAG_TIME_FROM_PAYLOAD;
                 }
@@ -277,6 +274,22 @@ enum TimeOf<'a> {
     Message,
     /// A selected item's, for this tag: the message's time is used instead.
     Item(&'a str),
+}
+
+/// An item's time stamp read from `value` (at `field`) by the station's mask, or warned about
+/// (see [`time_or_warn`]). Kept out of the reader's loop, which reads the usual whole number
+/// itself.
+#[inline(never)]
+fn item_time(
+    st: &Station,
+    field: &ItemField,
+    of: TimeOf,
+    topic: &str,
+    value: Option<View>,
+    events: &mut VecDeque<Event>,
+) -> Option<i64> {
+    let stamp = payload::stamp_at(&st.payload, "item time field", field, value);
+    time_or_warn(st, of, topic, stamp, events)
 }
 
 /// The time stamp of a [`Stamp`]; a missing field (unless Ignore Missing Time) or an unreadable
