@@ -404,8 +404,19 @@ fn take(
     Ok(())
 }
 
-/// Stores `found` in the slots of the addresses that end where it was found.
+/// Stores `found` in the slots of the addresses that end where it was found. Usually one
+/// address ends there: that store is made where the value was read, without the frame of the
+/// loop that clones it for several.
+#[inline]
 fn put(found: Found, here: &[usize], out: &mut [Option<Found>]) {
+    match here {
+        [only] => out[*only] = Some(found),
+        _ => put_each(found, here, out),
+    }
+}
+
+/// [`put`] into any number of slots.
+fn put_each(found: Found, here: &[usize], out: &mut [Option<Found>]) {
     if let Some((&last, others)) = here.split_last() {
         for &s in others {
             out[s] = Some(found.clone());
