@@ -74,6 +74,7 @@ pub(super) fn extract(
         out,
         hints,
         elements: 0,
+        selected: Vec::new(),
     };
     let at = s.ws(0);
     let end = s.walk(0, false, at, 0)?;
@@ -92,6 +93,8 @@ struct Scanner<'t, 'p, 'o> {
     hints: &'o mut ElementHints,
     /// Elements of selecting arrays met so far: the next one's place in `hints`.
     elements: usize,
+    /// The element nodes selected so far in this payload, a bit each (made at the first).
+    selected: Vec<u64>,
 }
 
 impl Scanner<'_, '_, '_> {
@@ -376,13 +379,21 @@ impl Scanner<'_, '_, '_> {
         Ok(end)
     }
 
-    /// Clears what element node `c` addresses: a later element with the same value replaces
-    /// the earlier one entirely.
+    /// Clears what element node `c` addresses when an earlier element of the payload selected
+    /// it: a later element with the same value replaces the earlier one entirely.
     fn clear(&mut self, c: usize) {
-        for &slot in &self.tree.nodes[c].below {
-            // Usually empty (the first element with this value in the payload): no drop then.
-            if self.out[slot].is_some() {
-                self.out[slot] = None;
+        if self.selected.is_empty() {
+            self.selected.resize(self.tree.nodes.len().div_ceil(64), 0);
+        }
+        let bit = 1u64 << (c % 64);
+        match self.selected.get_mut(c / 64) {
+            // The first element with this value: `out` came in empty, and only this node's
+            // elements fill these slots.
+            Some(word) if *word & bit == 0 => *word |= bit,
+            _ => {
+                for &slot in &self.tree.nodes[c].below {
+                    self.out[slot] = None;
+                }
             }
         }
     }
