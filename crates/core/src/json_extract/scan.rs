@@ -174,25 +174,7 @@ impl Scanner<'_, '_, '_> {
         loop {
             let (child, after) = self.member(at, self.node(node))?;
             let value_at = self.colon(after)?;
-            let tree = self.tree;
-            let end = match child {
-                // The common member (`temp` in `{"temp":21.5}`): a value that only addresses
-                // end at, read here instead of in a walk of its own. Its value replaces any
-                // earlier one's in the same slots, so nothing needs clearing first.
-                Some(c) if tree.nodes[c].is_leaf() && !tree.nodes[c].here.is_empty() => {
-                    let (end, held) = self.scalar(value_at, depth + 1)?;
-                    self.take_held(value_at, end, held, &tree.nodes[c].here)?;
-                    end
-                }
-                Some(c) => {
-                    // A repeated member replaces the earlier one entirely.
-                    for &s in &tree.nodes[c].below {
-                        self.out[s] = None;
-                    }
-                    self.walk(c, false, value_at, depth + 1)?
-                }
-                None => self.skip(value_at, depth + 1)?,
-            };
+            let end = self.member_value(child, value_at, depth + 1)?;
             match self.next(end, b'}')? {
                 Some(next) => at = next,
                 None => return Ok(self.ws(end) + 1),
@@ -201,7 +183,10 @@ impl Scanner<'_, '_, '_> {
     }
 
     /// The value at `at` of a member that leads to tree node `child` (`None`: to no address),
-    /// read and taken; returns its end.
+    /// read and taken; returns its end. An object's members and a selected element's come
+    /// through here; written into each of the two loops, as `#[inline]` alone did not, it keeps
+    /// their cost (left a call of its own, raw_json cost 2 % more and lorawan_8ja 5 %).
+    #[inline(always)]
     fn member_value(&mut self, child: Option<usize>, at: usize, depth: usize) -> Scan<usize> {
         let tree = self.tree;
         match child {
