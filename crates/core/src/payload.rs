@@ -151,9 +151,7 @@ impl PayloadSettings {
             .iter()
             .any(|v| v.as_str() == t || v.eq_ignore_ascii_case(t))
     }
-}
 
-impl PayloadSettings {
     /// [`PayloadSettings::is_valid_quality`] of a quality found in a JSON payload (`raw`: its
     /// JSON text, asked for only when it is neither a string nor a boolean).
     pub fn is_valid_quality_found<'t>(

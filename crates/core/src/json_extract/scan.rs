@@ -387,7 +387,8 @@ impl Scanner<'_, '_, '_> {
     fn replay(&mut self, c: usize, captured: &[Option<Captured>], depth: usize) -> Scan<()> {
         let child = &self.tree.nodes[c];
         for (m, &g) in child.by_member.iter().enumerate() {
-            let (Some(g), Some((start, stop, held))) = (g, captured[m].clone()) else {
+            let Some(g) = g else { continue };
+            let Some((start, stop, held)) = captured[m].clone() else {
                 continue;
             };
             let member = &self.tree.nodes[g];
@@ -430,23 +431,8 @@ impl Scanner<'_, '_, '_> {
             return Err(Unsure);
         }
         let rest = self.bytes.get(at + 1..).unwrap_or_default();
-        let lies = |k: &ItemKey| {
-            let name = k.name.as_bytes();
-            k.plain
-                && rest.get(name.len()) == Some(&b'"')
-                && rest.get(..name.len()).is_some_and(|r| same_bytes(r, name))
-        };
-        let wanted = match rest.first_chunk::<8>() {
-            // A short name and its quote in one look; a longer one byte by byte.
-            Some(w) => {
-                let w = u64::from_le_bytes(*w);
-                keys.iter().find(|k| match k.mask {
-                    0 => lies(k),
-                    mask => w & mask == k.word,
-                })
-            }
-            None => keys.iter().find(|k| lies(k)),
-        };
+        let head = word_at(rest);
+        let wanted = keys.iter().find(|k| k.word.lies(head, rest, &k.name));
         match wanted {
             Some(k) => Ok((Some(k), at + 2 + k.name.len())),
             // Not a wanted name (or one written with escapes, which the scan refuses).
@@ -460,24 +446,11 @@ impl Scanner<'_, '_, '_> {
     fn member(&self, at: usize, n: &Node) -> Scan<(Option<usize>, usize)> {
         if n.keys_as_is && self.byte(at)? == b'"' {
             let rest = self.bytes.get(at + 1..).unwrap_or_default();
-            let lies = |name: &str| {
-                let name = name.as_bytes();
-                rest.get(name.len()) == Some(&b'"')
-                    && rest.get(..name.len()).is_some_and(|r| same_bytes(r, name))
-            };
-            let wanted = match rest.first_chunk::<8>() {
-                // A short name and its quote in one look; a longer one byte by byte.
-                Some(w) => {
-                    let w = u64::from_le_bytes(*w);
-                    let mut keys = n.keys.iter().zip(&n.key_words);
-                    keys.find(|((k, _), nw)| match nw.mask {
-                        0 => lies(k),
-                        mask => w & mask == nw.word,
-                    })
-                    .map(|(k, _)| k)
-                }
-                None => n.keys.iter().find(|(k, _)| lies(k)),
-            };
+            let head = word_at(rest);
+            let mut keys = n.keys.iter().zip(&n.key_words);
+            let wanted = keys
+                .find(|((k, _), w)| w.lies(head, rest, k))
+                .map(|(k, _)| k);
             if let Some((k, c)) = wanted {
                 return Ok((Some(*c), at + 2 + k.len()));
             }
@@ -776,13 +749,27 @@ impl Scanner<'_, '_, '_> {
     }
 }
 
+/// The first eight bytes of `rest` as a little-endian word, zeros past its end (see
+/// [`super::NameWord`]).
+#[inline(always)]
+fn word_at(rest: &[u8]) -> u64 {
+    match rest.first_chunk::<8>() {
+        Some(w) => u64::from_le_bytes(*w),
+        None => {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
 /// Whether two member names are the same: short names byte by byte, where a library
 /// comparison's call cost more than the comparison.
 fn same(a: &str, b: &str) -> bool {
     same_bytes(a.as_bytes(), b.as_bytes())
 }
 
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len()
         && if a.len() <= 4 {
             a.iter().zip(b).all(|(x, y)| x == y)
