@@ -34,6 +34,7 @@ mod params;
 mod payload;
 mod payload_params;
 mod proxy_url;
+mod read_pace;
 mod reason;
 mod routing;
 mod session;

@@ -287,6 +287,9 @@ async fn serve(
     }
 
     let mut timer = DeadlineTimer::new();
+    // The core's pause before the next read (reads under load wait a moment: read_pace.rs).
+    let mut pause = DeadlineTimer::new();
+    let mut paused = false;
     loop {
         let now = Instant::now();
         let Ok((deadline, station_on, renew, unsendable)) = shared.with_line(|l| {
@@ -375,17 +378,23 @@ async fn serve(
         let can_read = shared.queue.has_room();
 
         tokio::select! {
-            read = io.read(&mut inbuf), if can_read => {
-                match read {
+            read = io.read(&mut inbuf), if can_read && !paused => {
+                let read = match read {
                     Ok(0) => return end("the broker closed the connection".into()),
                     Err(e) => return end(format!("reading from the broker failed: {e}")),
-                    Ok(_) => {}
-                }
+                    Ok(n) => n,
+                };
                 let now = Instant::now();
                 let wall = now_ns();
-                let handled = shared.with_line(|l| l.handle_input_on(id, &mut inbuf, now, wall));
+                let handled = shared.with_line(|l| {
+                    l.handle_input_on(id, &mut inbuf, now, wall)
+                        .map(|()| l.read_again_at_on(id, now, read))
+                });
                 match handled {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(until)) => {
+                        pause.set(until);
+                        paused = until.is_some();
+                    }
                     Ok(Err(reason)) => return end(reason.to_string()),
                     Err(_) => return end("internal error".into()),
                 }
@@ -401,6 +410,7 @@ async fn serve(
                     return end(reason);
                 }
             }
+            _ = pause.fired(), if paused => paused = false,
             _ = shared.wake[id.index()].notified() => {}
             _ = room_or_recheck(shared), if !can_read => {
                 if let Err(reason) = resume_after_pause(shared, id, now) {

@@ -7,6 +7,7 @@
 
 use crate::connection::{IoDeadlines, Reconnect};
 pub use crate::ids::LinkId;
+use crate::read_pace::ReadPace;
 use crate::session::Session;
 use std::time::Instant;
 
@@ -27,6 +28,8 @@ pub(super) struct Link {
     pub(super) reconnect: Reconnect,
     /// Half-read packets and writes the broker does not take.
     pub(super) io: IoDeadlines,
+    /// When the next read may be (read_pace.rs).
+    pub(super) pace: ReadPace,
     /// The `host:port` of the open transport.
     pub(super) host: Option<String>,
     /// The broker accepted the current connection at some point (it may be closing now); false
@@ -53,6 +56,7 @@ impl Link {
             session: Session::new(now),
             reconnect: Reconnect::default(),
             io: IoDeadlines::default(),
+            pace: ReadPace::default(),
             host: None,
             was_ready: false,
             closed: None,

@@ -68,6 +68,7 @@ use crate::json_path::JsonPath;
 use crate::json_plan::JsonPlan;
 use crate::params::Secret;
 use crate::payload::PayloadSettings;
+use crate::read_pace::ReadPace;
 use crate::routing::{FxMap, Router};
 use crate::session::{ProtocolError, SessionEvent, Take, Transmit};
 use crate::stale::StaleClock;
@@ -488,6 +489,7 @@ impl Line {
         };
         link.host = Some(host.to_string());
         link.io = IoDeadlines::default();
+        link.pace = ReadPace::default();
         link.was_ready = false;
         link.closed = None;
         link.state_ms = will_ms;
@@ -988,6 +990,12 @@ impl Line {
             link.io.partial_read(now, !buf.is_empty());
         }
         Ok(())
+    }
+
+    /// After a read of `bytes` from connection `id`, handled at `now`: when the shell reads that
+    /// connection again, `None` at once (read_pace.rs: reads under load wait a moment).
+    pub fn read_again_at_on(&mut self, id: LinkId, now: Instant, bytes: usize) -> Option<Instant> {
+        self.link_mut(id)?.pace.after_read(now, bytes)
     }
 
     /// Bytes were handed to the socket at `now`; the broker must take them within the reply
