@@ -16,6 +16,9 @@
 //! - only while the bytes arrive at less than [`ENOUGH`] per [`PAUSE`] (judged by the read:
 //!   its bytes over the time since reading was allowed): faster, the reads are large by
 //!   themselves, and a pause would let a flood fill the socket's buffer and stop its sender;
+//! - only after a read that brought two messages or more: a read of one message is a quiet
+//!   line's, or a broker's whose window of unacknowledged QoS 1 messages is one (set for strict
+//!   order), and paused after each of those reads such a broker would send one message a pause;
 //! - a line with a message now and then reads each at once: the first message after a quiet
 //!   moment is never held, and no value waits longer than [`PAUSE`] (plus the shell's timer
 //!   resolution) for its read.
@@ -44,18 +47,28 @@ pub(crate) struct ReadPace {
     /// When reading was last allowed: after a read, or when a pause ends. `None` on a new
     /// connection.
     allowed: Option<Instant>,
+    /// The connection's messages received until the read before (a count of the line's).
+    received: u64,
 }
 
 impl ReadPace {
-    /// A read of `bytes` was handled at `now`. Returns when the next read may be, `None`: at
-    /// once.
-    pub(crate) fn after_read(&mut self, now: Instant, bytes: usize) -> Option<Instant> {
-        let slow_load = self.allowed.is_some_and(|t| {
-            let since = now.saturating_duration_since(t);
-            // bytes / since < ENOUGH / PAUSE, in whole numbers.
-            since <= LOADED_WITHIN
-                && bytes as u128 * PAUSE.as_nanos() < u128::from(ENOUGH) * since.as_nanos()
-        });
+    /// A read of `bytes` was handled at `now`, after which the connection had received
+    /// `received` messages in all. Returns when the next read may be, `None`: at once.
+    pub(crate) fn after_read(
+        &mut self,
+        now: Instant,
+        bytes: usize,
+        received: u64,
+    ) -> Option<Instant> {
+        let messages = received.wrapping_sub(self.received);
+        self.received = received;
+        let slow_load = messages > 1
+            && self.allowed.is_some_and(|t| {
+                let since = now.saturating_duration_since(t);
+                // bytes / since < ENOUGH / PAUSE, in whole numbers.
+                since <= LOADED_WITHIN
+                    && bytes as u128 * PAUSE.as_nanos() < u128::from(ENOUGH) * since.as_nanos()
+            });
         if slow_load {
             let until = now + PAUSE;
             self.allowed = Some(until);
@@ -82,34 +95,43 @@ mod tests {
     #[test]
     fn reads_close_together_wait_and_a_quiet_line_reads_at_once() {
         let t0 = Instant::now();
-        // (read at, bytes, paused until): a quiet start, messages arriving slowly enough to wait
-        // for, a flood, the slow messages again and a quiet moment.
+        // (read at, bytes, messages, paused until): a quiet start, messages arriving slowly
+        // enough to wait for, a flood, the slow messages again, a quiet moment, and reads of one
+        // message each.
         let small = 400;
-        let steps: [(Duration, usize, Option<Duration>); 9] = [
+        let steps: [(Duration, usize, u32, Option<Duration>); 12] = [
             // The first read of a connection: nothing to compare with.
-            (ms(0), small, None),
+            (ms(0), small, 2, None),
             // 10 ms later: quiet, read at once.
-            (ms(10), small, None),
+            (ms(10), small, 2, None),
             // 50 us after reading was allowed (less than 1,638 bytes in that time): the next read
             // waits a millisecond.
-            (ms(10) + us(50), small, Some(ms(11) + us(50))),
+            (ms(10) + us(50), small, 2, Some(ms(11) + us(50))),
             // Read when the pause's timer fired, late by most of a millisecond, and fewer bytes
             // than that time's 31,129: still waited for.
-            (ms(12), 30_000, Some(ms(13))),
+            (ms(12), 30_000, 40, Some(ms(13))),
             // 4,000 bytes 100 us after the pause (more than its 3,276): a flood, read at once...
-            (ms(13) + us(100), 4_000, None),
+            (ms(13) + us(100), 4_000, 10, None),
             // ...and slow again right after: waits.
-            (ms(13) + us(110), 100, Some(ms(14) + us(110))),
-            // The messages stopped: the next one, 5 ms after reading was allowed, is read at once.
-            (ms(19), small, None),
-            // A lone message 2.5 ms later is read at once too...
-            (ms(21) + us(500), small, None),
-            // ...and one 2 ms after that is the start of a load again.
-            (ms(23) + us(500), small, Some(ms(24) + us(500))),
+            (ms(13) + us(110), 300, 2, Some(ms(14) + us(110))),
+            // The messages stopped: the next ones, 5 ms after reading was allowed, are read at
+            // once.
+            (ms(19), small, 2, None),
+            // Two more 2.5 ms later are read at once too...
+            (ms(21) + us(500), small, 2, None),
+            // ...and two 2 ms after that are the start of a load again.
+            (ms(23) + us(500), small, 2, Some(ms(24) + us(500))),
+            // One message a read (a broker's window of one, or a slow source): read at once.
+            (ms(24) + us(600), small, 1, None),
+            (ms(24) + us(700), small, 1, None),
+            // Two in a read: waited for again.
+            (ms(24) + us(800), small, 2, Some(ms(25) + us(800))),
         ];
         let mut pace = ReadPace::default();
-        for (i, (at, bytes, want)) in steps.into_iter().enumerate() {
-            let got = pace.after_read(t0 + at, bytes);
+        let mut received = 0;
+        for (i, (at, bytes, messages, want)) in steps.into_iter().enumerate() {
+            received += u64::from(messages);
+            let got = pace.after_read(t0 + at, bytes, received);
             assert_eq!(got, want.map(|w| t0 + w), "step {i}: a read at {at:?}");
         }
     }

@@ -111,6 +111,9 @@ impl Shared {
     }
 }
 
+/// The least room a read is offered.
+const READ_ROOM: usize = 32 * 1024;
+
 /// Runs the line on the current thread until shutdown.
 pub fn run(shared: Arc<Shared>) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -376,6 +379,10 @@ async fn serve(
         }
 
         let can_read = shared.queue.has_room();
+        // Room for a large read: once the packets before took most of the buffer, a read into
+        // what is left would bring only a sliver of what waits (and the core would take its
+        // few bytes for a slow broker: read_pace.rs).
+        inbuf.reserve(READ_ROOM);
 
         tokio::select! {
             read = io.read(&mut inbuf), if can_read && !paused => {

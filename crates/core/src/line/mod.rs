@@ -995,7 +995,17 @@ impl Line {
     /// After a read of `bytes` from connection `id`, handled at `now`: when the shell reads that
     /// connection again, `None` at once (read_pace.rs: reads under load wait a moment).
     pub fn read_again_at_on(&mut self, id: LinkId, now: Instant, bytes: usize) -> Option<Instant> {
-        self.link_mut(id)?.pace.after_read(now, bytes)
+        // The messages the connection brought: its own count on a redundant line (copies
+        // included), else the line's.
+        let line_received = self.stats.received;
+        let redundant = self.redundancy.is_some();
+        let link = self.link_mut(id)?;
+        let received = if redundant {
+            link.counters.received
+        } else {
+            line_received
+        };
+        link.pace.after_read(now, bytes, received)
     }
 
     /// Bytes were handed to the socket at `now`; the broker must take them within the reply
