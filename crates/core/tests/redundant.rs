@@ -744,3 +744,36 @@ fn a_copy_passes_over_a_message_the_rule_forgot_before_the_window_grew() {
     assert!(confirm(&mut h, 4).is_empty());
     assert_eq!(pubacks(&mut h, B), [9]);
 }
+
+/// Each connection of a redundant line keeps its own pace of reading (read_pace.rs), counted in
+/// its own messages: a read of copies the other connection delivered first counts as much.
+#[test]
+fn each_connection_counts_its_own_messages_for_the_pause_copies_included() {
+    let mut h = Harness::new(&[("redundant_host", "b")]);
+    h.station(1, "t");
+    h.line.start(0).unwrap();
+    connect(&mut h, A);
+    connect(&mut h, B);
+    let t0 = h.now;
+    let soon = t0 + std::time::Duration::from_micros(50);
+    for (id, first) in [(A, 1), (B, 11)] {
+        // Two messages on each: A delivers them, B's are copies, shown once.
+        h.now = t0;
+        receive(&mut h, id, "1", QoS::AtLeastOnce, first);
+        receive(&mut h, id, "2", QoS::AtLeastOnce, first + 1);
+        assert_eq!(
+            h.line.read_again_at_on(id, h.now, 60),
+            None,
+            "{id:?}: first read"
+        );
+        h.now = soon;
+        receive(&mut h, id, "3", QoS::AtLeastOnce, first + 2);
+        receive(&mut h, id, "4", QoS::AtLeastOnce, first + 3);
+        let paused = h.line.read_again_at_on(id, h.now, 60);
+        assert_eq!(
+            paused,
+            Some(soon + std::time::Duration::from_millis(1)),
+            "{id:?}: two messages 50 us later"
+        );
+    }
+}
