@@ -898,20 +898,26 @@ fn a_read_of_several_messages_soon_after_the_last_waits_and_one_message_never_do
     h.connect();
     let t0 = h.now;
     let us = Duration::from_micros;
-    // (read at, messages in the read, when the next read may be)
-    let reads: [(Duration, usize, Option<Duration>); 5] = [
+    // (read at, messages in the read, a new connection before it, when the next read may be)
+    let reads: [(Duration, u16, bool, Option<Duration>); 6] = [
         // The connection's first read: nothing to compare with.
-        (us(0), 2, None),
+        (us(0), 2, false, None),
         // Two more 50 us later: messages are waiting, the next read waits 1 ms.
-        (us(50), 2, Some(us(1050))),
+        (us(50), 2, false, Some(us(1050))),
         // One message after the pause: a broker with a window of one, or a slow source.
-        (us(1100), 1, None),
-        (us(1200), 3, Some(us(2200))),
+        (us(1100), 1, false, None),
+        (us(1200), 3, false, Some(us(2200))),
         // Quiet for 5 ms: read at once.
-        (us(7200), 2, None),
+        (us(7200), 2, false, None),
+        // 50 us later, but on a new connection: its first read.
+        (us(7250), 2, true, None),
     ];
     let mut pkid = 0;
-    for (i, (at, messages, want)) in reads.into_iter().enumerate() {
+    for (i, (at, messages, fresh, want)) in reads.into_iter().enumerate() {
+        if fresh {
+            h.line.transport_closed("gone", 0);
+            h.connect();
+        }
         h.now = t0 + at;
         let mut buf = bytes::BytesMut::new();
         for _ in 0..messages {
@@ -925,15 +931,4 @@ fn a_read_of_several_messages_soon_after_the_last_waits_and_one_message_never_do
         let got = h.line.read_again_at_on(LinkId::A, h.now, bytes);
         assert_eq!(got, want.map(|w| t0 + w), "read {i} at {at:?}");
     }
-    // A new connection starts afresh: its first read is never paused.
-    h.line.transport_closed("gone", 0);
-    h.connect();
-    let mut buf = bytes::BytesMut::new();
-    for k in 0..2 {
-        let mut p = Publish::new("t", QoS::AtLeastOnce, b"1".to_vec(), None);
-        p.pkid = 100 + k;
-        write_packet(&Packet::Publish(p), &mut buf, 1 << 20, Protocol::V311).unwrap();
-    }
-    h.line.handle_input(&mut buf, h.now, 0).unwrap();
-    assert_eq!(h.line.read_again_at_on(LinkId::A, h.now, 20), None);
 }
