@@ -30,16 +30,16 @@
 use std::time::{Duration, Instant};
 
 /// How long a read under load waits after the one before.
-pub(crate) const PAUSE: Duration = Duration::from_millis(1);
+const PAUSE: Duration = Duration::from_millis(1);
 
 /// Bytes arriving at this many per [`PAUSE`] or more are read at once: a wake-up is paid for by
 /// so many bytes of small messages, and a pause's bytes stay far below a socket's buffer.
-pub(crate) const ENOUGH: u64 = 32 * 1024;
+const ENOUGH: u64 = 32 * 1024;
 
 /// A read this soon after reading was allowed is a read under load. Twice the pause: a pause's
 /// timer may fire up to a millisecond late (the shell's timer resolution), and the read after
 /// it still finds messages waiting.
-pub(crate) const LOADED_WITHIN: Duration = Duration::from_millis(2);
+const LOADED_WITHIN: Duration = Duration::from_millis(2);
 
 /// One connection's pace of reading.
 #[derive(Debug, Clone, Default)]

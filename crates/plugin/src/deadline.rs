@@ -40,6 +40,11 @@ impl DeadlineTimer {
         self.armed = deadline;
     }
 
+    /// Whether a deadline is set and has not fired yet.
+    pub(crate) fn is_set(&self) -> bool {
+        self.armed.is_some()
+    }
+
     /// Resolves when the deadline set last has passed; never while there is none. After it
     /// resolved, the timer needs a new [`DeadlineTimer::set`] (the same deadline included).
     pub(crate) async fn fired(&mut self) {
@@ -63,10 +68,13 @@ mod tests {
         // No deadline: never fires (the paused clock jumps to any registered time at once).
         let never = tokio::time::timeout(Duration::from_secs(3600), timer.fired()).await;
         assert!(never.is_err(), "fired without a deadline");
+        assert!(!timer.is_set());
         let later = Clock::now() + Duration::from_secs(10);
         timer.set(Some(later.into_std()));
         timer.set(Some((later - Duration::from_secs(5)).into_std()));
+        assert!(timer.is_set());
         timer.fired().await;
+        assert!(!timer.is_set(), "still set once fired");
         assert_eq!(Clock::now(), start + Duration::from_secs(3600 + 5));
         // Once fired, the same deadline is set again before it fires again.
         let now = Clock::now().into_std();

@@ -290,9 +290,9 @@ async fn serve(
     }
 
     let mut timer = DeadlineTimer::new();
-    // The core's pause before the next read (reads under load wait a moment: read_pace.rs).
+    // The core's pause before the next read (reads under load wait a moment: read_pace.rs):
+    // reading waits while it is set.
     let mut pause = DeadlineTimer::new();
-    let mut paused = false;
     loop {
         let now = Instant::now();
         let Ok((deadline, station_on, renew, unsendable)) = shared.with_line(|l| {
@@ -385,7 +385,7 @@ async fn serve(
         inbuf.reserve(READ_ROOM);
 
         tokio::select! {
-            read = io.read(&mut inbuf), if can_read && !paused => {
+            read = io.read(&mut inbuf), if can_read && !pause.is_set() => {
                 let read = match read {
                     Ok(0) => return end("the broker closed the connection".into()),
                     Err(e) => return end(format!("reading from the broker failed: {e}")),
@@ -398,10 +398,7 @@ async fn serve(
                         .map(|()| l.read_again_at_on(id, now, read))
                 });
                 match handled {
-                    Ok(Ok(until)) => {
-                        pause.set(until);
-                        paused = until.is_some();
-                    }
+                    Ok(Ok(until)) => pause.set(until),
                     Ok(Err(reason)) => return end(reason.to_string()),
                     Err(_) => return end("internal error".into()),
                 }
@@ -417,7 +414,7 @@ async fn serve(
                     return end(reason);
                 }
             }
-            _ = pause.fired(), if paused => paused = false,
+            _ = pause.fired() => {}
             _ = shared.wake[id.index()].notified() => {}
             _ = room_or_recheck(shared), if !can_read => {
                 if let Err(reason) = resume_after_pause(shared, id, now) {
