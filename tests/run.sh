@@ -175,7 +175,10 @@ step "cargo fmt --check" cargo fmt --all -- --check
 # The fuzz package is outside the workspace (docs/fuzzing.md): its own formatting check.
 step "cargo fmt --check (fuzz)" bash -c 'cd crates/core/fuzz && cargo fmt -- --check'
 step "cargo clippy" cargo clippy --release --workspace --all-targets -- -D warnings
-step "release build" cargo build --release --workspace
+# Every target the tests need, built once here: `cargo build` alone would build the
+# dependencies a second time, as dev-dependencies (tokio's test-util, criterion, cbindgen) change
+# their feature sets and `cargo test` unifies them (docs/decisions.md, "One build for the tests").
+step "release build" cargo test --release --workspace --no-run
 step "rmqttd install" rmqttd_ready
 step "cargo test" run_tests
 step "fuzz run" fuzz_targets
